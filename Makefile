@@ -1,0 +1,18 @@
+# Two commands for a fresh machine: `make demo` (the main job) and `make test` (lint + full test suite).
+.PHONY: setup demo test lint bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/netatlas demo
+
+lint: setup
+	.venv/bin/ruff check src tests benchmarks
+
+test: setup lint
+	.venv/bin/python -m pytest -n 2 -q
+
+bench: setup
+	.venv/bin/python benchmarks/regions.py
+	.venv/bin/python benchmarks/metric.py

@@ -1,0 +1,29 @@
+"""Errors raised by netatlas.
+
+Hierarchy::
+
+    NetatlasError                 base of every domain error (the CLI prints these without a traceback)
+    ├── UnsupportedLayerError     a layer/op the IR (or a lens) cannot represent exactly
+    ├── ModelFileError            a model file that is missing, truncated, corrupt or of the wrong shape
+    └── DegenerateSliceError      a plane or line whose directions are zero or parallel
+
+Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueError``, as usual.
+"""
+
+__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DegenerateSliceError"]
+
+
+class NetatlasError(Exception):
+    """Base class of netatlas's own errors."""
+
+
+class UnsupportedLayerError(NetatlasError):
+    """A layer or op that netatlas cannot represent exactly (never approximated silently)."""
+
+
+class ModelFileError(NetatlasError):
+    """A model file that cannot be loaded; the message names the file and the problem."""
+
+
+class DegenerateSliceError(NetatlasError):
+    """A slice of input space whose directions are zero or parallel."""

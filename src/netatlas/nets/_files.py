@@ -1,0 +1,202 @@
+"""Loading model files safely: torch.export archives (.pt2) and state dicts (.pt/.pth/.safetensors)
+with the architecture given as a small JSON spec. ``torch.load`` only ever runs with weights_only=True."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from netatlas._errors import ModelFileError
+from netatlas.nets._build import mlp
+from netatlas.nets._ir import Net
+from netatlas.nets._torch import from_torch
+
+__all__ = ["load", "load_module", "save", "module_from_spec"]
+
+_SPEC_LAYERS = {
+    "linear": lambda d: nn.Linear(d["in"], d["out"], bias=d.get("bias", True)),
+    "conv1d": lambda d: nn.Conv1d(d["in"], d["out"], d["kernel"], d.get("stride", 1), d.get("padding", 0)),
+    "conv2d": lambda d: nn.Conv2d(d["in"], d["out"], d["kernel"], d.get("stride", 1), d.get("padding", 0)),
+    "batchnorm1d": lambda d: nn.BatchNorm1d(d["n"]),
+    "batchnorm2d": lambda d: nn.BatchNorm2d(d["n"]),
+    "avgpool2d": lambda d: nn.AvgPool2d(d["kernel"], d.get("stride")),
+    "flatten": lambda d: nn.Flatten(),
+    "dropout": lambda d: nn.Dropout(d.get("p", 0.5)),
+    "identity": lambda d: nn.Identity(),
+    "relu": lambda d: nn.ReLU(),
+    "leaky_relu": lambda d: nn.LeakyReLU(d.get("negative_slope", 0.01)),
+    "sigmoid": lambda d: nn.Sigmoid(),
+    "tanh": lambda d: nn.Tanh(),
+    "gelu": lambda d: nn.GELU(),
+    "softplus": lambda d: nn.Softplus(),
+    "elu": lambda d: nn.ELU(),
+}
+
+
+def module_from_spec(spec: dict) -> nn.Sequential:
+    """Build the torch module a JSON spec describes.
+
+    Two forms are accepted::
+
+        {"mlp": {"widths": [2, 32, 32, 1], "activation": "relu"}}
+        {"layers": [{"type": "linear", "in": 2, "out": 32}, {"type": "relu"},
+                    {"type": "linear", "in": 32, "out": 1}], "input_shape": [2]}
+
+    Layer types: linear, conv1d, conv2d, batchnorm1d, batchnorm2d, avgpool2d, flatten, dropout,
+    identity, relu, leaky_relu, sigmoid, tanh, gelu, softplus, elu. Parameter names follow the
+    ``nn.Sequential`` indices, so ``module.state_dict()`` keys are "0.weight", "0.bias", ...
+
+    Examples
+    --------
+    >>> module_from_spec({"mlp": {"widths": [2, 4, 1]}})
+    Sequential(
+      (0): Linear(in_features=2, out_features=4, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=4, out_features=1, bias=True)
+    )
+    """
+    if not isinstance(spec, dict) or not ({"mlp", "layers"} & set(spec)):
+        raise ValueError(f"model spec must be a JSON object with 'mlp' or 'layers'; got {str(spec)[:200]}")
+    if "mlp" in spec:
+        return mlp(**spec["mlp"])
+    layers = []
+    for i, layer in enumerate(spec["layers"]):
+        kind = str(layer.get("type", "")).lower()
+        if kind not in _SPEC_LAYERS:
+            raise ValueError(f"model spec layer {i}: unknown type {kind!r}; choose one of {sorted(_SPEC_LAYERS)}")
+        try:
+            layers.append(_SPEC_LAYERS[kind](layer))
+        except KeyError as exc:
+            raise ValueError(f"model spec layer {i} ({kind}) is missing the field {exc}") from None
+    return nn.Sequential(*layers)
+
+
+def load_module(path, spec=None):
+    """Load a model file into a torch module (eval mode); see :func:`load`.
+
+    Returns
+    -------
+    (module, input_shape) : (torch.nn.Module, tuple of int or None)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".pt2":
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:
+            raise ModelFileError(f"{path}: not a readable torch.export archive ({_first_line(exc)})") from None
+        return program, None
+    if suffix not in (".pt", ".pth", ".safetensors"):
+        raise ModelFileError(f"{path}: unknown model file type {suffix!r}; use .pt2 (torch.export), or "
+                             ".pt/.pth/.safetensors with a JSON architecture spec")
+    spec = _read_spec(path, spec)
+    state = _read_state_dict(path, suffix)
+    module = module_from_spec(spec)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        problem = " ".join(str(exc).split())[:400]
+        raise ModelFileError(f"{path}: weights do not fit the architecture spec ({problem})") from None
+    input_shape = tuple(spec["input_shape"]) if "input_shape" in spec else None
+    return module.eval(), input_shape
+
+
+def load(path, spec=None) -> Net:
+    """Load a model file safely and import it as a :class:`Net`.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.pt2`` (a ``torch.export`` archive), or ``.pt``/``.pth``/``.safetensors`` (a state dict).
+    spec : dict, str or Path, optional
+        The architecture of a state dict (see :func:`module_from_spec`), as a dict or a JSON file.
+        Defaults to the file next to ``path`` with suffix ``.json``.
+
+    Raises
+    ------
+    ModelFileError
+        One line naming the file and the problem: missing, truncated, corrupt, not a state dict,
+        or weights whose names/shapes do not fit the spec.
+
+    Examples
+    --------
+    >>> import tempfile, os, netatlas
+    >>> d = tempfile.mkdtemp()
+    >>> netatlas.nets.save(netatlas.nets.mlp([2, 8, 1]), os.path.join(d, "m.pt2"), input_shape=(2,))
+    >>> netatlas.nets.load(os.path.join(d, "m.pt2")).n_hidden_units
+    8
+    >>> open(os.path.join(d, "bad.pt"), "wb").write(b"junk")
+    4
+    >>> netatlas.nets.load(os.path.join(d, "bad.pt"), spec={"mlp": {"widths": [2, 8, 1]}})
+    Traceback (most recent call last):
+    ...
+    netatlas._errors.ModelFileError: .../bad.pt: cannot read weights (...)
+    """
+    module, input_shape = load_module(path, spec)
+    return from_torch(module, input_shape)
+
+
+def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> None:
+    """Save a model: ``.pt2`` as a torch.export archive; ``.pt``/``.safetensors`` as a state dict plus
+    ``spec`` written to the ``.json`` file beside it."""
+    path = Path(path)
+    if path.suffix == ".pt2":
+        was_training = module.training
+        module.eval()
+        try:
+            program = torch.export.export(module, (torch.zeros(2, *input_shape),))
+        finally:
+            module.train(was_training)
+        torch.export.save(program, str(path))
+        return
+    if spec is None:
+        raise ValueError("save: a state dict needs its architecture; pass spec={...} (see module_from_spec)")
+    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+    path.with_suffix(".json").write_text(json.dumps({**spec, "input_shape": list(input_shape)}, indent=2))
+
+
+def _read_spec(path, spec):
+    if spec is None:
+        spec = path.with_suffix(".json")
+        if not spec.is_file():
+            raise ModelFileError(f"{path}: a state dict needs an architecture spec; pass --spec FILE.json or "
+                                 f"put it at {spec}")
+    if isinstance(spec, (str, Path)):
+        try:
+            spec = json.loads(Path(spec).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{spec}: cannot read the architecture spec ({_first_line(exc)})") from None
+    return spec
+
+
+def _read_state_dict(path, suffix):
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: cannot read weights ({_first_line(exc)})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelFileError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
+    return state
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__

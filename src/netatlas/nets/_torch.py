@@ -1,0 +1,496 @@
+"""Import torch modules into the IR: plain (nested) nn.Sequential by walking it, anything else
+through ``torch.export``. BatchNorm in eval mode is folded into the affine op before it."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from netatlas._errors import UnsupportedLayerError
+from netatlas.nets._ir import (
+    Activation,
+    Add,
+    AvgPool,
+    ChannelAffine,
+    Conv,
+    Input,
+    Linear,
+    Net,
+    Node,
+    _f64,
+)
+
+__all__ = ["from_torch", "SUPPORTED_LAYERS"]
+
+SUPPORTED_LAYERS = (
+    "Linear, Conv1d, Conv2d (zero padding), BatchNorm1d/BatchNorm2d (eval mode), ReLU, LeakyReLU, "
+    "Identity, Dropout (eval), Flatten/Unflatten/reshape, AvgPool2d, global mean pooling, residual "
+    "additions, multiplication by a constant, Sigmoid, Tanh, GELU, Softplus, ELU, erf"
+)
+
+_ACTIVATION_MODULES = {
+    nn.ReLU: lambda m: Activation("relu"),
+    nn.LeakyReLU: lambda m: Activation("leaky_relu", {"negative_slope": float(m.negative_slope)}),
+    nn.Sigmoid: lambda m: Activation("sigmoid"),
+    nn.Tanh: lambda m: Activation("tanh"),
+    nn.GELU: lambda m: Activation("gelu" if m.approximate == "none" else "gelu_tanh"),
+    nn.Softplus: lambda m: Activation("softplus", {"beta": float(m.beta), "threshold": float(m.threshold)}),
+    nn.ELU: lambda m: Activation("elu", {"alpha": float(m.alpha)}),
+}
+_IDENTITY_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
+_RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
+_LEAF_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d,
+                 *_ACTIVATION_MODULES, *_IDENTITY_MODULES, *_RESHAPE_MODULES)
+
+
+def from_torch(module, input_shape=None) -> Net:
+    """Import a torch model into the netatlas IR (a :class:`Net`, evaluated in float64).
+
+    Parameters
+    ----------
+    module : torch.nn.Module, torch.export.ExportedProgram or Net
+        A (nested) ``nn.Sequential`` of supported layers, or any module ``torch.export`` can trace
+        whose ops are supported (see ``SUPPORTED_LAYERS``). The module is not modified. BatchNorm
+        layers must be in eval mode (their running statistics are folded into the layer before).
+    input_shape : tuple of int, optional
+        Per-sample input shape, e.g. ``(2,)`` or ``(1, 28, 28)``. Inferred from a first Linear layer
+        when omitted; required for convolutional models.
+
+    Returns
+    -------
+    Net
+        ``net(x)`` maps (B, *input_shape) to (B, n_outputs) in float64.
+
+    Raises
+    ------
+    UnsupportedLayerError
+        For any other layer or op; the message names the layer type, its path in the module and
+        the supported set.
+
+    Examples
+    --------
+    >>> import torch, netatlas
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    >>> net = netatlas.nets.from_torch(model)
+    >>> net(torch.zeros(5, 2)).shape, net.n_hidden_units, net.piecewise_linear
+    (torch.Size([5, 3]), 8, True)
+    >>> netatlas.nets.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.MaxPool1d(2)))
+    Traceback (most recent call last):
+    ...
+    netatlas._errors.UnsupportedLayerError: MaxPool1d at '1' (position 1) is not supported...
+    """
+    if isinstance(module, Net):
+        return module
+    if isinstance(module, torch.export.ExportedProgram):
+        if input_shape is None:
+            input_shape = _shape_from_exported(module)
+        return _prune_and_fold(_from_exported(module, tuple(input_shape)))
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"from_torch: expected a torch.nn.Module, ExportedProgram or Net, got "
+                        f"{type(module).__name__}")
+    for path, sub in module.named_modules():
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm) and (sub.training or sub.running_mean is None):
+            raise ValueError(f"from_torch: {type(sub).__name__} at {path!r} is in training mode or has no "
+                             "running statistics; call model.eval() first (netatlas folds eval-mode "
+                             "BatchNorm into the layer before it)")
+    input_shape = tuple(input_shape) if input_shape is not None else _infer_input_shape(module)
+    if _is_plain(module):
+        builder = _Builder(input_shape)
+        out = builder.walk(module, builder.input_value, prefix="")
+        return _prune_and_fold(builder.finish(out))
+    was_training = module.training
+    try:
+        module.eval()
+        exported = torch.export.export(module, (torch.zeros(2, *input_shape),))
+    except UnsupportedLayerError:
+        raise
+    except Exception as exc:  # torch.export has many failure types; report them as one
+        raise UnsupportedLayerError(f"from_torch: torch.export could not trace {type(module).__name__} "
+                                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]}); netatlas "
+                                    f"supports nn.Sequential and traceable modules of: {SUPPORTED_LAYERS}") from None
+    finally:
+        module.train(was_training)
+    return _prune_and_fold(_from_exported(exported, input_shape))
+
+
+def _infer_input_shape(module):
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            return (sub.in_features,)
+        if isinstance(sub, (nn.Conv1d, nn.Conv2d)):
+            raise ValueError(f"from_torch: pass input_shape for a model that starts with {type(sub).__name__}, "
+                             f"e.g. input_shape=({sub.in_channels}, 28, 28)")
+    raise ValueError("from_torch: cannot infer the input shape (no Linear layer); pass input_shape")
+
+
+def _is_plain(module) -> bool:
+    if isinstance(module, nn.Sequential):
+        return all(_is_plain(child) for child in module)
+    return isinstance(module, _LEAF_MODULES) or _is_torch_builtin(module)
+
+
+def _is_torch_builtin(module) -> bool:
+    # Builtin torch layers we do not support are reported from the walk with their path; custom
+    # modules go through torch.export instead.
+    return type(module).__module__.startswith("torch.nn.modules") and not isinstance(module, nn.Sequential)
+
+
+def _unsupported(kind, path, position=None):
+    where = f"{path!r}" + (f" (position {position})" if position is not None else "")
+    return UnsupportedLayerError(f"{kind} at {where} is not supported; supported: {SUPPORTED_LAYERS}")
+
+
+class _Builder:
+    """Appends IR nodes. A value is (node index, per-sample shape): reshapes only change the shape."""
+
+    def __init__(self, input_shape):
+        self.nodes = [Node(Input(tuple(input_shape)), (), tuple(input_shape), "input")]
+        self.input_value = (0, tuple(input_shape))
+
+    def add(self, op, inputs, name):
+        in_shape = inputs[0][1]
+        if isinstance(op, (Activation, ChannelAffine, Add)):
+            shape = in_shape
+        else:
+            shape = tuple(op.out_shape(in_shape))
+        self.nodes.append(Node(op, tuple(i for i, _ in inputs), shape, name))
+        return (len(self.nodes) - 1, shape)
+
+    def finish(self, out):
+        index, _ = out
+        if index == 0:
+            raise ValueError("from_torch: the model is the identity; nothing to analyse")
+        return self.nodes[: index + 1]
+
+    # -- nn.Sequential walk ---------------------------------------------------------------------
+    def walk(self, module, value, prefix):
+        for position, (name, child) in enumerate(module.named_children()):
+            path = f"{prefix}.{name}" if prefix else name
+            if isinstance(child, nn.Sequential):
+                value = self.walk(child, value, path)
+            else:
+                value = self.layer(child, value, path, position)
+        return value
+
+    def layer(self, m, value, path, position):
+        shape = value[1]
+        if isinstance(m, _IDENTITY_MODULES):
+            return value
+        if type(m) in _ACTIVATION_MODULES:
+            return self.add(_ACTIVATION_MODULES[type(m)](m), [value], path)
+        if isinstance(m, _RESHAPE_MODULES):
+            return (value[0], _meta_shape(m, shape))
+        if isinstance(m, nn.Linear):
+            return self.linear(m.weight, m.bias, value, path)
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+            if m.padding_mode != "zeros":
+                raise _unsupported(f"{type(m).__name__} with padding_mode={m.padding_mode!r}", path, position)
+            return self.conv(m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups, value, path)
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            return self.batch_norm(m.weight, m.bias, m.running_mean, m.running_var, m.eps, value, path)
+        if isinstance(m, nn.AvgPool2d):
+            if m.divisor_override is not None:
+                raise _unsupported("AvgPool2d with divisor_override", path, position)
+            return self.avg_pool(m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
+                                 value, path)
+        raise _unsupported(type(m).__name__, path, position)
+
+    # -- ops shared by both importers -----------------------------------------------------------
+    def linear(self, weight, bias, value, path):
+        idx, shape = value
+        if len(shape) != 1:
+            raise UnsupportedLayerError(f"Linear at {path!r} is applied to a per-sample tensor of shape "
+                                        f"{shape}; flatten it first (nn.Flatten())")
+        if shape[0] != weight.shape[1]:
+            raise ValueError(f"from_torch: Linear at {path!r} expects {weight.shape[1]} inputs but receives "
+                             f"{shape[0]}; check input_shape")
+        b = _f64(bias) if bias is not None else torch.zeros(weight.shape[0], dtype=torch.float64)
+        return self.add(Linear(_f64(weight), b), [value], path)
+
+    def conv(self, weight, bias, stride, padding, dilation, groups, value, path):
+        n_spatial = weight.dim() - 2
+        shape = value[1]
+        if len(shape) != n_spatial + 1 or shape[0] != weight.shape[1] * groups:
+            raise ValueError(f"from_torch: Conv{n_spatial}d at {path!r} expects ({weight.shape[1] * groups}, "
+                             f"{', '.join('...' for _ in range(n_spatial))}) per sample but receives {shape}; "
+                             "check input_shape")
+        expand = lambda v: tuple(v) * (n_spatial if len(tuple(v)) == 1 else 1)
+        if isinstance(padding, str):
+            padding = _string_padding(padding, weight.shape[2:], expand(dilation), path)
+        b = _f64(bias) if bias is not None else torch.zeros(weight.shape[0], dtype=torch.float64)
+        op = Conv(_f64(weight), b, expand(stride), expand(padding), expand(dilation), int(groups), shape)
+        return self.add(op, [value], path)
+
+    def batch_norm(self, weight, bias, mean, var, eps, value, path):
+        scale = 1.0 / torch.sqrt(_f64(var) + eps)
+        if weight is not None:
+            scale = scale * _f64(weight)
+        shift = -_f64(mean) * scale + (_f64(bias) if bias is not None else 0.0)
+        return self.add(ChannelAffine(scale, shift, value[1]), [value], path)
+
+    def avg_pool(self, kernel, stride, padding, ceil_mode, count_include_pad, value, path):
+        pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+        stride = pair(stride) if stride else pair(kernel)
+        op = AvgPool(pair(kernel), stride, pair(padding), bool(ceil_mode), bool(count_include_pad), value[1])
+        if len(value[1]) != 3:
+            raise ValueError(f"from_torch: AvgPool2d at {path!r} needs (C, H, W) per sample, got {value[1]}")
+        return self.add(op, [value], path)
+
+
+def _string_padding(padding, kernel, dilation, path):
+    if padding == "valid":
+        return (0,) * len(kernel)
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+    if any(t % 2 for t in totals):
+        raise UnsupportedLayerError(f"Conv at {path!r}: padding='same' with an even kernel pads asymmetrically, "
+                                    "which netatlas does not support; use explicit symmetric padding")
+    return tuple(t // 2 for t in totals)
+
+
+def _meta_shape(fn, shape):
+    # Reshape ops are evaluated on a meta tensor with batch 2 (export specialises batch 1 away).
+    out = fn(torch.empty(2, *shape, device="meta"))
+    if out.shape[0] != 2 or math.prod(out.shape[1:]) != math.prod(shape):
+        raise UnsupportedLayerError(f"a reshape from {shape} to {tuple(out.shape[1:])} mixes samples of a batch")
+    return tuple(out.shape[1:])
+
+
+# -- torch.export -------------------------------------------------------------------------------
+def _shape_from_exported(ep):
+    user_inputs = ep.graph_signature.user_inputs
+    for node in ep.graph.nodes:
+        if node.op == "placeholder" and node.name in user_inputs:
+            return tuple(node.meta["val"].shape[1:])
+    raise ValueError("from_torch: cannot find the input of the exported program; pass input_shape")
+
+
+def _module_path(node):
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return "<top level>"
+    path, cls = list(stack.values())[-1]
+    cls_name = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
+    return f"{path or '<top level>'} ({cls_name.rsplit('.', 1)[-1]})"
+
+
+_EXPORT_ACTIVATIONS = {
+    "relu": lambda a: Activation("relu"),
+    "relu_": lambda a: Activation("relu"),
+    "leaky_relu": lambda a: Activation("leaky_relu", {"negative_slope": float(a[1]) if len(a) > 1 else 0.01}),
+    "sigmoid": lambda a: Activation("sigmoid"),
+    "tanh": lambda a: Activation("tanh"),
+    "erf": lambda a: Activation("erf"),
+    "gelu": lambda a: Activation("gelu"),
+    "softplus": lambda a: Activation("softplus", {"beta": float(a[1]) if len(a) > 1 else 1.0,
+                                                  "threshold": float(a[2]) if len(a) > 2 else 20.0}),
+    "elu": lambda a: Activation("elu", {"alpha": float(a[1]) if len(a) > 1 else 1.0}),
+}
+_PASS_THROUGH = {"clone", "contiguous", "alias", "detach", "lift_fresh_copy", "_to_copy"}
+_RESHAPES = {"view", "reshape", "_unsafe_view", "flatten", "unflatten", "squeeze", "unsqueeze"}
+
+
+def _from_exported(ep, input_shape):
+    builder = _Builder(input_shape)
+    sig = ep.graph_signature
+    constants = {**ep.state_dict, **getattr(ep, "constants", {})}
+    env = {}
+    for node in ep.graph.nodes:
+        if node.op == "placeholder":
+            if node.name in sig.user_inputs:
+                if env.get("__input__"):
+                    raise UnsupportedLayerError("from_torch: models with several inputs are not supported")
+                env[node.name] = builder.input_value
+                env["__input__"] = True
+            else:
+                target = (sig.inputs_to_parameters.get(node.name) or sig.inputs_to_buffers.get(node.name)
+                          or sig.inputs_to_lifted_tensor_constants.get(node.name))
+                env[node.name] = constants[target]
+            continue
+        if node.op == "output":
+            out = node.args[0]
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            if isinstance(out, (tuple, list)) or len(node.args[0]) != 1:
+                raise UnsupportedLayerError("from_torch: models with several outputs are not supported")
+            return builder.finish(env[out.name])
+        if node.op != "call_function":
+            raise _unsupported(f"graph node {node.op}", _module_path(node))
+        args = [env[a.name] if isinstance(a, torch.fx.Node) else a for a in node.args]
+        env[node.name] = _export_op(builder, node, args)
+    raise AssertionError("exported graph has no output")
+
+
+def _is_value(a):
+    return isinstance(a, tuple) and len(a) == 2 and isinstance(a[0], int)
+
+
+def _export_op(builder, node, args):
+    target = node.target
+    name = getattr(target, "__name__", str(target)).split(".")[0]
+    path = _module_path(node)
+    kw = node.kwargs
+    if target is __import__("operator").getitem:
+        source, index = args
+        if isinstance(source, _BatchNormTuple):
+            if index != 0:
+                raise _unsupported("use of batch-norm statistics", path)
+            return source.value
+        raise _unsupported("getitem", path)
+    if name in _PASS_THROUGH:
+        return args[0]
+    if name == "dropout" or name == "feature_dropout":
+        if len(args) > 2 and args[2]:
+            raise ValueError(f"from_torch: Dropout at {path} is in training mode; call model.eval() first")
+        return args[0]
+    if name in _EXPORT_ACTIVATIONS:
+        if name == "gelu" and kw.get("approximate", args[1] if len(args) > 1 else "none") == "tanh":
+            return builder.add(Activation("gelu_tanh"), [args[0]], path)
+        if name == "elu" and any(float(v) != 1.0 for v in args[2:4]):
+            raise _unsupported("elu with scale/input_scale != 1", path)
+        return builder.add(_EXPORT_ACTIVATIONS[name](args), [args[0]], path)
+    if name in _RESHAPES:
+        value, rest = args[0], args[1:]
+        fn = getattr(torch.ops.aten, name)
+        new_shape = _meta_shape(lambda t: fn(t, *rest, **kw), value[1])
+        return (value[0], new_shape)
+    if name == "linear":
+        return builder.linear(args[1], args[2] if len(args) > 2 else None, args[0], path)
+    if name in ("conv1d", "conv2d", "convolution"):
+        return _export_conv(builder, name, args, path)
+    if name == "batch_norm" or name == "_native_batch_norm_legit_no_training":
+        x, weight, bias, mean, var = args[:5]
+        if name == "batch_norm":
+            if args[5]:
+                raise ValueError(f"from_torch: BatchNorm at {path} is in training mode; call model.eval() first")
+            return builder.batch_norm(weight, bias, mean, var, float(args[7]), x, path)
+        return _BatchNormTuple(builder.batch_norm(weight, bias, mean, var, float(args[6]), x, path))
+    if name in ("avg_pool2d",):
+        kernel = args[1]
+        stride = args[2] if len(args) > 2 and args[2] else kernel
+        padding = args[3] if len(args) > 3 else 0
+        ceil_mode = args[4] if len(args) > 4 else False
+        count_include_pad = args[5] if len(args) > 5 else True
+        if len(args) > 6 and args[6] is not None:
+            raise _unsupported("avg_pool2d with divisor_override", path)
+        return builder.avg_pool(kernel, stride, padding, ceil_mode, count_include_pad, args[0], path)
+    if name in ("mean", "adaptive_avg_pool2d"):
+        return _export_global_mean(builder, name, args, kw, path)
+    if name in ("add", "sub"):
+        return _export_add(builder, name, args, kw, path)
+    if name in ("mul", "div") and _is_value(args[0]) and isinstance(args[1], (int, float)):
+        factor = float(args[1]) if name == "mul" else 1.0 / float(args[1])
+        return _scaled(builder, args[0], factor, path)
+    raise _unsupported(f"op aten.{name}", path)
+
+
+class _BatchNormTuple:
+    """The tuple _native_batch_norm_legit_no_training returns; only element 0 may be used."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _scaled(builder, value, factor, path):
+    op = ChannelAffine(torch.tensor([factor], dtype=torch.float64), torch.zeros(1, dtype=torch.float64),
+                       value[1])
+    return builder.add(op, [value], path)
+
+
+def _export_conv(builder, name, args, path):
+    x, weight, bias = args[:3]
+    if name == "convolution":
+        stride, padding, dilation, transposed, output_padding, groups = args[3:9]
+        if transposed:
+            raise _unsupported("transposed convolution", path)
+    else:
+        n = weight.dim() - 2
+        stride = args[3] if len(args) > 3 else [1] * n
+        padding = args[4] if len(args) > 4 else [0] * n
+        dilation = args[5] if len(args) > 5 else [1] * n
+        groups = args[6] if len(args) > 6 else 1
+    return builder.conv(weight, bias, stride, padding, dilation, groups, x, path)
+
+
+def _export_global_mean(builder, name, args, kw, path):
+    value = args[0]
+    shape = value[1]
+    if len(shape) != 3:
+        raise _unsupported(f"aten.{name} on a per-sample tensor of shape {shape}", path)
+    if name == "mean":
+        dims = sorted(d % 4 for d in args[1])
+        keepdim = args[2] if len(args) > 2 else kw.get("keepdim", False)
+        if dims != [2, 3]:
+            raise _unsupported(f"aten.mean over dims {args[1]} (only spatial global means)", path)
+    else:
+        if list(args[1]) != [1, 1]:
+            raise _unsupported(f"adaptive_avg_pool2d to {args[1]} (only to 1x1)", path)
+        keepdim = True
+    pooled = builder.avg_pool(shape[1:], shape[1:], 0, False, True, value, path)
+    return pooled if keepdim else (pooled[0], (shape[0],))
+
+
+def _export_add(builder, name, args, kw, path):
+    a, b = args[0], args[1]
+    alpha = float(kw.get("alpha", args[2] if len(args) > 2 else 1.0))
+    if name == "sub":
+        alpha = -alpha
+    if _is_value(a) and _is_value(b):
+        if math.prod(a[1]) != math.prod(b[1]) or a[1] != b[1]:
+            raise _unsupported(f"addition of shapes {a[1]} and {b[1]} (broadcasting)", path)
+        if alpha != 1.0:
+            b = _scaled(builder, b, alpha, path)
+        return builder.add(Add(), [a, b], path)
+    if _is_value(a) and isinstance(b, (int, float)):
+        op = ChannelAffine(torch.ones(1, dtype=torch.float64), torch.tensor([alpha * b], dtype=torch.float64), a[1])
+        return builder.add(op, [a], path)
+    raise _unsupported(f"aten.{name} with a constant tensor", path)
+
+
+# -- clean-up passes ----------------------------------------------------------------------------
+def _prune_and_fold(nodes) -> Net:
+    """Drop nodes the output does not use, then fold each ChannelAffine into a Linear/Conv whose only
+    consumer it is (BatchNorm folding)."""
+    nodes = list(nodes)
+    consumers = [[] for _ in nodes]
+    for i, node in enumerate(nodes):
+        for j in node.inputs:
+            consumers[j].append(i)
+    live = [False] * len(nodes)
+    live[-1] = True
+    for i in range(len(nodes) - 1, -1, -1):
+        if live[i]:
+            for j in nodes[i].inputs:
+                live[j] = True
+    remap, kept = {}, []
+    for i, node in enumerate(nodes):
+        if not live[i]:
+            continue
+        op, inputs = node.op, tuple(remap[j] for j in node.inputs)
+        parent = kept[inputs[0]] if inputs else None
+        # Fold only when the affine sees the parent's own output layout (no reshape in between).
+        if (isinstance(op, ChannelAffine) and len(consumers[node.inputs[0]]) == 1
+                and (op.scale.numel() == 1 or parent.shape == op.in_shape)):
+            folded = _fold(parent.op, op)
+            if folded is not None:
+                kept[inputs[0]] = Node(folded, parent.inputs, parent.shape, f"{parent.name}+{node.name}")
+                remap[i] = inputs[0]
+                continue
+        remap[i] = len(kept)
+        kept.append(Node(op, inputs, node.shape, node.name))
+    return Net(kept)
+
+
+def _fold(parent, affine):
+    if isinstance(parent, Linear):
+        scale = affine.scale.expand(parent.weight.shape[0])
+        shift = affine.shift.expand(parent.weight.shape[0])
+        return Linear(parent.weight * scale[:, None], parent.bias * scale + shift)
+    if isinstance(parent, Conv):
+        n_out = parent.weight.shape[0]
+        scale = affine.scale.expand(n_out)
+        shift = affine.shift.expand(n_out)
+        view = (-1,) + (1,) * (parent.weight.dim() - 1)
+        return Conv(parent.weight * scale.reshape(view), parent.bias * scale + shift, parent.stride,
+                    parent.padding, parent.dilation, parent.groups, parent.in_shape)
+    return None

@@ -1,0 +1,231 @@
+"""Where we look: 2-D planes and 1-D lines through input space, and grids over them.
+
+A :class:`Plane` maps plane coordinates (u, v) to inputs ``x = origin + u d1 + v d2``; a
+:class:`Line` maps t in [0, 1] to ``x = x0 + t (x1 - x0)``. Inputs may have any shape (images
+included); directions are stored flattened, and mapped back to ``input_shape``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from netatlas._errors import DegenerateSliceError
+
+__all__ = ["Line", "Plane"]
+
+# Directions whose Gram determinant is below this (relative) are treated as parallel.
+PARALLEL_TOLERANCE = 1e-12
+
+
+def _as_array(x, name) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Plane:
+    """A bounded 2-D slice of input space: ``x(u, v) = origin + u d1 + v d2``.
+
+    Parameters
+    ----------
+    origin, d1, d2 : array_like of shape input_shape
+        Base point and the two directions (need not be orthonormal; they must not be parallel).
+    bounds : (umin, umax, vmin, vmax)
+        The rectangle in plane coordinates; areas are measured in (u, v) units.
+    anchors : ndarray of shape (k, 2), optional
+        Plane coordinates of the inputs the plane was built through (see :meth:`through`).
+
+    Examples
+    --------
+    >>> p = Plane.square(1.0)
+    >>> p.bounds, p.area, p.input_shape
+    ((-1.0, 1.0, -1.0, 1.0), 4.0, (2,))
+    >>> p.to_input([[0.5, -0.5]])
+    array([[ 0.5, -0.5]])
+    """
+
+    origin: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+    bounds: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
+    anchors: np.ndarray | None = None
+
+    def __post_init__(self):
+        origin = _as_array(self.origin, "Plane origin")
+        d1, d2 = _as_array(self.d1, "Plane d1"), _as_array(self.d2, "Plane d2")
+        if not (origin.shape == d1.shape == d2.shape):
+            raise ValueError(f"Plane: origin, d1 and d2 must have the same shape; got {origin.shape}, "
+                             f"{d1.shape}, {d2.shape}")
+        bounds = tuple(float(b) for b in self.bounds)
+        if len(bounds) != 4 or not (bounds[0] < bounds[1] and bounds[2] < bounds[3]):
+            raise ValueError(f"Plane: bounds must be (umin, umax, vmin, vmax) with umin < umax and "
+                             f"vmin < vmax; got {self.bounds}")
+        a, b = d1.ravel(), d2.ravel()
+        gram = np.array([[a @ a, a @ b], [a @ b, b @ b]])
+        if a @ a == 0 or b @ b == 0 or np.linalg.det(gram) <= PARALLEL_TOLERANCE * (a @ a) * (b @ b):
+            raise DegenerateSliceError("Plane: the directions d1 and d2 are zero or parallel; pick three "
+                                       "inputs that are not on one line")
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "d1", d1)
+        object.__setattr__(self, "d2", d2)
+        object.__setattr__(self, "bounds", bounds)
+
+    @classmethod
+    def square(cls, size: float = 1.0, dim: int = 2) -> Plane:
+        """The square [-size, size]^2 in the span of the first two axes of R^dim (half-width ``size``)."""
+        if size <= 0 or dim < 2:
+            raise ValueError(f"Plane.square: need size > 0 and dim >= 2; got size={size}, dim={dim}")
+        e = np.eye(dim)
+        return cls(np.zeros(dim), e[0], e[1], (-size, size, -size, size))
+
+    @classmethod
+    def through(cls, a, b, c, *, margin: float | None = None) -> Plane:
+        """The plane through three inputs of any shape (images included).
+
+        Uses the magnification paper's convention: origin = centroid, d1 = b - a,
+        d2 = 2 sqrt(3) ((a + b)/2 - centroid); the anchors then sit at (-1/2, 1/(2 sqrt 3)),
+        (1/2, 1/(2 sqrt 3)) and (0, -1/sqrt 3), and the bounds are [-1, 1]^2. With ``margin``,
+        the bounds are instead the anchors' bounding box widened by ``margin`` times its size.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = Plane.through(np.zeros((2, 2)), np.eye(2), np.ones((2, 2)))
+        >>> np.round(p.anchors, 4)
+        array([[-0.5   ,  0.2887],
+               [ 0.5   ,  0.2887],
+               [ 0.    , -0.5774]])
+        >>> np.allclose(p.to_input(p.anchors)[2], np.ones((2, 2)))
+        True
+        """
+        a, b, c = (_as_array(p, name) for p, name in ((a, "a"), (b, "b"), (c, "c")))
+        if not (a.shape == b.shape == c.shape):
+            raise ValueError(f"Plane.through: the three inputs must have one shape; got {a.shape}, {b.shape}, "
+                             f"{c.shape}")
+        centroid = (a + b + c) / 3
+        d1 = b - a
+        d2 = 2 * math.sqrt(3) * ((a + b) / 2 - centroid)
+        s = 1 / (2 * math.sqrt(3))
+        anchors = np.array([[-0.5, s], [0.5, s], [0.0, -2 * s]])
+        bounds = (-1.0, 1.0, -1.0, 1.0)
+        if margin is not None:
+            lo, hi = anchors.min(0), anchors.max(0)
+            pad = margin * (hi - lo)
+            bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+        return cls(centroid, d1, d2, bounds, anchors)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.origin.shape
+
+    @property
+    def area(self) -> float:
+        umin, umax, vmin, vmax = self.bounds
+        return (umax - umin) * (vmax - vmin)
+
+    @property
+    def basis(self) -> np.ndarray:
+        """The directions as columns, shape (n_inputs, 2)."""
+        return np.stack([self.d1.ravel(), self.d2.ravel()], axis=1)
+
+    def to_input(self, uv) -> np.ndarray:
+        """Map plane coordinates (P, 2) to inputs (P, *input_shape)."""
+        uv = _as_array(uv, "uv").reshape(-1, 2)
+        x = self.origin.ravel() + uv @ self.basis.T
+        return x.reshape(len(uv), *self.input_shape)
+
+    def to_plane(self, x) -> np.ndarray:
+        """Map inputs (P, *input_shape) to plane coordinates (P, 2): the least-squares (u, v) whose
+        image is nearest to x (exact for points on the plane)."""
+        x = _as_array(x, "x").reshape(-1, self.origin.size) - self.origin.ravel()
+        uv, *_ = np.linalg.lstsq(self.basis, x.T, rcond=None)
+        return uv.T
+
+    def corners(self) -> np.ndarray:
+        """The four corners, counter-clockwise, shape (4, 2)."""
+        umin, umax, vmin, vmax = self.bounds
+        return np.array([[umin, vmin], [umax, vmin], [umax, vmax], [umin, vmax]])
+
+    def grid(self, n: int | tuple[int, int] = 200) -> tuple[np.ndarray, np.ndarray]:
+        """A regular grid of cell centres: ``(us, vs)``, each of shape (n_v, n_u) (meshgrid 'xy').
+
+        Use ``np.stack([us.ravel(), vs.ravel()], 1)`` for a (n_v * n_u, 2) array of points.
+        """
+        n_u, n_v = (n, n) if isinstance(n, int) else n
+        umin, umax, vmin, vmax = self.bounds
+        u = umin + (np.arange(n_u) + 0.5) * (umax - umin) / n_u
+        v = vmin + (np.arange(n_v) + 0.5) * (vmax - vmin) / n_v
+        return np.meshgrid(u, v, indexing="xy")
+
+    def to_dict(self) -> dict:
+        return {"input_shape": list(self.input_shape), "bounds": list(self.bounds),
+                "anchors": None if self.anchors is None else self.anchors.tolist()}
+
+
+@dataclass(frozen=True, eq=False)
+class Line:
+    """The segment ``x(t) = x0 + t (x1 - x0)``, t in [0, 1], between two inputs of any shape.
+
+    Examples
+    --------
+    >>> line = Line([0.0, 0.0], [2.0, 0.0])
+    >>> line.to_input([0.0, 0.5, 1.0])
+    array([[0., 0.],
+           [1., 0.],
+           [2., 0.]])
+    >>> line.length
+    2.0
+    """
+
+    x0: np.ndarray
+    x1: np.ndarray
+
+    def __post_init__(self):
+        x0, x1 = _as_array(self.x0, "Line x0"), _as_array(self.x1, "Line x1")
+        if x0.shape != x1.shape:
+            raise ValueError(f"Line: x0 and x1 must have the same shape; got {x0.shape} and {x1.shape}")
+        if np.array_equal(x0, x1):
+            raise DegenerateSliceError("Line: x0 and x1 are equal; a line needs two distinct inputs")
+        object.__setattr__(self, "x0", x0)
+        object.__setattr__(self, "x1", x1)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.x0.shape
+
+    @property
+    def direction(self) -> np.ndarray:
+        return self.x1 - self.x0
+
+    @property
+    def length(self) -> float:
+        return float(np.linalg.norm(self.direction))
+
+    def to_input(self, t) -> np.ndarray:
+        """Map parameters t (P,) to inputs (P, *input_shape)."""
+        t = _as_array(t, "t").reshape(-1)
+        return self.x0[None] + t.reshape(-1, *([1] * self.x0.ndim)) * self.direction[None]
+
+    def to_line(self, x) -> np.ndarray:
+        """The parameter t of the point on the (infinite) line nearest to each input (P,)."""
+        d = self.direction.ravel()
+        x = _as_array(x, "x").reshape(-1, d.size) - self.x0.ravel()
+        return x @ d / (d @ d)
+
+    def grid(self, n: int = 200) -> np.ndarray:
+        """n evenly spaced parameters in [0, 1], endpoints included."""
+        return np.linspace(0.0, 1.0, n)
+
+    def to_dict(self) -> dict:
+        return {"input_shape": list(self.input_shape), "length": self.length}
