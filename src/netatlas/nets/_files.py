@@ -3,7 +3,10 @@ with the architecture given as a small JSON spec. ``torch.load`` only ever runs 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import zipfile
 from pathlib import Path
 
 import torch
@@ -86,8 +89,12 @@ def load_module(path, spec=None):
         raise ModelFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".pt2":
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(f"{path}: not a readable torch.export archive (not a zip file: truncated or "
+                                 "corrupt)")
         try:
-            program = torch.export.load(str(path))
+            with _quiet("torch.export"):  # torch logs a traceback before re-raising; we report one line
+                program = torch.export.load(str(path))
         except Exception as exc:
             raise ModelFileError(f"{path}: not a readable torch.export archive ({_first_line(exc)})") from None
         return program, None
@@ -195,6 +202,17 @@ def _read_state_dict(path, suffix):
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
     return state
+
+
+@contextlib.contextmanager
+def _quiet(logger_name):
+    logger = logging.getLogger(logger_name)
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _first_line(exc):

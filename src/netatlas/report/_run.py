@@ -57,7 +57,7 @@ def environment() -> dict:
         except md.PackageNotFoundError:
             versions[name] = None
     return {"python": sys.version.split()[0], "platform": platform.platform(), "packages": versions,
-            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
 
 
 @dataclass

@@ -1,0 +1,3 @@
+from netatlas.cli import main
+
+main()
