@@ -1,0 +1,45 @@
+"""The spline lens: shallow univariate ReLU networks f(x) = sum_i v_i relu(w_i x + b_i) + c as
+continuous piecewise-linear splines (Sahs et al. 2020/2022) — coordinates, initialisation,
+loss surface and Hessian, gradient flow, implicit regularisation.
+
+    spline = netatlas.splines.to_spline(model)        # breakpoints, delta_slopes, orientations, offset
+    model2 = netatlas.splines.to_network(spline, balance=True)
+"""
+
+from netatlas.splines._init import (
+    INIT_SCHEMES,
+    BreakpointDensity,
+    Distribution,
+    ExpectedRoughness,
+    InitScheme,
+    SampledRoughness,
+    breakpoint_density,
+    expected_roughness,
+    init_scheme,
+    sample_init,
+    sampled_roughness,
+)
+from netatlas.splines._params import ShallowParams, as_params
+from netatlas.splines._spline import Roughness, Spline, StepFunction, merge_coincident, to_network, to_spline
+
+__all__ = [
+    "INIT_SCHEMES",
+    "BreakpointDensity",
+    "Distribution",
+    "ExpectedRoughness",
+    "InitScheme",
+    "Roughness",
+    "SampledRoughness",
+    "ShallowParams",
+    "Spline",
+    "StepFunction",
+    "as_params",
+    "breakpoint_density",
+    "expected_roughness",
+    "init_scheme",
+    "merge_coincident",
+    "sample_init",
+    "sampled_roughness",
+    "to_network",
+    "to_spline",
+]
