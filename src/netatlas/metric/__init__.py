@@ -1,0 +1,42 @@
+"""The Riemannian lens (Zavatone-Veth, Yang, Rubinfien & Pehlevan, 2023): the metric ``g = J^T J`` a
+feature map induces on input space, its volume element, pseudo-determinants, the effective volume of
+image models, the 2 x 2 metric of a plane slice, 2-D scalar curvature, and (in
+:mod:`netatlas.metric.infinite_width`) closed forms for random shallow networks at infinite width.
+
+``feature_fn`` is a netatlas ``Net`` or torch module (features = its output), a plain callable
+``(B, *input_shape) -> (B, ...)`` (used exactly as given), or ``(model, layer_name)`` (an intermediate
+layer's output, scaled by ``1/sqrt(width)`` unless ``scale_by_width=False``).
+
+>>> import torch, netatlas
+>>> model = netatlas.nets.mlp([2, 250, 1], "sigmoid", seed=0)
+>>> netatlas.metric.volume_element((model, "1"), torch.zeros(3, 2)).shape
+torch.Size([3])
+"""
+
+from netatlas.metric import infinite_width
+from netatlas.metric._curvature import scalar_curvature, scalar_curvature_from_metric
+from netatlas.metric._features import FeatureMap, as_feature_map
+from netatlas.metric._metric import (
+    RANK_TOLERANCE,
+    effective_volume,
+    jacobian,
+    metric,
+    plane_metric,
+    pseudo_volume_element,
+    volume_element,
+)
+
+__all__ = [
+    "RANK_TOLERANCE",
+    "FeatureMap",
+    "as_feature_map",
+    "effective_volume",
+    "infinite_width",
+    "jacobian",
+    "metric",
+    "plane_metric",
+    "pseudo_volume_element",
+    "scalar_curvature",
+    "scalar_curvature_from_metric",
+    "volume_element",
+]

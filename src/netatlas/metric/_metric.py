@@ -1,0 +1,501 @@
+"""The pullback metric ``g = J^T J`` of a feature map, its volume element and its relatives.
+
+Three different "volumes" live here; each has its own name and they are never mixed:
+
+- :func:`volume_element`: ``sqrt(det g)`` of the full ``d x d`` metric. When the feature dimension
+  ``m`` is below the input dimension ``d``, ``det g = 0`` exactly and it says so (a warning).
+- :func:`pseudo_volume_element`: ``sqrt`` of the pseudo-determinant of ``g`` (product of its non-zero
+  eigenvalues), computed from the smaller Gram matrix (``J J^T``, ``m x m``, when ``m < d``; the
+  ``d x d`` metric is never formed then).
+- :func:`effective_volume`: the paper's ``sum_{i<=k} log10 sigma_i(J / sqrt(m))`` for image models.
+
+A 2-D slice of input space has its own ``2 x 2`` metric ``U^T J^T J U`` (:func:`plane_metric`), which is
+a fourth, different quantity: the metric the plane inherits.
+
+# NOTE [forward or reverse mode]
+J has m rows and d columns. Forward mode costs d Jacobian-vector products per point (one per input
+direction), reverse mode m vector-Jacobian products; ``mode="auto"`` takes the cheaper (forward when
+d <= m). Either is batched over points with ``torch.func.vmap``. When the features are one layer
+``Phi(x) = c * phi(W x + b)`` the Jacobian is ``c * diag(phi'(z)) W`` and no autodiff runs at all.
+
+# NOTE [log-determinants]
+Batched float64 ``torch.linalg.slogdet`` returned wrong values on some CPUs (oneMKL pivoting bug,
+pytorch issue 142815), so log-determinants of the PSD Gram matrices here use a batched Cholesky
+factorisation (no pivoting) with a per-matrix ``eigvalsh`` fallback, and ``2 x 2`` ones the closed
+form ``g11 g22 - g12^2``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Literal
+
+import numpy as np
+import torch
+
+from netatlas.metric._features import FeatureMap, as_feature_map
+from netatlas.nets import Net
+
+__all__ = [
+    "jacobian",
+    "metric",
+    "volume_element",
+    "pseudo_volume_element",
+    "effective_volume",
+    "plane_metric",
+    "RANK_TOLERANCE",
+]
+
+# Eigenvalues of a Gram matrix below RANK_TOLERANCE[dtype] * (largest eigenvalue) count as zero in
+# pseudo-determinants (the relative round-off of a Gram matrix is ~ machine epsilon).
+RANK_TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
+
+# Default bound on the number of Jacobian entries held at once (float64: 8 bytes each).
+_MAX_ENTRIES = 2**24
+
+_MODES = ("auto", "forward", "reverse")
+
+
+# -- input handling --------------------------------------------------------------------------------
+def _net_of(feature_fn):
+    if isinstance(feature_fn, Net):
+        return feature_fn
+    if isinstance(feature_fn, tuple) and len(feature_fn) == 2 and isinstance(feature_fn[0], Net):
+        return feature_fn[0]
+    if isinstance(feature_fn, FeatureMap):
+        return feature_fn
+    return None
+
+
+def _prepare(feature_fn, x, caller, scale_by_width=None):
+    """Validate x, resolve the feature map; returns (FeatureMap, x flattened (B, d))."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{caller}: x must be a torch.Tensor or numpy.ndarray of shape (B, *input_shape); got "
+                        f"{type(x).__name__}")
+    if not x.is_floating_point():
+        x = x.to(torch.float64)
+    known = _net_of(feature_fn)
+    if known is not None:
+        shape = tuple(known.input_shape)
+        n = math.prod(shape)
+        if tuple(x.shape) == shape or (x.dim() == 1 and x.shape[0] == n):
+            raise ValueError(f"{caller}: x has shape {tuple(x.shape)}, a single input; pass a batch "
+                             f"(B, *{shape}), e.g. x[None]")
+        if x.dim() < 2 or math.prod(x.shape[1:]) != n:
+            raise ValueError(f"{caller}: x has shape {tuple(x.shape)} but the network's inputs have shape "
+                             f"{shape}; pass (B, *{shape}) or (B, {n})")
+    else:
+        if x.dim() < 2:
+            raise ValueError(f"{caller}: x must be a batch of shape (B, *input_shape); got shape "
+                             f"{tuple(x.shape)} (use x[None] for one point)")
+        shape = tuple(x.shape[1:])
+    fm = as_feature_map(feature_fn, shape, scale_by_width=scale_by_width, caller=caller)
+    x = x.detach().reshape(x.shape[0], -1)
+    if fm.dtype is not None:
+        x = x.to(fm.dtype)
+    return fm, x
+
+
+def _check_mode(mode, caller):
+    if mode not in _MODES:
+        raise ValueError(f"{caller}: mode must be one of {_MODES}; got {mode!r}")
+
+
+def _n_features(fm: FeatureMap, x) -> int:
+    if fm.shallow is not None:
+        return fm.shallow[0].shape[0]
+    with torch.no_grad():
+        return int(fm.fn(x[:1]).shape[-1])
+
+
+def _chunks(n_points: int, per_point: int, chunk_size):
+    size = chunk_size or max(1, _MAX_ENTRIES // max(per_point, 1))
+    for start in range(0, n_points, size):
+        yield slice(start, min(start + size, n_points))
+
+
+# -- Jacobians -------------------------------------------------------------------------------------
+def _shallow_jacobian(fm: FeatureMap, x):
+    W, b, act = fm.shallow
+    W = W.to(x.dtype)
+    z = x @ W.T + b.to(x.dtype)
+    return fm.scale * act.derivative(z)[:, :, None] * W  # (B, m, d): J = c diag(phi'(z)) W
+
+
+def _autodiff_jacobian(fm: FeatureMap, x, mode):
+    def one(point):  # (d,) -> (m,)
+        return fm.fn(point[None])[0]
+
+    jac = torch.func.jacfwd(one) if mode == "forward" else torch.func.jacrev(one)
+    return torch.func.vmap(jac)(x)
+
+
+def _pick_mode(mode, m, d):
+    if mode == "auto":
+        return "forward" if d <= m else "reverse"
+    return mode
+
+
+def _jacobian_chunks(fm, x, mode, chunk_size):
+    """Yield (slice, J chunk (b, m, d))."""
+    m, d = _n_features(fm, x), x.shape[1]
+    mode = _pick_mode(mode, m, d)
+    for part in _chunks(x.shape[0], m * d, chunk_size):
+        if fm.shallow is not None:
+            yield part, _shallow_jacobian(fm, x[part])
+        else:
+            yield part, _autodiff_jacobian(fm, x[part], mode)
+
+
+def jacobian(feature_fn, x, *, mode: Literal["auto", "forward", "reverse"] = "auto",
+             scale_by_width: bool | None = None, chunk_size: int | None = None) -> torch.Tensor:
+    """Jacobian of the feature map at every point, batched.
+
+    Parameters
+    ----------
+    feature_fn : Net, torch module, callable or (model, layer_name)
+        The feature map Phi (see :mod:`netatlas.metric`).
+    x : Tensor or ndarray of shape (B, *input_shape)
+        Points of input space.
+    mode : {"auto", "forward", "reverse"}
+        Forward mode (d JVPs per point), reverse mode (m VJPs), or the cheaper of the two.
+    scale_by_width : bool, optional
+        Scale the features by 1/sqrt(m); default True for (model, layer_name), else False.
+    chunk_size : int, optional
+        Points per vectorised batch (default: bounded by 2^24 Jacobian entries).
+
+    Returns
+    -------
+    J : Tensor of shape (B, m, d)
+        ``J[b, i, mu] = d Phi_i / d x_mu`` at ``x[b]``, inputs flattened; float64 for Nets and torch
+        modules, the input's dtype for plain callables.
+
+    Examples
+    --------
+    >>> import torch
+    >>> J = jacobian(lambda x: torch.stack([x[:, 0] * x[:, 1], x[:, 0]], 1), torch.tensor([[2.0, 3.0]]))
+    >>> J
+    tensor([[[3., 2.],
+             [1., 0.]]])
+    """
+    _check_mode(mode, "jacobian")
+    fm, x = _prepare(feature_fn, x, "jacobian", scale_by_width)
+    return torch.cat([J for _, J in _jacobian_chunks(fm, x, mode, chunk_size)], 0)
+
+
+# -- the metric ------------------------------------------------------------------------------------
+def _shallow_metric(fm: FeatureMap, x):
+    W, b, act = fm.shallow
+    W = W.to(x.dtype)
+    n, d = W.shape
+    weights = act.derivative(x @ W.T + b.to(x.dtype)) ** 2 * fm.scale**2  # (B, n)
+    # g = c^2 W^T diag(phi'(z)^2) W: one (B, n) x (n, d*d) product when the outer products fit
+    if n * d * d <= _MAX_ENTRIES:
+        outer = (W[:, :, None] * W[:, None, :]).reshape(n, d * d)
+        return (weights @ outer).reshape(-1, d, d)
+    return torch.einsum("bn,na,nc->bac", weights, W, W)
+
+
+def _metric(fm: FeatureMap, x, mode, chunk_size):
+    if fm.shallow is not None:
+        W = fm.shallow[0]
+        per_point = W.shape[0] if W.shape[0] * W.shape[1] ** 2 > _MAX_ENTRIES else W.shape[1] ** 2
+        return torch.cat([_shallow_metric(fm, x[part]) for part in _chunks(x.shape[0], per_point, chunk_size)])
+    out = torch.empty(x.shape[0], x.shape[1], x.shape[1], dtype=x.dtype)
+    for part, J in _jacobian_chunks(fm, x, mode, chunk_size):
+        out[part] = J.mT @ J
+    return out
+
+
+def metric(feature_fn, x, *, mode: Literal["auto", "forward", "reverse"] = "auto",
+           scale_by_width: bool | None = None, chunk_size: int | None = None) -> torch.Tensor:
+    """The metric ``g(x) = J(x)^T J(x)`` that the feature map induces on input space.
+
+    Parameters
+    ----------
+    feature_fn : Net, torch module, callable or (model, layer_name)
+        The feature map Phi: R^d -> R^m. For ``(model, layer_name)`` the features are the layer's
+        output scaled by ``1/sqrt(width)`` (the paper's ``Phi = n^{-1/2} phi``) unless
+        ``scale_by_width=False``.
+    x : Tensor or ndarray of shape (B, *input_shape)
+        Points of input space.
+    mode : {"auto", "forward", "reverse"}
+        How J is computed (see NOTE [forward or reverse mode]); the values do not depend on it.
+    scale_by_width : bool, optional
+        See :func:`jacobian`.
+    chunk_size : int, optional
+        Points per vectorised batch.
+
+    Returns
+    -------
+    g : Tensor of shape (B, d, d)
+        Symmetric positive semi-definite; rank <= min(m, d).
+
+    Notes
+    -----
+    ``g_{mu nu}(x) = sum_i d_mu Phi_i(x) d_nu Phi_i(x)``. When the features are one layer
+    ``c phi(W x + b)`` the closed form ``g = c^2 W^T diag(phi'(W x + b)^2) W`` is used.
+
+    References
+    ----------
+    Zavatone-Veth, Yang, Rubinfien, Pehlevan (2023), "Neural networks learn to magnify areas near
+    decision boundaries".
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh())
+    >>> g = metric((layer, "1"), torch.zeros(4, 2))        # features tanh(Wx + b) / sqrt(3)
+    >>> g.shape, g.dtype, bool(torch.allclose(g, g.mT))
+    (torch.Size([4, 2, 2]), torch.float64, True)
+    """
+    _check_mode(mode, "metric")
+    fm, x = _prepare(feature_fn, x, "metric", scale_by_width)
+    return _metric(fm, x, mode, chunk_size)
+
+
+# -- determinants ----------------------------------------------------------------------------------
+def _logdet_psd(G: torch.Tensor) -> torch.Tensor:
+    """log det of a batch of symmetric PSD matrices (B, k, k) -> (B,); -inf where singular."""
+    k = G.shape[-1]
+    if k == 1:
+        return torch.log(G[:, 0, 0].clamp_min(0))
+    if k == 2:
+        det = G[:, 0, 0] * G[:, 1, 1] - G[:, 0, 1] * G[:, 1, 0]
+        return torch.log(det.clamp_min(0))
+    L, info = torch.linalg.cholesky_ex(G)
+    out = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
+    failed = (info != 0).nonzero().flatten()
+    if len(failed):  # not numerically positive definite: eigenvalues decide
+        ev = torch.linalg.eigvalsh(G[failed])
+        out[failed] = torch.where((ev > 0).all(-1), torch.log(ev.clamp_min(1e-300)).sum(-1),
+                                  torch.tensor(-math.inf, dtype=G.dtype))
+    return out
+
+
+def _gram_chunks(fm, x, mode, chunk_size):
+    """Yield (slice, smaller Gram matrix (b, k, k)): J^T J when d <= m, else J J^T (never d x d)."""
+    for part, J in _jacobian_chunks(fm, x, mode, chunk_size):
+        yield part, (J.mT @ J if J.shape[2] <= J.shape[1] else J @ J.mT)
+
+
+def volume_element(feature_fn, x, log: bool = True, *, mode: Literal["auto", "forward", "reverse"] = "auto",
+                   scale_by_width: bool | None = None, chunk_size: int | None = None) -> torch.Tensor:
+    """The Riemannian volume element ``sqrt(det g(x))`` (or its natural log).
+
+    Parameters
+    ----------
+    feature_fn, x, mode, scale_by_width, chunk_size
+        As in :func:`metric`.
+    log : bool
+        Return ``log sqrt(det g) = 0.5 log det g`` (natural log; default) instead of ``sqrt(det g)``.
+
+    Returns
+    -------
+    Tensor of shape (B,)
+        ``-inf`` (log) or ``0`` where g is singular. When the feature dimension m is below the input
+        dimension d, g has rank <= m < d and this is ``-inf``/``0`` everywhere, with a warning that points
+        to :func:`pseudo_volume_element` and :func:`effective_volume`.
+
+    Notes
+    -----
+    Log-determinants use Cholesky, with an ``eigvalsh`` fallback (see NOTE [log-determinants]).
+
+    Examples
+    --------
+    >>> import torch
+    >>> scaled = lambda x: 3.0 * x                        # g = 9 I, sqrt(det g) = 9 in 2-D
+    >>> volume_element(scaled, torch.zeros(2, 2), log=False)
+    tensor([9., 9.])
+    >>> volume_element(lambda x: x[:, :1], torch.zeros(1, 2))   # m = 1 < d = 2: det g = 0
+    tensor([-inf])
+    """
+    _check_mode(mode, "volume_element")
+    fm, x = _prepare(feature_fn, x, "volume_element", scale_by_width)
+    m, d = _n_features(fm, x), x.shape[1]
+    if m < d:
+        warnings.warn(f"volume_element: the features have m={m} < d={d} dimensions, so det g = 0; use "
+                      "pseudo_volume_element (non-zero eigenvalues) or effective_volume instead",
+                      stacklevel=2)
+        out = torch.full((x.shape[0],), -math.inf, dtype=x.dtype)
+    else:
+        out = torch.empty(x.shape[0], dtype=x.dtype)
+        if fm.shallow is not None:
+            out = 0.5 * _logdet_psd(_metric(fm, x, mode, chunk_size))
+        else:
+            for part, G in _gram_chunks(fm, x, mode, chunk_size):
+                out[part] = 0.5 * _logdet_psd(G)
+    return out if log else torch.exp(out)
+
+
+def pseudo_volume_element(feature_fn, x, log: bool = True, *,
+                          mode: Literal["auto", "forward", "reverse"] = "auto",
+                          scale_by_width: bool | None = None, chunk_size: int | None = None,
+                          rank_tolerance: float | None = None) -> torch.Tensor:
+    """``sqrt`` of the pseudo-determinant of g: the product of its non-zero eigenvalues.
+
+    The non-zero eigenvalues of ``g = J^T J`` (d x d) are those of ``J J^T`` (m x m), so when m < d only
+    the m x m Gram matrix is formed (m VJPs per point). Equals :func:`volume_element` when g has full rank.
+
+    Parameters
+    ----------
+    feature_fn, x, mode, scale_by_width, chunk_size
+        As in :func:`metric`.
+    log : bool
+        Natural log of the result (default).
+    rank_tolerance : float, optional
+        Eigenvalues below ``rank_tolerance * max eigenvalue`` count as zero (default
+        ``RANK_TOLERANCE[dtype]``).
+
+    Returns
+    -------
+    Tensor of shape (B,)
+        ``0.5 * sum(log(nonzero eigenvalues))`` (log) or its exponential.
+
+    Examples
+    --------
+    >>> import torch
+    >>> first = lambda x: 2.0 * x[:, :1]                  # J = [2, 0]: g = diag(4, 0), pdet = 4
+    >>> pseudo_volume_element(first, torch.zeros(1, 2), log=False)
+    tensor([2.])
+    """
+    _check_mode(mode, "pseudo_volume_element")
+    fm, x = _prepare(feature_fn, x, "pseudo_volume_element", scale_by_width)
+    tol = RANK_TOLERANCE.get(x.dtype, 1e-5) if rank_tolerance is None else float(rank_tolerance)
+    out = torch.empty(x.shape[0], dtype=x.dtype)
+    for part, G in _gram_chunks(fm, x, mode, chunk_size):
+        ev = torch.linalg.eigvalsh(G)
+        keep = ev > tol * ev[:, -1:].clamp_min(0)
+        out[part] = 0.5 * torch.where(keep, torch.log(ev.clamp_min(1e-300)), 0.0).sum(-1)
+    return out if log else torch.exp(out)
+
+
+def effective_volume(feature_fn, x, *, k: int | None = None, scale_by_width: bool = True,
+                     mode: Literal["auto", "forward", "reverse"] = "auto",
+                     chunk_size: int | None = None) -> torch.Tensor:
+    """The paper's effective volume ``sum_{i<=k} log10 sigma_i(J / sqrt(m))`` (a log10 quantity).
+
+    Parameters
+    ----------
+    feature_fn, x, mode, chunk_size
+        As in :func:`metric`.
+    k : int, optional
+        Number of largest singular values summed (default all ``min(m, d)``).
+    scale_by_width : bool
+        Divide J by sqrt(m) (default True, as the paper does). For ``(model, layer_name)`` this is the
+        usual ``1/sqrt(width)`` feature scaling, applied once.
+
+    Returns
+    -------
+    Tensor of shape (B,)
+        With ``k = min(m, d)`` this is ``log10`` of the pseudo volume element (``-inf`` if J is rank
+        deficient).
+
+    Notes
+    -----
+    The singular values are the square roots of the eigenvalues of the smaller Gram matrix (``J J^T``
+    when m < d). With all of them the sum is ``0.5 log10 det(Gram)``, computed by Cholesky.
+
+    Examples
+    --------
+    >>> import torch
+    >>> feats = lambda x: torch.cat([10 * x, x], 1)       # m = 4, J = [10 I; I]: sigma = sqrt(101) twice
+    >>> effective_volume(feats, torch.zeros(1, 2), scale_by_width=False)
+    tensor([2.0043])
+    >>> effective_volume(feats, torch.zeros(1, 2), k=1)   # largest singular value of J / sqrt(4)
+    tensor([0.7011])
+    """
+    _check_mode(mode, "effective_volume")
+    fm, x = _prepare(feature_fn, x, "effective_volume", scale_by_width)
+    n_sv = min(_n_features(fm, x), x.shape[1])
+    if k is not None and not (isinstance(k, (int, np.integer)) and 1 <= k):
+        raise ValueError(f"effective_volume: k must be a positive integer (at most min(m, d) = {n_sv}); got {k!r}")
+    k = n_sv if k is None else min(int(k), n_sv)
+    out = torch.empty(x.shape[0], dtype=x.dtype)
+    for part, G in _gram_chunks(fm, x, mode, chunk_size):
+        if k == n_sv:
+            out[part] = 0.5 * _logdet_psd(G) / math.log(10)
+        else:
+            ev = torch.linalg.eigvalsh(G)[:, -k:]
+            out[part] = 0.5 * torch.log10(ev.clamp_min(0)).sum(-1)
+    return out
+
+
+# -- slices ----------------------------------------------------------------------------------------
+def _plane_points(plane, grid, caller):
+    if isinstance(grid, (int, np.integer)):
+        if grid < 1:
+            raise ValueError(f"{caller}: grid must be a positive number of points per side; got {grid}")
+        us, vs = plane.grid(int(grid))
+        return np.stack([us.ravel(), vs.ravel()], 1), us.shape
+    if isinstance(grid, tuple) and len(grid) == 2 and not np.isscalar(grid[0]):
+        us, vs = (np.asarray(g, dtype=np.float64) for g in grid)
+        if us.shape != vs.shape:
+            raise ValueError(f"{caller}: grid (us, vs) must have one shape; got {us.shape} and {vs.shape}")
+        return np.stack([us.ravel(), vs.ravel()], 1), us.shape
+    uv = np.asarray(grid.detach().cpu() if isinstance(grid, torch.Tensor) else grid, dtype=np.float64)
+    if uv.ndim != 2 or uv.shape[1] != 2:
+        raise ValueError(f"{caller}: grid must be an int n (an n x n grid), a tuple (us, vs) from plane.grid, "
+                         f"or plane coordinates of shape (P, 2); got shape {uv.shape}")
+    return uv, (uv.shape[0],)
+
+
+def plane_metric(feature_fn, plane, grid=64, *, scale_by_width: bool | None = None,
+                 chunk_size: int | None = None) -> torch.Tensor:
+    """The 2 x 2 metric ``U^T J^T J U`` that a plane slice inherits (2 JVPs per point).
+
+    Parameters
+    ----------
+    feature_fn : Net, torch module, callable or (model, layer_name)
+        As in :func:`metric`.
+    plane : netatlas.Plane
+        The slice ``x(u, v) = origin + u d1 + v d2``; ``U = [d1, d2]`` (flattened) as columns.
+    grid : int, (us, vs) or array of shape (P, 2)
+        ``n`` for ``plane.grid(n)``; a meshgrid ``(us, vs)``; or plane coordinates.
+    scale_by_width, chunk_size
+        As in :func:`metric`.
+
+    Returns
+    -------
+    Tensor of shape (*grid_shape, 2, 2)
+        ``(n, n, 2, 2)`` for an int (rows follow v, columns u, as ``plane.grid``), ``(P, 2, 2)`` for points.
+        Not the full-input metric: this is the metric of the slice, in (u, v) units.
+
+    Examples
+    --------
+    >>> import torch, netatlas
+    >>> plane = netatlas.Plane([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0])
+    >>> plane_metric(lambda x: x, plane, 3).shape
+    torch.Size([3, 3, 2, 2])
+    >>> plane_metric(lambda x: x, plane, [[0.0, 0.0]])[0]    # U^T U for d1 = e1, d2 = 2 e2
+    tensor([[1., 0.],
+            [0., 4.]], dtype=torch.float64)
+    """
+    from netatlas.slices import Plane
+
+    if not isinstance(plane, Plane):
+        raise TypeError(f"plane_metric: plane must be a netatlas.Plane; got {type(plane).__name__}")
+    uv, shape = _plane_points(plane, grid, "plane_metric")
+    points = torch.from_numpy(plane.to_input(uv))
+    fm, x = _prepare(feature_fn, points, "plane_metric", scale_by_width)
+    U = torch.from_numpy(plane.basis).to(x.dtype)  # (d, 2)
+    out = torch.empty(x.shape[0], 2, 2, dtype=x.dtype)
+    m = _n_features(fm, x)
+    for part in _chunks(x.shape[0], 2 * m, chunk_size):
+        JU = _plane_jacobian(fm, x[part], U)  # (b, m, 2)
+        out[part] = JU.mT @ JU
+    return out.reshape(*shape, 2, 2)
+
+
+def _plane_jacobian(fm, x, U):
+    if fm.shallow is not None:
+        W, b, act = fm.shallow
+        W = W.to(x.dtype)
+        return fm.scale * act.derivative(x @ W.T + b.to(x.dtype))[:, :, None] * (W @ U)
+    # The features of one point depend on that point only, so one batched JVP along a direction
+    # gives J u at every point at once: 2 JVPs in all.
+    columns = [torch.func.jvp(fm.fn, (x,), (U[:, i].expand_as(x),))[1] for i in range(2)]
+    return torch.stack(columns, -1)
