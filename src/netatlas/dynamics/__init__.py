@@ -1,0 +1,75 @@
+"""Training in regions (van den Berg 2016): where the gradient comes from, transition zones, weight
+scale vs sample density, and boundary-aware subsampling of the training data.
+
+- per-sample gradient norms (total and per layer) and how concentrated they are:
+  :func:`per_sample_gradient_norms`, :func:`gradient_concentration`, :class:`GradientTracker`;
+- transition zones (definitions in :mod:`netatlas.dynamics._zones`): :func:`zone_interval`,
+  :func:`zone_width`, :func:`steepest_slope`, :func:`zone_membership`, :func:`hyperplane_distances`,
+  :func:`unit_distances`, :func:`boundary_distance`;
+- gradient mass vs scale (C5): :func:`gradient_mass`, :func:`predicted_gradient_mass`,
+  :func:`expected_gradient_mass`, :func:`projected_density`;
+- subsampling: :func:`score` (zone, boundary, confidence, el2n, grand, margin, forgetting, random) and
+  :func:`subsample`.
+"""
+
+from netatlas.dynamics._boundary import BOUNDARY_METHODS, boundary_distance, logit_margin, segment_distance
+from netatlas.dynamics._gradients import (
+    LOSSES,
+    GradientNorms,
+    gradient_concentration,
+    per_sample_gradient_norms,
+    per_sample_loss,
+)
+from netatlas.dynamics._scores import METHODS, correct, forgetting_events, score
+from netatlas.dynamics._subsample import subsample
+from netatlas.dynamics._tracking import CorrectnessRecorder, GradientTrace, GradientTracker
+from netatlas.dynamics._zones import (
+    BELL_SHAPED,
+    UnitDistances,
+    as_net,
+    expected_gradient_mass,
+    gradient_mass,
+    hyperplane_distances,
+    predicted_gradient_mass,
+    projected_density,
+    square_projected_density,
+    steepest_slope,
+    unit_distances,
+    zone_interval,
+    zone_membership,
+    zone_width,
+)
+
+__all__ = [
+    "BELL_SHAPED",
+    "BOUNDARY_METHODS",
+    "CorrectnessRecorder",
+    "GradientTrace",
+    "GradientTracker",
+    "GradientNorms",
+    "LOSSES",
+    "METHODS",
+    "UnitDistances",
+    "as_net",
+    "boundary_distance",
+    "correct",
+    "expected_gradient_mass",
+    "forgetting_events",
+    "gradient_concentration",
+    "gradient_mass",
+    "hyperplane_distances",
+    "logit_margin",
+    "per_sample_gradient_norms",
+    "per_sample_loss",
+    "predicted_gradient_mass",
+    "projected_density",
+    "score",
+    "segment_distance",
+    "square_projected_density",
+    "steepest_slope",
+    "subsample",
+    "unit_distances",
+    "zone_interval",
+    "zone_membership",
+    "zone_width",
+]
