@@ -6,6 +6,19 @@ loss surface and Hessian, gradient flow, implicit regularisation.
     model2 = netatlas.splines.to_network(spline, balance=True)
 """
 
+from netatlas.splines._hessian import (
+    MIN_GAP_DECADES,
+    CriticalPoint,
+    HessianSpectrum,
+    classify_critical_point,
+    hessian_spectrum,
+    interpolating_minimum,
+    loss_gradient,
+    loss_hessian,
+    loss_jacobian,
+    loss_value,
+    neuron_block,
+)
 from netatlas.splines._init import (
     INIT_SCHEMES,
     BreakpointDensity,
@@ -24,9 +37,12 @@ from netatlas.splines._spline import Roughness, Spline, StepFunction, merge_coin
 
 __all__ = [
     "INIT_SCHEMES",
+    "MIN_GAP_DECADES",
     "BreakpointDensity",
+    "CriticalPoint",
     "Distribution",
     "ExpectedRoughness",
+    "HessianSpectrum",
     "InitScheme",
     "Roughness",
     "SampledRoughness",
@@ -35,9 +51,17 @@ __all__ = [
     "StepFunction",
     "as_params",
     "breakpoint_density",
+    "classify_critical_point",
     "expected_roughness",
+    "hessian_spectrum",
     "init_scheme",
+    "interpolating_minimum",
+    "loss_gradient",
+    "loss_hessian",
+    "loss_jacobian",
+    "loss_value",
     "merge_coincident",
+    "neuron_block",
     "sample_init",
     "sampled_roughness",
     "to_network",
