@@ -1,0 +1,85 @@
+"""The low-rank lens: local geometric analysis of feature extraction (Shisher, Ornee & Sun 2022).
+
+In a local regime (P_{Y|X} within eps of P_Y) the optimal weights of a layer and the optimal features
+below it form a rank-k approximation of a matrix fixed by the layer's Bayes action: the divergence
+transition matrix (DTM) for softmax regression, the weighted centred conditional mean for MMSE, and a
+linearised formula for a hidden layer. This package computes those optima, compares trained layers with
+them (products, subspaces, losses, H-scores, locality diagnostics), generates joints with a controlled
+eps, and validates the theory on trained torch networks (``netatlas lowrank validate``).
+"""
+
+from netatlas.lowrank._compare import (
+    LayerComparison,
+    compare_hidden_layer,
+    compare_mmse_layer,
+    compare_softmax_layer,
+    principal_angles,
+    relative_error,
+)
+from netatlas.lowrank._dtm import (
+    SVD,
+    check_joint,
+    dtm,
+    dtm_svd,
+    h_score,
+    h_score_max,
+    h_score_population,
+    low_rank,
+    marginals,
+    truncated_svd,
+)
+from netatlas.lowrank._generate import (
+    LocalJoint,
+    chi2_radius,
+    default_singular_values,
+    dirichlet_joint,
+    local_joint,
+    sample_joint,
+)
+from netatlas.lowrank._loss import mmse_excess_loss, softmax_excess_loss, softmax_excess_loss_torch
+from netatlas.lowrank._optimum import (
+    HiddenLayerOptimum,
+    LayerOptimum,
+    activation_derivative,
+    mmse_matrix,
+    optimal_hidden_layer,
+    optimal_mmse_layer,
+    optimal_softmax_layer,
+    pmi_matrix,
+)
+
+__all__ = [
+    "SVD",
+    "HiddenLayerOptimum",
+    "LayerComparison",
+    "LayerOptimum",
+    "LocalJoint",
+    "activation_derivative",
+    "check_joint",
+    "chi2_radius",
+    "compare_hidden_layer",
+    "compare_mmse_layer",
+    "compare_softmax_layer",
+    "default_singular_values",
+    "dirichlet_joint",
+    "dtm",
+    "dtm_svd",
+    "h_score",
+    "h_score_max",
+    "h_score_population",
+    "local_joint",
+    "low_rank",
+    "marginals",
+    "mmse_excess_loss",
+    "mmse_matrix",
+    "optimal_hidden_layer",
+    "optimal_mmse_layer",
+    "optimal_softmax_layer",
+    "pmi_matrix",
+    "principal_angles",
+    "relative_error",
+    "sample_joint",
+    "softmax_excess_loss",
+    "softmax_excess_loss_torch",
+    "truncated_svd",
+]

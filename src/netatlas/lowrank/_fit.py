@@ -1,0 +1,374 @@
+"""Fitting layers to joint distributions numerically: real torch networks trained full-batch on a
+population (or sampled) joint, many at once, and the exact population optimum (no expansion).
+
+Everything runs in float64: the excess loss is O(eps^2) and the product error must be resolved well
+below eps. Losses are divided by their scale (1/2 ||B~||_F^2 for the log-loss, ||C||_F^2 for MMSE) so that
+tolerances mean the same at every eps. The optimiser is the batched saddle-free Newton method of
+``_newton.py`` (NOTE [saddle-free Levenberg-Marquardt]): full batch, no weight decay, from PyTorch's
+default initialisation. First-order optimisers reach the same optimum but need thousands of steps at
+small eps (the loss's condition number grows like 1/eps).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from netatlas.lowrank._dtm import check_joint, check_k, dtm
+from netatlas.lowrank._loss import _y_values, softmax_excess_loss_torch
+from netatlas.lowrank._newton import newton_minimize
+from netatlas.lowrank._optimum import _ACTIVATIONS, optimal_softmax_layer
+
+__all__ = ["TrainedLayer", "exact_softmax_optimum", "hidden_network", "hidden_setup", "softmax_network",
+           "train_hidden_networks", "train_mmse_networks", "train_softmax_network", "train_softmax_networks"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainedLayer:
+    """A fitted layer's parameters and its training record.
+
+    Attributes
+    ----------
+    features : ndarray of shape (|X|, k)
+        The layer's input f(x) for every symbol x (hidden: the fixed features below, shape (|X|, m)).
+    weights : ndarray of shape (n_out, k)
+        Trained weight (hidden: (k, m)).
+    bias : ndarray of shape (n_out,)
+        Trained bias (hidden: (k,)).
+    loss : float
+        Final excess loss (un-normalised, over the Bayes risk).
+    n_steps : int
+        Optimiser (Newton) iterations.
+    converged : bool
+    seed : int
+        Seed of the initialisation (-1: started from the theory's solution).
+    """
+
+    features: np.ndarray
+    weights: np.ndarray
+    bias: np.ndarray
+    loss: float
+    n_steps: int
+    converged: bool
+    seed: int
+
+    def to_dict(self) -> dict:
+        return {"loss": self.loss, "n_steps": self.n_steps, "converged": self.converged, "seed": self.seed}
+
+
+def _energy(p):
+    e = 0.5 * float(np.sum(dtm(p) ** 2))
+    return e if e > 0 else 1.0
+
+
+def _seeded_init(model, seed):
+    generator = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                bound = 1.0 / np.sqrt(layer.in_features)  # PyTorch's default U(-1/sqrt(fan_in), ...)
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                if layer.bias is not None:
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+    return model
+
+
+def softmax_network(n_x: int, n_out: int, k: int, *, seed: int = 0, output_bias=None) -> nn.Sequential:
+    """One-hot X -> Linear(|X|, k, bias=False) (the features) -> Linear(k, n_out), float64, PyTorch's
+    default initialisation drawn from a private generator; the output bias starts at ``output_bias``
+    (log P_Y for softmax, so the logits are log P_Y + h; E Y for MMSE).
+
+    >>> softmax_network(5, 3, 2)
+    Sequential(
+      (0): Linear(in_features=5, out_features=2, bias=False)
+      (1): Linear(in_features=2, out_features=3, bias=True)
+    )
+    """
+    model = _seeded_init(nn.Sequential(nn.Linear(n_x, k, bias=False), nn.Linear(k, n_out)).double(), seed)
+    if output_bias is not None:
+        with torch.no_grad():
+            model[1].bias.copy_(torch.as_tensor(np.asarray(output_bias, dtype=np.float64)))
+    return model
+
+
+_TORCH_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity,
+                      "softplus": nn.Softplus}
+
+
+def hidden_network(m: int, k: int, n_y: int, *, activation: str = "sigmoid", seed: int = 0) -> nn.Sequential:
+    """f1 (m features) -> Linear(m, k) -> activation -> Linear(k, |Y|), float64; only the first layer is
+    trained by :func:`train_hidden_networks` (the last is fixed)."""
+    if activation not in _TORCH_ACTIVATIONS:
+        raise ValueError(f"hidden_network: activation {activation!r}; choose one of "
+                         f"{sorted(_TORCH_ACTIVATIONS)}")
+    layers = nn.Sequential(nn.Linear(m, k), _TORCH_ACTIVATIONS[activation](), nn.Linear(k, n_y))
+    return _seeded_init(layers.double(), seed)
+
+
+class _Flat:
+    """Flat parameter vectors <-> a module's named parameters (only ``names`` are trained)."""
+
+    def __init__(self, model, names):
+        self.model = model
+        params = dict(model.named_parameters())
+        self.names = list(names)
+        self.shapes = [params[n].shape for n in self.names]
+        self.sizes = [params[n].numel() for n in self.names]
+
+    def flatten(self, model) -> torch.Tensor:
+        params = dict(model.named_parameters())
+        return torch.cat([params[n].detach().reshape(-1) for n in self.names])
+
+    def unflatten(self, theta) -> dict:
+        out, offset = {}, 0
+        for name, shape, size in zip(self.names, self.shapes, self.sizes, strict=True):
+            out[name] = theta[offset : offset + size].reshape(shape)
+            offset += size
+        return out
+
+    def call(self, theta, inputs, fixed=None):
+        return functional_call(self.model, {**(fixed or {}), **self.unflatten(theta)}, (inputs,))
+
+
+def _stack_joints(joints, caller):
+    if isinstance(joints, np.ndarray) and joints.ndim == 2:
+        joints = [joints]
+    ps = [check_joint(p, caller=caller) for p in joints]
+    if not ps:
+        raise ValueError(f"{caller}: no joint distributions given")
+    if len({p.shape for p in ps}) != 1:
+        raise ValueError(f"{caller}: all joints must have the same shape, got "
+                         f"{sorted({p.shape for p in ps})}")
+    return ps
+
+
+def _seeds(seeds, n, caller):
+    seeds = list(range(n)) if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != n:
+        raise ValueError(f"{caller}: {len(seeds)} seeds for {n} joints; pass one seed per joint")
+    return seeds
+
+
+def train_softmax_networks(joints, k: int, *, seeds=None, init: str = "random", max_iter: int = 200
+                           ) -> list[TrainedLayer]:
+    """Train one real torch network one-hot X -> k features -> Linear(k, |Y|) per joint, on its
+    population soft-label log-loss -sum P_XY log Q (full batch, no weight decay, float64).
+
+    The loss is evaluated as the excess loss (cross-entropy minus H(Y|X): same gradient, no
+    cancellation) with logits written as log P_Y + h and the log1p/expm1 form of
+    ``softmax_excess_loss_torch``. Pass sampled (empirical) joints to train on data.
+
+    Parameters
+    ----------
+    joints : sequence of arrays of shape (|X|, |Y|), all the same shape
+    k : int
+    seeds : sequence of int, optional
+        One initialisation seed per joint (default 0, 1, ...).
+    init : {"random", "theory"}
+        "random": PyTorch's default init (output bias log P_Y). "theory": start at the DTM optimum,
+        which makes this the exact population optimum (:func:`exact_softmax_optimum`).
+    max_iter : int
+        Newton iterations at most.
+
+    Returns
+    -------
+    list of TrainedLayer
+        features = the first layer's outputs on the one-hot inputs (|X|, k), weights (|Y|, k), bias.
+
+    Examples
+    --------
+    >>> from netatlas.lowrank import local_joint, compare_softmax_layer
+    >>> j = local_joint(8, 5, k=2, eps_fraction=0.01, seed=0)
+    >>> fit, = train_softmax_networks([j.p_xy], 2, seeds=[0])
+    >>> c = compare_softmax_layer(j.p_xy, fit.features, fit.weights, fit.bias)
+    >>> fit.converged, bool(c.product_error < 0.01)
+    (True, True)
+    """
+    ps = _stack_joints(joints, "train_softmax_networks")
+    n_x, n_y = ps[0].shape
+    k = check_k(k, min(n_x, n_y) - 1, caller="train_softmax_networks")
+    if init not in ("random", "theory"):
+        raise ValueError(f"train_softmax_networks: init = {init!r}; choose 'random' or 'theory'")
+    seeds = _seeds(seeds, len(ps), "train_softmax_networks")
+    template = softmax_network(n_x, n_y, k)
+    flat = _Flat(template, [n for n, _ in template.named_parameters()])
+    thetas = []
+    for p, seed in zip(ps, seeds, strict=True):
+        model = softmax_network(n_x, n_y, k, seed=seed, output_bias=np.log(p.sum(0)))
+        if init == "theory":
+            opt = optimal_softmax_layer(p, k)
+            with torch.no_grad():
+                model[0].weight.copy_(torch.from_numpy(opt.features.T.copy()))
+                model[1].weight.copy_(torch.from_numpy(opt.weights))
+        thetas.append(flat.flatten(model))
+    eye = torch.eye(n_x, dtype=torch.float64)
+    p_t = torch.from_numpy(np.stack(ps))
+    energy = torch.tensor([_energy(p) for p in ps], dtype=torch.float64)
+
+    def loss(theta, p, e):
+        logits = flat.call(theta, eye)
+        return softmax_excess_loss_torch(logits - torch.log(p.sum(0)), p) / e
+
+    theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), (p_t, energy), max_iter=max_iter)
+    out = []
+    for b, seed in enumerate(seeds):
+        params = flat.unflatten(theta[b])
+        out.append(TrainedLayer(params["0.weight"].T.numpy().copy(), params["1.weight"].numpy().copy(),
+                                params["1.bias"].numpy().copy(), float(losses[b] * energy[b]), int(n_iter[b]),
+                                bool(ok[b]), seed if init == "random" else -1))
+    return out
+
+
+def train_softmax_network(p_xy, k: int, *, seed: int = 0, max_iter: int = 200) -> TrainedLayer:
+    """One network of :func:`train_softmax_networks` (random init with ``seed``).
+
+    >>> from netatlas.lowrank import local_joint
+    >>> train_softmax_network(local_joint(6, 4, k=1, eps_fraction=0.1).p_xy, 1).weights.shape
+    (4, 1)
+    """
+    return train_softmax_networks([p_xy], k, seeds=[seed], max_iter=max_iter)[0]
+
+
+def exact_softmax_optimum(p_xy, k: int, *, max_iter: int = 200) -> TrainedLayer:
+    """The exact population optimum of a rank-k softmax layer, min over f, W, b of
+    E_X D(P_{Y|X} || softmax(W f(X) + b)): Newton's method started at the DTM theory's solution.
+
+    In the local regime this is the global optimum (the theory's solution lies in its basin);
+    outside it, a local one.
+
+    >>> from netatlas.lowrank import local_joint, optimal_softmax_layer
+    >>> j = local_joint(8, 5, k=2, eps_fraction=0.01, seed=0)
+    >>> fit = exact_softmax_optimum(j.p_xy, 2)
+    >>> bool(abs(fit.loss / optimal_softmax_layer(j.p_xy, 2).excess_loss - 1) < 0.05)
+    True
+    """
+    return train_softmax_networks([p_xy], k, seeds=[0], init="theory", max_iter=max_iter)[0]
+
+
+def train_mmse_networks(joints, k: int, *, y_values=None, seeds=None, max_iter: int = 200
+                        ) -> list[TrainedLayer]:
+    """Train one-hot X -> k features -> Linear(k, d) per joint on the population squared loss; the
+    objective is its excess over the Bayes MSE, sum_x P_X(x) ||E[Y|X=x] - a(x)||^2 (full batch, float64).
+
+    Examples
+    --------
+    >>> from netatlas.lowrank import local_joint, compare_mmse_layer
+    >>> j = local_joint(8, 5, k=2, eps_fraction=0.5, seed=0)
+    >>> fit, = train_mmse_networks([j.p_xy], 2)
+    >>> bool(compare_mmse_layer(j.p_xy, fit.features, fit.weights, fit.bias).product_error < 1e-6)
+    True
+    """
+    ps = _stack_joints(joints, "train_mmse_networks")
+    n_x, n_y = ps[0].shape
+    values = _y_values(y_values, n_y, "train_mmse_networks")
+    d = values.shape[1]
+    k = check_k(k, min(n_x - 1, d), caller="train_mmse_networks")
+    seeds = _seeds(seeds, len(ps), "train_mmse_networks")
+    template = softmax_network(n_x, d, k)
+    flat = _Flat(template, [n for n, _ in template.named_parameters()])
+    thetas, means, p_xs, energies = [], [], [], []
+    for p, seed in zip(ps, seeds, strict=True):
+        p_x = p.sum(1)
+        mean = (p / p_x[:, None]) @ values
+        thetas.append(flat.flatten(softmax_network(n_x, d, k, seed=seed, output_bias=p.sum(0) @ values)))
+        means.append(mean)
+        p_xs.append(p_x)
+        energies.append(float(p_x @ np.sum((mean - p_x @ mean) ** 2, axis=1)) or 1.0)
+    eye = torch.eye(n_x, dtype=torch.float64)
+
+    def loss(theta, mean, p_x, e):
+        return (p_x * ((flat.call(theta, eye) - mean) ** 2).sum(1)).sum() / e
+
+    energy = torch.tensor(energies, dtype=torch.float64)
+    data = (torch.from_numpy(np.stack(means)), torch.from_numpy(np.stack(p_xs)), energy)
+    theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), data, max_iter=max_iter)
+    out = []
+    for b, seed in enumerate(seeds):
+        params = flat.unflatten(theta[b])
+        out.append(TrainedLayer(params["0.weight"].T.numpy().copy(), params["1.weight"].numpy().copy(),
+                                params["1.bias"].numpy().copy(), float(losses[b] * energy[b]), int(n_iter[b]),
+                                bool(ok[b]), seed))
+    return out
+
+
+def hidden_setup(n_x: int, n_y: int, *, m: int = 8, k: int = 3, activation: str = "sigmoid",
+                 center: float = 0.0, p_y=None, seed: int = 0):
+    """Fixed random pieces for the hidden-layer experiment: features below f1 (|X|, m) ~ N(0, 1),
+    upper weights V (|Y|, k) ~ N(0, 1), and the upper bias d = log P_Y - V phi(c0) that makes the
+    pre-activation centre c0 the Bayes action's.
+
+    Returns
+    -------
+    (features_below, upper_weights, upper_bias) : ndarrays of shapes (|X|, m), (|Y|, k), (|Y|,)
+    """
+    rng = np.random.default_rng(int(seed) + 10_000)
+    f1 = rng.normal(size=(n_x, m))
+    v = rng.normal(size=(n_y, k))
+    c0 = np.full(k, float(center))
+    d = (np.log(p_y) if p_y is not None else np.zeros(n_y)) - v @ _ACTIVATIONS[activation](c0)
+    return f1, v, d
+
+
+def train_hidden_networks(joints, features_below, upper_weights, upper_biases, *, activation: str = "sigmoid",
+                          seeds=None, init_scale: float = 0.1, max_iter: int = 200) -> list[TrainedLayer]:
+    """Train the hidden layer u = W f1 + c, s = phi(u) of f1 -> Linear(m, k) -> phi -> Linear(k, |Y|)
+    below the fixed top layer (weights V, bias d) on each joint's population log-loss; only W and c
+    are trained (full batch, float64).
+
+    Parameters
+    ----------
+    joints : sequence of arrays of shape (|X|, |Y|)
+    features_below : sequence of arrays of shape (|X|, m)
+        f1 per joint (fixed).
+    upper_weights, upper_biases : sequences of arrays of shapes (|Y|, k), (|Y|,)
+        The fixed top layer per joint.
+    activation : {"sigmoid", "tanh", "relu", "identity", "softplus"}
+    seeds : sequence of int, optional
+    init_scale : float
+        W starts at init_scale times PyTorch's default init; c starts at 0.
+
+    Returns
+    -------
+    list of TrainedLayer
+        features = f1 (|X|, m), weights W (k, m), bias c (k,).
+    """
+    ps = _stack_joints(joints, "train_hidden_networks")
+    n = len(ps)
+    seeds = _seeds(seeds, n, "train_hidden_networks")
+    f1s = [np.asarray(f, dtype=np.float64) for f in features_below]
+    vs = [np.asarray(v, dtype=np.float64) for v in upper_weights]
+    ds = [np.asarray(d, dtype=np.float64) for d in upper_biases]
+    if not len(f1s) == len(vs) == len(ds) == n:
+        raise ValueError(f"train_hidden_networks: need one features_below, upper_weights and upper_bias per "
+                         f"joint ({n}), got {len(f1s)}, {len(vs)}, {len(ds)}")
+    m, k, n_y = f1s[0].shape[1], vs[0].shape[1], ps[0].shape[1]
+    template = hidden_network(m, k, n_y, activation=activation)
+    flat = _Flat(template, ["0.weight", "0.bias"])
+    thetas = []
+    for seed in seeds:
+        model = hidden_network(m, k, n_y, activation=activation, seed=seed)
+        with torch.no_grad():
+            model[0].weight.mul_(init_scale)
+            model[0].bias.zero_()
+        thetas.append(flat.flatten(model))
+
+    def loss(theta, p, e, f1, v, d):
+        logits = flat.call(theta, f1, {"2.weight": v, "2.bias": d})
+        return softmax_excess_loss_torch(logits - torch.log(p.sum(0)), p) / e
+
+    data = (torch.from_numpy(np.stack(ps)), torch.tensor([_energy(p) for p in ps], dtype=torch.float64),
+            torch.from_numpy(np.stack(f1s)), torch.from_numpy(np.stack(vs)), torch.from_numpy(np.stack(ds)))
+    theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), data, max_iter=max_iter)
+    out = []
+    for b, seed in enumerate(seeds):
+        params = flat.unflatten(theta[b])
+        out.append(TrainedLayer(f1s[b], params["0.weight"].numpy().copy(), params["0.bias"].numpy().copy(),
+                                float(losses[b] * data[1][b]), int(n_iter[b]), bool(ok[b]), seed))
+    return out
