@@ -1,0 +1,40 @@
+"""The browser playground: live training with the exact geometry of netatlas's lenses.
+
+Start it with ``netatlas serve`` (or :func:`serve`) and open the printed URL. The page is a thin
+client: every geometry layer is computed server-side by the library's public functions
+(``netatlas.regions``, ``netatlas.metric``, ``netatlas.dynamics``, ``netatlas.splines``), and a
+layer whose lens is not installed shows a note instead.
+"""
+
+from netatlas.app._config import (
+    DEFAULT_CONFIG,
+    DEFAULT_VIEW,
+    LIMITS,
+    ConfigError,
+    UploadedData,
+    parse_csv,
+    validate_config,
+    validate_view,
+)
+from netatlas.app._lenses import compute_layers, lens_status
+from netatlas.app._server import bind_socket, create_app, make_server, serve
+from netatlas.app._session import FrameInput, Session
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_VIEW",
+    "LIMITS",
+    "ConfigError",
+    "FrameInput",
+    "Session",
+    "UploadedData",
+    "bind_socket",
+    "compute_layers",
+    "create_app",
+    "lens_status",
+    "make_server",
+    "parse_csv",
+    "serve",
+    "validate_config",
+    "validate_view",
+]

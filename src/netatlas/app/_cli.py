@@ -1,0 +1,32 @@
+"""``netatlas serve``: the browser playground."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to the root CLI."""
+
+    @app.command()
+    def serve(
+        port: int = typer.Option(8765, help="Port to listen on (0 picks a free one)"),
+        host: str = typer.Option("127.0.0.1", help="Address to bind; the default is reachable from this "
+                                 "machine only (use 0.0.0.0 to share on your network)"),
+    ):
+        """Start the browser playground: live training with exact regions, boundaries and metrics.
+
+        Open the printed URL; Ctrl-C stops the server.
+
+        Python: ``netatlas.app.serve(host="127.0.0.1", port=8765)``
+        """
+        from netatlas.app import serve as run
+
+        def ready(url):
+            typer.echo(f"netatlas playground: {url}  (Ctrl-C to stop)")
+
+        try:
+            run(host=host, port=port, on_ready=ready)
+        except KeyboardInterrupt:
+            pass
+        typer.echo("netatlas playground stopped.")

@@ -1,0 +1,276 @@
+"""Settings of a playground session and uploaded data: defaults, limits and validation.
+
+Everything a browser sends passes through :func:`validate_config`, :func:`validate_view` or
+:func:`parse_csv` before any work; each raises :class:`ConfigError` naming the field, the bad value
+and what is accepted, and the page shows that message inline next to the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = [
+    "ACTIVATIONS",
+    "CLASSIFICATION_SETS",
+    "ConfigError",
+    "DEFAULT_CONFIG",
+    "DEFAULT_VIEW",
+    "LIMITS",
+    "REGRESSION_FUNCTIONS",
+    "SUBSAMPLE_METHODS",
+    "UploadedData",
+    "parse_csv",
+    "validate_config",
+    "validate_view",
+]
+
+CLASSIFICATION_SETS = ("moons", "circles", "xor", "spirals", "sinusoid", "blobs")
+REGRESSION_FUNCTIONS = ("sin", "cos", "abs", "square", "cubic", "relu", "step")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
+INITS = ("torch", "he", "glorot", "normal")
+OPTIMIZERS = ("adam", "sgd")
+MODES = ("classify", "regress")
+SUBSAMPLE_METHODS = ("zone", "boundary", "confidence", "el2n", "grand", "margin", "random")
+
+# Caps that keep one session's work per frame bounded (the page says which cap was hit).
+LIMITS = {
+    "n": (4, 5000),
+    "noise": (0.0, 2.0),
+    "depth": (0, 6),
+    "width": (1, 256),
+    "n_parameters": 200_000,
+    "init_scale": (1e-3, 100.0),
+    "weight_decay": (0.0, 1.0),
+    "lr": (1e-6, 10.0),
+    "batch_size": (0, 5000),  # 0 = full batch
+    "seed": (0, 2**31 - 1),
+    "n_classes": (2, 10),
+    "csv_bytes": 1_000_000,
+    "csv_rows": 5000,
+    "csv_abs_value": 1e6,
+    "csv_classes": 10,
+}
+
+DEFAULT_CONFIG = {
+    "mode": "classify",
+    "dataset": "moons",
+    "function": "sin",
+    "n": 500,
+    "noise": 0.1,
+    "n_classes": 3,
+    "depth": 2,
+    "widths": [32, 32],
+    "activation": "relu",
+    "init": "torch",
+    "init_scale": 1.0,
+    "weight_decay": 0.0,
+    "optimizer": "adam",
+    "lr": 0.01,
+    "batch_size": 32,
+    "seed": 0,
+}
+
+DEFAULT_VIEW = {
+    "regions": True,
+    "colour_by": "pattern",
+    "boundary": True,
+    "contours": True,
+    "heatmap": "confidence",  # confidence | volume | none
+    "metric_layer": 1,  # hidden layer whose volume element is shown (1-based)
+    "hyperplanes": True,
+    "gradnorm": True,
+    "subsample": False,
+    "subsample_method": "zone",
+    "subsample_fraction": 0.3,
+}
+
+
+class ConfigError(ValueError):
+    """A setting or upload the playground rejects; ``field`` names the control it belongs to."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _number(config, key, lo, hi, *, integer=False):
+    value = config.get(key, DEFAULT_CONFIG.get(key))
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(key, f"{key}: expected a number, got {value!r}")
+    try:
+        value = float(value)
+    except ValueError:
+        raise ConfigError(key, f"{key}: expected a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(key, f"{key}: expected a finite number, got {value!r}")
+    if integer:
+        if value != int(value):
+            raise ConfigError(key, f"{key}: expected a whole number, got {value!r}")
+        value = int(value)
+    if not lo <= value <= hi:
+        raise ConfigError(key, f"{key}: {value!r} is outside the accepted range [{lo}, {hi}]")
+    return value
+
+
+def _choice(config, key, choices, default=None):
+    value = config.get(key, DEFAULT_CONFIG.get(key, default))
+    if value not in choices:
+        raise ConfigError(key, f"{key}: unknown value {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def validate_config(config) -> dict:
+    """Check and normalise session settings; missing keys take ``DEFAULT_CONFIG`` values.
+
+    Examples
+    --------
+    >>> validate_config({"depth": 1, "widths": [8]})["widths"]
+    [8]
+    >>> validate_config({"n": 10**9})
+    Traceback (most recent call last):
+    ...
+    netatlas.app._config.ConfigError: n: 1000000000 is outside the accepted range [4, 5000]
+    """
+    if not isinstance(config, dict):
+        raise ConfigError("config", f"config: expected an object of settings, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(DEFAULT_CONFIG) - {"upload"})
+    if unknown:
+        raise ConfigError(unknown[0], f"config: unknown setting(s) {unknown}; accepted: {sorted(DEFAULT_CONFIG)}")
+    out = {"mode": _choice(config, "mode", MODES)}
+    out["dataset"] = _choice(config, "dataset", CLASSIFICATION_SETS + ("upload",))
+    out["function"] = _choice(config, "function", REGRESSION_FUNCTIONS)
+    out["n"] = _number(config, "n", *LIMITS["n"], integer=True)
+    out["noise"] = _number(config, "noise", *LIMITS["noise"])
+    out["n_classes"] = _number(config, "n_classes", *LIMITS["n_classes"], integer=True)
+    out["depth"] = _number(config, "depth", *LIMITS["depth"], integer=True)
+    widths = config.get("widths", DEFAULT_CONFIG["widths"])
+    if isinstance(widths, str):
+        widths = [w for w in widths.replace(" ", "").split(",") if w]
+    if not isinstance(widths, (list, tuple)):
+        raise ConfigError("widths", f"widths: expected a list of layer widths, got {widths!r}")
+    widths = list(widths)
+    if len(widths) < out["depth"]:  # repeat the last width so depth alone can grow the net
+        widths += [widths[-1] if widths else 16] * (out["depth"] - len(widths))
+    widths = [_number({"widths": w}, "widths", *LIMITS["width"], integer=True) for w in widths[: out["depth"]]]
+    out["widths"] = widths
+    n_in = 1 if out["mode"] == "regress" else 2
+    sizes = [n_in, *widths, 1 if out["mode"] == "regress" else 10]
+    n_parameters = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    if n_parameters > LIMITS["n_parameters"]:
+        raise ConfigError("widths", f"widths: {widths} gives about {n_parameters:,} parameters, above the "
+                          f"limit {LIMITS['n_parameters']:,}; use fewer or narrower layers")
+    out["activation"] = _choice(config, "activation", ACTIVATIONS)
+    out["init"] = _choice(config, "init", INITS)
+    out["init_scale"] = _number(config, "init_scale", *LIMITS["init_scale"])
+    out["weight_decay"] = _number(config, "weight_decay", *LIMITS["weight_decay"])
+    out["optimizer"] = _choice(config, "optimizer", OPTIMIZERS)
+    out["lr"] = _number(config, "lr", *LIMITS["lr"])
+    out["batch_size"] = _number(config, "batch_size", *LIMITS["batch_size"], integer=True)
+    out["seed"] = _number(config, "seed", *LIMITS["seed"], integer=True)
+    if out["mode"] == "classify" and out["dataset"] == "upload" and not config.get("upload"):
+        raise ConfigError("dataset", "dataset: 'upload' needs a CSV file; choose one with the upload control")
+    return out
+
+
+def validate_view(view) -> dict:
+    """Check and normalise what the page wants drawn; missing keys take ``DEFAULT_VIEW`` values.
+
+    >>> validate_view({"subsample_fraction": 0.5})["subsample_fraction"]
+    0.5
+    """
+    if not isinstance(view, dict):
+        raise ConfigError("view", f"view: expected an object, got {type(view).__name__}")
+    out = dict(DEFAULT_VIEW)
+    for key, value in view.items():
+        if key not in DEFAULT_VIEW:
+            raise ConfigError(key, f"view: unknown option {key!r}; accepted: {sorted(DEFAULT_VIEW)}")
+        out[key] = value
+    for key in ("regions", "boundary", "contours", "hyperplanes", "gradnorm", "subsample"):
+        out[key] = bool(out[key])
+    out["colour_by"] = _choice(out, "colour_by", ("pattern", "class"))
+    out["heatmap"] = _choice(out, "heatmap", ("confidence", "volume", "none"))
+    out["metric_layer"] = _number(out, "metric_layer", 1, LIMITS["depth"][1], integer=True)
+    out["subsample_method"] = _choice(out, "subsample_method", SUBSAMPLE_METHODS)
+    out["subsample_fraction"] = _number(out, "subsample_fraction", 0.01, 1.0)
+    return out
+
+
+@dataclass(frozen=True)
+class UploadedData:
+    """A validated CSV upload: ``x`` (n, 2) float64 rows, ``y`` (n,) labels 0..n_classes-1."""
+
+    x: list
+    y: list
+    n_classes: int
+    labels: list  # the original label of each class index
+
+    def to_dict(self) -> dict:
+        return {"n": len(self.y), "n_classes": self.n_classes, "labels": self.labels}
+
+
+def parse_csv(text) -> UploadedData:
+    """Parse an uploaded ``x1,x2,label`` CSV (an optional header line is skipped).
+
+    Labels may be any strings or numbers (at most 10 distinct ones); coordinates must be finite
+    numbers of magnitude at most 1e6.
+
+    Examples
+    --------
+    >>> parse_csv("x1,x2,label\\n0,1,a\\n1,0,b\\n").n_classes
+    2
+    >>> parse_csv("0,1,a\\n1,nan,b\\n")
+    Traceback (most recent call last):
+    ...
+    netatlas.app._config.ConfigError: CSV line 2: 'nan' is not a finite number (columns x1, x2 must be numbers)
+    """
+    if not isinstance(text, str):
+        raise ConfigError("upload", f"CSV: expected text, got {type(text).__name__}")
+    if len(text.encode("utf-8", "replace")) > LIMITS["csv_bytes"]:
+        raise ConfigError("upload", f"CSV: the file is larger than the limit of {LIMITS['csv_bytes']:,} bytes")
+    lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), start=1)]
+    lines = [(i, line) for i, line in lines if line and not line.startswith("#")]
+    if lines and not _is_number(lines[0][1].replace(";", ",").split(",")[0].strip()):
+        lines = lines[1:]  # a header such as "x1,x2,label"
+    if not lines:
+        raise ConfigError("upload", "CSV: no data rows; expected lines 'x1,x2,label'")
+    if len(lines) > LIMITS["csv_rows"]:
+        raise ConfigError("upload", f"CSV: {len(lines):,} rows is above the limit of {LIMITS['csv_rows']:,}")
+    xs, raw_labels = [], []
+    for i, line in lines:
+        fields = [f.strip() for f in line.replace(";", ",").split(",")]
+        if len(fields) != 3:
+            raise ConfigError("upload", f"CSV line {i}: expected 3 columns x1,x2,label, got {len(fields)}")
+        row = []
+        for value in fields[:2]:
+            if not _is_number(value) or not math.isfinite(float(value)):
+                raise ConfigError("upload", f"CSV line {i}: {value[:30]!r} is not a finite number "
+                                  "(columns x1, x2 must be numbers)")
+            if abs(float(value)) > LIMITS["csv_abs_value"]:
+                raise ConfigError("upload", f"CSV line {i}: {value[:30]} is larger in magnitude than "
+                                  f"{LIMITS['csv_abs_value']:g}; rescale the data")
+            row.append(float(value))
+        if not fields[2]:
+            raise ConfigError("upload", f"CSV line {i}: the label is empty")
+        xs.append(row)
+        raw_labels.append(fields[2][:40])
+    labels = sorted(set(raw_labels), key=_label_key)
+    if len(labels) > LIMITS["csv_classes"]:
+        raise ConfigError("upload", f"CSV: {len(labels)} distinct labels; at most {LIMITS['csv_classes']} "
+                          "classes are accepted")
+    if len(labels) < 2:
+        raise ConfigError("upload", f"CSV: only one label ({labels[0]!r}); a classifier needs at least 2 classes")
+    index = {label: k for k, label in enumerate(labels)}
+    return UploadedData(xs, [index[label] for label in raw_labels], len(labels), labels)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_key(label: str):
+    return (0, float(label), "") if _is_number(label) else (1, 0.0, label)

@@ -1,0 +1,430 @@
+"""The playground's web server: static page, one websocket per tab, model and report export.
+
+Websocket protocol (JSON text messages)::
+
+    page -> server   {"type": "config", "config": {...}, "view": {...}}     (re)build data + model
+                     {"type": "upload", "name": "f.csv", "text": "x1,x2,label\\n..."}
+                     {"type": "view", "view": {...}}                          what to draw
+                     {"type": "play"} | {"type": "pause"} | {"type": "step"} | {"type": "reset"}
+                     {"type": "scrub", "index": i}                            show snapshot i
+                     {"type": "ack", "frame": n}                              frame n is drawn
+    server -> page   {"type": "hello", "session": id, "defaults": ..., "limits": ..., "lenses": ...}
+                     {"type": "data", ...}                                    points, window, config
+                     {"type": "frame", "frame": n, "meta": {...}, "layers": {...}, "timing_ms": ...}
+                     {"type": "error", "field": name, "message": text}        shown inline
+
+At most one frame is in flight per tab: the server computes the next frame only after the page
+acknowledged the previous one, from the newest weights, so slow drawing drops frames instead of
+queueing them, and training never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import secrets
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from netatlas.app._config import (
+    ACTIVATIONS,
+    CLASSIFICATION_SETS,
+    DEFAULT_CONFIG,
+    DEFAULT_VIEW,
+    LIMITS,
+    REGRESSION_FUNCTIONS,
+    SUBSAMPLE_METHODS,
+    ConfigError,
+    parse_csv,
+    validate_config,
+    validate_view,
+)
+from netatlas.app._lenses import compute_layers, lens, lens_status
+from netatlas.app._session import Session
+from netatlas.report import to_jsonable
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["create_app", "serve", "bind_socket", "MAX_SESSIONS", "MAX_MESSAGE_BYTES"]
+
+STATIC = Path(__file__).parent / "static"
+MAX_SESSIONS = 8  # open tabs at once; one more gets an inline error
+MAX_MESSAGE_BYTES = 2_000_000  # websocket messages (the CSV limit plus JSON overhead)
+FRAME_POLL_S = 0.004
+
+
+def _frame_json(session: Session, view: dict, number: int) -> str:
+    start = time.perf_counter()
+    frame = session.capture()
+    layers = compute_layers(frame, view)
+    message = {"type": "frame", "frame": number, "meta": to_jsonable(frame.meta), "layers": layers,
+               "timing_ms": round(1000 * (time.perf_counter() - start), 1)}
+    try:
+        return json.dumps(message, allow_nan=False, default=_json_default)
+    except ValueError:  # a NaN/inf left in some layer: JSON has none, send null
+        return json.dumps(to_jsonable(message), allow_nan=False, default=_json_default)
+
+
+def _json_default(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+class _Tab:
+    """The state of one websocket connection."""
+
+    def __init__(self, websocket, sessions: dict):
+        self.ws = websocket
+        self.sessions = sessions
+        self.id = secrets.token_urlsafe(8)
+        self.session: Session | None = None
+        self.view = dict(DEFAULT_VIEW)
+        self.view_version = 0
+        self.ready = True
+        self.frame_number = 0
+        self.sent = (-1, -1)
+        self.upload = None
+
+    async def send(self, message: dict):
+        await self.ws.send_text(json.dumps(message, allow_nan=False, default=_json_default))
+
+    async def error(self, field: str, message: str):
+        await self.send({"type": "error", "field": field, "message": message})
+
+    def replace_session(self, session: Session | None):
+        old, self.session = self.session, session
+        if session is not None:
+            self.sessions[self.id] = session
+        else:
+            self.sessions.pop(self.id, None)
+        if old is not None:
+            old.stop()
+        self.sent = (-1, -1)
+
+    async def frames(self):
+        """Send a frame whenever the page is ready and something changed; never queue."""
+        while True:
+            await asyncio.sleep(FRAME_POLL_S)
+            session = self.session
+            if session is None or not self.ready:
+                continue
+            state = (session.version, self.view_version)
+            if state == self.sent:
+                continue
+            self.frame_number += 1
+            try:
+                text = await asyncio.to_thread(_frame_json, session, dict(self.view), self.frame_number)
+            except Exception as exc:
+                logger.exception("frame failed")
+                self.sent = state
+                await self.error("frame", f"could not compute the frame: {type(exc).__name__}: {exc}")
+                continue
+            if session is not self.session:
+                continue  # rebuilt meanwhile
+            self.sent = state
+            self.ready = False
+            await self.ws.send_text(text)
+
+    async def handle(self, message: dict):
+        kind = message.get("type")
+        if kind == "ack":
+            self.ready = True
+            return
+        if kind == "view":
+            self.view = validate_view(message.get("view", {}))
+            self.view_version += 1
+            return
+        if kind == "upload":
+            upload = await asyncio.to_thread(parse_csv, message.get("text"))
+            self.upload = upload
+            config = dict(self.session.config if self.session else DEFAULT_CONFIG)
+            config.update({"mode": "classify", "dataset": "upload"})
+            await self.rebuild(config)
+            await self.send({"type": "uploaded", "name": str(message.get("name", ""))[:100], **upload.to_dict()})
+            return
+        if kind == "config":
+            if "view" in message:
+                self.view = validate_view(message["view"])
+                self.view_version += 1
+            config = dict(message.get("config") or {})
+            config.pop("upload", None)
+            await self.rebuild(config)
+            return
+        if kind in ("play", "pause", "step", "reset", "scrub"):
+            if self.session is None:
+                raise ConfigError("config", f"{kind}: no network yet; send a config first")
+            if kind == "play":
+                self.session.play()
+            elif kind == "pause":
+                self.session.pause()
+            elif kind == "step":
+                await asyncio.to_thread(self.session.step)
+            elif kind == "reset":
+                await self.rebuild(dict(self.session.config))
+            else:
+                index = message.get("index")
+                if not isinstance(index, int) or isinstance(index, bool):
+                    raise ConfigError("scrub", f"scrub: index must be a whole number, got {index!r}")
+                try:
+                    self.session.scrub(index)
+                except ValueError as exc:
+                    raise ConfigError("scrub", str(exc)) from None
+            return
+        raise ConfigError("message", f"unknown message type {kind!r}; expected one of config, upload, view, "
+                          "play, pause, step, reset, scrub, ack")
+
+    async def rebuild(self, config: dict):
+        checked = validate_config({**config, "upload": self.upload is not None})
+        upload = self.upload if checked["dataset"] == "upload" else None
+        session = await asyncio.to_thread(Session, checked, upload)
+        self.replace_session(session)
+        self.ready = True
+        await self.send(session.data_message())
+
+
+def create_app(*, max_sessions: int = MAX_SESSIONS):
+    """The FastAPI application of the playground (serve it with uvicorn, or :func:`serve`).
+
+    Examples
+    --------
+    >>> app = create_app()
+    >>> sorted(r.path for r in app.routes if r.path.startswith("/api"))
+    ['/api/export/model', '/api/export/report', '/api/options']
+    """
+    from contextlib import asynccontextmanager
+
+    sessions: dict[str, Session] = {}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        # load (or compile) the regions kernels before the first page needs them
+        asyncio.get_running_loop().run_in_executor(None, _warm_up)
+        yield
+        for session in list(sessions.values()):  # Ctrl-C: stop every training thread
+            if session is not None:
+                session.stop()
+        sessions.clear()
+
+    app = FastAPI(title="netatlas playground", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.sessions = sessions
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/api/options")
+    def options():
+        return {"defaults": DEFAULT_CONFIG, "view": DEFAULT_VIEW, "limits": LIMITS, "lenses": lens_status()}
+
+    def _session(session_id: str) -> Session:
+        session = sessions.get(session_id)
+        if session is None:  # unknown, or a tab that has not built its network yet
+            raise HTTPException(404, f"no open session {session_id!r}; reload the page")
+        return session
+
+    @app.get("/api/export/model")
+    async def export_model(session: str):
+        s = _session(session)
+        frame = s.capture()
+        path = Path(tempfile.mkdtemp(prefix="netatlas-export-")) / "netatlas-model.pt2"
+        await asyncio.to_thread(_save_model, frame, path)
+        return FileResponse(path, filename="netatlas-model.pt2", media_type="application/octet-stream")
+
+    @app.post("/api/export/report")
+    async def export_report(session: str, request: Request):
+        s = _session(session)
+        body = await request.body()
+        if len(body) > 8_000_000:
+            raise HTTPException(413, "report: the picture is larger than 8 MB")
+        image = None
+        if body:
+            try:
+                payload = json.loads(body)
+                data_url = str(payload.get("image") or "")
+                if data_url.startswith("data:image/png;base64,"):
+                    image = base64.b64decode(data_url.split(",", 1)[1], validate=True)
+            except (ValueError, binascii.Error, AttributeError):
+                raise HTTPException(400, "report: expected JSON {\"image\": \"data:image/png;base64,...\"}") from None
+        html = await asyncio.to_thread(_write_report, s, image)
+        return Response(html, media_type="text/html",
+                        headers={"Content-Disposition": 'attachment; filename="netatlas-report.html"'})
+
+    @app.websocket("/ws")
+    async def websocket(ws: WebSocket):
+        await ws.accept()
+        tab = _Tab(ws, sessions)
+        if len(sessions) >= max_sessions:
+            await tab.error("tabs", f"too many open tabs: this server runs at most {max_sessions} sessions at "
+                            "once; close another playground tab and reload")
+            await ws.close(code=1013)
+            return
+        sessions[tab.id] = None  # reserve the slot
+        await tab.send({"type": "hello", "session": tab.id, "defaults": DEFAULT_CONFIG, "view": DEFAULT_VIEW,
+                        "limits": LIMITS, "lenses": lens_status(),
+                        "choices": {"dataset": CLASSIFICATION_SETS, "function": REGRESSION_FUNCTIONS,
+                                    "activation": ACTIVATIONS, "subsample_method": SUBSAMPLE_METHODS}})
+        sender = asyncio.create_task(tab.frames())
+        try:
+            while True:
+                text = await ws.receive_text()
+                if len(text) > MAX_MESSAGE_BYTES:
+                    await tab.error("message", f"message of {len(text):,} bytes is above the limit of "
+                                    f"{MAX_MESSAGE_BYTES:,}")
+                    continue
+                try:
+                    message = json.loads(text)
+                    if not isinstance(message, dict):
+                        raise ValueError("expected a JSON object")
+                except ValueError as exc:
+                    await tab.error("message", f"could not read the message: {exc}")
+                    continue
+                try:
+                    await tab.handle(message)
+                except ConfigError as exc:
+                    await tab.error(exc.field, str(exc))
+                except (ValueError, TypeError) as exc:
+                    await tab.error(str(message.get("type", "message")), f"{type(exc).__name__}: {exc}")
+                except Exception as exc:  # the server survives anything one tab sends
+                    logger.exception("playground message failed")
+                    await tab.error(str(message.get("type", "message")), f"{type(exc).__name__}: {exc}")
+        except WebSocketDisconnect:
+            pass
+        except RuntimeError as exc:  # sending on a socket the page has closed
+            logger.debug("websocket closed: %s", exc)
+        finally:
+            sender.cancel()
+            tab.replace_session(None)
+            sessions.pop(tab.id, None)
+
+    return app
+
+
+def _warm_up() -> None:
+    try:
+        import netatlas.nets
+
+        partition = lens("netatlas.regions", "partition")
+        partition(netatlas.nets.from_torch(netatlas.nets.mlp([2, 4, 2], seed=0)))
+    except Exception:  # only a warm-up: the page reports real failures
+        logger.debug("warm-up failed", exc_info=True)
+
+
+def _save_model(frame, path: Path) -> None:
+    import netatlas.nets
+
+    netatlas.nets.save(frame.model, path, input_shape=(2,) if frame.mode == "classify" else (1,))
+
+
+def _write_report(session: Session, image: bytes | None) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from netatlas.report import RunDir
+
+    frame = session.capture()
+    layers = compute_layers(frame, {**DEFAULT_VIEW, "heatmap": "none"})
+    out = Path(tempfile.mkdtemp(prefix="netatlas-report-"))
+    run = RunDir.create(out, command="netatlas serve (export)", config=session.config)
+    metrics = frame.meta["metrics"]
+    summary = {"epoch": frame.meta["epoch"], "loss": metrics["loss"], "accuracy": metrics["accuracy"],
+               "test_loss": metrics["test_loss"], "test_accuracy": metrics["test_accuracy"],
+               "data": session.description}
+    regions = layers.get("regions", {})
+    if "n_regions" in regions:
+        summary["n_regions_in_window"] = regions["n_regions"]
+        summary["window"] = list(session.window)
+    if isinstance(layers.get("bounds"), dict) and "unavailable" not in layers["bounds"]:
+        summary["region_bounds"] = layers["bounds"]
+    run.write_summary(summary)
+    run.add_text("Data", session.description)
+    run.add_table("Settings", [{"setting": k, "value": v} for k, v in session.config.items()])
+    run.add_table("Numbers", [{"quantity": k, "value": v} for k, v in summary.items() if k != "data"])
+    if image is not None:
+        png = out / "playground.png"
+        png.write_bytes(image)
+        run.add_media(png, "The playground's view when the report was exported (exact geometry from the library).",
+                      title="View")
+    curves = frame.meta["curves"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    axes[0].plot(curves["epoch"], curves["loss"], label="train")
+    if any(v is not None for v in curves["test_loss"]):
+        axes[0].plot(curves["epoch"], curves["test_loss"], label="test")
+    axes[0].set(xlabel="epoch", ylabel="loss", yscale="log")
+    axes[0].legend()
+    if frame.mode == "classify":
+        axes[1].plot(curves["epoch"], curves["accuracy"], label="train")
+        if any(v is not None for v in curves["test_accuracy"]):
+            axes[1].plot(curves["epoch"], curves["test_accuracy"], label="test")
+        axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
+        axes[1].legend()
+    else:
+        axes[1].axis("off")
+    run.save_figure(fig, "curves", "Loss (log scale) and accuracy per epoch, train and test.", title="Training")
+    return run.write_report("netatlas playground report", "A network trained in the netatlas playground.").read_text()
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one); OSError says if it is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"serve: cannot listen on {host}:{port} ({exc.strerror}); pass another --port") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_server(sock: socket.socket, *, max_sessions: int = MAX_SESSIONS, log_level: str = "warning"):
+    """A uvicorn Server for the playground on an already bound socket."""
+    import uvicorn
+
+    config = uvicorn.Config(create_app(max_sessions=max_sessions), log_level=log_level,
+                            ws_max_size=MAX_MESSAGE_BYTES + 1024, timeout_graceful_shutdown=3,
+                            ws_ping_interval=20, ws_ping_timeout=20, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, *, on_ready=None, log_level: str = "warning") -> None:
+    """Run the playground until interrupted (Ctrl-C stops it cleanly).
+
+    Parameters
+    ----------
+    host, port : str, int
+        Where to listen; 127.0.0.1 (this machine only) by default. Port 0 picks a free port.
+    on_ready : callable, optional
+        Called with the page's URL once the socket is bound (the CLI prints it).
+    """
+    import torch
+
+    # The server is its own process: one intra-op thread per torch call. Tiny per-step tensors gain
+    # nothing from more, and on a busy 2-core machine their spin-waits made epochs ~50x slower.
+    torch.set_num_threads(1)
+    sock = bind_socket(host, port)
+    actual = sock.getsockname()[1]
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{actual}/"
+    server = make_server(sock, log_level=log_level)
+    if on_ready is not None:
+        on_ready(url)
+    logger.info("netatlas playground on %s", url)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

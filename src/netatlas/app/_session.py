@@ -1,0 +1,306 @@
+"""One playground session: data, model, optimiser and a background training thread.
+
+Training never waits for drawing: the thread runs epochs while ``playing`` and only bumps a version
+counter; the page's frame loop takes a copy of the weights whenever it is ready for a new frame
+(:meth:`Session.capture`), so frames the page could not draw in time are dropped, never queued.
+Snapshots of the weights are kept (thinned to at most ``MAX_SNAPSHOTS``) for scrubbing back.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from netatlas.app._config import UploadedData, validate_config
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FrameInput", "Session"]
+
+MAX_SNAPSHOTS = 300
+MAX_CURVE_POINTS = 400  # loss/accuracy history sent per frame (thinned evenly)
+EPOCH_YIELD_S = 0.002  # pause between epochs so geometry and other tabs get the interpreter
+
+
+@dataclass(frozen=True, eq=False)
+class FrameInput:
+    """What a frame is computed from: a private copy of the model and the session's data."""
+
+    model: torch.nn.Module
+    net: object
+    x: torch.Tensor
+    y: torch.Tensor
+    window: tuple
+    config: dict
+    mode: str
+    n_classes: int
+    meta: dict
+
+
+def _window_2d(points: np.ndarray) -> tuple[float, float, float, float]:
+    # a square window (equal scales, so slab widths and angles draw true) around the data
+    lo, hi = points.min(0), points.max(0)
+    centre = (lo + hi) / 2
+    half = max(float((hi - lo).max()) / 2 * 1.15, 1e-3)
+    if not all(math.isfinite(v) for v in (*centre, half)):
+        raise ValueError("data: coordinates are not finite")
+    return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
+
+
+def load_data(config: dict, upload: UploadedData | None):
+    """(x, y, x_test, y_test, n_classes, description) for a validated config, via netatlas.data."""
+    import netatlas.data
+
+    if config["mode"] == "regress":
+        data = netatlas.data.regression_1d(config["n"], fn=config["function"], noise=config["noise"],
+                                           seed=config["seed"])
+        return data.x, data.y.float(), data.x_test, data.y_test.float(), 1, data.description
+    if config["dataset"] == "upload":
+        if upload is None:
+            raise ValueError("dataset: 'upload' needs a CSV file; choose one with the upload control")
+        x = torch.tensor(upload.x, dtype=torch.float32)
+        y = torch.tensor(upload.y, dtype=torch.int64)
+        return (x, y, x[:0], y[:0], upload.n_classes,
+                f"Uploaded CSV: {len(y)} points, {upload.n_classes} classes ({', '.join(upload.labels)}).")
+    kwargs = {"n": config["n"], "noise": config["noise"], "seed": config["seed"]}
+    if config["dataset"] == "blobs":
+        kwargs["n_classes"] = config["n_classes"]
+    data = netatlas.data.load(config["dataset"], **kwargs)
+    return data.x, data.y, data.x_test, data.y_test, int(data.n_classes), data.description
+
+
+class Session:
+    """Data, model and training state of one browser tab.
+
+    Parameters
+    ----------
+    config : dict
+        Settings (validated by :func:`netatlas.app.validate_config`).
+    upload : UploadedData, optional
+        The parsed CSV when ``config["dataset"] == "upload"``.
+    """
+
+    def __init__(self, config: dict, upload: UploadedData | None = None):
+        import netatlas.nets
+
+        self.config = validate_config({**config, "upload": upload is not None})
+        self.upload = upload
+        x, y, x_test, y_test, n_classes, description = load_data(self.config, upload)
+        self.x, self.y, self.x_test, self.y_test = x, y, x_test, y_test
+        self.n_classes = n_classes
+        self.description = description
+        self.mode = self.config["mode"]
+        if self.mode == "regress":
+            lo, hi = float(x.min()), float(x.max())
+            pad = 0.1 * max(hi - lo, 1e-3)
+            self.window = (lo - pad, hi + pad)
+            n_in, n_out = 1, 1
+        else:
+            pts = torch.cat([x, x_test]).double().numpy()
+            self.window = _window_2d(pts)
+            n_in, n_out = 2, n_classes
+        cfg = self.config
+        self.model = netatlas.nets.mlp([n_in, *cfg["widths"], n_out], cfg["activation"], init=cfg["init"],
+                                       scale=cfg["init_scale"], seed=cfg["seed"])
+        self.optimizer = self._make_optimizer()
+        self.lock = threading.RLock()
+        self.epoch = 0
+        self.history = {k: [] for k in ("epoch", "loss", "accuracy", "test_loss", "test_accuracy")}
+        self.snapshots: list[dict] = []
+        self.snapshot_every = 1
+        self.viewing: int | None = None  # snapshot shown while scrubbed back
+        self.playing = False
+        self.error: str | None = None
+        self.version = 0
+        self._record()
+        self._snapshot()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="netatlas-train", daemon=True)
+        self._thread.start()
+
+    # -- controls (called from the server) --------------------------------------------------------
+    def play(self):
+        with self.lock:
+            self._resume_from_view()
+            if self.error is None:
+                self.playing = True
+            self.version += 1
+        self._wake.set()
+
+    def pause(self):
+        with self.lock:
+            self.playing = False
+            self.version += 1
+
+    def step(self, n_epochs: int = 1):
+        with self.lock:
+            self.playing = False
+            self._resume_from_view()
+            for _ in range(n_epochs):
+                if self.error is None:
+                    self._train_epoch()
+            self.version += 1
+
+    def scrub(self, index: int):
+        with self.lock:
+            if not 0 <= index < len(self.snapshots):
+                raise ValueError(f"scrub: snapshot {index} does not exist; there are {len(self.snapshots)}")
+            self.playing = False
+            self.viewing = None if index == len(self.snapshots) - 1 else index  # the last one = live
+            self.version += 1
+
+    def stop(self):
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    # -- training -----------------------------------------------------------------------------------
+    def _make_optimizer(self):
+        cfg = self.config
+        params = self.model.parameters()
+        if cfg["optimizer"] == "sgd":
+            return torch.optim.SGD(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+    def _loss(self, out, y):
+        if self.mode == "regress":
+            return F.mse_loss(out[:, 0], y)
+        return F.cross_entropy(out, y)
+
+    def _train_epoch(self):
+        n = len(self.x)
+        batch = self.config["batch_size"] or n
+        generator = torch.Generator().manual_seed(self.config["seed"] * 100_003 + self.epoch)
+        order = torch.randperm(n, generator=generator)
+        self.model.train()
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self._loss(self.model(self.x[idx]), self.y[idx])
+            loss.backward()
+            self.optimizer.step()
+        self.epoch += 1
+        self._record()
+        if self.epoch % self.snapshot_every == 0:
+            self._snapshot()
+
+    def _evaluate(self, x, y):
+        if len(x) == 0:
+            return None, None
+        with torch.no_grad():
+            out = self.model(x)
+            loss = float(self._loss(out, y))
+            if self.mode == "regress":
+                return loss, None
+            return loss, float((out.argmax(1) == y).double().mean())
+
+    def _record(self):
+        loss, acc = self._evaluate(self.x, self.y)
+        test_loss, test_acc = self._evaluate(self.x_test, self.y_test)
+        for key, value in (("epoch", self.epoch), ("loss", loss), ("accuracy", acc), ("test_loss", test_loss),
+                           ("test_accuracy", test_acc)):
+            self.history[key].append(value)
+        if loss is None or not math.isfinite(loss):
+            self.playing = False
+            self.error = (f"training diverged at epoch {self.epoch} (loss is {loss}); lower the learning "
+                          "rate or the init scale, then reset")
+
+    def _snapshot(self):
+        self.snapshots.append({
+            "epoch": self.epoch,
+            "model": copy.deepcopy(self.model.state_dict()),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "history": len(self.history["epoch"]),
+            "error": self.error,
+        })
+        if len(self.snapshots) > MAX_SNAPSHOTS:  # keep the first, then every other one
+            last = self.snapshots[-1]
+            self.snapshots = self.snapshots[::2]
+            if self.snapshots[-1] is not last:
+                self.snapshots.append(last)
+            self.snapshot_every *= 2
+
+    def _resume_from_view(self):
+        """Playing or stepping from a scrubbed-back snapshot continues training from it."""
+        if self.viewing is None:
+            return
+        snap = self.snapshots[self.viewing]
+        self.model.load_state_dict(snap["model"])
+        self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
+        self.epoch = snap["epoch"]
+        for key in self.history:
+            del self.history[key][snap["history"]:]
+        del self.snapshots[self.viewing + 1:]
+        self.error = snap["error"]
+        self.viewing = None
+
+    def _run(self):
+        while not self._stop.is_set():
+            if not self.playing:
+                self._wake.wait(0.25)
+                self._wake.clear()
+                continue
+            try:
+                with self.lock:
+                    if self.playing:
+                        self._train_epoch()
+                        self.version += 1
+            except Exception as exc:  # never let the thread die silently
+                logger.exception("training failed")
+                with self.lock:
+                    self.playing = False
+                    self.error = f"training failed: {type(exc).__name__}: {str(exc)[:300]}"
+                    self.version += 1
+            time.sleep(EPOCH_YIELD_S)
+
+    # -- frames ---------------------------------------------------------------------------------------
+    def capture(self) -> FrameInput:
+        """A consistent copy of the state to draw (the live model, or the scrubbed-to snapshot)."""
+        import netatlas.nets
+
+        with self.lock:
+            model = copy.deepcopy(self.model)
+            epoch = self.epoch
+            n_hist = len(self.history["epoch"])
+            if self.viewing is not None:
+                snap = self.snapshots[self.viewing]
+                model.load_state_dict(snap["model"])
+                epoch, n_hist = snap["epoch"], snap["history"]
+            history = {k: v[:n_hist] for k, v in self.history.items()}
+            meta = {
+                "version": self.version,
+                "epoch": epoch,
+                "playing": self.playing,
+                "n_snapshots": len(self.snapshots),
+                "snapshot": len(self.snapshots) - 1 if self.viewing is None else self.viewing,
+                "snapshot_epochs": [s["epoch"] for s in self.snapshots],
+                "scrubbed": self.viewing is not None,
+                "error": self.error,
+            }
+        model.eval()
+        n = len(history["epoch"])
+        keep = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).round().astype(int)) if n else []
+        meta["curves"] = {k: [v[i] for i in keep] for k, v in history.items()}
+        meta["metrics"] = {k: v[-1] if v else None for k, v in history.items()}
+        return FrameInput(model, netatlas.nets.from_torch(model), self.x, self.y, self.window, self.config,
+                          self.mode, self.n_classes, meta)
+
+    def data_message(self) -> dict:
+        """The data set as the page draws it."""
+        def rows(x, y):
+            return np.round(torch.cat([x.double(), y.double()[:, None]], 1).numpy(), 5).tolist()
+
+        return {"type": "data", "mode": self.mode, "config": self.config, "window": list(self.window),
+                "n_classes": self.n_classes, "description": self.description,
+                "train": rows(self.x, self.y), "test": rows(self.x_test, self.y_test),
+                "labels": self.upload.labels if self.upload is not None else None}

@@ -1,0 +1,561 @@
+// netatlas playground: a thin client. The server computes every geometry layer with the library;
+// this file only draws them, sends settings, and acknowledges each frame once drawn (the server
+// sends the next frame only after that, from the newest weights: frames are dropped, never queued).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const CLASS_COLOURS = ["#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+  "#7f7f7f", "#bcbd22", "#17becf"];
+const CONFIG_KEYS = ["mode", "dataset", "function", "n", "noise", "n_classes", "depth", "widths", "activation",
+  "init", "init_scale", "weight_decay", "optimizer", "lr", "batch_size", "seed"];
+const VIEW_KEYS = ["regions", "colour_by", "boundary", "contours", "heatmap", "metric_layer", "hyperplanes",
+  "gradnorm", "subsample", "subsample_method", "subsample_fraction"];
+const MAX_UPLOAD_BYTES = 1000000;
+
+const state = {
+  ws: null, session: null, connected: false, data: null, frame: null, lastFrame: null,
+  frameTimes: [], trails: [], uploaded: false, scrubbing: false, retry: 0,
+};
+window.playground = state;  // for tests and the curious
+
+// ---------------------------------------------------------------- settings <-> form <-> URL
+function readConfig() {
+  const cfg = { mode: $("mode-regress").checked ? "regress" : "classify" };
+  for (const el of document.querySelectorAll("[data-key]")) cfg[el.dataset.key] = el.value.trim();
+  return cfg;
+}
+function readView() {
+  const view = {};
+  for (const el of document.querySelectorAll("[data-view]")) {
+    view[el.dataset.view] = el.type === "checkbox" ? el.checked : el.value;
+  }
+  return view;
+}
+function writeForm(cfg, view) {
+  if (cfg.mode) { $("mode-" + (cfg.mode === "regress" ? "regress" : "classify")).checked = true; }
+  for (const el of document.querySelectorAll("[data-key]")) {
+    const v = cfg[el.dataset.key];
+    if (v !== undefined && v !== null) el.value = Array.isArray(v) ? v.join(",") : v;
+  }
+  for (const el of document.querySelectorAll("[data-view]")) {
+    const v = view[el.dataset.view];
+    if (v === undefined) continue;
+    if (el.type === "checkbox") el.checked = v === true || v === "1" || v === "true";
+    else el.value = v;
+  }
+  updateModeClasses();
+}
+function fromQuery() {
+  const q = new URLSearchParams(location.search), cfg = {}, view = {};
+  for (const k of CONFIG_KEYS) if (q.has(k)) cfg[k] = q.get(k);
+  for (const k of VIEW_KEYS) if (q.has("v_" + k)) view[k] = q.get("v_" + k);
+  return { cfg, view };
+}
+function toQuery() {
+  const q = new URLSearchParams(), cfg = readConfig(), view = readView();
+  for (const k of CONFIG_KEYS) if (cfg[k] !== undefined && !(k === "dataset" && cfg[k] === "upload")) q.set(k, cfg[k]);
+  for (const k of VIEW_KEYS) q.set("v_" + k, view[k] === true ? "1" : view[k] === false ? "0" : view[k]);
+  return q.toString();
+}
+function updateModeClasses() {
+  const regress = $("mode-regress").checked;
+  document.body.classList.toggle("mode-regress", regress);
+  document.body.classList.toggle("mode-classify", !regress);
+  document.body.classList.toggle("blobs", $("dataset").value === "blobs");
+}
+
+// ---------------------------------------------------------------- errors and notes
+function clearErrors(except) {
+  for (const el of document.querySelectorAll(".err")) if (el.id !== except) el.textContent = "";
+  $("error").hidden = true;
+}
+function showError(field, message) {
+  const el = $("err-" + field);
+  if (el) { el.textContent = message; return; }
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+// ---------------------------------------------------------------- connection
+function send(msg) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+}
+function sendConfig() {
+  updateModeClasses();
+  const cfg = readConfig();
+  if (cfg.dataset === "upload" && !state.uploaded) cfg.dataset = "moons";
+  history.replaceState(null, "", "?" + toQuery());
+  send({ type: "config", config: cfg, view: readView() });
+}
+function connect() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/ws`);
+  state.ws = ws;
+  setStatus("connecting…", "");
+  ws.onopen = () => { state.connected = true; state.retry = 0; setStatus("connected", "ok"); };
+  ws.onmessage = (ev) => {
+    let msg;
+    try { msg = JSON.parse(ev.data); } catch (e) { return; }
+    handle(msg);
+  };
+  ws.onclose = () => {
+    state.connected = false;
+    state.session = null;
+    setPlaying(false);
+    const wait = Math.min(5000, 500 * 2 ** state.retry++);
+    setStatus(`disconnected; retrying in ${(wait / 1000).toFixed(1)} s`, "bad");
+    setTimeout(connect, wait);
+  };
+}
+function setStatus(text, cls) { const s = $("status"); s.textContent = text; s.className = "status " + cls; }
+
+function handle(msg) {
+  switch (msg.type) {
+    case "hello":
+      state.session = msg.session;
+      state.lenses = msg.lenses;
+      if (state.uploaded) { $("dataset").value = "moons"; state.uploaded = false; }
+      sendConfig();
+      break;
+    case "data":
+      clearErrors(state.keepUploadError ? "err-upload" : null);
+      state.keepUploadError = false;
+      state.data = msg;
+      state.trails = [];
+      state.lastFrame = null;
+      $("description").textContent = msg.description;
+      if (msg.config.dataset === "upload") { $("dataset").value = "upload"; }
+      history.replaceState(null, "", "?" + toQuery());
+      draw();
+      break;
+    case "uploaded":
+      state.uploaded = true;
+      $("dataset").querySelector("option[value=upload]").disabled = false;
+      $("dataset").value = "upload";
+      $("err-upload").textContent = "";
+      $("share-note").textContent = `Uploaded ${msg.name}: ${msg.n} points, ${msg.n_classes} classes.`;
+      break;
+    case "frame":
+      onFrame(msg);
+      break;
+    case "error":
+      if (msg.field === "upload") { $("upload").value = ""; }
+      showError(msg.field, msg.message);
+      break;
+  }
+}
+
+function onFrame(msg) {
+  recordTrail(msg);
+  state.lastFrame = msg;
+  const now = performance.now();
+  state.frameTimes.push(now);
+  while (state.frameTimes.length && now - state.frameTimes[0] > 2000) state.frameTimes.shift();
+  try {
+    updateReadout(msg);
+    draw();
+  } finally {
+    send({ type: "ack", frame: msg.frame });
+  }
+}
+
+// ---------------------------------------------------------------- readouts
+function fmt(v, digits = 4) {
+  if (v === null || v === undefined) return "–";
+  if (Math.abs(v) >= 1e5 || (Math.abs(v) < 1e-3 && v !== 0)) return v.toExponential(2);
+  return Number(v).toPrecision(digits);
+}
+function setPlaying(playing) {
+  const b = $("play");
+  b.classList.toggle("playing", playing);
+  b.innerHTML = playing ? "&#10074;&#10074; Pause" : "&#9654; Play";
+  state.playing = playing;
+}
+function updateReadout(msg) {
+  const meta = msg.meta, layers = msg.layers;
+  $("epoch").textContent = meta.epoch;
+  setPlaying(meta.playing);
+  const scrub = $("scrub");
+  if (!state.scrubbing) {
+    scrub.max = Math.max(0, meta.n_snapshots - 1);
+    scrub.value = meta.snapshot;
+  }
+  $("scrub-label").textContent = meta.scrubbed ? `snapshot at epoch ${meta.epoch}` : "live";
+  for (const k of ["loss", "test_loss", "accuracy", "test_accuracy"]) $("m-" + k).textContent = fmt(meta.metrics[k]);
+  const te = $("train-error");
+  te.hidden = !meta.error;
+  te.textContent = meta.error || "";
+  const regions = layers.regions || {};
+  $("region-count").textContent = regions.n_regions !== undefined ? regions.n_regions.toLocaleString() : "–";
+  const bounds = layers.bounds || {};
+  const names = { serra_upper: "Serra upper", montufar_upper: "Montúfar upper", montufar_lower: "Montúfar lower",
+    zaslavsky: "hyperplane arrangement" };
+  const parts = Object.entries(bounds).filter(([k]) => names[k]).map(([k, v]) => `${names[k]} ${fmt(v, 3)}`);
+  $("region-bounds").textContent = parts.length ? `(whole plane, bounds: ${parts.join(" · ")})` :
+    bounds.unavailable ? `(bounds: ${bounds.unavailable})` : "";
+  const notes = $("notes");
+  notes.innerHTML = "";
+  const seen = new Set();
+  for (const [name, layer] of Object.entries(layers)) {
+    const note = layer && (layer.unavailable || layer.error);
+    if (!note || seen.has(note)) continue;
+    seen.add(note);
+    const li = document.createElement("li");
+    li.textContent = `${name}: ${note}`;
+    notes.appendChild(li);
+  }
+  $("fps").textContent = state.frameTimes.length > 1 ?
+    ((state.frameTimes.length - 1) / ((state.frameTimes.at(-1) - state.frameTimes[0]) / 1000)).toFixed(1) : "–";
+  $("frame-ms").textContent = msg.timing_ms;
+  drawCurves(meta.curves, state.data && state.data.mode);
+}
+
+// ---------------------------------------------------------------- drawing: 2-D
+function hexToRgb(hex) { const n = parseInt(hex.slice(1), 16); return [(n >> 16) & 255, (n >> 8) & 255, n & 255]; }
+function viridis(t) {
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  t = Math.min(1, Math.max(0, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(t)), f = t - i;
+  return stops[i].map((a, j) => Math.round(a + f * (stops[i + 1][j] - a)));
+}
+function draw() {
+  const canvas = $("view"), ctx = canvas.getContext("2d");
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  if (!state.data) return;
+  if (state.data.mode === "regress") drawRegression(ctx, canvas);
+  else drawClassification(ctx, canvas);
+}
+function transform2d(canvas, w) {
+  const [x0, x1, y0, y1] = w, W = canvas.width, H = canvas.height;
+  const sx = W / (x1 - x0), sy = H / (y1 - y0);
+  return { sx, sy, X: (x) => (x - x0) * sx, Y: (y) => H - (y - y0) * sy };
+}
+function drawGrid(ctx, canvas, n, colourOf) {
+  const img = new ImageData(n, n);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) {
+      const [R, G, B, A] = colourOf((n - 1 - r) * n + c), o = 4 * (r * n + c);
+      img.data[o] = R; img.data[o + 1] = G; img.data[o + 2] = B; img.data[o + 3] = A;
+    }
+  }
+  const off = document.createElement("canvas");
+  off.width = n; off.height = n;
+  off.getContext("2d").putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
+}
+function segments(ctx, T, flat) {
+  ctx.beginPath();
+  for (let i = 0; i + 3 < flat.length; i += 4) {
+    if (flat[i] === null || flat[i + 2] === null) continue;
+    ctx.moveTo(T.X(flat[i]), T.Y(flat[i + 1]));
+    ctx.lineTo(T.X(flat[i + 2]), T.Y(flat[i + 3]));
+  }
+  ctx.stroke();
+}
+function drawClassification(ctx, canvas) {
+  const data = state.data, frame = state.lastFrame, T = transform2d(canvas, data.window);
+  const L = frame ? frame.layers : {};
+  const view = readView();
+  if (L.heatmap && L.heatmap.classes) {
+    const h = L.heatmap;
+    drawGrid(ctx, canvas, h.n, (i) => {
+      const rgb = hexToRgb(CLASS_COLOURS[h.classes[i] % 10]);
+      const k = Math.max(0, Math.min(1, (h.confidence[i] - 1 / data.n_classes) / (1 - 1 / data.n_classes)));
+      return [...rgb.map((v) => Math.round(255 + (v - 255) * 0.45 * k)), 255];
+    });
+  } else if (L.volume && L.volume.log_volume) {
+    const v = L.volume, [lo, hi] = v.range, span = hi - lo || 1;
+    drawGrid(ctx, canvas, v.n, (i) => (v.log_volume[i] === null ? [0, 0, 0, 255] :
+      [...viridis((v.log_volume[i] - lo) / span), 255]));
+  }
+  if (L.regions && L.regions.coords && view.regions) {
+    const R = L.regions, byClass = view.colour_by === "class";
+    ctx.lineWidth = 0.6;
+    ctx.strokeStyle = "rgba(30,30,50,0.35)";
+    for (let i = 0; i + 1 < R.offsets.length; i++) {
+      ctx.beginPath();
+      for (let j = R.offsets[i]; j < R.offsets[i + 1]; j++) {
+        const x = T.X(R.coords[2 * j]), y = T.Y(R.coords[2 * j + 1]);
+        if (j === R.offsets[i]) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+      }
+      ctx.closePath();
+      if (byClass) {
+        const [r, g, b] = hexToRgb(CLASS_COLOURS[R.classes[i] % 10]);
+        ctx.fillStyle = `rgba(${r},${g},${b},0.28)`;
+      } else {
+        const key = R.pattern_keys[i];
+        ctx.fillStyle = `hsla(${key % 360},${45 + (key >> 9) % 30}%,${62 + (key >> 14) % 20}%,0.45)`;
+      }
+      ctx.fill();
+      ctx.stroke();
+    }
+  }
+  if (L.hyperplanes && L.hyperplanes.w && view.hyperplanes) drawHyperplanes(ctx, canvas, T, L.hyperplanes, data.window);
+  if (L.contours && L.contours.lines && view.contours) {
+    ctx.setLineDash([5, 4]);
+    ctx.lineWidth = 1.3;
+    ctx.strokeStyle = "rgba(20,20,20,0.7)";
+    for (const line of L.contours.lines) segments(ctx, T, line.segments);
+    ctx.setLineDash([]);
+  }
+  if (L.boundary && L.boundary.segments && view.boundary) {
+    ctx.lineWidth = 3;
+    ctx.lineCap = "round";
+    ctx.strokeStyle = "#111";
+    segments(ctx, T, L.boundary.segments);
+  }
+  drawPoints(ctx, T, data, L, view);
+}
+function drawHyperplanes(ctx, canvas, T, hp, w) {
+  const [x0, x1, y0, y1] = w, n = hp.b.length;
+  const zone = hp.zone && hp.zone[1] > hp.zone[0] ? hp.zone : null;
+  for (let i = 0; i < n; i++) {
+    const a = hp.w[2 * i], c = hp.w[2 * i + 1], b = hp.b[i];
+    const norm = Math.hypot(a, c);
+    if (!(norm > 0)) continue;
+    // the line a x + c y + b = level, drawn between two far points along it
+    const line = (level) => {
+      const px = -a * (b - level) / (norm * norm), py = -c * (b - level) / (norm * norm);
+      const dx = -c / norm, dy = a / norm, far = 4 * Math.max(x1 - x0, y1 - y0);
+      return [px - far * dx, py - far * dy, px + far * dx, py + far * dy];
+    };
+    if (zone) {
+      const p = line(zone[0]), q = line(zone[1]);
+      ctx.fillStyle = "rgba(90,90,120,0.10)";
+      ctx.beginPath();
+      ctx.moveTo(T.X(p[0]), T.Y(p[1])); ctx.lineTo(T.X(p[2]), T.Y(p[3]));
+      ctx.lineTo(T.X(q[2]), T.Y(q[3])); ctx.lineTo(T.X(q[0]), T.Y(q[1]));
+      ctx.closePath();
+      ctx.fill();
+    }
+    const l = line(0);
+    ctx.lineWidth = 1;
+    ctx.setLineDash([2, 3]);
+    ctx.strokeStyle = "rgba(60,60,90,0.55)";
+    ctx.beginPath();
+    ctx.moveTo(T.X(l[0]), T.Y(l[1])); ctx.lineTo(T.X(l[2]), T.Y(l[3]));
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+}
+function pointRadius(L, i, base) {
+  const g = L.gradnorm;
+  if (!g || !g.norms || !(g.max > 0)) return base;
+  const v = g.norms[i];
+  return v === null ? base : 1.5 + 8 * Math.sqrt(v / g.max);
+}
+function drawPoints(ctx, T, data, L, view) {
+  const kept = L.subsample && L.subsample.kept && view.subsample ? new Set(L.subsample.kept) : null;
+  for (const [x, y, label] of data.test) {
+    ctx.beginPath();
+    ctx.arc(T.X(x), T.Y(y), 2.5, 0, 2 * Math.PI);
+    ctx.strokeStyle = CLASS_COLOURS[label % 10];
+    ctx.lineWidth = 1;
+    ctx.stroke();
+  }
+  const useGrad = view.gradnorm;
+  data.train.forEach(([x, y, label], i) => {
+    const r = useGrad ? pointRadius(L, i, 3.5) : 3.5;
+    ctx.beginPath();
+    ctx.arc(T.X(x), T.Y(y), r, 0, 2 * Math.PI);
+    ctx.globalAlpha = kept && !kept.has(i) ? 0.25 : 1;
+    ctx.fillStyle = CLASS_COLOURS[label % 10];
+    ctx.fill();
+    ctx.lineWidth = kept && kept.has(i) ? 1.6 : 0.8;
+    ctx.strokeStyle = kept && kept.has(i) ? "#000" : "#fff";
+    ctx.stroke();
+  });
+  ctx.globalAlpha = 1;
+}
+
+// ---------------------------------------------------------------- drawing: 1-D spline view
+function drawRegression(ctx, canvas) {
+  const data = state.data, frame = state.lastFrame, L = frame ? frame.layers : {};
+  const [x0, x1] = data.window;
+  let ys = data.train.map((r) => r[1]).concat(data.test.map((r) => r[1]));
+  if (L.curve && L.curve.y) ys = ys.concat(L.curve.y.filter((v) => v !== null && Math.abs(v) < 1e3));
+  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const pad = 0.15 * Math.max(y1 - y0, 0.5);
+  y0 -= pad; y1 += pad;
+  const T = transform2d(canvas, [x0, x1, y0, y1]);
+  // axes
+  ctx.strokeStyle = "#ccd"; ctx.lineWidth = 1;
+  ctx.beginPath();
+  if (y0 < 0 && y1 > 0) { ctx.moveTo(0, T.Y(0)); ctx.lineTo(canvas.width, T.Y(0)); }
+  if (x0 < 0 && x1 > 0) { ctx.moveTo(T.X(0), 0); ctx.lineTo(T.X(0), canvas.height); }
+  ctx.stroke();
+  // target (the noiseless test set) as a faint line
+  const test = data.test.slice().sort((a, b) => a[0] - b[0]);
+  ctx.strokeStyle = "rgba(120,120,140,0.5)"; ctx.lineWidth = 1.5; ctx.setLineDash([4, 4]);
+  ctx.beginPath();
+  test.forEach(([x, y], i) => (i ? ctx.lineTo(T.X(x), T.Y(y)) : ctx.moveTo(T.X(x), T.Y(y))));
+  ctx.stroke(); ctx.setLineDash([]);
+  // breakpoint trails (their motion under training), then the function
+  const sp = L.spline;
+  if (sp && sp.breakpoints) {
+    const maxMu = Math.max(1e-12, ...sp.delta_slopes.map((m) => Math.abs(m || 0)));
+    state.maxMu = maxMu;
+    const trail = state.trails;
+    ctx.lineWidth = 1;
+    for (let i = 0; i < sp.breakpoints.length; i++) {
+      const pts = trail.map((t) => t[i]).filter((p) => p && p[0] !== null && p[1] !== null);
+      if (pts.length < 2) continue;
+      ctx.strokeStyle = "rgba(214,39,40,0.25)";
+      ctx.beginPath();
+      pts.forEach(([x, y], j) => (j ? ctx.lineTo(T.X(x), T.Y(y)) : ctx.moveTo(T.X(x), T.Y(y))));
+      ctx.stroke();
+    }
+  }
+  if (L.curve && L.curve.x) {
+    ctx.strokeStyle = "#0877bd"; ctx.lineWidth = 2.5;
+    ctx.beginPath();
+    L.curve.x.forEach((x, i) => {
+      const y = L.curve.y[i];
+      if (y === null) return;
+      i ? ctx.lineTo(T.X(x), T.Y(y)) : ctx.moveTo(T.X(x), T.Y(y));
+    });
+    ctx.stroke();
+  }
+  data.train.forEach(([x, y], i) => {
+    ctx.beginPath();
+    ctx.arc(T.X(x), T.Y(y), readView().gradnorm ? pointRadius(L, i, 4) : 4, 0, 2 * Math.PI);
+    ctx.fillStyle = "#f59322"; ctx.fill();
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.stroke();
+  });
+  if (sp && sp.breakpoints) {
+    let outside = 0;
+    sp.breakpoints.forEach((b, i) => {
+      if (b === null || b < x0 || b > x1) { outside++; return; }
+      const r = 2 + 9 * Math.sqrt(Math.abs(sp.delta_slopes[i] || 0) / state.maxMu);
+      ctx.beginPath();
+      ctx.arc(T.X(b), T.Y(sp.values[i]), r, 0, 2 * Math.PI);
+      ctx.fillStyle = "rgba(214,39,40,0.55)"; ctx.fill();
+      ctx.strokeStyle = "#a01010"; ctx.lineWidth = 1; ctx.stroke();
+    });
+    ctx.fillStyle = "#555"; ctx.font = "12px system-ui";
+    ctx.fillText(`${sp.breakpoints.length} breakpoints (${outside} outside the window); size = |Δslope|`, 8, 16);
+  }
+}
+function recordTrail(frame) {
+  const sp = frame && frame.layers.spline;
+  if (!sp || !sp.breakpoints) return;
+  state.trails.push(sp.breakpoints.map((b, i) => [b, sp.values[i]]));
+  if (state.trails.length > 40) state.trails.shift();
+}
+
+// ---------------------------------------------------------------- curves
+function drawCurves(curves, mode) {
+  const c = $("curves"), ctx = c.getContext("2d"), W = c.width, H = c.height;
+  ctx.clearRect(0, 0, W, H);
+  if (!curves || !curves.epoch.length) return;
+  const ep = curves.epoch, e1 = Math.max(1, ep.at(-1));
+  const X = (e) => 30 + (W - 40) * e / e1;
+  const losses = curves.loss.concat(curves.test_loss).filter((v) => v !== null && v > 0 && isFinite(v));
+  if (!losses.length) return;
+  const lo = Math.log10(Math.min(...losses)), hi = Math.log10(Math.max(...losses)) + 1e-9;
+  const Yl = (v) => 10 + (H - 30) * (1 - (Math.log10(v) - lo) / (hi - lo || 1));
+  const Ya = (v) => 10 + (H - 30) * (1 - v);
+  const line = (vals, Y, colour, dash) => {
+    ctx.strokeStyle = colour; ctx.setLineDash(dash); ctx.lineWidth = 1.5; ctx.beginPath();
+    let started = false;
+    vals.forEach((v, i) => {
+      if (v === null || !(v > 0 || Y === Ya)) return;
+      started ? ctx.lineTo(X(ep[i]), Y(v)) : ctx.moveTo(X(ep[i]), Y(v));
+      started = true;
+    });
+    ctx.stroke(); ctx.setLineDash([]);
+  };
+  line(curves.loss, Yl, "#0877bd", []);
+  line(curves.test_loss, Yl, "#0877bd", [4, 3]);
+  if (mode !== "regress") {
+    line(curves.accuracy, Ya, "#f59322", []);
+    line(curves.test_accuracy, Ya, "#f59322", [4, 3]);
+  }
+  ctx.fillStyle = "#666"; ctx.font = "10px system-ui";
+  ctx.fillText(`loss ${fmt(10 ** hi, 2)}`, 2, 10);
+  ctx.fillText(fmt(10 ** lo, 2), 2, H - 20);
+  ctx.fillText(`epoch ${e1}`, W - 60, H - 4);
+  ctx.fillStyle = "#0877bd"; ctx.fillText("— loss", 60, H - 4);
+  if (mode !== "regress") { ctx.fillStyle = "#f59322"; ctx.fillText("— accuracy (0–1)", 110, H - 4); }
+  ctx.fillStyle = "#666"; ctx.fillText("dashed: test", 200, H - 4);
+}
+
+// ---------------------------------------------------------------- controls
+function wire() {
+  const q = fromQuery();
+  writeForm(q.cfg, q.view);
+  for (const el of document.querySelectorAll("[data-key]")) el.addEventListener("change", sendConfig);
+  for (const el of document.querySelectorAll("input[name=mode]")) el.addEventListener("change", sendConfig);
+  $("depth").addEventListener("change", () => {
+    const d = Math.max(0, parseInt($("depth").value, 10) || 0);
+    let w = $("widths").value.split(",").map((s) => s.trim()).filter((s) => s);
+    while (w.length < d) w.push(w.length ? w.at(-1) : "16");
+    $("widths").value = w.slice(0, d).join(",");
+  }, true);
+  for (const el of document.querySelectorAll("[data-view]")) {
+    el.addEventListener("change", () => {
+      history.replaceState(null, "", "?" + toQuery());
+      send({ type: "view", view: readView() });
+      draw();
+    });
+  }
+  $("play").addEventListener("click", () => send({ type: state.playing ? "pause" : "play" }));
+  $("step").addEventListener("click", () => send({ type: "step" }));
+  $("reset").addEventListener("click", () => { state.trails = []; send({ type: "reset" }); });
+  const scrub = $("scrub");
+  scrub.addEventListener("input", () => { state.scrubbing = true; send({ type: "scrub", index: parseInt(scrub.value, 10) }); });
+  scrub.addEventListener("change", () => { state.scrubbing = false; });
+  document.addEventListener("keydown", (e) => {
+    if (e.code === "Space" && !["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) {
+      e.preventDefault();
+      $("play").click();
+    }
+  });
+  $("upload").addEventListener("change", () => {
+    const file = $("upload").files[0];
+    if (!file) return;
+    $("err-upload").textContent = "";
+    if (file.size > MAX_UPLOAD_BYTES) {
+      $("err-upload").textContent = `CSV: the file is ${file.size.toLocaleString()} bytes, above the limit of ` +
+        `${MAX_UPLOAD_BYTES.toLocaleString()}`;
+      $("upload").value = "";
+      return;
+    }
+    const reader = new FileReader();
+    reader.onload = () => {
+      $("mode-classify").checked = true;
+      updateModeClasses();
+      state.keepUploadError = false;
+      send({ type: "upload", name: file.name, text: String(reader.result) });
+    };
+    reader.onerror = () => { $("err-upload").textContent = "CSV: the file could not be read"; };
+    reader.readAsText(file);
+  });
+  $("share").addEventListener("click", async () => {
+    history.replaceState(null, "", "?" + toQuery());
+    const note = state.uploaded ? " (uploaded data is not part of the link)" : "";
+    try { await navigator.clipboard.writeText(location.href); $("share-note").textContent = "Link copied" + note; }
+    catch (e) { $("share-note").textContent = "Link is in the address bar" + note; }
+  });
+  $("export-model").addEventListener("click", () => {
+    if (!state.session) return;
+    window.location.href = `/api/export/model?session=${encodeURIComponent(state.session)}`;
+  });
+  $("export-report").addEventListener("click", async () => {
+    if (!state.session) return;
+    $("share-note").textContent = "Writing the report…";
+    const image = $("view").toDataURL("image/png");
+    const r = await fetch(`/api/export/report?session=${encodeURIComponent(state.session)}`,
+      { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ image }) });
+    if (!r.ok) { $("share-note").textContent = `Report failed: ${(await r.text()).slice(0, 200)}`; return; }
+    const blob = await r.blob(), a = document.createElement("a");
+    a.href = URL.createObjectURL(blob); a.download = "netatlas-report.html"; a.click();
+    $("share-note").textContent = "Report downloaded";
+  });
+}
+
+wire();
+connect();

@@ -1,0 +1,268 @@
+"""The websocket protocol, exports and robustness, driven without a browser."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+import netatlas
+from conftest import RunningServer
+
+
+class Tab:
+    """A scripted page: sends messages, reads until a message type, acknowledges frames."""
+
+    def __init__(self, url):
+        self.ws = connect(url.replace("http", "ws") + "ws", max_size=2**25, open_timeout=20).__enter__()
+        self.hello = self.recv("hello")
+
+    def send(self, **message):
+        self.ws.send(json.dumps(message))
+
+    def recv(self, kind, timeout=60, ack=True):
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            if message["type"] == "frame" and ack:
+                self.send(type="ack", frame=message["frame"])
+            if message["type"] == kind:
+                return message
+            if message["type"] == "error" and kind != "error":
+                raise AssertionError(f"server error: {message}")
+
+    def frame_where(self, predicate, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.recv("frame", timeout=max(0.01, deadline - time.monotonic()))
+            if predicate(frame):
+                return frame
+
+    def close(self):
+        self.ws.close()
+
+
+SMALL = {"n": 120, "depth": 2, "widths": [8, 8], "batch_size": 0, "lr": 0.05}
+
+
+@pytest.fixture()
+def tab(server):
+    t = Tab(server.url)
+    yield t
+    t.close()
+
+
+def _session(server, tab):
+    return server.server.config.app.state.sessions[tab.hello["session"]]
+
+
+def test_hello_lists_choices_and_lenses(tab):
+    assert tab.hello["defaults"]["activation"] == "relu"
+    assert "moons" in tab.hello["choices"]["dataset"]
+    assert set(tab.hello["lenses"]) >= {"regions", "volume", "gradnorm", "spline"}
+
+
+def test_config_data_frame_and_training(tab):
+    tab.send(type="config", config={**SMALL, "dataset": "circles"})
+    data = tab.recv("data")
+    assert data["config"]["dataset"] == "circles" and len(data["train"]) == 120
+    umin, umax, vmin, vmax = data["window"]
+    assert umax - umin == pytest.approx(vmax - vmin)  # square window: true angles and widths
+    first = tab.recv("frame")
+    assert first["meta"]["epoch"] == 0 and not first["meta"]["playing"]
+    tab.send(type="play")
+    later = tab.frame_where(lambda f: f["meta"]["epoch"] >= 3)
+    assert later["meta"]["playing"]
+    tab.send(type="pause")
+    paused = tab.frame_where(lambda f: not f["meta"]["playing"])
+    assert len(paused["meta"]["curves"]["loss"]) == paused["meta"]["epoch"] + 1
+
+
+def test_regions_and_boundary_are_the_librarys(server, tab):
+    if not hasattr(netatlas.regions, "partition"):
+        pytest.skip("netatlas.regions.partition is not available")
+    tab.send(type="config", config={**SMALL, "dataset": "moons"}, view={"heatmap": "none"})
+    tab.recv("data")
+    tab.send(type="step")
+    frame = tab.frame_where(lambda f: f["meta"]["epoch"] == 1)
+    session = _session(server, tab)
+    window = tuple(session.window)
+    plane = netatlas.Plane(np.zeros(2), [1.0, 0.0], [0.0, 1.0], window)
+    net = netatlas.nets.from_torch(session.model)
+    part = netatlas.regions.partition(net, plane)
+    assert frame["layers"]["regions"]["n_regions"] == part.num_regions
+    assert len(frame["layers"]["regions"]["offsets"]) == part.num_regions + 1
+    # region classes: the arg-max of the network at a point inside each region
+    coords = np.array(frame["layers"]["regions"]["coords"]).reshape(-1, 2)
+    offsets = frame["layers"]["regions"]["offsets"]
+    inside = np.array([coords[a:b].mean(0) for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
+    assert frame["layers"]["regions"]["classes"] == net(inside).argmax(1).tolist()
+    segments = frame["layers"].get("boundary", {}).get("segments")
+    if segments:  # both ends of every boundary segment: the two logits are equal there
+        ends = np.array(segments).reshape(-1, 2)
+        logits = net(ends)
+        assert np.abs(logits[:, 1] - logits[:, 0]).max() < 1e-3
+
+
+def test_bad_config_is_an_inline_error_and_the_session_survives(tab):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    tab.send(type="config", config={**SMALL, "n": 10**9})
+    error = tab.recv("error")
+    assert error["field"] == "n" and "outside the accepted range" in error["message"]
+    tab.send(type="config", config={**SMALL, "lr": "NaN"})
+    assert tab.recv("error")["field"] == "lr"
+    tab.send(type="step")
+    assert tab.frame_where(lambda f: f["meta"]["epoch"] == 1)
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", json.dumps({"type": "launch"}),
+                                 json.dumps({"type": "scrub", "index": "x"}),
+                                 json.dumps({"type": "view", "view": {"heatmap": "psychedelic"}})])
+def test_garbage_messages(tab, raw):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    tab.ws.send(raw)
+    assert tab.recv("error")["message"]
+    tab.send(type="step")
+    assert tab.frame_where(lambda f: f["meta"]["epoch"] == 1)
+
+
+def test_upload_bad_then_good_csv(tab):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    tab.send(type="upload", name="bad.csv", text="x1,x2,label\n0,1,a\n1,oops,b\n")
+    error = tab.recv("error")
+    assert error["field"] == "upload" and "line 3" in error["message"]
+    text = "x1,x2,label\n" + "".join(f"{np.cos(t):.4f},{np.sin(t):.4f},{'in' if i % 2 else 'out'}\n"
+                                     for i, t in enumerate(np.linspace(0, 6, 60)))
+    tab.send(type="upload", name="ring.csv", text=text)
+    data = tab.recv("data")
+    assert data["config"]["dataset"] == "upload" and len(data["train"]) == 60 and data["labels"] == ["in", "out"]
+    assert tab.recv("uploaded")["n_classes"] == 2
+
+
+def test_divergence_pauses_with_a_message(tab):
+    tab.send(type="config", config={**SMALL, "mode": "regress", "optimizer": "sgd", "lr": 10, "init_scale": 10})
+    tab.recv("data")
+    tab.send(type="play")
+    frame = tab.frame_where(lambda f: f["meta"]["error"] is not None)
+    assert "diverged" in frame["meta"]["error"] and not frame["meta"]["playing"]
+    tab.send(type="play")  # refused until reset: the error stays, training stays paused
+    frame = tab.recv("frame")
+    assert frame["meta"]["error"] and not frame["meta"]["playing"]
+    tab.send(type="reset")
+    tab.recv("data")
+    assert tab.recv("frame")["meta"]["error"] is None
+
+
+def test_scrub_back_and_resume(tab):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    for _ in range(4):
+        tab.send(type="step")
+    frame = tab.frame_where(lambda f: f["meta"]["epoch"] == 4)
+    assert frame["meta"]["n_snapshots"] == 5
+    tab.send(type="scrub", index=1)
+    scrubbed = tab.frame_where(lambda f: f["meta"]["scrubbed"])
+    assert scrubbed["meta"]["epoch"] == 1 and len(scrubbed["meta"]["curves"]["loss"]) == 2
+    tab.send(type="step")  # training continues from the snapshot, later history is dropped
+    resumed = tab.frame_where(lambda f: not f["meta"]["scrubbed"])
+    assert resumed["meta"]["epoch"] == 2 and resumed["meta"]["n_snapshots"] == 3
+    tab.send(type="scrub", index=99)
+    assert tab.recv("error")["field"] == "scrub"
+
+
+def test_frames_are_dropped_not_queued(tab):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    tab.recv("frame", ack=False)
+    tab.send(type="play")
+    with pytest.raises(TimeoutError):  # no ack: nothing more is sent however far training runs
+        tab.ws.recv(timeout=1.0)
+    tab.send(type="ack", frame=0)
+    frame = tab.recv("frame")
+    assert frame["meta"]["epoch"] > 1  # the newest weights, not the next queued epoch
+    tab.send(type="pause")
+
+
+def test_regression_mode_spline_view(tab):
+    tab.send(type="config", config={"mode": "regress", "function": "abs", "n": 12, "depth": 1, "widths": [16],
+                                    "noise": 0.0})
+    data = tab.recv("data")
+    assert data["mode"] == "regress" and len(data["train"][0]) == 2
+    frame = tab.recv("frame")
+    assert len(frame["layers"]["curve"]["x"]) == len(frame["layers"]["curve"]["y"])
+    spline = frame["layers"]["spline"]
+    if "unavailable" in spline:
+        pytest.skip(spline["unavailable"])
+    assert len(spline["breakpoints"]) == 16
+    # the breakpoints are -b/w of the hidden layer
+    tab.send(type="config", config={"mode": "regress", "depth": 2, "widths": [8, 8]})
+    tab.recv("data")
+    assert "needs a shallow net" in tab.recv("frame")["layers"]["spline"]["unavailable"]
+
+
+def test_smooth_activation_has_notes_not_regions(tab):
+    tab.send(type="config", config={**SMALL, "activation": "tanh"}, view={"heatmap": "volume"})
+    tab.recv("data")
+    frame = tab.recv("frame")
+    assert "piecewise-linear" in frame["layers"]["regions"]["unavailable"]
+    assert frame["layers"]["hyperplanes"]["zone"][1] > 0  # tanh has a transition zone of positive width
+    volume = frame["layers"]["volume"]
+    assert "unavailable" in volume or len(volume["log_volume"]) == volume["n"] ** 2
+
+
+def test_export_model_and_report(server, tab, tmp_path):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    tab.send(type="step")
+    tab.frame_where(lambda f: f["meta"]["epoch"] == 1)
+    sid = tab.hello["session"]
+    blob = urllib.request.urlopen(f"{server.url}api/export/model?session={sid}", timeout=60).read()
+    (tmp_path / "m.pt2").write_bytes(blob)
+    net = netatlas.nets.load(tmp_path / "m.pt2")
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    expected = _session(server, tab).model(x).detach().double()
+    assert torch.allclose(net(x), expected, atol=1e-5)
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9Q"
+           "DwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    request = urllib.request.Request(f"{server.url}api/export/report?session={sid}", method="POST",
+                                     data=json.dumps({"image": png}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    html = urllib.request.urlopen(request, timeout=120).read().decode()
+    assert "netatlas playground report" in html and "data:image/png;base64" in html
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server.url}api/export/model?session=nope", timeout=10)
+    assert info.value.code == 404
+
+
+def test_closed_and_too_many_tabs():
+    with RunningServer(max_sessions=2) as srv:
+        sessions = srv.server.config.app.state.sessions
+        a, b = Tab(srv.url), Tab(srv.url)
+        a.send(type="config", config=SMALL)
+        a.recv("data")
+        a.send(type="play")
+        c = connect(srv.url.replace("http", "ws") + "ws", open_timeout=20).__enter__()
+        message = json.loads(c.recv(timeout=20))
+        assert message["type"] == "error" and "too many open tabs" in message["message"]
+        with pytest.raises(ConnectionClosed):
+            c.recv(timeout=20)
+        a.ws.close()  # a tab closed while training: its session and thread go away
+        deadline = time.monotonic() + 20
+        while a.hello["session"] in sessions and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert a.hello["session"] not in sessions
+        d = Tab(srv.url)
+        d.send(type="config", config=SMALL)
+        assert d.recv("data")["config"]["n"] == 120
+        b.close()
+        d.close()
