@@ -28,6 +28,17 @@ from netatlas.lowrank._dtm import (
     marginals,
     truncated_svd,
 )
+from netatlas.lowrank._fit import (
+    TrainedLayer,
+    exact_softmax_optimum,
+    hidden_network,
+    hidden_setup,
+    softmax_network,
+    train_hidden_networks,
+    train_mmse_networks,
+    train_softmax_network,
+    train_softmax_networks,
+)
 from netatlas.lowrank._generate import (
     LocalJoint,
     chi2_radius,
@@ -36,7 +47,13 @@ from netatlas.lowrank._generate import (
     local_joint,
     sample_joint,
 )
-from netatlas.lowrank._loss import mmse_excess_loss, softmax_excess_loss, softmax_excess_loss_torch
+from netatlas.lowrank._loss import (
+    mmse_excess_loss,
+    softmax_excess_derivatives,
+    softmax_excess_loss,
+    softmax_excess_loss_torch,
+)
+from netatlas.lowrank._newton import newton_minimize
 from netatlas.lowrank._optimum import (
     HiddenLayerOptimum,
     LayerOptimum,
@@ -51,6 +68,7 @@ from netatlas.lowrank._optimum import (
 __all__ = [
     "SVD",
     "HiddenLayerOptimum",
+    "TrainedLayer",
     "LayerComparison",
     "LayerOptimum",
     "LocalJoint",
@@ -64,14 +82,18 @@ __all__ = [
     "dirichlet_joint",
     "dtm",
     "dtm_svd",
+    "exact_softmax_optimum",
     "h_score",
     "h_score_max",
     "h_score_population",
+    "hidden_network",
+    "hidden_setup",
     "local_joint",
     "low_rank",
     "marginals",
     "mmse_excess_loss",
     "mmse_matrix",
+    "newton_minimize",
     "optimal_hidden_layer",
     "optimal_mmse_layer",
     "optimal_softmax_layer",
@@ -79,7 +101,13 @@ __all__ = [
     "principal_angles",
     "relative_error",
     "sample_joint",
+    "softmax_excess_derivatives",
     "softmax_excess_loss",
     "softmax_excess_loss_torch",
+    "softmax_network",
+    "train_hidden_networks",
+    "train_mmse_networks",
+    "train_softmax_network",
+    "train_softmax_networks",
     "truncated_svd",
 ]

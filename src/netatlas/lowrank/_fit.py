@@ -20,7 +20,7 @@ from torch import nn
 from torch.func import functional_call
 
 from netatlas.lowrank._dtm import check_joint, check_k, dtm
-from netatlas.lowrank._loss import _y_values, softmax_excess_loss_torch
+from netatlas.lowrank._loss import _y_values, softmax_excess_derivatives, softmax_excess_loss_torch
 from netatlas.lowrank._newton import newton_minimize
 from netatlas.lowrank._optimum import _ACTIVATIONS, optimal_softmax_layer
 
@@ -156,6 +156,58 @@ def _seeds(seeds, n, caller):
     return seeds
 
 
+def _split(theta, n_x, n_out, k):
+    """theta (B, P) in the order of softmax_network's parameters -> F (B, |X|, k), W (B, n_out, k), c."""
+    features = theta[:, : k * n_x].reshape(-1, k, n_x).transpose(1, 2)
+    weights = theta[:, k * n_x : k * n_x + n_out * k].reshape(-1, n_out, k)
+    return features, weights, theta[:, k * n_x + n_out * k :]
+
+
+def factorized_derivatives(theta, n_x: int, n_out: int, k: int, cell_gradient, cell_hessian):
+    """Gradient (B, P) and Hessian (B, P, P) of L(h) with h = F W^T + c (the outputs of
+    :func:`softmax_network`) in its parameters (first-layer weight F^T, W, c), from the gradient
+    G (B, |X|, n_out) and the per-x Hessian blocks H_x (B, |X|, n_out, n_out) of L in h.
+
+    Notes
+    -----
+    dh(x, y) = dF_x . W_y + F_x . dW_y + dc_y, and d^2 h / dF[x, i] dW[y, j] = delta_ij, so
+    Hess = J^T blockdiag(H_x) J + (the G-weighted cross term between F[x, i] and W[y, i]).
+    Checked against ``torch.func.hessian`` in the tests.
+    """
+    f, w, _ = _split(theta, n_x, n_out, k)
+    g, hx = cell_gradient, cell_hessian
+    batch = theta.shape[0]
+    eye_x = torch.eye(n_x, dtype=theta.dtype)
+    eye_k = torch.eye(k, dtype=theta.dtype)
+    grad_f = (g @ w).transpose(1, 2)  # (B, k, |X|), the layout of Linear(|X|, k).weight
+    grad_w = g.transpose(1, 2) @ f
+    gradient = torch.cat([grad_f.reshape(batch, -1), grad_w.reshape(batch, -1), g.sum(1)], dim=1)
+    wh = torch.einsum("byi,bxyz->bxiz", w, hx)  # (B, |X|, k, n_out): W^T H_x
+    ff = torch.einsum("bxiz,bzj,xu->bixju", wh, w, eye_x)
+    fw = torch.einsum("bxiz,bxj->bixzj", wh, f) + torch.einsum("bxz,ij->bixzj", g, eye_k)
+    fc = wh.transpose(1, 2)  # (B, k, |X|, n_out)
+    ww = torch.einsum("bxi,bxyz,bxj->byizj", f, hx, f)
+    wc = torch.einsum("bxi,bxyz->byiz", f, hx)
+    cc = hx.sum(1)
+    n_f, n_w = k * n_x, n_out * k
+    fw, fc = fw.reshape(batch, n_f, n_w), fc.reshape(batch, n_f, n_out)
+    wc = wc.reshape(batch, n_w, n_out)
+    top = torch.cat([ff.reshape(batch, n_f, n_f), fw, fc], 2)
+    mid = torch.cat([fw.transpose(1, 2), ww.reshape(batch, n_w, n_w), wc], 2)
+    bottom = torch.cat([fc.transpose(1, 2), wc.transpose(1, 2), cc], 2)
+    return gradient, torch.cat([top, mid, bottom], 1)
+
+
+def _outputs(theta, n_x, n_out, k):
+    f, w, c = _split(theta, n_x, n_out, k)
+    return f @ w.transpose(1, 2) + c[:, None, :]
+
+
+def _load(model, theta):
+    torch.nn.utils.vector_to_parameters(theta.detach().clone(), model.parameters())
+    return model
+
+
 def train_softmax_networks(joints, k: int, *, seeds=None, init: str = "random", max_iter: int = 200
                            ) -> list[TrainedLayer]:
     """Train one real torch network one-hot X -> k features -> Linear(k, |Y|) per joint, on its
@@ -197,8 +249,6 @@ def train_softmax_networks(joints, k: int, *, seeds=None, init: str = "random", 
     if init not in ("random", "theory"):
         raise ValueError(f"train_softmax_networks: init = {init!r}; choose 'random' or 'theory'")
     seeds = _seeds(seeds, len(ps), "train_softmax_networks")
-    template = softmax_network(n_x, n_y, k)
-    flat = _Flat(template, [n for n, _ in template.named_parameters()])
     thetas = []
     for p, seed in zip(ps, seeds, strict=True):
         model = softmax_network(n_x, n_y, k, seed=seed, output_bias=np.log(p.sum(0)))
@@ -207,23 +257,31 @@ def train_softmax_networks(joints, k: int, *, seeds=None, init: str = "random", 
             with torch.no_grad():
                 model[0].weight.copy_(torch.from_numpy(opt.features.T.copy()))
                 model[1].weight.copy_(torch.from_numpy(opt.weights))
-        thetas.append(flat.flatten(model))
-    eye = torch.eye(n_x, dtype=torch.float64)
+        thetas.append(torch.nn.utils.parameters_to_vector(model.parameters()).detach())
     p_t = torch.from_numpy(np.stack(ps))
+    log_py = torch.log(p_t.sum(1, keepdim=True))
     energy = torch.tensor([_energy(p) for p in ps], dtype=torch.float64)
 
-    def loss(theta, p, e):
-        logits = flat.call(theta, eye)
-        return softmax_excess_loss_torch(logits - torch.log(p.sum(0)), p) / e
+    def loss(theta, p, log_prior, e):
+        return softmax_excess_loss_torch(_outputs(theta, n_x, n_y, k) - log_prior, p) / e
 
-    theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), (p_t, energy), max_iter=max_iter)
-    out = []
-    for b, seed in enumerate(seeds):
-        params = flat.unflatten(theta[b])
-        out.append(TrainedLayer(params["0.weight"].T.numpy().copy(), params["1.weight"].numpy().copy(),
-                                params["1.bias"].numpy().copy(), float(losses[b] * energy[b]), int(n_iter[b]),
-                                bool(ok[b]), seed if init == "random" else -1))
-    return out
+    def derivatives(theta, p, log_prior, e):
+        g, hx = softmax_excess_derivatives(_outputs(theta, n_x, n_y, k) - log_prior, p)
+        return factorized_derivatives(theta, n_x, n_y, k, g / e[:, None, None], hx / e[:, None, None, None])
+
+    theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), (p_t, log_py, energy),
+                                                derivatives=derivatives, max_iter=max_iter)
+    return [_trained(softmax_network(n_x, n_y, k), theta[b], float(losses[b] * energy[b]), int(n_iter[b]),
+                     bool(ok[b]), seed if init == "random" else -1) for b, seed in enumerate(seeds)]
+
+
+def _trained(model, theta, loss, n_iter, converged, seed):
+    """Load the optimised parameters into the torch network and read the layer off it."""
+    model = _load(model, theta)
+    with torch.no_grad():
+        features = model[0](torch.eye(model[0].in_features, dtype=torch.float64)).numpy().copy()
+        return TrainedLayer(features, model[1].weight.numpy().copy(), model[1].bias.numpy().copy(), loss,
+                            n_iter, converged, seed)
 
 
 def train_softmax_network(p_xy, k: int, *, seed: int = 0, max_iter: int = 200) -> TrainedLayer:
@@ -271,31 +329,31 @@ def train_mmse_networks(joints, k: int, *, y_values=None, seeds=None, max_iter: 
     d = values.shape[1]
     k = check_k(k, min(n_x - 1, d), caller="train_mmse_networks")
     seeds = _seeds(seeds, len(ps), "train_mmse_networks")
-    template = softmax_network(n_x, d, k)
-    flat = _Flat(template, [n for n, _ in template.named_parameters()])
     thetas, means, p_xs, energies = [], [], [], []
     for p, seed in zip(ps, seeds, strict=True):
         p_x = p.sum(1)
         mean = (p / p_x[:, None]) @ values
-        thetas.append(flat.flatten(softmax_network(n_x, d, k, seed=seed, output_bias=p.sum(0) @ values)))
+        model = softmax_network(n_x, d, k, seed=seed, output_bias=p.sum(0) @ values)
+        thetas.append(torch.nn.utils.parameters_to_vector(model.parameters()).detach())
         means.append(mean)
         p_xs.append(p_x)
         energies.append(float(p_x @ np.sum((mean - p_x @ mean) ** 2, axis=1)) or 1.0)
-    eye = torch.eye(n_x, dtype=torch.float64)
-
-    def loss(theta, mean, p_x, e):
-        return (p_x * ((flat.call(theta, eye) - mean) ** 2).sum(1)).sum() / e
-
     energy = torch.tensor(energies, dtype=torch.float64)
     data = (torch.from_numpy(np.stack(means)), torch.from_numpy(np.stack(p_xs)), energy)
-    theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), data, max_iter=max_iter)
-    out = []
-    for b, seed in enumerate(seeds):
-        params = flat.unflatten(theta[b])
-        out.append(TrainedLayer(params["0.weight"].T.numpy().copy(), params["1.weight"].numpy().copy(),
-                                params["1.bias"].numpy().copy(), float(losses[b] * energy[b]), int(n_iter[b]),
-                                bool(ok[b]), seed))
-    return out
+
+    def loss(theta, mean, p_x, e):
+        return (p_x * ((_outputs(theta, n_x, d, k) - mean) ** 2).sum(-1)).sum(-1) / e
+
+    def derivatives(theta, mean, p_x, e):
+        scale = (2 * p_x / e[:, None])[..., None]  # (B, |X|, 1)
+        g = scale * (_outputs(theta, n_x, d, k) - mean)
+        hx = scale[..., None] * torch.eye(d, dtype=theta.dtype)
+        return factorized_derivatives(theta, n_x, d, k, g, hx)
+
+    theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), data, derivatives=derivatives,
+                                                max_iter=max_iter)
+    return [_trained(softmax_network(n_x, d, k), theta[b], float(losses[b] * energy[b]), int(n_iter[b]),
+                     bool(ok[b]), seed) for b, seed in enumerate(seeds)]
 
 
 def hidden_setup(n_x: int, n_y: int, *, m: int = 8, k: int = 3, activation: str = "sigmoid",
@@ -317,7 +375,8 @@ def hidden_setup(n_x: int, n_y: int, *, m: int = 8, k: int = 3, activation: str 
 
 
 def train_hidden_networks(joints, features_below, upper_weights, upper_biases, *, activation: str = "sigmoid",
-                          seeds=None, init_scale: float = 0.1, max_iter: int = 200) -> list[TrainedLayer]:
+                          seeds=None, init_scale: float = 0.1, max_iter: int = 200, autodiff: bool = False
+                          ) -> list[TrainedLayer]:
     """Train the hidden layer u = W f1 + c, s = phi(u) of f1 -> Linear(m, k) -> phi -> Linear(k, |Y|)
     below the fixed top layer (weights V, bias d) on each joint's population log-loss; only W and c
     are trained (full batch, float64).
@@ -333,6 +392,9 @@ def train_hidden_networks(joints, features_below, upper_weights, upper_biases, *
     seeds : sequence of int, optional
     init_scale : float
         W starts at init_scale times PyTorch's default init; c starts at 0.
+    autodiff : bool
+        Take Newton's derivatives from ``torch.func`` on the torch network instead of the closed form
+        (:func:`hidden_derivatives`; same values, slower).
 
     Returns
     -------
@@ -359,16 +421,76 @@ def train_hidden_networks(joints, features_below, upper_weights, upper_biases, *
             model[0].bias.zero_()
         thetas.append(flat.flatten(model))
 
-    def loss(theta, p, e, f1, v, d):
+    def loss_single(theta, p, e, f1, v, d):  # the torch network itself, for torch.func
         logits = flat.call(theta, f1, {"2.weight": v, "2.bias": d})
         return softmax_excess_loss_torch(logits - torch.log(p.sum(0)), p) / e
 
+    def loss(theta, p, e, f1, v, d):
+        u = f1 @ theta[:, : k * m].reshape(-1, k, m).transpose(1, 2) + theta[:, None, k * m :]
+        h = _ACTIVATION_DERIVATIVES[activation](u)[0] @ v.transpose(1, 2) + d[:, None, :]
+        return softmax_excess_loss_torch(h - torch.log(p.sum(1, keepdim=True)), p) / e
+
+    def derivatives(theta, p, e, f1, v, d):
+        return hidden_derivatives(theta, p, f1, v, d, activation, e)
+
     data = (torch.from_numpy(np.stack(ps)), torch.tensor([_energy(p) for p in ps], dtype=torch.float64),
             torch.from_numpy(np.stack(f1s)), torch.from_numpy(np.stack(vs)), torch.from_numpy(np.stack(ds)))
-    theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), data, max_iter=max_iter)
+    if autodiff:
+        theta, losses, n_iter, ok = newton_minimize(loss_single, torch.stack(thetas), data, max_iter=max_iter)
+    else:
+        theta, losses, n_iter, ok = newton_minimize(loss, torch.stack(thetas), data, derivatives=derivatives,
+                                                    max_iter=max_iter)
     out = []
     for b, seed in enumerate(seeds):
         params = flat.unflatten(theta[b])
         out.append(TrainedLayer(f1s[b], params["0.weight"].numpy().copy(), params["0.bias"].numpy().copy(),
                                 float(losses[b] * data[1][b]), int(n_iter[b]), bool(ok[b]), seed))
     return out
+
+
+_ACTIVATION_DERIVATIVES = {
+    # name -> u -> (phi(u), phi'(u), phi''(u))
+    "sigmoid": lambda u: (lambda s: (s, s * (1 - s), s * (1 - s) * (1 - 2 * s)))(torch.sigmoid(u)),
+    "tanh": lambda u: (lambda t: (t, 1 - t * t, -2 * t * (1 - t * t)))(torch.tanh(u)),
+    "relu": lambda u: (torch.relu(u), (u > 0).to(u.dtype), torch.zeros_like(u)),
+    "identity": lambda u: (u, torch.ones_like(u), torch.zeros_like(u)),
+    "softplus": lambda u: (lambda s: (torch.nn.functional.softplus(u), s, s * (1 - s)))(torch.sigmoid(u)),
+}
+
+
+def hidden_derivatives(theta, p_xy, features_below, upper_weights, upper_bias, activation, energy):
+    """Gradient (B, P) and Hessian (B, P, P) of the normalised excess log-loss of
+    f1 -> Linear(m, k) -> phi -> fixed Linear(k, |Y|) in the first layer's parameters (weight, bias).
+
+    Notes
+    -----
+    With u = W f1 + c, h = V phi(u) + d and f~ = (f1, 1):
+    dh(x, y)/d(W, c)[i, j] = V[y, i] phi'(u[x, i]) f~[x, j], and the second derivative is diagonal in
+    the unit: V[y, i] phi''(u[x, i]) f~[x, j] f~[x, j'].
+    Hess = J^T blockdiag(H_x) J + sum_{x, y} G[x, y] d^2 h(x, y). Checked against torch.func in the tests.
+    """
+    batch = theta.shape[0]
+    m = features_below.shape[2]
+    k = upper_weights.shape[2]
+    u = features_below @ theta[:, : k * m].reshape(-1, k, m).transpose(1, 2) + theta[:, None, k * m :]
+    act, d1, d2 = _ACTIVATION_DERIVATIVES[activation](u)
+    h = act @ upper_weights.transpose(1, 2) + upper_bias[:, None, :]
+    g, hx = softmax_excess_derivatives(h - torch.log(p_xy.sum(1, keepdim=True)), p_xy)
+    g = g / energy[:, None, None]
+    hx = hx / energy[:, None, None, None]
+    ones = torch.ones(*features_below.shape[:2], 1, dtype=theta.dtype)
+    aug = torch.cat([features_below, ones], dim=2)  # (B, |X|, m + 1)
+    a = d1[..., None] * aug[:, :, None, :]  # (B, |X|, k, m + 1): dh/dtheta = V[y, i] a[x, i, j]
+    gv = g @ upper_weights  # (B, |X|, k): sum_y G[x, y] V[y, i]
+    grad_unit = torch.einsum("bxi,bxij->bij", gv, a)  # (B, k, m + 1)
+    vhv = upper_weights.transpose(1, 2)[:, None] @ hx @ upper_weights[:, None]  # (B, |X|, k, k)
+    first = torch.einsum("bxij,bxil,bxlq->bijlq", a, vhv, a)
+    eye_k = torch.eye(k, dtype=theta.dtype)
+    second = torch.einsum("bxi,bxj,bxq,il->bijlq", gv * d2, aug, aug, eye_k)
+    n = k * (m + 1)
+    hess = (first + second).reshape(batch, n, n)
+    # reorder (unit, [weights..., bias]) -> the Linear's layout (weight (k, m) row-major, then bias (k,))
+    order = torch.tensor([i * (m + 1) + j for i in range(k) for j in range(m)]
+                         + [i * (m + 1) + m for i in range(k)])
+    gradient = grad_unit.reshape(batch, n)[:, order]
+    return gradient, hess[:, order][:, :, order]

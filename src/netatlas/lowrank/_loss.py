@@ -16,23 +16,39 @@ import torch
 
 from netatlas.lowrank._dtm import check_joint
 
-__all__ = ["mmse_excess_loss", "softmax_excess_loss", "softmax_excess_loss_torch"]
+__all__ = ["mmse_excess_loss", "softmax_excess_derivatives", "softmax_excess_loss",
+           "softmax_excess_loss_torch"]
 
 
 def softmax_excess_loss_torch(h: torch.Tensor, p_xy: torch.Tensor) -> torch.Tensor:
-    """E_X D(P_{Y|X} || softmax(log P_Y + h)) for logit deviations ``h`` (|X|, |Y|): a scalar tensor,
-    differentiable in ``h``. ``p_xy`` is a validated float64 tensor (same dtype as ``h``).
+    """E_X D(P_{Y|X} || softmax(log P_Y + h)) for logit deviations ``h`` (..., |X|, |Y|): a tensor of
+    the leading (batch) shape, differentiable in ``h``. ``p_xy`` (..., |X|, |Y|) is a validated float64
+    tensor (same dtype as ``h``).
 
     Its gradient is dL/dh(x, y) = P_X(x) P_Y(y) (q - r) = P_X(x) (Q(y|x) - P(y|x)).
     """
-    p_x = p_xy.sum(1, keepdim=True)
-    p_y = p_xy.sum(0, keepdim=True)
+    p_x = p_xy.sum(-1, keepdim=True)
+    p_y = p_xy.sum(-2, keepdim=True)
     r = p_xy / (p_x * p_y) - 1.0
-    l = h - torch.logsumexp(h + torch.log(p_y), dim=1, keepdim=True)
+    l = h - torch.logsumexp(h + torch.log(p_y), dim=-1, keepdim=True)
     q = torch.expm1(l)
     a = torch.special.xlogy(1 + r, 1 + r) - r  # (1 + r) log1p(r) - r, = 1 at r = -1
     per_cell = p_y * (a + (q - l) - r * l)
-    return (p_x[:, 0] * per_cell.sum(1)).sum()
+    return (p_x[..., 0] * per_cell.sum(-1)).sum(-1)
+
+
+def softmax_excess_derivatives(h: torch.Tensor, p_xy: torch.Tensor):
+    """Gradient (..., |X|, |Y|) and per-x Hessian blocks (..., |X|, |Y|, |Y|) of
+    :func:`softmax_excess_loss_torch` in h: G = P_X P_Y (q - r), H_x = P_X(x) (diag Q_x - Q_x Q_x^T)."""
+    p_x = p_xy.sum(-1, keepdim=True)
+    p_y = p_xy.sum(-2, keepdim=True)
+    r = p_xy / (p_x * p_y) - 1.0
+    l = h - torch.logsumexp(h + torch.log(p_y), dim=-1, keepdim=True)
+    q = torch.expm1(l)
+    g = p_x * p_y * (q - r)
+    big_q = p_y * (1 + q)
+    blocks = torch.diag_embed(big_q) - big_q.unsqueeze(-1) * big_q.unsqueeze(-2)
+    return g, p_x.unsqueeze(-1) * blocks
 
 
 def softmax_excess_loss(p_xy, logits) -> float:

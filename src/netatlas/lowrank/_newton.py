@@ -26,21 +26,27 @@ __all__ = ["newton_minimize"]
 
 logger = logging.getLogger(__name__)
 
-#: Converged when the predicted decrease -g.d falls below this times max(loss, 1) (loss normalised).
-NEWTON_TOLERANCE = 1e-14
+#: Converged when the predicted decrease -g.d falls below this times max(loss, 1) (loss normalised),
+#: or when a step is rejected although it predicted less than ROUNDING_LIMIT (float64 rounding of the loss).
+NEWTON_TOLERANCE = 1e-18
+ROUNDING_LIMIT = 1e-11
 
 
-def newton_minimize(loss: Callable, theta0: torch.Tensor, data: tuple, *, max_iter: int = 200,
-                    tolerance: float = NEWTON_TOLERANCE, damping: float = 1e-2):
+def newton_minimize(loss: Callable, theta0: torch.Tensor, data: tuple, *, derivatives: Callable | None = None,
+                    max_iter: int = 200, tolerance: float = NEWTON_TOLERANCE, damping: float = 1e-2):
     """Minimise ``loss(theta_b, *data_b)`` independently for every row b of ``theta0``.
 
     Parameters
     ----------
     loss : callable
-        ``loss(theta, *data) -> scalar tensor`` for one problem; theta of shape (n_params,).
+        Without ``derivatives``: ``loss(theta, *data) -> scalar tensor`` for one problem, theta of
+        shape (n_params,); gradients and Hessians come from ``torch.func`` (vmap of grad / hessian).
+        With ``derivatives``: the batched loss, ``loss(theta (B, P), *data) -> (B,)``.
     theta0 : Tensor of shape (n_problems, n_params), float64
     data : tuple of Tensors
         Each of shape (n_problems, ...): the per-problem data (vmapped along dim 0).
+    derivatives : callable, optional
+        ``derivatives(theta (B, P), *data) -> (gradient (B, P), hessian (B, P, P))``, a closed form.
     max_iter : int
     tolerance : float
         See ``NEWTON_TOLERANCE``.
@@ -63,9 +69,14 @@ def newton_minimize(loss: Callable, theta0: torch.Tensor, data: tuple, *, max_it
     >>> bool(ok.all()), theta.shape
     (True, torch.Size([3, 2]))
     """
-    value = vmap(loss)
-    gradient = vmap(grad(loss))
-    curvature = vmap(hessian(loss))
+    if derivatives is None:
+        value = vmap(loss)
+        gradient, curvature = vmap(grad(loss)), vmap(hessian(loss))
+
+        def derivatives(th, *sub):
+            return gradient(th, *sub), curvature(th, *sub)
+    else:
+        value = loss
     theta = theta0.clone()
     n = theta.shape[0]
     current = value(theta, *data)
@@ -78,8 +89,8 @@ def newton_minimize(loss: Callable, theta0: torch.Tensor, data: tuple, *, max_it
             break
         th = theta[active]
         sub = tuple(d[active] for d in data)
-        g = gradient(th, *sub)
-        eigval, eigvec = torch.linalg.eigh(curvature(th, *sub))
+        g, h = derivatives(th, *sub)
+        eigval, eigvec = torch.linalg.eigh(h)
         scale = eigval.abs().amax(1, keepdim=True).clamp(min=1e-300)
         damped = eigval.abs() + lam[active, None] * scale
         coeff = (eigvec.transpose(1, 2) @ g.unsqueeze(-1)).squeeze(-1) / damped
@@ -90,9 +101,11 @@ def newton_minimize(loss: Callable, theta0: torch.Tensor, data: tuple, *, max_it
         theta[active] = torch.where(accept[:, None], th + step, th)
         current[active] = torch.where(accept, trial, current[active])
         lam[active] = torch.where(accept, lam[active] / 5, lam[active] * 5).clamp(1e-15, 1e10)
-        finished = (predicted <= tolerance * current[active].abs().clamp(min=1.0)) | (lam[active] >= 1e10)
+        size = current[active].abs().clamp(min=1.0)
+        finished = ((predicted <= tolerance * size) | (~accept & (predicted <= ROUNDING_LIMIT * size))
+                    | (lam[active] >= 1e10))
         n_iter[active[finished]] = it + 1
         done[active[finished]] = True
-    converged = done & (lam < 1e10)
+    converged = done & (lam < 1e10)  # lam at its cap: no step lowers the loss, yet the gradient is not small
     logger.debug("newton: %d/%d problems converged", int(converged.sum()), n)
     return theta, current, n_iter, converged
