@@ -207,8 +207,12 @@ def _resolve_client(dask):
     if isinstance(dask, distributed.Client):
         return dask, lambda: None
     if isinstance(dask, str) and dask == "local":
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                           dashboard_address=None, silence_logs=logging.ERROR)
+        with warnings.catch_warnings():
+            # With the dashboard off the scheduler still serves health checks over HTTP on 127.0.0.1,
+            # preferring port 8787; when another cluster holds it, it picks a free port and warns.
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+            cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                               dashboard_address=None, silence_logs=logging.ERROR)
         client = distributed.Client(cluster)
 
         def cleanup():

@@ -232,3 +232,28 @@ def test_cli_status_and_run(tmp_path):
     results = load_results(tmp_path / "r2")
     assert [r["config"] for r in results] == [{"a": 1, "b": [2]}, {"a": "x", "b": [2]}]
     assert results[0]["result"] == '{"a": 1, "b": [2]}'
+
+
+def test_all_is_complete():
+    import netatlas.sweep as sweep
+
+    public = {name for name, value in vars(sweep).items() if not name.startswith("_")
+              and getattr(value, "__module__", None) == "netatlas.sweep"}
+    assert public == set(sweep.__all__)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_values = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
+                    st.text(max_size=20), st.booleans(), st.none())
+
+
+@settings(max_examples=50, deadline=None)
+@given(config=st.dictionaries(st.text(min_size=1, max_size=10), _values, max_size=6), data=st.data())
+def test_config_key_ignores_key_order_and_is_file_safe(config, data):
+    shuffled = dict(data.draw(st.permutations(list(config.items()))))
+    key = config_key(config)
+    assert key == config_key(shuffled)
+    assert all(c.isalnum() and c.isascii() or c in "._=+~-" for c in key)
+    assert 13 <= len(key) <= 61 and not key.startswith(".")

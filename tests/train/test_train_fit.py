@@ -177,3 +177,41 @@ def test_bad_data_and_models():
         fit(mlp([2, 2]), (torch.zeros(5, 3), torch.zeros(5, dtype=torch.long)))
     with pytest.raises(ValueError, match="no trainable parameters"):
         fit(nn.ReLU(), nd.moons(n=10))
+
+
+def test_explicit_test_data_and_eval_every():
+    data = nd.moons(n=40, seed=0)
+    other = nd.moons(n=40, seed=1)
+    history = fit(mlp([2, 8, 2]), data, epochs=5, eval_every=2, x_test=other.x.numpy(), y_test=other.y)
+    assert history.settings["n_test"] == 40
+    assert np.isnan(history.test_loss[[0, 2]]).all() and np.isfinite(history.test_loss[[1, 3, 4]]).all()
+    # the reported test loss is the loss of the trained model on the given test data
+    model = mlp([2, 8, 2])
+    history = fit(model, data, epochs=3, x_test=other.x, y_test=other.y)
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(model(other.x), other.y).item()
+    assert history.test_loss[-1] == pytest.approx(expected, rel=1e-6)
+
+
+def test_zero_epochs_changes_nothing():
+    model = mlp([2, 4, 2], seed=1)
+    before = _params(model)
+    history = fit(model, nd.moons(n=10), epochs=0, snapshot_steps="epoch")
+    assert history.n_steps == 0 and history.loss.shape == (0,) and history.snapshot_steps == [0]
+    assert all(torch.equal(before[k], v) for k, v in _params(model).items())
+    assert np.isfinite(history.final_loss)
+
+
+def test_full_batch_epoch_loss_is_the_loss_before_the_update():
+    data = nd.circles(n=30, seed=0)
+    model = mlp([2, 8, 2], seed=0)
+    with torch.no_grad():
+        initial = nn.functional.cross_entropy(model(data.x), data.y).item()
+    history = fit(model, data, epochs=2)
+    assert history.loss[0] == pytest.approx(initial, rel=1e-6) and history.step_loss.shape == (2,)
+
+
+def test_all_is_complete():
+    import netatlas.train as train
+
+    assert set(train.__all__) == {name for name in dir(train) if not name.startswith("_")}
