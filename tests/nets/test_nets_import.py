@@ -6,10 +6,24 @@ import torch
 from torch import nn
 
 import netatlas
-from conftest import randomize_batchnorm
 from netatlas.nets import from_torch
 
 RTOL = 1e-10
+
+
+def randomize_batchnorm(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial running statistics and affine parameters, then eval()."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            with torch.no_grad():
+                n = m.num_features
+                m.running_mean.copy_(torch.rand(n, generator=g) * 2 - 1)
+                m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+                if m.affine:
+                    m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                    m.bias.copy_(torch.rand(n, generator=g) - 0.5)
+    return module.eval()
 
 
 def assert_agrees(module, input_shape, *, seed=0, n=7):
