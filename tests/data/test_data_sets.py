@@ -11,6 +11,15 @@ from hypothesis import strategies as st
 import netatlas.data as nd
 from netatlas.data import load
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Tiny models: on a shared 2-core machine, OpenMP hand-offs between threads dominate (40 s vs 9 s).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 TOY = ["moons", "circles", "xor", "spirals", "sinusoid", "blobs"]
 
 

@@ -10,6 +10,15 @@ from netatlas.nets import mlp
 from netatlas.train import History, fit
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Tiny models: on a shared 2-core machine, OpenMP hand-offs between threads dominate (40 s vs 9 s).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _params(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
