@@ -210,7 +210,7 @@ def test_bad_arguments_raise_clear_errors(call, error, match):
 
 def test_load_accepts_loose_names_and_all_is_complete():
     assert torch.equal(load("Regression-1D", n=3).x, nd.regression_1d(n=3).x)
-    public = {name for name in dir(nd) if not name.startswith("_")} - {"annotations"}
+    public = {name for name in dir(nd) if name.isidentifier() and not name.startswith("_")} - {"annotations"}
     assert set(nd.__all__) == public
     assert set(nd.LOADERS) <= set(nd.__all__)
 
