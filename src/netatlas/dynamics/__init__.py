@@ -9,10 +9,14 @@ scale vs sample density, and boundary-aware subsampling of the training data.
 - gradient mass vs scale (C5): :func:`gradient_mass`, :func:`predicted_gradient_mass`,
   :func:`expected_gradient_mass`, :func:`projected_density`;
 - subsampling: :func:`score` (zone, boundary, confidence, el2n, grand, margin, forgetting, random) and
-  :func:`subsample`.
+  :func:`subsample`;
+- experiments (the ``netatlas dynamics`` commands): :func:`gradient_mass_table`, :func:`scale_study`,
+  :func:`zone_snapshots`, :func:`prune_one` / :func:`summarize_prune`, and the report writers
+  :func:`run_scale`, :func:`run_zones`, :func:`run_prune`; plots in ``plot_*``.
 """
 
 from netatlas.dynamics._boundary import BOUNDARY_METHODS, boundary_distance, logit_margin, segment_distance
+from netatlas.dynamics._experiments import prune_configs, run_prune, run_scale, run_zones
 from netatlas.dynamics._gradients import (
     LOSSES,
     GradientNorms,
@@ -20,7 +24,19 @@ from netatlas.dynamics._gradients import (
     per_sample_gradient_norms,
     per_sample_loss,
 )
+from netatlas.dynamics._plot import (
+    plot_decay,
+    plot_gradient_mass_table,
+    plot_prune,
+    plot_scale_init,
+    plot_scale_static,
+    plot_zone_snapshot,
+)
+from netatlas.dynamics._prune import PRESETS, PruneStudy, prune_config, prune_one, summarize_prune
+from netatlas.dynamics._runtime import torch_threads
+from netatlas.dynamics._scale import GradientMassTable, ScaleStudy, gradient_mass_table, scale_model, scale_study
 from netatlas.dynamics._scores import METHODS, correct, forgetting_events, score
+from netatlas.dynamics._snapshots import ZoneSnapshots, zone_snapshots
 from netatlas.dynamics._subsample import subsample
 from netatlas.dynamics._tracking import CorrectnessRecorder, GradientTrace, GradientTracker
 from netatlas.dynamics._zones import (
@@ -44,12 +60,17 @@ __all__ = [
     "BELL_SHAPED",
     "BOUNDARY_METHODS",
     "CorrectnessRecorder",
+    "GradientMassTable",
+    "GradientNorms",
     "GradientTrace",
     "GradientTracker",
-    "GradientNorms",
     "LOSSES",
     "METHODS",
+    "PRESETS",
+    "PruneStudy",
+    "ScaleStudy",
     "UnitDistances",
+    "ZoneSnapshots",
     "as_net",
     "boundary_distance",
     "correct",
@@ -57,19 +78,37 @@ __all__ = [
     "forgetting_events",
     "gradient_concentration",
     "gradient_mass",
+    "gradient_mass_table",
     "hyperplane_distances",
     "logit_margin",
     "per_sample_gradient_norms",
     "per_sample_loss",
+    "plot_decay",
+    "plot_gradient_mass_table",
+    "plot_prune",
+    "plot_scale_init",
+    "plot_scale_static",
+    "plot_zone_snapshot",
     "predicted_gradient_mass",
     "projected_density",
+    "prune_config",
+    "prune_configs",
+    "prune_one",
+    "run_prune",
+    "run_scale",
+    "run_zones",
+    "scale_model",
+    "scale_study",
     "score",
     "segment_distance",
     "square_projected_density",
     "steepest_slope",
     "subsample",
+    "summarize_prune",
+    "torch_threads",
     "unit_distances",
     "zone_interval",
     "zone_membership",
+    "zone_snapshots",
     "zone_width",
 ]

@@ -1,0 +1,37 @@
+"""Run-time settings of the experiments (not of the numerics)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+__all__ = ["torch_threads"]
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run a block with ``torch.set_num_threads(n)`` and restore the previous setting afterwards.
+
+    The experiments train many tiny nets, for which one thread per process is fastest (intra-op threads
+    only add contention, badly so on a shared machine); parallelism comes from sweep workers instead.
+    ``None`` leaves the setting alone.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
