@@ -177,11 +177,26 @@ def test_mnist1d_generated_offline(monkeypatch):
 
     monkeypatch.setattr(mnist1d.data, "get_dataset", no_download)
     data = nd.mnist1d(n=200, seed=1)
-    assert data.x.shape == (160, 40) and data.x_test.shape == (40, 40)
+    assert data.x.shape == (150, 40) and data.x_test.shape == (50, 40)
     assert set(data.y.unique().tolist()) <= set(range(10)) and data.n_classes == 10
     everything = torch.cat([data.x, data.x_test]).double()
     assert abs(float(everything.mean())) < 1e-5 and abs(float(everything.std(unbiased=False)) - 1) < 1e-4
-    assert nd.mnist1d(n=35, seed=1).n_train == 35 - 7
+    assert nd.mnist1d(n=35, seed=1, test_fraction=0.2).n_train == 35 - 7
+
+
+def test_mnist1d_reproduces_the_packages_own_generation():
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = 200  # the package's defaults otherwise: seed 42, 80/20 split
+    state = np.random.get_state(), random.getstate()
+    reference = make_dataset(args)  # seeds the global RNGs: put them back for the other tests
+    np.random.set_state(state[0])
+    random.setstate(state[1])
+    ours = nd.mnist1d(n=200, seed=42, test_fraction=0.2)
+    assert np.allclose(ours.x.numpy(), reference["x"], atol=1e-6)
+    assert np.allclose(ours.x_test.numpy(), reference["x_test"], atol=1e-6)
+    assert np.array_equal(ours.y.numpy(), reference["y"]) and np.array_equal(ours.y_test.numpy(), reference["y_test"])
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,7 @@ def mnist_sample(n: int | None = None, *, seed: int = 0, test_fraction: float = 
                              labels, n, seed, test_fraction, 10)
 
 
-def mnist1d(n: int = 5000, *, seed: int = 42, test_fraction: float = 0.2) -> Dataset:
+def mnist1d(n: int = 5000, *, seed: int = 0, test_fraction: float = 0.25) -> Dataset:
     """MNIST-1D (Greydanus & Kobak), generated offline with ``mnist1d.data.make_dataset``.
 
     Ten 1-D templates of length 12 are padded, scaled, translated, sheared and noised into sequences of
@@ -177,10 +177,10 @@ def mnist1d(n: int = 5000, *, seed: int = 42, test_fraction: float = 0.2) -> Dat
         cut to ``n`` after mnist1d's shuffle.
     seed : int
         Passed to mnist1d as its seed (mnist1d seeds the global Python/NumPy RNGs; netatlas restores
-        them afterwards). The defaults ``n=5000, seed=42, test_fraction=0.2`` match mnist1d's own
-        defaults (its 4,000/1,000 split, same order).
+        them afterwards). ``mnist1d(seed=42, test_fraction=0.2)`` is mnist1d's own default data set
+        (the 4,000/1,000 split of ``make_dataset(get_dataset_args())``, same order).
     test_fraction : float in [0, 1)
-        The last ``round(n * test_fraction)`` sequences form the test set.
+        The last ``round(n * test_fraction)`` sequences (in mnist1d's shuffled order) form the test set.
 
     Returns
     -------
@@ -191,7 +191,7 @@ def mnist1d(n: int = 5000, *, seed: int = 42, test_fraction: float = 0.2) -> Dat
     --------
     >>> data = mnist1d(n=100, seed=0)
     >>> data.x.shape, data.x_test.shape, data.n_classes
-    (torch.Size([80, 40]), torch.Size([20, 40]), 10)
+    (torch.Size([75, 40]), torch.Size([25, 40]), 10)
     """
     where = "mnist1d"
     n = check_int(where, "n", n, minimum=10)
