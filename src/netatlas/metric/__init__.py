@@ -15,6 +15,18 @@ torch.Size([3])
 
 from netatlas.metric import infinite_width
 from netatlas.metric._curvature import scalar_curvature, scalar_curvature_from_metric
+from netatlas.metric._experiments import (
+    TOY_CONFIGS,
+    ImageMagnification,
+    ImageModelRun,
+    ToyMagnification,
+    ToyRun,
+    boundary_distance,
+    image_magnification,
+    magnification_stats,
+    small_cnn,
+    toy_magnification,
+)
 from netatlas.metric._features import FeatureMap, as_feature_map
 from netatlas.metric._metric import (
     RANK_TOLERANCE,
@@ -28,7 +40,17 @@ from netatlas.metric._metric import (
 
 __all__ = [
     "RANK_TOLERANCE",
+    "TOY_CONFIGS",
     "FeatureMap",
+    "ImageMagnification",
+    "ImageModelRun",
+    "ToyMagnification",
+    "ToyRun",
+    "boundary_distance",
+    "image_magnification",
+    "magnification_stats",
+    "small_cnn",
+    "toy_magnification",
     "as_feature_map",
     "effective_volume",
     "infinite_width",
