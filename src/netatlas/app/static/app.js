@@ -145,7 +145,23 @@ function handle(msg) {
   }
 }
 
+// large float arrays arrive as base64 float32 ({f32, n}); NaN marks a missing value
+function decodeF32(v) {
+  const bin = atob(v.f32), bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
+function unpack(obj) {
+  for (const [k, v] of Object.entries(obj)) {
+    if (v && typeof v === "object") {
+      if (typeof v.f32 === "string") obj[k] = decodeF32(v);
+      else unpack(v);
+    }
+  }
+  return obj;
+}
 function onFrame(msg) {
+  unpack(msg.layers);
   recordTrail(msg);
   state.lastFrame = msg;
   const now = performance.now();
@@ -249,7 +265,7 @@ function drawGrid(ctx, canvas, n, colourOf) {
 function segments(ctx, T, flat) {
   ctx.beginPath();
   for (let i = 0; i + 3 < flat.length; i += 4) {
-    if (flat[i] === null || flat[i + 2] === null) continue;
+    if (!Number.isFinite(flat[i]) || !Number.isFinite(flat[i + 2])) continue;
     ctx.moveTo(T.X(flat[i]), T.Y(flat[i + 1]));
     ctx.lineTo(T.X(flat[i + 2]), T.Y(flat[i + 3]));
   }
@@ -268,7 +284,7 @@ function drawClassification(ctx, canvas) {
     });
   } else if (L.volume && L.volume.log_volume) {
     const v = L.volume, [lo, hi] = v.range, span = hi - lo || 1;
-    drawGrid(ctx, canvas, v.n, (i) => (v.log_volume[i] === null ? [0, 0, 0, 255] :
+    drawGrid(ctx, canvas, v.n, (i) => (!Number.isFinite(v.log_volume[i]) ? [0, 0, 0, 255] :
       [...viridis((v.log_volume[i] - lo) / span), 255]));
   }
   if (L.regions && L.regions.coords && view.regions) {
@@ -287,7 +303,7 @@ function drawClassification(ctx, canvas) {
         ctx.fillStyle = `rgba(${r},${g},${b},0.28)`;
       } else {
         const key = R.pattern_keys[i];
-        ctx.fillStyle = `hsla(${key % 360},${45 + (key >> 9) % 30}%,${62 + (key >> 14) % 20}%,0.45)`;
+        ctx.fillStyle = `hsla(${key % 360},${40 + (key >> 9) % 25}%,${72 + (key >> 14) % 14}%,0.5)`;
       }
       ctx.fill();
       ctx.stroke();
@@ -345,7 +361,7 @@ function pointRadius(L, i, base) {
   const g = L.gradnorm;
   if (!g || !g.norms || !(g.max > 0)) return base;
   const v = g.norms[i];
-  return v === null ? base : 1.5 + 8 * Math.sqrt(v / g.max);
+  return !Number.isFinite(v) ? base : 2 + 8 * Math.sqrt(v / g.max);
 }
 function drawPoints(ctx, T, data, L, view) {
   const kept = L.subsample && L.subsample.kept && view.subsample ? new Set(L.subsample.kept) : null;
@@ -376,7 +392,7 @@ function drawRegression(ctx, canvas) {
   const data = state.data, frame = state.lastFrame, L = frame ? frame.layers : {};
   const [x0, x1] = data.window;
   let ys = data.train.map((r) => r[1]).concat(data.test.map((r) => r[1]));
-  if (L.curve && L.curve.y) ys = ys.concat(L.curve.y.filter((v) => v !== null && Math.abs(v) < 1e3));
+  if (L.curve && L.curve.y) ys = ys.concat(Array.from(L.curve.y).filter((v) => Number.isFinite(v) && Math.abs(v) < 1e3));
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
   const pad = 0.15 * Math.max(y1 - y0, 0.5);
   y0 -= pad; y1 += pad;
@@ -396,14 +412,14 @@ function drawRegression(ctx, canvas) {
   // breakpoint trails (their motion under training), then the function
   const sp = L.spline;
   if (sp && sp.breakpoints) {
-    const maxMu = Math.max(1e-12, ...sp.delta_slopes.map((m) => Math.abs(m || 0)));
+    const maxMu = Math.max(1e-12, ...Array.from(sp.delta_slopes, (m) => Math.abs(m || 0)));
     state.maxMu = maxMu;
     const trail = state.trails;
     ctx.lineWidth = 1;
     for (let i = 0; i < sp.breakpoints.length; i++) {
-      const pts = trail.map((t) => t[i]).filter((p) => p && p[0] !== null && p[1] !== null);
+      const pts = trail.map((t) => t[i]).filter((p) => p && Number.isFinite(p[0]) && Number.isFinite(p[1]));
       if (pts.length < 2) continue;
-      ctx.strokeStyle = "rgba(214,39,40,0.25)";
+      ctx.strokeStyle = "rgba(214,39,40,0.3)";
       ctx.beginPath();
       pts.forEach(([x, y], j) => (j ? ctx.lineTo(T.X(x), T.Y(y)) : ctx.moveTo(T.X(x), T.Y(y))));
       ctx.stroke();
@@ -414,7 +430,7 @@ function drawRegression(ctx, canvas) {
     ctx.beginPath();
     L.curve.x.forEach((x, i) => {
       const y = L.curve.y[i];
-      if (y === null) return;
+      if (!Number.isFinite(y)) return;
       i ? ctx.lineTo(T.X(x), T.Y(y)) : ctx.moveTo(T.X(x), T.Y(y));
     });
     ctx.stroke();
@@ -428,7 +444,7 @@ function drawRegression(ctx, canvas) {
   if (sp && sp.breakpoints) {
     let outside = 0;
     sp.breakpoints.forEach((b, i) => {
-      if (b === null || b < x0 || b > x1) { outside++; return; }
+      if (!Number.isFinite(b) || b < x0 || b > x1) { outside++; return; }
       const r = 2 + 9 * Math.sqrt(Math.abs(sp.delta_slopes[i] || 0) / state.maxMu);
       ctx.beginPath();
       ctx.arc(T.X(b), T.Y(sp.values[i]), r, 0, 2 * Math.PI);
@@ -442,8 +458,8 @@ function drawRegression(ctx, canvas) {
 function recordTrail(frame) {
   const sp = frame && frame.layers.spline;
   if (!sp || !sp.breakpoints) return;
-  state.trails.push(sp.breakpoints.map((b, i) => [b, sp.values[i]]));
-  if (state.trails.length > 40) state.trails.shift();
+  state.trails.push(Array.from(sp.breakpoints, (b, i) => [b, sp.values[i]]));
+  if (state.trails.length > 20) state.trails.shift();
 }
 
 // ---------------------------------------------------------------- curves
@@ -477,18 +493,30 @@ function drawCurves(curves, mode) {
   ctx.fillStyle = "#666"; ctx.font = "10px system-ui";
   ctx.fillText(`loss ${fmt(10 ** hi, 2)}`, 2, 10);
   ctx.fillText(fmt(10 ** lo, 2), 2, H - 20);
-  ctx.fillText(`epoch ${e1}`, W - 60, H - 4);
-  ctx.fillStyle = "#0877bd"; ctx.fillText("— loss", 60, H - 4);
-  if (mode !== "regress") { ctx.fillStyle = "#f59322"; ctx.fillText("— accuracy (0–1)", 110, H - 4); }
-  ctx.fillStyle = "#666"; ctx.fillText("dashed: test", 200, H - 4);
+  ctx.textAlign = "right";
+  ctx.fillText(`epoch ${e1}`, W - 4, H - 4);
+  ctx.textAlign = "left";
+  ctx.fillStyle = "#0877bd"; ctx.fillText("— loss (log)", 4, H - 4);
+  if (mode !== "regress") { ctx.fillStyle = "#f59322"; ctx.fillText("— accuracy", 72, H - 4); }
+  ctx.fillStyle = "#666"; ctx.fillText("- - test", 136, H - 4);
 }
 
 // ---------------------------------------------------------------- controls
+// each mode remembers its own data size and noise (a spline view wants a dozen points, a
+// classifier hundreds)
+const MODE_DATA = { classify: { n: "500", noise: "0.1" }, regress: { n: "20", noise: "0.05" } };
+function switchMode() {
+  const next = $("mode-regress").checked ? "regress" : "classify", prev = next === "regress" ? "classify" : "regress";
+  MODE_DATA[prev] = { n: $("n").value, noise: $("noise").value };
+  $("n").value = MODE_DATA[next].n;
+  $("noise").value = MODE_DATA[next].noise;
+  sendConfig();
+}
 function wire() {
   const q = fromQuery();
   writeForm(q.cfg, q.view);
   for (const el of document.querySelectorAll("[data-key]")) el.addEventListener("change", sendConfig);
-  for (const el of document.querySelectorAll("input[name=mode]")) el.addEventListener("change", sendConfig);
+  for (const el of document.querySelectorAll("input[name=mode]")) el.addEventListener("change", switchMode);
   $("depth").addEventListener("change", () => {
     const d = Math.max(0, parseInt($("depth").value, 10) || 0);
     let w = $("widths").value.split(",").map((s) => s.trim()).filter((s) => s);

@@ -1,0 +1,145 @@
+"""The playground in a real browser: Debian's headless chromium driven by Playwright.
+
+Never runs ``playwright install``: the browser is /usr/bin/chromium (CI installs it with apt-get).
+Screenshots go to test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+]
+
+FIRST_FRAME = "window.playground.lastFrame !== null"
+# the exact boundary when the regions lens provides it, else the predicted class on the heatmap grid
+BOUNDARY = ("JSON.stringify(f.layers.boundary && f.layers.boundary.segments ? f.layers.boundary.segments "
+            ": f.layers.heatmap.classes)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1260, "height": 860})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(90_000)  # generous: a busy machine, first numba compile
+    page.base_url = server.url
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"))
+
+
+def frame_value(page, expression):
+    return page.evaluate(f"(() => {{ const f = window.playground.lastFrame; return {expression}; }})()")
+
+
+def test_train_and_see_regions_and_boundary_change(page):
+    page.goto(page.base_url + "?n=300&widths=16,16&lr=0.03")
+    page.wait_for_function(FIRST_FRAME)
+    page.wait_for_function("document.getElementById('region-count').textContent !== '–'")
+    count_before = page.inner_text("#region-count")
+    boundary_before = frame_value(page, BOUNDARY)
+    shot(page, "initial")
+    page.click("#play")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.meta.epoch >= 25")
+    page.click("#play")  # pause
+    page.wait_for_function("!window.playground.lastFrame.meta.playing")
+    count_after = page.inner_text("#region-count")
+    boundary_after = frame_value(page, BOUNDARY)
+    assert boundary_after != boundary_before and boundary_after != "null"
+    assert count_after != count_before or frame_value(page, "f.layers.regions.coords.length") > 0
+    assert int(count_after.replace(",", "")) == frame_value(page, "f.layers.regions.n_regions")
+    assert page.inner_text("#epoch") == str(frame_value(page, "f.meta.epoch"))
+    shot(page, "trained")
+    # scrub back to the first snapshot: the view shows epoch 0 again
+    page.eval_on_selector("#scrub", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.meta.scrubbed "
+                           "&& window.playground.lastFrame.meta.epoch === 0")
+    assert "epoch 0" in page.inner_text("#scrub-label")
+
+
+def test_bad_inputs_show_inline_errors(page, tmp_path):
+    page.goto(page.base_url)
+    page.wait_for_function(FIRST_FRAME)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x1,x2,label\n0.1,0.2,a\n0.3,NaN,b\n")
+    page.set_input_files("#upload", str(bad))
+    page.wait_for_function("document.getElementById('err-upload').textContent.includes('not a finite number')")
+    too_many = tmp_path / "classes.csv"
+    too_many.write_text("".join(f"{i},{i},{i}\n" for i in range(12)))
+    page.set_input_files("#upload", str(too_many))
+    page.wait_for_function("document.getElementById('err-upload').textContent.includes('at most 10')")
+    page.fill("#n", "1000000000")
+    page.dispatch_event("#n", "change")
+    page.wait_for_function("document.getElementById('err-n').textContent.includes('outside the accepted range')")
+    shot(page, "errors")
+    # the server is alive and the page still trains with good settings
+    page.fill("#n", "200")
+    page.dispatch_event("#n", "change")
+    page.wait_for_function("window.playground.data.train.length === 200")
+    assert page.inner_text("#err-n") == ""
+    good = tmp_path / "good.csv"
+    good.write_text("x1,x2,label\n" + "".join(f"{(i % 10) / 5 - 1},{(i // 10) / 5 - 1},{int(i % 10 > i // 10)}\n"
+                                              for i in range(100)))
+    page.set_input_files("#upload", str(good))
+    page.wait_for_function("window.playground.data && window.playground.data.config.dataset === 'upload'")
+    page.click("#step")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.meta.epoch === 1")
+
+
+def test_regression_mode_shows_the_spline_view(page):
+    page.goto(page.base_url)
+    page.wait_for_function(FIRST_FRAME)
+    page.check("#mode-regress")
+    page.fill("#depth", "1")
+    page.dispatch_event("#depth", "change")
+    page.wait_for_function("window.playground.data.mode === 'regress' && "
+                           "window.playground.data.config.widths.length === 1")
+    page.click("#play")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.meta.epoch >= 20")
+    page.click("#play")
+    layers = frame_value(page, "f.layers")
+    assert len(layers["curve"]["x"]) > 100
+    spline = layers["spline"]
+    if "unavailable" not in spline:
+        assert len(spline["breakpoints"]) == len(spline["delta_slopes"]) == 32
+    assert page.is_visible("#function") and not page.is_visible("#dataset")
+    shot(page, "regression")
+
+
+def test_settings_travel_in_the_url(page):
+    page.goto(page.base_url + "?dataset=circles&activation=tanh&depth=1&widths=8&v_heatmap=volume")
+    page.wait_for_function("window.playground.data && window.playground.data.config.dataset === 'circles'")
+    page.wait_for_function(FIRST_FRAME)
+    assert page.input_value("#activation") == "tanh"
+    config = page.evaluate("window.playground.data.config")
+    assert config["activation"] == "tanh" and config["widths"] == [8]
+    assert "piecewise-linear" in page.inner_text("#notes")  # tanh: no exact regions, a note says why
+    assert "activation=tanh" in page.url
+    shot(page, "tanh-volume")
