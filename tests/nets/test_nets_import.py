@@ -222,3 +222,13 @@ def test_wrong_input_shape_is_reported():
 def test_not_a_module():
     with pytest.raises(TypeError, match="expected a torch.nn.Module"):
         from_torch("model.pt")
+
+
+def test_mlp_is_seeded_privately():
+    state = torch.random.get_rng_state()
+    a = netatlas.nets.mlp([2, 5, 1], seed=4)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    b = netatlas.nets.mlp([2, 5, 1], seed=4)
+    c = netatlas.nets.mlp([2, 5, 1], seed=5)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(a[0].weight, c[0].weight)

@@ -74,7 +74,8 @@ def mlp(
     generator = torch.Generator().manual_seed(seed)
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        linear = nn.Linear(fan_in, fan_out, bias=bias is not False)
+        # skip_init: nn.Linear's own init would draw from (and advance) the global torch RNG.
+        linear = torch.nn.utils.skip_init(nn.Linear, fan_in, fan_out, bias=bias is not False)
         with torch.no_grad():
             _init_linear(linear, init, bias, generator)
             linear.weight.mul_(scale)
