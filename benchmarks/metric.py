@@ -57,6 +57,7 @@ def toy(n_grid, loop_points, rows):
     t_netatlas, vol = _timed(lambda: volume_element((model, "1"), x), repeat=3)
     fn = _float64_features(model, 2, 1 / math.sqrt(250))
     subset = x[torch.linspace(0, len(x) - 1, loop_points).long()]
+
     def log_volume(J):
         return 0.5 * torch.log(torch.linalg.eigvalsh(J.T @ J)).sum()
 
@@ -67,13 +68,36 @@ def toy(n_grid, loop_points, rows):
     t_forward, _ = _timed(lambda: fn(x), repeat=3)
     diff = float((vol_sub - vol_loop).abs().max())
     diff_vmap = float((vol - vol_vmap).abs().max())
-    rows.append(dict(case=f"toy 2-250 sigmoid, {n_grid}x{n_grid} grid, log volume element",
-                     netatlas_s=t_netatlas, loop_s=t_loop_full, loop_note=f"timed on {loop_points} points",
-                     speedup=t_loop_full / t_netatlas, max_abs_diff=diff))
-    rows.append(dict(case="  same, generic vmap(jacfwd) path (plain callable)", netatlas_s=t_vmap,
-                     loop_s=t_loop_full, loop_note="", speedup=t_loop_full / t_vmap, max_abs_diff=diff_vmap))
-    rows.append(dict(case="  forward pass of the layer alone", netatlas_s=t_forward, loop_s=float("nan"),
-                     loop_note="", speedup=float("nan"), max_abs_diff=float("nan")))
+    rows.append(
+        dict(
+            case=f"toy 2-250 sigmoid, {n_grid}x{n_grid} grid, log volume element",
+            netatlas_s=t_netatlas,
+            loop_s=t_loop_full,
+            loop_note=f"timed on {loop_points} points",
+            speedup=t_loop_full / t_netatlas,
+            max_abs_diff=diff,
+        )
+    )
+    rows.append(
+        dict(
+            case="  same, generic vmap(jacfwd) path (plain callable)",
+            netatlas_s=t_vmap,
+            loop_s=t_loop_full,
+            loop_note="",
+            speedup=t_loop_full / t_vmap,
+            max_abs_diff=diff_vmap,
+        )
+    )
+    rows.append(
+        dict(
+            case="  forward pass of the layer alone",
+            netatlas_s=t_forward,
+            loop_s=float("nan"),
+            loop_note="",
+            speedup=float("nan"),
+            max_abs_diff=float("nan"),
+        )
+    )
     assert diff < 1e-8 and diff_vmap < 1e-8, (diff, diff_vmap)
 
 
@@ -83,8 +107,10 @@ def images(n_points, loop_points, rows):
     mlp = netatlas.nets.mlp([784, 2000, 10], "sigmoid", seed=0)
     mlp_flat = torch.nn.Sequential(torch.nn.Flatten(), *mlp)
     cnn = small_cnn(seed=0).eval()
-    cases = [("MLP 784-2000 sigmoid layer (m=2000 > d=784)", mlp_flat, "2", 3, 2000),
-             ("CNN 64-d GELU penultimate (m=64 < d=784)", cnn, "6", 7, 64)]
+    cases = [
+        ("MLP 784-2000 sigmoid layer (m=2000 > d=784)", mlp_flat, "2", 3, 2000),
+        ("CNN 64-d GELU penultimate (m=64 < d=784)", cnn, "6", 7, 64),
+    ]
     for case in cases:
         _image_case(x, n_points, loop_points, rows, *case)
 
@@ -108,17 +134,33 @@ def _image_case(x, n_points, loop_points, rows, name, model, layer, upto, m):
     diff = float((ev[:loop_points] - ev_loop).abs().max())
     ev_vmap = torch.log10(torch.linalg.svdvals(J)).sum(-1)
     diff_vmap = float((ev - ev_vmap).abs().max())
-    rows.append(dict(case=f"{name}, effective volume, {n_points} points", netatlas_s=t_netatlas,
-                     loop_s=t_loop_full, loop_note=f"timed on {loop_points} points",
-                     speedup=t_loop_full / t_netatlas, max_abs_diff=diff))
-    rows.append(dict(case="  one batched vmap of m VJPs (Jacobian only)", netatlas_s=t_vmap, loop_s=float("nan"),
-                     loop_note=f"netatlas / vmap = {t_netatlas / t_vmap:.2f}", speedup=float("nan"),
-                     max_abs_diff=diff_vmap))
+    rows.append(
+        dict(
+            case=f"{name}, effective volume, {n_points} points",
+            netatlas_s=t_netatlas,
+            loop_s=t_loop_full,
+            loop_note=f"timed on {loop_points} points",
+            speedup=t_loop_full / t_netatlas,
+            max_abs_diff=diff,
+        )
+    )
+    rows.append(
+        dict(
+            case="  one batched vmap of m VJPs (Jacobian only)",
+            netatlas_s=t_vmap,
+            loop_s=float("nan"),
+            loop_note=f"netatlas / vmap = {t_netatlas / t_vmap:.2f}",
+            speedup=float("nan"),
+            max_abs_diff=diff_vmap,
+        )
+    )
     assert diff < 1e-8 and diff_vmap < 1e-8, (diff, diff_vmap)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small grid and subsets (a smoke test)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -133,8 +175,10 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float64")
     print(f"{'case':<72} {'netatlas s':>10} {'loop s':>10} {'speed-up':>9} {'max |diff|':>11}  note")
     for r in rows:
-        print(f"{r['case']:<72} {r['netatlas_s']:>10.3f} {r['loop_s']:>10.2f} {r['speedup']:>9.1f} "
-              f"{r['max_abs_diff']:>11.2e}  {r['loop_note']}")
+        print(
+            f"{r['case']:<72} {r['netatlas_s']:>10.3f} {r['loop_s']:>10.2f} {r['speedup']:>9.1f} "
+            f"{r['max_abs_diff']:>11.2e}  {r['loop_note']}"
+        )
     return rows
 
 

@@ -37,6 +37,7 @@ def _features64(model, upto):
 
     def fn(x):
         return torch.func.functional_call(sub, state, (x,))
+
     return fn
 
 
@@ -107,8 +108,9 @@ def test_custom_module_and_layer_hooks():
     torch.testing.assert_close(jacobian((model, "act"), x), ref / math.sqrt(10), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(jacobian((model, "act"), x, scale_by_width=False), ref, rtol=1e-10, atol=1e-12)
     # whole custom module, float64 through functional_call; the model stays float32 and untouched
-    full = _reference_jacobian(lambda p: (model.fc2.weight.double() @ hidden(p).T).T.add(
-        model.fc2.bias.double()) ** 2, x.double())
+    full = _reference_jacobian(
+        lambda p: (model.fc2.weight.double() @ hidden(p).T).T.add(model.fc2.bias.double()) ** 2, x.double()
+    )
     torch.testing.assert_close(jacobian(model, x), full, rtol=1e-9, atol=1e-11)
     assert model.fc1.weight.dtype == torch.float32
 
@@ -129,8 +131,9 @@ def test_volume_element_vs_eigvalsh_reference():
     g = metric((model, "1"), x).numpy()
     ref = np.array([0.5 * np.log(np.linalg.eigvalsh(gi)).sum() for gi in g])
     torch.testing.assert_close(volume_element((model, "1"), x).numpy(), ref, rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(volume_element((model, "1"), x, log=False).numpy(), np.exp(ref), rtol=1e-10,
-                               atol=0)
+    torch.testing.assert_close(
+        volume_element((model, "1"), x, log=False).numpy(), np.exp(ref), rtol=1e-10, atol=0
+    )
     # autodiff path (deep net) too
     deep = netatlas.nets.mlp([5, 9, 9, 7], "tanh", seed=1)
     g = metric(deep, x).numpy()
@@ -165,8 +168,9 @@ def test_rank_deficient_and_pseudo_determinant():
     J = _reference_jacobian(fn, x).numpy() / math.sqrt(3)
     sv = np.linalg.svd(J, compute_uv=False)
     for k in (1, 2, 3):
-        torch.testing.assert_close(effective_volume(fn, x, k=k).numpy(), np.log10(sv[:, :k]).sum(1),
-                                   rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(
+            effective_volume(fn, x, k=k).numpy(), np.log10(sv[:, :k]).sum(1), rtol=1e-9, atol=1e-9
+        )
     with pytest.raises(ValueError, match="k must be a positive integer"):
         effective_volume(fn, x, k=0)
 
@@ -174,7 +178,9 @@ def test_rank_deficient_and_pseudo_determinant():
 def test_effective_volume_full_rank_case_uses_metric():
     model = _shallow(20, 4, "sigmoid")  # m = 20 > d = 4
     x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    torch.testing.assert_close(effective_volume((model, "1"), x), volume_element((model, "1"), x) / math.log(10))
+    torch.testing.assert_close(
+        effective_volume((model, "1"), x), volume_element((model, "1"), x) / math.log(10)
+    )
     torch.testing.assert_close(pseudo_volume_element((model, "1"), x), volume_element((model, "1"), x))
 
 

@@ -15,6 +15,7 @@ def _sphere(radius):
     def fn(x):
         u, v = x[:, 0], x[:, 1]
         return radius * torch.stack([u.sin() * v.cos(), u.sin() * v.sin(), u.cos()], 1)
+
     return fn
 
 
@@ -35,6 +36,7 @@ def test_sphere_in_other_coordinates():
     # stereographic-like graph chart z = sqrt(1 - x^2 - y^2): still R = 2
     def graph(p):
         return torch.stack([p[:, 0], p[:, 1], torch.sqrt(1 - (p**2).sum(1))], 1)
+
     x = torch.tensor([[0.1, 0.2], [-0.5, 0.3], [0.0, 0.0]], dtype=torch.float64)
     torch.testing.assert_close(scalar_curvature(graph, x), torch.full((3,), 2.0, dtype=torch.float64))
 
@@ -45,8 +47,9 @@ def test_flat_maps():
     torch.testing.assert_close(scalar_curvature(lambda p: p @ A.T, x), torch.zeros(20, dtype=torch.float64))
     # a cylinder is intrinsically flat although curved in R^3
     cyl = lambda p: torch.stack([p[:, 0].cos(), p[:, 0].sin(), p[:, 1]], 1)  # noqa: E731
-    torch.testing.assert_close(scalar_curvature(cyl, x), torch.zeros(20, dtype=torch.float64), atol=1e-12,
-                               rtol=0)
+    torch.testing.assert_close(
+        scalar_curvature(cyl, x), torch.zeros(20, dtype=torch.float64), atol=1e-12, rtol=0
+    )
 
 
 def test_torus_both_formulas():
@@ -77,8 +80,13 @@ def test_network_gauss_equals_brioschi(seed, act):
     x = torch.randn(5, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
     def g(p):  # independent closed form: W^T diag(phi'(z)^2) W / n, differentiable
-        s = a.derivative(p @ W.T + b) if act != "gelu" else torch.func.vmap(
-            torch.func.grad(lambda z: torch.nn.functional.gelu(z)))((p @ W.T + b).reshape(-1)).reshape(len(p), -1)
+        s = (
+            a.derivative(p @ W.T + b)
+            if act != "gelu"
+            else torch.func.vmap(torch.func.grad(lambda z: torch.nn.functional.gelu(z)))(
+                (p @ W.T + b).reshape(-1)
+            ).reshape(len(p), -1)
+        )
         return torch.einsum("bn,na,nc->bac", s**2, W, W) / 12
 
     R1 = scalar_curvature((model, "1"), x)

@@ -46,14 +46,20 @@ def test_quadrature_equals_erf_closed_form(s, z, r, d):
     x[0, -1] = r
     erf = lambda u: torch.erf(u / math.sqrt(2))  # noqa: E731
     torch.testing.assert_close(iw.metric(x, erf, s, z), iw.metric(x, "erf", s, z), rtol=1e-7, atol=1e-10)
-    torch.testing.assert_close(iw.volume_element(x, erf, s, z, log=True),
-                               iw.volume_element(x, "erf", s, z, log=True), rtol=1e-7, atol=1e-9)
+    torch.testing.assert_close(
+        iw.volume_element(x, erf, s, z, log=True),
+        iw.volume_element(x, "erf", s, z, log=True),
+        rtol=1e-7,
+        atol=1e-9,
+    )
 
 
 def test_quadrature_curvature_equals_erf():
     x = _radial([0.5, 1.0, 2.0])
     erf = lambda u: torch.erf(u / math.sqrt(2))  # noqa: E731
-    torch.testing.assert_close(iw.scalar_curvature(x, erf), iw.scalar_curvature(x, "erf"), rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(
+        iw.scalar_curvature(x, erf), iw.scalar_curvature(x, "erf"), rtol=1e-6, atol=1e-8
+    )
 
 
 def _unit_contributions(phi_map, x):
@@ -63,8 +69,10 @@ def _unit_contributions(phi_map, x):
     return s[:, :, None, None] * W[None, :, :, None] * W[None, :, None, :]  # (B, n, d, d)
 
 
-@pytest.mark.parametrize("act,s,z", [("erf", 1.0, 1.0), ("erf", 1.7, 0.4), ("tanh", 1.0, 0.5),
-                                     ("relu", 1.3, 1.0), ("sigmoid", 2.0, 1.0)])
+@pytest.mark.parametrize(
+    "act,s,z",
+    [("erf", 1.0, 1.0), ("erf", 1.7, 0.4), ("tanh", 1.0, 0.5), ("relu", 1.3, 1.0), ("sigmoid", 2.0, 1.0)],
+)
 def test_monte_carlo_finite_width(act, s, z):
     n, d = 40_000, 3
     phi = iw.random_features(d, n, act, s, z, seed=7)
@@ -82,7 +90,9 @@ def test_monte_carlo_finite_width(act, s, z):
 
 def test_relu_is_flat_and_euclidean():
     x = torch.randn(5, 4, dtype=torch.float64)
-    torch.testing.assert_close(iw.metric(x, "relu", 2.0, 1.0), 2.0 * torch.eye(4, dtype=torch.float64).expand(5, 4, 4))
+    torch.testing.assert_close(
+        iw.metric(x, "relu", 2.0, 1.0), 2.0 * torch.eye(4, dtype=torch.float64).expand(5, 4, 4)
+    )
     assert torch.all(iw.scalar_curvature(x[:, :2], "relu") == 0)
 
 

@@ -27,8 +27,10 @@ __all__ = ["scalar_curvature", "scalar_curvature_from_metric"]
 
 def _check_2d(x, caller):
     if x.shape[1] != 2:
-        raise ValueError(f"{caller}: curvature is implemented for 2-D inputs; got inputs with d={x.shape[1]} "
-                         "(slice a higher-dimensional input with a netatlas.Plane and a 2-D wrapper)")
+        raise ValueError(
+            f"{caller}: curvature is implemented for 2-D inputs; got inputs with d={x.shape[1]} "
+            "(slice a higher-dimensional input with a netatlas.Plane and a 2-D wrapper)"
+        )
 
 
 def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> torch.Tensor:
@@ -77,8 +79,12 @@ def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> to
     H = torch.func.vmap(torch.func.jacfwd(first))(x)  # (B, m, 2, 2)
     g = J.mT @ J
     det = g[:, 0, 0] * g[:, 1, 1] - g[:, 0, 1] ** 2
-    g_inv = torch.stack([torch.stack([g[:, 1, 1], -g[:, 0, 1]], -1),
-                         torch.stack([-g[:, 1, 0], g[:, 0, 0]], -1)], -2) / det[:, None, None]
+    g_inv = (
+        torch.stack(
+            [torch.stack([g[:, 1, 1], -g[:, 0, 1]], -1), torch.stack([-g[:, 1, 0], g[:, 0, 0]], -1)], -2
+        )
+        / det[:, None, None]
+    )
     h11, h22, h12 = H[..., 0, 0], H[..., 1, 1], H[..., 0, 1]  # (B, m)
 
     def normal_inner(a, b):  # <P a, P b> = a.b - (J^T a)^T g^{-1} (J^T b)
@@ -134,18 +140,30 @@ def scalar_curvature_from_metric(metric_fn, x) -> torch.Tensor:
     G_u, G_v = dg[:, 1, 1, 0], dg[:, 1, 1, 1]
     E_vv, F_uv, G_uu = d2g[:, 0, 0, 1, 1], d2g[:, 0, 1, 0, 1], d2g[:, 1, 1, 0, 0]
     zero = torch.zeros_like(E)
-    A = torch.stack([torch.stack([-E_vv / 2 + F_uv - G_uu / 2, E_u / 2, F_u - E_v / 2], -1),
-                     torch.stack([F_v - G_u / 2, E, F], -1),
-                     torch.stack([G_v / 2, F, G], -1)], -2)
-    B = torch.stack([torch.stack([zero, E_v / 2, G_u / 2], -1),
-                     torch.stack([E_v / 2, E, F], -1),
-                     torch.stack([G_u / 2, F, G], -1)], -2)
+    A = torch.stack(
+        [
+            torch.stack([-E_vv / 2 + F_uv - G_uu / 2, E_u / 2, F_u - E_v / 2], -1),
+            torch.stack([F_v - G_u / 2, E, F], -1),
+            torch.stack([G_v / 2, F, G], -1),
+        ],
+        -2,
+    )
+    B = torch.stack(
+        [
+            torch.stack([zero, E_v / 2, G_u / 2], -1),
+            torch.stack([E_v / 2, E, F], -1),
+            torch.stack([G_u / 2, F, G], -1),
+        ],
+        -2,
+    )
     det = E * G - F**2
     # 3 x 3 determinants by cofactors (no pivoting LU, see NOTE [log-determinants] in _metric.py)
     return 2 * (_det3(A) - _det3(B)) / det**2
 
 
 def _det3(M):
-    return (M[:, 0, 0] * (M[:, 1, 1] * M[:, 2, 2] - M[:, 1, 2] * M[:, 2, 1])
-            - M[:, 0, 1] * (M[:, 1, 0] * M[:, 2, 2] - M[:, 1, 2] * M[:, 2, 0])
-            + M[:, 0, 2] * (M[:, 1, 0] * M[:, 2, 1] - M[:, 1, 1] * M[:, 2, 0]))
+    return (
+        M[:, 0, 0] * (M[:, 1, 1] * M[:, 2, 2] - M[:, 1, 2] * M[:, 2, 1])
+        - M[:, 0, 1] * (M[:, 1, 0] * M[:, 2, 2] - M[:, 1, 2] * M[:, 2, 0])
+        + M[:, 0, 2] * (M[:, 1, 0] * M[:, 2, 1] - M[:, 1, 1] * M[:, 2, 0])
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,7 +88,9 @@ def boundary_distance(decision, us, vs, points) -> np.ndarray:
         a, b, ua, ub, va, vb = (t[sl] for t in (a, b, ua, ub, va, vb))
         cross = (a == 0) | (np.sign(a) * np.sign(b) < 0)
         t = np.where(a == b, 0.0, a / np.where(a == b, 1.0, a - b))[cross]
-        found.append(np.stack([ua[cross] + t * (ub[cross] - ua[cross]), va[cross] + t * (vb[cross] - va[cross])], 1))
+        found.append(
+            np.stack([ua[cross] + t * (ub[cross] - ua[cross]), va[cross] + t * (vb[cross] - va[cross])], 1)
+        )
     boundary = np.concatenate(found)
     if len(boundary) == 0:
         return np.full(len(points), np.nan)
@@ -115,8 +118,10 @@ def magnification_stats(log_volume, distance, radius) -> dict:
     near = dist <= radius
     vol = np.exp(lv - lv.max())  # the ratio does not depend on the common factor
     ratio = float(vol[near].mean() / vol[~near].mean()) if near.any() and (~near).any() else float("nan")
-    return {"spearman": float(spearmanr(lv, dist).statistic), "ratio": ratio,
-            "fraction_near": float(near.mean())}
+    with warnings.catch_warnings():  # a constant input (e.g. a linear net) has no rank correlation: NaN
+        warnings.simplefilter("ignore")
+        spearman = float(spearmanr(lv, dist).statistic)
+    return {"spearman": spearman, "ratio": ratio, "fraction_near": float(near.mean())}
 
 
 # -- toy tasks -------------------------------------------------------------------------------------
@@ -170,9 +175,17 @@ class ToyRun:
     radius: float
 
     def to_dict(self) -> dict:
-        return {"config": self.config, "task": self.task, "hidden": list(self.hidden), "seed": self.seed,
-                "train_accuracy": self.train_accuracy, "radius": self.radius, "before": self.before,
-                "after": self.after, "before_own_boundary": self.before_own}
+        return {
+            "config": self.config,
+            "task": self.task,
+            "hidden": list(self.hidden),
+            "seed": self.seed,
+            "train_accuracy": self.train_accuracy,
+            "radius": self.radius,
+            "before": self.before,
+            "after": self.after,
+            "before_own_boundary": self.before_own,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,7 +234,9 @@ def _toy_run(config, seed, *, n_grid, n_fine, radius_fraction, epochs_scale):
     decision_before = _decision(model, points).reshape(us.shape)
     own_distance = boundary_distance(_decision(model, fine_points).reshape(fus.shape), fus, fvs, points)
     n_epochs = max(1, int(epochs * epochs_scale))
-    history = fit(model, data, loss="bce", lr=lr, epochs=n_epochs, seed=seed, progress=False, eval_every=n_epochs)
+    history = fit(
+        model, data, loss="bce", lr=lr, epochs=n_epochs, seed=seed, progress=False, eval_every=n_epochs
+    )
     log_after = volume_element(feature, x_points).numpy().reshape(us.shape)
     decision_after = _decision(model, points).reshape(us.shape)
     distance = boundary_distance(_decision(model, fine_points).reshape(fus.shape), fus, fvs, points)
@@ -229,13 +244,34 @@ def _toy_run(config, seed, *, n_grid, n_fine, radius_fraction, epochs_scale):
     x_train, y_train = data.x.numpy().astype(np.float64), data.y.numpy()
     with torch.no_grad():
         accuracy = float(((model(data.x).reshape(-1) > 0).long() == data.y).double().mean())
-    log.info("%s seed %d: train accuracy %.3f after %d epochs (final loss %.4g)", config, seed, accuracy,
-             len(history.loss), history.loss[-1] if len(history.loss) else float("nan"))
-    return ToyRun(config, task, tuple(hidden), seed, us, vs, log_before, log_after, decision_before,
-                  decision_after, distance.reshape(us.shape), x_train, y_train, accuracy,
-                  magnification_stats(log_before, distance, radius),
-                  magnification_stats(log_after, distance, radius),
-                  magnification_stats(log_before, own_distance, radius), radius)
+    log.info(
+        "%s seed %d: train accuracy %.3f after %d epochs (final loss %.4g)",
+        config,
+        seed,
+        accuracy,
+        len(history.loss),
+        history.loss[-1] if len(history.loss) else float("nan"),
+    )
+    return ToyRun(
+        config,
+        task,
+        tuple(hidden),
+        seed,
+        us,
+        vs,
+        log_before,
+        log_after,
+        decision_before,
+        decision_after,
+        distance.reshape(us.shape),
+        x_train,
+        y_train,
+        accuracy,
+        magnification_stats(log_before, distance, radius),
+        magnification_stats(log_after, distance, radius),
+        magnification_stats(log_before, own_distance, radius),
+        radius,
+    )
 
 
 def _mean_sd(values):
@@ -245,9 +281,16 @@ def _mean_sd(values):
     return {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "n": len(arr)}
 
 
-def toy_magnification(configs=None, seeds=(0, 1, 2), *, n_grid: int = 100, n_fine: int = 400,
-                      radius_fraction: float = 0.05, epochs_scale: float = 1.0, callback=None
-                      ) -> ToyMagnification:
+def toy_magnification(
+    configs=None,
+    seeds=(0, 1, 2),
+    *,
+    n_grid: int = 100,
+    n_fine: int = 400,
+    radius_fraction: float = 0.05,
+    epochs_scale: float = 1.0,
+    callback=None,
+) -> ToyMagnification:
     """Train the toy configurations over seeds and measure magnification near the decision boundary.
 
     Parameters
@@ -282,8 +325,14 @@ def toy_magnification(configs=None, seeds=(0, 1, 2), *, n_grid: int = 100, n_fin
     runs = []
     for config in configs:
         for seed in seeds:
-            run = _toy_run(config, int(seed), n_grid=n_grid, n_fine=n_fine, radius_fraction=radius_fraction,
-                           epochs_scale=epochs_scale)
+            run = _toy_run(
+                config,
+                int(seed),
+                n_grid=n_grid,
+                n_fine=n_fine,
+                radius_fraction=radius_fraction,
+                epochs_scale=epochs_scale,
+            )
             runs.append(run)
             if callback is not None:
                 callback(run)
@@ -313,11 +362,14 @@ def small_cnn(seed: int = 0) -> nn.Sequential:
     """
     generator = torch.Generator().manual_seed(seed)
     model = nn.Sequential(
-        nn.Conv2d(1, 8, 5, stride=2, padding=2), nn.GELU(),    # 0, 1 -> 8 x 14 x 14
-        nn.Conv2d(8, 16, 5, stride=2, padding=2), nn.GELU(),   # 2, 3 -> 16 x 7 x 7
-        nn.Flatten(),                                          # 4
-        nn.Linear(16 * 7 * 7, 64), nn.GELU(),                  # 5, 6 (features)
-        nn.Linear(64, 10),                                     # 7
+        nn.Conv2d(1, 8, 5, stride=2, padding=2),
+        nn.GELU(),  # 0, 1 -> 8 x 14 x 14
+        nn.Conv2d(8, 16, 5, stride=2, padding=2),
+        nn.GELU(),  # 2, 3 -> 16 x 7 x 7
+        nn.Flatten(),  # 4
+        nn.Linear(16 * 7 * 7, 64),
+        nn.GELU(),  # 5, 6 (features)
+        nn.Linear(64, 10),  # 7
     )
     with torch.no_grad():
         for module in model:
@@ -366,8 +418,13 @@ class ImageModelRun:
     stats: dict
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "feature": self.feature, "n_features": self.n_features,
-                "test_accuracy": self.test_accuracy, "stats": self.stats}
+        return {
+            "model": self.model,
+            "feature": self.feature,
+            "n_features": self.n_features,
+            "test_accuracy": self.test_accuracy,
+            "stats": self.stats,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -381,8 +438,11 @@ class ImageMagnification:
     settings: dict
 
     def to_dict(self) -> dict:
-        return {"settings": self.settings, "anchor_labels": list(self.anchor_labels),
-                "runs": [r.to_dict() for r in self.runs]}
+        return {
+            "settings": self.settings,
+            "anchor_labels": list(self.anchor_labels),
+            "runs": [r.to_dict() for r in self.runs],
+        }
 
 
 def _entropy_and_class(model, x):
@@ -401,9 +461,18 @@ def _class_change(classes):
     return change
 
 
-def image_magnification(*, width: int = 2000, n_train: int | None = None, epochs: int = 8, cnn_epochs: int = 4,
-                        n_line: int = 41, n_plane: int = 15, anchor_classes=(1, 6, 0), seed: int = 0,
-                        models=("mlp", "cnn")) -> ImageMagnification:
+def image_magnification(
+    *,
+    width: int = 2000,
+    n_train: int | None = None,
+    epochs: int = 8,
+    cnn_epochs: int = 4,
+    n_line: int = 41,
+    n_plane: int = 15,
+    anchor_classes=(1, 6, 0),
+    seed: int = 0,
+    models=("mlp", "cnn"),
+) -> ImageMagnification:
     """Effective volume of trained image models on a line between two test images and a plane
     through three, against predicted class and predictive entropy.
 
@@ -461,8 +530,16 @@ def image_magnification(*, width: int = 2000, n_train: int | None = None, epochs
         else:
             model = small_cnn(seed)
             feature, n_features, n_epochs, description = "6", 64, cnn_epochs, "CNN (2 conv + 64 GELU)"
-        history = fit(model, data, lr=1e-3, epochs=n_epochs, batch_size=128, seed=seed, progress=False,
-                      eval_every=max(n_epochs, 1))
+        history = fit(
+            model,
+            data,
+            lr=1e-3,
+            epochs=n_epochs,
+            batch_size=128,
+            seed=seed,
+            progress=False,
+            eval_every=max(n_epochs, 1),
+        )
         model.eval()
         with torch.no_grad():
             test_accuracy = float((model(data.x_test).argmax(-1) == data.y_test).double().mean())
@@ -472,14 +549,38 @@ def image_magnification(*, width: int = 2000, n_train: int | None = None, epochs
         ent_line, cls_line = _entropy_and_class(model, line_x)
         ent_plane, cls_plane = _entropy_and_class(model, plane_x)
         ent_plane, cls_plane = ent_plane.reshape(us.shape), cls_plane.reshape(us.shape)
-        runs.append(ImageModelRun(description, f"layer {feature} / sqrt({n_features})", n_features, test_accuracy,
-                                  line_t, ev_line, ent_line, cls_line, us, vs, ev_plane, ent_plane, cls_plane,
-                                  _image_stats(ev_line, ent_line, ev_plane, ent_plane, cls_plane)))
-    settings = {"width": width, "n_train": n_train, "epochs": epochs, "cnn_epochs": cnn_epochs, "n_line": n_line,
-                "n_plane": n_plane, "anchor_classes": list(anchor_classes), "seed": seed,
-                "anchor_test_indices": anchors_idx}
-    return ImageMagnification(tuple(runs), anchors[:, 0], tuple(int(c) for c in data.y_test[anchors_idx]),
-                              plane.anchors, settings)
+        runs.append(
+            ImageModelRun(
+                description,
+                f"layer {feature} / sqrt({n_features})",
+                n_features,
+                test_accuracy,
+                line_t,
+                ev_line,
+                ent_line,
+                cls_line,
+                us,
+                vs,
+                ev_plane,
+                ent_plane,
+                cls_plane,
+                _image_stats(ev_line, ent_line, ev_plane, ent_plane, cls_plane),
+            )
+        )
+    settings = {
+        "width": width,
+        "n_train": n_train,
+        "epochs": epochs,
+        "cnn_epochs": cnn_epochs,
+        "n_line": n_line,
+        "n_plane": n_plane,
+        "anchor_classes": list(anchor_classes),
+        "seed": seed,
+        "anchor_test_indices": anchors_idx,
+    }
+    return ImageMagnification(
+        tuple(runs), anchors[:, 0], tuple(int(c) for c in data.y_test[anchors_idx]), plane.anchors, settings
+    )
 
 
 def _image_stats(ev_line, ent_line, ev_plane, ent_plane, cls_plane):
@@ -496,4 +597,3 @@ def _image_stats(ev_line, ent_line, ev_plane, ent_plane, cls_plane):
         "plane_mean_elsewhere": float(far.mean()) if len(far) else float("nan"),
         "plane_fraction_class_change": float(change.mean()),
     }
-

@@ -66,8 +66,9 @@ class FeatureMap:
         return math.prod(self.input_shape)
 
 
-def as_feature_map(feature_fn, input_shape, *, scale_by_width: bool | None = None,
-                   caller: str = "metric") -> FeatureMap:
+def as_feature_map(
+    feature_fn, input_shape, *, scale_by_width: bool | None = None, caller: str = "metric"
+) -> FeatureMap:
     """Resolve ``feature_fn`` (see the module docstring) for inputs of per-sample ``input_shape``.
 
     ``scale_by_width`` defaults to True for ``(model, layer_name)`` and False otherwise.
@@ -77,8 +78,10 @@ def as_feature_map(feature_fn, input_shape, *, scale_by_width: bool | None = Non
     input_shape = tuple(int(s) for s in input_shape)
     if isinstance(feature_fn, tuple):
         if len(feature_fn) != 2 or not isinstance(feature_fn[1], (str, int)):
-            raise TypeError(f"{caller}: a tuple feature_fn must be (model, layer_name); got a tuple of "
-                            f"{[type(v).__name__ for v in feature_fn]}")
+            raise TypeError(
+                f"{caller}: a tuple feature_fn must be (model, layer_name); got a tuple of "
+                f"{[type(v).__name__ for v in feature_fn]}"
+            )
         model, layer = feature_fn
         scale_by_width = True if scale_by_width is None else bool(scale_by_width)
         if isinstance(model, Net):
@@ -91,8 +94,10 @@ def as_feature_map(feature_fn, input_shape, *, scale_by_width: bool | None = Non
                 except ValueError:
                     pass  # a layer the IR folded away (Dropout, Flatten): use hooks
             return _module_layer(model, str(layer), input_shape, scale_by_width, caller)
-        raise TypeError(f"{caller}: (model, layer_name) needs a torch module or netatlas Net as model; got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"{caller}: (model, layer_name) needs a torch module or netatlas Net as model; got "
+            f"{type(model).__name__}"
+        )
     scale_by_width = bool(scale_by_width)
     if isinstance(feature_fn, Net):
         return _from_net(feature_fn, scale_by_width, "output of the Net")
@@ -101,12 +106,15 @@ def as_feature_map(feature_fn, input_shape, *, scale_by_width: bool | None = Non
         net = _try_import(feature_fn, input_shape) if isinstance(feature_fn, nn.Sequential) else None
         if net is not None:
             return _from_net(net, scale_by_width, f"output of {type(feature_fn).__name__}")
-        return _module_fn(feature_fn, input_shape, None, scale_by_width,
-                          f"output of {type(feature_fn).__name__}")
+        return _module_fn(
+            feature_fn, input_shape, None, scale_by_width, f"output of {type(feature_fn).__name__}"
+        )
     if callable(feature_fn):
+
         def fn(x):
             y = feature_fn(x.reshape(x.shape[0], *input_shape))
             return y.reshape(y.shape[0], -1)
+
         scale = 1.0
         if scale_by_width:
             m = _probe_width(fn, input_shape)
@@ -114,8 +122,10 @@ def as_feature_map(feature_fn, input_shape, *, scale_by_width: bool | None = Non
             unscaled = fn
             fn = lambda x: unscaled(x) * scale  # noqa: E731
         return FeatureMap(fn, input_shape, scale, None, None, "a plain callable")
-    raise TypeError(f"{caller}: feature_fn must be a torch module, a netatlas Net, a callable or "
-                    f"(model, layer_name); got {type(feature_fn).__name__}")
+    raise TypeError(
+        f"{caller}: feature_fn must be a torch module, a netatlas Net, a callable or "
+        f"(model, layer_name); got {type(feature_fn).__name__}"
+    )
 
 
 # -- netatlas IR -----------------------------------------------------------------------------------
@@ -132,8 +142,13 @@ def _from_net(net: Net, scale_by_width: bool, description: str) -> FeatureMap:
 
 def _shallow_structure(net: Net):
     ops = [node.op for node in net.nodes[1:]]
-    if (len(ops) == 2 and isinstance(ops[0], Linear) and isinstance(ops[1], Activation)
-            and net.nodes[1].inputs == (0,) and net.nodes[2].inputs == (1,)):
+    if (
+        len(ops) == 2
+        and isinstance(ops[0], Linear)
+        and isinstance(ops[1], Activation)
+        and net.nodes[1].inputs == (0,)
+        and net.nodes[2].inputs == (1,)
+    ):
         return (ops[0].weight, ops[0].bias, ops[1])
     if len(ops) == 1 and isinstance(ops[0], Linear):
         return (ops[0].weight, ops[0].bias, Activation("identity"))
@@ -144,17 +159,24 @@ def _net_layer(net: Net, layer, scale_by_width: bool, caller: str) -> FeatureMap
     names = [node.name for node in net.nodes]
     if isinstance(layer, int):
         if not 0 < layer < len(net.nodes):
-            raise ValueError(f"{caller}: layer index {layer} is out of range; the Net has nodes 1..{len(names) - 1}")
+            raise ValueError(
+                f"{caller}: layer index {layer} is out of range; the Net has nodes 1..{len(names) - 1}"
+            )
         index = layer
     else:
         matches = [i for i, name in enumerate(names) if name == layer and i > 0]
         if not matches:
-            raise ValueError(f"{caller}: no layer named {layer!r}; the Net's layers are "
-                             f"{[n for n in names[1:]]} (or pass a node index)")
+            raise ValueError(
+                f"{caller}: no layer named {layer!r}; the Net's layers are "
+                f"{[n for n in names[1:]]} (or pass a node index)"
+            )
         index = matches[-1]
     sub = Net(net.nodes[: index + 1])
-    return _from_net(sub, scale_by_width, f"layer {layer!r} ({net.nodes[index].op.describe()}, width "
-                                          f"{net.nodes[index].size})")
+    return _from_net(
+        sub,
+        scale_by_width,
+        f"layer {layer!r} ({net.nodes[index].op.describe()}, width {net.nodes[index].size})",
+    )
 
 
 def _try_import(module: nn.Module, input_shape) -> Net | None:
@@ -169,10 +191,13 @@ def _try_import(module: nn.Module, input_shape) -> Net | None:
 # -- arbitrary torch modules -----------------------------------------------------------------------
 def _check_eval(module: nn.Module, caller: str) -> None:
     for path, sub in module.named_modules():
-        if sub.training and isinstance(sub, (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout1d,
-                                             nn.Dropout2d)):
-            raise ValueError(f"{caller}: {type(sub).__name__} at {path!r} is in training mode, so features "
-                             "are not a function of one input; call model.eval() first")
+        if sub.training and isinstance(
+            sub, (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
+        ):
+            raise ValueError(
+                f"{caller}: {type(sub).__name__} at {path!r} is in training mode, so features "
+                "are not a function of one input; call model.eval() first"
+            )
 
 
 def _float64_state(module: nn.Module) -> dict:
@@ -208,8 +233,10 @@ def _module_fn(module, input_shape, layer, scale_by_width, description) -> Featu
                 raise NetatlasError(f"metric: layer {layer!r} did not run in the forward pass")
             y = captured[0]
         if not isinstance(y, torch.Tensor):
-            raise TypeError(f"metric: the features ({description}) are a {type(y).__name__}, not a tensor; "
-                            "wrap the model in a callable that returns one tensor")
+            raise TypeError(
+                f"metric: the features ({description}) are a {type(y).__name__}, not a tensor; "
+                "wrap the model in a callable that returns one tensor"
+            )
         return y.reshape(y.shape[0], -1)
 
     scale = 1 / math.sqrt(_probe_width(raw, input_shape)) if scale_by_width else 1.0
@@ -227,8 +254,10 @@ def _module_layer(module, layer, input_shape, scale_by_width, caller) -> Feature
         module.get_submodule(layer)
     except AttributeError:
         names = [n for n, _ in module.named_modules() if n]
-        raise ValueError(f"{caller}: {type(module).__name__} has no submodule {layer!r}; its submodules are "
-                         f"{names[:30]}{' ...' if len(names) > 30 else ''}") from None
+        raise ValueError(
+            f"{caller}: {type(module).__name__} has no submodule {layer!r}; its submodules are "
+            f"{names[:30]}{' ...' if len(names) > 30 else ''}"
+        ) from None
     return _module_fn(module, input_shape, layer, scale_by_width, f"layer {layer!r}")
 
 

@@ -73,8 +73,10 @@ def _prepare(feature_fn, x, caller, scale_by_width=None):
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{caller}: x must be a torch.Tensor or numpy.ndarray of shape (B, *input_shape); got "
-                        f"{type(x).__name__}")
+        raise TypeError(
+            f"{caller}: x must be a torch.Tensor or numpy.ndarray of shape (B, *input_shape); got "
+            f"{type(x).__name__}"
+        )
     if not x.is_floating_point():
         x = x.to(torch.float64)
     known = _net_of(feature_fn)
@@ -82,15 +84,21 @@ def _prepare(feature_fn, x, caller, scale_by_width=None):
         shape = tuple(known.input_shape)
         n = math.prod(shape)
         if tuple(x.shape) == shape or (x.dim() == 1 and x.shape[0] == n):
-            raise ValueError(f"{caller}: x has shape {tuple(x.shape)}, a single input; pass a batch "
-                             f"(B, *{shape}), e.g. x[None]")
+            raise ValueError(
+                f"{caller}: x has shape {tuple(x.shape)}, a single input; pass a batch "
+                f"(B, *{shape}), e.g. x[None]"
+            )
         if x.dim() < 2 or math.prod(x.shape[1:]) != n:
-            raise ValueError(f"{caller}: x has shape {tuple(x.shape)} but the network's inputs have shape "
-                             f"{shape}; pass (B, *{shape}) or (B, {n})")
+            raise ValueError(
+                f"{caller}: x has shape {tuple(x.shape)} but the network's inputs have shape "
+                f"{shape}; pass (B, *{shape}) or (B, {n})"
+            )
     else:
         if x.dim() < 2:
-            raise ValueError(f"{caller}: x must be a batch of shape (B, *input_shape); got shape "
-                             f"{tuple(x.shape)} (use x[None] for one point)")
+            raise ValueError(
+                f"{caller}: x must be a batch of shape (B, *input_shape); got shape "
+                f"{tuple(x.shape)} (use x[None] for one point)"
+            )
         shape = tuple(x.shape[1:])
     fm = as_feature_map(feature_fn, shape, scale_by_width=scale_by_width, caller=caller)
     x = x.detach().reshape(x.shape[0], -1)
@@ -150,8 +158,14 @@ def _jacobian_chunks(fm, x, mode, chunk_size):
             yield part, _autodiff_jacobian(fm, x[part], mode)
 
 
-def jacobian(feature_fn, x, *, mode: Literal["auto", "forward", "reverse"] = "auto",
-             scale_by_width: bool | None = None, chunk_size: int | None = None) -> torch.Tensor:
+def jacobian(
+    feature_fn,
+    x,
+    *,
+    mode: Literal["auto", "forward", "reverse"] = "auto",
+    scale_by_width: bool | None = None,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
     """Jacobian of the feature map at every point, batched.
 
     Parameters
@@ -203,15 +217,23 @@ def _metric(fm: FeatureMap, x, mode, chunk_size):
     if fm.shallow is not None:
         W = fm.shallow[0]
         per_point = W.shape[0] if W.shape[0] * W.shape[1] ** 2 > _MAX_ENTRIES else W.shape[1] ** 2
-        return torch.cat([_shallow_metric(fm, x[part]) for part in _chunks(x.shape[0], per_point, chunk_size)])
+        return torch.cat(
+            [_shallow_metric(fm, x[part]) for part in _chunks(x.shape[0], per_point, chunk_size)]
+        )
     out = torch.empty(x.shape[0], x.shape[1], x.shape[1], dtype=x.dtype)
     for part, J in _jacobian_chunks(fm, x, mode, chunk_size):
         out[part] = J.mT @ J
     return out
 
 
-def metric(feature_fn, x, *, mode: Literal["auto", "forward", "reverse"] = "auto",
-           scale_by_width: bool | None = None, chunk_size: int | None = None) -> torch.Tensor:
+def metric(
+    feature_fn,
+    x,
+    *,
+    mode: Literal["auto", "forward", "reverse"] = "auto",
+    scale_by_width: bool | None = None,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
     """The metric ``g(x) = J(x)^T J(x)`` that the feature map induces on input space.
 
     Parameters
@@ -271,8 +293,9 @@ def _logdet_psd(G: torch.Tensor) -> torch.Tensor:
     failed = (info != 0).nonzero().flatten()
     if len(failed):  # not numerically positive definite: eigenvalues decide
         ev = torch.linalg.eigvalsh(G[failed])
-        out[failed] = torch.where((ev > 0).all(-1), torch.log(ev.clamp_min(1e-300)).sum(-1),
-                                  torch.tensor(-math.inf, dtype=G.dtype))
+        out[failed] = torch.where(
+            (ev > 0).all(-1), torch.log(ev.clamp_min(1e-300)).sum(-1), torch.tensor(-math.inf, dtype=G.dtype)
+        )
     return out
 
 
@@ -282,8 +305,15 @@ def _gram_chunks(fm, x, mode, chunk_size):
         yield part, (J.mT @ J if J.shape[2] <= J.shape[1] else J @ J.mT)
 
 
-def volume_element(feature_fn, x, log: bool = True, *, mode: Literal["auto", "forward", "reverse"] = "auto",
-                   scale_by_width: bool | None = None, chunk_size: int | None = None) -> torch.Tensor:
+def volume_element(
+    feature_fn,
+    x,
+    log: bool = True,
+    *,
+    mode: Literal["auto", "forward", "reverse"] = "auto",
+    scale_by_width: bool | None = None,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
     """The Riemannian volume element ``sqrt(det g(x))`` (or its natural log).
 
     Parameters
@@ -317,9 +347,11 @@ def volume_element(feature_fn, x, log: bool = True, *, mode: Literal["auto", "fo
     fm, x = _prepare(feature_fn, x, "volume_element", scale_by_width)
     m, d = _n_features(fm, x), x.shape[1]
     if m < d:
-        warnings.warn(f"volume_element: the features have m={m} < d={d} dimensions, so det g = 0; use "
-                      "pseudo_volume_element (non-zero eigenvalues) or effective_volume instead",
-                      stacklevel=2)
+        warnings.warn(
+            f"volume_element: the features have m={m} < d={d} dimensions, so det g = 0; use "
+            "pseudo_volume_element (non-zero eigenvalues) or effective_volume instead",
+            stacklevel=2,
+        )
         out = torch.full((x.shape[0],), -math.inf, dtype=x.dtype)
     else:
         out = torch.empty(x.shape[0], dtype=x.dtype)
@@ -331,10 +363,16 @@ def volume_element(feature_fn, x, log: bool = True, *, mode: Literal["auto", "fo
     return out if log else torch.exp(out)
 
 
-def pseudo_volume_element(feature_fn, x, log: bool = True, *,
-                          mode: Literal["auto", "forward", "reverse"] = "auto",
-                          scale_by_width: bool | None = None, chunk_size: int | None = None,
-                          rank_tolerance: float | None = None) -> torch.Tensor:
+def pseudo_volume_element(
+    feature_fn,
+    x,
+    log: bool = True,
+    *,
+    mode: Literal["auto", "forward", "reverse"] = "auto",
+    scale_by_width: bool | None = None,
+    chunk_size: int | None = None,
+    rank_tolerance: float | None = None,
+) -> torch.Tensor:
     """``sqrt`` of the pseudo-determinant of g: the product of its non-zero eigenvalues.
 
     The non-zero eigenvalues of ``g = J^T J`` (d x d) are those of ``J J^T`` (m x m), so when m < d only
@@ -373,9 +411,15 @@ def pseudo_volume_element(feature_fn, x, log: bool = True, *,
     return out if log else torch.exp(out)
 
 
-def effective_volume(feature_fn, x, *, k: int | None = None, scale_by_width: bool = True,
-                     mode: Literal["auto", "forward", "reverse"] = "auto",
-                     chunk_size: int | None = None) -> torch.Tensor:
+def effective_volume(
+    feature_fn,
+    x,
+    *,
+    k: int | None = None,
+    scale_by_width: bool = True,
+    mode: Literal["auto", "forward", "reverse"] = "auto",
+    chunk_size: int | None = None,
+) -> torch.Tensor:
     """The paper's effective volume ``sum_{i<=k} log10 sigma_i(J / sqrt(m))`` (a log10 quantity).
 
     Parameters
@@ -412,7 +456,9 @@ def effective_volume(feature_fn, x, *, k: int | None = None, scale_by_width: boo
     fm, x = _prepare(feature_fn, x, "effective_volume", scale_by_width)
     n_sv = min(_n_features(fm, x), x.shape[1])
     if k is not None and not (isinstance(k, (int, np.integer)) and 1 <= k):
-        raise ValueError(f"effective_volume: k must be a positive integer (at most min(m, d) = {n_sv}); got {k!r}")
+        raise ValueError(
+            f"effective_volume: k must be a positive integer (at most min(m, d) = {n_sv}); got {k!r}"
+        )
     k = n_sv if k is None else min(int(k), n_sv)
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, G in _gram_chunks(fm, x, mode, chunk_size):
@@ -438,13 +484,16 @@ def _plane_points(plane, grid, caller):
         return np.stack([us.ravel(), vs.ravel()], 1), us.shape
     uv = np.asarray(grid.detach().cpu() if isinstance(grid, torch.Tensor) else grid, dtype=np.float64)
     if uv.ndim != 2 or uv.shape[1] != 2:
-        raise ValueError(f"{caller}: grid must be an int n (an n x n grid), a tuple (us, vs) from plane.grid, "
-                         f"or plane coordinates of shape (P, 2); got shape {uv.shape}")
+        raise ValueError(
+            f"{caller}: grid must be an int n (an n x n grid), a tuple (us, vs) from plane.grid, "
+            f"or plane coordinates of shape (P, 2); got shape {uv.shape}"
+        )
     return uv, (uv.shape[0],)
 
 
-def plane_metric(feature_fn, plane, grid=64, *, scale_by_width: bool | None = None,
-                 chunk_size: int | None = None) -> torch.Tensor:
+def plane_metric(
+    feature_fn, plane, grid=64, *, scale_by_width: bool | None = None, chunk_size: int | None = None
+) -> torch.Tensor:
     """The 2 x 2 metric ``U^T J^T J U`` that a plane slice inherits (2 JVPs per point).
 
     Parameters

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_toy_run", "plot_toy_summary", "plot_image_line", "plot_image_plane", "plot_anchors",
-           "plot_infinite_width"]
+__all__ = [
+    "plot_toy_run",
+    "plot_toy_summary",
+    "plot_image_line",
+    "plot_image_plane",
+    "plot_anchors",
+    "plot_infinite_width",
+]
 
 
 def _extent(us, vs):
@@ -31,26 +37,43 @@ def plot_toy_run(run, axes=None):
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
     extent = _extent(run.us, run.vs)
-    both = np.concatenate([run.log_volume_before[np.isfinite(run.log_volume_before)],
-                           run.log_volume_after[np.isfinite(run.log_volume_after)]])
-    for ax, lv, dec, title, stats in ((axes[0], run.log_volume_before, run.decision_before, "initialisation",
-                                       run.before),
-                                      (axes[1], run.log_volume_after, run.decision_after, "after training",
-                                       run.after)):
-        lo, hi = np.percentile(lv[np.isfinite(lv)], [1, 99]) if np.isfinite(lv).any() else (both.min(), both.max())
+    both = np.concatenate(
+        [
+            run.log_volume_before[np.isfinite(run.log_volume_before)],
+            run.log_volume_after[np.isfinite(run.log_volume_after)],
+        ]
+    )
+    for ax, lv, dec, title, stats in (
+        (axes[0], run.log_volume_before, run.decision_before, "initialisation", run.before),
+        (axes[1], run.log_volume_after, run.decision_after, "after training", run.after),
+    ):
+        lo, hi = (
+            np.percentile(lv[np.isfinite(lv)], [1, 99]) if np.isfinite(lv).any() else (both.min(), both.max())
+        )
         im = ax.imshow(lv, origin="lower", extent=extent, cmap="magma", vmin=lo, vmax=hi, aspect="equal")
         plt.colorbar(im, ax=ax, shrink=0.8, label="log sqrt(det g)")
         if dec.min() < 0 < dec.max():
             ax.contour(run.us, run.vs, dec, levels=[0], colors="k", linewidths=1.2)
         if ax is axes[0] and run.decision_after.min() < 0 < run.decision_after.max():
-            ax.contour(run.us, run.vs, run.decision_after, levels=[0], colors="w", linewidths=0.8,
-                       linestyles="--")
-        ax.scatter(run.x_train[:, 0], run.x_train[:, 1], c=run.y_train, cmap="coolwarm", s=6 if len(run.x_train) > 20
-                   else 40, edgecolors="k", linewidths=0.3)
+            ax.contour(
+                run.us, run.vs, run.decision_after, levels=[0], colors="w", linewidths=0.8, linestyles="--"
+            )
+        ax.scatter(
+            run.x_train[:, 0],
+            run.x_train[:, 1],
+            c=run.y_train,
+            cmap="coolwarm",
+            s=6 if len(run.x_train) > 20 else 40,
+            edgecolors="k",
+            linewidths=0.3,
+        )
         ax.set_xlim(extent[:2])
         ax.set_ylim(extent[2:])
-        ax.set_title(f"{run.config} seed {run.seed}, {title}\nSpearman {stats['spearman']:.2f}, "
-                     f"near/far {stats['ratio']:.2f}", fontsize=9)
+        ax.set_title(
+            f"{run.config} seed {run.seed}, {title}\nSpearman {stats['spearman']:.2f}, "
+            f"near/far {stats['ratio']:.2f}",
+            fontsize=9,
+        )
     return axes
 
 
@@ -104,13 +127,16 @@ def plot_image_plane(run, anchor_coords, axes=None):
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
     extent = _extent(run.plane_us, run.plane_vs)
-    panels = ((run.plane_effective_volume, "viridis", "effective volume (log10)"),
-              (run.plane_class, "tab10", "predicted class"),
-              (run.plane_entropy, "magma", "predictive entropy"))
+    panels = (
+        (run.plane_effective_volume, "viridis", "effective volume (log10)"),
+        (run.plane_class, "tab10", "predicted class"),
+        (run.plane_entropy, "magma", "predictive entropy"),
+    )
     for ax, (values, cmap, title) in zip(axes, panels, strict=True):
         kw = {"vmin": -0.5, "vmax": 9.5} if cmap == "tab10" else {}
-        im = ax.imshow(values, origin="lower", extent=extent, cmap=cmap, aspect="equal",
-                       interpolation="nearest", **kw)
+        im = ax.imshow(
+            values, origin="lower", extent=extent, cmap=cmap, aspect="equal", interpolation="nearest", **kw
+        )
         plt.colorbar(im, ax=ax, shrink=0.8)
         ax.scatter(anchor_coords[:, 0], anchor_coords[:, 1], c="w", edgecolors="k", s=40, marker="o")
         for i, (u, v) in enumerate(anchor_coords):

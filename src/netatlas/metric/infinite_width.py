@@ -39,8 +39,14 @@ import torch.nn.functional as F
 from netatlas.metric._curvature import scalar_curvature_from_metric
 from netatlas.metric._features import FeatureMap
 
-__all__ = ["metric", "volume_element", "scalar_curvature", "random_features", "ACTIVATIONS",
-           "HERMITE_MAX_VARIANCE"]
+__all__ = [
+    "metric",
+    "volume_element",
+    "scalar_curvature",
+    "random_features",
+    "ACTIVATIONS",
+    "HERMITE_MAX_VARIANCE",
+]
 
 _QUADRATURE_ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -78,7 +84,7 @@ def _composite_legendre():
     edges = np.linspace(-_LEGENDRE_RANGE, _LEGENDRE_RANGE, _LEGENDRE_PANELS + 1)
     half = np.diff(edges)[:, None] / 2
     y = (edges[:-1, None] + half * (t + 1)).ravel()
-    weights = (half * w).ravel() * np.exp(-y**2 / 2) / math.sqrt(2 * math.pi)
+    weights = (half * w).ravel() * np.exp(-(y**2) / 2) / math.sqrt(2 * math.pi)
     return torch.from_numpy(y), torch.from_numpy(weights)
 
 
@@ -97,16 +103,21 @@ def _check(x, activation, sigma_w, sigma_b, n_quadrature, caller):
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"infinite_width.{caller}: x must be a tensor or array of shape (B, d); got "
-                        f"{type(x).__name__}")
+        raise TypeError(
+            f"infinite_width.{caller}: x must be a tensor or array of shape (B, d); got {type(x).__name__}"
+        )
     if x.dim() != 2:
         raise ValueError(f"infinite_width.{caller}: x must have shape (B, d); got {tuple(x.shape)}")
     if not (isinstance(activation, str) and activation in ACTIVATIONS) and not callable(activation):
-        raise ValueError(f"infinite_width.{caller}: activation must be one of {ACTIVATIONS} or an elementwise "
-                         f"torch callable; got {activation!r}")
+        raise ValueError(
+            f"infinite_width.{caller}: activation must be one of {ACTIVATIONS} or an elementwise "
+            f"torch callable; got {activation!r}"
+        )
     if not sigma_w > 0 or not sigma_b >= 0:
-        raise ValueError(f"infinite_width.{caller}: need sigma_w > 0 and sigma_b >= 0; got sigma_w={sigma_w}, "
-                         f"sigma_b={sigma_b}")
+        raise ValueError(
+            f"infinite_width.{caller}: need sigma_w > 0 and sigma_b >= 0; got sigma_w={sigma_w}, "
+            f"sigma_b={sigma_b}"
+        )
     if int(n_quadrature) < 2:
         raise ValueError(f"infinite_width.{caller}: n_quadrature must be >= 2; got {n_quadrature}")
     return x.to(torch.float64)
@@ -132,8 +143,14 @@ def _coefficients(r2, activation, sigma_w, sigma_b, n_quadrature):
     return s2 * e0[:n], s2**2 * (e2[n:] - v_b * e0[n:]) / v_b**2
 
 
-def metric(x, activation: str | Callable = "erf", sigma_w: float = 1.0, sigma_b: float = 1.0, *,
-           n_quadrature: int = 96) -> torch.Tensor:
+def metric(
+    x,
+    activation: str | Callable = "erf",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    *,
+    n_quadrature: int = 96,
+) -> torch.Tensor:
     """Infinite-width metric ``g(x) = A(|x|) I + B(|x|) x x^T`` of a random shallow network.
 
     Parameters
@@ -165,8 +182,15 @@ def metric(x, activation: str | Callable = "erf", sigma_w: float = 1.0, sigma_b:
     return A[:, None, None] * eye + B[:, None, None] * x[:, :, None] * x[:, None, :]
 
 
-def volume_element(x, activation: str | Callable = "erf", sigma_w: float = 1.0, sigma_b: float = 1.0, *,
-                   log: bool = False, n_quadrature: int = 96) -> torch.Tensor:
+def volume_element(
+    x,
+    activation: str | Callable = "erf",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    *,
+    log: bool = False,
+    n_quadrature: int = 96,
+) -> torch.Tensor:
     """Infinite-width volume element ``sqrt(det g) = A^{(d-1)/2} sqrt(A + B r^2)``.
 
     Parameters
@@ -196,8 +220,14 @@ def volume_element(x, activation: str | Callable = "erf", sigma_w: float = 1.0, 
     return log_vol if log else torch.exp(log_vol)
 
 
-def scalar_curvature(x, activation: str | Callable = "erf", sigma_w: float = 1.0, sigma_b: float = 1.0, *,
-                     n_quadrature: int = 96) -> torch.Tensor:
+def scalar_curvature(
+    x,
+    activation: str | Callable = "erf",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    *,
+    n_quadrature: int = 96,
+) -> torch.Tensor:
     """Infinite-width scalar curvature ``R = 2K`` for 2-D inputs (unit sphere: R = +2).
 
     Parameters
@@ -237,8 +267,15 @@ def scalar_curvature(x, activation: str | Callable = "erf", sigma_w: float = 1.0
     return scalar_curvature_from_metric(g, x)
 
 
-def random_features(n_inputs: int, width: int, activation: str = "erf", sigma_w: float = 1.0,
-                    sigma_b: float = 1.0, *, seed: int = 0) -> FeatureMap:
+def random_features(
+    n_inputs: int,
+    width: int,
+    activation: str = "erf",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    *,
+    seed: int = 0,
+) -> FeatureMap:
     """A finite random network ``Phi(x) = phi(W x + b) / sqrt(width)`` drawn as in this module.
 
     Use it as ``feature_fn`` for :func:`netatlas.metric.metric` to compare with the infinite-width
@@ -270,8 +307,10 @@ def random_features(n_inputs: int, width: int, activation: str = "erf", sigma_w:
     from netatlas.nets import SMOOTH, Activation
 
     if activation != "erf" and activation not in ("relu", "leaky_relu", "identity", *SMOOTH):
-        raise ValueError(f"random_features: activation must be 'erf' or an IR activation "
-                         f"{('relu', 'identity', *SMOOTH)}; got {activation!r}")
+        raise ValueError(
+            f"random_features: activation must be 'erf' or an IR activation "
+            f"{('relu', 'identity', *SMOOTH)}; got {activation!r}"
+        )
     generator = torch.Generator().manual_seed(seed)
     W = torch.randn(width, n_inputs, generator=generator, dtype=torch.float64) * sigma_w
     b = torch.randn(width, generator=generator, dtype=torch.float64) * sigma_b
@@ -284,5 +323,6 @@ def random_features(n_inputs: int, width: int, activation: str = "erf", sigma_w:
     def fn(x):
         return act(x @ W.T + b) * scale
 
-    return FeatureMap(fn, (n_inputs,), scale, torch.float64, (W, b, act),
-                      f"random {activation} layer, width {width}")
+    return FeatureMap(
+        fn, (n_inputs,), scale, torch.float64, (W, b, act), f"random {activation} layer, width {width}"
+    )
