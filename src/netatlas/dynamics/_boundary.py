@@ -90,7 +90,8 @@ def _exact(net, x64: np.ndarray) -> np.ndarray:
     pad = WINDOW_MARGIN * np.maximum(hi - lo, 1e-3)
     plane = Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]),
                   (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]))
-    segments = np.asarray(partition(net, plane).decision_boundary())
+    boundary = partition(net, plane).decision_boundary()
+    segments = np.asarray(getattr(boundary, "segments", boundary))  # a Segments result or a plain (S, 2, 2)
     return segment_distance(x64, segments)
 
 
@@ -146,7 +147,7 @@ def boundary_distance(model, x, *, method: Literal["auto", "exact", "linear"] = 
     if method == "auto" and exact_ok and _regions_available():
         try:
             return _exact(net, x64)
-        except ImportError as exc:  # a regions lens that cannot load its parts: say so, do not fail
-            warnings.warn(f"boundary_distance: exact boundary unavailable ({exc}); using the first-order "
-                          "distance", stacklevel=2)
+        except Exception as exc:  # a regions lens that fails here: say so (auto only), do not fail
+            warnings.warn(f"boundary_distance: exact boundary unavailable ({type(exc).__name__}: {exc}); "
+                          "using the first-order distance", stacklevel=2)
     return _linear(net, x64)

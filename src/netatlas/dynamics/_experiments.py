@@ -288,7 +288,9 @@ def run_prune(out=None, *, datasets=DEFAULT_PRUNE_DATASETS, methods=None, fracti
     failed = [r for r in records if r.get("status") != "done"]
     if failed:
         run.add_text("Failed configs", "\n\n".join(f"{r['key']}: {r.get('error')}" for r in failed))
-    run.add_text("Protocol", _protocol_text(activation, keep, score_at))
+    run.add_text("Protocol", _protocol_text(activation, keep, score_at) + "\n\nBoundary distance used per data "
+                 f"set: {study.boundary_methods or 'none'} (exact = segments of netatlas.regions; linear = "
+                 "|m(x)|/||grad m(x)||).")
     headline = {}
     for v in verdicts:
         headline.setdefault(v["dataset"], {})[f"{v['method']}_minus_{v['baseline']}"] = {
@@ -300,6 +302,7 @@ def run_prune(out=None, *, datasets=DEFAULT_PRUNE_DATASETS, methods=None, fracti
     summary = {"paired_vs_baselines": headline, "accuracy_mean_ci": accuracy_at,
                "full_data_accuracy": {n: float(np.nanmean(study.full_accuracy[d]))
                                       for d, n in enumerate(study.datasets)},
+               "boundary_method": study.boundary_methods,
                "n_seeds": len(study.seeds), "n_failed": len(failed), "seconds": time.perf_counter() - started}
     run.write_summary(summary)
     run.write_report("Training-data subsampling: boundary-aware scores vs random, EL2N and others",

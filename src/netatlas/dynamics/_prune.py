@@ -21,6 +21,7 @@ Protocol (the same for every method; see :data:`PRESETS` for the per-data-set se
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ import numpy as np
 from netatlas.dynamics._runtime import torch_threads
 
 __all__ = ["PRESETS", "PruneStudy", "prune_config", "prune_one", "summarize_prune"]
+
+logger = logging.getLogger(__name__)
 
 PRESETS = {
     # name: loader kwargs, hidden widths, epochs, lr, batch size
@@ -122,7 +125,10 @@ def prune_one(config: dict) -> dict:
             config["dataset"], json.dumps(preset["data"], sort_keys=True), tuple(preset["widths"]), activation,
             int(preset["epochs"]), float(preset["lr"]), int(preset["batch_size"]), score_at, seed)
         started = time.perf_counter()
-        scores = score(method, scorer, data.x, data.y, history=history, seed=seed)
+        if method == "boundary":
+            scores, boundary_method = _boundary_scores(scorer, data.x, data.y)
+        else:
+            scores, boundary_method = score(method, scorer, data.x, data.y, history=history, seed=seed), None
         score_seconds = time.perf_counter() - started
         accuracies, seconds, n_kept = [], [], []
         for fraction in config["fractions"]:
@@ -136,10 +142,27 @@ def prune_one(config: dict) -> dict:
             n_kept.append(len(kept))
     return {"dataset": config["dataset"], "seed": seed, "method": method, "fractions": list(config["fractions"]),
             "test_accuracy": accuracies, "train_seconds": seconds, "n_kept": n_kept,
-            "score_seconds": score_seconds, "full_test_accuracy": full_acc, "full_train_seconds": full_seconds,
+            "score_seconds": score_seconds, "boundary_method": boundary_method, "full_test_accuracy": full_acc,
+            "full_train_seconds": full_seconds,
             "n_train": len(data.x), "activation": activation, "keep": keep, "score_at": score_at,
             "epochs": int(preset["epochs"]), "widths": list(preset["widths"]), "lr": float(preset["lr"]),
             "batch_size": int(preset["batch_size"])}
+
+
+def _boundary_scores(scorer, x, y):
+    """Boundary scores, exact (regions lens) where the net allows it; falls back to first order, and says
+    which was used, if the regions lens fails."""
+    from netatlas.dynamics._scores import score
+    from netatlas.dynamics._zones import as_net
+
+    net = as_net(scorer)
+    if net.n_inputs == 2 and net.piecewise_linear:
+        try:
+            return score("boundary", scorer, x, y, boundary_method="exact"), "exact"
+        except Exception as exc:  # the regions lens is optional: record the fallback in the result
+            logger.warning("prune: exact boundary distance failed (%s: %s); using first order",
+                           type(exc).__name__, exc)
+    return score("boundary", scorer, x, y, boundary_method="linear"), "linear"
 
 
 def _t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -174,6 +197,8 @@ class PruneStudy:
         The full-data reference (the scoring run).
     level : float
         Confidence level of the intervals.
+    boundary_methods : dict
+        Data set -> sorted list of the boundary-distance methods used ("exact", "linear").
     """
 
     datasets: tuple[str, ...]
@@ -186,6 +211,7 @@ class PruneStudy:
     full_accuracy: np.ndarray
     full_seconds: np.ndarray
     level: float = 0.95
+    boundary_methods: dict | None = None
 
     def table(self) -> list[dict]:
         """One row per (dataset, method, fraction): mean test accuracy, CI half-width, mean seconds."""
@@ -233,7 +259,8 @@ class PruneStudy:
         return {"datasets": list(self.datasets), "methods": list(self.methods), "fractions": self.fractions,
                 "seeds": list(self.seeds), "accuracy": self.accuracy, "seconds": self.seconds,
                 "score_seconds": self.score_seconds, "full_accuracy": self.full_accuracy,
-                "full_seconds": self.full_seconds, "level": self.level, "table": self.table()}
+                "full_seconds": self.full_seconds, "level": self.level, "boundary_methods": self.boundary_methods,
+                "table": self.table()}
 
 
 def summarize_prune(records, *, level: float = 0.95) -> PruneStudy:
@@ -260,5 +287,9 @@ def summarize_prune(records, *, level: float = 0.95) -> PruneStudy:
             accuracy[d, m, s, f], seconds[d, m, s, f] = acc, sec
         score_seconds[d, m, s] = r["score_seconds"]
         full_accuracy[d, s], full_seconds[d, s] = r["full_test_accuracy"], r["full_train_seconds"]
+    boundary_methods = {}
+    for r in done:
+        if r.get("boundary_method"):
+            boundary_methods.setdefault(r["dataset"], set()).add(r["boundary_method"])
     return PruneStudy(datasets, methods, fractions, seeds, accuracy, seconds, score_seconds, full_accuracy,
-                      full_seconds, level)
+                      full_seconds, level, {k: sorted(v) for k, v in boundary_methods.items()})
