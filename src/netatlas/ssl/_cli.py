@@ -11,7 +11,7 @@ __all__ = ["add_ssl_command", "register"]
 
 def ssl(
     out: Path = typer.Option(None, "--out", help="Run directory (default: a new runs/magnify-ssl-<time>)"),
-    data: str = typer.Option(None, "--data", help="digits or mnist_sample (default mnist_sample; --quick: digits)"),
+    data: str = typer.Option(None, "--data", help="digits or mnist_sample (default digits)"),
     seeds: int = typer.Option(None, "--seeds", min=1, help="Number of seeds (default 3; --quick: 1)"),
     first_seed: int = typer.Option(0, "--first-seed", min=0, help="First seed (seeds first..first+N-1)"),
     quick: bool = typer.Option(False, "--quick", help="A < 1 minute run (digits, small slices, few epochs)"),

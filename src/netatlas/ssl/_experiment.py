@@ -42,6 +42,10 @@ ENCODER_KINDS = ("barlow", "simclr", "supervised", "random")
 
 DATASETS = ("digits", "mnist_sample")
 
+# SSL needs a few hundred steps: the 1,347 training digits get smaller batches and more epochs.
+_SSL_DEFAULTS = {"digits": {"ssl_epochs": 60, "ssl_batch_size": 128},
+                 "mnist_sample": {"ssl_epochs": 25, "ssl_batch_size": 256}}
+
 SCALING_CONVENTION = ("Features are the encoder's output divided by sqrt(m) (m = representation width): "
                       "Phi = m^(-1/2) phi. Effective volume = sum over the k = min(m, d) singular values of "
                       "log10 sigma_i(J / sqrt(m)) of the full-input Jacobian; the plane area element is "
@@ -66,22 +70,23 @@ class SSLMagnifyConfig:
         Encoder activation (smooth, so the metric is smooth).
     projector_widths : tuple of int
         SSL projector (Linear-BN-ReLU-Linear).
-    ssl_epochs, ssl_batch_size, ssl_lr : training of both SSL objectives.
+    ssl_epochs, ssl_batch_size, ssl_lr : training of both SSL objectives (None: 60 epochs of 128 images
+        for digits, 25 of 256 for mnist_sample, a few hundred steps either way).
     supervised_epochs, supervised_lr : training of the supervised twin (batch 128, no augmentation).
     n_lines, n_planes, line_points, grid : the slices per seed (``grid x grid`` points per plane).
     n_boot : int
         Bootstrap replicates for the intervals.
     """
 
-    data: str = "mnist_sample"
+    data: str = "digits"
     n_train: int | None = None
     n_seeds: int = 3
     first_seed: int = 0
     widths: tuple = (256, 64)
     activation: str = "gelu"
     projector_widths: tuple = (128, 128)
-    ssl_epochs: int = 25
-    ssl_batch_size: int = 256
+    ssl_epochs: int | None = None
+    ssl_batch_size: int | None = None
     ssl_lr: float = 2e-3
     temperature: float = 0.5
     lambda_offdiag: float = 5e-3
@@ -96,6 +101,9 @@ class SSLMagnifyConfig:
     def __post_init__(self):
         if self.data not in DATASETS:
             raise ValueError(f"magnify_ssl: unknown data {self.data!r}; choose one of {DATASETS}")
+        for name, value in _SSL_DEFAULTS[self.data].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         for name in ("n_seeds", "ssl_epochs", "line_points", "grid", "n_boot"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"magnify_ssl: {name} must be >= 1; got {getattr(self, name)!r}")
