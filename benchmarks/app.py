@@ -34,8 +34,13 @@ async def drive(url: str, seconds: float, config: dict, view: dict) -> dict:
                 raise SystemExit(f"server error: {msg['message']}")
             if msg["type"] == "data":
                 break
+        while True:  # warm-up, not timed: the first frame may compile the regions kernels (numba)
+            msg = json.loads(await ws.recv())
+            if msg["type"] == "frame":
+                await ws.send(json.dumps({"type": "ack", "frame": msg["frame"]}))
+                break
         await ws.send(json.dumps({"type": "play"}))
-        frames, timings, epochs, sizes, layer_names = 0, [], [], [], set()
+        frames, timings, epochs, sizes, layer_names, layer_ms = 0, [], [], [], set(), {}
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
             try:
@@ -53,6 +58,10 @@ async def drive(url: str, seconds: float, config: dict, view: dict) -> dict:
             epochs.append(msg["meta"]["epoch"])
             sizes.append(len(text))
             layer_names |= {k for k, v in msg["layers"].items() if "unavailable" not in v and "error" not in v}
+            for k, v in msg["layers"].items():
+                for key in ("ms", "partition_ms"):
+                    if key in v:
+                        layer_ms.setdefault(k if key == "ms" else "partition", []).append(v[key])
             last = msg
         elapsed = time.perf_counter() - start
         await ws.send(json.dumps({"type": "pause"}))
@@ -64,6 +73,7 @@ async def drive(url: str, seconds: float, config: dict, view: dict) -> dict:
         "frame_kb_median": statistics.median(sizes) / 1024 if sizes else None,
         "n_regions_last": regions.get("n_regions"),
         "layers_drawn": sorted(layer_names),
+        "layer_ms_median": {k: statistics.median(v) for k, v in sorted(layer_ms.items())},
         "seconds": elapsed,
         "frames": frames,
     }

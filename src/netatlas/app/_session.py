@@ -9,6 +9,7 @@ Snapshots of the weights are kept (thinned to at most ``MAX_SNAPSHOTS``) for scr
 from __future__ import annotations
 
 import copy
+import os
 import logging
 import math
 import threading
@@ -27,7 +28,11 @@ __all__ = ["FrameInput", "Session"]
 
 MAX_SNAPSHOTS = 300
 MAX_CURVE_POINTS = 400  # loss/accuracy history sent per frame (thinned evenly)
-EPOCH_YIELD_S = 0.002  # pause between epochs so geometry and other tabs get the interpreter
+# After each epoch the training thread sleeps this fraction of the epoch's duration (at least
+# MIN_YIELD_S): Python runs one thread at a time, and without a pause a training loop of tiny torch
+# ops would starve the frame thread computing the geometry (and other tabs) of the interpreter.
+YIELD_FRACTION = float(os.environ.get("NETATLAS_APP_YIELD", "1.0"))
+MIN_YIELD_S = 0.002
 
 
 @dataclass(frozen=True, eq=False)
@@ -250,6 +255,7 @@ class Session:
                 self._wake.wait(0.25)
                 self._wake.clear()
                 continue
+            start = time.perf_counter()
             try:
                 with self.lock:
                     if self.playing:
@@ -261,7 +267,7 @@ class Session:
                     self.playing = False
                     self.error = f"training failed: {type(exc).__name__}: {str(exc)[:300]}"
                     self.version += 1
-            time.sleep(EPOCH_YIELD_S)
+            time.sleep(max(MIN_YIELD_S, YIELD_FRACTION * (time.perf_counter() - start)))
 
     # -- frames ---------------------------------------------------------------------------------------
     def capture(self) -> FrameInput:
