@@ -85,6 +85,8 @@ def toy(
                 "near/far before": _fmt(s["ratio_before"]),
                 "near/far after": _fmt(s["ratio_after"]),
                 "near/far before (own boundary)": _fmt(s["ratio_before_own_boundary"]),
+                "Spearman of change": _fmt(s["spearman_change"]),
+                "near/far of change": _fmt(s["ratio_change"]),
             }
         )
     run_dir.add_table(
@@ -94,7 +96,10 @@ def toy(
         "decision boundary (negative = larger volume near the boundary). near/far: mean volume "
         "element within 5% of the domain side of that boundary divided by the mean beyond (> 1 = "
         "magnified). 'Before' uses the same (trained) boundary; '(own boundary)' uses the untrained "
-        "net's own boundary, where it crosses the domain.",
+        "net's own boundary, where it crosses the domain (nan: it does not). 'Of change': the same "
+        "statistics for log sqrt(det g) after minus before training, i.e. where training grew the "
+        "volume; this removes the radial profile a random initialisation already has (which makes "
+        "the Spearman correlation negative before training when the boundary passes near the origin).",
     )
     import matplotlib.pyplot as plt
 

@@ -151,6 +151,9 @@ class ToyRun:
         :func:`magnification_stats` at initialisation and after training (same distances).
     before_own : dict
         Stats at initialisation against the untrained net's own boundary (NaN if it has none here).
+    change : dict
+        Stats of the change ``log_volume_after - log_volume_before`` (where training grew the volume;
+        this removes the radial profile the random initialisation already has).
     radius : float
         Distance threshold of the ratio.
     """
@@ -172,6 +175,7 @@ class ToyRun:
     before: dict
     after: dict
     before_own: dict
+    change: dict
     radius: float
 
     def to_dict(self) -> dict:
@@ -185,6 +189,7 @@ class ToyRun:
             "before": self.before,
             "after": self.after,
             "before_own_boundary": self.before_own,
+            "change": self.change,
         }
 
 
@@ -270,6 +275,7 @@ def _toy_run(config, seed, *, n_grid, n_fine, radius_fraction, epochs_scale):
         magnification_stats(log_before, distance, radius),
         magnification_stats(log_after, distance, radius),
         magnification_stats(log_before, own_distance, radius),
+        magnification_stats(log_after - log_before, distance, radius),
         radius,
     )
 
@@ -347,6 +353,8 @@ def toy_magnification(
             "ratio_after": _mean_sd([r.after["ratio"] for r in mine]),
             "spearman_before_own_boundary": _mean_sd([r.before_own["spearman"] for r in mine]),
             "ratio_before_own_boundary": _mean_sd([r.before_own["ratio"] for r in mine]),
+            "spearman_change": _mean_sd([r.change["spearman"] for r in mine]),
+            "ratio_change": _mean_sd([r.change["ratio"] for r in mine]),
         }
     return ToyMagnification(tuple(runs), summary)
 
