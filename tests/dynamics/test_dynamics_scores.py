@@ -141,3 +141,15 @@ def test_subsample_keeps_the_extremes_of_each_class(pairs, fraction, keep):
                 assert scores[mine].min() >= scores[rest].max()
             else:
                 assert scores[mine].max() <= scores[rest].min()
+
+
+@pytest.mark.parametrize(("activation", "kind"), [("tanh", "mass"), ("gelu", "distance"), ("relu", "distance")])
+def test_zone_score_for_each_activation(activation, kind):
+    x, y = _binary_task(5, n=30)
+    model = netatlas.nets.mlp([2, 6, 6, 2], activation, seed=1)
+    s = score("zone", model, x, y)
+    assert s.shape == (30,) and np.all(np.isfinite(s))
+    if kind == "mass":  # tanh' peaks at 1: the score counts units in transition, at most 12
+        assert np.all((s > 0) & (s <= 12))
+    else:
+        np.testing.assert_allclose(s, -unit_distances(model, x).nearest())

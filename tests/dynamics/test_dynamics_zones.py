@@ -212,3 +212,26 @@ def test_boundary_distance_exact_against_a_fine_grid():
     spacing = max(u[1] - u[0], v[1] - v[0])
     np.testing.assert_allclose(exact, brute, atol=spacing)
     assert np.all(np.isfinite(exact))
+
+
+def test_c4_sigmoid_derivative_bound_and_first_layer_backprop():
+    """C4: sigma'(z) <= exp(-|z|), and a first-layer unit's weight gradient of sample i is
+    sigma'(z_i) x (downstream error) x x_i."""
+    z = torch.linspace(-30, 30, 10_001, dtype=torch.float64)
+    derivative = torch.sigmoid(z) * torch.sigmoid(-z)  # sigma' without the cancellation of s (1 - s)
+    assert bool((derivative <= torch.exp(-z.abs()) * (1 + 1e-12)).all())
+    model = netatlas.nets.mlp([2, 3, 1], "sigmoid", seed=0).double()
+    x = torch.tensor([[0.3, -0.7]], dtype=torch.float64)
+    out = model(x)
+    out.sum().backward()
+    zi = model[0](x).detach()[0]
+    expected = (torch.sigmoid(zi) * (1 - torch.sigmoid(zi)) * model[2].weight.detach()[0])[:, None] * x[0][None]
+    torch.testing.assert_close(model[0].weight.grad, expected)
+
+
+def test_public_names():
+    import netatlas.dynamics as dyn
+
+    public = {n for n in dir(dyn) if not n.startswith("_") and n not in {"annotations"}}
+    modules = {n for n in public if type(getattr(dyn, n)).__name__ == "module"}
+    assert set(dyn.__all__) == public - modules
