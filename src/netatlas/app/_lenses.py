@@ -155,7 +155,8 @@ def partition_layers(frame, view) -> dict:
     return out
 
 
-def _segments(segments) -> list:
+def _segments(segments) -> dict:
+    segments = getattr(segments, "segments", segments)  # a netatlas.regions Segments result
     return _pack(np.asarray(segments, dtype=np.float64).reshape(-1))
 
 
@@ -231,21 +232,16 @@ def subsample(frame, view) -> dict:
 
 
 def region_bounds(frame) -> dict:
+    """Bounds on the number of linear regions of a ReLU net of these widths (in all of R^2), from
+    ``netatlas.regions.bounds.all_bounds``."""
     bounds = lens("netatlas.regions.bounds")
+    all_bounds = getattr(bounds, "all_bounds", None)
+    if all_bounds is None:
+        raise Unavailable("netatlas.regions.bounds.all_bounds is not available yet")
     widths = list(frame.config["widths"])
-    out = {}
-    for name in ("serra_upper", "montufar_upper", "montufar_lower", "zaslavsky"):
-        fn = getattr(bounds, name, None)
-        if fn is None:
-            continue
-        try:
-            out[name] = float(fn(2, widths))
-        except Exception as exc:  # a bound that does not apply to this architecture
-            logger.debug("bound %s: %s", name, exc)
-    if not out:
-        public = [n for n in getattr(bounds, "__all__", []) if not n.startswith("_")]
-        raise Unavailable(f"netatlas.regions.bounds has no bound the page knows (it has {public})")
-    return out
+    if not widths:
+        raise Unavailable("no hidden layer: the network is affine, one region")
+    return {name: float(value) for name, value in all_bounds(2, widths).items()}
 
 
 # -- regression (1-D) layers ----------------------------------------------------------------------

@@ -9,9 +9,9 @@ Snapshots of the weights are kept (thinned to at most ``MAX_SNAPSHOTS``) for scr
 from __future__ import annotations
 
 import copy
-import os
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass

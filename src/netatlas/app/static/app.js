@@ -181,6 +181,9 @@ function fmt(v, digits = 4) {
   if (Math.abs(v) >= 1e5 || (Math.abs(v) < 1e-3 && v !== 0)) return v.toExponential(2);
   return Number(v).toPrecision(digits);
 }
+function fmtCount(v) {
+  return Number.isInteger(v) && Math.abs(v) < 1e7 ? v.toLocaleString() : fmt(v, 3);
+}
 function setPlaying(playing) {
   const b = $("play");
   b.classList.toggle("playing", playing);
@@ -204,10 +207,12 @@ function updateReadout(msg) {
   const regions = layers.regions || {};
   $("region-count").textContent = regions.n_regions !== undefined ? regions.n_regions.toLocaleString() : "–";
   const bounds = layers.bounds || {};
-  const names = { serra_upper: "Serra upper", montufar_upper: "Montúfar upper", montufar_lower: "Montúfar lower",
-    zaslavsky: "hyperplane arrangement" };
-  const parts = Object.entries(bounds).filter(([k]) => names[k]).map(([k, v]) => `${names[k]} ${fmt(v, 3)}`);
-  $("region-bounds").textContent = parts.length ? `(whole plane, bounds: ${parts.join(" · ")})` :
+  const upper = [["serra2018_upper", "Serra 2018"], ["montufar2017_upper", "Montúfar 2017"]]
+    .filter(([k]) => bounds[k] !== undefined).map(([k, who]) => `≤ ${fmtCount(bounds[k])} (${who})`);
+  const lower = [["serra2018_lower", "Serra 2018"], ["montufar2014_lower", "Montúfar 2014"]]
+    .filter(([k]) => bounds[k] !== undefined).map(([k, who]) => `${fmtCount(bounds[k])} (${who})`);
+  $("region-bounds").textContent = upper.length ?
+    `· whole plane, this architecture: ${upper.join(", ")}; the best nets reach ≥ ${lower.join(", ")}` :
     bounds.unavailable ? `(bounds: ${bounds.unavailable})` : "";
   const notes = $("notes");
   notes.innerHTML = "";
