@@ -94,3 +94,13 @@ def test_cli_toy_and_images(tmp_path):
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "img" / "summary.json").read_text())
     assert len(summary) == 3 and (tmp_path / "img" / "anchors.png").exists()
+
+
+def test_cli_rejects_unknown_config(capsys, tmp_path):
+    from netatlas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["magnify", "toy", "--configs", "bogus", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 1
+    assert "unknown --configs ['bogus']" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

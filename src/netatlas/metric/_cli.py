@@ -48,6 +48,11 @@ def toy(
 
     _threads(threads)
     names = configs.split(",") if configs else list(QUICK_CONFIGS if quick else TOY_CONFIGS)
+    unknown = [n for n in names if n not in TOY_CONFIGS]
+    if unknown:
+        raise ValueError(f"magnify toy: unknown --configs {unknown}; choose from {','.join(TOY_CONFIGS)}")
+    if seeds < 1:
+        raise ValueError(f"magnify toy: --seeds must be >= 1; got {seeds}")
     seed_list = list(range(1 if quick else seeds))
     grid = n_grid or (50 if quick else 100)
     settings = {
