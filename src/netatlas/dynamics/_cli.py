@@ -73,7 +73,8 @@ def register(app: typer.Typer) -> None:
                                 "rerun with the same --out to resume"),
         datasets: str = typer.Option(None, help="Comma-separated data sets (default: moons,sinusoid,digits,"
                                      "mnist_sample; --full: all 2-D toy sets too)"),
-        methods: str = typer.Option(None, help="Comma-separated scoring methods (default: all)"),
+        methods: str = typer.Option(None, help="Comma-separated scoring methods (default: all but "
+                                    "'confidence', which ranks binary tasks exactly like el2n; --full: all)"),
         fractions: str = typer.Option(None, help="Comma-separated kept fractions (default 0.1,0.3,0.5,0.7,0.9; "
                                       "--full: 0.1..0.9 by 0.1)"),
         seeds: int = typer.Option(None, help="Number of seeds (default 5; --full: 10)"),

@@ -15,6 +15,7 @@ __all__ = ["DEFAULT_PRUNE_DATASETS", "FULL_PRUNE_DATASETS", "prune_configs", "ru
 logger = logging.getLogger(__name__)
 
 DEFAULT_PRUNE_DATASETS = ("moons", "sinusoid", "digits", "mnist_sample")
+# "confidence" ranks binary tasks exactly like EL2N (C6), so the default leaves it out; --full keeps it
 FULL_PRUNE_DATASETS = ("moons", "circles", "xor", "spirals", "sinusoid", "digits", "mnist_sample")
 
 
@@ -224,11 +225,14 @@ def prune_configs(datasets, methods, fractions, seeds, *, activation="relu", kee
     for dataset in datasets:
         for seed in seeds:
             for method in methods:
-                config = {"dataset": dataset, "seed": int(seed), "method": method, "fractions": fractions,
-                          "activation": activation, "keep": keep, "score_at": score_at, "full": bool(full)}
+                # the resolved preset is part of the config (and so of its sweep key): a rerun after the
+                # presets change recomputes instead of mixing old and new results
+                preset = prune_config(dataset, full=full)
                 if epochs is not None:
-                    config["epochs"] = int(epochs)
-                configs.append(config)
+                    preset["epochs"] = int(epochs)
+                configs.append({"dataset": dataset, "seed": int(seed), "method": method, "fractions": fractions,
+                                "activation": activation, "keep": keep, "score_at": score_at, "full": bool(full),
+                                **preset})
     return configs
 
 
@@ -242,7 +246,7 @@ def run_prune(out=None, *, datasets=DEFAULT_PRUNE_DATASETS, methods=None, fracti
     from netatlas.dynamics._scores import METHODS
     from netatlas.report import RunDir
 
-    methods = tuple(methods or [m for m in METHODS])
+    methods = tuple(methods or [m for m in METHODS if m != "confidence" or full])
     configs = prune_configs(datasets, methods, fractions, seeds, activation=activation, keep=keep,
                             score_at=score_at, full=full, epochs=epochs)
     config = dict(datasets=list(datasets), methods=list(methods), fractions=list(fractions), seeds=list(seeds),

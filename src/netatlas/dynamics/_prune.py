@@ -36,13 +36,13 @@ logger = logging.getLogger(__name__)
 
 PRESETS = {
     # name: loader kwargs, hidden widths, epochs, lr, batch size
-    "moons": dict(data=dict(n=400, noise=0.2), widths=[32, 32], epochs=60, lr=1e-2, batch_size=32),
-    "circles": dict(data=dict(n=400, noise=0.1), widths=[32, 32], epochs=60, lr=1e-2, batch_size=32),
-    "xor": dict(data=dict(n=400), widths=[32, 32], epochs=60, lr=1e-2, batch_size=32),
+    "moons": dict(data=dict(n=400, noise=0.2), widths=[32, 32], epochs=40, lr=1e-2, batch_size=32),
+    "circles": dict(data=dict(n=400, noise=0.1), widths=[32, 32], epochs=40, lr=1e-2, batch_size=32),
+    "xor": dict(data=dict(n=400), widths=[32, 32], epochs=40, lr=1e-2, batch_size=32),
     "spirals": dict(data=dict(n=400), widths=[64, 64], epochs=100, lr=1e-2, batch_size=32),
-    "sinusoid": dict(data=dict(n=400), widths=[32, 32], epochs=60, lr=1e-2, batch_size=32),
-    "digits": dict(data=dict(flatten=True), widths=[64], epochs=30, lr=1e-2, batch_size=64),
-    "mnist_sample": dict(data=dict(n=2000, flatten=True), widths=[64], epochs=15, lr=1e-3, batch_size=64),
+    "sinusoid": dict(data=dict(n=400), widths=[32, 32], epochs=40, lr=1e-2, batch_size=32),
+    "digits": dict(data=dict(flatten=True), widths=[64], epochs=20, lr=1e-2, batch_size=64),
+    "mnist_sample": dict(data=dict(n=1500, flatten=True), widths=[64], epochs=10, lr=2e-3, batch_size=64),
 }
 """Per-data-set settings of the pruning study (``--full`` uses the whole MNIST sample)."""
 
@@ -55,6 +55,7 @@ def prune_config(dataset: str, *, full: bool = False) -> dict:
     if full and dataset == "mnist_sample":
         preset["data"].pop("n")
         preset["epochs"] = 20
+        preset["lr"] = 1e-3
     return preset
 
 
@@ -91,7 +92,8 @@ def prune_one(config: dict) -> dict:
 
     Keys: ``dataset``, ``seed``, ``method`` (a :data:`netatlas.dynamics.METHODS` name), ``fractions``
     (list), ``activation`` (default relu), ``keep`` ("high"), ``score_at`` (0.25), ``full`` (False), and
-    optional overrides ``epochs``, ``widths``, ``lr``, ``batch_size``.
+    optional overrides of the preset: ``data`` (loader kwargs), ``epochs``, ``widths``, ``lr``,
+    ``batch_size``.
 
     Returns
     -------
@@ -113,7 +115,7 @@ def prune_one(config: dict) -> dict:
     from netatlas.train import fit
 
     preset = prune_config(config["dataset"], full=bool(config.get("full", False)))
-    for key in ("epochs", "widths", "lr", "batch_size"):
+    for key in ("data", "epochs", "widths", "lr", "batch_size"):
         if key in config:
             preset[key] = config[key]
     activation = config.get("activation", "relu")
