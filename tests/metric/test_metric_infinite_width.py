@@ -121,3 +121,18 @@ def test_validation():
         iw.metric(torch.zeros(2))
     with pytest.raises(ValueError, match="needs 2-D inputs"):
         iw.scalar_curvature(torch.zeros(1, 3))
+
+
+@pytest.mark.parametrize("act", ["erf", "tanh"])
+def test_monte_carlo_curvature(act):
+    # the curvature of a wide random net's induced metric converges to the infinite-width one
+    x = torch.tensor([[0.5, 0.0], [0.7, -0.7]], dtype=torch.float64)
+    R = torch.stack(
+        [
+            netatlas.metric.scalar_curvature(iw.random_features(2, 50_000, act, 1.2, 0.8, seed=s), x)
+            for s in range(4)
+        ]
+    )
+    R_inf = iw.scalar_curvature(x, act, 1.2, 0.8)
+    tolerance = 4 * R.std(0) / 2 + 0.01 * R_inf.abs()
+    assert torch.all((R.mean(0) - R_inf).abs() < tolerance), (R.mean(0), R_inf, tolerance)
