@@ -30,6 +30,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.special
 
 from netatlas.lowrank._dtm import SVD, check_joint, check_k, dtm, truncated_svd
 from netatlas.lowrank._loss import _y_values
@@ -237,14 +238,14 @@ def optimal_mmse_layer(p_xy, k: int, *, y_values=None) -> LayerOptimum:
 
 
 _DERIVATIVES = {
-    "sigmoid": lambda c: (s := 1 / (1 + np.exp(-c))) * (1 - s),
+    "sigmoid": lambda c: (s := scipy.special.expit(c)) * (1 - s),
     "tanh": lambda c: 1 - np.tanh(c) ** 2,
     "identity": lambda c: np.ones_like(c),
-    "softplus": lambda c: 1 / (1 + np.exp(-c)),
+    "softplus": scipy.special.expit,
     "relu": lambda c: (c >= 0).astype(np.float64),
 }
 _ACTIVATIONS = {
-    "sigmoid": lambda c: 1 / (1 + np.exp(-c)),
+    "sigmoid": scipy.special.expit,
     "tanh": np.tanh,
     "identity": lambda c: c,
     "softplus": lambda c: np.logaddexp(0, c),
