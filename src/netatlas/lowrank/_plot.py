@@ -218,7 +218,8 @@ def validation_figures(result):
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     plot_metric_vs_eps(result, "product_error", ax=ax, experiments=["softmax_sampled"], reference_slope=None)
     xs, ys, _ = _points(result.rows, "softmax_sampled", "product_error_true", x="eps_true")
-    ax.plot(xs, ys, ls="none", marker="s", mfc="none", color="C1", label="sampled net vs true B~_k (at true eps)")
+    ax.plot(xs, ys, ls="none", marker="s", mfc="none", color="C1",
+            label="sampled net vs true B~_k (at true eps)")
     ax.legend(fontsize=7)
     ax.set_title(f"Sampled data ({result.config.n_samples:,} samples)")
     out.append(
