@@ -288,3 +288,14 @@ def test_closed_and_too_many_tabs():
         assert d.recv("data")["config"]["n"] == 120
         b.close()
         d.close()
+
+
+def test_oversized_message_closes_only_that_connection(server):
+    big = Tab(server.url)
+    big.ws.send(json.dumps({"type": "upload", "name": "huge.csv", "text": "0,0,0\n" * 600_000}))
+    with pytest.raises(ConnectionClosed):  # above the websocket size limit: uvicorn closes it (1009)
+        big.recv("data", timeout=30)
+    other = Tab(server.url)  # the server lives on
+    other.send(type="config", config=SMALL)
+    assert other.recv("data")["config"]["n"] == 120
+    other.close()

@@ -28,6 +28,7 @@ __all__ = ["Unavailable", "compute_layers", "lens", "lens_status"]
 GRID = 64  # cells per side of the confidence heatmap
 METRIC_GRID = 40  # cells per side of the volume-element heatmap
 CURVE_POINTS = 241  # samples of a 1-D function
+MAX_DRAWN_REGIONS = 20_000  # above this the count is shown but the polygons are not sent
 CONTOUR_LEVELS = (0.25, 0.75)  # confidence contours (probability of the predicted class / of class 1)
 ZONE_EPS = 0.1  # transition zone: eps <= switch <= 1 - eps
 
@@ -146,7 +147,10 @@ def partition_layers(frame, view) -> dict:
     part = partition(_logit_difference_net(frame.model) if binary else frame.net, plane)
     n_regions = int(part.num_regions)
     out["regions"] = {"n_regions": n_regions, "partition_ms": round(1000 * (time.perf_counter() - start), 1)}
-    if view["regions"]:
+    if view["regions"] and n_regions > MAX_DRAWN_REGIONS:
+        out["regions"]["note"] = (f"{n_regions:,} regions are too many to draw (limit {MAX_DRAWN_REGIONS:,}); "
+                                  "the count is exact")
+    elif view["regions"]:
         out["regions"].update(_layer(lambda: _polygons(part)))
     if view["boundary"]:
         out["boundary"] = _layer(lambda: {"segments": _segments(part.decision_boundary())})
@@ -241,6 +245,8 @@ def region_bounds(frame) -> dict:
     widths = list(frame.config["widths"])
     if not widths:
         raise Unavailable("no hidden layer: the network is affine, one region")
+    if not frame.net.piecewise_linear:
+        raise Unavailable("region-count bounds are for piecewise-linear (ReLU) nets")
     return {name: float(value) for name, value in all_bounds(2, widths).items()}
 
 

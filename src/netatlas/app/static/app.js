@@ -218,7 +218,7 @@ function updateReadout(msg) {
   notes.innerHTML = "";
   const seen = new Set();
   for (const [name, layer] of Object.entries(layers)) {
-    const note = layer && (layer.unavailable || layer.error);
+    const note = layer && (layer.unavailable || layer.error || layer.note);
     if (!note || seen.has(note)) continue;
     seen.add(note);
     const li = document.createElement("li");
@@ -253,7 +253,7 @@ function transform2d(canvas, w) {
   const sx = W / (x1 - x0), sy = H / (y1 - y0);
   return { sx, sy, X: (x) => (x - x0) * sx, Y: (y) => H - (y - y0) * sy };
 }
-function drawGrid(ctx, canvas, n, colourOf) {
+function drawGrid(ctx, canvas, n, colourOf, smooth = true) {
   const img = new ImageData(n, n);
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < n; c++) {
@@ -264,8 +264,9 @@ function drawGrid(ctx, canvas, n, colourOf) {
   const off = document.createElement("canvas");
   off.width = n; off.height = n;
   off.getContext("2d").putImageData(img, 0, 0);
-  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingEnabled = smooth;
   ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
+  ctx.imageSmoothingEnabled = true;
 }
 function segments(ctx, T, flat) {
   ctx.beginPath();
@@ -290,7 +291,7 @@ function drawClassification(ctx, canvas) {
   } else if (L.volume && L.volume.log_volume) {
     const v = L.volume, [lo, hi] = v.range, span = hi - lo || 1;
     drawGrid(ctx, canvas, v.n, (i) => (!Number.isFinite(v.log_volume[i]) ? [0, 0, 0, 255] :
-      [...viridis((v.log_volume[i] - lo) / span), 255]));
+      [...viridis((v.log_volume[i] - lo) / span), 255]), false);  // samples, not interpolated
   }
   if (L.regions && L.regions.coords && view.regions) {
     const R = L.regions, byClass = view.colour_by === "class";
@@ -329,6 +330,18 @@ function drawClassification(ctx, canvas) {
     segments(ctx, T, L.boundary.segments);
   }
   drawPoints(ctx, T, data, L, view);
+  if (L.volume && L.volume.range) {  // colour scale of the volume element
+    const [lo, hi] = L.volume.range, W = canvas.width;
+    for (let i = 0; i < 120; i++) {
+      ctx.fillStyle = `rgb(${viridis(i / 119).join(",")})`;
+      ctx.fillRect(W - 130 + i, 10, 1, 10);
+    }
+    ctx.fillStyle = "rgba(255,255,255,0.85)";
+    ctx.fillRect(W - 250, 22, 240, 16);
+    ctx.fillStyle = "#222"; ctx.font = "11px system-ui"; ctx.textAlign = "right";
+    ctx.fillText(`log √det g, layer ${L.volume.layer}: ${fmt(lo, 3)} … ${fmt(hi, 3)}`, W - 12, 34);
+    ctx.textAlign = "left";
+  }
 }
 function drawHyperplanes(ctx, canvas, T, hp, w) {
   const [x0, x1, y0, y1] = w, n = hp.b.length;
@@ -366,7 +379,7 @@ function pointRadius(L, i, base) {
   const g = L.gradnorm;
   if (!g || !g.norms || !(g.max > 0)) return base;
   const v = g.norms[i];
-  return !Number.isFinite(v) ? base : 2 + 8 * Math.sqrt(v / g.max);
+  return !Number.isFinite(v) ? base : 1.5 + 4.5 * Math.sqrt(v / g.max);
 }
 function drawPoints(ctx, T, data, L, view) {
   const kept = L.subsample && L.subsample.kept && view.subsample ? new Set(L.subsample.kept) : null;
@@ -379,14 +392,15 @@ function drawPoints(ctx, T, data, L, view) {
   }
   const useGrad = view.gradnorm;
   data.train.forEach(([x, y, label], i) => {
-    const r = useGrad ? pointRadius(L, i, 3.5) : 3.5;
+    const isKept = kept && kept.has(i);
+    const r = Math.max(useGrad ? pointRadius(L, i, 3.5) : 3.5, isKept ? 3 : 0);
     ctx.beginPath();
     ctx.arc(T.X(x), T.Y(y), r, 0, 2 * Math.PI);
-    ctx.globalAlpha = kept && !kept.has(i) ? 0.25 : 1;
+    ctx.globalAlpha = kept && !isKept ? 0.25 : 1;
     ctx.fillStyle = CLASS_COLOURS[label % 10];
     ctx.fill();
-    ctx.lineWidth = kept && kept.has(i) ? 1.6 : 0.8;
-    ctx.strokeStyle = kept && kept.has(i) ? "#000" : "#fff";
+    ctx.lineWidth = isKept ? 1.6 : 0.8;
+    ctx.strokeStyle = isKept ? "#000" : "#fff";
     ctx.stroke();
   });
   ctx.globalAlpha = 1;
