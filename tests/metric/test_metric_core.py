@@ -231,3 +231,12 @@ def test_metric_symmetric_psd_low_rank(d, m, seed):
     ev = torch.linalg.eigvalsh(g)
     assert (ev > -1e-12 * ev.abs().max().clamp_min(1)).all()
     assert int(torch.linalg.matrix_rank(g, rtol=1e-9).max()) <= min(m, d)
+
+
+def test_chunking_does_not_change_values():
+    model = _Custom().eval()
+    x = torch.randn(11, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for feature in ((model, "act"), model, netatlas.nets.mlp([2, 5, 5, 3], "tanh", seed=0)):
+        whole = jacobian(feature, x)
+        torch.testing.assert_close(jacobian(feature, x, chunk_size=3), whole, rtol=0, atol=0)
+        torch.testing.assert_close(volume_element(feature, x, chunk_size=4), volume_element(feature, x))

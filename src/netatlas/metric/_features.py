@@ -52,6 +52,9 @@ class FeatureMap:
         ``g = scale^2 W^T diag(phi'(z)^2) W``.
     description : str
         What the features are, for reports.
+    n_intermediate : int or None
+        Values one sample's forward pass holds (all layers' outputs), to bound the memory of
+        vectorised Jacobians; None when unknown (plain callables).
     """
 
     fn: Callable
@@ -60,6 +63,7 @@ class FeatureMap:
     dtype: torch.dtype | None
     shallow: tuple | None
     description: str
+    n_intermediate: int | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -137,7 +141,8 @@ def _from_net(net: Net, scale_by_width: bool, description: str) -> FeatureMap:
         y = net.forward_all(x)[-1]
         return y * scale if scale != 1.0 else y
 
-    return FeatureMap(fn, net.input_shape, scale, torch.float64, _shallow_structure(net), description)
+    return FeatureMap(fn, net.input_shape, scale, torch.float64, _shallow_structure(net), description,
+                      sum(node.size for node in net.nodes))
 
 
 def _shallow_structure(net: Net):
@@ -245,7 +250,8 @@ def _module_fn(module, input_shape, layer, scale_by_width, description) -> Featu
         y = raw(x)
         return y * scale if scale != 1.0 else y
 
-    return FeatureMap(fn, input_shape, scale, torch.float64, None, description)
+    return FeatureMap(fn, input_shape, scale, torch.float64, None, description,
+                      _probe_intermediate(module, state, input_shape))
 
 
 def _module_layer(module, layer, input_shape, scale_by_width, caller) -> FeatureMap:
@@ -259,6 +265,26 @@ def _module_layer(module, layer, input_shape, scale_by_width, caller) -> Feature
             f"{names[:30]}{' ...' if len(names) > 30 else ''}"
         ) from None
     return _module_fn(module, input_shape, layer, scale_by_width, f"layer {layer!r}")
+
+
+def _probe_intermediate(module, state, input_shape) -> int | None:
+    """Sum of the sizes of every submodule's tensor output for one sample (one forward pass)."""
+    total = [math.prod(input_shape)]
+
+    def count(_module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            total[0] += output[0].numel()
+
+    handles = [m.register_forward_hook(count) for _, m in module.named_modules() if m is not module]
+    try:
+        with torch.no_grad():
+            torch.func.functional_call(module, state, (torch.zeros(1, *input_shape, dtype=torch.float64),))
+    except Exception:  # noqa: BLE001 - only a memory estimate; the real call reports real errors
+        return None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total[0]
 
 
 def _probe_width(fn, input_shape) -> int:

@@ -151,7 +151,11 @@ def _jacobian_chunks(fm, x, mode, chunk_size):
     """Yield (slice, J chunk (b, m, d))."""
     m, d = _n_features(fm, x), x.shape[1]
     mode = _pick_mode(mode, m, d)
-    for part in _chunks(x.shape[0], m * d, chunk_size):
+    per_point = m * d
+    if fm.shallow is None and fm.n_intermediate is not None:
+        # vmap over min(m, d) JVPs/VJPs keeps that many copies of the forward pass's values
+        per_point = max(per_point, min(m, d) * fm.n_intermediate)
+    for part in _chunks(x.shape[0], per_point, chunk_size):
         if fm.shallow is not None:
             yield part, _shallow_jacobian(fm, x[part])
         else:
