@@ -135,6 +135,11 @@ def run_scale(out=None, *, dataset: str = "moons", activation: str = "sigmoid", 
                                               study.decay_w_norm[:, -1].tolist(), strict=True)),
         "weight_decay_final_concentration": dict(zip([f"{w:g}" for w in study.weight_decays],
                                                      study.decay_concentration[:, -1].tolist(), strict=True)),
+        "weight_decay_final_first_layer_concentration": dict(zip(
+            [f"{w:g}" for w in study.weight_decays], study.decay_first_layer_concentration[:, -1].tolist(),
+            strict=True)),
+        "weight_decay_test_accuracy": dict(zip([f"{w:g}" for w in study.weight_decays],
+                                               study.decay_accuracy.tolist(), strict=True)),
         "seconds": time.perf_counter() - started,
     }
     run.write_summary(summary)

@@ -94,10 +94,14 @@ def plot_decay(study, axes=None):
     axes = _axes(axes, 2)
     for k, wd in enumerate(study.weight_decays):
         axes[0].plot(study.decay_record_epochs, study.decay_w_norm[k], label=f"weight decay {wd:g}")
-        axes[1].plot(study.decay_record_epochs, study.decay_concentration[k], label=f"weight decay {wd:g}")
+        line, = axes[1].plot(study.decay_record_epochs, study.decay_concentration[k],
+                             label=f"weight decay {wd:g}: all parameters")
+        axes[1].plot(study.decay_record_epochs, study.decay_first_layer_concentration[k], ls="--",
+                     color=line.get_color(), label=f"weight decay {wd:g}: first layer")
     axes[0].set(xlabel="epoch", ylabel="mean first-layer ||w||", title="weight decay keeps ||w|| small")
     axes[1].set(xlabel="epoch", ylabel="fraction with 90% of the gradient", title="... and the gradient spread")
     axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7)
     return axes
 
 

@@ -178,6 +178,8 @@ class ScaleStudy:
     weight_decays : ndarray of shape (n_decays,)
     decay_w_norm, decay_concentration, decay_zone_width : ndarray of shape (n_decays, n_decay_records)
         Mean first-layer ||w||, concentration and zone width while training with each weight decay.
+    decay_first_layer_concentration : ndarray of shape (n_decays, n_decay_records)
+        Concentration of the first layer's gradient alone.
     decay_record_epochs : ndarray of shape (n_decay_records,)
     decay_accuracy : ndarray of shape (n_decays,)
         Final test accuracy of each weight-decay run.
@@ -204,6 +206,7 @@ class ScaleStudy:
     decay_w_norm: np.ndarray
     decay_concentration: np.ndarray
     decay_zone_width: np.ndarray
+    decay_first_layer_concentration: np.ndarray
     decay_record_epochs: np.ndarray
     decay_accuracy: np.ndarray
     config: dict
@@ -341,7 +344,7 @@ def scale_study(
         logger.info("scale_study: init scale %g trained", c)
 
     decay_record_epochs = np.arange(0, decay_epochs + 1, record_every)
-    d_w, d_conc, d_zone, d_acc = [], [], [], []
+    d_w, d_conc, d_zone, d_acc, d_conc1 = [], [], [], [], []
     for wd in weight_decays:
         model = mlp(sizes, activation, seed=seed)
         tracker = GradientTracker(x, y, every=record_every)
@@ -351,6 +354,7 @@ def scale_study(
         trace = tracker.result()
         d_w.append(trace.first_layer_weight_norm)
         d_conc.append(trace.concentration)
+        d_conc1.append(trace.first_layer_concentration)
         zone_act = activation if activation not in ("relu", "leaky_relu") else "sigmoid"
         d_zone.append(zone_width(trace.first_layer_weight_norm, zone_act, eps))
         d_acc.append(np.nan if history.test_accuracy is None else float(history.test_accuracy[-1]))
@@ -365,4 +369,4 @@ def scale_study(
         np.stack(init_loss), np.stack(init_acc), np.stack(init_conc), np.stack(init_grad), np.array(init_change),
         record_epochs,
         np.asarray(weight_decays, dtype=np.float64), np.stack(d_w), np.stack(d_conc), np.stack(d_zone),
-        decay_record_epochs, np.array(d_acc), config)
+        np.stack(d_conc1), decay_record_epochs, np.array(d_acc), config)

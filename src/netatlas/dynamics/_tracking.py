@@ -22,6 +22,8 @@ class GradientTrace:
     epochs : ndarray of shape (n_records,)
     concentration : ndarray of shape (n_records,)
         Fraction of samples carrying ``mass`` of the gradient (:func:`gradient_concentration`).
+    first_layer_concentration : ndarray of shape (n_records,)
+        The same for the gradient of the first layer's parameters alone (the transition zones' share).
     mean_norm : ndarray of shape (n_records,)
         Mean per-sample gradient norm.
     layer_mean_norm : ndarray of shape (n_records, n_layers)
@@ -36,6 +38,7 @@ class GradientTrace:
 
     epochs: np.ndarray
     concentration: np.ndarray
+    first_layer_concentration: np.ndarray
     mean_norm: np.ndarray
     layer_mean_norm: np.ndarray
     first_layer_weight_norm: np.ndarray
@@ -44,8 +47,8 @@ class GradientTrace:
     norms: np.ndarray | None = None
 
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in ("epochs", "concentration", "mean_norm", "layer_mean_norm",
-                                             "first_layer_weight_norm", "mass")}
+        out = {k: getattr(self, k) for k in ("epochs", "concentration", "first_layer_concentration", "mean_norm",
+                                             "layer_mean_norm", "first_layer_weight_norm", "mass")}
         out["layer_names"] = list(self.layer_names)
         return out
 
@@ -93,7 +96,8 @@ class GradientTracker:
         g = per_sample_gradient_norms(model, self.x, self.y, loss=self.loss)
         first = next(p for name, p in model.named_parameters() if name.endswith("weight"))
         w_norm = float(torch.linalg.vector_norm(first.detach().double(), dim=1).mean())
-        self._rows.append((epoch, gradient_concentration(g.total, self.mass), float(g.total.mean()),
+        self._rows.append((epoch, gradient_concentration(g.total, self.mass),
+                           gradient_concentration(g.per_layer[:, 0], self.mass), float(g.total.mean()),
                            g.per_layer.mean(0), w_norm, g.layer_names, g.total if self.keep_norms else None))
 
     def __call__(self, info) -> None:
@@ -105,9 +109,9 @@ class GradientTracker:
         if not self._rows:
             raise ValueError("GradientTracker.result: nothing recorded yet (pass it to fit(callbacks=[...]))")
         cols = list(zip(*self._rows, strict=True))
-        return GradientTrace(np.array(cols[0]), np.array(cols[1]), np.array(cols[2]), np.stack(cols[3]),
-                             np.array(cols[4]), cols[5][0], self.mass,
-                             np.stack(cols[6]) if self.keep_norms else None)
+        return GradientTrace(np.array(cols[0]), np.array(cols[1]), np.array(cols[2]), np.array(cols[3]),
+                             np.stack(cols[4]), np.array(cols[5]), cols[6][0], self.mass,
+                             np.stack(cols[7]) if self.keep_norms else None)
 
 
 class CorrectnessRecorder:
