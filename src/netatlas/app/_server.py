@@ -64,8 +64,12 @@ FRAME_POLL_S = 0.004
 
 def _frame_json(session: Session, view: dict, number: int) -> str:
     start = time.perf_counter()
-    frame = session.capture()
-    layers = compute_layers(frame, view)
+    session.frame_busy = True
+    try:
+        frame = session.capture()
+        layers = compute_layers(frame, view)
+    finally:
+        session.frame_busy = False
     message = {"type": "frame", "frame": number, "meta": to_jsonable(frame.meta), "layers": layers,
                "timing_ms": round(1000 * (time.perf_counter() - start), 1)}
     try:

@@ -31,8 +31,11 @@ MAX_CURVE_POINTS = 400  # loss/accuracy history sent per frame (thinned evenly)
 # After each epoch the training thread sleeps this fraction of the epoch's duration (at least
 # MIN_YIELD_S): Python runs one thread at a time, and without a pause a training loop of tiny torch
 # ops would starve the frame thread computing the geometry (and other tabs) of the interpreter.
-YIELD_FRACTION = float(os.environ.get("NETATLAS_APP_YIELD", "1.0"))
+YIELD_FRACTION = float(os.environ.get("NETATLAS_APP_YIELD", "0.5"))
 MIN_YIELD_S = 0.002
+# While a frame is being computed the trainer also pauses this long after each optimiser step. It
+# never waits for the page (an unacknowledged frame blocks nothing), only lets the geometry run.
+FRAME_YIELD_S = float(os.environ.get("NETATLAS_APP_FRAME_YIELD", "0.002"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +121,7 @@ class Session:
         self.optimizer = self._make_optimizer()
         self.lock = threading.RLock()
         self.epoch = 0
+        self.n_steps = 0  # optimiser steps
         self.history = {k: [] for k in ("epoch", "loss", "accuracy", "test_loss", "test_accuracy")}
         self.snapshots: list[dict] = []
         self.snapshot_every = 1
@@ -127,6 +131,8 @@ class Session:
         self.version = 0
         self._record()
         self._snapshot()
+        self.frame_busy = False  # set while a frame of this session is being computed
+        self._epoch_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="netatlas-train", daemon=True)
@@ -149,11 +155,14 @@ class Session:
     def step(self, n_epochs: int = 1):
         with self.lock:
             self.playing = False
-            self._resume_from_view()
+        with self._epoch_lock:  # waits for an epoch the thread is running to end
+            with self.lock:
+                self._resume_from_view()
             for _ in range(n_epochs):
                 if self.error is None:
                     self._train_epoch()
-            self.version += 1
+            with self.lock:
+                self.version += 1
 
     def scrub(self, index: int):
         with self.lock:
@@ -187,17 +196,23 @@ class Session:
         batch = self.config["batch_size"] or n
         generator = torch.Generator().manual_seed(self.config["seed"] * 100_003 + self.epoch)
         order = torch.randperm(n, generator=generator)
-        self.model.train()
         for start in range(0, n, batch):
             idx = order[start:start + batch]
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self._loss(self.model(self.x[idx]), self.y[idx])
-            loss.backward()
-            self.optimizer.step()
-        self.epoch += 1
-        self._record()
-        if self.epoch % self.snapshot_every == 0:
-            self._snapshot()
+            with self.lock:  # per step, so a frame can take its copy of the weights mid-epoch
+                self.model.train()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = self._loss(self.model(self.x[idx]), self.y[idx])
+                loss.backward()
+                self.optimizer.step()
+                self.n_steps += 1
+                self.version += 1  # frames may show the weights after any step, not only per epoch
+            if self.frame_busy:  # hand the interpreter to the thread computing this tab's frame
+                time.sleep(FRAME_YIELD_S)
+        with self.lock:
+            self.epoch += 1
+            self._record()
+            if self.epoch % self.snapshot_every == 0:
+                self._snapshot()
 
     def _evaluate(self, x, y):
         if len(x) == 0:
@@ -223,6 +238,7 @@ class Session:
     def _snapshot(self):
         self.snapshots.append({
             "epoch": self.epoch,
+            "steps": self.n_steps,
             "model": copy.deepcopy(self.model.state_dict()),
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "history": len(self.history["epoch"]),
@@ -243,6 +259,7 @@ class Session:
         self.model.load_state_dict(snap["model"])
         self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
         self.epoch = snap["epoch"]
+        self.n_steps = snap["steps"]
         for key in self.history:
             del self.history[key][snap["history"]:]
         del self.snapshots[self.viewing + 1:]
@@ -257,10 +274,11 @@ class Session:
                 continue
             start = time.perf_counter()
             try:
-                with self.lock:
+                with self._epoch_lock:
                     if self.playing:
                         self._train_epoch()
-                        self.version += 1
+                        with self.lock:
+                            self.version += 1
             except Exception as exc:  # never let the thread die silently
                 logger.exception("training failed")
                 with self.lock:
@@ -286,6 +304,7 @@ class Session:
             meta = {
                 "version": self.version,
                 "epoch": epoch,
+                "steps": self.n_steps if self.viewing is None else None,
                 "playing": self.playing,
                 "n_snapshots": len(self.snapshots),
                 "snapshot": len(self.snapshots) - 1 if self.viewing is None else self.viewing,
