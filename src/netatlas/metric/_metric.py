@@ -395,7 +395,8 @@ def pseudo_volume_element(
     Returns
     -------
     Tensor of shape (B,)
-        ``0.5 * sum(log(nonzero eigenvalues))`` (log) or its exponential.
+        ``0.5 * sum(log(nonzero eigenvalues))`` (log) or its exponential; a zero metric (e.g. every
+        ReLU unit off) has no non-zero eigenvalue, and the empty product is 1 (log 0).
 
     Examples
     --------
