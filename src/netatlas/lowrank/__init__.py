@@ -8,6 +8,14 @@ them (products, subspaces, losses, H-scores, locality diagnostics), generates jo
 eps, and validates the theory on trained torch networks (``netatlas lowrank validate``).
 """
 
+from netatlas.lowrank._analyze import (
+    AnalysisResult,
+    DiscreteData,
+    analyze_net,
+    analyze_snapshots,
+    discretize,
+    layer_agreement,
+)
 from netatlas.lowrank._compare import (
     LayerComparison,
     compare_hidden_layer,
@@ -64,9 +72,20 @@ from netatlas.lowrank._optimum import (
     optimal_softmax_layer,
     pmi_matrix,
 )
+from netatlas.lowrank._validate import ValidationConfig, ValidationResult, fit_slope, validate
 
 __all__ = [
     "SVD",
+    "AnalysisResult",
+    "DiscreteData",
+    "ValidationConfig",
+    "ValidationResult",
+    "analyze_net",
+    "analyze_snapshots",
+    "discretize",
+    "fit_slope",
+    "layer_agreement",
+    "validate",
     "HiddenLayerOptimum",
     "TrainedLayer",
     "LayerComparison",

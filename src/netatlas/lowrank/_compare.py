@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from netatlas.lowrank._dtm import check_joint, dtm, h_score_population
+from netatlas.lowrank._dtm import check_joint, check_k, dtm, h_score_population
 from netatlas.lowrank._generate import chi2_radius
 from netatlas.lowrank._loss import _y_values, mmse_excess_loss, softmax_excess_loss
 from netatlas.lowrank._optimum import (
@@ -141,7 +141,7 @@ def _ratio(a, b):
     return float(a / b) if b > 0 else (float("nan") if a == 0 else float("inf"))
 
 
-def _check_layer(p, features, weights, bias, n_out, caller):
+def _check_layer(p, features, weights, bias, n_out, caller, *, any_width=False):
     f = np.asarray(features, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
     if f.ndim != 2 or f.shape[0] != p.shape[0]:
@@ -153,7 +153,7 @@ def _check_layer(p, features, weights, bias, n_out, caller):
     if b.shape != (n_out,):
         raise ValueError(f"{caller}: bias must have shape ({n_out},), got {b.shape}")
     k = f.shape[1]
-    if not 1 <= k <= min(p.shape[0] - 1, n_out):
+    if not any_width and not 1 <= k <= min(p.shape[0] - 1, n_out):
         raise ValueError(f"{caller}: k = {k} features; accepted 1 <= k <= {min(p.shape[0] - 1, n_out)}")
     return f, w, b
 
@@ -165,7 +165,8 @@ def _model_radius(p_y, logits):
     return float(np.max(np.sqrt(np.sum((q - p_y) ** 2 / p_y, axis=1))))
 
 
-def compare_softmax_layer(p_xy, features, weights, bias=None, *, target: str = "dtm") -> LayerComparison:
+def compare_softmax_layer(p_xy, features, weights, bias=None, *, target: str = "dtm", rank: int | None = None
+                          ) -> LayerComparison:
     """Compare a trained softmax layer (logits = features @ weights.T + bias) with the DTM theory.
 
     Parameters
@@ -179,6 +180,10 @@ def compare_softmax_layer(p_xy, features, weights, bias=None, *, target: str = "
     bias : array of shape (|Y|,), optional
     target : {"dtm", "pmi"}
         The matrix whose rank-k approximation is the reference (see :func:`optimal_softmax_layer`).
+    rank : int, optional
+        The rank r compared; default min(k, min(|X|, |Y|) - 1). A layer wider than the DTM's rank (a
+        trained classifier's penultimate layer, say) is compared through its logit matrix: the angles are
+        then between the top-r singular subspaces of Theta^ and of B~.
 
     Returns
     -------
@@ -201,8 +206,12 @@ def compare_softmax_layer(p_xy, features, weights, bias=None, *, target: str = "
     (0.0, 0.0, 0.0)
     """
     p = check_joint(p_xy, caller="compare_softmax_layer")
-    f, w, b = _check_layer(p, features, weights, bias, p.shape[1], "compare_softmax_layer")
-    k = f.shape[1]
+    f, w, b = _check_layer(p, features, weights, bias, p.shape[1], "compare_softmax_layer", any_width=True)
+    width = f.shape[1]
+    rank_max = min(p.shape) - 1
+    k = min(width, rank_max)
+    if rank is not None:
+        k = check_k(rank, k, caller="compare_softmax_layer")
     theory = optimal_softmax_layer(p, k, target=target)
     p_x, p_y = p.sum(1), p.sum(0)
     sq = np.sqrt(np.outer(p_x, p_y))
@@ -219,6 +228,9 @@ def compare_softmax_layer(p_xy, features, weights, bias=None, *, target: str = "
     h_one = h_score_population(p, f)
     h_pair = h_score_population(p, f, w)
     big_b = dtm(p)
+    if k < width or rank is not None:  # compare the subspaces the logits actually use
+        u_t, _, vt_t = np.linalg.svd(theta, full_matrices=False)
+        phi, psi = u_t[:, :k], vt_t[:k].T
     return LayerComparison(
         kind="softmax", k=k, product_error=relative_error(theta, theory.product),
         feature_angles=principal_angles(phi, u_k), weight_angles=principal_angles(psi, v_k),

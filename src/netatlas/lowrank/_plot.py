@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["plot_analysis", "plot_metric_vs_eps", "validation_figures"]
+__all__ = ["plot_analysis", "plot_metric_vs_eps", "plot_spectrum", "validation_figures"]
 
 _STYLE = {
     "softmax": dict(color="C0", marker="o", label="softmax net (population)"),
@@ -255,4 +255,19 @@ def plot_analysis(result, *, ax=None):
     ax.set_xlabel("training step")
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.2)
+    return ax
+
+
+def plot_spectrum(p_xy, *, ax=None):
+    """Bar plot of the DTM's singular values (returns the axes)."""
+    from netatlas.lowrank._dtm import dtm_svd
+
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 3.6))
+    s = dtm_svd(p_xy).s
+    ax.bar(np.arange(1, s.size + 1), s, color="C0")
+    ax.set_xlabel("i")
+    ax.set_ylabel("sigma_i (DTM)")
+    ax.set_ylim(0, 1.05)
     return ax

@@ -15,6 +15,7 @@ Experiments (each batched over all (eps, seed) pairs; see PAPERS.md section 4 fo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import warnings
@@ -80,8 +81,9 @@ class ValidationConfig:
         The local range for the slope fit: eps_fraction <= local_fraction.
     n_samples : int
         Samples for the sampled-data experiment.
-    hidden_m, hidden_k : int
-        Width of the fixed features below and of the hidden layer.
+    hidden_m, hidden_k : int, optional
+        Width of the fixed features below and of the hidden layer (default min(8, n_x - 1) and
+        min(3, n_y - 1)).
     activations : tuple of str
         Smooth hidden activations to test (the paper's non-vanishing-gradient case).
     relu_center : float
@@ -98,8 +100,8 @@ class ValidationConfig:
     gap: float = 0.6
     local_fraction: float = 0.1
     n_samples: int = 1_000_000
-    hidden_m: int = 8
-    hidden_k: int = 3
+    hidden_m: int | None = None
+    hidden_k: int | None = None
     activations: tuple = ("sigmoid", "tanh")
     relu_center: float = 0.0
     n_dirichlet: int = 4
@@ -117,6 +119,10 @@ class ValidationConfig:
         return cls(**{**base, **overrides})
 
     def check(self) -> ValidationConfig:
+        """Validate the settings; returns the config with the defaults that depend on sizes filled in."""
+        if self.hidden_m is None or self.hidden_k is None:
+            return dataclasses.replace(self, hidden_m=self.hidden_m or min(8, self.n_x - 1),
+                                       hidden_k=self.hidden_k or min(3, self.n_y - 1)).check()
         if min(self.n_x, self.n_y) < 3 or not 1 <= self.k <= min(self.n_x, self.n_y) - 2:
             raise ValueError(
                 f"validate: need n_x, n_y >= 3 and 1 <= k <= min(n_x, n_y) - 2 (a tail after k), "
