@@ -21,7 +21,18 @@ import sys
 import time
 
 
-async def drive(url: str, seconds: float, config: dict, view: dict) -> dict:
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(url: str, seconds: float, config: dict, view: dict, pid: int | None = None) -> dict:
     import websockets
 
     async with websockets.connect(url.replace("http", "ws") + "ws", max_size=2**25) as ws:
@@ -40,6 +51,7 @@ async def drive(url: str, seconds: float, config: dict, view: dict) -> dict:
                 await ws.send(json.dumps({"type": "ack", "frame": msg["frame"]}))
                 break
         await ws.send(json.dumps({"type": "play"}))
+        cpu_start = cpu_seconds(pid)
         frames, timings, epochs, sizes, layer_names, layer_ms = 0, [], [], [], set(), {}
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
@@ -64,6 +76,8 @@ async def drive(url: str, seconds: float, config: dict, view: dict) -> dict:
                         layer_ms.setdefault(k if key == "ms" else "partition", []).append(v[key])
             last = msg
         elapsed = time.perf_counter() - start
+        cpu = cpu_seconds(pid)
+        cpu = None if cpu is None or cpu_start is None else cpu - cpu_start
         await ws.send(json.dumps({"type": "pause"}))
     regions = last["layers"].get("regions", {}) if frames else {}
     return {
@@ -76,6 +90,11 @@ async def drive(url: str, seconds: float, config: dict, view: dict) -> dict:
         "layer_ms_median": {k: statistics.median(v) for k, v in sorted(layer_ms.items())},
         "seconds": elapsed,
         "frames": frames,
+        # CPU time the server used (training + geometry + I/O): on a machine where it is not competing
+        # with other processes, one interpreter's worth of CPU gives about frames / server_cpu_s updates/s
+        "server_cpu_s": cpu,
+        "server_cpu_share": cpu / elapsed if cpu is not None else None,
+        "updates_per_server_cpu_s": frames / cpu if cpu else None,
     }
 
 
@@ -106,7 +125,7 @@ def main(argv=None):
             raise SystemExit(f"server did not start: {line}{server.stdout.read()}")
         url = line.split()[2]
     try:
-        result = asyncio.run(drive(url, args.seconds, config, view))
+        result = asyncio.run(drive(url, args.seconds, config, view, server.pid if server else None))
     finally:
         if server is not None:
             server.terminate()

@@ -35,7 +35,7 @@ YIELD_FRACTION = float(os.environ.get("NETATLAS_APP_YIELD", "0.5"))
 MIN_YIELD_S = 0.002
 # While a frame is being computed the trainer also pauses this long after each optimiser step. It
 # never waits for the page (an unacknowledged frame blocks nothing), only lets the geometry run.
-FRAME_YIELD_S = float(os.environ.get("NETATLAS_APP_FRAME_YIELD", "0.002"))
+FRAME_YIELD_S = float(os.environ.get("NETATLAS_APP_FRAME_YIELD", "0.005"))
 
 
 @dataclass(frozen=True, eq=False)
