@@ -36,7 +36,7 @@ def test_quick_run_writes_summary_and_report(tmp_path):
     assert "1/sqrt" in summary["scaling_convention"] or "sqrt(m)" in summary["scaling_convention"]
     assert "barlow_minus_random" in summary["paired_differences_rho_volume_entropy"]
     html = (out / "report.html").read_text()
-    assert "Correlations per encoder" in html and "data:image/png;base64" in html
+    assert "Correlations per encoder" in html and "data:image/png;base64" in html and "Reading" in html
     assert "rho(eff. volume, probe entropy)" in result.output
 
 
@@ -57,6 +57,19 @@ def test_add_ssl_command_under_a_magnify_group():
     app.add_typer(magnify, name="magnify")
     result = CliRunner().invoke(app, ["magnify", "ssl", "--help"])
     assert result.exit_code == 0 and "--quick" in result.output and "magnify_ssl" in result.output
+
+
+def test_reading_states_the_sign_of_each_interval():
+    from netatlas.ssl._report import reading
+
+    entry = lambda m, lo, hi: {"mean": m, "ci_low": lo, "ci_high": hi}  # noqa: E731
+    summary = {"per_encoder": {"barlow": {"rho_volume_entropy_all": entry(0.3, 0.1, 0.5)},
+                               "random": {"rho_volume_entropy_all": entry(-0.1, -0.3, 0.1)}},
+               "paired_differences_rho_volume_entropy": {"barlow_minus_random": entry(-0.4, -0.6, -0.2)}}
+    text = reading(summary)
+    assert "barlow: rho(effective volume, probe entropy) = +0.300 [+0.100, +0.500]: positive" in text
+    assert "random: rho(effective volume, probe entropy) = -0.100 [-0.300, +0.100]: not distinguishable" in text
+    assert "barlow minus random: -0.400 [-0.600, -0.200]: negative" in text
 
 
 def test_config_validation():

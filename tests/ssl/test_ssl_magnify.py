@@ -10,6 +10,7 @@ from torch import nn
 
 from netatlas.ssl import (
     EncoderWithHead,
+    SliceMeasures,
     class_means,
     fit_linear_probe,
     make_encoder,
@@ -111,3 +112,17 @@ def test_encoder_with_head_names_and_seeding():
         EncoderWithHead(a, nn.Identity(), "classifier")
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
         make_encoder((4,), activation="swish")
+
+
+def test_volume_change_uses_the_reference_at_the_same_points():
+    rng = np.random.default_rng(0)
+    entropy = rng.random(30)
+    trend = np.linspace(0, 50, 30)  # a volume trend the initial network already had, unrelated to entropy
+    initial = SliceMeasures(trend, None, entropy, np.zeros(30), np.zeros(30), np.zeros(30))
+    trained = SliceMeasures(trend + 0.1 * entropy, None, entropy, np.zeros(30), np.zeros(30), np.zeros(30))
+    corr = slice_correlations([trained], [initial])
+    assert corr["volume_change_entropy"][0] == pytest.approx(1.0)
+    assert abs(corr["volume_entropy"][0]) < 0.5  # the trend hides it without the reference
+    assert "volume_change_entropy" not in slice_correlations([trained])
+    with pytest.raises(ValueError, match="reference has 2 slices but measures 1"):
+        slice_correlations([trained], [initial, initial])

@@ -133,8 +133,9 @@ class SSLMagnifyResult:
     config : SSLMagnifyConfig
     seeds : tuple of int
     correlations : dict kind -> dict name -> ndarray of shape (n_seeds, n_slices)
-        Within-slice Spearman correlations (names as :func:`slice_correlations`); slices ordered lines
-        first, then planes, identical across kinds for one seed (paired).
+        Within-slice Spearman correlations (names as :func:`slice_correlations`; ``volume_change_entropy``
+        uses the random twin, the trained encoders' common initialisation, as reference); slices ordered
+        lines first, then planes, identical across kinds for one seed (paired).
     slice_kinds : ndarray of str, shape (n_slices,)
         "line" or "plane" for every slice column.
     probe_accuracy, ncm_accuracy : dict kind -> ndarray of shape (n_seeds,)
@@ -179,6 +180,8 @@ class SSLMagnifyResult:
                      for name, mask in masks.items() if mask.any()}
             if masks["planes"].any():
                 entry["rho_plane_area_entropy"] = ci(corr["area_entropy"][:, masks["planes"]])
+            if "volume_change_entropy" in corr:
+                entry["rho_volume_change_entropy"] = ci(corr["volume_change_entropy"])
             entry["rho_volume_between_class_means"] = ci(corr["volume_between"])
             entry["probe_accuracy"] = _mean_sd(self.probe_accuracy[kind])
             entry["ncm_accuracy"] = _mean_sd(self.ncm_accuracy[kind])
@@ -311,6 +314,9 @@ def magnify_ssl(config: SSLMagnifyConfig | None = None, *, progress: bool = Fals
     seeds = tuple(range(config.first_seed, config.first_seed + config.n_seeds))
     n_classes = int(data.n_classes)
     correlations = {k: {"volume_entropy": [], "area_entropy": [], "volume_between": []} for k in ENCODER_KINDS}
+    for kind in ENCODER_KINDS:
+        if kind != "random":  # the change of effective volume from the shared random initialisation
+            correlations[kind]["volume_change_entropy"] = []
     probe_accuracy = {k: [] for k in ENCODER_KINDS}
     ncm_accuracy = {k: [] for k in ENCODER_KINDS}
     ssl_losses = {"barlow": [], "simclr": []}
@@ -329,6 +335,7 @@ def magnify_ssl(config: SSLMagnifyConfig | None = None, *, progress: bool = Fals
         slice_kinds = np.array([s.kind for s in slices])
         if seed == seeds[0]:
             first_slices = [s.to_dict() for s in slices]
+        measured = {}
         for kind in ENCODER_KINDS:
             measure_started = time.perf_counter()
             model = models[kind]
@@ -337,13 +344,16 @@ def magnify_ssl(config: SSLMagnifyConfig | None = None, *, progress: bool = Fals
             means = class_means(train_features, y_train, n_classes)
             probe_accuracy[kind].append(probe.accuracy(test_features, y_test))
             ncm_accuracy[kind].append(float((nearest_class_mean(test_features, means)[0] == y_test).mean()))
-            measures = measure_slices(model, slices, probe, means)
-            for name, values in slice_correlations(measures).items():
-                correlations[kind][name].append(values)
+            measures = measured[kind] = measure_slices(model, slices, probe, means)
             if seed == seeds[0]:
                 examples[kind] = _example(slices, measures)
             timings[f"measure_{kind}"] = timings.get(f"measure_{kind}", 0.0) + time.perf_counter() - measure_started
             logger.info("magnify_ssl: seed %d %s probe accuracy %.3f", seed, kind, probe_accuracy[kind][-1])
+        # every twin starts from the random twin's weights: it is the reference for the change training made
+        for kind, measures in measured.items():
+            reference = measured["random"] if kind != "random" else None
+            for name, values in slice_correlations(measures, reference).items():
+                correlations[kind][name].append(values)
     return SSLMagnifyResult(
         config=config, seeds=seeds,
         correlations={k: {n: np.stack(v) for n, v in c.items()} for k, c in correlations.items()},

@@ -321,12 +321,17 @@ def measure_slices(model: nn.Module, slices: list[SliceSpec], probe: LinearProbe
     return out
 
 
-def slice_correlations(measures: list[SliceMeasures]) -> dict[str, np.ndarray]:
+def slice_correlations(measures: list[SliceMeasures], reference: list[SliceMeasures] | None = None
+                       ) -> dict[str, np.ndarray]:
     """Spearman correlations within every slice, shape (n_slices,) each:
 
     - ``volume_entropy``: effective volume vs probe entropy;
     - ``area_entropy``: plane-metric log area vs probe entropy (NaN on lines);
-    - ``volume_between``: effective volume vs ``-ncm_margin`` (label-free "between class means").
+    - ``volume_between``: effective volume vs ``-ncm_margin`` (label-free "between class means");
+    - ``volume_change_entropy`` (with ``reference``, the same slices measured on the encoder the training
+      started from): the change of effective volume that training made, ``effective_volume -
+      reference.effective_volume``, vs probe entropy. This removes what the initial network already did
+      (e.g. a volume trend across the slice shared by all twins).
 
     Examples
     --------
@@ -335,9 +340,15 @@ def slice_correlations(measures: list[SliceMeasures]) -> dict[str, np.ndarray]:
     >>> slice_correlations([m])["volume_entropy"]
     array([1.])
     """
-    return {
+    out = {
         "volume_entropy": np.array([spearman(m.effective_volume, m.entropy) for m in measures]),
         "area_entropy": np.array([spearman(m.plane_log_area, m.entropy) if m.plane_log_area is not None
                                   else math.nan for m in measures]),
         "volume_between": np.array([spearman(m.effective_volume, -m.ncm_margin) for m in measures]),
     }
+    if reference is not None:
+        if len(reference) != len(measures):
+            raise ValueError(f"slice_correlations: reference has {len(reference)} slices but measures {len(measures)}")
+        out["volume_change_entropy"] = np.array([spearman(m.effective_volume - r.effective_volume, m.entropy)
+                                                 for m, r in zip(measures, reference, strict=True)])
+    return out

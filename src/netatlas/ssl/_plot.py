@@ -18,20 +18,22 @@ def plot_correlations(summary: dict, ax=None):
         _, ax = plt.subplots(figsize=(8, 4.5))
     per = summary["per_encoder"]
     measures = [m for m in ("rho_volume_entropy_all", "rho_volume_entropy_lines", "rho_volume_entropy_planes",
-                            "rho_plane_area_entropy", "rho_volume_between_class_means")
-                if all(m in entry for entry in per.values())]
+                            "rho_plane_area_entropy", "rho_volume_change_entropy", "rho_volume_between_class_means")
+                if any(m in entry for entry in per.values())]
     labels = {"rho_volume_entropy_all": "eff. volume vs entropy (all)",
               "rho_volume_entropy_lines": "eff. volume vs entropy (lines)",
               "rho_volume_entropy_planes": "eff. volume vs entropy (planes)",
               "rho_plane_area_entropy": "plane area vs entropy (planes)",
+              "rho_volume_change_entropy": "eff. volume change from init vs entropy",
               "rho_volume_between_class_means": "eff. volume vs -NCM margin"}
     kinds = list(per)
     height = 0.8 / len(kinds)
     for j, kind in enumerate(kinds):
-        ys = np.arange(len(measures)) + (j - (len(kinds) - 1) / 2) * height
-        means = np.array([per[kind][m]["mean"] for m in measures])
-        low = np.array([per[kind][m]["ci_low"] for m in measures])
-        high = np.array([per[kind][m]["ci_high"] for m in measures])
+        rows = [i for i, m in enumerate(measures) if m in per[kind]]
+        ys = np.array(rows) + (j - (len(kinds) - 1) / 2) * height
+        means = np.array([per[kind][measures[i]]["mean"] for i in rows])
+        low = np.array([per[kind][measures[i]]["ci_low"] for i in rows])
+        high = np.array([per[kind][measures[i]]["ci_high"] for i in rows])
         ax.errorbar(means, ys, xerr=[means - low, high - means], fmt="o", color=_COLORS.get(kind), capsize=3,
                     label=kind)
     ax.axvline(0, color="k", lw=0.8)

@@ -19,12 +19,33 @@ _INTRO = (
     "Headline: the Spearman rank correlation of effective volume with probe entropy, taken within each slice "
     "and averaged over slices and seeds; 95% intervals from a two-level bootstrap (resample seeds, then "
     "slices). Positive = magnification concentrates where the probe is unsure, i.e. between classes. "
-    "Differences are paired (same slices for every encoder of a seed).\n\n"
+    "Differences are paired (same slices for every encoder of a seed). Because all trained twins start from the "
+    "random twin's weights, we also correlate the change of effective volume that training made (trained minus "
+    "initial, at the same points) with entropy, which removes trends the initial network already had.\n\n"
     "Scaling convention: " + SCALING_CONVENTION)
 
 
 def _ci(entry) -> str:
     return f"{entry['mean']:+.3f} [{entry['ci_low']:+.3f}, {entry['ci_high']:+.3f}]"
+
+
+def _sign(entry) -> str:
+    if entry["ci_low"] > 0:
+        return "positive (95% CI above 0)"
+    if entry["ci_high"] < 0:
+        return "negative (95% CI below 0)"
+    return "not distinguishable from 0 (95% CI contains 0)"
+
+
+def reading(summary: dict) -> str:
+    """The comparison in words, generated from the numbers (one line per encoder and per paired difference)."""
+    lines = []
+    for kind, entry in summary["per_encoder"].items():
+        e = entry["rho_volume_entropy_all"]
+        lines.append(f"{kind}: rho(effective volume, probe entropy) = {_ci(e)}: {_sign(e)}.")
+    for name, entry in summary["paired_differences_rho_volume_entropy"].items():
+        lines.append(f"{name.replace('_minus_', ' minus ')}: {_ci(entry)}: {_sign(entry)}.")
+    return "\n\n".join(lines)
 
 
 def write_ssl_report(result: SSLMagnifyResult, run, *, title: str = "Magnification in self-supervised "
@@ -52,6 +73,7 @@ def write_ssl_report(result: SSLMagnifyResult, run, *, title: str = "Magnificati
         for key, label in (("rho_volume_entropy_all", "rho(vol, entropy) all"),
                            ("rho_volume_entropy_lines", "lines"), ("rho_volume_entropy_planes", "planes"),
                            ("rho_plane_area_entropy", "rho(plane area, entropy)"),
+                           ("rho_volume_change_entropy", "rho(vol − vol at init, entropy)"),
                            ("rho_volume_between_class_means", "rho(vol, -NCM margin)")):
             if key in entry:
                 row[label] = _ci(entry[key])
@@ -69,6 +91,7 @@ def write_ssl_report(result: SSLMagnifyResult, run, *, title: str = "Magnificati
     run.add_table("Paired differences", differences,
                   "Difference of the within-slice correlation between two encoders on the same slices; an "
                   "interval excluding 0 separates them.")
+    run.add_text("Reading", reading(summary))
     fig, ax = plt.subplots(figsize=(8, 4.5))
     plot_correlations(summary, ax)
     run.save_figure(fig, "correlations", "Mean within-slice Spearman correlation with 95% bootstrap CI, per "
