@@ -325,7 +325,14 @@ class Session:
         def rows(x, y):
             return np.round(torch.cat([x.double(), y.double()[:, None]], 1).numpy(), 5).tolist()
 
-        return {"type": "data", "mode": self.mode, "config": self.config, "window": list(self.window),
-                "n_classes": self.n_classes, "description": self.description,
-                "train": rows(self.x, self.y), "test": rows(self.x_test, self.y_test),
-                "labels": self.upload.labels if self.upload is not None else None}
+        message = {"type": "data", "mode": self.mode, "config": self.config, "window": list(self.window),
+                   "n_classes": self.n_classes, "description": self.description,
+                   "train": rows(self.x, self.y), "test": rows(self.x_test, self.y_test),
+                   "labels": self.upload.labels if self.upload is not None else None}
+        if self.mode == "regress":  # the noiseless target, for reference
+            import netatlas.data
+
+            xs = np.linspace(*self.window, 201)
+            ys = netatlas.data.REGRESSION_FUNCTIONS[self.config["function"]](xs)
+            message["target"] = np.round(np.stack([xs, ys], 1), 5).tolist()
+        return message

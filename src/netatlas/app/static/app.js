@@ -415,6 +415,7 @@ function drawRegression(ctx, canvas) {
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
   const pad = 0.15 * Math.max(y1 - y0, 0.5);
   y0 -= pad; y1 += pad;
+  y0 -= 0.12 * (y1 - y0);  // room for the breakpoint-motion strip at the bottom
   const T = transform2d(canvas, [x0, x1, y0, y1]);
   // axes
   ctx.strokeStyle = "#ccd"; ctx.lineWidth = 1;
@@ -422,27 +423,37 @@ function drawRegression(ctx, canvas) {
   if (y0 < 0 && y1 > 0) { ctx.moveTo(0, T.Y(0)); ctx.lineTo(canvas.width, T.Y(0)); }
   if (x0 < 0 && x1 > 0) { ctx.moveTo(T.X(0), 0); ctx.lineTo(T.X(0), canvas.height); }
   ctx.stroke();
-  // target (the noiseless test set) as a faint line
-  const test = data.test.slice().sort((a, b) => a[0] - b[0]);
-  ctx.strokeStyle = "rgba(120,120,140,0.5)"; ctx.lineWidth = 1.5; ctx.setLineDash([4, 4]);
+  // the noiseless target function, for reference
+  const target = data.target || data.test.slice().sort((a, b) => a[0] - b[0]);
+  ctx.strokeStyle = "rgba(120,120,140,0.6)"; ctx.lineWidth = 1.5; ctx.setLineDash([4, 4]);
   ctx.beginPath();
-  test.forEach(([x, y], i) => (i ? ctx.lineTo(T.X(x), T.Y(y)) : ctx.moveTo(T.X(x), T.Y(y))));
+  target.forEach(([x, y], i) => (i ? ctx.lineTo(T.X(x), T.Y(y)) : ctx.moveTo(T.X(x), T.Y(y))));
   ctx.stroke(); ctx.setLineDash([]);
-  // breakpoint trails (their motion under training), then the function
-  const sp = L.spline;
-  if (sp && sp.breakpoints) {
-    const maxMu = Math.max(1e-12, ...Array.from(sp.delta_slopes, (m) => Math.abs(m || 0)));
-    state.maxMu = maxMu;
-    const trail = state.trails;
-    ctx.lineWidth = 1;
+  // breakpoint motion: a strip along the bottom, time running upwards (newest on top)
+  const sp = L.spline, H = canvas.height, band = 46;
+  if (sp && sp.breakpoints && state.trails.length > 1) {
+    const trail = state.trails, n = trail.length;
+    ctx.fillStyle = "rgba(245,245,250,0.9)";
+    ctx.fillRect(0, H - band - 6, canvas.width, band + 6);
+    ctx.lineWidth = 1.2;
     for (let i = 0; i < sp.breakpoints.length; i++) {
-      const pts = trail.map((t) => t[i]).filter((p) => p && Number.isFinite(p[0]) && Number.isFinite(p[1]));
-      if (pts.length < 2) continue;
-      ctx.strokeStyle = "rgba(214,39,40,0.3)";
+      ctx.strokeStyle = "rgba(214,39,40,0.55)";
       ctx.beginPath();
-      pts.forEach(([x, y], j) => (j ? ctx.lineTo(T.X(x), T.Y(y)) : ctx.moveTo(T.X(x), T.Y(y))));
+      let started = false;
+      trail.forEach((t, k) => {
+        const p = t[i];
+        if (!p || !Number.isFinite(p[0]) || p[0] < x0 || p[0] > x1) { started = false; return; }
+        const y = H - 4 - band * k / (n - 1);
+        started ? ctx.lineTo(T.X(p[0]), y) : ctx.moveTo(T.X(p[0]), y);
+        started = true;
+      });
       ctx.stroke();
     }
+    ctx.fillStyle = "#777"; ctx.font = "10px system-ui";
+    ctx.fillText("breakpoint motion (last frames, newest on top)", 6, H - band - 9);
+  }
+  if (sp && sp.breakpoints) {
+    state.maxMu = Math.max(1e-12, ...Array.from(sp.delta_slopes, (m) => Math.abs(m || 0)));
   }
   if (L.curve && L.curve.x) {
     ctx.strokeStyle = "#0877bd"; ctx.lineWidth = 2.5;
@@ -478,7 +489,7 @@ function recordTrail(frame) {
   const sp = frame && frame.layers.spline;
   if (!sp || !sp.breakpoints) return;
   state.trails.push(Array.from(sp.breakpoints, (b, i) => [b, sp.values[i]]));
-  if (state.trails.length > 20) state.trails.shift();
+  if (state.trails.length > 60) state.trails.shift();
 }
 
 // ---------------------------------------------------------------- curves
