@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import urllib.request
 
 import pytest
+from websockets.sync.client import connect
 
 SERVE = [sys.executable, "-c", "from netatlas.cli import main; main()", "serve"]
 
@@ -29,6 +31,12 @@ def test_serve_prints_url_serves_assets_and_stops_on_ctrl_c():
         assert "/static/app.js" in page and "cdn" not in page.lower()  # assets come from the package
         script = urllib.request.urlopen(url + "static/app.js", timeout=30).read().decode()
         assert "WebSocket" in script
+        # Ctrl-C with a tab open and training running
+        tab = connect(url.replace("http", "ws") + "ws", open_timeout=30).__enter__()
+        tab.send(json.dumps({"type": "config", "config": {"n": 100, "widths": [8, 8]}}))
+        while json.loads(tab.recv(timeout=60))["type"] != "data":
+            pass
+        tab.send(json.dumps({"type": "play"}))
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
     finally:

@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -361,6 +362,8 @@ def _write_report(session: Session, image: bytes | None) -> str:
         png.write_bytes(image)
         run.add_media(png, "The playground's view when the report was exported (exact geometry from the library).",
                       title="View")
+    if frame.mode == "classify" and frame.net.piecewise_linear:
+        _partition_figure(run, session, frame)
     curves = frame.meta["curves"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     axes[0].plot(curves["epoch"], curves["loss"], label="train")
@@ -378,6 +381,26 @@ def _write_report(session: Session, image: bytes | None) -> str:
         axes[1].axis("off")
     run.save_figure(fig, "curves", "Loss (log scale) and accuracy per epoch, train and test.", title="Training")
     return run.write_report("netatlas playground report", "A network trained in the netatlas playground.").read_text()
+
+
+def _partition_figure(run, session: Session, frame) -> None:
+    """The library's own drawing of the exact partition (``Partition.plot``), with the data."""
+    import matplotlib.pyplot as plt
+
+    import netatlas
+
+    try:
+        partition = lens("netatlas.regions", "partition")
+        plane = netatlas.Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]), tuple(session.window))
+        part = partition(frame.net, plane)
+        fig, ax = plt.subplots(figsize=(6, 6))
+        part.plot(ax=ax)
+        x, y = session.x.numpy(), session.y.numpy()
+        ax.scatter(x[:, 0], x[:, 1], c=y, s=8, cmap="coolwarm", edgecolors="white", linewidths=0.3)
+        run.save_figure(fig, "regions", f"Exact linear regions of the trained net in the window ({part.num_regions} "
+                        "regions), drawn by netatlas.regions, with the training data.", title="Exact regions")
+    except Exception:  # the report is still useful without it
+        logger.debug("partition figure failed", exc_info=True)
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
