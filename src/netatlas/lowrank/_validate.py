@@ -121,8 +121,11 @@ class ValidationConfig:
     def check(self) -> ValidationConfig:
         """Validate the settings; returns the config with the defaults that depend on sizes filled in."""
         if self.hidden_m is None or self.hidden_k is None:
-            return dataclasses.replace(self, hidden_m=self.hidden_m or min(8, self.n_x - 1),
-                                       hidden_k=self.hidden_k or min(3, self.n_y - 1)).check()
+            return dataclasses.replace(
+                self,
+                hidden_m=self.hidden_m or min(8, self.n_x - 1),
+                hidden_k=self.hidden_k or min(3, self.n_y - 1),
+            ).check()
         if min(self.n_x, self.n_y) < 3 or not 1 <= self.k <= min(self.n_x, self.n_y) - 2:
             raise ValueError(
                 f"validate: need n_x, n_y >= 3 and 1 <= k <= min(n_x, n_y) - 2 (a tail after k), "
@@ -421,7 +424,9 @@ SLOPE_METRICS = (
 def _slopes(rows, cfg):
     out = {}
     for name in dict.fromkeys(r["experiment"] for r in rows):
-        if name.startswith("dirichlet"):
+        # Dirichlet joints have no eps sweep; the sampled runs' own eps (||B^||) is floored by sampling
+        # noise, so a slope against it says nothing (their curves are plotted instead)
+        if name.startswith("dirichlet") or name == "softmax_sampled":
             continue
         sel = [r for r in rows if r["experiment"] == name and r["eps_fraction"] <= cfg.local_fraction]
         for r in sel:
@@ -454,6 +459,19 @@ def _summary(rows, slopes, cfg):
         "product_error": pe,
         "slope": slopes["softmax"]["product_error"],
         "local_range": f"eps_fraction <= {cfg.local_fraction}",
+        # beyond the local range: the slope between the last local point and the largest eps
+        "slope_outside": fit_slope(
+            [
+                e
+                for f, e in zip(fractions, eps, strict=True)
+                if f >= max(x for x in fractions if x <= cfg.local_fraction)
+            ],
+            [
+                v
+                for f, v in zip(fractions, pe, strict=True)
+                if f >= max(x for x in fractions if x <= cfg.local_fraction)
+            ],
+        ),
         "slope_per_seed": slopes["softmax"]["product_error_per_seed"],
         "max_feature_angle_deg": curve(rows, "softmax", "max_feature_angle")[2],
         "excess_loss_ratio": curve(rows, "softmax", "excess_loss_ratio")[2],
@@ -461,6 +479,9 @@ def _summary(rows, slopes, cfg):
         "product_error_pmi": curve(rows, "softmax_exact", "product_error_pmi")[2],
         "product_error_sampled": curve(rows, "softmax_sampled", "product_error")[2],
         "product_error_sampled_vs_true": curve(rows, "softmax_sampled", "product_error_true")[2],
+        "sampling_noise_radius": _geomean(
+            [r["sampling_radius"] for r in rows if r["experiment"] == "softmax_sampled"]
+        ),
         "product_error_mmse": curve(rows, "mmse", "product_error")[2],
         "all_converged": all(r["converged"] for r in rows if r["experiment"] != "hidden_relu"),
         "not_converged": {
