@@ -11,11 +11,11 @@ import urllib.request
 import numpy as np
 import pytest
 import torch
+from app_server_helper import RunningServer
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 import netatlas
-from conftest import RunningServer
 
 
 class Tab:
