@@ -240,3 +240,43 @@ def test_chunking_does_not_change_values():
         whole = jacobian(feature, x)
         torch.testing.assert_close(jacobian(feature, x, chunk_size=3), whole, rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(volume_element(feature, x, chunk_size=4), volume_element(feature, x))
+
+
+class _SSL(nn.Module):
+    """An encoder + projector head whose forward returns (representation, projection), as SSL code does."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(3, 16), nn.GELU(), nn.Linear(16, 8))
+        self.projector = nn.Sequential(nn.Linear(8, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Linear(12, 5))
+
+    def forward(self, x):
+        h = self.encoder(x)
+        return h, self.projector(h)
+
+
+def test_encoder_with_projector_head():
+    model = _SSL()
+    bn = model.projector[1]
+    with torch.no_grad():  # non-trivial running statistics, then eval mode
+        bn.running_mean.copy_(torch.linspace(-1, 1, 12))
+        bn.running_var.copy_(torch.linspace(0.5, 2, 12))
+    model.eval()
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    state = {k: v.double() for k, v in model.state_dict().items()}
+
+    def projection(p):
+        return torch.func.functional_call(model, state, (p,))[1]
+
+    ref = _reference_jacobian(projection, x)
+    torch.testing.assert_close(jacobian((model, "projector"), x), ref / math.sqrt(5), rtol=1e-10, atol=1e-12)
+    W, b = state["encoder.0.weight"], state["encoder.0.bias"]
+    hidden = _reference_jacobian(lambda p: torch.nn.functional.gelu(p @ W.T + b), x)
+    torch.testing.assert_close(
+        jacobian((model, "encoder.1"), x, scale_by_width=False), hidden, rtol=1e-10, atol=1e-12
+    )
+    with pytest.raises(TypeError, match="are a tuple, not a tensor"):
+        metric(model, x)
+    model.train()
+    with pytest.raises(ValueError, match="BatchNorm1d at 'projector.1' is in training mode"):
+        metric((model, "projector"), x)
