@@ -71,11 +71,16 @@ def newton_minimize(loss: Callable, theta0: torch.Tensor, data: tuple, *, deriva
 
     Examples
     --------
-    >>> f = lambda t, a: ((t - a) ** 2).sum() + (t ** 4).sum()
-    >>> theta, losses, n_iter, ok = newton_minimize(f, torch.zeros(3, 2, dtype=torch.float64),
-    ...                                            (torch.ones(3, 2, dtype=torch.float64),))
-    >>> bool(ok.all()), theta.shape
-    (True, torch.Size([3, 2]))
+    Three problems min_t ||t - a||^2 + sum t^4, with closed-form derivatives (leave ``derivatives`` out
+    to get them from torch.func):
+
+    >>> f = lambda t, a: ((t - a) ** 2).sum(1) + (t ** 4).sum(1)
+    >>> df = lambda t, a: (2 * (t - a) + 4 * t ** 3, torch.diag_embed(2 + 12 * t ** 2))
+    >>> a = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0]], dtype=torch.float64)
+    >>> start = torch.zeros(3, 2, dtype=torch.float64)
+    >>> theta, losses, n_iter, ok = newton_minimize(f, start, (a,), derivatives=df)
+    >>> bool(ok.all()), theta[0].round(decimals=4)
+    (True, tensor([0.5898, 0.0000], dtype=torch.float64))
     """
     if derivatives is None:
         value = vmap(loss)
