@@ -6,6 +6,14 @@ loss surface and Hessian, gradient flow, implicit regularisation.
     model2 = netatlas.splines.to_network(spline, balance=True)
 """
 
+from netatlas.splines._flow import (
+    FlowResult,
+    conserved_quantity,
+    fast_gradient,
+    flow_velocity,
+    ntk_max_eigenvalue,
+    simulate_flow,
+)
 from netatlas.splines._hessian import (
     MIN_GAP_DECADES,
     CriticalPoint,
@@ -42,6 +50,7 @@ __all__ = [
     "CriticalPoint",
     "Distribution",
     "ExpectedRoughness",
+    "FlowResult",
     "HessianSpectrum",
     "InitScheme",
     "Roughness",
@@ -52,7 +61,10 @@ __all__ = [
     "as_params",
     "breakpoint_density",
     "classify_critical_point",
+    "conserved_quantity",
     "expected_roughness",
+    "fast_gradient",
+    "flow_velocity",
     "hessian_spectrum",
     "init_scheme",
     "interpolating_minimum",
@@ -62,8 +74,10 @@ __all__ = [
     "loss_value",
     "merge_coincident",
     "neuron_block",
+    "ntk_max_eigenvalue",
     "sample_init",
     "sampled_roughness",
+    "simulate_flow",
     "to_network",
     "to_spline",
 ]
