@@ -101,7 +101,13 @@ class LayerOptimum:
 
     @property
     def singular_values(self) -> np.ndarray:
+        """The singular values of ``matrix``, descending."""
         return self.svd.s
+
+    @property
+    def predicted_excess_loss(self) -> float:
+        """Alias of ``excess_loss``: the theory's minimal excess loss."""
+        return self.excess_loss
 
     def logits(self) -> np.ndarray:
         """Outputs features @ weights.T + bias, shape (|X|, n_out)."""
