@@ -33,7 +33,7 @@ def toy(
         False, "--quick", help="Three configurations, 1 seed, short training (< 1 min)"
     ),
     configs: str = typer.Option(None, help="Comma-separated configuration names (default all)"),
-    n_grid: int = typer.Option(None, help="Evaluation grid size per side (default 100, quick 50)"),
+    n_grid: int = typer.Option(None, help="Evaluation grid size per side (default 100, quick 40)"),
     threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
 ):
     """2-D tasks: volume element before/after training vs distance to the decision boundary.
@@ -54,13 +54,13 @@ def toy(
     if seeds < 1:
         raise ValueError(f"magnify toy: --seeds must be >= 1; got {seeds}")
     seed_list = list(range(1 if quick else seeds))
-    grid = n_grid or (50 if quick else 100)
+    grid = n_grid or (40 if quick else 100)
     settings = {
         "configs": names,
         "seeds": seed_list,
         "n_grid": grid,
-        "n_fine": 200 if quick else 400,
-        "epochs_scale": 0.3 if quick else 1.0,
+        "n_fine": 150 if quick else 400,
+        "epochs_scale": 0.2 if quick else 1.0,
         "radius_fraction": 0.05,
     }
     run_dir = RunDir.create(
