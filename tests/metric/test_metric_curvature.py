@@ -105,3 +105,12 @@ def test_relu_net_is_flat_inside_regions():
     R = scalar_curvature((model, "3"), _points(10) * 0.2)
     assert torch.all(R.abs() < 1e-10) or torch.isnan(R).any()
     assert math.isfinite(float(R[~R.isnan()].abs().max()))
+
+
+def test_saddle_negative_curvature_float32_input():
+    # the graph z = x y has K = -1 / (1 + x^2 + y^2)^2; float32 inputs are promoted to float64
+    x = torch.tensor([[0.0, 0.0], [0.5, -1.0], [2.0, 1.0]])
+    R = scalar_curvature(lambda p: torch.stack([p[:, 0], p[:, 1], p[:, 0] * p[:, 1]], 1), x)
+    expected = -2 / (1 + (x.double() ** 2).sum(1)) ** 2
+    assert R.dtype == torch.float64
+    torch.testing.assert_close(R, expected, rtol=1e-10, atol=1e-12)
