@@ -14,6 +14,7 @@ def ssl(
     data: str = typer.Option(None, "--data", help="digits or mnist_sample (default digits)"),
     seeds: int = typer.Option(None, "--seeds", min=1, help="Number of seeds (default 3; --quick: 1)"),
     first_seed: int = typer.Option(0, "--first-seed", min=0, help="First seed (seeds first..first+N-1)"),
+    activation: str = typer.Option("gelu", "--activation", help="Encoder activation: gelu, tanh, sigmoid or relu"),
     quick: bool = typer.Option(False, "--quick", help="A < 1 minute run (digits, small slices, few epochs)"),
     threads: int = typer.Option(1, "--threads", min=1, help="torch CPU threads (small models: 1 is fastest)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Training progress bars"),
@@ -31,7 +32,7 @@ def ssl(
     from netatlas.ssl._experiment import SSLMagnifyConfig, magnify_ssl
     from netatlas.ssl._report import write_ssl_report
 
-    overrides = {"first_seed": first_seed}
+    overrides = {"first_seed": first_seed, "activation": activation}
     if data is not None:
         overrides["data"] = data
     if seeds is not None:

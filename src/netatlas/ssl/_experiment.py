@@ -109,6 +109,9 @@ class SSLMagnifyConfig:
                 raise ValueError(f"magnify_ssl: {name} must be >= 1; got {getattr(self, name)!r}")
         if self.n_lines + self.n_planes < 1:
             raise ValueError("magnify_ssl: needs at least one line or plane (n_lines + n_planes >= 1)")
+        if self.activation not in ("gelu", "tanh", "sigmoid", "relu"):
+            raise ValueError(f"magnify_ssl: unknown activation {self.activation!r}; choose one of "
+                             "('gelu', 'tanh', 'sigmoid', 'relu')")
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "projector_widths", tuple(int(w) for w in self.projector_widths))
 

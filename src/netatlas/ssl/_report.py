@@ -115,6 +115,8 @@ def write_ssl_report(result: SSLMagnifyResult, run, *, title: str = "Magnificati
         "(shift, rotation +-15 degrees, zoom 0.9-1.1, pixel noise 0.05). All four start from the same "
         "initial encoder weights within a seed. The metric is taken on the encoder output (the representation), "
         "not on the projector; the random twin's probe is fitted on its own random features.\n\n"
+        "GELU is not monotone (its derivative vanishes at z = -0.75), so a unit passing through that point "
+        "removes one singular value: the speckle in the effective-volume maps. --activation tanh avoids it.\n\n"
         "The plane area is the 2 x 2 metric of the slice (U^T J^T J U), a different quantity from the effective "
         "volume of the full-input Jacobian; both are shown.\n\n"
         f"Wall time {result.wall_time:.1f} s; timings "
