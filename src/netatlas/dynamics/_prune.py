@@ -105,7 +105,7 @@ def prune_one(config: dict) -> dict:
     --------
     >>> r = prune_one({"dataset": "moons", "seed": 0, "method": "random", "fractions": [0.5], "epochs": 2})
     >>> sorted(r)[:3], len(r["test_accuracy"])
-    (['activation', 'batch_size', 'dataset'], 1)
+    (['activation', 'batch_size', 'boundary_method'], 1)
     """
     import json
 
