@@ -104,6 +104,7 @@ def main(argv=None):
     parser.add_argument("--url", default=None, help="an already running server, e.g. http://127.0.0.1:8765/")
     parser.add_argument("--config", default="{}", help="JSON settings over the default 2-32-32-2 ReLU, 500 moons")
     parser.add_argument("--view", default="{}", help="JSON view options (which layers are computed)")
+    parser.add_argument("--workers", type=int, default=0, help="geometry worker processes (netatlas serve --workers)")
     args = parser.parse_args(argv)
     config = {"dataset": "moons", "n": 500, "depth": 2, "widths": [32, 32], "activation": "relu",
               "batch_size": 32, **json.loads(args.config)}
@@ -116,7 +117,8 @@ def main(argv=None):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        command = [sys.executable, "-c", "from netatlas.cli import main; main()", "serve", "--port", str(port)]
+        command = [sys.executable, "-c", "from netatlas.cli import main; main()", "serve", "--port", str(port),
+                   "--workers", str(args.workers)]
         server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
         line = server.stdout.readline()
@@ -130,7 +132,8 @@ def main(argv=None):
         if server is not None:
             server.terminate()
             server.wait(timeout=10)
-    print(json.dumps({"config": config, "view": view, "cpus": len(os.sched_getaffinity(0)), **result}, indent=2))
+    cpus = len(os.sched_getaffinity(0))
+    print(json.dumps({"config": config, "view": view, "workers": args.workers, "cpus": cpus, **result}, indent=2))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ import urllib.request
 
 
 class RunningServer:
-    def __init__(self, max_sessions=8):
+    def __init__(self, max_sessions=8, workers=0):
         from netatlas.app import bind_socket, make_server
 
         self.sock = bind_socket("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.server = make_server(self.sock, max_sessions=max_sessions)
+        self.server = make_server(self.sock, max_sessions=max_sessions, workers=workers)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self):

@@ -299,3 +299,20 @@ def test_oversized_message_closes_only_that_connection(server):
     other.send(type="config", config=SMALL)
     assert other.recv("data")["config"]["n"] == 120
     other.close()
+
+
+def test_geometry_in_a_worker_process_and_big_nets():
+    with RunningServer(workers=1) as srv:
+        tab = Tab(srv.url)
+        tab.send(type="config", config=SMALL)
+        tab.recv("data")
+        tab.send(type="step")
+        frame = tab.frame_where(lambda f: f["meta"]["epoch"] == 1, timeout=120)
+        assert frame["layers"]["heatmap"]["n"] == 64 and "gradnorm" in frame["layers"]
+        # a net too big for live exact regions: a note, and the other layers still come
+        tab.send(type="config", config={**SMALL, "depth": 3, "widths": [128, 128, 128]})
+        tab.recv("data")
+        frame = tab.recv("frame", timeout=120)
+        assert "at most 256 hidden units" in frame["layers"]["regions"]["unavailable"]
+        assert frame["layers"]["gradnorm"]["norms"]["n"] == 120
+        tab.close()

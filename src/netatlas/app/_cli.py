@@ -13,6 +13,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8765, help="Port to listen on (0 picks a free one)"),
         host: str = typer.Option("127.0.0.1", help="Address to bind; the default is reachable from this "
                                  "machine only (use 0.0.0.0 to share on your network)"),
+        workers: int = typer.Option(0, min=0, max=8, help="Processes computing the geometry beside the "
+                                    "training (0: a thread of the server process, the fastest on 2 cores)"),
     ):
         """Start the browser playground: live training with exact regions, boundaries and metrics.
 
@@ -26,7 +28,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"netatlas playground: {url}  (Ctrl-C to stop)")
 
         try:
-            run(host=host, port=port, on_ready=ready)
+            run(host=host, port=port, workers=workers, on_ready=ready)
         except KeyboardInterrupt:
             pass
         typer.echo("netatlas playground stopped.")

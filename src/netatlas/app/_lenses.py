@@ -28,6 +28,8 @@ __all__ = ["Unavailable", "compute_layers", "lens", "lens_status"]
 GRID = 64  # cells per side of the confidence heatmap
 METRIC_GRID = 40  # cells per side of the volume-element heatmap
 CURVE_POINTS = 241  # samples of a 1-D function
+MAX_REGION_UNITS = 256  # exact regions live only up to this many hidden units (frames stay ~1 s)
+GRADIENT_CHUNK_FLOATS = 4_000_000  # per-sample gradients held at once (memory of one chunk)
 MAX_DRAWN_REGIONS = 20_000  # above this the count is shown but the polygons are not sent
 CONTOUR_LEVELS = (0.25, 0.75)  # confidence contours (probability of the predicted class / of class 1)
 ZONE_EPS = 0.1  # transition zone: eps <= switch <= 1 - eps
@@ -139,6 +141,10 @@ def partition_layers(frame, view) -> dict:
         partition = lens("netatlas.regions", "partition")
     except Unavailable as note:
         return {k: {"unavailable": str(note)} for k in ("regions", "boundary", "contours")}
+    if frame.net.n_hidden_units > MAX_REGION_UNITS:
+        note = (f"exact regions are computed live for nets of at most {MAX_REGION_UNITS} hidden units (this one "
+                f"has {frame.net.n_hidden_units}); call netatlas.regions.partition on the exported model")
+        return {k: {"unavailable": note} for k in ("regions", "boundary", "contours")}
     import netatlas
 
     plane = netatlas.Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]), tuple(frame.window))
@@ -221,7 +227,9 @@ def volume(frame, view) -> dict:
 def gradnorm(frame) -> dict:
     per_sample_gradient_norms = lens("netatlas.dynamics", "per_sample_gradient_norms")
     loss = "mse" if frame.mode == "regress" else "cross_entropy"
-    norms = per_sample_gradient_norms(frame.model, frame.x, frame.y, loss=loss)
+    n_parameters = sum(p.numel() for p in frame.model.parameters())
+    chunk = max(8, GRADIENT_CHUNK_FLOATS // max(1, n_parameters))
+    norms = per_sample_gradient_norms(frame.model, frame.x, frame.y, loss=loss, chunk_size=chunk)
     total = np.asarray(norms.total, dtype=np.float64)
     return {"norms": _pack(total), "max": float(np.nanmax(total)) if total.size else 0.0}
 

@@ -23,12 +23,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
 import logging
+import multiprocessing
 import secrets
 import socket
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -63,20 +67,41 @@ MAX_MESSAGE_BYTES = 2_000_000  # websocket messages (the CSV limit plus JSON ove
 FRAME_POLL_S = 0.004
 
 
-def _frame_json(session: Session, view: dict, number: int) -> str:
+def render_frame(frame, view: dict, number: int) -> str:
+    """The frame message (JSON text) for a captured state: every layer the view asks for.
+
+    Runs in a geometry worker process (or a thread with ``workers=0``)."""
     start = time.perf_counter()
-    session.frame_busy = True
-    try:
-        frame = session.capture()
-        layers = compute_layers(frame, view)
-    finally:
-        session.frame_busy = False
+    if frame.net is None:
+        import netatlas.nets
+
+        frame = dataclasses.replace(frame, net=netatlas.nets.from_torch(frame.model))
+    layers = compute_layers(frame, view)
     message = {"type": "frame", "frame": number, "meta": to_jsonable(frame.meta), "layers": layers,
                "timing_ms": round(1000 * (time.perf_counter() - start), 1)}
     try:
         return json.dumps(message, allow_nan=False, default=_json_default)
     except ValueError:  # a NaN/inf left in some layer: JSON has none, send null
         return json.dumps(to_jsonable(message), allow_nan=False, default=_json_default)
+
+
+def _frame_in_thread(session: Session, view: dict, number: int) -> str:
+    session.frame_busy = True  # the trainer yields the interpreter while this runs
+    try:
+        return render_frame(session.capture(), view, number)
+    finally:
+        session.frame_busy = False
+
+
+def _worker_init() -> None:
+    """A geometry worker: Ctrl-C is the server's business; one torch thread; kernels loaded early."""
+    import signal
+
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    _warm_up()
 
 
 def _json_default(obj):
@@ -88,8 +113,9 @@ def _json_default(obj):
 class _Tab:
     """The state of one websocket connection."""
 
-    def __init__(self, websocket, sessions: dict):
+    def __init__(self, websocket, sessions: dict, pool=None):
         self.ws = websocket
+        self.pool = pool  # a _Pool of geometry worker processes, or None (frames in a thread)
         self.sessions = sessions
         self.id = secrets.token_urlsafe(8)
         self.session: Session | None = None
@@ -128,7 +154,22 @@ class _Tab:
                 continue
             self.frame_number += 1
             try:
-                text = await asyncio.to_thread(_frame_json, session, dict(self.view), self.frame_number)
+                if self.pool is None:
+                    text = await asyncio.to_thread(_frame_in_thread, session, dict(self.view), self.frame_number)
+                else:
+                    session.frame_busy = True  # the trainer yields, so capture and sending keep pace
+                    try:
+                        frame = await asyncio.to_thread(session.capture, with_net=False)
+                        text = await self.pool.run(render_frame, frame, dict(self.view), self.frame_number)
+                    finally:
+                        session.frame_busy = False
+            except BrokenProcessPool:
+                logger.error("a geometry worker died; starting a new one")
+                self.pool.restart()
+                self.sent = state
+                await self.error("frame", "the geometry worker stopped (out of memory?) and was restarted; "
+                                 "try a smaller network")
+                continue
             except Exception as exc:
                 logger.exception("frame failed")
                 self.sent = state
@@ -197,8 +238,44 @@ class _Tab:
         await self.send(session.data_message())
 
 
-def create_app(*, max_sessions: int = MAX_SESSIONS):
+class _Pool:
+    """Geometry worker processes: frames are computed beside the training, not in its interpreter."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.executor = None
+
+    def start(self):
+        context = multiprocessing.get_context("spawn")  # never fork a process with threads
+        self.executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
+
+    def restart(self):
+        old = self.executor
+        self.start()
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def stop(self):
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+
+
+def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
     """The FastAPI application of the playground (serve it with uvicorn, or :func:`serve`).
+
+    Parameters
+    ----------
+    max_sessions : int
+        Open tabs served at once; one more gets an inline error.
+    workers : int
+        Processes computing the geometry of frames. 0 (default): a thread of the server process,
+        sharing its interpreter with training (the trainer yields while a frame is computed; the
+        fastest on 2 cores). 1 or more: separate processes, so that even a very slow frame never
+        holds up the server (about a third fewer updates/s on 2 cores: pickling and IPC).
 
     Examples
     --------
@@ -209,16 +286,21 @@ def create_app(*, max_sessions: int = MAX_SESSIONS):
     from contextlib import asynccontextmanager
 
     sessions: dict[str, Session] = {}
+    pool = _Pool(workers) if workers > 0 else None
 
     @asynccontextmanager
     async def lifespan(app):
-        # load (or compile) the regions kernels before the first page needs them
-        asyncio.get_running_loop().run_in_executor(None, _warm_up)
+        if pool is not None:
+            pool.start()  # each worker loads (or compiles) the regions kernels as it starts
+        else:
+            asyncio.get_running_loop().run_in_executor(None, _warm_up)
         yield
         for session in list(sessions.values()):  # Ctrl-C: stop every training thread
             if session is not None:
                 session.stop()
         sessions.clear()
+        if pool is not None:
+            await asyncio.to_thread(pool.stop)
 
     app = FastAPI(title="netatlas playground", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.sessions = sessions
@@ -268,7 +350,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS):
     @app.websocket("/ws")
     async def websocket(ws: WebSocket):
         await ws.accept()
-        tab = _Tab(ws, sessions)
+        tab = _Tab(ws, sessions, pool)
         if len(sessions) >= max_sessions:
             await tab.error("tabs", f"too many open tabs: this server runs at most {max_sessions} sessions at "
                             "once; close another playground tab and reload")
@@ -418,23 +500,27 @@ def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
     return sock
 
 
-def make_server(sock: socket.socket, *, max_sessions: int = MAX_SESSIONS, log_level: str = "warning"):
+def make_server(sock: socket.socket, *, max_sessions: int = MAX_SESSIONS, workers: int = 0,
+                log_level: str = "warning"):
     """A uvicorn Server for the playground on an already bound socket."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(max_sessions=max_sessions), log_level=log_level,
+    config = uvicorn.Config(create_app(max_sessions=max_sessions, workers=workers), log_level=log_level,
                             ws_max_size=MAX_MESSAGE_BYTES + 1024, timeout_graceful_shutdown=3,
                             ws_ping_interval=20, ws_ping_timeout=20, lifespan="on")
     return uvicorn.Server(config)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, *, on_ready=None, log_level: str = "warning") -> None:
+def serve(host: str = "127.0.0.1", port: int = 8765, *, workers: int = 0, on_ready=None,
+          log_level: str = "warning") -> None:
     """Run the playground until interrupted (Ctrl-C stops it cleanly).
 
     Parameters
     ----------
     host, port : str, int
         Where to listen; 127.0.0.1 (this machine only) by default. Port 0 picks a free port.
+    workers : int
+        Geometry worker processes (see :func:`create_app`).
     on_ready : callable, optional
         Called with the page's URL once the socket is bound (the CLI prints it).
     """
@@ -447,7 +533,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, on_ready=None, log_level
     actual = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{actual}/"
-    server = make_server(sock, log_level=log_level)
+    server = make_server(sock, workers=workers, log_level=log_level)
     if on_ready is not None:
         on_ready(url)
     logger.info("netatlas playground on %s", url)

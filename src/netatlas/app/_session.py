@@ -288,8 +288,11 @@ class Session:
             time.sleep(max(MIN_YIELD_S, YIELD_FRACTION * (time.perf_counter() - start)))
 
     # -- frames ---------------------------------------------------------------------------------------
-    def capture(self) -> FrameInput:
-        """A consistent copy of the state to draw (the live model, or the scrubbed-to snapshot)."""
+    def capture(self, *, with_net: bool = True) -> FrameInput:
+        """A consistent copy of the state to draw (the live model, or the scrubbed-to snapshot).
+
+        ``with_net=False`` leaves ``net`` None (for sending the frame to a worker process, which
+        imports the model itself)."""
         import netatlas.nets
 
         with self.lock:
@@ -317,8 +320,8 @@ class Session:
         keep = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).round().astype(int)) if n else []
         meta["curves"] = {k: [v[i] for i in keep] for k, v in history.items()}
         meta["metrics"] = {k: v[-1] if v else None for k, v in history.items()}
-        return FrameInput(model, netatlas.nets.from_torch(model), self.x, self.y, self.window, self.config,
-                          self.mode, self.n_classes, meta)
+        net = netatlas.nets.from_torch(model) if with_net else None
+        return FrameInput(model, net, self.x, self.y, self.window, self.config, self.mode, self.n_classes, meta)
 
     def data_message(self) -> dict:
         """The data set as the page draws it."""
