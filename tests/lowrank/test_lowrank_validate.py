@@ -44,6 +44,9 @@ def test_validate_rows_are_consistent(small_result):
         assert b["network_vs_exact"] < 1e-5
     for row in small_result.experiment("softmax_sampled"):
         assert row["sampling_radius"] > 0
+    lbfgs = small_result.experiment("softmax_lbfgs")
+    assert [r["eps_fraction"] for r in lbfgs] == [0.9]
+    assert lbfgs[0]["vs_newton"] < 1e-4  # the standard first-order optimiser finds the same layer
 
 
 @pytest.mark.parametrize("overrides, match", [

@@ -45,6 +45,7 @@ from netatlas.lowrank._fit import (
     train_hidden_networks,
     train_mmse_networks,
     train_softmax_network,
+    train_softmax_network_lbfgs,
     train_softmax_networks,
 )
 from netatlas.lowrank._generate import (
@@ -127,6 +128,7 @@ __all__ = [
     "train_hidden_networks",
     "train_mmse_networks",
     "train_softmax_network",
+    "train_softmax_network_lbfgs",
     "train_softmax_networks",
     "truncated_svd",
 ]

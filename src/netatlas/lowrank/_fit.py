@@ -25,7 +25,8 @@ from netatlas.lowrank._newton import newton_minimize
 from netatlas.lowrank._optimum import _ACTIVATIONS, optimal_softmax_layer
 
 __all__ = ["TrainedLayer", "exact_softmax_optimum", "hidden_network", "hidden_setup", "softmax_network",
-           "train_hidden_networks", "train_mmse_networks", "train_softmax_network", "train_softmax_networks"]
+           "train_hidden_networks", "train_mmse_networks", "train_softmax_network",
+           "train_softmax_network_lbfgs", "train_softmax_networks"]
 
 logger = logging.getLogger(__name__)
 
@@ -494,3 +495,47 @@ def hidden_derivatives(theta, p_xy, features_below, upper_weights, upper_bias, a
                          + [i * (m + 1) + m for i in range(k)])
     gradient = grad_unit.reshape(batch, n)[:, order]
     return gradient, hess[:, order][:, :, order]
+
+
+def train_softmax_network_lbfgs(p_xy, k: int, *, seed: int = 0, max_steps: int = 1500) -> TrainedLayer:
+    """The softmax network of :func:`train_softmax_networks` trained instead with the standard
+    ``torch.optim.LBFGS`` (strong-Wolfe line search, full batch, no weight decay) on the same
+    energy-normalised excess loss: a first-order cross-check of the Newton-trained networks.
+
+    ``converged`` reports whether the largest gradient entry fell below 1e-8 within ``max_steps``.
+
+    >>> from netatlas.lowrank import local_joint
+    >>> fit = train_softmax_network_lbfgs(local_joint(6, 4, k=1, eps_fraction=0.3).p_xy, 1, max_steps=300)
+    >>> fit.weights.shape
+    (4, 1)
+    """
+    from netatlas.lowrank._newton import _one_thread
+
+    p = check_joint(p_xy, caller="train_softmax_network_lbfgs")
+    n_x, n_y = p.shape
+    k = check_k(k, min(n_x, n_y) - 1, caller="train_softmax_network_lbfgs")
+    log_py = torch.log(torch.from_numpy(p.sum(0)))
+    model = softmax_network(n_x, n_y, k, seed=seed, output_bias=log_py.numpy())
+    p_t = torch.from_numpy(p)
+    eye = torch.eye(n_x, dtype=torch.float64)
+    energy = _energy(p)
+    params = list(model.parameters())
+    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=int(max_steps), max_eval=int(max_steps) * 2,
+                                  tolerance_grad=1e-9, tolerance_change=1e-300, history_size=50,
+                                  line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = softmax_excess_loss_torch(model(eye) - log_py, p_t) / energy
+        loss.backward()
+        return loss
+
+    with _one_thread():
+        optimizer.step(closure)
+        closure()
+    n_iter = int(optimizer.state[params[0]].get("n_iter", 0))
+    grad_max = max(float(q.grad.abs().max()) for q in params)
+    with torch.no_grad():
+        loss = float(softmax_excess_loss_torch(model(eye) - log_py, p_t))
+    return _trained(model, torch.nn.utils.parameters_to_vector(params).detach(), loss, n_iter,
+                    grad_max <= 1e-8, seed)

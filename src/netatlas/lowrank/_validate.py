@@ -34,6 +34,7 @@ from netatlas.lowrank._fit import (
     hidden_setup,
     train_hidden_networks,
     train_mmse_networks,
+    train_softmax_network_lbfgs,
     train_softmax_networks,
 )
 from netatlas.lowrank._generate import dirichlet_joint, local_joint, sample_joint
@@ -88,6 +89,9 @@ class ValidationConfig:
         Smooth hidden activations to test (the paper's non-vanishing-gradient case).
     relu_center : float
         Where the ReLU control is linearised (0: at the kink).
+    lbfgs_min_fraction, lbfgs_steps : float, int
+        The first-order cross-check (``torch.optim.LBFGS``, first seed) runs at eps_fractions >= this,
+        for at most this many iterations.
     n_dirichlet : int
         Random Dirichlet joints (broken locality), with concentration ``dirichlet_concentration``.
     """
@@ -104,6 +108,8 @@ class ValidationConfig:
     hidden_k: int | None = None
     activations: tuple = ("sigmoid", "tanh")
     relu_center: float = 0.0
+    lbfgs_min_fraction: float = 0.3
+    lbfgs_steps: int = 1500
     n_dirichlet: int = 4
     dirichlet_concentration: float = 1.0
 
@@ -271,6 +277,24 @@ def validate(config: ValidationConfig | None = None, *, progress=None) -> Valida
             )
         )
 
+    step("softmax_lbfgs")
+    for (f, s), p, net in zip(pairs, ps, fits, strict=True):
+        if f < cfg.lbfgs_min_fraction or s != cfg.seeds[0]:
+            continue
+        fit = train_softmax_network_lbfgs(p, cfg.k, seed=s, max_steps=cfg.lbfgs_steps)
+        c = compare_softmax_layer(p, fit.features, fit.weights, fit.bias)
+        rows.append(
+            _row(
+                "softmax_lbfgs",
+                c,
+                fit,
+                eps_fraction=f,
+                seed=s,
+                vs_newton=relative_error(_theta(p, fit), _theta(p, net)),
+                loss_gap=fit.loss / net.loss - 1,
+            )
+        )
+
     step("softmax_sampled")
     sampled = []
     for i, p in enumerate(ps):
@@ -424,7 +448,7 @@ def _slopes(rows, cfg):
     for name in dict.fromkeys(r["experiment"] for r in rows):
         # Dirichlet joints have no eps sweep; the sampled runs' own eps (||B^||) is floored by sampling
         # noise, so a slope against it says nothing (their curves are plotted instead)
-        if name.startswith("dirichlet") or name == "softmax_sampled":
+        if name.startswith("dirichlet") or name in ("softmax_sampled", "softmax_lbfgs"):
             continue
         sel = [r for r in rows if r["experiment"] == name and r["eps_fraction"] <= cfg.local_fraction]
         for r in sel:
@@ -481,7 +505,25 @@ def _summary(rows, slopes, cfg):
             [r["sampling_radius"] for r in rows if r["experiment"] == "softmax_sampled"]
         ),
         "product_error_mmse": curve(rows, "mmse", "product_error")[2],
-        "all_converged": all(r["converged"] for r in rows if r["experiment"] != "hidden_relu"),
+        "all_converged": all(
+            r["converged"] for r in rows if r["experiment"] not in ("hidden_relu", "softmax_lbfgs")
+        ),
+        "lbfgs_check": [
+            {
+                m: r[m]
+                for m in (
+                    "eps_fraction",
+                    "eps",
+                    "product_error",
+                    "vs_newton",
+                    "loss_gap",
+                    "n_steps",
+                    "converged",
+                )
+            }
+            for r in rows
+            if r["experiment"] == "softmax_lbfgs"
+        ],
         "not_converged": {
             name: sum(not r["converged"] for r in rows if r["experiment"] == name)
             for name in dict.fromkeys(r["experiment"] for r in rows)
