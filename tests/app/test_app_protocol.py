@@ -316,3 +316,23 @@ def test_geometry_in_a_worker_process_and_big_nets():
         assert "at most 256 hidden units" in frame["layers"]["regions"]["unavailable"]
         assert frame["layers"]["gradnorm"]["norms"]["n"] == 120
         tab.close()
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "gelu"])
+def test_every_layer_works_for_every_activation(tab, activation):
+    view = {"heatmap": "volume", "subsample": True, "subsample_method": "el2n", "metric_layer": 2}
+    tab.send(type="config", config={**SMALL, "activation": activation, "dataset": "blobs", "n_classes": 3},
+             view=view)
+    tab.recv("data")
+    tab.send(type="step")
+    frame = tab.frame_where(lambda f: f["meta"]["epoch"] == 1)
+    errors = {k: v["error"] for k, v in frame["layers"].items() if "error" in v}
+    assert not errors
+    layers = frame["layers"]
+    assert layers["volume"]["log_volume"]["n"] == layers["volume"]["n"] ** 2
+    assert 0 < len(layers["subsample"]["kept"]) < 120
+    if activation in ("relu", "leaky_relu"):
+        assert layers["regions"]["n_regions"] >= 1 and layers["boundary"]["segments"]["n"] > 0
+        assert "two classes" in layers["contours"]["unavailable"]
+    else:
+        assert "piecewise-linear" in layers["regions"]["unavailable"]

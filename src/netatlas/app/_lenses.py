@@ -319,6 +319,7 @@ def compute_layers(frame, view) -> dict:
     elif view["heatmap"] == "volume":
         layers["volume"] = _layer(lambda: volume(frame, view))
     part = _layer(lambda: partition_layers(frame, view))
+    part.pop("ms", None)  # a dict of layers, not a layer
     if "error" in part or "unavailable" in part:
         part = {"regions": part, "boundary": part, "contours": part}
     layers.update(part)
