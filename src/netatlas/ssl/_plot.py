@@ -80,28 +80,32 @@ def plot_example_planes(result, fig=None):
     return fig
 
 
-def plot_example_lines(result, ax=None):
-    """Effective volume (solid, standardised within the line) and probe entropy (dashed, standardised)
-    along the first seed's first line, one colour per encoder."""
+def plot_example_lines(result, fig=None):
+    """One panel per encoder on the first seed's first line: effective volume (solid, left axis, log10) and
+    the probe's entropy (dashed, right axis, nats); dotted verticals where the nearest-class-mean label
+    changes."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4))
-    for kind, examples in result.examples.items():
-        if "line" not in examples:
-            continue
-        ex = examples["line"]
+    kinds = [k for k in result.examples if "line" in result.examples[k]]
+    if fig is None:
+        fig = plt.figure(figsize=(10, 2.2 * ((len(kinds) + 1) // 2) + 0.6))
+    axes = fig.subplots((len(kinds) + 1) // 2, 2, squeeze=False).ravel()
+    for ax, kind in zip(axes, kinds, strict=False):
+        ex = result.examples[kind]["line"]
         t = ex["coords"]
-        for name, style in (("effective_volume", "-"), ("entropy", "--")):
-            values = np.asarray(ex[name], dtype=np.float64)
-            scale = values.std() or 1.0
-            ax.plot(t, (values - values.mean()) / scale, style, color=_COLORS.get(kind),
-                    label=f"{kind} {'eff. volume' if name == 'effective_volume' else 'entropy'}")
-    digits = next(iter(result.examples.values()))["line"]["anchor_labels"]
-    ax.set_xlabel(f"t along the line from a test '{int(digits[0])}' (t=0) to a test '{int(digits[1])}' (t=1)")
-    ax.set_ylabel("standardised value")
-    ax.legend(fontsize=7, ncol=2)
-    return ax
+        ax.plot(t, ex["effective_volume"], "-", color=_COLORS.get(kind))
+        ax.set_ylabel("eff. volume", fontsize=8)
+        other = ax.twinx()
+        other.plot(t, ex["entropy"], "--", color="k", lw=1)
+        other.set_ylabel("entropy", fontsize=8)
+        for i in np.flatnonzero(np.diff(ex["ncm_label"]) != 0):
+            ax.axvline((t[i] + t[i + 1]) / 2, color="k", ls=":", lw=0.8)
+        digits = ex["anchor_labels"]
+        ax.set_title(f"{kind}: test '{int(digits[0])}' (t=0) to test '{int(digits[1])}' (t=1)", fontsize=9)
+    for ax in axes[len(kinds):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
 
 
 def plot_ssl_losses(result, ax=None):

@@ -102,10 +102,10 @@ def write_ssl_report(result: SSLMagnifyResult, run, *, title: str = "Magnificati
     run.save_figure(fig, "example_plane", "First seed, first plane through three test images (cyan, with their "
                     "digit): effective volume log10 (left) and probe entropy (right); white lines separate "
                     "nearest-class-mean regions of the representation.", title="Example plane")
-    fig, ax = plt.subplots(figsize=(8, 4))
-    plot_example_lines(result, ax)
+    fig = plot_example_lines(result)
     run.save_figure(fig, "example_line", "First seed, first line between two test images: effective volume "
-                    "(solid) and probe entropy (dashed), each standardised along the line.", title="Example line")
+                    "(solid, log10, left axis) and probe entropy (dashed, nats, right axis); dotted lines where "
+                    "the nearest-class-mean label changes.", title="Example line")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     plot_ssl_losses(result, ax)
     run.save_figure(fig, "ssl_loss", "SSL training loss per epoch (normalised by the first epoch), every seed.",
