@@ -225,7 +225,8 @@ def _last_linear(net):
 
 def _find_node(net, layer):
     names = [n.name for n in net.nodes]
-    matches = [i for i, n in enumerate(net.nodes) if n.name == layer]
+    # modules give "0", "1", ...; torch.export archives "0 (Linear)": match either form
+    matches = [i for i, n in enumerate(net.nodes) if layer in (n.name, n.name.split(" (")[0])]
     if not matches and layer.lstrip("#").isdigit():
         matches = [int(layer.lstrip("#"))] if int(layer.lstrip("#")) < len(net.nodes) else []
     if not matches:
@@ -257,6 +258,9 @@ def analyze_net(net, data: DiscreteData, x, y=None, *, layer: str | None = None,
     snap = {
         "step": int(step),
         "last": comparison.to_dict(),
+        # with n_clusters - 1 <= width the centred cluster features span everything: angles and
+        # H-scores are then trivially perfect; only the product error says something
+        "degenerate": bool(data.n_clusters - 1 <= feats.shape[1]),
         "sample_h_score": h_score(feats, data.labels),
         "within_cluster_fraction": data.within_cluster_fraction(feats),
         "accuracy": float(

@@ -393,6 +393,14 @@ def _write_analysis(run, result, data_name):
         the code.
 """),
     )
+    if result.snapshots[0]["degenerate"]:
+        run.add_text(
+            "Warning: too few clusters",
+            "The number of clusters minus one does not exceed the width of "
+            "the penultimate layer, so the centred cluster-mean features span every direction: the "
+            "angles and H-score ratios are trivially perfect and only the product error is informative. "
+            "Use --clusters well above the layer width.",
+        )
     rows = []
     for snap in result.snapshots:
         last = snap["last"]
