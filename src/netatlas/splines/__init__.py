@@ -41,11 +41,23 @@ from netatlas.splines._init import (
     sampled_roughness,
 )
 from netatlas.splines._params import ShallowParams, as_params
+from netatlas.splines._regimes import (
+    REGIME_DEFAULTS,
+    KernelFit,
+    kernel_limit,
+    linear_interpolant,
+    natural_cubic_spline,
+    regime_data,
+    regime_init,
+    regime_run,
+)
 from netatlas.splines._spline import Roughness, Spline, StepFunction, merge_coincident, to_network, to_spline
+from netatlas.splines._video import render_flow_video
 
 __all__ = [
     "INIT_SCHEMES",
     "MIN_GAP_DECADES",
+    "REGIME_DEFAULTS",
     "BreakpointDensity",
     "CriticalPoint",
     "Distribution",
@@ -53,6 +65,7 @@ __all__ = [
     "FlowResult",
     "HessianSpectrum",
     "InitScheme",
+    "KernelFit",
     "Roughness",
     "SampledRoughness",
     "ShallowParams",
@@ -68,13 +81,20 @@ __all__ = [
     "hessian_spectrum",
     "init_scheme",
     "interpolating_minimum",
+    "kernel_limit",
+    "linear_interpolant",
     "loss_gradient",
     "loss_hessian",
     "loss_jacobian",
     "loss_value",
     "merge_coincident",
+    "natural_cubic_spline",
     "neuron_block",
     "ntk_max_eigenvalue",
+    "regime_data",
+    "regime_init",
+    "regime_run",
+    "render_flow_video",
     "sample_init",
     "sampled_roughness",
     "simulate_flow",
