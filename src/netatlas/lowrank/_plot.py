@@ -252,6 +252,9 @@ def plot_analysis(result, *, ax=None):
         )
     ax.axhline(result.chi2_radius, color="gray", ls=":", label="data chi-square radius (max)")
     ax.set_yscale("log")
+    ax.set_xscale("symlog", linthresh=1)  # snapshots are log-spaced in steps, starting at 0
+    if steps:
+        ax.set_xlim(0, max(max(steps), 1) * 1.15)
     ax.set_xlabel("training step")
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.2)
