@@ -67,7 +67,11 @@ def lens(module: str, attribute: str | None = None):
 
 
 def lens_status() -> dict:
-    """For each layer: True, or the note saying which library function is missing."""
+    """For each layer: True, or the note saying which library function is missing.
+
+    >>> sorted(lens_status())[:4]
+    ['boundary', 'bounds', 'contours', 'gradnorm']
+    """
     out = {}
     for layer, needs in NEEDS.items():
         try:
@@ -306,7 +310,18 @@ def _layer(fn):
 
 
 def compute_layers(frame, view) -> dict:
-    """Every layer the view asks for, as JSON-ready dicts keyed by layer name."""
+    """Every layer the view asks for, as JSON-ready dicts keyed by layer name.
+
+    Large float arrays are packed as ``{"f32": base64, "n": n}`` (see :func:`_pack`); a layer that
+    cannot be drawn is ``{"unavailable": note}`` and one that failed ``{"error": message}``.
+
+    >>> from netatlas.app import DEFAULT_VIEW, Session
+    >>> session = Session({"n": 40, "depth": 1, "widths": [4], "activation": "tanh"})
+    >>> layers = compute_layers(session.capture(), DEFAULT_VIEW)
+    >>> layers["heatmap"]["n"], "piecewise-linear" in layers["regions"]["unavailable"]
+    (64, True)
+    >>> session.stop()
+    """
     layers = {}
     if frame.mode == "regress":
         layers["curve"] = _layer(lambda: curve(frame))

@@ -94,6 +94,16 @@ class Session:
         Settings (validated by :func:`netatlas.app.validate_config`).
     upload : UploadedData, optional
         The parsed CSV when ``config["dataset"] == "upload"``.
+
+    Examples
+    --------
+    >>> session = Session({"n": 40, "depth": 1, "widths": [4], "seed": 1})
+    >>> session.step(); session.epoch, len(session.snapshots)
+    (1, 2)
+    >>> frame = session.capture()
+    >>> frame.meta["epoch"], frame.net.n_hidden_units
+    (1, 4)
+    >>> session.stop()
     """
 
     def __init__(self, config: dict, upload: UploadedData | None = None):
