@@ -1,0 +1,123 @@
+"""Exact 2-D partitions: netatlas vs regioncam, side by side in one process, same weights and domain.
+
+    python benchmarks/regions.py                # 2-256-256-256-10 and 2-512-512-512-10
+    python benchmarks/regions.py --quick        # small sizes only
+    python benchmarks/regions.py --json out.json --repeat 2
+
+Each network is an MLP with PyTorch's default init (``netatlas.nets.mlp(..., init="torch")``, a
+fixed seed) on [-1, 1]^2 with 10 outputs. regioncam gets the same float32 weights through its own
+API (``Regioncam(size).add(regioncam.nn.convert(model))``); it computes in float32, netatlas in
+float64, so counts may differ by a handful of near-degenerate regions: the table shows both and
+their relative difference. Wall time and CPU time (process time: the machine is shared) are both
+reported; regions/s and the ratio use wall time, the CPU ratio is given beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import numpy as np
+
+
+def _time(fn, repeat):
+    best = None
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = fn()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if best is None or wall < best[1]:
+            best = (result, wall, cpu)
+    return best
+
+
+def run(sizes, repeat=1, seed=0, regioncam_repeat=1):
+    import regioncam
+    import torch
+
+    import netatlas
+
+    # warm up the compiled kernels (numba caches them on disk after the first run)
+    netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 3], seed=0))
+    rows = []
+    for widths in sizes:
+        model = netatlas.nets.mlp([2, *widths, 10], init="torch", seed=seed)
+        net = netatlas.nets.from_torch(model)
+        plane = netatlas.Plane.square(1.0)
+        part, t_na, c_na = _time(lambda net=net, plane=plane: netatlas.regions.partition(net, plane), repeat)
+
+        def rc_run(model=model):
+            cam = regioncam.Regioncam(1.0)
+            with torch.no_grad():
+                cam.add(regioncam.nn.convert(model))
+            return cam.num_faces
+
+        n_rc, t_rc, c_rc = _time(rc_run, regioncam_repeat)
+        n_na = part.num_regions
+        row = {
+            "widths": "2-" + "-".join(map(str, widths)) + "-10",
+            "regions_netatlas": n_na,
+            "regions_regioncam": int(n_rc),
+            "count_rel_diff": abs(n_na - n_rc) / max(n_rc, 1),
+            "seconds_netatlas": t_na,
+            "seconds_regioncam": t_rc,
+            "cpu_seconds_netatlas": c_na,
+            "cpu_seconds_regioncam": c_rc,
+            "regions_per_s_netatlas": n_na / t_na,
+            "regions_per_s_regioncam": n_rc / t_rc,
+            "area_error": abs(float(part.areas.sum()) - plane.area) / plane.area,
+        }
+        row["ratio"] = row["regions_per_s_netatlas"] / row["regions_per_s_regioncam"]
+        row["cpu_ratio"] = (n_na / c_na) / (n_rc / c_rc)
+        rows.append(row)
+        _print_row(row)
+    return rows
+
+
+def _print_header():
+    print(f"{'network':<18} {'regions (na)':>12} {'regions (rc)':>12} {'s (na)':>8} {'s (rc)':>8} "
+          f"{'reg/s (na)':>11} {'reg/s (rc)':>11} {'ratio':>6} {'cpu ratio':>9}")
+
+
+def _print_row(r):
+    print(f"{r['widths']:<18} {r['regions_netatlas']:>12,} {r['regions_regioncam']:>12,} "
+          f"{r['seconds_netatlas']:>8.2f} {r['seconds_regioncam']:>8.2f} {r['regions_per_s_netatlas']:>11,.0f} "
+          f"{r['regions_per_s_regioncam']:>11,.0f} {r['ratio']:>6.1f} {r['cpu_ratio']:>9.1f}", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only (2-64-64-64, 2-128-128)")
+    parser.add_argument("--sizes", nargs="*", default=None,
+                        help="hidden widths as dash-separated lists, e.g. 256-256-256 512-512-512")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs for netatlas")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write the table as JSON to this path")
+    args = parser.parse_args(argv)
+    if args.sizes:
+        sizes = [[int(w) for w in s.split("-")] for s in args.sizes]
+    elif args.quick:
+        sizes = [[64, 64, 64], [128, 128]]
+    else:
+        sizes = [[256, 256, 256], [512, 512, 512]]
+    _print_header()
+    rows = run(sizes, repeat=args.repeat, seed=args.seed)
+    if args.json:
+        import regioncam
+
+        meta = {"python": sys.version.split()[0], "platform": platform.platform(),
+                "regioncam": getattr(regioncam, "__version__", "?"), "seed": args.seed,
+                "command": " ".join(["python", "benchmarks/regions.py", *(argv or sys.argv[1:])])}
+        with open(args.json, "w") as fh:
+            json.dump({"meta": meta, "rows": rows}, fh, indent=2)
+    ok = all(r["count_rel_diff"] < 1e-3 for r in rows)
+    if not ok:
+        print("warning: region counts differ by more than 0.1%", file=sys.stderr)
+    return 0 if np.isfinite([r["ratio"] for r in rows]).all() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

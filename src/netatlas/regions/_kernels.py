@@ -1,0 +1,632 @@
+"""Compiled (numba) kernels of the exact partition: splitting convex faces by the zero lines of
+affine functions, rank-few updates of per-face affine maps, and point location.
+
+Conventions shared by every kernel
+----------------------------------
+- Faces are convex polygons stored face-locally: ``xy`` (T, 2) vertex coordinates, counter-clockwise,
+  concatenated; face f owns ``xy[off[f]:off[f + 1]]``. ``lab`` (T,) labels the edge that *starts*
+  at each vertex: a global unit index (the edge lies on that unit's zero line) or a negative number
+  for a side of the slice (-1 bottom, -2 right, -3 top, -4 left).
+- Per-face affine maps of n functions are stored as (F, 3, n): ``z_j(u, v) = M[f, 0, j] u +
+  M[f, 1, j] v + M[f, 2, j]`` in the (centred) coordinates of ``xy``.
+- A vertex is *on* the zero line of z_j when ``|z_j| <= tol * diam * |grad z_j|``, i.e. within
+  ``tol * diam`` of the line (scale-invariant; a constant function never cuts anything).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["split_faces", "child_maps", "gated_product", "polygon_areas", "build_locator", "locate_points",
+           "clip_segments"]
+
+
+@njit(cache=True)
+def _grow2(a, need):
+    if need <= a.shape[0]:
+        return a
+    out = np.empty((max(need, 2 * a.shape[0]), a.shape[1]), a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def _grow1(a, need):
+    if need <= a.shape[0]:
+        return a
+    out = np.empty(max(need, 2 * a.shape[0]), a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def _scan_face(xy, s, e, a, b, c, scale, zmax, zmin, tols, face_bits, cut_flag):
+    """Which of the n functions cut the face, and the on/off bit of the others.
+
+    A disc of radius r around the vertex mean contains the face; z_j cannot reach the tolerance band
+    inside it when |z_j(centre)| > (r + scale) |grad z_j|, so only the few remaining candidates are
+    evaluated at every vertex. The loop over all units is branch-free and vectorises."""
+    n = a.shape[0]
+    k = e - s
+    cu = 0.0
+    cv = 0.0
+    for i in range(s, e):
+        cu += xy[i, 0]
+        cv += xy[i, 1]
+    cu /= k
+    cv /= k
+    r2 = 0.0
+    for i in range(s, e):
+        du = xy[i, 0] - cu
+        dv = xy[i, 1] - cv
+        r2 = max(r2, du * du + dv * dv)
+    R = np.sqrt(r2) * (1.0 + 1e-12) + scale
+    R2 = R * R
+    for j in range(n):
+        z = a[j] * cu + b[j] * cv + c[j]
+        g2 = a[j] * a[j] + b[j] * b[j]
+        face_bits[j] = z > 0.0
+        cut_flag[j] = z * z <= R2 * g2
+    for j in range(n):
+        if not cut_flag[j]:
+            continue
+        t = scale * np.sqrt(a[j] * a[j] + b[j] * b[j])
+        tols[j] = t
+        hi = -np.inf
+        lo = np.inf
+        for i in range(s, e):
+            z = a[j] * xy[i, 0] + b[j] * xy[i, 1] + c[j]
+            hi = max(hi, z)
+            lo = min(lo, z)
+        face_bits[j] = 1 if hi > t else 0
+        cut_flag[j] = 1 if (hi > t and lo < -t) else 0
+
+
+@njit(cache=True)
+def split_faces(xy, off, lab, maps, unit_base, tol, diam):
+    """Split every face f by the zero lines of the n affine functions ``maps[f]`` (in order).
+
+    Returns (cxy, coff, clab, cparent, cbits, cut_off, cut_units): the children's polygons, the
+    parent face of each child, the on/off bit of each function in each child (C, n) uint8 (1 where
+    z > 0 inside the child), and per parent the functions that cut it (CSR: cut_off (F+1,),
+    cut_units). Edges created by function j get label ``unit_base + j``.
+    """
+    n_faces = off.shape[0] - 1
+    n = maps.shape[2]
+    cap_v = xy.shape[0] * 2 + 16
+    cap_c = n_faces * 2 + 16
+    cxy = np.empty((cap_v, 2))
+    clab = np.empty(cap_v, np.int64)
+    coff = np.empty(cap_c + 1, np.int64)
+    cparent = np.empty(cap_c, np.int64)
+    cbits = np.empty((cap_c, n), np.uint8)
+    cut_off = np.zeros(n_faces + 1, np.int64)
+    cut_units = np.empty(max(n_faces, 16), np.int64)
+    n_cut_total = 0
+    n_children = 0
+    n_vert_out = 0
+    coff[0] = 0
+    face_bits = np.empty(n, np.uint8)
+    tols = np.empty(n)
+    zmax_buf = np.empty(n)
+    zmin_buf = np.empty(n)
+    cut_flag = np.empty(n, np.uint8)
+    # scratch buffers for the pieces of one face (double-buffered)
+    pxy = np.empty((64, 2))
+    plab = np.empty(64, np.int64)
+    poff = np.empty(17, np.int64)
+    qxy = np.empty((64, 2))
+    qlab = np.empty(64, np.int64)
+    qoff = np.empty(17, np.int64)
+    pbits = np.empty((16, 8), np.uint8)
+    qbits = np.empty((16, 8), np.uint8)
+    zbuf = np.empty(64)
+    for f in range(n_faces):
+        s, e = off[f], off[f + 1]
+        k = e - s
+        a = maps[f, 0]
+        b = maps[f, 1]
+        c = maps[f, 2]
+        cut_start = n_cut_total
+        _scan_face(xy, s, e, a, b, c, tol * diam, zmax_buf, zmin_buf, tols, face_bits, cut_flag)
+        n_new = 0
+        for j in range(n):
+            n_new += cut_flag[j]
+        if n_cut_total + n_new > cut_units.shape[0]:
+            cut_units = _grow1(cut_units, n_cut_total + n_new)
+        for j in range(n):
+            if cut_flag[j]:
+                cut_units[n_cut_total] = j
+                n_cut_total += 1
+                face_bits[j] = 0
+        n_cut = n_cut_total - cut_start
+        cut_off[f + 1] = n_cut_total
+        if n_cut == 0:
+            cap_c = _ensure_children(n_children + 1, cap_c)
+            if cap_c > cparent.shape[0]:
+                cparent = _grow1(cparent, cap_c)
+                coff = _grow1(coff, cap_c + 1)
+                cbits = _grow2(cbits, cap_c)
+            if n_vert_out + k > cxy.shape[0]:
+                cxy = _grow2(cxy, n_vert_out + k)
+                clab = _grow1(clab, n_vert_out + k)
+            for i in range(k):
+                cxy[n_vert_out + i, 0] = xy[s + i, 0]
+                cxy[n_vert_out + i, 1] = xy[s + i, 1]
+                clab[n_vert_out + i] = lab[s + i]
+            n_vert_out += k
+            cparent[n_children] = f
+            cbits[n_children] = face_bits
+            n_children += 1
+            coff[n_children] = n_vert_out
+            continue
+        # sequential splitting of the face's pieces by each cutting function
+        if k > pxy.shape[0]:
+            pxy = _grow2(pxy, k)
+            plab = _grow1(plab, k)
+        for i in range(k):
+            pxy[i, 0] = xy[s + i, 0]
+            pxy[i, 1] = xy[s + i, 1]
+            plab[i] = lab[s + i]
+        poff[0] = 0
+        poff[1] = k
+        n_pieces = 1
+        if pbits.shape[1] < n_cut:
+            pbits = np.empty((pbits.shape[0], n_cut), np.uint8)
+            qbits = np.empty((qbits.shape[0], n_cut), np.uint8)
+        for q in range(n_cut):
+            j = cut_units[cut_start + q]
+            t = tols[j]
+            aj, bj, cj = a[j], b[j], c[j]
+            nq = 0
+            nqv = 0
+            qoff[0] = 0
+            for p in range(n_pieces):
+                ps, pe = poff[p], poff[p + 1]
+                pk = pe - ps
+                if pk > zbuf.shape[0]:
+                    zbuf = _grow1(zbuf, pk)
+                has_pos = False
+                has_neg = False
+                for i in range(pk):
+                    z = aj * pxy[ps + i, 0] + bj * pxy[ps + i, 1] + cj
+                    if z > t:
+                        has_pos = True
+                    elif z < -t:
+                        has_neg = True
+                    else:
+                        z = 0.0
+                    zbuf[i] = z
+                need = nq + 2
+                if need + 1 > qoff.shape[0]:
+                    qoff = _grow1(qoff, 2 * (need + 1))
+                if need > qbits.shape[0]:
+                    qbits = _grow2(qbits, 2 * need)
+                if nqv + pk + 4 > qxy.shape[0]:
+                    qxy = _grow2(qxy, nqv + pk + 4)
+                    qlab = _grow1(qlab, nqv + pk + 4)
+                if not (has_pos and has_neg):
+                    for i in range(pk):
+                        qxy[nqv + i, 0] = pxy[ps + i, 0]
+                        qxy[nqv + i, 1] = pxy[ps + i, 1]
+                        qlab[nqv + i] = plab[ps + i]
+                    nqv += pk
+                    for r in range(q):
+                        qbits[nq, r] = pbits[p, r]
+                    qbits[nq, q] = 1 if has_pos else 0
+                    nq += 1
+                    qoff[nq] = nqv
+                    continue
+                # two children: the positive piece, then the negative piece
+                for side in range(2):
+                    sgn = 1.0 if side == 0 else -1.0
+                    for i in range(pk):
+                        i2 = i + 1 if i + 1 < pk else 0
+                        zi = zbuf[i] * sgn
+                        zn = zbuf[i2] * sgn
+                        li = plab[ps + i]
+                        if zi > 0.0:
+                            qxy[nqv, 0] = pxy[ps + i, 0]
+                            qxy[nqv, 1] = pxy[ps + i, 1]
+                            qlab[nqv] = li
+                            nqv += 1
+                        elif zi == 0.0:
+                            qxy[nqv, 0] = pxy[ps + i, 0]
+                            qxy[nqv, 1] = pxy[ps + i, 1]
+                            qlab[nqv] = unit_base + j if zn < 0.0 else li
+                            nqv += 1
+                        if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
+                            w = zi / (zi - zn)
+                            qxy[nqv, 0] = pxy[ps + i, 0] + w * (pxy[ps + i2, 0] - pxy[ps + i, 0])
+                            qxy[nqv, 1] = pxy[ps + i, 1] + w * (pxy[ps + i2, 1] - pxy[ps + i, 1])
+                            qlab[nqv] = unit_base + j if zi > 0.0 else li
+                            nqv += 1
+                    for r in range(q):
+                        qbits[nq, r] = pbits[p, r]
+                    qbits[nq, q] = 1 if side == 0 else 0
+                    nq += 1
+                    qoff[nq] = nqv
+            # swap buffers
+            pxy, qxy = qxy, pxy
+            plab, qlab = qlab, plab
+            poff, qoff = qoff, poff
+            pbits, qbits = qbits, pbits
+            n_pieces = nq
+        # emit the pieces
+        cap_c = _ensure_children(n_children + n_pieces, cap_c)
+        if cap_c > cparent.shape[0]:
+            cparent = _grow1(cparent, cap_c)
+            coff = _grow1(coff, cap_c + 1)
+            cbits = _grow2(cbits, cap_c)
+        nv = poff[n_pieces]
+        if n_vert_out + nv > cxy.shape[0]:
+            cxy = _grow2(cxy, n_vert_out + nv)
+            clab = _grow1(clab, n_vert_out + nv)
+        for i in range(nv):
+            cxy[n_vert_out + i, 0] = pxy[i, 0]
+            cxy[n_vert_out + i, 1] = pxy[i, 1]
+            clab[n_vert_out + i] = plab[i]
+        for p in range(n_pieces):
+            cparent[n_children] = f
+            cbits[n_children] = face_bits
+            for q in range(n_cut):
+                cbits[n_children, cut_units[cut_start + q]] = pbits[p, q]
+            n_children += 1
+            coff[n_children] = n_vert_out + poff[p + 1]
+        n_vert_out += nv
+    return (cxy[:n_vert_out].copy(), coff[: n_children + 1].copy(), clab[:n_vert_out].copy(),
+            cparent[:n_children].copy(), cbits[:n_children].copy(), cut_off, cut_units[:n_cut_total].copy())
+
+
+@njit(cache=True)
+def _ensure_children(need, cap):
+    while cap < need:
+        cap *= 2
+    return cap
+
+
+@njit(cache=True)
+def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on, slope_off, c_start):
+    """Next-layer maps of children ``c_start ..`` (their rows of cparent/cbits) by rank-few updates.
+
+    ``G[p] = W (s(ref_bits[p]) * M[p]) + b`` (3, n') is the next map of parent p under a reference
+    pattern. A child differs from it, and from its previous sibling, only in the bits of the units
+    that cut p, so ``M'[c] = M'[ref] + sum_{j cut, bit differs} (s_c(j) - s_ref(j)) M[p, :, j] W[:, j]^T``
+    starting from whichever of G[p] and the previous sibling differs in fewer bits (siblings are
+    emitted by the splitting kernel in an order where neighbours mostly differ in 1-3 bits).
+    ``WT`` is W transposed, (n, n'). Returns (C, 3, n') for the C children from c_start on.
+    """
+    C = cparent.shape[0] - c_start
+    n_next = WT.shape[1]
+    out = np.empty((C, 3, n_next))
+    delta = slope_on - slope_off
+    for k in range(C):
+        ch = c_start + k
+        p = cparent[ch]
+        d_ref = 0
+        d_prev = 1 << 60
+        for q in range(cut_off[p], cut_off[p + 1]):
+            j = cut_units[q]
+            d_ref += cbits[ch, j] != ref_bits[p, j]
+        if k > 0 and cparent[ch - 1] == p:
+            d_prev = 0
+            for q in range(cut_off[p], cut_off[p + 1]):
+                j = cut_units[q]
+                d_prev += cbits[ch, j] != cbits[ch - 1, j]
+        use_prev = d_prev < d_ref
+        if use_prev:
+            out[k] = out[k - 1]
+        else:
+            out[k] = G[p]
+        for q in range(cut_off[p], cut_off[p + 1]):
+            j = cut_units[q]
+            bc = cbits[ch, j]
+            br = cbits[ch - 1, j] if use_prev else ref_bits[p, j]
+            if bc == br:
+                continue
+            coef = delta if bc == 1 else -delta
+            w = WT[j]
+            for r in range(3):
+                m = coef * M[p, r, j]
+                if m != 0.0:
+                    _axpy(m, w, out[k, r])
+    return out
+
+
+@njit(cache=True)
+def _axpy(m, x, y):
+    for i in range(x.shape[0]):
+        y[i] += m * x[i]
+
+
+@njit(cache=True, fastmath=True)
+def gated_product(M, slopes, W, b):
+    """``W (slopes[f] * M[f]) + b`` for each face, (F, 3, n) -> (F, 3, n'), for small n'.
+    (fastmath only lets the dot products be summed in SIMD order, like BLAS does.)"""
+    F, _, n = M.shape
+    n_next = W.shape[0]
+    out = np.empty((F, 3, n_next))
+    row = np.empty(n)
+    for f in range(F):
+        for r in range(3):
+            for j in range(n):
+                row[j] = slopes[f, j] * M[f, r, j]
+            for i in range(n_next):
+                acc = 0.0
+                for j in range(n):
+                    acc += W[i, j] * row[j]
+                out[f, r, i] = acc + (b[i] if r == 2 else 0.0)
+    return out
+
+
+@njit(cache=True)
+def polygon_areas(xy, off):
+    """Signed shoelace area of each polygon (positive when counter-clockwise)."""
+    F = off.shape[0] - 1
+    out = np.empty(F)
+    for f in range(F):
+        s, e = off[f], off[f + 1]
+        acc = 0.0
+        x0, y0 = xy[s, 0], xy[s, 1]
+        for i in range(s + 1, e - 1):
+            acc += (xy[i, 0] - x0) * (xy[i + 1, 1] - y0) - (xy[i + 1, 0] - x0) * (xy[i, 1] - y0)
+        out[f] = 0.5 * acc
+    return out
+
+
+@njit(cache=True)
+def build_locator(xy, off, lo_u, lo_v, cell_u, cell_v, n_u, n_v):
+    """Bucket faces by the grid cells their bounding boxes overlap (CSR: cell_off, cell_faces)."""
+    F = off.shape[0] - 1
+    counts = np.zeros(n_u * n_v + 1, np.int64)
+    box = np.empty((F, 4), np.int64)
+    for f in range(F):
+        s, e = off[f], off[f + 1]
+        umin = np.inf
+        umax = -np.inf
+        vmin = np.inf
+        vmax = -np.inf
+        for i in range(s, e):
+            umin = min(umin, xy[i, 0])
+            umax = max(umax, xy[i, 0])
+            vmin = min(vmin, xy[i, 1])
+            vmax = max(vmax, xy[i, 1])
+        i0 = min(max(int((umin - lo_u) / cell_u), 0), n_u - 1)
+        i1 = min(max(int((umax - lo_u) / cell_u), 0), n_u - 1)
+        j0 = min(max(int((vmin - lo_v) / cell_v), 0), n_v - 1)
+        j1 = min(max(int((vmax - lo_v) / cell_v), 0), n_v - 1)
+        box[f, 0], box[f, 1], box[f, 2], box[f, 3] = i0, i1, j0, j1
+        for jj in range(j0, j1 + 1):
+            for ii in range(i0, i1 + 1):
+                counts[jj * n_u + ii + 1] += 1
+    for i in range(n_u * n_v):
+        counts[i + 1] += counts[i]
+    fill = counts[:-1].copy()
+    faces = np.empty(counts[-1], np.int64)
+    for f in range(F):
+        for jj in range(box[f, 2], box[f, 3] + 1):
+            for ii in range(box[f, 0], box[f, 1] + 1):
+                cell = jj * n_u + ii
+                faces[fill[cell]] = f
+                fill[cell] += 1
+    return counts, faces
+
+
+@njit(cache=True)
+def locate_points(pts, xy, off, cell_off, cell_faces, lo_u, lo_v, cell_u, cell_v, n_u, n_v, tol):
+    """Index of the face containing each point (-1 outside every face). A point within ``tol`` of
+    an edge counts as inside; the face whose edges it is farthest inside wins."""
+    P = pts.shape[0]
+    out = np.full(P, -1, np.int64)
+    for p in range(P):
+        x, y = pts[p, 0], pts[p, 1]
+        ii = int(np.floor((x - lo_u) / cell_u))
+        jj = int(np.floor((y - lo_v) / cell_v))
+        if ii < 0 or jj < 0 or ii >= n_u or jj >= n_v:
+            # allow points on the outer boundary (within tol)
+            ii = min(max(ii, 0), n_u - 1)
+            jj = min(max(jj, 0), n_v - 1)
+        cell = jj * n_u + ii
+        best = -np.inf
+        for q in range(cell_off[cell], cell_off[cell + 1]):
+            f = cell_faces[q]
+            s, e = off[f], off[f + 1]
+            worst = np.inf  # smallest signed distance to the face's edge lines (positive inside)
+            for i in range(s, e):
+                i2 = i + 1 if i + 1 < e else s
+                ex = xy[i2, 0] - xy[i, 0]
+                ey = xy[i2, 1] - xy[i, 1]
+                ln = np.sqrt(ex * ex + ey * ey)
+                if ln == 0.0:
+                    continue
+                d = (ex * (y - xy[i, 1]) - ey * (x - xy[i, 0])) / ln
+                if d < worst:
+                    worst = d
+            if worst >= -tol and worst > best:
+                best = worst
+                out[p] = f
+    return out
+
+
+@njit(cache=True)
+def clip_segments(xy, off, A, B, C, tol):
+    """Intersect the line ``A[f] u + B[f] v + C[f] = 0`` with each convex face f.
+
+    Returns (seg (S, 2, 2), face (S,)): one segment per face the line crosses (a line along an edge
+    or through one vertex only gives nothing)."""
+    F = off.shape[0] - 1
+    seg = np.empty((F, 2, 2))
+    face = np.empty(F, np.int64)
+    n = 0
+    for f in range(F):
+        s, e = off[f], off[f + 1]
+        g = np.sqrt(A[f] * A[f] + B[f] * B[f])
+        if g == 0.0:
+            continue
+        t = tol * g
+        npts = 0
+        px = np.empty(2)
+        py = np.empty(2)
+        has_pos = False
+        has_neg = False
+        for i in range(s, e):
+            z = A[f] * xy[i, 0] + B[f] * xy[i, 1] + C[f]
+            if z > t:
+                has_pos = True
+            elif z < -t:
+                has_neg = True
+        if not (has_pos and has_neg):
+            continue
+        for i in range(s, e):
+            i2 = i + 1 if i + 1 < e else s
+            zi = A[f] * xy[i, 0] + B[f] * xy[i, 1] + C[f]
+            zn = A[f] * xy[i2, 0] + B[f] * xy[i2, 1] + C[f]
+            if abs(zi) <= t:
+                zi = 0.0
+            if abs(zn) <= t:
+                zn = 0.0
+            if zi == 0.0:
+                if npts < 2:
+                    px[npts] = xy[i, 0]
+                    py[npts] = xy[i, 1]
+                npts += 1
+            elif (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
+                w = zi / (zi - zn)
+                if npts < 2:
+                    px[npts] = xy[i, 0] + w * (xy[i2, 0] - xy[i, 0])
+                    py[npts] = xy[i, 1] + w * (xy[i2, 1] - xy[i, 1])
+                npts += 1
+        if npts >= 2:
+            seg[n, 0, 0] = px[0]
+            seg[n, 0, 1] = py[0]
+            seg[n, 1, 0] = px[1]
+            seg[n, 1, 1] = py[1]
+            face[n] = f
+            n += 1
+    return seg[:n].copy(), face[:n].copy()
+
+
+@njit(cache=True)
+def _clip(px, py, plab, n_in, A, B, C, label, tol, ox, oy, olab):
+    """Keep the part of polygon (px, py)[:n_in] where A u + B v + C >= 0; the new edge gets
+    ``label``. Writes into (ox, oy, olab), returns the new vertex count (0 if empty)."""
+    m = 0
+    for i in range(n_in):
+        i2 = i + 1 if i + 1 < n_in else 0
+        zi = A * px[i] + B * py[i] + C
+        zn = A * px[i2] + B * py[i2] + C
+        if abs(zi) <= tol:
+            zi = 0.0
+        if abs(zn) <= tol:
+            zn = 0.0
+        if zi >= 0.0:
+            ox[m] = px[i]
+            oy[m] = py[i]
+            olab[m] = label if (zi == 0.0 and zn < 0.0) else plab[i]
+            m += 1
+        if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
+            w = zi / (zi - zn)
+            ox[m] = px[i] + w * (px[i2] - px[i])
+            oy[m] = py[i] + w * (py[i2] - py[i])
+            olab[m] = label if zi > 0.0 else plab[i]
+            m += 1
+    return m
+
+
+@njit(cache=True)
+def argmax_segments(xy, off, maps, tol_rel):
+    """Segments (S, 2, 2) where the arg-max of the K affine functions ``maps[f]`` (3, K) changes
+    inside each face, with their face (S,) and the two classes (S, 2) (lower first)."""
+    F = off.shape[0] - 1
+    K_out = maps.shape[2]
+    cap = 16
+    seg = np.empty((cap, 2, 2))
+    face = np.empty(cap, np.int64)
+    cls = np.empty((cap, 2), np.int64)
+    n_seg = 0
+    bx = np.empty(64)
+    by = np.empty(64)
+    bl = np.empty(64, np.int64)
+    cx = np.empty(64)
+    cy = np.empty(64)
+    cl = np.empty(64, np.int64)
+    for f in range(F):
+        s, e = off[f], off[f + 1]
+        k = e - s
+        if 2 * (k + K_out) + 4 > bx.shape[0]:
+            size = 4 * (k + K_out) + 8
+            bx = np.empty(size)
+            by = np.empty(size)
+            bl = np.empty(size, np.int64)
+            cx = np.empty(size)
+            cy = np.empty(size)
+            cl = np.empty(size, np.int64)
+        diam = 0.0
+        for i in range(s, e):
+            for i2 in range(i + 1, e):
+                diam = max(diam, np.hypot(xy[i, 0] - xy[i2, 0], xy[i, 1] - xy[i2, 1]))
+        for c in range(K_out):
+            # quick rejection: some class beats c at every vertex
+            beaten = False
+            for j in range(K_out):
+                if j == c:
+                    continue
+                all_below = True
+                for i in range(s, e):
+                    dz = ((maps[f, 0, c] - maps[f, 0, j]) * xy[i, 0] + (maps[f, 1, c] - maps[f, 1, j]) * xy[i, 1]
+                          + maps[f, 2, c] - maps[f, 2, j])
+                    if dz >= 0.0:
+                        all_below = False
+                        break
+                if all_below:
+                    beaten = True
+                    break
+            if beaten:
+                continue
+            n = k
+            for i in range(k):
+                bx[i] = xy[s + i, 0]
+                by[i] = xy[s + i, 1]
+                bl[i] = -1
+            for j in range(K_out):
+                if j == c or n == 0:
+                    continue
+                A = maps[f, 0, c] - maps[f, 0, j]
+                B = maps[f, 1, c] - maps[f, 1, j]
+                C = maps[f, 2, c] - maps[f, 2, j]
+                g = np.hypot(A, B)
+                n = _clip(bx, by, bl, n, A, B, C, j, tol_rel * diam * g, cx, cy, cl)
+                for i in range(n):
+                    bx[i] = cx[i]
+                    by[i] = cy[i]
+                    bl[i] = cl[i]
+            if n < 3:
+                continue
+            for i in range(n):
+                j = bl[i]
+                if j <= c:
+                    continue
+                i2 = i + 1 if i + 1 < n else 0
+                if np.hypot(bx[i2] - bx[i], by[i2] - by[i]) <= tol_rel * diam:
+                    continue
+                if n_seg == cap:
+                    cap *= 2
+                    seg2 = np.empty((cap, 2, 2))
+                    seg2[:n_seg] = seg[:n_seg]
+                    seg = seg2
+                    face2 = np.empty(cap, np.int64)
+                    face2[:n_seg] = face[:n_seg]
+                    face = face2
+                    cls2 = np.empty((cap, 2), np.int64)
+                    cls2[:n_seg] = cls[:n_seg]
+                    cls = cls2
+                seg[n_seg, 0, 0] = bx[i]
+                seg[n_seg, 0, 1] = by[i]
+                seg[n_seg, 1, 0] = bx[i2]
+                seg[n_seg, 1, 1] = by[i2]
+                face[n_seg] = f
+                cls[n_seg, 0] = c
+                cls[n_seg, 1] = j
+                n_seg += 1
+    return seg[:n_seg].copy(), face[:n_seg].copy(), cls[:n_seg].copy()

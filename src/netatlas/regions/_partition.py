@@ -1,0 +1,539 @@
+"""The exact partition of a 2-D slice of input space into the linear regions of a network.
+
+# NOTE [the algorithm]
+Every pre-activation is a continuous piecewise-linear function of the plane coordinates (u, v).
+Activation nodes are processed in order. Before node k is processed, every face is a convex polygon
+on which all earlier nodes have a fixed on/off pattern, so node k's pre-activation is *affine* on
+the face: z = A u + B v + c. The face is cut by the zero line of each unit that changes sign on it
+(a numba kernel, faces processed independently, pieces split one unit after the other), and each
+child records which side of each line it lies on.
+
+The affine map of node k+1 on a child follows from its parent's map of node k. For a chain of
+Linear layers (``Net.as_mlp``), ``M'_child = W diag(s_child) M_parent + b``; all children of a
+parent differ only in the bits of the units that cut it, so one GEMM per parent (under a reference
+pattern) plus rank-few corrections per child gives all of them (DESIGN.md, "Hints for the fast
+paths"). The chain is processed depth first in chunks, so memory stays bounded however many regions
+there are. Any other graph (convolutions, batch norm, residual additions, average pooling) gets its
+maps from a gated forward pass (``_affine.gated_maps``).
+
+# NOTE [tolerances]
+All arithmetic is float64. A vertex lies *on* a unit's zero line when its distance to the line is at
+most ``tolerance * diameter`` (``BOUNDARY_TOLERANCE``, relative to the slice's diagonal): such a
+vertex is snapped onto the line, so a line through a vertex, duplicate units and coincident
+boundaries never create slivers, and a unit whose map is constant on a face (zero rows, dead units)
+never cuts it. A unit that is zero (within tolerance) on a whole face counts as off there.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from netatlas._errors import NetatlasError
+from netatlas.nets._ir import Net
+from netatlas.regions import _kernels as K
+from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
+from netatlas.slices import Plane
+
+__all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition",
+           "as_net"]
+
+log = logging.getLogger(__name__)
+
+#: A vertex within this distance (relative to the slice's diagonal) of a unit's zero line is on it.
+BOUNDARY_TOLERANCE = 1e-10
+#: Face-local copies of one vertex closer than this (relative to the diagonal) are the same vertex.
+VERTEX_MERGE_TOLERANCE = 1e-9
+#: Faces handled per batch of the depth-first chain partition (bounds the memory of per-face maps).
+CHUNK_FACES = 4096
+#: Next layers at most this wide get their maps from a compiled loop instead of a BLAS call.
+SMALL_PRODUCT = 32
+
+
+def as_net(net, input_shape=None, where: str = "regions") -> Net:
+    """A :class:`Net` from a Net or a torch module (imported with ``from_torch``)."""
+    from netatlas.nets import from_torch
+
+    if isinstance(net, Net):
+        return net
+    if isinstance(net, torch.nn.Module):
+        try:
+            return from_torch(net)
+        except ValueError:
+            if input_shape is None:
+                raise
+            # convolutional models need the input shape: take the slice's
+            return from_torch(net, input_shape=input_shape)
+    raise TypeError(f"{where}: expected a netatlas Net or a torch.nn.Module, got {type(net).__name__}")
+
+
+@dataclass(frozen=True, eq=False)
+class Neighbors:
+    """Region adjacency: ``pairs`` (E, 2) int regions sharing an edge, ``unit`` (E,) the global
+    unit (column of ``Partition.patterns``) whose zero line the shared edge lies on."""
+
+    pairs: np.ndarray
+    unit: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def to_dict(self) -> dict:
+        return {"n_pairs": int(len(self.pairs)), "pairs": self.pairs.tolist(), "unit": self.unit.tolist()}
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """The exact linear regions of a network on a 2-D slice (see :func:`partition`).
+
+    Attributes
+    ----------
+    plane : Plane
+        The slice; coordinates are plane coordinates (u, v).
+    num_regions : int
+        F, the number of linear regions (convex polygons).
+    areas : ndarray of shape (F,)
+        Area of each region in (u, v) units; they sum to ``plane.area``.
+    patterns : ndarray of shape (F, N) bool
+        On/off state (pre-activation > 0) of every hidden unit of every activation node, in
+        ``net.activations`` order, units flattened per node. Identity activations count as on.
+    output_linear : ndarray of shape (F, n_outputs, 2)
+    output_offset : ndarray of shape (F, n_outputs)
+        In region i the network's output is ``output_linear[i] @ [u, v] + output_offset[i]``.
+    vertices : ndarray of shape (V, 2)
+        Distinct vertices; ``faces[i]`` lists region i's vertex indices counter-clockwise.
+    units_per_layer : tuple of int
+        Units of each activation node; ``layer_names`` their source names.
+    tolerance : float
+        The boundary tolerance used (relative to the slice's diagonal).
+    """
+
+    plane: Plane
+    center: np.ndarray  # (2,) internal coordinates are (u, v) - center
+    xy: np.ndarray  # (T, 2) face-local vertices, centred, counter-clockwise
+    offsets: np.ndarray  # (F + 1,)
+    labels: np.ndarray  # (T,) unit (or -1..-4 slice side) of the edge starting at each vertex
+    pattern_bits: tuple  # per activation node: (F, ceil(n_k / 8)) uint8 packed bits
+    maps: np.ndarray  # (F, 3, n_outputs) output maps in centred coordinates
+    units_per_layer: tuple
+    layer_names: tuple
+    tolerance: float
+    method: str
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # -- geometry ---------------------------------------------------------------------------------
+    @property
+    def num_regions(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_units(self) -> int:
+        return int(sum(self.units_per_layer))
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.maps.shape[2])
+
+    @property
+    def diameter(self) -> float:
+        umin, umax, vmin, vmax = self.plane.bounds
+        return math.hypot(umax - umin, vmax - vmin)
+
+    def polygon(self, i: int) -> np.ndarray:
+        """Vertices (k, 2) of region i in plane coordinates, counter-clockwise."""
+        i = self._check_index(i)
+        return self.xy[self.offsets[i]: self.offsets[i + 1]] + self.center
+
+    def _check_index(self, i) -> int:
+        if not isinstance(i, (int, np.integer)) or not -self.num_regions <= i < self.num_regions:
+            raise IndexError(f"Partition: region index {i!r} out of range for {self.num_regions} regions")
+        return int(i) % self.num_regions
+
+    @property
+    def areas(self) -> np.ndarray:
+        if "areas" not in self._cache:
+            self._cache["areas"] = K.polygon_areas(self.xy, self.offsets)
+        return self._cache["areas"]
+
+    @property
+    def n_vertices_per_region(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def _dedupe(self):
+        if "dedupe" not in self._cache:
+            from scipy.sparse import coo_matrix
+            from scipy.sparse.csgraph import connected_components
+            from scipy.spatial import cKDTree
+
+            tree = cKDTree(self.xy)
+            pairs = tree.query_pairs(VERTEX_MERGE_TOLERANCE * self.diameter, output_type="ndarray")
+            T = len(self.xy)
+            graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(T, T))
+            _, comp = connected_components(graph, directed=False)
+            # number the distinct vertices by first appearance
+            _, first, inverse = np.unique(comp, return_index=True, return_inverse=True)
+            order = np.argsort(first)
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            index = rank[inverse]
+            vertices = self.xy[np.sort(first)] + self.center
+            self._cache["dedupe"] = (vertices, index)
+        return self._cache["dedupe"]
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """Distinct vertices (V, 2) in plane coordinates (face-local copies merged)."""
+        return self._dedupe()[0]
+
+    @property
+    def faces(self) -> list:
+        """Per region, its vertex indices into ``vertices``, counter-clockwise."""
+        index = self._dedupe()[1]
+        return np.split(index, self.offsets[1:-1])
+
+    # -- patterns and maps ------------------------------------------------------------------------
+    @property
+    def patterns(self) -> np.ndarray:
+        if "patterns" not in self._cache:
+            parts = [np.unpackbits(b, axis=1, count=n).astype(bool)
+                     for b, n in zip(self.pattern_bits, self.units_per_layer, strict=True)]
+            self._cache["patterns"] = (np.concatenate(parts, axis=1) if parts
+                                       else np.zeros((self.num_regions, 0), bool))
+        return self._cache["patterns"]
+
+    @property
+    def output_linear(self) -> np.ndarray:
+        return np.ascontiguousarray(self.maps[:, :2, :].transpose(0, 2, 1))
+
+    @property
+    def output_offset(self) -> np.ndarray:
+        return self.maps[:, 2, :] - self.center[0] * self.maps[:, 0, :] - self.center[1] * self.maps[:, 1, :]
+
+    def outputs(self, points_uv, regions=None) -> np.ndarray:
+        """The network's outputs (P, n_outputs) at points (P, 2), from the regions' affine maps."""
+        pts = _points(points_uv, "outputs")
+        regions = self.locate(pts) if regions is None else np.asarray(regions)
+        if np.any(regions < 0):
+            raise ValueError("Partition.outputs: some points lie outside the slice")
+        rel = pts - self.center
+        m = self.maps[regions]
+        return rel[:, :1] * m[:, 0] + rel[:, 1:] * m[:, 1] + m[:, 2]
+
+    # -- queries ----------------------------------------------------------------------------------
+    def locate(self, points_uv) -> np.ndarray:
+        """Region index (P,) of each point (P, 2) in plane coordinates; -1 outside the slice.
+
+        A point on an edge goes to one of the regions sharing it."""
+        pts = _points(points_uv, "locate") - self.center
+        if "locator" not in self._cache:
+            lo = self.xy.min(0)
+            hi = self.xy.max(0)
+            n_side = int(min(max(math.sqrt(self.num_regions), 1), 2048))
+            cell = np.maximum((hi - lo) / n_side, 1e-300)
+            cell_off, cell_faces = K.build_locator(self.xy, self.offsets, lo[0], lo[1], cell[0], cell[1],
+                                                   n_side, n_side)
+            self._cache["locator"] = (lo, cell, n_side, cell_off, cell_faces)
+        lo, cell, n_side, cell_off, cell_faces = self._cache["locator"]
+        return K.locate_points(np.ascontiguousarray(pts), self.xy, self.offsets, cell_off, cell_faces,
+                               lo[0], lo[1], cell[0], cell[1], n_side, n_side,
+                               VERTEX_MERGE_TOLERANCE * self.diameter)
+
+    def neighbors(self) -> Neighbors:
+        """Pairs of regions sharing an edge, and the unit whose sign flips across it."""
+        if "neighbors" not in self._cache:
+            index = self._dedupe()[1]
+            nxt = np.arange(1, len(index) + 1)
+            nxt[self.offsets[1:] - 1] = self.offsets[:-1]
+            a, b = index, index[nxt]
+            face = np.repeat(np.arange(self.num_regions), np.diff(self.offsets))
+            keep = (self.labels >= 0) & (a != b)
+            lo, hi = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+            face, lab = face[keep], self.labels[keep]
+            order = np.lexsort((hi, lo))
+            lo, hi, face, lab = lo[order], hi[order], face[order], lab[order]
+            same = (lo[1:] == lo[:-1]) & (hi[1:] == hi[:-1]) & (face[1:] != face[:-1])
+            i = np.flatnonzero(same)
+            pairs = np.stack([face[i], face[i + 1]], 1)
+            pairs.sort(axis=1)
+            self._cache["neighbors"] = Neighbors(pairs.astype(np.int64), lab[i].astype(np.int64))
+        return self._cache["neighbors"]
+
+    def decision_boundary(self):
+        """Exact segments where the predicted class changes (arg-max of several outputs) or where
+        the single output crosses 0; see :func:`netatlas.regions.decision_boundary`."""
+        from netatlas.regions._boundary import decision_boundary
+
+        return decision_boundary(self)
+
+    def level_set(self, value: float, output: int = 0):
+        """Exact segments where output ``output`` equals ``value``; see
+        :func:`netatlas.regions.level_set`."""
+        from netatlas.regions._boundary import level_set
+
+        return level_set(self, value, output=output)
+
+    def predicted_class(self) -> np.ndarray:
+        """Class (F,) predicted at each region's centroid (arg-max, or output > 0 for one output)."""
+        out = self.outputs(self.centroids(), np.arange(self.num_regions))
+        return (out[:, 0] > 0).astype(np.int64) if self.n_outputs == 1 else out.argmax(1)
+
+    def centroids(self) -> np.ndarray:
+        """Mean of each region's vertices (F, 2): a point strictly inside every region."""
+        counts = np.diff(self.offsets)
+        sums = np.add.reduceat(self.xy, self.offsets[:-1], axis=0)
+        return sums / counts[:, None] + self.center
+
+    def plot(self, ax=None, **kwargs):
+        """Draw the regions (see :func:`netatlas.regions.plot_partition`); returns the axes."""
+        from netatlas.regions._plot import plot_partition
+
+        return plot_partition(self, ax=ax, **kwargs)
+
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-safe summary; with ``arrays=True`` also polygons, patterns (as 0/1) and maps."""
+        areas = self.areas
+        out = {
+            "num_regions": self.num_regions,
+            "n_units": self.n_units,
+            "units_per_layer": list(self.units_per_layer),
+            "layer_names": list(self.layer_names),
+            "n_outputs": self.n_outputs,
+            "plane": self.plane.to_dict(),
+            "area": float(areas.sum()),
+            "min_area": float(areas.min()),
+            "mean_vertices_per_region": float(np.diff(self.offsets).mean()),
+            "tolerance": self.tolerance,
+            "method": self.method,
+        }
+        if arrays:
+            out["polygons"] = [self.polygon(i).tolist() for i in range(self.num_regions)]
+            out["patterns"] = self.patterns.astype(int).tolist()
+            out["output_linear"] = self.output_linear.tolist()
+            out["output_offset"] = self.output_offset.tolist()
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Partition(num_regions={self.num_regions}, n_units={self.n_units}, "
+                f"bounds={self.plane.bounds})")
+
+
+def _points(points_uv, where) -> np.ndarray:
+    pts = np.asarray(points_uv, dtype=np.float64)
+    if pts.ndim == 1 and pts.shape == (2,):
+        pts = pts[None]
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"Partition.{where}: points must have shape (P, 2) in plane coordinates; got "
+                         f"{pts.shape}")
+    return pts
+
+
+# -- entry point --------------------------------------------------------------------------------
+def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
+              method: Literal["auto", "chain", "graph"] = "auto") -> Partition:
+    """Exact linear regions of a piecewise-linear network on a 2-D slice of its input space.
+
+    Parameters
+    ----------
+    net : Net or torch.nn.Module
+        Linear/Conv/BatchNorm(eval)/AvgPool/residual layers with ReLU, LeakyReLU or identity
+        activations (a module is imported with ``netatlas.nets.from_torch``, using the plane's
+        input shape).
+    plane : Plane, optional
+        The slice; default ``Plane.square(1.0)`` for 2-D inputs. Its inputs must have the network's
+        input size.
+    tolerance : float
+        Boundary tolerance relative to the slice's diagonal (see NOTE [tolerances] in the module).
+    method : {"auto", "chain", "graph"}
+        "chain": the fast path for plain MLPs (rank-few map updates, depth first, bounded memory);
+        "graph": per-face gated forward passes (any supported graph); "auto" picks chain when it
+        applies.
+
+    Returns
+    -------
+    Partition
+
+    Raises
+    ------
+    UnsupportedLayerError
+        For smooth activations (sigmoid, tanh, ...), naming the layer.
+
+    Examples
+    --------
+    >>> import netatlas
+    >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 8, 8, 3], seed=0))
+    >>> part = netatlas.regions.partition(net, netatlas.Plane.square(1.0))
+    >>> part.num_regions, round(float(part.areas.sum()), 12)
+    (22, 4.0)
+    >>> part.patterns.shape, part.output_linear.shape
+    ((22, 16), (22, 3, 2))
+    """
+    if method not in ("auto", "chain", "graph"):
+        raise ValueError(f"partition: method must be 'auto', 'chain' or 'graph'; got {method!r}")
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1e-3):
+        raise ValueError(f"partition: tolerance must be a float in [0, 1e-3); got {tolerance!r}")
+    if plane is None:
+        plane = Plane.square(1.0)
+    if not isinstance(plane, Plane):
+        raise TypeError(f"partition: plane must be a netatlas.Plane, got {type(plane).__name__}")
+    net = as_net(net, plane.input_shape, "partition")
+    if plane.origin.size != net.n_inputs:
+        raise ValueError(f"partition: plane has {plane.origin.size}-dim inputs but the network expects "
+                         f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "
+                         f"network's shape {net.input_shape}")
+    check_piecewise_linear(net, "partition")
+    chain = _chain_layers(net)
+    if method == "chain" and chain is None:
+        raise ValueError("partition: method='chain' needs a plain MLP (Linear layers, each followed by at "
+                         "most one activation, the last one affine); use method='graph'")
+    if method == "graph" or chain is None:
+        return _graph_partition(net, plane, float(tolerance))
+    return _chain_partition(net, chain, plane, float(tolerance))
+
+
+def _chain_layers(net):
+    try:
+        layers = net.as_mlp()
+    except ValueError:
+        return None
+    if layers[-1][2] is not None or any(act is None for _, _, act in layers[:-1]):
+        return None
+    return [(W.numpy(), b.numpy(), act) for W, b, act in layers]
+
+
+def _frame(plane: Plane):
+    umin, umax, vmin, vmax = plane.bounds
+    center = np.array([(umin + umax) / 2, (vmin + vmax) / 2])
+    hu, hv = (umax - umin) / 2, (vmax - vmin) / 2
+    xy = np.array([[-hu, -hv], [hu, -hv], [hu, hv], [-hu, hv]])
+    off = np.array([0, 4], np.int64)
+    lab = np.array([-1, -2, -3, -4], np.int64)
+    d1, d2 = plane.d1.ravel(), plane.d2.ravel()
+    x_c = plane.origin.ravel() + center[0] * d1 + center[1] * d2
+    diam = math.hypot(umax - umin, vmax - vmin)
+    return center, xy, off, lab, x_c, d1, d2, diam
+
+
+def _layer_names(net):
+    return tuple(net.nodes[i].name for i in net.activations)
+
+
+def _chain_partition(net, layers, plane, tol) -> Partition:
+    center, xy, off, lab, x_c, d1, d2, diam = _frame(plane)
+    hidden = layers[:-1]
+    sizes = [W.shape[0] for W, _, _ in hidden]
+    base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    W0, b0, _ = layers[0]
+    M = np.empty((1, 3, W0.shape[0]))
+    M[0, 0], M[0, 1], M[0, 2] = W0 @ d1, W0 @ d2, W0 @ x_c + b0
+    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": []}
+    if not hidden:
+        _emit(out, xy, off, lab, [], M)
+    else:
+        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam)
+    return _assemble(out, plane, center, sizes, _layer_names(net), tol, "chain")
+
+
+def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam):
+    W, b, act = layers[level]
+    on, off_slope = activation_slopes(act)
+    n_faces = len(off) - 1
+    n = W.shape[0]
+    if act.name == "identity":
+        cxy, coff, clab = xy, off, lab
+        cparent = np.arange(n_faces)
+        cbits = np.ones((n_faces, n), np.uint8)
+        cut_off = np.zeros(n_faces + 1, np.int64)
+        cut_units = np.zeros(0, np.int64)
+    else:
+        cxy, coff, clab, cparent, cbits, cut_off, cut_units = K.split_faces(
+            xy, off, lab, M, base[level], tol, diam)
+    cpat = [p[cparent] for p in pat] + [np.packbits(cbits, axis=1)]
+    first = np.searchsorted(cparent, np.arange(n_faces))
+    ref = cbits[first]
+    Wn, bn, _ = layers[level + 1]
+    G = _next_maps(M, np.where(ref.astype(bool), on, off_slope), Wn, bn)
+    WT = np.ascontiguousarray(Wn.T)
+    n_children = len(cparent)
+    log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
+    for c0 in range(0, n_children, CHUNK_FACES):
+        c1 = min(c0 + CHUNK_FACES, n_children)
+        Mc = K.child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, cut_off, cut_units, on, off_slope, c0)
+        v0, v1 = coff[c0], coff[c1]
+        sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
+        sub_pat = [p[c0:c1] for p in cpat]
+        if level + 1 == len(layers) - 1:
+            _emit(out, sub_xy, sub_off, sub_lab, sub_pat, Mc)
+        else:
+            _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam)
+
+
+def _next_maps(M, slopes, W, b):
+    """``W (slopes * M[f]) + b`` for each face: (F, 3, n) -> (F, 3, n') by one GEMM."""
+    n_faces, _, n = M.shape
+    if W.shape[0] <= SMALL_PRODUCT:
+        return K.gated_product(M, np.ascontiguousarray(slopes), np.ascontiguousarray(W), b)
+    X = (M * slopes[:, None, :]).reshape(3 * n_faces, n)
+    G = (X @ W.T).reshape(n_faces, 3, W.shape[0])
+    G[:, 2, :] += b
+    return G
+
+
+def _emit(out, xy, off, lab, pat, maps):
+    out["xy"].append(xy)
+    out["off"].append(np.diff(off))
+    out["lab"].append(lab)
+    out["pat"].append(pat)
+    out["maps"].append(maps)
+
+
+def _assemble(out, plane, center, sizes, names, tol, method) -> Partition:
+    counts = np.concatenate(out["off"])
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    n_layers = len(sizes)
+    pattern_bits = tuple(np.concatenate([p[k] for p in out["pat"]]) for k in range(n_layers))
+    return Partition(plane=plane, center=center, xy=np.concatenate(out["xy"]), offsets=offsets,
+                     labels=np.concatenate(out["lab"]), pattern_bits=pattern_bits,
+                     maps=np.concatenate(out["maps"]), units_per_layer=tuple(int(s) for s in sizes),
+                     layer_names=names, tolerance=tol, method=method)
+
+
+def _graph_partition(net, plane, tol) -> Partition:
+    center, xy, off, lab, x_c, d1, d2, diam = _frame(plane)
+    sizes = [net.nodes[i].size for i in net.activations]
+    base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    slopes = [activation_slopes(net.nodes[i].op) for i in net.activations]
+    bits: list[np.ndarray] = []  # per activation node, (F, n_k) uint8
+    for k, node_index in enumerate(net.activations):
+        pre = net.nodes[node_index].inputs[0]
+        M = _maps_chunked(net, pre, x_c, d1, d2, bits, slopes, len(off) - 1)
+        n_faces = len(off) - 1
+        if net.nodes[node_index].op.name == "identity":
+            bits.append(np.ones((n_faces, sizes[k]), np.uint8))
+            continue
+        xy, off, lab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, M, base[k], tol, diam)
+        bits = [b[cparent] for b in bits] + [cbits]
+        log.debug("activation %d: %d faces -> %d", k, n_faces, len(cparent))
+    maps = _maps_chunked(net, len(net.nodes) - 1, x_c, d1, d2, bits, slopes, len(off) - 1)
+    out = {"xy": [xy], "off": [np.diff(off)], "lab": [lab], "pat": [[np.packbits(b, axis=1) for b in bits]],
+           "maps": [maps]}
+    return _assemble(out, plane, center, sizes, _layer_names(net), tol, "graph")
+
+
+def _maps_chunked(net, node_index, x_c, d1, d2, bits, slopes, n_faces, chunk=2048):
+    parts = []
+    for s in range(0, n_faces, chunk):
+        gates = [np.where(b[s:s + chunk].astype(bool), on, off) for b, (on, off) in zip(bits, slopes,
+                                                                                            strict=False)]
+        gates += [None] * (len(slopes) - len(gates))
+        m = gated_maps(net, node_index, x_c, d1, d2, gates)
+        if m.shape[0] != min(chunk, n_faces - s):
+            m = np.broadcast_to(m, (min(chunk, n_faces - s), *m.shape[1:]))
+        parts.append(np.ascontiguousarray(m))
+    if not parts:
+        raise NetatlasError("partition: the slice has no faces")
+    return np.concatenate(parts)

@@ -1,0 +1,163 @@
+"""Plots of partitions and line pieces (matplotlib is imported inside the functions only).
+
+Regions are one ``PolyCollection`` and boundaries one ``LineCollection`` each, so 10^5+ regions
+draw in seconds; with ``rasterized=True`` (the default above 20,000 regions) the regions become
+one image inside vector output (SVG/PDF), while boundaries stay vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_partition", "plot_line_pieces", "region_colors"]
+
+COLOR_BY = ("pattern", "class", "output", "area", "none")
+_RASTER_ABOVE = 20_000
+
+
+def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap=None, seed: int = 0):
+    """RGBA colours (F, 4) of the regions.
+
+    ``pattern``: a pastel colour hashed from the activation pattern (neighbours differ);
+    ``class``: the predicted class at the region's centroid (tab10, light);
+    ``output``: the value of output ``output`` at the centroid (viridis);
+    ``area``: log10 of the area (magma); ``none``: white.
+    """
+    import matplotlib as mpl
+    from matplotlib.colors import hsv_to_rgb
+
+    F = partition.num_regions
+    if color_by == "pattern":
+        rng = np.random.default_rng(seed)
+        weights = rng.random(partition.n_units) if partition.n_units else np.zeros(0)
+        # fractional part of a random projection of the pattern: a stable pseudo-random hue
+        h = (partition.patterns.astype(np.float64) @ weights * 7.31) % 1.0 if partition.n_units else np.zeros(F)
+        s = 0.35 + 0.25 * ((h * 13.7) % 1.0)
+        v = 0.85 + 0.15 * ((h * 29.3) % 1.0)
+        rgb = hsv_to_rgb(np.stack([h, s, v], 1))
+        return np.concatenate([rgb, np.ones((F, 1))], 1)
+    if color_by == "class":
+        cls = partition.predicted_class()
+        base = mpl.colormaps[cmap or "tab10"](cls % 10)
+        return 0.55 * base + 0.45 * np.array([1.0, 1.0, 1.0, 1.0])
+    if color_by == "output":
+        val = partition.outputs(partition.centroids(), np.arange(F))[:, output]
+        lo, hi = np.percentile(val, [1, 99]) if F > 1 else (val.min() - 1, val.max() + 1)
+        hi = hi if hi > lo else lo + 1
+        return mpl.colormaps[cmap or "viridis"](np.clip((val - lo) / (hi - lo), 0, 1))
+    if color_by == "area":
+        a = np.log10(np.maximum(partition.areas, 1e-300))
+        lo, hi = a.min(), a.max()
+        return mpl.colormaps[cmap or "magma"]((a - lo) / (hi - lo if hi > lo else 1.0))
+    if color_by == "none":
+        return np.ones((F, 4))
+    raise ValueError(f"plot_partition: color_by must be one of {COLOR_BY}; got {color_by!r}")
+
+
+def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int = 0, boundary: bool = True,
+                   level_sets=(), edges: bool | None = None, rasterized: bool | None = None,
+                   anchors: bool = True, title: str | None = None, cmap=None):
+    """Draw the regions of a :class:`Partition`, with the decision boundary and level sets on top.
+
+    Parameters
+    ----------
+    partition : Partition
+    ax : matplotlib Axes, optional (a new figure when omitted)
+    color_by : {"pattern", "class", "output", "area", "none"}
+    output : int
+        The output used by ``color_by="output"`` and by ``level_sets``.
+    boundary : bool
+        Draw the exact decision boundary (black).
+    level_sets : sequence of float
+        Levels of output ``output`` to draw (dashed), e.g. logits of p = 0.1 and 0.9.
+    edges : bool, optional
+        Draw region edges (default: yes below 200,000 regions, thinner as there are more).
+    rasterized : bool, optional
+        Rasterize the region fill in vector output (default: above 20,000 regions).
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import netatlas
+    >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 3], seed=0))
+    >>> ax = netatlas.regions.plot_partition(part, color_by="class")
+    >>> len(ax.collections[0].get_paths())
+    22
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    F = partition.num_regions
+    colors = region_colors(partition, color_by, output=output, cmap=cmap)
+    if edges is None:
+        edges = F < 200_000
+    if rasterized is None:
+        rasterized = F > _RASTER_ABOVE
+    width = 0.5 if F < 2_000 else 0.25 if F < 20_000 else 0.1
+    polys = np.split(partition.xy + partition.center, partition.offsets[1:-1])
+    coll = PolyCollection(polys, facecolors=colors, edgecolors=(0.25, 0.25, 0.25, 0.6) if edges else "face",
+                          linewidths=width if edges else 0.0, rasterized=rasterized, antialiased=F < 50_000)
+    ax.add_collection(coll)
+    if boundary and partition.n_outputs >= 1:
+        db = partition.decision_boundary()
+        if len(db):
+            ax.add_collection(LineCollection(db.segments, colors="black", linewidths=1.6, zorder=3,
+                                             label="decision boundary"))
+    for k, value in enumerate(level_sets):
+        ls = partition.level_set(value, output=output)
+        if len(ls):
+            ax.add_collection(LineCollection(ls.segments, colors=plt.cm.coolwarm(k / max(len(level_sets) - 1, 1)),
+                                             linewidths=1.1, linestyles="--", zorder=3,
+                                             label=f"output {output} = {value:g}"))
+    if anchors and partition.plane.anchors is not None:
+        a = partition.plane.anchors
+        ax.scatter(a[:, 0], a[:, 1], s=40, c="white", edgecolors="black", zorder=4)
+        for i, (u, v) in enumerate(a):
+            ax.annotate("ABC"[i] if i < 3 else str(i), (u, v), textcoords="offset points", xytext=(5, 5),
+                        fontsize=9, zorder=5)
+    umin, umax, vmin, vmax = partition.plane.bounds
+    ax.set_xlim(umin, umax)
+    ax.set_ylim(vmin, vmax)
+    ax.set_aspect("equal")
+    ax.set_xlabel("u")
+    ax.set_ylabel("v")
+    ax.set_title(title if title is not None else f"{F:,} linear regions")
+    return ax
+
+
+def plot_line_pieces(pieces, ax=None, *, output: int = 0, n_points: int = 0, title: str | None = None):
+    """Plot output ``output`` along the line (exact: the piecewise-linear graph through its
+    breakpoints), with the breakpoints as thin vertical lines. Returns the axes.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import netatlas
+    >>> pieces = netatlas.regions.along_line(netatlas.nets.mlp([2, 8, 1], seed=0), [-1, -1], [1, 1])
+    >>> ax = netatlas.regions.plot_line_pieces(pieces)
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    t = pieces.edges
+    # each piece is affine: its graph is the segment between its two ends
+    left = pieces.output_slope[:, output] * t[:-1] + pieces.output_offset[:, output]
+    right = pieces.output_slope[:, output] * t[1:] + pieces.output_offset[:, output]
+    xs = np.stack([t[:-1], t[1:]], 1).ravel()
+    ys = np.stack([left, right], 1).ravel()
+    ax.plot(xs, ys, color="C0", lw=1.4)
+    if len(pieces.breakpoints) <= 2000:
+        for b in pieces.breakpoints:
+            ax.axvline(b, color="0.6", lw=0.4, zorder=0)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("t")
+    ax.set_ylabel(f"output {output}")
+    ax.set_title(title if title is not None else f"{pieces.num_pieces} linear pieces along the line")
+    return ax
