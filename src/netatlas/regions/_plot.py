@@ -56,7 +56,7 @@ def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap
 
 def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int = 0, boundary: bool = True,
                    level_sets=(), edges: bool | None = None, rasterized: bool | None = None,
-                   anchors: bool = True, title: str | None = None, cmap=None):
+                   anchors: bool = True, title: str | None = None, cmap=None, raster_pixels: int = 500):
     """Draw the regions of a :class:`Partition`, with the decision boundary and level sets on top.
 
     Parameters
@@ -74,6 +74,9 @@ def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int
         Draw region edges (default: yes below 200,000 regions, thinner as there are more).
     rasterized : bool, optional
         Rasterize the region fill in vector output (default: above 20,000 regions).
+    raster_pixels : int
+        Pixels per side of the class/output image (these vary inside a region, so they are painted
+        per pixel from the regions' exact affine maps).
 
     Returns
     -------
@@ -95,14 +98,20 @@ def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     F = partition.num_regions
-    colors = region_colors(partition, color_by, output=output, cmap=cmap)
     if edges is None:
         edges = F < 200_000
     if rasterized is None:
         rasterized = F > _RASTER_ABOVE
     width = 0.5 if F < 2_000 else 0.25 if F < 20_000 else 0.1
     polys = np.split(partition.xy + partition.center, partition.offsets[1:-1])
-    coll = PolyCollection(polys, facecolors=colors, edgecolors=(0.25, 0.25, 0.25, 0.6) if edges else "face",
+    edge_color = (0.25, 0.25, 0.25, 0.45 if color_by in ("class", "output") else 0.6)
+    if color_by in ("class", "output"):
+        # class and output vary inside a region: paint them per pixel from the exact affine maps
+        _paint_pixels(partition, ax, color_by, output, cmap, raster_pixels)
+        facecolors = "none"
+    else:
+        facecolors = region_colors(partition, color_by, output=output, cmap=cmap)
+    coll = PolyCollection(polys, facecolors=facecolors, edgecolors=edge_color if edges else "face",
                           linewidths=width if edges else 0.0, rasterized=rasterized, antialiased=F < 50_000)
     ax.add_collection(coll)
     if boundary and partition.n_outputs >= 1:
@@ -130,6 +139,26 @@ def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int
     ax.set_ylabel("v")
     ax.set_title(title if title is not None else f"{F:,} linear regions")
     return ax
+
+
+def _paint_pixels(partition, ax, color_by, output, cmap, n):
+    import matplotlib as mpl
+
+    umin, umax, vmin, vmax = partition.plane.bounds
+    us, vs = partition.plane.grid(n)
+    pts = np.stack([us.ravel(), vs.ravel()], 1)
+    y = partition.outputs(pts)
+    if color_by == "class":
+        cls = (y[:, 0] > 0).astype(int) if partition.n_outputs == 1 else y.argmax(1)
+        rgba = mpl.colormaps[cmap or "tab10"](cls % 10)
+        rgba = 0.55 * rgba + 0.45
+    else:
+        val = y[:, output]
+        lo, hi = np.percentile(val, [1, 99])
+        hi = hi if hi > lo else lo + 1
+        rgba = mpl.colormaps[cmap or "viridis"](np.clip((val - lo) / (hi - lo), 0, 1))
+    ax.imshow(rgba.reshape(*us.shape, 4), origin="lower", extent=(umin, umax, vmin, vmax),
+              interpolation="nearest", zorder=0)
 
 
 def plot_line_pieces(pieces, ax=None, *, output: int = 0, n_points: int = 0, title: str | None = None):
