@@ -1,0 +1,15 @@
+"""Paper reproductions: one module per paper, each running its experiments through the lenses over
+seeds (via :func:`netatlas.sweep.run`) and comparing every claim of PAPERS.md with the measurement.
+
+    result = netatlas.experiments.reproduce("sahs2020", "runs/sahs", quick=True)
+    [(c.id, c.holds) for c in result.claims]
+
+Modules: :mod:`~netatlas.experiments.vandenberg2016`, :mod:`~netatlas.experiments.sahs2020`,
+:mod:`~netatlas.experiments.zavatoneveth2023`, :mod:`~netatlas.experiments.shisher2022`.
+"""
+
+from netatlas.experiments._claims import Claim, Reproduction, describe, not_measured, spread
+from netatlas.experiments._reproduce import PAPERS, default_seeds, reproduce, write_report
+
+__all__ = ["PAPERS", "Claim", "Reproduction", "default_seeds", "describe", "not_measured", "reproduce", "spread",
+           "write_report"]
