@@ -146,3 +146,12 @@ def test_round_trip_property(seed, width):
     for balance in (False, True):
         q = to_network(to_spline(p), balance, output="params")
         np.testing.assert_allclose(q(x), p(x), rtol=0, atol=1e-12)
+
+
+def test_all_is_complete_and_importable():
+    import netatlas.splines as splines
+
+    for name in splines.__all__:
+        assert hasattr(splines, name), name
+    public = {n for n in dir(splines) if not n.startswith("_") and callable(getattr(splines, n))}
+    assert public <= set(splines.__all__), public - set(splines.__all__)

@@ -143,6 +143,15 @@ def regimes(
                                       "final_loss")},
                                   "converged": sum(bool(r["converged"]) for r in sub)})
     run.add_table("Per config (means over seeds)", table)
+    run.add_text("Reading the plots", "Kernel regime (first layer large against the second, large scale): "
+                 "breakpoints stay where they were drawn (shift ~1e-6), and as the width grows the trained "
+                 "function approaches the natural cubic spline (its TV(f') ratio then matches the cubic's). "
+                 "Adaptive regime (small scale or first layer small against the second): breakpoints move by "
+                 "O(1) and, when the loss reaches ~0, TV(f') equals the least TV of any interpolant (ratio ~1.00): "
+                 "a sparse linear spline. That is not always the linear interpolant pointwise: where the data are "
+                 "locally convex or concave every convex (concave) interpolant has the same TV, and the knots can "
+                 "sit between data points where neighbouring chords meet. Runs whose final loss stays ~1e-2 or "
+                 "~1e-3 are stuck near non-interpolating critical points (see 'converged').")
     big = [r for r in rows if (r["scale"], r["ratio"], r["width"]) == (max(scale_list), max(ratio_list),
                                                                        max(width_list))]
     small = [r for r in rows if (r["scale"], r["ratio"], r["width"]) == (min(scale_list), min(ratio_list),
@@ -165,7 +174,7 @@ def regimes(
 
 
 def watch(
-    width: int = typer.Option(40, help="Hidden width H."),
+    width: int = typer.Option(100, help="Hidden width H."),
     init: str = typer.Option("torch", help="torch, gaussian, he or glorot."),
     scale: float = typer.Option(1.0, help="Init scale (all parameters)."),
     ratio: float = typer.Option(1.0, help="First-/second-layer scale ratio."),
@@ -173,7 +182,7 @@ def watch(
     lr: str = typer.Option("auto", help="GD learning rate or 'auto' (1/lambda_max(NTK))."),
     frames: int = typer.Option(90, help="Frames of the animation (log-spaced in steps)."),
     n_points: int = typer.Option(8, help="Training points."),
-    seed: int = typer.Option(0, help="Seed of the init."),
+    seed: int = typer.Option(1, help="Seed of the init."),
     samples: int = typer.Option(2000, help="Networks sampled per init for the roughness table (histograms: "
                                 "samples / 10)."),
     fmt: str = typer.Option(None, "--format", help="mp4 or gif (default: mp4 if ffmpeg is found)."),
@@ -264,6 +273,10 @@ def watch(
     run.save_figure(fig, "hessian_example", "Hessian spectrum at an interpolating minimum, n = 12, H = 40, "
                     "breakpoints uniform on [-1.2, 1.2] (PAPERS: rank 12; 69 zeros; 109 in network coordinates).")
     run.add_table("Hessian spectra", rows)
+    run.add_text("About the spectra", "At an exact critical point the rank rule separates genuine eigenvalues from "
+                 "round-off by many decades. A network stopped by a step budget is not exactly critical: every "
+                 "neuron with a small delta slope and residual sum R_i != 0 then contributes a +-|R_i| pair, so the "
+                 "spectrum has no clean gap; classify_critical_point reports 'not critical' in that case.")
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     rough_rows = []
