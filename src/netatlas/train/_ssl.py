@@ -260,7 +260,6 @@ def fit_ssl(
     --------
     >>> import torch
     >>> from torch import nn
-    >>> torch.manual_seed(0) and None
     >>> encoder = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.GELU())
     >>> projector = nn.Linear(16, 8)
     >>> images = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
