@@ -227,8 +227,7 @@ def _load(config: SSLMagnifyConfig):
 
 def _train_models(config, data, seed, progress):
     """The four encoders of one seed, all from the same initial encoder weights."""
-    from netatlas.train import fit
-    from netatlas.train._ssl import fit_ssl
+    from netatlas.train import fit, fit_ssl
 
     input_shape = tuple(data.x.shape[1:])
     m = config.widths[-1]
