@@ -115,12 +115,10 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
     # scratch buffers for the pieces of one face (double-buffered)
     pxy = np.empty((64, 2))
     plab = np.empty(64, np.int64)
-    poff = np.empty(17, np.int64)
-    qxy = np.empty((64, 2))
-    qlab = np.empty(64, np.int64)
-    qoff = np.empty(17, np.int64)
-    pbits = np.empty((16, 8), np.uint8)
-    qbits = np.empty((16, 8), np.uint8)
+    sbits = np.empty((16, 8), np.uint8)
+    st_start = np.empty(16, np.int64)
+    st_len = np.empty(16, np.int64)
+    st_q = np.empty(16, np.int64)
     zbuf = np.empty(64)
     for f in range(n_faces):
         s, e = off[f], off[f + 1]
@@ -161,32 +159,58 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
             n_children += 1
             coff[n_children] = n_vert_out
             continue
-        # sequential splitting of the face's pieces by each cutting function
+        # depth-first splitting: a piece is tested against the remaining cutting functions in
+        # order; the first one that cuts it splits it into two pieces that continue after it
+        if sbits.shape[0] < n_cut + 2 or sbits.shape[1] < n_cut:
+            sbits = np.empty((n_cut + 2, max(n_cut, sbits.shape[1])), np.uint8)
+            st_start = np.empty(n_cut + 2, np.int64)
+            st_len = np.empty(n_cut + 2, np.int64)
+            st_q = np.empty(n_cut + 2, np.int64)
         if k > pxy.shape[0]:
-            pxy = _grow2(pxy, k)
-            plab = _grow1(plab, k)
+            pxy = _grow2(pxy, 4 * k)
+            plab = _grow1(plab, 4 * k)
         for i in range(k):
             pxy[i, 0] = xy[s + i, 0]
             pxy[i, 1] = xy[s + i, 1]
             plab[i] = lab[s + i]
-        poff[0] = 0
-        poff[1] = k
-        n_pieces = 1
-        if pbits.shape[1] < n_cut:
-            pbits = np.empty((pbits.shape[0], n_cut), np.uint8)
-            qbits = np.empty((qbits.shape[0], n_cut), np.uint8)
-        for q in range(n_cut):
-            j = cut_units[cut_start + q]
-            t = tols[j]
-            aj, bj, cj = a[j], b[j], c[j]
-            nq = 0
-            nqv = 0
-            qoff[0] = 0
-            for p in range(n_pieces):
-                ps, pe = poff[p], poff[p + 1]
-                pk = pe - ps
-                if pk > zbuf.shape[0]:
-                    zbuf = _grow1(zbuf, pk)
+        n_pool = k
+        st_start[0] = 0
+        st_len[0] = k
+        st_q[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            d = top
+            ps = st_start[d]
+            pk = st_len[d]
+            q = st_q[d]
+            # enclosing disc of the piece, for a cheap rejection of functions that cannot cut it
+            cu = 0.0
+            cv = 0.0
+            for i in range(ps, ps + pk):
+                cu += pxy[i, 0]
+                cv += pxy[i, 1]
+            cu /= pk
+            cv /= pk
+            r2 = 0.0
+            for i in range(ps, ps + pk):
+                du = pxy[i, 0] - cu
+                dv = pxy[i, 1] - cv
+                r2 = max(r2, du * du + dv * dv)
+            R = np.sqrt(r2) * (1.0 + 1e-12) + tol * diam
+            R2 = R * R
+            split = False
+            if pk > zbuf.shape[0]:
+                zbuf = _grow1(zbuf, 2 * pk)
+            while q < n_cut:
+                j = cut_units[cut_start + q]
+                aj, bj, cj = a[j], b[j], c[j]
+                zc = aj * cu + bj * cv + cj
+                if zc * zc > R2 * (aj * aj + bj * bj):
+                    sbits[d, q] = 1 if zc > 0.0 else 0
+                    q += 1
+                    continue
+                t = tols[j]
                 has_pos = False
                 has_neg = False
                 for i in range(pk):
@@ -198,83 +222,79 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                     else:
                         z = 0.0
                     zbuf[i] = z
-                need = nq + 2
-                if need + 1 > qoff.shape[0]:
-                    qoff = _grow1(qoff, 2 * (need + 1))
-                if need > qbits.shape[0]:
-                    qbits = _grow2(qbits, 2 * need)
-                if nqv + pk + 4 > qxy.shape[0]:
-                    qxy = _grow2(qxy, nqv + pk + 4)
-                    qlab = _grow1(qlab, nqv + pk + 4)
-                if not (has_pos and has_neg):
-                    for i in range(pk):
-                        qxy[nqv + i, 0] = pxy[ps + i, 0]
-                        qxy[nqv + i, 1] = pxy[ps + i, 1]
-                        qlab[nqv + i] = plab[ps + i]
-                    nqv += pk
-                    for r in range(q):
-                        qbits[nq, r] = pbits[p, r]
-                    qbits[nq, q] = 1 if has_pos else 0
-                    nq += 1
-                    qoff[nq] = nqv
-                    continue
-                # two children: the positive piece, then the negative piece
-                for side in range(2):
-                    sgn = 1.0 if side == 0 else -1.0
-                    for i in range(pk):
-                        i2 = i + 1 if i + 1 < pk else 0
-                        zi = zbuf[i] * sgn
-                        zn = zbuf[i2] * sgn
-                        li = plab[ps + i]
-                        if zi > 0.0:
-                            qxy[nqv, 0] = pxy[ps + i, 0]
-                            qxy[nqv, 1] = pxy[ps + i, 1]
-                            qlab[nqv] = li
-                            nqv += 1
-                        elif zi == 0.0:
-                            qxy[nqv, 0] = pxy[ps + i, 0]
-                            qxy[nqv, 1] = pxy[ps + i, 1]
-                            qlab[nqv] = unit_base + j if zn < 0.0 else li
-                            nqv += 1
-                        if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
-                            w = zi / (zi - zn)
-                            qxy[nqv, 0] = pxy[ps + i, 0] + w * (pxy[ps + i2, 0] - pxy[ps + i, 0])
-                            qxy[nqv, 1] = pxy[ps + i, 1] + w * (pxy[ps + i2, 1] - pxy[ps + i, 1])
-                            qlab[nqv] = unit_base + j if zi > 0.0 else li
-                            nqv += 1
-                    for r in range(q):
-                        qbits[nq, r] = pbits[p, r]
-                    qbits[nq, q] = 1 if side == 0 else 0
-                    nq += 1
-                    qoff[nq] = nqv
-            # swap buffers
-            pxy, qxy = qxy, pxy
-            plab, qlab = qlab, plab
-            poff, qoff = qoff, poff
-            pbits, qbits = qbits, pbits
-            n_pieces = nq
-        # emit the pieces
-        cap_c = _ensure_children(n_children + n_pieces, cap_c)
-        if cap_c > cparent.shape[0]:
-            cparent = _grow1(cparent, cap_c)
-            coff = _grow1(coff, cap_c + 1)
-            cbits = _grow2(cbits, cap_c)
-        nv = poff[n_pieces]
-        if n_vert_out + nv > cxy.shape[0]:
-            cxy = _grow2(cxy, n_vert_out + nv)
-            clab = _grow1(clab, n_vert_out + nv)
-        for i in range(nv):
-            cxy[n_vert_out + i, 0] = pxy[i, 0]
-            cxy[n_vert_out + i, 1] = pxy[i, 1]
-            clab[n_vert_out + i] = plab[i]
-        for p in range(n_pieces):
-            cparent[n_children] = f
-            cbits[n_children] = face_bits
-            for q in range(n_cut):
-                cbits[n_children, cut_units[cut_start + q]] = pbits[p, q]
-            n_children += 1
-            coff[n_children] = n_vert_out + poff[p + 1]
-        n_vert_out += nv
+                if has_pos and has_neg:
+                    split = True
+                    break
+                sbits[d, q] = 1 if has_pos else 0
+                q += 1
+            if not split:
+                # emit the piece as a child
+                if n_children + 1 > cparent.shape[0]:
+                    cap_c = _ensure_children(n_children + 1, cap_c)
+                    cparent = _grow1(cparent, cap_c)
+                    coff = _grow1(coff, cap_c + 1)
+                    cbits = _grow2(cbits, cap_c)
+                if n_vert_out + pk > cxy.shape[0]:
+                    cxy = _grow2(cxy, n_vert_out + pk)
+                    clab = _grow1(clab, n_vert_out + pk)
+                for i in range(pk):
+                    cxy[n_vert_out + i, 0] = pxy[ps + i, 0]
+                    cxy[n_vert_out + i, 1] = pxy[ps + i, 1]
+                    clab[n_vert_out + i] = plab[ps + i]
+                n_vert_out += pk
+                cparent[n_children] = f
+                for jj in range(n):
+                    cbits[n_children, jj] = face_bits[jj]
+                for qq in range(n_cut):
+                    cbits[n_children, cut_units[cut_start + qq]] = sbits[d, qq]
+                n_children += 1
+                coff[n_children] = n_vert_out
+                continue
+            # split by function j = cut_units[cut_start + q]: negative piece replaces slot d,
+            # positive piece goes on top (processed first)
+            if n_pool + 2 * pk + 4 > pxy.shape[0]:
+                pxy = _grow2(pxy, n_pool + 2 * pk + 4)
+                plab = _grow1(plab, n_pool + 2 * pk + 4)
+            start_pos = n_pool
+            start_neg = n_pool
+            for side in range(2):
+                sgn = 1.0 if side == 0 else -1.0
+                if side == 1:
+                    start_neg = n_pool
+                for i in range(pk):
+                    i2 = i + 1 if i + 1 < pk else 0
+                    zi = zbuf[i] * sgn
+                    zn = zbuf[i2] * sgn
+                    li = plab[ps + i]
+                    if zi > 0.0:
+                        pxy[n_pool, 0] = pxy[ps + i, 0]
+                        pxy[n_pool, 1] = pxy[ps + i, 1]
+                        plab[n_pool] = li
+                        n_pool += 1
+                    elif zi == 0.0:
+                        pxy[n_pool, 0] = pxy[ps + i, 0]
+                        pxy[n_pool, 1] = pxy[ps + i, 1]
+                        plab[n_pool] = unit_base + j if zn < 0.0 else li
+                        n_pool += 1
+                    if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
+                        w = zi / (zi - zn)
+                        pxy[n_pool, 0] = pxy[ps + i, 0] + w * (pxy[ps + i2, 0] - pxy[ps + i, 0])
+                        pxy[n_pool, 1] = pxy[ps + i, 1] + w * (pxy[ps + i2, 1] - pxy[ps + i, 1])
+                        plab[n_pool] = unit_base + j if zi > 0.0 else li
+                        n_pool += 1
+            # negative piece in slot d
+            sbits[d, q] = 0
+            st_start[d] = start_neg
+            st_len[d] = n_pool - start_neg
+            st_q[d] = q + 1
+            # positive piece in slot d + 1
+            for qq in range(q):
+                sbits[d + 1, qq] = sbits[d, qq]
+            sbits[d + 1, q] = 1
+            st_start[d + 1] = start_pos
+            st_len[d + 1] = start_neg - start_pos
+            st_q[d + 1] = q + 1
+            top = d + 2
     return (cxy[:n_vert_out].copy(), coff[: n_children + 1].copy(), clab[:n_vert_out].copy(),
             cparent[:n_children].copy(), cbits[:n_children].copy(), cut_off, cut_units[:n_cut_total].copy())
 
@@ -315,10 +335,11 @@ def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on,
                 j = cut_units[q]
                 d_prev += cbits[ch, j] != cbits[ch - 1, j]
         use_prev = d_prev < d_ref
-        if use_prev:
-            out[k] = out[k - 1]
-        else:
-            out[k] = G[p]
+        src = out[k - 1] if use_prev else G[p]
+        dst = out[k]
+        for r in range(3):
+            for i in range(n_next):
+                dst[r, i] = src[r, i]
         for q in range(cut_off[p], cut_off[p + 1]):
             j = cut_units[q]
             bc = cbits[ch, j]
@@ -326,11 +347,14 @@ def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on,
             if bc == br:
                 continue
             coef = delta if bc == 1 else -delta
-            w = WT[j]
-            for r in range(3):
-                m = coef * M[p, r, j]
-                if m != 0.0:
-                    _axpy(m, w, out[k, r])
+            m0 = coef * M[p, 0, j]
+            m1 = coef * M[p, 1, j]
+            m2 = coef * M[p, 2, j]
+            for i in range(n_next):
+                w = WT[j, i]
+                dst[0, i] += m0 * w
+                dst[1, i] += m1 * w
+                dst[2, i] += m2 * w
     return out
 
 
