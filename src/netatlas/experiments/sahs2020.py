@@ -206,13 +206,19 @@ def _flow(seed, quick):
     x, y = _data(rng, 16)
     p = sample_init(init_scheme("torch", 32), seed=seed)
     dbeta, dmu = flow_velocity(p, x, y)
-    step = 1e-7
-    one = simulate_flow(p, x, y, n_steps=1, lr=step, n_records=1)  # one plain GD step
-    fd_beta = (one.breakpoints[-1] - one.breakpoints[0]) / step
-    fd_mu = (one.delta_slopes[-1] - one.delta_slopes[0]) / step
+    # one plain GD step of size h gives the velocity up to O(h); Richardson's 2 fd(h/2) - fd(h) removes the
+    # O(h) term (a neuron with tiny w, beta = -b/w far out, has a large one: 2e-4 at h = 1e-7 for seed 4)
+    fd = {}
+    for step in (1e-7, 5e-8):
+        one = simulate_flow(p, x, y, n_steps=1, lr=step, n_records=1)
+        fd[step] = ((one.breakpoints[-1] - one.breakpoints[0]) / step,
+                    (one.delta_slopes[-1] - one.delta_slopes[0]) / step)
+    fd_beta = 2 * fd[5e-8][0] - fd[1e-7][0]
+    fd_mu = 2 * fd[5e-8][1] - fd[1e-7][1]
     ok = np.isfinite(dbeta)
     rel = lambda a, b: float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
     out = {"beta_rel_error": rel(dbeta[ok], fd_beta[ok]), "mu_rel_error": rel(dmu, fd_mu),
+           "forward_difference_error": max(rel(dbeta[ok], fd[1e-7][0][ok]), rel(dmu, fd[1e-7][1])),
            "max_speed_beta": float(np.max(np.abs(dbeta[ok])))}
     # conservation: GD with step lr tracks the flow with O(lr) error, so the drift of the conserved
     # quantity over a fixed flow time must shrink linearly with lr (an ODE solve stiffens unpredictably as
@@ -392,7 +398,7 @@ def build(records, settings) -> Reproduction:
 
     stmt = ("Gradient flow in spline terms: d beta_i/dt = (v_i/w_i) sum_{A_i} r_n (1 + beta_i x_n), "
             "d mu_i/dt = -s_i [w_i^2 sum_{A_i} r_n (x_n - beta_i) + v_i^2 sum_{A_i} r_n x_n]")
-    exp = "equal to the finite-difference velocity of one tiny GD step (rel. error < 1e-4)"
+    exp = "equal to the finite-difference velocity of tiny GD steps (rel. error < 1e-4)"
     stmt8 = "v_i^2 - w_i^2 - b_i^2 is conserved per neuron under gradient flow"
     exp8 = ("GD at step lr over a fixed flow time: relative drift < 1e-5 at lr = 1e-5 and proportional to lr "
             "(slope 0.8-1.2)")
@@ -401,7 +407,11 @@ def build(records, settings) -> Reproduction:
         errs = [max(r["beta_rel_error"], r["mu_rel_error"]) for r in f]
         claims.append(Claim("T7", stmt, exp, f"max rel. error {describe(errs, digits=3)}",
                             all_true([e < 1e-4 for e in errs]), tuple(errs), "splines.flow_velocity, simulate_flow",
-                            "Step 1e-7 in network coordinates (forward difference: error O(step))."))
+                            "Richardson extrapolation of one GD step of 1e-7 and 5e-8 in network coordinates. The "
+                            "plain forward difference at 1e-7 gave "
+                            f"{describe([r['forward_difference_error'] for r in f], digits=3)}: it fails the "
+                            "criterion where a neuron has a tiny w (a far breakpoint moving fast), an O(step) "
+                            "truncation error of the check, not of the formula."))
         lrs = (1e-3, 1e-4, 1e-5)
         slopes = [float(np.polyfit(np.log(lrs), np.log([max(r["drift"][f"{lr:g}"], 1e-300) for lr in lrs]), 1)[0])
                   for r in f]
@@ -438,9 +448,16 @@ def build(records, settings) -> Reproduction:
                 f"{describe([s_['vs_linear'] for s_ in small], digits=3)} vs |f - cubic| "
                 f"{describe([s_['vs_cubic'] for s_ in small], digits=3)}, final loss "
                 f"{describe([s_['final_loss'] for s_ in small], digits=2)}")
+        verdicts = (f"kernel part {'holds' if all_true(decreasing + close) else 'FAILS'}; adaptive part "
+                    f"{'holds' if all_true(adaptive) else 'FAILS'} ({sum(adaptive)}/{len(adaptive)} seeds nearer "
+                    "the linear interpolant)")
+        meas = verdicts + ". " + meas
         claims.append(Claim("T9", stmt, exp, meas, all_true(decreasing + close + adaptive),
                             tuple(per_w[widths[-1]]), "splines.interpolating_minimum, simulate_flow, to_spline",
-                            "Data: 10 points x ~ U(-1, 1), y = sin 3x + 0.3 noise (PAPERS.md does not give its "
+                            "The small-init run is GD (lr auto) for 50k (quick) / 300k steps; where it has not "
+                            "reached ~zero loss it is not yet the interpolant the claim describes, and the claim "
+                            "is scored as measured. Data: 10 points x ~ U(-1, 1), y = sin 3x + 0.3 noise (PAPERS.md "
+                            "does not give its "
                             "data, so its absolute numbers are not comparable; the trend is). Orientations "
                             "are random signs, which makes the affine part nearly free at large H "
                             "(interpolating_minimum penalises offset^2 and every mu). Median distance of the "
