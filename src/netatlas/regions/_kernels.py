@@ -307,7 +307,7 @@ def _ensure_children(need, cap):
 
 
 @njit(cache=True)
-def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on, slope_off, c_start):
+def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on, slope_off, c_start, out):
     """Next-layer maps of children ``c_start ..`` (their rows of cparent/cbits) by rank-few updates.
 
     ``G[p] = W (s(ref_bits[p]) * M[p]) + b`` (3, n') is the next map of parent p under a reference
@@ -315,11 +315,11 @@ def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on,
     that cut p, so ``M'[c] = M'[ref] + sum_{j cut, bit differs} (s_c(j) - s_ref(j)) M[p, :, j] W[:, j]^T``
     starting from whichever of G[p] and the previous sibling differs in fewer bits (siblings are
     emitted by the splitting kernel in an order where neighbours mostly differ in 1-3 bits).
-    ``WT`` is W transposed, (n, n'). Returns (C, 3, n') for the C children from c_start on.
+    ``WT`` is W transposed, (n, n'). Fills ``out`` (C, 3, n') for the C children from c_start on
+    (a reused buffer: fresh memory would cost a page fault every 4 KiB).
     """
     C = cparent.shape[0] - c_start
     n_next = WT.shape[1]
-    out = np.empty((C, 3, n_next))
     delta = slope_on - slope_off
     for k in range(C):
         ch = c_start + k

@@ -434,11 +434,20 @@ def _chain_partition(net, layers, plane, tol) -> Partition:
     if not hidden:
         _emit(out, xy, off, lab, [], M)
     else:
-        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam)
+        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, {})
     return _assemble(out, plane, center, sizes, _layer_names(net), tol, "chain")
 
 
-def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam):
+def _buffer(work, key, shape):
+    """A view of shape ``shape`` into a per-level buffer that is reused across chunks."""
+    size = int(np.prod(shape))
+    buf = work.get(key)
+    if buf is None or buf.size < size:
+        buf = work[key] = np.empty(max(size, CHUNK_FACES * int(np.prod(shape[1:]))))
+    return buf[:size].reshape(shape)
+
+
+def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work):
     W, b, act = layers[level]
     on, off_slope = activation_slopes(act)
     n_faces = len(off) - 1
@@ -456,29 +465,34 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam):
     first = np.searchsorted(cparent, np.arange(n_faces))
     ref = cbits[first]
     Wn, bn, _ = layers[level + 1]
-    G = _next_maps(M, np.where(ref.astype(bool), on, off_slope), Wn, bn)
+    G = _next_maps(M, np.where(ref.astype(bool), on, off_slope), Wn, bn, work, level)
     WT = np.ascontiguousarray(Wn.T)
     n_children = len(cparent)
     log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
     for c0 in range(0, n_children, CHUNK_FACES):
         c1 = min(c0 + CHUNK_FACES, n_children)
-        Mc = K.child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, cut_off, cut_units, on, off_slope, c0)
+        Mc = _buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
+        K.child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, cut_off, cut_units, on, off_slope, c0, Mc)
         v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
         sub_pat = [p[c0:c1] for p in cpat]
         if level + 1 == len(layers) - 1:
-            _emit(out, sub_xy, sub_off, sub_lab, sub_pat, Mc)
+            _emit(out, sub_xy, sub_off, sub_lab, sub_pat, Mc.copy())
         else:
-            _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam)
+            _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work)
 
 
-def _next_maps(M, slopes, W, b):
+def _next_maps(M, slopes, W, b, work=None, level=0):
     """``W (slopes * M[f]) + b`` for each face: (F, 3, n) -> (F, 3, n') by one GEMM."""
     n_faces, _, n = M.shape
     if W.shape[0] <= SMALL_PRODUCT:
         return K.gated_product(M, np.ascontiguousarray(slopes), np.ascontiguousarray(W), b)
-    X = (M * slopes[:, None, :]).reshape(3 * n_faces, n)
-    G = (X @ W.T).reshape(n_faces, 3, W.shape[0])
+    work = {} if work is None else work
+    X = _buffer(work, ("X", level), (n_faces, 3, n))
+    np.multiply(M, slopes[:, None, :], out=X)
+    G = _buffer(work, ("G", level), (n_faces * 3, W.shape[0]))
+    np.matmul(X.reshape(3 * n_faces, n), W.T, out=G)
+    G = G.reshape(n_faces, 3, W.shape[0])
     G[:, 2, :] += b
     return G
 
