@@ -30,7 +30,12 @@ __all__ = ["digits", "mnist_sample", "mnist1d"]
 
 @functools.lru_cache(maxsize=1)
 def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    # Importing sklearn draws from Python's global `random` (an import side effect); keep it untouched.
+    state = random.getstate()
+    try:
+        from sklearn.datasets import load_digits
+    finally:
+        random.setstate(state)
 
     bunch = load_digits()
     return _frozen(bunch.images / 16.0), _frozen(bunch.target.astype(np.int64))
