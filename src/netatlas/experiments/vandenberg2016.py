@@ -388,7 +388,7 @@ def build(records, settings) -> Reproduction:
                             "components are counted on a 200 x 200 grid of the exact partition's outputs."))
     else:
         missing("C7", s7, "c7")
-        missing("C8", s8, "c8")
+        missing("C8", s8, "c7")
 
     reg = parts.get("regions", [])
     r1 = ("Region-count bounds for ReLU nets: Serra 2018 upper bound (exact for n0 = 1: prod(n_l + 1)), Montufar "

@@ -228,6 +228,8 @@ def build(records, settings) -> Reproduction:
                             f"{describe(worst, digits=3)} (metric, volume, curvature along a ray r in [0, 3])",
                             2 < float(np.mean(shrink)) < 8 and all(v < 0.05 for v in worst), tuple(worst),
                             "metric.metric, volume_element, scalar_curvature on infinite_width.random_features",
+                            "Quick runs use widths 2,000 and 32,000 (full: 20,000 and 320,000), where single seeds "
+                            "can exceed the 0.05 bound by Monte-Carlo noise; that is then reported as not holding. "
                             "A first criterion (max entry error < 5/sqrt(width) at one width) was too tight for a "
                             "maximum over 52 entries and was replaced by this convergence check; per-width errors "
                             "are in the sweep records."))
