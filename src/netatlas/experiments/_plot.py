@@ -196,14 +196,14 @@ def _shisher(result, parts):
         first = parts["validate"][0][0]
         for s, r in parts["validate"]:
             c = r["curves"]
-            for key, style, label in (("product_error", "C0o-", "softmax, trained"),
-                                      ("product_error_exact", "C1s--", "softmax, exact optimum"),
+            for key, style, label in (("softmax", "C0o-", "softmax, trained"),
+                                      ("softmax_exact", "C1s--", "softmax, exact optimum"),
                                       ("hidden_sigmoid", "C2^:", "hidden sigmoid")):
-                ax.loglog(c["eps"], c[key], style, alpha=0.6, label=label if s == first else None)
-        e = np.asarray(parts["validate"][0][1]["curves"]["eps"])
-        ax.loglog(e, e / e[0] * parts["validate"][0][1]["curves"]["product_error"][0], "k-", lw=0.7,
-                  label="slope 1")
-        ax.set_xlabel("eps (chi-square radius scale)")
+                ax.loglog(c[key]["eps"], c[key]["product_error"], style, alpha=0.6, label=label if s == first else None)
+        c = parts["validate"][0][1]["curves"]["softmax"]
+        e = np.asarray(c["eps"])
+        ax.loglog(e, e / e[0] * c["product_error"][0], "k-", lw=0.7, label="slope 1")
+        ax.set_xlabel("eps = ||DTM||_F of the joint (hidden: of its own setup)")
         ax.set_ylabel("relative product error vs rank-k theory")
         ax.legend(fontsize=8)
         out.append((fig, "shisher_validation", "Product error ||Theta - B_k|| / ||B_k|| of trained networks "

@@ -60,12 +60,9 @@ def _validate(seed, quick):
     result = validate(cfg)
     rows = [{k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in result.rows]
     curves = {}
-    for name, key in (("softmax", "product_error"), ("softmax_exact", "product_error"),
-                      ("hidden_sigmoid", "product_error")):
-        sel = [r for r in rows if r["experiment"] == name]
-        curves["product_error" if name == "softmax" else (
-            "product_error_exact" if name == "softmax_exact" else name)] = [r[key] for r in sel]
-        curves["eps"] = [r["eps"] for r in sel]
+    for name in ("softmax", "softmax_exact", "hidden_sigmoid"):
+        sel = sorted((r for r in rows if r["experiment"] == name), key=lambda r: r["eps_fraction"])
+        curves[name] = {"eps": [r["eps"] for r in sel], "product_error": [r["product_error"] for r in sel]}
     return {"config": cfg.to_dict(), "rows": rows, "curves": curves,
             "slope": float(result.summary["slope"]), "local_fraction": cfg.local_fraction}
 
