@@ -100,8 +100,9 @@ def reproduce(paper: str, out=None, *, quick: bool = False, seeds=None, dask=Non
 _INTRO = ("Every claim of PAPERS.md for this paper, next to what netatlas measured through its lenses over "
           "seeds {seeds} ({mode} run). 'holds' applies the criterion in the 'expected' column; 'NO' means the "
           "measurement disagrees with the claim, 'not measured' that a lens lacks what the claim needs. "
-          "Nothing is tuned to pass: the criteria were fixed before looking at the numbers, and the evidence "
-          "for each verdict is in the notes and figures below.")
+          "Nothing is tuned to pass: where a criterion or a numerical check was revised during development "
+          "(a tolerance on the wrong scale, a check with its own truncation error), the claim's note says so; "
+          "the evidence for each verdict is in the notes and figures below.")
 
 
 def write_report(result: Reproduction, run) -> None:

@@ -393,7 +393,9 @@ def build(records, settings) -> Reproduction:
                             f"{max(r['block_vs_hessian'] for r in s):.2g}", all_true(ok), tuple(r["det"] for r in s),
                             "splines.neuron_block, loss_hessian",
                             "Measured on PyTorch-default networks with one neuron's output weight set to 0 "
-                            "(mu_i = 0): the block's sign pattern needs no critical point."))
+                            "(mu_i = 0): the block's sign pattern needs no critical point. The block-vs-Hessian "
+                            "tolerance was first scaled by |R| and failed at one seed (39) by round-off of the "
+                            "Hessian's large entries; it is now 1e-12 of the block's largest entry."))
     else:
         missing("T6", stmt, exp, "saddle")
 
