@@ -271,4 +271,7 @@ def images(
 def register(app: typer.Typer) -> None:
     """Add the ``magnify`` command group to the root CLI."""
     logging.getLogger("netatlas.metric").addHandler(logging.NullHandler())
+    from netatlas.ssl._cli import add_ssl_command
+
+    add_ssl_command(magnify)  # `netatlas magnify ssl` (self-supervised encoders, netatlas.ssl)
     app.add_typer(magnify, name="magnify")
