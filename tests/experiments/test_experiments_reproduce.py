@@ -21,7 +21,7 @@ from netatlas.experiments import (
 MODULES = {"vandenberg2016": vandenberg2016, "sahs2020": sahs2020, "zavatoneveth2023": zavatoneveth2023,
            "shisher2022": shisher2022}
 IDS = {
-    "vandenberg2016": ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "R1", "R2"],
+    "vandenberg2016": ["C1", "C2", "C3", "C4", "C5", "C5b", "C6", "C7", "C8", "R1", "R2"],
     "sahs2020": [f"T{i}" for i in range(1, 10)],
     "zavatoneveth2023": [f"Z{i}" for i in range(1, 11)],
     "shisher2022": [f"S{i}" for i in range(1, 11)],

@@ -46,11 +46,14 @@ KS_ALPHA = 1e-3
 #: |z| below which a Monte-Carlo mean agrees with its expectation.
 Z_MAX = 4.0
 
+#: bumped whenever a part's measurement changes, so that resumed sweeps never mix old and new records
+VERSION = 2
+
 
 def configs(seeds, quick: bool) -> list[dict]:
     from netatlas.sweep import grid
 
-    return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick))
+    return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick), version=VERSION)
 
 
 def run_part(config: dict) -> dict:

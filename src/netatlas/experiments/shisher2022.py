@@ -34,11 +34,14 @@ PARTS = ("validate", "theory")
 #: slope window accepted as "slope 1" for O(eps) errors
 SLOPE_RANGE = (0.8, 1.2)
 
+#: bumped whenever a part's measurement changes, so that resumed sweeps never mix old and new records
+VERSION = 2
+
 
 def configs(seeds, quick: bool) -> list[dict]:
     from netatlas.sweep import grid
 
-    return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick))
+    return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick), version=VERSION)
 
 
 def run_part(config: dict) -> dict:

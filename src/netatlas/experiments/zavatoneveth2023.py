@@ -36,14 +36,17 @@ FULL_TOY = ("sinusoid-250", "sinusoid-20", "sinusoid-5", "sinusoid-3x8", "xor4-2
 VOLUME_CHECK = {(2, 0.0): 0.36755, (2, 0.7): 0.27705, (2, 2.0): 0.10024, (5, 0.0): 0.08190}
 CURVATURE_CHECK = {0.5: -0.2799, 1.0: -0.9366, 2.0: -2.5259, 4.0: -5.6643}
 
+#: bumped whenever a part's measurement changes, so that resumed sweeps never mix old and new records
+VERSION = 2
+
 
 def configs(seeds, quick: bool) -> list[dict]:
     from netatlas.sweep import grid
 
     seeds = [int(s) for s in seeds]
-    out = grid(paper=PAPER, part="closed", seed=seeds, quick=bool(quick))
+    out = grid(paper=PAPER, part="closed", seed=seeds, quick=bool(quick), version=VERSION)
     out += grid(paper=PAPER, part="toy", config=list(QUICK_TOY if quick else FULL_TOY), seed=seeds,
-                quick=bool(quick))
+                quick=bool(quick), version=VERSION)
     if not quick:
         out += grid(paper=PAPER, part="images", seed=seeds[:2], quick=False)
     return out
