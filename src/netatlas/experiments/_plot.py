@@ -177,8 +177,8 @@ def _zavatone(result, parts):
             fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
             ext = g["extent"]
             for ax, key, title in ((axes[0], "log_volume_before", "init"), (axes[1], "log_volume_after", "trained")):
-                im = ax.imshow(np.asarray(g[key]), origin="lower", extent=ext, cmap="viridis")
-                ax.contour(np.asarray(g["decision_after"]), levels=[0], colors="w", extent=ext)
+                im = ax.imshow(np.asarray(g[key], dtype=float), origin="lower", extent=ext, cmap="viridis")
+                ax.contour(np.asarray(g["decision_after"], dtype=float), levels=[0], colors="w", extent=ext)
                 ax.set_title(f"{cfg}: log sqrt(det g), {title}")
                 fig.colorbar(im, ax=ax, fraction=0.046)
             out.append((fig, f"zavatone_{cfg}", f"Log volume element of the scaled last hidden layer on the input "
