@@ -83,7 +83,7 @@ def _scan_face(xy, s, e, a, b, c, scale, zmax, zmin, tols, face_bits, cut_flag):
         cut_flag[j] = 1 if (hi > t and lo < -t) else 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def split_faces(xy, off, lab, maps, unit_base, tol, diam):
     """Split every face f by the zero lines of the n affine functions ``maps[f]`` (in order).
 
@@ -307,7 +307,8 @@ def _ensure_children(need, cap):
 
 
 @njit(cache=True)
-def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on, slope_off, c_start, out):
+def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on, slope_off, c_start, out,
+               group_starts):
     """Next-layer maps of children ``c_start ..`` (their rows of cparent/cbits) by rank-few updates.
 
     ``G[p] = W (s(ref_bits[p]) * M[p]) + b`` (3, n') is the next map of parent p under a reference
@@ -316,46 +317,53 @@ def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on,
     starting from whichever of G[p] and the previous sibling differs in fewer bits (siblings are
     emitted by the splitting kernel in an order where neighbours mostly differ in 1-3 bits).
     ``WT`` is W transposed, (n, n'). Fills ``out`` (C, 3, n') for the C children from c_start on
-    (a reused buffer: fresh memory would cost a page fault every 4 KiB).
+    (a reused buffer: fresh memory would cost a page fault every 4 KiB). Runs of siblings
+    (``group_starts``, relative to c_start, closed by C) are independent.
     """
-    C = cparent.shape[0] - c_start
-    n_next = WT.shape[1]
-    delta = slope_on - slope_off
-    for k in range(C):
-        ch = c_start + k
-        p = cparent[ch]
-        d_ref = 0
-        d_prev = 1 << 60
-        for q in range(cut_off[p], cut_off[p + 1]):
-            j = cut_units[q]
-            d_ref += cbits[ch, j] != ref_bits[p, j]
-        if k > 0 and cparent[ch - 1] == p:
-            d_prev = 0
-            for q in range(cut_off[p], cut_off[p + 1]):
-                j = cut_units[q]
-                d_prev += cbits[ch, j] != cbits[ch - 1, j]
-        use_prev = d_prev < d_ref
-        src = out[k - 1] if use_prev else G[p]
-        dst = out[k]
-        for r in range(3):
-            for i in range(n_next):
-                dst[r, i] = src[r, i]
-        for q in range(cut_off[p], cut_off[p + 1]):
-            j = cut_units[q]
-            bc = cbits[ch, j]
-            br = cbits[ch - 1, j] if use_prev else ref_bits[p, j]
-            if bc == br:
-                continue
-            coef = delta if bc == 1 else -delta
-            m0 = coef * M[p, 0, j]
-            m1 = coef * M[p, 1, j]
-            m2 = coef * M[p, 2, j]
-            for i in range(n_next):
-                w = WT[j, i]
-                dst[0, i] += m0 * w
-                dst[1, i] += m1 * w
-                dst[2, i] += m2 * w
+    n_groups = group_starts.shape[0] - 1
+    for g in range(n_groups):
+        for k in range(group_starts[g], group_starts[g + 1]):
+            _child_map_one(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on - slope_off,
+                           c_start, out, k, k > group_starts[g])
     return out
+
+
+@njit(cache=True)
+def _child_map_one(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, delta, c_start, out, k, may_chain):
+    n_next = WT.shape[1]
+    ch = c_start + k
+    p = cparent[ch]
+    d_ref = 0
+    d_prev = 1 << 60
+    for q in range(cut_off[p], cut_off[p + 1]):
+        j = cut_units[q]
+        d_ref += cbits[ch, j] != ref_bits[p, j]
+    if may_chain and cparent[ch - 1] == p:
+        d_prev = 0
+        for q in range(cut_off[p], cut_off[p + 1]):
+            j = cut_units[q]
+            d_prev += cbits[ch, j] != cbits[ch - 1, j]
+    use_prev = d_prev < d_ref
+    src = out[k - 1] if use_prev else G[p]
+    dst = out[k]
+    for r in range(3):
+        for i in range(n_next):
+            dst[r, i] = src[r, i]
+    for q in range(cut_off[p], cut_off[p + 1]):
+        j = cut_units[q]
+        bc = cbits[ch, j]
+        br = cbits[ch - 1, j] if use_prev else ref_bits[p, j]
+        if bc == br:
+            continue
+        coef = delta if bc == 1 else -delta
+        m0 = coef * M[p, 0, j]
+        m1 = coef * M[p, 1, j]
+        m2 = coef * M[p, 2, j]
+        for i in range(n_next):
+            w = WT[j, i]
+            dst[0, i] += m0 * w
+            dst[1, i] += m1 * w
+            dst[2, i] += m2 * w
 
 
 @njit(cache=True)
@@ -371,15 +379,12 @@ def gated_product(M, slopes, W, b):
     F, _, n = M.shape
     n_next = W.shape[0]
     out = np.empty((F, 3, n_next))
-    row = np.empty(n)
     for f in range(F):
         for r in range(3):
-            for j in range(n):
-                row[j] = slopes[f, j] * M[f, r, j]
             for i in range(n_next):
                 acc = 0.0
                 for j in range(n):
-                    acc += W[i, j] * row[j]
+                    acc += W[i, j] * (slopes[f, j] * M[f, r, j])
                 out[f, r, i] = acc + (b[i] if r == 2 else 0.0)
     return out
 
