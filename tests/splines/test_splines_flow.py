@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import netatlas
 from netatlas.splines import (
     ShallowParams,
     conserved_quantity,
@@ -129,3 +130,12 @@ def test_validation():
         simulate_flow(p, [0.0, 1.0], [0.0])
     with pytest.raises(FloatingPointError, match="diverged"):
         simulate_flow(p, np.linspace(-1, 1, 5), np.ones(5) * 100, lr=10.0, n_steps=200)
+
+
+@pytest.mark.parametrize("t_max", [0.5, 1.0, 3.0])
+def test_ode_log_schedule_for_any_horizon(t_max):
+    # Regression: t_max <= 1 gave repeated record times, which solve_ivp refuses.
+    x = np.linspace(-1, 1, 6)
+    result = simulate_flow(netatlas.nets.mlp([1, 5, 1], seed=0), x, np.sin(3 * x), method="ode", t_max=t_max,
+                           n_records=8)
+    assert np.all(np.diff(result.times) > 0) and result.times[-1] == pytest.approx(t_max)

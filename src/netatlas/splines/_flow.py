@@ -387,14 +387,17 @@ def simulate_flow(model_or_params, x, y, *, method: Literal["gd", "ode"] = "gd",
 
 def _schedule(total, n_records, record, integer):
     if record == "log":
-        points = np.geomspace(1, total, n_records) if total >= 1 else np.linspace(0, total, n_records + 1)[1:]
+        # Steps: 1..total. Continuous time: three decades below t_max (geomspace(1, t_max) is empty-ish for
+        # t_max <= 1 and repeats values, which solve_ivp's t_eval refuses).
+        start = 1 if integer else total * 1e-3
+        points = np.geomspace(start, total, n_records) if total > start else np.array([float(total)])
     elif record == "linear":
         points = np.linspace(0, total, n_records + 1)[1:]
     else:
         raise ValueError(f"simulate_flow: record must be 'log' or 'linear'; got {record!r}")
     if integer:
-        points = np.unique(np.maximum(np.round(points).astype(np.int64), 1))
-    return points
+        return np.unique(np.maximum(np.round(points).astype(np.int64), 1))
+    return np.unique(points)
 
 
 def _run_gd(p, x, y, n_steps, lr, n_records, record, grid, loss_tol):
