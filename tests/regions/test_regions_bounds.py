@@ -42,3 +42,12 @@ def test_validation_messages():
     with pytest.raises(ValueError, match="zaslavsky: need ints"):
         bounds.zaslavsky(-1, 2)
     assert set(bounds.all_bounds(2, [4, 4])) >= {"serra2018_upper", "montufar2014_lower"}
+
+
+def test_public_api_is_complete():
+    import netatlas.regions as R
+
+    for name in R.__all__:
+        assert hasattr(R, name), name
+    for name in ("partition", "Partition", "along_line", "bounds", "plot_partition", "decision_boundary"):
+        assert name in R.__all__
