@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["split_faces", "child_maps", "gated_product", "polygon_areas", "build_locator", "locate_points",
+__all__ = ["split_faces", "child_maps", "gated_product", "gate_into", "polygon_areas", "build_locator", "locate_points",
            "clip_segments"]
 
 
@@ -373,20 +373,34 @@ def _axpy(m, x, y):
 
 
 @njit(cache=True, fastmath=True)
-def gated_product(M, slopes, W, b):
-    """``W (slopes[f] * M[f]) + b`` for each face, (F, 3, n) -> (F, 3, n'), for small n'.
+def gated_product(M, bits, slope_on, slope_off, W, b):
+    """``W (s[f] * M[f]) + b`` for each face, (F, 3, n) -> (F, 3, n'), for small n'; the slopes
+    s[f, j] are ``slope_on`` where ``bits[f, j]`` else ``slope_off``.
     (fastmath only lets the dot products be summed in SIMD order, like BLAS does.)"""
     F, _, n = M.shape
     n_next = W.shape[0]
     out = np.empty((F, 3, n_next))
+    row = np.empty(n)
     for f in range(F):
         for r in range(3):
+            for j in range(n):
+                row[j] = M[f, r, j] * (slope_on if bits[f, j] else slope_off)
             for i in range(n_next):
                 acc = 0.0
                 for j in range(n):
-                    acc += W[i, j] * (slopes[f, j] * M[f, r, j])
+                    acc += W[i, j] * row[j]
                 out[f, r, i] = acc + (b[i] if r == 2 else 0.0)
     return out
+
+
+@njit(cache=True)
+def gate_into(M, bits, slope_on, slope_off, X):
+    """``X[f] = s[f] * M[f]`` with slopes from bits (no float slope array is materialised)."""
+    F, _, n = M.shape
+    for f in range(F):
+        for r in range(3):
+            for j in range(n):
+                X[f, r, j] = M[f, r, j] * (slope_on if bits[f, j] else slope_off)
 
 
 @njit(cache=True)

@@ -469,7 +469,7 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     first = np.searchsorted(cparent, np.arange(n_faces))
     ref = cbits[first]
     Wn, bn, _ = layers[level + 1]
-    G = _next_maps(M, np.where(ref.astype(bool), on, off_slope), Wn, bn, work, level)
+    G = _next_maps(M, ref, on, off_slope, Wn, bn, work, level)
     WT = np.ascontiguousarray(Wn.T)
     n_children = len(cparent)
     log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
@@ -488,14 +488,15 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
             _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work)
 
 
-def _next_maps(M, slopes, W, b, work=None, level=0):
-    """``W (slopes * M[f]) + b`` for each face: (F, 3, n) -> (F, 3, n') by one GEMM."""
+def _next_maps(M, bits, on, off, W, b, work=None, level=0):
+    """``W (s * M[f]) + b`` for each face, s = on/off slopes from ``bits`` (F, n) uint8:
+    (F, 3, n) -> (F, 3, n') by one GEMM (a compiled loop for narrow next layers)."""
     n_faces, _, n = M.shape
     if W.shape[0] <= SMALL_PRODUCT:
-        return K.gated_product(M, np.ascontiguousarray(slopes), np.ascontiguousarray(W), b)
+        return K.gated_product(M, bits, on, off, np.ascontiguousarray(W), b)
     work = {} if work is None else work
     X = _buffer(work, ("X", level), (n_faces, 3, n))
-    np.multiply(M, slopes[:, None, :], out=X)
+    K.gate_into(M, bits, on, off, X)
     G = _buffer(work, ("G", level), (n_faces * 3, W.shape[0]))
     np.matmul(X.reshape(3 * n_faces, n), W.T, out=G)
     G = G.reshape(n_faces, 3, W.shape[0])
