@@ -238,3 +238,14 @@ def test_property_areas_and_forward(seed, depth, width, act, size):
     part = partition(net, plane)
     _check_areas(part, plane)
     _forward_check(net, plane, part, n_points=100, seed=seed)
+
+
+def test_decision_boundary_is_an_s_by_2_by_2_array():
+    import netatlas
+
+    part = netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 3], seed=2), netatlas.Plane.square(20.0))
+    boundary = part.decision_boundary()
+    segments = np.asarray(boundary)
+    assert segments.shape == boundary.shape == (len(boundary), 2, 2) and len(boundary) > 0
+    assert np.array_equal(boundary[0], segments[0]) and np.array_equal(next(iter(boundary)), segments[0])
+    assert boundary.region.shape == (len(boundary),)

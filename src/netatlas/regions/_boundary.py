@@ -47,8 +47,23 @@ class Segments:
     output: int | None
     value: float | None
 
+    # Array protocol: the object behaves as the (S, 2, 2) array of endpoints the API promises
+    # (np.asarray(b), b.shape, b[i], iteration), while region/classes stay attached.
     def __len__(self) -> int:
         return len(self.segments)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.segments, dtype=dtype)
+
+    def __getitem__(self, index):
+        return self.segments[index]
+
+    def __iter__(self):
+        return iter(self.segments)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.segments.shape
 
     @property
     def lengths(self) -> np.ndarray:
