@@ -15,6 +15,7 @@ scale vs sample density, and boundary-aware subsampling of the training data.
   :func:`run_scale`, :func:`run_zones`, :func:`run_prune`; plots in ``plot_*``.
 """
 
+from netatlas._threads import torch_threads
 from netatlas.dynamics._boundary import BOUNDARY_METHODS, boundary_distance, logit_margin, segment_distance
 from netatlas.dynamics._experiments import prune_configs, run_prune, run_scale, run_zones
 from netatlas.dynamics._gradients import (
@@ -33,7 +34,6 @@ from netatlas.dynamics._plot import (
     plot_zone_snapshot,
 )
 from netatlas.dynamics._prune import PRESETS, PruneStudy, prune_config, prune_one, summarize_prune
-from netatlas.dynamics._runtime import torch_threads
 from netatlas.dynamics._scale import GradientMassTable, ScaleStudy, gradient_mass_table, scale_model, scale_study
 from netatlas.dynamics._scores import METHODS, correct, forgetting_events, score
 from netatlas.dynamics._snapshots import ZoneSnapshots, zone_snapshots

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from netatlas.dynamics._runtime import torch_threads
+from netatlas._threads import torch_threads
 
 __all__ = ["DEFAULT_PRUNE_DATASETS", "FULL_PRUNE_DATASETS", "prune_configs", "run_prune", "run_scale", "run_zones"]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netatlas.dynamics._runtime import torch_threads
+from netatlas._threads import torch_threads
 
 __all__ = ["PRESETS", "PruneStudy", "prune_config", "prune_one", "summarize_prune"]
 

@@ -509,7 +509,7 @@ def train_softmax_network_lbfgs(p_xy, k: int, *, seed: int = 0, max_steps: int =
     >>> fit.weights.shape
     (4, 1)
     """
-    from netatlas.lowrank._newton import _one_thread
+    from netatlas._threads import torch_threads
 
     p = check_joint(p_xy, caller="train_softmax_network_lbfgs")
     n_x, n_y = p.shape
@@ -530,7 +530,7 @@ def train_softmax_network_lbfgs(p_xy, k: int, *, seed: int = 0, max_steps: int =
         loss.backward()
         return loss
 
-    with _one_thread():
+    with torch_threads(1):
         optimizer.step(closure)
         closure()
     n_iter = int(optimizer.state[params[0]].get("n_iter", 0))

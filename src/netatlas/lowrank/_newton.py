@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import contextmanager
 
 import torch
 from torch.func import grad, hessian, vmap
+
+from netatlas._threads import torch_threads
 
 __all__ = ["newton_minimize"]
 
@@ -90,18 +91,8 @@ def newton_minimize(loss: Callable, theta0: torch.Tensor, data: tuple, *, deriva
             return gradient(th, *sub), curvature(th, *sub)
     else:
         value = loss
-    with _one_thread():
+    with torch_threads(1):
         return _minimize(value, derivatives, theta0, data, max_iter, tolerance, damping)
-
-
-@contextmanager
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _minimize(value, derivatives, theta0, data, max_iter, tolerance, damping):

@@ -18,7 +18,7 @@ def _threads(threads):
     if threads:
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads)  # for the whole CLI process (see netatlas._threads for a scoped one)
 
 
 def _fmt(stat):

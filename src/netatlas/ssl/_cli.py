@@ -26,8 +26,7 @@ def ssl(
 
     Python: ``netatlas.ssl.magnify_ssl(netatlas.ssl.SSLMagnifyConfig(data="digits", n_seeds=3))``
     """
-    import torch
-
+    from netatlas._threads import torch_threads
     from netatlas.report import RunDir
     from netatlas.ssl._experiment import SSLMagnifyConfig, magnify_ssl
     from netatlas.ssl._report import write_ssl_report
@@ -39,12 +38,8 @@ def ssl(
         overrides["n_seeds"] = seeds
     config = SSLMagnifyConfig.quick(**overrides) if quick else SSLMagnifyConfig(**overrides)
     run = RunDir.create(out, command="magnify ssl", config={**config.to_dict(), "threads": threads})
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         result = magnify_ssl(config, progress=progress)
-    finally:
-        torch.set_num_threads(before)
     report = write_ssl_report(result, run)
     summary = result.summary()
     for kind, entry in summary["per_encoder"].items():

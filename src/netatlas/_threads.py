@@ -1,4 +1,4 @@
-"""Run-time settings of the experiments (not of the numerics)."""
+"""torch thread settings for experiments that train many tiny nets (shared by every lens)."""
 
 from __future__ import annotations
 
