@@ -420,7 +420,7 @@ def effective_volume(
     feature_fn,
     x,
     *,
-    k: int | None = None,
+    k: int | Literal["rank"] | None = None,
     scale_by_width: bool = True,
     mode: Literal["auto", "forward", "reverse"] = "auto",
     chunk_size: int | None = None,
@@ -431,8 +431,11 @@ def effective_volume(
     ----------
     feature_fn, x, mode, chunk_size
         As in :func:`metric`.
-    k : int, optional
-        Number of largest singular values summed (default all ``min(m, d)``).
+    k : int or "rank", optional
+        Number of largest singular values summed (default all ``min(m, d)``). ``"rank"`` sums, at each
+        point, the singular values above ``sqrt(RANK_TOLERANCE[dtype])`` times the largest: use it when
+        the features factor through a narrower layer (e.g. a projector head wider than its encoder's
+        output), where the smallest singular values are exactly zero and the default gives ``-inf``.
     scale_by_width : bool
         Divide J by sqrt(m) (default True, as the paper does). For ``(model, layer_name)`` this is the
         usual ``1/sqrt(width)`` feature scaling, applied once.
@@ -456,18 +459,30 @@ def effective_volume(
     tensor([2.0043])
     >>> effective_volume(feats, torch.zeros(1, 2), k=1)   # largest singular value of J / sqrt(4)
     tensor([0.7011])
+    >>> rank_one = lambda x: torch.cat([x[:, :1], 2 * x[:, :1]], 1)   # J has rank 1: sigma = sqrt(5), 0
+    >>> effective_volume(rank_one, torch.zeros(1, 2), scale_by_width=False)
+    tensor([-inf])
+    >>> effective_volume(rank_one, torch.zeros(1, 2), scale_by_width=False, k="rank")   # log10 sqrt(5)
+    tensor([0.3495])
     """
     _check_mode(mode, "effective_volume")
     fm, x = _prepare(feature_fn, x, "effective_volume", scale_by_width)
     n_sv = min(_n_features(fm, x), x.shape[1])
-    if k is not None and not (isinstance(k, (int, np.integer)) and 1 <= k):
+    if k is not None and k != "rank" and not (isinstance(k, (int, np.integer)) and 1 <= k):
         raise ValueError(
-            f"effective_volume: k must be a positive integer (at most min(m, d) = {n_sv}); got {k!r}"
+            f"effective_volume: k must be a positive integer (at most min(m, d) = {n_sv}) or 'rank'; got {k!r}"
         )
-    k = n_sv if k is None else min(int(k), n_sv)
+    if k != "rank":
+        k = n_sv if k is None else min(int(k), n_sv)
+    tol = RANK_TOLERANCE.get(x.dtype, 1e-5)
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, G in _gram_chunks(fm, x, mode, chunk_size):
-        if k == n_sv:
+        if k == "rank":
+            # eigenvalues of the Gram matrix are sigma^2; keep those above tol * largest
+            ev = torch.linalg.eigvalsh(G)
+            keep = ev > tol * ev[:, -1:].clamp_min(torch.finfo(ev.dtype).tiny)
+            out[part] = 0.5 * torch.where(keep, torch.log10(ev.clamp_min(torch.finfo(ev.dtype).tiny)), 0.0).sum(-1)
+        elif k == n_sv:
             out[part] = 0.5 * _logdet_psd(G) / math.log(10)
         else:
             ev = torch.linalg.eigvalsh(G)[:, -k:]
