@@ -37,16 +37,26 @@ def _loop_reference(model, x, y, loss):
     ("tanh", [3, 6, 1], "bce"),
     ("gelu", [2, 5, 4], "mse"),
 ])
-def test_gradient_norms_match_per_sample_loop(activation, widths, loss):
+@pytest.mark.parametrize("method", ["vmap", "closed_form"])
+def test_gradient_norms_match_per_sample_loop(activation, widths, loss, method):
     model = netatlas.nets.mlp(widths, activation, seed=1).double()
     g = torch.Generator().manual_seed(0)
     x = torch.randn(23, widths[0], generator=g, dtype=torch.float64)
     y = torch.randint(0, max(widths[-1], 2), (23,), generator=g)
-    norms = per_sample_gradient_norms(model, x, y, loss=loss, chunk_size=5)
+    norms = per_sample_gradient_norms(model, x, y, loss=loss, chunk_size=5, method=method)
+    assert all(p.grad is None for p in model.parameters())  # nothing accumulated into the model
     total, layers = _loop_reference(model, x, y, loss)
     np.testing.assert_allclose(norms.total, total, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(norms.per_layer, layers, rtol=1e-10, atol=1e-12)
     assert norms.layer_names == tuple(str(i) for i in range(0, 2 * (len(widths) - 1), 2))
+
+
+def test_closed_form_refuses_models_it_does_not_cover():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3).eval(), torch.nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="method='closed_form' needs an nn.Sequential"):
+        per_sample_gradient_norms(model, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), method="closed_form")
+    auto = per_sample_gradient_norms(model, torch.randn(4, 2), torch.tensor([0, 1, 1, 0]))  # falls back to vmap
+    assert auto.total.shape == (4,)
 
 
 def test_gradient_norms_leave_model_unchanged_and_respect_frozen_parameters():

@@ -102,6 +102,7 @@ def per_sample_gradient_norms(
     *,
     loss: Literal["cross_entropy", "bce", "mse"] = "cross_entropy",
     chunk_size: int | None = 1024,
+    method: Literal["auto", "vmap", "closed_form"] = "auto",
 ) -> GradientNorms:
     """Norms of every sample's loss gradient with respect to the parameters, total and per layer.
 
@@ -117,6 +118,10 @@ def per_sample_gradient_norms(
         See :func:`per_sample_loss`.
     chunk_size : int or None
         Samples per vectorised chunk (bounds memory: one gradient copy per sample in a chunk).
+    method : {"auto", "vmap", "closed_form"}
+        ``closed_form`` (for an ``nn.Sequential`` of Linear layers and elementwise activations whose
+        parameters all train) uses one batched backward pass; ``vmap`` works for any model; ``auto``
+        picks the closed form where it applies.
 
     Returns
     -------
@@ -129,6 +134,11 @@ def per_sample_gradient_norms(
     ``g_i = grad_theta l(f(x_i; theta), y_i)`` is computed as ``vmap(grad(l_i))`` over
     ``functional_call(model, params, x_i[None])``; buffers are passed unchanged. Models whose
     forward mixes samples (BatchNorm in train mode) have no per-sample gradient: put them in eval mode.
+
+    Closed form for a Linear layer ``z = W a + b``: sample i's gradient is ``dW_i = delta_i a_i^T``,
+    ``db_i = delta_i`` with ``delta_i = dl_i/dz_i``, so ``||dW_i||^2 + ||db_i||^2 = ||delta_i||^2
+    (||a_i||^2 + 1)``; all ``delta_i`` come from one backward pass of ``sum_i l_i`` (the losses are
+    independent across samples).
 
     Examples
     --------
@@ -153,6 +163,16 @@ def per_sample_gradient_norms(
     y = torch.as_tensor(y)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"per_sample_gradient_norms: x has {x.shape[0]} samples but y has {y.shape[0]}")
+    if method not in ("auto", "vmap", "closed_form"):
+        raise ValueError(f"per_sample_gradient_norms: method must be 'auto', 'vmap' or 'closed_form'; got {method!r}")
+    closed_form_applies = _is_plain_mlp(model)
+    if method == "closed_form" and not closed_form_applies:
+        raise ValueError("per_sample_gradient_norms: method='closed_form' needs an nn.Sequential of Linear layers "
+                         "and elementwise activations with every parameter trainable; use method='vmap'")
+    if method != "vmap" and closed_form_applies and x.shape[0] > 0:
+        names, squared = _closed_form_squared_norms(model, x, y, loss)
+        return GradientNorms(squared.sum(1).sqrt().double().numpy(), squared.sqrt().double().numpy(),
+                             tuple(names), loss if isinstance(loss, str) else "callable")
 
     def sample_loss(p, xi, yi):
         logits = torch.func.functional_call(model, (p, buffers), (xi[None],))
@@ -169,6 +189,37 @@ def per_sample_gradient_norms(
     per_layer = squared.sqrt().double().numpy()
     total = squared.sum(1).sqrt().double().numpy()
     return GradientNorms(total, per_layer, tuple(names), loss if isinstance(loss, str) else "callable")
+
+
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.Softplus, nn.ELU, nn.Identity)
+
+
+def _is_plain_mlp(model) -> bool:
+    return (isinstance(model, nn.Sequential) and len(model) > 0
+            and all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in model)
+            and all(p.requires_grad for p in model.parameters()))
+
+
+def _closed_form_squared_norms(model, x, y, loss):
+    """Per-sample squared gradient norms of each Linear layer, (B, n_linear), from one backward pass."""
+    inputs, outputs, names = [], [], []
+    with torch.enable_grad():
+        h = x
+        for name, module in model.named_children():
+            if isinstance(module, nn.Linear):
+                inputs.append(h.detach())
+                h = module(h)
+                outputs.append(h)
+                names.append(name)
+            else:
+                h = module(h)
+        total = per_sample_loss(h.reshape(h.shape[0], -1), y, loss).sum()
+        deltas = torch.autograd.grad(total, outputs)
+    squared = torch.stack([
+        delta.pow(2).sum(1) * (a.pow(2).sum(1) + (1.0 if model[int(name)].bias is not None else 0.0))
+        for name, a, delta in zip(names, inputs, deltas, strict=True)
+    ], 1)
+    return names, squared.detach()
 
 
 def gradient_concentration(norms, mass: float = 0.9) -> float:
