@@ -32,13 +32,24 @@ def on_files(files, config):
     files.append(File.generated(config, "cli.md", content=gen_cli.render()))
     skip = os.environ.get("NETATLAS_DOCS_SKIP_TUTORIALS") == "1"
     gallery = []
-    for path in run_tutorials.tutorials():
+    for path in sorted(run_tutorials.tutorials(), key=lambda p: _nav_position(config, f"tutorials/{p.stem}.md")):
         outputs = _outputs(path, skip)
         files.append(File.generated(config, f"tutorials/{path.stem}.md", content=_tutorial_page(path, outputs)))
         for record in (outputs or {}).get("cells", []):
             gallery += [(path, fig) for fig in record["figures"]]
     files.append(File.generated(config, "gallery.md", content=_gallery_page(gallery, skip)))
     return files
+
+
+def _nav_position(config, page: str) -> int:
+    """Where ``page`` appears in the nav (the gallery follows the tutorials' order); unlisted last."""
+    def flat(items):
+        for item in items or []:
+            value = next(iter(item.values())) if isinstance(item, dict) else item
+            yield from (flat(value) if isinstance(value, list) else [value])
+
+    pages = list(flat(config["nav"]))
+    return pages.index(page) if page in pages else len(pages)
 
 
 def _outputs(path: Path, skip: bool) -> dict | None:
