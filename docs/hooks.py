@@ -80,6 +80,8 @@ def _tutorial_page(path: Path, outputs: dict | None) -> str:
             continue
         if record["stdout"].strip():
             parts.append(f"```text\n{record['stdout'].rstrip()}\n```")
+        if record.get("html"):
+            parts.append(record["html"])
         for fig in record["figures"]:
             parts.append(f"![{fig['caption'] or path.stem}](../gallery/{path.stem}/{fig['file']})")
     footer = f"*Source: `docs/tutorials/{path.name}`"

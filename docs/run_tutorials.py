@@ -5,8 +5,9 @@
 
 Each tutorial runs in a fresh Python process with ``MPLBACKEND=Agg`` (and one BLAS thread unless
 ``OMP_NUM_THREADS`` is set), cell by cell in one namespace.
-After each code cell its printed output and every open matplotlib figure (saved as PNG, then closed)
-are recorded in ``docs/gallery/<stem>/outputs.json``, with a hash of the source so that the site
+After each code cell its printed output, every open matplotlib figure (saved as PNG, then closed) and,
+when the cell ends with a bare expression whose value has a ``_repr_html_`` (a Partition, a Spline, a
+RunDir), that HTML are recorded in ``docs/gallery/<stem>/outputs.json``, with a hash of the source so that the site
 build can refuse stale outputs. The mkdocs hook (``docs/hooks.py``) renders each tutorial as a page
 with these outputs and collects the figures into the gallery. Exit status 1 if any tutorial fails.
 """
@@ -14,6 +15,7 @@ with these outputs and collects the figures into the gallery. Exit status 1 if a
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import io
 import json
@@ -77,7 +79,7 @@ def run_one(path: Path, out: Path) -> None:
             continue
         buffer = io.StringIO()
         with redirect_stdout(buffer):
-            exec(compile(text, f"{path.name} (cell {index})", "exec"), namespace)
+            value = _execute(text, f"{path.name} (cell {index})", namespace)
         figures = []
         if "matplotlib.pyplot" in sys.modules:
             import matplotlib.pyplot as plt
@@ -88,11 +90,22 @@ def run_one(path: Path, out: Path) -> None:
                 fig.savefig(target / name, dpi=90, bbox_inches="tight")
                 figures.append({"file": name, "caption": _caption(fig)})
                 plt.close(fig)
-        records.append({"cell": index, "stdout": buffer.getvalue(), "figures": figures})
+        record = {"cell": index, "stdout": buffer.getvalue(), "figures": figures}
+        if hasattr(value, "_repr_html_") and not type(value).__module__.startswith("matplotlib"):
+            record["html"] = value._repr_html_()
+        records.append(record)
     seconds = time.perf_counter() - start
     (target / "outputs.json").write_text(json.dumps(
         {"tutorial": path.stem, "source_hash": source_hash(source), "seconds": round(seconds, 2),
          "cells": records}, indent=1))
+
+
+def _execute(text: str, filename: str, namespace: dict):
+    """Run a cell; like a notebook, return the value of a final bare expression (else None)."""
+    tree = ast.parse(text, filename)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, filename, "exec"), namespace)
+    return None if last is None else eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
 
 
 def _caption(fig) -> str:

@@ -44,8 +44,13 @@ labels = data.y_test.tolist()
 anchors = [data.x_test[labels.index(c)] for c in (0, 1, 7)]
 plane = netatlas.Plane.through(*anchors)
 part = netatlas.regions.partition(net, plane)
-print(part)
 print(f"{part.num_regions} regions; areas sum to {part.areas.sum():.6f} (the plane's area is {plane.area:.6f})")
+
+# %% [markdown]
+# In a notebook a partition shows itself: its headline numbers and a small picture.
+
+# %%
+part
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")

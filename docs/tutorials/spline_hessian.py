@@ -27,7 +27,7 @@ grid = np.linspace(-1.5, 1.5, 601)
 with torch.no_grad():
     network = model(torch.as_tensor(grid, dtype=torch.float32)[:, None])[:, 0].numpy()
 print(spline, f"max |spline - network| = {np.abs(spline(grid) - network).max():.1e}")
-print(f"roughness: sum mu^2 = {spline.roughness().l2:.3f}, TV(f') = {spline.roughness().tv:.3f}")
+spline          # in a notebook: the spline, its breakpoints and its roughness
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")

@@ -22,7 +22,8 @@ DOCS = ROOT / "docs"
 # module -> API page; every name in the module's __all__ must be rendered there.
 API_PAGES = {"netatlas": "netatlas", "netatlas.nets": "nets", "netatlas.regions": "regions",
              "netatlas.metric": "metric", "netatlas.splines": "splines", "netatlas.lowrank": "lowrank",
-             "netatlas.dynamics": "dynamics", "netatlas.data": "support", "netatlas.train": "support",
+             "netatlas.dynamics": "dynamics", "netatlas.ssl": "ssl", "netatlas.experiments": "experiments",
+             "netatlas.data": "support", "netatlas.train": "support",
              "netatlas.report": "support", "netatlas.sweep": "support"}
 
 
@@ -181,3 +182,16 @@ def test_plot_functions_return_what_they_drew():
               if fn.name.startswith("plot")
               and not any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(fn))]
     assert not silent, f"plot functions returning nothing (return the Axes or Figure): {silent}"
+
+
+def test_tutorial_runner_records_a_final_rich_expression(tmp_path):
+    source = tmp_path / "rich.py"
+    source.write_text("# %%\nimport netatlas\npart = netatlas.regions.partition(netatlas.nets.mlp([2, 4, 1], seed=0))\n"
+                      "part\n\n# %%\n1 + 1\n")
+    proc = subprocess.run([sys.executable, str(DOCS / "run_tutorials.py"), "--one", str(source), "--out",
+                           str(tmp_path / "g")], env={**os.environ, "MPLBACKEND": "Agg"}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    first, second = json.loads((tmp_path / "g" / "rich" / "outputs.json").read_text())["cells"]
+    assert "<img" in first["html"] and ">10</td>" in first["html"]   # 10 regions (the regions doctest)
+    assert "html" not in second  # plain values are not displayed
