@@ -18,13 +18,20 @@ Generated from the commands themselves (`docs/gen_cli.py`): each section is exac
 WIDTH = 100
 
 
-def walk(command, path: tuple = ()):
+def walk(command, ctx=None, path: tuple = ()):
     """Yield the argument path of ``command`` and of every visible subcommand, depth first, in the
-    order the app lists them (a typer/click group keeps its commands in ``.commands``)."""
+    order the app lists them. Goes through ``list_commands``/``get_command`` (not ``.commands``) so
+    that lazily loaded commands are found too."""
+    import typer
+
     yield path
-    for name, sub in getattr(command, "commands", {}).items():
-        if not getattr(sub, "hidden", False):
-            yield from walk(sub, (*path, name))
+    if not hasattr(command, "list_commands"):
+        return
+    ctx = typer.Context(command, info_name=path[-1] if path else "netatlas", parent=ctx)
+    for name in command.list_commands(ctx):
+        sub = command.get_command(ctx, name)
+        if sub is not None and not getattr(sub, "hidden", False):
+            yield from walk(sub, ctx, (*path, name))
 
 
 def commands(app=None) -> list[tuple[str, str]]:
