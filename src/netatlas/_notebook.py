@@ -20,7 +20,11 @@ MAX_REGIONS_DRAWN = 200_000
 
 
 def figure_png(draw, size=(4.2, 3.4), dpi: int = 80) -> bytes:
-    """PNG bytes of a new detached figure after ``draw(ax)`` has drawn on its one Axes."""
+    """PNG bytes of a new detached figure after ``draw(ax)`` has drawn on its one Axes.
+
+    >>> figure_png(lambda ax: ax.plot([0, 1], [1, 0]))[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, layout="constrained")
@@ -31,7 +35,11 @@ def figure_png(draw, size=(4.2, 3.4), dpi: int = 80) -> bytes:
 
 
 def html_card(title: str, numbers: dict, png: bytes | None = None, note: str = "") -> str:
-    """A small HTML block: a title, a two-column table of ``numbers`` and the PNG beside it."""
+    """A small HTML block: a title, a two-column table of ``numbers`` and the PNG beside it.
+
+    >>> html_card("Run", {"accuracy": 0.975})
+    "<div class='netatlas-repr'><strong>Run</strong>...<td style='text-align:left'>0.975</td>...</div>"
+    """
     rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
                    f"<td style='text-align:left'>{html.escape(_fmt(v))}</td></tr>" for k, v in numbers.items())
     image = ""
