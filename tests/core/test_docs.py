@@ -23,7 +23,7 @@ DOCS = ROOT / "docs"
 API_PAGES = {"netatlas": "netatlas", "netatlas.nets": "nets", "netatlas.regions": "regions",
              "netatlas.metric": "metric", "netatlas.splines": "splines", "netatlas.lowrank": "lowrank",
              "netatlas.dynamics": "dynamics", "netatlas.ssl": "ssl", "netatlas.experiments": "experiments",
-             "netatlas.data": "support", "netatlas.train": "support",
+             "netatlas.app": "app", "netatlas.data": "support", "netatlas.train": "support",
              "netatlas.report": "support", "netatlas.sweep": "support"}
 
 
@@ -206,3 +206,12 @@ def test_tutorial_runner_records_a_final_rich_expression(tmp_path):
     first, second = json.loads((tmp_path / "g" / "rich" / "outputs.json").read_text())["cells"]
     assert "<img" in first["html"] and ">10</td>" in first["html"]   # 10 regions (the regions doctest)
     assert "html" not in second  # plain values are not displayed
+
+
+def test_bare_doctests_are_fenced_but_examples_sections_are_left_to_the_parser():
+    pytest.importorskip("griffe")
+    fence = _load("griffe_lazy").fence_doctests
+    text = "Summary.\n\n>>> x = [1]\n>>> x[0]\n1\n\nExamples\n--------\n>>> 2 + 2\n4"
+    assert fence(text) == ("Summary.\n\n```pycon\n>>> x = [1]\n>>> x[0]\n1\n```\n\nExamples\n--------\n"
+                           ">>> 2 + 2\n4")
+    assert fence("No doctest here.") == "No doctest here."
