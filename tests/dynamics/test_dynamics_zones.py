@@ -186,16 +186,11 @@ def test_boundary_distance_linear_is_exact_for_affine_nets():
 
 
 def test_boundary_distance_exact_against_a_fine_grid():
-    from netatlas.dynamics._boundary import WINDOW_MARGIN, _regions_available
+    from netatlas.dynamics._boundary import WINDOW_MARGIN
 
-    if not _regions_available():
-        pytest.skip("netatlas.regions.partition not available yet")
     model = netatlas.nets.mlp([2, 8, 8, 1], "relu", seed=4).double()
     x = torch.rand(60, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 2 - 1
-    try:
-        exact = boundary_distance(model, x, method="exact")
-    except ImportError as exc:
-        pytest.skip(f"netatlas.regions is incomplete: {exc}")
+    exact = boundary_distance(model, x, method="exact")
     lo, hi = x.min(0).values.numpy(), x.max(0).values.numpy()
     pad = WINDOW_MARGIN * (hi - lo)
     n = 1201

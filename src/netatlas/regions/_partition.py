@@ -32,17 +32,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import torch
 
 from netatlas._errors import NetatlasError
 from netatlas._notebook import PartitionDisplay
-from netatlas.nets._ir import Net
+from netatlas.nets import as_net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
 from netatlas.slices import Plane
 
-__all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition",
-           "as_net"]
+__all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition"]
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +52,6 @@ VERTEX_MERGE_TOLERANCE = 1e-9
 CHUNK_FACES = 4096
 #: Next layers at most this wide get their maps from a compiled loop instead of a BLAS call.
 SMALL_PRODUCT = 32
-
-
-def as_net(net, input_shape=None, where: str = "regions") -> Net:
-    """A :class:`Net` from a Net or a torch module (imported with ``from_torch``)."""
-    from netatlas.nets import from_torch
-
-    if isinstance(net, Net):
-        return net
-    if isinstance(net, torch.nn.Module):
-        try:
-            return from_torch(net)
-        except ValueError:
-            if input_shape is None:
-                raise
-            # convolutional models need the input shape: take the slice's
-            return from_torch(net, input_shape=input_shape)
-    raise TypeError(f"{where}: expected a netatlas Net or a torch.nn.Module, got {type(net).__name__}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -381,7 +362,7 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         plane = Plane.square(1.0)
     if not isinstance(plane, Plane):
         raise TypeError(f"partition: plane must be a netatlas.Plane, got {type(plane).__name__}")
-    net = as_net(net, plane.input_shape, "partition")
+    net = as_net(net, input_shape=plane.input_shape)
     if plane.origin.size != net.n_inputs:
         raise ValueError(f"partition: plane has {plane.origin.size}-dim inputs but the network expects "
                          f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "

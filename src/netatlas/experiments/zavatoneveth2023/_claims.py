@@ -123,7 +123,7 @@ def _closed(seed, quick):
 
 
 def _toy(config, seed, quick):
-    from netatlas.metric import toy_magnification
+    from netatlas.experiments.zavatoneveth2023._magnification import toy_magnification
 
     n_grid = 40 if quick else 100
     result = toy_magnification([config], [seed], n_grid=n_grid, n_fine=200 if quick else 400,
@@ -139,7 +139,7 @@ def _toy(config, seed, quick):
 
 
 def _images(seed):
-    from netatlas.metric import image_magnification
+    from netatlas.experiments.zavatoneveth2023._magnification import image_magnification
 
     result = image_magnification(seed=seed, models=("mlp",))
     return result.to_dict()

@@ -53,7 +53,7 @@ def run_part(config: dict) -> dict:
 
 
 def _validate(seed, quick):
-    from netatlas.lowrank._validate import ValidationConfig, validate
+    from netatlas.experiments.shisher2022._validate import ValidationConfig, validate
 
     if quick:
         cfg = ValidationConfig(seeds=(seed,), eps_fractions=(1e-3, 1e-2, 1e-1, 0.9), n_samples=200_000,

@@ -1,4 +1,5 @@
-"""``netatlas splines ...``: the spline lens on the command line (thin over netatlas.splines)."""
+"""``netatlas splines regimes|watch``: the Sahs et al. (2020/2022) studies of shallow ReLU networks as splines
+(training regimes; a training run watched in the spline view) as commands writing a run directory."""
 
 from __future__ import annotations
 
@@ -48,13 +49,20 @@ def regimes(
     the distance to the natural cubic spline and to the linear interpolant, breakpoint movement, roughness
     (TV(f') over the least TV of any interpolant).
 
-    Python: ``netatlas.sweep.run(netatlas.splines.regime_run, netatlas.sweep.grid(scale=..., ratio=...,
+    Python: ``netatlas.sweep.run(netatlas.experiments.sahs2020.regime_run, netatlas.sweep.grid(scale=..., ratio=...,
     width=..., seed=...), out)``
     """
     from netatlas import sweep
+    from netatlas.experiments.sahs2020 import _plot
+    from netatlas.experiments.sahs2020._regimes import (
+        kernel_limit,
+        linear_interpolant,
+        min_tv_interpolant,
+        natural_cubic_spline,
+        regime_data,
+        regime_run,
+    )
     from netatlas.report import RunDir
-    from netatlas.splines import _plot, kernel_limit, min_tv_interpolant, regime_data, regime_run
-    from netatlas.splines._regimes import linear_interpolant, natural_cubic_spline
 
     if quick:
         scales, ratios, widths, seeds, max_steps = "0.1,3", "0.01,10", "200", 2, 100_000
@@ -196,6 +204,7 @@ def watch(
     """
     import matplotlib.pyplot as plt
 
+    from netatlas.experiments.sahs2020._regimes import regime_data
     from netatlas.report import RunDir
     from netatlas.splines import (
         _plot,
@@ -206,7 +215,6 @@ def watch(
         init_scheme,
         interpolating_minimum,
         loss_hessian,
-        regime_data,
         render_flow_video,
         sample_init,
         sampled_roughness,

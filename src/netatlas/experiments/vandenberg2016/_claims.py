@@ -119,7 +119,7 @@ def _zones(seed, quick):
 
 
 def _c5(seed, quick):
-    from netatlas.dynamics import gradient_mass_table
+    from netatlas.experiments.vandenberg2016._scale import gradient_mass_table
 
     t = gradient_mass_table(n_seeds=1, seed=1000 * seed)
     return {"table": t.to_dict()}
@@ -127,7 +127,7 @@ def _c5(seed, quick):
 
 def _scale(seed, quick):
     from netatlas.data import moons
-    from netatlas.dynamics import scale_study
+    from netatlas.experiments.vandenberg2016._scale import scale_study
 
     study = scale_study(moons(400, noise=0.2, seed=seed), scales=(1.0, 4.0, 16.0, 64.0),
                         epochs=100 if quick else 200, init_epochs=60 if quick else 200,
@@ -145,7 +145,8 @@ def _c6(seed, quick):
     from scipy.stats import spearmanr
 
     from netatlas.data import moons
-    from netatlas.dynamics import prune_one, score
+    from netatlas.dynamics import score
+    from netatlas.experiments.vandenberg2016._prune import prune_one
     from netatlas.nets import mlp
     from netatlas.train import fit
 
