@@ -80,7 +80,8 @@ def test_steepest_slope_against_finite_differences(activation, factor):
 
 
 def test_c5_table_prediction_matches_papers_md():
-    """The large-scale prediction N rho(0)/||w|| of PAPERS.md (uniform square, diagonal w, b = 0)."""
+    """The large-scale prediction N rho(0)/||w|| of docs/papers/vandenberg2016.md (uniform square, diagonal w,
+    b = 0)."""
     rho = square_projected_density(0.0, [1.0, 1.0])
     assert rho == pytest.approx(1 / math.sqrt(2))
     got = [round(predicted_gradient_mass(2000, rho, s), 1) for s in (16, 64, 256, 1024)]

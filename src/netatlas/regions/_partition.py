@@ -11,10 +11,10 @@ child records which side of each line it lies on.
 The affine map of node k+1 on a child follows from its parent's map of node k. For a chain of
 Linear layers (``Net.as_mlp``), ``M'_child = W diag(s_child) M_parent + b``; all children of a
 parent differ only in the bits of the units that cut it, so one GEMM per parent (under a reference
-pattern) plus rank-few corrections per child gives all of them (DESIGN.md, "Hints for the fast
-paths"). The chain is processed depth first in chunks, so memory stays bounded however many regions
-there are. Any other graph (convolutions, batch norm, residual additions, average pooling) gets its
-maps from a gated forward pass (``_affine.gated_maps``).
+pattern) plus rank-few corrections per child gives all of them. The chain is processed depth first
+in chunks, so memory stays bounded however many regions there are. Any other graph (convolutions,
+batch norm, residual additions, average pooling) gets its maps from a gated forward pass
+(``_affine.gated_maps``).
 
 # NOTE [tolerances]
 All arithmetic is float64. A vertex lies *on* a unit's zero line when its distance to the line is at

@@ -1,8 +1,8 @@
 """Shisher, Ornee & Sun (2022), "Local geometric analysis of feature extraction": the DTM, optimum and
-H-score statements of PAPERS.md section 4 and the validation the paper left to future work, measured
+H-score statements of docs/papers/shisher2022.md and the validation the paper left to future work, measured
 with :mod:`netatlas.lowrank` (its ``validate`` sweep, one call per seed) over several seeds.
 
-Claims S1-S10, in PAPERS.md's order:
+Claims S1-S10, in docs/papers/shisher2022.md's order:
 
 ====  ==========================================================================================
 S1    the centred DTM removes the trivial singular pair (1, sqrt P_X, sqrt P_Y) of P_XY/sqrt(P_X P_Y)
@@ -203,7 +203,7 @@ def build(records, settings) -> Reproduction:
             all_true([v < 0.01 for v in small_h]) and all(in_range(s) for s in sh), tuple(small_h),
             "lowrank.validate (hidden_* rows), compare_hidden_layer, optimal_hidden_layer",
             "Beyond the local range the optimiser can saturate the sigmoids and leave the local region "
-            "(PAPERS.md); see the pre-activation spread in the sweep records."))
+            "(docs/papers/shisher2022.md); see the pre-activation spread in the sweep records."))
     s8 = "The maximum H-score over k-dim features is 1/2 sum_{i<=k} sigma_i(B~)^2 (Xu et al.)"
     if th:
         j = [e for r in th for e in r["joints"]]
@@ -227,7 +227,7 @@ def build(records, settings) -> Reproduction:
                     ratios.append(r["product_error"] / trial[r["eps_fraction"]])
         claims.append(Claim(
             "S9", "Validation (the paper's future work): trained-network errors are O(eps / relative gap), "
-            "log-log slope 1; PAPERS.md trial (|X| = 24, |Y| = 8, k = 2, exact optimum): product error 1.6e-4, "
+            "log-log slope 1; reference trial (|X| = 24, |Y| = 8, k = 2, exact optimum): product error 1.6e-4, "
             "1.6e-3, 1.5e-2, 4.1e-2, 0.11 at eps/eps_max = 0.001, 0.01, 0.1, 0.3, 0.9",
             f"slope of the trained softmax product error over eps/eps_max <= {lf} in {SLOPE_RANGE}; "
             "exact-optimum errors within a factor 3 of the trial's",

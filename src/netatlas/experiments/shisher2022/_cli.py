@@ -181,7 +181,7 @@ def _write_validation(run, result):
         + ". (ReLU is not twice differentiable at its kink; Newton stalls there, which is part of the "
         "negative control.)",
     )
-    run.add_text("Findings and corrections to PAPERS.md", _findings(result))
+    run.add_text("Findings and corrections to docs/papers/shisher2022.md", _findings(result))
     for fig, name, caption in validation_figures(result):
         run.save_figure(fig, name, caption)
     run.save_json("rows", result.rows)
@@ -244,12 +244,12 @@ def _findings(result):
         f"local range it grows faster than linearly (slope {s['slope_outside']:.2f}).",
         f"Extension: the rank-k SVD of the weighted, double-centred PMI matrix predicts the exact optimum "
         f"{pmi_gain:.1f}x better (median over eps) than the DTM, still with slope "
-        f"{sl['softmax_exact'].get('product_error_pmi', nan):.2f} (PAPERS.md's trial said ~4x; the factor "
-        f"depends on the draw).",
+        f"{sl['softmax_exact'].get('product_error_pmi', nan):.2f} (the reference trial of docs/papers/shisher2022.md "
+        f"said ~4x; the factor depends on the draw).",
         "MMSE: exact at every eps (errors at optimiser precision, no trend), as the reduced-rank-regression "
         "argument says.",
         f"Hidden sigmoid/tanh layers: the linearised formula holds with error linear in eps {hidden}. "
-        "Correction: the closed form in PAPERS.md, W^T = J^{-1} (Psi^T Psi)^{-1} Psi^T B~ Phi1 "
+        "Correction: the closed form in docs/papers/shisher2022.md, W^T = J^{-1} (Psi^T Psi)^{-1} Psi^T B~ Phi1 "
         "(Phi1^T Phi1)^{-1}, needs B~^T (Psi^T B~ has mismatched shapes); with B~^T it is the least-squares "
         "solution and matches the trained layers. J is taken at the pre-activation centre c0 = E u(X), and "
         "the upper bias must make c0 the Bayes action's centre (d = log P_Y - V phi(c0)).",
@@ -274,7 +274,7 @@ def _findings(result):
         + " and excess-loss ratios "
         + ", ".join(f"{v:.2f}" for v in dirichlet_hidden["excess_loss_ratio"])
         + " against the linearised minimum (below 1: the saturated layer beats the local prediction).",
-        "Other corrections: eps_max = 1/max(-Phi0) suffices for P_XY >= 0 (PAPERS.md's 1/max|Phi0| is "
+        "Other corrections: eps_max = 1/max(-Phi0) suffices for P_XY >= 0 (docs/papers/shisher2022.md's 1/max|Phi0| is "
         "conservative); the generator keeps the marginals and the DTM (= eps B0) exact.",
     ]
     return "\n\n".join(lines)

@@ -1,7 +1,7 @@
 """The experimental validation the paper left to future work: sweep eps, train real networks, compare
 them with the theory, fit the log-log slope of the errors in the local range, and break locality.
 
-Experiments (each batched over all (eps, seed) pairs; see PAPERS.md section 4 for the protocol)::
+Experiments (each batched over all (eps, seed) pairs; see docs/papers/shisher2022.md for the protocol)::
 
     softmax          one-hot X -> k features -> Linear(k, |Y|), population log-loss, random init
     softmax_exact    the exact population optimum (Newton from the theory's solution)

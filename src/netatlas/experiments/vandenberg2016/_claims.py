@@ -1,5 +1,5 @@
 """van den Berg (2016), "Some insights into the geometry and training of neural networks": claims
-C1-C8 and the region-count bounds of PAPERS.md section 1, measured with :mod:`netatlas.dynamics` and
+C1-C8 and the region-count bounds of docs/papers/vandenberg2016.md, measured with :mod:`netatlas.dynamics` and
 :mod:`netatlas.regions` over several seeds.
 
 ====  ==========================================================================================
@@ -348,7 +348,7 @@ def build(records, settings) -> Reproduction:
                             "dynamics.gradient_mass_table (gradient_mass, predicted_gradient_mass, "
                             "expected_gradient_mass)",
                             "At ||w|| = 16 the zone is wide enough to see the square's corners, so the asymptotic "
-                            "prediction differs from the exact expectation; PAPERS.md's single draw (89.9, 25.4, "
+                            "prediction differs from the exact expectation; the single reference draw (89.9, 25.4, "
                             "6.7, 1.5) is one sample of the seed spread shown."))
     else:
         missing("C5", s5, "c5")

@@ -47,7 +47,7 @@ class GradientMassTable:
         Exact expectation ``N int rho_perp(t) sigma'(||w|| t) dt`` at each scale (quadrature).
     n_samples : int
     direction : ndarray of shape (2,)
-        Unit direction of w (the diagonal gives ``rho_perp(0) = 1/sqrt(2)``, as in PAPERS.md).
+        Unit direction of w (the diagonal gives ``rho_perp(0) = 1/sqrt(2)``, as in docs/papers/vandenberg2016.md).
     seed : int
     """
 
@@ -80,7 +80,7 @@ class GradientMassTable:
 
 def gradient_mass_table(w_norms=(16.0, 64.0, 256.0, 1024.0), *, n_samples: int = 2000, n_seeds: int = 10,
                         direction=(1.0, 1.0), seed: int = 0) -> GradientMassTable:
-    """Reproduce the C5 table of PAPERS.md: gradient mass of one sigmoid unit vs ``||w||``.
+    """Reproduce the C5 table of docs/papers/vandenberg2016.md: gradient mass of one sigmoid unit vs ``||w||``.
 
     Parameters
     ----------

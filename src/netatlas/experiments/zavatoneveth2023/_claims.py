@@ -1,8 +1,8 @@
 """Zavatone-Veth, Yang, Rubinfien & Pehlevan (2023), "Neural networks learn to magnify areas near
 decision boundaries": the closed forms, check values, curvature convention, Monte-Carlo agreement and
-the trained-magnification observations of PAPERS.md section 3, measured with :mod:`netatlas.metric`.
+the trained-magnification observations of docs/papers/zavatoneveth2023.md, measured with :mod:`netatlas.metric`.
 
-Claims Z1-Z10, in PAPERS.md's order:
+Claims Z1-Z10, in docs/papers/zavatoneveth2023.md's order:
 
 ====  ==========================================================================================
 Z1    curvature convention: R = 2K, +2 on the unit sphere (the authors' code returns 3x this)
@@ -238,8 +238,8 @@ def build(records, settings) -> Reproduction:
                             "are in the sweep records."))
     else:
         for id in ("Z1", "Z2", "Z3", "Z4", "Z5", "Z6"):
-            claims.append(Claim(id, "closed forms (see PAPERS.md)", "", "not measured: the 'closed' configs failed",
-                                None))
+            claims.append(Claim(id, "closed forms (see docs/papers/zavatoneveth2023.md)", "",
+                                "not measured: the 'closed' configs failed", None))
     claims.append(_toy_claim("Z7", "Sinusoidal boundary y > 0.6 sin(7x - 1), 400 points, one hidden sigmoid layer "
                              "of width 250: training magnifies areas near the decision boundary",
                              [r for r in toy if r["config"] == "sinusoid-250"], ["sinusoid-250"]))
