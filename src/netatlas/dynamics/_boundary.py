@@ -81,8 +81,7 @@ def _exact(net, x64: np.ndarray) -> np.ndarray:
 
     lo, hi = x64.min(0), x64.max(0)
     pad = WINDOW_MARGIN * np.maximum(hi - lo, 1e-3)
-    plane = Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]),
-                  (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]))
+    plane = Plane.window((lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]))
     boundary = partition(net, plane).decision_boundary()
     segments = np.asarray(getattr(boundary, "segments", boundary))  # a Segments result or a plain (S, 2, 2)
     return segment_distance(x64, segments)

@@ -172,8 +172,7 @@ def _plot_regions(model, lo, hi, ax):
 
     try:
         net = as_net(model)
-        part = partition(net, Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]),
-                                    (lo[0], hi[0], lo[1], hi[1])))
+        part = partition(net, Plane.window((lo[0], hi[0], lo[1], hi[1])))
         part.plot(ax=ax)
         ax.set_title(f"exact linear regions: {part.num_regions}")
     except UnsupportedLayerError as exc:  # smooth activations have no linear regions: say why it is empty
