@@ -207,6 +207,7 @@ def _shisher(result, parts):
         ax.set_ylabel("relative product error vs rank-k theory")
         ax.legend(fontsize=8)
         out.append((fig, "shisher_validation", "Product error ||Theta - B_k|| / ||B_k|| of trained networks "
-                    "against the local-geometry optimum, vs eps, one line per seed (netatlas.lowrank.validate: "
+                    "against the local-geometry optimum, vs eps, one line per seed "
+                    "(netatlas.experiments.shisher2022.validate: "
                     f"|X| = 24, |Y| = 8, k = 2). {_settings(result)}."))
     return out

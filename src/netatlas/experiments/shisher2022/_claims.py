@@ -39,6 +39,7 @@ VERSION = 2
 
 
 def configs(seeds, quick: bool) -> list[dict]:
+    """The sweep configs of one run: one per part and seed (``quick``: the reduced settings)."""
     from netatlas.sweep import grid
 
     return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick), version=VERSION)
@@ -108,6 +109,7 @@ def _series(rows, experiment, metric, local_fraction=None):
 
 
 def build(records, settings) -> Reproduction:
+    """Turn the sweep records into the S1-S10 claim table."""
     done = [r for r in records if r.get("status") == "done"]
     val = [r["result"] for r in done if r["config"]["part"] == "validate"]
     th = [r["result"] for r in done if r["config"]["part"] == "theory"]

@@ -36,12 +36,14 @@ VERSION = 2
 
 
 def configs(seeds, quick: bool) -> list[dict]:
+    """The sweep configs of one run: one per part and seed (``quick``: the reduced settings)."""
     from netatlas.sweep import grid
 
     return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick), version=VERSION)
 
 
 def run_part(config: dict) -> dict:
+    """One sweep config ``{"part", "seed", "quick"}`` -> JSON-able measurements."""
     from netatlas.dynamics import torch_threads
 
     with torch_threads(1):
@@ -271,6 +273,7 @@ def _regions(seed, quick):
 
 # -- claims --------------------------------------------------------------------------------------------
 def build(records, settings) -> Reproduction:
+    """Turn the sweep records into the C1-C8, R1, R2 claim table."""
     done = [r for r in records if r.get("status") == "done"]
     parts = {}
     for r in done:

@@ -41,6 +41,7 @@ VERSION = 2
 
 
 def configs(seeds, quick: bool) -> list[dict]:
+    """The sweep configs of one run: one per part and seed (``quick``: the reduced settings)."""
     from netatlas.sweep import grid
 
     seeds = [int(s) for s in seeds]
@@ -53,6 +54,7 @@ def configs(seeds, quick: bool) -> list[dict]:
 
 
 def run_part(config: dict) -> dict:
+    """One sweep config ``{"part", "seed", "quick"}`` -> JSON-able measurements."""
     from netatlas.dynamics import torch_threads
 
     with torch_threads(1):
@@ -172,6 +174,7 @@ def _toy_claim(id, statement, runs, configs_):
 
 
 def build(records, settings) -> Reproduction:
+    """Turn the sweep records into the Z1-Z10 claim table."""
     done = [r for r in records if r.get("status") == "done"]
     closed = [r["result"] for r in done if r["config"]["part"] == "closed"]
     toy = [r["result"] for r in done if r["config"]["part"] == "toy"]
