@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import netatlas
-from netatlas.experiments.zavatoneveth2023._magnification import small_cnn
+from netatlas.experiments.zavatoneveth2023 import small_cnn
 from netatlas.metric import effective_volume, volume_element
 
 
