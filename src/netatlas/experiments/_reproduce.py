@@ -127,7 +127,8 @@ def write_report(result: Reproduction, run) -> None:
             run.add_table(name.replace("_", " ").capitalize(), rows)
     if result.added:
         run.add_text("What netatlas adds beyond the paper", "\n\n".join(result.added))
-    for fig, name, caption in _plot.figures(result):
+    paper_figures = importlib.import_module(f"{PAPERS[result.paper]}._figures").figures
+    for fig, name, caption in _plot.figures(result, paper_figures):
         run.save_figure(fig, name, caption)
     run.save_json("claims", [c.to_dict() for c in result.claims])
     run.write_summary(result.summary())
