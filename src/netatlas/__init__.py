@@ -13,7 +13,13 @@ analysis), ``dynamics`` (training in regions), ``data``, ``train``, ``report``, 
 
 import importlib
 
-from netatlas._errors import DegenerateSliceError, ModelFileError, NetatlasError, UnsupportedLayerError
+from netatlas._errors import (
+    DegenerateSliceError,
+    MemoryBudgetError,
+    ModelFileError,
+    NetatlasError,
+    UnsupportedLayerError,
+)
 from netatlas.slices import Line, Plane
 
 __version__ = "0.1.0"
@@ -21,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DegenerateSliceError",
     "Line",
+    "MemoryBudgetError",
     "ModelFileError",
     "NetatlasError",
     "Plane",

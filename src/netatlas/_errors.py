@@ -5,12 +5,13 @@ Hierarchy::
     NetatlasError                 base of every domain error (the CLI prints these without a traceback)
     ├── UnsupportedLayerError     a layer/op the IR (or a lens) cannot represent exactly
     ├── ModelFileError            a model file that is missing, truncated, corrupt or of the wrong shape
-    └── DegenerateSliceError      a plane or line whose directions are zero or parallel
+    ├── DegenerateSliceError      a plane or line whose directions are zero or parallel
+    └── MemoryBudgetError         a model or computation estimated to need more memory than the budget
 
 Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueError``, as usual.
 """
 
-__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DegenerateSliceError"]
+__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DegenerateSliceError", "MemoryBudgetError"]
 
 
 class NetatlasError(Exception):
@@ -27,3 +28,8 @@ class ModelFileError(NetatlasError):
 
 class DegenerateSliceError(NetatlasError):
     """A slice of input space whose directions are zero or parallel."""
+
+
+class MemoryBudgetError(NetatlasError):
+    """A model or computation whose estimated size exceeds the memory budget (``NETATLAS_MEMORY_BUDGET``),
+    refused before anything is allocated."""
