@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from netatlas._checks import require_finite
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
 from netatlas.regions._partition import as_net
 from netatlas.slices import Line
@@ -57,6 +58,7 @@ class LinePieces:
     def locate(self, t) -> np.ndarray:
         """Piece index of each t (P,) in [0, 1]."""
         t = np.asarray(t, dtype=np.float64)
+        require_finite(t, "LinePieces.locate: t")
         return np.clip(np.searchsorted(self.breakpoints, t, side="right"), 0, len(self.breakpoints))
 
     def outputs(self, t) -> np.ndarray:

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from netatlas._checks import require_finite
 from netatlas._errors import NetatlasError
 from netatlas.nets._ir import Net
 from netatlas.regions import _kernels as K
@@ -329,6 +330,7 @@ def _points(points_uv, where) -> np.ndarray:
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"Partition.{where}: points must have shape (P, 2) in plane coordinates; got "
                          f"{pts.shape}")
+    require_finite(pts, f"Partition.{where}: points")
     return pts
 
 
