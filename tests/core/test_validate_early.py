@@ -129,3 +129,20 @@ def test_unreadable_budget_is_one_line(monkeypatch, text):
     monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", text)
     with pytest.raises(netatlas.MemoryBudgetError, match="NETATLAS_MEMORY_BUDGET=.* is not a size"):
         netatlas.nets.module_from_spec({"mlp": {"widths": [1, 2, 1]}})
+
+
+def test_partition_outputs_are_sized_before_allocating(monkeypatch):
+    torch.manual_seed(0)
+    part = netatlas.regions.partition(torch.nn.Linear(2, 2000), Plane.square(1.0))
+    monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "16MiB")
+    assert part.outputs(np.zeros((10, 2))).shape == (10, 2000)
+    with pytest.raises(netatlas.MemoryBudgetError, match=r"Partition.outputs at 10,000 points x 2,000 outputs"):
+        part.outputs(np.zeros((10_000, 2)))
+
+
+def test_regions_on_a_very_wide_output_is_one_line(tmp_path, capsys, monkeypatch):
+    netatlas.nets.save(torch.nn.Linear(2, 100_000), tmp_path / "wide.pt2", input_shape=(2,))
+    monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "1GiB")
+    code, err = _run(["regions", str(tmp_path / "wide.pt2"), "--out", str(tmp_path / "run")], capsys)
+    assert code == 1 and err.startswith("MemoryBudgetError: Partition.outputs at ")
+    assert len(err.strip().splitlines()) == 1

@@ -36,6 +36,7 @@ import torch
 
 from netatlas._checks import require_finite
 from netatlas._errors import NetatlasError
+from netatlas._memory import check_memory
 from netatlas.nets._ir import Net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
@@ -222,6 +223,9 @@ class Partition:
         if np.any(regions < 0):
             raise ValueError("Partition.outputs: some points lie outside the slice")
         rel = pts - self.center
+        # the gathered maps (P, 3, n_outputs) and the result: sized before allocating
+        check_memory(4 * 8 * len(pts) * self.maps.shape[2], f"Partition.outputs at {len(pts):,} points x "
+                     f"{self.maps.shape[2]:,} outputs")
         m = self.maps[regions]
         return rel[:, :1] * m[:, 0] + rel[:, 1:] * m[:, 1] + m[:, 2]
 
