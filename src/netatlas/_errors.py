@@ -6,12 +6,14 @@ Hierarchy::
     ├── UnsupportedLayerError     a layer/op the IR (or a lens) cannot represent exactly
     ├── ModelFileError            a model file that is missing, truncated, corrupt or of the wrong shape
     ├── DegenerateSliceError      a plane or line whose directions are zero or parallel
-    └── MemoryBudgetError         a model or computation estimated to need more memory than the budget
+    ├── MemoryBudgetError         a model or computation estimated to need more memory than the budget
+    └── RunFailedError            a command ran but part of its work failed or nothing was measured
 
 Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueError``, as usual.
 """
 
-__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DegenerateSliceError", "MemoryBudgetError"]
+__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DegenerateSliceError", "MemoryBudgetError",
+           "RunFailedError"]
 
 
 class NetatlasError(Exception):
@@ -33,3 +35,8 @@ class DegenerateSliceError(NetatlasError):
 class MemoryBudgetError(NetatlasError):
     """A model or computation whose estimated size exceeds the memory budget (``NETATLAS_MEMORY_BUDGET``),
     refused before anything is allocated."""
+
+
+class RunFailedError(NetatlasError):
+    """A command that ran but did not do all it should: failed sweep configs (how many, and the first
+    cause) or nothing measured. Its run directory is marked failed; the CLI exits 1."""

@@ -81,7 +81,30 @@ def grid(**axes) -> list[dict]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
+def _non_finite(value, path=""):
+    """The path of the first NaN/infinite float in a config value (to_jsonable would turn it into None,
+    collapsing distinct configs), or None."""
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+        return path or "value"
+    if type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
+        import numpy as np
+
+        bad = ~np.isfinite(np.asarray(value))
+        return path if bad.any() else None
+    items = value.items() if isinstance(value, Mapping) else (
+        enumerate(value) if isinstance(value, (list, tuple)) else ())
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
 def _canonical_json(config: Mapping) -> str:
+    bad = _non_finite(dict(config))
+    if bad:
+        raise ValueError(f"config_key: config value {bad} is NaN or infinite; sweep configs must be finite "
+                         "(JSON has no NaN, so they would collapse into one config)")
     try:
         return json.dumps(to_jsonable(dict(config)), sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:

@@ -15,6 +15,9 @@ magnify = typer.Typer(
 
 
 def _threads(threads):
+    from netatlas._options import at_least
+
+    at_least("--threads", threads, 1)
     if threads:
         import torch
 
@@ -47,6 +50,9 @@ def toy(
     from netatlas.report import RunDir
 
     _threads(threads)
+    from netatlas._options import at_least
+
+    at_least("--n-grid", n_grid, 1)
     names = configs.split(",") if configs else list(QUICK_CONFIGS if quick else TOY_CONFIGS)
     unknown = [n for n in names if n not in TOY_CONFIGS]
     if unknown:
@@ -185,6 +191,10 @@ def images(
     from netatlas.report import RunDir
 
     _threads(threads)
+    from netatlas._options import at_least
+
+    for option, value in (("--width", width), ("--n-plane", n_plane), ("--n-train", n_train)):
+        at_least(option, value, 1)
     kw = dict(
         width=width or (256 if quick else 2000),
         n_train=n_train or (1000 if quick else None),
