@@ -31,6 +31,7 @@ CASES = {
     "toy-threads-0": (["magnify", "toy", "--threads", "0"], "--threads must be an integer >= 1; got 0"),
     "toy-threads-neg": (["magnify", "toy", "--threads", "-1"], "--threads must be an integer >= 1; got -1"),
     "toy-n-grid": (["magnify", "toy", "--n-grid", "0"], "--n-grid must be an integer >= 1; got 0"),
+    "toy-quick-seeds": (["magnify", "toy", "--quick", "--seeds", "5"], "--quick sets its own --seeds"),
     "images-width": (["magnify", "images", "--width", "0"], "--width must be an integer >= 1"),
     "lowrank-n-samples": (["lowrank", "validate", "--n-samples", "0"], "n_samples must be >= 1, got 0"),
     "scales-negative": (["splines", "regimes", "--scales", "-1"], "--scales must list finite numbers > 0"),
