@@ -20,6 +20,7 @@ from netatlas.nets._archive import checked_pt2
 from netatlas.nets._build import mlp
 from netatlas.nets._ir import Net
 from netatlas.nets._torch import from_torch
+from netatlas.report._run import atomic_write
 
 __all__ = ["load", "load_module", "save", "module_from_spec", "spec_parameters"]
 
@@ -231,7 +232,7 @@ def load(path, spec=None) -> Net:
 
 def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> None:
     """Save a model: ``.pt2`` as a torch.export archive; ``.pt``/``.safetensors`` as a state dict plus
-    ``spec`` written to the ``.json`` file beside it."""
+    ``spec`` written to the ``.json`` file beside it. Files are written atomically (temp file + rename)."""
     path = Path(path)
     if path.suffix == ".pt2":
         was_training = module.training
@@ -240,7 +241,7 @@ def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> N
             program = torch.export.export(module, (torch.zeros(2, *input_shape),))
         finally:
             module.train(was_training)
-        torch.export.save(program, str(path))
+        atomic_write(path, lambda tmp: torch.export.save(program, str(tmp)))
         return
     if spec is None:
         raise ValueError("save: a state dict needs its architecture; pass spec={...} (see module_from_spec)")
@@ -248,10 +249,11 @@ def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> N
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        save_file(state, str(path))
+        atomic_write(path, lambda tmp: save_file(state, str(tmp)))
     else:
-        torch.save(state, path)
-    path.with_suffix(".json").write_text(json.dumps({**spec, "input_shape": list(input_shape)}, indent=2))
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    text = json.dumps({**spec, "input_shape": list(input_shape)}, indent=2)
+    atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(text))
 
 
 def _read_spec(path, spec):
