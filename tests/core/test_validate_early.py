@@ -146,3 +146,9 @@ def test_regions_on_a_very_wide_output_is_one_line(tmp_path, capsys, monkeypatch
     code, err = _run(["regions", str(tmp_path / "wide.pt2"), "--out", str(tmp_path / "run")], capsys)
     assert code == 1 and err.startswith("MemoryBudgetError: Partition.outputs at ")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_mlp_builder_checks_the_budget_before_allocating(monkeypatch):
+    monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "1GiB")
+    with pytest.raises(netatlas.MemoryBudgetError, match=r"10,000,500,001 float32 parameters needs about 37.3 GiB"):
+        netatlas.nets.mlp([2, 100_000, 100_000, 1])
