@@ -259,3 +259,34 @@ def test_clean_archives_still_load(base):
         x = torch.randn(5, 2, dtype=torch.float64)
         expected = netatlas.nets.mlp([2, 4, 1], seed=0).double()(x)
         assert torch.allclose(net(x), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("text, safe", [
+    ("Symbol('s77', positive=True, integer=True)", True),
+    ("Mul(Integer(2), Symbol('s74', positive=True, integer=True))", True),
+    ("FloorDiv(Symbol('s0', integer=True), Integer(2))", True),
+    ("Float('1.5', precision=53)", True),
+    ("__import__('os').system('true')", False),
+    ("eval(chr(49))", False),  # builtins are in sympify's namespace: no quotes needed to run code
+    ("Symbol('s0').__class__", False),
+    ("Symbol('__builtins__')", False),
+    ("(lambda: 1)()", False),
+    ("[Symbol('s0')][0]", False),
+    ("Symbol('s0', positive=exec)", False),
+])
+def test_symbolic_expressions_are_checked_before_sympify(text, safe):
+    from netatlas.nets._archive import _safe_expression
+
+    assert _safe_expression(text) is safe
+
+
+@pytest.mark.parametrize("target, safe", [
+    ("torch.ops.aten.linear.default", True), ("_operator.getitem", True), ("math.sqrt", True),
+    ("torch.os.system", False), ("torch.ops.load_library", False), ("torch.load", False),
+    ("_operator.attrgetter", False), ("torch.ops.aten.add.__call__", False), ("#custom", False),
+    ("some_string", True),  # not resolved by torch: stays a string (and the importer refuses it)
+])
+def test_operator_targets_must_be_torch_ops(target, safe):
+    from netatlas.nets._archive import _safe_target
+
+    assert _safe_target(target) is safe

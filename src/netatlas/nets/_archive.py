@@ -30,6 +30,7 @@ _MODEL = re.compile(r"models/([A-Za-z0-9_.-]+)\.json")
 _CONFIG = re.compile(r"data/(weights|constants)/([A-Za-z0-9_.-]+)_(weights|constants)_config\.json")
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _SYMBOL = re.compile(r"[a-z]{1,4}[0-9]+")  # torch's shape symbols: s0, s77, u3, zuf0, ...
+_DECIMAL = re.compile(r"[-+]?[0-9]*\.?[0-9]+(e[-+]?[0-9]+)?")
 _SYMPY_CALLS = {
     "Symbol", "Integer", "Float", "Rational", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not",
     "Max", "Min", "Abs", "floor", "ceiling", "Mod", "Pow", "Mul", "Add", "sqrt", "Piecewise",
@@ -186,13 +187,13 @@ def _safe_expression(text) -> bool:
         if isinstance(node, ast.Name) and not (node.id in _SYMPY_CALLS or node.id in _SYMPY_NAMES
                                                or _SYMBOL.fullmatch(node.id)):
             return False
-        if isinstance(node, ast.Constant) and not (
-                isinstance(node.value, (bool, int, float)) or (isinstance(node.value, str)
-                                                                and _SYMBOL.fullmatch(node.value))):
+        if isinstance(node, ast.Constant) and not (  # strings: a symbol's name, or Float('1.5', precision=53)
+                isinstance(node.value, (bool, int, float)) or (isinstance(node.value, str) and (
+                    _SYMBOL.fullmatch(node.value) or _DECIMAL.fullmatch(node.value)))):
             return False
         if isinstance(node, ast.keyword) and not (node.arg and re.fullmatch("[a-z]+", node.arg)
                                                   and isinstance(node.value, ast.Constant)
-                                                  and isinstance(node.value.value, bool)):
+                                                  and isinstance(node.value.value, (bool, int))):
             return False
     return True
 
