@@ -131,8 +131,6 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(sweep, name="sweep")
 
-    # sweep_cli registers last (cli._LENS_CLIS), so every command with --out exists by now: give them
-    # --overwrite and mark their runs failed when they fail. (Belongs in cli.py after _register_lenses.)
-    from netatlas.report._run import add_overwrite_options
+    from netatlas._run_guard import add_overwrite_options
 
-    add_overwrite_options(app)
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import contextvars
 import datetime as _dt
-import functools
 import html
-import inspect
 import json
 import math
 import os
@@ -28,13 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from netatlas._run_guard import _OVERWRITE, _RUNS, add_overwrite_options, command_runs
+
 __all__ = ["RunDir", "to_jsonable", "environment", "atomic_write", "command_runs", "add_overwrite_options"]
 
 # Settings that may change when a run is resumed (where it runs, not what it computes).
 _RESUMABLE_CHANGES = frozenset({"dask", "threads", "progress"})
-# Set by the CLI (see add_overwrite_options): whether --overwrite was given, and the runs created so far.
-_OVERWRITE = contextvars.ContextVar("netatlas_overwrite", default=False)
-_RUNS = contextvars.ContextVar("netatlas_runs", default=None)
 
 
 def atomic_write(path, write) -> Path:
@@ -257,59 +253,6 @@ def _check_reusable(path: Path, command: str, config: dict) -> None:
     if changed:
         raise ValueError(f"--out {path} holds a {command!r} run with other settings ({', '.join(changed)} "
                          f"differ), so it cannot be resumed; {hint}")
-
-
-@contextlib.contextmanager
-def command_runs(overwrite: bool = False):
-    """Context of one CLI command: ``--overwrite`` applies to the runs it creates, and if it fails
-    (any exception, Ctrl-C included) each of them is marked failed in summary.json; the exception
-    is re-raised unchanged."""
-    runs: list[RunDir] = []
-    tokens = _OVERWRITE.set(bool(overwrite)), _RUNS.set(runs)
-    try:
-        yield runs
-    except BaseException as exc:
-        if not (isinstance(exc, SystemExit) and not exc.code):
-            for run in runs:
-                with contextlib.suppress(Exception):
-                    run.fail(exc if not isinstance(exc, SystemExit) else f"exit status {exc.code}")
-        raise
-    finally:
-        _OVERWRITE.reset(tokens[0])
-        _RUNS.reset(tokens[1])
-
-
-def add_overwrite_options(app) -> None:
-    """Give every command of a Typer app (and its sub-apps) that has an ``out`` parameter an
-    ``--overwrite`` flag, and run each command inside :func:`command_runs`."""
-    import typer
-
-    for info in app.registered_commands:
-        info.callback = _with_run_guard(info.callback, typer)
-    for group in app.registered_groups:
-        if group.typer_instance is not None:
-            add_overwrite_options(group.typer_instance)
-
-
-def _with_run_guard(callback, typer):
-    if callback is None or getattr(callback, "_netatlas_run_guard", False):
-        return callback
-    signature = inspect.signature(callback)
-    if "out" not in signature.parameters or "overwrite" in signature.parameters:
-        return callback
-
-    @functools.wraps(callback)
-    def guarded(*args, overwrite: bool = False, **kwargs):
-        with command_runs(overwrite):
-            return callback(*args, **kwargs)
-
-    option = typer.Option(False, "--overwrite", help="Allow --out to name a non-empty directory that is not a "
-                          "resumable run of this command (its files may be replaced)")
-    params = [*signature.parameters.values(),
-              inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=bool)]
-    guarded.__signature__ = signature.replace(parameters=params)
-    guarded._netatlas_run_guard = True
-    return guarded
 
 
 def to_numpy(v):

@@ -21,6 +21,10 @@ def register(app: typer.Typer) -> None:
     sub.command("watch")(watch)
     app.add_typer(sub, name="splines")
 
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed
+
 
 def regimes(
     quick: bool = typer.Option(False, "--quick", help="A small grid (< 1 min): scales 0.1,3, ratios 0.01,10, "
