@@ -14,6 +14,7 @@ import numpy as np
 
 from netatlas._checks import require_finite
 from netatlas._errors import DegenerateSliceError
+from netatlas._memory import check_memory
 
 __all__ = ["Line", "Plane"]
 
@@ -163,6 +164,9 @@ class Plane:
         Use ``np.stack([us.ravel(), vs.ravel()], 1)`` for a (n_v * n_u, 2) array of points.
         """
         n_u, n_v = (n, n) if isinstance(n, int) else n
+        if not (n_u >= 1 and n_v >= 1):
+            raise ValueError(f"Plane.grid: need at least 1 point per side; got {n}")
+        check_memory(3 * 8 * n_u * n_v, f"Plane.grid({n})")  # us, vs and their meshgrid temporaries
         umin, umax, vmin, vmax = self.bounds
         u = umin + (np.arange(n_u) + 0.5) * (umax - umin) / n_u
         v = vmin + (np.arange(n_v) + 0.5) * (vmax - vmin) / n_v

@@ -152,3 +152,12 @@ def test_mlp_builder_checks_the_budget_before_allocating(monkeypatch):
     monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "1GiB")
     with pytest.raises(netatlas.MemoryBudgetError, match=r"10,000,500,001 float32 parameters needs about 37.3 GiB"):
         netatlas.nets.mlp([2, 100_000, 100_000, 1])
+
+
+def test_plane_grids_are_sized_before_allocating(monkeypatch):
+    monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "1GiB")
+    assert Plane.square(1.0).grid(10)[0].shape == (10, 10)
+    with pytest.raises(netatlas.MemoryBudgetError, match=r"Plane.grid\(1000000\) needs about"):
+        Plane.square(1.0).grid(1_000_000)
+    with pytest.raises(ValueError, match="at least 1 point per side"):
+        Plane.square(1.0).grid(0)
