@@ -251,11 +251,13 @@ def _resolve_client(dask):
         # A LocalCluster interrupted while it starts cannot be closed (distributed then fails at exit
         # with a traceback): hold Ctrl-C until it is up, then close it and raise KeyboardInterrupt.
         with _held_interrupt() as interrupted, warnings.catch_warnings():
+            # Worker logs stay quiet (CRITICAL): a failed config is recorded with its error by this process,
+            # and a cluster closed under a running task (Ctrl-C) would otherwise print heartbeat tracebacks.
             # With the dashboard off the scheduler still serves health checks over HTTP on 127.0.0.1,
             # preferring port 8787; when another cluster holds it, it picks a free port and warns.
             warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
             cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                               dashboard_address=None, silence_logs=logging.ERROR)
+                                               dashboard_address=None, silence_logs=logging.CRITICAL)
             try:
                 client = distributed.Client(cluster)
             except BaseException:
