@@ -37,6 +37,7 @@ import torch
 from netatlas._checks import require_finite
 from netatlas._errors import NetatlasError
 from netatlas._memory import check_memory
+from netatlas._notebook import PartitionDisplay
 from netatlas.nets._ir import Net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
@@ -90,7 +91,7 @@ class Neighbors:
 
 
 @dataclass(frozen=True, eq=False)
-class Partition:
+class Partition(PartitionDisplay):
     """The exact linear regions of a network on a 2-D slice (see :func:`partition`).
 
     Attributes

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from netatlas._notebook import RunDirDisplay
 from netatlas._run_guard import _OVERWRITE, _RUNS, add_overwrite_options, command_runs
 
 __all__ = ["RunDir", "to_jsonable", "environment", "atomic_write", "command_runs", "add_overwrite_options"]
@@ -60,7 +61,6 @@ def atomic_write(path, write) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
 
 
 def to_jsonable(obj):
@@ -106,7 +106,7 @@ def environment() -> dict:
 
 
 @dataclass
-class RunDir:
+class RunDir(RunDirDisplay):
     """A run directory. Create with :meth:`create`; everything written is listed in the report.
 
     Examples
