@@ -1,10 +1,11 @@
-"""What is analysed: the network IR, importers from torch, builders and model files.
+"""What is analysed: the network IR, importers from torch and ONNX, builders and model files.
 
 Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_torch`)."""
 
 from netatlas.nets._build import ACTIVATIONS, INITS, mlp
 from netatlas.nets._files import load, load_module, module_from_spec, save
 from netatlas.nets._ir import PIECEWISE_LINEAR, SMOOTH, Activation, Net, Node
+from netatlas.nets._onnx import SUPPORTED_ONNX_OPS, from_onnx
 from netatlas.nets._torch import SUPPORTED_LAYERS, from_torch
 
 __all__ = [
@@ -13,9 +14,11 @@ __all__ = [
     "PIECEWISE_LINEAR",
     "SMOOTH",
     "SUPPORTED_LAYERS",
+    "SUPPORTED_ONNX_OPS",
     "Activation",
     "Net",
     "Node",
+    "from_onnx",
     "from_torch",
     "load",
     "load_module",
