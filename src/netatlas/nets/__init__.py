@@ -4,7 +4,7 @@ Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_to
 
 from netatlas.nets._build import ACTIVATIONS, INITS, mlp
 from netatlas.nets._files import load, load_module, module_from_spec, save
-from netatlas.nets._ir import PIECEWISE_LINEAR, SMOOTH, Activation, Net, Node
+from netatlas.nets._ir import PIECEWISE_LINEAR, SMOOTH, Activation, AdaptiveAvgPool, Concat, Max, Net, Node
 from netatlas.nets._torch import SUPPORTED_LAYERS, from_torch
 
 __all__ = [
@@ -14,6 +14,9 @@ __all__ = [
     "SMOOTH",
     "SUPPORTED_LAYERS",
     "Activation",
+    "AdaptiveAvgPool",
+    "Concat",
+    "Max",
     "Net",
     "Node",
     "from_torch",
