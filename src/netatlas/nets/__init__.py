@@ -4,7 +4,7 @@ Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_to
 
 from netatlas.nets._build import ACTIVATIONS, INITS, mlp
 from netatlas.nets._files import load, load_module, module_from_spec, save
-from netatlas.nets._ir import PIECEWISE_LINEAR, SMOOTH, Activation, Net, Node
+from netatlas.nets._ir import PIECEWISE_LINEAR, SMOOTH, Activation, AdaptiveAvgPool, Concat, Max, Net, Node
 from netatlas.nets._onnx import SUPPORTED_ONNX_OPS, from_onnx
 from netatlas.nets._torch import SUPPORTED_LAYERS, from_torch
 
@@ -16,6 +16,9 @@ __all__ = [
     "SUPPORTED_LAYERS",
     "SUPPORTED_ONNX_OPS",
     "Activation",
+    "AdaptiveAvgPool",
+    "Concat",
+    "Max",
     "Net",
     "Node",
     "from_onnx",
