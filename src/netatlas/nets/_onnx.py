@@ -23,8 +23,10 @@ __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 SUPPORTED_ONNX_OPS = (
     "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), "
     "Conv (1-D/2-D, symmetric padding), BatchNormalization (inference), Relu, LeakyRelu, Sigmoid, Tanh, Erf, "
-    "Gelu (and its Erf decomposition), Softplus, Elu, Identity, Dropout (inference), Cast, AveragePool (2-D), "
-    "GlobalAveragePool, Flatten (axis 1), Reshape/Squeeze/Unsqueeze (per sample), and ops on constants only "
+    "Gelu (and its Erf decomposition), Softplus, Elu, Clip (scalar bounds), Identity, Dropout (inference), Cast, "
+    "MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), GlobalAveragePool, ReduceMean (global "
+    "spatial), Concat (of values), Flatten, "
+    "Reshape/Squeeze/Unsqueeze (batch kept on axis 0), and ops on constants only "
     "(Shape, Gather, Unsqueeze, Concat, Slice, Cast, ...)"
 )
 
@@ -488,11 +490,75 @@ class _Importer:
                                      bool(attrs.get("count_include_pad", 0)), x.pair, _node_name(node))
         return _Value(*pair)
 
+    def _op_MaxPool(self, node, inputs, attrs):
+        x = inputs[0]
+        if len(node.output) > 1 and node.output[1] and self.uses.get(node.output[1]):
+            raise _unsupported(node, "MaxPool whose indices output is used")
+        kernel = tuple(attrs["kernel_shape"])
+        if len(kernel) not in (1, 2) or len(x.shape) != len(kernel) + 1:
+            raise _unsupported(node, f"MaxPool with kernel {kernel} on per-sample shape {x.shape} (1-D/2-D only)")
+        n = len(kernel)
+        strides = tuple(attrs.get("strides", [1] * n))
+        dilations = tuple(attrs.get("dilations", [1] * n))
+        padding = self._padding(node, attrs, x.shape[1:], kernel, strides, dilations)
+        pair = self.builder.max_pool(kernel, strides, padding, dilations, bool(attrs.get("ceil_mode", 0)), x.pair,
+                                     _node_name(node))
+        return _Value(*pair)
+
+    def _op_GlobalMaxPool(self, node, inputs, attrs):
+        x = inputs[0]
+        if len(x.shape) not in (2, 3):
+            raise _unsupported(node, f"GlobalMaxPool on per-sample shape {x.shape} (1-D/2-D only)")
+        return _Value(*self.builder.adaptive_max_pool((1,) * (len(x.shape) - 1), x.pair, _node_name(node)))
+
+    def _op_Clip(self, node, inputs, attrs):
+        x = inputs[0]
+        bounds = [inputs[i] if len(inputs) > i else None for i in (1, 2)]
+        if self.opset < 11:
+            bounds = [attrs.get("min"), attrs.get("max")]
+        if any(isinstance(b, _Value) or (b is not None and np.size(b) != 1) for b in bounds):
+            raise _unsupported(node, "Clip with input-dependent or non-scalar bounds")
+        lo, hi = (None if b is None else float(np.asarray(b).reshape(())) for b in bounds)
+        if (lo is None or lo == -math.inf) and (hi is None or hi == math.inf):
+            return x
+        if lo is not None and hi is not None and not lo < hi:
+            raise _unsupported(node, f"Clip with min {lo} >= max {hi} (a constant output)")
+        if lo == 0.0 and (hi is None or hi == math.inf):
+            return self.add(Activation("relu"), x, node)
+        return _Value(*self.builder.hardtanh(lo, hi, x.pair, _node_name(node)))
+
+    def _op_Concat(self, node, inputs, attrs):
+        if not all(isinstance(v, _Value) for v in inputs):
+            raise _unsupported(node, "Concat of input-dependent values with constants")
+        return _Value(*self.builder.concat([v.pair for v in inputs], int(attrs["axis"]), _node_name(node)))
+
     def _op_GlobalAveragePool(self, node, inputs, attrs):
         x = inputs[0]
         if len(x.shape) != 3:
             raise _unsupported(node, f"GlobalAveragePool on per-sample shape {x.shape} (2-D only)")
         return _Value(*self.builder.avg_pool(x.shape[1:], x.shape[1:], 0, False, True, x.pair, _node_name(node)))
+
+    def _reduce_axes(self, node, inputs, attrs):
+        x = inputs[0]
+        axes = attrs.get("axes", inputs[1] if len(inputs) > 1 else None)
+        rank = len(x.shape) + 1
+        axes = list(range(1, rank)) if axes is None or np.size(axes) == 0 else \
+            sorted(int(a) % rank for a in np.ravel(axes))
+        if 0 in axes:
+            raise _unsupported(node, f"{node.op_type} over the batch axis")
+        return x, axes, bool(attrs.get("keepdims", 1))
+
+    def _op_ReduceMean(self, node, inputs, attrs):
+        x, axes, keepdims = self._reduce_axes(node, inputs, attrs)
+        if len(x.shape) != 3 or axes != [2, 3]:
+            raise _unsupported(node, f"ReduceMean over axes {axes} of per-sample shape {x.shape} (only the global "
+                               "spatial mean of (C, H, W))")
+        pooled = _Value(*self.builder.avg_pool(x.shape[1:], x.shape[1:], 0, False, True, x.pair, _node_name(node)))
+        return pooled if keepdims else _Value(pooled.index, (x.shape[0],))
+
+    def _op_ReduceMax(self, node, inputs, attrs):
+        x, axes, keepdims = self._reduce_axes(node, inputs, attrs)
+        return _Value(*self.builder.amax([a - 1 for a in axes], keepdims, x.pair, _node_name(node)))
 
     # -- reshapes: free in the IR, as long as the batch stays on axis 0 -----------------------------
     def _reshaped(self, node, x, full):
