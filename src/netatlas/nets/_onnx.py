@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from netatlas._errors import ModelFileError, UnsupportedLayerError
-from netatlas.nets._ir import Activation, Add, ChannelAffine, Net, _f64
+from netatlas.nets._ir import Activation, Add, ChannelAffine, Net, Node, _f64
 from netatlas.nets._torch import _Builder, _prune_and_fold
 
 __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
@@ -24,8 +24,8 @@ SUPPORTED_ONNX_OPS = (
     "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), "
     "Conv (1-D/2-D, symmetric padding), BatchNormalization (inference), Relu, LeakyRelu, Sigmoid, Tanh, Erf, "
     "Gelu (and its Erf decomposition), Softplus, Elu, Clip (scalar bounds), Identity, Dropout (inference), Cast, "
-    "MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), GlobalAveragePool, ReduceMean (global "
-    "spatial), Concat (of values), Flatten, "
+    "MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), GlobalAveragePool and ReduceMean (global "
+    "spatial mean), Concat (of values), Flatten, "
     "Reshape/Squeeze/Unsqueeze (batch kept on axis 0), and ops on constants only "
     "(Shape, Gather, Unsqueeze, Concat, Slice, Cast, ...)"
 )
@@ -199,7 +199,7 @@ class _Importer:
         out = self.env.get(self.graph.output[0].name)
         if not isinstance(out, _Value):
             raise UnsupportedLayerError("from_onnx: the graph output does not depend on the input")
-        return _prune_and_fold(self.builder.finish(out.pair))
+        return _prune_and_fold(_merge_affine_chains(self.builder.finish(out.pair)))
 
     # -- dispatch ---------------------------------------------------------------------------------
     def _node(self, node):
@@ -534,9 +534,10 @@ class _Importer:
 
     def _op_GlobalAveragePool(self, node, inputs, attrs):
         x = inputs[0]
-        if len(x.shape) != 3:
-            raise _unsupported(node, f"GlobalAveragePool on per-sample shape {x.shape} (2-D only)")
-        return _Value(*self.builder.avg_pool(x.shape[1:], x.shape[1:], 0, False, True, x.pair, _node_name(node)))
+        if len(x.shape) not in (2, 3):
+            raise _unsupported(node, f"GlobalAveragePool on per-sample shape {x.shape} (1-D/2-D only)")
+        ones = (1,) * (len(x.shape) - 1)
+        return _Value(*self.builder.adaptive_avg_pool(ones, x.pair, _node_name(node)))
 
     def _reduce_axes(self, node, inputs, attrs):
         x = inputs[0]
@@ -550,10 +551,10 @@ class _Importer:
 
     def _op_ReduceMean(self, node, inputs, attrs):
         x, axes, keepdims = self._reduce_axes(node, inputs, attrs)
-        if len(x.shape) != 3 or axes != [2, 3]:
+        if len(x.shape) not in (2, 3) or axes != list(range(2, len(x.shape) + 1)):
             raise _unsupported(node, f"ReduceMean over axes {axes} of per-sample shape {x.shape} (only the global "
-                               "spatial mean of (C, H, W))")
-        pooled = _Value(*self.builder.avg_pool(x.shape[1:], x.shape[1:], 0, False, True, x.pair, _node_name(node)))
+                               "spatial mean of (C, L) or (C, H, W))")
+        pooled = self._op_GlobalAveragePool(node, inputs, attrs)
         return pooled if keepdims else _Value(pooled.index, (x.shape[0],))
 
     def _op_ReduceMax(self, node, inputs, attrs):
@@ -597,6 +598,29 @@ class _Importer:
             raise _unsupported(node, "Squeeze without axes (it may drop the batch axis)")
         full = np.empty((self.batch, *x.shape), dtype=np.bool_)
         return self._reshaped(node, x, np.squeeze(full, axis=tuple(int(a) for a in np.ravel(axes))).shape)
+
+
+def _merge_affine_chains(nodes):
+    """Compose ChannelAffine -> ChannelAffine (Sub, Mul, Div by constants in a row) into one node when
+    the first has no other consumer; the first is then dead and pruned."""
+    nodes = list(nodes)
+    consumers = [0] * len(nodes)
+    for node in nodes:
+        for j in node.inputs:
+            consumers[j] += 1
+    for i, node in enumerate(nodes):
+        if not isinstance(node.op, ChannelAffine):
+            continue
+        parent = nodes[node.inputs[0]]
+        if isinstance(parent.op, ChannelAffine) and consumers[node.inputs[0]] == 1 \
+                and parent.op.in_shape == node.op.in_shape:
+            first, second = parent.op, node.op
+            n = max(first.scale.numel(), second.scale.numel())
+            scale = (first.scale * second.scale).expand(n).clone()
+            shift = (first.shift * second.scale + second.shift).expand(n).clone()
+            nodes[i] = Node(ChannelAffine(scale, shift, first.in_shape), parent.inputs, node.shape,
+                            f"{parent.name}+{node.name}")
+    return nodes
 
 
 def _node_name(node):
