@@ -366,7 +366,7 @@ def test_concat_and_pools():
     ]
     inits = [("K1", rng.standard_normal((3, 2, 3, 3))), ("b1", rng.standard_normal(3)),
              ("K2", rng.standard_normal((2, 2, 3, 3))), ("W", rng.standard_normal((10, 2)))]
-    net, _, _ = check_graph(make_model(nodes, ["N", 2, 7, 7], ["N", 2], inits), (5, 2, 7, 7))
+    net, _, _ = check_graph(make_model(nodes, ["N", 2, 8, 8], ["N", 2], inits), (5, 2, 8, 8))
     kinds = [type(n.op).__name__ for n in net.nodes]
     assert kinds.count("Concat") == 2 and kinds.count("Max") == 3 and kinds.count("AvgPool") == 1
 

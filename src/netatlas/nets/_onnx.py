@@ -153,7 +153,7 @@ class _Importer:
         from onnx import numpy_helper
 
         self.onnx, self.graph = onnx, model.graph
-        self.to_array = numpy_helper.to_array
+        self.to_array = lambda t: np.array(numpy_helper.to_array(t))  # a writable copy (torch warns otherwise)
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.env = {init.name: self.to_array(init) for init in self.graph.initializer}
         inputs = [i for i in self.graph.input if i.name not in self.env]
