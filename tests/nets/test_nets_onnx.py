@@ -193,11 +193,13 @@ def test_torch_export_agrees_with_onnxruntime_and_torch(tmp_path, name):
 
 
 def test_resnet_matches_from_torch(tmp_path):
-    """The ONNX route and the torch route build the same graph (same ops, shapes, units)."""
+    """The ONNX route and the torch route build the same graph (same ops up to the kind of global
+    average pool, same shapes and units)."""
     module = seeded(SmallResNet)
     via_onnx = from_onnx(export(module, (1, 12, 12), tmp_path / "r.onnx"))
     via_torch = netatlas.nets.from_torch(module, (1, 12, 12))
-    assert [type(n.op).__name__ for n in via_onnx.nodes] == [type(n.op).__name__ for n in via_torch.nodes]
+    kinds = lambda net: [type(n.op).__name__.replace("Adaptive", "") for n in net.nodes]
+    assert kinds(via_onnx) == kinds(via_torch)
     assert [n.shape for n in via_onnx.nodes] == [n.shape for n in via_torch.nodes]
 
 
@@ -368,7 +370,7 @@ def test_concat_and_pools():
              ("K2", rng.standard_normal((2, 2, 3, 3))), ("W", rng.standard_normal((10, 2)))]
     net, _, _ = check_graph(make_model(nodes, ["N", 2, 8, 8], ["N", 2], inits), (5, 2, 8, 8))
     kinds = [type(n.op).__name__ for n in net.nodes]
-    assert kinds.count("Concat") == 2 and kinds.count("Max") == 3 and kinds.count("AvgPool") == 1
+    assert kinds.count("Concat") == 2 and kinds.count("Max") == 3 and kinds.count("AvgPool") == 2
 
 
 def test_batch_normalization_node_is_folded():

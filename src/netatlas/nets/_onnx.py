@@ -536,8 +536,11 @@ class _Importer:
         x = inputs[0]
         if len(x.shape) not in (2, 3):
             raise _unsupported(node, f"GlobalAveragePool on per-sample shape {x.shape} (1-D/2-D only)")
-        ones = (1,) * (len(x.shape) - 1)
-        return _Value(*self.builder.adaptive_avg_pool(ones, x.pair, _node_name(node)))
+        if len(x.shape) == 3:  # the plain AvgPool every lens knows
+            pair = self.builder.avg_pool(x.shape[1:], x.shape[1:], 0, False, True, x.pair, _node_name(node))
+        else:
+            pair = self.builder.adaptive_avg_pool((1,), x.pair, _node_name(node))
+        return _Value(*pair)
 
     def _reduce_axes(self, node, inputs, attrs):
         x = inputs[0]
