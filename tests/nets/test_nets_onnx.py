@@ -486,3 +486,23 @@ def test_cli_info_and_regions_take_onnx(tmp_path, capsys):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["num_regions"] == partition(from_onnx(path), netatlas.Plane.square(1.0)).num_regions
     assert summary["num_regions"] == partition(netatlas.nets.from_torch(module), netatlas.Plane.square(1.0)).num_regions
+
+
+def test_cli_lowrank_analyze_takes_onnx(tmp_path):
+    """The same classifier as .onnx and as .pt2 gives the same analysis."""
+    from netatlas.cli import main
+
+    module = netatlas.nets.mlp([64, 12, 10], "relu", seed=0)
+    paths = [export(module, (64,), tmp_path / "digits.onnx"), str(tmp_path / "digits.pt2")]
+    netatlas.nets.save(module, paths[1], input_shape=(64,))
+    summaries = []
+    for i, path in enumerate(paths):
+        try:
+            main(["lowrank", "analyze", path, "--data", "digits", "--n", "200", "--clusters", "8",
+                  "--out", str(tmp_path / f"run{i}")])
+        except SystemExit as exc:
+            assert exc.code in (0, None)
+        summaries.append(json.loads((tmp_path / f"run{i}" / "summary.json").read_text()))
+    onnx_run, pt2_run = summaries
+    assert onnx_run["accuracy"] == pt2_run["accuracy"]
+    np.testing.assert_allclose(onnx_run["product_error"], pt2_run["product_error"], rtol=1e-9)
