@@ -506,3 +506,23 @@ def test_cli_lowrank_analyze_takes_onnx(tmp_path):
     onnx_run, pt2_run = summaries
     assert onnx_run["accuracy"] == pt2_run["accuracy"]
     np.testing.assert_allclose(onnx_run["product_error"], pt2_run["product_error"], rtol=1e-9)
+
+
+def test_final_softmax_says_to_export_the_logits():
+    rng = np.random.default_rng(9)
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["h"]), helper.make_node("Softmax", ["h"], ["y"], name="probs")]
+    model = make_model(nodes, ["N", 3], ["N", 4], [("W", rng.standard_normal((3, 4)))])
+    with pytest.raises(netatlas.UnsupportedLayerError, match=r"Softmax at the output \(node 'probs'\).*export the "
+                       r"logits"):
+        from_onnx(model)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_conv_transpose_as_a_dense_map(tmp_path, dims):
+    conv_t = nn.ConvTranspose1d if dims == 1 else nn.ConvTranspose2d
+    shape = (2, 5) if dims == 1 else (2, 4, 3)
+    module = seeded(lambda: nn.Sequential(conv_t(2, 4, 3, stride=2, padding=1, output_padding=1, groups=2),
+                                          nn.ReLU(), conv_t(4, 1, 2, dilation=2), nn.Flatten(), nn.LazyLinear(2)))
+    module(torch.zeros(1, *shape))  # materialise the lazy layer
+    net = check_against_oracles(export(module, shape, tmp_path / "t.onnx"), module, shape)
+    assert [type(n.op).__name__ for n in net.nodes] == ["Input", "Linear", "Activation", "Linear", "Linear"]

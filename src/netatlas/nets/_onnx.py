@@ -22,12 +22,12 @@ __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 
 SUPPORTED_ONNX_OPS = (
     "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), "
-    "Conv (1-D/2-D, symmetric padding), BatchNormalization (inference), Relu, LeakyRelu, Sigmoid, Tanh, Erf, "
-    "Gelu (and its Erf decomposition), Softplus, Elu, Clip (scalar bounds), Identity, Dropout (inference), Cast, "
-    "MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), GlobalAveragePool and ReduceMean (global "
-    "spatial mean), Concat (of values), Flatten, "
-    "Reshape/Squeeze/Unsqueeze (batch kept on axis 0), and ops on constants only "
-    "(Shape, Gather, Unsqueeze, Concat, Slice, Cast, ...)"
+    "Conv (1-D/2-D, symmetric padding), ConvTranspose (small, as a dense map), BatchNormalization (inference), "
+    "Relu, LeakyRelu, Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), Softplus, Elu, Clip (scalar bounds), "
+    "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), "
+    "GlobalAveragePool and ReduceMean (global spatial mean), Concat (of values), Flatten, "
+    "Reshape/Squeeze/Unsqueeze (batch kept on axis 0), and ops on constants only (Shape, Gather, Unsqueeze, "
+    "Concat, Slice, Cast, ...)"
 )
 
 _ACTIVATIONS = {
@@ -40,7 +40,7 @@ _ACTIVATIONS = {
     "Softplus": lambda a: Activation("softplus", {"beta": 1.0, "threshold": 700.0}),
     "Elu": lambda a: Activation("elu", {"alpha": float(a.get("alpha", 1.0))}),
 }
-_PASS_THROUGH = {"Identity", "Dropout"}
+_DENSE_LIMIT = 1 << 24  # entries of a layer lowered to a dense matrix (ConvTranspose): 128 MB in float64
 
 
 def from_onnx(path_or_model, *, input_shape=None) -> Net:
@@ -122,10 +122,10 @@ def _first_line(exc):
     return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 
 
-def _unsupported(node, what=None):
+def _unsupported(node, what=None, hint=""):
     where = f"node {node.name!r}" if node.name else f"the node computing {node.output[0]!r}"
     what = what or f"ONNX op {node.op_type}"
-    return UnsupportedLayerError(f"{what} ({where}) is not supported; supported: {SUPPORTED_ONNX_OPS}")
+    return UnsupportedLayerError(f"{what} ({where}) is not supported; {hint}supported: {SUPPORTED_ONNX_OPS}")
 
 
 class _Value:
@@ -216,6 +216,10 @@ class _Importer:
             outputs = self._fold(node, inputs, attrs)
         else:
             handler = getattr(self, f"_op_{node.op_type}", None)
+            if handler is None and node.op_type in ("Softmax", "LogSoftmax") \
+                    and node.output[0] == self.graph.output[0].name:
+                raise _unsupported(node, f"ONNX op {node.op_type} at the output",
+                                   hint=f"export the logits (the model without its final {node.op_type}); ")
             if handler is None:
                 raise _unsupported(node)
             outputs = handler(node, inputs, attrs)
@@ -476,6 +480,43 @@ class _Importer:
         pair = self.builder.batch_norm(_f64(scale), _f64(bias), _f64(mean), _f64(var),
                                        float(attrs.get("epsilon", 1e-5)), x.pair, _node_name(node))
         return _Value(*pair)
+
+    def _op_ConvTranspose(self, node, inputs, attrs):
+        """A transposed convolution is linear: it becomes a dense Linear on the flattened tensor (its columns
+        are the layer applied to the unit inputs), so only small layers are accepted."""
+        x, w = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        if not isinstance(x, _Value) or isinstance(w, _Value) or isinstance(b, _Value):
+            raise _unsupported(node, "ConvTranspose with input-dependent weights")
+        w = torch.tensor(np.asarray(w, dtype=np.float64))
+        n = w.dim() - 2
+        if n not in (1, 2) or len(x.shape) != n + 1:
+            raise _unsupported(node, f"ConvTranspose{n}d on per-sample shape {x.shape} (1-D/2-D only)")
+        if attrs.get("output_shape") or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"", ""):
+            raise _unsupported(node, "ConvTranspose with output_shape or auto_pad (give pads explicitly)")
+        strides = tuple(attrs.get("strides", [1] * n))
+        dilations = tuple(attrs.get("dilations", [1] * n))
+        flat = list(attrs.get("pads", [0] * (2 * n)))
+        if flat[:n] != flat[n:]:
+            raise _unsupported(node, f"ConvTranspose with asymmetric padding {flat}")
+        group = int(attrs.get("group", 1))
+        extra = tuple(attrs.get("output_padding", [0] * n))
+        conv_t = torch.nn.functional.conv_transpose1d if n == 1 else torch.nn.functional.conv_transpose2d
+        n_in = math.prod(x.shape)
+        probe = conv_t(torch.zeros(1, *x.shape, dtype=torch.float64), w, None, strides, tuple(flat[:n]), extra,
+                       group, dilations)
+        out_shape = tuple(probe.shape[1:])
+        if n_in * math.prod(out_shape) > _DENSE_LIMIT:
+            raise _unsupported(node, f"ConvTranspose from {x.shape} to {out_shape} (as a dense matrix it would have "
+                               f"{n_in * math.prod(out_shape):,} entries; the limit is {_DENSE_LIMIT:,})")
+        basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *x.shape)
+        columns = conv_t(basis, w, None, strides, tuple(flat[:n]), extra, group, dilations).reshape(n_in, -1)
+        bias = torch.zeros(out_shape, dtype=torch.float64)
+        if b is not None:
+            bias += torch.tensor(np.asarray(b, dtype=np.float64)).reshape((-1,) + (1,) * n)
+        flat_x = (x.index, (n_in,))
+        out = self.builder.linear(columns.T.contiguous(), bias.reshape(-1), flat_x, _node_name(node))
+        return _Value(out[0], out_shape)
 
     def _op_AveragePool(self, node, inputs, attrs):
         x = inputs[0]
