@@ -526,3 +526,14 @@ def test_conv_transpose_as_a_dense_map(tmp_path, dims):
     module(torch.zeros(1, *shape))  # materialise the lazy layer
     net = check_against_oracles(export(module, shape, tmp_path / "t.onnx"), module, shape)
     assert [type(n.op).__name__ for n in net.nodes] == ["Input", "Linear", "Activation", "Linear", "Linear"]
+
+
+def test_docs_example_runs():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "onnx.md"
+    code = re.search(r"```python\n(.*?)```", page.read_text(), re.S).group(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(code, str(page), "exec"), {"__name__": "docs_onnx"})
