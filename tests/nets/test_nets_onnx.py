@@ -83,8 +83,17 @@ def assert_roundoff_close(got, reference, net, x, eps):
 def run_ort(model_or_path, x):
     data = model_or_path if isinstance(model_or_path, str) else model_or_path.SerializeToString()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return session.run(None, {name: np.asarray(x, dtype=np.float32)})[0]
+    name, batch = session.get_inputs()[0].name, session.get_inputs()[0].shape[0]
+    x = np.asarray(x, dtype=np.float32)
+    if not isinstance(batch, int) or batch == len(x):
+        return session.run(None, {name: x})[0]
+    # a file exported with a fixed batch size: run it chunk by chunk (the last one padded with zeros)
+    chunks = []
+    for start in range(0, len(x), batch):
+        part = x[start:start + batch]
+        padded = np.concatenate([part, np.zeros((batch - len(part), *x.shape[1:]), np.float32)])
+        chunks.append(session.run(None, {name: padded})[0][: len(part)])
+    return np.concatenate(chunks)
 
 
 def export(module, input_shape, path, *, batch=3, dynamo=False, opset=None, **kw):
@@ -537,3 +546,30 @@ def test_docs_example_runs():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         exec(compile(code, str(page), "exec"), {"__name__": "docs_onnx"})
+
+
+def test_trained_digits_cnn(tmp_path):
+    """A LeNet-style CNN (BN, max pooling, ReLU6) trained on the 8x8 digits: dead units and trained
+    BatchNorm statistics; the import agrees with both oracles and predicts the same classes as torch."""
+    from netatlas.data import load as load_data
+    from netatlas.train import fit
+
+    data = load_data("digits", n=400, seed=0)
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU6(), nn.MaxPool2d(2),
+                           nn.Conv2d(6, 12, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12 * 2 * 2, 10))
+    history = fit(module, data, epochs=30, lr=2e-2, seed=0, progress=False)
+    module.eval()
+    assert history.final_accuracy > 0.9
+    path = export(module, (1, 8, 8), tmp_path / "digits_cnn.onnx")
+    x = data.x_test[:64].double()
+    net = from_onnx(path)
+    assert_roundoff_close(net(x), run_ort(path, x.numpy()), net, x, EPS32)
+    with torch.no_grad():
+        reference = copy.deepcopy(module).double()(x)
+    assert_roundoff_close(net(x), reference, net, x, EPS32)
+    top2 = reference.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 1e-4  # classes agree wherever the top two logits are not tied
+    assert torch.equal(net(x).argmax(1)[clear], reference.argmax(1)[clear])
+    assert (net(x).argmax(1) == data.y_test[:64]).float().mean() > 0.7
+    assert [net.nodes[i].op.name for i in net.activations] == ["hardtanh", "relu"]

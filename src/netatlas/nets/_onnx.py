@@ -190,7 +190,8 @@ class _Importer:
         if any(d is None for d in declared[1:]):
             raise ValueError(f"from_onnx: the input {info.name!r} has symbolic dimensions "
                              f"{_show_dims(declared, names)}; pass input_shape (the per-sample shape, without "
-                             "the batch), e.g. input_shape=(1, 28, 28)")
+                             "the batch), e.g. input_shape=(1, 28, 28); on the command line put "
+                             "{\"input_shape\": [1, 28, 28]} in MODEL.json beside the file or pass --spec FILE.json")
         return tuple(declared[1:])
 
     def run(self) -> Net:
