@@ -16,6 +16,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import netatlas
@@ -573,3 +575,41 @@ def test_trained_digits_cnn(tmp_path):
     assert torch.equal(net(x).argmax(1)[clear], reference.argmax(1)[clear])
     assert (net(x).argmax(1) == data.y_test[:64]).float().mean() > 0.7
     assert [net.nodes[i].op.name for i in net.activations] == ["hardtanh", "relu"]
+
+
+@st.composite
+def _window_ops(draw):
+    """A Conv, MaxPool or AveragePool node with random kernel, stride, symmetric padding, dilation, ceil mode."""
+    op = draw(st.sampled_from(["Conv", "MaxPool", "AveragePool"]))
+    size = (draw(st.integers(3, 8)), draw(st.integers(3, 8)))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    attrs = {"kernel_shape": list(kernel), "strides": [draw(st.integers(1, 3)) for _ in kernel],
+             "pads": [draw(st.integers(0, k // 2)) for k in kernel]}
+    attrs["pads"] = attrs["pads"] * 2
+    if op != "AveragePool":
+        attrs["dilations"] = [draw(st.integers(1, 2)) for _ in kernel]
+    if op != "Conv":
+        attrs["ceil_mode"] = int(draw(st.booleans()))
+    if op == "AveragePool":
+        attrs["count_include_pad"] = int(draw(st.booleans()))
+    if op == "Conv":
+        attrs["group"] = draw(st.sampled_from([1, 2]))
+    extent = [(k - 1) * attrs.get("dilations", [1, 1])[i] + 1 for i, k in enumerate(kernel)]
+    assume(all(n + 2 * p >= e for n, p, e in zip(size, attrs["pads"][:2], extent, strict=True)))
+    return op, size, attrs
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=_window_ops(), seed=st.integers(0, 2**16))
+def test_window_op_attributes_match_onnxruntime(case, seed):
+    op, size, attrs = case
+    rng = np.random.default_rng(seed)
+    inits = []
+    inputs = ["x"]
+    if op == "Conv":
+        kernel = rng.standard_normal((4, 4 // attrs["group"], *attrs["kernel_shape"]))
+        inits = [("K", kernel), ("b", rng.standard_normal(4))]
+        inputs += ["K", "b"]
+    nodes = [helper.make_node(op, inputs, ["w"], **attrs), helper.make_node("Relu", ["w"], ["y"])]
+    model = make_model(nodes, ["N", 4, *size], ["N", "C", "H", "W"], inits, opset=19)
+    check_graph(model, (2, 4, *size), seed=seed)
