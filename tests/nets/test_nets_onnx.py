@@ -629,3 +629,21 @@ def test_window_op_attributes_match_onnxruntime(case, seed):
     nodes = [helper.make_node(op, inputs, ["w"], **attrs), helper.make_node("Relu", ["w"], ["y"])]
     model = make_model(nodes, ["N", 4, *size], ["N", "C", "H", "W"], inits, opset=19)
     check_graph(model, (2, 4, *size), seed=seed)
+
+
+def test_elementwise_activations():
+    rng = np.random.default_rng(10)
+    chain = [("Erf", {}), ("Elu", {"alpha": 0.75}), ("LeakyRelu", {"alpha": 0.25}), ("Softplus", {}),
+             ("Sigmoid", {}), ("Tanh", {}), ("Gelu", {"approximate": "tanh"})]
+    nodes, inits, current = [], [], "x"
+    for i, (op, attrs) in enumerate(chain):
+        nodes += [helper.make_node("MatMul", [current, f"W{i}"], [f"h{i}"]),
+                  helper.make_node(op, [f"h{i}"], [f"a{i}"], **attrs)]
+        inits.append((f"W{i}", rng.standard_normal((3, 3))))
+        current = f"a{i}"
+    nodes.append(helper.make_node("MatMul", [current, "V"], ["y"]))
+    inits.append(("V", rng.standard_normal((3, 2))))
+    net, _, _ = check_graph(make_model(nodes, ["N", 3], ["N", 2], inits, opset=20), (50, 3), scale=2.0)
+    names = [net.nodes[i].op.describe() for i in net.activations]
+    assert names == ["erf", "elu(alpha=0.75)", "leaky_relu(negative_slope=0.25)", "softplus(beta=1.0, threshold=700.0)",
+                     "sigmoid", "tanh", "gelu_tanh"]
