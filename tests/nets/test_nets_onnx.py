@@ -647,3 +647,28 @@ def test_elementwise_activations():
     names = [net.nodes[i].op.describe() for i in net.activations]
     assert names == ["erf", "elu(alpha=0.75)", "leaky_relu(negative_slope=0.25)", "softplus(beta=1.0, threshold=700.0)",
                      "sigmoid", "tanh", "gelu_tanh"]
+
+
+def test_channels_last_graph_with_transposes():
+    """The layout TensorFlow exports write: NHWC input, Transpose to NCHW for Conv, back to NHWC to flatten."""
+    rng = np.random.default_rng(11)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["t", "K"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["back"], perm=[0, 2, 3, 1]),
+             helper.make_node("Reshape", ["back", "shape"], ["f"]),
+             helper.make_node("Unsqueeze", ["f", "axes"], ["u"]),
+             helper.make_node("Transpose", ["u"], ["v"], perm=[0, 2, 1]),  # moves a size-1 axis only: free
+             helper.make_node("Flatten", ["v"], ["g"]),
+             helper.make_node("MatMul", ["g", "W"], ["y"])]
+    inits = [("K", rng.standard_normal((3, 2, 3, 3))), ("shape", np.array([-1, 5 * 4 * 3])), ("axes", np.array([1])),
+             ("W", rng.standard_normal((60, 2)))]
+    net, _, _ = check_graph(make_model(nodes, ["N", 5, 4, 2], ["N", 2], inits, opset=13), (6, 5, 4, 2))
+    assert [type(n.op).__name__ for n in net.nodes] == ["Input", "Linear", "Conv", "Activation", "Linear", "Linear"]
+
+
+def test_random_ops_are_refused():
+    nodes = [helper.make_node("RandomNormalLike", ["x"], ["n"], name="noise"),
+             helper.make_node("Add", ["x", "n"], ["y"])]
+    with pytest.raises(netatlas.UnsupportedLayerError, match="random ONNX op RandomNormalLike"):
+        from_onnx(make_model(nodes, ["N", 3], ["N", 3]))

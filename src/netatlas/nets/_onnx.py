@@ -26,7 +26,7 @@ SUPPORTED_ONNX_OPS = (
     "Relu, LeakyRelu, Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), Softplus, Elu, Clip (scalar bounds), "
     "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), "
     "GlobalAveragePool and ReduceMean (global spatial mean), Concat (of values), Flatten, "
-    "Reshape/Squeeze/Unsqueeze (batch kept on axis 0), and ops on constants only (Shape, Gather, Unsqueeze, "
+    "Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), and ops on constants only (Shape, Gather, Unsqueeze, "
     "Concat, Slice, Cast, ...)"
 )
 
@@ -40,6 +40,7 @@ _ACTIVATIONS = {
     "Softplus": lambda a: Activation("softplus", {"beta": 1.0, "threshold": 700.0}),
     "Elu": lambda a: Activation("elu", {"alpha": float(a.get("alpha", 1.0))}),
 }
+_RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
 _DENSE_LIMIT = 1 << 24  # entries of a layer lowered to a dense matrix (ConvTranspose): 128 MB in float64
 
 
@@ -211,6 +212,8 @@ class _Importer:
                 raise ModelFileError(f"ONNX graph: node {node.name!r} reads {name!r}, which nothing produces")
         inputs = [self.env[name] if name else None for name in node.input]
         attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type in _RANDOM_OPS:
+            raise _unsupported(node, f"random ONNX op {node.op_type}")
         if node.op_type == "Constant":
             outputs = [self._constant(node, attrs)]
         elif all(not isinstance(v, (_Value, _Compare)) for v in inputs if v is not None):
@@ -340,6 +343,8 @@ class _Importer:
             raise _unsupported(node, "Gemm whose B or C depends on the input")
         if attrs.get("transA", 0):
             raise _unsupported(node, "Gemm with transA=1 on the input-dependent operand (it would move the batch)")
+        if len(a.shape) != 1:
+            raise _unsupported(node, f"Gemm on a per-sample tensor of shape {a.shape} (flatten it first)")
         weight = np.asarray(b, dtype=np.float64)
         weight = weight if attrs.get("transB", 0) else weight.T  # (n_out, n_in)
         weight = weight * float(attrs.get("alpha", 1.0))
@@ -613,6 +618,28 @@ class _Importer:
             raise _unsupported(node, f"{node.op_type} of per-sample shape {x.shape} to {full} (it mixes samples "
                                "of a batch; the batch must stay on axis 0)")
         return _Value(x.index, full[1:])
+
+    def _op_Transpose(self, node, inputs, attrs):
+        """A permutation of per-sample axes (e.g. NHWC -> NCHW from TensorFlow exports): free when it only
+        moves axes of size 1, else a 0/1 Linear map on the flattened tensor."""
+        x = inputs[0]
+        perm = [int(p) for p in attrs.get("perm", range(len(x.shape), -1, -1))]
+        if perm[0] != 0:
+            raise _unsupported(node, f"Transpose with perm {perm} (it moves the batch axis)")
+        axes = [p - 1 for p in perm[1:]]
+        out_shape = tuple(x.shape[a] for a in axes)
+        moved = [a for a in axes if x.shape[a] != 1]
+        if moved == sorted(moved):
+            return _Value(x.index, out_shape)
+        n = math.prod(x.shape)
+        if n * n > _DENSE_LIMIT:
+            raise _unsupported(node, f"Transpose of a per-sample tensor of {n:,} entries (as a dense permutation "
+                               f"it would have {n * n:,} entries; the limit is {_DENSE_LIMIT:,})")
+        source = torch.arange(n).reshape(x.shape).permute(*axes).reshape(-1)
+        weight = torch.zeros(n, n, dtype=torch.float64)
+        weight[torch.arange(n), source] = 1.0
+        out = self.builder.linear(weight, torch.zeros(n, dtype=torch.float64), (x.index, (n,)), _node_name(node))
+        return _Value(out[0], out_shape)
 
     def _op_Flatten(self, node, inputs, attrs):
         x = inputs[0]
