@@ -101,7 +101,7 @@ def load_module(path, spec=None):
             raise ModelFileError(f"{path}: not a readable torch.export archive ({_first_line(exc)})") from None
         return program, None
     if suffix not in (".pt", ".pth", ".safetensors"):
-        raise ModelFileError(f"{path}: unknown model file type {suffix!r}; use .pt2 (torch.export), or "
+        raise ModelFileError(f"{path}: unknown model file type {suffix!r}; use .pt2 (torch.export), .onnx, or "
                              ".pt/.pth/.safetensors with a JSON architecture spec")
     spec = _read_spec(path, spec)
     state = _read_state_dict(path, suffix)
