@@ -550,6 +550,7 @@ def test_docs_example_runs():
         exec(compile(code, str(page), "exec"), {"__name__": "docs_onnx"})
 
 
+@pytest.mark.slow
 def test_trained_digits_cnn(tmp_path):
     """A LeNet-style CNN (BN, max pooling, ReLU6) trained on the 8x8 digits: dead units and trained
     BatchNorm statistics; the import agrees with both oracles and predicts the same classes as torch."""
