@@ -673,3 +673,27 @@ def test_random_ops_are_refused():
              helper.make_node("Add", ["x", "n"], ["y"])]
     with pytest.raises(netatlas.UnsupportedLayerError, match="random ONNX op RandomNormalLike"):
         from_onnx(make_model(nodes, ["N", 3], ["N", 3]))
+
+
+def test_prelu_hardsigmoid_neg_max_min():
+    rng = np.random.default_rng(12)
+    chain = [("PRelu", ["slope"], {}), ("HardSigmoid", [], {"alpha": 0.5, "beta": 0.25}), ("Neg", [], {}),
+             ("Max", ["half"], {}), ("Min", ["one"], {}), ("Max", ["zero"], {})]
+    nodes, current = [], "x"
+    inits = [("slope", np.full((1, 3), 0.25)), ("half", np.float32(0.5)), ("one", [1.0]), ("zero", np.float32(0))]
+    for i, (op, extra, attrs) in enumerate(chain):
+        nodes += [helper.make_node("MatMul", [current, f"W{i}"], [f"h{i}"]),
+                  helper.make_node(op, [f"h{i}", *extra], [f"a{i}"], **attrs)]
+        inits.append((f"W{i}", rng.standard_normal((3, 3))))
+        current = f"a{i}"
+    nodes.append(helper.make_node("MatMul", [current, "V"], ["y"]))
+    inits.append(("V", rng.standard_normal((3, 2))))
+    net, _, _ = check_graph(make_model(nodes, ["N", 3], ["N", 2], inits, opset=13), (200, 3), scale=3.0)
+    assert net.piecewise_linear
+    assert [net.nodes[i].op.describe() for i in net.activations] == [
+        "leaky_relu(negative_slope=0.25)", "hardtanh(min_val=0.0, max_val=1.0)",
+        "hardtanh(min_val=0.5, max_val=inf)", "hardtanh(min_val=-inf, max_val=1.0)", "relu"]
+    per_channel = make_model([helper.make_node("PRelu", ["x", "s"], ["y"], name="pr")], ["N", 3], ["N", 3],
+                             [("s", [0.1, 0.2, 0.3])])
+    with pytest.raises(netatlas.UnsupportedLayerError, match="PRelu with a slope per channel.*'pr'"):
+        from_onnx(per_channel)

@@ -23,7 +23,8 @@ __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 SUPPORTED_ONNX_OPS = (
     "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), "
     "Conv (1-D/2-D, symmetric padding), ConvTranspose (small, as a dense map), BatchNormalization (inference), "
-    "Relu, LeakyRelu, Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), Softplus, Elu, Clip (scalar bounds), "
+    "Relu, LeakyRelu, PRelu (one slope), Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), Softplus, Elu, "
+    "HardSigmoid, Clip and Max/Min with scalar bounds, Neg, "
     "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), "
     "GlobalAveragePool and ReduceMean (global spatial mean), Concat (of values), Flatten, "
     "Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), and ops on constants only (Shape, Gather, Unsqueeze, "
@@ -330,6 +331,36 @@ class _Importer:
         return self.add(_ACTIVATIONS[node.op_type](attrs), inputs[0], node)
 
     _op_Relu = _op_LeakyRelu = _op_Sigmoid = _op_Tanh = _op_Erf = _op_Softplus = _op_Elu = _activation
+
+    def _op_PRelu(self, node, inputs, attrs):
+        x, slope = inputs
+        if isinstance(slope, _Value) or np.unique(np.asarray(slope)).size != 1:
+            raise _unsupported(node, "PRelu with a slope per channel (netatlas has one slope per activation)")
+        alpha = float(np.ravel(slope)[0])
+        return self.add(Activation("leaky_relu", {"negative_slope": alpha}), x, node)
+
+    def _op_HardSigmoid(self, node, inputs, attrs):
+        """clamp(alpha x + beta, 0, 1): an affine map, then a hardtanh."""
+        z = self.affine(inputs[0], float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5)), node)
+        return _Value(*self.builder.hardtanh(0.0, 1.0, z.pair, _node_name(node)))
+
+    def _op_Neg(self, node, inputs, attrs):
+        return self.affine(inputs[0], -1.0, 0.0, node)
+
+    def _op_Max(self, node, inputs, attrs, upper=False):
+        """Max/Min of a value and a scalar constant is a one-sided clamp."""
+        values = [v for v in inputs if isinstance(v, _Value)]
+        constants = [v for v in inputs if not isinstance(v, _Value)]
+        if len(values) != 1 or len(inputs) != 2 or np.size(constants[0]) != 1:
+            raise _unsupported(node, f"{node.op_type} other than of one input-dependent value and a scalar constant")
+        bound = float(np.ravel(constants[0])[0])
+        lo, hi = (None, bound) if upper else (bound, None)
+        if lo == 0.0:
+            return self.add(Activation("relu"), values[0], node)
+        return _Value(*self.builder.hardtanh(lo, hi, values[0].pair, _node_name(node)))
+
+    def _op_Min(self, node, inputs, attrs):
+        return self._op_Max(node, inputs, attrs, upper=True)
 
     def _op_Gelu(self, node, inputs, attrs):
         approximate = attrs.get("approximate", "none")
