@@ -514,6 +514,9 @@ class _Importer:
                              "model in eval mode")
         if not isinstance(x, _Value) or any(isinstance(v, _Value) for v in (scale, bias, mean, var)):
             raise _unsupported(node, "BatchNormalization with input-dependent statistics")
+        if any(np.ndim(v) != 1 or np.size(v) != x.shape[0] for v in (scale, bias, mean, var)) \
+                or attrs.get("spatial", 1) != 1:
+            raise _unsupported(node, f"BatchNormalization whose statistics are not one per channel ({x.shape[0]})")
         pair = self.builder.batch_norm(_f64(scale), _f64(bias), _f64(mean), _f64(var),
                                        float(attrs.get("epsilon", 1e-5)), x.pair, _node_name(node))
         return _Value(*pair)
