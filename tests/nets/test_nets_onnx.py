@@ -474,6 +474,9 @@ def test_model_proto_round_trip_through_bytes():
     net = from_onnx(onnx.load_from_string(buffer.getvalue()))
     x = torch.randn(4, 2, dtype=torch.float64)
     assert_roundoff_close(net(x), module.double()(x), net, x, 2 ** -52)
+    assert torch.equal(from_onnx(buffer.getvalue())(x), net(x))
+    with pytest.raises(netatlas.ModelFileError, match="ONNX bytes: not a readable ONNX model"):
+        from_onnx(buffer.getvalue()[:-7])
 
 
 # -- commands that take a model file -------------------------------------------------------------------------

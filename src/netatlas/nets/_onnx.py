@@ -54,8 +54,9 @@ def from_onnx(path_or_model, *, input_shape=None) -> Net:
 
     Parameters
     ----------
-    path_or_model : str, Path or onnx.ModelProto
-        A ``.onnx`` file or a loaded model with one input and one output; axis 0 of the input is the batch.
+    path_or_model : str, Path, bytes or onnx.ModelProto
+        A ``.onnx`` file, its contents, or a loaded model with one input and one output; axis 0 of the
+        input is the batch.
     input_shape : tuple of int, optional
         Per-sample input shape, e.g. ``(1, 28, 28)``. Needed when the file leaves some input dimension
         (other than the batch) symbolic; otherwise read from the file (and checked against it if given).
@@ -102,6 +103,13 @@ def _import_onnx():
 def _read_model(onnx, source):
     if isinstance(source, onnx.ModelProto):
         model, where = source, "ONNX model"
+    elif isinstance(source, (bytes, bytearray)):
+        where = "ONNX bytes"
+        try:
+            model = onnx.load_from_string(bytes(source))
+        except Exception as exc:
+            raise ModelFileError(f"{where}: not a readable ONNX model (truncated or corrupt: {_first_line(exc)})") \
+                from None
     else:
         path = Path(source)
         if not path.is_file():
