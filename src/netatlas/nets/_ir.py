@@ -259,7 +259,7 @@ class Max:
         return int(self.index.shape[0])
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(x.shape[0], -1)
+        x = x.reshape(x.shape[0], math.prod(self.in_shape))
         pad = torch.full((x.shape[0], 1), -math.inf, dtype=x.dtype)
         idx = torch.where(self.index < 0, x.shape[1], self.index)
         return torch.cat([x, pad], dim=1)[:, idx].amax(dim=2)
