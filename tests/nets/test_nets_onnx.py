@@ -700,3 +700,15 @@ def test_prelu_hardsigmoid_neg_max_min():
                              [("s", [0.1, 0.2, 0.3])])
     with pytest.raises(netatlas.UnsupportedLayerError, match="PRelu with a slope per channel.*'pr'"):
         from_onnx(per_channel)
+
+
+@pytest.mark.parametrize("opset", [9, 11, 13, 17])
+def test_older_opsets(tmp_path, opset):
+    """Clip moved its bounds from attributes to inputs (opset 11), Squeeze/Unsqueeze their axes (13),
+    Dropout and BatchNormalization changed signature: each opset's export reads back the same."""
+    for name in ("mlp_leaky_relu6_bn", "resnet_basic_blocks"):
+        factory, shape = MODELS[name]
+        module = seeded(factory)
+        path = export(module, shape, tmp_path / f"{name}.onnx", opset=opset)
+        assert onnx.load(path).opset_import[0].version == opset
+        check_against_oracles(path, module, shape, scale=2.0)
