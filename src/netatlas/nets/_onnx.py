@@ -233,7 +233,7 @@ class _Importer:
                     and node.output[0] == self.graph.output[0].name:
                 raise _unsupported(node, f"ONNX op {node.op_type} at the output",
                                    hint=f"export the logits (the model without its final {node.op_type}); ")
-            if handler is None:
+            if handler is None or (node.op_type != "Where" and any(isinstance(v, _Compare) for v in inputs)):
                 raise _unsupported(node)
             outputs = handler(node, inputs, attrs)
             outputs = outputs if isinstance(outputs, list) else [outputs]
