@@ -282,7 +282,7 @@ def _findings(result):
 @lowrank.command("analyze")
 def analyze_command(
     model: Path = typer.Argument(
-        None, help="Trained classifier: .pt2, or .pt/.pth/.safetensors with a JSON spec (omit with --train)"
+        None, help="Trained classifier: .pt2, .onnx, or .pt/.pth/.safetensors with a JSON spec (omit with --train)"
     ),
     data: str = typer.Option("digits", help="Data the theory is built from: digits or mnist_sample"),
     layer: str = typer.Option(
@@ -348,7 +348,7 @@ def analyze_command(
             input_shape=(x.shape[1],),
             spec={"mlp": {"widths": [x.shape[1], width, width, dataset.n_classes], "activation": activation}},
         )
-    elif str(model).endswith(".pt2"):
+    elif str(model).lower().endswith((".pt2", ".onnx")):
         from netatlas.lowrank._analyze import AnalysisResult
         from netatlas.lowrank._generate import chi2_radius
 

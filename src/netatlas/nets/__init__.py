@@ -1,4 +1,4 @@
-"""What is analysed: the network IR, importers from torch, builders and model files.
+"""What is analysed: the network IR, importers from torch and ONNX, builders and model files.
 
 Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_torch`)."""
 
@@ -8,7 +8,8 @@ from netatlas._lazy import attach as _attach
 __getattr__, __dir__ = _attach(__name__, {
     "_build": ["ACTIVATIONS", "INITS", "mlp"],
     "_files": ["load", "load_module", "module_from_spec", "save"],
-    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "Net", "Node"],
+    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "AdaptiveAvgPool", "Concat", "Max", "Net", "Node"],
+    "_onnx": ["SUPPORTED_ONNX_OPS", "from_onnx"],
     "_torch": ["SUPPORTED_LAYERS", "from_torch"],
 })
 
@@ -18,9 +19,14 @@ __all__ = [
     "PIECEWISE_LINEAR",
     "SMOOTH",
     "SUPPORTED_LAYERS",
+    "SUPPORTED_ONNX_OPS",
     "Activation",
+    "AdaptiveAvgPool",
+    "Concat",
+    "Max",
     "Net",
     "Node",
+    "from_onnx",
     "from_torch",
     "load",
     "load_module",

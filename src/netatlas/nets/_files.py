@@ -156,6 +156,8 @@ def load_module(path, spec=None):
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        raise ModelFileError(f"{path}: an ONNX file has no torch module; load it as a Net with netatlas.nets.load")
     if suffix == ".pt2":
         if not zipfile.is_zipfile(path):
             raise ModelFileError(f"{path}: not a readable torch.export archive (not a zip file: truncated or "
@@ -168,7 +170,7 @@ def load_module(path, spec=None):
             raise ModelFileError(f"{path}: not a readable torch.export archive ({_first_line(exc)})") from None
         return program, None
     if suffix not in (".pt", ".pth", ".safetensors"):
-        raise ModelFileError(f"{path}: unknown model file type {suffix!r}; use .pt2 (torch.export), or "
+        raise ModelFileError(f"{path}: unknown model file type {suffix!r}; use .pt2 (torch.export), .onnx, or "
                              ".pt/.pth/.safetensors with a JSON architecture spec")
     spec = _read_spec(path, spec)
     try:
@@ -201,10 +203,12 @@ def load(path, spec=None) -> Net:
     Parameters
     ----------
     path : str or Path
-        ``.pt2`` (a ``torch.export`` archive), or ``.pt``/``.pth``/``.safetensors`` (a state dict).
+        ``.pt2`` (a ``torch.export`` archive), ``.onnx`` (see :func:`from_onnx`), or
+        ``.pt``/``.pth``/``.safetensors`` (a state dict).
     spec : dict, str or Path, optional
         The architecture of a state dict (see :func:`module_from_spec`), as a dict or a JSON file.
-        Defaults to the file next to ``path`` with suffix ``.json``.
+        Defaults to the file next to ``path`` with suffix ``.json``. For ``.onnx`` it may give
+        ``{"input_shape": [...]}`` for a file with symbolic input dimensions.
 
     Raises
     ------
@@ -226,8 +230,19 @@ def load(path, spec=None) -> Net:
     ...
     netatlas._errors.ModelFileError: .../bad.pt: cannot read weights (...)
     """
+    if Path(path).suffix.lower() == ".onnx":
+        return _load_onnx(Path(path), spec)
     module, input_shape = load_module(path, spec)
     return from_torch(module, input_shape)
+
+
+def _load_onnx(path, spec):
+    from netatlas.nets._onnx import from_onnx
+
+    if spec is None and path.with_suffix(".json").is_file():
+        spec = path.with_suffix(".json")
+    spec = _read_spec(path, spec) if spec is not None else {}
+    return from_onnx(path, input_shape=spec.get("input_shape"))
 
 
 def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> None:

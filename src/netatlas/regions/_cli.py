@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def regions(
-        model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export) or .pt/.pth/.safetensors"),
+        model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export), .onnx or .pt/.pth/.safetensors"),
         spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
         plane: str = typer.Option(None, help="The slice: square:SIZE, i.e. [-SIZE, SIZE]^2 in the first two "
                                   "input axes (default square:1)"),
