@@ -11,7 +11,14 @@ Subpackages: ``nets`` (IR, import, builders), ``regions`` (exact linear regions)
 analysis), ``dynamics`` (training in regions), ``data``, ``train``, ``report``, ``sweep``.
 """
 
-from netatlas._errors import DegenerateSliceError, ModelFileError, NetatlasError, UnsupportedLayerError
+from netatlas._errors import (
+    DegenerateSliceError,
+    MemoryBudgetError,
+    ModelFileError,
+    NetatlasError,
+    RunFailedError,
+    UnsupportedLayerError,
+)
 from netatlas._lazy import attach as _attach
 
 __version__ = "0.1.0"
@@ -19,9 +26,11 @@ __version__ = "0.1.0"
 __all__ = [
     "DegenerateSliceError",
     "Line",
+    "MemoryBudgetError",
     "ModelFileError",
     "NetatlasError",
     "Plane",
+    "RunFailedError",
     "UnsupportedLayerError",
     "__version__",
 ]

@@ -529,6 +529,12 @@ class Net:
         self.n_outputs = self.nodes[-1].size
         self.activations = tuple(i for i, n in enumerate(self.nodes) if isinstance(n.op, Activation))
         self.nonlinear = tuple(i for i, n in enumerate(self.nodes) if isinstance(n.op, (Activation, Max)))
+        for node in self.nodes:  # NaN/inf weights would give silent garbage in every lens
+            for t in _tensors(node.op):
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    where = repr(node.name) if node.name else "(the top-level module)"
+                    raise ValueError(f"Net: layer {where} ({node.op.describe()}) has non-finite weights "
+                                     f"(NaN or infinity); netatlas analyses finite networks only")
 
     # -- structure ------------------------------------------------------------------------------
     @property

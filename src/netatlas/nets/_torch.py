@@ -104,7 +104,10 @@ def from_torch(module, input_shape=None) -> Net:
     input_shape = tuple(input_shape) if input_shape is not None else _infer_input_shape(module)
     if _is_plain(module):
         builder = _Builder(input_shape)
-        out = builder.walk(module, builder.input_value, prefix="")
+        if isinstance(module, nn.Sequential):
+            out = builder.walk(module, builder.input_value, prefix="")
+        else:  # a single top-level layer is a one-layer net
+            out = builder.layer(module, builder.input_value, "", None)
         return _prune_and_fold(builder.finish(out))
     was_training = module.training
     try:
@@ -132,9 +135,20 @@ def _infer_input_shape(module):
 
 
 def _is_plain(module) -> bool:
+    # The walker reads a module's layers, never its forward: it may only take modules whose forward
+    # is torch's own (no override, no hooks). Anything else goes through torch.export.
+    if not _forward_is_torchs(module):
+        return False
     if isinstance(module, nn.Sequential):
         return all(_is_plain(child) for child in module)
     return isinstance(module, _LEAF_MODULES) or _is_torch_builtin(module)
+
+
+def _forward_is_torchs(module) -> bool:
+    if module._forward_hooks or module._forward_pre_hooks:
+        return False
+    builtin = next(c for c in type(module).__mro__ if c.__module__.startswith("torch.nn.modules"))
+    return type(module).forward is builtin.forward and type(module).__call__ is builtin.__call__
 
 
 def _is_torch_builtin(module) -> bool:
@@ -144,7 +158,7 @@ def _is_torch_builtin(module) -> bool:
 
 
 def _unsupported(kind, path, position=None):
-    where = f"{path!r}" + (f" (position {position})" if position is not None else "")
+    where = (f"{path!r}" if path else "the top level") + (f" (position {position})" if position is not None else "")
     return UnsupportedLayerError(f"{kind} at {where} is not supported; supported: {SUPPORTED_LAYERS}")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from netatlas._checks import require_finite
 from netatlas.nets._ir import Max
 from netatlas.regions._affine import check_piecewise_linear, gate_from_state, gated_maps
 from netatlas.regions._partition import as_net
@@ -64,6 +65,7 @@ class LinePieces:
     def locate(self, t) -> np.ndarray:
         """Piece index of each t (P,) in [0, 1]."""
         t = np.asarray(t, dtype=np.float64)
+        require_finite(t, "LinePieces.locate: t")
         return np.clip(np.searchsorted(self.breakpoints, t, side="right"), 0, len(self.breakpoints))
 
     def outputs(self, t) -> np.ndarray:

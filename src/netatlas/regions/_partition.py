@@ -35,7 +35,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from netatlas._checks import require_finite
 from netatlas._errors import NetatlasError
+from netatlas._memory import check_memory
 from netatlas._notebook import PartitionDisplay
 from netatlas.nets._ir import Max, Net
 from netatlas.regions import _kernels as K
@@ -248,6 +250,9 @@ class Partition(PartitionDisplay):
         if np.any(regions < 0):
             raise ValueError("Partition.outputs: some points lie outside the slice")
         rel = pts - self.center
+        # the gathered maps (P, 3, n_outputs) and the result: sized before allocating
+        check_memory(4 * 8 * len(pts) * self.maps.shape[2], f"Partition.outputs at {len(pts):,} points x "
+                     f"{self.maps.shape[2]:,} outputs")
         m = self.maps[regions]
         return rel[:, :1] * m[:, 0] + rel[:, 1:] * m[:, 1] + m[:, 2]
 
@@ -356,6 +361,7 @@ def _points(points_uv, where) -> np.ndarray:
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"Partition.{where}: points must have shape (P, 2) in plane coordinates; got "
                          f"{pts.shape}")
+    require_finite(pts, f"Partition.{where}: points")
     return pts
 
 
