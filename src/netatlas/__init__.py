@@ -12,7 +12,14 @@ analysis), ``dynamics`` (training in regions), ``data``, ``train``, ``report``, 
 studies and reproductions in ``experiments.<paper>``.
 """
 
-from netatlas._errors import DegenerateSliceError, ModelFileError, NetatlasError, UnsupportedLayerError
+from netatlas._errors import (
+    DegenerateSliceError,
+    MemoryBudgetError,
+    ModelFileError,
+    NetatlasError,
+    RunFailedError,
+    UnsupportedLayerError,
+)
 from netatlas._lazy import attach as _attach
 
 __version__ = "0.1.0"
@@ -20,9 +27,11 @@ __version__ = "0.1.0"
 __all__ = [
     "DegenerateSliceError",
     "Line",
+    "MemoryBudgetError",
     "ModelFileError",
     "NetatlasError",
     "Plane",
+    "RunFailedError",
     "UnsupportedLayerError",
     "__version__",
 ]

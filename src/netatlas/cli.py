@@ -83,7 +83,7 @@ def _root():
 
 @app.command()
 def info(
-    model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export) or .pt/.pth/.safetensors"),
+    model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export), .onnx or .pt/.pth/.safetensors"),
     spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
     json_out: bool = typer.Option(False, "--json", help="Print the IR as JSON instead of a table"),
 ):

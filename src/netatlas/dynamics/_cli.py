@@ -18,3 +18,7 @@ def register(app: typer.Typer) -> None:
                         "zones, weight scale, training-data subsampling.", no_args_is_help=True)
 
     app.add_typer(group, name="dynamics")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

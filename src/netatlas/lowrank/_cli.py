@@ -23,7 +23,7 @@ def _unwrap(text):
 @lowrank.command("analyze")
 def analyze_command(
     model: Path = typer.Argument(
-        None, help="Trained classifier: .pt2, or .pt/.pth/.safetensors with a JSON spec (omit with --train)"
+        None, help="Trained classifier: .pt2, .onnx, or .pt/.pth/.safetensors with a JSON spec (omit with --train)"
     ),
     data: str = typer.Option("digits", help="Data the theory is built from: digits or mnist_sample"),
     layer: str = typer.Option(
@@ -89,7 +89,7 @@ def analyze_command(
             input_shape=(x.shape[1],),
             spec={"mlp": {"widths": [x.shape[1], width, width, dataset.n_classes], "activation": activation}},
         )
-    elif str(model).endswith(".pt2"):
+    elif str(model).lower().endswith((".pt2", ".onnx")):
         from netatlas.lowrank._analyze import AnalysisResult
         from netatlas.lowrank._generate import chi2_radius
 
@@ -238,3 +238,7 @@ def _write_analysis(run, result, data_name):
 def register(app: typer.Typer) -> None:
     """Add the ``lowrank`` command group to the root CLI."""
     app.add_typer(lowrank, name="lowrank")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

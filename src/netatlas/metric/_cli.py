@@ -15,6 +15,9 @@ magnify = typer.Typer(
 
 
 def _threads(threads):
+    from netatlas._options import at_least
+
+    at_least("--threads", threads, 1)
     if threads:
         import torch
 
@@ -25,3 +28,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``magnify`` command group to the root CLI."""
     logging.getLogger("netatlas.metric").addHandler(logging.NullHandler())
     app.add_typer(magnify, name="magnify")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

@@ -1,4 +1,4 @@
-"""What is analysed: the network IR, importers from torch, builders and model files.
+"""What is analysed: the network IR, importers from torch and ONNX, builders and model files.
 
 Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_torch`): :func:`as_net` is
 the one way in."""
@@ -10,7 +10,8 @@ __getattr__, __dir__ = _attach(__name__, {
     "_build": ["ACTIVATIONS", "INITS", "mlp"],
     "_convert": ["as_net"],
     "_files": ["load", "load_module", "module_from_spec", "save"],
-    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "Net", "Node"],
+    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "AdaptiveAvgPool", "Concat", "Max", "Net", "Node"],
+    "_onnx": ["SUPPORTED_ONNX_OPS", "from_onnx"],
     "_torch": ["SUPPORTED_LAYERS", "from_torch"],
 })
 
@@ -20,10 +21,15 @@ __all__ = [
     "PIECEWISE_LINEAR",
     "SMOOTH",
     "SUPPORTED_LAYERS",
+    "SUPPORTED_ONNX_OPS",
     "Activation",
+    "AdaptiveAvgPool",
+    "Concat",
+    "Max",
     "Net",
     "Node",
     "as_net",
+    "from_onnx",
     "from_torch",
     "load",
     "load_module",

@@ -58,7 +58,7 @@ def validate_command(
         overrides["seeds"] = _ints(seeds)
     if eps_fractions:
         overrides["eps_fractions"] = _floats(eps_fractions)
-    if n_samples:
+    if n_samples is not None:  # 0 is refused by the config check, not replaced by the default
         overrides["n_samples"] = n_samples
     config = (ValidationConfig.full(**overrides) if full else ValidationConfig(**overrides)).check()
     run = RunDir.create(out, command="lowrank validate", config={**config.to_dict(), "full": full})
@@ -283,3 +283,7 @@ def _findings(result):
 def register(app: typer.Typer) -> None:
     """Add the ``lowrank`` group with ``validate`` (the root merges it with the lens's)."""
     app.add_typer(lowrank, name="lowrank")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed
