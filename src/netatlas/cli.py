@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from netatlas._errors import NetatlasError
+from netatlas._run_guard import add_overwrite_options
 
 # Command name -> the module whose register(app) defines it. A new command group is one line here.
 # These modules import only typer at the top (a test checks that `--help` loads no torch, numba,
@@ -56,6 +57,7 @@ def _load_command(module_name: str, name: str):
     holder = typer.Typer()
     holder.callback()(lambda: None)  # a callback makes typer build a group even for one command
     module.register(holder)
+    add_overwrite_options(holder)  # --overwrite on commands with --out; a failed command marks its run failed
     group = typer.main.get_command(holder)
     command = group.commands.get(name)
     if command is None:
