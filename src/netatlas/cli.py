@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from netatlas._errors import NetatlasError
+from netatlas._run_guard import add_overwrite_options
 
 # Command name -> the module(s) whose register(app) define it. A new command group is one line here.
 # A lens group can be shared with the papers that study it: each module registers a group of that
@@ -60,6 +61,7 @@ def _load_command(modules: str | tuple[str, ...], name: str):
         holder = typer.Typer()
         holder.callback()(lambda: None)  # a callback makes typer build a group even for one command
         module.register(holder)
+        add_overwrite_options(holder)  # --overwrite on commands with --out; a failed command marks its run failed
         group = typer.main.get_command(holder)
         part = group.commands.get(name)
         if part is None:

@@ -19,6 +19,3 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(group, name="dynamics")
 
-    from netatlas._run_guard import add_overwrite_options
-
-    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

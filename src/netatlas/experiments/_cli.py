@@ -89,6 +89,3 @@ def _exit_status(results):
 def register(app: typer.Typer) -> None:
     app.command("reproduce")(reproduce_command)
 
-    from netatlas._run_guard import add_overwrite_options
-
-    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

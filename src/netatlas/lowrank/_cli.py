@@ -239,6 +239,3 @@ def register(app: typer.Typer) -> None:
     """Add the ``lowrank`` command group to the root CLI."""
     app.add_typer(lowrank, name="lowrank")
 
-    from netatlas._run_guard import add_overwrite_options
-
-    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

@@ -29,6 +29,3 @@ def register(app: typer.Typer) -> None:
     logging.getLogger("netatlas.metric").addHandler(logging.NullHandler())
     app.add_typer(magnify, name="magnify")
 
-    from netatlas._run_guard import add_overwrite_options
-
-    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

@@ -140,6 +140,3 @@ def register(app: typer.Typer) -> None:
         run.write_report("Exact linear regions", f"{model}: {part.num_regions:,} linear regions in {seconds:.2f} s.")
         typer.echo(f"{part.num_regions:,} regions in {seconds:.2f} s; wrote {run.path}")
 
-    from netatlas._run_guard import add_overwrite_options
-
-    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

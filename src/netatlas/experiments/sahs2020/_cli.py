@@ -22,9 +22,6 @@ def register(app: typer.Typer) -> None:
     sub.command("watch")(watch)
     app.add_typer(sub, name="splines")
 
-    from netatlas._run_guard import add_overwrite_options
-
-    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed
 
 
 def regimes(

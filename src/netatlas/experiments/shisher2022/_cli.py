@@ -283,7 +283,3 @@ def _findings(result):
 def register(app: typer.Typer) -> None:
     """Add the ``lowrank`` group with ``validate`` (the root merges it with the lens's)."""
     app.add_typer(lowrank, name="lowrank")
-
-    from netatlas._run_guard import add_overwrite_options
-
-    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

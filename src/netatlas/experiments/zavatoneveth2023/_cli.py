@@ -286,7 +286,3 @@ def register(app: typer.Typer) -> None:
 
     add_ssl_command(magnify)  # `netatlas magnify ssl` (self-supervised encoders)
     app.add_typer(magnify, name="magnify")
-
-    from netatlas._run_guard import add_overwrite_options
-
-    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed
