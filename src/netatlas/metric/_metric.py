@@ -18,6 +18,14 @@ direction), reverse mode m vector-Jacobian products; ``mode="auto"`` takes the c
 d <= m). Either is batched over points with ``torch.func.vmap``. When the features are one layer
 ``Phi(x) = c * phi(W x + b)`` the Jacobian is ``c * diag(phi'(z)) W`` and no autodiff runs at all.
 
+# NOTE [saturated nets]
+For a netatlas Net (or a torch module imported into one) every volume below is computed in log space
+(:mod:`netatlas.metric._logvol`): stable ``log |phi'(z)|`` per activation and a log-scaled, re-orthonormalised
+propagation of the Jacobian, so the values stay finite and accurate where ``sigmoid'(z)`` underflows or
+``det(J J^T)`` is below 1e-308. ``-inf`` then means J is rank-deficient in exact arithmetic (dead ReLU
+units, a layer narrower than ``min(m, d)``); points where precision may still be lost get a warning with
+their count. Plain callables and modules that cannot be imported use autodiff and the Gram route below.
+
 # NOTE [log-determinants]
 Batched float64 ``torch.linalg.slogdet`` returned wrong values on some CPUs (oneMKL pivoting bug,
 pytorch issue 142815), so log-determinants of the PSD Gram matrices here use a batched Cholesky
@@ -441,7 +449,8 @@ def volume_element(
 
     Notes
     -----
-    Log-determinants use Cholesky, with an ``eigvalsh`` fallback (see NOTE [log-determinants]).
+    Nets are handled in log space (NOTE [saturated nets]); other feature maps use Cholesky, with an
+    ``eigvalsh`` fallback (see NOTE [log-determinants]).
 
     Examples
     --------
@@ -505,6 +514,13 @@ def pseudo_volume_element(
         ``0.5 * sum(log(nonzero eigenvalues))`` (log) or its exponential; a zero metric (e.g. every
         ReLU unit off) has no non-zero eigenvalue, and the empty product is 1 (log 0).
 
+    Notes
+    -----
+    For a Net the rank comes from its structure (widths, Linear weight ranks, units with non-zero
+    derivative): where that is ``min(m, d)`` the exact log-space determinant is used whatever the spread
+    of the eigenvalues; elsewhere eigenvalues below ``rank_tolerance`` are dropped and points where that
+    drops more than the structure allows are reported in a warning.
+
     Examples
     --------
     >>> import torch
@@ -543,9 +559,11 @@ def effective_volume(
         As in :func:`metric`.
     k : int or "rank", optional
         Number of largest singular values summed (default all ``min(m, d)``). ``"rank"`` sums, at each
-        point, the singular values above ``sqrt(RANK_TOLERANCE[dtype])`` times the largest: use it when
-        the features factor through a narrower layer (e.g. a projector head wider than its encoder's
-        output), where the smallest singular values are exactly zero and the default gives ``-inf``.
+        point, the non-zero singular values: use it when the features factor through a narrower layer
+        (e.g. a projector head wider than its encoder's output), where the smallest singular values are
+        exactly zero and the default gives ``-inf``. For a Net the rank is its structural rank (see
+        :func:`pseudo_volume_element`), so genuine tiny singular values of a saturated net are kept; for
+        other feature maps it counts those above ``sqrt(RANK_TOLERANCE[dtype])`` times the largest.
     scale_by_width : bool
         Divide J by sqrt(m) (default True, as the paper does). For ``(model, layer_name)`` this is the
         usual ``1/sqrt(width)`` feature scaling, applied once.
@@ -558,8 +576,11 @@ def effective_volume(
 
     Notes
     -----
-    The singular values are the square roots of the eigenvalues of the smaller Gram matrix (``J J^T``
-    when m < d). With all of them the sum is ``0.5 log10 det(Gram)``, computed by Cholesky.
+    For a Net, the sum over all ``min(m, d)`` singular values is computed in log space (NOTE [saturated
+    nets]) and never underflows; a partial sum (int ``k``) comes from an SVD of the log-scaled Jacobian and
+    warns where the k-th singular value is too small relative to the largest to be accurate. For other
+    feature maps the singular values are the square roots of the eigenvalues of the smaller Gram matrix
+    (``J J^T`` when m < d); with all of them the sum is ``0.5 log10 det(Gram)``, computed by Cholesky.
 
     Examples
     --------
