@@ -175,6 +175,8 @@ def _net_layer(net: Net, layer, scale_by_width: bool, caller: str) -> FeatureMap
         index = layer
     else:
         matches = [i for i, name in enumerate(names) if name == layer and i > 0]
+        if not matches:  # names from torch.export carry the op: "3 (Tanh)" is layer "3"
+            matches = [i for i, name in enumerate(names) if name.split(" (")[0] == layer and i > 0]
         if not matches:
             raise ValueError(
                 f"{caller}: no layer named {layer!r}; the Net's layers are "
