@@ -197,7 +197,7 @@ class _Scaled:
         return state.normalised() if state.pending >= _MAX_PENDING else state
 
     def normalised(self) -> _Scaled:
-        peak = self.V.abs().amax((1, 2))
+        peak = torch.linalg.vector_norm(self.V, ord=math.inf, dim=(1, 2))  # max |entry|, no temporary
         ok = peak > 0
         V = self.V / torch.where(ok, peak, 1.0)[:, None, None]
         return _Scaled(torch.where(ok, self.s + torch.log(torch.where(ok, peak, 1.0)), -math.inf), V)
@@ -402,7 +402,9 @@ def log_volume(net: Net, x: torch.Tensor) -> LogVolume:
         b = x.shape[0]
         return LogVolume(torch.full((b,), -math.inf, dtype=torch.float64), torch.zeros(b, dtype=torch.bool))
     st, logdet, lost = _forward(net, x) if d <= m else _reverse(net, x)
-    st = _expand(st, x.shape[0]).normalised()
+    st = _expand(st, x.shape[0])
+    if st.pending:
+        st = st.normalised()
     value = logdet + _final_log_det(st.V) + k * st.s
     value = torch.where(torch.isnan(value), -math.inf, value)  # a zero matrix: -inf scale, -inf det
     return LogVolume(value, lost)

@@ -24,7 +24,9 @@ For a netatlas Net (or a torch module imported into one) every volume below is c
 propagation of the Jacobian, so the values stay finite and accurate where ``sigmoid'(z)`` underflows or
 ``det(J J^T)`` is below 1e-308. ``-inf`` then means J is rank-deficient in exact arithmetic (dead ReLU
 units, a layer narrower than ``min(m, d)``); points where precision may still be lost get a warning with
-their count. Plain callables and modules that cannot be imported use autodiff and the Gram route below.
+their count. Plain callables and modules that cannot be imported use autodiff and the Gram route below
+(``nn.Sequential`` models import automatically; import any other module once with
+``netatlas.nets.from_torch(model, input_shape=...)`` and pass the Net to get the log-space route).
 
 # NOTE [log-determinants]
 Batched float64 ``torch.linalg.slogdet`` returned wrong values on some CPUs (oneMKL pivoting bug,
