@@ -113,24 +113,30 @@ def log_abs_derivative(act: Activation, z: torch.Tensor) -> torch.Tensor:
 def log_derivative(act: Activation, z: torch.Tensor):
     """``(log |phi'(z)|, sign(phi'(z)))``; see :func:`log_abs_derivative`. The sign matters: a negative
     slope (GELU below -0.75) changes how the next layer mixes the units."""
+    log_abs, sign = _log_derivative(act, z)
+    return log_abs, torch.ones_like(z) if sign is None else sign
+
+
+def _log_derivative(act: Activation, z: torch.Tensor):
+    """As :func:`log_derivative`, with sign None where phi' > 0 everywhere (saves a pass)."""
     p = act.params
-    one = torch.ones_like(z)
     match act.name:
-        case "sigmoid":  # s (1 - s) = e^z / (1 + e^z)^2
-            return -_softplus(z) - _softplus(-z), one
+        case "sigmoid":  # s (1 - s) = e^z / (1 + e^z)^2 = e^-|z| / (1 + e^-|z|)^2
+            a = z.abs()
+            return -a - 2 * torch.log1p(torch.exp(-a)), None
         case "tanh":  # 1 - tanh^2 = 4 / (e^z + e^-z)^2
             a = z.abs()
-            return math.log(4) - 2 * a - 2 * torch.log1p(torch.exp(-2 * a)), one
+            return math.log(4) - 2 * a - 2 * torch.log1p(torch.exp(-2 * a)), None
         case "erf":
-            return math.log(2 / math.sqrt(math.pi)) - z * z, one
+            return math.log(2 / math.sqrt(math.pi)) - z * z, None
         case "softplus":  # F.softplus is the identity where beta z > threshold
             beta, threshold = p.get("beta", 1.0), p.get("threshold", 20.0)
             log_abs = torch.where(beta * z > threshold, 0.0, -_softplus(-beta * z)).to(z.dtype)
-            return log_abs, math.copysign(1, beta) * one
+            return log_abs, None if beta > 0 else -torch.ones_like(z)
         case "elu":  # alpha e^z for z <= 0
             alpha = p.get("alpha", 1.0)
             log_alpha = math.log(abs(alpha)) if alpha else -math.inf
-            sign = torch.where(z > 0, 1.0, math.copysign(1, alpha)).to(z.dtype)
+            sign = None if alpha >= 0 else torch.where(z > 0, 1.0, -1.0).to(z.dtype)
             return torch.where(z > 0, 0.0, log_alpha + z).to(z.dtype), sign
         case "gelu":
             return _gelu_derivative_parts(z)
@@ -215,18 +221,24 @@ class _Scaled:
 
 
 def _scale_rows(state: _Scaled, log_d, sign, lost):
-    """state * diag(sign * exp(log_d)) on the n axis. Returns (state, graded): graded (b,) marks points
-    whose finite derivatives span more than _GRADED nats; points whose finite derivatives underflow
-    are marked in ``lost``."""
-    finite = torch.isfinite(log_d)
-    peak = torch.where(finite, log_d, -math.inf).amax(1)  # (b,)
+    """state * diag(sign * exp(log_d)) on the n axis (sign None: all positive). Returns (state, graded):
+    graded (b,) marks points whose finite derivatives span more than _GRADED nats; points whose finite
+    derivatives underflow are marked in ``lost``. Exactly zero derivatives (log -inf) are neither."""
+    peak = log_d.amax(1)  # (b,); -inf only where every derivative is exactly 0
     peak0 = torch.where(torch.isfinite(peak), peak, 0.0)
     rel = log_d - peak0[:, None]
-    lost |= (finite & (rel < _LOG_TINY)).any(1)
-    graded = (finite & (rel < -_GRADED)).any(1)
-    V = state.V * (sign * torch.exp(rel))[:, None, :]
+    low = rel.amin(1)
+    graded = low < -_GRADED
+    if graded.any():  # look closer: -inf entries (exact zeros) do not count
+        rows = graded.nonzero().flatten()
+        sub = rel[rows]
+        finite_low = torch.where(torch.isfinite(sub), sub, 0.0).amin(1)
+        graded[rows] = finite_low < -_GRADED
+        lost[rows] |= finite_low < _LOG_TINY
+    scale = torch.exp(rel) if sign is None else sign * torch.exp(rel)
     s = state.s + torch.where(torch.isfinite(peak), peak, -math.inf)
-    return _Scaled(s, V).normalised(), graded
+    result = _Scaled(s, state.V * scale[:, None, :], pending=state.pending + 1)
+    return (result.normalised() if result.pending >= _MAX_PENDING else result), graded
 
 
 def _sorted_rows(V):
@@ -259,6 +271,8 @@ def _final_log_det(V: torch.Tensor) -> torch.Tensor:
     is used instead (no Gram, no squaring)."""
     b, k, n = V.shape
     G = V @ V.mT
+    if k <= 2:
+        return _final_log_det_small(V, G)
     diag = torch.diagonal(G, dim1=-2, dim2=-1)
     zero = (diag == 0).any(-1)
     scale = torch.where(diag > 0, diag, 1.0).rsqrt()
@@ -284,6 +298,23 @@ def _final_log_det(V: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _final_log_det_small(V, G):
+    """k = 1 or 2: the determinant in closed form, same error estimate (trace(G~^-1) = 2 g11 g22 / det)."""
+    b, k, n = V.shape
+    if k == 1:
+        return 0.5 * torch.log(G[:, 0, 0])
+    g11, g22, g12 = G[:, 0, 0], G[:, 1, 1], G[:, 0, 1]
+    det = g11 * g22 - g12 * g12
+    error = 4 * _EPS * math.sqrt(n) * 2 * g11 * g22 / det
+    out = torch.where(det > 0, 0.5 * torch.log(det.clamp_min(0)), -math.inf)
+    rest = ((det <= 0) | (error > _FINAL_TOLERANCE)) & (g11 > 0) & (g22 > 0)
+    if rest.any():
+        A, _ = _sorted_rows(V[rest])
+        R = torch.geqrf(A)[0]
+        out[rest] = torch.log(torch.diagonal(R, dim1=-2, dim2=-1).abs()).sum(-1)
+    return out
+
+
 def _forward(net: Net, x, exact_jacobian: bool = False):
     """Tangents from the input identity: returns (state at the output, log det so far, lost). With
     ``exact_jacobian`` the state is the Jacobian itself (no factor moved into the log det)."""
@@ -298,7 +329,7 @@ def _forward(net: Net, x, exact_jacobian: bool = False):
         if isinstance(op, Add):
             st = _expand(states[node.inputs[0]], b) + _expand(states[node.inputs[1]], b)
         elif isinstance(op, Activation):
-            st, graded = _scale_rows(_expand(states[node.inputs[0]], b), *log_derivative(op, values[node.inputs[0]]),
+            st, graded = _scale_rows(_expand(states[node.inputs[0]], b), *_log_derivative(op, values[node.inputs[0]]),
                                      lost)
             if chain:
                 if node is not net.nodes[-1] and not exact_jacobian:
@@ -335,12 +366,12 @@ def _reverse(net: Net, x, exact_jacobian: bool = False):
         if isinstance(op, Add):
             contributions = [(node.inputs[0], st), (node.inputs[1], st)]
         elif isinstance(op, Activation):
-            log_d, sign = log_derivative(op, values[node.inputs[0]])
+            log_d, sign = _log_derivative(op, values[node.inputs[0]])
             if i == last and not exact_jacobian:
                 # V = I: D is diagonal, so its log |det| is the sum of log |D| (no QR; V stays I)
                 logdet = logdet + log_d.sum(1)
                 new = _Scaled(torch.zeros(1, dtype=torch.float64), st.V, True)
-                if (sign < 0).any():
+                if sign is not None and (sign < 0).any():
                     new = _Scaled(torch.zeros(b, dtype=torch.float64), st.V * sign[:, None, :])
             else:
                 new, graded = _scale_rows(_expand(st, b), log_d, sign, lost)

@@ -309,10 +309,10 @@ def metric(
 
 # -- log-space route for Nets (NOTE [log-space propagation] in _logvol) -----------------------------
 def _net_chunks(fm: FeatureMap, x, chunk_size):
-    """Point slices for the log-space route: bounded by k x (widest node) x 4 entries per point."""
+    """Point slices for the log-space route: bounded by k x (widest node) x 2 entries per point."""
     k = min(fm.net.n_outputs, fm.net.n_inputs)
     widest = max(node.size for node in fm.net.nodes)
-    return _chunks(x.shape[0], 4 * k * widest, chunk_size)
+    return _chunks(x.shape[0], 2 * k * widest, chunk_size)
 
 
 def _warn_lost(caller, lost: torch.Tensor, what: str) -> None:
