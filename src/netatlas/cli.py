@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "demo": "netatlas.demo",
     "regions": "netatlas.regions._cli",
     "magnify": "netatlas.metric._cli",
+    "metric": "netatlas.metric._cli",
     "splines": "netatlas.splines._cli",
     "lowrank": "netatlas.lowrank._cli",
     "dynamics": "netatlas.dynamics._cli",
