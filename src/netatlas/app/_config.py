@@ -155,10 +155,11 @@ def validate_config(config) -> dict:
     widths = [_number({"widths": w}, "widths", *LIMITS["width"], integer=True) for w in widths[: out["depth"]]]
     out["widths"] = widths
     n_in = 1 if out["mode"] == "regress" else 2
-    sizes = [n_in, *widths, 1 if out["mode"] == "regress" else 10]
+    sizes = [n_in, *widths, n_outputs(out, config.get("upload"))]
     n_parameters = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     if n_parameters > LIMITS["n_parameters"]:
-        raise ConfigError("widths", f"widths: {widths} gives about {n_parameters:,} parameters, above the "
+        raise ConfigError("widths", f"widths: {sizes} (inputs, hidden widths, outputs) gives {n_parameters:,} "
+                          f"parameters, above the "
                           f"limit {LIMITS['n_parameters']:,}; use fewer or narrower layers")
     out["activation"] = _choice(config, "activation", ACTIVATIONS)
     out["init"] = _choice(config, "init", INITS)
@@ -171,6 +172,24 @@ def validate_config(config) -> dict:
     if out["mode"] == "classify" and out["dataset"] == "upload" and not config.get("upload"):
         raise ConfigError("dataset", "dataset: 'upload' needs a CSV file; choose one with the upload control")
     return out
+
+
+def n_outputs(config: dict, upload=None) -> int:
+    """Outputs of the session's net: 1 for regression, else its data set's classes.
+
+    ``upload`` is the uploaded data's number of classes (None/False: not known yet, 10 at most).
+
+    >>> n_outputs({"mode": "classify", "dataset": "blobs", "n_classes": 4})
+    4
+    """
+    if config["mode"] == "regress":
+        return 1
+    if config["dataset"] == "blobs":
+        return int(config["n_classes"])
+    if config["dataset"] == "upload":
+        return int(upload) if isinstance(upload, int) and not isinstance(upload, bool) and upload > 1 \
+            else LIMITS["csv_classes"]
+    return 2  # every other built-in set has two classes
 
 
 def validate_view(view) -> dict:

@@ -28,6 +28,7 @@ import json
 import logging
 import multiprocessing
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -39,6 +40,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 
 from netatlas.app._config import (
     ACTIVATIONS,
@@ -53,8 +55,9 @@ from netatlas.app._config import (
     validate_config,
     validate_view,
 )
+from netatlas.app._guard import SameOriginGuard
 from netatlas.app._lenses import compute_layers, lens, lens_status
-from netatlas.app._session import Session
+from netatlas.app._session import Session, tuning
 from netatlas.report import to_jsonable
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,8 @@ __all__ = ["create_app", "serve", "bind_socket", "MAX_SESSIONS", "MAX_MESSAGE_BY
 STATIC = Path(__file__).parent / "static"
 MAX_SESSIONS = 8  # open tabs at once; one more gets an inline error
 MAX_MESSAGE_BYTES = 2_000_000  # websocket messages (the CSV limit plus JSON overhead)
+MAX_REPORT_BYTES = 8_000_000  # the picture posted with a report request
+TIMING_KEYS = ("ms", "partition_ms")  # how long a layer took: for the page's readout, never for reports
 FRAME_POLL_S = 0.004
 
 
@@ -139,7 +144,7 @@ class _Tab:
         else:
             self.sessions.pop(self.id, None)
         if old is not None:
-            old.stop()
+            old.stop(wait=False)  # ends within one optimiser step; never block the event loop on a join
         self.sent = (-1, -1)
 
     async def frames(self):
@@ -230,7 +235,7 @@ class _Tab:
                           "play, pause, step, reset, scrub, ack")
 
     async def rebuild(self, config: dict):
-        checked = validate_config({**config, "upload": self.upload is not None})
+        checked = validate_config({**config, "upload": self.upload.n_classes if self.upload is not None else False})
         upload = self.upload if checked["dataset"] == "upload" else None
         session = await asyncio.to_thread(Session, checked, upload)
         self.replace_session(session)
@@ -264,7 +269,8 @@ class _Pool:
             self.executor = None
 
 
-def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
+def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0, host: str = "127.0.0.1",
+               port: int | None = None):
     """The FastAPI application of the playground (serve it with uvicorn, or :func:`serve`).
 
     Parameters
@@ -276,6 +282,9 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
         sharing its interpreter with training (the trainer yields while a frame is computed; the
         fastest on 2 cores). 1 or more: separate processes, so that even a very slow frame never
         holds up the server (about a third fewer updates/s on 2 cores: pickling and IPC).
+    host, port : str, int or None
+        The bound address: requests must name it in their Host header and come from its own page
+        (see :mod:`netatlas.app._guard`); ``port=None`` accepts any port.
 
     Examples
     --------
@@ -295,16 +304,27 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
         else:
             asyncio.get_running_loop().run_in_executor(None, _warm_up)
         yield
-        for session in list(sessions.values()):  # Ctrl-C: stop every training thread
-            if session is not None:
-                session.stop()
+        live = [s for s in sessions.values() if s is not None]
+        for session in live:  # Ctrl-C: stop every training thread (each ends within one step)
+            session.stop(wait=False)
+        for session in live:
+            await asyncio.to_thread(session.stop)
         sessions.clear()
         if pool is not None:
             await asyncio.to_thread(pool.stop)
+        if app.state.scratch is not None:
+            shutil.rmtree(app.state.scratch, ignore_errors=True)
 
     app = FastAPI(title="netatlas playground", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.sessions = sessions
+    app.state.scratch = None  # a private temp folder for exports, made on first use, removed at exit
+    app.add_middleware(SameOriginGuard, host=host, port=port)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def scratch_dir() -> Path:
+        if app.state.scratch is None or not app.state.scratch.is_dir():
+            app.state.scratch = Path(tempfile.mkdtemp(prefix="netatlas-serve-"))
+        return Path(tempfile.mkdtemp(dir=app.state.scratch))
 
     @app.get("/", response_class=HTMLResponse)
     def index():
@@ -324,16 +344,20 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
     async def export_model(session: str):
         s = _session(session)
         frame = s.capture()
-        path = Path(tempfile.mkdtemp(prefix="netatlas-export-")) / "netatlas-model.pt2"
-        await asyncio.to_thread(_save_model, frame, path)
-        return FileResponse(path, filename="netatlas-model.pt2", media_type="application/octet-stream")
+        folder = scratch_dir()
+        path = folder / "netatlas-model.pt2"
+        try:
+            await asyncio.to_thread(_save_model, frame, path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return FileResponse(path, filename="netatlas-model.pt2", media_type="application/octet-stream",
+                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
     @app.post("/api/export/report")
     async def export_report(session: str, request: Request):
         s = _session(session)
-        body = await request.body()
-        if len(body) > 8_000_000:
-            raise HTTPException(413, "report: the picture is larger than 8 MB")
+        body = await _read_limited(request, MAX_REPORT_BYTES, "report: the picture is larger than 8 MB")
         image = None
         if body:
             try:
@@ -343,7 +367,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
                     image = base64.b64decode(data_url.split(",", 1)[1], validate=True)
             except (ValueError, binascii.Error, AttributeError):
                 raise HTTPException(400, "report: expected JSON {\"image\": \"data:image/png;base64,...\"}") from None
-        html = await asyncio.to_thread(_write_report, s, image)
+        html = await asyncio.to_thread(_write_report, s, image, scratch_dir())
         return Response(html, media_type="text/html",
                         headers={"Content-Disposition": 'attachment; filename="netatlas-report.html"'})
 
@@ -364,7 +388,14 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
         sender = asyncio.create_task(tab.frames())
         try:
             while True:
-                text = await ws.receive_text()
+                received = await ws.receive()
+                if received["type"] == "websocket.disconnect":
+                    break
+                text = received.get("text")
+                if text is None:
+                    await tab.error("message", "binary websocket messages are not accepted; send JSON text "
+                                    "messages such as {\"type\": \"play\"}")
+                    continue
                 if len(text) > MAX_MESSAGE_BYTES:
                     await tab.error("message", f"message of {len(text):,} bytes is above the limit of "
                                     f"{MAX_MESSAGE_BYTES:,}")
@@ -391,10 +422,28 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
             logger.debug("websocket closed: %s", exc)
         finally:
             sender.cancel()
-            tab.replace_session(None)
+            tab.replace_session(None)  # its training thread ends within one optimiser step
             sessions.pop(tab.id, None)
 
     return app
+
+
+async def _read_limited(request: Request, limit: int, message: str) -> bytes:
+    """The request body, refused (413) as soon as it is known to pass ``limit`` bytes: from its
+    Content-Length before reading anything, else while streaming it."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPException(400, f"bad Content-Length {declared[:30]!r}")
+        if int(declared) > limit:
+            raise HTTPException(413, message)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, message)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _warm_up() -> None:
@@ -408,12 +457,25 @@ def _warm_up() -> None:
 
 
 def _save_model(frame, path: Path) -> None:
-    import netatlas.nets
+    """The model as a torch.export archive whose batch size is free (any batch, not only the example's)."""
+    import torch
 
-    netatlas.nets.save(frame.model, path, input_shape=(2,) if frame.mode == "classify" else (1,))
+    n_in = 2 if frame.mode == "classify" else 1
+    model = frame.model.eval()
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(model, (torch.zeros(2, n_in),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(path))
 
 
-def _write_report(session: Session, image: bytes | None) -> str:
+def _write_report(session: Session, image: bytes | None, folder: Path) -> str:
+    """The report's HTML; everything it writes on the way lives in ``folder`` and is removed."""
+    try:
+        return _report_html(session, image, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _report_html(session: Session, image: bytes | None, out: Path) -> str:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -423,7 +485,6 @@ def _write_report(session: Session, image: bytes | None) -> str:
 
     frame = session.capture()
     layers = compute_layers(frame, {**DEFAULT_VIEW, "heatmap": "none"})
-    out = Path(tempfile.mkdtemp(prefix="netatlas-report-"))
     run = RunDir.create(out, command="netatlas serve (export)", config=session.config)
     metrics = frame.meta["metrics"]
     summary = {"epoch": frame.meta["epoch"], "loss": metrics["loss"], "accuracy": metrics["accuracy"],
@@ -433,8 +494,9 @@ def _write_report(session: Session, image: bytes | None) -> str:
     if "n_regions" in regions:
         summary["n_regions_in_window"] = regions["n_regions"]
         summary["window"] = list(session.window)
-    if isinstance(layers.get("bounds"), dict) and "unavailable" not in layers["bounds"]:
-        summary["region_bounds"] = layers["bounds"]
+    bounds = layers.get("bounds")
+    if isinstance(bounds, dict) and "unavailable" not in bounds and "error" not in bounds:
+        summary["region_bounds"] = {k: v for k, v in bounds.items() if k not in TIMING_KEYS}
     run.write_summary(summary)
     run.add_text("Data", session.description)
     run.add_table("Settings", [{"setting": k, "value": v} for k, v in session.config.items()])
@@ -485,8 +547,20 @@ def _partition_figure(run, session: Session, frame) -> None:
         logger.debug("partition figure failed", exc_info=True)
 
 
+def check_port(port) -> int:
+    """``port`` if it is a TCP port number (0 picks a free one); else a one-line ValueError.
+
+    >>> check_port(8765)
+    8765
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"serve: --port must be a whole number in 0..65535 (0 picks a free port), got {port!r}")
+    return port
+
+
 def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0 picks a free one); OSError says if it is taken."""
+    check_port(port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -505,7 +579,9 @@ def make_server(sock: socket.socket, *, max_sessions: int = MAX_SESSIONS, worker
     """A uvicorn Server for the playground on an already bound socket."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(max_sessions=max_sessions, workers=workers), log_level=log_level,
+    host, port = sock.getsockname()[:2]
+    app = create_app(max_sessions=max_sessions, workers=workers, host=host, port=port)
+    config = uvicorn.Config(app, log_level=log_level,
                             ws_max_size=MAX_MESSAGE_BYTES + 1024, timeout_graceful_shutdown=3,
                             ws_ping_interval=20, ws_ping_timeout=20, lifespan="on")
     return uvicorn.Server(config)
@@ -526,6 +602,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, workers: int = 0, on_rea
     """
     import torch
 
+    check_port(port)
+    tuning()  # a bad NETATLAS_APP_YIELD is a one-line error now, not a failure in the first tab
     # The server is its own process: one intra-op thread per torch call. Tiny per-step tensors gain
     # nothing from more, and on a busy 2-core machine their spin-waits made epochs ~50x slower.
     torch.set_num_threads(1)

@@ -31,11 +31,40 @@ MAX_CURVE_POINTS = 400  # loss/accuracy history sent per frame (thinned evenly)
 # After each epoch the training thread sleeps this fraction of the epoch's duration (at least
 # MIN_YIELD_S): Python runs one thread at a time, and without a pause a training loop of tiny torch
 # ops would starve the frame thread computing the geometry (and other tabs) of the interpreter.
-YIELD_FRACTION = float(os.environ.get("NETATLAS_APP_YIELD", "0.5"))
+# NETATLAS_APP_YIELD overrides it (read when a session starts; see :func:`tuning`).
+YIELD_FRACTION = 0.5
 MIN_YIELD_S = 0.002
 # While a frame is being computed the trainer also pauses this long after each optimiser step. It
 # never waits for the page (an unacknowledged frame blocks nothing), only lets the geometry run.
-FRAME_YIELD_S = float(os.environ.get("NETATLAS_APP_FRAME_YIELD", "0.005"))
+# NETATLAS_APP_FRAME_YIELD overrides it.
+FRAME_YIELD_S = 0.005
+TUNING_ENV = {"NETATLAS_APP_YIELD": (YIELD_FRACTION, 10.0), "NETATLAS_APP_FRAME_YIELD": (FRAME_YIELD_S, 1.0)}
+
+
+def tuning() -> dict:
+    """The trainer's pauses from the environment: {variable: value}, defaults where unset.
+
+    Raises ValueError (one line) for a value that is not a finite number in [0, max]; never at
+    import time, so a bad value cannot break commands other than ``serve``.
+
+    >>> tuning()["NETATLAS_APP_YIELD"] >= 0
+    True
+    """
+    out = {}
+    for name, (default, top) in TUNING_ENV.items():
+        text = os.environ.get(name)
+        if text is None or not text.strip():
+            out[name] = default
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 <= value <= top):
+            raise ValueError(f"{name}={text[:40]!r}: expected a number of seconds (fraction) in [0, {top:g}]; "
+                             "unset it for the default")
+        out[name] = value
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +138,10 @@ class Session:
     def __init__(self, config: dict, upload: UploadedData | None = None):
         import netatlas.nets
 
-        self.config = validate_config({**config, "upload": upload is not None})
+        pauses = tuning()
+        self.yield_fraction = pauses["NETATLAS_APP_YIELD"]
+        self.frame_yield_s = pauses["NETATLAS_APP_FRAME_YIELD"]
+        self.config = validate_config({**config, "upload": upload.n_classes if upload is not None else False})
         self.upload = upload
         x, y, x_test, y_test, n_classes, description = load_data(self.config, upload)
         self.x, self.y, self.x_test, self.y_test = x, y, x_test, y_test
@@ -182,11 +214,18 @@ class Session:
             self.viewing = None if index == len(self.snapshots) - 1 else index  # the last one = live
             self.version += 1
 
-    def stop(self):
+    def stop(self, wait: bool = True):
+        """End the training thread: it checks after every optimiser step, so it ends within one step.
+
+        ``wait=False`` returns at once (the server's event loop must never block on a join)."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not threading.current_thread():
+        if wait and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+    @property
+    def training_thread_alive(self) -> bool:
+        return self._thread.is_alive()
 
     # -- training -----------------------------------------------------------------------------------
     def _make_optimizer(self):
@@ -207,6 +246,8 @@ class Session:
         generator = torch.Generator().manual_seed(self.config["seed"] * 100_003 + self.epoch)
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch):
+            if self._stop.is_set():  # a closed tab or Ctrl-C: leave mid-epoch (nothing is recorded)
+                return
             idx = order[start:start + batch]
             with self.lock:  # per step, so a frame can take its copy of the weights mid-epoch
                 self.model.train()
@@ -217,7 +258,7 @@ class Session:
                 self.n_steps += 1
                 self.version += 1  # frames may show the weights after any step, not only per epoch
             if self.frame_busy:  # hand the interpreter to the thread computing this tab's frame
-                time.sleep(FRAME_YIELD_S)
+                time.sleep(self.frame_yield_s)
         with self.lock:
             self.epoch += 1
             self._record()
@@ -295,7 +336,7 @@ class Session:
                     self.playing = False
                     self.error = f"training failed: {type(exc).__name__}: {str(exc)[:300]}"
                     self.version += 1
-            time.sleep(max(MIN_YIELD_S, YIELD_FRACTION * (time.perf_counter() - start)))
+            self._stop.wait(max(MIN_YIELD_S, self.yield_fraction * (time.perf_counter() - start)))
 
     # -- frames ---------------------------------------------------------------------------------------
     def capture(self, *, with_net: bool = True) -> FrameInput:
