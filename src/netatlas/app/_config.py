@@ -79,6 +79,7 @@ DEFAULT_VIEW = {
     "heatmap": "confidence",  # confidence | volume | none
     "metric_layer": 1,  # hidden layer whose volume element is shown (1-based)
     "hyperplanes": True,
+    "show_test": True,  # drawn by the page only
     "gradnorm": True,
     "subsample": False,
     "subsample_method": "zone",
@@ -205,7 +206,7 @@ def validate_view(view) -> dict:
         if key not in DEFAULT_VIEW:
             raise ConfigError(key, f"view: unknown option {key!r}; accepted: {sorted(DEFAULT_VIEW)}")
         out[key] = value
-    for key in ("regions", "boundary", "contours", "hyperplanes", "gradnorm", "subsample"):
+    for key in ("regions", "boundary", "contours", "hyperplanes", "show_test", "gradnorm", "subsample"):
         out[key] = bool(out[key])
     out["colour_by"] = _choice(out, "colour_by", ("pattern", "class"))
     out["heatmap"] = _choice(out, "heatmap", ("confidence", "volume", "none"))

@@ -55,6 +55,7 @@ from netatlas.app._config import (
     validate_config,
     validate_view,
 )
+from netatlas.app._frames import encode_frame
 from netatlas.app._guard import SameOriginGuard
 from netatlas.app._lenses import compute_layers, lens, lens_status
 from netatlas.app._session import Session, tuning
@@ -72,8 +73,9 @@ TIMING_KEYS = ("ms", "partition_ms")  # how long a layer took: for the page's re
 FRAME_POLL_S = 0.004
 
 
-def render_frame(frame, view: dict, number: int) -> str:
-    """The frame message (JSON text) for a captured state: every layer the view asks for.
+def render_frame(frame, view: dict, number: int) -> bytes:
+    """The frame message (binary, :mod:`netatlas.app._frames`) for a captured state: every layer the
+    view asks for.
 
     Runs in a geometry worker process (or a thread with ``workers=0``)."""
     start = time.perf_counter()
@@ -84,13 +86,10 @@ def render_frame(frame, view: dict, number: int) -> str:
     layers = compute_layers(frame, view)
     message = {"type": "frame", "frame": number, "meta": to_jsonable(frame.meta), "layers": layers,
                "timing_ms": round(1000 * (time.perf_counter() - start), 1)}
-    try:
-        return json.dumps(message, allow_nan=False, default=_json_default)
-    except ValueError:  # a NaN/inf left in some layer: JSON has none, send null
-        return json.dumps(to_jsonable(message), allow_nan=False, default=_json_default)
+    return encode_frame(message)
 
 
-def _frame_in_thread(session: Session, view: dict, number: int) -> str:
+def _frame_in_thread(session: Session, view: dict, number: int) -> bytes:
     session.frame_busy = True  # the trainer yields the interpreter while this runs
     try:
         return render_frame(session.capture(), view, number)
@@ -184,7 +183,10 @@ class _Tab:
                 continue  # rebuilt meanwhile
             self.sent = state
             self.ready = False
-            await self.ws.send_text(text)
+            await self.ws.send_bytes(text)
+            notice = session.take_notice()
+            if notice:
+                await self.send({"type": "notice", "message": notice})
 
     async def handle(self, message: dict):
         kind = message.get("type")
@@ -192,7 +194,7 @@ class _Tab:
             self.ready = True
             return
         if kind == "view":
-            self.view = validate_view(message.get("view", {}))
+            self.view = self.checked_view(message.get("view", {}))
             self.view_version += 1
             return
         if kind == "upload":
@@ -204,12 +206,14 @@ class _Tab:
             await self.send({"type": "uploaded", "name": str(message.get("name", ""))[:100], **upload.to_dict()})
             return
         if kind == "config":
-            if "view" in message:
-                self.view = validate_view(message["view"])
-                self.view_version += 1
             config = dict(message.get("config") or {})
             config.pop("upload", None)
+            if "view" in message:
+                view = validate_view(message["view"])
             await self.rebuild(config)
+            if "view" in message:
+                self.view = self.checked_view(view)
+                self.view_version += 1
             return
         if kind in ("play", "pause", "step", "reset", "scrub"):
             if self.session is None:
@@ -233,6 +237,16 @@ class _Tab:
             return
         raise ConfigError("message", f"unknown message type {kind!r}; expected one of config, upload, view, "
                           "play, pause, step, reset, scrub, ack")
+
+    def checked_view(self, view) -> dict:
+        """A validated view that also fits this tab's net (no metric of a layer it lacks)."""
+        view = validate_view(view)
+        if self.session is not None and self.session.mode == "classify":
+            depth = len(self.session.config["widths"])
+            if view["metric_layer"] > max(depth, 1):
+                raise ConfigError("metric_layer", f"metric_layer: this network has {depth} hidden layer(s); "
+                                  f"choose 1..{max(depth, 1)}")
+        return view
 
     async def rebuild(self, config: dict):
         checked = validate_config({**config, "upload": self.upload.n_classes if self.upload is not None else False})

@@ -82,6 +82,10 @@ class FrameInput:
     meta: dict
 
 
+FUNCTION_TEXT = {"sin": "sin(pi x)", "cos": "cos(pi x)", "abs": "|x|", "square": "x^2", "cubic": "x^3 - x",
+                 "relu": "relu(x)", "step": "step(x) (1 for x > 0, else 0)"}
+
+
 def _window_2d(points: np.ndarray) -> tuple[float, float, float, float]:
     # a square window (equal scales, so slab widths and angles draw true) around the data
     lo, hi = points.min(0), points.max(0)
@@ -99,7 +103,9 @@ def load_data(config: dict, upload: UploadedData | None):
     if config["mode"] == "regress":
         data = netatlas.data.regression_1d(config["n"], fn=config["function"], noise=config["noise"],
                                            seed=config["seed"])
-        return data.x, data.y.float(), data.x_test, data.y_test.float(), 1, data.description
+        name = config["function"]  # say the function as the form does: sin(pi x), not sin(x)
+        description = data.description.replace(f"y = {name}(x)", f"y = {FUNCTION_TEXT.get(name, name + '(x)')}")
+        return data.x, data.y.float(), data.x_test, data.y_test.float(), 1, description
     if config["dataset"] == "upload":
         if upload is None:
             raise ValueError("dataset: 'upload' needs a CSV file; choose one with the upload control")
@@ -168,6 +174,7 @@ class Session:
         self.snapshots: list[dict] = []
         self.snapshot_every = 1
         self.viewing: int | None = None  # snapshot shown while scrubbed back
+        self.notice: str | None = None  # said once to the page (e.g. that a branch dropped later history)
         self.playing = False
         self.error: str | None = None
         self.version = 0
@@ -307,6 +314,10 @@ class Session:
         if self.viewing is None:
             return
         snap = self.snapshots[self.viewing]
+        dropped = [s["epoch"] for s in self.snapshots[self.viewing + 1:]]
+        if dropped:  # branching is explicit: the page is told what was dropped
+            self.notice = (f"branched from the snapshot at epoch {snap['epoch']}: the later history (epochs "
+                           f"{snap['epoch'] + 1}..{self.epoch}, {len(dropped)} snapshot(s)) was dropped")
         self.model.load_state_dict(snap["model"])
         self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
         self.epoch = snap["epoch"]
@@ -337,6 +348,12 @@ class Session:
                     self.error = f"training failed: {type(exc).__name__}: {str(exc)[:300]}"
                     self.version += 1
             self._stop.wait(max(MIN_YIELD_S, self.yield_fraction * (time.perf_counter() - start)))
+
+    def take_notice(self) -> str | None:
+        """The pending notice for the page, once."""
+        with self.lock:
+            notice, self.notice = self.notice, None
+        return notice
 
     # -- frames ---------------------------------------------------------------------------------------
     def capture(self, *, with_net: bool = True) -> FrameInput:

@@ -1,0 +1,261 @@
+"""Playground v2 (issue 19): each bug of the issue, binary frames, exact geometry past 256 units and
+sampled level sets for smooth nets. Mostly in-process (a Session and compute_layers), no browser."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from test_app_protocol import SMALL, Tab
+
+import netatlas
+from netatlas.app import DEFAULT_VIEW, ConfigError, Session, _lenses, compute_layers, validate_config
+from netatlas.app._frames import decode_frame, encode_frame, pack
+from netatlas.app._server import render_frame
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _trained(config, epochs=3):
+    session = Session(config)
+    session.step(epochs)
+    return session
+
+
+def _net64(model):
+    return netatlas.nets.from_torch(model)
+
+
+# -- binary frames -------------------------------------------------------------------------------
+def test_frame_round_trip_keeps_every_array_and_value():
+    rng = np.random.default_rng(0)
+    arrays = {"a": rng.normal(size=7), "b": rng.integers(0, 9, 5), "c": rng.integers(0, 60000, 3)}
+    message = {"type": "frame", "x": pack(arrays["a"]), "nested": [{"k": pack(arrays["b"], "u8")}],
+               "big": pack(arrays["c"], "u16"), "i": pack(np.arange(3) - 1, "i32"), "empty": pack([], "f32"),
+               "meta": {"loss": math.nan}}
+    data = encode_frame(message)
+    out = decode_frame(data)
+    assert np.array_equal(out["x"], arrays["a"].astype(np.float32))
+    assert out["nested"][0]["k"].tolist() == arrays["b"].tolist()
+    assert out["big"].tolist() == arrays["c"].tolist() and out["i"].tolist() == [-1, 0, 1]
+    assert out["empty"].size == 0 and out["meta"]["loss"] is None  # JSON has no NaN
+    with pytest.raises(ValueError, match="magic"):
+        decode_frame(b"JSON" + data[4:])
+
+
+def test_frames_are_binary_and_smaller_than_json():
+    session = _trained({"n": 500, "widths": [32, 32]}, 2)
+    try:
+        data = render_frame(session.capture(), DEFAULT_VIEW, 1)
+        frame = decode_frame(data)
+        regions = frame["layers"]["regions"]
+        assert regions["coords"].dtype == np.float32 and regions["offsets"].dtype == np.int32
+        assert regions["colour"].dtype == np.uint8 and regions["colour"].max() < _lenses.PATTERN_COLOURS
+        assert frame["layers"]["heatmap"]["classes"].dtype == np.uint8
+        as_json = json.dumps(frame, default=lambda a: a.tolist())
+        assert len(data) < len(as_json)
+    finally:
+        session.stop()
+
+
+# -- exported model: any batch size --------------------------------------------------------------
+def test_exported_model_accepts_any_batch_size(server, tmp_path):
+    tab = Tab(server.url)
+    try:
+        tab.send(type="config", config=SMALL)
+        tab.recv("data")
+        blob = urllib.request.urlopen(f"{server.url}api/export/model?session={tab.hello['session']}",
+                                      timeout=60).read()
+    finally:
+        tab.close()
+    path = tmp_path / "m.pt2"
+    path.write_bytes(blob)
+    module = torch.export.load(str(path)).module()
+    for batch in (1, 5, 333):
+        x = torch.randn(batch, 2, generator=torch.Generator().manual_seed(batch))
+        assert module(x).shape == (batch, 2)
+    net = netatlas.nets.load(path)
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(net(x), module(x).double(), atol=1e-5)
+
+
+# -- colour by class: regions split along the exact boundary -------------------------------------
+@pytest.mark.parametrize(("config", "n_classes"), [
+    ({"dataset": "moons", "n": 200, "widths": [16, 16]}, 2),
+    ({"dataset": "blobs", "n_classes": 4, "n": 200, "widths": [12, 12]}, 4),
+])
+def test_class_colouring_splits_regions_along_the_boundary(config, n_classes):
+    session = _trained(config, 4)
+    try:
+        frame = session.capture()
+        layers = decode_frame(render_frame(frame, {**DEFAULT_VIEW, "colour_by": "class"}, 1))["layers"]
+        pieces = layers["regions"]["pieces"]
+        coords = pieces["coords"].reshape(-1, 2).astype(np.float64)
+        offsets, classes = pieces["offsets"], pieces["classes"]
+        net = _net64(session.model)
+        logits = np.asarray(net(coords), dtype=np.float64)
+        own = logits[np.arange(len(coords)), np.repeat(classes, np.diff(offsets))]
+        margin = own - logits.max(1)  # <= 0; 0 where the piece's class wins
+        # tolerance: the float32 rounding of the vertices (relative eps32 of the window) times the
+        # largest slope of a logit difference, plus the round-off of the logits themselves
+        umin, umax, vmin, vmax = session.window
+        scale = max(abs(umin), abs(umax), abs(vmin), abs(vmax))
+        part = netatlas.regions.partition(net, netatlas.Plane(np.zeros(2), [1.0, 0], [0, 1.0], session.window))
+        slope = 2 * np.abs(part.output_linear).sum(2).max()
+        tol = 4 * EPS32 * scale * slope + 1e-9 * (1 + np.abs(logits).max())
+        assert margin.min() >= -tol, (margin.min(), tol)  # no wedge of the wrong colour anywhere
+        assert set(np.unique(classes)) <= set(range(n_classes)) and len(np.unique(classes)) >= 2
+        q = np.roll(np.arange(len(coords)), -1)  # shoelace, per piece
+        nxt = q.copy()
+        nxt[offsets[1:] - 1] = offsets[:-1]
+        cross = coords[:, 0] * coords[nxt, 1] - coords[nxt, 0] * coords[:, 1]
+        areas = 0.5 * np.add.reduceat(cross, offsets[:-1])
+        assert np.all(areas > 0)
+        assert areas.sum() == pytest.approx((umax - umin) * (vmax - vmin), rel=1e-5)  # they tile the window
+        assert len(classes) > layers["regions"]["n_regions"]  # the boundary did cut regions
+    finally:
+        session.stop()
+
+
+# -- scrubbing back then stepping branches explicitly --------------------------------------------
+def test_step_after_scrubbing_back_says_the_history_was_dropped(tab):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    for _ in range(3):
+        tab.send(type="step")
+    tab.frame_where(lambda f: f["meta"]["epoch"] == 3)
+    tab.send(type="scrub", index=1)
+    tab.frame_where(lambda f: f["meta"]["scrubbed"])
+    tab.send(type="step")
+    notice = tab.recv("notice")
+    assert "branched from the snapshot at epoch 1" in notice["message"] and "dropped" in notice["message"]
+    assert "epochs 2..3" in notice["message"]
+
+
+@pytest.fixture()
+def tab(server):
+    t = Tab(server.url)
+    yield t
+    t.close()
+
+
+# -- metric layer field --------------------------------------------------------------------------
+def test_metric_layer_the_net_lacks_is_refused(tab):
+    tab.send(type="config", config=SMALL)  # two hidden layers
+    tab.recv("data")
+    tab.send(type="view", view={"heatmap": "volume", "metric_layer": 3})
+    error = tab.recv("error")
+    assert error["field"] == "metric_layer" and "2 hidden layer" in error["message"]
+    tab.send(type="view", view={"heatmap": "volume", "metric_layer": 2})
+    tab.send(type="step")
+    frame = tab.frame_where(lambda f: f["meta"]["epoch"] == 1 and "volume" in f["layers"])
+    assert frame["layers"]["volume"]["layer"] == 2
+
+
+def test_volume_layer_never_shows_another_layer():
+    session = Session({"n": 40, "depth": 1, "widths": [4]})
+    try:
+        layers = compute_layers(session.capture(), {**DEFAULT_VIEW, "heatmap": "volume", "metric_layer": 2})
+        assert "1 hidden layer" in layers["volume"]["unavailable"]
+    finally:
+        session.stop()
+
+
+# -- parameter limit counts the real outputs -----------------------------------------------------
+def test_parameter_limit_counts_the_real_outputs():
+    widths = {"depth": 4, "widths": [256] * 4}
+    assert validate_config({**widths, "dataset": "moons"})["widths"] == [256] * 4  # 2 outputs: 198,658
+    with pytest.raises(ConfigError, match=r"\[2, 256, 256, 256, 256, 10\].*200,714"):
+        validate_config({**widths, "dataset": "blobs", "n_classes": 10})
+    assert validate_config({**widths, "mode": "regress"})["widths"] == [256] * 4
+    with pytest.raises(ConfigError, match=r"\[2, 256, 256, 256, 256, 10\]"):  # an upload not parsed yet
+        validate_config({**widths, "dataset": "upload", "upload": True})
+    assert validate_config({**widths, "dataset": "upload", "upload": 2})["dataset"] == "upload"
+
+
+# -- texts ---------------------------------------------------------------------------------------
+def test_regression_text_says_sin_pi_x():
+    session = Session({"mode": "regress", "function": "sin", "n": 12, "depth": 1, "widths": [8]})
+    try:
+        assert "y = sin(pi x)" in session.description and "sin(x)" not in session.description
+    finally:
+        session.stop()
+
+
+def test_report_does_not_leak_timing_fields(server, tab):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    request = urllib.request.Request(f"{server.url}api/export/report?session={tab.hello['session']}",
+                                     method="POST", data=b"{}", headers={"Content-Type": "application/json"})
+    html = urllib.request.urlopen(request, timeout=120).read().decode()
+    assert "serra2018_upper" in html  # the bounds are there
+    for field in ("'ms'", '"ms"', "partition_ms", "timing_ms"):
+        assert field not in html
+
+
+# -- coverage: past 256 units, region cap, smooth nets -------------------------------------------
+def test_exact_regions_past_256_hidden_units():
+    session = _trained({"dataset": "blobs", "n_classes": 3, "n": 100, "depth": 3, "widths": [128, 128, 128]}, 3)
+    try:
+        frame = session.capture()
+        layers = compute_layers(frame, {**DEFAULT_VIEW, "heatmap": "none"})
+        part = netatlas.regions.partition(frame.net, netatlas.Plane(np.zeros(2), [1.0, 0], [0, 1.0], frame.window))
+        assert layers["regions"]["n_regions"] == part.num_regions > 100
+        assert len(layers["boundary"]["segments"]) > 0 and "sampled" not in layers["boundary"]
+    finally:
+        session.stop()
+
+
+def test_region_cap_says_so_and_keeps_the_boundary(monkeypatch):
+    monkeypatch.setattr(_lenses, "MAX_DRAWN_REGIONS", 5)
+    session = Session({"n": 100, "widths": [16, 16]})
+    try:
+        layers = compute_layers(session.capture(), DEFAULT_VIEW)
+        assert layers["regions"]["capped"] and "drawing cap of 5" in layers["regions"]["note"]
+        assert "coords" not in layers["regions"] and layers["regions"]["n_regions"] > 5
+        assert len(layers["boundary"]["segments"]) > 0
+    finally:
+        session.stop()
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gelu"])
+def test_smooth_nets_get_a_sampled_boundary_and_contours(activation):
+    session = _trained({"n": 200, "widths": [16, 16], "activation": activation, "lr": 0.03}, 5)
+    try:
+        frame = session.capture()
+        layers = compute_layers(frame, DEFAULT_VIEW)
+        boundary = layers["boundary"]
+        assert boundary["sampled"] and "sampled" in boundary["note"] and "piecewise-linear" in \
+            layers["regions"]["unavailable"]
+        ends = np.asarray(boundary["segments"].array, dtype=np.float64).reshape(-1, 2)
+        assert len(ends) > 10
+        with torch.no_grad():
+            logits = frame.model(torch.as_tensor(ends, dtype=torch.float32)).double().numpy()
+        diff = logits[:, 1] - logits[:, 0]
+        # each end is interpolated on a fine-cell edge whose corners straddle 0: |f| <= h * max |grad f|
+        n, refine = _lenses.SAMPLED_GRID
+        umin, umax = frame.window[:2]
+        h = (umax - umin) / (n * refine)
+        x = torch.as_tensor(ends, dtype=torch.float64).requires_grad_(True)
+        model64 = session.model.double()
+        out = model64(x)
+        grad = torch.autograd.grad((out[:, 1] - out[:, 0]).sum(), x)[0].norm(dim=1).max().item()
+        assert np.abs(diff).max() <= 2 * h * grad + 1e-5
+        lines = layers["contours"]["lines"]
+        assert [line["level"] for line in lines] == [0.25, 0.75] and layers["contours"]["sampled"]
+    finally:
+        session.stop()
+
+
+def test_closed_session_thread_ends_quickly():
+    session = Session({"n": 2000, "widths": [64, 64], "batch_size": 4})
+    session.play()
+    time.sleep(0.3)
+    start = time.monotonic()
+    session.stop()
+    assert not session.training_thread_alive and time.monotonic() - start < 1.0
