@@ -143,3 +143,63 @@ def test_settings_travel_in_the_url(page):
     assert "piecewise-linear" in page.inner_text("#notes")  # tanh: no exact regions, a note says why
     assert "activation=tanh" in page.url
     shot(page, "tanh-volume")
+
+
+def test_widths_and_depth_stay_in_sync(page):
+    page.goto(page.base_url + "?n=100&depth=2&widths=8,8,8")
+    page.wait_for_function("window.playground.data && window.playground.lastFrame")
+    assert page.evaluate("window.playground.data.config.widths") == [8, 8]
+    assert page.input_value("#widths") == "8,8" and page.input_value("#depth") == "2"  # what the server built
+    assert "widths=8%2C8&" in page.url
+    page.fill("#widths", "8,8,8")
+    page.dispatch_event("#widths", "change")  # the widths decide the depth
+    page.wait_for_function("window.playground.data.config.widths.length === 3")
+    assert page.input_value("#depth") == "3" and "depth=3" in page.url and "widths=8%2C8%2C8" in page.url
+
+
+def test_high_dpi_canvas_and_narrow_layout(browser, server):
+    context = browser.new_context(viewport={"width": 900, "height": 800}, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        page.goto(server.url + "?n=100&widths=8,8")
+        page.wait_for_function(FIRST_FRAME)
+        css, backing = page.evaluate("(() => { const c = document.getElementById('view'); "
+                                     "return [c.getBoundingClientRect().width, c.width]; })()")
+        assert backing == round(2 * css)  # drawn at device pixels: sharp on high-DPI screens
+        for panel in ("#settings", "#view", "#layers"):  # nothing off-screen at 900 px
+            box = page.locator(panel).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 900, (panel, box)
+        shot(page, "narrow-900")
+    finally:
+        context.close()
+
+
+def test_class_colouring_tanh_boundary_and_branch_notice(page):
+    page.goto(page.base_url + "?n=150&widths=8,8&v_colour_by=class&lr=0.05")
+    page.wait_for_function(FIRST_FRAME)
+    for _ in range(3):
+        page.click("#step")
+    page.wait_for_function("window.playground.lastFrame.meta.epoch === 3")
+    assert frame_value(page, "f.layers.regions.pieces.offsets.length") > frame_value(page, "f.layers.regions.n_regions")
+    page.eval_on_selector("#scrub", "el => { el.value = 1; el.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("window.playground.lastFrame.meta.scrubbed")
+    page.click("#step")
+    page.wait_for_function("!document.getElementById('notice').hidden")
+    assert "dropped" in page.inner_text("#notice")
+    page.goto(page.base_url + "?n=150&widths=8,8&activation=tanh")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.layers.boundary")
+    assert frame_value(page, "f.layers.boundary.sampled") is True
+    assert "sampled" in page.inner_text("#lg-boundary-text")
+
+
+@pytest.mark.parametrize("dataset", ["moons", "circles", "xor", "spirals"])
+def test_default_view_screenshots(page, dataset):
+    page.goto(page.base_url + f"?dataset={dataset}&lr=0.03")
+    page.wait_for_function(FIRST_FRAME)
+    page.click("#play")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.meta.epoch >= 30")
+    page.click("#play")
+    page.wait_for_function("!window.playground.lastFrame.meta.playing")
+    assert page.locator("#class-key .key-item").count() == 2
+    assert frame_value(page, "f.layers.boundary.segments.length") > 0
+    shot(page, f"default-{dataset}")

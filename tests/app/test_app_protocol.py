@@ -233,7 +233,7 @@ def test_regression_mode_spline_view(server, tab):
 
 
 def test_smooth_activation_has_notes_not_regions(tab):
-    tab.send(type="config", config={**SMALL, "activation": "tanh"}, view={"heatmap": "volume"})
+    tab.send(type="config", config={**SMALL, "activation": "tanh"}, view={"heatmap": "volume", "hyperplanes": True})
     tab.recv("data")
     frame = tab.recv("frame")
     assert "piecewise-linear" in frame["layers"]["regions"]["unavailable"]

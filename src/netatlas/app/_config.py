@@ -73,12 +73,12 @@ DEFAULT_CONFIG = {
 
 DEFAULT_VIEW = {
     "regions": True,
-    "colour_by": "pattern",
+    "colour_by": "none",  # none (thin outlines over the confidence shading) | pattern | class
     "boundary": True,
     "contours": True,
     "heatmap": "confidence",  # confidence | volume | none
     "metric_layer": 1,  # hidden layer whose volume element is shown (1-based)
-    "hyperplanes": True,
+    "hyperplanes": False,  # off by default: the boundary and the shading read first
     "show_test": True,  # drawn by the page only
     "gradnorm": True,
     "subsample": False,
@@ -208,7 +208,7 @@ def validate_view(view) -> dict:
         out[key] = value
     for key in ("regions", "boundary", "contours", "hyperplanes", "show_test", "gradnorm", "subsample"):
         out[key] = bool(out[key])
-    out["colour_by"] = _choice(out, "colour_by", ("pattern", "class"))
+    out["colour_by"] = _choice(out, "colour_by", ("none", "pattern", "class"))
     out["heatmap"] = _choice(out, "heatmap", ("confidence", "volume", "none"))
     out["metric_layer"] = _number(out, "metric_layer", 1, LIMITS["depth"][1], integer=True)
     out["subsample_method"] = _choice(out, "subsample_method", SUBSAMPLE_METHODS)

@@ -358,7 +358,7 @@ function drawClassification(ctx, size) {
       });
     }
     const paths = polygonPaths(T, R.coords, R.offsets, R.colour, PATTERN_PALETTE.length);
-    if (!byClass) {
+    if (view.colour_by === "pattern") {
       ctx.globalAlpha = 0.45;
       paths.fills.forEach((path, k) => { ctx.fillStyle = PATTERN_PALETTE[k]; ctx.fill(path); });
       ctx.globalAlpha = 1;
