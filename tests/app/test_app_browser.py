@@ -203,3 +203,21 @@ def test_default_view_screenshots(page, dataset):
     assert page.locator("#class-key .key-item").count() == 2
     assert frame_value(page, "f.layers.boundary.segments.length") > 0
     shot(page, f"default-{dataset}")
+
+
+def test_network_panel_thumbnails_and_buttons_keep_widths_in_sync(page):
+    page.goto(page.base_url + "?n=100&depth=2&widths=8,40")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.layers.units")
+    page.wait_for_function("document.querySelectorAll('#net-layers .net-layer').length === 2")
+    counts = page.evaluate("[...document.querySelectorAll('#net-layers .net-units')].map(u => u.children.length)")
+    assert counts == [8, 32] and "+8 more" in page.inner_text("#net-layers")
+    page.click("#net-layers .net-layer:nth-child(1) .unit-add")
+    page.wait_for_function("window.playground.data.config.widths.join() === '9,40'")
+    page.click("#layer-add")
+    page.wait_for_function("window.playground.data.config.widths.join() === '9,40,40'")
+    assert page.input_value("#depth") == "3" and "widths=9%2C40%2C40" in page.url
+    page.click("#net-layers .net-layer:nth-child(2) .unit-remove")
+    page.wait_for_function("window.playground.data.config.widths.join() === '9,39,40'")
+    page.click("#layer-remove")
+    page.wait_for_function("window.playground.data.config.widths.join() === '9,39'")
+    assert page.input_value("#widths") == "9,39" and page.input_value("#depth") == "2"

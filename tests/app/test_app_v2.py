@@ -259,3 +259,20 @@ def test_closed_session_thread_ends_quickly():
     start = time.monotonic()
     session.stop()
     assert not session.training_thread_alive and time.monotonic() - start < 1.0
+
+
+def test_unit_thumbnails_are_the_units_activations():
+    session = Session({"n": 60, "depth": 2, "widths": [5, 40], "activation": "tanh"})
+    try:
+        frame = session.capture()
+        units = compute_layers(frame, DEFAULT_VIEW)["units"]
+        g = units["grid"]
+        assert [(la["width"], la["shown"]) for la in units["layers"]] == [(5, 5), (40, _lenses.MAX_UNIT_THUMBNAILS)]
+        x = torch.as_tensor(_lenses._grid_points(frame.window, g), dtype=torch.float32)
+        with torch.no_grad():
+            h1 = frame.model[1](frame.model[0](x)).double().numpy()
+        q = np.asarray(units["layers"][0]["values"].array, dtype=np.float64).reshape(5, g * g)
+        expected = 127.5 + 127.5 * h1.T / np.abs(h1).max(0)[:, None]
+        assert np.abs(q - expected).max() <= 0.5 + 1e-9  # rounding to a byte
+    finally:
+        session.stop()

@@ -80,6 +80,7 @@ DEFAULT_VIEW = {
     "metric_layer": 1,  # hidden layer whose volume element is shown (1-based)
     "hyperplanes": False,  # off by default: the boundary and the shading read first
     "show_test": True,  # drawn by the page only
+    "units": True,  # the network panel's per-unit thumbnails
     "gradnorm": True,
     "subsample": False,
     "subsample_method": "zone",
@@ -206,7 +207,7 @@ def validate_view(view) -> dict:
         if key not in DEFAULT_VIEW:
             raise ConfigError(key, f"view: unknown option {key!r}; accepted: {sorted(DEFAULT_VIEW)}")
         out[key] = value
-    for key in ("regions", "boundary", "contours", "hyperplanes", "show_test", "gradnorm", "subsample"):
+    for key in ("regions", "boundary", "contours", "hyperplanes", "show_test", "units", "gradnorm", "subsample"):
         out[key] = bool(out[key])
     out["colour_by"] = _choice(out, "colour_by", ("none", "pattern", "class"))
     out["heatmap"] = _choice(out, "heatmap", ("confidence", "volume", "none"))

@@ -32,6 +32,8 @@ CURVE_POINTS = 241  # samples of a 1-D function
 GRADIENT_CHUNK_FLOATS = 4_000_000  # per-sample gradients held at once (memory of one chunk)
 MAX_DRAWN_REGIONS = 20_000  # the cap is on regions, not units: above it the count and the boundary
 # are still exact and shown, but the polygons are not sent (the page says so)
+UNIT_GRID = 16  # thumbnail of each hidden unit: its activation on a UNIT_GRID x UNIT_GRID grid
+MAX_UNIT_THUMBNAILS = 32  # per layer (the page says how many more there are)
 PATTERN_COLOURS = 24  # palette of the page's pattern colouring: one batched fill per colour
 CONTOUR_LEVELS = (0.25, 0.75)  # confidence contours (probability of the predicted class / of class 1)
 ZONE_EPS = 0.1  # transition zone: eps <= switch <= 1 - eps
@@ -309,6 +311,26 @@ def _contours(part, binary: bool) -> dict:
     return {"lines": lines}
 
 
+def units(frame) -> dict:
+    """Each hidden unit's activation over the window (the network panel's thumbnails): per layer,
+    ``values`` (shown * UNIT_GRID**2 u8, 128 = 0, 255 = the unit's largest |activation|, rows from
+    the bottom of the window up) for its first ``shown`` units."""
+    x = torch.as_tensor(_grid_points(frame.window, UNIT_GRID), dtype=torch.float32)
+    layers = []
+    with torch.no_grad():
+        h = x
+        for module in frame.model:
+            h = module(h)
+            if isinstance(module, torch.nn.Linear):
+                continue
+            shown = min(h.shape[1], MAX_UNIT_THUMBNAILS)
+            v = h[:, :shown].double().numpy().T  # (shown, grid^2)
+            top = np.abs(v).max(1, keepdims=True)
+            q = np.round(127.5 + 127.5 * np.divide(v, top, out=np.zeros_like(v), where=top > 0))
+            layers.append({"width": int(h.shape[1]), "shown": shown, "values": pack(np.clip(q, 0, 255), "u8")})
+    return {"grid": UNIT_GRID, "layers": layers}
+
+
 def hyperplanes(frame) -> dict:
     """First-layer hyperplanes ``w.x + b = 0`` (read off the weights) and their transition zones."""
     first = next(m for m in frame.model if isinstance(m, torch.nn.Linear))
@@ -461,6 +483,8 @@ def compute_layers(frame, view) -> dict:
     layers["bounds"] = _layer(lambda: region_bounds(frame))
     if view["hyperplanes"]:
         layers["hyperplanes"] = _layer(lambda: hyperplanes(frame))
+    if view["units"]:
+        layers["units"] = _layer(lambda: units(frame))
     if view["gradnorm"]:
         layers["gradnorm"] = _layer(lambda: gradnorm(frame))
     if view["subsample"]:

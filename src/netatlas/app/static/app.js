@@ -8,7 +8,7 @@ const CLASS_COLOURS = ["#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#
   "#7f7f7f", "#bcbd22", "#17becf"];
 const CONFIG_KEYS = ["mode", "dataset", "function", "n", "noise", "n_classes", "depth", "widths", "activation",
   "init", "init_scale", "weight_decay", "optimizer", "lr", "batch_size", "seed"];
-const VIEW_KEYS = ["regions", "colour_by", "boundary", "contours", "heatmap", "metric_layer", "hyperplanes", "show_test",
+const VIEW_KEYS = ["regions", "colour_by", "boundary", "contours", "heatmap", "metric_layer", "hyperplanes", "show_test", "units",
   "gradnorm", "subsample", "subsample_method", "subsample_fraction"];
 const MAX_UPLOAD_BYTES = 1000000;
 // region fills of the pattern colouring: the server sends a palette index per region (the same
@@ -142,6 +142,7 @@ function handle(msg) {
       $("depth").value = msg.config.depth;
       $("widths").value = msg.config.widths.join(",");
       syncMetricLayer(msg.config.depth);
+      drawNetwork(null);
       drawLegend();
       history.replaceState(null, "", "?" + toQuery());
       draw();
@@ -266,6 +267,7 @@ function updateReadout(msg) {
   drawCurves(meta.curves, state.data && state.data.mode);
   drawRegionCurve();
   drawLegend();
+  drawNetwork(msg);
 }
 
 // ---------------------------------------------------------------- drawing: 2-D
@@ -633,6 +635,76 @@ function drawLegend() {
   $("lg-points").textContent = (view.gradnorm ? "point size: per-sample gradient norm; " : "") +
     (view.show_test ? "hollow: test" : "");
 }
+// ---------------------------------------------------------------- network panel
+// one column per hidden layer with +/- buttons (they edit the widths field, so form, server and
+// URL stay in sync) and a thumbnail per unit: its activation over the view
+function setWidths(widths) {
+  $("widths").value = widths.join(",");
+  $("depth").value = widths.length;
+  sendConfig();
+}
+function currentWidths() {
+  return $("widths").value.split(",").map((s) => parseInt(s.trim(), 10)).filter((v) => v > 0);
+}
+function drawNetwork(frame) {
+  const box = $("net-layers");
+  if (!state.data || state.data.mode === "regress") return;
+  const widths = state.data.config.widths, U = frame && frame.layers.units;
+  if (box.dataset.widths !== widths.join(",")) {  // rebuild the columns when the architecture changes
+    box.dataset.widths = widths.join(",");
+    box.innerHTML = "";
+    widths.forEach((w, l) => {
+      const col = document.createElement("div");
+      col.className = "net-layer";
+      const head = document.createElement("div");
+      head.className = "lh";
+      const minus = document.createElement("button"), plus = document.createElement("button");
+      minus.textContent = "−"; plus.textContent = "+";
+      minus.title = "one unit fewer"; plus.title = "one unit more";
+      minus.dataset.layer = plus.dataset.layer = l;
+      minus.className = "unit-remove"; plus.className = "unit-add";
+      minus.onclick = () => { const ws = currentWidths(); if (ws[l] > 1) { ws[l]--; setWidths(ws); } };
+      plus.onclick = () => { const ws = currentWidths(); ws[l]++; setWidths(ws); };
+      const label = document.createElement("span");
+      label.textContent = `${w} unit${w === 1 ? "" : "s"}`;
+      head.append(minus, label, plus);
+      const units = document.createElement("div");
+      units.className = "net-units";
+      col.append(head, units);
+      const more = document.createElement("div");
+      more.className = "net-more";
+      col.appendChild(more);
+      box.appendChild(col);
+    });
+  }
+  if (!U || !U.layers) return;
+  const g = U.grid;
+  U.layers.forEach((layer, l) => {
+    const col = box.children[l];
+    if (!col) return;
+    const units = col.querySelector(".net-units");
+    while (units.children.length < layer.shown) {
+      const c = document.createElement("canvas");
+      c.width = g; c.height = g;
+      units.appendChild(c);
+    }
+    col.querySelector(".net-more").textContent = layer.width > layer.shown ? `+${layer.width - layer.shown} more` : "";
+    for (let j = 0; j < layer.shown; j++) {
+      const c = units.children[j], ctx = c.getContext("2d"), img = ctx.createImageData(g, g);
+      for (let r = 0; r < g; r++) {
+        for (let k = 0; k < g; k++) {
+          const q = layer.values[j * g * g + (g - 1 - r) * g + k], t = (q - 127.5) / 127.5, o = 4 * (r * g + k);
+          const rgb = t >= 0 ? [8, 119, 189] : [245, 147, 34], a = Math.abs(t);
+          img.data[o] = Math.round(255 + (rgb[0] - 255) * a);
+          img.data[o + 1] = Math.round(255 + (rgb[1] - 255) * a);
+          img.data[o + 2] = Math.round(255 + (rgb[2] - 255) * a);
+          img.data[o + 3] = 255;
+        }
+      }
+      ctx.putImageData(img, 0, 0);
+    }
+  });
+}
 function syncMetricLayer(depth) {
   const el = $("v-metric_layer");
   el.max = Math.max(1, depth);
@@ -722,6 +794,14 @@ function wire() {
       draw();
     });
   }
+  $("layer-add").addEventListener("click", () => {
+    const ws = currentWidths();
+    if (ws.length < 6) { ws.push(ws.length ? ws.at(-1) : 8); setWidths(ws); }
+  });
+  $("layer-remove").addEventListener("click", () => {
+    const ws = currentWidths();
+    if (ws.length) { ws.pop(); setWidths(ws); }
+  });
   $("play").addEventListener("click", () => send({ type: state.playing ? "pause" : "play" }));
   $("step").addEventListener("click", () => send({ type: "step" }));
   window.addEventListener("resize", () => draw());
