@@ -276,3 +276,34 @@ def test_unit_thumbnails_are_the_units_activations():
         assert np.abs(q - expected).max() <= 0.5 + 1e-9  # rounding to a byte
     finally:
         session.stop()
+
+
+def test_l1_l2_penalties_shrink_the_weights_and_leave_the_reported_loss_alone():
+    def weights_after(**penalty):
+        session = Session({"n": 100, "widths": [16, 16], "batch_size": 0, "lr": 0.02, "seed": 3, **penalty})
+        try:
+            session.step(30)
+            ws = [m.weight.detach() for m in session.model if isinstance(m, torch.nn.Linear)]
+            with torch.no_grad():
+                data_loss = float(session._loss(session.model(session.x), session.y))
+            return sum(float(w.abs().sum()) for w in ws), sum(float((w * w).sum()) for w in ws), \
+                session.history["loss"][-1], data_loss
+        finally:
+            session.stop()
+
+    l1_free, l2_free, _, _ = weights_after()
+    l1_pen, _, reported, data_loss = weights_after(l1=0.01)
+    _, l2_pen, _, _ = weights_after(l2=0.01)
+    assert l1_pen < 0.8 * l1_free and l2_pen < 0.8 * l2_free
+    assert reported == pytest.approx(data_loss, rel=1e-6)  # the curve shows the data loss, not the penalty
+    with pytest.raises(ConfigError, match="l1"):
+        validate_config({"l1": -1})
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5])
+def test_train_test_ratio(fraction):
+    session = Session({"n": 100, "depth": 1, "widths": [4], "test_fraction": fraction})
+    try:
+        assert len(session.x) == 100 and len(session.x_test) == math.ceil(100 * fraction / (1 - fraction))
+    finally:
+        session.stop()

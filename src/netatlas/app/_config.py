@@ -42,6 +42,9 @@ LIMITS = {
     "n_parameters": 200_000,
     "init_scale": (1e-3, 100.0),
     "weight_decay": (0.0, 1.0),
+    "l1": (0.0, 1.0),
+    "l2": (0.0, 1.0),
+    "test_fraction": (0.0, 0.9),
     "lr": (1e-6, 10.0),
     "batch_size": (0, 5000),  # 0 = full batch
     "seed": (0, 2**31 - 1),
@@ -65,6 +68,9 @@ DEFAULT_CONFIG = {
     "init": "torch",
     "init_scale": 1.0,
     "weight_decay": 0.0,
+    "l1": 0.0,  # penalties on the weights (not the biases) added to the training loss, as in TF Playground
+    "l2": 0.0,
+    "test_fraction": 0.25,  # share of all points held out for testing (built-in data sets)
     "optimizer": "adam",
     "lr": 0.01,
     "batch_size": 32,
@@ -167,6 +173,9 @@ def validate_config(config) -> dict:
     out["init"] = _choice(config, "init", INITS)
     out["init_scale"] = _number(config, "init_scale", *LIMITS["init_scale"])
     out["weight_decay"] = _number(config, "weight_decay", *LIMITS["weight_decay"])
+    out["l1"] = _number(config, "l1", *LIMITS["l1"])
+    out["l2"] = _number(config, "l2", *LIMITS["l2"])
+    out["test_fraction"] = _number(config, "test_fraction", *LIMITS["test_fraction"])
     out["optimizer"] = _choice(config, "optimizer", OPTIMIZERS)
     out["lr"] = _number(config, "lr", *LIMITS["lr"])
     out["batch_size"] = _number(config, "batch_size", *LIMITS["batch_size"], integer=True)

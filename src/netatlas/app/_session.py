@@ -102,7 +102,7 @@ def load_data(config: dict, upload: UploadedData | None):
 
     if config["mode"] == "regress":
         data = netatlas.data.regression_1d(config["n"], fn=config["function"], noise=config["noise"],
-                                           seed=config["seed"])
+                                           seed=config["seed"], test_fraction=config["test_fraction"])
         name = config["function"]  # say the function as the form does: sin(pi x), not sin(x)
         description = data.description.replace(f"y = {name}(x)", f"y = {FUNCTION_TEXT.get(name, name + '(x)')}")
         return data.x, data.y.float(), data.x_test, data.y_test.float(), 1, description
@@ -113,7 +113,8 @@ def load_data(config: dict, upload: UploadedData | None):
         y = torch.tensor(upload.y, dtype=torch.int64)
         return (x, y, x[:0], y[:0], upload.n_classes,
                 f"Uploaded CSV: {len(y)} points, {upload.n_classes} classes ({', '.join(upload.labels)}).")
-    kwargs = {"n": config["n"], "noise": config["noise"], "seed": config["seed"]}
+    kwargs = {"n": config["n"], "noise": config["noise"], "seed": config["seed"],
+              "test_fraction": config["test_fraction"]}
     if config["dataset"] == "blobs":
         kwargs["n_classes"] = config["n_classes"]
     data = netatlas.data.load(config["dataset"], **kwargs)
@@ -247,6 +248,15 @@ class Session:
             return F.mse_loss(out[:, 0], y)
         return F.cross_entropy(out, y)
 
+    def _penalty(self):
+        """L1 and L2 penalties on the weights (biases are free), added to the training loss only."""
+        l1, l2 = self.config["l1"], self.config["l2"]
+        if not (l1 or l2):
+            return 0.0
+        weights = [m.weight for m in self.model if isinstance(m, torch.nn.Linear)]
+        return (l1 * sum(w.abs().sum() for w in weights) if l1 else 0.0) + \
+            (l2 * sum((w * w).sum() for w in weights) if l2 else 0.0)
+
     def _train_epoch(self):
         n = len(self.x)
         batch = self.config["batch_size"] or n
@@ -259,7 +269,7 @@ class Session:
             with self.lock:  # per step, so a frame can take its copy of the weights mid-epoch
                 self.model.train()
                 self.optimizer.zero_grad(set_to_none=True)
-                loss = self._loss(self.model(self.x[idx]), self.y[idx])
+                loss = self._loss(self.model(self.x[idx]), self.y[idx]) + self._penalty()
                 loss.backward()
                 self.optimizer.step()
                 self.n_steps += 1

@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const CLASS_COLOURS = ["#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf"];
 const CONFIG_KEYS = ["mode", "dataset", "function", "n", "noise", "n_classes", "depth", "widths", "activation",
-  "init", "init_scale", "weight_decay", "optimizer", "lr", "batch_size", "seed"];
+  "init", "init_scale", "weight_decay", "l1", "l2", "test_fraction", "optimizer", "lr", "batch_size", "seed"];
 const VIEW_KEYS = ["regions", "colour_by", "boundary", "contours", "heatmap", "metric_layer", "hyperplanes", "show_test", "units",
   "gradnorm", "subsample", "subsample_method", "subsample_fraction"];
 const MAX_UPLOAD_BYTES = 1000000;
