@@ -221,3 +221,17 @@ def test_network_panel_thumbnails_and_buttons_keep_widths_in_sync(page):
     page.click("#layer-remove")
     page.wait_for_function("window.playground.data.config.widths.join() === '9,39'")
     assert page.input_value("#widths") == "9,39" and page.input_value("#depth") == "2"
+
+
+def test_input_features_travel_in_the_url(page):
+    page.goto(page.base_url + "?dataset=circles&n=150&widths=8&depth=1&features=x1^2,x2^2")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.layers.boundary")
+    assert page.evaluate("window.playground.data.config.features") == ["x1^2", "x2^2"]
+    assert page.is_checked("[data-feature='x1^2']") and not page.is_checked("[data-feature='x1']")
+    assert frame_value(page, "f.layers.boundary.sampled") is True
+    page.check("[data-feature='x1']")
+    page.wait_for_function("window.playground.data.config.features.length === 3")
+    from urllib.parse import parse_qs, urlsplit
+
+    page.wait_for_function("location.search.includes('features=x1%2C')")
+    assert parse_qs(urlsplit(page.url).query)["features"] == ["x1,x1^2,x2^2"]

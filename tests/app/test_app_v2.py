@@ -307,3 +307,29 @@ def test_train_test_ratio(fraction):
         assert len(session.x) == 100 and len(session.x_test) == math.ceil(100 * fraction / (1 - fraction))
     finally:
         session.stop()
+
+
+@pytest.mark.parametrize("features", [["x1", "x2", "x1^2", "x2^2"], ["x1x2", "sin_x1"], ["x2"]])
+def test_input_features(features):
+    session = _trained({"dataset": "circles", "n": 120, "widths": [8, 8], "features": features,
+                        "batch_size": 0, "lr": 0.05}, 3)
+    try:
+        x = session.x[:7]
+        columns = {"x1": x[:, 0], "x2": x[:, 1], "x1^2": x[:, 0] ** 2, "x2^2": x[:, 1] ** 2,
+                   "x1x2": x[:, 0] * x[:, 1], "sin_x1": torch.sin(x[:, 0])}
+        assert torch.allclose(session.model[0](x), torch.stack([columns[f] for f in features], 1))
+        layers = compute_layers(session.capture(), {**DEFAULT_VIEW, "heatmap": "volume", "subsample": True,
+                                                    "hyperplanes": True})
+        assert not {k: v["error"] for k, v in layers.items() if "error" in v}
+        if features == ["x2"]:  # a coordinate subset: still piecewise linear, exact regions
+            assert layers["regions"]["n_regions"] >= 1 and "sampled" not in layers["boundary"]
+        else:
+            assert "not coordinates" in layers["regions"]["unavailable"] and layers["boundary"]["sampled"]
+        assert "raw inputs" in layers["hyperplanes"]["unavailable"]
+        assert layers["units"]["layers"][0]["width"] == 8 and len(layers["gradnorm"]["norms"]) == 120
+    finally:
+        session.stop()
+    with pytest.raises(ConfigError, match="unknown 'x3'"):
+        validate_config({"features": "x1,x3"})
+    with pytest.raises(ConfigError, match="at least one"):
+        validate_config({"features": []})

@@ -62,6 +62,7 @@ DEFAULT_CONFIG = {
     "n": 500,
     "noise": 0.1,
     "n_classes": 3,
+    "features": ["x1", "x2"],  # what the net sees of a point (TF Playground's input features)
     "depth": 2,
     "widths": [32, 32],
     "activation": "relu",
@@ -151,6 +152,7 @@ def validate_config(config) -> dict:
     out["n"] = _number(config, "n", *LIMITS["n"], integer=True)
     out["noise"] = _number(config, "noise", *LIMITS["noise"])
     out["n_classes"] = _number(config, "n_classes", *LIMITS["n_classes"], integer=True)
+    out["features"] = _features(config.get("features", DEFAULT_CONFIG["features"]))
     out["depth"] = _number(config, "depth", *LIMITS["depth"], integer=True)
     widths = config.get("widths", DEFAULT_CONFIG["widths"])
     if isinstance(widths, str):
@@ -162,7 +164,7 @@ def validate_config(config) -> dict:
         widths += [widths[-1] if widths else 16] * (out["depth"] - len(widths))
     widths = [_number({"widths": w}, "widths", *LIMITS["width"], integer=True) for w in widths[: out["depth"]]]
     out["widths"] = widths
-    n_in = 1 if out["mode"] == "regress" else 2
+    n_in = 1 if out["mode"] == "regress" else len(out["features"])
     sizes = [n_in, *widths, n_outputs(out, config.get("upload"))]
     n_parameters = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     if n_parameters > LIMITS["n_parameters"]:
@@ -183,6 +185,21 @@ def validate_config(config) -> dict:
     if out["mode"] == "classify" and out["dataset"] == "upload" and not config.get("upload"):
         raise ConfigError("dataset", "dataset: 'upload' needs a CSV file; choose one with the upload control")
     return out
+
+
+def _features(value) -> list:
+    from netatlas.app._features import FEATURES
+
+    if isinstance(value, str):
+        value = [f for f in value.replace(" ", "").split(",") if f]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(f, str) for f in value):
+        raise ConfigError("features", f"features: expected a list of feature names, got {value!r}")
+    unknown = [f for f in value if f not in FEATURES]
+    if unknown:
+        raise ConfigError("features", f"features: unknown {unknown[0]!r}; choose from {', '.join(FEATURES)}")
+    if not value:
+        raise ConfigError("features", "features: choose at least one input feature")
+    return list(dict.fromkeys(value))  # in order, without repeats
 
 
 def n_outputs(config: dict, upload=None) -> int:

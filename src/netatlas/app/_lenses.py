@@ -20,6 +20,8 @@ import time
 import numpy as np
 import torch
 
+from netatlas._errors import UnsupportedLayerError
+from netatlas.app._features import FeatureMap
 from netatlas.app._frames import pack
 
 logger = logging.getLogger(__name__)
@@ -138,9 +140,13 @@ def _logit_difference_net(model):
 def partition_layers(frame, view) -> dict:
     """Exact regions, decision boundary and confidence contours from ``netatlas.regions.partition``."""
     out = {}
-    if not frame.net.piecewise_linear:
-        note = (f"exact regions need a piecewise-linear net (relu or leaky_relu); this one uses "
-                f"{frame.config['activation']}")
+    if frame.net is None or not frame.net.piecewise_linear:
+        if frame.net is None:
+            note = ("input features that are not coordinates (x1², x1·x2, sin) curve the net's pieces in the "
+                    "plane: no polygons to compute")
+        else:
+            note = (f"exact regions need a piecewise-linear net (relu or leaky_relu); this one uses "
+                    f"{frame.config['activation']}")
         out = {"regions": {"unavailable": note}}
         if view["boundary"] or view["contours"]:
             out.update(_layer(lambda: sampled_layers(frame, view)))
@@ -321,7 +327,7 @@ def units(frame) -> dict:
         h = x
         for module in frame.model:
             h = module(h)
-            if isinstance(module, torch.nn.Linear):
+            if isinstance(module, (torch.nn.Linear, FeatureMap)):
                 continue
             shown = min(h.shape[1], MAX_UNIT_THUMBNAILS)
             v = h[:, :shown].double().numpy().T  # (shown, grid^2)
@@ -333,6 +339,8 @@ def units(frame) -> dict:
 
 def hyperplanes(frame) -> dict:
     """First-layer hyperplanes ``w.x + b = 0`` (read off the weights) and their transition zones."""
+    if frame.config["features"] != ["x1", "x2"]:
+        raise Unavailable("first-layer hyperplanes are drawn for the raw inputs (features x1, x2)")
     first = next(m for m in frame.model if isinstance(m, torch.nn.Linear))
     W = first.weight.detach().double().numpy()
     b = first.bias.detach().double().numpy()
@@ -351,7 +359,7 @@ def volume(frame, view) -> dict:
     """log volume element of a hidden layer's features on a METRIC_GRID x METRIC_GRID grid."""
     volume_element = lens("netatlas.metric", "volume_element")
     hidden = [name for name, m in frame.model.named_children()
-              if not isinstance(m, torch.nn.Linear)]  # activation modules = hidden layers
+              if not isinstance(m, (torch.nn.Linear, FeatureMap))]  # activation modules = hidden layers
     if not hidden:
         raise Unavailable("the network has no hidden layer; add one to see its volume element")
     layer = view["metric_layer"]
@@ -383,7 +391,13 @@ def gradnorm(frame) -> dict:
 def subsample(frame, view) -> dict:
     score = lens("netatlas.dynamics", "score")
     keep = lens("netatlas.dynamics", "subsample")
-    scores = score(view["subsample_method"], frame.model, frame.x, frame.y, seed=frame.config["seed"])
+    try:
+        scores = score(view["subsample_method"], frame.model, frame.x, frame.y, seed=frame.config["seed"])
+    except UnsupportedLayerError:
+        if frame.net is not None:
+            raise
+        raise Unavailable(f"subsampling by {view['subsample_method']!r} needs the net's layers, and input features "
+                          "that are not coordinates hide them; only 'random' works on such a net") from None
     kept = keep(scores, view["subsample_fraction"], labels=frame.y.numpy(), seed=frame.config["seed"])
     return {"kept": pack(kept, "i32"), "method": view["subsample_method"],
             "fraction": view["subsample_fraction"]}
@@ -399,9 +413,9 @@ def region_bounds(frame) -> dict:
     widths = list(frame.config["widths"])
     if not widths:
         raise Unavailable("no hidden layer: the network is affine, one region")
-    if not frame.net.piecewise_linear:
+    if frame.net is None or not frame.net.piecewise_linear:
         raise Unavailable("region-count bounds are for piecewise-linear (ReLU) nets")
-    return {name: float(value) for name, value in all_bounds(2, widths).items()}
+    return {name: float(value) for name, value in all_bounds(len(frame.config["features"]), widths).items()}
 
 
 # -- regression (1-D) layers ----------------------------------------------------------------------

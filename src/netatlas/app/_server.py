@@ -55,6 +55,7 @@ from netatlas.app._config import (
     validate_config,
     validate_view,
 )
+from netatlas.app._features import is_linear
 from netatlas.app._frames import encode_frame
 from netatlas.app._guard import SameOriginGuard
 from netatlas.app._lenses import compute_layers, lens, lens_status
@@ -79,7 +80,7 @@ def render_frame(frame, view: dict, number: int) -> bytes:
 
     Runs in a geometry worker process (or a thread with ``workers=0``)."""
     start = time.perf_counter()
-    if frame.net is None:
+    if frame.net is None and (frame.mode == "regress" or is_linear(frame.config["features"])):
         import netatlas.nets
 
         frame = dataclasses.replace(frame, net=netatlas.nets.from_torch(frame.model))
@@ -520,7 +521,7 @@ def _report_html(session: Session, image: bytes | None, out: Path) -> str:
         png.write_bytes(image)
         run.add_media(png, "The playground's view when the report was exported (exact geometry from the library).",
                       title="View")
-    if frame.mode == "classify" and frame.net.piecewise_linear:
+    if frame.mode == "classify" and frame.net is not None and frame.net.piecewise_linear:
         _partition_figure(run, session, frame)
     curves = frame.meta["curves"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from netatlas.app._config import UploadedData, validate_config
+from netatlas.app._features import feature_layer, is_linear
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +166,15 @@ class Session:
             self.window = _window_2d(pts)
             n_in, n_out = 2, n_classes
         cfg = self.config
+        first = feature_layer(cfg["features"]) if self.mode == "classify" else None
+        if first is not None:
+            n_in = len(cfg["features"])
         self.model = netatlas.nets.mlp([n_in, *cfg["widths"], n_out], cfg["activation"], init=cfg["init"],
                                        scale=cfg["init_scale"], seed=cfg["seed"])
+        if first is not None:  # the features come first, inside the model (exports take raw points)
+            self.model = torch.nn.Sequential(first, *self.model)
+        # the IR (exact geometry) exists while the net is piecewise linear in the plane's coordinates
+        self.has_ir = self.mode == "regress" or is_linear(cfg["features"])
         self.optimizer = self._make_optimizer()
         self.lock = threading.RLock()
         self.epoch = 0
@@ -398,7 +406,7 @@ class Session:
         keep = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).round().astype(int)) if n else []
         meta["curves"] = {k: [v[i] for i in keep] for k, v in history.items()}
         meta["metrics"] = {k: v[-1] if v else None for k, v in history.items()}
-        net = netatlas.nets.from_torch(model) if with_net else None
+        net = netatlas.nets.from_torch(model) if with_net and self.has_ir else None
         return FrameInput(model, net, self.x, self.y, self.window, self.config, self.mode, self.n_classes, meta)
 
     def data_message(self) -> dict:

@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const CLASS_COLOURS = ["#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf"];
-const CONFIG_KEYS = ["mode", "dataset", "function", "n", "noise", "n_classes", "depth", "widths", "activation",
+const CONFIG_KEYS = ["mode", "dataset", "function", "n", "noise", "n_classes", "features", "depth", "widths", "activation",
   "init", "init_scale", "weight_decay", "l1", "l2", "test_fraction", "optimizer", "lr", "batch_size", "seed"];
 const VIEW_KEYS = ["regions", "colour_by", "boundary", "contours", "heatmap", "metric_layer", "hyperplanes", "show_test", "units",
   "gradnorm", "subsample", "subsample_method", "subsample_fraction"];
@@ -28,6 +28,8 @@ window.playground = state;  // for tests and the curious
 function readConfig() {
   const cfg = { mode: $("mode-regress").checked ? "regress" : "classify" };
   for (const el of document.querySelectorAll("[data-key]")) cfg[el.dataset.key] = el.value.trim();
+  cfg.features = [...document.querySelectorAll("[data-feature]")].filter((el) => el.checked)
+    .map((el) => el.dataset.feature).join(",");
   return cfg;
 }
 function readView() {
@@ -43,6 +45,7 @@ function writeForm(cfg, view) {
     const v = cfg[el.dataset.key];
     if (v !== undefined && v !== null) el.value = Array.isArray(v) ? v.join(",") : v;
   }
+  if (cfg.features !== undefined && cfg.features !== null) setFeatures(cfg.features);
   for (const el of document.querySelectorAll("[data-view]")) {
     const v = view[el.dataset.view];
     if (v === undefined) continue;
@@ -50,6 +53,10 @@ function writeForm(cfg, view) {
     else el.value = v;
   }
   updateModeClasses();
+}
+function setFeatures(features) {
+  const chosen = new Set(Array.isArray(features) ? features : String(features).split(","));
+  for (const el of document.querySelectorAll("[data-feature]")) el.checked = chosen.has(el.dataset.feature);
 }
 function fromQuery() {
   const q = new URLSearchParams(location.search), cfg = {}, view = {};
@@ -141,6 +148,7 @@ function handle(msg) {
       // the server's settings are the truth: depth and widths as built, in the form and the URL
       $("depth").value = msg.config.depth;
       $("widths").value = msg.config.widths.join(",");
+      setFeatures(msg.config.features);
       syncMetricLayer(msg.config.depth);
       drawNetwork(null);
       drawLegend();
@@ -773,7 +781,7 @@ function switchMode() {
 function wire() {
   const q = fromQuery();
   writeForm(q.cfg, q.view);
-  for (const el of document.querySelectorAll("[data-key]")) el.addEventListener("change", sendConfig);
+  for (const el of document.querySelectorAll("[data-key], [data-feature]")) el.addEventListener("change", sendConfig);
   for (const el of document.querySelectorAll("input[name=mode]")) el.addEventListener("change", switchMode);
   // widths decide the depth: typing 8,8,8 makes 3 hidden layers (form, server and URL agree)
   $("widths").addEventListener("change", () => {
