@@ -235,3 +235,17 @@ def test_input_features_travel_in_the_url(page):
 
     page.wait_for_function("location.search.includes('features=x1%2C')")
     assert parse_qs(urlsplit(page.url).query)["features"] == ["x1,x1^2,x2^2"]
+
+
+def test_wheel_zoom_and_double_click_reset(page):
+    page.goto(page.base_url + "?n=100&widths=8,8")
+    page.wait_for_function(FIRST_FRAME)
+    full = page.evaluate("window.playground.data.window")
+    box = page.locator("#view").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -100)  # zoom in about the centre
+    page.wait_for_function("window.playground.lastFrame.window[1] - window.playground.lastFrame.window[0] < "
+                           f"0.9 * {full[1] - full[0]}")
+    assert "v_window=" in page.url and "v_window=&" not in page.url
+    page.dblclick("#view")
+    page.wait_for_function(f"window.playground.lastFrame.window[0] === {full[0]}")

@@ -333,3 +333,24 @@ def test_input_features(features):
         validate_config({"features": "x1,x3"})
     with pytest.raises(ConfigError, match="at least one"):
         validate_config({"features": []})
+
+
+def test_zoomed_window_gets_its_own_exact_geometry(server, tab):
+    tab.send(type="config", config=SMALL)
+    tab.recv("data")
+    tab.send(type="step")
+    tab.frame_where(lambda f: f["meta"]["epoch"] == 1)
+    window = [-0.3, 0.2, 0.1, 0.6]
+    tab.send(type="view", view={"window": window, "heatmap": "none"})
+    frame = tab.frame_where(lambda f: f["window"] == window)
+    model = server.server.config.app.state.sessions[tab.hello["session"]].model
+    net = netatlas.nets.from_torch(model)
+    part = netatlas.regions.partition(net, netatlas.Plane(np.zeros(2), [1.0, 0], [0, 1.0], tuple(window)))
+    assert frame["layers"]["regions"]["n_regions"] == part.num_regions
+    coords = frame["layers"]["regions"]["coords"].reshape(-1, 2)
+    assert coords[:, 0].min() >= window[0] - 1e-6 and coords[:, 0].max() <= window[1] + 1e-6
+    tab.send(type="view", view={"window": "1,0,0,1"})
+    assert tab.recv("error")["field"] == "window"
+    tab.send(type="view", view={"window": None})
+    data_window = server.server.config.app.state.sessions[tab.hello["session"]].window
+    assert tab.frame_where(lambda f: f["window"] == list(data_window))

@@ -92,6 +92,7 @@ DEFAULT_VIEW = {
     "subsample": False,
     "subsample_method": "zone",
     "subsample_fraction": 0.3,
+    "window": None,  # [xmin, xmax, ymin, ymax] zoomed/panned to; None: the data's own window
 }
 
 
@@ -240,7 +241,29 @@ def validate_view(view) -> dict:
     out["metric_layer"] = _number(out, "metric_layer", 1, LIMITS["depth"][1], integer=True)
     out["subsample_method"] = _choice(out, "subsample_method", SUBSAMPLE_METHODS)
     out["subsample_fraction"] = _number(out, "subsample_fraction", 0.01, 1.0)
+    out["window"] = _window(out["window"])
     return out
+
+
+def _window(value):
+    """None, or a zoom window [xmin, xmax, ymin, ymax] of finite numbers with positive extent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    message = (f"window: expected [xmin, xmax, ymin, ymax], finite, xmin < xmax, ymin < ymax, extents in "
+               f"[1e-6, 1e6]; got {str(value)[:80]}")
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise ConfigError("window", message)
+    try:
+        w = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise ConfigError("window", message) from None
+    if not all(math.isfinite(v) and abs(v) <= 1e6 for v in w):
+        raise ConfigError("window", message)
+    if not (1e-6 <= w[1] - w[0] <= 1e6 and 1e-6 <= w[3] - w[2] <= 1e6):
+        raise ConfigError("window", message)
+    return w
 
 
 @dataclass(frozen=True)

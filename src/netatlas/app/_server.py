@@ -80,12 +80,15 @@ def render_frame(frame, view: dict, number: int) -> bytes:
 
     Runs in a geometry worker process (or a thread with ``workers=0``)."""
     start = time.perf_counter()
+    if view.get("window") is not None and frame.mode == "classify":  # zoomed or panned: geometry of that window
+        frame = dataclasses.replace(frame, window=tuple(view["window"]))
     if frame.net is None and (frame.mode == "regress" or is_linear(frame.config["features"])):
         import netatlas.nets
 
         frame = dataclasses.replace(frame, net=netatlas.nets.from_torch(frame.model))
     layers = compute_layers(frame, view)
     message = {"type": "frame", "frame": number, "meta": to_jsonable(frame.meta), "layers": layers,
+               "window": list(frame.window),
                "timing_ms": round(1000 * (time.perf_counter() - start), 1)}
     return encode_frame(message)
 

@@ -9,7 +9,7 @@ const CLASS_COLOURS = ["#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#
 const CONFIG_KEYS = ["mode", "dataset", "function", "n", "noise", "n_classes", "features", "depth", "widths", "activation",
   "init", "init_scale", "weight_decay", "l1", "l2", "test_fraction", "optimizer", "lr", "batch_size", "seed"];
 const VIEW_KEYS = ["regions", "colour_by", "boundary", "contours", "heatmap", "metric_layer", "hyperplanes", "show_test", "units",
-  "gradnorm", "subsample", "subsample_method", "subsample_fraction"];
+  "gradnorm", "subsample", "subsample_method", "subsample_fraction", "window"];
 const MAX_UPLOAD_BYTES = 1000000;
 // region fills of the pattern colouring: the server sends a palette index per region (the same
 // activation pattern keeps its colour), and the page fills all regions of one colour as one path
@@ -37,6 +37,7 @@ function readView() {
   for (const el of document.querySelectorAll("[data-view]")) {
     view[el.dataset.view] = el.type === "checkbox" ? el.checked : el.value;
   }
+  view.window = state.viewWindow ? state.viewWindow.map((v) => +v.toPrecision(8)).join(",") : "";
   return view;
 }
 function writeForm(cfg, view) {
@@ -46,6 +47,10 @@ function writeForm(cfg, view) {
     if (v !== undefined && v !== null) el.value = Array.isArray(v) ? v.join(",") : v;
   }
   if (cfg.features !== undefined && cfg.features !== null) setFeatures(cfg.features);
+  if (view.window) {
+    const w = String(view.window).split(",").map(Number);
+    state.viewWindow = w.length === 4 && w.every(Number.isFinite) ? w : null;
+  }
   for (const el of document.querySelectorAll("[data-view]")) {
     const v = view[el.dataset.view];
     if (v === undefined) continue;
@@ -136,6 +141,9 @@ function handle(msg) {
       sendConfig();
       break;
     case "data":
+      if (state.data && (state.data.config.dataset !== msg.config.dataset || state.data.mode !== msg.mode)) {
+        state.viewWindow = null;  // other data: back to its own window
+      }
       clearErrors(state.keepUploadError ? "err-upload" : null);
       state.keepUploadError = false;
       state.data = msg;
@@ -310,7 +318,9 @@ function transform2d(size, w) {
   const sx = W / (x1 - x0), sy = H / (y1 - y0);
   return { sx, sy, W, H, w, X: (x) => (x - x0) * sx, Y: (y) => H - (y - y0) * sy };
 }
-function drawGrid(ctx, size, n, colourOf, smooth = true) {
+// the window drawn: zoomed/panned to, or the data's own
+function currentWindow() { return state.viewWindow || state.data.window; }
+function drawGrid(ctx, size, n, colourOf, smooth = true, rect = null) {
   const img = new ImageData(n, n);
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < n; c++) {
@@ -322,7 +332,8 @@ function drawGrid(ctx, size, n, colourOf, smooth = true) {
   off.width = n; off.height = n;
   off.getContext("2d").putImageData(img, 0, 0);
   ctx.imageSmoothingEnabled = smooth;
-  ctx.drawImage(off, 0, 0, size.W, size.H);
+  if (rect) ctx.drawImage(off, rect[0], rect[1], rect[2], rect[3]);
+  else ctx.drawImage(off, 0, 0, size.W, size.H);
   ctx.imageSmoothingEnabled = true;
 }
 function segmentPath(T, flat) {
@@ -355,20 +366,23 @@ function polygonPaths(T, coords, offsets, colourIndex, nColours) {
   return { fills, outline };
 }
 function drawClassification(ctx, size) {
-  const data = state.data, frame = state.lastFrame, T = transform2d(size, data.window);
+  const data = state.data, frame = state.lastFrame, T = transform2d(size, currentWindow());
   const L = frame ? frame.layers : {};
   const view = readView();
+  // grids were sampled on the frame's window: drawn there (until the next frame covers a new view)
+  const fw = (frame && frame.window) || data.window;
+  const rect = [T.X(fw[0]), T.Y(fw[3]), T.X(fw[1]) - T.X(fw[0]), T.Y(fw[2]) - T.Y(fw[3])];
   if (L.heatmap && L.heatmap.classes) {
     const h = L.heatmap, rgbs = CLASS_COLOURS.map(hexToRgb);
     drawGrid(ctx, size, h.n, (i) => {
       const rgb = rgbs[h.classes[i] % 10];
       const k = Math.max(0, Math.min(1, (h.confidence[i] - 1 / data.n_classes) / (1 - 1 / data.n_classes)));
       return [...rgb.map((v) => Math.round(255 + (v - 255) * 0.45 * k)), 255];
-    });
+    }, true, rect);
   } else if (L.volume && L.volume.log_volume) {
     const v = L.volume, [lo, hi] = v.range, span = hi - lo || 1;
     drawGrid(ctx, size, v.n, (i) => (!Number.isFinite(v.log_volume[i]) ? [0, 0, 0, 255] :
-      [...viridis((v.log_volume[i] - lo) / span), 255]), false);  // samples, not interpolated
+      [...viridis((v.log_volume[i] - lo) / span), 255]), false, rect);  // samples, not interpolated
   }
   if (L.regions && L.regions.coords && view.regions) {
     const R = L.regions, byClass = view.colour_by === "class" && R.pieces;
@@ -713,6 +727,42 @@ function drawNetwork(frame) {
     }
   });
 }
+// ---------------------------------------------------------------- zoom and pan
+// wheel: zoom about the cursor; drag: pan; double-click: back to the data's window. The server
+// recomputes the exact geometry for the new window (the view carries it, as does the share URL).
+function setWindow(w) {
+  state.viewWindow = w;
+  history.replaceState(null, "", "?" + toQuery());
+  send({ type: "view", view: readView() });
+  draw();
+}
+function wireZoom() {
+  const canvas = $("view");
+  const toData = (ev) => {
+    const r = canvas.getBoundingClientRect(), [x0, x1, y0, y1] = currentWindow();
+    return [x0 + (x1 - x0) * (ev.clientX - r.left) / r.width, y1 - (y1 - y0) * (ev.clientY - r.top) / r.height];
+  };
+  canvas.addEventListener("wheel", (ev) => {
+    if (!state.data || state.data.mode === "regress") return;
+    ev.preventDefault();
+    const f = ev.deltaY > 0 ? 1.25 : 0.8, [px, py] = toData(ev), [x0, x1, y0, y1] = currentWindow();
+    setWindow([px + (x0 - px) * f, px + (x1 - px) * f, py + (y0 - py) * f, py + (y1 - py) * f]);
+  }, { passive: false });
+  let drag = null;
+  canvas.addEventListener("mousedown", (ev) => {
+    if (state.data && state.data.mode !== "regress") drag = { start: toData(ev), window: currentWindow().slice() };
+  });
+  window.addEventListener("mousemove", (ev) => {
+    if (!drag) return;
+    const r = canvas.getBoundingClientRect(), [x0, x1, y0, y1] = drag.window;
+    const dx = -(ev.movementX || 0) * (x1 - x0) / r.width, dy = (ev.movementY || 0) * (y1 - y0) / r.height;
+    const w = currentWindow();
+    state.viewWindow = [w[0] + dx, w[1] + dx, w[2] + dy, w[3] + dy];
+    draw();
+  });
+  window.addEventListener("mouseup", () => { if (drag) { drag = null; setWindow(state.viewWindow); } });
+  canvas.addEventListener("dblclick", () => setWindow(null));
+}
 function syncMetricLayer(depth) {
   const el = $("v-metric_layer");
   el.max = Math.max(1, depth);
@@ -802,6 +852,7 @@ function wire() {
       draw();
     });
   }
+  wireZoom();
   $("layer-add").addEventListener("click", () => {
     const ws = currentWidths();
     if (ws.length < 6) { ws.push(ws.length ? ws.at(-1) : 8); setWidths(ws); }
