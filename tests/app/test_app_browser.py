@@ -249,3 +249,11 @@ def test_wheel_zoom_and_double_click_reset(page):
     assert "v_window=" in page.url and "v_window=&" not in page.url
     page.dblclick("#view")
     page.wait_for_function(f"window.playground.lastFrame.window[0] === {full[0]}")
+
+
+def test_relu_volume_is_drawn_per_region(page):
+    page.goto(page.base_url + "?n=200&widths=16,16&v_heatmap=volume&v_metric_layer=2")
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.layers.region_volume")
+    n_values = frame_value(page, "f.layers.region_volume.log_volume.length")
+    assert n_values == frame_value(page, "f.layers.regions.n_regions")
+    shot(page, "relu-volume")

@@ -3,6 +3,7 @@ sampled level sets for smooth nets. Mostly in-process (a Session and compute_lay
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -354,3 +355,27 @@ def test_zoomed_window_gets_its_own_exact_geometry(server, tab):
     tab.send(type="view", view={"window": None})
     data_window = server.server.config.app.state.sessions[tab.hello["session"]].window
     assert tab.frame_where(lambda f: f["window"] == list(data_window))
+
+
+def test_region_volume_is_exact_per_region():
+    session = _trained({"n": 100, "widths": [8, 8]}, 3)
+    try:
+        frame = session.capture()
+        layers = compute_layers(frame, {**DEFAULT_VIEW, "heatmap": "volume", "metric_layer": 2})
+        values = np.asarray(layers["region_volume"]["log_volume"].array, dtype=np.float64)
+        part = netatlas.regions.partition(_lenses._logit_difference_net(frame.model),
+                                          netatlas.Plane(np.zeros(2), [1.0, 0], [0, 1.0], frame.window))
+        assert values.size == part.num_regions
+        # the constant of each region from a second interior point: the centroid of its first triangle
+        xy = np.asarray(part.xy) + part.center
+        tri = np.array([xy[a:a + 3].mean(0) for a in part.offsets[:-1]])
+        model64 = copy.deepcopy(frame.model).double()
+        h = torch.as_tensor(tri, dtype=torch.float64)
+        jac = torch.func.vmap(torch.func.jacrev(lambda p: model64[:4](p)))(h)  # layer 2 post-activation
+        # the metric lens scales features by 1/sqrt(width): g = J^T J / 8 for this 8-unit layer
+        expected = 0.5 * torch.logdet(jac.transpose(1, 2) @ jac / 8).detach().numpy()
+        ok = np.isfinite(expected) & np.isfinite(values)
+        assert ok.mean() > 0.5
+        assert np.allclose(values[ok], expected[ok], atol=1e-6 * (1 + np.abs(expected[ok]).max()))
+    finally:
+        session.stop()

@@ -170,6 +170,8 @@ def partition_layers(frame, view) -> dict:
         out["regions"]["capped"] = True
     elif view["regions"]:
         out["regions"].update(_layer(lambda: _polygons(part, by_class=view["colour_by"] == "class")))
+        if view["heatmap"] == "volume":  # a ReLU net's magnification is constant on each region: exact
+            out["region_volume"] = _layer(lambda: region_volume(frame, view, part))
     if view["boundary"]:
         out["boundary"] = _layer(lambda: {"segments": _segments(part.decision_boundary())})
     if view["contours"]:
@@ -239,6 +241,28 @@ def _polygons(part, by_class: bool = False) -> dict:
         xy, offsets, classes = class_pieces(part)
         out["pieces"] = {"coords": _pack(xy), "offsets": pack(offsets, "i32"), "classes": pack(classes, "u8")}
     return out
+
+
+def region_volume(frame, view, part) -> dict:
+    """log volume element of hidden layer ``metric_layer`` on each region (F,): the layer's map is
+    affine on every region of the net (they refine its own regions), so one interior point per
+    region (the vertex mean) gives the exact constant."""
+    volume_element = lens("netatlas.metric", "volume_element")
+    hidden = [name for name, m in frame.model.named_children()
+              if not isinstance(m, (torch.nn.Linear, FeatureMap))]
+    layer = view["metric_layer"]
+    if not hidden or layer > len(hidden):
+        raise Unavailable(f"metric of layer {layer}: this network has {len(hidden)} hidden layer(s)")
+    import warnings
+
+    x = torch.as_tensor(part.centroids(), dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = np.asarray(torch.as_tensor(volume_element((frame.model, hidden[layer - 1]), x, log=True)).detach(),
+                            dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return {"layer": layer, "log_volume": _pack(np.where(np.isfinite(values), values, np.nan)),
+            "range": _round([finite.min(), finite.max()] if finite.size else [0, 0], 4)}
 
 
 def _clip(poly: np.ndarray, a: np.ndarray, c: float) -> np.ndarray:

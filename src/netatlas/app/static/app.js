@@ -384,6 +384,17 @@ function drawClassification(ctx, size) {
     drawGrid(ctx, size, v.n, (i) => (!Number.isFinite(v.log_volume[i]) ? [0, 0, 0, 255] :
       [...viridis((v.log_volume[i] - lo) / span), 255]), false, rect);  // samples, not interpolated
   }
+  const RV = L.region_volume;
+  if (view.heatmap === "volume" && RV && RV.log_volume && L.regions && L.regions.coords) {
+    // exact per-region magnification: each region filled with its constant value (32 colour bins)
+    const [lo, hi] = RV.range, span = hi - lo || 1, bins = new Uint8Array(RV.log_volume.length);
+    RV.log_volume.forEach((v, i) => { bins[i] = Number.isFinite(v) ? Math.min(31, Math.floor(32 * (v - lo) / span)) : 32; });
+    const paths = polygonPaths(T, L.regions.coords, L.regions.offsets, bins, 33);
+    paths.fills.forEach((path, k) => {
+      ctx.fillStyle = k === 32 ? "#000" : `rgb(${viridis((k + 0.5) / 32).join(",")})`;
+      ctx.fill(path);
+    });
+  }
   if (L.regions && L.regions.coords && view.regions) {
     const R = L.regions, byClass = view.colour_by === "class" && R.pieces;
     if (byClass) {  // regions split along the exact boundary: each piece has one class
@@ -420,16 +431,21 @@ function drawClassification(ctx, size) {
   }
   drawPoints(ctx, T, data, L, view);
   drawTicks(ctx, T);
-  if (L.volume && L.volume.range) {  // colour scale of the volume element
-    const [lo, hi] = L.volume.range, W = size.W;
+  const scale = view.heatmap === "volume" && RV && RV.range ? RV : L.volume;
+  if (scale && scale.range) {  // colour scale of the volume element
+    const [lo, hi] = scale.range, W = size.W;
     for (let i = 0; i < 120; i++) {
       ctx.fillStyle = `rgb(${viridis(i / 119).join(",")})`;
       ctx.fillRect(W - 130 + i, 10, 1, 10);
     }
+    const text = `log √det g, layer ${scale.layer}${scale === RV ? " (exact per region)" : " (sampled)"}: ` +
+      `${fmt(lo, 3)} … ${fmt(hi, 3)}`;
+    ctx.font = "11px system-ui";
+    const width = ctx.measureText(text).width;
     ctx.fillStyle = "rgba(255,255,255,0.85)";
-    ctx.fillRect(W - 250, 22, 240, 16);
-    ctx.fillStyle = "#222"; ctx.font = "11px system-ui"; ctx.textAlign = "right";
-    ctx.fillText(`log √det g, layer ${L.volume.layer}: ${fmt(lo, 3)} … ${fmt(hi, 3)}`, W - 12, 34);
+    ctx.fillRect(W - 18 - width, 22, width + 10, 16);
+    ctx.fillStyle = "#222"; ctx.textAlign = "right";
+    ctx.fillText(text, W - 12, 34);
     ctx.textAlign = "left";
   }
 }
