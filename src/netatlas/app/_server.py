@@ -72,6 +72,7 @@ MAX_MESSAGE_BYTES = 2_000_000  # websocket messages (the CSV limit plus JSON ove
 MAX_REPORT_BYTES = 8_000_000  # the picture posted with a report request
 TIMING_KEYS = ("ms", "partition_ms")  # how long a layer took: for the page's readout, never for reports
 FRAME_POLL_S = 0.004
+PREFETCH_MAX_AGE_S = 0.08  # a frame computed ahead is sent only if the page acknowledged within this
 
 
 def render_frame(frame, view: dict, number: int) -> bytes:
@@ -151,46 +152,66 @@ class _Tab:
         self.sent = (-1, -1)
 
     async def frames(self):
-        """Send a frame whenever the page is ready and something changed; never queue."""
+        """Send a frame whenever the page is ready and something changed; never queue.
+
+        While the page draws frame n, frame n+1 is computed from the newest weights and held; it goes
+        out the moment the page acknowledges (server and page work side by side), unless by then it
+        is older than PREFETCH_MAX_AGE_S (a slow page gets a freshly computed frame instead)."""
+        held = None  # (state, session, message bytes, when computed)
         while True:
             await asyncio.sleep(FRAME_POLL_S)
             session = self.session
-            if session is None or not self.ready:
+            if session is None:
+                held = None
                 continue
+            if self.ready and held is not None:
+                state, owner, data, made = held
+                held = None
+                if (owner is session and state[1] == self.view_version
+                        and time.monotonic() - made <= PREFETCH_MAX_AGE_S):
+                    await self._send_frame(session, state, data)
+                    continue
             state = (session.version, self.view_version)
-            if state == self.sent:
+            if state == self.sent or (not self.ready and held is not None):
                 continue
-            self.frame_number += 1
+            data = await self._render(session, state)
+            if data is None or session is not self.session:
+                continue  # failed (the page was told), or rebuilt meanwhile
+            if self.ready:
+                await self._send_frame(session, state, data)
+            else:
+                held = (state, session, data, time.monotonic())
+
+    async def _render(self, session: Session, state) -> bytes | None:
+        self.frame_number += 1
+        try:
+            if self.pool is None:
+                return await asyncio.to_thread(_frame_in_thread, session, dict(self.view), self.frame_number)
+            session.frame_busy = True  # the trainer yields, so capture and sending keep pace
             try:
-                if self.pool is None:
-                    text = await asyncio.to_thread(_frame_in_thread, session, dict(self.view), self.frame_number)
-                else:
-                    session.frame_busy = True  # the trainer yields, so capture and sending keep pace
-                    try:
-                        frame = await asyncio.to_thread(session.capture, with_net=False)
-                        text = await self.pool.run(render_frame, frame, dict(self.view), self.frame_number)
-                    finally:
-                        session.frame_busy = False
-            except BrokenProcessPool:
-                logger.error("a geometry worker died; starting a new one")
-                self.pool.restart()
-                self.sent = state
-                await self.error("frame", "the geometry worker stopped (out of memory?) and was restarted; "
-                                 "try a smaller network")
-                continue
-            except Exception as exc:
-                logger.exception("frame failed")
-                self.sent = state
-                await self.error("frame", f"could not compute the frame: {type(exc).__name__}: {exc}")
-                continue
-            if session is not self.session:
-                continue  # rebuilt meanwhile
+                frame = await asyncio.to_thread(session.capture, with_net=False)
+                return await self.pool.run(render_frame, frame, dict(self.view), self.frame_number)
+            finally:
+                session.frame_busy = False
+        except BrokenProcessPool:
+            logger.error("a geometry worker died; starting a new one")
+            self.pool.restart()
             self.sent = state
-            self.ready = False
-            await self.ws.send_bytes(text)
-            notice = session.take_notice()
-            if notice:
-                await self.send({"type": "notice", "message": notice})
+            await self.error("frame", "the geometry worker stopped (out of memory?) and was restarted; "
+                             "try a smaller network")
+        except Exception as exc:
+            logger.exception("frame failed")
+            self.sent = state
+            await self.error("frame", f"could not compute the frame: {type(exc).__name__}: {exc}")
+        return None
+
+    async def _send_frame(self, session: Session, state, data: bytes):
+        self.sent = state
+        self.ready = False
+        await self.ws.send_bytes(data)
+        notice = session.take_notice()
+        if notice:
+            await self.send({"type": "notice", "message": notice})
 
     async def handle(self, message: dict):
         kind = message.get("type")

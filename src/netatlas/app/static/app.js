@@ -103,6 +103,7 @@ function sendConfig() {
   const cfg = readConfig();
   if (cfg.dataset === "upload" && !state.uploaded) cfg.dataset = "moons";
   history.replaceState(null, "", "?" + toQuery());
+  state.sentConfig = JSON.stringify(readConfig());
   send({ type: "config", config: cfg, view: readView() });
 }
 function connect() {
@@ -154,9 +155,12 @@ function handle(msg) {
       $("description").textContent = msg.description;
       if (msg.config.dataset === "upload") { $("dataset").value = "upload"; }
       // the server's settings are the truth: depth and widths as built, in the form and the URL
-      $("depth").value = msg.config.depth;
-      $("widths").value = msg.config.widths.join(",");
-      setFeatures(msg.config.features);
+      // (unless the form changed since this config was sent: a newer one is on its way)
+      if (!state.sentConfig || state.sentConfig === JSON.stringify(readConfig())) {
+        $("depth").value = msg.config.depth;
+        $("widths").value = msg.config.widths.join(",");
+        setFeatures(msg.config.features);
+      }
       syncMetricLayer(msg.config.depth);
       drawNetwork(null);
       drawLegend();
