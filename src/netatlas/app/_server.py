@@ -1,21 +1,27 @@
 """The playground's web server: static page, one websocket per tab, model and report export.
 
-Websocket protocol (JSON text messages)::
+Websocket protocol (JSON text messages, except frames)::
 
     page -> server   {"type": "config", "config": {...}, "view": {...}}     (re)build data + model
                      {"type": "upload", "name": "f.csv", "text": "x1,x2,label\\n..."}
-                     {"type": "view", "view": {...}}                          what to draw
+                     {"type": "view", "view": {...}}                          what to draw (and the window)
                      {"type": "play"} | {"type": "pause"} | {"type": "step"} | {"type": "reset"}
                      {"type": "scrub", "index": i}                            show snapshot i
                      {"type": "ack", "frame": n}                              frame n is drawn
     server -> page   {"type": "hello", "session": id, "defaults": ..., "limits": ..., "lenses": ...}
                      {"type": "data", ...}                                    points, window, config
-                     {"type": "frame", "frame": n, "meta": {...}, "layers": {...}, "timing_ms": ...}
+                     binary frame (netatlas.app._frames): {"type": "frame", "frame": n, "meta": {...},
+                         "layers": {...}, "window": [...], "timing_ms": ...} with typed arrays
+                     {"type": "notice", "message": text}                      e.g. a branch dropped history
                      {"type": "error", "field": name, "message": text}        shown inline
 
-At most one frame is in flight per tab: the server computes the next frame only after the page
-acknowledged the previous one, from the newest weights, so slow drawing drops frames instead of
-queueing them, and training never waits.
+At most one frame is in flight per tab: the server sends the next frame only after the page
+acknowledged the previous one, from the newest weights (computed while the page draws, and
+recomputed if the page took long), so slow drawing drops frames instead of queueing them, and
+training never waits.
+
+Only the page's own origin may talk to the server (:mod:`netatlas.app._guard`): Host must name the
+bound address and Origin, when sent, must be that same origin.
 """
 
 from __future__ import annotations
