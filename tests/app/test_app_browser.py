@@ -257,3 +257,19 @@ def test_relu_volume_is_drawn_per_region(page):
     n_values = frame_value(page, "f.layers.region_volume.log_volume.length")
     assert n_values == frame_value(page, "f.layers.regions.n_regions")
     shot(page, "relu-volume")
+
+
+def test_link_with_weights_reopens_the_same_net(page):
+    page.goto(page.base_url + "?n=100&widths=8,8&lr=0.05")
+    page.wait_for_function(FIRST_FRAME)
+    page.click("#step")
+    page.click("#step")
+    page.wait_for_function("window.playground.lastFrame.meta.epoch === 2")
+    page.click("#share-weights")
+    page.wait_for_function("location.hash.startsWith('#w=')")
+    link, loss = page.url, frame_value(page, "f.meta.metrics.loss")
+    page.goto("about:blank")
+    page.goto(link)
+    page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.meta.from_link")
+    assert abs(frame_value(page, "f.meta.metrics.loss") - loss) <= 1e-6 * max(1.0, abs(loss))
+    assert "#w=" not in page.url  # applied once, not again on a reconnect

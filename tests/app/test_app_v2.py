@@ -3,6 +3,7 @@ sampled level sets for smooth nets. Mostly in-process (a Session and compute_lay
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import math
@@ -379,3 +380,41 @@ def test_region_volume_is_exact_per_region():
         assert np.allclose(values[ok], expected[ok], atol=1e-6 * (1 + np.abs(expected[ok]).max()))
     finally:
         session.stop()
+
+
+def test_weights_travel_in_a_link(server):
+    first, second = Tab(server.url), Tab(server.url)
+    try:
+        first.send(type="config", config=SMALL)
+        first.recv("data")
+        for _ in range(3):
+            first.send(type="step")
+        first.frame_where(lambda f: f["meta"]["epoch"] == 3)
+        first.send(type="get_weights")
+        weights = first.recv("weights")
+        sessions = server.server.config.app.state.sessions
+        trained = sessions[first.hello["session"]].model
+        assert weights["n"] == sum(p.numel() for p in trained.parameters())
+        second.send(type="config", config=SMALL)
+        second.recv("data")
+        second.send(type="weights", data=weights["data"])
+        frame = second.frame_where(lambda f: f["meta"]["from_link"])
+        assert frame["meta"]["epoch"] == 0 and frame["meta"]["n_snapshots"] == 1
+        loaded = sessions[second.hello["session"]].model
+        x = torch.randn(9, 2, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(loaded(x), trained(x))  # float32 round trip: the very same net
+        target = sessions[second.hello["session"]]
+        with torch.no_grad():
+            expected_loss = float(torch.nn.functional.cross_entropy(trained(target.x), target.y))
+        assert frame["meta"]["metrics"]["loss"] == pytest.approx(expected_loss, rel=1e-6)
+        flat = np.frombuffer(base64.urlsafe_b64decode(weights["data"]), dtype="<f4")
+        second.send(type="weights", data=base64.urlsafe_b64encode(flat[:-1].tobytes()).decode())  # another net's
+        assert "parameters" in second.recv("error")["message"]
+        nan = np.full(weights["n"], np.nan, dtype="<f4")
+        second.send(type="weights", data=base64.urlsafe_b64encode(nan.tobytes()).decode())
+        assert "NaN" in second.recv("error")["message"]
+        second.send(type="weights", data="!!not base64!!")
+        assert "base64" in second.recv("error")["message"]
+    finally:
+        first.close()
+        second.close()

@@ -8,6 +8,7 @@ Websocket protocol (JSON text messages, except frames)::
                      {"type": "play"} | {"type": "pause"} | {"type": "step"} | {"type": "reset"}
                      {"type": "scrub", "index": i}                            show snapshot i
                      {"type": "ack", "frame": n}                              frame n is drawn
+                     {"type": "get_weights"} | {"type": "weights", "data": b64}  share links with weights
     server -> page   {"type": "hello", "session": id, "defaults": ..., "limits": ..., "lenses": ...}
                      {"type": "data", ...}                                    points, window, config
                      binary frame (netatlas.app._frames): {"type": "frame", "frame": n, "meta": {...},
@@ -246,6 +247,26 @@ class _Tab:
                 self.view = self.checked_view(view)
                 self.view_version += 1
             return
+        if kind in ("get_weights", "weights"):
+            if self.session is None:
+                raise ConfigError("weights", f"{kind}: no network yet; send a config first")
+            if kind == "get_weights":  # float32, base64: what a share link carries
+                flat = self.session.weights().astype("<f4")
+                await self.send({"type": "weights", "n": int(flat.size),
+                                 "data": base64.urlsafe_b64encode(flat.tobytes()).decode("ascii")})
+                return
+            data = message.get("data")
+            try:
+                raw = base64.urlsafe_b64decode(str(data))
+                if len(raw) % 4:
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                raise ConfigError("weights", "weights: expected base64 of float32 values") from None
+            try:
+                await asyncio.to_thread(self.session.load_weights, np.frombuffer(raw, dtype="<f4"))
+            except ValueError as exc:
+                raise ConfigError("weights", str(exc)) from None
+            return
         if kind in ("play", "pause", "step", "reset", "scrub"):
             if self.session is None:
                 raise ConfigError("config", f"{kind}: no network yet; send a config first")
@@ -267,7 +288,7 @@ class _Tab:
                     raise ConfigError("scrub", str(exc)) from None
             return
         raise ConfigError("message", f"unknown message type {kind!r}; expected one of config, upload, view, "
-                          "play, pause, step, reset, scrub, ack")
+                          "play, pause, step, reset, scrub, ack, get_weights, weights")
 
     def checked_view(self, view) -> dict:
         """A validated view that also fits this tab's net (no metric of a layer it lacks)."""

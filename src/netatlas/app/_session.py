@@ -184,6 +184,7 @@ class Session:
         self.snapshot_every = 1
         self.viewing: int | None = None  # snapshot shown while scrubbed back
         self.notice: str | None = None  # said once to the page (e.g. that a branch dropped later history)
+        self.from_link = False  # started from a share link's weights
         self.playing = False
         self.error: str | None = None
         self.version = 0
@@ -367,6 +368,40 @@ class Session:
                     self.version += 1
             self._stop.wait(max(MIN_YIELD_S, self.yield_fraction * (time.perf_counter() - start)))
 
+    def weights(self) -> np.ndarray:
+        """Every parameter of the model shown (live or scrubbed-to), flattened in ``parameters()`` order:
+        what a share link carries."""
+        with self.lock:
+            model = self.model
+            if self.viewing is not None:
+                model = copy.deepcopy(self.model)
+                model.load_state_dict(self.snapshots[self.viewing]["model"])
+            return torch.nn.utils.parameters_to_vector(model.parameters()).detach().double().numpy().copy()
+
+    def load_weights(self, flat) -> None:
+        """Start again from these weights (a share link's): epoch 0, fresh optimiser, one snapshot.
+
+        Raises ValueError naming what is wrong: the count must match the net, the values be finite."""
+        flat = np.asarray(flat, dtype=np.float64).ravel()
+        expected = sum(p.numel() for p in self.model.parameters())
+        if flat.size != expected:
+            raise ValueError(f"weights: the link carries {flat.size:,} numbers but this network has {expected:,} "
+                             "parameters; the settings in the link must match")
+        if not np.isfinite(flat).all():
+            raise ValueError("weights: the link carries NaN or infinite values")
+        with self.lock:
+            self.playing = False
+            torch.nn.utils.vector_to_parameters(torch.as_tensor(flat, dtype=torch.float32),
+                                                self.model.parameters())
+            self.optimizer = self._make_optimizer()
+            self.epoch, self.n_steps, self.viewing, self.error = 0, 0, None, None
+            self.from_link = True
+            self.history = {k: [] for k in self.history}
+            self.snapshots, self.snapshot_every = [], 1
+            self._record()
+            self._snapshot()
+            self.version += 1
+
     def take_notice(self) -> str | None:
         """The pending notice for the page, once."""
         with self.lock:
@@ -400,6 +435,7 @@ class Session:
                 "snapshot_epochs": [s["epoch"] for s in self.snapshots],
                 "scrubbed": self.viewing is not None,
                 "error": self.error,
+                "from_link": self.from_link,
             }
         model.eval()
         n = len(history["epoch"])

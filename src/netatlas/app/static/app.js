@@ -164,9 +164,23 @@ function handle(msg) {
       syncMetricLayer(msg.config.depth);
       drawNetwork(null);
       drawLegend();
-      history.replaceState(null, "", "?" + toQuery());
+      history.replaceState(null, "", "?" + toQuery() + location.hash);
+      if (state.pendingWeights) {  // a link with weights: load them into the net it describes
+        send({ type: "weights", data: state.pendingWeights });
+        state.pendingWeights = null;
+        history.replaceState(null, "", "?" + toQuery());
+        $("share-note").textContent = "Loaded the weights from the link.";
+      }
       draw();
       break;
+    case "weights": {
+      const url = `${location.origin}${location.pathname}?${toQuery()}#w=${msg.data}`;
+      history.replaceState(null, "", url);
+      navigator.clipboard.writeText(url).then(
+        () => { $("share-note").textContent = `Link with ${msg.n.toLocaleString()} weights copied`; },
+        () => { $("share-note").textContent = "Link with weights is in the address bar"; });
+      break;
+    }
     case "notice":
       $("share-note").textContent = msg.message;
       $("notice").textContent = msg.message;
@@ -848,8 +862,10 @@ function switchMode() {
   $("noise").value = MODE_DATA[next].noise;
   sendConfig();
 }
+const MAX_LINK_WEIGHTS = 20000;  // ~107 KB of URL: past that, export the model instead
 function wire() {
   const q = fromQuery();
+  if (location.hash.startsWith("#w=")) state.pendingWeights = location.hash.slice(3);
   writeForm(q.cfg, q.view);
   for (const el of document.querySelectorAll("[data-key], [data-feature]")) el.addEventListener("change", sendConfig);
   for (const el of document.querySelectorAll("input[name=mode]")) el.addEventListener("change", switchMode);
@@ -919,6 +935,19 @@ function wire() {
     const note = state.uploaded ? " (uploaded data is not part of the link)" : "";
     try { await navigator.clipboard.writeText(location.href); $("share-note").textContent = "Link copied" + note; }
     catch (e) { $("share-note").textContent = "Link is in the address bar" + note; }
+  });
+  $("share-weights").addEventListener("click", () => {
+    const cfg = state.data && state.data.config;
+    if (!cfg) return;
+    const sizes = [cfg.mode === "regress" ? 1 : cfg.features.length, ...cfg.widths,
+      cfg.mode === "regress" ? 1 : state.data.n_classes];
+    const n = sizes.slice(1).reduce((t, b, i) => t + (sizes[i] + 1) * b, 0);
+    if (n > MAX_LINK_WEIGHTS) {
+      $("share-note").textContent = `${n.toLocaleString()} weights are too many for a link ` +
+        `(at most ${MAX_LINK_WEIGHTS.toLocaleString()}); use Model (.pt2)`;
+      return;
+    }
+    send({ type: "get_weights" });
   });
   $("export-model").addEventListener("click", () => {
     if (!state.session) return;
