@@ -85,7 +85,8 @@ class SameOriginGuard:
         if not name:
             return "the request has no Host header"
         if not (name in self.names or (self.any_ip and _is_ip(name))):
-            return f"Host {raw_host[:80]!r} is not this server (DNS rebinding?)"
+            return (f"Host {raw_host[:80]!r} is not this server (DNS rebinding?); open the playground by its IP "
+                    "address or as localhost")
         if self.port is not None and port not in (self.port, None):
             return f"Host {raw_host[:80]!r} names another port"
         origin = headers.get("origin")
