@@ -20,6 +20,7 @@ __all__ = [
     "REGRESSION_FUNCTIONS",
     "SUBSAMPLE_METHODS",
     "UploadedData",
+    "check_port",
     "parse_csv",
     "validate_config",
     "validate_view",
@@ -219,6 +220,17 @@ def n_outputs(config: dict, upload=None) -> int:
         return int(upload) if isinstance(upload, int) and not isinstance(upload, bool) and upload > 1 \
             else LIMITS["csv_classes"]
     return 2  # every other built-in set has two classes
+
+
+def check_port(port) -> int:
+    """``port`` if it is a TCP port number (0 picks a free one); else a one-line ValueError.
+
+    >>> check_port(8765)
+    8765
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"serve: --port must be a whole number in 0..65535 (0 picks a free port), got {port!r}")
+    return port
 
 
 def validate_view(view) -> dict:

@@ -58,6 +58,7 @@ from netatlas.app._config import (
     REGRESSION_FUNCTIONS,
     SUBSAMPLE_METHODS,
     ConfigError,
+    check_port,
     parse_csv,
     validate_config,
     validate_view,
@@ -611,17 +612,6 @@ def _partition_figure(run, session: Session, frame) -> None:
                         "regions), drawn by netatlas.regions, with the training data.", title="Exact regions")
     except Exception:  # the report is still useful without it
         logger.debug("partition figure failed", exc_info=True)
-
-
-def check_port(port) -> int:
-    """``port`` if it is a TCP port number (0 picks a free one); else a one-line ValueError.
-
-    >>> check_port(8765)
-    8765
-    """
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"serve: --port must be a whole number in 0..65535 (0 picks a free port), got {port!r}")
-    return port
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
