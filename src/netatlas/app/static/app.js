@@ -724,9 +724,10 @@ function drawNetwork(frame) {
       const label = document.createElement("span");
       label.textContent = `${w} unit${w === 1 ? "" : "s"}`;
       head.append(minus, label, plus);
-      const units = document.createElement("div");
-      units.className = "net-units";
-      col.append(head, units);
+      const tiles = document.createElement("canvas");  // all of a layer's thumbnails: one canvas
+      tiles.className = "net-tiles";
+      tiles.dataset.shown = "0";
+      col.append(head, tiles);
       const more = document.createElement("div");
       more.className = "net-more";
       col.appendChild(more);
@@ -734,31 +735,38 @@ function drawNetwork(frame) {
     });
   }
   if (!U || !U.layers) return;
-  const g = U.grid;
+  // thumbnails refresh a few times a second: one image per layer (many small canvases cost the
+  // browser more compositing than all the geometry)
+  const now = performance.now();
+  if (frame && state.unitsDrawn && now - state.unitsDrawn < 250 && frame.meta.playing) return;
+  state.unitsDrawn = now;
+  const g = U.grid, cols = 4, tile = g + 1;
   U.layers.forEach((layer, l) => {
     const col = box.children[l];
     if (!col) return;
-    const units = col.querySelector(".net-units");
-    while (units.children.length < layer.shown) {
-      const c = document.createElement("canvas");
-      c.width = g; c.height = g;
-      units.appendChild(c);
-    }
+    const canvas = col.querySelector(".net-tiles"), rows = Math.ceil(layer.shown / cols);
+    canvas.width = cols * tile - 1;
+    canvas.height = Math.max(1, rows * tile - 1);
+    canvas.style.width = `${cols * 27}px`;
+    canvas.style.height = `${rows * 27}px`;
+    canvas.dataset.shown = String(layer.shown);
     col.querySelector(".net-more").textContent = layer.width > layer.shown ? `+${layer.width - layer.shown} more` : "";
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(canvas.width, canvas.height);
+    img.data.fill(255);
     for (let j = 0; j < layer.shown; j++) {
-      const c = units.children[j], ctx = c.getContext("2d"), img = ctx.createImageData(g, g);
+      const ox = (j % cols) * tile, oy = Math.floor(j / cols) * tile;
       for (let r = 0; r < g; r++) {
         for (let k = 0; k < g; k++) {
-          const q = layer.values[j * g * g + (g - 1 - r) * g + k], t = (q - 127.5) / 127.5, o = 4 * (r * g + k);
+          const q = layer.values[j * g * g + (g - 1 - r) * g + k], t = (q - 127.5) / 127.5;
           const rgb = t >= 0 ? [8, 119, 189] : [245, 147, 34], a = Math.abs(t);
+          const o = 4 * ((oy + r) * canvas.width + ox + k);
           img.data[o] = Math.round(255 + (rgb[0] - 255) * a);
           img.data[o + 1] = Math.round(255 + (rgb[1] - 255) * a);
           img.data[o + 2] = Math.round(255 + (rgb[2] - 255) * a);
-          img.data[o + 3] = 255;
         }
       }
-      ctx.putImageData(img, 0, 0);
     }
+    ctx.putImageData(img, 0, 0);
   });
 }
 // ---------------------------------------------------------------- zoom and pan
