@@ -752,7 +752,7 @@ function drawNetwork(frame) {
     canvas.dataset.shown = String(layer.shown);
     col.querySelector(".net-more").textContent = layer.width > layer.shown ? `+${layer.width - layer.shown} more` : "";
     const ctx = canvas.getContext("2d"), img = ctx.createImageData(canvas.width, canvas.height);
-    img.data.fill(255);
+    img.data.fill(205);  // the gaps between tiles: grey, so an all-zero (white) unit still shows
     for (let j = 0; j < layer.shown; j++) {
       const ox = (j % cols) * tile, oy = Math.floor(j / cols) * tile;
       for (let r = 0; r < g; r++) {
