@@ -9,6 +9,13 @@ activation patterns, per-region affine maps, decision boundaries, level sets, co
 
 from netatlas.regions import bounds
 from netatlas.regions._boundary import SEGMENT_TOLERANCE, Segments, decision_boundary, level_set
+from netatlas.regions._complexity import (
+    DISC_TOLERANCE,
+    hyperplanes_crossing,
+    local_complexity,
+    local_complexity_1d,
+    random_directions,
+)
 from netatlas.regions._lines import LINE_TOLERANCE, LinePieces, along_line
 from netatlas.regions._partition import (
     BOUNDARY_TOLERANCE,
@@ -21,6 +28,7 @@ from netatlas.regions._plot import plot_line_pieces, plot_partition
 
 __all__ = [
     "BOUNDARY_TOLERANCE",
+    "DISC_TOLERANCE",
     "LINE_TOLERANCE",
     "SEGMENT_TOLERANCE",
     "VERTEX_MERGE_TOLERANCE",
@@ -31,8 +39,12 @@ __all__ = [
     "along_line",
     "bounds",
     "decision_boundary",
+    "hyperplanes_crossing",
     "level_set",
+    "local_complexity",
+    "local_complexity_1d",
     "partition",
     "plot_line_pieces",
     "plot_partition",
+    "random_directions",
 ]
