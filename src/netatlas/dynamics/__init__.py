@@ -8,6 +8,8 @@ scale vs sample density, and boundary-aware subsampling of the training data.
   :func:`unit_distances`, :func:`boundary_distance`;
 - gradient mass vs scale (C5): :func:`gradient_mass`, :func:`predicted_gradient_mass`,
   :func:`expected_gradient_mass`, :func:`projected_density`;
+- local complexity through training (Humayun et al. 2024): :class:`ComplexityTracker`,
+  :func:`complexity_study`, :func:`run_complexity`;
 - subsampling: :func:`score` (zone, boundary, confidence, el2n, grand, margin, forgetting, random) and
   :func:`subsample`;
 - experiments (the ``netatlas dynamics`` commands): :func:`gradient_mass_table`, :func:`scale_study`,
@@ -17,6 +19,14 @@ scale vs sample density, and boundary-aware subsampling of the training data.
 
 from netatlas._threads import torch_threads
 from netatlas.dynamics._boundary import BOUNDARY_METHODS, boundary_distance, logit_margin, segment_distance
+from netatlas.dynamics._complexity import (
+    ComplexityStudy,
+    ComplexityTrace,
+    ComplexityTracker,
+    complexity_study,
+    phase_table,
+    run_complexity,
+)
 from netatlas.dynamics._experiments import prune_configs, run_prune, run_scale, run_zones
 from netatlas.dynamics._gradients import (
     LOSSES,
@@ -59,6 +69,9 @@ from netatlas.dynamics._zones import (
 __all__ = [
     "BELL_SHAPED",
     "BOUNDARY_METHODS",
+    "ComplexityStudy",
+    "ComplexityTrace",
+    "ComplexityTracker",
     "CorrectnessRecorder",
     "GradientMassTable",
     "GradientNorms",
@@ -73,6 +86,7 @@ __all__ = [
     "ZoneSnapshots",
     "as_net",
     "boundary_distance",
+    "complexity_study",
     "correct",
     "expected_gradient_mass",
     "forgetting_events",
@@ -83,6 +97,7 @@ __all__ = [
     "logit_margin",
     "per_sample_gradient_norms",
     "per_sample_loss",
+    "phase_table",
     "plot_decay",
     "plot_gradient_mass_table",
     "plot_prune",
@@ -94,6 +109,7 @@ __all__ = [
     "prune_config",
     "prune_configs",
     "prune_one",
+    "run_complexity",
     "run_prune",
     "run_scale",
     "run_zones",

@@ -11,6 +11,7 @@ from netatlas.regions import bounds
 from netatlas.regions._boundary import SEGMENT_TOLERANCE, Segments, decision_boundary, level_set
 from netatlas.regions._complexity import (
     DISC_TOLERANCE,
+    exact_counts,
     hyperplanes_crossing,
     local_complexity,
     local_complexity_1d,
@@ -39,6 +40,7 @@ __all__ = [
     "along_line",
     "bounds",
     "decision_boundary",
+    "exact_counts",
     "hyperplanes_crossing",
     "level_set",
     "local_complexity",

@@ -40,7 +40,7 @@ from netatlas.regions._lines import LINE_TOLERANCE, along_line
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, _chain_layers, _next_maps, as_net, partition
 from netatlas.slices import Line, Plane
 
-__all__ = ["DISC_TOLERANCE", "ORTHONORMAL_TOLERANCE", "hyperplanes_crossing", "local_complexity",
+__all__ = ["DISC_TOLERANCE", "ORTHONORMAL_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
            "local_complexity_1d", "random_directions"]
 
 #: A region meets the disc when its distance to the centre is below ``r (1 - DISC_TOLERANCE)``.
@@ -349,13 +349,30 @@ def hyperplanes_crossing(net, points, radius, *, directions=None, n_planes=1, se
     ((3, 1, 2), True)
     """
     _check_method(method, "hyperplanes_crossing")
-    net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
-                                    "hyperplanes_crossing")
     if method == "sampled":
+        net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
+                                        "hyperplanes_crossing")
         parts = _run(_sampled_chunk, net, P, D, (r,), client)
         return np.concatenate(parts).reshape(n, m, -1)
+    return exact_counts(net, points, radius, directions=directions, n_planes=n_planes, seed=seed, client=client,
+                        tolerance=tolerance)[1]
+
+
+def exact_counts(net, points, radius, *, directions=None, n_planes=1, seed=0, client=None,
+                 tolerance: float = BOUNDARY_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Both exact counts from one partition per disc: ``(local_complexity (n_points, n_planes),
+    hyperplanes_crossing (n_points, n_planes, n_layers))`` (arguments as in :func:`local_complexity`).
+
+    >>> import numpy as np, netatlas
+    >>> regions, crossing = exact_counts(netatlas.nets.mlp([2, 8, 1], seed=0), np.zeros((2, 2)), 0.5)
+    >>> regions.shape, crossing.shape
+    ((2, 1), (2, 1, 1))
+    """
+    net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
+                                    "local_complexity")
     parts = _run(_exact_chunk, net, P, D, (r, tolerance), client)
-    return np.concatenate([c for _, c in parts]).reshape(n, m, -1)
+    regions = np.concatenate([a for a, _ in parts]).reshape(n, m)
+    return regions, np.concatenate([c for _, c in parts]).reshape(n, m, -1)
 
 
 
@@ -413,10 +430,8 @@ def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0
     if method == "sampled":
         return hyperplanes_crossing(net, points, radius, directions=directions, n_planes=n_planes, seed=seed,
                                     method="sampled", client=client).sum(-1)
-    net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
-                                    "local_complexity")
-    parts = _run(_exact_chunk, net, P, D, (r, tolerance), client)
-    return np.concatenate([regions for regions, _ in parts]).reshape(n, m)
+    return exact_counts(net, points, radius, directions=directions, n_planes=n_planes, seed=seed, client=client,
+                        tolerance=tolerance)[0]
 
 
 def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed=0, client=None,
