@@ -2,6 +2,8 @@
 the untiled partition, in process and on Dask, for MLPs and a conv graph; the streaming CLI."""
 
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +89,32 @@ def test_tiled_on_dask():
 def test_tiles_bad_input():
     with pytest.raises(ValueError, match="tiles must be an integer >= 1"):
         partition(mlp([2, 4, 1]), tiles=0)
+
+
+def test_cli_tiles_streams_parquet_and_resumes(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from netatlas.cli import main
+
+    model = tmp_path / "m.pt2"
+    netatlas.nets.save(mlp([2, 16, 16, 3], seed=0), model, input_shape=(2,))
+    out = tmp_path / "run"
+    args = ["regions", str(model), "--plane", "square:1.5", "--tiles", "3", "--picture", "60", "--out", str(out)]
+    for _ in range(2):  # the second run resumes: no tile is recomputed
+        try:
+            main(args)
+        except SystemExit as exc:
+            assert exc.code in (0, None)
+        if _ == 0:
+            stamps = {p.name: p.stat().st_mtime_ns for p in (out / "tiles").glob("tile_*")}
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "tiles").glob("tile_*")} == stamps
+    summary = json.loads((out / "summary.json").read_text())
+    direct = partition(netatlas.nets.load(model), Plane.square(1.5))
+    assert summary["num_regions"] == direct.num_regions
+    assert summary["area"] == pytest.approx(9.0, rel=1e-12)
+    tables = [pq.read_table(p) for p in sorted((out / "tiles").glob("*.parquet"))]
+    assert len(tables) == 10 and sum(t.num_rows for t in tables) == direct.num_regions
+    areas = np.concatenate([t.column("area").to_numpy() for t in tables])
+    patterns = sorted(b for t in tables for b in t.column("pattern").to_pylist())
+    assert patterns == sorted(_by_pattern(direct))
+    assert np.sort(areas) == pytest.approx(np.sort(direct.areas), rel=1e-9, abs=1e-12)
+    assert (out / "regions_pattern.png").exists()

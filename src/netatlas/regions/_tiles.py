@@ -22,7 +22,7 @@ from netatlas.regions import _kernels as K
 from netatlas.regions._partition import VERTEX_MERGE_TOLERANCE, Partition
 from netatlas.slices import Plane
 
-__all__ = ["SEAM", "tile_planes", "tiled_partition"]
+__all__ = ["SEAM", "stream_partition", "tile_planes", "tiled_partition"]
 
 #: Edge label of an inner tile border (slice sides are -1 bottom, -2 right, -3 top, -4 left).
 SEAM = -5
@@ -213,3 +213,144 @@ def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: 
                      labels=allp["lab"], pattern_bits=pattern_bits, maps=allp["maps"],
                      units_per_layer=tuple(sizes), layer_names=tuple(meta["layer_names"]), tolerance=tolerance,
                      method=f"tiled-{tiles}x{tiles}")
+
+
+# -- streaming to disk ------------------------------------------------------------------------------
+def _pattern_hash(bits: np.ndarray) -> np.ndarray:
+    """64-bit FNV-1a hash of each packed pattern row (F, B) uint8: one colour per region, across tiles."""
+    h = np.full(len(bits), 14695981039346656037, np.uint64)
+    for col in range(bits.shape[1]):
+        h = (h ^ bits[:, col].astype(np.uint64)) * np.uint64(1099511628211)
+    return h
+
+
+def _write_parquet(path, pieces: dict, center: np.ndarray) -> int:
+    """One row per region: area, centroid (u, v), n_vertices, pattern (packed bytes), polygon (u0, v0, ...)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is installed with netatlas[tiles]
+        raise ImportError("netatlas regions --tiles writes Parquet and needs pyarrow (pip install pyarrow)") from None
+    off = pieces["off"]
+    counts = np.diff(off)
+    xy = pieces["xy"] + center
+    areas = K.polygon_areas(pieces["xy"], off)
+    cent = np.add.reduceat(xy, off[:-1], axis=0) / np.maximum(counts, 1)[:, None] if len(counts) else np.zeros((0, 2))
+    width = pieces["bits"].shape[1]
+    table = pa.table({
+        "area": areas, "centroid_u": cent[:, 0], "centroid_v": cent[:, 1], "n_vertices": counts.astype(np.int32),
+        "pattern": pa.array([r.tobytes() for r in pieces["bits"]], type=pa.binary(width)),
+        "polygon": pa.ListArray.from_arrays(pa.array(2 * off, type=pa.int64()), pa.array(xy.ravel())),
+    })
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return len(counts)
+
+
+def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str, directory,
+                pixels: int) -> dict:
+    """Partition tile (i, j), write its complete regions to ``tile_J_I.parquet`` and its seam pieces,
+    counts and a pixels x pixels picture block (pattern hashes) to ``tile_J_I.npz`` (written last:
+    the tile is done when it exists, so a rerun skips it). Returns the npz's content."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    done = directory / f"tile_{j:03d}_{i:03d}.npz"
+    if done.exists():
+        with np.load(done) as z:
+            return {k: z[k] for k in z.files}
+    complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method)
+    center = _center(window.bounds)
+    n_complete = _write_parquet(directory / f"tile_{j:03d}_{i:03d}.parquet", complete, center)
+    us, vs = part.plane.grid(pixels)
+    region = part.locate(np.stack([us.ravel(), vs.ravel()], 1))
+    bits = (np.concatenate(part.pattern_bits, axis=1) if part.pattern_bits
+            else np.zeros((part.num_regions, 0), np.uint8))
+    picture = _pattern_hash(bits)[region].reshape(pixels, pixels)
+    out = {"xy": border["xy"], "off": border["off"], "lab": border["lab"], "bits": border["bits"],
+           "maps": border["maps"], "picture": picture, "n_complete": np.int64(n_complete),
+           "area_complete": np.float64(K.polygon_areas(complete["xy"], complete["off"]).sum()),
+           "units_per_layer": np.array(part.units_per_layer, np.int64)}
+    tmp = directory / f"tile_{j:03d}_{i:03d}.tmp.npz"
+    np.savez(tmp, **out)
+    tmp.replace(done)
+    return out
+
+
+def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: float, method: str = "auto",
+                     client=None, picture: int = 512) -> dict:
+    """Partition ``plane`` tile by tile without holding it in memory: complete regions go to one
+    Parquet file per tile, regions cut by tile borders are merged at the end into ``merged.parquet``.
+    Resumable: tiles whose files exist are not recomputed. Returns a summary (counts, area, the
+    picture as an (P, P) array of pattern hashes, P = picture rounded down to a multiple of tiles).
+
+    Examples
+    --------
+    >>> import tempfile, netatlas
+    >>> s = stream_partition(netatlas.nets.mlp([2, 8, 8, 1], seed=0), Plane.square(1.0), 2, tempfile.mkdtemp(),
+    ...                      tolerance=1e-10, picture=8)
+    >>> s["num_regions"] == netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 1], seed=0)).num_regions
+    True
+    """
+    import json
+    from pathlib import Path
+
+    from netatlas.regions._partition import as_net
+
+    net = as_net(net, plane.input_shape, "partition")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fingerprint = {"tiles": tiles, "bounds": list(plane.bounds), "tolerance": tolerance, "method": method,
+                   "picture": picture, "net": _net_digest(net), "plane": _plane_digest(plane)}
+    meta = directory / "tiles.json"
+    if meta.exists() and json.loads(meta.read_text()) != fingerprint:
+        raise ValueError(f"{directory} holds tiles of another model, slice or tiling; use a new --out")
+    meta.write_text(json.dumps(fingerprint))
+    px = max(picture // tiles, 1)
+    jobs = [(i, j) for j in range(tiles) for i in range(tiles)]
+    results = {}
+    if client is None:
+        for i, j in jobs:
+            results[i, j] = stream_tile(net, plane, i, j, tiles, tolerance, method, directory, px)
+    else:
+        from distributed import as_completed
+
+        remote = client.scatter(net, broadcast=True, hash=False)
+        futures = {client.submit(stream_tile, remote, plane, i, j, tiles, tolerance, method, str(directory), px,
+                                 pure=False): (i, j) for i, j in jobs}
+        for future in as_completed(list(futures)):
+            results[futures[future]] = future.result()
+            future.release()
+    border = _concat([{k: results[ij][k] for k in ("xy", "off", "lab", "bits", "maps")} for ij in jobs])
+    merged = merge_border(border, _diag(plane.bounds))
+    n_merged = _write_parquet(directory / "merged.parquet", merged, _center(plane.bounds))
+    image = np.zeros((tiles * px, tiles * px), np.uint64)
+    for (i, j), r in results.items():
+        image[j * px:(j + 1) * px, i * px:(i + 1) * px] = r["picture"]
+    n_complete = int(sum(int(r["n_complete"]) for r in results.values()))
+    area = float(sum(float(r["area_complete"]) for r in results.values())
+                 + K.polygon_areas(merged["xy"], merged["off"]).sum())
+    return {"num_regions": n_complete + n_merged, "complete_in_tiles": n_complete, "merged_across_borders": n_merged,
+            "area": area, "slice_area": plane.area, "tiles": tiles, "picture": image,
+            "files": sorted(p.name for p in directory.glob("*.parquet"))}
+
+
+def _net_digest(net) -> str:
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha1()
+    for node in net.nodes:
+        h.update(node.op.describe().encode())
+        for v in vars(node.op).values():
+            if isinstance(v, torch.Tensor):
+                h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _plane_digest(plane) -> str:
+    import hashlib
+
+    return hashlib.sha1(plane.origin.tobytes() + plane.d1.tobytes() + plane.d2.tobytes()).hexdigest()
