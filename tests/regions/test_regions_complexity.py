@@ -212,12 +212,12 @@ def test_dask_client_gives_the_same_counts():
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
         import netatlas.regions._complexity as C
 
-        old, C.CHUNK = C.CHUNK, 4  # several tasks
+        old, C.TASK = C.TASK, 4  # several tasks
         try:
             got = local_complexity(net, pts, 0.5, n_planes=2, client=client)
             got1 = local_complexity_1d(net, pts, 0.5, n_lines=2, client=client)
         finally:
-            C.CHUNK = old
+            C.TASK = old
     assert np.array_equal(got, local_complexity(net, pts, 0.5, n_planes=2))
     assert np.array_equal(got1, local_complexity_1d(net, pts, 0.5, n_lines=2))
 

@@ -28,6 +28,7 @@ run :func:`netatlas.regions.partition` / :func:`~netatlas.regions.along_line` pe
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -37,7 +38,7 @@ from numba import njit
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear
 from netatlas.regions._lines import LINE_TOLERANCE, along_line
-from netatlas.regions._partition import BOUNDARY_TOLERANCE, _chain_layers, _next_maps, as_net, partition
+from netatlas.regions._partition import BOUNDARY_TOLERANCE, _buffer, _chain_layers, _next_maps, as_net, partition
 from netatlas.slices import Line, Plane
 
 __all__ = ["DISC_TOLERANCE", "ORTHONORMAL_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
@@ -48,9 +49,21 @@ DISC_TOLERANCE = 1e-9
 #: Given directions must be orthonormal to this (absolute) accuracy, e.g. float32-normalised ones pass.
 ORTHONORMAL_TOLERANCE = 1e-6
 #: Points (times planes) handled per batch: bounds the memory of the per-face maps.
-CHUNK = 256
+CHUNK = 64
+#: Point-planes per Dask task (each task runs its rows in batches of CHUNK).
+TASK = 4096
 #: Vertices forwarded per batch by the sampled estimator.
 SAMPLED_CHUNK = 8192
+
+
+def _one_blas_thread():
+    """The batches make many small GEMMs, for which BLAS threads only add overhead (measured 4x slower
+    with two threads on a shared 2-core machine); parallelism comes from Dask workers instead."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -143,10 +156,11 @@ def polygon_origin_distance(xy, off):
 
 
 # -- exact 2-D: batched chain ----------------------------------------------------------------------
-def _chain_discs(layers, P, D, r, tol):
+def _chain_discs(layers, P, D, r, tol, want_bits=True, work=None):
     """Faces of the squares [-r, r]^2 of m planes (P (m, d) centres, D (m, 2, d) directions).
 
-    Returns (xy, off, owner (F,), bits: per hidden layer (F, n_k) uint8)."""
+    Returns (xy, off, owner (F,), bits: per hidden layer (F, ceil(n_k / 8)) packed uint8, or [] when
+    ``want_bits`` is False)."""
     m = len(P)
     square = np.array([[-r, -r], [r, -r], [r, r], [-r, r]])
     xy = np.tile(square, (m, 1))
@@ -170,15 +184,16 @@ def _chain_discs(layers, P, D, r, tol):
             xy, off, lab, cparent, cbits, cut_off, cut_units = K.split_faces(xy, off, lab, M, base[level], tol,
                                                                              diam)
         owner = owner[cparent]
-        bits = [b[cparent] for b in bits] + [cbits]
+        if want_bits:
+            bits = [b[cparent] for b in bits] + [np.packbits(cbits, axis=1)]
         if level + 1 == len(hidden):
             break
         on, off_slope = activation_slopes(act)
         Wn, bn, _ = layers[level + 1]
         ref = cbits[np.searchsorted(cparent, np.arange(n_faces))]
-        G = _next_maps(M, ref, on, off_slope, Wn, bn)
+        G = _next_maps(M, ref, on, off_slope, Wn, bn, work, level)
         C = len(cparent)
-        Mc = np.empty((C, 3, Wn.shape[0]))
+        Mc = _buffer(work, ("children", level), (C, 3, Wn.shape[0]))  # reused: no page faults per batch
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent)) + 1, [C]]).astype(np.int64)
         K.child_maps(G, M, np.ascontiguousarray(Wn.T), cparent, cbits, ref, cut_off, cut_units, on, off_slope, 0,
                      Mc, groups)
@@ -187,7 +202,8 @@ def _chain_discs(layers, P, D, r, tol):
 
 
 def _disc_counts(xy, off, owner, bits, m, r):
-    """Regions meeting each disc (m,) and units crossing it per layer (m, n_layers)."""
+    """Regions meeting each disc (m,) and units crossing it per layer (m, n_layers); ``bits`` are
+    packed patterns per layer (F, ceil(n_k / 8)) uint8."""
     meets = polygon_origin_distance(xy, off) < r * (1 - DISC_TOLERANCE)
     owner_in = owner[meets]  # nondecreasing; every disc meets at least the region holding its centre
     regions = np.bincount(owner_in, minlength=m)
@@ -196,20 +212,27 @@ def _disc_counts(xy, off, owner, bits, m, r):
     for k, b in enumerate(bits):
         if b.shape[1] == 0:
             continue
-        on = np.add.reduceat(b[meets].astype(np.int64), starts, axis=0)
-        crossing[:, k] = ((on > 0) & (on < regions[:, None])).sum(1)
+        b_in = b[meets]
+        mixed = np.bitwise_or.reduceat(b_in, starts, axis=0) & ~np.bitwise_and.reduceat(b_in, starts, axis=0)
+        crossing[:, k] = np.unpackbits(mixed, axis=1).sum(1)
     return regions, crossing
 
 
-def _exact_chunk(net, P, D, r, tol):
+def _exact_chunk(net, P, D, r, tol, want_crossing=True):
     """(regions (m,), crossing (m, n_layers)) for m planes: centres P (m, d), directions D (m, 2, d)."""
     layers = _chain_layers(net)
     m = len(P)
     if layers is not None:
         if len(layers) == 1:  # affine net: one region, nothing crosses
             return np.ones(m, np.int64), np.zeros((m, 0), np.int64)
-        xy, off, owner, bits = _chain_discs(layers, P, D, r, tol)
-        return _disc_counts(xy, off, owner, bits, m, r)
+        work: dict = {}
+        parts = []
+        with _one_blas_thread():
+            for s in range(0, m, CHUNK):
+                xy, off, owner, bits = _chain_discs(layers, P[s:s + CHUNK], D[s:s + CHUNK], r, tol, want_crossing,
+                                                    work)
+                parts.append(_disc_counts(xy, off, owner, bits, min(CHUNK, m - s), r))
+        return np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts])
     regions = np.empty(m, np.int64)
     crossing = np.zeros((m, len(net.activations)), np.int64)
     shape = net.input_shape
@@ -218,7 +241,7 @@ def _exact_chunk(net, P, D, r, tol):
         part = partition(net, plane, tolerance=tol)
         bits, start = [], 0
         for n_k in part.units_per_layer:
-            bits.append(part.patterns[:, start:start + n_k].astype(np.uint8))
+            bits.append(np.packbits(part.patterns[:, start:start + n_k], axis=1))
             start += n_k
         reg, cross = _disc_counts(part.xy + part.center, part.offsets, np.zeros(part.num_regions, np.int64),
                                   bits, 1, r)
@@ -311,9 +334,9 @@ def _prepare(net, points, radius, directions, n_slices, seed, k, count_name, whe
 
 def _run(fn, net, P, D, args, client):
     """fn(net, P_chunk, D_chunk, *args) over chunks of rows, in process or on a Dask client."""
-    bounds = [(s, min(s + CHUNK, len(P))) for s in range(0, len(P), CHUNK)]
     if client is None:
-        return [fn(net, P[a:b], D[a:b], *args) for a, b in bounds]
+        return [fn(net, P, D, *args)]
+    bounds = [(s, min(s + TASK, len(P))) for s in range(0, len(P), TASK)]
     remote_net = client.scatter(net, broadcast=True, hash=False)
     futures = [client.submit(fn, remote_net, P[a:b], D[a:b], *args, pure=False) for a, b in bounds]
     return client.gather(futures)
@@ -401,7 +424,7 @@ def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0
         pre-activation is not of one sign over the cross-polytope vertices ``p +- r d1, p +- r d2``.
         Its exact counterpart is ``hyperplanes_crossing(...).sum(-1)``.
     client : dask.distributed.Client, optional
-        Run chunks of ``CHUNK`` point-planes as Dask tasks.
+        Run chunks of ``TASK`` point-planes as Dask tasks.
     tolerance : float
         Boundary tolerance of the partition (relative to the square's diagonal).
 
@@ -430,8 +453,10 @@ def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0
     if method == "sampled":
         return hyperplanes_crossing(net, points, radius, directions=directions, n_planes=n_planes, seed=seed,
                                     method="sampled", client=client).sum(-1)
-    return exact_counts(net, points, radius, directions=directions, n_planes=n_planes, seed=seed, client=client,
-                        tolerance=tolerance)[0]
+    net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
+                                    "local_complexity")
+    parts = _run(_exact_chunk, net, P, D, (r, tolerance, False), client)
+    return np.concatenate([a for a, _ in parts]).reshape(n, m)
 
 
 def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed=0, client=None,
@@ -465,4 +490,6 @@ def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed
 
 
 def _pieces_rows(net, P, D, r, tol):
-    return _pieces_chunk(net, P, D[:, 0], r, tol)
+    with _one_blas_thread():
+        parts = [_pieces_chunk(net, P[s:s + CHUNK], D[s:s + CHUNK, 0], r, tol) for s in range(0, len(P), CHUNK)]
+    return np.concatenate(parts)
