@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from netatlas._threads import torch_threads
 from netatlas.regions import exact_counts, hyperplanes_crossing, random_directions
 
 __all__ = ["ComplexityStudy", "ComplexityTrace", "ComplexityTracker", "complexity_study", "phase_table",
@@ -308,8 +309,9 @@ def phase_table(study: ComplexityStudy) -> list[dict]:
     return rows
 
 
-def run_complexity(out=None, *, data: str = "mnist_sample", dask=None, **kwargs):
-    """``netatlas dynamics complexity``: :func:`complexity_study`, curves, phase table and report in a RunDir."""
+def run_complexity(out=None, *, data: str = "mnist_sample", dask=None, threads: int | None = 1, **kwargs):
+    """``netatlas dynamics complexity``: :func:`complexity_study` (with ``threads`` torch threads),
+    curves, phase table and report in a RunDir."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,7 +323,8 @@ def run_complexity(out=None, *, data: str = "mnist_sample", dask=None, **kwargs)
     run = RunDir.create(out, command="dynamics complexity", config={"data": data, "dask": dask, **kwargs})
     client, cleanup = _resolve_client(dask)
     try:
-        study = complexity_study(data, client=client, **kwargs)
+        with torch_threads(threads):
+            study = complexity_study(data, client=client, **kwargs)
     finally:
         cleanup()
     steps = study.steps
