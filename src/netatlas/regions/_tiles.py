@@ -71,10 +71,12 @@ def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, m
     """Partition tile (i, j) of ``window``; return (complete, border, partition) where complete and
     border are pieces dicts (xy centred on the window's centre, off, lab with seams relabelled, bits:
     packed patterns of all layers side by side, maps in the window's centred coordinates)."""
+    from netatlas.regions._complexity import _one_blas_thread
     from netatlas.regions._partition import partition
 
     plane = tile_planes(window, tiles)[j * tiles + i][2]
-    part = partition(net, plane, tolerance=tolerance * _diag(window.bounds) / _diag(plane.bounds), method=method)
+    with _one_blas_thread():  # parallelism comes from tiles on workers; BLAS threads only contend
+        part = partition(net, plane, tolerance=tolerance * _diag(window.bounds) / _diag(plane.bounds), method=method)
     shift = part.center - _center(window.bounds)
     lab = part.labels.copy()
     seams = [s for s, inner in ((-1, j > 0), (-2, i < tiles - 1), (-3, j < tiles - 1), (-4, i > 0)) if inner]
@@ -143,7 +145,7 @@ def merge_border(border: dict, diam: float) -> dict:
     eps = VERTEX_MERGE_TOLERANCE * diam
     order = np.argsort(group, kind="stable")
     bounds = np.concatenate([[0], np.flatnonzero(np.diff(group[order])) + 1, [F]])
-    xs, labs, counts = [], [], []
+    xs, labs, sizes = [], [], []
     off, xy, lab = border["off"], border["xy"], border["lab"]
     for g in range(len(bounds) - 1):
         faces = order[bounds[g]:bounds[g + 1]]
@@ -151,14 +153,16 @@ def merge_border(border: dict, diam: float) -> dict:
             f = faces[0]
             poly, pl = xy[off[f]:off[f + 1]], lab[off[f]:off[f + 1]]
         else:
-            sub = _subset(border, np.isin(np.arange(F), faces))
-            poly = _hull(sub["xy"], eps)
-            pl = _edge_labels(poly, sub["xy"], sub["off"], sub["lab"], eps)
+            counts = off[faces + 1] - off[faces]
+            rows = np.concatenate([np.arange(off[f], off[f + 1]) for f in faces])
+            sub_off = np.concatenate([[0], np.cumsum(counts)])
+            poly = _hull(xy[rows], eps)
+            pl = _edge_labels(poly, xy[rows], sub_off, lab[rows], eps)
         xs.append(poly)
         labs.append(pl)
-        counts.append(len(poly))
+        sizes.append(len(poly))
     reps = order[bounds[:-1]]
-    return {"xy": np.concatenate(xs), "off": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+    return {"xy": np.concatenate(xs), "off": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
             "lab": np.concatenate(labs), "bits": border["bits"][reps], "maps": border["maps"][reps]}
 
 
