@@ -1,5 +1,6 @@
 """partition(..., tiles=k): the same regions (patterns), areas, affine maps, polygons and adjacency as
 the untiled partition, in process and on Dask, for MLPs and a conv graph; the streaming CLI."""
+
 import json
 
 import numpy as np

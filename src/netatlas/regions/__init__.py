@@ -1,5 +1,7 @@
 """Exact linear regions of piecewise-linear networks on 2-D slices and 1-D lines: partitions,
-activation patterns, per-region affine maps, decision boundaries, level sets, counts and bounds.
+activation patterns, per-region affine maps, decision boundaries, level sets, counts and bounds;
+local complexity around points (``local_complexity``); tiled partitions streamed to disk
+(``partition(..., tiles=k)``, ``stream_partition``).
 
 >>> import netatlas
 >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 4, 1], seed=0))
@@ -26,6 +28,7 @@ from netatlas.regions._partition import (
     partition,
 )
 from netatlas.regions._plot import plot_line_pieces, plot_partition
+from netatlas.regions._tiles import stream_partition
 
 __all__ = [
     "BOUNDARY_TOLERANCE",
@@ -49,4 +52,5 @@ __all__ = [
     "plot_line_pieces",
     "plot_partition",
     "random_directions",
+    "stream_partition",
 ]
