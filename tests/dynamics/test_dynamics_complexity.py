@@ -72,6 +72,12 @@ def test_parse_steps_and_bad_input():
         parse_steps("-1,3", 0)
     with pytest.raises(ValueError, match="data must be one of"):
         complexity_study("cifar")
+    with pytest.raises(ValueError, match="non-empty dict"):
+        ComplexityTracker({}, 0.1, steps=[0])
+    with pytest.raises(ValueError, match="steps must be non-negative"):
+        ComplexityTracker({"a": np.zeros((2, 2))}, 0.1, steps=[-3])
+    with pytest.raises(ValueError, match="nothing recorded yet"):
+        ComplexityTracker({"a": np.zeros((2, 2))}, 0.1, steps=[0]).result()
 
 
 def test_cli_writes_report(tmp_path):
