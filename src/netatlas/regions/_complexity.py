@@ -160,7 +160,8 @@ def _chain_discs(layers, P, D, r, tol, want_bits=True, work=None):
     """Faces of the squares [-r, r]^2 of m planes (P (m, d) centres, D (m, 2, d) directions).
 
     Returns (xy, off, owner (F,), bits: per hidden layer (F, ceil(n_k / 8)) packed uint8, or [] when
-    ``want_bits`` is False)."""
+    ``want_bits`` is False). ``work`` holds map buffers reused across batches."""
+    work = {} if work is None else work
     m = len(P)
     square = np.array([[-r, -r], [r, -r], [r, r], [-r, r]])
     xy = np.tile(square, (m, 1))
