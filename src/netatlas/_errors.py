@@ -5,12 +5,15 @@ Hierarchy::
     NetatlasError                 base of every domain error (the CLI prints these without a traceback)
     ├── UnsupportedLayerError     a layer/op the IR (or a lens) cannot represent exactly
     ├── ModelFileError            a model file that is missing, truncated, corrupt or of the wrong shape
-    └── DegenerateSliceError      a plane or line whose directions are zero or parallel
+    ├── DegenerateSliceError      a plane or line whose directions are zero or parallel
+    ├── MemoryBudgetError         a model or computation estimated to need more memory than the budget
+    └── RunFailedError            a command ran but part of its work failed or nothing was measured
 
 Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueError``, as usual.
 """
 
-__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DegenerateSliceError"]
+__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DegenerateSliceError", "MemoryBudgetError",
+           "RunFailedError"]
 
 
 class NetatlasError(Exception):
@@ -27,3 +30,13 @@ class ModelFileError(NetatlasError):
 
 class DegenerateSliceError(NetatlasError):
     """A slice of input space whose directions are zero or parallel."""
+
+
+class MemoryBudgetError(NetatlasError):
+    """A model or computation whose estimated size exceeds the memory budget (``NETATLAS_MEMORY_BUDGET``),
+    refused before anything is allocated."""
+
+
+class RunFailedError(NetatlasError):
+    """A command that ran but did not do all it should: failed sweep configs (how many, and the first
+    cause) or nothing measured. Its run directory is marked failed; the CLI exits 1."""

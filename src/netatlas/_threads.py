@@ -29,6 +29,8 @@ def torch_threads(n: int | None):
     if n is None:
         yield
         return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be an integer >= 1 (or None for torch's choice); got {n!r}")
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:

@@ -177,3 +177,7 @@ def register(app: typer.Typer) -> None:
         """
         run = run_demo(out, dataset=dataset, epochs=epochs, seed=seed)
         typer.echo(f"report: {run.file('report.html')}")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

@@ -11,9 +11,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from netatlas._checks import require_finite
 from netatlas._errors import DegenerateSliceError
+from netatlas._memory import check_memory
 
 __all__ = ["Line", "Plane"]
 
@@ -22,14 +23,13 @@ PARALLEL_TOLERANCE = 1e-12
 
 
 def _as_array(x, name) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
+    if hasattr(x, "detach"):  # a torch tensor (torch is not imported here: `import netatlas` stays light)
         x = x.detach().cpu().numpy()
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from None
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    require_finite(arr, name)
     return arr
 
 
@@ -68,6 +68,7 @@ class Plane:
             raise ValueError(f"Plane: origin, d1 and d2 must have the same shape; got {origin.shape}, "
                              f"{d1.shape}, {d2.shape}")
         bounds = tuple(float(b) for b in self.bounds)
+        require_finite(np.array(bounds), "Plane bounds")
         if len(bounds) != 4 or not (bounds[0] < bounds[1] and bounds[2] < bounds[3]):
             raise ValueError(f"Plane: bounds must be (umin, umax, vmin, vmax) with umin < umax and "
                              f"vmin < vmax; got {self.bounds}")
@@ -84,8 +85,8 @@ class Plane:
     @classmethod
     def square(cls, size: float = 1.0, dim: int = 2) -> Plane:
         """The square [-size, size]^2 in the span of the first two axes of R^dim (half-width ``size``)."""
-        if size <= 0 or dim < 2:
-            raise ValueError(f"Plane.square: need size > 0 and dim >= 2; got size={size}, dim={dim}")
+        if not (0 < size < math.inf) or dim < 2:
+            raise ValueError(f"Plane.square: need a finite size > 0 and dim >= 2; got size={size}, dim={dim}")
         e = np.eye(dim)
         return cls(np.zeros(dim), e[0], e[1], (-size, size, -size, size))
 
@@ -163,6 +164,9 @@ class Plane:
         Use ``np.stack([us.ravel(), vs.ravel()], 1)`` for a (n_v * n_u, 2) array of points.
         """
         n_u, n_v = (n, n) if isinstance(n, int) else n
+        if not (n_u >= 1 and n_v >= 1):
+            raise ValueError(f"Plane.grid: need at least 1 point per side; got {n}")
+        check_memory(3 * 8 * n_u * n_v, f"Plane.grid({n})")  # us, vs and their meshgrid temporaries
         umin, umax, vmin, vmax = self.bounds
         u = umin + (np.arange(n_u) + 0.5) * (umax - umin) / n_u
         v = vmin + (np.arange(n_v) + 0.5) * (vmax - vmin) / n_v

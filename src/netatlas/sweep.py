@@ -19,6 +19,7 @@ whose ``results/<key>.json`` exists and retries failed ones.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import itertools
@@ -26,9 +27,11 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -81,7 +84,30 @@ def grid(**axes) -> list[dict]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
+def _non_finite(value, path=""):
+    """The path of the first NaN/infinite float in a config value (to_jsonable would turn it into None,
+    collapsing distinct configs), or None."""
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+        return path or "value"
+    if type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
+        import numpy as np
+
+        bad = ~np.isfinite(np.asarray(value))
+        return path if bad.any() else None
+    items = value.items() if isinstance(value, Mapping) else (
+        enumerate(value) if isinstance(value, (list, tuple)) else ())
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
 def _canonical_json(config: Mapping) -> str:
+    bad = _non_finite(dict(config))
+    if bad:
+        raise ValueError(f"config_key: config value {bad} is NaN or infinite; sweep configs must be finite "
+                         "(JSON has no NaN, so they would collapse into one config)")
     try:
         return json.dumps(to_jsonable(dict(config)), sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -195,6 +221,21 @@ def _store(out: Path, record: dict) -> None:
         _write_atomic(failed, record)
 
 
+@contextlib.contextmanager
+def _held_interrupt():
+    """Within the block, Ctrl-C (SIGINT) is recorded instead of raised; yields a list that is non-empty
+    afterwards if it came. Only in the main thread (elsewhere signals cannot be handled)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _resolve_client(dask):
     """Return (client, cleanup) for the ``dask`` argument; cleanup closes what we opened."""
     if dask is None:
@@ -207,13 +248,27 @@ def _resolve_client(dask):
     if isinstance(dask, distributed.Client):
         return dask, lambda: None
     if isinstance(dask, str) and dask == "local":
-        with warnings.catch_warnings():
+        # A LocalCluster interrupted while it starts cannot be closed (distributed then fails at exit
+        # with a traceback): hold Ctrl-C until it is up, then close it and raise KeyboardInterrupt.
+        with _held_interrupt() as interrupted, warnings.catch_warnings():
+            # Worker logs stay quiet (CRITICAL): a failed config is recorded with its error by this process,
+            # and a cluster closed under a running task (Ctrl-C) would otherwise print heartbeat tracebacks.
             # With the dashboard off the scheduler still serves health checks over HTTP on 127.0.0.1,
             # preferring port 8787; when another cluster holds it, it picks a free port and warns.
             warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
             cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                               dashboard_address=None, silence_logs=logging.ERROR)
-        client = distributed.Client(cluster)
+                                               dashboard_address=None, silence_logs=logging.CRITICAL)
+            try:
+                client = distributed.Client(cluster)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    cluster.close()
+                raise
+        if interrupted:
+            with contextlib.suppress(Exception):
+                client.close()
+                cluster.close()
+            raise KeyboardInterrupt
 
         def cleanup():
             client.close()
@@ -327,8 +382,13 @@ def run(fn: Callable[[dict], dict], configs: Iterable[Mapping], out, *, dask=Non
                         finished(_execute(fn, config, key))
                 else:
                     _run_dask(client, fn, todo, finished)
-            finally:
-                cleanup()
+            except BaseException:
+                # Closing a cluster that was interrupted half-way can fail too; the error that stopped
+                # the sweep (Ctrl-C: KeyboardInterrupt, exit status 130) is the one to report.
+                with contextlib.suppress(Exception):
+                    cleanup()
+                raise
+            cleanup()
     finally:
         if bar is not None:
             bar.close()

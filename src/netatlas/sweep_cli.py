@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -19,10 +20,32 @@ def _parse_axis(text: str) -> tuple[str, list]:
     parsed = []
     for item in values.split(","):
         try:
-            parsed.append(json.loads(item))
+            value = json.loads(item, parse_constant=_refuse_constant)
         except ValueError:
-            parsed.append(item)
+            value = item
+        if value is _NOT_FINITE or (isinstance(value, float) and not math.isfinite(value)):  # 1e999 too
+            raise ValueError(f"--grid {text!r}: {item} is not a finite number; sweep values must be finite")
+        parsed.append(value)
     return name.strip(), parsed
+
+
+_NOT_FINITE = object()
+
+
+def _refuse_constant(name):
+    return _NOT_FINITE  # json would read NaN/Infinity/-Infinity as floats that collapse to None
+
+
+def _parse_axes(texts) -> dict:
+    """``--grid`` options -> {name: values}; a name given twice is refused (write all its values once)."""
+    axes = {}
+    for text in texts:
+        name, values = _parse_axis(text)
+        if name in axes:
+            raise ValueError(f"--grid {name} is given twice; list all its values in one option, e.g. "
+                             f"--grid {name}={','.join(map(str, axes[name] + values))}")
+        axes[name] = values
+    return axes
 
 
 def _import_function(spec: str):
@@ -64,7 +87,7 @@ def register(app: typer.Typer) -> None:
         from netatlas.report import RunDir
         from netatlas.sweep import grid, run, status
 
-        axes = dict(_parse_axis(text) for text in grid_axes)
+        axes = _parse_axes(grid_axes)
         fn = _import_function(function)
         configs = grid(**axes)
         run_dir = RunDir.create(out, command="sweep run",
@@ -78,8 +101,12 @@ def register(app: typer.Typer) -> None:
         run_dir.write_report(f"Sweep of {function}", f"{len(configs)} configs over axes "
                              f"{', '.join(axes) or '(none)'}.")
         typer.echo(f"{run_dir.path}: {state.n_done} done, {state.n_failed} failed of {state.n_configs}")
-        if state.n_failed:
-            raise typer.Exit(1)
+        if state.n_failed:  # an error, not typer.Exit: the exit status must not depend on how main runs the app
+            from netatlas._errors import RunFailedError
+
+            key, error = next(iter(state.failed.items()))
+            raise RunFailedError(f"sweep run: {state.n_failed} of {state.n_configs} configs failed (see "
+                                 f"{run_dir.path / 'failed'}); first: {key}: {(error or '?').splitlines()[0]}")
 
     @sweep.command("status")
     def status_command(
@@ -103,3 +130,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  failed {key}: {error.splitlines()[0] if error else ''}")
 
     app.add_typer(sweep, name="sweep")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

@@ -82,8 +82,8 @@ def test_state_dict_without_spec(tmp_path, model):
 
 
 def test_unknown_suffix_and_bad_spec(tmp_path):
-    (tmp_path / "m.onnx").write_bytes(b"")
-    with pytest.raises(netatlas.ModelFileError, match=r"unknown model file type '.onnx'"):
-        load(tmp_path / "m.onnx")
+    (tmp_path / "m.h5").write_bytes(b"")
+    with pytest.raises(netatlas.ModelFileError, match=r"unknown model file type '.h5'; use .pt2 .*, .onnx"):
+        load(tmp_path / "m.h5")
     with pytest.raises(ValueError, match=r"unknown type 'conv3d'"):
         netatlas.nets.module_from_spec({"layers": [{"type": "conv3d"}]})

@@ -182,25 +182,25 @@ def test_model_is_not_modified():
 
 # -- refusals ------------------------------------------------------------------------------------
 def test_unsupported_layer_in_sequential_names_type_path_and_supported_set():
-    model = nn.Sequential(nn.Linear(2, 4), nn.Sequential(nn.ReLU(), nn.MaxPool1d(2)))
-    with pytest.raises(netatlas.UnsupportedLayerError, match=r"MaxPool1d at '1\.1' \(position 1\).*supported: Linear"):
+    model = nn.Sequential(nn.Linear(2, 4), nn.Sequential(nn.ReLU(), nn.Upsample(scale_factor=2)))
+    with pytest.raises(netatlas.UnsupportedLayerError, match=r"Upsample at '1\.1' \(position 1\).*supported: Linear"):
         from_torch(model)
 
 
-class WithMaxPool(nn.Module):
+class WithUpsample(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(1, 2, 3)
-        self.pool = nn.MaxPool2d(2)
-        self.fc = nn.Linear(2 * 2 * 2, 1)
+        self.pool = nn.Upsample(scale_factor=2)
+        self.fc = nn.Linear(2 * 8 * 8, 1)
 
     def forward(self, x):
         return self.fc(self.pool(self.conv(x)).flatten(1))
 
 
 def test_unsupported_op_in_exported_module_names_module_path():
-    with pytest.raises(netatlas.UnsupportedLayerError, match=r"max_pool2d.*pool \(MaxPool2d\)"):
-        from_torch(WithMaxPool(), (1, 6, 6))
+    with pytest.raises(netatlas.UnsupportedLayerError, match=r"upsample.*pool \(Upsample\)"):
+        from_torch(WithUpsample(), (1, 6, 6))
 
 
 def test_batchnorm_in_training_mode_is_refused():

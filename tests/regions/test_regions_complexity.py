@@ -244,3 +244,31 @@ def test_bad_input():
         local_complexity(net, pts, 0.1, n_planes=0)
     with pytest.raises(netatlas.UnsupportedLayerError):
         local_complexity(mlp([3, 8, 2], "tanh"), pts, 0.1)
+
+
+def test_max_pool_and_hardtanh_graph_against_max_reference():
+    from max_reference import reference_regions as max_reference
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 2, 2), nn.Hardtanh(-0.3, 0.4), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8, 3), nn.ReLU(), nn.Linear(3, 2))
+    net = from_torch(model, input_shape=(1, 5, 5))
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(0, 1, size=(3, 1, 5, 5))
+    D = random_directions(3, 1, 25, seed=6)
+    r = 0.9
+    lc = local_complexity(net, pts, r, directions=D)
+    for i in range(3):
+        plane = Plane(pts[i], D[i, 0, 0].reshape(1, 5, 5), D[i, 0, 1].reshape(1, 5, 5), (-r, r, -r, r))
+        ref = max_reference(net, plane)
+        assert lc[i, 0] == sum(_distance_to_polygon(poly) < r for poly in ref.values())
+    # sampled, by hand: (unit, breakpoint) pairs not on one side over the four vertices
+    got = hyperplanes_crossing(net, pts, r, directions=D, method="sampled")
+    verts = pts.reshape(3, 1, 1, 25) + r * np.concatenate([D, -D], axis=2)
+    zs = net.pre_activations(verts.reshape(-1, 25))
+    for k, (z, bps) in enumerate(zip(zs, [(-0.3, 0.4), (0.0,)], strict=True)):
+        want = 0
+        for bp in bps:
+            pos = z.numpy().reshape(3, 1, 4, -1) > bp
+            want = want + (pos.any(2) & ~pos.all(2)).sum(-1)
+        assert np.array_equal(got[..., k], want)

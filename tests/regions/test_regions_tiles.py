@@ -117,3 +117,23 @@ def test_cli_tiles_streams_parquet_and_resumes(tmp_path):
     assert patterns == sorted(_by_pattern(direct))
     assert np.sort(areas) == pytest.approx(np.sort(direct.areas), rel=1e-9, abs=1e-12)
     assert (out / "regions_pattern.png").exists()
+
+
+def test_tiled_equals_untiled_max_pool_hardtanh():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(1, 2, 2), nn.Hardtanh(-0.3, 0.4), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
+    net = from_torch(model, input_shape=(1, 5, 5))
+    rng = np.random.default_rng(5)
+    plane = Plane.through(*rng.uniform(0, 1, size=(3, 1, 5, 5)))
+    a, b = partition(net, plane), partition(net, plane, tiles=3)
+    assert a.argmax.shape[1] > 0
+    key_a = {(p.tobytes(), m.tobytes()): i for i, (p, m) in enumerate(zip(np.packbits(a.patterns, axis=1), a.argmax,
+                                                                          strict=True))}
+    key_b = {(p.tobytes(), m.tobytes()): i for i, (p, m) in enumerate(zip(np.packbits(b.patterns, axis=1), b.argmax,
+                                                                          strict=True))}
+    assert a.num_regions == b.num_regions == len(key_a) and set(key_a) == set(key_b)
+    ia = np.array(list(key_a.values()))
+    ib = np.array([key_b[k] for k in key_a])
+    assert np.abs(a.areas[ia] - b.areas[ib]).max() <= 1e-11 * plane.area
+    assert np.abs(a.output_offset[ia] - b.output_offset[ib]).max() <= 1e-11 * np.abs(a.maps).max()

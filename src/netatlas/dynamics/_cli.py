@@ -151,3 +151,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"report: {run.file('report.html')}")
 
     app.add_typer(group, name="dynamics")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

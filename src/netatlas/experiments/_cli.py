@@ -16,6 +16,8 @@ def _seeds(text):
         raise ValueError(f"--seeds must be comma-separated integers like 0,1,2; got {text!r}") from None
     if not seeds:
         raise ValueError(f"--seeds must name at least one seed; got {text!r}")
+    if min(seeds) < 0:
+        raise ValueError(f"--seeds must be integers >= 0; got {text!r}")
     return seeds
 
 
@@ -62,7 +64,31 @@ def reproduce_command(
         typer.echo(f"report: {top.path / 'report.html'}")
     else:
         typer.echo(f"report: {Path(results[0].settings['sweep_dir']).parent / 'report.html'}")
+    _exit_status(results)
+
+
+def _exit_status(results):
+    """Raise RunFailedError when configs failed or a paper measured nothing: the reports are written,
+    but the command did not do all it should."""
+    from netatlas._errors import RunFailedError
+    from netatlas.sweep import status
+
+    problems = []
+    for result in results:
+        state = status(result.settings["sweep_dir"])
+        measured = result.counts["n_hold"] + result.counts["n_fail"]
+        if state.n_failed or not measured:
+            first = next(iter(state.failed.values()), None)
+            problems.append(f"{result.paper}: {state.n_failed} of {state.n_configs} configs failed, "
+                            f"{measured} of {result.counts['n_claims']} claims measured"
+                            + (f"; first: {first.splitlines()[0]}" if first else ""))
+    if problems:
+        raise RunFailedError("reproduce: " + "; ".join(problems))
 
 
 def register(app: typer.Typer) -> None:
     app.command("reproduce")(reproduce_command)
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

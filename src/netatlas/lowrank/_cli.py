@@ -57,7 +57,7 @@ def validate_command(
         overrides["seeds"] = _ints(seeds)
     if eps_fractions:
         overrides["eps_fractions"] = _floats(eps_fractions)
-    if n_samples:
+    if n_samples is not None:  # 0 is refused by the config check, not replaced by the default
         overrides["n_samples"] = n_samples
     config = (ValidationConfig.full(**overrides) if full else ValidationConfig(**overrides)).check()
     run = RunDir.create(out, command="lowrank validate", config={**config.to_dict(), "full": full})
@@ -282,7 +282,7 @@ def _findings(result):
 @lowrank.command("analyze")
 def analyze_command(
     model: Path = typer.Argument(
-        None, help="Trained classifier: .pt2, or .pt/.pth/.safetensors with a JSON spec (omit with --train)"
+        None, help="Trained classifier: .pt2, .onnx, or .pt/.pth/.safetensors with a JSON spec (omit with --train)"
     ),
     data: str = typer.Option("digits", help="Data the theory is built from: digits or mnist_sample"),
     layer: str = typer.Option(
@@ -348,7 +348,7 @@ def analyze_command(
             input_shape=(x.shape[1],),
             spec={"mlp": {"widths": [x.shape[1], width, width, dataset.n_classes], "activation": activation}},
         )
-    elif str(model).endswith(".pt2"):
+    elif str(model).lower().endswith((".pt2", ".onnx")):
         from netatlas.lowrank._analyze import AnalysisResult
         from netatlas.lowrank._generate import chi2_radius
 
@@ -497,3 +497,7 @@ def _write_analysis(run, result, data_name):
 def register(app: typer.Typer) -> None:
     """Add the ``lowrank`` command group to the root CLI."""
     app.add_typer(lowrank, name="lowrank")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

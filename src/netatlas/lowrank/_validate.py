@@ -150,6 +150,8 @@ class ValidationConfig:
             raise ValueError(f"validate: need >= 2 eps_fractions <= local_fraction = {self.local_fraction}")
         if not self.seeds:
             raise ValueError("validate: seeds must not be empty")
+        if not self.n_samples >= 1:
+            raise ValueError(f"validate: n_samples must be >= 1, got {self.n_samples}")
         if self.hidden_k > self.n_y - 1 or self.hidden_m >= self.n_x:
             raise ValueError(
                 f"validate: need hidden_k <= n_y - 1 and hidden_m < n_x, got hidden_k={self.hidden_k}, "

@@ -15,6 +15,9 @@ magnify = typer.Typer(
 
 
 def _threads(threads):
+    from netatlas._options import at_least
+
+    at_least("--threads", threads, 1)
     if threads:
         import torch
 
@@ -28,7 +31,7 @@ def _fmt(stat):
 @magnify.command("toy")
 def toy(
     out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
-    seeds: int = typer.Option(3, help="Number of seeds (0, 1, ...) per configuration"),
+    seeds: int = typer.Option(None, help="Number of seeds (0, 1, ...) per configuration (default 3; --quick 1)"),
     quick: bool = typer.Option(
         False, "--quick", help="Three configurations, 1 seed, short training (< 1 min)"
     ),
@@ -47,10 +50,15 @@ def toy(
     from netatlas.report import RunDir
 
     _threads(threads)
+    from netatlas._options import at_least, quick_conflicts
+
+    at_least("--n-grid", n_grid, 1)
+    quick_conflicts("magnify toy", quick, seeds=seeds)
     names = configs.split(",") if configs else list(QUICK_CONFIGS if quick else TOY_CONFIGS)
     unknown = [n for n in names if n not in TOY_CONFIGS]
     if unknown:
         raise ValueError(f"magnify toy: unknown --configs {unknown}; choose from {','.join(TOY_CONFIGS)}")
+    seeds = 3 if seeds is None else seeds
     if seeds < 1:
         raise ValueError(f"magnify toy: --seeds must be >= 1; got {seeds}")
     seed_list = list(range(1 if quick else seeds))
@@ -185,6 +193,10 @@ def images(
     from netatlas.report import RunDir
 
     _threads(threads)
+    from netatlas._options import at_least
+
+    for option, value in (("--width", width), ("--n-plane", n_plane), ("--n-train", n_train)):
+        at_least(option, value, 1)
     kw = dict(
         width=width or (256 if quick else 2000),
         n_train=n_train or (1000 if quick else None),
@@ -275,3 +287,7 @@ def register(app: typer.Typer) -> None:
 
     add_ssl_command(magnify)  # `netatlas magnify ssl` (self-supervised encoders, netatlas.ssl)
     app.add_typer(magnify, name="magnify")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from netatlas._checks import require_finite
 from netatlas.metric._features import FeatureMap, as_feature_map
 from netatlas.nets import Net
 
@@ -65,7 +66,15 @@ def _net_of(feature_fn):
         return feature_fn[0]
     if isinstance(feature_fn, FeatureMap):
         return feature_fn
+    module = feature_fn[0] if isinstance(feature_fn, tuple) and len(feature_fn) == 2 else feature_fn
+    if isinstance(module, torch.nn.Sequential) and len(module) and isinstance(module[0], torch.nn.Linear):
+        return _InputShape((module[0].in_features,))  # a wrong width is then reported, not a matmul error
     return None
+
+
+class _InputShape:
+    def __init__(self, input_shape):
+        self.input_shape = input_shape
 
 
 def _prepare(feature_fn, x, caller, scale_by_width=None):
@@ -100,6 +109,7 @@ def _prepare(feature_fn, x, caller, scale_by_width=None):
                 f"{tuple(x.shape)} (use x[None] for one point)"
             )
         shape = tuple(x.shape[1:])
+    require_finite(x.reshape(x.shape[0], -1) if x.dim() else x, f"{caller}: x (point, coordinate)")
     fm = as_feature_map(feature_fn, shape, scale_by_width=scale_by_width, caller=caller)
     x = x.detach().reshape(x.shape[0], -1)
     if fm.dtype is not None:

@@ -1,11 +1,17 @@
-"""What is analysed: the network IR, importers from torch, builders and model files.
+"""What is analysed: the network IR, importers from torch and ONNX, builders and model files.
 
 Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_torch`)."""
 
-from netatlas.nets._build import ACTIVATIONS, INITS, mlp
-from netatlas.nets._files import load, load_module, module_from_spec, save
-from netatlas.nets._ir import PIECEWISE_LINEAR, SMOOTH, Activation, Net, Node
-from netatlas.nets._torch import SUPPORTED_LAYERS, from_torch
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_build": ["ACTIVATIONS", "INITS", "mlp"],
+    "_files": ["load", "load_module", "module_from_spec", "save"],
+    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "AdaptiveAvgPool", "Concat", "Max", "Net", "Node"],
+    "_onnx": ["SUPPORTED_ONNX_OPS", "from_onnx"],
+    "_torch": ["SUPPORTED_LAYERS", "from_torch"],
+})
 
 __all__ = [
     "ACTIVATIONS",
@@ -13,9 +19,14 @@ __all__ = [
     "PIECEWISE_LINEAR",
     "SMOOTH",
     "SUPPORTED_LAYERS",
+    "SUPPORTED_ONNX_OPS",
     "Activation",
+    "AdaptiveAvgPool",
+    "Concat",
+    "Max",
     "Net",
     "Node",
+    "from_onnx",
     "from_torch",
     "load",
     "load_module",

@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from netatlas._memory import check_memory
+
 __all__ = ["mlp", "ACTIVATIONS", "INITS"]
 
 ACTIVATIONS = {
@@ -71,6 +73,8 @@ def mlp(
         raise ValueError(f"mlp: unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
     if init not in INITS:
         raise ValueError(f"mlp: unknown init {init!r}; choose one of {INITS}")
+    n_parameters = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    check_memory(4 * n_parameters, f"mlp({widths}): {n_parameters:,} float32 parameters")  # before allocating
     generator = torch.Generator().manual_seed(seed)
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):

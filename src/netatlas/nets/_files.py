@@ -1,5 +1,7 @@
 """Loading model files safely: torch.export archives (.pt2) and state dicts (.pt/.pth/.safetensors)
-with the architecture given as a small JSON spec. ``torch.load`` only ever runs with weights_only=True."""
+with the architecture given as a small JSON spec. No pickle is ever fully unpickled: ``torch.load``
+runs with weights_only=True, and a .pt2 archive is checked member by member (``_archive``) before
+torch reads it. Sizes are estimated from the spec before anything is allocated."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from netatlas._errors import ModelFileError
+from netatlas._errors import MemoryBudgetError, ModelFileError
+from netatlas._memory import check_memory, format_bytes, memory_budget
+from netatlas.nets._archive import checked_pt2
 from netatlas.nets._build import mlp
 from netatlas.nets._ir import Net
 from netatlas.nets._torch import from_torch
+from netatlas.report._run import atomic_write
 
-__all__ = ["load", "load_module", "save", "module_from_spec"]
+__all__ = ["load", "load_module", "save", "module_from_spec", "spec_parameters"]
 
 _SPEC_LAYERS = {
     "linear": lambda d: nn.Linear(d["in"], d["out"], bias=d.get("bias", True)),
@@ -61,20 +66,83 @@ def module_from_spec(spec: dict) -> nn.Sequential:
       (2): Linear(in_features=4, out_features=1, bias=True)
     )
     """
+    n_parameters = spec_parameters(spec)
+    check_memory(n_parameters * _BYTES_PER_PARAMETER, f"the model this spec describes ({n_parameters:,} parameters)")
+    if "mlp" in spec:
+        return mlp(**spec["mlp"])
+    return nn.Sequential(*(_SPEC_LAYERS[str(layer["type"]).lower()](layer) for layer in spec["layers"]))
+
+
+# float32 module + float64 IR copy: what importing a spec'd model holds at once, per parameter
+_BYTES_PER_PARAMETER = 12
+_INT_FIELDS = {"in": 1, "out": 1, "kernel": 1, "n": 1, "stride": 1, "padding": 0}
+_REQUIRED = {"linear": ("in", "out"), "conv1d": ("in", "out", "kernel"), "conv2d": ("in", "out", "kernel"),
+             "batchnorm1d": ("n",), "batchnorm2d": ("n",), "avgpool2d": ("kernel",)}
+_MLP_FIELDS = {"widths", "activation", "init", "scale", "bias", "seed", "output_activation"}
+
+
+def spec_parameters(spec) -> int:
+    """Check a model spec's structure and count its parameters without building anything.
+
+    Raises ValueError (one line naming the layer and field) for a spec that is not an object with
+    'mlp' or 'layers', a layer that is not an object, an unknown type, a missing field, or a size
+    that is not a positive integer.
+
+    Examples
+    --------
+    >>> spec_parameters({"mlp": {"widths": [2, 8, 1]}})
+    33
+    >>> spec_parameters({"layers": [1, 2]})
+    Traceback (most recent call last):
+    ...
+    ValueError: model spec layer 0: expected an object like {"type": "linear", "in": 2, "out": 8}; got 1
+    """
     if not isinstance(spec, dict) or not ({"mlp", "layers"} & set(spec)):
         raise ValueError(f"model spec must be a JSON object with 'mlp' or 'layers'; got {str(spec)[:200]}")
     if "mlp" in spec:
-        return mlp(**spec["mlp"])
-    layers = []
-    for i, layer in enumerate(spec["layers"]):
+        args = spec["mlp"]
+        if not isinstance(args, dict) or "widths" not in args or not set(args) <= _MLP_FIELDS:
+            raise ValueError(f"model spec 'mlp' must be an object with 'widths' and optionally "
+                             f"{sorted(_MLP_FIELDS - {'widths'})}; got {str(args)[:200]}")
+        widths = args["widths"]
+        if not isinstance(widths, list) or len(widths) < 2 or not all(_is_count(w, 1, floats=True) for w in widths):
+            raise ValueError(f"model spec 'mlp': widths must be a list of at least two positive integers; "
+                             f"got {str(widths)[:200]}")
+        bias = args.get("bias", True) is not False
+        return sum(int(a) * int(b) + (int(b) if bias else 0) for a, b in zip(widths[:-1], widths[1:], strict=False))
+    layers = spec["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise ValueError(f"model spec 'layers' must be a non-empty list of layer objects; got {str(layers)[:200]}")
+    total = 0
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise ValueError(f'model spec layer {i}: expected an object like {{"type": "linear", "in": 2, '
+                             f'"out": 8}}; got {str(layer)[:100]}')
         kind = str(layer.get("type", "")).lower()
         if kind not in _SPEC_LAYERS:
             raise ValueError(f"model spec layer {i}: unknown type {kind!r}; choose one of {sorted(_SPEC_LAYERS)}")
-        try:
-            layers.append(_SPEC_LAYERS[kind](layer))
-        except KeyError as exc:
-            raise ValueError(f"model spec layer {i} ({kind}) is missing the field {exc}") from None
-    return nn.Sequential(*layers)
+        for key in _REQUIRED.get(kind, ()):
+            if key not in layer:
+                raise ValueError(f"model spec layer {i} ({kind}) is missing the field {key!r}")
+        for key, minimum in _INT_FIELDS.items():
+            value = layer.get(key)
+            if value is not None and not _is_count(value, minimum):
+                raise ValueError(f"model spec layer {i} ({kind}): {key} must be an integer >= {minimum}; "
+                                 f"got {value!r}")
+        if kind == "linear":
+            total += layer["in"] * layer["out"] + (layer["out"] if layer.get("bias", True) else 0)
+        elif kind.startswith("conv"):
+            total += layer["out"] * (layer["in"] * layer["kernel"] ** int(kind[4]) + 1)
+        elif kind.startswith("batchnorm"):
+            total += 4 * layer["n"]
+    return total
+
+
+def _is_count(value, minimum, floats=False) -> bool:
+    # JSON writes 1e5 as a float; mlp widths go through int(), layer fields straight to torch
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    whole = whole or (floats and isinstance(value, float) and value.is_integer())
+    return whole and value >= minimum
 
 
 def load_module(path, spec=None):
@@ -88,22 +156,38 @@ def load_module(path, spec=None):
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        raise ModelFileError(f"{path}: an ONNX file has no torch module; load it as a Net with netatlas.nets.load")
     if suffix == ".pt2":
         if not zipfile.is_zipfile(path):
             raise ModelFileError(f"{path}: not a readable torch.export archive (not a zip file: truncated or "
                                  "corrupt)")
+        archive = checked_pt2(path, max_bytes=memory_budget())  # before torch reads any byte of it
         try:
             with _quiet("torch.export"):  # torch logs a traceback before re-raising; we report one line
-                program = torch.export.load(str(path))
+                program = torch.export.load(archive)
         except Exception as exc:
             raise ModelFileError(f"{path}: not a readable torch.export archive ({_first_line(exc)})") from None
         return program, None
     if suffix not in (".pt", ".pth", ".safetensors"):
-        raise ModelFileError(f"{path}: unknown model file type {suffix!r}; use .pt2 (torch.export), or "
+        raise ModelFileError(f"{path}: unknown model file type {suffix!r}; use .pt2 (torch.export), .onnx, or "
                              ".pt/.pth/.safetensors with a JSON architecture spec")
     spec = _read_spec(path, spec)
+    try:
+        n_parameters = spec_parameters(spec)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: bad architecture spec: {exc}") from None
+    check_memory(n_parameters * _BYTES_PER_PARAMETER, f"{path}: the model its spec describes "
+                 f"({n_parameters:,} parameters)")
+    size = path.stat().st_size
+    if size > memory_budget():
+        raise MemoryBudgetError(f"{path}: the weights file is {format_bytes(size)}, over the memory budget of "
+                                f"{format_bytes(memory_budget())} (NETATLAS_MEMORY_BUDGET)")
     state = _read_state_dict(path, suffix)
-    module = module_from_spec(spec)
+    try:
+        module = module_from_spec(spec)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: bad architecture spec: {exc}") from None
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -119,10 +203,12 @@ def load(path, spec=None) -> Net:
     Parameters
     ----------
     path : str or Path
-        ``.pt2`` (a ``torch.export`` archive), or ``.pt``/``.pth``/``.safetensors`` (a state dict).
+        ``.pt2`` (a ``torch.export`` archive), ``.onnx`` (see :func:`from_onnx`), or
+        ``.pt``/``.pth``/``.safetensors`` (a state dict).
     spec : dict, str or Path, optional
         The architecture of a state dict (see :func:`module_from_spec`), as a dict or a JSON file.
-        Defaults to the file next to ``path`` with suffix ``.json``.
+        Defaults to the file next to ``path`` with suffix ``.json``. For ``.onnx`` it may give
+        ``{"input_shape": [...]}`` for a file with symbolic input dimensions.
 
     Raises
     ------
@@ -144,13 +230,24 @@ def load(path, spec=None) -> Net:
     ...
     netatlas._errors.ModelFileError: .../bad.pt: cannot read weights (...)
     """
+    if Path(path).suffix.lower() == ".onnx":
+        return _load_onnx(Path(path), spec)
     module, input_shape = load_module(path, spec)
     return from_torch(module, input_shape)
 
 
+def _load_onnx(path, spec):
+    from netatlas.nets._onnx import from_onnx
+
+    if spec is None and path.with_suffix(".json").is_file():
+        spec = path.with_suffix(".json")
+    spec = _read_spec(path, spec) if spec is not None else {}
+    return from_onnx(path, input_shape=spec.get("input_shape"))
+
+
 def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> None:
     """Save a model: ``.pt2`` as a torch.export archive; ``.pt``/``.safetensors`` as a state dict plus
-    ``spec`` written to the ``.json`` file beside it."""
+    ``spec`` written to the ``.json`` file beside it. Files are written atomically (temp file + rename)."""
     path = Path(path)
     if path.suffix == ".pt2":
         was_training = module.training
@@ -159,7 +256,7 @@ def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> N
             program = torch.export.export(module, (torch.zeros(2, *input_shape),))
         finally:
             module.train(was_training)
-        torch.export.save(program, str(path))
+        atomic_write(path, lambda tmp: torch.export.save(program, str(tmp)))
         return
     if spec is None:
         raise ValueError("save: a state dict needs its architecture; pass spec={...} (see module_from_spec)")
@@ -167,10 +264,11 @@ def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> N
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        save_file(state, str(path))
+        atomic_write(path, lambda tmp: save_file(state, str(tmp)))
     else:
-        torch.save(state, path)
-    path.with_suffix(".json").write_text(json.dumps({**spec, "input_shape": list(input_shape)}, indent=2))
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    text = json.dumps({**spec, "input_shape": list(input_shape)}, indent=2)
+    atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(text))
 
 
 def _read_spec(path, spec):

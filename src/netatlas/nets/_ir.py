@@ -6,12 +6,19 @@ non-activation op is an affine map of its inputs. Evaluation is in float64.
 
     node 0            the input                              shape = input_shape
     Linear/Conv/...   affine map of one node                 y = A x + c
+    AdaptiveAvgPool   linear map of one node                 y = P x
     Add               sum of two nodes (residual additions)  y = x_a + x_b
+    Concat            concatenation of several nodes         y = cat(x_1, ..., x_m) along one dim
     Activation        elementwise nonlinearity of one node   y = phi(x)
+    Max               max over index sets of one node        y[j] = max_{i in index[j]} x[i]
 
-A lens that needs piecewise-linear structure walks ``net.activations`` (the activation nodes, in
-topological order): the pre-activation of each is a continuous piecewise-linear function of the
-input as long as every earlier activation is piecewise linear.
+A lens that needs piecewise-linear structure walks ``net.nonlinear`` (the Activation and Max nodes,
+in topological order; ``net.activations`` lists the Activation nodes only): the input of each is a
+continuous piecewise-linear function of the network input as long as every earlier nonlinear node
+is piecewise linear. ``Max`` is always piecewise linear; max pooling, adaptive max pooling and
+max/amax over a dimension all lower to it (``Max.pool``, ``Max.adaptive``, ``Max.over_dims``).
+Hardtanh/ReLU6/clamp are the activation ``"hardtanh"`` with ``min_val``/``max_val`` (either may be
+infinite): a piecewise-linear activation with up to two breakpoints.
 """
 
 from __future__ import annotations
@@ -25,19 +32,22 @@ import torch.nn.functional as F
 
 __all__ = [
     "Activation",
+    "AdaptiveAvgPool",
     "Add",
     "AvgPool",
+    "Concat",
     "ChannelAffine",
     "Conv",
     "Input",
     "Linear",
+    "Max",
     "Net",
     "Node",
     "PIECEWISE_LINEAR",
     "SMOOTH",
 ]
 
-PIECEWISE_LINEAR = ("relu", "leaky_relu", "identity")
+PIECEWISE_LINEAR = ("relu", "leaky_relu", "identity", "hardtanh")
 SMOOTH = ("sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "elu", "erf")
 
 
@@ -158,10 +168,228 @@ class AvgPool:
 
 
 @dataclass(frozen=True, eq=False)
+class AdaptiveAvgPool:
+    """1-D or 2-D adaptive average pooling to ``output_size`` (any size), a linear map.
+
+    Window i along a dim of length L spans ``[floor(i L / o), ceil((i + 1) L / o))`` as in torch."""
+
+    output_size: tuple[int, ...]  # (o,) or (oh, ow)
+    in_shape: tuple[int, ...]  # (C, L) or (C, H, W)
+    kind = "adaptive_avgpool"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        pool = F.adaptive_avg_pool1d if len(self.output_size) == 1 else F.adaptive_avg_pool2d
+        return pool(x.reshape(-1, *self.in_shape), self.output_size).flatten(1)
+
+    def out_shape(self, in_shape):
+        return (in_shape[0], *self.output_size)
+
+    def describe(self) -> str:
+        return f"AdaptiveAvgPool{len(self.output_size)}d(output {self.output_size})"
+
+
+@dataclass(frozen=True, eq=False)
+class Concat:
+    """Concatenation of several nodes along per-sample dim ``dim`` (0 = channels); linear.
+
+    ``in_shapes`` are the per-sample shapes of the inputs, in order; they agree except along ``dim``."""
+
+    dim: int
+    in_shapes: tuple[tuple[int, ...], ...]
+    kind = "concat"
+
+    def __call__(self, *xs: torch.Tensor) -> torch.Tensor:
+        parts = [x.reshape(-1, *shape) for x, shape in zip(xs, self.in_shapes, strict=True)]
+        return torch.cat(parts, dim=self.dim + 1).flatten(1)
+
+    def out_shape(self, in_shape=None):
+        shape = list(self.in_shapes[0])
+        shape[self.dim] = sum(s[self.dim] for s in self.in_shapes)
+        return tuple(shape)
+
+    def describe(self) -> str:
+        return f"Concat(dim {self.dim}, {len(self.in_shapes)} inputs)"
+
+
+@dataclass(frozen=True, eq=False)
+class Max:
+    """``y[j] = max(x[i] for i in index[j])`` on the flattened input: max pooling, adaptive max
+    pooling and max/amax over dims all lower to this op (build it with ``Max.pool``,
+    ``Max.adaptive`` or ``Max.over_dims``). It is piecewise linear: on a region every output's
+    arg-max is fixed.
+
+    Attributes
+    ----------
+    index : (n_out, k) int64 tensor
+        Row j lists the flattened input positions output j takes the max over, in increasing order,
+        padded at the end with -1 (absent entries: a window overlapping -inf padding simply has
+        fewer entries). Every row has at least one entry.
+    in_shape, output_shape : tuple of int
+        Per-sample input and output shapes.
+
+    Ties: the *first* maximal entry of a row (the lowest input index) is the arg-max. Regions
+    never depend on it: two entries tie on a region of positive area only when they are the same
+    affine function there, and then either choice gives the same map.
+
+    Examples
+    --------
+    >>> op = Max.pool((1, 4, 4), kernel=2)
+    >>> op.output_shape, tuple(op.index.shape)
+    ((1, 2, 2), (4, 4))
+    >>> op(torch.arange(16.0)[None])
+    tensor([[ 5.,  7., 13., 15.]])
+    """
+
+    index: torch.Tensor
+    in_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    kind = "max"
+
+    def __post_init__(self):
+        idx = self.index
+        n_in = math.prod(self.in_shape)
+        if idx.dim() != 2 or idx.shape[0] != math.prod(self.output_shape) or idx.shape[1] < 1:
+            raise ValueError(f"Max: index must be (n_out={math.prod(self.output_shape)}, k >= 1); got "
+                             f"{tuple(idx.shape)}")
+        if bool((idx[:, 0] < 0).any()) or bool((idx >= n_in).any()) or bool((idx < -1).any()):
+            raise ValueError(f"Max: index entries must be in [0, {n_in}) or -1 (absent), each row non-empty")
+
+    @property
+    def size(self) -> int:
+        return int(self.index.shape[0])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(x.shape[0], math.prod(self.in_shape))
+        pad = torch.full((x.shape[0], 1), -math.inf, dtype=x.dtype)
+        idx = torch.where(self.index < 0, x.shape[1], self.index)
+        return torch.cat([x, pad], dim=1)[:, idx].amax(dim=2)
+
+    def argmax(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_out) position within each row of the arg-max (first maximal entry), for x (B, n_in)."""
+        pad = torch.full((x.shape[0], 1), -math.inf, dtype=x.dtype)
+        idx = torch.where(self.index < 0, x.shape[1], self.index)
+        vals = torch.cat([x, pad], dim=1)[:, idx]
+        best = vals.amax(dim=2, keepdim=True)
+        return (vals == best).to(torch.int8).argmax(dim=2)  # first True
+
+    def out_shape(self, in_shape=None):
+        return tuple(self.output_shape)
+
+    def describe(self) -> str:
+        return f"Max({math.prod(self.in_shape)} -> {self.size}, windows of <= {self.index.shape[1]})"
+
+    # -- constructors ---------------------------------------------------------------------------
+    @classmethod
+    def from_windows(cls, windows, in_shape, output_shape) -> Max:
+        """From a list (one per output, flattened order) of lists of flattened input positions."""
+        k = max(len(w) for w in windows)
+        index = torch.full((len(windows), k), -1, dtype=torch.int64)
+        for j, w in enumerate(windows):
+            w = sorted(set(int(i) for i in w))
+            index[j, : len(w)] = torch.tensor(w, dtype=torch.int64)
+        return cls(index, tuple(in_shape), tuple(output_shape))
+
+    @classmethod
+    def pool(cls, in_shape, kernel, stride=None, padding=0, dilation=1, ceil_mode=False) -> Max:
+        """Max pooling (torch MaxPool1d/MaxPool2d semantics) of a (C, L) or (C, H, W) input.
+
+        ``kernel``, ``stride`` (default: kernel), ``padding`` (implicit -inf, at most half the
+        kernel), ``dilation``: an int or one value per spatial dim."""
+        in_shape = tuple(int(s) for s in in_shape)
+        n_sp = len(in_shape) - 1
+        if n_sp not in (1, 2):
+            raise ValueError(f"Max.pool: input must be (C, L) or (C, H, W) per sample; got {in_shape}")
+        per_dim = lambda v, name: _per_dim(v, n_sp, name)
+        kernel = per_dim(kernel, "kernel")
+        stride = per_dim(stride if stride not in (None, [], ()) else kernel, "stride")
+        padding, dilation = per_dim(padding, "padding"), per_dim(dilation, "dilation")
+        if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
+            raise ValueError(f"Max.pool: padding {padding} must be at most half the kernel {kernel}")
+        starts = []  # per spatial dim: the window starts (in padded coordinates minus padding)
+        for n, k, s, p, d in zip(in_shape[1:], kernel, stride, padding, dilation, strict=True):
+            span = n + 2 * p - d * (k - 1) - 1
+            if span < 0:
+                raise ValueError(f"Max.pool: kernel {kernel} (dilation {dilation}) is larger than the padded input "
+                                 f"{in_shape[1:]}")
+            n_out = (-(-span // s) if ceil_mode else span // s) + 1
+            if ceil_mode and (n_out - 1) * s >= n + p:  # the last window must start inside the input
+                n_out -= 1
+            starts.append([o * s - p for o in range(n_out)])
+        taps = [[[st + t * d for t in range(k)] for st in sts]
+                for sts, k, d in zip(starts, kernel, dilation, strict=True)]
+        return cls._from_separable(in_shape, taps)
+
+    @classmethod
+    def adaptive(cls, in_shape, output_size) -> Max:
+        """Adaptive max pooling (torch AdaptiveMaxPool1d/2d) of a (C, L) or (C, H, W) input."""
+        in_shape = tuple(int(s) for s in in_shape)
+        n_sp = len(in_shape) - 1
+        output_size = _per_dim(output_size, n_sp, "output_size")
+        output_size = tuple(n if o is None else o for o, n in zip(output_size, in_shape[1:], strict=True))
+        taps = [[list(range((i * n) // o, -(-((i + 1) * n) // o))) for i in range(o)]
+                for n, o in zip(in_shape[1:], output_size, strict=True)]
+        return cls._from_separable(in_shape, taps)
+
+    @classmethod
+    def over_dims(cls, in_shape, dims, keepdim=False) -> Max:
+        """``amax`` over per-sample dims ``dims`` (0 = first per-sample dim)."""
+        in_shape = tuple(int(s) for s in in_shape)
+        dims = sorted({int(d) % len(in_shape) for d in ([dims] if isinstance(dims, int) else dims)})
+        positions = torch.arange(math.prod(in_shape)).reshape(in_shape)
+        kept = [d for d in range(len(in_shape)) if d not in dims]
+        moved = positions.permute(*kept, *dims).reshape(-1, math.prod(in_shape[d] for d in dims))
+        out_shape = tuple(1 if d in dims else n for d, n in enumerate(in_shape)) if keepdim else \
+            tuple(in_shape[d] for d in kept)
+        return cls(moved.sort(dim=1).values.contiguous(), in_shape, out_shape)
+
+    @classmethod
+    def _from_separable(cls, in_shape, taps) -> Max:
+        # taps[d][o] = input coordinates along spatial dim d that output o takes (out-of-range = padding)
+        C, spatial = in_shape[0], in_shape[1:]
+        out_shape = (C, *(len(t) for t in taps))
+        windows = []
+        for c in range(C):
+            for out_pos in _product(*[range(len(t)) for t in taps]):
+                lists = [[i for i in taps[d][o] if 0 <= i < spatial[d]] for d, o in enumerate(out_pos)]
+                flat = [c * math.prod(spatial) + _flat_index(coords, spatial) for coords in _product(*lists)]
+                if not flat:
+                    raise ValueError(f"Max.pool: a window lies entirely in the padding (input {in_shape})")
+                windows.append(flat)
+        return cls.from_windows(windows, in_shape, out_shape)
+
+
+def _per_dim(v, n, name):
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(v)
+    if len(v) == 1:
+        return v * n
+    if len(v) != n:
+        raise ValueError(f"Max: {name} must have {n} values; got {v}")
+    return v
+
+
+def _product(*ranges):
+    import itertools
+
+    return itertools.product(*ranges)
+
+
+def _flat_index(coords, spatial):
+    index = 0
+    for c, n in zip(coords, spatial, strict=True):
+        index = index * n + c
+    return index
+
+
+@dataclass(frozen=True, eq=False)
 class Add:
     """y = x_a + x_b (residual addition); both inputs have the same shape."""
 
     kind = "add"
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
 
     def describe(self) -> str:
         return "Add"
@@ -170,7 +398,32 @@ class Add:
 @dataclass(frozen=True, eq=False)
 class Activation:
     """Elementwise activation. ``name`` is one of PIECEWISE_LINEAR + SMOOTH; ``params`` holds
-    e.g. negative_slope (leaky_relu), beta/threshold (softplus), alpha (elu)."""
+    e.g. negative_slope (leaky_relu), beta/threshold (softplus), alpha (elu), min_val/max_val
+    (hardtanh: ``clamp(z, min_val, max_val)``, either bound may be +-inf; ReLU6 is hardtanh(0, 6))."""
+
+    @staticmethod
+    def hardtanh(min_val: float = -1.0, max_val: float = 1.0) -> Activation:
+        """``clamp(z, min_val, max_val)``; ``min_val < max_val``, either may be infinite.
+
+        >>> Activation.hardtanh(0.0, 6.0)(torch.tensor([-1.0, 3.0, 9.0]))
+        tensor([0., 3., 6.])
+        """
+        min_val, max_val = float(min_val), float(max_val)
+        if not min_val < max_val:
+            raise ValueError(f"hardtanh: min_val must be < max_val; got {min_val}, {max_val}")
+        return Activation("hardtanh", {"min_val": min_val, "max_val": max_val})
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The kinks of a piecewise-linear activation: () for identity, (0,) for relu/leaky_relu,
+        the finite ones of (min_val, max_val) for hardtanh."""
+        if self.name == "identity":
+            return ()
+        if self.name == "hardtanh":
+            return tuple(v for v in (self.params["min_val"], self.params["max_val"]) if math.isfinite(v))
+        if self.name in ("relu", "leaky_relu"):
+            return (0.0,)
+        raise ValueError(f"activation {self.name!r} is not piecewise linear")
 
     name: str
     params: dict = field(default_factory=dict)
@@ -189,6 +442,8 @@ class Activation:
                 return F.leaky_relu(z, p["negative_slope"])
             case "identity":
                 return z
+            case "hardtanh":
+                return torch.clamp(z, p["min_val"], p["max_val"])
             case "sigmoid":
                 return torch.sigmoid(z)
             case "tanh":
@@ -215,6 +470,8 @@ class Activation:
                 return torch.where(z > 0, 1.0, p["negative_slope"]).to(z.dtype)
             case "identity":
                 return torch.ones_like(z)
+            case "hardtanh":
+                return ((z >= p["min_val"]) & (z < p["max_val"])).to(z.dtype)
             case "sigmoid":
                 s = torch.sigmoid(z)
                 return s * (1 - s)
@@ -260,6 +517,8 @@ class Net:
         Size of the (flattened) output.
     activations : tuple of int
         Indices of the activation nodes, in order.
+    nonlinear : tuple of int
+        Indices of the Activation and Max nodes, in order (what piecewise-linear lenses walk).
     """
 
     def __init__(self, nodes):
@@ -269,11 +528,19 @@ class Net:
         self.n_inputs = self.nodes[0].size
         self.n_outputs = self.nodes[-1].size
         self.activations = tuple(i for i, n in enumerate(self.nodes) if isinstance(n.op, Activation))
+        self.nonlinear = tuple(i for i, n in enumerate(self.nodes) if isinstance(n.op, (Activation, Max)))
+        for node in self.nodes:  # NaN/inf weights would give silent garbage in every lens
+            for t in _tensors(node.op):
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    where = repr(node.name) if node.name else "(the top-level module)"
+                    raise ValueError(f"Net: layer {where} ({node.op.describe()}) has non-finite weights "
+                                     f"(NaN or infinity); netatlas analyses finite networks only")
 
     # -- structure ------------------------------------------------------------------------------
     @property
     def piecewise_linear(self) -> bool:
-        """True if every activation is piecewise linear (ReLU, LeakyReLU, identity)."""
+        """True if every activation is piecewise linear (ReLU, LeakyReLU, identity, hardtanh; Max
+        nodes always are)."""
         return all(self.nodes[i].op.piecewise_linear for i in self.activations)
 
     @property
@@ -376,10 +643,8 @@ class Net:
             op = node.op
             if isinstance(op, Input):
                 values.append(x)
-            elif isinstance(op, Add):
-                values.append(values[node.inputs[0]] + values[node.inputs[1]])
             else:
-                values.append(op(values[node.inputs[0]]))
+                values.append(op(*[values[j] for j in node.inputs]))
         return values
 
     def __call__(self, x):

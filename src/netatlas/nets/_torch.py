@@ -11,12 +11,15 @@ from torch import nn
 from netatlas._errors import UnsupportedLayerError
 from netatlas.nets._ir import (
     Activation,
+    AdaptiveAvgPool,
     Add,
     AvgPool,
     ChannelAffine,
+    Concat,
     Conv,
     Input,
     Linear,
+    Max,
     Net,
     Node,
     _f64,
@@ -26,8 +29,9 @@ __all__ = ["from_torch", "SUPPORTED_LAYERS"]
 
 SUPPORTED_LAYERS = (
     "Linear, Conv1d, Conv2d (zero padding), BatchNorm1d/BatchNorm2d (eval mode), ReLU, LeakyReLU, "
-    "Identity, Dropout (eval), Flatten/Unflatten/reshape, AvgPool2d, global mean pooling, residual "
-    "additions, multiplication by a constant, Sigmoid, Tanh, GELU, Softplus, ELU, erf"
+    "Identity, Dropout (eval), Flatten/Unflatten/reshape, AvgPool2d, global mean pooling, MaxPool1d/2d, "
+    "AdaptiveMaxPool1d/2d, AdaptiveAvgPool1d/2d, max/amax over dims, ReLU6/Hardtanh/clamp, concatenation, "
+    "residual additions, multiplication by a constant, Sigmoid, Tanh, GELU, Softplus, ELU, erf"
 )
 
 _ACTIVATION_MODULES = {
@@ -41,8 +45,10 @@ _ACTIVATION_MODULES = {
 }
 _IDENTITY_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
 _RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
-_LEAF_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d,
-                 *_ACTIVATION_MODULES, *_IDENTITY_MODULES, *_RESHAPE_MODULES)
+_POOL_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d,
+                 nn.AdaptiveAvgPool2d)
+_LEAF_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.Hardtanh,
+                 *_POOL_MODULES, *_ACTIVATION_MODULES, *_IDENTITY_MODULES, *_RESHAPE_MODULES)
 
 
 def from_torch(module, input_shape=None) -> Net:
@@ -76,10 +82,10 @@ def from_torch(module, input_shape=None) -> Net:
     >>> net = netatlas.nets.from_torch(model)
     >>> net(torch.zeros(5, 2)).shape, net.n_hidden_units, net.piecewise_linear
     (torch.Size([5, 3]), 8, True)
-    >>> netatlas.nets.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.MaxPool1d(2)))
+    >>> netatlas.nets.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Upsample(2)))
     Traceback (most recent call last):
     ...
-    netatlas._errors.UnsupportedLayerError: MaxPool1d at '1' (position 1) is not supported...
+    netatlas._errors.UnsupportedLayerError: Upsample at '1' (position 1) is not supported...
     """
     if isinstance(module, Net):
         return module
@@ -98,7 +104,10 @@ def from_torch(module, input_shape=None) -> Net:
     input_shape = tuple(input_shape) if input_shape is not None else _infer_input_shape(module)
     if _is_plain(module):
         builder = _Builder(input_shape)
-        out = builder.walk(module, builder.input_value, prefix="")
+        if isinstance(module, nn.Sequential):
+            out = builder.walk(module, builder.input_value, prefix="")
+        else:  # a single top-level layer is a one-layer net
+            out = builder.layer(module, builder.input_value, "", None)
         return _prune_and_fold(builder.finish(out))
     was_training = module.training
     try:
@@ -126,9 +135,20 @@ def _infer_input_shape(module):
 
 
 def _is_plain(module) -> bool:
+    # The walker reads a module's layers, never its forward: it may only take modules whose forward
+    # is torch's own (no override, no hooks). Anything else goes through torch.export.
+    if not _forward_is_torchs(module):
+        return False
     if isinstance(module, nn.Sequential):
         return all(_is_plain(child) for child in module)
     return isinstance(module, _LEAF_MODULES) or _is_torch_builtin(module)
+
+
+def _forward_is_torchs(module) -> bool:
+    if module._forward_hooks or module._forward_pre_hooks:
+        return False
+    builtin = next(c for c in type(module).__mro__ if c.__module__.startswith("torch.nn.modules"))
+    return type(module).forward is builtin.forward and type(module).__call__ is builtin.__call__
 
 
 def _is_torch_builtin(module) -> bool:
@@ -138,7 +158,7 @@ def _is_torch_builtin(module) -> bool:
 
 
 def _unsupported(kind, path, position=None):
-    where = f"{path!r}" + (f" (position {position})" if position is not None else "")
+    where = (f"{path!r}" if path else "the top level") + (f" (position {position})" if position is not None else "")
     return UnsupportedLayerError(f"{kind} at {where} is not supported; supported: {SUPPORTED_LAYERS}")
 
 
@@ -151,7 +171,9 @@ class _Builder:
 
     def add(self, op, inputs, name):
         in_shape = inputs[0][1]
-        if isinstance(op, (Activation, ChannelAffine, Add)):
+        if isinstance(op, Concat):
+            shape = op.out_shape()
+        elif isinstance(op, (Activation, ChannelAffine, Add)):
             shape = in_shape
         else:
             shape = tuple(op.out_shape(in_shape))
@@ -190,6 +212,18 @@ class _Builder:
             return self.conv(m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups, value, path)
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             return self.batch_norm(m.weight, m.bias, m.running_mean, m.running_var, m.eps, value, path)
+        if isinstance(m, nn.Hardtanh):  # ReLU6 is a Hardtanh
+            return self.add(Activation.hardtanh(m.min_val, m.max_val), [value], path)
+        if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
+            if m.return_indices:
+                raise _unsupported(f"{type(m).__name__} with return_indices=True", path, position)
+            return self.max_pool(m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, value, path)
+        if isinstance(m, (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)):
+            if m.return_indices:
+                raise _unsupported(f"{type(m).__name__} with return_indices=True", path, position)
+            return self.adaptive_max_pool(m.output_size, value, path)
+        if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+            return self.adaptive_avg_pool(m.output_size, value, path)
         if isinstance(m, nn.AvgPool2d):
             if m.divisor_override is not None:
                 raise _unsupported("AvgPool2d with divisor_override", path, position)
@@ -237,6 +271,50 @@ class _Builder:
         if len(value[1]) != 3:
             raise ValueError(f"from_torch: AvgPool2d at {path!r} needs (C, H, W) per sample, got {value[1]}")
         return self.add(op, [value], path)
+
+
+    def max_pool(self, kernel, stride, padding, dilation, ceil_mode, value, path):
+        try:
+            op = Max.pool(value[1], kernel, stride, padding, dilation, ceil_mode)
+        except ValueError as exc:
+            raise ValueError(f"from_torch: max pooling at {path!r}: {exc}") from None
+        return self.add(op, [value], path)
+
+    def adaptive_max_pool(self, output_size, value, path):
+        try:
+            op = Max.adaptive(value[1], output_size)
+        except ValueError as exc:
+            raise ValueError(f"from_torch: adaptive max pooling at {path!r}: {exc}") from None
+        return self.add(op, [value], path)
+
+    def amax(self, dims, keepdim, value, path):
+        return self.add(Max.over_dims(value[1], dims, keepdim), [value], path)
+
+    def adaptive_avg_pool(self, output_size, value, path):
+        shape = value[1]
+        if len(shape) not in (2, 3):
+            raise ValueError(f"from_torch: adaptive average pooling at {path!r} needs (C, L) or (C, H, W) per "
+                             f"sample, got {shape}")
+        n_sp = len(shape) - 1
+        size = (output_size,) * n_sp if isinstance(output_size, int) else tuple(output_size)
+        size = tuple(n if o is None else int(o) for o, n in zip(size, shape[1:], strict=True))
+        return self.add(AdaptiveAvgPool(size, shape), [value], path)
+
+    def hardtanh(self, min_val, max_val, value, path):
+        lo = -math.inf if min_val is None else float(min_val)
+        hi = math.inf if max_val is None else float(max_val)
+        return self.add(Activation.hardtanh(lo, hi), [value], path)
+
+    def concat(self, values, dim, path):
+        shapes = [v[1] for v in values]
+        rank = len(shapes[0])
+        dim = dim - 1 if dim > 0 else (dim + rank if dim < 0 else -1)  # torch dims count the batch
+        if dim < 0 or any(len(s) != rank or s[:dim] + s[dim + 1:] != shapes[0][:dim] + shapes[0][dim + 1:]
+                          for s in shapes):
+            raise _unsupported(f"concatenation of shapes {shapes}", path)
+        if len(values) == 1:
+            return values[0]
+        return self.add(Concat(dim, tuple(shapes)), list(values), path)
 
 
 def _string_padding(padding, kernel, dilation, path):
@@ -316,9 +394,24 @@ def _from_exported(ep, input_shape):
             return builder.finish(env[out.name])
         if node.op != "call_function":
             raise _unsupported(f"graph node {node.op}", _module_path(node))
-        args = [env[a.name] if isinstance(a, torch.fx.Node) else a for a in node.args]
+        args = [_lookup(env, a) for a in node.args]
         env[node.name] = _export_op(builder, node, args)
     raise AssertionError("exported graph has no output")
+
+
+def _lookup(env, a):
+    if isinstance(a, torch.fx.Node):
+        return env[a.name]
+    if isinstance(a, (list, tuple)) and any(isinstance(b, torch.fx.Node) for b in a):
+        return [_lookup(env, b) for b in a]
+    return a
+
+
+class _ValueAndIndices:
+    """The (values, indices) pair of a max op; only the values (element 0) may be used."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 def _is_value(a):
@@ -336,6 +429,8 @@ def _export_op(builder, node, args):
             if index != 0:
                 raise _unsupported("use of batch-norm statistics", path)
             return source.value
+        if isinstance(source, _ValueAndIndices):
+            return source.value if index == 0 else source  # using the indices fails at the consumer
         raise _unsupported("getitem", path)
     if name in _PASS_THROUGH:
         return args[0]
@@ -374,8 +469,56 @@ def _export_op(builder, node, args):
         if len(args) > 6 and args[6] is not None:
             raise _unsupported("avg_pool2d with divisor_override", path)
         return builder.avg_pool(kernel, stride, padding, ceil_mode, count_include_pad, args[0], path)
-    if name in ("mean", "adaptive_avg_pool2d"):
+    if name == "mean":
         return _export_global_mean(builder, name, args, kw, path)
+    if name in ("adaptive_avg_pool2d", "adaptive_avg_pool1d", "_adaptive_avg_pool2d"):
+        return builder.adaptive_avg_pool(list(args[1]), args[0], path)
+    if name in ("max_pool2d", "max_pool1d", "max_pool2d_with_indices", "max_pool1d_with_indices"):
+        n_sp = 2 if "2d" in name else 1
+        kernel = args[1]
+        stride = args[2] if len(args) > 2 and args[2] else kernel
+        padding = args[3] if len(args) > 3 else 0
+        dilation = args[4] if len(args) > 4 else 1
+        ceil_mode = args[5] if len(args) > 5 else kw.get("ceil_mode", False)
+        if len(args[0][1]) != n_sp + 1:
+            raise _unsupported(f"aten.{name} on a per-sample tensor of shape {args[0][1]}", path)
+        out = builder.max_pool(kernel, stride, padding, dilation, ceil_mode, args[0], path)
+        return _ValueAndIndices(out) if "indices" in name else out
+    if name in ("adaptive_max_pool2d", "adaptive_max_pool1d"):
+        return _ValueAndIndices(builder.adaptive_max_pool(list(args[1]), args[0], path))
+    if name == "amax" or (name == "max" and len(args) > 1):
+        value = args[0]
+        dims = args[1] if len(args) > 1 else kw.get("dim", list(range(1, len(value[1]) + 1)))
+        dims = [dims] if isinstance(dims, int) else list(dims)
+        if not dims:
+            dims = list(range(1, len(value[1]) + 1))
+        keepdim = args[2] if len(args) > 2 else kw.get("keepdim", False)
+        if any(d % (len(value[1]) + 1) == 0 for d in dims):
+            raise _unsupported(f"aten.{name} over the batch dimension", path)
+        out = builder.amax([d % (len(value[1]) + 1) - 1 for d in dims], keepdim, value, path)
+        return out if name == "amax" else _ValueAndIndices(out)
+    if name in ("hardtanh", "relu6", "clamp", "clamp_min", "clamp_max"):
+        if name == "relu6":
+            lo, hi = 0.0, 6.0
+        elif name == "hardtanh":
+            lo = args[1] if len(args) > 1 else kw.get("min_val", -1.0)
+            hi = args[2] if len(args) > 2 else kw.get("max_val", 1.0)
+        elif name == "clamp":
+            lo = args[1] if len(args) > 1 else kw.get("min")
+            hi = args[2] if len(args) > 2 else kw.get("max")
+        else:
+            lo, hi = (args[1], None) if name == "clamp_min" else (None, args[1])
+        if not all(v is None or isinstance(v, (int, float)) for v in (lo, hi)):
+            raise _unsupported(f"aten.{name} with tensor bounds", path)
+        if lo is None and hi is None:
+            return args[0]
+        return builder.hardtanh(lo, hi, args[0], path)
+    if name == "cat":
+        values = args[0]
+        if not all(_is_value(v) for v in values):
+            raise _unsupported("aten.cat with constant tensors", path)
+        dim = args[1] if len(args) > 1 else kw.get("dim", 0)
+        return builder.concat(values, dim, path)
     if name in ("add", "sub"):
         return _export_add(builder, name, args, kw, path)
     if name in ("mul", "div") and _is_value(args[0]) and isinstance(args[1], (int, float)):

@@ -9,26 +9,18 @@ local complexity around points (``local_complexity``); tiled partitions streamed
 (10, (10, 4))
 """
 
-from netatlas.regions import bounds
-from netatlas.regions._boundary import SEGMENT_TOLERANCE, Segments, decision_boundary, level_set
-from netatlas.regions._complexity import (
-    DISC_TOLERANCE,
-    exact_counts,
-    hyperplanes_crossing,
-    local_complexity,
-    local_complexity_1d,
-    random_directions,
-)
-from netatlas.regions._lines import LINE_TOLERANCE, LinePieces, along_line
-from netatlas.regions._partition import (
-    BOUNDARY_TOLERANCE,
-    VERTEX_MERGE_TOLERANCE,
-    Neighbors,
-    Partition,
-    partition,
-)
-from netatlas.regions._plot import plot_line_pieces, plot_partition
-from netatlas.regions._tiles import stream_partition
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_boundary": ["SEGMENT_TOLERANCE", "Segments", "decision_boundary", "level_set"],
+    "_complexity": ["DISC_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
+                    "local_complexity_1d", "random_directions"],
+    "_lines": ["LINE_TOLERANCE", "LinePieces", "along_line"],
+    "_partition": ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition", "partition"],
+    "_plot": ["plot_line_pieces", "plot_partition"],
+    "_tiles": ["stream_partition"],
+}, submodules=("bounds",))
 
 __all__ = [
     "BOUNDARY_TOLERANCE",

@@ -2,7 +2,9 @@
 activation pattern of each face frozen ("gated forward pass").
 
 With every activation replaced by multiplication with its slope on the face (1 / 0 for ReLU, 1 /
-alpha for LeakyReLU), the network is affine in the input, so along a plane
+alpha for LeakyReLU; hardtanh: slope 1 between its bounds, else 0 plus the bound as a constant) and
+every ``Max`` output by the input entry that is its arg-max on the face, the network is affine in
+the input, so along a plane
 ``x(u, v) = x_c + u d1 + v d2`` every node value is ``A u + B v + c``. The two tangents (A, B) are
 pushed through the *linear part* of each op (biases dropped) and the offset c through the op
 itself, so nothing is obtained by differencing.
@@ -15,9 +17,20 @@ import torch
 import torch.nn.functional as F
 
 from netatlas._errors import UnsupportedLayerError
-from netatlas.nets._ir import Activation, Add, AvgPool, ChannelAffine, Conv, Input, Linear
+from netatlas.nets._ir import (
+    Activation,
+    AdaptiveAvgPool,
+    Add,
+    AvgPool,
+    ChannelAffine,
+    Concat,
+    Conv,
+    Input,
+    Linear,
+    Max,
+)
 
-__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps"]
+__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "state_columns", "gate_from_state"]
 
 
 def check_piecewise_linear(net, where: str) -> None:
@@ -27,8 +40,8 @@ def check_piecewise_linear(net, where: str) -> None:
         if not op.piecewise_linear:
             raise UnsupportedLayerError(
                 f"{where}: activation {op.name!r} at node {i} ({net.nodes[i].name!r}, activation "
-                f"{position}) is not piecewise linear; exact regions need relu, leaky_relu or identity "
-                "activations (use netatlas.metric for smooth networks)")
+                f"{position}) is not piecewise linear; exact regions need relu, leaky_relu, hardtanh or "
+                "identity activations and max pooling (use netatlas.metric for smooth networks)")
 
 
 def activation_slopes(op: Activation) -> tuple[float, float]:
@@ -40,6 +53,43 @@ def activation_slopes(op: Activation) -> tuple[float, float]:
     if op.name == "identity":
         return 1.0, 1.0
     raise AssertionError(op.name)
+
+
+def state_columns(op) -> int:
+    """Columns a nonlinear node contributes to a region's state: one bit per unit and breakpoint
+    for an activation (identity: one, always on; hardtanh: ``z > min_val`` for every unit, then
+    ``z > max_val`` for every unit, finite bounds only), one arg-max per output for ``Max``."""
+    if isinstance(op, Max):
+        return op.size
+    return 0 if op.name == "identity" else len(op.breakpoints)
+
+
+def gate_from_state(op, state, size):
+    """The gate of a nonlinear node on F faces from its state: for an activation ``(slope, const)``
+    (F, size) arrays (const may be None) with ``value = slope * z + const``; for ``Max`` the (F, n_out)
+    input positions of the arg-maxes. ``state`` is (F, columns) uint8 bits or (F, n_out) int choices
+    (positions within the rows of ``op.index``)."""
+    if isinstance(op, Max):
+        index = op.index.numpy()
+        return index[np.arange(index.shape[0])[None, :], state.astype(np.int64)]
+    if op.name == "hardtanh":
+        lo, hi = op.params["min_val"], op.params["max_val"]
+        bits = state.astype(bool)
+        if np.isfinite(lo) and np.isfinite(hi):
+            above_lo, above_hi = bits[:, :size], bits[:, size:]
+        elif np.isfinite(lo):
+            above_lo, above_hi = bits, np.zeros_like(bits)
+        else:
+            above_lo, above_hi = np.ones_like(bits), bits
+        slope = (above_lo & ~above_hi).astype(np.float64)
+        const = np.where(above_hi, hi, 0.0) + (np.where(~above_lo, lo, 0.0) if np.isfinite(lo) else 0.0)
+        return slope, const
+    on, off = activation_slopes(op)
+    return np.where(state.astype(bool), on, off), None
+
+
+def _first(gate):
+    return gate[0] if isinstance(gate, tuple) else gate
 
 
 def _linear_part(op, x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +104,7 @@ def _linear_part(op, x: torch.Tensor) -> torch.Tensor:
             return x * op.scale
         view = (1, -1) + (1,) * (len(op.in_shape) - 1)
         return (x.reshape(-1, *op.in_shape) * op.scale.reshape(view)).flatten(1)
-    if isinstance(op, AvgPool):
+    if isinstance(op, (AvgPool, AdaptiveAvgPool)):
         return op(x)  # average pooling with zero padding is linear
     raise UnsupportedLayerError(f"regions: op {op.describe()} is not supported")
 
@@ -70,17 +120,19 @@ def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.nda
         The node whose value is wanted (e.g. the input of an activation node, or the output).
     x_c, d1, d2 : ndarray of shape (n_inputs,)
         The reference point (u = v = 0) and the plane directions.
-    gates : list of (F, size_k) float arrays, one per activation node before ``node_index``
-        (``None`` for the ones after it): the slope of each unit on each face.
+    gates : list, one entry per node of ``net.nonlinear`` before ``node_index`` (``None`` for the
+        ones after it). For an activation node: the slopes (F, size_k), or ``(slope, const)`` with
+        ``value = slope * z + const`` (const may be None); for a ``Max`` node: (F, n_out) int input
+        positions of the arg-maxes (see ``gate_from_state``).
 
     Returns
     -------
     ndarray of shape (F, 3, size): rows ``[d/du, d/dv, value at (0, 0)]``.
     """
-    n_faces = next((g.shape[0] for g in gates if g is not None), 1)
+    n_faces = next((_first(g).shape[0] for g in gates if g is not None), 1)
     start = torch.from_numpy(np.stack([d1, d2, x_c]))[None]  # (1, 3, n_inputs)
     values: list[torch.Tensor | None] = []
-    act_position = {n: k for k, n in enumerate(net.activations)}
+    act_position = {n: k for k, n in enumerate(net.nonlinear)}
     with torch.no_grad():
         for i, node in enumerate(net.nodes[: node_index + 1]):
             op = node.op
@@ -91,10 +143,26 @@ def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.nda
                 a, b = values[node.inputs[0]], values[node.inputs[1]]
                 values.append(a + b)
                 continue
+            if isinstance(op, Concat):
+                parts = [values[j] for j in node.inputs]
+                batch = max(p.shape[0] for p in parts)
+                flat = [p.expand(batch, -1, -1).reshape(batch * 3, -1) for p in parts]
+                values.append(op(*flat).reshape(batch, 3, -1))
+                continue
             x = values[node.inputs[0]]
             if isinstance(op, Activation):
-                g = torch.from_numpy(gates[act_position[i]])[:, None, :]  # (F, 1, size)
-                values.append(x * g)
+                gate = gates[act_position[i]]
+                slope, const = gate if isinstance(gate, tuple) else (gate, None)
+                y = x * torch.from_numpy(np.asarray(slope, dtype=np.float64))[:, None, :]  # (F, 3, size)
+                if const is not None:
+                    y[:, 2] += torch.from_numpy(np.asarray(const, dtype=np.float64))
+                values.append(y)
+                continue
+            if isinstance(op, Max):
+                picked = torch.from_numpy(np.asarray(gates[act_position[i]], dtype=np.int64))  # (F, n_out)
+                batch = max(x.shape[0], picked.shape[0])
+                values.append(torch.gather(x.expand(batch, -1, -1), 2,
+                                           picked[:, None, :].expand(batch, 3, -1)))
                 continue
             batch, _, size = x.shape
             flat = x.reshape(batch * 3, size)

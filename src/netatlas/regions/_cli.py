@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -31,6 +32,16 @@ def parse_plane(net, plane: str | None, through: list[int] | None, data: str | N
             raise ValueError(f"--data {data!r} has inputs of shape {x.shape[1:]} but the model expects "
                              f"{net.input_shape}")
         return Plane.through(*inputs)
+    size = square_size(plane)
+    if net.n_inputs < 2:
+        raise ValueError(f"--plane square needs a model with at least 2 inputs; this one has {net.n_inputs}")
+    p = Plane.square(size, dim=net.n_inputs)
+    return Plane(np.zeros(net.input_shape), p.d1.reshape(net.input_shape), p.d2.reshape(net.input_shape),
+                 p.bounds)
+
+
+def square_size(plane: str | None) -> float:
+    """The SIZE of ``--plane square:SIZE`` (default 1): a finite number > 0, checked before any work."""
     spec = plane or "square:1"
     kind, _, value = spec.partition(":")
     if kind != "square":
@@ -39,11 +50,9 @@ def parse_plane(net, plane: str | None, through: list[int] | None, data: str | N
         size = float(value or 1.0)
     except ValueError:
         raise ValueError(f"--plane square:SIZE needs a number; got {spec!r}") from None
-    if net.n_inputs < 2:
-        raise ValueError(f"--plane square needs a model with at least 2 inputs; this one has {net.n_inputs}")
-    p = Plane.square(size, dim=net.n_inputs)
-    return Plane(np.zeros(net.input_shape), p.d1.reshape(net.input_shape), p.d2.reshape(net.input_shape),
-                 p.bounds)
+    if not (0 < size < math.inf):
+        raise ValueError(f"--plane square:SIZE needs a finite SIZE > 0; got {spec!r}")
+    return size
 
 
 def layer_widths(net) -> list[int]:
@@ -56,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def regions(
-        model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export) or .pt/.pth/.safetensors"),
+        model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export), .onnx or .pt/.pth/.safetensors"),
         spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
         plane: str = typer.Option(None, help="The slice: square:SIZE, i.e. [-SIZE, SIZE]^2 in the first two "
                                   "input axes (default square:1)"),
@@ -85,17 +94,22 @@ def register(app: typer.Typer) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from netatlas._options import one_of
         from netatlas.nets import load
         from netatlas.regions import bounds, partition, plot_partition
+        from netatlas.regions._plot import COLOR_BY
         from netatlas.report import RunDir
 
+        one_of("--color-by", color_by, COLOR_BY)  # options first: nothing is loaded or partitioned yet
+        if tiles < 1:
+            raise ValueError(f"--tiles must be >= 1; got {tiles}")
+        if not through:
+            square_size(plane)
         net = load(model, spec)
         slice_ = parse_plane(net, plane, through, data)
         run = RunDir.create(out, command="regions", config={
             "model": str(model), "spec": str(spec) if spec else None, "plane": plane, "through": through,
-            "data": data, "color_by": color_by, "level": level})
-        if tiles < 1:
-            raise ValueError(f"--tiles must be >= 1; got {tiles}")
+            "data": data, "color_by": color_by, "level": level, "tiles": tiles, "dask": dask})
         if tiles > 1 or dask:
             _stream(run, net, slice_, max(tiles, 2), dask, picture, model)
             return
@@ -135,6 +149,10 @@ def register(app: typer.Typer) -> None:
         run.save_figure(fig, "regions_pattern", "The same regions coloured by activation pattern.")
         run.write_report("Exact linear regions", f"{model}: {part.num_regions:,} linear regions in {seconds:.2f} s.")
         typer.echo(f"{part.num_regions:,} regions in {seconds:.2f} s; wrote {run.path}")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed
 
 
 def _stream(run, net, slice_, tiles, dask, picture, model) -> None:

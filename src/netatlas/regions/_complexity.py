@@ -21,6 +21,10 @@ For a point p, a radius r and an orthonormal pair (d1, d2), the disc is
   ``hyperplanes_crossing(method="exact").sum(-1)``.
 - ``local_complexity_1d`` counts the linear pieces of the segment ``{p + t d : |t| <= r}``.
 
+Neuron counts are per activation node and per breakpoint (one per unit for ReLU/LeakyReLU, two for
+a hardtanh with finite bounds, none for identity); max-pooling switches are not neurons and are not
+counted there, though they do split regions (``local_complexity`` counts them).
+
 Plain MLPs (``Net.as_mlp``) are batched: the squares of a chunk of points are split together, face
 by face, so many tiny partitions cost one kernel call per layer. Other graphs (convolutions, ...)
 run :func:`netatlas.regions.partition` / :func:`~netatlas.regions.along_line` per point.
@@ -251,7 +255,8 @@ def _exact_chunk(net, P, D, r, tol, want_crossing=True):
 
 
 def _sampled_chunk(net, P, D, r):
-    """Units whose pre-activation is not of one sign over the 2k vertices p +- r d_i: (m, n_layers)."""
+    """(unit, breakpoint) pairs whose pre-activation is not on one side of the breakpoint over the 2k
+    vertices p +- r d_i (ReLU: sign changes): (m, n_layers)."""
     m, k, d = D.shape
     verts = (P[:, None, None, :] + r * np.stack([D, -D], axis=1)).reshape(m * 2 * k, d)
     out = np.zeros((m, len(net.activations)), np.int64)
@@ -261,9 +266,10 @@ def _sampled_chunk(net, P, D, r):
         for s in range(0, len(verts), step):
             zs = net.pre_activations(torch.from_numpy(verts[s:s + step]))
             rows = slice(s // per, (s + step) // per)
-            for layer, z in enumerate(zs):
-                pos = (z > 0).reshape(-1, per, z.shape[1])
-                out[rows, layer] = (pos.any(1) & ~pos.all(1)).sum(1).numpy()
+            for layer, (z, node) in enumerate(zip(zs, net.activations, strict=True)):
+                for bp in net.nodes[node].op.breakpoints:  # relu: 0; hardtanh: min and max; identity: none
+                    pos = (z > bp).reshape(-1, per, z.shape[1])
+                    out[rows, layer] += (pos.any(1) & ~pos.all(1)).sum(1).numpy()
     return out
 
 

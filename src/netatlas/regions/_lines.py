@@ -3,17 +3,21 @@ any input dimension (Hanin & Rolnick count regions this way).
 
 Activation nodes are processed in order; on each piece every earlier node has a fixed pattern, so
 node k's pre-activation is affine in t there (``_affine.gated_maps`` with d2 = 0) and each unit's
-zero is one breakpoint. A breakpoint within ``LINE_TOLERANCE`` (in t) of another or of a piece's
-end is merged with it.
+zero is one breakpoint (hardtanh: one per finite bound). For a ``Max`` node, every crossing of two
+entries of a window is a candidate breakpoint; it is kept where the window's arg-max changes (ties
+go to the first entry, as in the partition). A breakpoint within ``LINE_TOLERANCE`` (in t) of
+another or of a piece's end is merged with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
+from netatlas._checks import require_finite
+from netatlas.nets._ir import Max
+from netatlas.regions._affine import check_piecewise_linear, gate_from_state, gated_maps
 from netatlas.regions._partition import as_net
 from netatlas.slices import Line
 
@@ -34,7 +38,10 @@ class LinePieces:
     edges : ndarray of shape (B + 2,)
         ``[0, *breakpoints, 1]``: piece i is ``[edges[i], edges[i + 1]]``.
     patterns : ndarray of shape (B + 1, N) bool
-        On/off state of every hidden unit on each piece (``net.activations`` order).
+        On/off state of every hidden unit on each piece (``net.activations`` order; columns as in
+        ``Partition.patterns``).
+    argmax : ndarray of shape (B + 1, M) int
+        Arg-max position of every ``Max`` output on each piece (as in ``Partition.argmax``).
     output_slope, output_offset : ndarray of shape (B + 1, n_outputs)
         On piece i the output is ``output_slope[i] * t + output_offset[i]``.
     line : Line
@@ -45,6 +52,7 @@ class LinePieces:
     output_slope: np.ndarray
     output_offset: np.ndarray
     line: Line
+    argmax: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
 
     @property
     def edges(self) -> np.ndarray:
@@ -57,6 +65,7 @@ class LinePieces:
     def locate(self, t) -> np.ndarray:
         """Piece index of each t (P,) in [0, 1]."""
         t = np.asarray(t, dtype=np.float64)
+        require_finite(t, "LinePieces.locate: t")
         return np.clip(np.searchsorted(self.breakpoints, t, side="right"), 0, len(self.breakpoints))
 
     def outputs(self, t) -> np.ndarray:
@@ -101,39 +110,91 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     x_c = line.x0.ravel().astype(np.float64)
     d1 = line.direction.ravel().astype(np.float64)
     d2 = np.zeros_like(d1)
-    slopes = [activation_slopes(net.nodes[i].op) for i in net.activations]
+    ops = [net.nodes[i].op for i in net.nonlinear]
     edges = np.array([0.0, 1.0])
-    bits: list[np.ndarray] = []
-    for node_index in net.activations:
-        pre = net.nodes[node_index].inputs[0]
-        M = _maps(net, pre, x_c, d1, d2, bits, slopes, len(edges) - 1)
+    states: list[np.ndarray] = []
+    for op, node_index in zip(ops, net.nonlinear, strict=True):
+        M = _maps(net, net.nodes[node_index].inputs[0], x_c, d1, d2, states, ops, len(edges) - 1)
         a, c = M[:, 0], M[:, 2]  # z(t) = a t + c on each piece, (P, n)
-        if net.nodes[node_index].op.name == "identity":
-            bits.append(np.ones(a.shape, bool))
+        if isinstance(op, Max):
+            edges, parent, state = _split_max(edges, a, c, op.index.numpy(), tolerance)
+        elif op.name == "identity":
+            states.append(np.ones(a.shape, np.uint8))
             continue
-        lo, hi = edges[:-1, None], edges[1:, None]
-        za, zb = a * lo + c, a * hi + c
-        tol = tolerance * np.abs(a)
-        cross = ((za > tol) & (zb < -tol)) | ((za < -tol) & (zb > tol))
-        p_idx, j_idx = np.nonzero(cross)
-        t_new = -c[p_idx, j_idx] / a[p_idx, j_idx]
-        inner = np.unique(np.concatenate([edges[1:-1], t_new]))
-        inner = inner[(inner > tolerance) & (inner < 1 - tolerance)]
-        if len(inner):
-            inner = inner[np.concatenate([[True], np.diff(inner) > tolerance])]
-        t_all = np.concatenate([[0.0], inner, [1.0]])
-        mids = (t_all[:-1] + t_all[1:]) / 2
-        parent = np.clip(np.searchsorted(edges, mids, side="right") - 1, 0, len(edges) - 2)
-        z_mid = a[parent] * mids[:, None] + c[parent]
-        bits = [b[parent] for b in bits] + [z_mid > 0]
-        edges = t_all
-    out = _maps(net, len(net.nodes) - 1, x_c, d1, d2, bits, slopes, len(edges) - 1)
-    patterns = np.concatenate(bits, axis=1) if bits else np.zeros((len(edges) - 1, 0), bool)
-    return LinePieces(edges[1:-1].copy(), patterns, out[:, 0].copy(), out[:, 2].copy(), line)
+        else:
+            a_all = np.concatenate([a] * len(op.breakpoints), 1)
+            c_all = np.concatenate([c - bp for bp in op.breakpoints], 1)
+            edges, parent, mids = _split_zeros(edges, a_all, c_all, tolerance)
+            state = (a_all[parent] * mids[:, None] + c_all[parent] > 0).astype(np.uint8)
+        states = [st[parent] for st in states] + [state]
+    out = _maps(net, len(net.nodes) - 1, x_c, d1, d2, states, ops, len(edges) - 1)
+    n_pieces = len(edges) - 1
+    bits = [st.astype(bool) for st, op in zip(states, ops, strict=True) if not isinstance(op, Max)]
+    choices = [st.astype(np.int64) for st, op in zip(states, ops, strict=True) if isinstance(op, Max)]
+    patterns = np.concatenate(bits, axis=1) if bits else np.zeros((n_pieces, 0), bool)
+    argmax = np.concatenate(choices, axis=1) if choices else np.zeros((n_pieces, 0), np.int64)
+    return LinePieces(edges[1:-1].copy(), patterns, out[:, 0].copy(), out[:, 2].copy(), line, argmax)
 
 
-def _maps(net, node_index, x_c, d1, d2, bits, slopes, n_pieces):
-    gates = [np.where(b, on, off) for b, (on, off) in zip(bits, slopes, strict=False)]
-    gates += [None] * (len(slopes) - len(gates))
+def _split_zeros(edges, a, c, tolerance):
+    """Refine the pieces by the zeros of z = a t + c (P, n) that cross inside them."""
+    lo, hi = edges[:-1, None], edges[1:, None]
+    za, zb = a * lo + c, a * hi + c
+    tol = tolerance * np.abs(a)
+    cross = ((za > tol) & (zb < -tol)) | ((za < -tol) & (zb > tol))
+    p_idx, j_idx = np.nonzero(cross)
+    t_new = -c[p_idx, j_idx] / a[p_idx, j_idx]
+    return _refine(edges, t_new, tolerance)
+
+
+def _refine(edges, t_new, tolerance):
+    inner = np.unique(np.concatenate([edges[1:-1], t_new]))
+    inner = inner[(inner > tolerance) & (inner < 1 - tolerance)]
+    if len(inner):
+        inner = inner[np.concatenate([[True], np.diff(inner) > tolerance])]
+    t_all = np.concatenate([[0.0], inner, [1.0]])
+    mids = (t_all[:-1] + t_all[1:]) / 2
+    parent = np.clip(np.searchsorted(edges, mids, side="right") - 1, 0, len(edges) - 2)
+    return t_all, parent, mids
+
+
+def _split_max(edges, a, c, index, tolerance):
+    """Refine the pieces where a window's arg-max changes; returns (edges, parent, choices)."""
+    present = index >= 0
+    idx = np.where(present, index, 0)
+    A, C = a[:, idx], c[:, idx]  # (P, n_out, k)
+    dA = A[:, :, :, None] - A[:, :, None, :]
+    dC = C[:, :, :, None] - C[:, :, None, :]
+    both = present[None, :, :, None] & present[None, :, None, :]
+    lo, hi = edges[:-1, None, None, None], edges[1:, None, None, None]
+    da, db = dA * lo + dC, dA * hi + dC
+    tol = tolerance * np.abs(dA)
+    cross = both & (((da > tol) & (db < -tol)) | ((da < -tol) & (db > tol)))
+    p_idx, w_idx, i_idx, j_idx = np.nonzero(cross)
+    t_new = -dC[p_idx, w_idx, i_idx, j_idx] / dA[p_idx, w_idx, i_idx, j_idx]
+    t_all, parent, mids = _refine(edges, t_new, tolerance)
+    choice = _first_max(A[parent] * mids[:, None, None] + C[parent], A[parent], present, tolerance)
+    # keep only the old edges and the new ones where the arg-max changes
+    old = np.isin(t_all[1:-1], edges[1:-1])
+    keep = old | np.any(choice[1:] != choice[:-1], axis=1)
+    t_kept = np.concatenate([[0.0], t_all[1:-1][keep], [1.0]])
+    first = np.concatenate([[0], np.flatnonzero(keep) + 1])
+    return t_kept, parent[first], choice[first].astype(np.int16)
+
+
+def _first_max(z, slope, present, tolerance):
+    """Position of the first entry within round-off (or ``tolerance`` times the slope difference)
+    of each window's max; z, slope (P, n_out, k)."""
+    z = np.where(present[None], z, -np.inf)
+    best = z.max(axis=2, keepdims=True)
+    at_best = np.take_along_axis(slope, z.argmax(axis=2)[..., None], axis=2)
+    band = tolerance * np.abs(slope - at_best) + 8 * np.finfo(float).eps * (np.abs(best) + np.abs(z))
+    return np.argmax((z >= best - band) & present[None], axis=2)
+
+
+def _maps(net, node_index, x_c, d1, d2, states, ops, n_pieces):
+    sizes = [net.nodes[i].size for i in net.nonlinear]
+    gates = [gate_from_state(op, st, size) for st, op, size in zip(states, ops, sizes, strict=False)]
+    gates += [None] * (len(ops) - len(gates))
     m = gated_maps(net, node_index, x_c, d1, d2, gates)
     return np.broadcast_to(m, (n_pieces, *m.shape[1:]))

@@ -26,6 +26,7 @@ never cuts it. A unit that is zero (within tolerance) on a whole face counts as 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -34,10 +35,20 @@ from typing import Literal
 import numpy as np
 import torch
 
+from netatlas._checks import require_finite
 from netatlas._errors import NetatlasError
-from netatlas.nets._ir import Net
+from netatlas._memory import check_memory
+from netatlas._notebook import PartitionDisplay
+from netatlas.nets._ir import Max, Net
 from netatlas.regions import _kernels as K
-from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
+from netatlas.regions._affine import (
+    activation_slopes,
+    check_piecewise_linear,
+    gate_from_state,
+    gated_maps,
+    state_columns,
+)
+from netatlas.regions._maxkernels import split_faces_max
 from netatlas.slices import Plane
 
 __all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition",
@@ -88,7 +99,7 @@ class Neighbors:
 
 
 @dataclass(frozen=True, eq=False)
-class Partition:
+class Partition(PartitionDisplay):
     """The exact linear regions of a network on a 2-D slice (see :func:`partition`).
 
     Attributes
@@ -101,14 +112,22 @@ class Partition:
         Area of each region in (u, v) units; they sum to ``plane.area``.
     patterns : ndarray of shape (F, N) bool
         On/off state (pre-activation > 0) of every hidden unit of every activation node, in
-        ``net.activations`` order, units flattened per node. Identity activations count as on.
+        ``net.activations`` order, units flattened per node. Identity activations count as on; a
+        hardtanh node has a column per unit and finite bound (``z > min_val`` for every unit, then
+        ``z > max_val`` for every unit).
+    argmax : ndarray of shape (F, M) int
+        For nets with max pooling: the arg-max of every ``Max`` output (``net.nodes`` order, outputs
+        flattened per node), as the position in its window (row of ``Max.index``); ties go to the
+        first entry (lowest input index). A region is where every pattern bit and arg-max is fixed.
     output_linear : ndarray of shape (F, n_outputs, 2)
     output_offset : ndarray of shape (F, n_outputs)
         In region i the network's output is ``output_linear[i] @ [u, v] + output_offset[i]``.
     vertices : ndarray of shape (V, 2)
         Distinct vertices; ``faces[i]`` lists region i's vertex indices counter-clockwise.
     units_per_layer : tuple of int
-        Units of each activation node; ``layer_names`` their source names.
+        Pattern columns of each activation node; ``layer_names`` their source names.
+        ``max_units_per_layer`` / ``max_layer_names``: the same for the ``Max`` nodes (argmax columns).
+        Edge labels (``neighbors().unit``) number pattern columns first, then argmax columns.
     tolerance : float
         The boundary tolerance used (relative to the slice's diagonal).
     """
@@ -124,6 +143,9 @@ class Partition:
     layer_names: tuple
     tolerance: float
     method: str
+    choices: tuple = ()  # per Max node: (F, n_out) int16 arg-max positions
+    max_units_per_layer: tuple = ()
+    max_layer_names: tuple = ()
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- geometry ---------------------------------------------------------------------------------
@@ -207,6 +229,13 @@ class Partition:
         return self._cache["patterns"]
 
     @property
+    def argmax(self) -> np.ndarray:
+        if "argmax" not in self._cache:
+            self._cache["argmax"] = (np.concatenate(self.choices, axis=1).astype(np.int64) if self.choices
+                                     else np.zeros((self.num_regions, 0), np.int64))
+        return self._cache["argmax"]
+
+    @property
     def output_linear(self) -> np.ndarray:
         return np.ascontiguousarray(self.maps[:, :2, :].transpose(0, 2, 1))
 
@@ -221,6 +250,9 @@ class Partition:
         if np.any(regions < 0):
             raise ValueError("Partition.outputs: some points lie outside the slice")
         rel = pts - self.center
+        # the gathered maps (P, 3, n_outputs) and the result: sized before allocating
+        check_memory(4 * 8 * len(pts) * self.maps.shape[2], f"Partition.outputs at {len(pts):,} points x "
+                     f"{self.maps.shape[2]:,} outputs")
         m = self.maps[regions]
         return rel[:, :1] * m[:, 0] + rel[:, 1:] * m[:, 1] + m[:, 2]
 
@@ -329,6 +361,7 @@ def _points(points_uv, where) -> np.ndarray:
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"Partition.{where}: points must have shape (P, 2) in plane coordinates; got "
                          f"{pts.shape}")
+    require_finite(pts, f"Partition.{where}: points")
     return pts
 
 
@@ -413,7 +446,7 @@ def _chain_layers(net):
         layers = net.as_mlp()
     except ValueError:
         return None
-    if layers[-1][2] is not None or any(act is None for _, _, act in layers[:-1]):
+    if layers[-1][2] is not None or any(act is None or act.name == "hardtanh" for _, _, act in layers[:-1]):
         return None
     return [(W.numpy(), b.numpy(), act) for W, b, act in layers]
 
@@ -538,32 +571,54 @@ def _assemble(out, plane, center, sizes, names, tol, method) -> Partition:
 
 def _graph_partition(net, plane, tol) -> Partition:
     center, xy, off, lab, x_c, d1, d2, diam = _frame(plane)
-    sizes = [net.nodes[i].size for i in net.activations]
-    base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    slopes = [activation_slopes(net.nodes[i].op) for i in net.activations]
-    bits: list[np.ndarray] = []  # per activation node, (F, n_k) uint8
-    for k, node_index in enumerate(net.activations):
-        pre = net.nodes[node_index].inputs[0]
-        M = _maps_chunked(net, pre, x_c, d1, d2, bits, slopes, len(off) - 1)
-        n_faces = len(off) - 1
-        if net.nodes[node_index].op.name == "identity":
-            bits.append(np.ones((n_faces, sizes[k]), np.uint8))
+    ops = [net.nodes[i].op for i in net.nonlinear]
+    is_max = [isinstance(op, Max) for op in ops]
+    # pattern columns per activation node (identity: one per unit, always on); Max outputs are
+    # numbered after all pattern columns in the edge labels
+    bit_cols = [0 if m else net.nodes[i].size * (1 if op.name == "identity" else state_columns(op))
+                for op, m, i in zip(ops, is_max, net.nonlinear, strict=True)]
+    base, b_bits, b_max = [], 0, sum(bit_cols)
+    for m, op, nb in zip(is_max, ops, bit_cols, strict=True):
+        base.append(b_max if m else b_bits)
+        b_max += op.size if m else 0
+        b_bits += nb
+    states: list[np.ndarray] = []  # per nonlinear node: (F, bits) uint8 or (F, n_out) int16
+    for k, node_index in enumerate(net.nonlinear):
+        op, n_faces = ops[k], len(off) - 1
+        M = _maps_chunked(net, net.nodes[node_index].inputs[0], x_c, d1, d2, states, ops, n_faces)
+        if is_max[k]:
+            xy, off, lab, cparent, cstate = split_faces_max(xy, off, lab, M, op.index.numpy(), base[k], tol, diam)
+        elif op.name == "identity":
+            states.append(np.ones((n_faces, bit_cols[k]), np.uint8))
             continue
-        xy, off, lab, cparent, cbits, _, _ = split_faces(xy, off, lab, M, base[k], tol, diam)
-        bits = [b[cparent] for b in bits] + [cbits]
-        log.debug("activation %d: %d faces -> %d", k, n_faces, len(cparent))
-    maps = _maps_chunked(net, len(net.nodes) - 1, x_c, d1, d2, bits, slopes, len(off) - 1)
-    out = {"xy": [xy], "off": [np.diff(off)], "lab": [lab], "pat": [[np.packbits(b, axis=1) for b in bits]],
-           "maps": [maps]}
-    return _assemble(out, plane, center, sizes, _layer_names(net), tol, "graph")
+        else:
+            shifted = np.concatenate([M - np.array([0.0, 0.0, bp])[None, :, None] for bp in op.breakpoints], 2)
+            xy, off, lab, cparent, cstate, _, _ = split_faces(xy, off, lab, np.ascontiguousarray(shifted), base[k],
+                                                              tol, diam)
+        states = [st[cparent] for st in states] + [cstate]
+        log.debug("nonlinear node %d: %d faces -> %d", k, n_faces, len(cparent))
+    maps = _maps_chunked(net, len(net.nodes) - 1, x_c, d1, d2, states, ops, len(off) - 1)
+    bits = [np.packbits(st, axis=1) for st, m in zip(states, is_max, strict=True) if not m]
+    out = {"xy": [xy], "off": [np.diff(off)], "lab": [lab], "pat": [bits], "maps": [maps]}
+    act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
+    max_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if m]
+    part = _assemble(out, plane, center, [c for c, m in zip(bit_cols, is_max, strict=True) if not m],
+                     tuple(net.nodes[i].name for i in act_nodes), tol, "graph")
+    if not max_nodes:
+        return part
+    return dataclasses.replace(
+        part, choices=tuple(st for st, m in zip(states, is_max, strict=True) if m),
+        max_units_per_layer=tuple(net.nodes[i].size for i in max_nodes),
+        max_layer_names=tuple(net.nodes[i].name for i in max_nodes))
 
 
-def _maps_chunked(net, node_index, x_c, d1, d2, bits, slopes, n_faces, chunk=2048):
+def _maps_chunked(net, node_index, x_c, d1, d2, states, ops, n_faces, chunk=2048):
     parts = []
+    sizes = [net.nodes[i].size for i in net.nonlinear]
     for s in range(0, n_faces, chunk):
-        gates = [np.where(b[s:s + chunk].astype(bool), on, off) for b, (on, off) in zip(bits, slopes,
-                                                                                            strict=False)]
-        gates += [None] * (len(slopes) - len(gates))
+        gates = [gate_from_state(op, st[s:s + chunk], size) for st, op, size in zip(states, ops, sizes,
+                                                                                     strict=False)]
+        gates += [None] * (len(ops) - len(gates))
         m = gated_maps(net, node_index, x_c, d1, d2, gates)
         if m.shape[0] != min(chunk, n_faces - s):
             m = np.broadcast_to(m, (min(chunk, n_faces - s), *m.shape[1:]))

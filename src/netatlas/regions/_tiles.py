@@ -5,7 +5,8 @@ and the regions cut by tile borders merged back, so the answer equals the untile
 The set of inputs with one activation pattern is convex (with the earlier layers' pattern fixed,
 each unit's sign condition is a half-plane), so within the convex window it is one convex polygon:
 pieces of different tiles with the same pattern are pieces of the same region (adjacent across a
-border), and their union is the convex hull of their vertices. Only pieces with an edge on a seam
+border), and their union is the convex hull of their vertices (max pooling: the pattern includes the arg-maxes; a region
+with fixed arg-maxes is convex too). Only pieces with an edge on a seam
 (an inner tile border, label ``SEAM``) can be cut, so only those are kept for merging; the others
 are complete regions. Each tile is partitioned with the window's absolute boundary tolerance (its
 relative tolerance scaled by the window's diagonal over the tile's), so snapping matches the
@@ -55,7 +56,8 @@ def _subset(p: dict, keep: np.ndarray) -> dict:
     counts = np.diff(p["off"])
     vkeep = np.repeat(keep, counts)
     return {"xy": p["xy"][vkeep], "off": np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64),
-            "lab": p["lab"][vkeep], "bits": p["bits"][keep], "maps": p["maps"][keep]}
+            "lab": p["lab"][vkeep], "bits": p["bits"][keep], "choices": p["choices"][keep],
+            "maps": p["maps"][keep]}
 
 
 def _concat(parts: list) -> dict:
@@ -64,6 +66,7 @@ def _concat(parts: list) -> dict:
     return {"xy": np.concatenate([p["xy"] for p in parts]),
             "off": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             "lab": np.concatenate([p["lab"] for p in parts]), "bits": np.concatenate([p["bits"] for p in parts]),
+            "choices": np.concatenate([p["choices"] for p in parts]),
             "maps": np.concatenate([p["maps"] for p in parts])}
 
 
@@ -85,10 +88,21 @@ def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, m
     maps[:, 2] -= maps[:, 0] * shift[0] + maps[:, 1] * shift[1]  # value at the window centre
     bits = (np.concatenate(part.pattern_bits, axis=1) if part.pattern_bits
             else np.zeros((part.num_regions, 0), np.uint8))
-    pieces = {"xy": part.xy + shift, "off": part.offsets, "lab": lab, "bits": bits, "maps": maps}
+    choices = (np.concatenate(part.choices, axis=1).astype(np.int16) if part.choices
+               else np.zeros((part.num_regions, 0), np.int16))
+    pieces = {"xy": part.xy + shift, "off": part.offsets, "lab": lab, "bits": bits, "choices": choices, "maps": maps}
     face = np.repeat(np.arange(part.num_regions), np.diff(part.offsets))
     on_seam = np.bincount(face[lab == SEAM], minlength=part.num_regions) > 0
     return _subset(pieces, ~on_seam), _subset(pieces, on_seam), part
+
+
+def tile_job_pieces(part) -> dict:
+    """The bits and arg-maxes of every region of a partition (for colours)."""
+    bits = (np.concatenate(part.pattern_bits, axis=1) if part.pattern_bits
+            else np.zeros((part.num_regions, 0), np.uint8))
+    choices = (np.concatenate(part.choices, axis=1).astype(np.int16) if part.choices
+               else np.zeros((part.num_regions, 0), np.int16))
+    return {"bits": bits, "choices": choices}
 
 
 def _hull(points: np.ndarray, eps: float) -> np.ndarray:
@@ -140,7 +154,7 @@ def merge_border(border: dict, diam: float) -> dict:
     F = len(border["off"]) - 1
     if F == 0:
         return border
-    _, first, group = np.unique(border["bits"], axis=0, return_index=True, return_inverse=True)
+    _, first, group = np.unique(_key(border), axis=0, return_index=True, return_inverse=True)
     group = group.ravel()
     eps = VERTEX_MERGE_TOLERANCE * diam
     order = np.argsort(group, kind="stable")
@@ -163,7 +177,13 @@ def merge_border(border: dict, diam: float) -> dict:
         sizes.append(len(poly))
     reps = order[bounds[:-1]]
     return {"xy": np.concatenate(xs), "off": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-            "lab": np.concatenate(labs), "bits": border["bits"][reps], "maps": border["maps"][reps]}
+            "lab": np.concatenate(labs), "bits": border["bits"][reps], "choices": border["choices"][reps],
+            "maps": border["maps"][reps]}
+
+
+def _key(p: dict) -> np.ndarray:
+    """A region's identity (F, B) uint8: its pattern bits and its max-pool arg-maxes."""
+    return np.concatenate([p["bits"], np.ascontiguousarray(p["choices"]).view(np.uint8)], axis=1)
 
 
 def _run_tiles(net, window, tiles, tolerance, method, client):
@@ -188,7 +208,8 @@ def _tile_job_light(net, window, i, j, tiles, tolerance, method):
 
 
 def _meta(part) -> dict:
-    return {"units_per_layer": part.units_per_layer, "layer_names": part.layer_names}
+    return {"units_per_layer": part.units_per_layer, "layer_names": part.layer_names,
+            "max_units_per_layer": part.max_units_per_layer, "max_layer_names": part.max_layer_names}
 
 
 def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: str = "auto",
@@ -213,10 +234,14 @@ def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: 
     # face-local vertices are stored as offsets from the window centre, like an untiled partition's
     area_check = K.polygon_areas(allp["xy"], allp["off"])
     assert np.all(area_check > -1e-12 * plane.area), "tiled_partition: a merged region is not counter-clockwise"
+    max_sizes = meta["max_units_per_layer"]
+    cuts = np.cumsum([0, *max_sizes])
+    choices = tuple(np.ascontiguousarray(allp["choices"][:, cuts[k]:cuts[k + 1]]) for k in range(len(max_sizes)))
     return Partition(plane=plane, center=center, xy=allp["xy"], offsets=np.concatenate([[0], np.cumsum(counts)]),
                      labels=allp["lab"], pattern_bits=pattern_bits, maps=allp["maps"],
                      units_per_layer=tuple(sizes), layer_names=tuple(meta["layer_names"]), tolerance=tolerance,
-                     method=f"tiled-{tiles}x{tiles}")
+                     method=f"tiled-{tiles}x{tiles}", choices=choices, max_units_per_layer=tuple(max_sizes),
+                     max_layer_names=tuple(meta["max_layer_names"]))
 
 
 # -- streaming to disk ------------------------------------------------------------------------------
@@ -240,10 +265,11 @@ def _write_parquet(path, pieces: dict, center: np.ndarray) -> int:
     xy = pieces["xy"] + center
     areas = K.polygon_areas(pieces["xy"], off)
     cent = np.add.reduceat(xy, off[:-1], axis=0) / np.maximum(counts, 1)[:, None] if len(counts) else np.zeros((0, 2))
-    width = pieces["bits"].shape[1]
+    key = _key(pieces)
+    width = key.shape[1]
     table = pa.table({
         "area": areas, "centroid_u": cent[:, 0], "centroid_v": cent[:, 1], "n_vertices": counts.astype(np.int32),
-        "pattern": pa.array([r.tobytes() for r in pieces["bits"]], type=pa.binary(width)),
+        "pattern": pa.array([r.tobytes() for r in key], type=pa.binary(width)),
         "polygon": pa.ListArray.from_arrays(pa.array(2 * off, type=pa.int64()), pa.array(xy.ravel())),
     })
     tmp = path.with_suffix(".parquet.tmp")
@@ -269,11 +295,10 @@ def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float
     n_complete = _write_parquet(directory / f"tile_{j:03d}_{i:03d}.parquet", complete, center)
     us, vs = part.plane.grid(pixels)
     region = part.locate(np.stack([us.ravel(), vs.ravel()], 1))
-    bits = (np.concatenate(part.pattern_bits, axis=1) if part.pattern_bits
-            else np.zeros((part.num_regions, 0), np.uint8))
-    picture = _pattern_hash(bits)[region].reshape(pixels, pixels)
+    full = tile_job_pieces(part)
+    picture = _pattern_hash(_key(full))[region].reshape(pixels, pixels)
     out = {"xy": border["xy"], "off": border["off"], "lab": border["lab"], "bits": border["bits"],
-           "maps": border["maps"], "picture": picture, "n_complete": np.int64(n_complete),
+           "choices": border["choices"], "maps": border["maps"], "picture": picture, "n_complete": np.int64(n_complete),
            "area_complete": np.float64(K.polygon_areas(complete["xy"], complete["off"]).sum()),
            "units_per_layer": np.array(part.units_per_layer, np.int64)}
     tmp = directory / f"tile_{j:03d}_{i:03d}.tmp.npz"
@@ -326,7 +351,7 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
         for future in as_completed(list(futures)):
             results[futures[future]] = future.result()
             future.release()
-    border = _concat([{k: results[ij][k] for k in ("xy", "off", "lab", "bits", "maps")} for ij in jobs])
+    border = _concat([{k: results[ij][k] for k in ("xy", "off", "lab", "bits", "choices", "maps")} for ij in jobs])
     merged = merge_border(border, _diag(plane.bounds))
     n_merged = _write_parquet(directory / "merged.parquet", merged, _center(plane.bounds))
     image = np.zeros((tiles * px, tiles * px), np.uint64)

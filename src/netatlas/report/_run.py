@@ -1,21 +1,66 @@
 """Run directories: every command writes its config, environment, numbers, arrays, figures and a
-self-contained ``report.html`` into one directory."""
+self-contained ``report.html`` into one directory.
+
+Nothing is lost: a run directory is only written into when it is new, empty, or a run of the same
+command with the same settings (a resume); anything else needs ``overwrite=True`` (``--overwrite``).
+Every file is written atomically (a temporary file, then ``os.replace``), so a full disk or an
+interrupt leaves the previous file or none, never half of one. A command that fails marks its run
+``{"status": "failed", "error": ...}`` in summary.json (see :func:`command_runs`).
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import html
 import json
 import math
+import os
 import platform
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RunDir", "to_jsonable", "environment"]
+from netatlas._notebook import RunDirDisplay
+from netatlas._run_guard import _OVERWRITE, _RUNS, add_overwrite_options, command_runs
+
+__all__ = ["RunDir", "to_jsonable", "environment", "atomic_write", "command_runs", "add_overwrite_options"]
+
+# Settings that may change when a run is resumed (where it runs, not what it computes).
+_RESUMABLE_CHANGES = frozenset({"dask", "threads", "progress"})
+
+
+def atomic_write(path, write) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    Readers see the old file or the complete new one; on any error (a full disk, Ctrl-C) the
+    temporary file is removed and ``path`` is untouched. The temporary name keeps the suffix, so
+    writers that pick a format from it (``savefig``, ``np.savez``) work unchanged.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(p, lambda tmp: tmp.write_text("hello")).read_text()
+    'hello'
+    """
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    tmp = Path(tmp)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def to_jsonable(obj):
@@ -61,7 +106,7 @@ def environment() -> dict:
 
 
 @dataclass
-class RunDir:
+class RunDir(RunDirDisplay):
     """A run directory. Create with :meth:`create`; everything written is listed in the report.
 
     Examples
@@ -82,9 +127,15 @@ class RunDir:
     sections: list = field(default_factory=list)
 
     @classmethod
-    def create(cls, out=None, *, command: str, config: dict | None = None) -> RunDir:
+    def create(cls, out=None, *, command: str, config: dict | None = None, overwrite: bool = False) -> RunDir:
         """Make ``out`` (default: a new ``runs/<command>-<timestamp>``) and write config.json and
-        environment.json into it."""
+        environment.json into it.
+
+        ``out`` may be new, empty, or a run of the same ``command`` with the same config (a resume;
+        only ``dask``/``threads``/``progress`` may differ). Anything else raises ValueError unless
+        ``overwrite`` (or the CLI's ``--overwrite``) is given; ``''`` and ``'.'`` are always refused.
+        """
+        config = dict(config or {})
         if out is None:
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             out = Path("runs") / f"{command.replace(' ', '-')}-{stamp}"
@@ -92,30 +143,45 @@ class RunDir:
             while out.exists():
                 out = out.with_name(f"{command.replace(' ', '-')}-{stamp}-{i}")
                 i += 1
+        if str(out).strip() in ("", "."):
+            raise ValueError(f"--out {str(out)!r} would write the run into the current directory; name a run "
+                             "directory, e.g. --out runs/my-run")
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise ValueError(f"--out {path} exists and is not a directory")
+        if not (overwrite or _OVERWRITE.get()):
+            _check_reusable(path, command, config)
         path.mkdir(parents=True, exist_ok=True)
-        run = cls(path, command, dict(config or {}))
+        run = cls(path, command, config)
         run.save_json("config", {"command": command, **run.config})
         run.save_json("environment", environment())
+        runs = _RUNS.get()
+        if runs is not None:
+            runs.append(run)
         return run
+
+    def fail(self, error: BaseException | str) -> Path:
+        """Mark the run as failed: summary.json gets ``status: "failed"`` and the error (one line),
+        keeping any numbers already written."""
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}".rstrip(": ")
+        previous = {}
+        with contextlib.suppress(OSError, ValueError):
+            previous = json.loads((self.path / "summary.json").read_text())
+        summary = {**(previous if isinstance(previous, dict) else {}), "status": "failed",
+                   "error": text.strip().splitlines()[0] if text.strip() else text}
+        return self.save_json("summary", summary)
 
     def file(self, name: str) -> Path:
         return self.path / name
 
     def save_json(self, name: str, obj) -> Path:
-        target = self.path / f"{name}.json"
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(to_jsonable(obj), indent=2))
-        tmp.replace(target)  # atomic: an interrupted run never leaves half a file
-        return target
+        text = json.dumps(to_jsonable(obj), indent=2)
+        return atomic_write(self.path / f"{name}.json", lambda tmp: tmp.write_text(text))
 
     def save_arrays(self, name: str, **arrays) -> Path:
         """Save arrays to ``name.npz`` (load with ``np.load``)."""
-        target = self.path / f"{name}.npz"
-        np.savez_compressed(target, **{k: np.asarray(to_numpy(v)) for k, v in arrays.items()})
-        return target
+        arrays = {k: np.asarray(to_numpy(v)) for k, v in arrays.items()}
+        return atomic_write(self.path / f"{name}.npz", lambda tmp: np.savez_compressed(tmp, **arrays))
 
     def write_summary(self, summary: dict) -> Path:
         """``summary.json``: the headline numbers of the run."""
@@ -131,12 +197,13 @@ class RunDir:
 
     def save_figure(self, fig, name: str, caption: str = "", *, title: str | None = None) -> Path:
         """Save a matplotlib figure as PNG and SVG and add it to the report with its caption."""
-        png = self.path / f"{name}.png"
-        fig.savefig(png, dpi=130, bbox_inches="tight")
-        fig.savefig(self.path / f"{name}.svg", bbox_inches="tight")
         import matplotlib.pyplot as plt
 
-        plt.close(fig)
+        try:
+            png = atomic_write(self.path / f"{name}.png", lambda tmp: fig.savefig(tmp, dpi=130, bbox_inches="tight"))
+            atomic_write(self.path / f"{name}.svg", lambda tmp: fig.savefig(tmp, bbox_inches="tight"))
+        finally:
+            plt.close(fig)
         self.sections.append(("figure", title or name, (png, caption)))
         return png
 
@@ -163,10 +230,29 @@ class RunDir:
                 if caption:
                     parts.append(f"<p class='caption'>{html.escape(caption)}</p>")
         body = "\n".join(parts)
-        target = self.path / "report.html"
-        target.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-                          f"</title><style>{_CSS}</style></head><body>{body}</body></html>")
-        return target
+        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+                f"</title><style>{_CSS}</style></head><body>{body}</body></html>")
+        return atomic_write(self.path / "report.html", lambda tmp: tmp.write_text(page))
+
+
+def _check_reusable(path: Path, command: str, config: dict) -> None:
+    """Refuse a non-empty directory that is not a run of the same command with the same settings."""
+    if not path.is_dir() or not any(path.iterdir()):
+        return
+    hint = "pass --overwrite (overwrite=True) to write into it anyway, or choose another --out"
+    try:
+        previous = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        raise ValueError(f"--out {path} is a non-empty directory that is not a netatlas run; {hint}") from None
+    if not isinstance(previous, dict) or previous.get("command") != command:
+        other = previous.get("command") if isinstance(previous, dict) else None
+        raise ValueError(f"--out {path} holds a run of {other!r}, not {command!r}; {hint}")
+    new = to_jsonable({"command": command, **config})
+    changed = sorted(k for k in set(previous) | set(new)
+                     if k not in _RESUMABLE_CHANGES and previous.get(k) != new.get(k))
+    if changed:
+        raise ValueError(f"--out {path} holds a {command!r} run with other settings ({', '.join(changed)} "
+                         f"differ), so it cannot be resumed; {hint}")
 
 
 def to_numpy(v):

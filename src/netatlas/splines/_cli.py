@@ -11,16 +11,6 @@ import typer
 __all__ = ["register"]
 
 
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        values = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"--{name} must be a comma-separated list of numbers; got {text!r}") from None
-    if not values:
-        raise ValueError(f"--{name} must list at least one number; got {text!r}")
-    return values
-
-
 def _tight(fig):
     fig.tight_layout()
 
@@ -31,14 +21,20 @@ def register(app: typer.Typer) -> None:
     sub.command("watch")(watch)
     app.add_typer(sub, name="splines")
 
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed
+
 
 def regimes(
-    quick: bool = typer.Option(False, "--quick", help="A small grid (< 1 min)."),
-    scales: str = typer.Option("0.03,0.1,0.3,1,3", help="Init scales (comma-separated)."),
-    ratios: str = typer.Option("0.01,1,10", help="First-/second-layer scale ratios."),
-    widths: str = typer.Option("100,400,1600", help="Widths (even)."),
-    seeds: int = typer.Option(2, help="Seeds per config."),
-    max_steps: int = typer.Option(300_000, help="GD steps at most (lr = 1/lambda_max(NTK), adaptive)."),
+    quick: bool = typer.Option(False, "--quick", help="A small grid (< 1 min): scales 0.1,3, ratios 0.01,10, "
+                               "width 200, 2 seeds, 100,000 steps (conflicts with those options)."),
+    scales: str = typer.Option(None, help="Init scales (comma-separated; default 0.03,0.1,0.3,1,3)."),
+    ratios: str = typer.Option(None, help="First-/second-layer scale ratios (default 0.01,1,10)."),
+    widths: str = typer.Option(None, help="Widths (even; default 100,400,1600)."),
+    seeds: int = typer.Option(None, help="Seeds per config (default 2)."),
+    max_steps: int = typer.Option(None, help="GD steps at most (lr = 1/lambda_max(NTK), adaptive; default "
+                                  "300,000)."),
     init: str = typer.Option("uniform", help="'uniform' (breakpoints uniform on [-2, 2]) or 'torch'."),
     n_points: int = typer.Option(8, help="Training points (evenly spaced on [-1, 1])."),
     dask: str = typer.Option(None, "--dask", help="Run the grid on Dask: 'local' or tcp://host:port."),
@@ -52,14 +48,24 @@ def regimes(
     width=..., seed=...), out)``
     """
     from netatlas import sweep
+    from netatlas._errors import RunFailedError
+    from netatlas._options import at_least, number_list, quick_conflicts
     from netatlas.report import RunDir
     from netatlas.splines import _plot, kernel_limit, min_tv_interpolant, regime_data, regime_run
     from netatlas.splines._regimes import linear_interpolant, natural_cubic_spline
 
-    if quick:
-        scales, ratios, widths, seeds, max_steps = "0.1,3", "0.01,10", "200", 2, 100_000
-    scale_list, ratio_list = _floats(scales, "scales"), _floats(ratios, "ratios")
-    width_list = [int(w) for w in _floats(widths, "widths")]
+    quick_conflicts("splines regimes", quick, scales=scales, ratios=ratios, widths=widths, seeds=seeds,
+                    max_steps=max_steps)
+    defaults = (("0.1,3", "0.01,10", "200", 2, 100_000) if quick
+                else ("0.03,0.1,0.3,1,3", "0.01,1,10", "100,400,1600", 2, 300_000))
+    scales, ratios, widths, seeds, max_steps = (given if given is not None else default for given, default in
+                                                zip((scales, ratios, widths, seeds, max_steps), defaults, strict=True))
+    scale_list = number_list("--scales", scales, positive=True)
+    ratio_list = number_list("--ratios", ratios, positive=True)
+    width_list = number_list("--widths", widths, positive=True, integer=True)
+    at_least("--seeds", seeds, 1)
+    at_least("--max-steps", max_steps, 1)
+    at_least("--n-points", n_points, 2)
     configs = sweep.grid(scale=scale_list, ratio=ratio_list, width=width_list, seed=list(range(seeds)),
                          max_steps=max_steps, init=init, n_points=n_points)
     run = RunDir.create(out, command="splines regimes", config={
@@ -69,7 +75,9 @@ def regimes(
     rows = [{**r["config"], **{k: v for k, v in r["result"].items() if k != "function"}}
             for r in records if r["status"] == "done"]
     if not rows:
-        raise ValueError("splines regimes: every config failed; see the sweep/failed/ directory")
+        first = next(r["error"] for r in records if r["status"] == "failed")
+        raise RunFailedError(f"splines regimes: all {len(records)} configs failed (see "
+                             f"{run.path / 'sweep' / 'failed'}); first: {first.splitlines()[0] if first else '?'}")
     run.save_json("rows", rows)
 
     x, y = regime_data(n_points, 0)
@@ -171,6 +179,10 @@ def regimes(
                               "Symmetric init (f = 0 at start), first layer scaled by scale*sqrt(ratio), second by "
                               "scale/sqrt(ratio); GD with lr = 1/lambda_max(NTK) to near-zero loss.")
     typer.echo(f"report: {report}")
+    failed = [r for r in records if r["status"] == "failed"]
+    if failed:  # the report shows what finished; the exit status says not everything did
+        raise RunFailedError(f"splines regimes: {len(failed)} of {len(records)} configs failed (see "
+                             f"{run.path / 'sweep' / 'failed'}); first: {failed[0]['error'].splitlines()[0]}")
 
 
 def watch(

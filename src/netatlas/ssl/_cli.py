@@ -64,3 +64,7 @@ def register(app: typer.Typer) -> None:
 
     add_ssl_command(group)
     app.add_typer(group, name="magnify-ssl")
+
+    from netatlas._run_guard import add_overwrite_options
+
+    add_overwrite_options(app)  # --overwrite on commands with --out; a failed command marks its run failed

@@ -1,0 +1,767 @@
+"""Import ONNX models into the IR by reading the graph with the ``onnx`` package (no runtime).
+
+Every graph value is either a *constant* (initializers, Constant nodes, and anything computed from
+constants only, such as the Shape -> Gather -> Unsqueeze -> Concat chains exporters emit for
+reshapes; these are folded here with NumPy) or a *value* that depends on the input, tracked as in
+the torch importer: (IR node index, per-sample shape), with the batch always on axis 0.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from netatlas._errors import ModelFileError, UnsupportedLayerError
+from netatlas.nets._ir import Activation, Add, ChannelAffine, Net, Node, _f64
+from netatlas.nets._torch import _Builder, _prune_and_fold
+
+__all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
+
+SUPPORTED_ONNX_OPS = (
+    "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), "
+    "Conv (1-D/2-D, symmetric padding), ConvTranspose (small, as a dense map), BatchNormalization (inference), "
+    "Relu, LeakyRelu, PRelu (one slope), Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), Softplus, Elu, "
+    "HardSigmoid, Clip and Max/Min with scalar bounds, Neg, "
+    "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), "
+    "GlobalAveragePool and ReduceMean (global spatial mean), Concat (of values), Flatten, "
+    "Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), and ops on constants only (Shape, Gather, Unsqueeze, "
+    "Concat, Slice, Cast, ...)"
+)
+
+_ACTIVATIONS = {
+    "Relu": lambda a: Activation("relu"),
+    "LeakyRelu": lambda a: Activation("leaky_relu", {"negative_slope": float(a.get("alpha", 0.01))}),
+    "Sigmoid": lambda a: Activation("sigmoid"),
+    "Tanh": lambda a: Activation("tanh"),
+    "Erf": lambda a: Activation("erf"),
+    # ONNX Softplus is log(1 + exp(x)) with no threshold; float64 exp overflows only past 709.
+    "Softplus": lambda a: Activation("softplus", {"beta": 1.0, "threshold": 700.0}),
+    "Elu": lambda a: Activation("elu", {"alpha": float(a.get("alpha", 1.0))}),
+}
+_RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
+_DENSE_LIMIT = 1 << 24  # entries of a layer lowered to a dense matrix (ConvTranspose): 128 MB in float64
+
+
+def from_onnx(path_or_model, *, input_shape=None) -> Net:
+    """Import an ONNX model (a file or an ``onnx.ModelProto``) into the netatlas IR.
+
+    The graph is read with the ``onnx`` package and rebuilt from the IR's ops (weights become float64);
+    nothing is executed. Eval-mode BatchNormalization is folded into the layer before it, as in
+    :func:`from_torch`.
+
+    Parameters
+    ----------
+    path_or_model : str, Path, bytes or onnx.ModelProto
+        A ``.onnx`` file, its contents, or a loaded model with one input and one output; axis 0 of the
+        input is the batch.
+    input_shape : tuple of int, optional
+        Per-sample input shape, e.g. ``(1, 28, 28)``. Needed when the file leaves some input dimension
+        (other than the batch) symbolic; otherwise read from the file (and checked against it if given).
+
+    Returns
+    -------
+    Net
+        ``net(x)`` maps (B, *input_shape) to (B, n_outputs) in float64.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, truncated or not a valid ONNX model (one line).
+    UnsupportedLayerError
+        An op the IR cannot represent exactly; the message names the op type and node, and lists
+        ``SUPPORTED_ONNX_OPS``.
+
+    Examples
+    --------
+    >>> import numpy as np, onnx
+    >>> from onnx import helper, numpy_helper, TensorProto
+    >>> W = numpy_helper.from_array(np.array([[1.0, -1.0], [2.0, 0.5]], dtype=np.float32), "W")
+    >>> graph = helper.make_graph(
+    ...     [helper.make_node("Gemm", ["x", "W"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["y"])],
+    ...     "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+    ...     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])], initializer=[W])
+    >>> net = from_onnx(helper.make_model(graph))
+    >>> net(np.array([[1.0, 2.0]]))
+    array([[0., 3.]])
+    """
+    onnx = _import_onnx()
+    model = _read_model(onnx, path_or_model)
+    return _Importer(onnx, model, input_shape).run()
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("reading .onnx files needs the onnx package: pip install onnx") from None
+    return onnx
+
+
+def _read_model(onnx, source):
+    if isinstance(source, onnx.ModelProto):
+        model, where = source, "ONNX model"
+    elif isinstance(source, (bytes, bytearray)):
+        where = "ONNX bytes"
+        try:
+            model = onnx.load_from_string(bytes(source))
+        except Exception as exc:
+            raise ModelFileError(f"{where}: not a readable ONNX model (truncated or corrupt: {_first_line(exc)})") \
+                from None
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such file")
+        where = str(path)
+        try:
+            model = onnx.load(str(path))
+        except Exception as exc:
+            raise ModelFileError(f"{path}: not a readable ONNX model (truncated or corrupt: {_first_line(exc)})") \
+                from None
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise ModelFileError(f"{where}: not a valid ONNX model ({_first_line(exc)})") from None
+    return model
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+def _unsupported(node, what=None, hint=""):
+    where = f"node {node.name!r}" if node.name else f"the node computing {node.output[0]!r}"
+    what = what or f"ONNX op {node.op_type}"
+    return UnsupportedLayerError(f"{what} ({where}) is not supported; {hint}supported: {SUPPORTED_ONNX_OPS}")
+
+
+class _Value:
+    """An input-dependent tensor: the IR node holding it and its per-sample shape."""
+
+    __slots__ = ("index", "shape")
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, tuple(int(s) for s in shape)
+
+    @property
+    def pair(self):
+        return (self.index, self.shape)
+
+
+class _Compare:
+    """``Greater(value, constant)``: only used as the condition of torch's Softplus threshold Where."""
+
+    def __init__(self, value, threshold):
+        self.value, self.threshold = value, threshold
+
+
+class _Importer:
+    def __init__(self, onnx, model, input_shape):
+        from onnx import numpy_helper
+
+        self.onnx, self.graph = onnx, model.graph
+        self.to_array = lambda t: np.array(numpy_helper.to_array(t))  # a writable copy (torch warns otherwise)
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.env = {init.name: self.to_array(init) for init in self.graph.initializer}
+        inputs = [i for i in self.graph.input if i.name not in self.env]
+        if len(inputs) != 1 or len(self.graph.output) != 1:
+            raise UnsupportedLayerError(f"from_onnx: the graph has {len(inputs)} inputs and {len(self.graph.output)} "
+                                        "outputs; netatlas imports models with one input and one output")
+        self.input_name = inputs[0].name
+        shape = self._input_shape(inputs[0], input_shape)
+        self.builder = _Builder(shape)
+        self.env[self.input_name] = _Value(0, shape)
+        self.uses = {}
+        for node in self.graph.node:
+            for name in node.input:
+                self.uses[name] = self.uses.get(name, 0) + 1
+
+    def _input_shape(self, info, given):
+        dims = info.type.tensor_type.shape.dim
+        declared = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+        names = [d.dim_param or "?" for d in dims]
+        # The batch size is folded into Shape chains (the file's own, or 2 when it is symbolic); a reshape
+        # is accepted when it keeps that size on axis 0 and the per-sample size unchanged.
+        self.batch = declared[0] if declared and declared[0] else 2
+        if given is not None:
+            given = tuple(int(s) for s in given)
+            known = declared[1:]
+            if known and (len(known) != len(given)
+                          or any(k is not None and k != g for k, g in zip(known, given, strict=True))):
+                raise ValueError(f"from_onnx: input_shape={given} does not fit the file's input "
+                                 f"{info.name!r} of shape {_show_dims(declared, names)} (batch first)")
+            return given
+        if len(declared) < 2:
+            raise ValueError(f"from_onnx: the input {info.name!r} has shape {_show_dims(declared, names)}; netatlas "
+                             "needs (batch, ...); pass input_shape")
+        if any(d is None for d in declared[1:]):
+            raise ValueError(f"from_onnx: the input {info.name!r} has symbolic dimensions "
+                             f"{_show_dims(declared, names)}; pass input_shape (the per-sample shape, without "
+                             "the batch), e.g. input_shape=(1, 28, 28); on the command line put "
+                             "{\"input_shape\": [1, 28, 28]} in MODEL.json beside the file or pass --spec FILE.json")
+        return tuple(declared[1:])
+
+    def run(self) -> Net:
+        for node in self.graph.node:
+            self._node(node)
+        out = self.env.get(self.graph.output[0].name)
+        if not isinstance(out, _Value):
+            raise UnsupportedLayerError("from_onnx: the graph output does not depend on the input")
+        return _prune_and_fold(_merge_affine_chains(self.builder.finish(out.pair)))
+
+    # -- dispatch ---------------------------------------------------------------------------------
+    def _node(self, node):
+        if node.domain not in ("", "ai.onnx"):
+            raise _unsupported(node, f"ONNX op {node.domain}.{node.op_type}")
+        for name in node.input:
+            if name and name not in self.env:
+                raise ModelFileError(f"ONNX graph: node {node.name!r} reads {name!r}, which nothing produces")
+        inputs = [self.env[name] if name else None for name in node.input]
+        attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type in _RANDOM_OPS:
+            raise _unsupported(node, f"random ONNX op {node.op_type}")
+        if node.op_type == "Constant":
+            outputs = [self._constant(node, attrs)]
+        elif all(not isinstance(v, (_Value, _Compare)) for v in inputs if v is not None):
+            outputs = self._fold(node, inputs, attrs)
+        else:
+            handler = getattr(self, f"_op_{node.op_type}", None)
+            if handler is None and node.op_type in ("Softmax", "LogSoftmax") \
+                    and node.output[0] == self.graph.output[0].name:
+                raise _unsupported(node, f"ONNX op {node.op_type} at the output",
+                                   hint=f"export the logits (the model without its final {node.op_type}); ")
+            if handler is None or (node.op_type != "Where" and any(isinstance(v, _Compare) for v in inputs)):
+                raise _unsupported(node)
+            outputs = handler(node, inputs, attrs)
+            outputs = outputs if isinstance(outputs, list) else [outputs]
+        for name, value in zip(node.output, outputs, strict=False):
+            if name:
+                self.env[name] = value
+
+    def _constant(self, node, attrs):
+        if "value" in attrs:
+            return self.to_array(attrs["value"])
+        for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
+                           ("value_ints", np.int64)):
+            if key in attrs:
+                return np.array(attrs[key], dtype=dtype)
+        raise _unsupported(node, f"Constant with {sorted(attrs)}")
+
+    def _fold(self, node, inputs, attrs):
+        """Evaluate a node whose inputs are all constants (NumPy for shape arithmetic, else the
+        onnx reference evaluator)."""
+        op = node.op_type
+        a = inputs[0] if inputs else None
+        if op == "Shape" and isinstance(a, np.ndarray):
+            return [_shape_slice(np.array(a.shape, dtype=np.int64), attrs)]
+        simple = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal}
+        if op in simple:
+            return [simple[op](*inputs)]
+        if op == "Div":
+            return [np.floor_divide(*inputs) if np.issubdtype(a.dtype, np.integer) else np.divide(*inputs)]
+        if op == "Gather":
+            return [np.take(a, inputs[1], axis=attrs.get("axis", 0))]
+        if op == "Unsqueeze":
+            axes = attrs["axes"] if "axes" in attrs else inputs[1]
+            return [_unsqueeze(a, axes)]
+        if op == "Squeeze":
+            axes = attrs.get("axes", inputs[1] if len(inputs) > 1 else None)
+            return [np.squeeze(a, axis=None if axes is None else tuple(int(x) for x in np.ravel(axes)))]
+        if op == "Concat":
+            return [np.concatenate([np.atleast_1d(v) for v in inputs], axis=attrs["axis"])]
+        if op in ("Identity", "Dropout"):
+            return [a]
+        if op == "Cast":
+            return [a.astype(self.onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))]
+        if op == "Reshape":
+            return [a.reshape(_reshape_target(a.shape, inputs[1], attrs.get("allowzero", 0)))]
+        try:
+            from onnx.reference import ReferenceEvaluator
+
+            feeds = {name: v for name, v in zip(node.input, inputs, strict=True) if name}
+            return list(ReferenceEvaluator(node, opsets={"": self.opset}).run(None, feeds))
+        except Exception as exc:
+            raise _unsupported(node, f"ONNX op {node.op_type} on constants ({_first_line(exc)})") from None
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def add(self, op, value, node):
+        return _Value(*self.builder.add(op, [value.pair], _node_name(node)))
+
+    def affine(self, value, scale, shift, node):
+        """y = scale * x + shift with constants broadcast against (batch, *value.shape)."""
+        scale = self._per_channel(value, scale, node)
+        shift = self._per_channel(value, shift, node)
+        n = max(scale.numel(), shift.numel())
+        if scale.numel() != n:
+            scale = scale.expand(n).clone()
+        if shift.numel() != n:
+            shift = shift.expand(n).clone()
+        return self.add(ChannelAffine(scale, shift, value.shape), value, node)
+
+    def _per_channel(self, value, c, node):
+        """A constant broadcast against (batch, *shape) as a scalar or per-channel tensor (channel = axis 1)."""
+        c = np.asarray(c, dtype=np.float64)
+        full = (self.batch, *value.shape)
+        if c.ndim > len(full) or any(s not in (1, f) for s, f in zip(c.shape[::-1], full[::-1], strict=False)):
+            raise _unsupported(node, f"{node.op_type} of a value of shape {value.shape} and a constant of shape "
+                               f"{c.shape} (broadcasting)")
+        c = c.reshape((1,) * (len(full) - c.ndim) + c.shape)
+        if c.shape[0] != 1:
+            raise _unsupported(node, f"{node.op_type} with a constant that differs between samples of a batch")
+        per_sample = c[0]
+        if per_sample.size == 1:
+            return torch.tensor(per_sample.reshape(1))
+        if len(value.shape) == 1 or all(s == 1 for s in per_sample.shape[1:]):
+            channels = np.broadcast_to(per_sample.reshape(per_sample.shape[0], -1)[:, 0], (value.shape[0],))
+            return torch.tensor(np.ascontiguousarray(channels))
+        raise _unsupported(node, f"{node.op_type} with a constant of shape {c.shape} that varies within a channel")
+
+    # -- ops on values ----------------------------------------------------------------------------
+    def _op_Identity(self, node, inputs, attrs):
+        return inputs[0]
+
+    def _op_Dropout(self, node, inputs, attrs):
+        training = inputs[2] if len(inputs) > 2 else None
+        if training is not None and (isinstance(training, _Value) or bool(np.asarray(training))):
+            raise ValueError(f"from_onnx: Dropout node {node.name!r} is in training mode; export the model in "
+                             "eval mode")
+        return inputs[0]
+
+    def _op_Cast(self, node, inputs, attrs):
+        if not np.issubdtype(self.onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]), np.floating):
+            raise _unsupported(node, "Cast of an input-dependent value to a non-float type")
+        return inputs[0]
+
+    def _activation(self, node, inputs, attrs):
+        return self.add(_ACTIVATIONS[node.op_type](attrs), inputs[0], node)
+
+    _op_Relu = _op_LeakyRelu = _op_Sigmoid = _op_Tanh = _op_Erf = _op_Softplus = _op_Elu = _activation
+
+    def _op_PRelu(self, node, inputs, attrs):
+        x, slope = inputs
+        if isinstance(slope, _Value) or np.unique(np.asarray(slope)).size != 1:
+            raise _unsupported(node, "PRelu with a slope per channel (netatlas has one slope per activation)")
+        alpha = float(np.ravel(slope)[0])
+        return self.add(Activation("leaky_relu", {"negative_slope": alpha}), x, node)
+
+    def _op_HardSigmoid(self, node, inputs, attrs):
+        """clamp(alpha x + beta, 0, 1): an affine map, then a hardtanh."""
+        z = self.affine(inputs[0], float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5)), node)
+        return _Value(*self.builder.hardtanh(0.0, 1.0, z.pair, _node_name(node)))
+
+    def _op_Neg(self, node, inputs, attrs):
+        return self.affine(inputs[0], -1.0, 0.0, node)
+
+    def _op_Max(self, node, inputs, attrs, upper=False):
+        """Max/Min of a value and a scalar constant is a one-sided clamp."""
+        values = [v for v in inputs if isinstance(v, _Value)]
+        constants = [v for v in inputs if not isinstance(v, _Value)]
+        if len(values) != 1 or len(inputs) != 2 or np.size(constants[0]) != 1:
+            raise _unsupported(node, f"{node.op_type} other than of one input-dependent value and a scalar constant")
+        bound = float(np.ravel(constants[0])[0])
+        lo, hi = (None, bound) if upper else (bound, None)
+        if lo == 0.0:
+            return self.add(Activation("relu"), values[0], node)
+        return _Value(*self.builder.hardtanh(lo, hi, values[0].pair, _node_name(node)))
+
+    def _op_Min(self, node, inputs, attrs):
+        return self._op_Max(node, inputs, attrs, upper=True)
+
+    def _op_Gelu(self, node, inputs, attrs):
+        approximate = attrs.get("approximate", "none")
+        approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
+        return self.add(Activation("gelu" if approximate == "none" else "gelu_tanh"), inputs[0], node)
+
+    def _op_Gemm(self, node, inputs, attrs):
+        a, b = inputs[0], inputs[1]
+        c = inputs[2] if len(inputs) > 2 else None
+        if not isinstance(a, _Value) or isinstance(b, _Value) or isinstance(c, _Value):
+            raise _unsupported(node, "Gemm whose B or C depends on the input")
+        if attrs.get("transA", 0):
+            raise _unsupported(node, "Gemm with transA=1 on the input-dependent operand (it would move the batch)")
+        if len(a.shape) != 1:
+            raise _unsupported(node, f"Gemm on a per-sample tensor of shape {a.shape} (flatten it first)")
+        weight = np.asarray(b, dtype=np.float64)
+        weight = weight if attrs.get("transB", 0) else weight.T  # (n_out, n_in)
+        weight = weight * float(attrs.get("alpha", 1.0))
+        bias = np.zeros(weight.shape[0])
+        if c is not None:
+            bias = self._bias(c, weight.shape[0], node) * float(attrs.get("beta", 1.0))
+        return _Value(*self.builder.linear(torch.tensor(weight), torch.tensor(bias), a.pair, _node_name(node)))
+
+    def _bias(self, c, n, node):
+        c = np.asarray(c, dtype=np.float64)
+        if c.ndim > 2 or (c.ndim == 2 and c.shape[0] != 1) or c.size not in (1, n):
+            raise _unsupported(node, f"Gemm with a bias of shape {c.shape} that is not (N,), (1, N) or scalar")
+        return np.broadcast_to(c.reshape(-1), (n,)).copy()
+
+    def _op_MatMul(self, node, inputs, attrs):
+        a, b = inputs
+        if not isinstance(a, _Value) or isinstance(b, _Value) or np.ndim(b) != 2 or len(a.shape) != 1:
+            raise _unsupported(node, "MatMul other than (batch, K) @ constant (K, N)")
+        weight = torch.tensor(np.asarray(b, dtype=np.float64).T.copy())
+        bias = torch.zeros(weight.shape[0], dtype=torch.float64)
+        return _Value(*self.builder.linear(weight, bias, a.pair, _node_name(node)))
+
+    def _op_Add(self, node, inputs, attrs, sign=1.0):
+        a, b = inputs
+        if isinstance(a, _Value) and isinstance(b, _Value):
+            if a.shape != b.shape:
+                raise _unsupported(node, f"{node.op_type} of values of shapes {a.shape} and {b.shape} (broadcasting)")
+            if sign != 1.0:
+                b = self.affine(b, -1.0, 0.0, node)
+            return _Value(*self.builder.add(Add(), [a.pair, b.pair], _node_name(node)))
+        if isinstance(a, _Value):
+            return self.affine(a, 1.0, sign * np.asarray(b, dtype=np.float64), node)
+        if not isinstance(b, _Value):
+            raise _unsupported(node)
+        return self.affine(b, sign, np.asarray(a, dtype=np.float64), node)
+
+    def _op_Sub(self, node, inputs, attrs):
+        return self._op_Add(node, inputs, attrs, sign=-1.0)
+
+    def _op_Mul(self, node, inputs, attrs):
+        a, b = inputs
+        if isinstance(a, _Value) and isinstance(b, _Value):
+            return self._gelu_product(node, a, b)
+        value, c = (a, b) if isinstance(a, _Value) else (b, a)
+        return self.affine(value, np.asarray(c, dtype=np.float64), 0.0, node)
+
+    def _op_Div(self, node, inputs, attrs):
+        a, b = inputs
+        if not isinstance(a, _Value) or isinstance(b, _Value):
+            raise _unsupported(node, "Div by an input-dependent value")
+        return self.affine(a, 1.0 / np.asarray(b, dtype=np.float64), 0.0, node)
+
+    def _op_Greater(self, node, inputs, attrs):
+        a, b = inputs
+        if isinstance(a, _Value) and not isinstance(b, _Value) and np.size(b) == 1:
+            return _Compare(a, float(np.asarray(b).reshape(())))
+        raise _unsupported(node)
+
+    def _op_Where(self, node, inputs, attrs):
+        """torch's Softplus(beta=1, threshold=t): Where(x > t, x, Softplus(x))."""
+        cond, x, soft = inputs
+        if isinstance(cond, _Compare) and isinstance(x, _Value) and isinstance(soft, _Value) \
+                and x.index == cond.value.index:
+            producer = self.builder.nodes[soft.index]
+            op = producer.op
+            if isinstance(op, Activation) and op.name == "softplus" and producer.inputs == (x.index,):
+                return self.add(Activation("softplus", {"beta": 1.0, "threshold": cond.threshold}), x, node)
+        raise _unsupported(node, "Where (other than the threshold of a Softplus)")
+
+    def _gelu_product(self, node, a, b):
+        """x * (s * erf(x / sqrt 2) + s) = 2 s gelu(x): the Erf decomposition of GELU (older opsets)."""
+        for x, other in ((a, b), (b, a)):
+            base, scale, shift = self._scalar_affine_chain(other.index)
+            producer = self.builder.nodes[base]
+            if not (isinstance(producer.op, Activation) and producer.op.name == "erf"):
+                continue
+            inner, s_in, t_in = self._scalar_affine_chain(producer.inputs[0])
+            if inner == x.index and math.isclose(s_in, 2 ** -0.5, rel_tol=1e-6) and t_in == 0.0 \
+                    and math.isclose(scale, shift, rel_tol=1e-6) and scale != 0:
+                gelu = self.add(Activation("gelu"), x, node)
+                return self.affine(gelu, 2.0 * shift, 0.0, node)
+        raise _unsupported(node, "Mul of two input-dependent values (other than the Erf form of GELU)")
+
+    def _scalar_affine_chain(self, index):
+        """Walk back through scalar ChannelAffine nodes: node ``index`` = scale * node(base) + shift."""
+        scale, shift = 1.0, 0.0
+        while True:
+            node = self.builder.nodes[index]
+            op = node.op
+            if not (isinstance(op, ChannelAffine) and op.scale.numel() == 1 and op.shift.numel() == 1):
+                return index, scale, shift
+            s, t = float(op.scale), float(op.shift)
+            scale, shift = scale * s, scale * t + shift
+            index = node.inputs[0]
+
+    def _op_Conv(self, node, inputs, attrs):
+        x, w = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        if not isinstance(x, _Value) or isinstance(w, _Value) or isinstance(b, _Value):
+            raise _unsupported(node, "Conv with input-dependent weights")
+        w = np.asarray(w, dtype=np.float64)
+        n = w.ndim - 2
+        if n not in (1, 2):
+            raise _unsupported(node, f"Conv{n}d (netatlas has 1-D and 2-D convolutions)")
+        strides = tuple(attrs.get("strides", [1] * n))
+        dilations = tuple(attrs.get("dilations", [1] * n))
+        padding = self._padding(node, attrs, x.shape[1:], w.shape[2:], strides, dilations)
+        bias = torch.tensor(np.asarray(b, dtype=np.float64)) if b is not None else None
+        return _Value(*self.builder.conv(torch.tensor(w), bias, strides, padding, dilations,
+                                         int(attrs.get("group", 1)), x.pair, _node_name(node)))
+
+    def _padding(self, node, attrs, spatial, kernel, strides, dilations):
+        """Symmetric per-axis padding from pads / auto_pad; asymmetric padding is refused."""
+        n = len(kernel)
+        auto = attrs.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            pads = []
+            for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
+                total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+                lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
+                pads.append((lo, total - lo))
+        elif auto == "VALID":
+            pads = [(0, 0)] * n
+        else:
+            flat = list(attrs.get("pads", [0] * (2 * n)))
+            pads = list(zip(flat[:n], flat[n:], strict=True))
+        if any(lo != hi for lo, hi in pads):
+            raise _unsupported(node, f"{node.op_type} with asymmetric padding {pads}")
+        return tuple(lo for lo, _ in pads)
+
+    def _op_BatchNormalization(self, node, inputs, attrs):
+        x, scale, bias, mean, var = inputs[:5]
+        if attrs.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
+            raise ValueError(f"from_onnx: BatchNormalization node {node.name!r} is in training mode; export the "
+                             "model in eval mode")
+        if not isinstance(x, _Value) or any(isinstance(v, _Value) for v in (scale, bias, mean, var)):
+            raise _unsupported(node, "BatchNormalization with input-dependent statistics")
+        if any(np.ndim(v) != 1 or np.size(v) != x.shape[0] for v in (scale, bias, mean, var)) \
+                or attrs.get("spatial", 1) != 1:
+            raise _unsupported(node, f"BatchNormalization whose statistics are not one per channel ({x.shape[0]})")
+        pair = self.builder.batch_norm(_f64(scale), _f64(bias), _f64(mean), _f64(var),
+                                       float(attrs.get("epsilon", 1e-5)), x.pair, _node_name(node))
+        return _Value(*pair)
+
+    def _op_ConvTranspose(self, node, inputs, attrs):
+        """A transposed convolution is linear: it becomes a dense Linear on the flattened tensor (its columns
+        are the layer applied to the unit inputs), so only small layers are accepted."""
+        x, w = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        if not isinstance(x, _Value) or isinstance(w, _Value) or isinstance(b, _Value):
+            raise _unsupported(node, "ConvTranspose with input-dependent weights")
+        w = torch.tensor(np.asarray(w, dtype=np.float64))
+        n = w.dim() - 2
+        if n not in (1, 2) or len(x.shape) != n + 1:
+            raise _unsupported(node, f"ConvTranspose{n}d on per-sample shape {x.shape} (1-D/2-D only)")
+        if attrs.get("output_shape") or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"", ""):
+            raise _unsupported(node, "ConvTranspose with output_shape or auto_pad (give pads explicitly)")
+        strides = tuple(attrs.get("strides", [1] * n))
+        dilations = tuple(attrs.get("dilations", [1] * n))
+        flat = list(attrs.get("pads", [0] * (2 * n)))
+        if flat[:n] != flat[n:]:
+            raise _unsupported(node, f"ConvTranspose with asymmetric padding {flat}")
+        group = int(attrs.get("group", 1))
+        extra = tuple(attrs.get("output_padding", [0] * n))
+        conv_t = torch.nn.functional.conv_transpose1d if n == 1 else torch.nn.functional.conv_transpose2d
+        n_in = math.prod(x.shape)
+        probe = conv_t(torch.zeros(1, *x.shape, dtype=torch.float64), w, None, strides, tuple(flat[:n]), extra,
+                       group, dilations)
+        out_shape = tuple(probe.shape[1:])
+        if n_in * math.prod(out_shape) > _DENSE_LIMIT:
+            raise _unsupported(node, f"ConvTranspose from {x.shape} to {out_shape} (as a dense matrix it would have "
+                               f"{n_in * math.prod(out_shape):,} entries; the limit is {_DENSE_LIMIT:,})")
+        basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *x.shape)
+        columns = conv_t(basis, w, None, strides, tuple(flat[:n]), extra, group, dilations).reshape(n_in, -1)
+        bias = torch.zeros(out_shape, dtype=torch.float64)
+        if b is not None:
+            bias += torch.tensor(np.asarray(b, dtype=np.float64)).reshape((-1,) + (1,) * n)
+        flat_x = (x.index, (n_in,))
+        out = self.builder.linear(columns.T.contiguous(), bias.reshape(-1), flat_x, _node_name(node))
+        return _Value(out[0], out_shape)
+
+    def _op_AveragePool(self, node, inputs, attrs):
+        x = inputs[0]
+        kernel = tuple(attrs["kernel_shape"])
+        if len(kernel) != 2 or len(x.shape) != 3:
+            raise _unsupported(node, f"AveragePool with kernel {kernel} on per-sample shape {x.shape} (2-D only)")
+        strides = tuple(attrs.get("strides", [1, 1]))
+        if attrs.get("dilations") and any(d != 1 for d in attrs["dilations"]):
+            raise _unsupported(node, "AveragePool with dilations")
+        padding = self._padding(node, attrs, x.shape[1:], kernel, strides, (1, 1))
+        pair = self.builder.avg_pool(kernel, strides, padding, bool(attrs.get("ceil_mode", 0)),
+                                     bool(attrs.get("count_include_pad", 0)), x.pair, _node_name(node))
+        return _Value(*pair)
+
+    def _op_MaxPool(self, node, inputs, attrs):
+        x = inputs[0]
+        if len(node.output) > 1 and node.output[1] and self.uses.get(node.output[1]):
+            raise _unsupported(node, "MaxPool whose indices output is used")
+        kernel = tuple(attrs["kernel_shape"])
+        if len(kernel) not in (1, 2) or len(x.shape) != len(kernel) + 1:
+            raise _unsupported(node, f"MaxPool with kernel {kernel} on per-sample shape {x.shape} (1-D/2-D only)")
+        n = len(kernel)
+        strides = tuple(attrs.get("strides", [1] * n))
+        dilations = tuple(attrs.get("dilations", [1] * n))
+        padding = self._padding(node, attrs, x.shape[1:], kernel, strides, dilations)
+        pair = self.builder.max_pool(kernel, strides, padding, dilations, bool(attrs.get("ceil_mode", 0)), x.pair,
+                                     _node_name(node))
+        return _Value(*pair)
+
+    def _op_GlobalMaxPool(self, node, inputs, attrs):
+        x = inputs[0]
+        if len(x.shape) not in (2, 3):
+            raise _unsupported(node, f"GlobalMaxPool on per-sample shape {x.shape} (1-D/2-D only)")
+        return _Value(*self.builder.adaptive_max_pool((1,) * (len(x.shape) - 1), x.pair, _node_name(node)))
+
+    def _op_Clip(self, node, inputs, attrs):
+        x = inputs[0]
+        bounds = [inputs[i] if len(inputs) > i else None for i in (1, 2)]
+        if self.opset < 11:
+            bounds = [attrs.get("min"), attrs.get("max")]
+        if any(isinstance(b, _Value) or (b is not None and np.size(b) != 1) for b in bounds):
+            raise _unsupported(node, "Clip with input-dependent or non-scalar bounds")
+        lo, hi = (None if b is None else float(np.asarray(b).reshape(())) for b in bounds)
+        if (lo is None or lo == -math.inf) and (hi is None or hi == math.inf):
+            return x
+        if lo is not None and hi is not None and not lo < hi:
+            raise _unsupported(node, f"Clip with min {lo} >= max {hi} (a constant output)")
+        if lo == 0.0 and (hi is None or hi == math.inf):
+            return self.add(Activation("relu"), x, node)
+        return _Value(*self.builder.hardtanh(lo, hi, x.pair, _node_name(node)))
+
+    def _op_Concat(self, node, inputs, attrs):
+        if not all(isinstance(v, _Value) for v in inputs):
+            raise _unsupported(node, "Concat of input-dependent values with constants")
+        return _Value(*self.builder.concat([v.pair for v in inputs], int(attrs["axis"]), _node_name(node)))
+
+    def _op_GlobalAveragePool(self, node, inputs, attrs):
+        x = inputs[0]
+        if len(x.shape) not in (2, 3):
+            raise _unsupported(node, f"GlobalAveragePool on per-sample shape {x.shape} (1-D/2-D only)")
+        if len(x.shape) == 3:  # the plain AvgPool every lens knows
+            pair = self.builder.avg_pool(x.shape[1:], x.shape[1:], 0, False, True, x.pair, _node_name(node))
+        else:
+            pair = self.builder.adaptive_avg_pool((1,), x.pair, _node_name(node))
+        return _Value(*pair)
+
+    def _reduce_axes(self, node, inputs, attrs):
+        x = inputs[0]
+        axes = attrs.get("axes", inputs[1] if len(inputs) > 1 else None)
+        rank = len(x.shape) + 1
+        axes = list(range(1, rank)) if axes is None or np.size(axes) == 0 else \
+            sorted(int(a) % rank for a in np.ravel(axes))
+        if 0 in axes:
+            raise _unsupported(node, f"{node.op_type} over the batch axis")
+        return x, axes, bool(attrs.get("keepdims", 1))
+
+    def _op_ReduceMean(self, node, inputs, attrs):
+        x, axes, keepdims = self._reduce_axes(node, inputs, attrs)
+        if len(x.shape) not in (2, 3) or axes != list(range(2, len(x.shape) + 1)):
+            raise _unsupported(node, f"ReduceMean over axes {axes} of per-sample shape {x.shape} (only the global "
+                               "spatial mean of (C, L) or (C, H, W))")
+        pooled = self._op_GlobalAveragePool(node, inputs, attrs)
+        return pooled if keepdims else _Value(pooled.index, (x.shape[0],))
+
+    def _op_ReduceMax(self, node, inputs, attrs):
+        x, axes, keepdims = self._reduce_axes(node, inputs, attrs)
+        return _Value(*self.builder.amax([a - 1 for a in axes], keepdims, x.pair, _node_name(node)))
+
+    # -- reshapes: free in the IR, as long as the batch stays on axis 0 -----------------------------
+    def _reshaped(self, node, x, full):
+        full = tuple(int(s) for s in full)
+        if not full or full[0] != self.batch or math.prod(full[1:]) != math.prod(x.shape):
+            raise _unsupported(node, f"{node.op_type} of per-sample shape {x.shape} to {full} (it mixes samples "
+                               "of a batch; the batch must stay on axis 0)")
+        return _Value(x.index, full[1:])
+
+    def _op_Transpose(self, node, inputs, attrs):
+        """A permutation of per-sample axes (e.g. NHWC -> NCHW from TensorFlow exports): free when it only
+        moves axes of size 1, else a 0/1 Linear map on the flattened tensor."""
+        x = inputs[0]
+        perm = [int(p) for p in attrs.get("perm", range(len(x.shape), -1, -1))]
+        if perm[0] != 0:
+            raise _unsupported(node, f"Transpose with perm {perm} (it moves the batch axis)")
+        axes = [p - 1 for p in perm[1:]]
+        out_shape = tuple(x.shape[a] for a in axes)
+        moved = [a for a in axes if x.shape[a] != 1]
+        if moved == sorted(moved):
+            return _Value(x.index, out_shape)
+        n = math.prod(x.shape)
+        if n * n > _DENSE_LIMIT:
+            raise _unsupported(node, f"Transpose of a per-sample tensor of {n:,} entries (as a dense permutation "
+                               f"it would have {n * n:,} entries; the limit is {_DENSE_LIMIT:,})")
+        source = torch.arange(n).reshape(x.shape).permute(*axes).reshape(-1)
+        weight = torch.zeros(n, n, dtype=torch.float64)
+        weight[torch.arange(n), source] = 1.0
+        out = self.builder.linear(weight, torch.zeros(n, dtype=torch.float64), (x.index, (n,)), _node_name(node))
+        return _Value(out[0], out_shape)
+
+    def _op_Flatten(self, node, inputs, attrs):
+        x = inputs[0]
+        full = (self.batch, *x.shape)
+        axis = attrs.get("axis", 1)
+        axis = axis + len(full) if axis < 0 else axis
+        return self._reshaped(node, x, (math.prod(full[:axis]), math.prod(full[axis:])))
+
+    def _op_Shape(self, node, inputs, attrs):
+        return _shape_slice(np.array((self.batch, *inputs[0].shape), dtype=np.int64), attrs)
+
+    def _op_Reshape(self, node, inputs, attrs):
+        x, target = inputs
+        if isinstance(target, _Value):
+            raise _unsupported(node, "Reshape to an input-dependent shape")
+        full = (self.batch, *x.shape)
+        return self._reshaped(node, x, _reshape_target(full, target, attrs.get("allowzero", 0)))
+
+    def _op_Unsqueeze(self, node, inputs, attrs):
+        x = inputs[0]
+        axes = attrs["axes"] if "axes" in attrs else inputs[1]
+        return self._reshaped(node, x, _unsqueeze(np.empty((self.batch, *x.shape), dtype=np.bool_), axes).shape)
+
+    def _op_Squeeze(self, node, inputs, attrs):
+        x = inputs[0]
+        axes = attrs.get("axes", inputs[1] if len(inputs) > 1 else None)
+        if axes is None:
+            raise _unsupported(node, "Squeeze without axes (it may drop the batch axis)")
+        full = np.empty((self.batch, *x.shape), dtype=np.bool_)
+        return self._reshaped(node, x, np.squeeze(full, axis=tuple(int(a) for a in np.ravel(axes))).shape)
+
+
+def _merge_affine_chains(nodes):
+    """Compose ChannelAffine -> ChannelAffine (Sub, Mul, Div by constants in a row) into one node when
+    the first has no other consumer; the first is then dead and pruned."""
+    nodes = list(nodes)
+    consumers = [0] * len(nodes)
+    for node in nodes:
+        for j in node.inputs:
+            consumers[j] += 1
+    for i, node in enumerate(nodes):
+        if not isinstance(node.op, ChannelAffine):
+            continue
+        parent = nodes[node.inputs[0]]
+        if isinstance(parent.op, ChannelAffine) and consumers[node.inputs[0]] == 1 \
+                and parent.op.in_shape == node.op.in_shape:
+            first, second = parent.op, node.op
+            n = max(first.scale.numel(), second.scale.numel())
+            scale = (first.scale * second.scale).expand(n).clone()
+            shift = (first.shift * second.scale + second.shift).expand(n).clone()
+            nodes[i] = Node(ChannelAffine(scale, shift, first.in_shape), parent.inputs, node.shape,
+                            f"{parent.name}+{node.name}")
+    return nodes
+
+
+def _node_name(node):
+    return node.name or node.output[0]
+
+
+def _show_dims(declared, names):
+    return "(" + ", ".join(str(d) if d is not None else n for d, n in zip(declared, names, strict=True)) + ")"
+
+
+def _shape_slice(shape, attrs):
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    return shape[start:end]
+
+
+def _unsqueeze(a, axes):
+    axes = sorted(int(x) % (np.ndim(a) + len(np.ravel(axes))) for x in np.ravel(axes))
+    for axis in axes:
+        a = np.expand_dims(a, axis)
+    return a
+
+
+def _reshape_target(shape, target, allowzero):
+    target = [int(t) for t in np.ravel(target)]
+    if not allowzero:
+        target = [shape[i] if t == 0 else t for i, t in enumerate(target)]
+    if -1 in target:
+        known = math.prod(t for t in target if t != -1)
+        target[target.index(-1)] = math.prod(shape) // known if known else 0
+    return tuple(target)

@@ -1,0 +1,318 @@
+"""Compiled (numba) kernel splitting convex faces by the arg-max of max windows (a ``Max`` node).
+
+Conventions are those of ``_kernels`` (face-local vertices, edge labels, (F, 3, n) affine maps,
+``tol * diam`` bands). A ``Max`` node has windows ``index`` (n_out, k), rows of input positions in
+increasing order padded with -1. On a face, window w's inputs are affine functions z_p; the face is
+cut into the cells ``{z_i >= z_j for all j}`` of its upper envelope.
+
+Ties: entry i *beats* entry j on a piece when ``z_i - z_j >= -t`` at every vertex and either
+``z_i - z_j > t`` at some vertex or ``i`` comes first in the row (``t`` is the band of the
+difference). So two entries that are the same affine function on the piece (duplicate channels)
+never split it and the first (lowest input index) wins; an entry that is the max only on a line or
+at a point gets no region. The cells of the entries nobody beats tile the piece; every other
+entry is dominated by one of them, so clipping against those entries alone is exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["split_faces_max"]
+
+
+@njit(cache=True)
+def _grow2(a, need):
+    if need <= a.shape[0]:
+        return a
+    out = np.empty((max(need, 2 * a.shape[0]), a.shape[1]), a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def _grow1(a, need):
+    if need <= a.shape[0]:
+        return a
+    out = np.empty(max(need, 2 * a.shape[0]), a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def _disc(pxy, s, n):
+    cu = 0.0
+    cv = 0.0
+    for i in range(s, s + n):
+        cu += pxy[i, 0]
+        cv += pxy[i, 1]
+    cu /= n
+    cv /= n
+    r2 = 0.0
+    for i in range(s, s + n):
+        du = pxy[i, 0] - cu
+        dv = pxy[i, 1] - cv
+        r2 = max(r2, du * du + dv * dv)
+    return cu, cv, np.sqrt(r2) * (1.0 + 1e-12)
+
+
+@njit(cache=True)
+def _winners(pxy, s, n, a, b, c, row, scale, alive):
+    """Mark in ``alive`` (k,) the row entries nobody beats on the piece; return how many."""
+    k = row.shape[0]
+    cu, cv, R = _disc(pxy, s, n)
+    best = -1
+    zbest = -np.inf
+    for p in range(k):
+        alive[p] = 0
+        if row[p] < 0:
+            continue
+        z = a[row[p]] * cu + b[row[p]] * cv + c[row[p]]
+        if z > zbest:
+            zbest = z
+            best = p
+    # cheap pass: entries the centre's best beats on the whole enclosing disc
+    n_alive = 0
+    for p in range(k):
+        if row[p] < 0:
+            continue
+        if p == best:
+            alive[p] = 1
+            n_alive += 1
+            continue
+        i, j = row[best], row[p]
+        ga = a[i] - a[j]
+        gb = b[i] - b[j]
+        d = ga * cu + gb * cv + c[i] - c[j]
+        g = np.sqrt(ga * ga + gb * gb)
+        if not d > (R + scale) * g:
+            alive[p] = 1
+            n_alive += 1
+    if n_alive == 1:
+        return 1
+    # exact pass on the vertices among the remaining entries
+    for q in range(k):
+        if alive[q] == 0:
+            continue
+        for p in range(k):
+            if p == q or alive[p] == 0 or row[p] < 0:
+                continue
+            i, j = row[p], row[q]
+            ga = a[i] - a[j]
+            gb = b[i] - b[j]
+            gc = c[i] - c[j]
+            t = scale * np.sqrt(ga * ga + gb * gb)
+            above = False
+            below = False
+            for v in range(s, s + n):
+                d = ga * pxy[v, 0] + gb * pxy[v, 1] + gc
+                if d > t:
+                    above = True
+                elif d < -t:
+                    below = True
+            if not below and (above or p < q):  # p beats q
+                alive[q] = 0
+                n_alive -= 1
+                break
+    return n_alive
+
+
+@njit(cache=True)
+def _clip(sxy, slab, s, n, ga, gb, gc, t, label, dxy, dlab, d0, zbuf):
+    """Append to dxy/dlab at d0 the part of piece sxy[s:s+n] where ga u + gb v + gc >= 0 (band t);
+    return its vertex count, 0 when no vertex is strictly inside."""
+    inside = False
+    for i in range(n):
+        z = ga * sxy[s + i, 0] + gb * sxy[s + i, 1] + gc
+        if z > t:
+            inside = True
+        elif z >= -t:
+            z = 0.0
+        zbuf[i] = z
+    if not inside:
+        return 0
+    m = d0
+    for i in range(n):
+        i2 = i + 1 if i + 1 < n else 0
+        zi = zbuf[i]
+        zn = zbuf[i2]
+        li = slab[s + i]
+        if zi > 0.0:
+            dxy[m, 0] = sxy[s + i, 0]
+            dxy[m, 1] = sxy[s + i, 1]
+            dlab[m] = li
+            m += 1
+        elif zi == 0.0:
+            dxy[m, 0] = sxy[s + i, 0]
+            dxy[m, 1] = sxy[s + i, 1]
+            dlab[m] = label if zn < 0.0 else li
+            m += 1
+        if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
+            w = zi / (zi - zn)
+            dxy[m, 0] = sxy[s + i, 0] + w * (sxy[s + i2, 0] - sxy[s + i, 0])
+            dxy[m, 1] = sxy[s + i, 1] + w * (sxy[s + i2, 1] - sxy[s + i, 1])
+            dlab[m] = label if zi > 0.0 else li
+            m += 1
+    return m - d0
+
+
+@njit(cache=True)
+def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
+    """Split every face f by the arg-max of every window of ``index`` (n_out, k) applied to the
+    affine functions ``maps[f]`` (3, n_in).
+
+    Returns (cxy, coff, clab, cparent, cchoice): the children's polygons (edges on a boundary
+    between two cells of window w get label ``unit_base + w``), each child's parent face, and
+    (C, n_out) int16 the position in its row of each window's arg-max on the child.
+    """
+    n_faces = off.shape[0] - 1
+    n_out, k = index.shape
+    scale = tol * diam
+    cxy = np.empty((xy.shape[0] * 2 + 16, 2))
+    clab = np.empty(xy.shape[0] * 2 + 16, np.int64)
+    coff = np.zeros(n_faces * 2 + 17, np.int64)
+    cparent = np.empty(n_faces * 2 + 16, np.int64)
+    cchoice = np.empty((n_faces * 2 + 16, n_out), np.int16)
+    face_choice = np.empty(n_out, np.int16)
+    alive = np.empty(k, np.uint8)
+    cutting = np.empty(n_out, np.int64)
+    zbuf = np.empty(64)
+    # per-face piece pools (ping-pong: current pieces, next pieces) and clipping scratch
+    pool_a = np.empty((256, 2))
+    plab_a = np.empty(256, np.int64)
+    pool_b = np.empty((256, 2))
+    plab_b = np.empty(256, np.int64)
+    ps_a = np.empty(16, np.int64)
+    pn_a = np.empty(16, np.int64)
+    pc_a = np.empty((16, 1), np.int16)
+    ps_b = np.empty(16, np.int64)
+    pn_b = np.empty(16, np.int64)
+    pc_b = np.empty((16, 1), np.int16)
+    t1 = np.empty((64, 2))
+    l1 = np.empty(64, np.int64)
+    t2 = np.empty((64, 2))
+    l2 = np.empty(64, np.int64)
+    n_children = 0
+    n_vert = 0
+    for f in range(n_faces):
+        s, e = off[f], off[f + 1]
+        nv = e - s
+        a, b, c = maps[f, 0], maps[f, 1], maps[f, 2]
+        n_cut = 0
+        for w in range(n_out):
+            n_alive = _winners(xy, s, nv, a, b, c, index[w], scale, alive)
+            if n_alive == 1:
+                for p in range(k):
+                    if alive[p]:
+                        face_choice[w] = p
+            else:
+                cutting[n_cut] = w
+                n_cut += 1
+        # pieces of this face, refined window after window
+        if pool_a.shape[0] < nv:
+            pool_a = _grow2(pool_a, nv)
+            plab_a = _grow1(plab_a, nv)
+        for i in range(nv):
+            pool_a[i, 0] = xy[s + i, 0]
+            pool_a[i, 1] = xy[s + i, 1]
+            plab_a[i] = lab[s + i]
+        if pc_a.shape[1] < n_cut:
+            pc_a = np.empty((pc_a.shape[0], n_cut), np.int16)
+            pc_b = np.empty((pc_b.shape[0], n_cut), np.int16)
+        n_pieces = 1
+        ps_a[0] = 0
+        pn_a[0] = nv
+        for q in range(n_cut):
+            w = cutting[q]
+            row = index[w]
+            n_next = 0
+            m_next = 0
+            for pi in range(n_pieces):
+                s0, n0 = ps_a[pi], pn_a[pi]
+                n_alive = _winners(pool_a, s0, n0, a, b, c, row, scale, alive)
+                for i in range(k):
+                    if alive[i] == 0:
+                        continue
+                    # the cell of entry i: clip by z_i - z_j >= 0 for the other live entries
+                    need = n0 + 2 * k + 4
+                    if t1.shape[0] < need:
+                        t1 = _grow2(t1, need)
+                        l1 = _grow1(l1, need)
+                        t2 = _grow2(t2, need)
+                        l2 = _grow1(l2, need)
+                        zbuf = _grow1(zbuf, need)
+                    for v in range(n0):
+                        t1[v, 0] = pool_a[s0 + v, 0]
+                        t1[v, 1] = pool_a[s0 + v, 1]
+                        l1[v] = plab_a[s0 + v]
+                    m = n0
+                    if n_alive > 1:
+                        for j in range(k):
+                            if j == i or alive[j] == 0:
+                                continue
+                            ii, jj = row[i], row[j]
+                            ga = a[ii] - a[jj]
+                            gb = b[ii] - b[jj]
+                            gc = c[ii] - c[jj]
+                            t = scale * np.sqrt(ga * ga + gb * gb)
+                            if m + 2 > zbuf.shape[0]:
+                                zbuf = _grow1(zbuf, 2 * m + 4)
+                            if t2.shape[0] < m + 4:
+                                t2 = _grow2(t2, 2 * m + 4)
+                                l2 = _grow1(l2, 2 * m + 4)
+                            m = _clip(t1, l1, 0, m, ga, gb, gc, t, unit_base + w, t2, l2, 0, zbuf)
+                            if m == 0:
+                                break
+                            t1, t2 = t2, t1
+                            l1, l2 = l2, l1
+                    if m < 3:
+                        continue
+                    # append the cell as a next piece
+                    if pool_b.shape[0] < m_next + m:
+                        pool_b = _grow2(pool_b, m_next + m)
+                        plab_b = _grow1(plab_b, m_next + m)
+                    if ps_b.shape[0] < n_next + 1:
+                        ps_b = _grow1(ps_b, n_next + 1)
+                        pn_b = _grow1(pn_b, n_next + 1)
+                        pc_b = _grow2(pc_b, n_next + 1)
+                    for v in range(m):
+                        pool_b[m_next + v, 0] = t1[v, 0]
+                        pool_b[m_next + v, 1] = t1[v, 1]
+                        plab_b[m_next + v] = l1[v]
+                    ps_b[n_next] = m_next
+                    pn_b[n_next] = m
+                    for qq in range(q):
+                        pc_b[n_next, qq] = pc_a[pi, qq]
+                    pc_b[n_next, q] = i
+                    m_next += m
+                    n_next += 1
+            pool_a, pool_b = pool_b, pool_a
+            plab_a, plab_b = plab_b, plab_a
+            ps_a, ps_b = ps_b, ps_a
+            pn_a, pn_b = pn_b, pn_a
+            pc_a, pc_b = pc_b, pc_a
+            n_pieces = n_next
+        # emit the pieces
+        if cparent.shape[0] < n_children + n_pieces:
+            need = max(n_children + n_pieces, 2 * cparent.shape[0])
+            cparent = _grow1(cparent, need)
+            coff = _grow1(coff, need + 1)
+            cchoice = _grow2(cchoice, need)
+        for pi in range(n_pieces):
+            s0, n0 = ps_a[pi], pn_a[pi]
+            if cxy.shape[0] < n_vert + n0:
+                cxy = _grow2(cxy, n_vert + n0)
+                clab = _grow1(clab, n_vert + n0)
+            for v in range(n0):
+                cxy[n_vert + v, 0] = pool_a[s0 + v, 0]
+                cxy[n_vert + v, 1] = pool_a[s0 + v, 1]
+                clab[n_vert + v] = plab_a[s0 + v]
+            n_vert += n0
+            cparent[n_children] = f
+            cchoice[n_children] = face_choice
+            for q in range(n_cut):
+                cchoice[n_children, cutting[q]] = pc_a[pi, q]
+            n_children += 1
+            coff[n_children] = n_vert
+    return (cxy[:n_vert].copy(), coff[: n_children + 1].copy(), clab[:n_vert].copy(),
+            cparent[:n_children].copy(), cchoice[:n_children].copy())
