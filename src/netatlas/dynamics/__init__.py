@@ -8,6 +8,8 @@ scale vs sample density, and boundary-aware subsampling of the training data.
   :func:`unit_distances`, :func:`boundary_distance`;
 - gradient mass vs scale (C5): :func:`gradient_mass`, :func:`predicted_gradient_mass`,
   :func:`expected_gradient_mass`, :func:`projected_density`;
+- local complexity through training (Humayun et al. 2024): :class:`ComplexityTracker`,
+  :func:`complexity_study`, :func:`run_complexity`;
 - subsampling: :func:`score` (zone, boundary, confidence, el2n, grand, margin, forgetting, random) and
   :func:`subsample`;
 - experiments (the ``netatlas dynamics`` commands): :func:`gradient_mass_table`, :func:`scale_study`,
@@ -21,6 +23,8 @@ from netatlas._lazy import attach as _attach
 __getattr__, __dir__ = _attach(__name__, {
     "netatlas._threads": ["torch_threads"],
     "_boundary": ["BOUNDARY_METHODS", "boundary_distance", "logit_margin", "segment_distance"],
+    "_complexity": ["ComplexityStudy", "ComplexityTrace", "ComplexityTracker", "complexity_study", "phase_table",
+        "run_complexity"],
     "_experiments": ["prune_configs", "run_prune", "run_scale", "run_zones"],
     "_gradients": ["LOSSES", "GradientNorms", "gradient_concentration", "per_sample_gradient_norms",
         "per_sample_loss"],
@@ -40,6 +44,9 @@ __getattr__, __dir__ = _attach(__name__, {
 __all__ = [
     "BELL_SHAPED",
     "BOUNDARY_METHODS",
+    "ComplexityStudy",
+    "ComplexityTrace",
+    "ComplexityTracker",
     "CorrectnessRecorder",
     "GradientMassTable",
     "GradientNorms",
@@ -54,6 +61,7 @@ __all__ = [
     "ZoneSnapshots",
     "as_net",
     "boundary_distance",
+    "complexity_study",
     "correct",
     "expected_gradient_mass",
     "forgetting_events",
@@ -64,6 +72,7 @@ __all__ = [
     "logit_margin",
     "per_sample_gradient_norms",
     "per_sample_loss",
+    "phase_table",
     "plot_decay",
     "plot_gradient_mass_table",
     "plot_prune",
@@ -75,6 +84,7 @@ __all__ = [
     "prune_config",
     "prune_configs",
     "prune_one",
+    "run_complexity",
     "run_prune",
     "run_scale",
     "run_zones",
