@@ -1,8 +1,8 @@
 """The CLI's guard around commands that write a run directory (kept free of numpy/torch so that
 ``netatlas COMMAND --help`` stays light): ``--overwrite``, and failed runs marked in summary.json.
 
-Each lens's ``register(app)`` ends with ``add_overwrite_options(app)``; ``RunDir.create`` reads the
-context set here.
+The root CLI applies ``add_overwrite_options`` to every command group it loads
+(``netatlas.cli._load_command``); ``RunDir.create`` reads the context set here.
 """
 
 from __future__ import annotations

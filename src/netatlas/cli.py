@@ -29,6 +29,7 @@ COMMANDS: dict[str, str | tuple[str, ...]] = {
     "demo": "netatlas.demo",
     "regions": "netatlas.regions._cli",
     "magnify": ("netatlas.metric._cli", "netatlas.experiments.zavatoneveth2023._cli"),
+    "metric": "netatlas.metric._cli",
     "splines": "netatlas.experiments.sahs2020._cli",
     "lowrank": ("netatlas.experiments.shisher2022._cli", "netatlas.lowrank._cli"),
     "dynamics": ("netatlas.dynamics._cli", "netatlas.experiments.vandenberg2016._cli"),

@@ -186,6 +186,25 @@ def test_boundary_distance_linear_is_exact_for_affine_nets():
         boundary_distance(model, x, method="exact")
 
 
+def test_boundary_distance_multiclass_uses_the_nearest_tie_not_the_runner_up():
+    # at the origin class 0 wins; class 2 is the runner-up by logit (-0.5) but its tie is 5 away, while
+    # class 1 (logit -1) ties at distance 0.1: the affine classifier's region is a convex polygon
+    model = nn.Sequential(nn.Linear(2, 3)).double()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.1, 0.3]]))
+        model[0].bias.copy_(torch.tensor([0.0, -1.0, -0.5]))
+    pts = torch.tensor([[0.0, 0.0], [-0.3, 0.2], [0.05, -0.4]], dtype=torch.float64)
+    got = boundary_distance(model, pts, method="linear")
+    n = 1601
+    u = np.linspace(-2, 2, n)
+    grid = np.stack(np.meshgrid(u, u), -1).reshape(-1, 2)
+    cls = model(torch.as_tensor(grid)).argmax(1).numpy()
+    own = model(pts).argmax(1).numpy()
+    brute = [np.sqrt(((grid[cls != c] - p) ** 2).sum(1)).min() for p, c in zip(pts.numpy(), own, strict=True)]
+    np.testing.assert_allclose(got, brute, atol=2 * (u[1] - u[0]))
+    assert abs(got[0] - 0.1) < 1e-12
+
+
 def test_boundary_distance_exact_against_a_fine_grid():
     from netatlas.dynamics._boundary import WINDOW_MARGIN
 

@@ -87,3 +87,17 @@ def test_unknown_suffix_and_bad_spec(tmp_path):
         load(tmp_path / "m.h5")
     with pytest.raises(ValueError, match=r"unknown type 'conv3d'"):
         netatlas.nets.module_from_spec({"layers": [{"type": "conv3d"}]})
+
+
+def test_saved_pt2_runs_on_any_batch_size(tmp_path):
+    # the playground's and netatlas.nets.save's .pt2 must not be fixed to the example batch of 2
+    import torch
+
+    from netatlas.nets import save
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    save(model, tmp_path / "m.pt2", input_shape=(2,))
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
+    for batch in (1, 5, 33):
+        x = torch.randn(batch, 2)
+        torch.testing.assert_close(program(x), model(x))

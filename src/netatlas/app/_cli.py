@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def serve(
-        port: int = typer.Option(8765, help="Port to listen on (0 picks a free one)"),
+        port: int = typer.Option(8765, help="Port to listen on, 0..65535 (0 picks a free one)"),
         host: str = typer.Option("127.0.0.1", help="Address to bind; the default is reachable from this "
                                  "machine only (use 0.0.0.0 to share on your network)"),
         workers: int = typer.Option(0, min=0, max=8, help="Processes computing the geometry beside the "
@@ -25,6 +25,11 @@ def register(app: typer.Typer) -> None:
 
         Python: ``netatlas.app.serve(host="127.0.0.1", port=8765)``
         """
+        import sys
+
+        from netatlas.app._config import check_port
+
+        check_port(port)  # a one-line error before anything heavy is imported
         try:
             from netatlas.app import serve as run
         except ModuleNotFoundError as exc:
@@ -40,5 +45,6 @@ def register(app: typer.Typer) -> None:
         try:
             run(host=host, port=port, workers=workers, on_ready=ready)
         except KeyboardInterrupt:
-            pass
+            typer.echo("netatlas playground stopped.")
+            sys.exit(130)  # interrupted, as every command reports Ctrl-C (SystemExit passes through click)
         typer.echo("netatlas playground stopped.")

@@ -20,6 +20,7 @@ __all__ = [
     "REGRESSION_FUNCTIONS",
     "SUBSAMPLE_METHODS",
     "UploadedData",
+    "check_port",
     "parse_csv",
     "validate_config",
     "validate_view",
@@ -42,6 +43,9 @@ LIMITS = {
     "n_parameters": 200_000,
     "init_scale": (1e-3, 100.0),
     "weight_decay": (0.0, 1.0),
+    "l1": (0.0, 1.0),
+    "l2": (0.0, 1.0),
+    "test_fraction": (0.0, 0.9),
     "lr": (1e-6, 10.0),
     "batch_size": (0, 5000),  # 0 = full batch
     "seed": (0, 2**31 - 1),
@@ -59,12 +63,16 @@ DEFAULT_CONFIG = {
     "n": 500,
     "noise": 0.1,
     "n_classes": 3,
+    "features": ["x1", "x2"],  # what the net sees of a point (TF Playground's input features)
     "depth": 2,
     "widths": [32, 32],
     "activation": "relu",
     "init": "torch",
     "init_scale": 1.0,
     "weight_decay": 0.0,
+    "l1": 0.0,  # penalties on the weights (not the biases) added to the training loss, as in TF Playground
+    "l2": 0.0,
+    "test_fraction": 0.25,  # share of all points held out for testing (built-in data sets)
     "optimizer": "adam",
     "lr": 0.01,
     "batch_size": 32,
@@ -73,16 +81,19 @@ DEFAULT_CONFIG = {
 
 DEFAULT_VIEW = {
     "regions": True,
-    "colour_by": "pattern",
+    "colour_by": "none",  # none (thin outlines over the confidence shading) | pattern | class
     "boundary": True,
     "contours": True,
     "heatmap": "confidence",  # confidence | volume | none
     "metric_layer": 1,  # hidden layer whose volume element is shown (1-based)
-    "hyperplanes": True,
+    "hyperplanes": False,  # off by default: the boundary and the shading read first
+    "show_test": True,  # drawn by the page only
+    "units": True,  # the network panel's per-unit thumbnails
     "gradnorm": True,
     "subsample": False,
     "subsample_method": "zone",
     "subsample_fraction": 0.3,
+    "window": None,  # [xmin, xmax, ymin, ymax] zoomed/panned to; None: the data's own window
 }
 
 
@@ -143,6 +154,7 @@ def validate_config(config) -> dict:
     out["n"] = _number(config, "n", *LIMITS["n"], integer=True)
     out["noise"] = _number(config, "noise", *LIMITS["noise"])
     out["n_classes"] = _number(config, "n_classes", *LIMITS["n_classes"], integer=True)
+    out["features"] = _features(config.get("features", DEFAULT_CONFIG["features"]))
     out["depth"] = _number(config, "depth", *LIMITS["depth"], integer=True)
     widths = config.get("widths", DEFAULT_CONFIG["widths"])
     if isinstance(widths, str):
@@ -154,16 +166,20 @@ def validate_config(config) -> dict:
         widths += [widths[-1] if widths else 16] * (out["depth"] - len(widths))
     widths = [_number({"widths": w}, "widths", *LIMITS["width"], integer=True) for w in widths[: out["depth"]]]
     out["widths"] = widths
-    n_in = 1 if out["mode"] == "regress" else 2
-    sizes = [n_in, *widths, 1 if out["mode"] == "regress" else 10]
+    n_in = 1 if out["mode"] == "regress" else len(out["features"])
+    sizes = [n_in, *widths, n_outputs(out, config.get("upload"))]
     n_parameters = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     if n_parameters > LIMITS["n_parameters"]:
-        raise ConfigError("widths", f"widths: {widths} gives about {n_parameters:,} parameters, above the "
+        raise ConfigError("widths", f"widths: {sizes} (inputs, hidden widths, outputs) gives {n_parameters:,} "
+                          f"parameters, above the "
                           f"limit {LIMITS['n_parameters']:,}; use fewer or narrower layers")
     out["activation"] = _choice(config, "activation", ACTIVATIONS)
     out["init"] = _choice(config, "init", INITS)
     out["init_scale"] = _number(config, "init_scale", *LIMITS["init_scale"])
     out["weight_decay"] = _number(config, "weight_decay", *LIMITS["weight_decay"])
+    out["l1"] = _number(config, "l1", *LIMITS["l1"])
+    out["l2"] = _number(config, "l2", *LIMITS["l2"])
+    out["test_fraction"] = _number(config, "test_fraction", *LIMITS["test_fraction"])
     out["optimizer"] = _choice(config, "optimizer", OPTIMIZERS)
     out["lr"] = _number(config, "lr", *LIMITS["lr"])
     out["batch_size"] = _number(config, "batch_size", *LIMITS["batch_size"], integer=True)
@@ -171,6 +187,50 @@ def validate_config(config) -> dict:
     if out["mode"] == "classify" and out["dataset"] == "upload" and not config.get("upload"):
         raise ConfigError("dataset", "dataset: 'upload' needs a CSV file; choose one with the upload control")
     return out
+
+
+def _features(value) -> list:
+    from netatlas.app._features import FEATURES
+
+    if isinstance(value, str):
+        value = [f for f in value.replace(" ", "").split(",") if f]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(f, str) for f in value):
+        raise ConfigError("features", f"features: expected a list of feature names, got {value!r}")
+    unknown = [f for f in value if f not in FEATURES]
+    if unknown:
+        raise ConfigError("features", f"features: unknown {unknown[0]!r}; choose from {', '.join(FEATURES)}")
+    if not value:
+        raise ConfigError("features", "features: choose at least one input feature")
+    return list(dict.fromkeys(value))  # in order, without repeats
+
+
+def n_outputs(config: dict, upload=None) -> int:
+    """Outputs of the session's net: 1 for regression, else its data set's classes.
+
+    ``upload`` is the uploaded data's number of classes (None/False: not known yet, 10 at most).
+
+    >>> n_outputs({"mode": "classify", "dataset": "blobs", "n_classes": 4})
+    4
+    """
+    if config["mode"] == "regress":
+        return 1
+    if config["dataset"] == "blobs":
+        return int(config["n_classes"])
+    if config["dataset"] == "upload":
+        return int(upload) if isinstance(upload, int) and not isinstance(upload, bool) and upload > 1 \
+            else LIMITS["csv_classes"]
+    return 2  # every other built-in set has two classes
+
+
+def check_port(port) -> int:
+    """``port`` if it is a TCP port number (0 picks a free one); else a one-line ValueError.
+
+    >>> check_port(8765)
+    8765
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"serve: --port must be a whole number in 0..65535 (0 picks a free port), got {port!r}")
+    return port
 
 
 def validate_view(view) -> dict:
@@ -186,14 +246,36 @@ def validate_view(view) -> dict:
         if key not in DEFAULT_VIEW:
             raise ConfigError(key, f"view: unknown option {key!r}; accepted: {sorted(DEFAULT_VIEW)}")
         out[key] = value
-    for key in ("regions", "boundary", "contours", "hyperplanes", "gradnorm", "subsample"):
+    for key in ("regions", "boundary", "contours", "hyperplanes", "show_test", "units", "gradnorm", "subsample"):
         out[key] = bool(out[key])
-    out["colour_by"] = _choice(out, "colour_by", ("pattern", "class"))
+    out["colour_by"] = _choice(out, "colour_by", ("none", "pattern", "class"))
     out["heatmap"] = _choice(out, "heatmap", ("confidence", "volume", "none"))
     out["metric_layer"] = _number(out, "metric_layer", 1, LIMITS["depth"][1], integer=True)
     out["subsample_method"] = _choice(out, "subsample_method", SUBSAMPLE_METHODS)
     out["subsample_fraction"] = _number(out, "subsample_fraction", 0.01, 1.0)
+    out["window"] = _window(out["window"])
     return out
+
+
+def _window(value):
+    """None, or a zoom window [xmin, xmax, ymin, ymax] of finite numbers with positive extent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    message = (f"window: expected [xmin, xmax, ymin, ymax], finite, xmin < xmax, ymin < ymax, extents in "
+               f"[1e-6, 1e6]; got {str(value)[:80]}")
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise ConfigError("window", message)
+    try:
+        w = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise ConfigError("window", message) from None
+    if not all(math.isfinite(v) and abs(v) <= 1e6 for v in w):
+        raise ConfigError("window", message)
+    if not (1e-6 <= w[1] - w[0] <= 1e6 and 1e-6 <= w[3] - w[2] <= 1e6):
+        raise ConfigError("window", message)
+    return w
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,28 @@
 """The playground's web server: static page, one websocket per tab, model and report export.
 
-Websocket protocol (JSON text messages)::
+Websocket protocol (JSON text messages, except frames)::
 
     page -> server   {"type": "config", "config": {...}, "view": {...}}     (re)build data + model
                      {"type": "upload", "name": "f.csv", "text": "x1,x2,label\\n..."}
-                     {"type": "view", "view": {...}}                          what to draw
+                     {"type": "view", "view": {...}}                          what to draw (and the window)
                      {"type": "play"} | {"type": "pause"} | {"type": "step"} | {"type": "reset"}
                      {"type": "scrub", "index": i}                            show snapshot i
                      {"type": "ack", "frame": n}                              frame n is drawn
+                     {"type": "get_weights"} | {"type": "weights", "data": b64}  share links with weights
     server -> page   {"type": "hello", "session": id, "defaults": ..., "limits": ..., "lenses": ...}
                      {"type": "data", ...}                                    points, window, config
-                     {"type": "frame", "frame": n, "meta": {...}, "layers": {...}, "timing_ms": ...}
+                     binary frame (netatlas.app._frames): {"type": "frame", "frame": n, "meta": {...},
+                         "layers": {...}, "window": [...], "timing_ms": ...} with typed arrays
+                     {"type": "notice", "message": text}                      e.g. a branch dropped history
                      {"type": "error", "field": name, "message": text}        shown inline
 
-At most one frame is in flight per tab: the server computes the next frame only after the page
-acknowledged the previous one, from the newest weights, so slow drawing drops frames instead of
-queueing them, and training never waits.
+At most one frame is in flight per tab: the server sends the next frame only after the page
+acknowledged the previous one, from the newest weights (computed while the page draws, and
+recomputed if the page took long), so slow drawing drops frames instead of queueing them, and
+training never waits.
+
+Only the page's own origin may talk to the server (:mod:`netatlas.app._guard`): Host must name the
+bound address and Origin, when sent, must be that same origin.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import json
 import logging
 import multiprocessing
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -39,6 +47,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 
 from netatlas.app._config import (
     ACTIVATIONS,
@@ -49,12 +58,16 @@ from netatlas.app._config import (
     REGRESSION_FUNCTIONS,
     SUBSAMPLE_METHODS,
     ConfigError,
+    check_port,
     parse_csv,
     validate_config,
     validate_view,
 )
+from netatlas.app._features import is_linear
+from netatlas.app._frames import encode_frame
+from netatlas.app._guard import SameOriginGuard
 from netatlas.app._lenses import compute_layers, lens, lens_status
-from netatlas.app._session import Session
+from netatlas.app._session import Session, tuning
 from netatlas.report import to_jsonable
 
 logger = logging.getLogger(__name__)
@@ -64,28 +77,32 @@ __all__ = ["create_app", "serve", "bind_socket", "MAX_SESSIONS", "MAX_MESSAGE_BY
 STATIC = Path(__file__).parent / "static"
 MAX_SESSIONS = 8  # open tabs at once; one more gets an inline error
 MAX_MESSAGE_BYTES = 2_000_000  # websocket messages (the CSV limit plus JSON overhead)
+MAX_REPORT_BYTES = 8_000_000  # the picture posted with a report request
+TIMING_KEYS = ("ms", "partition_ms")  # how long a layer took: for the page's readout, never for reports
 FRAME_POLL_S = 0.004
+PREFETCH_MAX_AGE_S = 0.08  # a frame computed ahead is sent only if the page acknowledged within this
 
 
-def render_frame(frame, view: dict, number: int) -> str:
-    """The frame message (JSON text) for a captured state: every layer the view asks for.
+def render_frame(frame, view: dict, number: int) -> bytes:
+    """The frame message (binary, :mod:`netatlas.app._frames`) for a captured state: every layer the
+    view asks for.
 
     Runs in a geometry worker process (or a thread with ``workers=0``)."""
     start = time.perf_counter()
-    if frame.net is None:
+    if view.get("window") is not None and frame.mode == "classify":  # zoomed or panned: geometry of that window
+        frame = dataclasses.replace(frame, window=tuple(view["window"]))
+    if frame.net is None and (frame.mode == "regress" or is_linear(frame.config["features"])):
         import netatlas.nets
 
         frame = dataclasses.replace(frame, net=netatlas.nets.from_torch(frame.model))
     layers = compute_layers(frame, view)
     message = {"type": "frame", "frame": number, "meta": to_jsonable(frame.meta), "layers": layers,
+               "window": list(frame.window),
                "timing_ms": round(1000 * (time.perf_counter() - start), 1)}
-    try:
-        return json.dumps(message, allow_nan=False, default=_json_default)
-    except ValueError:  # a NaN/inf left in some layer: JSON has none, send null
-        return json.dumps(to_jsonable(message), allow_nan=False, default=_json_default)
+    return encode_frame(message)
 
 
-def _frame_in_thread(session: Session, view: dict, number: int) -> str:
+def _frame_in_thread(session: Session, view: dict, number: int) -> bytes:
     session.frame_busy = True  # the trainer yields the interpreter while this runs
     try:
         return render_frame(session.capture(), view, number)
@@ -139,47 +156,70 @@ class _Tab:
         else:
             self.sessions.pop(self.id, None)
         if old is not None:
-            old.stop()
+            old.stop(wait=False)  # ends within one optimiser step; never block the event loop on a join
         self.sent = (-1, -1)
 
     async def frames(self):
-        """Send a frame whenever the page is ready and something changed; never queue."""
+        """Send a frame whenever the page is ready and something changed; never queue.
+
+        While the page draws frame n, frame n+1 is computed from the newest weights and held; it goes
+        out the moment the page acknowledges (server and page work side by side), unless by then it
+        is older than PREFETCH_MAX_AGE_S (a slow page gets a freshly computed frame instead)."""
+        held = None  # (state, session, message bytes, when computed)
         while True:
             await asyncio.sleep(FRAME_POLL_S)
             session = self.session
-            if session is None or not self.ready:
+            if session is None:
+                held = None
                 continue
+            if self.ready and held is not None:
+                state, owner, data, made = held
+                held = None
+                if (owner is session and state[1] == self.view_version
+                        and time.monotonic() - made <= PREFETCH_MAX_AGE_S):
+                    await self._send_frame(session, state, data)
+                    continue
             state = (session.version, self.view_version)
-            if state == self.sent:
+            if state == self.sent or (not self.ready and held is not None):
                 continue
-            self.frame_number += 1
+            data = await self._render(session, state)
+            if data is None or session is not self.session:
+                continue  # failed (the page was told), or rebuilt meanwhile
+            if self.ready:
+                await self._send_frame(session, state, data)
+            else:
+                held = (state, session, data, time.monotonic())
+
+    async def _render(self, session: Session, state) -> bytes | None:
+        self.frame_number += 1
+        try:
+            if self.pool is None:
+                return await asyncio.to_thread(_frame_in_thread, session, dict(self.view), self.frame_number)
+            session.frame_busy = True  # the trainer yields, so capture and sending keep pace
             try:
-                if self.pool is None:
-                    text = await asyncio.to_thread(_frame_in_thread, session, dict(self.view), self.frame_number)
-                else:
-                    session.frame_busy = True  # the trainer yields, so capture and sending keep pace
-                    try:
-                        frame = await asyncio.to_thread(session.capture, with_net=False)
-                        text = await self.pool.run(render_frame, frame, dict(self.view), self.frame_number)
-                    finally:
-                        session.frame_busy = False
-            except BrokenProcessPool:
-                logger.error("a geometry worker died; starting a new one")
-                self.pool.restart()
-                self.sent = state
-                await self.error("frame", "the geometry worker stopped (out of memory?) and was restarted; "
-                                 "try a smaller network")
-                continue
-            except Exception as exc:
-                logger.exception("frame failed")
-                self.sent = state
-                await self.error("frame", f"could not compute the frame: {type(exc).__name__}: {exc}")
-                continue
-            if session is not self.session:
-                continue  # rebuilt meanwhile
+                frame = await asyncio.to_thread(session.capture, with_net=False)
+                return await self.pool.run(render_frame, frame, dict(self.view), self.frame_number)
+            finally:
+                session.frame_busy = False
+        except BrokenProcessPool:
+            logger.error("a geometry worker died; starting a new one")
+            self.pool.restart()
             self.sent = state
-            self.ready = False
-            await self.ws.send_text(text)
+            await self.error("frame", "the geometry worker stopped (out of memory?) and was restarted; "
+                             "try a smaller network")
+        except Exception as exc:
+            logger.exception("frame failed")
+            self.sent = state
+            await self.error("frame", f"could not compute the frame: {type(exc).__name__}: {exc}")
+        return None
+
+    async def _send_frame(self, session: Session, state, data: bytes):
+        self.sent = state
+        self.ready = False
+        await self.ws.send_bytes(data)
+        notice = session.take_notice()
+        if notice:
+            await self.send({"type": "notice", "message": notice})
 
     async def handle(self, message: dict):
         kind = message.get("type")
@@ -187,7 +227,7 @@ class _Tab:
             self.ready = True
             return
         if kind == "view":
-            self.view = validate_view(message.get("view", {}))
+            self.view = self.checked_view(message.get("view", {}))
             self.view_version += 1
             return
         if kind == "upload":
@@ -199,12 +239,34 @@ class _Tab:
             await self.send({"type": "uploaded", "name": str(message.get("name", ""))[:100], **upload.to_dict()})
             return
         if kind == "config":
-            if "view" in message:
-                self.view = validate_view(message["view"])
-                self.view_version += 1
             config = dict(message.get("config") or {})
             config.pop("upload", None)
+            if "view" in message:
+                view = validate_view(message["view"])
             await self.rebuild(config)
+            if "view" in message:
+                self.view = self.checked_view(view)
+                self.view_version += 1
+            return
+        if kind in ("get_weights", "weights"):
+            if self.session is None:
+                raise ConfigError("weights", f"{kind}: no network yet; send a config first")
+            if kind == "get_weights":  # float32, base64: what a share link carries
+                flat = self.session.weights().astype("<f4")
+                await self.send({"type": "weights", "n": int(flat.size),
+                                 "data": base64.urlsafe_b64encode(flat.tobytes()).decode("ascii")})
+                return
+            data = message.get("data")
+            try:
+                raw = base64.urlsafe_b64decode(str(data))
+                if len(raw) % 4:
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                raise ConfigError("weights", "weights: expected base64 of float32 values") from None
+            try:
+                await asyncio.to_thread(self.session.load_weights, np.frombuffer(raw, dtype="<f4"))
+            except ValueError as exc:
+                raise ConfigError("weights", str(exc)) from None
             return
         if kind in ("play", "pause", "step", "reset", "scrub"):
             if self.session is None:
@@ -227,10 +289,20 @@ class _Tab:
                     raise ConfigError("scrub", str(exc)) from None
             return
         raise ConfigError("message", f"unknown message type {kind!r}; expected one of config, upload, view, "
-                          "play, pause, step, reset, scrub, ack")
+                          "play, pause, step, reset, scrub, ack, get_weights, weights")
+
+    def checked_view(self, view) -> dict:
+        """A validated view that also fits this tab's net (no metric of a layer it lacks)."""
+        view = validate_view(view)
+        if self.session is not None and self.session.mode == "classify":
+            depth = len(self.session.config["widths"])
+            if view["metric_layer"] > max(depth, 1):
+                raise ConfigError("metric_layer", f"metric_layer: this network has {depth} hidden layer(s); "
+                                  f"choose 1..{max(depth, 1)}")
+        return view
 
     async def rebuild(self, config: dict):
-        checked = validate_config({**config, "upload": self.upload is not None})
+        checked = validate_config({**config, "upload": self.upload.n_classes if self.upload is not None else False})
         upload = self.upload if checked["dataset"] == "upload" else None
         session = await asyncio.to_thread(Session, checked, upload)
         self.replace_session(session)
@@ -264,7 +336,8 @@ class _Pool:
             self.executor = None
 
 
-def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
+def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0, host: str = "127.0.0.1",
+               port: int | None = None):
     """The FastAPI application of the playground (serve it with uvicorn, or :func:`serve`).
 
     Parameters
@@ -276,6 +349,9 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
         sharing its interpreter with training (the trainer yields while a frame is computed; the
         fastest on 2 cores). 1 or more: separate processes, so that even a very slow frame never
         holds up the server (about a third fewer updates/s on 2 cores: pickling and IPC).
+    host, port : str, int or None
+        The bound address: requests must name it in their Host header and come from its own page
+        (see :mod:`netatlas.app._guard`); ``port=None`` accepts any port.
 
     Examples
     --------
@@ -295,16 +371,27 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
         else:
             asyncio.get_running_loop().run_in_executor(None, _warm_up)
         yield
-        for session in list(sessions.values()):  # Ctrl-C: stop every training thread
-            if session is not None:
-                session.stop()
+        live = [s for s in sessions.values() if s is not None]
+        for session in live:  # Ctrl-C: stop every training thread (each ends within one step)
+            session.stop(wait=False)
+        for session in live:
+            await asyncio.to_thread(session.stop)
         sessions.clear()
         if pool is not None:
             await asyncio.to_thread(pool.stop)
+        if app.state.scratch is not None:
+            shutil.rmtree(app.state.scratch, ignore_errors=True)
 
     app = FastAPI(title="netatlas playground", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.sessions = sessions
+    app.state.scratch = None  # a private temp folder for exports, made on first use, removed at exit
+    app.add_middleware(SameOriginGuard, host=host, port=port)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def scratch_dir() -> Path:
+        if app.state.scratch is None or not app.state.scratch.is_dir():
+            app.state.scratch = Path(tempfile.mkdtemp(prefix="netatlas-serve-"))
+        return Path(tempfile.mkdtemp(dir=app.state.scratch))
 
     @app.get("/", response_class=HTMLResponse)
     def index():
@@ -324,16 +411,20 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
     async def export_model(session: str):
         s = _session(session)
         frame = s.capture()
-        path = Path(tempfile.mkdtemp(prefix="netatlas-export-")) / "netatlas-model.pt2"
-        await asyncio.to_thread(_save_model, frame, path)
-        return FileResponse(path, filename="netatlas-model.pt2", media_type="application/octet-stream")
+        folder = scratch_dir()
+        path = folder / "netatlas-model.pt2"
+        try:
+            await asyncio.to_thread(_save_model, frame, path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return FileResponse(path, filename="netatlas-model.pt2", media_type="application/octet-stream",
+                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
     @app.post("/api/export/report")
     async def export_report(session: str, request: Request):
         s = _session(session)
-        body = await request.body()
-        if len(body) > 8_000_000:
-            raise HTTPException(413, "report: the picture is larger than 8 MB")
+        body = await _read_limited(request, MAX_REPORT_BYTES, "report: the picture is larger than 8 MB")
         image = None
         if body:
             try:
@@ -343,7 +434,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
                     image = base64.b64decode(data_url.split(",", 1)[1], validate=True)
             except (ValueError, binascii.Error, AttributeError):
                 raise HTTPException(400, "report: expected JSON {\"image\": \"data:image/png;base64,...\"}") from None
-        html = await asyncio.to_thread(_write_report, s, image)
+        html = await asyncio.to_thread(_write_report, s, image, scratch_dir())
         return Response(html, media_type="text/html",
                         headers={"Content-Disposition": 'attachment; filename="netatlas-report.html"'})
 
@@ -364,7 +455,14 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
         sender = asyncio.create_task(tab.frames())
         try:
             while True:
-                text = await ws.receive_text()
+                received = await ws.receive()
+                if received["type"] == "websocket.disconnect":
+                    break
+                text = received.get("text")
+                if text is None:
+                    await tab.error("message", "binary websocket messages are not accepted; send JSON text "
+                                    "messages such as {\"type\": \"play\"}")
+                    continue
                 if len(text) > MAX_MESSAGE_BYTES:
                     await tab.error("message", f"message of {len(text):,} bytes is above the limit of "
                                     f"{MAX_MESSAGE_BYTES:,}")
@@ -391,10 +489,28 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0):
             logger.debug("websocket closed: %s", exc)
         finally:
             sender.cancel()
-            tab.replace_session(None)
+            tab.replace_session(None)  # its training thread ends within one optimiser step
             sessions.pop(tab.id, None)
 
     return app
+
+
+async def _read_limited(request: Request, limit: int, message: str) -> bytes:
+    """The request body, refused (413) as soon as it is known to pass ``limit`` bytes: from its
+    Content-Length before reading anything, else while streaming it."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPException(400, f"bad Content-Length {declared[:30]!r}")
+        if int(declared) > limit:
+            raise HTTPException(413, message)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, message)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _warm_up() -> None:
@@ -408,12 +524,25 @@ def _warm_up() -> None:
 
 
 def _save_model(frame, path: Path) -> None:
-    import netatlas.nets
+    """The model as a torch.export archive whose batch size is free (any batch, not only the example's)."""
+    import torch
 
-    netatlas.nets.save(frame.model, path, input_shape=(2,) if frame.mode == "classify" else (1,))
+    n_in = 2 if frame.mode == "classify" else 1
+    model = frame.model.eval()
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(model, (torch.zeros(2, n_in),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(path))
 
 
-def _write_report(session: Session, image: bytes | None) -> str:
+def _write_report(session: Session, image: bytes | None, folder: Path) -> str:
+    """The report's HTML; everything it writes on the way lives in ``folder`` and is removed."""
+    try:
+        return _report_html(session, image, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _report_html(session: Session, image: bytes | None, out: Path) -> str:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -423,7 +552,6 @@ def _write_report(session: Session, image: bytes | None) -> str:
 
     frame = session.capture()
     layers = compute_layers(frame, {**DEFAULT_VIEW, "heatmap": "none"})
-    out = Path(tempfile.mkdtemp(prefix="netatlas-report-"))
     run = RunDir.create(out, command="netatlas serve (export)", config=session.config)
     metrics = frame.meta["metrics"]
     summary = {"epoch": frame.meta["epoch"], "loss": metrics["loss"], "accuracy": metrics["accuracy"],
@@ -433,8 +561,9 @@ def _write_report(session: Session, image: bytes | None) -> str:
     if "n_regions" in regions:
         summary["n_regions_in_window"] = regions["n_regions"]
         summary["window"] = list(session.window)
-    if isinstance(layers.get("bounds"), dict) and "unavailable" not in layers["bounds"]:
-        summary["region_bounds"] = layers["bounds"]
+    bounds = layers.get("bounds")
+    if isinstance(bounds, dict) and "unavailable" not in bounds and "error" not in bounds:
+        summary["region_bounds"] = {k: v for k, v in bounds.items() if k not in TIMING_KEYS}
     run.write_summary(summary)
     run.add_text("Data", session.description)
     run.add_table("Settings", [{"setting": k, "value": v} for k, v in session.config.items()])
@@ -444,7 +573,7 @@ def _write_report(session: Session, image: bytes | None) -> str:
         png.write_bytes(image)
         run.add_media(png, "The playground's view when the report was exported (exact geometry from the library).",
                       title="View")
-    if frame.mode == "classify" and frame.net.piecewise_linear:
+    if frame.mode == "classify" and frame.net is not None and frame.net.piecewise_linear:
         _partition_figure(run, session, frame)
     curves = frame.meta["curves"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -487,6 +616,7 @@ def _partition_figure(run, session: Session, frame) -> None:
 
 def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0 picks a free one); OSError says if it is taken."""
+    check_port(port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -505,7 +635,9 @@ def make_server(sock: socket.socket, *, max_sessions: int = MAX_SESSIONS, worker
     """A uvicorn Server for the playground on an already bound socket."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(max_sessions=max_sessions, workers=workers), log_level=log_level,
+    host, port = sock.getsockname()[:2]
+    app = create_app(max_sessions=max_sessions, workers=workers, host=host, port=port)
+    config = uvicorn.Config(app, log_level=log_level,
                             ws_max_size=MAX_MESSAGE_BYTES + 1024, timeout_graceful_shutdown=3,
                             ws_ping_interval=20, ws_ping_timeout=20, lifespan="on")
     return uvicorn.Server(config)
@@ -526,6 +658,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, workers: int = 0, on_rea
     """
     import torch
 
+    check_port(port)
+    tuning()  # a bad NETATLAS_APP_YIELD is a one-line error now, not a failure in the first tab
     # The server is its own process: one intra-op thread per torch call. Tiny per-step tensors gain
     # nothing from more, and on a busy 2-core machine their spin-waits made epochs ~50x slower.
     torch.set_num_threads(1)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from netatlas.app._config import UploadedData, validate_config
+from netatlas.app._features import feature_layer, is_linear
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,40 @@ MAX_CURVE_POINTS = 400  # loss/accuracy history sent per frame (thinned evenly)
 # After each epoch the training thread sleeps this fraction of the epoch's duration (at least
 # MIN_YIELD_S): Python runs one thread at a time, and without a pause a training loop of tiny torch
 # ops would starve the frame thread computing the geometry (and other tabs) of the interpreter.
-YIELD_FRACTION = float(os.environ.get("NETATLAS_APP_YIELD", "0.5"))
+# NETATLAS_APP_YIELD overrides it (read when a session starts; see :func:`tuning`).
+YIELD_FRACTION = 0.5
 MIN_YIELD_S = 0.002
 # While a frame is being computed the trainer also pauses this long after each optimiser step. It
 # never waits for the page (an unacknowledged frame blocks nothing), only lets the geometry run.
-FRAME_YIELD_S = float(os.environ.get("NETATLAS_APP_FRAME_YIELD", "0.005"))
+# NETATLAS_APP_FRAME_YIELD overrides it.
+FRAME_YIELD_S = 0.005
+TUNING_ENV = {"NETATLAS_APP_YIELD": (YIELD_FRACTION, 10.0), "NETATLAS_APP_FRAME_YIELD": (FRAME_YIELD_S, 1.0)}
+
+
+def tuning() -> dict:
+    """The trainer's pauses from the environment: {variable: value}, defaults where unset.
+
+    Raises ValueError (one line) for a value that is not a finite number in [0, max]; never at
+    import time, so a bad value cannot break commands other than ``serve``.
+
+    >>> tuning()["NETATLAS_APP_YIELD"] >= 0
+    True
+    """
+    out = {}
+    for name, (default, top) in TUNING_ENV.items():
+        text = os.environ.get(name)
+        if text is None or not text.strip():
+            out[name] = default
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 <= value <= top):
+            raise ValueError(f"{name}={text[:40]!r}: expected a number of seconds (fraction) in [0, {top:g}]; "
+                             "unset it for the default")
+        out[name] = value
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +81,10 @@ class FrameInput:
     mode: str
     n_classes: int
     meta: dict
+
+
+FUNCTION_TEXT = {"sin": "sin(pi x)", "cos": "cos(pi x)", "abs": "|x|", "square": "x^2", "cubic": "x^3 - x",
+                 "relu": "relu(x)", "step": "step(x) (1 for x > 0, else 0)"}
 
 
 def _window_2d(points: np.ndarray) -> tuple[float, float, float, float]:
@@ -69,8 +103,10 @@ def load_data(config: dict, upload: UploadedData | None):
 
     if config["mode"] == "regress":
         data = netatlas.data.regression_1d(config["n"], fn=config["function"], noise=config["noise"],
-                                           seed=config["seed"])
-        return data.x, data.y.float(), data.x_test, data.y_test.float(), 1, data.description
+                                           seed=config["seed"], test_fraction=config["test_fraction"])
+        name = config["function"]  # say the function as the form does: sin(pi x), not sin(x)
+        description = data.description.replace(f"y = {name}(x)", f"y = {FUNCTION_TEXT.get(name, name + '(x)')}")
+        return data.x, data.y.float(), data.x_test, data.y_test.float(), 1, description
     if config["dataset"] == "upload":
         if upload is None:
             raise ValueError("dataset: 'upload' needs a CSV file; choose one with the upload control")
@@ -78,7 +114,8 @@ def load_data(config: dict, upload: UploadedData | None):
         y = torch.tensor(upload.y, dtype=torch.int64)
         return (x, y, x[:0], y[:0], upload.n_classes,
                 f"Uploaded CSV: {len(y)} points, {upload.n_classes} classes ({', '.join(upload.labels)}).")
-    kwargs = {"n": config["n"], "noise": config["noise"], "seed": config["seed"]}
+    kwargs = {"n": config["n"], "noise": config["noise"], "seed": config["seed"],
+              "test_fraction": config["test_fraction"]}
     if config["dataset"] == "blobs":
         kwargs["n_classes"] = config["n_classes"]
     data = netatlas.data.load(config["dataset"], **kwargs)
@@ -109,7 +146,10 @@ class Session:
     def __init__(self, config: dict, upload: UploadedData | None = None):
         import netatlas.nets
 
-        self.config = validate_config({**config, "upload": upload is not None})
+        pauses = tuning()
+        self.yield_fraction = pauses["NETATLAS_APP_YIELD"]
+        self.frame_yield_s = pauses["NETATLAS_APP_FRAME_YIELD"]
+        self.config = validate_config({**config, "upload": upload.n_classes if upload is not None else False})
         self.upload = upload
         x, y, x_test, y_test, n_classes, description = load_data(self.config, upload)
         self.x, self.y, self.x_test, self.y_test = x, y, x_test, y_test
@@ -126,8 +166,15 @@ class Session:
             self.window = _window_2d(pts)
             n_in, n_out = 2, n_classes
         cfg = self.config
+        first = feature_layer(cfg["features"]) if self.mode == "classify" else None
+        if first is not None:
+            n_in = len(cfg["features"])
         self.model = netatlas.nets.mlp([n_in, *cfg["widths"], n_out], cfg["activation"], init=cfg["init"],
                                        scale=cfg["init_scale"], seed=cfg["seed"])
+        if first is not None:  # the features come first, inside the model (exports take raw points)
+            self.model = torch.nn.Sequential(first, *self.model)
+        # the IR (exact geometry) exists while the net is piecewise linear in the plane's coordinates
+        self.has_ir = self.mode == "regress" or is_linear(cfg["features"])
         self.optimizer = self._make_optimizer()
         self.lock = threading.RLock()
         self.epoch = 0
@@ -136,6 +183,8 @@ class Session:
         self.snapshots: list[dict] = []
         self.snapshot_every = 1
         self.viewing: int | None = None  # snapshot shown while scrubbed back
+        self.notice: str | None = None  # said once to the page (e.g. that a branch dropped later history)
+        self.from_link = False  # started from a share link's weights
         self.playing = False
         self.error: str | None = None
         self.version = 0
@@ -182,11 +231,18 @@ class Session:
             self.viewing = None if index == len(self.snapshots) - 1 else index  # the last one = live
             self.version += 1
 
-    def stop(self):
+    def stop(self, wait: bool = True):
+        """End the training thread: it checks after every optimiser step, so it ends within one step.
+
+        ``wait=False`` returns at once (the server's event loop must never block on a join)."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not threading.current_thread():
+        if wait and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+    @property
+    def training_thread_alive(self) -> bool:
+        return self._thread.is_alive()
 
     # -- training -----------------------------------------------------------------------------------
     def _make_optimizer(self):
@@ -201,23 +257,34 @@ class Session:
             return F.mse_loss(out[:, 0], y)
         return F.cross_entropy(out, y)
 
+    def _penalty(self):
+        """L1 and L2 penalties on the weights (biases are free), added to the training loss only."""
+        l1, l2 = self.config["l1"], self.config["l2"]
+        if not (l1 or l2):
+            return 0.0
+        weights = [m.weight for m in self.model if isinstance(m, torch.nn.Linear)]
+        return (l1 * sum(w.abs().sum() for w in weights) if l1 else 0.0) + \
+            (l2 * sum((w * w).sum() for w in weights) if l2 else 0.0)
+
     def _train_epoch(self):
         n = len(self.x)
         batch = self.config["batch_size"] or n
         generator = torch.Generator().manual_seed(self.config["seed"] * 100_003 + self.epoch)
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch):
+            if self._stop.is_set():  # a closed tab or Ctrl-C: leave mid-epoch (nothing is recorded)
+                return
             idx = order[start:start + batch]
             with self.lock:  # per step, so a frame can take its copy of the weights mid-epoch
                 self.model.train()
                 self.optimizer.zero_grad(set_to_none=True)
-                loss = self._loss(self.model(self.x[idx]), self.y[idx])
+                loss = self._loss(self.model(self.x[idx]), self.y[idx]) + self._penalty()
                 loss.backward()
                 self.optimizer.step()
                 self.n_steps += 1
                 self.version += 1  # frames may show the weights after any step, not only per epoch
             if self.frame_busy:  # hand the interpreter to the thread computing this tab's frame
-                time.sleep(FRAME_YIELD_S)
+                time.sleep(self.frame_yield_s)
         with self.lock:
             self.epoch += 1
             self._record()
@@ -266,6 +333,10 @@ class Session:
         if self.viewing is None:
             return
         snap = self.snapshots[self.viewing]
+        dropped = [s["epoch"] for s in self.snapshots[self.viewing + 1:]]
+        if dropped:  # branching is explicit: the page is told what was dropped
+            self.notice = (f"branched from the snapshot at epoch {snap['epoch']}: the later history (epochs "
+                           f"{snap['epoch'] + 1}..{self.epoch}, {len(dropped)} snapshot(s)) was dropped")
         self.model.load_state_dict(snap["model"])
         self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
         self.epoch = snap["epoch"]
@@ -295,7 +366,47 @@ class Session:
                     self.playing = False
                     self.error = f"training failed: {type(exc).__name__}: {str(exc)[:300]}"
                     self.version += 1
-            time.sleep(max(MIN_YIELD_S, YIELD_FRACTION * (time.perf_counter() - start)))
+            self._stop.wait(max(MIN_YIELD_S, self.yield_fraction * (time.perf_counter() - start)))
+
+    def weights(self) -> np.ndarray:
+        """Every parameter of the model shown (live or scrubbed-to), flattened in ``parameters()`` order:
+        what a share link carries."""
+        with self.lock:
+            model = self.model
+            if self.viewing is not None:
+                model = copy.deepcopy(self.model)
+                model.load_state_dict(self.snapshots[self.viewing]["model"])
+            return torch.nn.utils.parameters_to_vector(model.parameters()).detach().double().numpy().copy()
+
+    def load_weights(self, flat) -> None:
+        """Start again from these weights (a share link's): epoch 0, fresh optimiser, one snapshot.
+
+        Raises ValueError naming what is wrong: the count must match the net, the values be finite."""
+        flat = np.asarray(flat, dtype=np.float64).ravel()
+        expected = sum(p.numel() for p in self.model.parameters())
+        if flat.size != expected:
+            raise ValueError(f"weights: the link carries {flat.size:,} numbers but this network has {expected:,} "
+                             "parameters; the settings in the link must match")
+        if not np.isfinite(flat).all():
+            raise ValueError("weights: the link carries NaN or infinite values")
+        with self.lock:
+            self.playing = False
+            torch.nn.utils.vector_to_parameters(torch.as_tensor(flat, dtype=torch.float32),
+                                                self.model.parameters())
+            self.optimizer = self._make_optimizer()
+            self.epoch, self.n_steps, self.viewing, self.error = 0, 0, None, None
+            self.from_link = True
+            self.history = {k: [] for k in self.history}
+            self.snapshots, self.snapshot_every = [], 1
+            self._record()
+            self._snapshot()
+            self.version += 1
+
+    def take_notice(self) -> str | None:
+        """The pending notice for the page, once."""
+        with self.lock:
+            notice, self.notice = self.notice, None
+        return notice
 
     # -- frames ---------------------------------------------------------------------------------------
     def capture(self, *, with_net: bool = True) -> FrameInput:
@@ -324,13 +435,14 @@ class Session:
                 "snapshot_epochs": [s["epoch"] for s in self.snapshots],
                 "scrubbed": self.viewing is not None,
                 "error": self.error,
+                "from_link": self.from_link,
             }
         model.eval()
         n = len(history["epoch"])
         keep = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).round().astype(int)) if n else []
         meta["curves"] = {k: [v[i] for i in keep] for k, v in history.items()}
         meta["metrics"] = {k: v[-1] if v else None for k, v in history.items()}
-        net = netatlas.nets.from_torch(model) if with_net else None
+        net = netatlas.nets.from_torch(model) if with_net and self.has_ir else None
         return FrameInput(model, net, self.x, self.y, self.window, self.config, self.mode, self.n_classes, meta)
 
     def data_message(self) -> dict:

@@ -9,12 +9,15 @@ used. :func:`load` dispatches by name::
     torch.Size([100, 2])
     >>> sorted(netatlas.data.LOADERS)[:4]
     ['blobs', 'circles', 'digits', 'mnist1d']
+
+The user's own labelled data (CSV, NPZ, ``.pt``) loads, checked, with :func:`load_file`.
 """
 
 from __future__ import annotations
 
 from netatlas.data._dataset import Dataset
-from netatlas.data._images import digits, mnist1d, mnist_sample
+from netatlas.data._files import DATA_SUFFIXES, load_file
+from netatlas.data._images import digits, mnist1d, mnist_sample, source_rows
 from netatlas.data._toy import (
     REGRESSION_FUNCTIONS,
     blobs,
@@ -28,6 +31,7 @@ from netatlas.data._toy import (
 )
 
 __all__ = [
+    "DATA_SUFFIXES",
     "LOADERS",
     "REGRESSION_FUNCTIONS",
     "Dataset",
@@ -35,11 +39,13 @@ __all__ = [
     "circles",
     "digits",
     "load",
+    "load_file",
     "mnist1d",
     "mnist_sample",
     "moons",
     "regression_1d",
     "sinusoid",
+    "source_rows",
     "spirals",
     "xor",
     "xor4",

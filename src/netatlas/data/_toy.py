@@ -383,6 +383,10 @@ REGRESSION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 """Target functions of :func:`regression_1d` by name, each mapping [-1, 1] to roughly [-1, 1]."""
 
+# How each named target reads in descriptions (sin and cos are of pi x).
+_FORMULAS = {"sin": "sin(pi x)", "cos": "cos(pi x)", "abs": "|x|", "square": "x^2", "cubic": "x^3 - x",
+             "relu": "max(x, 0)", "step": "step(x)", "zero": "0"}
+
 
 def regression_1d(n: int = 12, *, fn: str | Callable = "sin", noise: float = 0.0, seed: int = 0,
                   spacing: str = "random", test_fraction: float = 0.25, n_test: int | None = None
@@ -454,6 +458,7 @@ def regression_1d(n: int = 12, *, fn: str | Callable = "sin", noise: float = 0.0
     x_test = inputs(rng_test, n_test).astype(np.float32).astype(np.float64)
     params = dict(n=n, fn=fn_name, noise=noise, seed=seed, spacing=spacing, test_fraction=test_fraction,
                   n_test=n_test)
-    return make("regression_1d", f"1-D regression y = {fn_name}(x) + N(0, {noise:g}^2) on [-1, 1], "
+    formula = _FORMULAS.get(fn_name, f"{fn_name}(x)") if isinstance(fn, str) else f"{fn_name}(x)"
+    return make("regression_1d", f"1-D regression y = {formula} + N(0, {noise:g}^2) on [-1, 1], "
                 f"{spacing} inputs; test targets noiseless.", params, x[:, None], y, x_test[:, None],
                 values(x_test), None)

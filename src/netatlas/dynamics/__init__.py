@@ -8,6 +8,8 @@ scale vs sample density, and boundary-aware subsampling of the training data.
   :func:`unit_distances`, :func:`boundary_distance`;
 - gradient mass vs scale (C5): :func:`gradient_mass`, :func:`predicted_gradient_mass`,
   :func:`expected_gradient_mass`, :func:`projected_density`;
+- local complexity through training (Humayun et al. 2024): :class:`ComplexityTracker`,
+  :func:`complexity_study`, :func:`run_complexity`;
 - subsampling: :func:`score` (zone, boundary, confidence, el2n, grand, margin, forgetting, random) and
   :func:`subsample`;
 - weights scaled by c (zones narrow by 1/c): :func:`scale_model`.
@@ -22,6 +24,8 @@ from netatlas._lazy import attach as _attach
 __getattr__, __dir__ = _attach(__name__, {
     "netatlas._threads": ["torch_threads"],
     "_boundary": ["BOUNDARY_METHODS", "boundary_distance", "logit_margin", "segment_distance"],
+    "_complexity": ["ComplexityStudy", "ComplexityTrace", "ComplexityTracker", "complexity_study", "phase_table",
+        "run_complexity"],
     "_gradients": ["GradientNorms", "gradient_concentration", "per_sample_gradient_norms"],
     "_scores": ["METHODS", "correct", "forgetting_events", "score"],
     "_subsample": ["subsample"],
@@ -34,6 +38,9 @@ __getattr__, __dir__ = _attach(__name__, {
 __all__ = [
     "BELL_SHAPED",
     "BOUNDARY_METHODS",
+    "ComplexityStudy",
+    "ComplexityTrace",
+    "ComplexityTracker",
     "CorrectnessRecorder",
     "GradientNorms",
     "GradientTrace",
@@ -41,6 +48,7 @@ __all__ = [
     "METHODS",
     "UnitDistances",
     "boundary_distance",
+    "complexity_study",
     "correct",
     "expected_gradient_mass",
     "forgetting_events",
@@ -49,8 +57,10 @@ __all__ = [
     "hyperplane_distances",
     "logit_margin",
     "per_sample_gradient_norms",
+    "phase_table",
     "predicted_gradient_mass",
     "projected_density",
+    "run_complexity",
     "scale_model",
     "score",
     "segment_distance",

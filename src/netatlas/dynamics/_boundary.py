@@ -89,11 +89,26 @@ def _exact(net, x64: np.ndarray) -> np.ndarray:
 
 def _linear(net, x64: np.ndarray) -> np.ndarray:
     x = torch.as_tensor(x64).clone().requires_grad_(True)
-    margin = logit_margin(net.forward_all(x)[-1])
-    (grad,) = torch.autograd.grad(margin.sum(), x)  # samples are independent: row i is grad m(x_i)
-    norm = torch.linalg.vector_norm(grad, dim=1)
-    d = torch.where(norm > 0, margin.abs() / torch.where(norm > 0, norm, 1.0), torch.inf)
-    return d.detach().numpy()
+    logits = net.forward_all(x)[-1]
+    if logits.shape[1] == 1:
+        margin = logits[:, 0]
+        (grad,) = torch.autograd.grad(margin.sum(), x)  # samples are independent: row i is grad m(x_i)
+        norm = torch.linalg.vector_norm(grad, dim=1)
+        d = torch.where(norm > 0, margin.abs() / torch.where(norm > 0, norm, 1.0), torch.inf)
+        return d.detach().numpy()
+    # several classes: the predicted class c's region is bounded by the ties l_c = l_j for every j != c, so
+    # the first-order distance is the least over j of (l_c - l_j) / ||grad (l_c - l_j)||, not only the
+    # runner-up's (a close logit can belong to a boundary that is far away in input space)
+    grads = torch.stack([torch.autograd.grad(logits[:, j].sum(), x, retain_graph=j < logits.shape[1] - 1)[0]
+                         for j in range(logits.shape[1])], 1)  # (B, K, d)
+    logits, grads = logits.detach(), grads.detach()
+    top = logits.argmax(1)
+    rows = torch.arange(len(top))
+    margins = logits[rows, top][:, None] - logits  # (B, K), >= 0
+    norms = torch.linalg.vector_norm(grads[rows, top][:, None, :] - grads, dim=2)
+    d = torch.where(norms > 0, margins / torch.where(norms > 0, norms, 1.0), torch.inf)
+    d[rows, top] = torch.inf
+    return d.amin(1).numpy()
 
 
 def boundary_distance(model, x, *, method: Literal["auto", "exact", "linear"] = "auto") -> np.ndarray:
@@ -106,8 +121,10 @@ def boundary_distance(model, x, *, method: Literal["auto", "exact", "linear"] = 
     method : {"auto", "exact", "linear"}
         ``exact``: the boundary segments of ``netatlas.regions.partition`` over a window around the data
         (the data's bounding box plus ``WINDOW_MARGIN`` of it per side); needs 2 inputs, piecewise-linear
-        activations and the regions lens. ``linear``: ``|m(x)|/||grad_x m(x)||`` with m the logit margin
-        (:func:`logit_margin`), exact when the boundary's nearest point lies in x's linear region.
+        activations and the regions lens. ``linear``: the first-order distance ``|m(x)|/||grad_x m(x)||``,
+        m the logit for one output; with several classes the least over the other classes j of
+        ``(l_c - l_j)/||grad_x (l_c - l_j)||`` (c the predicted class), since any tie bounds c's region.
+        Exact for affine nets, and when the boundary's nearest point lies in x's linear region.
         ``auto``: exact when possible, else linear.
 
     Returns

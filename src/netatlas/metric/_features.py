@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from netatlas._errors import NetatlasError
+from netatlas.metric._logvol import supports
 from netatlas.nets import Net, as_net
 from netatlas.nets._ir import Activation, Linear
 
@@ -55,6 +56,9 @@ class FeatureMap:
     n_intermediate : int or None
         Values one sample's forward pass holds (all layers' outputs), to bound the memory of
         vectorised Jacobians; None when unknown (plain callables).
+    net : Net or None
+        The unscaled features as a Net whose ops the log-space route handles
+        (:mod:`netatlas.metric._logvol`); None for other feature maps, which use autodiff.
     """
 
     fn: Callable
@@ -64,6 +68,7 @@ class FeatureMap:
     shallow: tuple | None
     description: str
     n_intermediate: int | None = None
+    net: Net | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -142,7 +147,7 @@ def _from_net(net: Net, scale_by_width: bool, description: str) -> FeatureMap:
         return y * scale if scale != 1.0 else y
 
     return FeatureMap(fn, net.input_shape, scale, torch.float64, _shallow_structure(net), description,
-                      sum(node.size for node in net.nodes))
+                      sum(node.size for node in net.nodes), net if supports(net) else None)
 
 
 def _shallow_structure(net: Net):

@@ -18,6 +18,16 @@ direction), reverse mode m vector-Jacobian products; ``mode="auto"`` takes the c
 d <= m). Either is batched over points with ``torch.func.vmap``. When the features are one layer
 ``Phi(x) = c * phi(W x + b)`` the Jacobian is ``c * diag(phi'(z)) W`` and no autodiff runs at all.
 
+# NOTE [saturated nets]
+For a netatlas Net (or a torch module imported into one) every volume below is computed in log space
+(:mod:`netatlas.metric._logvol`): stable ``log |phi'(z)|`` per activation and a log-scaled, re-orthonormalised
+propagation of the Jacobian, so the values stay finite and accurate where ``sigmoid'(z)`` underflows or
+``det(J J^T)`` is below 1e-308. ``-inf`` then means J is rank-deficient in exact arithmetic (dead ReLU
+units, a layer narrower than ``min(m, d)``); points where precision may still be lost get a warning with
+their count. Plain callables and modules that cannot be imported use autodiff and the Gram route below
+(``nn.Sequential`` models import automatically; import any other module once with
+``netatlas.nets.from_torch(model, input_shape=...)`` and pass the Net to get the log-space route).
+
 # NOTE [log-determinants]
 Batched float64 ``torch.linalg.slogdet`` returned wrong values on some CPUs (oneMKL pivoting bug,
 pytorch issue 142815), so log-determinants of the PSD Gram matrices here use a batched Cholesky
@@ -35,6 +45,7 @@ import numpy as np
 import torch
 
 from netatlas._checks import require_finite
+from netatlas.metric import _logvol
 from netatlas.metric._features import FeatureMap, as_feature_map
 from netatlas.nets import Net
 
@@ -51,6 +62,10 @@ __all__ = [
 # Eigenvalues of a Gram matrix below RANK_TOLERANCE[dtype] * (largest eigenvalue) count as zero in
 # pseudo-determinants (the relative round-off of a Gram matrix is ~ machine epsilon).
 RANK_TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
+
+# A singular value sigma_i computed by an SVD of J has absolute error ~ eps * sigma_1; below
+# _SVD_RELIABLE * sigma_1 its relative error may exceed ~1e-8 and the point is reported.
+_SVD_RELIABLE = 1e-7
 
 # Default bound on the number of Jacobian entries held at once (float64: 8 bytes each).
 _MAX_ENTRIES = 2**24
@@ -135,12 +150,18 @@ def _chunks(n_points: int, per_point: int, chunk_size):
         yield slice(start, min(start + size, n_points))
 
 
+def _derivative(act, z):
+    """phi'(z) from the stable log form (s (1 - s) rounds sigmoid'(40) to 0; this does not)."""
+    log_abs, sign = _logvol.log_derivative(act, z)
+    return sign * torch.exp(log_abs)
+
+
 # -- Jacobians -------------------------------------------------------------------------------------
 def _shallow_jacobian(fm: FeatureMap, x):
     W, b, act = fm.shallow
     W = W.to(x.dtype)
     z = x @ W.T + b.to(x.dtype)
-    return fm.scale * act.derivative(z)[:, :, None] * W  # (B, m, d): J = c diag(phi'(z)) W
+    return fm.scale * _derivative(act, z)[:, :, None] * W  # (B, m, d): J = c diag(phi'(z)) W
 
 
 def _autodiff_jacobian(fm: FeatureMap, x, mode):
@@ -168,6 +189,9 @@ def _jacobian_chunks(fm, x, mode, chunk_size):
     for part in _chunks(x.shape[0], per_point, chunk_size):
         if fm.shallow is not None:
             yield part, _shallow_jacobian(fm, x[part])
+        elif fm.net is not None:  # no autodiff: stable derivatives (NOTE [log-space propagation])
+            s, V, _ = _logvol.scaled_jacobian(fm.net, x[part])
+            yield part, torch.exp(s + math.log(fm.scale))[:, None, None] * V
         else:
             yield part, _autodiff_jacobian(fm, x[part], mode)
 
@@ -219,7 +243,7 @@ def _shallow_metric(fm: FeatureMap, x):
     W, b, act = fm.shallow
     W = W.to(x.dtype)
     n, d = W.shape
-    weights = act.derivative(x @ W.T + b.to(x.dtype)) ** 2 * fm.scale**2  # (B, n)
+    weights = _derivative(act, x @ W.T + b.to(x.dtype)) ** 2 * fm.scale**2  # (B, n)
     # g = c^2 W^T diag(phi'(z)^2) W: one (B, n) x (n, d*d) product when the outer products fit
     if n * d * d <= _MAX_ENTRIES:
         outer = (W[:, :, None] * W[:, None, :]).reshape(n, d * d)
@@ -293,6 +317,97 @@ def metric(
     return _metric(fm, x, mode, chunk_size)
 
 
+# -- log-space route for Nets (NOTE [log-space propagation] in _logvol) -----------------------------
+def _net_chunks(fm: FeatureMap, x, chunk_size):
+    """Point slices for the log-space route: bounded by k x (widest node) x 2 entries per point."""
+    k = min(fm.net.n_outputs, fm.net.n_inputs)
+    widest = max(node.size for node in fm.net.nodes)
+    return _chunks(x.shape[0], 2 * k * widest, chunk_size)
+
+
+def _warn_lost(caller, lost: torch.Tensor, what: str) -> None:
+    n = int(lost.sum())
+    if n:
+        warnings.warn(
+            f"{caller}: precision may be lost at {n} of {lost.numel()} points ({what}); their values are "
+            "the best float64 estimate, not guaranteed to 1e-8",
+            stacklevel=3,
+        )
+
+
+def _log_full_volume(fm: FeatureMap, x, chunk_size, caller):
+    """Natural log of prod_{i <= min(m, d)} sigma_i(scale * J) at every point, never underflowing."""
+    k = min(fm.net.n_outputs, fm.net.n_inputs)
+    out = torch.empty(x.shape[0], dtype=torch.float64)
+    lost = torch.zeros(x.shape[0], dtype=torch.bool)
+    for part in _net_chunks(fm, x, chunk_size):
+        result = _logvol.log_volume(fm.net, x[part])
+        out[part], lost[part] = result.value + k * math.log(fm.scale), result.lost
+    _warn_lost(caller, lost, "derivatives beyond float64's range or mixed across residual branches")
+    return out
+
+
+def _log_top_singular_values(fm: FeatureMap, x, k, chunk_size, caller):
+    """Natural log of prod_{i <= k} sigma_i(scale * J), k < min(m, d), from an SVD of the log-scaled J."""
+    out = torch.empty(x.shape[0], dtype=torch.float64)
+    lost = torch.zeros(x.shape[0], dtype=torch.bool)
+    for part in _net_chunks(fm, x, chunk_size):
+        s, V, lost_part = _logvol.scaled_jacobian(fm.net, x[part])
+        sv = torch.linalg.svdvals(V)[:, :k]
+        value = torch.log(sv).sum(-1) + k * (s + math.log(fm.scale))
+        rank = _logvol.structural_rank(fm.net, x[part])
+        exact_zero = rank < k
+        out[part] = torch.where(exact_zero, -math.inf, value)
+        lost[part] = ~exact_zero & (lost_part | (sv[:, -1] < _SVD_RELIABLE * sv[:, 0]))
+    _warn_lost(caller, lost, f"the k-th singular value is below {_SVD_RELIABLE:g} x the largest")
+    return out
+
+
+def _log_rank_volume(fm: FeatureMap, x, tol, chunk_size, caller):
+    """Natural log of the product of the non-zero singular values of scale * J.
+
+    The rank comes from structure (:func:`_logvol.structural_rank`: widths, weight ranks, active units);
+    where it is full the log-space determinant is exact; elsewhere the singular values above
+    ``tol * sigma_1`` are summed, and points where fewer than the structural rank are above it are
+    reported (genuine small singular values may be dropped there)."""
+    n_sv = min(fm.net.n_outputs, fm.net.n_inputs)
+    out = torch.empty(x.shape[0], dtype=torch.float64)
+    lost = torch.zeros(x.shape[0], dtype=torch.bool)
+    dropped = torch.zeros(x.shape[0], dtype=torch.bool)
+    for part in _net_chunks(fm, x, chunk_size):
+        xp = x[part]
+        rank = _logvol.structural_rank(fm.net, xp)
+        full = rank == n_sv
+        value = torch.empty(xp.shape[0], dtype=torch.float64)
+        lost_part = torch.zeros(xp.shape[0], dtype=torch.bool)
+        if full.any():
+            result = _logvol.log_volume(fm.net, xp[full])
+            value[full] = result.value + n_sv * math.log(fm.scale)
+            lost_part[full] = result.lost
+        if (~full).any():
+            s, V, lost_rest = _logvol.scaled_jacobian(fm.net, xp[~full])
+            sv = torch.linalg.svdvals(V)
+            numeric = (sv > tol * sv[:, :1]).sum(-1)
+            r = torch.minimum(numeric, rank[~full])
+            keep = torch.arange(sv.shape[1])[None, :] < r[:, None]
+            value[~full] = torch.where(keep, torch.log(sv), 0.0).sum(-1) + r * (s + math.log(fm.scale))
+            lost_part[~full] = lost_rest
+            sub = dropped[part]
+            sub[~full] = numeric < rank[~full]
+            dropped[part] = sub
+        out[part], lost[part] = value, lost_part
+    _warn_lost(caller, lost, "derivatives beyond float64's range or mixed across residual branches")
+    n = int(dropped.sum())
+    if n:
+        warnings.warn(
+            f"{caller}: at {n} of {x.shape[0]} points fewer singular values exceed {tol:g} x the largest than "
+            "the structural rank (widths, weight ranks, active units) allows; genuine small singular values "
+            "may be dropped there (pass an int k for a fixed count)",
+            stacklevel=3,
+        )
+    return out
+
+
 # -- determinants ----------------------------------------------------------------------------------
 def _logdet_psd(G: torch.Tensor) -> torch.Tensor:
     """log det of a batch of symmetric PSD matrices (B, k, k) -> (B,); -inf where singular."""
@@ -346,7 +461,8 @@ def volume_element(
 
     Notes
     -----
-    Log-determinants use Cholesky, with an ``eigvalsh`` fallback (see NOTE [log-determinants]).
+    Nets are handled in log space (NOTE [saturated nets]); other feature maps use Cholesky, with an
+    ``eigvalsh`` fallback (see NOTE [log-determinants]).
 
     Examples
     --------
@@ -367,6 +483,8 @@ def volume_element(
             stacklevel=2,
         )
         out = torch.full((x.shape[0],), -math.inf, dtype=x.dtype)
+    elif fm.net is not None:
+        out = _log_full_volume(fm, x, chunk_size, "volume_element")
     else:
         out = torch.empty(x.shape[0], dtype=x.dtype)
         if fm.shallow is not None:
@@ -408,6 +526,13 @@ def pseudo_volume_element(
         ``0.5 * sum(log(nonzero eigenvalues))`` (log) or its exponential; a zero metric (e.g. every
         ReLU unit off) has no non-zero eigenvalue, and the empty product is 1 (log 0).
 
+    Notes
+    -----
+    For a Net the rank comes from its structure (widths, Linear weight ranks, units with non-zero
+    derivative): where that is ``min(m, d)`` the exact log-space determinant is used whatever the spread
+    of the eigenvalues; elsewhere eigenvalues below ``rank_tolerance`` are dropped and points where that
+    drops more than the structure allows are reported in a warning.
+
     Examples
     --------
     >>> import torch
@@ -418,6 +543,9 @@ def pseudo_volume_element(
     _check_mode(mode, "pseudo_volume_element")
     fm, x = _prepare(feature_fn, x, "pseudo_volume_element", scale_by_width)
     tol = RANK_TOLERANCE.get(x.dtype, 1e-5) if rank_tolerance is None else float(rank_tolerance)
+    if fm.net is not None:
+        out = _log_rank_volume(fm, x, math.sqrt(tol), chunk_size, "pseudo_volume_element")
+        return out if log else torch.exp(out)
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, G in _gram_chunks(fm, x, mode, chunk_size):
         ev = torch.linalg.eigvalsh(G)
@@ -443,9 +571,11 @@ def effective_volume(
         As in :func:`metric`.
     k : int or "rank", optional
         Number of largest singular values summed (default all ``min(m, d)``). ``"rank"`` sums, at each
-        point, the singular values above ``sqrt(RANK_TOLERANCE[dtype])`` times the largest: use it when
-        the features factor through a narrower layer (e.g. a projector head wider than its encoder's
-        output), where the smallest singular values are exactly zero and the default gives ``-inf``.
+        point, the non-zero singular values: use it when the features factor through a narrower layer
+        (e.g. a projector head wider than its encoder's output), where the smallest singular values are
+        exactly zero and the default gives ``-inf``. For a Net the rank is its structural rank (see
+        :func:`pseudo_volume_element`), so genuine tiny singular values of a saturated net are kept; for
+        other feature maps it counts those above ``sqrt(RANK_TOLERANCE[dtype])`` times the largest.
     scale_by_width : bool
         Divide J by sqrt(m) (default True, as the paper does). For ``(model, layer_name)`` this is the
         usual ``1/sqrt(width)`` feature scaling, applied once.
@@ -458,8 +588,11 @@ def effective_volume(
 
     Notes
     -----
-    The singular values are the square roots of the eigenvalues of the smaller Gram matrix (``J J^T``
-    when m < d). With all of them the sum is ``0.5 log10 det(Gram)``, computed by Cholesky.
+    For a Net, the sum over all ``min(m, d)`` singular values is computed in log space (NOTE [saturated
+    nets]) and never underflows; a partial sum (int ``k``) comes from an SVD of the log-scaled Jacobian and
+    warns where the k-th singular value is too small relative to the largest to be accurate. For other
+    feature maps the singular values are the square roots of the eigenvalues of the smaller Gram matrix
+    (``J J^T`` when m < d); with all of them the sum is ``0.5 log10 det(Gram)``, computed by Cholesky.
 
     Examples
     --------
@@ -485,6 +618,14 @@ def effective_volume(
     if k != "rank":
         k = n_sv if k is None else min(int(k), n_sv)
     tol = RANK_TOLERANCE.get(x.dtype, 1e-5)
+    if fm.net is not None:
+        if k == "rank":
+            out = _log_rank_volume(fm, x, math.sqrt(tol), chunk_size, "effective_volume")
+        elif k == n_sv:
+            out = _log_full_volume(fm, x, chunk_size, "effective_volume")
+        else:
+            out = _log_top_singular_values(fm, x, k, chunk_size, "effective_volume")
+        return out / math.log(10)
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, G in _gram_chunks(fm, x, mode, chunk_size):
         if k == "rank":
@@ -573,7 +714,7 @@ def _plane_jacobian(fm, x, U):
     if fm.shallow is not None:
         W, b, act = fm.shallow
         W = W.to(x.dtype)
-        return fm.scale * act.derivative(x @ W.T + b.to(x.dtype))[:, :, None] * (W @ U)
+        return fm.scale * _derivative(act, x @ W.T + b.to(x.dtype))[:, :, None] * (W @ U)
     # The features of one point depend on that point only, so one batched JVP along a direction
     # gives J u at every point at once: 2 JVPs in all.
     columns = [torch.func.jvp(fm.fn, (x,), (U[:, i].expand_as(x),))[1] for i in range(2)]

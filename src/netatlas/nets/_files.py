@@ -253,7 +253,9 @@ def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> N
         was_training = module.training
         module.eval()
         try:
-            program = torch.export.export(module, (torch.zeros(2, *input_shape),))
+            # a dynamic batch dimension: the saved program runs on any batch size, not only the example's 2
+            program = torch.export.export(module, (torch.zeros(2, *input_shape),),
+                                          dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
         finally:
             module.train(was_training)
         atomic_write(path, lambda tmp: torch.export.save(program, str(tmp)))

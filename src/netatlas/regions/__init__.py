@@ -1,5 +1,7 @@
 """Exact linear regions of piecewise-linear networks on 2-D slices and 1-D lines: partitions,
-activation patterns, per-region affine maps, decision boundaries, level sets, counts and bounds.
+activation patterns, per-region affine maps, decision boundaries, level sets, counts and bounds;
+local complexity around points (``local_complexity``); tiled partitions streamed to disk
+(``partition(..., tiles=k)``, ``stream_partition``).
 
 >>> import netatlas
 >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 4, 1], seed=0))
@@ -12,13 +14,17 @@ from netatlas._lazy import attach as _attach
 # Names are imported from their module on first use (see netatlas._lazy).
 __getattr__, __dir__ = _attach(__name__, {
     "_boundary": ["SEGMENT_TOLERANCE", "Segments", "decision_boundary", "level_set"],
+    "_complexity": ["DISC_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
+                    "local_complexity_1d", "random_directions"],
     "_lines": ["LINE_TOLERANCE", "LinePieces", "along_line"],
     "_partition": ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition", "partition"],
     "_plot": ["plot_line_pieces", "plot_partition"],
+    "_tiles": ["stream_partition"],
 }, submodules=("bounds",))
 
 __all__ = [
     "BOUNDARY_TOLERANCE",
+    "DISC_TOLERANCE",
     "LINE_TOLERANCE",
     "SEGMENT_TOLERANCE",
     "VERTEX_MERGE_TOLERANCE",
@@ -29,8 +35,14 @@ __all__ = [
     "along_line",
     "bounds",
     "decision_boundary",
+    "exact_counts",
+    "hyperplanes_crossing",
     "level_set",
+    "local_complexity",
+    "local_complexity_1d",
     "partition",
     "plot_line_pieces",
     "plot_partition",
+    "random_directions",
+    "stream_partition",
 ]

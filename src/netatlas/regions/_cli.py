@@ -76,6 +76,11 @@ def register(app: typer.Typer) -> None:
         color_by: str = typer.Option("class", help="Region colours: pattern, class, output, area"),
         level: list[float] = typer.Option(None, help="Level sets of output 0 to draw (repeatable)"),
         out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
+        tiles: int = typer.Option(1, help="Split the slice into TILES x TILES tiles and stream each tile's regions "
+                                  "to Parquet (bounded memory; rerun with the same --out to resume)"),
+        dask: str = typer.Option(None, "--dask", help="With --tiles: run the tiles on 'local' (a LocalCluster, 2 "
+                                 "workers) or tcp://HOST:PORT"),
+        picture: int = typer.Option(1024, help="With --tiles: pixels per side of the downsampled picture"),
     ):
         """Exact linear regions, decision boundary and counts vs. bounds on a 2-D slice.
 
@@ -96,13 +101,18 @@ def register(app: typer.Typer) -> None:
         from netatlas.report import RunDir
 
         one_of("--color-by", color_by, COLOR_BY)  # options first: nothing is loaded or partitioned yet
+        if tiles < 1:
+            raise ValueError(f"--tiles must be >= 1; got {tiles}")
         if not through:
             square_size(plane)
         net = load(model, spec)
         slice_ = parse_plane(net, plane, through, data)
         run = RunDir.create(out, command="regions", config={
             "model": str(model), "spec": str(spec) if spec else None, "plane": plane, "through": through,
-            "data": data, "color_by": color_by, "level": level})
+            "data": data, "color_by": color_by, "level": level, "tiles": tiles, "dask": dask})
+        if tiles > 1 or dask:
+            _stream(run, net, slice_, max(tiles, 2), dask, picture, model)
+            return
         typer.echo(f"partitioning {model} on {slice_.bounds} ...")
         t0 = time.perf_counter()
         part = partition(net, slice_)
@@ -140,3 +150,45 @@ def register(app: typer.Typer) -> None:
         run.write_report("Exact linear regions", f"{model}: {part.num_regions:,} linear regions in {seconds:.2f} s.")
         typer.echo(f"{part.num_regions:,} regions in {seconds:.2f} s; wrote {run.path}")
 
+
+def _stream(run, net, slice_, tiles, dask, picture, model) -> None:
+    """``regions --tiles``: tiles streamed to RUN/tiles/*.parquet, then counts and a downsampled picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from netatlas.regions._partition import BOUNDARY_TOLERANCE
+    from netatlas.regions._tiles import stream_partition
+    from netatlas.sweep import _resolve_client
+
+    typer.echo(f"partitioning {model} on {slice_.bounds} as {tiles} x {tiles} tiles ...")
+    client, cleanup = _resolve_client(dask)
+    t0 = time.perf_counter()
+    try:
+        result = stream_partition(net, slice_, tiles, run.file("tiles"), tolerance=BOUNDARY_TOLERANCE,
+                                  client=client, picture=picture)
+    finally:
+        cleanup()
+    seconds = time.perf_counter() - t0
+    image = result.pop("picture")
+    summary = {**result, "seconds": seconds, "hidden_widths": layer_widths(net), "plane": slice_.to_dict(),
+               "dask": dask, "tiles_dir": "tiles"}
+    run.write_summary(summary)
+    run.add_table("Counts", [{"quantity": k, "value": summary[k]} for k in
+                             ("num_regions", "complete_in_tiles", "merged_across_borders", "area", "slice_area")],
+                  caption="Regions cut by tile borders are merged (same activation pattern); each tile's complete "
+                          "regions are in tiles/tile_J_I.parquet, the merged ones in tiles/merged.parquet.")
+    rgb = np.stack([(image >> np.uint64(s)) & np.uint64(255) for s in (0, 8, 16)], -1).astype(np.uint8)
+    umin, umax, vmin, vmax = slice_.bounds
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(rgb, origin="lower", extent=(umin, umax, vmin, vmax), interpolation="nearest")
+    ax.set_xlabel("u")
+    ax.set_ylabel("v")
+    run.save_figure(fig, "regions_pattern", f"{summary['num_regions']:,} linear regions, one colour per activation "
+                    f"pattern, sampled on a {image.shape[0]} x {image.shape[1]} grid.")
+    plt.close(fig)
+    run.write_report("Exact linear regions (tiled)", f"{model}: {summary['num_regions']:,} linear regions in "
+                     f"{seconds:.2f} s on {tiles} x {tiles} tiles.")
+    typer.echo(f"{summary['num_regions']:,} regions in {seconds:.2f} s; wrote {run.path}")

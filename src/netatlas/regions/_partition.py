@@ -349,7 +349,7 @@ def _points(points_uv, where) -> np.ndarray:
 
 # -- entry point --------------------------------------------------------------------------------
 def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
-              method: Literal["auto", "chain", "graph"] = "auto") -> Partition:
+              method: Literal["auto", "chain", "graph"] = "auto", tiles: int = 1, client=None) -> Partition:
     """Exact linear regions of a piecewise-linear network on a 2-D slice of its input space.
 
     Parameters
@@ -367,6 +367,12 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         "chain": the fast path for plain MLPs (rank-few map updates, depth first, bounded memory);
         "graph": per-face gated forward passes (any supported graph); "auto" picks chain when it
         applies.
+    tiles : int
+        Partition the window as k x k tiles (one at a time, or on Dask with ``client``) and merge
+        the regions cut by tile borders: the same regions, areas, patterns and maps in another
+        order (``netatlas.regions._tiles``). Bounds the working memory by the tile.
+    client : dask.distributed.Client, optional
+        Run the tiles as Dask tasks (``tiles`` defaults to 2 x 2 then).
 
     Returns
     -------
@@ -401,6 +407,13 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
                          f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "
                          f"network's shape {net.input_shape}")
     check_piecewise_linear(net, "partition")
+    if tiles != 1 or client is not None:
+        from netatlas.regions._tiles import tiled_partition
+
+        if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
+            raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
+        return tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
+                               tolerance=float(tolerance), method=method, client=client)
     chain = _chain_layers(net)
     if method == "chain" and chain is None:
         raise ValueError("partition: method='chain' needs a plain MLP (Linear layers, each followed by at "

@@ -1,0 +1,144 @@
+"""Local complexity and tiled partitions: exact vs sampled LC per second, tiles on 1 and 2 workers.
+
+    python benchmarks/complexity.py                 # both parts, default sizes
+    python benchmarks/complexity.py --part lc       # exact vs sampled LC on 1,000 MNIST-sample points
+    python benchmarks/complexity.py --part tiles --widths 512,512,512 --tiles 4
+    python benchmarks/complexity.py --json out.json
+
+Part "lc": a 784-256-256-10 MLP (seeded init, then ``--train-steps`` Adam steps on the MNIST sample),
+1,000 MNIST-sample points, one random plane each; exact LC (regions meeting the disc,
+``local_complexity``) and the sampled estimator (``method="sampled"``) at the same radii; the ratio
+is exact time / sampled time (the issue's goal: <= 10). Wall and CPU time are both reported (the
+machine is shared).
+
+Part "tiles": a 2-W-W-W-10 MLP on [-3, 3]^2: untiled ``partition``, then ``stream_partition`` with
+k x k tiles in process and on a LocalCluster of 1 and 2 worker processes. Each configuration runs in
+a fresh process; peak memory is the peak resident set size (ru_maxrss) of the process doing the work
+(the worker processes' own peaks on Dask).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_lc(radii, train_steps, seed=0):
+    import torch
+
+    import netatlas
+    from netatlas.regions import local_complexity
+
+    torch.set_num_threads(1)
+    data = netatlas.data.mnist_sample(seed=seed, flatten=True)
+    model = netatlas.nets.mlp([784, 256, 256, 10], seed=seed)
+    if train_steps:
+        per_epoch = -(-len(data.x) // 200)
+        netatlas.train.fit(model, data, epochs=max(train_steps // per_epoch, 1), lr=1e-3, batch_size=200)
+    net = netatlas.nets.from_torch(model)
+    pts = data.x[:1000].double().numpy()
+    local_complexity(net, pts[:8], radii[0])  # compile the kernels outside the timings
+    rows = []
+    for r in radii:
+        t0, c0 = time.perf_counter(), time.process_time()
+        exact = local_complexity(net, pts, r, seed=1)
+        te, ce = time.perf_counter() - t0, time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
+        sampled = local_complexity(net, pts, r, seed=1, method="sampled")
+        ts, cs = time.perf_counter() - t0, time.process_time() - c0
+        rows.append({"radius": r, "mean_exact_regions": float(exact.mean()),
+                     "mean_sampled_neurons": float(sampled.mean()), "exact_points_per_s": len(pts) / te,
+                     "sampled_points_per_s": len(pts) / ts, "exact_s": te, "sampled_s": ts, "exact_cpu_s": ce,
+                     "sampled_cpu_s": cs, "ratio_wall": te / ts, "ratio_cpu": ce / max(cs, 1e-9)})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _tiles_child(widths, tiles, workers, size):
+    """Run one configuration (in a fresh process): prints a JSON line."""
+    import netatlas
+    from netatlas import Plane
+    from netatlas.regions import partition
+    from netatlas.regions._tiles import stream_partition
+
+    net = netatlas.nets.from_torch(netatlas.nets.mlp([2, *widths, 10], seed=0, init="torch"))
+    plane = Plane.square(size)
+    partition(netatlas.nets.mlp([2, 8, 1], seed=0), Plane.square(1.0), tiles=2)  # compile the kernels
+    t0, c0 = time.perf_counter(), time.process_time()
+    if tiles == 1:
+        n = partition(net, plane).num_regions
+        peaks = [_peak_mb()]
+    else:
+        client = None
+        if workers:
+            import logging
+
+            import distributed
+
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1",
+                                               dashboard_address=None, silence_logs=logging.ERROR,
+                                               memory_limit=0)
+            client = distributed.Client(cluster)
+            client.run(lambda: partition(netatlas.nets.mlp([2, 8, 1], seed=0), Plane.square(1.0), tiles=2))
+            t0, c0 = time.perf_counter(), time.process_time()
+        with tempfile.TemporaryDirectory() as d:
+            n = stream_partition(net, plane, tiles, d, tolerance=1e-10, client=client, picture=256)["num_regions"]
+        if client is not None:
+            peaks = sorted(client.run(_peak_mb).values())
+            client.close()
+            cluster.close()
+        else:
+            peaks = [_peak_mb()]
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"widths": widths, "tiles": tiles, "workers": workers, "regions": n, "wall_s": wall,
+                      "parent_cpu_s": cpu, "peak_mb_per_worker": peaks}), flush=True)
+
+
+def bench_tiles(widths, tiles, size):
+    rows = []
+    for k, workers in [(1, 0), (tiles, 0), (tiles, 1), (tiles, 2)]:
+        cmd = [sys.executable, __file__, "--child", json.dumps([widths, k, workers, size])]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        rows.append(json.loads(out))
+        print(out, flush=True)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("lc", "tiles", "both"), default="both")
+    parser.add_argument("--radii", default="0.1,0.5", help="comma-separated radii for part lc")
+    parser.add_argument("--train-steps", type=int, default=0, help="Adam steps before measuring LC")
+    parser.add_argument("--widths", default="256,256,256", help="hidden widths for part tiles (the issue: 512x3)")
+    parser.add_argument("--tiles", type=int, default=4)
+    parser.add_argument("--size", type=float, default=3.0, help="half-width of the square window")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _tiles_child(*json.loads(args.child))
+        return
+    result = {}
+    if args.part in ("lc", "both"):
+        result["lc"] = bench_lc([float(r) for r in args.radii.split(",")], args.train_steps)
+    if args.part in ("tiles", "both"):
+        result["tiles"] = bench_tiles([int(w) for w in args.widths.split(",")], args.tiles, args.size)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

@@ -1,0 +1,185 @@
+"""The user's own data: labelled inputs from a CSV, NPZ or ``.pt`` file, checked, as a :class:`Dataset`.
+
+Accepted layouts (one sample per row / along the first axis):
+
+- ``.csv``: numbers separated by commas, one sample per line. The label column is the one headed
+  ``label``, ``y``, ``target`` or ``class`` when the first line is a header, else the last column; every
+  other column is an input coordinate.
+- ``.npz``: arrays ``x`` (or ``X``, ``inputs``, ``images``, ``data``) and ``y`` (or ``labels``,
+  ``targets``, ``label``); optionally ``x_test`` and ``y_test``.
+- ``.pt`` / ``.pth``: a tensor pair ``(x, y)`` or a dict with the keys above, read with
+  ``torch.load(weights_only=True)`` (no code is run).
+
+Labels that are whole numbers >= 0 make a classification set (``n_classes = max + 1``); any other labels a
+regression set. Every problem is one ``ValueError`` line naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from netatlas.data._dataset import Dataset, make
+
+__all__ = ["load_file", "DATA_SUFFIXES"]
+
+DATA_SUFFIXES = (".csv", ".npz", ".pt", ".pth")
+_X_KEYS = ("x", "X", "inputs", "images", "data")
+_Y_KEYS = ("y", "labels", "targets", "label")
+_LABEL_HEADERS = ("label", "y", "target", "class")
+
+
+def _fail(path, message) -> ValueError:
+    return ValueError(f"load_file: {path}: {message}")
+
+
+def _read_csv(path: Path):
+    try:
+        with path.open(newline="") as f:
+            rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+    except UnicodeDecodeError:
+        raise _fail(path, "is not a text CSV file") from None
+    if not rows:
+        raise _fail(path, "is empty; expected one sample per line: inputs..., label")
+
+    def numeric(row):
+        try:
+            [float(cell) for cell in row]
+            return True
+        except ValueError:
+            return False
+
+    header = None if numeric(rows[0]) else [cell.strip().lower() for cell in rows[0]]
+    body = rows[1:] if header else rows
+    if not body:
+        raise _fail(path, "has a header but no data lines")
+    width = len(body[0])
+    for i, row in enumerate(body):
+        if len(row) != width:
+            raise _fail(path, f"line {i + 1 + bool(header)} has {len(row)} columns, the first data line {width}")
+        if not numeric(row):
+            raise _fail(path, f"line {i + 1 + bool(header)} has a value that is not a number: {row[:6]}")
+    if width < 2:
+        raise _fail(path, "needs at least two columns (inputs..., label)")
+    table = np.array(body, dtype=np.float64)
+    label = width - 1
+    if header:
+        named = [i for i, name in enumerate(header) if name in _LABEL_HEADERS]
+        label = named[0] if named else label
+    return np.delete(table, label, axis=1), table[:, label], None, None
+
+
+def _pick(mapping, keys, path, what):
+    for key in keys:
+        if key in mapping:
+            return mapping[key]
+    raise _fail(path, f"has no {what} array; name it one of {list(keys)} (found {sorted(mapping)})")
+
+
+def _read_npz(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError) as exc:
+        raise _fail(path, f"is not a readable .npz archive ({exc})") from None
+    x, y = _pick(arrays, _X_KEYS, path, "input"), _pick(arrays, _Y_KEYS, path, "label")
+    return x, y, arrays.get("x_test"), arrays.get("y_test")
+
+
+def _read_pt(path: Path):
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one line for the user
+        raise _fail(path, f"cannot be read with torch.load(weights_only=True) ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if isinstance(obj, (tuple, list)) and len(obj) == 2:
+        obj = {"x": obj[0], "y": obj[1]}
+    if not isinstance(obj, dict):
+        raise _fail(path, f"holds a {type(obj).__name__}; expected a pair (x, y) or a dict with 'x' and 'y'")
+
+    def array(t):
+        return None if t is None else (t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t))
+
+    x, y = _pick(obj, _X_KEYS, path, "input"), _pick(obj, _Y_KEYS, path, "label")
+    return array(x), array(y), array(obj.get("x_test")), array(obj.get("y_test"))
+
+
+def _check(path, x, y, which):
+    try:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(path, f"{which} inputs and labels must be numbers") from None
+    if x.ndim < 2:
+        raise _fail(path, f"{which} inputs have shape {x.shape}; expected (n_samples, *input_shape)")
+    if y.ndim != 1:
+        y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
+        if y.ndim != 1:
+            raise _fail(path, f"{which} labels have shape {y.shape}; expected one label per sample (n,)")
+    if len(x) != len(y):
+        raise _fail(path, f"{len(x)} {which} inputs but {len(y)} labels")
+    if len(x) == 0:
+        raise _fail(path, f"has no {which} samples")
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(1) | ~np.isfinite(y)
+    if bad.any():
+        raise _fail(path, f"{int(bad.sum())} {which} samples have NaN or infinite values (first: "
+                          f"sample {int(np.flatnonzero(bad)[0])})")
+    return x, y
+
+
+def load_file(path) -> Dataset:
+    """Load labelled data from a CSV, NPZ or ``.pt`` file (layouts in the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; its suffix picks the reader (``DATA_SUFFIXES``).
+
+    Returns
+    -------
+    Dataset
+        ``x`` (n, *input_shape) float32 and ``y`` (n,) from the file; ``x_test``/``y_test`` from the
+        file's ``x_test``/``y_test`` arrays when given, else empty. ``name`` is the file name and
+        ``params`` records the path.
+
+    Raises
+    ------
+    ValueError
+        One line naming the file and the problem: missing, unknown suffix, unreadable, ragged or
+        non-numeric rows, missing arrays, a label count that differs from the input count, NaN/inf.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "points.csv"
+    >>> _ = path.write_text("x1,x2,label\\n0.5,1.0,0\\n-1.0,2.0,1\\n")
+    >>> data = load_file(path)
+    >>> data.x.shape, data.y.tolist(), data.n_classes
+    (torch.Size([2, 2]), [0, 1], 2)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, "no such file")
+    suffix = path.suffix.lower()
+    readers = {".csv": _read_csv, ".npz": _read_npz, ".pt": _read_pt, ".pth": _read_pt}
+    if suffix not in readers:
+        raise _fail(path, f"unknown data file type {suffix!r}; use one of {', '.join(DATA_SUFFIXES)}")
+    x, y, x_test, y_test = readers[suffix](path)
+    x, y = _check(path, x, y, "training")
+    if (x_test is None) != (y_test is None):
+        raise _fail(path, "has x_test without y_test (or the reverse); give both or neither")
+    if x_test is not None:
+        x_test, y_test = _check(path, x_test, y_test, "test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise _fail(path, f"test inputs have shape {x_test.shape[1:]} per sample, training inputs {x.shape[1:]}")
+    else:
+        x_test, y_test = np.zeros((0, *x.shape[1:])), np.zeros(0)
+    labels = np.concatenate([y, y_test])
+    classification = bool((labels == np.round(labels)).all() and (labels >= 0).all())
+    n_classes = int(labels.max()) + 1 if classification else None
+    return make(path.name, f"user data from {path.name}: {len(x)} samples of shape {tuple(x.shape[1:])}",
+                {"path": str(path)}, x, y, x_test, y_test, n_classes)

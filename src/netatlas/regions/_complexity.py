@@ -1,0 +1,503 @@
+"""Local complexity: how many linear regions (and neuron hyperplanes) meet a small disc around each
+point, exactly, and the sampled estimator of Humayun, Balestriero & Baraniuk (2024) next to it.
+
+# NOTE [what is counted]
+For a point p, a radius r and an orthonormal pair (d1, d2), the disc is
+``{p + u d1 + v d2 : u^2 + v^2 <= r^2}``. Its bounding square ``[-r, r]^2`` is partitioned exactly
+(the same kernels as :func:`netatlas.regions.partition`), and
+
+- ``local_complexity(method="exact")`` counts the regions whose polygon comes closer than r to p
+  (the centre inside, or some edge within distance r: polygon-disc intersection). A region that only
+  touches the circle at one point is not counted (measure zero; ``DISC_TOLERANCE`` decides ties).
+- ``hyperplanes_crossing(method="exact")`` counts, per activation node, the units whose sign changes
+  inside the disc: some region meeting the disc has the unit on and another has it off (each unit's
+  pre-activation is continuous and the disc connected, so this is exactly "its bent hyperplane
+  crosses the disc").
+- ``method="sampled"`` is the estimator of Humayun et al.: the vertices ``p +- r d_i`` of the
+  cross-polytope spanned by the directions (here the plane's two, so it is the square inscribed in
+  the disc) are forwarded through the network, and a unit counts when its pre-activation is not of
+  one sign (``> 0`` vs ``<= 0``) over the vertices. It counts neurons, not regions, and misses a unit
+  whose hyperplane crosses the disc without separating the vertices; compare it with
+  ``hyperplanes_crossing(method="exact").sum(-1)``.
+- ``local_complexity_1d`` counts the linear pieces of the segment ``{p + t d : |t| <= r}``.
+
+Neuron counts are per activation node and per breakpoint (one per unit for ReLU/LeakyReLU, two for
+a hardtanh with finite bounds, none for identity); max-pooling switches are not neurons and are not
+counted there, though they do split regions (``local_complexity`` counts them).
+
+Plain MLPs (``Net.as_mlp``) are batched: the squares of a chunk of points are split together, face
+by face, so many tiny partitions cost one kernel call per layer. Other graphs (convolutions, ...)
+run :func:`netatlas.regions.partition` / :func:`~netatlas.regions.along_line` per point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+from numba import njit
+
+from netatlas.nets import as_net
+from netatlas.regions import _kernels as K
+from netatlas.regions._affine import activation_slopes, check_piecewise_linear
+from netatlas.regions._lines import LINE_TOLERANCE, along_line
+from netatlas.regions._partition import BOUNDARY_TOLERANCE, _buffer, _chain_layers, _next_maps, partition
+from netatlas.slices import Line, Plane
+
+__all__ = ["DISC_TOLERANCE", "ORTHONORMAL_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
+           "local_complexity_1d", "random_directions"]
+
+#: A region meets the disc when its distance to the centre is below ``r (1 - DISC_TOLERANCE)``.
+DISC_TOLERANCE = 1e-9
+#: Given directions must be orthonormal to this (absolute) accuracy, e.g. float32-normalised ones pass.
+ORTHONORMAL_TOLERANCE = 1e-6
+#: Points (times planes) handled per batch: bounds the memory of the per-face maps.
+CHUNK = 64
+#: Point-planes per Dask task (each task runs its rows in batches of CHUNK).
+TASK = 4096
+#: Vertices forwarded per batch by the sampled estimator.
+SAMPLED_CHUNK = 8192
+
+
+def _one_blas_thread():
+    """The batches make many small GEMMs, for which BLAS threads only add overhead (measured 4x slower
+    with two threads on a shared 2-core machine); parallelism comes from Dask workers instead."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+# -- validation -----------------------------------------------------------------------------------
+def _check_points(net, points, radius, where):
+    if isinstance(points, torch.Tensor):
+        points = points.detach().cpu().numpy()
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim == 0 or pts.size == 0:
+        raise ValueError(f"{where}: points must be an array of shape (n_points, {net.n_inputs}) or "
+                         f"(n_points, *{net.input_shape}); got shape {pts.shape}")
+    n = pts.shape[0]
+    if pts[0].size != net.n_inputs or (pts.ndim > 2 and pts.shape[1:] != net.input_shape):
+        raise ValueError(f"{where}: points have shape {pts.shape} but the network takes inputs of "
+                         f"{net.n_inputs} numbers (shape {net.input_shape}); pass (n_points, {net.n_inputs})")
+    if not np.all(np.isfinite(pts)):
+        raise ValueError(f"{where}: points contain NaN or infinite values")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(radius) or radius <= 0:
+        raise ValueError(f"{where}: radius must be a finite number > 0; got {radius!r}")
+    return pts.reshape(n, net.n_inputs), float(radius)
+
+
+def _check_count(value, name, where):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{where}: {name} must be an integer >= 1; got {value!r}")
+    return int(value)
+
+
+def random_directions(n_points: int, n_planes: int, dim: int, k: int = 2, *, seed: int = 0) -> np.ndarray:
+    """Seeded random orthonormal k-frames: shape (n_points, n_planes, k, dim).
+
+    Each frame is the Q factor of a standard Gaussian (dim, k) matrix, i.e. uniform on the Stiefel
+    manifold.
+
+    >>> d = random_directions(3, 2, 5, seed=1)
+    >>> d.shape, bool(np.allclose(np.einsum("pmid,pmjd->pmij", d, d), np.eye(2)))
+    ((3, 2, 2, 5), True)
+    """
+    if dim < k:
+        raise ValueError(f"random_directions: need dim >= {k} for {k} orthonormal directions; got dim={dim}")
+    g = np.random.default_rng(seed).standard_normal((n_points, n_planes, dim, k))
+    q, _ = np.linalg.qr(g)
+    return np.ascontiguousarray(np.swapaxes(q, -1, -2))
+
+
+def _directions(directions, n, n_planes, d, k, seed, where):
+    if directions is None:
+        return random_directions(n, n_planes, d, k, seed=seed)
+    if isinstance(directions, torch.Tensor):
+        directions = directions.detach().cpu().numpy()
+    D = np.asarray(directions, dtype=np.float64)
+    want = (n, "n_planes", 2, d) if k == 2 else (n, "n_lines", d)
+    if k == 1 and D.ndim == 3:
+        D = D[:, :, None, :]
+    if D.ndim != 4 or D.shape[0] != n or D.shape[2] != k or D.shape[3] != d:
+        raise ValueError(f"{where}: directions must have shape {want}; got {np.shape(directions)}")
+    if not np.all(np.isfinite(D)):
+        raise ValueError(f"{where}: directions contain NaN or infinite values")
+    gram = np.einsum("pmid,pmjd->pmij", D, D)
+    err = np.abs(gram - np.eye(k)).max()
+    if err > ORTHONORMAL_TOLERANCE:
+        raise ValueError(f"{where}: directions must be orthonormal (unit length, and the two of a plane "
+                         f"perpendicular); the worst Gram entry is off by {err:.3g} (zero or parallel "
+                         f"directions?)")
+    return D
+
+
+# -- geometry kernels -----------------------------------------------------------------------------
+@njit(cache=True)
+def polygon_origin_distance(xy, off):
+    """Distance (F,) from (0, 0) to each convex counter-clockwise polygon (0 when inside it)."""
+    F = off.shape[0] - 1
+    out = np.empty(F)
+    for f in range(F):
+        s, e = off[f], off[f + 1]
+        inside = True
+        best = np.inf
+        for i in range(s, e):
+            i2 = i + 1 if i + 1 < e else s
+            x0, y0 = xy[i, 0], xy[i, 1]
+            ex, ey = xy[i2, 0] - x0, xy[i2, 1] - y0
+            if ex * (-y0) - ey * (-x0) < 0.0:  # origin right of a counter-clockwise edge
+                inside = False
+            ll = ex * ex + ey * ey
+            t = 0.0 if ll == 0.0 else min(max(-(x0 * ex + y0 * ey) / ll, 0.0), 1.0)
+            px, py = x0 + t * ex, y0 + t * ey
+            best = min(best, np.sqrt(px * px + py * py))
+        out[f] = 0.0 if inside else best
+    return out
+
+
+# -- exact 2-D: batched chain ----------------------------------------------------------------------
+def _chain_discs(layers, P, D, r, tol, want_bits=True, work=None):
+    """Faces of the squares [-r, r]^2 of m planes (P (m, d) centres, D (m, 2, d) directions).
+
+    Returns (xy, off, owner (F,), bits: per hidden layer (F, ceil(n_k / 8)) packed uint8, or [] when
+    ``want_bits`` is False). ``work`` holds map buffers reused across batches."""
+    work = {} if work is None else work
+    m = len(P)
+    square = np.array([[-r, -r], [r, -r], [r, r], [-r, r]])
+    xy = np.tile(square, (m, 1))
+    off = np.arange(0, 4 * m + 1, 4, dtype=np.int64)
+    lab = np.tile(np.array([-1, -2, -3, -4], np.int64), m)
+    W0, b0, _ = layers[0]
+    M = np.empty((m, 3, W0.shape[0]))
+    M[:, 0], M[:, 1], M[:, 2] = D[:, 0] @ W0.T, D[:, 1] @ W0.T, P @ W0.T + b0
+    owner = np.arange(m)
+    bits: list[np.ndarray] = []
+    diam = 2 * math.sqrt(2) * r
+    hidden = layers[:-1]
+    base = np.concatenate([[0], np.cumsum([W.shape[0] for W, _, _ in hidden])]).astype(np.int64)
+    for level, (W, _, act) in enumerate(hidden):
+        n_faces = len(off) - 1
+        if act.name == "identity":
+            cparent = np.arange(n_faces)
+            cbits = np.ones((n_faces, W.shape[0]), np.uint8)
+            cut_off, cut_units = np.zeros(n_faces + 1, np.int64), np.zeros(0, np.int64)
+        else:
+            xy, off, lab, cparent, cbits, cut_off, cut_units = K.split_faces(xy, off, lab, M, base[level], tol,
+                                                                             diam)
+        owner = owner[cparent]
+        if want_bits:
+            bits = [b[cparent] for b in bits] + [np.packbits(cbits, axis=1)]
+        if level + 1 == len(hidden):
+            break
+        on, off_slope = activation_slopes(act)
+        Wn, bn, _ = layers[level + 1]
+        ref = cbits[np.searchsorted(cparent, np.arange(n_faces))]
+        G = _next_maps(M, ref, on, off_slope, Wn, bn, work, level)
+        C = len(cparent)
+        Mc = _buffer(work, ("children", level), (C, 3, Wn.shape[0]))  # reused: no page faults per batch
+        groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent)) + 1, [C]]).astype(np.int64)
+        K.child_maps(G, M, np.ascontiguousarray(Wn.T), cparent, cbits, ref, cut_off, cut_units, on, off_slope, 0,
+                     Mc, groups)
+        M = Mc
+    return xy, off, owner, bits
+
+
+def _disc_counts(xy, off, owner, bits, m, r):
+    """Regions meeting each disc (m,) and units crossing it per layer (m, n_layers); ``bits`` are
+    packed patterns per layer (F, ceil(n_k / 8)) uint8."""
+    meets = polygon_origin_distance(xy, off) < r * (1 - DISC_TOLERANCE)
+    owner_in = owner[meets]  # nondecreasing; every disc meets at least the region holding its centre
+    regions = np.bincount(owner_in, minlength=m)
+    starts = np.concatenate([[0], np.cumsum(regions)[:-1]])
+    crossing = np.zeros((m, len(bits)), np.int64)
+    for k, b in enumerate(bits):
+        if b.shape[1] == 0:
+            continue
+        b_in = b[meets]
+        mixed = np.bitwise_or.reduceat(b_in, starts, axis=0) & ~np.bitwise_and.reduceat(b_in, starts, axis=0)
+        crossing[:, k] = np.unpackbits(mixed, axis=1).sum(1)
+    return regions, crossing
+
+
+def _exact_chunk(net, P, D, r, tol, want_crossing=True):
+    """(regions (m,), crossing (m, n_layers)) for m planes: centres P (m, d), directions D (m, 2, d)."""
+    layers = _chain_layers(net)
+    m = len(P)
+    if layers is not None:
+        if len(layers) == 1:  # affine net: one region, nothing crosses
+            return np.ones(m, np.int64), np.zeros((m, 0), np.int64)
+        work: dict = {}
+        parts = []
+        with _one_blas_thread():
+            for s in range(0, m, CHUNK):
+                xy, off, owner, bits = _chain_discs(layers, P[s:s + CHUNK], D[s:s + CHUNK], r, tol, want_crossing,
+                                                    work)
+                parts.append(_disc_counts(xy, off, owner, bits, min(CHUNK, m - s), r))
+        return np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts])
+    regions = np.empty(m, np.int64)
+    crossing = np.zeros((m, len(net.activations)), np.int64)
+    shape = net.input_shape
+    for i in range(m):
+        plane = Plane(P[i].reshape(shape), D[i, 0].reshape(shape), D[i, 1].reshape(shape), (-r, r, -r, r))
+        part = partition(net, plane, tolerance=tol)
+        bits, start = [], 0
+        for n_k in part.units_per_layer:
+            bits.append(np.packbits(part.patterns[:, start:start + n_k], axis=1))
+            start += n_k
+        reg, cross = _disc_counts(part.xy + part.center, part.offsets, np.zeros(part.num_regions, np.int64),
+                                  bits, 1, r)
+        regions[i], crossing[i, :cross.shape[1]] = reg[0], cross[0]
+    return regions, crossing
+
+
+def _sampled_chunk(net, P, D, r):
+    """(unit, breakpoint) pairs whose pre-activation is not on one side of the breakpoint over the 2k
+    vertices p +- r d_i (ReLU: sign changes): (m, n_layers)."""
+    m, k, d = D.shape
+    verts = (P[:, None, None, :] + r * np.stack([D, -D], axis=1)).reshape(m * 2 * k, d)
+    out = np.zeros((m, len(net.activations)), np.int64)
+    per = 2 * k
+    step = max(SAMPLED_CHUNK // per, 1) * per
+    with torch.no_grad():
+        for s in range(0, len(verts), step):
+            zs = net.pre_activations(torch.from_numpy(verts[s:s + step]))
+            rows = slice(s // per, (s + step) // per)
+            for layer, (z, node) in enumerate(zip(zs, net.activations, strict=True)):
+                for bp in net.nodes[node].op.breakpoints:  # relu: 0; hardtanh: min and max; identity: none
+                    pos = (z > bp).reshape(-1, per, z.shape[1])
+                    out[rows, layer] += (pos.any(1) & ~pos.all(1)).sum(1).numpy()
+    return out
+
+
+def _pieces_chunk(net, P, D, r, tol):
+    """Linear pieces (m,) on the segments p + t d, |t| <= r (P (m, d), D (m, d) unit vectors)."""
+    layers = _chain_layers(net)
+    if layers is None:
+        shape = net.input_shape
+        return np.array([along_line(net, Line((P[i] - r * D[i]).reshape(shape), (P[i] + r * D[i]).reshape(shape)),
+                                    tolerance=tol).num_pieces for i in range(len(P))], np.int64)
+    return _chain_segments(layers, P, D, r, tol)
+
+
+def _chain_segments(layers, P, D, r, tol):
+    """Batched ``along_line`` for plain MLPs: pieces (m,) of the m segments t in [-r, r]."""
+    m = len(P)
+    W0, b0, _ = layers[0]
+    a, c = D @ W0.T, P @ W0.T + b0  # z = a t + c on each piece, (pieces, n)
+    owner, lo, hi = np.arange(m), np.full(m, -r), np.full(m, r)
+    merge = tol * 2 * r  # along_line's tolerance in t in [0, 1], scaled to this parametrisation
+    for level, (_, _, act) in enumerate(layers[:-1]):
+        n_old = len(owner)
+        if act.name == "identity":
+            parent, bit = np.arange(n_old), np.ones(a.shape, bool)
+        else:
+            za, zb = a * lo[:, None] + c, a * hi[:, None] + c
+            band = merge * np.abs(a)
+            piece, unit = np.nonzero(((za > band) & (zb < -band)) | ((za < -band) & (zb > band)))
+            inner = lo > -r  # pieces that start at an interior edge
+            seg = np.concatenate([owner[inner], owner[piece]])
+            t = np.concatenate([lo[inner], -c[piece, unit] / a[piece, unit]])
+            order = np.lexsort((t, seg))
+            seg, t = seg[order], t[order]
+            keep = (t > -r + merge) & (t < r - merge)
+            keep[1:] &= ~((seg[1:] == seg[:-1]) & (np.diff(t) <= merge))
+            seg, t = seg[keep], t[keep]
+            counts = np.bincount(seg, minlength=m) + 1
+            new_owner = np.repeat(np.arange(m), counts)
+            first = np.zeros(len(new_owner), bool)
+            first[np.concatenate([[0], np.cumsum(counts)[:-1]])] = True
+            new_lo, new_hi = np.full(len(new_owner), -r), np.full(len(new_owner), r)
+            new_lo[~first] = t
+            new_hi[np.flatnonzero(~first) - 1] = t
+            mids = (new_lo + new_hi) / 2
+            # the old piece holding each midpoint: segments laid end to end, 4r apart
+            parent = np.searchsorted(owner * 4 * r + lo, new_owner * 4 * r + mids, side="right") - 1
+            owner, lo, hi = new_owner, new_lo, new_hi
+            bit = a[parent] * mids[:, None] + c[parent] > 0
+        on, off_slope = activation_slopes(act)
+        s = np.where(bit, on, off_slope)
+        Wn, bn, _ = layers[level + 1]
+        a, c = (s * a[parent]) @ Wn.T, (s * c[parent]) @ Wn.T + bn
+    return np.bincount(owner, minlength=m)
+
+
+# -- public API -----------------------------------------------------------------------------------
+def _prepare(net, points, radius, directions, n_slices, seed, k, count_name, where):
+    shape = tuple(np.shape(points)[1:])
+    net = as_net(net, input_shape=shape if len(shape) > 1 else None)
+    check_piecewise_linear(net, where)
+    P, r = _check_points(net, points, radius, where)
+    n_slices = _check_count(n_slices, count_name, where)
+    if directions is not None and np.ndim(directions) >= 2:
+        n_slices = int(np.shape(directions)[1])
+    D = _directions(directions, len(P), n_slices, net.n_inputs, k, seed, where)
+    n, m = D.shape[:2]
+    return net, np.repeat(P, m, axis=0), D.reshape(n * m, k, net.n_inputs), r, (n, m)
+
+
+def _run(fn, net, P, D, args, client):
+    """fn(net, P_chunk, D_chunk, *args) over chunks of rows, in process or on a Dask client."""
+    if client is None:
+        return [fn(net, P, D, *args)]
+    bounds = [(s, min(s + TASK, len(P))) for s in range(0, len(P), TASK)]
+    remote_net = client.scatter(net, broadcast=True, hash=False)
+    futures = [client.submit(fn, remote_net, P[a:b], D[a:b], *args, pure=False) for a, b in bounds]
+    return client.gather(futures)
+
+
+def _check_method(method, where):
+    if method not in ("exact", "sampled"):
+        raise ValueError(f"{where}: method must be 'exact' or 'sampled'; got {method!r}")
+
+
+def hyperplanes_crossing(net, points, radius, *, directions=None, n_planes=1, seed=0, method="exact",
+                         client=None, tolerance: float = BOUNDARY_TOLERANCE) -> np.ndarray:
+    """Units of each activation node whose zero set crosses the disc of radius r around each point.
+
+    Parameters are those of :func:`local_complexity`. ``method="exact"`` counts the units whose sign
+    changes inside the disc (from its exact partition); ``"sampled"`` counts the units whose
+    pre-activation is not of one sign over the four vertices ``p +- r d1``, ``p +- r d2`` (Humayun
+    et al.'s cross-polytope in the plane), which can only be fewer.
+
+    Returns
+    -------
+    ndarray of shape (n_points, n_planes, n_layers), int64
+        One column per activation node, in ``net.activations`` order.
+
+    Examples
+    --------
+    >>> import numpy as np, netatlas
+    >>> net = netatlas.nets.mlp([2, 8, 8, 1], seed=0)
+    >>> pts = np.zeros((3, 2))
+    >>> exact = hyperplanes_crossing(net, pts, 0.5, seed=1)
+    >>> sampled = hyperplanes_crossing(net, pts, 0.5, seed=1, method="sampled")
+    >>> exact.shape, bool(np.all(sampled <= exact))
+    ((3, 1, 2), True)
+    """
+    _check_method(method, "hyperplanes_crossing")
+    if method == "sampled":
+        net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
+                                        "hyperplanes_crossing")
+        parts = _run(_sampled_chunk, net, P, D, (r,), client)
+        return np.concatenate(parts).reshape(n, m, -1)
+    return exact_counts(net, points, radius, directions=directions, n_planes=n_planes, seed=seed, client=client,
+                        tolerance=tolerance)[1]
+
+
+def exact_counts(net, points, radius, *, directions=None, n_planes=1, seed=0, client=None,
+                 tolerance: float = BOUNDARY_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Both exact counts from one partition per disc: ``(local_complexity (n_points, n_planes),
+    hyperplanes_crossing (n_points, n_planes, n_layers))`` (arguments as in :func:`local_complexity`).
+
+    >>> import numpy as np, netatlas
+    >>> regions, crossing = exact_counts(netatlas.nets.mlp([2, 8, 1], seed=0), np.zeros((2, 2)), 0.5)
+    >>> regions.shape, crossing.shape
+    ((2, 1), (2, 1, 1))
+    """
+    net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
+                                    "local_complexity")
+    parts = _run(_exact_chunk, net, P, D, (r, tolerance), client)
+    regions = np.concatenate([a for a, _ in parts]).reshape(n, m)
+    return regions, np.concatenate([c for _, c in parts]).reshape(n, m, -1)
+
+
+
+
+def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0, method="exact", client=None,
+                     tolerance: float = BOUNDARY_TOLERANCE) -> np.ndarray:
+    """Local complexity around each point: linear regions meeting a disc of radius ``radius``.
+
+    For each point p and each plane through p spanned by an orthonormal pair (d1, d2), the exact
+    number of linear regions meeting ``{p + u d1 + v d2 : u^2 + v^2 <= r^2}`` (see the module's
+    NOTE [what is counted]).
+
+    Parameters
+    ----------
+    net : Net or torch.nn.Module
+        Any network :func:`netatlas.regions.partition` takes (plain MLPs are batched across points).
+    points : array_like of shape (n_points, n_inputs) or (n_points, *input_shape)
+    radius : float
+        r > 0, in input units.
+    directions : array_like of shape (n_points, n_planes, 2, n_inputs), optional
+        The planes, as orthonormal pairs; default ``n_planes`` random ones per point, seeded by
+        ``seed`` (:func:`random_directions`).
+    method : {"exact", "sampled"}
+        "exact": regions meeting the disc. "sampled": Humayun, Balestriero & Baraniuk's local
+        complexity on the same plane and radius: the number of *neurons* (all layers) whose
+        pre-activation is not of one sign over the cross-polytope vertices ``p +- r d1, p +- r d2``.
+        Its exact counterpart is ``hyperplanes_crossing(...).sum(-1)``.
+    client : dask.distributed.Client, optional
+        Run chunks of ``TASK`` point-planes as Dask tasks.
+    tolerance : float
+        Boundary tolerance of the partition (relative to the square's diagonal).
+
+    Returns
+    -------
+    ndarray of shape (n_points, n_planes), int64
+
+    Raises
+    ------
+    ValueError
+        radius <= 0, points of the wrong size, directions of the wrong shape or not orthonormal.
+
+    Examples
+    --------
+    >>> import numpy as np, netatlas
+    >>> net = netatlas.nets.mlp([2, 16, 16, 2], seed=0)
+    >>> lc = local_complexity(net, np.zeros((4, 2)), 0.3, n_planes=2)
+    >>> lc.shape, bool(lc.min() >= 1)
+    ((4, 2), True)
+    >>> local_complexity(net, np.zeros((4, 2)), 0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: local_complexity: radius must be a finite number > 0; got 0.0
+    """
+    _check_method(method, "local_complexity")
+    if method == "sampled":
+        return hyperplanes_crossing(net, points, radius, directions=directions, n_planes=n_planes, seed=seed,
+                                    method="sampled", client=client).sum(-1)
+    net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
+                                    "local_complexity")
+    parts = _run(_exact_chunk, net, P, D, (r, tolerance, False), client)
+    return np.concatenate([a for a, _ in parts]).reshape(n, m)
+
+
+def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed=0, client=None,
+                        tolerance: float = LINE_TOLERANCE) -> np.ndarray:
+    """Linear pieces of the network on the segment ``{p + t d : |t| <= r}`` through each point.
+
+    Parameters
+    ----------
+    net, points, radius, seed, client
+        As in :func:`local_complexity`.
+    directions : array_like of shape (n_points, n_lines, n_inputs), optional
+        Unit directions; default ``n_lines`` random ones per point.
+    tolerance : float
+        Breakpoint merge tolerance relative to the segment's length (as in ``along_line``).
+
+    Returns
+    -------
+    ndarray of shape (n_points, n_lines), int64: 1 + the breakpoints inside the segment.
+
+    Examples
+    --------
+    >>> import numpy as np, netatlas
+    >>> net = netatlas.nets.mlp([3, 16, 16, 1], seed=0)
+    >>> local_complexity_1d(net, np.zeros((2, 3)), 0.5, n_lines=3).shape
+    (2, 3)
+    """
+    net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_lines, seed, 1, "n_lines",
+                                    "local_complexity_1d")
+    parts = _run(_pieces_rows, net, P, D, (r, tolerance), client)
+    return np.concatenate(parts).reshape(n, m)
+
+
+def _pieces_rows(net, P, D, r, tol):
+    with _one_blas_thread():
+        parts = [_pieces_chunk(net, P[s:s + CHUNK], D[s:s + CHUNK, 0], r, tol) for s in range(0, len(P), CHUNK)]
+    return np.concatenate(parts)

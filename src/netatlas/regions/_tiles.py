@@ -1,0 +1,385 @@
+"""Tiled partitions: a slice split into k x k tiles, each partitioned on its own (in process or on Dask),
+and the regions cut by tile borders merged back, so the answer equals the untiled one.
+
+# NOTE [merging]
+The set of inputs with one activation pattern is convex (with the earlier layers' pattern fixed,
+each unit's sign condition is a half-plane), so within the convex window it is one convex polygon:
+pieces of different tiles with the same pattern are pieces of the same region (adjacent across a
+border), and their union is the convex hull of their vertices (max pooling: the pattern includes the arg-maxes; a region
+with fixed arg-maxes is convex too). Only pieces with an edge on a seam
+(an inner tile border, label ``SEAM``) can be cut, so only those are kept for merging; the others
+are complete regions. Each tile is partitioned with the window's absolute boundary tolerance (its
+relative tolerance scaled by the window's diagonal over the tile's), so snapping matches the
+untiled run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from netatlas.regions import _kernels as K
+from netatlas.regions._partition import VERTEX_MERGE_TOLERANCE, Partition
+from netatlas.slices import Plane
+
+__all__ = ["SEAM", "stream_partition", "tile_planes", "tiled_partition"]
+
+#: Edge label of an inner tile border (slice sides are -1 bottom, -2 right, -3 top, -4 left).
+SEAM = -5
+
+
+def tile_planes(plane: Plane, tiles: int) -> list[tuple[int, int, Plane]]:
+    """The k x k tiles of ``plane`` as (i, j, Plane), i along u and j along v, row by row.
+
+    >>> [t[2].bounds for t in tile_planes(Plane.square(1.0), 2)][:2]
+    [(-1.0, 0.0, -1.0, 0.0), (0.0, 1.0, -1.0, 0.0)]
+    """
+    umin, umax, vmin, vmax = plane.bounds
+    us, vs = np.linspace(umin, umax, tiles + 1), np.linspace(vmin, vmax, tiles + 1)
+    us[0], us[-1], vs[0], vs[-1] = umin, umax, vmin, vmax
+    return [(i, j, Plane(plane.origin, plane.d1, plane.d2, (float(us[i]), float(us[i + 1]), float(vs[j]),
+                                                             float(vs[j + 1]))))
+            for j in range(tiles) for i in range(tiles)]
+
+
+def _diag(bounds) -> float:
+    return math.hypot(bounds[1] - bounds[0], bounds[3] - bounds[2])
+
+
+def _center(bounds) -> np.ndarray:
+    return np.array([(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2])
+
+
+def _subset(p: dict, keep: np.ndarray) -> dict:
+    """The faces ``keep`` (bool (F,)) of a pieces dict."""
+    counts = np.diff(p["off"])
+    vkeep = np.repeat(keep, counts)
+    return {"xy": p["xy"][vkeep], "off": np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64),
+            "lab": p["lab"][vkeep], "bits": p["bits"][keep], "choices": p["choices"][keep],
+            "maps": p["maps"][keep]}
+
+
+def _concat(parts: list) -> dict:
+    parts = [p for p in parts if len(p["off"]) > 1] or parts[:1]
+    counts = np.concatenate([np.diff(p["off"]) for p in parts])
+    return {"xy": np.concatenate([p["xy"] for p in parts]),
+            "off": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            "lab": np.concatenate([p["lab"] for p in parts]), "bits": np.concatenate([p["bits"] for p in parts]),
+            "choices": np.concatenate([p["choices"] for p in parts]),
+            "maps": np.concatenate([p["maps"] for p in parts])}
+
+
+def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str):
+    """Partition tile (i, j) of ``window``; return (complete, border, partition) where complete and
+    border are pieces dicts (xy centred on the window's centre, off, lab with seams relabelled, bits:
+    packed patterns of all layers side by side, maps in the window's centred coordinates)."""
+    from netatlas.regions._complexity import _one_blas_thread
+    from netatlas.regions._partition import partition
+
+    plane = tile_planes(window, tiles)[j * tiles + i][2]
+    with _one_blas_thread():  # parallelism comes from tiles on workers; BLAS threads only contend
+        part = partition(net, plane, tolerance=tolerance * _diag(window.bounds) / _diag(plane.bounds), method=method)
+    shift = part.center - _center(window.bounds)
+    lab = part.labels.copy()
+    seams = [s for s, inner in ((-1, j > 0), (-2, i < tiles - 1), (-3, j < tiles - 1), (-4, i > 0)) if inner]
+    lab[np.isin(lab, seams)] = SEAM
+    maps = part.maps.copy()
+    maps[:, 2] -= maps[:, 0] * shift[0] + maps[:, 1] * shift[1]  # value at the window centre
+    bits = (np.concatenate(part.pattern_bits, axis=1) if part.pattern_bits
+            else np.zeros((part.num_regions, 0), np.uint8))
+    choices = (np.concatenate(part.choices, axis=1).astype(np.int16) if part.choices
+               else np.zeros((part.num_regions, 0), np.int16))
+    pieces = {"xy": part.xy + shift, "off": part.offsets, "lab": lab, "bits": bits, "choices": choices, "maps": maps}
+    face = np.repeat(np.arange(part.num_regions), np.diff(part.offsets))
+    on_seam = np.bincount(face[lab == SEAM], minlength=part.num_regions) > 0
+    return _subset(pieces, ~on_seam), _subset(pieces, on_seam), part
+
+
+def tile_job_pieces(part) -> dict:
+    """The bits and arg-maxes of every region of a partition (for colours)."""
+    bits = (np.concatenate(part.pattern_bits, axis=1) if part.pattern_bits
+            else np.zeros((part.num_regions, 0), np.uint8))
+    choices = (np.concatenate(part.choices, axis=1).astype(np.int16) if part.choices
+               else np.zeros((part.num_regions, 0), np.int16))
+    return {"bits": bits, "choices": choices}
+
+
+def _hull(points: np.ndarray, eps: float) -> np.ndarray:
+    """Convex hull (counter-clockwise, from the lowest-then-leftmost point) without vertices within
+    ``eps`` of the line through their neighbours (Andrew's monotone chain)."""
+    pts = points[np.lexsort((points[:, 1], points[:, 0]))]
+
+    def chain(seq):
+        out: list = []
+        for p in seq:
+            while len(out) >= 2:
+                o, a = out[-2], out[-1]
+                cross = (a[0] - o[0]) * (p[1] - o[1]) - (a[1] - o[1]) * (p[0] - o[0])
+                if cross > eps * math.hypot(p[0] - o[0], p[1] - o[1]):
+                    break
+                out.pop()
+            out.append(p)
+        return out
+
+    lower, upper = chain(pts), chain(pts[::-1])
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def _edge_labels(hull: np.ndarray, xy: np.ndarray, off: np.ndarray, lab: np.ndarray, eps: float) -> np.ndarray:
+    """Label of each hull edge: that of a piece edge (not a seam) lying along it."""
+    nxt = np.arange(1, len(xy) + 1)
+    nxt[off[1:] - 1] = off[:-1]
+    keep = lab != SEAM
+    a, b, el = xy[keep], xy[nxt][keep], lab[keep]
+    p, q = hull, np.roll(hull, -1, axis=0)
+    d = q - p
+    length = np.hypot(d[:, 0], d[:, 1])[:, None]
+    n = np.stack([-d[:, 1], d[:, 0]], 1)[:, None, :] / length[..., None]
+
+    def dist(x):  # (H, E) distance of piece-edge endpoints x (E, 2) to each hull line
+        return np.abs(((x[None] - p[:, None]) * n).sum(-1))
+
+    mid = (a + b) / 2
+    t = ((mid[None] - p[:, None]) * d[:, None]).sum(-1) / length**2
+    ok = (dist(a) <= eps) & (dist(b) <= eps) & (t > 0) & (t < 1)
+    labels = np.full(len(hull), SEAM, np.int64)
+    h, e = np.nonzero(ok)
+    labels[h[::-1]] = el[e[::-1]]  # first match wins
+    return labels
+
+
+def merge_border(border: dict, diam: float) -> dict:
+    """Merge seam pieces with one pattern into one region each (see NOTE [merging])."""
+    F = len(border["off"]) - 1
+    if F == 0:
+        return border
+    _, first, group = np.unique(_key(border), axis=0, return_index=True, return_inverse=True)
+    group = group.ravel()
+    eps = VERTEX_MERGE_TOLERANCE * diam
+    order = np.argsort(group, kind="stable")
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(group[order])) + 1, [F]])
+    xs, labs, sizes = [], [], []
+    off, xy, lab = border["off"], border["xy"], border["lab"]
+    for g in range(len(bounds) - 1):
+        faces = order[bounds[g]:bounds[g + 1]]
+        if len(faces) == 1:
+            f = faces[0]
+            poly, pl = xy[off[f]:off[f + 1]], lab[off[f]:off[f + 1]]
+        else:
+            counts = off[faces + 1] - off[faces]
+            rows = np.concatenate([np.arange(off[f], off[f + 1]) for f in faces])
+            sub_off = np.concatenate([[0], np.cumsum(counts)])
+            poly = _hull(xy[rows], eps)
+            pl = _edge_labels(poly, xy[rows], sub_off, lab[rows], eps)
+        xs.append(poly)
+        labs.append(pl)
+        sizes.append(len(poly))
+    reps = order[bounds[:-1]]
+    return {"xy": np.concatenate(xs), "off": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            "lab": np.concatenate(labs), "bits": border["bits"][reps], "choices": border["choices"][reps],
+            "maps": border["maps"][reps]}
+
+
+def _key(p: dict) -> np.ndarray:
+    """A region's identity (F, B) uint8: its pattern bits and its max-pool arg-maxes."""
+    return np.concatenate([p["bits"], np.ascontiguousarray(p["choices"]).view(np.uint8)], axis=1)
+
+
+def _run_tiles(net, window, tiles, tolerance, method, client):
+    jobs = [(i, j) for j in range(tiles) for i in range(tiles)]
+    if client is None:
+        for i, j in jobs:
+            yield tile_job(net, window, i, j, tiles, tolerance, method)
+        return
+    from distributed import as_completed
+
+    remote = client.scatter(net, broadcast=True, hash=False)
+    futures = [client.submit(_tile_job_light, remote, window, i, j, tiles, tolerance, method, pure=False)
+               for i, j in jobs]
+    for future in as_completed(futures):
+        yield future.result()
+        future.release()
+
+
+def _tile_job_light(net, window, i, j, tiles, tolerance, method):
+    complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method)
+    return complete, border, _meta(part)
+
+
+def _meta(part) -> dict:
+    return {"units_per_layer": part.units_per_layer, "layer_names": part.layer_names,
+            "max_units_per_layer": part.max_units_per_layer, "max_layer_names": part.max_layer_names}
+
+
+def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: str = "auto",
+                    client=None) -> Partition:
+    """The partition of ``plane`` computed tile by tile (see :func:`netatlas.regions.partition`,
+    ``tiles=``): same regions, areas, patterns and maps as the untiled partition, in another order."""
+    from netatlas.nets import as_net
+
+    net = as_net(net, input_shape=plane.input_shape)
+    complete, border, meta = [], [], None
+    for c, b, part in _run_tiles(net, plane, tiles, tolerance, method, client):
+        complete.append(c)
+        border.append(b)
+        meta = part if isinstance(part, dict) else _meta(part)
+    merged = merge_border(_concat(border), _diag(plane.bounds))
+    allp = _concat(complete + [merged])
+    sizes = meta["units_per_layer"]
+    nbytes = np.cumsum([0] + [(n + 7) // 8 for n in sizes])
+    pattern_bits = tuple(np.ascontiguousarray(allp["bits"][:, nbytes[k]:nbytes[k + 1]]) for k in range(len(sizes)))
+    counts = np.diff(allp["off"])
+    center = _center(plane.bounds)
+    # face-local vertices are stored as offsets from the window centre, like an untiled partition's
+    area_check = K.polygon_areas(allp["xy"], allp["off"])
+    assert np.all(area_check > -1e-12 * plane.area), "tiled_partition: a merged region is not counter-clockwise"
+    max_sizes = meta["max_units_per_layer"]
+    cuts = np.cumsum([0, *max_sizes])
+    choices = tuple(np.ascontiguousarray(allp["choices"][:, cuts[k]:cuts[k + 1]]) for k in range(len(max_sizes)))
+    return Partition(plane=plane, center=center, xy=allp["xy"], offsets=np.concatenate([[0], np.cumsum(counts)]),
+                     labels=allp["lab"], pattern_bits=pattern_bits, maps=allp["maps"],
+                     units_per_layer=tuple(sizes), layer_names=tuple(meta["layer_names"]), tolerance=tolerance,
+                     method=f"tiled-{tiles}x{tiles}", choices=choices, max_units_per_layer=tuple(max_sizes),
+                     max_layer_names=tuple(meta["max_layer_names"]))
+
+
+# -- streaming to disk ------------------------------------------------------------------------------
+def _pattern_hash(bits: np.ndarray) -> np.ndarray:
+    """64-bit FNV-1a hash of each packed pattern row (F, B) uint8: one colour per region, across tiles."""
+    h = np.full(len(bits), 14695981039346656037, np.uint64)
+    for col in range(bits.shape[1]):
+        h = (h ^ bits[:, col].astype(np.uint64)) * np.uint64(1099511628211)
+    return h
+
+
+def _write_parquet(path, pieces: dict, center: np.ndarray) -> int:
+    """One row per region: area, centroid (u, v), n_vertices, pattern (packed bytes), polygon (u0, v0, ...)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is installed with netatlas[tiles]
+        raise ImportError("netatlas regions --tiles writes Parquet and needs pyarrow (pip install pyarrow)") from None
+    off = pieces["off"]
+    counts = np.diff(off)
+    xy = pieces["xy"] + center
+    areas = K.polygon_areas(pieces["xy"], off)
+    cent = np.add.reduceat(xy, off[:-1], axis=0) / np.maximum(counts, 1)[:, None] if len(counts) else np.zeros((0, 2))
+    key = _key(pieces)
+    width = key.shape[1]
+    table = pa.table({
+        "area": areas, "centroid_u": cent[:, 0], "centroid_v": cent[:, 1], "n_vertices": counts.astype(np.int32),
+        "pattern": pa.array([r.tobytes() for r in key], type=pa.binary(width)),
+        "polygon": pa.ListArray.from_arrays(pa.array(2 * off, type=pa.int64()), pa.array(xy.ravel())),
+    })
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return len(counts)
+
+
+def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str, directory,
+                pixels: int) -> dict:
+    """Partition tile (i, j), write its complete regions to ``tile_J_I.parquet`` and its seam pieces,
+    counts and a pixels x pixels picture block (pattern hashes) to ``tile_J_I.npz`` (written last:
+    the tile is done when it exists, so a rerun skips it). Returns the npz's content."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    done = directory / f"tile_{j:03d}_{i:03d}.npz"
+    if done.exists():
+        with np.load(done) as z:
+            return {k: z[k] for k in z.files}
+    complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method)
+    center = _center(window.bounds)
+    n_complete = _write_parquet(directory / f"tile_{j:03d}_{i:03d}.parquet", complete, center)
+    us, vs = part.plane.grid(pixels)
+    region = part.locate(np.stack([us.ravel(), vs.ravel()], 1))
+    full = tile_job_pieces(part)
+    picture = _pattern_hash(_key(full))[region].reshape(pixels, pixels)
+    out = {"xy": border["xy"], "off": border["off"], "lab": border["lab"], "bits": border["bits"],
+           "choices": border["choices"], "maps": border["maps"], "picture": picture, "n_complete": np.int64(n_complete),
+           "area_complete": np.float64(K.polygon_areas(complete["xy"], complete["off"]).sum()),
+           "units_per_layer": np.array(part.units_per_layer, np.int64)}
+    tmp = directory / f"tile_{j:03d}_{i:03d}.tmp.npz"
+    np.savez(tmp, **out)
+    tmp.replace(done)
+    return out
+
+
+def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: float, method: str = "auto",
+                     client=None, picture: int = 512) -> dict:
+    """Partition ``plane`` tile by tile without holding it in memory: complete regions go to one
+    Parquet file per tile, regions cut by tile borders are merged at the end into ``merged.parquet``.
+    Resumable: tiles whose files exist are not recomputed. Returns a summary (counts, area, the
+    picture as an (P, P) array of pattern hashes, P = picture rounded down to a multiple of tiles).
+
+    Examples
+    --------
+    >>> import tempfile, netatlas
+    >>> s = stream_partition(netatlas.nets.mlp([2, 8, 8, 1], seed=0), Plane.square(1.0), 2, tempfile.mkdtemp(),
+    ...                      tolerance=1e-10, picture=8)
+    >>> s["num_regions"] == netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 1], seed=0)).num_regions
+    True
+    """
+    import json
+    from pathlib import Path
+
+    from netatlas.nets import as_net
+
+    net = as_net(net, input_shape=plane.input_shape)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fingerprint = {"tiles": tiles, "bounds": list(plane.bounds), "tolerance": tolerance, "method": method,
+                   "picture": picture, "net": _net_digest(net), "plane": _plane_digest(plane)}
+    meta = directory / "tiles.json"
+    if meta.exists() and json.loads(meta.read_text()) != fingerprint:
+        raise ValueError(f"{directory} holds tiles of another model, slice or tiling; use a new --out")
+    meta.write_text(json.dumps(fingerprint))
+    px = max(picture // tiles, 1)
+    jobs = [(i, j) for j in range(tiles) for i in range(tiles)]
+    results = {}
+    if client is None:
+        for i, j in jobs:
+            results[i, j] = stream_tile(net, plane, i, j, tiles, tolerance, method, directory, px)
+    else:
+        from distributed import as_completed
+
+        remote = client.scatter(net, broadcast=True, hash=False)
+        futures = {client.submit(stream_tile, remote, plane, i, j, tiles, tolerance, method, str(directory), px,
+                                 pure=False): (i, j) for i, j in jobs}
+        for future in as_completed(list(futures)):
+            results[futures[future]] = future.result()
+            future.release()
+    border = _concat([{k: results[ij][k] for k in ("xy", "off", "lab", "bits", "choices", "maps")} for ij in jobs])
+    merged = merge_border(border, _diag(plane.bounds))
+    n_merged = _write_parquet(directory / "merged.parquet", merged, _center(plane.bounds))
+    image = np.zeros((tiles * px, tiles * px), np.uint64)
+    for (i, j), r in results.items():
+        image[j * px:(j + 1) * px, i * px:(i + 1) * px] = r["picture"]
+    n_complete = int(sum(int(r["n_complete"]) for r in results.values()))
+    area = float(sum(float(r["area_complete"]) for r in results.values())
+                 + K.polygon_areas(merged["xy"], merged["off"]).sum())
+    return {"num_regions": n_complete + n_merged, "complete_in_tiles": n_complete, "merged_across_borders": n_merged,
+            "area": area, "slice_area": plane.area, "tiles": tiles, "picture": image,
+            "files": sorted(p.name for p in directory.glob("*.parquet"))}
+
+
+def _net_digest(net) -> str:
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha1()
+    for node in net.nodes:
+        h.update(node.op.describe().encode())
+        for v in vars(node.op).values():
+            if isinstance(v, torch.Tensor):
+                h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _plane_digest(plane) -> str:
+    import hashlib
+
+    return hashlib.sha1(plane.origin.tobytes() + plane.d1.tobytes() + plane.d2.tobytes()).hexdigest()

@@ -1,0 +1,96 @@
+"""ComplexityTracker and `netatlas dynamics complexity`: records equal direct counts on the same
+snapshots, steps, evaluation, the phase table, the CLI on a tiny setting."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import netatlas
+from netatlas.dynamics import ComplexityTracker, complexity_study, phase_table
+from netatlas.dynamics._complexity import parse_steps
+from netatlas.regions import exact_counts, hyperplanes_crossing
+from netatlas.train import fit
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_tracker_records_equal_direct_counts_on_snapshots():
+    data = netatlas.data.moons(n=96, seed=1)
+    model = netatlas.nets.mlp([2, 16, 16, 2], seed=2)
+    pts = {"train": data.x[:10], "test": data.x_test[:6]}
+    tracker = ComplexityTracker(pts, 0.15, steps=[0, 3, 9, 30], n_planes=2, seed=4, train=(data.x, data.y),
+                                test=(data.x_test, data.y_test))
+    tracker.record(model, 0)
+    history = fit(model, data, epochs=200, lr=0.03, batch_size=32, callbacks=[tracker], snapshot_steps=[0, 3, 9, 30])
+    trace = tracker.result()
+    # 3 batches per epoch: steps 3, 9 and 30 are epoch ends; training stops after the last
+    assert trace.steps.tolist() == [0, 3, 9, 30] == history.snapshot_steps
+    assert history.stopped_early and history.n_steps == 30
+    for k, (_, state) in enumerate(history.snapshots):
+        snap = netatlas.nets.mlp([2, 16, 16, 2], seed=2)
+        snap.load_state_dict(state)
+        net = netatlas.nets.from_torch(snap)
+        for name, x in pts.items():
+            regions, crossing = exact_counts(net, x.numpy(), 0.15, directions=tracker.directions[name])
+            sampled = hyperplanes_crossing(net, x.numpy(), 0.15, directions=tracker.directions[name],
+                                           method="sampled").sum(-1)
+            assert np.array_equal(trace.exact[name][k], regions)
+            assert np.array_equal(trace.exact_neurons[name][k], crossing.sum(-1))
+            assert np.array_equal(trace.sampled[name][k], sampled)
+        with torch.no_grad():
+            out = snap(data.x)
+        assert trace.train_accuracy[k] == pytest.approx(float((out.argmax(1) == data.y).double().mean()))
+        assert trace.train_loss[k] == pytest.approx(float(torch.nn.functional.cross_entropy(out, data.y)), rel=1e-6)
+    assert np.all(trace.sampled["train"] <= trace.exact_neurons["train"])
+
+
+def test_study_and_phase_table():
+    s = complexity_study("moons", steps=[0, 10, 40], n_points=5, widths=[8, 8], seeds=(0, 1))
+    assert s.curve("exact", "random").shape == (2, 3)
+    assert s.pooled("sampled", "test").shape == (3, 10)
+    rows = phase_table(s)
+    assert len(rows) == 9 and {r["points"] for r in rows} == {"train", "test", "random"}
+    for r in rows:
+        assert r["min"] <= r["start"] and r["max_after_min"] >= r["min"]
+        assert r["falls"] == (r["min"] < 0.95 * r["start"])
+
+
+def test_parse_steps_and_bad_input():
+    assert parse_steps("0,5,5,2", 0) == [0, 2, 5]
+    assert parse_steps("log:100:3", 0) == [0, 1, 10, 100]
+    with pytest.raises(ValueError, match="log:MAX:N"):
+        parse_steps("log:x", 0)
+    with pytest.raises(ValueError, match="non-negative"):
+        parse_steps("-1,3", 0)
+    with pytest.raises(ValueError, match="data must be one of"):
+        complexity_study("cifar")
+    with pytest.raises(ValueError, match="non-empty dict"):
+        ComplexityTracker({}, 0.1, steps=[0])
+    with pytest.raises(ValueError, match="steps must be non-negative"):
+        ComplexityTracker({"a": np.zeros((2, 2))}, 0.1, steps=[-3])
+    with pytest.raises(ValueError, match="nothing recorded yet"):
+        ComplexityTracker({"a": np.zeros((2, 2))}, 0.1, steps=[0]).result()
+
+
+def test_cli_writes_report(tmp_path):
+    from netatlas.cli import main
+
+    out = tmp_path / "run"
+    try:
+        main(["dynamics", "complexity", "--data", "moons", "--steps", "0,20", "--points", "4", "--widths", "8,8",
+              "--out", str(out)])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["steps"] == [0, 20]
+    assert (out / "complexity_curves.png").exists() and (out / "report.html").exists()
+    arrays = np.load(out / "curves.npz")
+    assert arrays["exact_train"].shape == (2, 4)
