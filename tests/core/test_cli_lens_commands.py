@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from typer.testing import CliRunner
 
@@ -45,3 +46,51 @@ def test_info_lists_every_lens_with_the_reason(tmp_path):
     assert verdicts["pool.pt2"]["dynamics zones"].startswith("no") and verdicts["pool.pt2"]["dynamics"] == "yes"
     assert verdicts["sigmoid.pt2"]["dynamics zones"] == "yes" and verdicts["sigmoid.pt2"]["lowrank"] == "yes"
     assert verdicts["relu_out.pt2"]["lowrank"].startswith("no: the last layer")
+
+
+def _summary(run_dir):
+    import json
+
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def test_splines_watch_trains_the_users_model_on_the_users_data(tmp_path):
+    import numpy as np
+
+    from netatlas.splines import simulate_flow
+
+    torch.manual_seed(3)
+    module = nn.Sequential(nn.Linear(1, 6), nn.ReLU(), nn.Linear(6, 1))
+    netatlas.nets.save(module, tmp_path / "shallow.pt2", input_shape=(1,))
+    x = np.linspace(-1, 1, 7)
+    y = np.abs(x) - 0.3 * x
+    rows = "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(x, y, strict=True))
+    (tmp_path / "pairs.csv").write_text("x,y\n" + rows)
+    out = tmp_path / "run"
+    _invoke("splines", "watch", tmp_path / "shallow.pt2", "--data", tmp_path / "pairs.csv", "--steps", 120,
+            "--frames", 3, "--format", "gif", "--samples", 20, "--width", 10, "--out", out)
+    summary = _summary(out)
+    assert summary["n_points"] == 7 and summary["steps"] == 120
+    # the initial loss is the user's model on the user's data: 1/2 sum r^2 in float64, independently
+    with torch.no_grad():
+        r = module.double()(torch.as_tensor(x)[:, None]).numpy()[:, 0] - y
+    initial = 0.5 * float(r @ r)
+    assert abs(summary["initial_loss"] - initial) <= 1e-12 * (1 + initial) * len(x)
+    # and the trained loss is the library's flow from that net, called directly (same deterministic GD)
+    flow = simulate_flow(netatlas.nets.load(tmp_path / "shallow.pt2"), x, y, n_steps=120, lr="auto", n_records=3)
+    assert summary["final_loss"] == flow.loss[-1] or abs(summary["final_loss"] - flow.loss[-1]) <= 1e-9 * initial
+    assert summary["final_loss"] < initial
+
+
+def test_splines_watch_rejects_bad_models_and_data_in_one_line(tmp_path):
+    netatlas.nets.save(netatlas.nets.mlp([2, 4, 1], seed=0), tmp_path / "wide.pt2", input_shape=(2,))
+    (tmp_path / "three.csv").write_text("1,2,3\n4,5,6\n")
+    (tmp_path / "ok.csv").write_text("0,1\n1,0\n0.5,0.2\n")
+    for args, expected in [((tmp_path / "wide.pt2",), "is not a 1 -> H ReLU -> 1 network"),
+                           (("--data", tmp_path / "three.csv"), "exactly two values"),
+                           (("--data", tmp_path / "nope.npz"), "no such file")]:
+        out = CliRunner().invoke(app, ["splines", "watch", *map(str, args), "--steps", "5", "--out",
+                                       str(tmp_path / "r")])
+        assert out.exit_code != 0 and isinstance(out.exception, ValueError), out.output
+        message = str(out.exception)
+        assert expected in message and "\n" not in message and message.startswith("splines watch:")
