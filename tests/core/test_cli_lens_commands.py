@@ -94,3 +94,69 @@ def test_splines_watch_rejects_bad_models_and_data_in_one_line(tmp_path):
         assert out.exit_code != 0 and isinstance(out.exception, ValueError), out.output
         message = str(out.exception)
         assert expected in message and "\n" not in message and message.startswith("splines watch:")
+
+
+def _trained(module, x, y, steps=150):
+    optimiser = torch.optim.Adam(module.parameters(), lr=0.03)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(module(x), y).backward()
+        optimiser.step()
+    return module.eval()
+
+
+def test_dynamics_zones_on_the_users_model_and_data_file(tmp_path):
+    import numpy as np
+
+    from netatlas.dynamics import boundary_distance, per_sample_gradient_norms, zone_membership
+
+    data = netatlas.data.load("moons")
+    x, y = data.x[:80], data.y[:80]
+    torch.manual_seed(0)
+    module = _trained(nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)), x, y)
+    netatlas.nets.save(module, tmp_path / "relu.pt2", input_shape=(2,))
+    rows = "".join(f"{float(a)!r},{float(b)!r},{int(c)}\n" for (a, b), c in zip(x.tolist(), y.tolist(), strict=True))
+    (tmp_path / "points.csv").write_text("x1,x2,label\n" + rows)
+    out = tmp_path / "run"
+    _invoke("dynamics", "zones", tmp_path / "relu.pt2", "--data", tmp_path / "points.csv", "--zone-width", 0.2,
+            "--out", out)
+    summary = _summary(out)
+    assert summary["n"] == 80 and summary["loss"] == "cross_entropy"
+    # gradient norms: the original torch module (closed form) vs the command (the saved program, vmap);
+    # float32 round-off of a few hundred products, relative to the norm
+    g = per_sample_gradient_norms(module, x, y)
+    assert np.isclose(summary["gradient_norm"]["mean"], g.total.mean(), rtol=1e-5, atol=0)
+    assert np.isclose(summary["gradient_norm"]["max"], g.total.max(), rtol=1e-5, atol=0)
+    net = netatlas.nets.load(tmp_path / "relu.pt2")
+    member = zone_membership(net, x, width=0.2)
+    zones = summary["zones"]
+    assert zones["n_units"] == 16 and zones["fraction_in_any_zone"] == float(member.any(1).mean())
+    assert zones["mean_zones_per_sample"] == float(member.sum(1).mean())
+    share = (g.total[member.any(1)] ** 2).sum() / (g.total ** 2).sum()
+    assert np.isclose(zones["gradient_share_in_zones"], share, rtol=1e-5)
+    distance = boundary_distance(net, x)
+    assert np.isclose(summary["boundary_distance"]["median"], np.median(distance), rtol=1e-12)
+    saved = np.load(out / "samples.npz")
+    assert np.array_equal(saved["in_zone"], member) and np.array_equal(saved["boundary_distance"], distance)
+    assert (out / "report.html").is_file() and (out / "gradients.png").is_file()
+
+
+def test_dynamics_zones_smooth_units_use_eps_zones_and_bad_input_is_one_line(tmp_path):
+    import numpy as np
+
+    from netatlas.dynamics import zone_membership
+
+    netatlas.nets.save(netatlas.nets.mlp([2, 6, 1], "sigmoid", seed=2), tmp_path / "sig.pt2", input_shape=(2,))
+    out = tmp_path / "run"
+    _invoke("dynamics", "zones", tmp_path / "sig.pt2", "--data", "moons", "--n", 50, "--eps", 0.2, "--out", out)
+    summary = _summary(out)
+    x = netatlas.data.load("moons").x[:50]
+    member = zone_membership(netatlas.nets.load(tmp_path / "sig.pt2"), x, eps=0.2)
+    assert summary["zones"]["width"] is None and summary["zones"]["fraction_in_any_zone"] == float(member.any(1).mean())
+    assert np.isfinite(summary["boundary_distance"]["median"])
+    for args, expected in [((tmp_path / "sig.pt2",), "needs --data"),
+                           ((tmp_path / "sig.pt2", "--data", "no_such_set"), "neither a data file"),
+                           ((tmp_path / "sig.pt2", "--data", "mnist_sample"), "inputs per sample")]:
+        result = CliRunner().invoke(app, ["dynamics", "zones", *map(str, args), "--out", str(tmp_path / "r")])
+        assert result.exit_code != 0 and isinstance(result.exception, ValueError), result.output
+        assert expected in str(result.exception) and "\n" not in str(result.exception)
