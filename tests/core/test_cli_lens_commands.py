@@ -160,3 +160,27 @@ def test_dynamics_zones_smooth_units_use_eps_zones_and_bad_input_is_one_line(tmp
         result = CliRunner().invoke(app, ["dynamics", "zones", *map(str, args), "--out", str(tmp_path / "r")])
         assert result.exit_code != 0 and isinstance(result.exception, ValueError), result.output
         assert expected in str(result.exception) and "\n" not in str(result.exception)
+
+
+def test_dynamics_zones_regression_targets_use_mse_and_no_boundary(tmp_path):
+    import numpy as np
+
+    from netatlas.dynamics import per_sample_gradient_norms, zone_membership
+
+    module = netatlas.nets.mlp([1, 6, 1], seed=0)
+    netatlas.nets.save(module, tmp_path / "r.pt2", input_shape=(1,))
+    x = np.linspace(-1, 1, 9)
+    y = np.sin(3 * x)
+    rows = "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(x, y, strict=True))
+    (tmp_path / "p.csv").write_text("x,y\n" + rows)
+    out = tmp_path / "run"
+    _invoke("dynamics", "zones", tmp_path / "r.pt2", "--data", tmp_path / "p.csv", "--out", out)
+    summary = _summary(out)
+    assert summary["loss"] == "mse" and "boundary_distance" not in summary
+    xt, yt = torch.tensor(x, dtype=torch.float32)[:, None], torch.tensor(y, dtype=torch.float32)
+    g = per_sample_gradient_norms(module, xt, yt, loss="mse")
+    assert np.isclose(summary["gradient_norm"]["mean"], g.total.mean(), rtol=1e-5, atol=0)
+    # ReLU units: distance zones, default width 5 % of the data's extent (here 2)
+    assert summary["zones"]["width"] == 0.05 * 2.0
+    member = zone_membership(netatlas.nets.load(tmp_path / "r.pt2"), xt, width=0.1)
+    assert summary["zones"]["fraction_in_any_zone"] == float(member.any(1).mean())
