@@ -378,8 +378,10 @@ def watch(
                "n_points": len(x), "model": None if model is None else str(model),
                "data": None if data is None else str(data)}
     run.write_summary(summary)
-    report = run.write_report("Spline view of training", f"Width {width}, init {init} (scale {scale}, ratio "
-                              f"{ratio}), {len(x)} points, GD for {steps} steps (lr {lr})."
-                              + (f" Model: {model}." if model is not None else "")
-                              + (f" Data: {data}." if data is not None else ""))
+    start = (f"Width {width}, init {init} (scale {scale}, ratio {ratio})" if net is None else
+             f"Model {model} (width {flow.w.shape[1]}; --width {width} and --init {init} shape only the "
+             "breakpoint histograms)")
+    report = run.write_report("Spline view of training", f"{start}, {len(x)} points"
+                              + (f" from {data}" if data is not None else "")
+                              + f", GD for {steps} steps (lr {lr}).")
     typer.echo(f"report: {report}")
