@@ -104,6 +104,7 @@ def info(
         return
     typer.echo(f"{model}: input shape {net.input_shape}, {net.n_outputs} outputs")
     typer.echo(net.summary())
+    typer.echo("lenses (yes, or no: why):")
     for lens, verdict in net.lenses().items():
         typer.echo(f"  {lens:<9} {verdict}")
 

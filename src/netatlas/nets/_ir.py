@@ -559,11 +559,28 @@ class Net:
         return total
 
     def lenses(self) -> dict[str, str]:
-        """Which lenses apply to this net, with the reason where one does not."""
+        """Which lenses apply to this net: ``"yes"`` or ``"no: why"`` for each of regions, metric,
+        splines, lowrank, dynamics (gradient norms) and dynamics zones.
+
+        Examples
+        --------
+        >>> import netatlas
+        >>> netatlas.nets.from_torch(netatlas.nets.mlp([2, 3, 1], seed=0)).lenses()["lowrank"]
+        'yes'
+        """
         smooth = sorted({self.nodes[i].op.name for i in self.activations} - set(PIECEWISE_LINEAR))
-        out = {"metric": "yes", "dynamics": "yes"}
-        out["regions"] = "yes" if not smooth else f"no: smooth activations {smooth}"
-        out["splines"] = "yes" if self.is_shallow_univariate() else "no: needs 1 -> H ReLU -> 1"
+        out = {"regions": "yes" if not smooth else f"no: smooth activations {smooth} (needs piecewise-linear "
+                                                   "activations or max pooling)",
+               "metric": "yes"}
+        out["splines"] = "yes" if self.is_shallow_univariate() else "no: needs 1 input -> one ReLU layer -> 1 output"
+        last = self.nodes[-1].op
+        out["lowrank"] = "yes" if isinstance(last, Linear) else f"no: the last layer is {last.describe()}, not Linear"
+        out["dynamics"] = "yes"  # per-sample gradient norms need only autograd
+        try:  # zones are the units' pre-activation bands, walked along the Linear/activation chain
+            self.as_mlp()
+            out["dynamics zones"] = "yes"
+        except ValueError as exc:
+            out["dynamics zones"] = f"no: needs a chain of Linear layers and activations ({exc})"
         return out
 
     def is_shallow_univariate(self) -> bool:

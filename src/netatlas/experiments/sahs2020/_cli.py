@@ -190,7 +190,57 @@ def regimes(
                              f"{run.path / 'sweep' / 'failed'}); first: {failed[0]['error'].splitlines()[0]}")
 
 
+def _numeric(line: str) -> bool:
+    try:
+        [float(v) for v in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def _load_pairs(path: Path, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Regression pairs (x, y), float64 of shape (n,), from a CSV (two numeric columns x, y; an optional
+    header line) or an NPZ (arrays ``x`` and ``y``); one-line ValueErrors naming the file otherwise."""
+    what = "a .csv with two columns x,y (optional header) or a .npz with arrays x and y of one length"
+    if not path.is_file():
+        raise ValueError(f"{where}: --data {path}: no such file; give {what}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+            if lines and not _numeric(lines[0]):  # a first line that is not numeric is a header
+                lines = lines[1:]
+            rows = [[float(v) for v in line.split(",")] for line in lines]
+            if any(len(r) != 2 for r in rows):
+                raise ValueError("every row must have exactly two values x,y")
+            pairs = np.array(rows, dtype=np.float64).reshape(-1, 2)
+            x, y = pairs[:, 0], pairs[:, 1]
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if "x" not in archive or "y" not in archive:
+                    raise ValueError(f"has arrays {sorted(archive.files)}, not x and y")
+                x, y = (np.asarray(archive[k], dtype=np.float64) for k in ("x", "y"))
+            if x.ndim != 1 and x.shape[1:] != (1,):
+                raise ValueError(f"x has shape {x.shape}; the spline lens needs 1-D inputs (n,) or (n, 1)")
+            x, y = x.reshape(len(x)), y.reshape(-1)
+        else:
+            raise ValueError(f"unknown data file type {suffix!r}")
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{where}: --data {path}: {str(exc).splitlines()[0]}; give {what}") from None
+    if len(x) != len(y) or len(x) < 1:
+        raise ValueError(f"{where}: --data {path}: {len(x)} inputs and {len(y)} targets; give {what}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError(f"{where}: --data {path}: has NaN or infinite values; every value must be finite")
+    return x, y
+
+
 def watch(
+    model: Path = typer.Argument(None, help="Optional model file (.pt2, .onnx or state dict + spec) of a 1 -> H "
+                                 "ReLU -> 1 net to train instead of a sampled init (--width/--init/--scale/--ratio/"
+                                 "--seed then only shape the breakpoint histograms)."),
+    data: Path = typer.Option(None, help="Regression pairs to train on: .csv with columns x,y or .npz with arrays "
+                              "x, y (default: --n-points regime points)."),
+    spec: Path = typer.Option(None, help="JSON architecture spec for a state-dict MODEL (default: MODEL.json)"),
     width: int = typer.Option(100, help="Hidden width H."),
     init: str = typer.Option("torch", help="torch, gaussian, he or glorot."),
     scale: float = typer.Option(1.0, help="Init scale (all parameters)."),
@@ -231,12 +281,25 @@ def watch(
     )
 
     learning_rate = lr if lr == "auto" else float(lr)
+    net = None
+    if model is not None:
+        from netatlas.nets import load
+
+        net = load(model, spec)
+        if not net.is_shallow_univariate():
+            raise ValueError(f"splines watch: {model} is not a 1 -> H ReLU -> 1 network (input shape "
+                             f"{net.input_shape}, {net.n_outputs} outputs; `netatlas info {model}` shows why)")
+    x, y = _load_pairs(data, "splines watch") if data is not None else regime_data(n_points, 0)
     run = RunDir.create(out, command="splines watch", config={
         "width": width, "init": init, "scale": scale, "ratio": ratio, "steps": steps, "lr": lr, "frames": frames,
-        "n_points": n_points, "seed": seed, "samples": samples})
-    x, y = regime_data(n_points, 0)
-    scheme = init_scheme(init, width, scale=scale, first_scale=math.sqrt(ratio), second_scale=1 / math.sqrt(ratio))
-    params = sample_init(scheme, seed=seed)
+        "n_points": len(x), "seed": seed, "samples": samples, "model": None if model is None else str(model),
+        "data": None if data is None else str(data)})
+    if net is not None:
+        params = net
+    else:
+        scheme = init_scheme(init, width, scale=scale, first_scale=math.sqrt(ratio),
+                             second_scale=1 / math.sqrt(ratio))
+        params = sample_init(scheme, seed=seed)
     flow = simulate_flow(params, x, y, n_steps=steps, lr=learning_rate, n_records=frames)
     run.save_arrays("flow", times=flow.times, steps=flow.steps, loss=flow.loss, breakpoints=flow.breakpoints,
                     delta_slopes=flow.delta_slopes, grid=flow.grid, function=flow.function, x=x, y=y)
@@ -319,8 +382,14 @@ def watch(
                     "bias: all at 0).")
     run.add_table(f"Expected roughness at init (analytic vs {samples} sampled networks)", rough_rows)
     summary = {"final_loss": float(flow.loss[-1]), "initial_loss": float(flow.loss[0]),
-               "steps": int(flow.steps[-1]), "seconds": flow.seconds, "video": video.name, "hessian": rows}
+               "steps": int(flow.steps[-1]), "seconds": flow.seconds, "video": video.name, "hessian": rows,
+               "n_points": len(x), "model": None if model is None else str(model),
+               "data": None if data is None else str(data)}
     run.write_summary(summary)
-    report = run.write_report("Spline view of training", f"Width {width}, init {init} (scale {scale}, ratio "
-                              f"{ratio}), {n_points} points, GD for {steps} steps (lr {lr}).")
+    start = (f"Width {width}, init {init} (scale {scale}, ratio {ratio})" if net is None else
+             f"Model {model} (width {flow.w.shape[1]}; --width {width} and --init {init} shape only the "
+             "breakpoint histograms)")
+    report = run.write_report("Spline view of training", f"{start}, {len(x)} points"
+                              + (f" from {data}" if data is not None else "")
+                              + f", GD for {steps} steps (lr {lr}).")
     typer.echo(f"report: {report}")

@@ -3,6 +3,8 @@ to the ``dynamics`` group of :mod:`netatlas.dynamics`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 __all__ = ["register"]
@@ -49,6 +51,17 @@ def register(app: typer.Typer) -> None:
 
     @group.command("zones")
     def zones(
+        model: Path = typer.Argument(None, help="Optional model file (.pt2 or state dict + spec): zones and "
+                                     "gradient norms of YOUR model on --data instead of the training snapshots"),
+        data: str = typer.Option(None, help="With MODEL: a built-in data set (e.g. moons) or a data file "
+                                 "(.csv/.npz/.pt with labels or targets)"),
+        spec: Path = typer.Option(None, help="With MODEL: JSON spec of a state dict (default: MODEL.json)"),
+        n: int = typer.Option(1000, help="With MODEL: use the first N samples of --data"),
+        loss: str = typer.Option(None, help="With MODEL: cross_entropy, bce or mse (default: cross_entropy for "
+                                 "integer labels, mse otherwise)"),
+        eps: float = typer.Option(0.1, help="With MODEL: zone level of smooth units, eps <= s(z) <= 1 - eps"),
+        zone_width: float = typer.Option(None, help="With MODEL: zone width in input units (needed for ReLU "
+                                         "units; default 5% of the data's bounding-box diagonal)"),
         out: str = typer.Option(None, "--out", help="Run directory (default: runs/dynamics-zones-<time>)"),
         dataset: str = typer.Option("moons", help="2-D toy set: moons, circles, xor, spirals, sinusoid, blobs"),
         activations: str = typer.Option("sigmoid,relu", help="Comma-separated hidden activations"),
@@ -62,6 +75,13 @@ def register(app: typer.Typer) -> None:
 
         Python: ``netatlas.experiments.vandenberg2016.run_zones(OUT, dataset=..., activations=("sigmoid", "relu"))``
         """
+        if model is not None:  # the user's model: the dynamics lens's command
+            from netatlas.dynamics._cli import _model_zones
+
+            _model_zones(model, spec, data, n, loss, eps, zone_width, out, threads)
+            return
+        if data is not None:
+            raise ValueError("dynamics zones: --data goes with a MODEL file; without one use --dataset NAME")
         from netatlas.experiments.vandenberg2016._run import run_zones
 
         run = run_zones(out, dataset=dataset, activations=tuple(_split(activations)), mode=_mode(quick, full),
