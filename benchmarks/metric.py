@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 import netatlas
+from netatlas.experiments.zavatoneveth2023 import small_cnn
 from netatlas.metric import effective_volume, volume_element
-from netatlas.metric._experiments import small_cnn
 
 
 def _timed(fn, repeat=1):

@@ -8,7 +8,8 @@ Lenses live in subpackages, imported on first use::
 
 Subpackages: ``nets`` (IR, import, builders), ``regions`` (exact linear regions), ``metric``
 (Riemannian metric), ``splines`` (shallow univariate ReLU nets), ``lowrank`` (local geometric
-analysis), ``dynamics`` (training in regions), ``data``, ``train``, ``report``, ``sweep``.
+analysis), ``dynamics`` (training in regions), ``data``, ``train``, ``report``, ``sweep``; paper
+studies and reproductions in ``experiments.<paper>``.
 """
 
 from netatlas._errors import (
@@ -39,4 +40,4 @@ __all__ = [
 # or Dask.
 __getattr__, __dir__ = _attach(__name__, {"slices": ["Line", "Plane"]}, submodules=(
     "nets", "regions", "metric", "splines", "lowrank", "dynamics", "data", "train", "report", "sweep",
-    "experiments", "slices", "ssl", "app"))
+    "experiments", "slices", "app"))

@@ -20,23 +20,25 @@ from typer.core import TyperGroup
 from netatlas._errors import NetatlasError
 from netatlas._run_guard import add_overwrite_options
 
-# Command name -> the module whose register(app) defines it. A new command group is one line here.
-# These modules import only typer at the top (a test checks that `--help` loads no torch, numba,
-# matplotlib or Dask); the lens itself is imported inside each command.
-COMMANDS: dict[str, str] = {
+# Command name -> the module(s) whose register(app) define it. A new command group is one line here.
+# A lens group can be shared with the papers that study it: each module registers a group of that
+# name and the root merges their subcommands (``magnify toy`` comes from the paper's package, ``metric``
+# commands from the lens). These modules import only typer at the top (a test checks that `--help`
+# loads no torch, numba, matplotlib or Dask); the lens itself is imported inside each command.
+COMMANDS: dict[str, str | tuple[str, ...]] = {
     "demo": "netatlas.demo",
     "regions": "netatlas.regions._cli",
-    "magnify": "netatlas.metric._cli",
+    "magnify": ("netatlas.metric._cli", "netatlas.experiments.zavatoneveth2023._cli"),
     "metric": "netatlas.metric._cli",
-    "splines": "netatlas.splines._cli",
-    "lowrank": "netatlas.lowrank._cli",
-    "dynamics": "netatlas.dynamics._cli",
+    "splines": "netatlas.experiments.sahs2020._cli",
+    "lowrank": ("netatlas.experiments.shisher2022._cli", "netatlas.lowrank._cli"),
+    "dynamics": ("netatlas.dynamics._cli", "netatlas.experiments.vandenberg2016._cli"),
     "reproduce": "netatlas.experiments._cli",
     "serve": "netatlas.app._cli",
     "sweep": "netatlas.sweep_cli",
 }
 # Reachable but not listed (kept for old scripts; `netatlas magnify ssl` is the listed spelling).
-HIDDEN_COMMANDS: dict[str, str] = {"magnify-ssl": "netatlas.ssl._cli"}
+HIDDEN_COMMANDS: dict[str, str] = {"magnify-ssl": "netatlas.experiments.zavatoneveth2023.ssl._cli"}
 
 
 class LazyGroup(TyperGroup):
@@ -53,16 +55,23 @@ class LazyGroup(TyperGroup):
         return None if module is None else _load_command(module, name)
 
 
-def _load_command(module_name: str, name: str):
-    module = importlib.import_module(module_name)
-    holder = typer.Typer()
-    holder.callback()(lambda: None)  # a callback makes typer build a group even for one command
-    module.register(holder)
-    add_overwrite_options(holder)  # --overwrite on commands with --out; a failed command marks its run failed
-    group = typer.main.get_command(holder)
-    command = group.commands.get(name)
-    if command is None:
-        raise RuntimeError(f"{module_name}.register did not add the command {name!r}")
+def _load_command(modules: str | tuple[str, ...], name: str):
+    command = None
+    for module_name in (modules,) if isinstance(modules, str) else modules:
+        module = importlib.import_module(module_name)
+        holder = typer.Typer()
+        holder.callback()(lambda: None)  # a callback makes typer build a group even for one command
+        module.register(holder)
+        add_overwrite_options(holder)  # --overwrite on commands with --out; a failed command marks its run failed
+        group = typer.main.get_command(holder)
+        part = group.commands.get(name)
+        if part is None:
+            raise RuntimeError(f"{module_name}.register did not add the command {name!r}")
+        if command is None:
+            command = part
+        else:  # the same group from another module: add its subcommands
+            for sub_name, sub in part.commands.items():
+                command.add_command(sub, sub_name)
     return command
 
 

@@ -91,6 +91,19 @@ class Plane:
         return cls(np.zeros(dim), e[0], e[1], (-size, size, -size, size))
 
     @classmethod
+    def window(cls, bounds, dim: int = 2) -> Plane:
+        """The window ``bounds = (xmin, xmax, ymin, ymax)`` of the first two input coordinates of R^dim:
+        plane coordinates (u, v) are those two inputs themselves (the view of a 2-D model's input space).
+
+        >>> Plane.window((-2, 1, 0, 3)).to_input([[0.5, 2.0]])
+        array([[0.5, 2. ]])
+        """
+        if dim < 2:
+            raise ValueError(f"Plane.window: need dim >= 2; got dim={dim}")
+        e = np.eye(dim)
+        return cls(np.zeros(dim), e[0], e[1], tuple(bounds))
+
+    @classmethod
     def through(cls, a, b, c, *, margin: float | None = None) -> Plane:
         """The plane through three inputs of any shape (images included).
 

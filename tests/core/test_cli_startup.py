@@ -13,7 +13,9 @@ import netatlas
 from netatlas import cli
 
 HEAVY = ("torch", "numba", "matplotlib", "dask", "fastapi", "scipy")
-PACKAGES = ("nets", "regions", "metric", "splines", "lowrank", "dynamics", "experiments", "ssl", "app")
+PACKAGES = ("nets", "regions", "metric", "splines", "lowrank", "dynamics", "experiments", "experiments.vandenberg2016",
+            "experiments.sahs2020", "experiments.zavatoneveth2023", "experiments.zavatoneveth2023.ssl",
+            "experiments.shisher2022", "app")
 
 
 def _loaded_after(code: str) -> list[str]:

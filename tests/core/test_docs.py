@@ -22,7 +22,11 @@ DOCS = ROOT / "docs"
 # module -> API page; every name in the module's __all__ must be rendered there.
 API_PAGES = {"netatlas": "netatlas", "netatlas.nets": "nets", "netatlas.regions": "regions",
              "netatlas.metric": "metric", "netatlas.splines": "splines", "netatlas.lowrank": "lowrank",
-             "netatlas.dynamics": "dynamics", "netatlas.ssl": "ssl", "netatlas.experiments": "experiments",
+             "netatlas.dynamics": "dynamics", "netatlas.experiments": "experiments",
+             "netatlas.experiments.vandenberg2016": "experiments", "netatlas.experiments.sahs2020": "experiments",
+             "netatlas.experiments.zavatoneveth2023": "experiments",
+             "netatlas.experiments.zavatoneveth2023.ssl": "experiments",
+             "netatlas.experiments.shisher2022": "experiments",
              "netatlas.app": "app", "netatlas.data": "support", "netatlas.train": "support",
              "netatlas.report": "support", "netatlas.sweep": "support"}
 

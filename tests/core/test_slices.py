@@ -57,3 +57,17 @@ def test_line_maps_both_ways():
     t = np.array([0.0, 0.25, 1.0])
     assert np.allclose(line.to_line(line.to_input(t)), t)
     assert line.grid(5).tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_window_plane_coordinates_are_the_first_two_inputs():
+    g = np.random.default_rng(3)
+    for dim in (2, 5):
+        plane = Plane.window((-2.0, 1.0, 0.5, 3.0), dim=dim)
+        assert plane.bounds == (-2.0, 1.0, 0.5, 3.0) and plane.input_shape == (dim,)
+        uv = g.uniform(-2, 3, size=(7, 2))
+        x = plane.to_input(uv)
+        np.testing.assert_array_equal(x[:, :2], uv)
+        np.testing.assert_array_equal(x[:, 2:], 0.0)
+        np.testing.assert_array_equal(plane.to_plane(x), uv)
+    with pytest.raises(ValueError, match="umin < umax"):
+        Plane.window((1.0, 0.0, 0.0, 1.0))

@@ -12,8 +12,8 @@ from netatlas.dynamics import (
     GradientTracker,
     gradient_concentration,
     per_sample_gradient_norms,
-    per_sample_loss,
 )
+from netatlas.train import per_sample_loss
 
 
 def _loop_reference(model, x, y, loss):

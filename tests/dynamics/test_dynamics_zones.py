@@ -80,7 +80,8 @@ def test_steepest_slope_against_finite_differences(activation, factor):
 
 
 def test_c5_table_prediction_matches_papers_md():
-    """The large-scale prediction N rho(0)/||w|| of PAPERS.md (uniform square, diagonal w, b = 0)."""
+    """The large-scale prediction N rho(0)/||w|| of docs/papers/vandenberg2016.md (uniform square, diagonal w,
+    b = 0)."""
     rho = square_projected_density(0.0, [1.0, 1.0])
     assert rho == pytest.approx(1 / math.sqrt(2))
     got = [round(predicted_gradient_mass(2000, rho, s), 1) for s in (16, 64, 256, 1024)]
@@ -205,16 +206,11 @@ def test_boundary_distance_multiclass_uses_the_nearest_tie_not_the_runner_up():
 
 
 def test_boundary_distance_exact_against_a_fine_grid():
-    from netatlas.dynamics._boundary import WINDOW_MARGIN, _regions_available
+    from netatlas.dynamics._boundary import WINDOW_MARGIN
 
-    if not _regions_available():
-        pytest.skip("netatlas.regions.partition not available yet")
     model = netatlas.nets.mlp([2, 8, 8, 1], "relu", seed=4).double()
     x = torch.rand(60, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 2 - 1
-    try:
-        exact = boundary_distance(model, x, method="exact")
-    except ImportError as exc:
-        pytest.skip(f"netatlas.regions is incomplete: {exc}")
+    exact = boundary_distance(model, x, method="exact")
     lo, hi = x.min(0).values.numpy(), x.max(0).values.numpy()
     pad = WINDOW_MARGIN * (hi - lo)
     n = 1201

@@ -265,7 +265,7 @@ def test_hidden_formula_is_least_squares_and_needs_the_transpose():
     psi = np.sqrt(p_y)[:, None] * (v - p_y @ v)
     b = lr.dtm(j.p_xy)
     jinv = np.diag(1 / opt.jacobian)
-    # the closed form with B~^T (PAPERS.md writes Psi^T B~, which does not even have matching shapes)
+    # the closed form with B~^T (docs/papers/shisher2022.md: Psi^T B~ alone does not even have matching shapes)
     w_formula = jinv @ np.linalg.inv(psi.T @ psi) @ psi.T @ b.T @ phi1 @ np.linalg.inv(phi1.T @ phi1)
     np.testing.assert_allclose(opt.weights, w_formula, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError):

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import netatlas.experiments.shisher2022 as shisher
 import netatlas.lowrank as lr
 from netatlas.cli import main
 
@@ -16,7 +17,7 @@ SMALL = dict(n_x=8, n_y=5, k=1, eps_fractions=(1e-3, 1e-2, 1e-1, 0.9), seeds=(0,
 
 @pytest.fixture(scope="module")
 def small_result():
-    return lr.validate(lr.ValidationConfig(**SMALL))
+    return shisher.validate(shisher.ValidationConfig(**SMALL))
 
 
 def test_validate_slopes_and_controls(small_result):
@@ -57,7 +58,7 @@ def test_validate_rows_are_consistent(small_result):
 ])
 def test_validate_config_errors(overrides, match):
     with pytest.raises(ValueError, match=match):
-        lr.ValidationConfig(**{**SMALL, **overrides}).check()
+        shisher.ValidationConfig(**{**SMALL, **overrides}).check()
 
 
 def test_fit_slope():

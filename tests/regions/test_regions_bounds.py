@@ -1,4 +1,5 @@
-"""Bounds on region counts: PAPERS.md check values, the recursion against brute force, Zaslavsky."""
+"""Bounds on region counts: check values of docs/papers/vandenberg2016.md, the recursion against brute force,
+Zaslavsky."""
 
 from math import comb
 
@@ -11,7 +12,7 @@ def test_check_values_from_papers():
     assert bounds.montufar2014_lower(2, [4, 4]) == 44
     assert bounds.serra2018_upper(2, [4, 4]) == 121
     assert bounds.montufar2017_upper(2, [4, 4]) == 121
-    # PAPERS.md's "Serra LB 99" is Serra et al.'s lower-bound formula (their Theorem 9 assumes
+    # The "Serra LB 99" of docs/papers/vandenberg2016.md is Serra et al.'s lower-bound formula (their Theorem 9 assumes
     # n_l >= 3 n0, which [4, 4] violates): (floor(4/2) + 1)^2 * (1 + 4 + 6) = 99
     assert bounds.serra2018_lower(2, [4, 4]) == 99
 

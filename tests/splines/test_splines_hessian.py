@@ -70,7 +70,7 @@ def test_spectrum_degenerate_cases():
 
 @pytest.mark.parametrize("seed", [0, 1, 7, 21])
 def test_interpolating_minimum_n12_h40(seed):
-    # PAPERS.md: n = 12, H = 40, breakpoints uniform on [-1.2, 1.2]: rank 12, 69 zeros, 0 negative;
+    # docs/papers/sahs2020.md: n = 12, H = 40, breakpoints uniform on [-1.2, 1.2]: rank 12, 69 zeros, 0 negative;
     # network coordinates 109 zeros (= 69 + H)
     rng = np.random.default_rng(seed)
     x = np.linspace(-1, 1, 12)

@@ -6,8 +6,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from netatlas.ssl import ENCODER_KINDS, SSLMagnifyConfig
-from netatlas.ssl._cli import add_ssl_command, register
+from netatlas.experiments.zavatoneveth2023.ssl import ENCODER_KINDS, SSLMagnifyConfig
+from netatlas.experiments.zavatoneveth2023.ssl._cli import add_ssl_command, register
 
 
 def _app():
@@ -60,7 +60,7 @@ def test_add_ssl_command_under_a_magnify_group():
 
 
 def test_reading_states_the_sign_of_each_interval():
-    from netatlas.ssl._report import reading
+    from netatlas.experiments.zavatoneveth2023.ssl._report import reading
 
     entry = lambda m, lo, hi: {"mean": m, "ci_low": lo, "ci_high": hi}  # noqa: E731
     summary = {"per_encoder": {"barlow": {"rho_volume_entropy_all": entry(0.3, 0.1, 0.5)},

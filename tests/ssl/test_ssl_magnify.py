@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from netatlas.ssl import (
+from netatlas.experiments.zavatoneveth2023.ssl import (
     EncoderWithHead,
     SliceMeasures,
     class_means,

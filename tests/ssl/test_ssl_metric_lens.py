@@ -11,7 +11,7 @@ import torch
 
 import netatlas
 import netatlas.metric as metric
-from netatlas.ssl import EncoderWithHead, make_encoder, make_projector
+from netatlas.experiments.zavatoneveth2023.ssl import EncoderWithHead, make_encoder, make_projector
 
 
 def _randomize_batchnorm(module, seed=0):

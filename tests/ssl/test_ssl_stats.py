@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
-from netatlas.ssl import bootstrap_mean_ci, spearman
+from netatlas.experiments.zavatoneveth2023.ssl import bootstrap_mean_ci, spearman
 
 
 @given(seed=st.integers(0, 10_000), n=st.integers(3, 40), ties=st.booleans())

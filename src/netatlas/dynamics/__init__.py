@@ -12,9 +12,10 @@ scale vs sample density, and boundary-aware subsampling of the training data.
   :func:`complexity_study`, :func:`run_complexity`;
 - subsampling: :func:`score` (zone, boundary, confidence, el2n, grand, margin, forgetting, random) and
   :func:`subsample`;
-- experiments (the ``netatlas dynamics`` commands): :func:`gradient_mass_table`, :func:`scale_study`,
-  :func:`zone_snapshots`, :func:`prune_one` / :func:`summarize_prune`, and the report writers
-  :func:`run_scale`, :func:`run_zones`, :func:`run_prune`; plots in ``plot_*``.
+- weights scaled by c (zones narrow by 1/c): :func:`scale_model`.
+
+The van den Berg studies built on these (the C5 table, the scale and pruning studies, zone snapshots,
+``netatlas dynamics scale|zones|prune``) live in :mod:`netatlas.experiments.vandenberg2016`.
 """
 
 from netatlas._lazy import attach as _attach
@@ -25,20 +26,13 @@ __getattr__, __dir__ = _attach(__name__, {
     "_boundary": ["BOUNDARY_METHODS", "boundary_distance", "logit_margin", "segment_distance"],
     "_complexity": ["ComplexityStudy", "ComplexityTrace", "ComplexityTracker", "complexity_study", "phase_table",
         "run_complexity"],
-    "_experiments": ["prune_configs", "run_prune", "run_scale", "run_zones"],
-    "_gradients": ["LOSSES", "GradientNorms", "gradient_concentration", "per_sample_gradient_norms",
-        "per_sample_loss"],
-    "_plot": ["plot_decay", "plot_gradient_mass_table", "plot_prune", "plot_scale_init", "plot_scale_static",
-        "plot_zone_snapshot"],
-    "_prune": ["PRESETS", "PruneStudy", "prune_config", "prune_one", "summarize_prune"],
-    "_scale": ["GradientMassTable", "ScaleStudy", "gradient_mass_table", "scale_model", "scale_study"],
+    "_gradients": ["GradientNorms", "gradient_concentration", "per_sample_gradient_norms"],
     "_scores": ["METHODS", "correct", "forgetting_events", "score"],
-    "_snapshots": ["ZoneSnapshots", "zone_snapshots"],
     "_subsample": ["subsample"],
     "_tracking": ["CorrectnessRecorder", "GradientTrace", "GradientTracker"],
-    "_zones": ["BELL_SHAPED", "UnitDistances", "as_net", "expected_gradient_mass", "gradient_mass",
+    "_zones": ["BELL_SHAPED", "UnitDistances", "expected_gradient_mass", "gradient_mass",
         "hyperplane_distances", "predicted_gradient_mass", "projected_density", "square_projected_density",
-        "steepest_slope", "unit_distances", "zone_interval", "zone_membership", "zone_width"],
+        "scale_model", "steepest_slope", "unit_distances", "zone_interval", "zone_membership", "zone_width"],
 })
 
 __all__ = [
@@ -48,18 +42,11 @@ __all__ = [
     "ComplexityTrace",
     "ComplexityTracker",
     "CorrectnessRecorder",
-    "GradientMassTable",
     "GradientNorms",
     "GradientTrace",
     "GradientTracker",
-    "LOSSES",
     "METHODS",
-    "PRESETS",
-    "PruneStudy",
-    "ScaleStudy",
     "UnitDistances",
-    "ZoneSnapshots",
-    "as_net",
     "boundary_distance",
     "complexity_study",
     "correct",
@@ -67,39 +54,22 @@ __all__ = [
     "forgetting_events",
     "gradient_concentration",
     "gradient_mass",
-    "gradient_mass_table",
     "hyperplane_distances",
     "logit_margin",
     "per_sample_gradient_norms",
-    "per_sample_loss",
     "phase_table",
-    "plot_decay",
-    "plot_gradient_mass_table",
-    "plot_prune",
-    "plot_scale_init",
-    "plot_scale_static",
-    "plot_zone_snapshot",
     "predicted_gradient_mass",
     "projected_density",
-    "prune_config",
-    "prune_configs",
-    "prune_one",
     "run_complexity",
-    "run_prune",
-    "run_scale",
-    "run_zones",
     "scale_model",
-    "scale_study",
     "score",
     "segment_distance",
     "square_projected_density",
     "steepest_slope",
     "subsample",
-    "summarize_prune",
     "torch_threads",
     "unit_distances",
     "zone_interval",
     "zone_membership",
-    "zone_snapshots",
     "zone_width",
 ]

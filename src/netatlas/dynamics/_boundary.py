@@ -7,14 +7,15 @@ depends on the regions lens.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from typing import Literal
 
 import numpy as np
 import torch
 
-from netatlas.dynamics._zones import _inputs, as_net
+from netatlas._errors import UnsupportedLayerError
+from netatlas.dynamics._zones import _inputs
+from netatlas.nets import as_net
 
 __all__ = ["BOUNDARY_METHODS", "boundary_distance", "logit_margin", "segment_distance"]
 
@@ -74,22 +75,13 @@ def segment_distance(points, segments, *, chunk_size: int = 2048) -> np.ndarray:
     return out
 
 
-def _regions_available() -> bool:
-    try:
-        return importlib.util.find_spec("netatlas.regions") is not None and hasattr(
-            importlib.import_module("netatlas.regions"), "partition")
-    except ImportError:
-        return False
-
-
 def _exact(net, x64: np.ndarray) -> np.ndarray:
     from netatlas.regions import partition
     from netatlas.slices import Plane
 
     lo, hi = x64.min(0), x64.max(0)
     pad = WINDOW_MARGIN * np.maximum(hi - lo, 1e-3)
-    plane = Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]),
-                  (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]))
+    plane = Plane.window((lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]))
     boundary = partition(net, plane).decision_boundary()
     segments = np.asarray(getattr(boundary, "segments", boundary))  # a Segments result or a plain (S, 2, 2)
     return segment_distance(x64, segments)
@@ -152,7 +144,7 @@ def boundary_distance(model, x, *, method: Literal["auto", "exact", "linear"] = 
     """
     if method not in BOUNDARY_METHODS:
         raise ValueError(f"boundary_distance: unknown method {method!r}; choose one of {BOUNDARY_METHODS}")
-    net = as_net(model, "boundary_distance")
+    net = as_net(model)
     x64 = _inputs(net, x)
     exact_ok = net.n_inputs == 2 and net.piecewise_linear
     if method == "exact" and not exact_ok:
@@ -161,10 +153,10 @@ def boundary_distance(model, x, *, method: Literal["auto", "exact", "linear"] = 
                          f"{net.piecewise_linear}); use method='linear'")
     if method == "exact":
         return _exact(net, x64)
-    if method == "auto" and exact_ok and _regions_available():
+    if method == "auto" and exact_ok:
         try:
             return _exact(net, x64)
-        except Exception as exc:  # a regions lens that fails here: say so (auto only), do not fail
+        except UnsupportedLayerError as exc:  # an op the regions lens cannot read: not applicable
             warnings.warn(f"boundary_distance: exact boundary unavailable ({type(exc).__name__}: {exc}); "
                           "using the first-order distance", stacklevel=2)
     return _linear(net, x64)

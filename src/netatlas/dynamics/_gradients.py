@@ -14,19 +14,15 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from netatlas.train._losses import LOSSES, per_sample_loss
 
 __all__ = [
     "GradientNorms",
-    "LOSSES",
     "gradient_concentration",
     "per_sample_gradient_norms",
-    "per_sample_loss",
 ]
-
-LOSSES = ("cross_entropy", "bce", "mse")
-
 
 @dataclass(frozen=True)
 class GradientNorms:
@@ -61,36 +57,6 @@ def _check_loss(loss, where):
                          "loss(logits (B, n_out), targets (B,)) -> (B,) per-sample losses")
 
 
-def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss="cross_entropy") -> torch.Tensor:
-    """Per-sample losses, shape (B,), of ``logits`` (B, n_out) against labels ``y`` (B,).
-
-    ``cross_entropy`` with a single output means binary cross-entropy on that logit (a sigmoid
-    output), so that one- and two-logit binary nets are handled alike; ``bce`` is the same thing
-    spelled out; ``mse`` compares with one-hot targets (or with ``y`` itself for one output).
-
-    Examples
-    --------
-    >>> import torch
-    >>> per_sample_loss(torch.zeros(2, 1), torch.tensor([0, 1]))
-    tensor([0.6931, 0.6931])
-    """
-    if callable(loss):
-        return loss(logits, y)
-    n_out = logits.shape[-1]
-    if loss in ("cross_entropy", "bce") and n_out == 1:
-        return F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype), reduction="none")
-    if loss == "cross_entropy":
-        return F.cross_entropy(logits, y.long(), reduction="none")
-    if loss == "bce":
-        raise ValueError(f"per_sample_loss: loss='bce' needs a single output logit, got {n_out}; "
-                         "use loss='cross_entropy' for several classes")
-    if n_out == 1:
-        target = y.to(logits.dtype)[..., None]
-    else:  # one-hot by comparison (F.one_hot is data-dependent and cannot run under vmap)
-        target = (y.long()[..., None] == torch.arange(n_out)).to(logits.dtype)
-    return ((logits - target) ** 2).sum(-1)
-
-
 def _layer_of(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
@@ -115,7 +81,7 @@ def per_sample_gradient_norms(
     y : Tensor of shape (n_samples,)
         Integer labels (0/1 for a single-logit net).
     loss : {"cross_entropy", "bce", "mse"} or callable
-        See :func:`per_sample_loss`.
+        See :func:`netatlas.train.per_sample_loss` (the loss registry :func:`netatlas.train.fit` uses).
     chunk_size : int or None
         Samples per vectorised chunk (bounds memory: one gradient copy per sample in a chunk).
     method : {"auto", "vmap", "closed_form"}

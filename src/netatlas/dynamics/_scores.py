@@ -32,8 +32,8 @@ from torch import nn
 
 from netatlas.dynamics._boundary import boundary_distance
 from netatlas.dynamics._gradients import per_sample_gradient_norms
-from netatlas.dynamics._zones import _MAX_DERIVATIVE, BELL_SHAPED, _inputs, as_net, unit_distances
-from netatlas.nets import Net
+from netatlas.dynamics._zones import _MAX_DERIVATIVE, BELL_SHAPED, _inputs, unit_distances
+from netatlas.nets import Net, as_net
 
 __all__ = ["METHODS", "correct", "forgetting_events", "score"]
 
@@ -63,7 +63,7 @@ def correct(model, x, y) -> np.ndarray:
             logits = model(torch.as_tensor(x).to(dtype))
         logits = logits.reshape(len(logits), -1)
     else:
-        net = as_net(model, "correct")
+        net = as_net(model)
         logits = net(torch.as_tensor(_inputs(net, x)))
     pred = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
     return (pred == torch.as_tensor(y).long()).numpy()
@@ -96,7 +96,7 @@ def forgetting_events(history) -> np.ndarray:
 
 
 def _one(method, model, x, y, *, loss, zone, boundary_method):
-    net = as_net(model, "score")
+    net = as_net(model)
     y_np = np.asarray(torch.as_tensor(y).long())
     if method in ("confidence", "el2n", "margin"):
         p = _probabilities(net, x)

@@ -30,6 +30,7 @@ lies in x's region). The same definition is used for smooth units when a width i
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -39,17 +40,17 @@ import torch
 from scipy.optimize import brentq
 from scipy.special import erfinv
 
-from netatlas.nets import Activation, Net, from_torch
+from netatlas.nets import Activation, Net, as_net
 
 __all__ = [
     "BELL_SHAPED",
     "UnitDistances",
-    "as_net",
     "expected_gradient_mass",
     "gradient_mass",
     "hyperplane_distances",
     "predicted_gradient_mass",
     "projected_density",
+    "scale_model",
     "square_projected_density",
     "steepest_slope",
     "unit_distances",
@@ -74,15 +75,6 @@ def _activation(activation, where) -> Activation:
         if activation in _ZONE_ACTIVATIONS:
             return Activation(activation, params)
     raise ValueError(f"{where}: unknown activation {activation!r}; choose one of {_ZONE_ACTIVATIONS}")
-
-
-def as_net(model, where="dynamics") -> Net:
-    """A :class:`netatlas.nets.Net` from a Net or a torch module (imported with ``from_torch``)."""
-    if isinstance(model, Net):
-        return model
-    if isinstance(model, torch.nn.Module):
-        return from_torch(model)
-    raise TypeError(f"{where}: expected a netatlas Net or a torch.nn.Module, got {type(model).__name__}")
 
 
 def _derivative(act: Activation, z) -> np.ndarray:
@@ -350,7 +342,7 @@ def hyperplane_distances(model, x) -> np.ndarray:
     >>> hyperplane_distances(model, torch.zeros(4, 2)).shape
     (4, 3)
     """
-    net = as_net(model, "hyperplane_distances")
+    net = as_net(model)
     W, b = _first_layer(net)
     x64 = _inputs(net, x)
     z = x64 @ W.T + b
@@ -433,7 +425,7 @@ def unit_distances(model, x, *, chunk_size: int = 256) -> UnitDistances:
     >>> d.distance.shape, d.layer.tolist()
     ((5, 7), [0, 0, 0, 0, 1, 1, 1])
     """
-    net = as_net(model, "unit_distances")
+    net = as_net(model)
     try:
         layers = net.as_mlp()
     except ValueError as exc:
@@ -508,3 +500,31 @@ def zone_membership(model, x, *, eps: float = 0.1, width: float | None = None) -
         z = d.z[:, d.layer == i]
         columns.append((z >= z_lo) & (z <= z_hi))
     return np.concatenate(columns, 1) if columns else np.zeros((len(d.z), 0), bool)
+
+
+def scale_model(model: torch.nn.Module, c: float, *, layers: str = "all") -> torch.nn.Module:
+    """A copy of ``model`` with its parameters (weights and biases) multiplied by ``c``.
+
+    First-layer hyperplanes ``{w.x + b = 0}`` do not move; their transition zones narrow by ``1/c``.
+    ``layers="first"`` scales only the first layer's parameters (the zones change, the rest does not);
+    ``"all"`` scales every parameter.
+
+    Examples
+    --------
+    >>> import netatlas
+    >>> m = netatlas.nets.mlp([2, 3, 1], seed=0)
+    >>> float(scale_model(m, 2.0)[0].weight[0, 0].detach() / m[0].weight[0, 0].detach())
+    2.0
+    """
+    if not c > 0:
+        raise ValueError(f"scale_model: c must be positive, got {c}")
+    if layers not in ("all", "first"):
+        raise ValueError(f"scale_model: layers must be 'all' or 'first', got {layers!r}")
+    out = copy.deepcopy(model)
+    named = list(out.named_parameters())
+    first = named[0][0].rsplit(".", 1)[0] if named else ""
+    with torch.no_grad():
+        for name, p in named:
+            if layers == "all" or name.rsplit(".", 1)[0] == first:
+                p.mul_(c)
+    return out

@@ -1,5 +1,6 @@
-"""Paper reproductions: one module per paper, each running its experiments through the lenses over
-seeds (via :func:`netatlas.sweep.run`) and comparing every claim of PAPERS.md with the measurement.
+"""Paper reproductions: one package per paper, each running its experiments through the lenses over
+seeds (via :func:`netatlas.sweep.run`) and comparing every claim of its page (docs/papers/<paper>.md)
+with the measurement; each package also holds the paper's studies and the commands that run them.
 
     result = netatlas.experiments.reproduce("sahs2020", "runs/sahs", quick=True)
     [(c.id, c.holds) for c in result.claims]

@@ -1,6 +1,6 @@
 """Claims and reproductions: the table every ``netatlas reproduce`` report starts with.
 
-A :class:`Claim` is one checkable statement of a paper (or of PAPERS.md's reconstruction of it), with
+A :class:`Claim` is one checkable statement of a paper (or of the reconstruction of it in docs/papers/<paper>.md), with
 the value the paper states, what netatlas measured (with its spread over seeds) and whether it holds.
 ``holds`` is ``None`` when the claim could not be measured; ``note`` then says what is missing.
 """
@@ -25,7 +25,7 @@ class Claim:
     id : str
         Short identifier (``C5``, ``T3``, ``Z2``, ``S6``, ...).
     statement : str
-        What the paper (or PAPERS.md) claims, in one sentence.
+        What the paper (or its reconstruction in docs/papers) claims, in one sentence.
     expected : str
         The stated value or expectation, with the criterion used for ``holds``.
     measured : str
@@ -134,7 +134,7 @@ class Reproduction:
         ``vandenberg2016``, ``sahs2020``, ``zavatoneveth2023`` or ``shisher2022``.
     title : str
     claims : tuple of Claim
-        In the order the paper (PAPERS.md) states them.
+        In the order docs/papers/<paper>.md states them.
     settings : dict
         Seeds, quick/full and the experiment parameters.
     records : list of dict

@@ -97,7 +97,7 @@ def reproduce(paper: str, out=None, *, quick: bool = False, seeds=None, dask=Non
     return result
 
 
-_INTRO = ("Every claim of PAPERS.md for this paper, next to what netatlas measured through its lenses over "
+_INTRO = ("Every claim of this paper (docs/papers/<paper>.md), next to what netatlas measured through its lenses over "
           "seeds {seeds} ({mode} run). 'holds' applies the criterion in the 'expected' column; 'NO' means the "
           "measurement disagrees with the claim, 'not measured' that a lens lacks what the claim needs. "
           "Nothing is tuned to pass: where a criterion or a numerical check was revised during development "
@@ -110,7 +110,7 @@ def write_report(result: Reproduction, run) -> None:
     from netatlas.experiments import _plot
 
     run.add_table("Claims", [c.row() for c in result.claims],
-                  "One row per claim of PAPERS.md; measured = mean ± sd [min, max] (n) over seeds.")
+                  "One row per claim of docs/papers/<paper>.md; measured = mean ± sd [min, max] (n) over seeds.")
     failing = [c for c in result.claims if c.holds is False]
     unmeasured = [c for c in result.claims if c.holds is None]
     lines = []
@@ -127,7 +127,8 @@ def write_report(result: Reproduction, run) -> None:
             run.add_table(name.replace("_", " ").capitalize(), rows)
     if result.added:
         run.add_text("What netatlas adds beyond the paper", "\n\n".join(result.added))
-    for fig, name, caption in _plot.figures(result):
+    paper_figures = importlib.import_module(f"{PAPERS[result.paper]}._figures").figures
+    for fig, name, caption in _plot.figures(result, paper_figures):
         run.save_figure(fig, name, caption)
     run.save_json("claims", [c.to_dict() for c in result.claims])
     run.write_summary(result.summary())

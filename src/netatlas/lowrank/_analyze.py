@@ -224,16 +224,10 @@ def _last_linear(net):
 
 
 def _find_node(net, layer):
-    names = [n.name for n in net.nodes]
-    # modules give "0", "1", ...; torch.export archives "0 (Linear)": match either form
-    matches = [i for i, n in enumerate(net.nodes) if layer in (n.name, n.name.split(" (")[0])]
-    if not matches and layer.lstrip("#").isdigit():
-        matches = [int(layer.lstrip("#"))] if int(layer.lstrip("#")) < len(net.nodes) else []
-    if not matches:
-        raise ValueError(
-            f"lowrank analyze: no layer named {layer!r}; choose one of {names[1:]} (or '#index')"
-        )
-    return matches[-1]  # the last node of that name: after its activation if both share it
+    try:
+        return net.layer(layer)  # the one resolver: module path ("0 (Linear)" from export too), index, '#index'
+    except ValueError as exc:
+        raise ValueError(f"lowrank analyze: {exc}") from None
 
 
 def analyze_net(net, data: DiscreteData, x, y=None, *, layer: str | None = None, step: int = 0) -> dict:
@@ -241,9 +235,9 @@ def analyze_net(net, data: DiscreteData, x, y=None, *, layer: str | None = None,
 
     Returns the snapshot dict described in :class:`AnalysisResult`.
     """
-    from netatlas.nets import from_torch
+    from netatlas.nets import as_net
 
-    net = from_torch(net) if not hasattr(net, "forward_all") else net
+    net = as_net(net)
     last = _last_linear(net)
     x_t = torch.as_tensor(_numpy(x)).to(torch.float64).reshape(len(x), -1)
     with torch.no_grad():

@@ -20,7 +20,7 @@ from netatlas.lowrank._optimum import (
 )
 
 __all__ = ["LayerComparison", "compare_hidden_layer", "compare_mmse_layer", "compare_softmax_layer",
-           "principal_angles", "relative_error"]
+           "fit_slope", "principal_angles", "relative_error"]
 
 
 def principal_angles(a, b) -> np.ndarray:
@@ -387,3 +387,17 @@ def compare_hidden_layer(p_xy, features_below, weights, bias, upper_weights, upp
         eps=float(np.linalg.norm(big_b)), chi2_radius=float(np.max(chi2_radius(p))),
         model_chi2_radius=_model_radius(p_y, logits),
         preactivation_spread=float(np.max(np.abs(u - u_mean))), gap=float("nan"))
+
+
+def fit_slope(eps, values) -> float:
+    """Least-squares slope of log(values) against log(eps) (non-positive or non-finite values dropped).
+
+    >>> round(fit_slope([1e-3, 1e-2, 1e-1], [2e-3, 2e-2, 2e-1]), 6)
+    1.0
+    """
+    x = np.log(np.asarray(eps, dtype=float))
+    y = np.asarray(values, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y) & (y > 0)
+    if keep.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(x[keep], np.log(y[keep]), 1)[0])

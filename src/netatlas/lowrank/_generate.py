@@ -120,7 +120,7 @@ def local_joint(
     """A joint distribution at a controlled distance eps from independence, with a prescribed
     DTM spectrum (a clear gap after k).
 
-    Construction (PAPERS.md section 4): B0 = U diag(s) V^T with U orthonormal and orthogonal to
+    Construction (docs/papers/shisher2022.md): B0 = U diag(s) V^T with U orthonormal and orthogonal to
     sqrt(P_X), V orthonormal and orthogonal to sqrt(P_Y), ||s|| = 1; Phi0 = B0 / sqrt(P_X P_Y);
     P_XY = P_X P_Y (1 + eps Phi0). Then the marginals are exactly P_X and P_Y and DTM(P_XY) = eps B0,
     so its singular values are eps * s. eps_max = 1 / max(-Phi0) keeps P_XY >= 0.

@@ -2,7 +2,7 @@
 conditional mean), and a hidden layer below fixed upper layers (the linearised Bayes action).
 
 NOTE [local expansion]
-Setting (Shisher, Ornee & Sun 2022; reconstruction in PAPERS.md section 4, re-derived here): discrete
+Setting (Shisher, Ornee & Sun 2022; reconstruction in docs/papers/shisher2022.md, re-derived here): discrete
 X with one free feature vector f(x) in R^k per symbol (a one-hot input followed by anything), a layer
 z = W f(x) + b, output a = g(z), loss l(y, a). With P_{Y|X=x} within eps of P_Y, the excess risk is
 1/2 ||B - Phi W^T M^{1/2}||_F^2 + (a bias term) + o(eps^2), where Phi has rows sqrt(P_X(x))(f(x) - E f),
@@ -357,7 +357,7 @@ def optimal_hidden_layer(p_xy, features_below, upper_weights, *, activation: str
 
         W = J^{-1} (Psi^T Psi)^{-1} Psi^T B~^T Phi1 (Phi1^T Phi1)^{-1}          (k x m)
 
-    (PAPERS.md writes ``Psi^T B~ Phi1``; the shapes require the transpose B~^T.) In general
+    (a reconstruction that writes ``Psi^T B~ Phi1`` is wrong: the shapes require the transpose B~^T.) In general
     W = J^{-1} pinv(Psi) B~^T pinv(Phi1)^T, the minimum-norm solution. Assumptions: ``HIDDEN_ASSUMPTIONS``.
 
     Examples

@@ -17,9 +17,8 @@ from netatlas._lazy import attach as _attach
 
 # Names are imported from their module on first use (see netatlas._lazy).
 __getattr__, __dir__ = _attach(__name__, {
+    "_boundary": ["boundary_distance"],
     "_curvature": ["scalar_curvature", "scalar_curvature_from_metric"],
-    "_experiments": ["TOY_CONFIGS", "ImageMagnification", "ImageModelRun", "ToyMagnification", "ToyRun",
-        "boundary_distance", "image_magnification", "magnification_stats", "small_cnn", "toy_magnification"],
     "_features": ["FeatureMap", "as_feature_map"],
     "_logvol": ["log_abs_derivative"],
     "_user": ["QUANTITIES", "MetricMap", "metric_map"],
@@ -30,18 +29,9 @@ __getattr__, __dir__ = _attach(__name__, {
 __all__ = [
     "QUANTITIES",
     "RANK_TOLERANCE",
-    "TOY_CONFIGS",
-    "FeatureMap",
-    "ImageMagnification",
-    "ImageModelRun",
     "MetricMap",
-    "ToyMagnification",
-    "ToyRun",
     "boundary_distance",
-    "image_magnification",
-    "magnification_stats",
-    "small_cnn",
-    "toy_magnification",
+    "FeatureMap",
     "as_feature_map",
     "effective_volume",
     "infinite_width",

@@ -2,7 +2,7 @@
 
 Convention: in 2-D the scalar curvature is ``R = 2 K`` with K the Gaussian curvature, so the unit sphere
 has ``R = +2`` and a sphere of radius r has ``R = 2 / r^2``. (The magnification paper's public code
-returns 3x this value; PAPERS.md section 3.)
+returns 3x this value; docs/papers/zavatoneveth2023.md.)
 
 # NOTE [curvature of an embedded surface]
 The features embed the input plane as a surface in flat R^m with the induced metric g = J^T J. By

@@ -24,7 +24,7 @@ from torch import nn
 
 from netatlas._errors import NetatlasError
 from netatlas.metric._logvol import supports
-from netatlas.nets import Net, from_torch
+from netatlas.nets import Net, as_net
 from netatlas.nets._ir import Activation, Linear
 
 __all__ = ["FeatureMap", "as_feature_map"]
@@ -166,23 +166,10 @@ def _shallow_structure(net: Net):
 
 
 def _net_layer(net: Net, layer, scale_by_width: bool, caller: str) -> FeatureMap:
-    names = [node.name for node in net.nodes]
-    if isinstance(layer, int):
-        if not 0 < layer < len(net.nodes):
-            raise ValueError(
-                f"{caller}: layer index {layer} is out of range; the Net has nodes 1..{len(names) - 1}"
-            )
-        index = layer
-    else:
-        matches = [i for i, name in enumerate(names) if name == layer and i > 0]
-        if not matches:  # names from torch.export carry the op: "3 (Tanh)" is layer "3"
-            matches = [i for i, name in enumerate(names) if name.split(" (")[0] == layer and i > 0]
-        if not matches:
-            raise ValueError(
-                f"{caller}: no layer named {layer!r}; the Net's layers are "
-                f"{[n for n in names[1:]]} (or pass a node index)"
-            )
-        index = matches[-1]
+    try:
+        index = net.layer(layer)  # the one resolver: module path, node index or '#index'
+    except ValueError as exc:
+        raise ValueError(f"{caller}: {exc}") from None
     sub = Net(net.nodes[: index + 1])
     return _from_net(
         sub,
@@ -195,7 +182,7 @@ def _try_import(module: nn.Module, input_shape) -> Net | None:
     if not isinstance(module, nn.Sequential):
         return None
     try:
-        return from_torch(module, input_shape=input_shape)
+        return as_net(module, input_shape=input_shape)
     except (NetatlasError, ValueError, TypeError):
         return None
 

@@ -22,8 +22,8 @@ A (d - 1 times, orthogonal to x) and ``A + B r^2`` (along x), hence
   Gauss-Legendre rule beyond (Gauss-Hermite misses the narrow peak of phi'(u)^2 when v is large);
   both are differentiable in x, so the curvature follows by autodiff.
 
-These formulas are our derivation (PAPERS.md section 3, "[derived]"), checked against Monte Carlo in
-the tests.
+These formulas are our derivation (docs/papers/zavatoneveth2023.md), checked against Monte Carlo in the
+tests.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """What is analysed: the network IR, importers from torch and ONNX, builders and model files.
 
-Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_torch`)."""
+Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_torch`): :func:`as_net` is
+the one way in."""
 
 from netatlas._lazy import attach as _attach
 
 # Names are imported from their module on first use (see netatlas._lazy).
 __getattr__, __dir__ = _attach(__name__, {
     "_build": ["ACTIVATIONS", "INITS", "mlp"],
+    "_convert": ["as_net"],
     "_files": ["load", "load_module", "module_from_spec", "save"],
     "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "AdaptiveAvgPool", "Concat", "Max", "Net", "Node"],
     "_onnx": ["SUPPORTED_ONNX_OPS", "from_onnx"],
@@ -26,6 +28,7 @@ __all__ = [
     "Max",
     "Net",
     "Node",
+    "as_net",
     "from_onnx",
     "from_torch",
     "load",

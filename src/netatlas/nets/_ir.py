@@ -613,14 +613,72 @@ class Net:
         return [tuple(layer) for layer in layers]
 
     def summary(self) -> str:
-        """A table of the nodes: index, op, inputs, output shape, source name."""
-        rows = [f"{'#':>3}  {'op':<52} {'inputs':<9} {'shape':<16} source"]
+        """A table of the nodes: index, op, inputs, output shape and the layer name (the torch module path)
+        that :meth:`layer`, ``(model, layer)`` feature maps and the CLI's ``--layer`` accept."""
+        rows = [f"{'#':>3}  {'op':<52} {'inputs':<9} {'shape':<16} layer"]
         for i, node in enumerate(self.nodes):
             rows.append(f"{i:>3}  {node.op.describe():<52} {str(list(node.inputs)):<9} "
                         f"{str(node.shape):<16} {node.name}")
         rows.append(f"parameters: {self.n_parameters:,}; hidden units: {self.n_hidden_units:,}; "
                     f"piecewise linear: {self.piecewise_linear}")
+        rows.append("a layer is named by its 'layer' name, its index # (an int) or '#index' (the CLI spelling)")
         return "\n".join(rows)
+
+    def layer_names(self) -> list[str]:
+        """The names :meth:`layer` accepts, node 1 onwards (the torch module paths, without any
+        ``" (Type)"`` suffix of torch.export archives)."""
+        return list(dict.fromkeys(_short_name(node.name) for node in self.nodes[1:]))
+
+    def layer(self, name_or_index) -> int:
+        """The node index of a layer, however it is named: the one resolver for every lens and command.
+
+        Parameters
+        ----------
+        name_or_index : str or int
+            A torch module path as in :meth:`summary`'s ``layer`` column (``"2"``, ``"fc1"``,
+            ``"features.3"``; a name shared by several nodes means the last, e.g. after a folded
+            BatchNorm), an int node index (1 .. len(nodes) - 1), or ``"#index"`` (the CLI spelling of one).
+
+        Returns
+        -------
+        int
+            The index into :attr:`nodes`.
+
+        Raises
+        ------
+        ValueError
+            One message listing the valid names and index range.
+
+        Examples
+        --------
+        >>> import netatlas
+        >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 4, 4, 1], seed=0))
+        >>> net.layer("2"), net.layer(3), net.layer("#3")  # module "2" (the second Linear) is node 3
+        (3, 3, 3)
+        >>> net.layer_names()
+        ['0', '1', '2', '3', '4']
+        >>> net.layer("fc9")
+        Traceback (most recent call last):
+        ...
+        ValueError: no layer named 'fc9'; layers: ['0', '1', '2', '3', '4'] (torch module paths), node indices ...
+        """
+        last = len(self.nodes) - 1
+        index = None
+        if isinstance(name_or_index, bool):
+            pass
+        elif isinstance(name_or_index, int):
+            index = name_or_index if 0 < name_or_index <= last else None
+        elif isinstance(name_or_index, str):
+            text = name_or_index.strip()
+            matches = [i for i, node in enumerate(self.nodes) if i > 0 and text in (node.name, _short_name(node.name))]
+            if matches:
+                index = matches[-1]
+            elif text.startswith("#") and text[1:].isdigit():
+                index = int(text[1:]) if 0 < int(text[1:]) <= last else None
+        if index is None:
+            raise ValueError(f"no layer named {name_or_index!r}; layers: {self.layer_names()} (torch module paths), "
+                             f"node indices 1..{last} or '#index'")
+        return index
 
     def to_dict(self) -> dict:
         return {
@@ -684,6 +742,10 @@ class Net:
         x, _, _ = self._prepare(x)
         values = self.forward_all(x)
         return [values[self.nodes[i].inputs[0]] for i in self.activations]
+
+
+def _short_name(name: str) -> str:
+    return name.split(" (")[0]  # torch.export archives name nodes "0 (Linear)"
 
 
 def _tensors(op):

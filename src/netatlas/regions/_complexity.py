@@ -39,10 +39,11 @@ import numpy as np
 import torch
 from numba import njit
 
+from netatlas.nets import as_net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear
 from netatlas.regions._lines import LINE_TOLERANCE, along_line
-from netatlas.regions._partition import BOUNDARY_TOLERANCE, _buffer, _chain_layers, _next_maps, as_net, partition
+from netatlas.regions._partition import BOUNDARY_TOLERANCE, _buffer, _chain_layers, _next_maps, partition
 from netatlas.slices import Line, Plane
 
 __all__ = ["DISC_TOLERANCE", "ORTHONORMAL_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
@@ -328,7 +329,7 @@ def _chain_segments(layers, P, D, r, tol):
 # -- public API -----------------------------------------------------------------------------------
 def _prepare(net, points, radius, directions, n_slices, seed, k, count_name, where):
     shape = tuple(np.shape(points)[1:])
-    net = as_net(net, shape if len(shape) > 1 else None, where)
+    net = as_net(net, input_shape=shape if len(shape) > 1 else None)
     check_piecewise_linear(net, where)
     P, r = _check_points(net, points, radius, where)
     n_slices = _check_count(n_slices, count_name, where)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from netatlas._checks import require_finite
+from netatlas.nets import as_net
 from netatlas.nets._ir import Max
 from netatlas.regions._affine import check_piecewise_linear, gate_from_state, gated_maps
-from netatlas.regions._partition import as_net
 from netatlas.slices import Line
 
 __all__ = ["LINE_TOLERANCE", "LinePieces", "along_line"]
@@ -102,7 +102,7 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     (True, 32)
     """
     line = x0 if isinstance(x0, Line) and x1 is None else Line(x0, x1)
-    net = as_net(net, line.input_shape, "along_line")
+    net = as_net(net, input_shape=line.input_shape)
     if line.x0.size != net.n_inputs:
         raise ValueError(f"along_line: the line's inputs have {line.x0.size} numbers but the network "
                          f"expects {net.n_inputs} (shape {net.input_shape})")

@@ -11,10 +11,10 @@ child records which side of each line it lies on.
 The affine map of node k+1 on a child follows from its parent's map of node k. For a chain of
 Linear layers (``Net.as_mlp``), ``M'_child = W diag(s_child) M_parent + b``; all children of a
 parent differ only in the bits of the units that cut it, so one GEMM per parent (under a reference
-pattern) plus rank-few corrections per child gives all of them (DESIGN.md, "Hints for the fast
-paths"). The chain is processed depth first in chunks, so memory stays bounded however many regions
-there are. Any other graph (convolutions, batch norm, residual additions, average pooling) gets its
-maps from a gated forward pass (``_affine.gated_maps``).
+pattern) plus rank-few corrections per child gives all of them. The chain is processed depth first
+in chunks, so memory stays bounded however many regions there are. Any other graph (convolutions,
+batch norm, residual additions, average pooling) gets its maps from a gated forward pass
+(``_affine.gated_maps``).
 
 # NOTE [tolerances]
 All arithmetic is float64. A vertex lies *on* a unit's zero line when its distance to the line is at
@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import torch
 
 from netatlas._checks import require_finite
 from netatlas._errors import NetatlasError
 from netatlas._memory import check_memory
 from netatlas._notebook import PartitionDisplay
-from netatlas.nets._ir import Max, Net
+from netatlas.nets import as_net
+from netatlas.nets._ir import Max
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import (
     activation_slopes,
@@ -51,8 +51,7 @@ from netatlas.regions._affine import (
 from netatlas.regions._maxkernels import split_faces_max
 from netatlas.slices import Plane
 
-__all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition",
-           "as_net"]
+__all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition"]
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +63,6 @@ VERTEX_MERGE_TOLERANCE = 1e-9
 CHUNK_FACES = 4096
 #: Next layers at most this wide get their maps from a compiled loop instead of a BLAS call.
 SMALL_PRODUCT = 32
-
-
-def as_net(net, input_shape=None, where: str = "regions") -> Net:
-    """A :class:`Net` from a Net or a torch module (imported with ``from_torch``)."""
-    from netatlas.nets import from_torch
-
-    if isinstance(net, Net):
-        return net
-    if isinstance(net, torch.nn.Module):
-        try:
-            return from_torch(net)
-        except ValueError:
-            if input_shape is None:
-                raise
-            # convolutional models need the input shape: take the slice's
-            return from_torch(net, input_shape=input_shape)
-    raise TypeError(f"{where}: expected a netatlas Net or a torch.nn.Module, got {type(net).__name__}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -419,7 +401,7 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         plane = Plane.square(1.0)
     if not isinstance(plane, Plane):
         raise TypeError(f"partition: plane must be a netatlas.Plane, got {type(plane).__name__}")
-    net = as_net(net, plane.input_shape, "partition")
+    net = as_net(net, input_shape=plane.input_shape)
     if plane.origin.size != net.n_inputs:
         raise ValueError(f"partition: plane has {plane.origin.size}-dim inputs but the network expects "
                          f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "

@@ -216,9 +216,9 @@ def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: 
                     client=None) -> Partition:
     """The partition of ``plane`` computed tile by tile (see :func:`netatlas.regions.partition`,
     ``tiles=``): same regions, areas, patterns and maps as the untiled partition, in another order."""
-    from netatlas.regions._partition import as_net
+    from netatlas.nets import as_net
 
-    net = as_net(net, plane.input_shape, "partition")
+    net = as_net(net, input_shape=plane.input_shape)
     complete, border, meta = [], [], None
     for c, b, part in _run_tiles(net, plane, tiles, tolerance, method, client):
         complete.append(c)
@@ -325,9 +325,9 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
     import json
     from pathlib import Path
 
-    from netatlas.regions._partition import as_net
+    from netatlas.nets import as_net
 
-    net = as_net(net, plane.input_shape, "partition")
+    net = as_net(net, input_shape=plane.input_shape)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     fingerprint = {"tiles": tiles, "bounds": list(plane.bounds), "tolerance": tolerance, "method": method,

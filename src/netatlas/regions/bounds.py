@@ -74,7 +74,7 @@ def serra2018_lower(n0: int, widths) -> int:
     ``prod_{l<L} (floor(n_l / n0) + 1)^n0 * sum_{j=0..n0} C(n_L, j)``.
 
     The theorem assumes n_l >= 3 n0 for every layer; the formula is returned for any widths (for
-    [4, 4] with n0 = 2 it gives 99, the "Serra LB" of PAPERS.md, although 4 < 6 = 3 n0).
+    [4, 4] with n0 = 2 it gives 99, the "Serra LB" of docs/papers/vandenberg2016.md, although 4 < 6 = 3 n0).
     """
     widths = _check(n0, widths, "serra2018_lower")
     return prod((n // n0 + 1) ** n0 for n in widths[:-1]) * sum(comb(widths[-1], j) for j in range(n0 + 1))

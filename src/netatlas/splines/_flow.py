@@ -30,8 +30,8 @@ import numba
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from netatlas.splines._params import ShallowParams, as_params
-from netatlas.splines._spline import Spline
+from netatlas.splines._params import ShallowParams
+from netatlas.splines._spline import Spline, as_params
 
 __all__ = ["FlowResult", "simulate_flow", "flow_velocity", "fast_gradient", "conserved_quantity",
            "ntk_max_eigenvalue"]

@@ -38,8 +38,8 @@ from typing import Literal
 
 import numpy as np
 
-from netatlas.splines._params import ShallowParams, as_params
-from netatlas.splines._spline import Spline, to_network, to_spline
+from netatlas.splines._params import ShallowParams
+from netatlas.splines._spline import Spline, as_params, to_network, to_spline
 
 __all__ = ["loss_value", "loss_gradient", "loss_hessian", "loss_jacobian", "HessianSpectrum",
            "hessian_spectrum", "CriticalPoint", "classify_critical_point", "neuron_block",

@@ -19,11 +19,12 @@ from typing import Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from netatlas._notebook import SplineDisplay
-from netatlas.splines._params import ShallowParams, as_params
+from netatlas.splines._params import ShallowParams
 
-__all__ = ["Spline", "StepFunction", "Roughness", "to_spline", "to_network", "merge_coincident"]
+__all__ = ["Spline", "StepFunction", "Roughness", "as_params", "to_spline", "to_network", "merge_coincident"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -336,3 +337,55 @@ def merge_coincident(spline: Spline, *, tol: float = 0.0) -> Spline:
         mus.append(jumps)
         signs.append(np.full(knots.shape, sign))
     return Spline(np.concatenate(betas), np.concatenate(mus), np.concatenate(signs), spline.offset)
+
+
+_ACCEPTED = ("nn.Sequential(Linear(1, H), ReLU(), Linear(H, 1)) or any module netatlas.nets.from_torch "
+             "imports to that shape, a netatlas Net with net.is_shallow_univariate(), a tuple (w, b, v, c), "
+             "a dict with keys w, b, v, c, ShallowParams or Spline")
+
+
+def as_params(obj, *, caller: str = "as_params") -> ShallowParams:
+    """Network coordinates (w, b, v, c) of any accepted description of a shallow univariate ReLU net.
+
+    Parameters
+    ----------
+    obj : nn.Module, Net, tuple, dict, ShallowParams or Spline
+        ``(w, b, v, c)`` tuples and ``{"w", "b", "v", "c"}`` dicts may hold arrays or tensors; a Spline
+        is converted with ``to_network(spline)`` (alpha_i = 1).
+
+    Returns
+    -------
+    ShallowParams
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(1, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    >>> as_params(model).width
+    3
+    """
+    from netatlas.nets import Net, as_net
+
+    if isinstance(obj, ShallowParams):
+        return obj
+    if isinstance(obj, Spline):
+        return to_network(obj, output="params")
+    if isinstance(obj, dict):
+        missing = [k for k in "wbvc" if k not in obj]
+        if missing:
+            raise ValueError(f"{caller}: a parameter dict needs keys w, b, v, c; missing {missing}")
+        return ShallowParams(obj["w"], obj["b"], obj["v"], obj["c"])
+    if isinstance(obj, (tuple, list)):
+        if len(obj) != 4:
+            raise ValueError(f"{caller}: a parameter tuple must be (w, b, v, c); got {len(obj)} items")
+        return ShallowParams(*obj)
+    if isinstance(obj, nn.Module):
+        obj = as_net(obj)
+    if isinstance(obj, Net):
+        if not obj.is_shallow_univariate():
+            raise ValueError(f"{caller}: the network is not 1 -> H ReLU -> 1 (net.is_shallow_univariate() is "
+                             f"False); layers: {[n.op.describe() for n in obj.nodes]}. Accepted: {_ACCEPTED}")
+        (w1, b1, _), (w2, b2, _) = obj.as_mlp()
+        return ShallowParams(w1[:, 0], b1, w2[0], b2[0])
+    raise TypeError(f"{caller}: cannot read a shallow univariate ReLU network from {type(obj).__name__}; "
+                    f"accepted: {_ACCEPTED}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import numbers
@@ -13,17 +14,14 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from netatlas.train._history import History, StepInfo
+from netatlas.train._losses import LOSSES, mean_loss
 
 __all__ = ["fit", "LOSSES", "OPTIMIZERS"]
 
 logger = logging.getLogger(__name__)
-
-LOSSES = ("cross_entropy", "bce", "mse")
-"""Loss names :func:`fit` accepts (or pass a callable ``loss(output, target) -> scalar``)."""
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 """Optimizer names :func:`fit` accepts (or pass a ``torch.optim.Optimizer`` class or a factory)."""
@@ -64,10 +62,12 @@ def fit(
         given) or a pair ``x`` of shape (N, *input_shape), ``y`` of shape (N,) (tensors or arrays).
         Integer ``y`` means classification (accuracy is reported); float ``y`` regression.
     loss : {"cross_entropy", "bce", "mse"} or callable
-        ``cross_entropy``: outputs (B, C) are logits, ``y`` int labels. ``bce``: one logit per example,
-        output (B,) or (B, 1), ``y`` in {0, 1}. ``mse``: mean squared error; integer labels with a (B, C)
-        output, C > 1, are one-hot encoded. A callable gets ``(output, y)`` and returns a scalar mean
-        loss.
+        The names of :data:`netatlas.train.LOSSES`, one meaning each (see :func:`per_sample_loss`; the
+        batch loss is the mean of the per-sample ones): ``cross_entropy``: outputs (B, C) are logits,
+        ``y`` int labels; with one logit per example it is binary cross-entropy. ``bce``: one logit per
+        example, output (B,) or (B, 1), ``y`` in {0, 1}. ``mse``: squared error averaged over outputs and
+        examples; integer labels with a (B, C) output, C > 1, are one-hot encoded. A callable gets
+        ``(output, y)`` and returns a scalar mean loss.
     optimizer : {"adam", "adamw", "sgd"}, torch.optim.Optimizer subclass, or callable
         A name, a class (called as ``cls(params, lr=lr, weight_decay=weight_decay)``), or a factory
         ``params -> Optimizer`` (then ``lr``, ``momentum`` and ``weight_decay`` are the factory's job).
@@ -312,34 +312,18 @@ def _prepare(x, y, dtype, device, what):
 def _resolve_loss(loss):
     if callable(loss) and not isinstance(loss, str):
         return getattr(loss, "__name__", type(loss).__name__), loss
-    if loss == "cross_entropy":
-        return loss, _cross_entropy
-    if loss == "bce":
-        return loss, _bce
-    if loss == "mse":
-        return loss, _mse
+    if loss in LOSSES:
+        return loss, functools.partial(_named_loss, loss=loss)
     raise ValueError(f"fit: unknown loss {loss!r}; choose one of 'cross_entropy', 'bce', 'mse', "
                      "or pass a callable.")
 
 
-def _cross_entropy(output, y):
-    return F.cross_entropy(output, y)
+def _named_loss(output, y, loss):
+    return mean_loss(output, y, loss)
 
 
 def _single_logit(output):
     return output.squeeze(-1) if output.ndim == 2 and output.shape[1] == 1 else output
-
-
-def _bce(output, y):
-    return F.binary_cross_entropy_with_logits(_single_logit(output), y.to(output.dtype))
-
-
-def _mse(output, y):
-    if not y.is_floating_point() and output.ndim == 2 and output.shape[1] > 1:
-        y = F.one_hot(y, output.shape[1]).to(output.dtype)  # labels -> one-hot targets
-    elif y.ndim == 1:
-        output = _single_logit(output)
-    return F.mse_loss(output, y.to(output.dtype))
 
 
 def _correct(output, y, loss_name):
@@ -374,14 +358,19 @@ def _probe(model, x, y, loss_name, loss_fn):
         except Exception as exc:
             raise ValueError(f"fit: the model fails on inputs of shape {tuple(x.shape[1:])} per example: "
                              f"{type(exc).__name__}: {exc}") from None
+        one_logit = _single_logit(output).ndim == 1
         if loss_name == "cross_entropy":
             if y.is_floating_point():
                 raise ValueError("fit: loss 'cross_entropy' needs integer class labels y; got float targets "
                                  "(use loss='mse' for regression).")
-            if output.ndim != 2 or output.shape[1] < 2:
-                raise ValueError(f"fit: loss 'cross_entropy' needs outputs of shape (B, n_classes >= 2); "
-                                 f"the model gives {tuple(output.shape)} (use loss='bce' for one logit).")
-            if int(y.min()) < 0 or int(y.max()) >= output.shape[1]:
+            if one_logit:  # binary cross-entropy on the one logit (see netatlas.train._losses)
+                if not bool(((y == 0) | (y == 1)).all()):
+                    raise ValueError("fit: loss 'cross_entropy' with one output logit is binary cross-entropy "
+                                     "and needs labels in {0, 1}.")
+            elif output.ndim != 2:
+                raise ValueError(f"fit: loss 'cross_entropy' needs outputs of shape (B, n_classes) or one logit "
+                                 f"per example; the model gives {tuple(output.shape)}.")
+            elif int(y.min()) < 0 or int(y.max()) >= output.shape[1]:
                 raise ValueError(f"fit: labels must be in 0..{output.shape[1] - 1} for a model with "
                                  f"{output.shape[1]} outputs; got labels in {int(y.min())}..{int(y.max())}.")
         elif loss_name == "bce":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netatlas.ssl._experiment import SCALING_CONVENTION, SSLMagnifyResult
+from netatlas.experiments.zavatoneveth2023.ssl._experiment import SCALING_CONVENTION, SSLMagnifyResult
 
 __all__ = ["write_ssl_report"]
 
@@ -59,7 +59,12 @@ def write_ssl_report(result: SSLMagnifyResult, run, *, title: str = "Magnificati
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from netatlas.ssl._plot import plot_correlations, plot_example_lines, plot_example_planes, plot_ssl_losses
+    from netatlas.experiments.zavatoneveth2023.ssl._plot import (
+        plot_correlations,
+        plot_example_lines,
+        plot_example_planes,
+        plot_ssl_losses,
+    )
 
     summary = result.summary()
     run.write_summary(summary)

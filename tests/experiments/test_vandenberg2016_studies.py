@@ -11,17 +11,19 @@ from typer.testing import CliRunner
 import netatlas
 from netatlas.dynamics import (
     gradient_concentration,
-    gradient_mass_table,
     hyperplane_distances,
     per_sample_gradient_norms,
+    scale_model,
+    torch_threads,
+    zone_width,
+)
+from netatlas.experiments.vandenberg2016 import (
+    gradient_mass_table,
     run_scale,
     run_zones,
-    scale_model,
     scale_study,
     summarize_prune,
-    torch_threads,
     zone_snapshots,
-    zone_width,
 )
 
 

@@ -1,4 +1,4 @@
-"""CLI, regimes, kernel limit and plots of the spline lens (small and fast)."""
+"""`netatlas splines regimes|watch`, the regime study and its kernel limit (Sahs et al.; small and fast)."""
 
 import json
 
@@ -7,18 +7,15 @@ import pytest
 from typer.testing import CliRunner
 
 from netatlas.cli import app
-from netatlas.splines import (
-    init_scheme,
+from netatlas.experiments.sahs2020 import (
     kernel_limit,
     linear_interpolant,
     natural_cubic_spline,
     regime_data,
     regime_init,
     regime_run,
-    render_flow_video,
-    sample_init,
-    simulate_flow,
 )
+from netatlas.splines import init_scheme, render_flow_video, sample_init, simulate_flow
 
 
 def test_kernel_limit_approaches_the_natural_cubic_spline():

@@ -1,8 +1,8 @@
 """Shisher, Ornee & Sun (2022), "Local geometric analysis of feature extraction": the DTM, optimum and
-H-score statements of PAPERS.md section 4 and the validation the paper left to future work, measured
+H-score statements of docs/papers/shisher2022.md and the validation the paper left to future work, measured
 with :mod:`netatlas.lowrank` (its ``validate`` sweep, one call per seed) over several seeds.
 
-Claims S1-S10, in PAPERS.md's order:
+Claims S1-S10, in docs/papers/shisher2022.md's order:
 
 ====  ==========================================================================================
 S1    the centred DTM removes the trivial singular pair (1, sqrt P_X, sqrt P_Y) of P_XY/sqrt(P_X P_Y)
@@ -39,6 +39,7 @@ VERSION = 2
 
 
 def configs(seeds, quick: bool) -> list[dict]:
+    """The sweep configs of one run: one per part and seed (``quick``: the reduced settings)."""
     from netatlas.sweep import grid
 
     return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick), version=VERSION)
@@ -53,7 +54,7 @@ def run_part(config: dict) -> dict:
 
 
 def _validate(seed, quick):
-    from netatlas.lowrank._validate import ValidationConfig, validate
+    from netatlas.experiments.shisher2022._validate import ValidationConfig, validate
 
     if quick:
         cfg = ValidationConfig(seeds=(seed,), eps_fractions=(1e-3, 1e-2, 1e-1, 0.9), n_samples=200_000,
@@ -108,6 +109,7 @@ def _series(rows, experiment, metric, local_fraction=None):
 
 
 def build(records, settings) -> Reproduction:
+    """Turn the sweep records into the S1-S10 claim table."""
     done = [r for r in records if r.get("status") == "done"]
     val = [r["result"] for r in done if r["config"]["part"] == "validate"]
     th = [r["result"] for r in done if r["config"]["part"] == "theory"]
@@ -203,7 +205,7 @@ def build(records, settings) -> Reproduction:
             all_true([v < 0.01 for v in small_h]) and all(in_range(s) for s in sh), tuple(small_h),
             "lowrank.validate (hidden_* rows), compare_hidden_layer, optimal_hidden_layer",
             "Beyond the local range the optimiser can saturate the sigmoids and leave the local region "
-            "(PAPERS.md); see the pre-activation spread in the sweep records."))
+            "(docs/papers/shisher2022.md); see the pre-activation spread in the sweep records."))
     s8 = "The maximum H-score over k-dim features is 1/2 sum_{i<=k} sigma_i(B~)^2 (Xu et al.)"
     if th:
         j = [e for r in th for e in r["joints"]]
@@ -227,7 +229,7 @@ def build(records, settings) -> Reproduction:
                     ratios.append(r["product_error"] / trial[r["eps_fraction"]])
         claims.append(Claim(
             "S9", "Validation (the paper's future work): trained-network errors are O(eps / relative gap), "
-            "log-log slope 1; PAPERS.md trial (|X| = 24, |Y| = 8, k = 2, exact optimum): product error 1.6e-4, "
+            "log-log slope 1; reference trial (|X| = 24, |Y| = 8, k = 2, exact optimum): product error 1.6e-4, "
             "1.6e-3, 1.5e-2, 4.1e-2, 0.11 at eps/eps_max = 0.001, 0.01, 0.1, 0.3, 0.9",
             f"slope of the trained softmax product error over eps/eps_max <= {lf} in {SLOPE_RANGE}; "
             "exact-optimum errors within a factor 3 of the trial's",

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from netatlas.experiments.zavatoneveth2023.ssl._stats import spearman
 from netatlas.slices import Line, Plane
-from netatlas.ssl._stats import spearman
 
 __all__ = [
     "LinearProbe",

@@ -24,12 +24,13 @@ def ssl(
     Writes summary.json (per-encoder Spearman correlations of effective volume with linear-probe entropy,
     95% bootstrap CIs, probe accuracies) and report.html.
 
-    Python: ``netatlas.ssl.magnify_ssl(netatlas.ssl.SSLMagnifyConfig(data="digits", n_seeds=3))``
+    Python: ``from netatlas.experiments.zavatoneveth2023 import ssl; ssl.magnify_ssl(ssl.SSLMagnifyConfig(data="digits",
+    n_seeds=3))``
     """
     from netatlas._threads import torch_threads
+    from netatlas.experiments.zavatoneveth2023.ssl._experiment import SSLMagnifyConfig, magnify_ssl
+    from netatlas.experiments.zavatoneveth2023.ssl._report import write_ssl_report
     from netatlas.report import RunDir
-    from netatlas.ssl._experiment import SSLMagnifyConfig, magnify_ssl
-    from netatlas.ssl._report import write_ssl_report
 
     overrides = {"first_seed": first_seed, "activation": activation}
     if data is not None:

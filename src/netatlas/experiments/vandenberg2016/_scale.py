@@ -3,7 +3,6 @@ training from large init scales, and weight decay."""
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from netatlas.dynamics._zones import (
     gradient_mass,
     predicted_gradient_mass,
     projected_density,
+    scale_model,
     square_projected_density,
     zone_width,
 )
@@ -26,7 +26,6 @@ __all__ = [
     "GradientMassTable",
     "ScaleStudy",
     "gradient_mass_table",
-    "scale_model",
     "scale_study",
 ]
 
@@ -48,7 +47,7 @@ class GradientMassTable:
         Exact expectation ``N int rho_perp(t) sigma'(||w|| t) dt`` at each scale (quadrature).
     n_samples : int
     direction : ndarray of shape (2,)
-        Unit direction of w (the diagonal gives ``rho_perp(0) = 1/sqrt(2)``, as in PAPERS.md).
+        Unit direction of w (the diagonal gives ``rho_perp(0) = 1/sqrt(2)``, as in docs/papers/vandenberg2016.md).
     seed : int
     """
 
@@ -81,7 +80,7 @@ class GradientMassTable:
 
 def gradient_mass_table(w_norms=(16.0, 64.0, 256.0, 1024.0), *, n_samples: int = 2000, n_seeds: int = 10,
                         direction=(1.0, 1.0), seed: int = 0) -> GradientMassTable:
-    """Reproduce the C5 table of PAPERS.md: gradient mass of one sigmoid unit vs ``||w||``.
+    """Reproduce the C5 table of docs/papers/vandenberg2016.md: gradient mass of one sigmoid unit vs ``||w||``.
 
     Parameters
     ----------
@@ -116,34 +115,6 @@ def gradient_mass_table(w_norms=(16.0, 64.0, 256.0, 1024.0), *, n_samples: int =
     expected = np.array([expected_gradient_mass(n_samples, lambda s: square_projected_density(s, u), w,
                                                 n_grid=400_001, span=2.0) for w in w_norms])
     return GradientMassTable(w_norms, measured, np.atleast_1d(predicted), expected, n_samples, u, seed)
-
-
-def scale_model(model: torch.nn.Module, c: float, *, layers: str = "all") -> torch.nn.Module:
-    """A copy of ``model`` with its parameters (weights and biases) multiplied by ``c``.
-
-    First-layer hyperplanes ``{w.x + b = 0}`` do not move; their transition zones narrow by ``1/c``.
-    ``layers="first"`` scales only the first layer's parameters (the zones change, the rest does not);
-    ``"all"`` scales every parameter.
-
-    Examples
-    --------
-    >>> import netatlas
-    >>> m = netatlas.nets.mlp([2, 3, 1], seed=0)
-    >>> float(scale_model(m, 2.0)[0].weight[0, 0].detach() / m[0].weight[0, 0].detach())
-    2.0
-    """
-    if not c > 0:
-        raise ValueError(f"scale_model: c must be positive, got {c}")
-    if layers not in ("all", "first"):
-        raise ValueError(f"scale_model: layers must be 'all' or 'first', got {layers!r}")
-    out = copy.deepcopy(model)
-    named = list(out.named_parameters())
-    first = named[0][0].rsplit(".", 1)[0] if named else ""
-    with torch.no_grad():
-        for name, p in named:
-            if layers == "all" or name.rsplit(".", 1)[0] == first:
-                p.mul_(c)
-    return out
 
 
 @dataclass(frozen=True)

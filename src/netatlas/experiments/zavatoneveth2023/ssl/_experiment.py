@@ -4,7 +4,7 @@ classes, as supervised classifiers do (Zavatone-Veth et al. 2023, section on Bar
 For every seed it trains, from one and the same initial encoder, a Barlow Twins encoder, a SimCLR encoder
 and a supervised twin (encoder + linear head, cross-entropy), and keeps an untrained random-init twin.
 Each representation gets a linear probe and class means from the training set, and is measured on the
-same random lines and planes through test images (:mod:`netatlas.ssl._magnify`). The headline number per
+same random lines and planes through test images (:mod:`._magnify`). The headline number per
 encoder is the mean within-slice Spearman correlation of effective volume with the probe's predictive
 entropy, with a two-level (seeds, slices) bootstrap interval.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from netatlas.ssl._magnify import (
+from netatlas.experiments.zavatoneveth2023.ssl._magnify import (
     SliceMeasures,
     SliceSpec,
     class_means,
@@ -30,8 +30,8 @@ from netatlas.ssl._magnify import (
     nearest_class_mean,
     slice_correlations,
 )
-from netatlas.ssl._models import EncoderWithHead, make_encoder, make_projector
-from netatlas.ssl._stats import bootstrap_mean_ci
+from netatlas.experiments.zavatoneveth2023.ssl._models import EncoderWithHead, make_encoder, make_projector
+from netatlas.experiments.zavatoneveth2023.ssl._stats import bootstrap_mean_ci
 
 __all__ = ["ENCODER_KINDS", "SSLMagnifyConfig", "SSLMagnifyResult", "magnify_ssl"]
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import netatlas
-from netatlas.metric import boundary_distance, magnification_stats, small_cnn, toy_magnification
+from netatlas.experiments.zavatoneveth2023 import magnification_stats, small_cnn, toy_magnification
+from netatlas.metric import boundary_distance
 
 
 def test_boundary_distance_circle():

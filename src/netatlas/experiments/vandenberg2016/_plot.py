@@ -165,17 +165,17 @@ def plot_zone_snapshot(snapshots, k: int, ax=None, *, region_ax=None, eps: float
 
 
 def _plot_regions(model, lo, hi, ax):
-    try:
-        from netatlas.nets import from_torch
-        from netatlas.regions import partition
-        from netatlas.slices import Plane
+    from netatlas._errors import UnsupportedLayerError
+    from netatlas.nets import as_net
+    from netatlas.regions import partition
+    from netatlas.slices import Plane
 
-        net = from_torch(model)
-        part = partition(net, Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]),
-                                    (lo[0], hi[0], lo[1], hi[1])))
+    try:
+        net = as_net(model)
+        part = partition(net, Plane.window((lo[0], hi[0], lo[1], hi[1])))
         part.plot(ax=ax)
         ax.set_title(f"exact linear regions: {part.num_regions}")
-    except Exception as exc:  # the regions lens is optional here; say why the panel is empty
+    except UnsupportedLayerError as exc:  # smooth activations have no linear regions: say why it is empty
         ax.text(0.5, 0.5, f"exact regions unavailable:\n{type(exc).__name__}: {exc}"[:200], ha="center",
                 va="center", wrap=True, fontsize=8, transform=ax.transAxes)
         ax.set_axis_off()

@@ -48,13 +48,13 @@ def run_scale(out=None, *, dataset: str = "moons", activation: str = "sigmoid", 
     record_every, scales). Returns the :class:`netatlas.report.RunDir`.
     """
     from netatlas.data import load
-    from netatlas.dynamics._plot import (
+    from netatlas.experiments.vandenberg2016._plot import (
         plot_decay,
         plot_gradient_mass_table,
         plot_scale_init,
         plot_scale_static,
     )
-    from netatlas.dynamics._scale import gradient_mass_table, scale_study
+    from netatlas.experiments.vandenberg2016._scale import gradient_mass_table, scale_study
     from netatlas.report import RunDir
 
     settings = {
@@ -160,8 +160,8 @@ def run_zones(out=None, *, dataset: str = "moons", activations=("sigmoid", "relu
 
     ``overrides`` replace single settings of the mode (n, epochs, n_snapshots, widths)."""
     from netatlas.data import load
-    from netatlas.dynamics._plot import plot_zone_snapshot
-    from netatlas.dynamics._snapshots import zone_snapshots
+    from netatlas.experiments.vandenberg2016._plot import plot_zone_snapshot
+    from netatlas.experiments.vandenberg2016._snapshots import zone_snapshots
     from netatlas.report import RunDir
 
     settings = {"quick": dict(n=150, epochs=60, n_snapshots=3, widths=(8,)),
@@ -215,8 +215,8 @@ def prune_configs(datasets, methods, fractions, seeds, *, activation="relu", kee
                   full=False, epochs=None) -> list[dict]:
     """The sweep configs of the pruning study, one per (dataset, seed, method), in that nesting order (so
     consecutive configs share a scoring run)."""
-    from netatlas.dynamics._prune import prune_config
     from netatlas.dynamics._scores import METHODS
+    from netatlas.experiments.vandenberg2016._prune import prune_config
 
     for method in methods:
         if method not in METHODS:
@@ -246,9 +246,9 @@ def run_prune(out=None, *, datasets=DEFAULT_PRUNE_DATASETS, methods=None, fracti
               full: bool = False, epochs: int | None = None, dask=None, progress=None):
     """The pruning study through ``netatlas.sweep.run`` (resumable: rerun with the same ``out``)."""
     from netatlas import sweep
-    from netatlas.dynamics._plot import plot_prune
-    from netatlas.dynamics._prune import summarize_prune
     from netatlas.dynamics._scores import METHODS
+    from netatlas.experiments.vandenberg2016._plot import plot_prune
+    from netatlas.experiments.vandenberg2016._prune import summarize_prune
     from netatlas.report import RunDir
 
     methods = tuple(methods or [m for m in METHODS if m != "confidence" or full])
@@ -258,7 +258,7 @@ def run_prune(out=None, *, datasets=DEFAULT_PRUNE_DATASETS, methods=None, fracti
                   activation=activation, keep=keep, score_at=score_at, full=full, epochs=epochs, dask=dask)
     run = RunDir.create(out, command="dynamics prune", config=config)
     started = time.perf_counter()
-    from netatlas.dynamics._prune import prune_one
+    from netatlas.experiments.vandenberg2016._prune import prune_one
 
     records = sweep.run(prune_one, configs, run.path / "sweep", dask=dask, progress=progress)
     study = summarize_prune(records)
@@ -325,7 +325,7 @@ def run_prune(out=None, *, datasets=DEFAULT_PRUNE_DATASETS, methods=None, fracti
 
 
 def _protocol_text(activation, keep, score_at):
-    from netatlas.dynamics._prune import PRESETS
+    from netatlas.experiments.vandenberg2016._prune import PRESETS
 
     lines = [f"Hidden activation {activation}; keep the {keep}est scores per class (class-balanced); scores from "
              f"the scoring run's snapshot after {score_at:.0%} of its epochs (forgetting: its whole run). "

@@ -1,4 +1,5 @@
-"""``netatlas splines ...``: the spline lens on the command line (thin over netatlas.splines)."""
+"""``netatlas splines regimes|watch``: the Sahs et al. (2020/2022) studies of shallow ReLU networks as splines
+(training regimes; a training run watched in the spline view) as commands writing a run directory."""
 
 from __future__ import annotations
 
@@ -41,15 +42,22 @@ def regimes(
     the distance to the natural cubic spline and to the linear interpolant, breakpoint movement, roughness
     (TV(f') over the least TV of any interpolant).
 
-    Python: ``netatlas.sweep.run(netatlas.splines.regime_run, netatlas.sweep.grid(scale=..., ratio=...,
+    Python: ``netatlas.sweep.run(netatlas.experiments.sahs2020.regime_run, netatlas.sweep.grid(scale=..., ratio=...,
     width=..., seed=...), out)``
     """
     from netatlas import sweep
     from netatlas._errors import RunFailedError
     from netatlas._options import at_least, number_list, quick_conflicts
+    from netatlas.experiments.sahs2020 import _plot
+    from netatlas.experiments.sahs2020._regimes import (
+        kernel_limit,
+        linear_interpolant,
+        min_tv_interpolant,
+        natural_cubic_spline,
+        regime_data,
+        regime_run,
+    )
     from netatlas.report import RunDir
-    from netatlas.splines import _plot, kernel_limit, min_tv_interpolant, regime_data, regime_run
-    from netatlas.splines._regimes import linear_interpolant, natural_cubic_spline
 
     quick_conflicts("splines regimes", quick, scales=scales, ratios=ratios, widths=widths, seeds=seeds,
                     max_steps=max_steps)
@@ -255,6 +263,7 @@ def watch(
     """
     import matplotlib.pyplot as plt
 
+    from netatlas.experiments.sahs2020._regimes import regime_data
     from netatlas.report import RunDir
     from netatlas.splines import (
         _plot,
@@ -265,7 +274,6 @@ def watch(
         init_scheme,
         interpolating_minimum,
         loss_hessian,
-        regime_data,
         render_flow_video,
         sample_init,
         sampled_roughness,

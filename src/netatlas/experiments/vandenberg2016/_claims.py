@@ -1,5 +1,5 @@
 """van den Berg (2016), "Some insights into the geometry and training of neural networks": claims
-C1-C8 and the region-count bounds of PAPERS.md section 1, measured with :mod:`netatlas.dynamics` and
+C1-C8 and the region-count bounds of docs/papers/vandenberg2016.md, measured with :mod:`netatlas.dynamics` and
 :mod:`netatlas.regions` over several seeds.
 
 ====  ==========================================================================================
@@ -36,12 +36,14 @@ VERSION = 2
 
 
 def configs(seeds, quick: bool) -> list[dict]:
+    """The sweep configs of one run: one per part and seed (``quick``: the reduced settings)."""
     from netatlas.sweep import grid
 
     return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick), version=VERSION)
 
 
 def run_part(config: dict) -> dict:
+    """One sweep config ``{"part", "seed", "quick"}`` -> JSON-able measurements."""
     from netatlas.dynamics import torch_threads
 
     with torch_threads(1):
@@ -119,7 +121,7 @@ def _zones(seed, quick):
 
 
 def _c5(seed, quick):
-    from netatlas.dynamics import gradient_mass_table
+    from netatlas.experiments.vandenberg2016._scale import gradient_mass_table
 
     t = gradient_mass_table(n_seeds=1, seed=1000 * seed)
     return {"table": t.to_dict()}
@@ -127,7 +129,7 @@ def _c5(seed, quick):
 
 def _scale(seed, quick):
     from netatlas.data import moons
-    from netatlas.dynamics import scale_study
+    from netatlas.experiments.vandenberg2016._scale import scale_study
 
     study = scale_study(moons(400, noise=0.2, seed=seed), scales=(1.0, 4.0, 16.0, 64.0),
                         epochs=100 if quick else 200, init_epochs=60 if quick else 200,
@@ -145,7 +147,8 @@ def _c6(seed, quick):
     from scipy.stats import spearmanr
 
     from netatlas.data import moons
-    from netatlas.dynamics import prune_one, score
+    from netatlas.dynamics import score
+    from netatlas.experiments.vandenberg2016._prune import prune_one
     from netatlas.nets import mlp
     from netatlas.train import fit
 
@@ -270,6 +273,7 @@ def _regions(seed, quick):
 
 # -- claims --------------------------------------------------------------------------------------------
 def build(records, settings) -> Reproduction:
+    """Turn the sweep records into the C1-C8, R1, R2 claim table."""
     done = [r for r in records if r.get("status") == "done"]
     parts = {}
     for r in done:
@@ -347,7 +351,7 @@ def build(records, settings) -> Reproduction:
                             "dynamics.gradient_mass_table (gradient_mass, predicted_gradient_mass, "
                             "expected_gradient_mass)",
                             "At ||w|| = 16 the zone is wide enough to see the square's corners, so the asymptotic "
-                            "prediction differs from the exact expectation; PAPERS.md's single draw (89.9, 25.4, "
+                            "prediction differs from the exact expectation; the single reference draw (89.9, 25.4, "
                             "6.7, 1.5) is one sample of the seed spread shown."))
     else:
         missing("C5", s5, "c5")

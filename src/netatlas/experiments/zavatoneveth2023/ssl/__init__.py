@@ -5,8 +5,8 @@ SimCLR, supervised and random-init encoders, then compare where their representa
 The training pieces live in :mod:`netatlas.train` (``fit_ssl``, ``barlow_twins_loss``, ``nt_xent_loss``,
 ``Augmentation``); this package holds the experiment and its analysis helpers.
 
->>> import netatlas.ssl
->>> netatlas.ssl.ENCODER_KINDS
+>>> import netatlas.experiments.zavatoneveth2023.ssl
+>>> netatlas.experiments.zavatoneveth2023.ssl.ENCODER_KINDS
 ('barlow', 'simclr', 'supervised', 'random')
 """
 

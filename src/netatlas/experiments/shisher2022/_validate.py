@@ -1,7 +1,7 @@
 """The experimental validation the paper left to future work: sweep eps, train real networks, compare
 them with the theory, fit the log-log slope of the errors in the local range, and break locality.
 
-Experiments (each batched over all (eps, seed) pairs; see PAPERS.md section 4 for the protocol)::
+Experiments (each batched over all (eps, seed) pairs; see docs/papers/shisher2022.md for the protocol)::
 
     softmax          one-hot X -> k features -> Linear(k, |Y|), population log-loss, random init
     softmax_exact    the exact population optimum (Newton from the theory's solution)
@@ -27,6 +27,7 @@ from netatlas.lowrank._compare import (
     compare_hidden_layer,
     compare_mmse_layer,
     compare_softmax_layer,
+    fit_slope,
     relative_error,
 )
 from netatlas.lowrank._dtm import dtm
@@ -40,7 +41,7 @@ from netatlas.lowrank._fit import (
 from netatlas.lowrank._generate import dirichlet_joint, local_joint, sample_joint
 from netatlas.lowrank._optimum import optimal_softmax_layer
 
-__all__ = ["ValidationConfig", "ValidationResult", "fit_slope", "validate"]
+__all__ = ["ValidationConfig", "ValidationResult", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -195,20 +196,6 @@ class ValidationResult:
             "summary": self.summary,
             "rows": self.rows,
         }
-
-
-def fit_slope(eps, values) -> float:
-    """Least-squares slope of log(values) against log(eps) (non-positive or non-finite values dropped).
-
-    >>> round(fit_slope([1e-3, 1e-2, 1e-1], [2e-3, 2e-2, 2e-1]), 6)
-    1.0
-    """
-    x = np.log(np.asarray(eps, dtype=float))
-    y = np.asarray(values, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y) & (y > 0)
-    if keep.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(x[keep], np.log(y[keep]), 1)[0])
 
 
 def _row(name, comparison, fit, *, eps_fraction, seed, **extra):

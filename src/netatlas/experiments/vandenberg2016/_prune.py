@@ -153,15 +153,16 @@ def prune_one(config: dict) -> dict:
 
 def _boundary_scores(scorer, x, y):
     """Boundary scores, exact (regions lens) where the net allows it; falls back to first order, and says
-    which was used, if the regions lens fails."""
+    which was used, when the regions lens cannot read one of the net's ops (any other error propagates)."""
+    from netatlas._errors import UnsupportedLayerError
     from netatlas.dynamics._scores import score
-    from netatlas.dynamics._zones import as_net
+    from netatlas.nets import as_net
 
     net = as_net(scorer)
     if net.n_inputs == 2 and net.piecewise_linear:
         try:
             return score("boundary", scorer, x, y, boundary_method="exact"), "exact"
-        except Exception as exc:  # the regions lens is optional: record the fallback in the result
+        except UnsupportedLayerError as exc:  # not applicable: record the fallback in the result
             logger.warning("prune: exact boundary distance failed (%s: %s); using first order",
                            type(exc).__name__, exc)
     return score("boundary", scorer, x, y, boundary_method="linear"), "linear"

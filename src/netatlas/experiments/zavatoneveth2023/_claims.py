@@ -1,8 +1,8 @@
 """Zavatone-Veth, Yang, Rubinfien & Pehlevan (2023), "Neural networks learn to magnify areas near
 decision boundaries": the closed forms, check values, curvature convention, Monte-Carlo agreement and
-the trained-magnification observations of PAPERS.md section 3, measured with :mod:`netatlas.metric`.
+the trained-magnification observations of docs/papers/zavatoneveth2023.md, measured with :mod:`netatlas.metric`.
 
-Claims Z1-Z10, in PAPERS.md's order:
+Claims Z1-Z10, in docs/papers/zavatoneveth2023.md's order:
 
 ====  ==========================================================================================
 Z1    curvature convention: R = 2K, +2 on the unit sphere (the authors' code returns 3x this)
@@ -41,6 +41,7 @@ VERSION = 2
 
 
 def configs(seeds, quick: bool) -> list[dict]:
+    """The sweep configs of one run: one per part and seed (``quick``: the reduced settings)."""
     from netatlas.sweep import grid
 
     seeds = [int(s) for s in seeds]
@@ -53,6 +54,7 @@ def configs(seeds, quick: bool) -> list[dict]:
 
 
 def run_part(config: dict) -> dict:
+    """One sweep config ``{"part", "seed", "quick"}`` -> JSON-able measurements."""
     from netatlas.dynamics import torch_threads
 
     with torch_threads(1):
@@ -123,7 +125,7 @@ def _closed(seed, quick):
 
 
 def _toy(config, seed, quick):
-    from netatlas.metric import toy_magnification
+    from netatlas.experiments.zavatoneveth2023._magnification import toy_magnification
 
     n_grid = 40 if quick else 100
     result = toy_magnification([config], [seed], n_grid=n_grid, n_fine=200 if quick else 400,
@@ -139,7 +141,7 @@ def _toy(config, seed, quick):
 
 
 def _images(seed):
-    from netatlas.metric import image_magnification
+    from netatlas.experiments.zavatoneveth2023._magnification import image_magnification
 
     result = image_magnification(seed=seed, models=("mlp",))
     return result.to_dict()
@@ -172,6 +174,7 @@ def _toy_claim(id, statement, runs, configs_):
 
 
 def build(records, settings) -> Reproduction:
+    """Turn the sweep records into the Z1-Z10 claim table."""
     done = [r for r in records if r.get("status") == "done"]
     closed = [r["result"] for r in done if r["config"]["part"] == "closed"]
     toy = [r["result"] for r in done if r["config"]["part"] == "toy"]
@@ -238,8 +241,8 @@ def build(records, settings) -> Reproduction:
                             "are in the sweep records."))
     else:
         for id in ("Z1", "Z2", "Z3", "Z4", "Z5", "Z6"):
-            claims.append(Claim(id, "closed forms (see PAPERS.md)", "", "not measured: the 'closed' configs failed",
-                                None))
+            claims.append(Claim(id, "closed forms (see docs/papers/zavatoneveth2023.md)", "",
+                                "not measured: the 'closed' configs failed", None))
     claims.append(_toy_claim("Z7", "Sinusoidal boundary y > 0.6 sin(7x - 1), 400 points, one hidden sigmoid layer "
                              "of width 250: training magnifies areas near the decision boundary",
                              [r for r in toy if r["config"] == "sinusoid-250"], ["sinusoid-250"]))

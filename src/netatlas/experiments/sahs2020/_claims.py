@@ -1,7 +1,7 @@
 """Sahs et al. (2020/2022), "Shallow univariate ReLU networks as splines": the claims T1-T9 of
-PAPERS.md section 2, measured with :mod:`netatlas.splines` over several seeds.
+docs/papers/sahs2020.md, measured with :mod:`netatlas.splines` over several seeds.
 
-Mapping of the claim ids to PAPERS.md (in the order it states them):
+Mapping of the claim ids to docs/papers/sahs2020.md (in the order it states them):
 
 ====  =====================================================================================
 T1    spline coordinates: f = c + sum mu relu(s (x - beta)), the linear-part form, back to a network
@@ -51,6 +51,7 @@ VERSION = 2
 
 
 def configs(seeds, quick: bool) -> list[dict]:
+    """The sweep configs of one run: one per part and seed (``quick``: the reduced settings)."""
     from netatlas.sweep import grid
 
     return grid(paper=PAPER, part=list(PARTS), seed=[int(s) for s in seeds], quick=bool(quick), version=VERSION)
@@ -130,7 +131,7 @@ def _init(seed, quick):
         w, b, _, _ = sample_init(init_scheme(name, width), seed=seed, n_networks=n_networks)
         zero[name] = float(np.max(np.abs(-b / w)))
     out["zero_bias_max_abs_beta"] = zero
-    # T4: roughness, sampled vs the closed forms of PAPERS.md and the lens's expectation
+    # T4: roughness, sampled vs the closed forms of docs/papers/sahs2020.md and the lens's expectation
     rough = []
     for name, h in (("torch", 10), ("torch", 200), ("glorot", 10), ("glorot", 200), ("he", 10), ("he", 200)):
         scheme = init_scheme(name, h)
@@ -155,7 +156,7 @@ def _hessian(seed, quick):
 
     rng = np.random.default_rng(seed)
     n, width = 12, 40
-    x = np.linspace(-1, 1, n)  # PAPERS.md's example: 12 points, 40 breakpoints uniform on [-1.2, 1.2]
+    x = np.linspace(-1, 1, n)  # docs/papers/sahs2020.md's example: 12 points, 40 breakpoints uniform on [-1.2, 1.2]
     y = np.sin(3 * x) + 0.3 * rng.standard_normal(n)
     beta = rng.uniform(-1.2, 1.2, width)
     s = rng.choice([-1, 1], width)
@@ -360,7 +361,7 @@ def build(records, settings) -> Reproduction:
             "Per-init numbers are in the roughness table below; TV(f') inside [-1, 1] is reported there too."))
     else:
         for id in ("T2", "T3", "T4"):
-            missing(id, "initialisation law (see PAPERS.md)", "", "init")
+            missing(id, "initialisation law (see docs/papers/sahs2020.md)", "", "init")
 
     stmt = ("At an interpolating minimum the spline-coordinate Hessian is J^T J with rank <= min(n, 2K+1); "
             "n = 12, H = 40, breakpoints uniform on [-1.2, 1.2]: rank 12, 69 zero and 0 negative eigenvalues; "
@@ -462,8 +463,8 @@ def build(records, settings) -> Reproduction:
                             tuple(per_w[widths[-1]]), "splines.interpolating_minimum, simulate_flow, to_spline",
                             "The small-init run is GD (lr auto) for 50k (quick) / 300k steps; where it has not "
                             "reached ~zero loss it is not yet the interpolant the claim describes, and the claim "
-                            "is scored as measured. Data: 10 points x ~ U(-1, 1), y = sin 3x + 0.3 noise (PAPERS.md "
-                            "does not give its "
+                            "is scored as measured. Data: 10 points x ~ U(-1, 1), y = sin 3x + 0.3 noise "
+                            "(docs/papers/sahs2020.md does not give its "
                             "data, so its absolute numbers are not comparable; the trend is). Orientations "
                             "are random signs, which makes the affine part nearly free at large H "
                             "(interpolating_minimum penalises offset^2 and every mu). Median distance of the "
