@@ -143,6 +143,7 @@ class Partition:
     choices: tuple = ()  # per Max node: (F, n_out) int16 arg-max positions
     max_units_per_layer: tuple = ()
     max_layer_names: tuple = ()
+    net: object = None  # the Net partitioned (for per-layer maps: volume_element)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- geometry ---------------------------------------------------------------------------------
@@ -269,6 +270,56 @@ class Partition:
                                lo[0], lo[1], cell[0], cell[1], n_side, n_side,
                                VERTEX_MERGE_TOLERANCE * self.diameter)
 
+    def layer_maps(self, layer="output", regions=None) -> np.ndarray:
+        """Affine maps (R, 3, n) of one node's value on the regions: rows ``[d/du, d/dv, value at the
+        centre of the slice]`` (centred coordinates, as ``maps``).
+
+        ``layer``: "output", a node index of ``net.nodes`` or a node name (e.g. "features.3");
+        ``regions``: indices (default all). Exact: the gated forward pass of each region's state."""
+        if self.net is None:
+            raise ValueError("Partition.layer_maps: this partition does not hold its network")
+        net = self.net
+        node = _node_index(net, layer)
+        regions = np.arange(self.num_regions) if regions is None else np.asarray(regions, dtype=np.int64)
+        _, _, _, _, x_c, d1, d2, _ = _frame(self.plane)
+        ops = [net.nodes[i].op for i in net.nonlinear]
+        bits = iter(np.unpackbits(b, axis=1, count=n).astype(np.uint8)
+                    for b, n in zip(self.pattern_bits, self.units_per_layer, strict=True))
+        choices = iter(self.choices)
+        states = [next(choices) if isinstance(op, Max) else next(bits) for op in ops]
+        parts = []
+        for s in range(0, len(regions), 2048):
+            idx = regions[s:s + 2048]
+            parts.append(_maps_chunked(net, node, x_c, d1, d2, [st[idx] for st in states], ops, len(idx)))
+        return np.concatenate(parts) if parts else np.zeros((0, 3, net.nodes[node].size))
+
+    def volume_element(self, layer="output", *, log: bool = False) -> np.ndarray:
+        """The volume element (F,) of a layer on each region: ``sqrt(det(J^T J))`` with J (n_layer, 2)
+        the Jacobian of the layer's value with respect to the plane coordinates (u, v), i.e. how much
+        the layer magnifies area of the slice. A piecewise-linear net's layer is affine on each region,
+        so this is exact and constant per region. ``log=True`` gives its natural log (-inf where the
+        layer collapses the region).
+
+        Examples
+        --------
+        >>> import netatlas
+        >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 8, 3], seed=0))
+        >>> part.volume_element("output").shape
+        (13,)
+        """
+        key = ("volume", layer, log)
+        if key not in self._cache:
+            m = self.layer_maps(layer)
+            a, b = m[:, 0, :], m[:, 1, :]
+            aa = np.einsum("fn,fn->f", a, a)
+            # |a| |b - proj_a b| is sqrt(|a|^2 |b|^2 - (a.b)^2) without its cancellation
+            proj = np.einsum("fn,fn->f", a, b) / np.where(aa > 0, aa, 1.0)
+            perp = b - proj[:, None] * a
+            vol = np.sqrt(aa) * np.sqrt(np.einsum("fn,fn->f", perp, perp))
+            with np.errstate(divide="ignore"):
+                self._cache[key] = np.log(vol) if log else vol
+        return self._cache[key]
+
     def neighbors(self) -> Neighbors:
         """Pairs of regions sharing an edge, and the unit whose sign flips across it."""
         if "neighbors" not in self._cache:
@@ -348,6 +399,21 @@ class Partition:
                 f"bounds={self.plane.bounds})")
 
 
+def _node_index(net, layer) -> int:
+    if layer == "output":
+        return len(net.nodes) - 1
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+        if not 0 < layer < len(net.nodes):
+            raise ValueError(f"Partition: layer index {layer} is out of range; the net has nodes "
+                             f"1..{len(net.nodes) - 1}")
+        return int(layer)
+    matches = [i for i, node in enumerate(net.nodes) if node.name == layer and i > 0]
+    if not matches:
+        names = sorted({node.name for node in net.nodes[1:]})
+        raise ValueError(f"Partition: no layer named {layer!r}; use 'output', a node index or one of {names}")
+    return matches[-1]
+
+
 def _points(points_uv, where) -> np.ndarray:
     pts = np.asarray(points_uv, dtype=np.float64)
     if pts.ndim == 1 and pts.shape == (2,):
@@ -417,8 +483,10 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         raise ValueError("partition: method='chain' needs a plain MLP (Linear layers, each followed by at "
                          "most one activation, the last one affine); use method='graph'")
     if method == "graph" or chain is None:
-        return _graph_partition(net, plane, float(tolerance))
-    return _chain_partition(net, chain, plane, float(tolerance))
+        part = _graph_partition(net, plane, float(tolerance))
+    else:
+        part = _chain_partition(net, chain, plane, float(tolerance))
+    return dataclasses.replace(part, net=net)
 
 
 def _chain_layers(net):
