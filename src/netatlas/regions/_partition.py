@@ -617,6 +617,26 @@ def _assemble(out, plane, center, sizes, names, tol, method) -> Partition:
                      layer_names=names, tolerance=tol, method=method)
 
 
+#: Faces whose per-face maps one step of the depth-first graph partition holds at a time.
+GRAPH_CHUNK_FACES = 512
+
+
+@dataclass
+class _GraphRun:
+    """What every level of the depth-first graph partition shares."""
+
+    net: Net
+    ops: list
+    is_max: list
+    bit_cols: list  # pattern columns per nonlinear node (0 for Max)
+    base: list  # first edge label per nonlinear node
+    frame: tuple  # x_c, d1, d2
+    tol: float
+    diam: float
+    out: dict
+    chunk: int = GRAPH_CHUNK_FACES
+
+
 def _graph_partition(net, plane, tol) -> Partition:
     center, xy, off, lab, x_c, d1, d2, diam = _frame(plane)
     ops = [net.nodes[i].op for i in net.nonlinear]
@@ -630,24 +650,11 @@ def _graph_partition(net, plane, tol) -> Partition:
         base.append(b_max if m else b_bits)
         b_max += op.size if m else 0
         b_bits += nb
-    states: list[np.ndarray] = []  # per nonlinear node: (F, bits) uint8 or (F, n_out) int16
-    for k, node_index in enumerate(net.nonlinear):
-        op, n_faces = ops[k], len(off) - 1
-        M = _maps_chunked(net, net.nodes[node_index].inputs[0], x_c, d1, d2, states, ops, n_faces)
-        if is_max[k]:
-            xy, off, lab, cparent, cstate = split_faces_max(xy, off, lab, M, op.index.numpy(), base[k], tol, diam)
-        elif op.name == "identity":
-            states.append(np.ones((n_faces, bit_cols[k]), np.uint8))
-            continue
-        else:
-            shifted = np.concatenate([M - np.array([0.0, 0.0, bp])[None, :, None] for bp in op.breakpoints], 2)
-            xy, off, lab, cparent, cstate, _, _ = split_faces(xy, off, lab, np.ascontiguousarray(shifted), base[k],
-                                                              tol, diam)
-        states = [st[cparent] for st in states] + [cstate]
-        log.debug("nonlinear node %d: %d faces -> %d", k, n_faces, len(cparent))
-    maps = _maps_chunked(net, len(net.nodes) - 1, x_c, d1, d2, states, ops, len(off) - 1)
-    bits = [np.packbits(st, axis=1) for st, m in zip(states, is_max, strict=True) if not m]
-    out = {"xy": [xy], "off": [np.diff(off)], "lab": [lab], "pat": [bits], "maps": [maps]}
+    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": []}
+    run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out)
+    _graph_level(run, 0, xy, off, lab, [])
+    states = [np.concatenate([p[k] for p in out["pat"]]) for k in range(len(ops))]
+    out["pat"] = [[st for st, m in zip(states, is_max, strict=True) if not m]]
     act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
     max_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if m]
     part = _assemble(out, plane, center, [c for c, m in zip(bit_cols, is_max, strict=True) if not m],
@@ -658,6 +665,51 @@ def _graph_partition(net, plane, tol) -> Partition:
         part, choices=tuple(st for st, m in zip(states, is_max, strict=True) if m),
         max_units_per_layer=tuple(net.nodes[i].size for i in max_nodes),
         max_layer_names=tuple(net.nodes[i].name for i in max_nodes))
+
+
+def _unpacked(run, states):
+    """States as gate_from_state wants them: pattern bits unpacked, arg-maxes as they are."""
+    return [st if run.is_max[k] else np.unpackbits(st, axis=1, count=run.bit_cols[k])
+            for k, st in enumerate(states)]
+
+
+def _graph_level(run, k, xy, off, lab, states):
+    """Split faces (xy, off, lab; ``states`` per earlier nonlinear node, pattern bits packed) at
+    nonlinear node k and recurse, ``run.chunk`` faces at a time, so only one chunk's per-face maps
+    per level are ever held."""
+    net, x_c, d1, d2 = run.net, *run.frame
+    n_faces = len(off) - 1
+    if k == len(run.ops):
+        maps = _maps_chunked(net, len(net.nodes) - 1, x_c, d1, d2, _unpacked(run, states), run.ops, n_faces)
+        _emit(run.out, xy, off, lab, states, maps)
+        return
+    op, node_index = run.ops[k], net.nonlinear[k]
+    if not run.is_max[k] and op.name == "identity":
+        ones = np.packbits(np.ones((n_faces, run.bit_cols[k]), np.uint8), axis=1)
+        _graph_level(run, k + 1, xy, off, lab, states + [ones])
+        return
+    for c0 in range(0, n_faces, run.chunk):
+        c1 = min(c0 + run.chunk, n_faces)
+        v0, v1 = off[c0], off[c1]
+        sub_xy, sub_off, sub_lab = xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1]
+        sub_states = [st[c0:c1] for st in states]
+        M = _maps_chunked(net, net.nodes[node_index].inputs[0], x_c, d1, d2, _unpacked(run, sub_states), run.ops,
+                          c1 - c0)
+        if run.is_max[k]:
+            cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, M, op.index.numpy(),
+                                                               run.base[k], run.tol, run.diam)
+        else:
+            shifted = np.concatenate([M - np.array([0.0, 0.0, bp])[None, :, None] for bp in op.breakpoints], 2)
+            del M
+            cxy, coff, clab, cparent, cbits, _, _ = split_faces(sub_xy, sub_off, sub_lab,
+                                                                np.ascontiguousarray(shifted), run.base[k],
+                                                                run.tol, run.diam)
+            del shifted
+            cstate = np.packbits(cbits, axis=1)
+            del cbits
+        M = None
+        log.debug("nonlinear node %d: %d faces -> %d", k, c1 - c0, len(cparent))
+        _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate])
 
 
 def _maps_chunked(net, node_index, x_c, d1, d2, states, ops, n_faces, chunk=2048):
