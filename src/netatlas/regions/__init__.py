@@ -18,6 +18,7 @@ from netatlas.regions._partition import (
     partition,
 )
 from netatlas.regions._plot import plot_line_pieces, plot_partition
+from netatlas.regions._scale import RegionLimitError, estimate_regions
 
 __all__ = [
     "BOUNDARY_TOLERANCE",
@@ -27,10 +28,12 @@ __all__ = [
     "LinePieces",
     "Neighbors",
     "Partition",
+    "RegionLimitError",
     "Segments",
     "along_line",
     "bounds",
     "decision_boundary",
+    "estimate_regions",
     "level_set",
     "partition",
     "plot_line_pieces",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -38,6 +39,7 @@ import torch
 from netatlas._errors import NetatlasError
 from netatlas.nets._ir import Max, Net
 from netatlas.regions import _kernels as K
+from netatlas.regions import _scale
 from netatlas.regions._affine import (
     activation_slopes,
     check_piecewise_linear,
@@ -426,7 +428,8 @@ def _points(points_uv, where) -> np.ndarray:
 
 # -- entry point --------------------------------------------------------------------------------
 def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
-              method: Literal["auto", "chain", "graph"] = "auto") -> Partition:
+              method: Literal["auto", "chain", "graph"] = "auto", max_regions: int | None = None,
+              memory_budget: int | str | None = "auto", progress: bool | None = None) -> Partition:
     """Exact linear regions of a piecewise-linear network on a 2-D slice of its input space.
 
     Parameters
@@ -444,6 +447,17 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         "chain": the fast path for plain MLPs (rank-few map updates, depth first, bounded memory);
         "graph": per-face gated forward passes (any supported graph); "auto" picks chain when it
         applies.
+    max_regions : int, optional
+        Stop with :class:`RegionLimitError` before the run when the estimated count (exact counts
+        along lines across the slice, see ``estimate_regions``) exceeds it, and during the run as
+        soon as the count does.
+    memory_budget : int, str or None
+        Bytes (or e.g. "8GB") the finished regions may take, checked like ``max_regions``;
+        "auto" (default): half the memory available (for plain MLPs on the chain path checked
+        during the run only, to keep small runs fast); None: no limit.
+    progress : bool, optional
+        A progress bar (share of the slice done) on stderr; default: only when stderr is a
+        terminal and the estimate exceeds 20,000 regions.
 
     Returns
     -------
@@ -453,6 +467,8 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     ------
     UnsupportedLayerError
         For smooth activations (sigmoid, tanh, ...), naming the layer.
+    RegionLimitError
+        When the estimate or the run exceeds ``max_regions`` or ``memory_budget``.
 
     Examples
     --------
@@ -482,10 +498,25 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     if method == "chain" and chain is None:
         raise ValueError("partition: method='chain' needs a plain MLP (Linear layers, each followed by at "
                          "most one activation, the last one affine); use method='graph'")
-    if method == "graph" or chain is None:
-        part = _graph_partition(net, plane, float(tolerance))
-    else:
-        part = _chain_partition(net, chain, plane, float(tolerance))
+    if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
+        raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
+    budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
+    limits = _scale.Limits(max_regions, budget, _scale.bytes_per_region(net, net.n_outputs), plane.area, False)
+    # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
+    # run still stops when the count passes the budget)
+    wanted = max_regions is not None or memory_budget != "auto" or chain is None or method == "graph" or progress
+    estimate = _scale.estimate_regions(net, plane) if wanted and limits.cap is not None or progress else None
+    if estimate is not None:
+        limits.check_estimate(estimate)
+    if progress or (progress is None and estimate is not None and estimate > 20_000 and sys.stderr.isatty()):
+        limits = _scale.Limits(max_regions, budget, limits.per_region, plane.area, True)
+    try:
+        if method == "graph" or chain is None:
+            part = _graph_partition(net, plane, float(tolerance), limits)
+        else:
+            part = _chain_partition(net, chain, plane, float(tolerance), limits)
+    finally:
+        limits.close()
     return dataclasses.replace(part, net=net)
 
 
@@ -516,7 +547,7 @@ def _layer_names(net):
     return tuple(net.nodes[i].name for i in net.activations)
 
 
-def _chain_partition(net, layers, plane, tol) -> Partition:
+def _chain_partition(net, layers, plane, tol, limits=None) -> Partition:
     center, xy, off, lab, x_c, d1, d2, diam = _frame(plane)
     hidden = layers[:-1]
     sizes = [W.shape[0] for W, _, _ in hidden]
@@ -524,7 +555,7 @@ def _chain_partition(net, layers, plane, tol) -> Partition:
     W0, b0, _ = layers[0]
     M = np.empty((1, 3, W0.shape[0]))
     M[0, 0], M[0, 1], M[0, 2] = W0 @ d1, W0 @ d2, W0 @ x_c + b0
-    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": []}
+    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": [], "limits": limits}
     if not hidden:
         _emit(out, xy, off, lab, [], M)
     else:
@@ -599,6 +630,8 @@ def _next_maps(M, bits, on, off, W, b, work=None, level=0):
 
 
 def _emit(out, xy, off, lab, pat, maps):
+    if out.get("limits") is not None:
+        out["limits"].add(len(off) - 1, float(K.polygon_areas(xy, off).sum()))
     out["xy"].append(xy)
     out["off"].append(np.diff(off))
     out["lab"].append(lab)
@@ -637,7 +670,7 @@ class _GraphRun:
     chunk: int = GRAPH_CHUNK_FACES
 
 
-def _graph_partition(net, plane, tol) -> Partition:
+def _graph_partition(net, plane, tol, limits=None) -> Partition:
     center, xy, off, lab, x_c, d1, d2, diam = _frame(plane)
     ops = [net.nodes[i].op for i in net.nonlinear]
     is_max = [isinstance(op, Max) for op in ops]
@@ -650,7 +683,7 @@ def _graph_partition(net, plane, tol) -> Partition:
         base.append(b_max if m else b_bits)
         b_max += op.size if m else 0
         b_bits += nb
-    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": []}
+    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": [], "limits": limits}
     run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out)
     _graph_level(run, 0, xy, off, lab, [])
     states = [np.concatenate([p[k] for p in out["pat"]]) for k in range(len(ops))]
