@@ -288,3 +288,44 @@ def test_lenet5_imports_and_agrees_with_torch():
     assert torch.allclose(net(x), model.double()(x), rtol=1e-10, atol=1e-12)
     assert sum(isinstance(n.op, Max) for n in net.nodes) == 2
     assert netatlas.nets.from_torch(model, (1, 28, 28)).lenses()["regions"] == "yes"
+
+
+def _volume_by_autograd(net, plane, points, node):
+    """sqrt(det(J^T J)) of node ``node``'s value w.r.t. (u, v) at points, by torch autograd."""
+    origin = torch.as_tensor(plane.origin.ravel(), dtype=torch.float64)
+    basis = torch.as_tensor(plane.basis, dtype=torch.float64)
+    out = []
+    for p in points:
+        f = lambda uv: net.forward_all((origin + uv @ basis.T)[None])[node][0]
+        J = torch.autograd.functional.jacobian(f, torch.as_tensor(p, dtype=torch.float64)).numpy()
+        out.append(np.sqrt(max(np.linalg.det(J.T @ J), 0.0)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("build", ["mlp", "cnn"])
+def test_volume_element_per_region_matches_autograd(build):
+    if build == "mlp":
+        net = from_torch(netatlas.nets.mlp([2, 12, 12, 3], seed=0))
+        plane = Plane.square(1.5)
+    else:
+        net = _build(0, "maxpool2")
+        plane = Plane.through(*three_inputs((1, 5, 5), 0))
+    part = partition(net, plane)
+    rng = np.random.default_rng(0)
+    regions = rng.choice(part.num_regions, size=min(25, part.num_regions), replace=False)
+    pts = part.centroids()[regions]
+    for layer in ["output", net.nonlinear[0], net.nodes[net.nonlinear[-1]].name]:
+        node = len(net.nodes) - 1 if layer == "output" else (
+            layer if isinstance(layer, int) else max(i for i, n in enumerate(net.nodes) if n.name == layer))
+        got = part.volume_element(layer)[regions]
+        ref = _volume_by_autograd(net, plane, pts, node)
+        scale = np.abs(part.layer_maps(layer, regions)[:, :2]).max() ** 2
+        assert np.allclose(got, ref, rtol=1e-7, atol=1e-10 * scale)
+    logs = part.volume_element("output", log=True)
+    assert np.allclose(np.exp(logs[np.isfinite(logs)]), part.volume_element("output")[np.isfinite(logs)])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    part.plot(color_by="volume", layer=net.nonlinear[0])
+    with pytest.raises(ValueError, match="no layer named"):
+        part.volume_element("nope")

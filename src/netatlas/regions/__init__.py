@@ -15,6 +15,7 @@ __getattr__, __dir__ = _attach(__name__, {
     "_lines": ["LINE_TOLERANCE", "LinePieces", "along_line"],
     "_partition": ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition", "partition"],
     "_plot": ["plot_line_pieces", "plot_partition"],
+    "_scale": ["RegionLimitError", "estimate_regions"],
 }, submodules=("bounds",))
 
 __all__ = [
@@ -25,10 +26,12 @@ __all__ = [
     "LinePieces",
     "Neighbors",
     "Partition",
+    "RegionLimitError",
     "Segments",
     "along_line",
     "bounds",
     "decision_boundary",
+    "estimate_regions",
     "level_set",
     "partition",
     "plot_line_pieces",
