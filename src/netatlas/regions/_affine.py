@@ -10,14 +10,16 @@ itself, so nothing is obtained by differencing.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from netatlas._errors import UnsupportedLayerError
-from netatlas.nets._ir import Activation, Add, AvgPool, ChannelAffine, Conv, Input, Linear
+from netatlas.nets._ir import Activation, Add, AvgPool, ChannelAffine, Conv, Input, Linear, Net, Node
 
-__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps"]
+__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "magnitude_net"]
 
 
 def check_piecewise_linear(net, where: str) -> None:
@@ -105,3 +107,20 @@ def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.nda
     if out.shape[0] != n_faces:
         out = out.expand(n_faces, -1, -1)
     return np.ascontiguousarray(out.numpy())
+
+
+def magnitude_net(net) -> Net | None:
+    """The same graph with every weight, bias, scale and shift replaced by its absolute value, or
+    None if it has an op this does not know. Its gated maps at ``|x_c|, |d1|, |d2|`` with slopes
+    ``|s|`` are the magnitudes S of the maps' terms (``_roundoff``, NOTE [vanishing units])."""
+    nodes = []
+    for node in net.nodes:
+        op = node.op
+        if isinstance(op, (Linear, Conv)):
+            op = dataclasses.replace(op, weight=op.weight.abs(), bias=op.bias.abs())
+        elif isinstance(op, ChannelAffine):
+            op = dataclasses.replace(op, scale=op.scale.abs(), shift=op.shift.abs())
+        elif not isinstance(op, (Input, Add, AvgPool, Activation)):  # average pooling has weights >= 0
+            return None
+        nodes.append(Node(op, node.inputs, node.shape, node.name))
+    return Net(nodes)

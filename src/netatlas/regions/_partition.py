@@ -37,7 +37,8 @@ import torch
 from netatlas._errors import NetatlasError
 from netatlas.nets._ir import Net
 from netatlas.regions import _kernels as K
-from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
+from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps, magnitude_net
+from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
 from netatlas.slices import Plane
 
 __all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition",
@@ -434,8 +435,30 @@ def _chain_partition(net, layers, plane, tol) -> Partition:
     if not hidden:
         _emit(out, xy, off, lab, [], M)
     else:
-        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, {})
+        vanish = _vanishing_bounds(net, layers, x_c, d1, d2)
+        snap_vanishing(M, vanish[0][0], vanish[0][2])  # first layer: mu is the exact magnitude
+        work = {"vanish": vanish}
+        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
     return _assemble(out, plane, center, sizes, _layer_names(net), tol, "chain")
+
+
+def _vanishing_bounds(net, layers, x_c, d1, d2):
+    """Per layer (the affine output layer included): (mu (3, n), candidate threshold (3, n), K) for
+    vanishing units (``_roundoff``, NOTE [vanishing units]). mu bounds the magnitudes of the layer's
+    maps on every face: the map computation in absolute values with every slope replaced by the
+    largest one. The output layer is never snapped (threshold -1)."""
+    K = roundings(net)
+    pre = [net.nodes[i].inputs[0] for i in net.activations] + [len(net.nodes) - 1]
+    mu = np.abs(np.stack([d1, d2, x_c]))  # (3, n_inputs)
+    out = []
+    for k, (W, b, act) in enumerate(layers):
+        mu = mu @ np.abs(W).T
+        mu[2] += np.abs(b)
+        last = k == len(layers) - 1
+        out.append((mu, np.full_like(mu, -1.0) if last else CANDIDATE_RATIO * mu, float(K[pre[k]])))
+        if not last:
+            mu = mu * max(abs(s) for s in activation_slopes(act))
+    return out
 
 
 def split_faces(xy, off, lab, M, unit_base, tol, diam):
@@ -477,8 +500,9 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         c1 = min(c0 + CHUNK_FACES, n_children)
         Mc = _buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]])
+        _, candidate, n_roundings = work["vanish"][level + 1]
         K.child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, cut_off, cut_units, on, off_slope, c0, Mc,
-                     groups.astype(np.int64))
+                     groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
         v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
         sub_pat = [p[c0:c1] for p in cpat]
@@ -529,9 +553,11 @@ def _graph_partition(net, plane, tol) -> Partition:
     base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     slopes = [activation_slopes(net.nodes[i].op) for i in net.activations]
     bits: list[np.ndarray] = []  # per activation node, (F, n_k) uint8
+    vanish = _VanishingGraph(net, x_c, d1, d2, slopes)
     for k, node_index in enumerate(net.activations):
         pre = net.nodes[node_index].inputs[0]
         M = _maps_chunked(net, pre, x_c, d1, d2, bits, slopes, len(off) - 1)
+        vanish.snap(pre, M, bits)
         n_faces = len(off) - 1
         if net.nodes[node_index].op.name == "identity":
             bits.append(np.ones((n_faces, sizes[k]), np.uint8))
@@ -543,6 +569,32 @@ def _graph_partition(net, plane, tol) -> Partition:
     out = {"xy": [xy], "off": [np.diff(off)], "lab": [lab], "pat": [[np.packbits(b, axis=1) for b in bits]],
            "maps": [maps]}
     return _assemble(out, plane, center, sizes, _layer_names(net), tol, "graph")
+
+
+class _VanishingGraph:
+    """Snaps vanishing units of a graph's per-face maps to zero (``_roundoff``, NOTE [vanishing
+    units]): candidates against the face-independent magnitude bound, then the magnitudes S of the
+    candidates' faces by a gated pass of :func:`magnitude_net`."""
+
+    def __init__(self, net, x_c, d1, d2, slopes):
+        self.net = magnitude_net(net)
+        self.K = roundings(net)
+        self.inputs = np.abs(x_c), np.abs(d1), np.abs(d2)
+        self.slopes = [(abs(on), abs(off)) for on, off in slopes]
+        self.widest = [np.full((1, net.nodes[i].size), max(s)) for i, s in zip(net.activations, self.slopes,
+                                                                               strict=True)]
+
+    def snap(self, node_index, M, bits):
+        if self.net is None:
+            return
+        mu = gated_maps(self.net, node_index, *self.inputs, self.widest)
+        candidate = (np.abs(M) <= CANDIDATE_RATIO * mu).all(axis=1)  # (F, n)
+        faces = np.flatnonzero(candidate.any(axis=1))
+        if len(faces):
+            S = _maps_chunked(self.net, node_index, *self.inputs, [b[faces] for b in bits], self.slopes, len(faces))
+            sub = M[faces]
+            snap_vanishing(sub, S, self.K[node_index], candidate[faces])
+            M[faces] = sub
 
 
 def _maps_chunked(net, node_index, x_c, d1, d2, bits, slopes, n_faces, chunk=2048):

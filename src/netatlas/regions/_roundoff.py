@@ -1,0 +1,87 @@
+"""When is a unit's pre-activation zero on a whole face, up to the round-off of its computation?
+
+# NOTE [vanishing units]
+On a face every pre-activation is an affine map ``m = (a, b, c)`` (``z = a u + b v + c``), computed
+in float64 as sums of products: weights times the previous layer's gated maps, plus a bias. Forward
+error analysis of such sums (Higham, *Accuracy and Stability of Numerical Algorithms*, ch. 3) gives,
+row by row,
+
+    |m_computed - m_exact| <= gamma_K * S,      gamma_K = K u / (1 - K u),  u = 2**-53,
+
+where S ("the magnitude") is the same computation with every weight, bias, slope and input replaced
+by its absolute value (the sum of the magnitudes of all the terms), and K is the number of roundings
+along the deepest path from the input to the unit (``roundings``): fan-in + 1 per affine layer, one
+per slope multiplication. So when a unit vanishes identically on the face in exact arithmetic, its
+computed map satisfies ``|m_r| <= K * eps * S_r`` for r = 0, 1, 2 (eps = 2u: a factor 2 of slack,
+which also covers weights that are themselves rounded rationals such as 1/3). Conversely a map that
+small cannot be told apart from zero in float64. Such a unit **does not cut the face and its
+pattern bit is 0** (the z <= 0 convention), exactly as for a unit whose map is exactly zero: its
+map is replaced by an exact zero before the face is split.
+
+Computing S for every unit of every face would double the cost of the maps, so it is done in two
+steps: a face-independent bound ``mu >= S`` (the magnitude computation with every slope replaced by
+the largest one) selects the candidates ``|m_r| <= CANDIDATE_RATIO * mu_r`` for all r (rare in a
+generic network), and only for those S is computed on the face (the chain path recomputes the map
+directly from the parent's maps, which also removes the round-off of its rank-few updates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["EPS", "CANDIDATE_RATIO", "vanishing_tolerance", "roundings", "snap_vanishing"]
+
+#: float64 machine epsilon (2 ** -52), twice the unit round-off.
+EPS = float(np.finfo(np.float64).eps)
+#: A unit is a candidate when each row of its map is at most this fraction of its magnitude bound
+#: ``mu``; far above any accumulated round-off (K * EPS for K up to ~10**7 roundings).
+CANDIDATE_RATIO = 2.0 ** -26
+
+
+@njit(cache=True)
+def vanishing_tolerance(magnitude, n_roundings):
+    """Largest |value| of a map row that is zero up to round-off: ``n_roundings * EPS * magnitude``
+    (scalars or arrays; see NOTE [vanishing units])."""
+    return n_roundings * EPS * magnitude
+
+
+def roundings(net) -> list[int]:
+    """K per node of ``net``: the roundings along the deepest path from the input (NOTE [vanishing
+    units]). Affine ops add their fan-in + 1 (one rounding per product and per addition, the bias
+    included); activations add one (the slope); an addition adds one. Ops not listed count their
+    whole input as fan-in (an upper bound).
+
+    >>> from netatlas.nets import from_torch, mlp
+    >>> roundings(from_torch(mlp([2, 8, 3], seed=0)))   # input, Linear, ReLU, Linear
+    [1, 4, 5, 14]
+    """
+    out = []
+    for node in net.nodes:
+        op = node.op
+        kind = getattr(op, "kind", "")
+        if kind == "input":
+            out.append(1)  # the plane's centre point is rounded
+            continue
+        depth = max(out[i] for i in node.inputs)
+        if kind in ("linear", "conv"):
+            fan_in = op.weight[0].numel()
+        elif kind in ("activation", "channel_affine"):
+            fan_in = 0
+        elif kind == "add":
+            fan_in = 1
+        else:
+            fan_in = int(sum(net.nodes[i].size for i in node.inputs))
+        out.append(depth + fan_in + 1)
+    return out
+
+
+def snap_vanishing(maps, magnitude, n_roundings, where=None):
+    """Set to exact zero, in place, the units (F, 3, n) ``maps`` whose three rows are within
+    :func:`vanishing_tolerance` of 0 given their ``magnitude`` (same shape, or broadcastable).
+    ``where`` (F, n) bool restricts the units considered. Returns the (F, n) mask of snapped units."""
+    small = (np.abs(maps) <= vanishing_tolerance(magnitude, float(n_roundings))).all(axis=1)
+    if where is not None:
+        small &= where
+    maps[np.broadcast_to(small[:, None, :], maps.shape)] = 0.0
+    return small
