@@ -21,7 +21,9 @@ All arithmetic is float64. A vertex lies *on* a unit's zero line when its distan
 most ``tolerance * diameter`` (``BOUNDARY_TOLERANCE``, relative to the slice's diagonal): such a
 vertex is snapped onto the line, so a line through a vertex, duplicate units and coincident
 boundaries never create slivers, and a unit whose map is constant on a face (zero rows, dead units)
-never cuts it. A unit that is zero (within tolerance) on a whole face counts as off there.
+never cuts it. A unit whose map on a face is zero up to the round-off of its own computation (its
+three coefficients within K eps times the magnitudes of the terms summed; ``_roundoff``, NOTE
+[vanishing units]) is set to exact zero: it does not cut the face and counts as off there.
 """
 
 from __future__ import annotations
@@ -229,8 +231,13 @@ class Partition:
     def locate(self, points_uv) -> np.ndarray:
         """Region index (P,) of each point (P, 2) in plane coordinates; -1 outside the slice.
 
-        A point on an edge goes to one of the regions sharing it."""
-        pts = _points(points_uv, "locate") - self.center
+        A point on an edge goes to one of the regions sharing it. Non-finite points raise ValueError."""
+        pts = _points(points_uv, "locate")
+        bad = np.flatnonzero(~np.isfinite(pts).all(axis=1))
+        if len(bad):
+            raise ValueError(f"Partition.locate: point {int(bad[0])} is not finite ({pts[bad[0]].tolist()}); "
+                             "points must be finite plane coordinates")
+        pts = pts - self.center
         if "locator" not in self._cache:
             lo = self.xy.min(0)
             hi = self.xy.max(0)
