@@ -216,3 +216,35 @@ def test_locate_refuses_non_finite_points(bad):
         part.locate([[0.0, 0.0], [bad, 0.5], [0.1, 0.1]])
     with pytest.raises(ValueError, match="point 0 is not finite"):
         part.outputs([[0.0, bad]])
+
+
+# -- along a segment ------------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(net=degenerate_nets())
+def test_property_along_line_patterns_are_exact(net):
+    # along the rectangle's diagonal: every piece carries the exact pattern at its midpoint and
+    # neighbouring pieces differ (no breakpoint invented by a unit that vanishes on a piece)
+    from netatlas.regions import along_line
+
+    Ws, bs, (umin, umax, vmin, vmax) = net
+    assume(min_clearance(Ws, bs, (umin, umax, vmin, vmax)) > 1e-6)
+    pieces = along_line(exact_net(_floats(Ws), _floats(bs)), [float(umin), float(vmin)], [float(umax), float(vmax)])
+    assert (np.diff(pieces.edges) > 0).all()
+    for i, pattern in enumerate(pieces.patterns.astype(int)):
+        t = Fr((pieces.edges[i] + pieces.edges[i + 1]) / 2)
+        point = (umin + t * (umax - umin), vmin + t * (vmax - vmin))
+        assert tuple(pattern) == _exact_forward_pattern(Ws, bs, point, 0)
+    assert (pieces.patterns[1:] != pieces.patterns[:-1]).any(axis=1).all()
+
+
+def test_along_line_regression():
+    # before the rule, a rational combination vanishing on a piece gave it the wrong pattern
+    from netatlas.regions import along_line
+
+    Ws, bs, _ = CASES["rational-combination"]
+    p0, p1 = (Fr(4, 5), Fr(-1, 5)), (Fr(0), Fr(4, 5))
+    pieces = along_line(exact_net(_floats(Ws), _floats(bs)), [float(x) for x in p0], [float(x) for x in p1])
+    for i, pattern in enumerate(pieces.patterns.astype(int)):
+        t = Fr((pieces.edges[i] + pieces.edges[i + 1]) / 2)
+        point = (p0[0] + t * (p1[0] - p0[0]), p0[1] + t * (p1[1] - p0[1]))
+        assert tuple(pattern) == _exact_forward_pattern(Ws, bs, point, 0)

@@ -4,7 +4,8 @@ any input dimension (Hanin & Rolnick count regions this way).
 Activation nodes are processed in order; on each piece every earlier node has a fixed pattern, so
 node k's pre-activation is affine in t there (``_affine.gated_maps`` with d2 = 0) and each unit's
 zero is one breakpoint. A breakpoint within ``LINE_TOLERANCE`` (in t) of another or of a piece's
-end is merged with it.
+end is merged with it. A unit that vanishes on a piece up to round-off (NOTE [vanishing units] in
+``_roundoff``) has no breakpoint there and is off.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps
-from netatlas.regions._partition import as_net
+from netatlas.regions._partition import _VanishingGraph, as_net
 from netatlas.slices import Line
 
 __all__ = ["LINE_TOLERANCE", "LinePieces", "along_line"]
@@ -104,9 +105,11 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     slopes = [activation_slopes(net.nodes[i].op) for i in net.activations]
     edges = np.array([0.0, 1.0])
     bits: list[np.ndarray] = []
+    vanish = _VanishingGraph(net, x_c, d1, d2, slopes)  # NOTE [vanishing units] in _roundoff
     for node_index in net.activations:
         pre = net.nodes[node_index].inputs[0]
-        M = _maps(net, pre, x_c, d1, d2, bits, slopes, len(edges) - 1)
+        M = np.array(_maps(net, pre, x_c, d1, d2, bits, slopes, len(edges) - 1))
+        vanish.snap(pre, M, bits)
         a, c = M[:, 0], M[:, 2]  # z(t) = a t + c on each piece, (P, n)
         if net.nodes[node_index].op.name == "identity":
             bits.append(np.ones(a.shape, bool))
