@@ -90,10 +90,11 @@ def _affine_layer(W, b, maps, slopes):
     return out
 
 
-def exact_regions(weights, biases, bounds, negative_slope=0.0) -> list[ExactRegion]:
+def exact_regions(weights, biases, bounds, negative_slope=0.0, plane=None) -> list[ExactRegion]:
     """Exact activation regions of ``x -> W_L phi(... phi(W_1 x + b_1) ...) + b_L`` on the rectangle
-    ``bounds`` = (umin, umax, vmin, vmax) of the 2-D input space, phi = ReLU (``negative_slope`` 0)
-    or LeakyReLU. ``weights[k]`` (n_k, n_{k-1}) and ``biases[k]`` (n_k,) are ints, Fractions or
+    ``bounds`` = (umin, umax, vmin, vmax) of the plane ``x = origin + u d1 + v d2`` (``plane`` =
+    (origin, d1, d2), default the 2-D input space itself), phi = ReLU (``negative_slope`` 0) or
+    LeakyReLU. ``weights[k]`` (n_k, n_{k-1}) and ``biases[k]`` (n_k,) are ints, Fractions or
     floats (taken exactly); the last layer is affine. See the module docstring for the rule on
     units that vanish on a whole face.
 
@@ -106,9 +107,9 @@ def exact_regions(weights, biases, bounds, negative_slope=0.0) -> list[ExactRegi
     alpha = Fraction(negative_slope)
     umin, umax, vmin, vmax = (Fraction(x) for x in bounds)
     square = ((umin, vmin), (umax, vmin), (umax, vmax), (umin, vmax))
-    one, zero = Fraction(1), Fraction(0)
-    # faces: (polygon, maps of the current layer's input, pattern so far)
-    faces = [(square, [(one, zero, zero), (zero, one, zero)], (), [one, one])]
+    inputs = _input_maps(plane)
+    # faces: (polygon, maps of the current layer's input, pattern so far, slopes of those inputs)
+    faces = [(square, inputs, (), [Fraction(1)] * len(inputs))]
     for W, b in zip(Ws[:-1], bs[:-1], strict=True):
         nxt = []
         for poly, maps, pattern, slopes in faces:
@@ -125,7 +126,7 @@ def exact_regions(weights, biases, bounds, negative_slope=0.0) -> list[ExactRegi
                         cut.append((piece, bits + (1 if max(vals) > 0 else 0,)))
                 pieces = cut
             for piece, bits in pieces:
-                nxt.append((tuple(piece), z, pattern + bits, [one if x else alpha for x in bits]))
+                nxt.append((tuple(piece), z, pattern + bits, [Fraction(1) if x else alpha for x in bits]))
         faces = nxt
     out = []
     for poly, maps, pattern, slopes in faces:
@@ -135,7 +136,15 @@ def exact_regions(weights, biases, bounds, negative_slope=0.0) -> list[ExactRegi
     return out
 
 
-def min_clearance(weights, biases, bounds, negative_slope=0.0) -> float:
+def _input_maps(plane):
+    """Maps (d1_k, d2_k, origin_k) of the input coordinates in plane coordinates (u, v)."""
+    if plane is None:
+        plane = ((0, 0), (1, 0), (0, 1))
+    origin, d1, d2 = ([Fraction(x) for x in np.asarray(a, dtype=object).ravel().tolist()] for a in plane)
+    return [(a, b, c) for a, b, c in zip(d1, d2, origin, strict=True)]
+
+
+def min_clearance(weights, biases, bounds, negative_slope=0.0, plane=None) -> float:
     """The smallest distance (relative to the rectangle's diagonal) between a vertex of an exact
     region and a unit's zero line that does not pass through it, over the units of each face
     (float). Tests assume it is well above netatlas' boundary tolerance, where a float partition
@@ -146,10 +155,10 @@ def min_clearance(weights, biases, bounds, negative_slope=0.0) -> float:
     Ws = [_fractions(W) for W in weights]
     bs = [[Fraction(x) for x in np.asarray(b, dtype=object).tolist()] for b in biases]
     alpha = Fraction(negative_slope)
-    for region in exact_regions(weights, biases, bounds, negative_slope):
+    for region in exact_regions(weights, biases, bounds, negative_slope, plane):
         # the affine maps of every hidden unit on this region, from its pattern
-        maps = [(Fraction(1), Fraction(0), Fraction(0)), (Fraction(0), Fraction(1), Fraction(0))]
-        slopes = [Fraction(1), Fraction(1)]
+        maps = _input_maps(plane)
+        slopes = [Fraction(1)] * len(maps)
         pos = 0
         for W, b in zip(Ws[:-1], bs[:-1], strict=True):
             z = _affine_layer(W, b, maps, slopes)

@@ -19,21 +19,21 @@ from netatlas.regions._roundoff import EPS, roundings, snap_vanishing, vanishing
 METHODS = ["chain", "graph"]
 
 
-def _plane(bounds):
-    e = np.eye(2)
-    return Plane(np.zeros(2), e[0], e[1], tuple(float(b) for b in bounds))
+def _plane(bounds, plane=None):
+    origin, d1, d2 = (np.array(a, dtype=object).astype(float) for a in (plane or ((0, 0), (1, 0), (0, 1))))
+    return Plane(origin, d1, d2, tuple(float(b) for b in bounds))
 
 
 def _floats(arrays):
     return [np.array(a, dtype=object).astype(float) for a in arrays]
 
 
-def assert_matches_exact(Ws, bs, bounds, negative_slope=Fr(0), method="chain"):
+def assert_matches_exact(Ws, bs, bounds, negative_slope=Fr(0), method="chain", plane=None):
     """Same regions as the exact reference: count, patterns, areas and output maps (the float net
-    holds the rationals rounded to float64, so areas and maps agree to 1e-9 of their scale)."""
-    exact = exact_regions(Ws, bs, bounds, negative_slope)
+    and plane hold the rationals rounded to float64, so areas and maps agree to 1e-9 of their scale)."""
+    exact = exact_regions(Ws, bs, bounds, negative_slope, plane)
     net = exact_net(_floats(Ws), _floats(bs), float(negative_slope))
-    part = partition(net, _plane(bounds), method=method)
+    part = partition(net, _plane(bounds, plane), method=method)
     mine = {row.tobytes(): i for i, row in enumerate(part.patterns.astype(np.uint8))}
     theirs = {bytes(r.pattern): r for r in exact}
     assert part.num_regions == len(exact), (method, part.num_regions, len(exact))
@@ -147,13 +147,25 @@ def degenerate_nets(draw):
     return Ws, bs, (cu - half, cu + half, cv - half, cv + half)
 
 
+@st.composite
+def rational_planes(draw):
+    """None (the input space itself) or (origin, d1, d2) with non-dyadic rational directions, so
+    that the maps' gradients carry round-off too."""
+    if draw(st.booleans()):
+        return None
+    d1 = (Fr(draw(st.integers(1, 3)), 3), Fr(draw(st.integers(-2, 2)), 5))
+    d2 = (Fr(draw(st.integers(-2, 2)), 7), Fr(draw(st.integers(1, 3)), 3))
+    origin = (Fr(draw(st.integers(-3, 3)), 10), Fr(draw(st.integers(-3, 3)), 10))
+    return origin, d1, d2
+
+
 @pytest.mark.parametrize("method", METHODS)
 @settings(max_examples=50, deadline=None)
-@given(net=degenerate_nets())
-def test_property_relu_nets_match_exact_reference(net, method):
+@given(net=degenerate_nets(), plane=rational_planes())
+def test_property_relu_nets_match_exact_reference(net, method, plane):
     Ws, bs, bounds = net
-    assume(min_clearance(Ws, bs, bounds) > 1e-6)  # regions a float partition can resolve
-    assert_matches_exact(Ws, bs, bounds, method=method)
+    assume(min_clearance(Ws, bs, bounds, 0, plane) > 1e-6)  # regions a float partition can resolve
+    assert_matches_exact(Ws, bs, bounds, method=method, plane=plane)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -336,7 +336,8 @@ def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on,
             dst = out[k]
             for i in range(dst.shape[1]):
                 if (abs(dst[0, i]) <= candidate[0, i] and abs(dst[1, i]) <= candidate[1, i]
-                        and abs(dst[2, i]) <= candidate[2, i]):
+                        and abs(dst[2, i]) <= candidate[2, i]
+                        and (dst[0, i] != 0.0 or dst[1, i] != 0.0 or dst[2, i] != 0.0)):  # exact zeros stay
                     _recompute_unit(M[cparent[c_start + k]], WT, b, mu, cbits[c_start + k], slope_on, slope_off,
                                     n_roundings, dst, i)
     return out

@@ -595,7 +595,8 @@ class _VanishingGraph:
         if self.net is None:
             return
         mu = gated_maps(self.net, node_index, *self.inputs, self.widest)
-        candidate = (np.abs(M) <= CANDIDATE_RATIO * mu).all(axis=1)  # (F, n)
+        size = np.abs(M)
+        candidate = (size <= CANDIDATE_RATIO * mu).all(axis=1) & (size > 0).any(axis=1)  # (F, n); exact zeros stay
         faces = np.flatnonzero(candidate.any(axis=1))
         if len(faces):
             S = _maps_chunked(self.net, node_index, *self.inputs, [b[faces] for b in bits], self.slopes, len(faces))
