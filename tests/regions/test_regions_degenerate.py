@@ -260,3 +260,38 @@ def test_along_line_regression():
         t = Fr((pieces.edges[i] + pieces.edges[i + 1]) / 2)
         point = (p0[0] + t * (p1[0] - p0[0]), p0[1] + t * (p1[1] - p0[1]))
         assert tuple(pattern) == _exact_forward_pattern(Ws, bs, point, 0)
+
+
+def _as_conv_model(Ws, bs):
+    """The MLP as a 1-D conv net on inputs of shape (1, 2): a kernel of length 2 over the two
+    inputs, then 1x1 convolutions (the same affine maps, through the graph path's Conv ops)."""
+    import torch
+    from torch import nn
+
+    layers = []
+    for k, (W, b) in enumerate(zip(_floats(Ws), _floats(bs), strict=True)):
+        if k == 0:
+            conv = nn.Conv1d(1, W.shape[0], 2).double()
+            weight = W[:, None, :]
+        else:
+            conv = nn.Conv1d(W.shape[1], W.shape[0], 1).double()
+            weight = W[:, :, None]
+        with torch.no_grad():
+            conv.weight.copy_(torch.as_tensor(weight))
+            conv.bias.copy_(torch.as_tensor(b))
+        layers += [conv, nn.ReLU()] if k < len(Ws) - 1 else [conv, nn.Flatten()]
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_conv_graph_path_regressions(case):
+    Ws, bs, bounds = CASES[case]
+    exact = {bytes(r.pattern): r for r in exact_regions(Ws, bs, bounds)}
+    plane = _plane(bounds)
+    conv_plane = Plane(plane.origin.reshape(1, 2), plane.d1.reshape(1, 2), plane.d2.reshape(1, 2), plane.bounds)
+    part = partition(_as_conv_model(Ws, bs), conv_plane)
+    assert part.method == "graph"
+    mine = {row.tobytes(): a for row, a in zip(part.patterns.astype(np.uint8), part.areas, strict=True)}
+    assert mine.keys() == exact.keys()
+    for key, r in exact.items():
+        assert abs(mine[key] - float(r.area)) <= 1e-9 * plane.area
