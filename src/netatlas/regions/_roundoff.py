@@ -11,18 +11,27 @@ row by row,
 where S ("the magnitude") is the same computation with every weight, bias, slope and input replaced
 by its absolute value (the sum of the magnitudes of all the terms), and K is the number of roundings
 along the deepest path from the input to the unit (``roundings``): fan-in + 1 per affine layer, one
-per slope multiplication. So when a unit vanishes identically on the face in exact arithmetic, its
-computed map satisfies ``|m_r| <= K * eps * S_r`` for r = 0, 1, 2 (eps = 2u: a factor 2 of slack,
-which also covers weights that are themselves rounded rationals such as 1/3). Conversely a map that
-small cannot be told apart from zero in float64. Such a unit **does not cut the face and its
-pattern bit is 0** (the z <= 0 convention), exactly as for a unit whose map is exactly zero: its
-map is replaced by an exact zero before the face is split.
+per slope multiplication, two per channel affine (scale, shift). So when a unit vanishes
+identically on the face in exact arithmetic, its computed map satisfies ``|m_r| <= K * eps * S_r``
+for r = 0, 1, 2 (eps = 2u: a factor 2 of slack, which also covers weights that are themselves
+rounded rationals such as 1/3). Conversely a map that small cannot be told apart from zero in
+float64. Such a unit **does not cut the face and its pattern bit is 0** (the z <= 0 convention),
+exactly as for a unit whose map is exactly zero: its map is replaced by an exact zero before the
+face is split.
 
 Computing S for every unit of every face would double the cost of the maps, so it is done in two
-steps: a face-independent bound ``mu >= S`` (the magnitude computation with every slope replaced by
-the largest one) selects the candidates ``|m_r| <= CANDIDATE_RATIO * mu_r`` for all r (rare in a
-generic network), and only for those S is computed on the face (the chain path recomputes the map
-directly from the parent's maps, which also removes the round-off of its rank-few updates).
+steps. A face-independent bound ``mu >= S`` (the magnitude computation with every slope replaced by
+the largest one, one pass per layer) selects the candidates, units with ``|m_r| <= CANDIDATE_RATIO
+* mu_r`` for r = 0, 1, 2 and not already exactly zero (rare in a generic network). Only for those is
+the magnitude computed on the face:
+
+- graph path (``_partition._VanishingGraph``, also used by ``along_line``): S exactly, by a gated
+  pass of the net with absolute weights (``_affine.magnitude_net``) on the candidates' faces;
+- chain path (``_kernels.child_maps``): the unit is recomputed directly from its parent's maps,
+  ``m_i = sum_j W_ij s_j m_j + b_i`` (which also removes the round-off left by the rank-few
+  updates), with ``S_r = sum_j |W_ij s_j| mu_{j,r} + |b_i|`` (r = 2): this face's slopes, and the
+  previous layer's global bound mu_j in place of its per-face magnitude (mu_j bounds the round-off
+  already carried by m_j, so a zero built from rounded inputs is still recognised; S_r >= S).
 """
 
 from __future__ import annotations
@@ -66,9 +75,9 @@ def roundings(net) -> list[int]:
         depth = max(out[i] for i in node.inputs)
         if kind in ("linear", "conv"):
             fan_in = op.weight[0].numel()
-        elif kind in ("activation", "channel_affine"):
+        elif kind == "activation":
             fan_in = 0
-        elif kind == "add":
+        elif kind in ("add", "channel_affine"):
             fan_in = 1
         else:
             fan_in = int(sum(net.nodes[i].size for i in node.inputs))
