@@ -295,3 +295,31 @@ def test_conv_graph_path_regressions(case):
     assert mine.keys() == exact.keys()
     for key, r in exact.items():
         assert abs(mine[key] - float(r.area)) <= 1e-9 * plane.area
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_trained_saturated_nets(bias):
+    # trained with a large step (many dead units; without biases a unit whose inputs are all dead is
+    # exactly zero): both methods agree, areas tile the square, located patterns match the forward
+    # signs wherever the forward value is not zero up to round-off
+    import torch
+
+    from netatlas.data import moons
+    from netatlas.train import fit
+
+    model = mlp([2, 12, 12, 12, 2], bias=bias, seed=5)
+    fit(model, moons(200, seed=0), lr=0.05, epochs=60, progress=False)
+    net = from_torch(model)
+    plane = Plane.square(2.0)
+    parts = [partition(net, plane, method=m) for m in METHODS]
+    assert parts[0].num_regions == parts[1].num_regions
+    assert {r.tobytes() for r in parts[0].patterns} == {r.tobytes() for r in parts[1].patterns}
+    rng = np.random.default_rng(0)
+    uv = rng.uniform(-2, 2, size=(2000, 2))
+    x = torch.as_tensor(plane.to_input(uv))
+    z = np.concatenate([t.numpy() for t in net.pre_activations(x)], axis=1)
+    clear = np.abs(z) > 1e-9 * (1 + np.abs(z).max())
+    for part in parts:
+        assert abs(part.areas.sum() - plane.area) <= 1e-9 * plane.area
+        located = part.patterns[part.locate(uv)]
+        assert np.array_equal(located[clear], (z > 0)[clear])
