@@ -1,5 +1,5 @@
 # Two commands for a fresh machine: `make demo` (the main job) and `make test` (lint + full test suite).
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench docs
 
 setup:
 	bash scripts/setup.sh
@@ -8,7 +8,7 @@ demo: setup
 	.venv/bin/netatlas demo
 
 lint: setup
-	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff check src tests benchmarks docs
 
 test: setup lint
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -n 2 -q
@@ -16,3 +16,6 @@ test: setup lint
 bench: setup
 	.venv/bin/python benchmarks/regions.py
 	.venv/bin/python benchmarks/metric.py
+
+docs: setup
+	bash scripts/docs.sh

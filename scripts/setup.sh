@@ -11,6 +11,8 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first, exactly this version: a bare `torch` requirement would fetch a multi-GB CUDA build.
   .venv/bin/python -m pip install -q torch==2.13.0
-  .venv/bin/python -m pip install -q -e ".[app,bench,dev]"
+  .venv/bin/python -m pip install -q -e ".[app,bench,dev,docs]"
+  # Compile the numba kernels once now, so no later process pays for it (cached beside the sources).
+  .venv/bin/python -m netatlas.regions._warm
   touch "$stamp"
 fi

@@ -11,10 +11,8 @@ Subpackages: ``nets`` (IR, import, builders), ``regions`` (exact linear regions)
 analysis), ``dynamics`` (training in regions), ``data``, ``train``, ``report``, ``sweep``.
 """
 
-import importlib
-
 from netatlas._errors import DegenerateSliceError, ModelFileError, NetatlasError, UnsupportedLayerError
-from netatlas.slices import Line, Plane
+from netatlas._lazy import attach as _attach
 
 __version__ = "0.1.0"
 
@@ -28,14 +26,8 @@ __all__ = [
     "__version__",
 ]
 
-_SUBMODULES = frozenset(
-    {"nets", "regions", "metric", "splines", "lowrank", "dynamics", "data", "train", "report", "sweep",
-     "experiments", "plot"}
-)
-
-
-def __getattr__(name):
-    # Lazy subpackages keep `import netatlas` fast (no matplotlib/dask at import time).
-    if name in _SUBMODULES:
-        return importlib.import_module(f"netatlas.{name}")
-    raise AttributeError(f"module 'netatlas' has no attribute {name!r}")
+# Subpackages (and Plane/Line) load on first use: `import netatlas` imports no torch, numba, matplotlib
+# or Dask.
+__getattr__, __dir__ = _attach(__name__, {"slices": ["Line", "Plane"]}, submodules=(
+    "nets", "regions", "metric", "splines", "lowrank", "dynamics", "data", "train", "report", "sweep",
+    "experiments", "slices", "ssl", "app"))

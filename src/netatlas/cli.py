@@ -1,28 +1,75 @@
 """The ``netatlas`` command line: thin over the library (each command names its one-call Python
-equivalent in ``--help``). Lens subpackages add their commands through ``<lens>/_cli.py:register``."""
+equivalent in ``--help``).
+
+Commands live beside their lens (``<lens>/_cli.py:register(app)``) and are loaded lazily: the root
+knows each command's name and module from :data:`COMMANDS` and imports that small module only when
+the command is listed or run. So ``netatlas --help`` and ``netatlas COMMAND --help`` import neither
+torch, numba, matplotlib nor Dask, and a missing optional extra (the playground's server stack) only
+affects its own command."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from netatlas._errors import NetatlasError
 
-app = typer.Typer(help="netatlas: map what a neural network does to its input space.",
+# Command name -> the module whose register(app) defines it. A new command group is one line here.
+# These modules import only typer at the top (a test checks that `--help` loads no torch, numba,
+# matplotlib or Dask); the lens itself is imported inside each command.
+COMMANDS: dict[str, str] = {
+    "demo": "netatlas.demo",
+    "regions": "netatlas.regions._cli",
+    "magnify": "netatlas.metric._cli",
+    "splines": "netatlas.splines._cli",
+    "lowrank": "netatlas.lowrank._cli",
+    "dynamics": "netatlas.dynamics._cli",
+    "reproduce": "netatlas.experiments._cli",
+    "serve": "netatlas.app._cli",
+    "sweep": "netatlas.sweep_cli",
+}
+# Reachable but not listed (kept for old scripts; `netatlas magnify ssl` is the listed spelling).
+HIDDEN_COMMANDS: dict[str, str] = {"magnify-ssl": "netatlas.ssl._cli"}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: built-in commands (``info``) plus the lazily imported lens commands."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        module = COMMANDS.get(name) or HIDDEN_COMMANDS.get(name)
+        return None if module is None else _load_command(module, name)
+
+
+def _load_command(module_name: str, name: str):
+    module = importlib.import_module(module_name)
+    holder = typer.Typer()
+    holder.callback()(lambda: None)  # a callback makes typer build a group even for one command
+    module.register(holder)
+    group = typer.main.get_command(holder)
+    command = group.commands.get(name)
+    if command is None:
+        raise RuntimeError(f"{module_name}.register did not add the command {name!r}")
+    return command
+
+
+app = typer.Typer(cls=LazyGroup, help="netatlas: map what a neural network does to its input space.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
 
 @app.callback()
 def _root():
     """netatlas: map what a neural network does to its input space."""
-
-
-# Each of these modules defines register(app) adding its commands; missing ones are skipped.
-_LENS_CLIS = ("netatlas.demo", "netatlas.regions._cli", "netatlas.metric._cli", "netatlas.splines._cli",
-              "netatlas.lowrank._cli", "netatlas.dynamics._cli", "netatlas.experiments._cli",
-              "netatlas.app._cli", "netatlas.sweep_cli")
 
 
 @app.command()
@@ -49,34 +96,19 @@ def info(
         typer.echo(f"  {lens:<9} {verdict}")
 
 
-def _register_lenses():
-    for name in _LENS_CLIS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name or (exc.name and name.startswith(exc.name)):
-                continue
-            raise
-        module.register(app)
-
-
-_register_lenses()
-
-
 def main(argv=None):
-    """Entry point: runs the app, printing library errors as one line without a traceback."""
+    """Entry point. Library errors print as one line (``Type: message``) and exit 1; Ctrl-C exits 130;
+    usage errors exit 2; a command's own exit code is passed on. ``NETATLAS_DEBUG=1`` shows full
+    tracebacks instead of one line."""
+    debug = os.environ.get("NETATLAS_DEBUG", "") not in ("", "0")
     try:
-        app(args=argv, standalone_mode=False)
-    except (NetatlasError, ValueError, OSError, TypeError) as exc:
+        # standalone: click turns Exit(n) into exit status n, usage errors into 2 and Ctrl-C into 130
+        app(args=argv, standalone_mode=True)
+    except KeyboardInterrupt:  # raised outside a command (while loading one)
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except (NetatlasError, ValueError, OSError, TypeError, MemoryError) as exc:
+        if debug:
+            raise
         typer.echo(f"{type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("Aborted.", err=True)
-        sys.exit(130)
-    except Exception as exc:
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click usage errors
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from netatlas._errors import DegenerateSliceError
 
@@ -22,7 +21,7 @@ PARALLEL_TOLERANCE = 1e-12
 
 
 def _as_array(x, name) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
+    if hasattr(x, "detach"):  # a torch tensor (torch is not imported here: `import netatlas` stays light)
         x = x.detach().cpu().numpy()
     try:
         arr = np.asarray(x, dtype=np.float64)

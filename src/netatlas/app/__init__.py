@@ -6,19 +6,16 @@ client: every geometry layer is computed server-side by the library's public fun
 layer whose lens is not installed shows a note instead.
 """
 
-from netatlas.app._config import (
-    DEFAULT_CONFIG,
-    DEFAULT_VIEW,
-    LIMITS,
-    ConfigError,
-    UploadedData,
-    parse_csv,
-    validate_config,
-    validate_view,
-)
-from netatlas.app._lenses import compute_layers, lens_status
-from netatlas.app._server import bind_socket, create_app, make_server, serve
-from netatlas.app._session import FrameInput, Session
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_config": ["DEFAULT_CONFIG", "DEFAULT_VIEW", "LIMITS", "ConfigError", "UploadedData", "parse_csv",
+        "validate_config", "validate_view"],
+    "_lenses": ["compute_layers", "lens_status"],
+    "_server": ["bind_socket", "create_app", "make_server", "serve"],
+    "_session": ["FrameInput", "Session"],
+})
 
 __all__ = [
     "DEFAULT_CONFIG",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+# The playground's server stack comes with the `app` extra (pip install 'netatlas[app]').
+SERVER_PACKAGES = ("fastapi", "starlette", "uvicorn", "websockets", "multipart", "python_multipart")
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` command to the root CLI."""
@@ -22,7 +25,14 @@ def register(app: typer.Typer) -> None:
 
         Python: ``netatlas.app.serve(host="127.0.0.1", port=8765)``
         """
-        from netatlas.app import serve as run
+        try:
+            from netatlas.app import serve as run
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in SERVER_PACKAGES:
+                raise
+            typer.echo(f"netatlas serve needs the playground's server packages ({exc.name} is missing): "
+                       "pip install 'netatlas[app]'", err=True)
+            raise typer.Exit(1) from None
 
         def ready(url):
             typer.echo(f"netatlas playground: {url}  (Ctrl-C to stop)")

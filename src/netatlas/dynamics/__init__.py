@@ -15,46 +15,27 @@ scale vs sample density, and boundary-aware subsampling of the training data.
   :func:`run_scale`, :func:`run_zones`, :func:`run_prune`; plots in ``plot_*``.
 """
 
-from netatlas._threads import torch_threads
-from netatlas.dynamics._boundary import BOUNDARY_METHODS, boundary_distance, logit_margin, segment_distance
-from netatlas.dynamics._experiments import prune_configs, run_prune, run_scale, run_zones
-from netatlas.dynamics._gradients import (
-    LOSSES,
-    GradientNorms,
-    gradient_concentration,
-    per_sample_gradient_norms,
-    per_sample_loss,
-)
-from netatlas.dynamics._plot import (
-    plot_decay,
-    plot_gradient_mass_table,
-    plot_prune,
-    plot_scale_init,
-    plot_scale_static,
-    plot_zone_snapshot,
-)
-from netatlas.dynamics._prune import PRESETS, PruneStudy, prune_config, prune_one, summarize_prune
-from netatlas.dynamics._scale import GradientMassTable, ScaleStudy, gradient_mass_table, scale_model, scale_study
-from netatlas.dynamics._scores import METHODS, correct, forgetting_events, score
-from netatlas.dynamics._snapshots import ZoneSnapshots, zone_snapshots
-from netatlas.dynamics._subsample import subsample
-from netatlas.dynamics._tracking import CorrectnessRecorder, GradientTrace, GradientTracker
-from netatlas.dynamics._zones import (
-    BELL_SHAPED,
-    UnitDistances,
-    as_net,
-    expected_gradient_mass,
-    gradient_mass,
-    hyperplane_distances,
-    predicted_gradient_mass,
-    projected_density,
-    square_projected_density,
-    steepest_slope,
-    unit_distances,
-    zone_interval,
-    zone_membership,
-    zone_width,
-)
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "netatlas._threads": ["torch_threads"],
+    "_boundary": ["BOUNDARY_METHODS", "boundary_distance", "logit_margin", "segment_distance"],
+    "_experiments": ["prune_configs", "run_prune", "run_scale", "run_zones"],
+    "_gradients": ["LOSSES", "GradientNorms", "gradient_concentration", "per_sample_gradient_norms",
+        "per_sample_loss"],
+    "_plot": ["plot_decay", "plot_gradient_mass_table", "plot_prune", "plot_scale_init", "plot_scale_static",
+        "plot_zone_snapshot"],
+    "_prune": ["PRESETS", "PruneStudy", "prune_config", "prune_one", "summarize_prune"],
+    "_scale": ["GradientMassTable", "ScaleStudy", "gradient_mass_table", "scale_model", "scale_study"],
+    "_scores": ["METHODS", "correct", "forgetting_events", "score"],
+    "_snapshots": ["ZoneSnapshots", "zone_snapshots"],
+    "_subsample": ["subsample"],
+    "_tracking": ["CorrectnessRecorder", "GradientTrace", "GradientTracker"],
+    "_zones": ["BELL_SHAPED", "UnitDistances", "as_net", "expected_gradient_mass", "gradient_mass",
+        "hyperplane_distances", "predicted_gradient_mass", "projected_density", "square_projected_density",
+        "steepest_slope", "unit_distances", "zone_interval", "zone_membership", "zone_width"],
+})
 
 __all__ = [
     "BELL_SHAPED",

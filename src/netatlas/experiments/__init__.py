@@ -8,8 +8,13 @@ Modules: :mod:`~netatlas.experiments.vandenberg2016`, :mod:`~netatlas.experiment
 :mod:`~netatlas.experiments.zavatoneveth2023`, :mod:`~netatlas.experiments.shisher2022`.
 """
 
-from netatlas.experiments._claims import Claim, Reproduction, describe, not_measured, spread
-from netatlas.experiments._reproduce import PAPERS, default_seeds, reproduce, write_report
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_claims": ["Claim", "Reproduction", "describe", "not_measured", "spread"],
+    "_reproduce": ["PAPERS", "default_seeds", "reproduce", "write_report"],
+})
 
 __all__ = ["PAPERS", "Claim", "Reproduction", "default_seeds", "describe", "not_measured", "reproduce", "spread",
            "write_report"]

@@ -8,72 +8,27 @@ them (products, subspaces, losses, H-scores, locality diagnostics), generates jo
 eps, and validates the theory on trained torch networks (``netatlas lowrank validate``).
 """
 
-from netatlas.lowrank._analyze import (
-    AnalysisResult,
-    DiscreteData,
-    analyze_net,
-    analyze_snapshots,
-    discretize,
-    layer_agreement,
-)
-from netatlas.lowrank._compare import (
-    LayerComparison,
-    compare_hidden_layer,
-    compare_mmse_layer,
-    compare_softmax_layer,
-    principal_angles,
-    relative_error,
-)
-from netatlas.lowrank._dtm import (
-    SVD,
-    check_joint,
-    dtm,
-    dtm_svd,
-    h_score,
-    h_score_max,
-    h_score_population,
-    low_rank,
-    marginals,
-    truncated_svd,
-)
-from netatlas.lowrank._fit import (
-    TrainedLayer,
-    exact_softmax_optimum,
-    hidden_network,
-    hidden_setup,
-    softmax_network,
-    train_hidden_networks,
-    train_mmse_networks,
-    train_softmax_network,
-    train_softmax_network_lbfgs,
-    train_softmax_networks,
-)
-from netatlas.lowrank._generate import (
-    LocalJoint,
-    chi2_radius,
-    default_singular_values,
-    dirichlet_joint,
-    local_joint,
-    sample_joint,
-)
-from netatlas.lowrank._loss import (
-    mmse_excess_loss,
-    softmax_excess_derivatives,
-    softmax_excess_loss,
-    softmax_excess_loss_torch,
-)
-from netatlas.lowrank._newton import newton_minimize
-from netatlas.lowrank._optimum import (
-    HiddenLayerOptimum,
-    LayerOptimum,
-    activation_derivative,
-    mmse_matrix,
-    optimal_hidden_layer,
-    optimal_mmse_layer,
-    optimal_softmax_layer,
-    pmi_matrix,
-)
-from netatlas.lowrank._validate import ValidationConfig, ValidationResult, fit_slope, validate
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_analyze": ["AnalysisResult", "DiscreteData", "analyze_net", "analyze_snapshots", "discretize",
+        "layer_agreement"],
+    "_compare": ["LayerComparison", "compare_hidden_layer", "compare_mmse_layer", "compare_softmax_layer",
+        "principal_angles", "relative_error"],
+    "_dtm": ["SVD", "check_joint", "dtm", "dtm_svd", "h_score", "h_score_max", "h_score_population", "low_rank",
+        "marginals", "truncated_svd"],
+    "_fit": ["TrainedLayer", "exact_softmax_optimum", "hidden_network", "hidden_setup", "softmax_network",
+        "train_hidden_networks", "train_mmse_networks", "train_softmax_network", "train_softmax_network_lbfgs",
+        "train_softmax_networks"],
+    "_generate": ["LocalJoint", "chi2_radius", "default_singular_values", "dirichlet_joint", "local_joint",
+        "sample_joint"],
+    "_loss": ["mmse_excess_loss", "softmax_excess_derivatives", "softmax_excess_loss", "softmax_excess_loss_torch"],
+    "_newton": ["newton_minimize"],
+    "_optimum": ["HiddenLayerOptimum", "LayerOptimum", "activation_derivative", "mmse_matrix", "optimal_hidden_layer",
+        "optimal_mmse_layer", "optimal_softmax_layer", "pmi_matrix"],
+    "_validate": ["ValidationConfig", "ValidationResult", "fit_slope", "validate"],
+})
 
 __all__ = [
     "SVD",

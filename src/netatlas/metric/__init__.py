@@ -13,30 +13,17 @@ layer's output, scaled by ``1/sqrt(width)`` unless ``scale_by_width=False``).
 torch.Size([3])
 """
 
-from netatlas.metric import infinite_width
-from netatlas.metric._curvature import scalar_curvature, scalar_curvature_from_metric
-from netatlas.metric._experiments import (
-    TOY_CONFIGS,
-    ImageMagnification,
-    ImageModelRun,
-    ToyMagnification,
-    ToyRun,
-    boundary_distance,
-    image_magnification,
-    magnification_stats,
-    small_cnn,
-    toy_magnification,
-)
-from netatlas.metric._features import FeatureMap, as_feature_map
-from netatlas.metric._metric import (
-    RANK_TOLERANCE,
-    effective_volume,
-    jacobian,
-    metric,
-    plane_metric,
-    pseudo_volume_element,
-    volume_element,
-)
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_curvature": ["scalar_curvature", "scalar_curvature_from_metric"],
+    "_experiments": ["TOY_CONFIGS", "ImageMagnification", "ImageModelRun", "ToyMagnification", "ToyRun",
+        "boundary_distance", "image_magnification", "magnification_stats", "small_cnn", "toy_magnification"],
+    "_features": ["FeatureMap", "as_feature_map"],
+    "_metric": ["RANK_TOLERANCE", "effective_volume", "jacobian", "metric", "plane_metric", "pseudo_volume_element",
+        "volume_element"],
+}, submodules=("infinite_width",))
 
 __all__ = [
     "RANK_TOLERANCE",

@@ -2,10 +2,15 @@
 
 Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_torch`)."""
 
-from netatlas.nets._build import ACTIVATIONS, INITS, mlp
-from netatlas.nets._files import load, load_module, module_from_spec, save
-from netatlas.nets._ir import PIECEWISE_LINEAR, SMOOTH, Activation, Net, Node
-from netatlas.nets._torch import SUPPORTED_LAYERS, from_torch
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_build": ["ACTIVATIONS", "INITS", "mlp"],
+    "_files": ["load", "load_module", "module_from_spec", "save"],
+    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "Net", "Node"],
+    "_torch": ["SUPPORTED_LAYERS", "from_torch"],
+})
 
 __all__ = [
     "ACTIVATIONS",

@@ -7,17 +7,15 @@ activation patterns, per-region affine maps, decision boundaries, level sets, co
 (10, (10, 4))
 """
 
-from netatlas.regions import bounds
-from netatlas.regions._boundary import SEGMENT_TOLERANCE, Segments, decision_boundary, level_set
-from netatlas.regions._lines import LINE_TOLERANCE, LinePieces, along_line
-from netatlas.regions._partition import (
-    BOUNDARY_TOLERANCE,
-    VERTEX_MERGE_TOLERANCE,
-    Neighbors,
-    Partition,
-    partition,
-)
-from netatlas.regions._plot import plot_line_pieces, plot_partition
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_boundary": ["SEGMENT_TOLERANCE", "Segments", "decision_boundary", "level_set"],
+    "_lines": ["LINE_TOLERANCE", "LinePieces", "along_line"],
+    "_partition": ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition", "partition"],
+    "_plot": ["plot_line_pieces", "plot_partition"],
+}, submodules=("bounds",))
 
 __all__ = [
     "BOUNDARY_TOLERANCE",

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from netatlas._errors import NetatlasError
+from netatlas._notebook import PartitionDisplay
 from netatlas.nets._ir import Net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear, gated_maps, magnitude_net
@@ -91,7 +92,7 @@ class Neighbors:
 
 
 @dataclass(frozen=True, eq=False)
-class Partition:
+class Partition(PartitionDisplay):
     """The exact linear regions of a network on a 2-D slice (see :func:`partition`).
 
     Attributes

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from netatlas._notebook import RunDirDisplay
+
 __all__ = ["RunDir", "to_jsonable", "environment"]
 
 
@@ -61,7 +63,7 @@ def environment() -> dict:
 
 
 @dataclass
-class RunDir:
+class RunDir(RunDirDisplay):
     """A run directory. Create with :meth:`create`; everything written is listed in the report.
 
     Examples

@@ -6,54 +6,23 @@ loss surface and Hessian, gradient flow, implicit regularisation.
     model2 = netatlas.splines.to_network(spline, balance=True)
 """
 
-from netatlas.splines._flow import (
-    FlowResult,
-    conserved_quantity,
-    fast_gradient,
-    flow_velocity,
-    ntk_max_eigenvalue,
-    simulate_flow,
-)
-from netatlas.splines._hessian import (
-    MIN_GAP_DECADES,
-    CriticalPoint,
-    HessianSpectrum,
-    classify_critical_point,
-    hessian_spectrum,
-    interpolating_minimum,
-    loss_gradient,
-    loss_hessian,
-    loss_jacobian,
-    loss_value,
-    neuron_block,
-)
-from netatlas.splines._init import (
-    INIT_SCHEMES,
-    BreakpointDensity,
-    Distribution,
-    ExpectedRoughness,
-    InitScheme,
-    SampledRoughness,
-    breakpoint_density,
-    expected_roughness,
-    init_scheme,
-    sample_init,
-    sampled_roughness,
-)
-from netatlas.splines._params import ShallowParams, as_params
-from netatlas.splines._regimes import (
-    REGIME_DEFAULTS,
-    KernelFit,
-    kernel_limit,
-    linear_interpolant,
-    min_tv_interpolant,
-    natural_cubic_spline,
-    regime_data,
-    regime_init,
-    regime_run,
-)
-from netatlas.splines._spline import Roughness, Spline, StepFunction, merge_coincident, to_network, to_spline
-from netatlas.splines._video import render_flow_video
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_flow": ["FlowResult", "conserved_quantity", "fast_gradient", "flow_velocity", "ntk_max_eigenvalue",
+        "simulate_flow"],
+    "_hessian": ["MIN_GAP_DECADES", "CriticalPoint", "HessianSpectrum", "classify_critical_point", "hessian_spectrum",
+        "interpolating_minimum", "loss_gradient", "loss_hessian", "loss_jacobian", "loss_value", "neuron_block"],
+    "_init": ["INIT_SCHEMES", "BreakpointDensity", "Distribution", "ExpectedRoughness", "InitScheme",
+        "SampledRoughness", "breakpoint_density", "expected_roughness", "init_scheme", "sample_init",
+        "sampled_roughness"],
+    "_params": ["ShallowParams", "as_params"],
+    "_regimes": ["REGIME_DEFAULTS", "KernelFit", "kernel_limit", "linear_interpolant", "min_tv_interpolant",
+        "natural_cubic_spline", "regime_data", "regime_init", "regime_run"],
+    "_spline": ["Roughness", "Spline", "StepFunction", "merge_coincident", "to_network", "to_spline"],
+    "_video": ["render_flow_video"],
+})
 
 __all__ = [
     "INIT_SCHEMES",

@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from netatlas._notebook import SplineDisplay
 from netatlas.splines._params import ShallowParams, as_params
 
 __all__ = ["Spline", "StepFunction", "Roughness", "to_spline", "to_network", "merge_coincident"]
@@ -66,7 +67,7 @@ class Roughness:
 
 
 @dataclass(frozen=True, eq=False)
-class Spline:
+class Spline(SplineDisplay):
     """f(x) = offset + sum_i delta_slopes[i] relu(orientations[i] (x - breakpoints[i])), float64.
 
     Attributes

@@ -10,22 +10,17 @@ The training pieces live in :mod:`netatlas.train` (``fit_ssl``, ``barlow_twins_l
 ('barlow', 'simclr', 'supervised', 'random')
 """
 
-from netatlas.ssl._experiment import ENCODER_KINDS, SCALING_CONVENTION, SSLMagnifyConfig, SSLMagnifyResult, magnify_ssl
-from netatlas.ssl._magnify import (
-    LinearProbe,
-    SliceMeasures,
-    SliceSpec,
-    class_means,
-    encode,
-    fit_linear_probe,
-    make_slices,
-    measure_slices,
-    nearest_class_mean,
-    slice_correlations,
-)
-from netatlas.ssl._models import EncoderWithHead, make_encoder, make_projector
-from netatlas.ssl._report import write_ssl_report
-from netatlas.ssl._stats import bootstrap_mean_ci, spearman
+from netatlas._lazy import attach as _attach
+
+# Names are imported from their module on first use (see netatlas._lazy).
+__getattr__, __dir__ = _attach(__name__, {
+    "_experiment": ["ENCODER_KINDS", "SCALING_CONVENTION", "SSLMagnifyConfig", "SSLMagnifyResult", "magnify_ssl"],
+    "_magnify": ["LinearProbe", "SliceMeasures", "SliceSpec", "class_means", "encode", "fit_linear_probe",
+        "make_slices", "measure_slices", "nearest_class_mean", "slice_correlations"],
+    "_models": ["EncoderWithHead", "make_encoder", "make_projector"],
+    "_report": ["write_ssl_report"],
+    "_stats": ["bootstrap_mean_ci", "spearman"],
+})
 
 __all__ = [
     "ENCODER_KINDS",

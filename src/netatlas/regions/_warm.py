@@ -1,0 +1,37 @@
+"""Compile (or load) every numba kernel of the regions lens once, so that later processes only load
+them from numba's cache. ``scripts/setup.sh`` runs ``python -m netatlas.regions._warm`` after
+installing; the cache lives in ``__pycache__`` beside ``_kernels.py`` (or in ``NUMBA_CACHE_DIR`` when
+that is set or the package directory is read-only)."""
+
+from __future__ import annotations
+
+import time
+
+__all__ = ["warm_kernels"]
+
+
+def warm_kernels() -> float:
+    """Run a tiny partition through every kernel (split, child maps, areas, locate, boundary, level set,
+    lines); return the seconds it took.
+
+    >>> warm_kernels() >= 0
+    True
+    """
+    import numpy as np
+
+    from netatlas.nets import mlp
+    from netatlas.regions import along_line, partition
+
+    start = time.perf_counter()
+    for activation in ("relu", "leaky_relu"):
+        part = partition(mlp([2, 6, 6, 3], activation, seed=0))
+        part.areas, part.neighbors()
+        part.locate(np.zeros((2, 2)))
+        part.decision_boundary()
+        part.level_set(0.0, output=0)
+        along_line(mlp([2, 6, 1], activation, seed=0), np.zeros(2), np.ones(2))
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    print(f"netatlas: regions kernels ready ({warm_kernels():.1f} s)")
