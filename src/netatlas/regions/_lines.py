@@ -6,7 +6,9 @@ node k's pre-activation is affine in t there (``_affine.gated_maps`` with d2 = 0
 zero is one breakpoint (hardtanh: one per finite bound). For a ``Max`` node, every crossing of two
 entries of a window is a candidate breakpoint; it is kept where the window's arg-max changes (ties
 go to the first entry, as in the partition). A breakpoint within ``LINE_TOLERANCE`` (in t) of
-another or of a piece's end is merged with it.
+another or of a piece's end is merged with it. A unit with ``z - b`` vanishing on a piece up to
+round-off (NOTE [vanishing units] in ``_roundoff``; b a breakpoint) has no breakpoint there and
+its bit is 0; a ``Max`` entry vanishing up to round-off is exactly 0 there.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from netatlas.nets._ir import Max
 from netatlas.regions._affine import check_piecewise_linear, gate_from_state, gated_maps
-from netatlas.regions._partition import as_net
+from netatlas.regions._partition import _VanishingGraph, as_net
 from netatlas.slices import Line
 
 __all__ = ["LINE_TOLERANCE", "LinePieces", "along_line"]
@@ -111,17 +113,19 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     ops = [net.nodes[i].op for i in net.nonlinear]
     edges = np.array([0.0, 1.0])
     states: list[np.ndarray] = []
+    vanish = _VanishingGraph(net, x_c, d1, d2)  # NOTE [vanishing units] in _roundoff
     for op, node_index in zip(ops, net.nonlinear, strict=True):
-        M = _maps(net, net.nodes[node_index].inputs[0], x_c, d1, d2, states, ops, len(edges) - 1)
-        a, c = M[:, 0], M[:, 2]  # z(t) = a t + c on each piece, (P, n)
+        pre = net.nodes[node_index].inputs[0]
+        M = np.array(_maps(net, pre, x_c, d1, d2, states, ops, len(edges) - 1))
         if isinstance(op, Max):
-            edges, parent, state = _split_max(edges, a, c, op.index.numpy(), tolerance)
+            vanish.snap(pre, M, states)  # vanishing window entries tie exactly
+            edges, parent, state = _split_max(edges, M[:, 0], M[:, 2], op.index.numpy(), tolerance)
         elif op.name == "identity":
-            states.append(np.ones(a.shape, np.uint8))
+            states.append(np.ones((len(edges) - 1, M.shape[2]), np.uint8))
             continue
         else:
-            a_all = np.concatenate([a] * len(op.breakpoints), 1)
-            c_all = np.concatenate([c - bp for bp in op.breakpoints], 1)
+            shifted = vanish.shifted(pre, M, states, op.breakpoints)
+            a_all, c_all = shifted[:, 0], shifted[:, 2]  # z(t) - b = a t + c on each piece, (P, n * n_breakpoints)
             edges, parent, mids = _split_zeros(edges, a_all, c_all, tolerance)
             state = (a_all[parent] * mids[:, None] + c_all[parent] > 0).astype(np.uint8)
         states = [st[parent] for st in states] + [state]

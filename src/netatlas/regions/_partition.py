@@ -21,7 +21,9 @@ All arithmetic is float64. A vertex lies *on* a unit's zero line when its distan
 most ``tolerance * diameter`` (``BOUNDARY_TOLERANCE``, relative to the slice's diagonal): such a
 vertex is snapped onto the line, so a line through a vertex, duplicate units and coincident
 boundaries never create slivers, and a unit whose map is constant on a face (zero rows, dead units)
-never cuts it. A unit that is zero (within tolerance) on a whole face counts as off there.
+never cuts it. A unit whose map on a face is zero up to the round-off of its own computation (its
+three coefficients within K eps times the magnitudes of the terms summed; ``_roundoff``, NOTE
+[vanishing units]) is set to exact zero: it does not cut the face and counts as off there.
 """
 
 from __future__ import annotations
@@ -46,9 +48,13 @@ from netatlas.regions._affine import (
     check_piecewise_linear,
     gate_from_state,
     gated_maps,
+    magnitude_gate,
+    magnitude_net,
     state_columns,
+    widest_gate,
 )
 from netatlas.regions._maxkernels import split_faces_max
+from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
 from netatlas.slices import Plane
 
 __all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition",
@@ -258,8 +264,13 @@ class Partition(PartitionDisplay):
     def locate(self, points_uv) -> np.ndarray:
         """Region index (P,) of each point (P, 2) in plane coordinates; -1 outside the slice.
 
-        A point on an edge goes to one of the regions sharing it."""
-        pts = _points(points_uv, "locate") - self.center
+        A point on an edge goes to one of the regions sharing it. Non-finite points raise ValueError."""
+        pts = _points(points_uv, "locate")
+        bad = np.flatnonzero(~np.isfinite(pts).all(axis=1))
+        if len(bad):
+            raise ValueError(f"Partition.locate: point {int(bad[0])} is not finite ({pts[bad[0]].tolist()}); "
+                             "points must be finite plane coordinates")
+        pts = pts - self.center
         if "locator" not in self._cache:
             lo = self.xy.min(0)
             hi = self.xy.max(0)
@@ -560,8 +571,30 @@ def _chain_partition(net, layers, plane, tol, limits=None) -> Partition:
     if not hidden:
         _emit(out, xy, off, lab, [], M)
     else:
-        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, {})
+        vanish = _vanishing_bounds(net, layers, x_c, d1, d2)
+        snap_vanishing(M, vanish[0][0], vanish[0][2])  # first layer: mu is the exact magnitude
+        work = {"vanish": vanish}
+        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
     return _assemble(out, plane, center, sizes, _layer_names(net), tol, "chain")
+
+
+def _vanishing_bounds(net, layers, x_c, d1, d2):
+    """Per layer (the affine output layer included): (mu (3, n), candidate threshold (3, n), K) for
+    vanishing units (``_roundoff``, NOTE [vanishing units]). mu bounds the magnitudes of the layer's
+    maps on every face: the map computation in absolute values with every slope replaced by the
+    largest one. The output layer is never snapped (threshold -1)."""
+    K = roundings(net)
+    pre = [net.nodes[i].inputs[0] for i in net.activations] + [len(net.nodes) - 1]
+    mu = np.abs(np.stack([d1, d2, x_c]))  # (3, n_inputs)
+    out = []
+    for k, (W, b, act) in enumerate(layers):
+        mu = mu @ np.abs(W).T
+        mu[2] += np.abs(b)
+        last = k == len(layers) - 1
+        out.append((mu, np.full_like(mu, -1.0) if last else CANDIDATE_RATIO * mu, float(K[pre[k]])))
+        if not last:
+            mu = mu * max(abs(s) for s in activation_slopes(act))
+    return out
 
 
 def split_faces(xy, off, lab, M, unit_base, tol, diam):
@@ -603,8 +636,9 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         c1 = min(c0 + CHUNK_FACES, n_children)
         Mc = _buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]])
+        _, candidate, n_roundings = work["vanish"][level + 1]
         K.child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, cut_off, cut_units, on, off_slope, c0, Mc,
-                     groups.astype(np.int64))
+                     groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
         v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
         sub_pat = [p[c0:c1] for p in cpat]
@@ -668,6 +702,7 @@ class _GraphRun:
     tol: float
     diam: float
     out: dict
+    vanish: _VanishingGraph  # NOTE [vanishing units] in _roundoff
     chunk: int = GRAPH_CHUNK_FACES
 
 
@@ -685,7 +720,8 @@ def _graph_partition(net, plane, tol, limits=None) -> Partition:
         b_max += op.size if m else 0
         b_bits += nb
     out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": [], "limits": limits}
-    run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out)
+    run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
+                    _VanishingGraph(net, x_c, d1, d2))
     _graph_level(run, 0, xy, off, lab, [])
     states = [np.concatenate([p[k] for p in out["pat"]]) for k in range(len(ops))]
     out["pat"] = [[st for st, m in zip(states, is_max, strict=True) if not m]]
@@ -727,13 +763,14 @@ def _graph_level(run, k, xy, off, lab, states):
         v0, v1 = off[c0], off[c1]
         sub_xy, sub_off, sub_lab = xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1]
         sub_states = [st[c0:c1] for st in states]
-        M = _maps_chunked(net, net.nodes[node_index].inputs[0], x_c, d1, d2, _unpacked(run, sub_states), run.ops,
-                          c1 - c0)
+        pre, unpacked = net.nodes[node_index].inputs[0], _unpacked(run, sub_states)
+        M = _maps_chunked(net, pre, x_c, d1, d2, unpacked, run.ops, c1 - c0)
         if run.is_max[k]:
+            run.vanish.snap(pre, M, unpacked)  # vanishing window entries tie exactly
             cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, M, op.index.numpy(),
                                                                run.base[k], run.tol, run.diam)
         else:
-            shifted = np.concatenate([M - np.array([0.0, 0.0, bp])[None, :, None] for bp in op.breakpoints], 2)
+            shifted = run.vanish.shifted(pre, M, unpacked, op.breakpoints)
             del M
             cxy, coff, clab, cparent, cbits, _, _ = split_faces(sub_xy, sub_off, sub_lab,
                                                                 np.ascontiguousarray(shifted), run.base[k],
@@ -746,12 +783,72 @@ def _graph_level(run, k, xy, off, lab, states):
         _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate])
 
 
-def _maps_chunked(net, node_index, x_c, d1, d2, states, ops, n_faces, chunk=2048):
+
+
+class _VanishingGraph:
+    """Snaps vanishing units of a graph's per-face maps to zero (``_roundoff``, NOTE [vanishing
+    units]): candidates against the face-independent magnitude bound, then the magnitudes S of the
+    candidates' faces by a gated pass of :func:`magnitude_net` (absolute slopes and constants, the
+    same ``Max`` selections). ``states`` are as :func:`_maps_chunked` takes them (bits unpacked)."""
+
+    def __init__(self, net, x_c, d1, d2):
+        self.net = magnitude_net(net)
+        self.ops = [net.nodes[i].op for i in net.nonlinear]
+        self.K = roundings(net)
+        self.inputs = np.abs(x_c), np.abs(d1), np.abs(d2)
+        self.widest = [widest_gate(op, net.nodes[i].size) for op, i in zip(self.ops, net.nonlinear, strict=True)]
+        self._bounds: dict[int, np.ndarray] = {}
+
+    def _bound(self, node_index):
+        """mu (1, 3, n) >= S on every face."""
+        if node_index not in self._bounds:
+            self._bounds[node_index] = gated_maps(self.net, node_index, *self.inputs, self.widest)
+        return self._bounds[node_index]
+
+    def snap(self, node_index, M, states):
+        """Set to exact zero, in place, the units of M (F, 3, n) that vanish up to round-off."""
+        self._snap(node_index, [M], states, (0.0,))
+
+    def shifted(self, node_index, M, states, breakpoints):
+        """The maps (F, 3, n * len(breakpoints)) of ``z - b`` for every breakpoint b (in order), each
+        unit with ``z - b`` vanishing up to round-off set to exact zero: such a unit equals b on the
+        whole face, so both sides of the kink agree and it does not cut the face (bit 0)."""
+        parts = [M - np.array([0.0, 0.0, bp])[None, :, None] if bp else M.copy() for bp in breakpoints]
+        self._snap(node_index, parts, states, breakpoints)
+        return np.ascontiguousarray(np.concatenate(parts, 2)) if parts else np.zeros((*M.shape[:2], 0))
+
+    def _snap(self, node_index, parts, states, breakpoints):
+        if self.net is None or not parts:
+            return
+        mu = self._bound(node_index)
+        candidates = []
+        for part, bp in zip(parts, breakpoints, strict=True):
+            size = np.abs(part)
+            mu_b = mu + np.array([0.0, 0.0, abs(bp)])[None, :, None]
+            candidates.append((size <= CANDIDATE_RATIO * mu_b).all(axis=1) & (size > 0).any(axis=1))  # exact 0 stays
+        faces = np.flatnonzero(np.any([c.any(axis=1) for c in candidates], axis=0))
+        if not len(faces):
+            return
+        S = _maps_chunked(self.net, node_index, *self.inputs, [st[faces] for st in states], self.ops, len(faces),
+                          magnitude=True)
+        for part, bp, candidate in zip(parts, breakpoints, candidates, strict=True):
+            sub = part[faces]
+            S_b = S + np.array([0.0, 0.0, abs(bp)])[None, :, None]  # z - b: one more term, one more rounding
+            snap_vanishing(sub, S_b, self.K[node_index] + (bp != 0), candidate[faces])
+            part[faces] = sub
+
+
+def _maps_chunked(net, node_index, x_c, d1, d2, states, ops, n_faces, chunk=2048, magnitude=False):
+    """Maps (n_faces, 3, size) of node ``node_index`` on faces with the given ``states`` (one per
+    earlier nonlinear node, bits unpacked), ``chunk`` faces per gated pass; ``magnitude``: gates of a
+    magnitude pass (:func:`magnitude_gate`)."""
     parts = []
     sizes = [net.nodes[i].size for i in net.nonlinear]
     for s in range(0, n_faces, chunk):
         gates = [gate_from_state(op, st[s:s + chunk], size) for st, op, size in zip(states, ops, sizes,
                                                                                      strict=False)]
+        if magnitude:
+            gates = [magnitude_gate(op, g) for op, g in zip(ops, gates, strict=False)]
         gates += [None] * (len(ops) - len(gates))
         m = gated_maps(net, node_index, x_c, d1, d2, gates)
         if m.shape[0] != min(chunk, n_faces - s):
