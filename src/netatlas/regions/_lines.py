@@ -8,7 +8,7 @@ entries of a window is a candidate breakpoint; it is kept where the window's arg
 go to the first entry, as in the partition). A breakpoint within ``LINE_TOLERANCE`` (in t) of
 another or of a piece's end is merged with it. A unit with ``z - b`` vanishing on a piece up to
 round-off (NOTE [vanishing units] in ``_roundoff``; b a breakpoint) has no breakpoint there and
-its bit is 0; a ``Max`` entry vanishing up to round-off is exactly 0 there.
+its bit is 0; two entries of a ``Max`` window equal up to round-off tie (the first wins).
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
         pre = net.nodes[node_index].inputs[0]
         M = np.array(_maps(net, pre, x_c, d1, d2, states, ops, len(edges) - 1))
         if isinstance(op, Max):
-            vanish.snap(pre, M, states)  # vanishing window entries tie exactly
-            edges, parent, state = _split_max(edges, M[:, 0], M[:, 2], op.index.numpy(), tolerance)
+            maps, windows = vanish.max_ties(pre, M, states, op.index.numpy())  # equal entries tie exactly
+            edges, parent, state = _split_max(edges, maps[:, 0], maps[:, 2], windows, tolerance)
         elif op.name == "identity":
             states.append(np.ones((len(edges) - 1, M.shape[2]), np.uint8))
             continue

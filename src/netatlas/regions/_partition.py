@@ -54,7 +54,7 @@ from netatlas.regions._affine import (
     widest_gate,
 )
 from netatlas.regions._maxkernels import split_faces_max
-from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
+from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing, vanishing_tolerance
 from netatlas.slices import Plane
 
 __all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition",
@@ -766,9 +766,10 @@ def _graph_level(run, k, xy, off, lab, states):
         pre, unpacked = net.nodes[node_index].inputs[0], _unpacked(run, sub_states)
         M = _maps_chunked(net, pre, x_c, d1, d2, unpacked, run.ops, c1 - c0)
         if run.is_max[k]:
-            run.vanish.snap(pre, M, unpacked)  # vanishing window entries tie exactly
-            cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, M, op.index.numpy(),
+            maps, windows = run.vanish.max_ties(pre, M, unpacked, op.index.numpy())  # equal entries tie exactly
+            cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, maps, windows,
                                                                run.base[k], run.tol, run.diam)
+            del maps
         else:
             shifted = run.vanish.shifted(pre, M, unpacked, op.breakpoints)
             del M
@@ -805,9 +806,42 @@ class _VanishingGraph:
             self._bounds[node_index] = gated_maps(self.net, node_index, *self.inputs, self.widest)
         return self._bounds[node_index]
 
-    def snap(self, node_index, M, states):
-        """Set to exact zero, in place, the units of M (F, 3, n) that vanish up to round-off."""
-        self._snap(node_index, [M], states, (0.0,))
+    def max_ties(self, node_index, M, states, index):
+        """(maps, index) to split the faces of M (F, 3, n_in) by the ``Max`` windows ``index``
+        (n_out, k): where two entries of a window agree on a face up to round-off (their difference
+        vanishes, magnitude S_i + S_j), the later is replaced by an exact copy of the earlier in a
+        per-window copy of the maps, so they tie exactly and the first wins. (M, index) as they are
+        when no window has such a pair."""
+        if self.net is None:
+            return M, index
+        present = index >= 0
+        n_out, k = index.shape
+        idx = np.where(present, index, 0)
+        mu = self._bound(node_index)[:, :, idx]  # (1, 3, n_out, k)
+        W = M[:, :, idx]
+        pairs = {}
+        for q in range(1, k):
+            for p in range(q):
+                D = np.abs(W[..., q] - W[..., p])
+                c = (D <= CANDIDATE_RATIO * (mu[..., q] + mu[..., p])).all(axis=1) & (D > 0).any(axis=1)
+                c &= present[:, q] & present[:, p]
+                if c.any():
+                    pairs[p, q] = c
+        if not pairs:
+            return M, index
+        faces = np.flatnonzero(np.any([c.any(axis=1) for c in pairs.values()], axis=0))
+        S = _maps_chunked(self.net, node_index, *self.inputs, [st[faces] for st in states], self.ops, len(faces),
+                          magnitude=True)[:, :, idx]
+        Wf, done = W[faces], np.zeros((len(faces), n_out, k), bool)
+        for (p, q) in sorted(pairs, key=lambda pq: (pq[1], pq[0])):  # entry p is final before any q > p
+            tie = pairs[p, q][faces] & ~done[..., q]
+            tie &= (np.abs(Wf[..., q] - Wf[..., p]) <= vanishing_tolerance(S[..., q] + S[..., p],
+                                                                          float(self.K[node_index] + 1))).all(axis=1)
+            Wf[..., q] = np.where(tie[:, None, :], Wf[..., p], Wf[..., q])
+            done[..., q] |= tie
+        W[faces] = Wf
+        windows = np.where(present, np.arange(n_out * k).reshape(n_out, k), -1)
+        return np.ascontiguousarray(W.reshape(len(W), 3, n_out * k)), windows
 
     def shifted(self, node_index, M, states, breakpoints):
         """The maps (F, 3, n * len(breakpoints)) of ``z - b`` for every breakpoint b (in order), each

@@ -41,11 +41,12 @@ Kinks other than 0 and max pooling. A hardtanh unit cuts the face where ``z = b`
 bound b; the rule applies to ``z - b`` (magnitude S + |b| in the offset row, one more rounding):
 a unit equal to b on the whole face up to round-off has the same value on both sides of that kink,
 so it does not cut the face and its bit for b is 0 (b = 0 is the rule above). A ``Max`` window
-picks its first maximal entry; an entry that vanishes up to round-off is set to exact 0 before the
-split, so entries that are all zero (dead channels, zero weights) tie exactly and the first wins.
-Two entries that are equal but not zero (duplicated channels) are left to the split itself, which
-treats entries whose difference stays within its tolerance band on the face as tied
-(``_maxkernels``); duplicates computed the same way are bitwise equal.
+is cut where two of its entries are equal, so the rule applies to the difference of two entries
+(magnitude S_i + S_j, one more rounding): two entries equal up to round-off on the face (a zero,
+constant or duplicated channel whose weights cancel only up to round-off) are made exactly equal
+(the later one a copy of the earlier, in a per-window copy of the maps,
+``_partition._VanishingGraph.max_ties``), so they never cut the face and the first one wins, as
+for entries that are equal bit for bit (``_maxkernels``).
 """
 
 from __future__ import annotations
