@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -60,3 +61,21 @@ def test_cli_max_regions_is_a_one_line_error(tmp_path, capsys):
     assert exc.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "RegionLimitError" in err[0] and "max_regions=5" in err[0]
+
+
+def test_zoom_around_the_boundary_holds_two_classes(tmp_path):
+    from netatlas.regions._cli import parse_plane, zoomed
+
+    for seed in range(20):  # a seeded net whose class differs at A and B
+        torch.manual_seed(seed)
+        net = netatlas.nets.from_torch(nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 3)))
+        full = parse_plane(net, None, [0, 1, 2], "digits")
+        a, b = full.to_input(full.anchors[:2])
+        ends = net(np.stack([a, b])).argmax(1)
+        if ends[0] != ends[1]:
+            break
+    assert ends[0] != ends[1]
+    window = zoomed(full, 0.02, "boundary", net)
+    assert len(partition(net, window).decision_boundary()) > 0
+    with pytest.raises(ValueError, match="--around"):
+        zoomed(full, 0.5, "AD")

@@ -82,16 +82,50 @@ def layer_widths(net) -> list[int]:
     return [net.nodes[i].size for i in net.activations if net.nodes[i].op.name != "identity"]
 
 
-def zoomed(plane, fraction: float):
-    """The plane's window shrunk to ``fraction`` of its size, centred on its first anchor (input A)."""
-    from netatlas.slices import Plane
+def zoomed(plane, fraction: float, around: str = "A", net=None):
+    """The plane's window shrunk to ``fraction`` of its size, centred on input A (``around``: one of
+    A, B, C, several letters for the mean of those inputs, e.g. AB for the midpoint of A and B, or
+    "boundary": where the predicted class first changes on the segment from A to B, found exactly
+    with ``along_line``)."""
+    import numpy as np
 
     if not 0 < fraction <= 1:
         raise ValueError(f"--zoom must be in (0, 1]; got {fraction}")
     if plane.anchors is None:
         raise ValueError("--zoom needs a plane through three inputs (--through A B C)")
+    if around == "boundary":
+        if net is None:
+            raise ValueError("--around boundary needs the model")
+        from netatlas.regions import along_line
+
+        a, b = plane.to_input(plane.anchors[:2])
+        pieces = along_line(net, a.reshape(plane.input_shape), b.reshape(plane.input_shape))
+        t = np.sort(np.concatenate([pieces.edges, (pieces.edges[:-1] + pieces.edges[1:]) / 2]))
+        y = pieces.outputs(t)
+        cls = (y[:, 0] > 0).astype(int) if y.shape[1] == 1 else y.argmax(1)
+        change = np.flatnonzero(cls[1:] != cls[:-1])
+        if not len(change):
+            raise ValueError("--around boundary: the predicted class does not change between A and B")
+        # consecutive samples lie in one piece, where the outputs are affine: solve for the crossing
+        i = change[0]
+        if y.shape[1] == 1:
+            g0, g1 = y[i, 0], y[i + 1, 0]
+        else:
+            g0, g1 = y[i, cls[i]] - y[i, cls[i + 1]], y[i + 1, cls[i]] - y[i + 1, cls[i + 1]]
+        t0 = t[i] + (t[i + 1] - t[i]) * g0 / (g0 - g1)
+        centre = (1 - t0) * plane.anchors[0] + t0 * plane.anchors[1]
+        return _window(plane, fraction, centre)
+    letters = around.upper()
+    if not letters or any(ch not in "ABC" for ch in letters):
+        raise ValueError(f"--around must be letters of ABC (e.g. A or AB); got {around!r}")
+    return _window(plane, fraction, plane.anchors[["ABC".index(ch) for ch in letters]].mean(0))
+
+
+def _window(plane, fraction, centre):
+    from netatlas.slices import Plane
+
     umin, umax, vmin, vmax = plane.bounds
-    cu, cv = plane.anchors[0]
+    cu, cv = centre
     hu, hv = fraction * (umax - umin) / 2, fraction * (vmax - vmin) / 2
     return Plane(plane.origin, plane.d1, plane.d2, (cu - hu, cu + hu, cv - hv, cv + hv), anchors=plane.anchors)
 
@@ -111,6 +145,9 @@ def register(app: typer.Typer) -> None:
         data: str = typer.Option(None, help="Dataset for --through, e.g. digits or mnist_sample"),
         zoom: float = typer.Option(None, help="With --through: a window this fraction of the plane's size, "
                                    "centred on input A (e.g. 0.05 for a close look at a CNN)"),
+        around: str = typer.Option("A", help="With --zoom: centre the window on input A, B or C, or on the mean "
+                                   "of several (e.g. AB: midway between A and B), or 'boundary': where the predicted "
+                                   "class first changes between A and B"),
         max_regions: int = typer.Option(None, help="Stop (with the estimate) when the slice would have more "
                                         "regions than this"),
         memory_budget: str = typer.Option("auto", help="Memory the regions may take, e.g. 8GB (default: half "
@@ -138,10 +175,10 @@ def register(app: typer.Typer) -> None:
         net = load(model, spec)
         slice_ = parse_plane(net, plane, through, data)
         if zoom is not None:
-            slice_ = zoomed(slice_, zoom)
+            slice_ = zoomed(slice_, zoom, around, net)
         run = RunDir.create(out, command="regions", config={
             "model": str(model), "spec": str(spec) if spec else None, "plane": plane, "through": through,
-            "data": data, "zoom": zoom, "max_regions": max_regions, "memory_budget": memory_budget,
+            "data": data, "zoom": zoom, "around": around, "max_regions": max_regions, "memory_budget": memory_budget,
             "color_by": color_by, "level": level})
         typer.echo(f"partitioning {model} on {slice_.bounds} ...")
         t0 = time.perf_counter()
