@@ -329,3 +329,31 @@ def test_volume_element_per_region_matches_autograd(build):
     part.plot(color_by="volume", layer=net.nonlinear[0])
     with pytest.raises(ValueError, match="no layer named"):
         part.volume_element("nope")
+
+
+def lenet_avgpool(size, seed=0):
+    """LeNet-style AvgPool CNN (the benchmark's conv case) for (1, size, size) inputs."""
+    torch.manual_seed(seed)
+    s = ((size - 2) // 2 - 2) // 2
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(4, 6, 3),
+                          nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6 * s * s, 16), nn.ReLU(),
+                          nn.Linear(16, 10))
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-0.2, 0.2)
+        model[1].running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def test_conv_chain_is_unrolled_to_the_fast_path_and_agrees_with_the_graph_path():
+    net = from_torch(lenet_avgpool(10), (1, 10, 10))
+    plane = Plane.through(*[0.5 * a for a in three_inputs((1, 10, 10), 2)])
+    fast = partition(net, plane)
+    slow = partition(net, plane, method="graph")
+    assert fast.method == "chain" and slow.method == "graph"
+    assert fast.num_regions == slow.num_regions
+    at = slow.locate(fast.centroids())
+    assert np.array_equal(fast.patterns, slow.patterns[at])
+    assert np.allclose(fast.maps, slow.maps[at], rtol=1e-9, atol=1e-12 * np.abs(slow.maps).max())
+    check_exact(net, plane, fast)
+    # a net with max pooling or a residual addition is not a chain: the graph path is used
+    assert partition(_build(0, "maxpool2"), Plane.through(*three_inputs((1, 5, 5), 0))).method == "graph"

@@ -160,22 +160,28 @@ def _refine(edges, t_new, tolerance):
     return t_all, parent, mids
 
 
-def _split_max(edges, a, c, index, tolerance):
-    """Refine the pieces where a window's arg-max changes; returns (edges, parent, choices)."""
+def _split_max(edges, a, c, index, tolerance, chunk=64):
+    """Refine the pieces where a window's arg-max changes; returns (edges, parent, choices).
+    Pieces are handled ``chunk`` at a time (the pairwise crossings take P n_out k^2 numbers)."""
     present = index >= 0
     idx = np.where(present, index, 0)
-    A, C = a[:, idx], c[:, idx]  # (P, n_out, k)
-    dA = A[:, :, :, None] - A[:, :, None, :]
-    dC = C[:, :, :, None] - C[:, :, None, :]
     both = present[None, :, :, None] & present[None, :, None, :]
-    lo, hi = edges[:-1, None, None, None], edges[1:, None, None, None]
-    da, db = dA * lo + dC, dA * hi + dC
-    tol = tolerance * np.abs(dA)
-    cross = both & (((da > tol) & (db < -tol)) | ((da < -tol) & (db > tol)))
-    p_idx, w_idx, i_idx, j_idx = np.nonzero(cross)
-    t_new = -dC[p_idx, w_idx, i_idx, j_idx] / dA[p_idx, w_idx, i_idx, j_idx]
-    t_all, parent, mids = _refine(edges, t_new, tolerance)
-    choice = _first_max(A[parent] * mids[:, None, None] + C[parent], A[parent], present, tolerance)
+    t_parts = []
+    for s in range(0, len(edges) - 1, chunk):
+        A, C = a[s:s + chunk][:, idx], c[s:s + chunk][:, idx]  # (p, n_out, k)
+        dA = A[:, :, :, None] - A[:, :, None, :]
+        dC = C[:, :, :, None] - C[:, :, None, :]
+        e = min(s + chunk, len(edges) - 1)
+        lo, hi = edges[s:e, None, None, None], edges[s + 1:e + 1, None, None, None]
+        da, db = dA * lo + dC, dA * hi + dC
+        tol = tolerance * np.abs(dA)
+        cross = both & (((da > tol) & (db < -tol)) | ((da < -tol) & (db > tol)))
+        t_parts.append(-dC[cross] / dA[cross])
+    t_all, parent, mids = _refine(edges, np.concatenate(t_parts) if t_parts else np.zeros(0), tolerance)
+    choice = np.concatenate([
+        _first_max(a[parent[s:s + chunk]][:, idx] * mids[s:s + chunk, None, None] + c[parent[s:s + chunk]][:, idx],
+                   a[parent[s:s + chunk]][:, idx], present, tolerance)
+        for s in range(0, len(parent), chunk)])
     # keep only the old edges and the new ones where the arg-max changes
     old = np.isin(t_all[1:-1], edges[1:-1])
     keep = old | np.any(choice[1:] != choice[:-1], axis=1)

@@ -456,9 +456,11 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     tolerance : float
         Boundary tolerance relative to the slice's diagonal (see NOTE [tolerances] in the module).
     method : {"auto", "chain", "graph"}
-        "chain": the fast path for plain MLPs (rank-few map updates, depth first, bounded memory);
-        "graph": per-face gated forward passes (any supported graph); "auto" picks chain when it
-        applies.
+        "chain": the fast path for chains of affine layers and relu/leaky_relu/identity activations
+        (plain MLPs; conv/avg-pool/batch-norm chains are unrolled to dense layers first): rank-few
+        map updates, depth first, bounded memory; "graph": per-face gated forward passes (any
+        supported graph: max pooling, hardtanh, residual additions, concatenation); "auto" picks
+        chain when it applies.
     max_regions : int, optional
         Stop with :class:`RegionLimitError` before the run when the estimated count (exact counts
         along lines across the slice, see ``estimate_regions``) exceeds it, and during the run as
@@ -508,8 +510,9 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     check_piecewise_linear(net, "partition")
     chain = _chain_layers(net)
     if method == "chain" and chain is None:
-        raise ValueError("partition: method='chain' needs a plain MLP (Linear layers, each followed by at "
-                         "most one activation, the last one affine); use method='graph'")
+        raise ValueError("partition: method='chain' needs a chain of affine layers (Linear/Conv/AvgPool/"
+                         "BatchNorm), each group followed by one relu/leaky_relu/identity activation, the last "
+                         "one affine; use method='graph'")
     if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
         raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
     budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
@@ -532,14 +535,68 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     return dataclasses.replace(part, net=net)
 
 
+#: Largest dense matrix (entries) a conv/pool/batch-norm segment is unrolled to for the chain path.
+UNROLL_MAX_ENTRIES = 2 * 10**7
+
+
 def _chain_layers(net):
     try:
         layers = net.as_mlp()
     except ValueError:
-        return None
+        return _unrolled_layers(net)
     if layers[-1][2] is not None or any(act is None or act.name == "hardtanh" for _, _, act in layers[:-1]):
         return None
     return [(W.numpy(), b.numpy(), act) for W, b, act in layers]
+
+
+def _unrolled_layers(net):
+    """A chain of affine ops (Conv, AvgPool, ChannelAffine, Linear, ...) and relu/leaky/identity
+    activations as dense (W, b, activation) layers for the fast chain path: the ops between two
+    activations compose into one affine map, whose matrix is the linear part applied to the identity
+    (exact, nothing is differenced). None when the graph is not such a chain, or too large."""
+    from netatlas.nets._ir import Activation, Input
+
+    layers, segment, n_in = [], [], net.n_inputs
+    for i, node in enumerate(net.nodes[1:], start=1):
+        if node.inputs != (i - 1,) or isinstance(node.op, Input):
+            return None
+        if isinstance(node.op, Activation):
+            if node.op.name == "hardtanh" or not segment:
+                return None
+            dense = _dense(segment, n_in)
+            if dense is None:
+                return None
+            layers.append((*dense, node.op))
+            segment, n_in = [], node.size
+        elif _is_affine(node.op):
+            segment.append(node.op)
+        else:
+            return None
+    if not segment or not layers:
+        return None
+    dense = _dense(segment, n_in)
+    return None if dense is None else [*layers, (*dense, None)]
+
+
+def _is_affine(op) -> bool:
+    from netatlas.nets._ir import AdaptiveAvgPool, AvgPool, ChannelAffine, Conv, Linear
+
+    return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool))
+
+
+def _dense(ops, n_in):
+    from netatlas.regions._affine import _linear_part
+
+    with torch.no_grad():
+        lin = torch.eye(n_in, dtype=torch.float64)
+        off = torch.zeros(1, n_in, dtype=torch.float64)
+        for op in ops:
+            if lin.shape[0] * max(lin.shape[1], 1) > UNROLL_MAX_ENTRIES:
+                return None
+            lin, off = _linear_part(op, lin), op(off)
+        if lin.numel() > UNROLL_MAX_ENTRIES:
+            return None
+    return np.ascontiguousarray(lin.numpy().T), off[0].numpy().copy()
 
 
 def _frame(plane: Plane):

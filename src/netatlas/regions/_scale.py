@@ -43,11 +43,21 @@ def parse_bytes(value) -> int | None:
     raise ValueError(f"partition: memory_budget must be bytes (int) or a string like '4GB'; got {value!r}")
 
 
-def default_memory_budget() -> int:
-    """Half of the memory available now."""
-    import psutil
+def default_memory_budget() -> int | None:
+    """Half of the memory available now (Linux ``MemAvailable``, else free pages); None if unknown."""
+    import os
 
-    return int(psutil.virtual_memory().available // 2)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def bytes_per_region(net, n_outputs: int) -> int:
