@@ -284,13 +284,14 @@ def _as_conv_model(Ws, bs):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_conv_graph_path_regressions(case):
+@pytest.mark.parametrize("method", ["graph", "auto"])  # auto: a conv chain unrolled to the chain path
+def test_conv_graph_path_regressions(case, method):
     Ws, bs, bounds = CASES[case]
     exact = {bytes(r.pattern): r for r in exact_regions(Ws, bs, bounds)}
     plane = _plane(bounds)
     conv_plane = Plane(plane.origin.reshape(1, 2), plane.d1.reshape(1, 2), plane.d2.reshape(1, 2), plane.bounds)
-    part = partition(_as_conv_model(Ws, bs), conv_plane)
-    assert part.method == "graph"
+    part = partition(_as_conv_model(Ws, bs), conv_plane, method=method)
+    assert part.method == ("graph" if method == "graph" else "chain")
     mine = {row.tobytes(): a for row, a in zip(part.patterns.astype(np.uint8), part.areas, strict=True)}
     assert mine.keys() == exact.keys()
     for key, r in exact.items():
