@@ -3,6 +3,11 @@
     python benchmarks/regions.py                # 2-256-256-256-10 and 2-512-512-512-10
     python benchmarks/regions.py --quick        # small sizes only
     python benchmarks/regions.py --json out.json --repeat 3
+    python benchmarks/regions.py --conv         # LeNet-style AvgPool CNN, 12x12 and 16x16 inputs
+
+The ``--conv`` case is a LeNet-style CNN (conv3x3-ReLU-avgpool2, twice, fc 32, fc 10; seeded) on a plane
+through three seeded random images in [0, 1]; regioncam gets the same function unrolled to dense
+float32 layers on the plane's coordinates (its first layer is the unrolled conv composed with the plane).
 
 Each network is an MLP with PyTorch's default init (``netatlas.nets.mlp(..., init="torch")``, a
 fixed seed) on [-1, 1]^2 with 10 outputs. regioncam gets the same float32 weights through its own
@@ -82,6 +87,69 @@ def run(sizes, repeat=3, seed=0):
     return rows
 
 
+def lenet_avgpool(size, seed=0):
+    """The --conv network for (1, size, size) inputs, in eval mode."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    s = ((size - 2) // 2 - 2) // 2
+    return nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(6, 12, 3), nn.ReLU(),
+                         nn.AvgPool2d(2), nn.Flatten(), nn.Linear(12 * s * s, 32), nn.ReLU(),
+                         nn.Linear(32, 10)).eval()
+
+
+def run_conv(image_sizes, repeat=3, seed=0):
+    import regioncam
+    import torch
+    from torch import nn
+
+    import netatlas
+    from netatlas.regions._partition import _unrolled_layers
+
+    netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 3], seed=0))
+    rows = []
+    for size in image_sizes:
+        net = netatlas.nets.from_torch(lenet_avgpool(size, seed), (1, size, size))
+        g = np.random.default_rng(seed)
+        plane = netatlas.Plane.through(*[g.random((1, size, size)) for _ in range(3)])
+        umin, umax, vmin, vmax = plane.bounds
+        part, t_na, c_na = _time(lambda net=net, plane=plane: netatlas.regions.partition(net, plane), repeat)
+        # the same function on [-1, 1]^2 as dense layers: x = x_c + (cu + hu s) d1 + (cv + hv t) d2
+        layers = _unrolled_layers(net)
+        cu, cv, hu, hv = (umin + umax) / 2, (vmin + vmax) / 2, (umax - umin) / 2, (vmax - vmin) / 2
+        d1, d2 = plane.d1.ravel(), plane.d2.ravel()
+        x_c = plane.origin.ravel() + cu * d1 + cv * d2
+        W0, b0, _ = layers[0]
+        first = (np.stack([W0 @ d1 * hu, W0 @ d2 * hv], 1), W0 @ x_c + b0)
+        mods = []
+        for k, (W, b) in enumerate([first] + [(W, b) for W, b, _ in layers[1:]]):
+            lin = nn.Linear(W.shape[1], W.shape[0])
+            with torch.no_grad():
+                lin.weight.copy_(torch.as_tensor(W, dtype=torch.float32))
+                lin.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
+            mods += [lin] + ([nn.ReLU()] if k < len(layers) - 1 else [])
+        dense = nn.Sequential(*mods)
+
+        def rc_run(model=dense):
+            cam = regioncam.Regioncam(1.0)
+            with torch.no_grad():
+                cam.add(regioncam.nn.convert(model))
+            return cam.num_faces
+
+        n_rc, t_rc, c_rc = _time(rc_run, repeat, budget=20.0)
+        row = {"widths": f"cnn {size}x{size}", "regions_netatlas": part.num_regions, "regions_regioncam": int(n_rc),
+               "seconds_netatlas": t_na, "seconds_regioncam": t_rc, "cpu_seconds_netatlas": c_na,
+               "cpu_seconds_regioncam": c_rc, "regions_per_s_netatlas": part.num_regions / t_na,
+               "regions_per_s_regioncam": n_rc / t_rc, "method": part.method}
+        row["ratio"] = row["regions_per_s_netatlas"] / row["regions_per_s_regioncam"]
+        row["cpu_ratio"] = (part.num_regions / c_na) / (n_rc / c_rc)
+        row["count_rel_diff"] = abs(part.num_regions - n_rc) / max(n_rc, 1)
+        _print_row(row)
+        rows.append(row)
+    return rows
+
+
 def _print_header():
     print(f"{'network':<18} {'regions (na)':>12} {'regions (rc)':>12} {'s (na)':>8} {'s (rc)':>8} "
           f"{'reg/s (na)':>11} {'reg/s (rc)':>11} {'ratio':>6} {'cpu ratio':>9}")
@@ -102,6 +170,8 @@ def main(argv=None):
                         help="best of N runs for each tool (regioncam: not repeated past 20 s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write the table as JSON to this path")
+    parser.add_argument("--conv", nargs="*", type=int, default=None,
+                        help="the LeNet-style AvgPool CNN case on these image sizes (default 12 16)")
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = [[int(w) for w in s.split("-")] for s in args.sizes]
@@ -110,7 +180,10 @@ def main(argv=None):
     else:
         sizes = [[256, 256, 256], [512, 512, 512]]
     _print_header()
-    rows = run(sizes, repeat=args.repeat, seed=args.seed)
+    if args.conv is not None:
+        rows = run_conv(args.conv or [12, 16], repeat=args.repeat, seed=args.seed)
+    else:
+        rows = run(sizes, repeat=args.repeat, seed=args.seed)
     if args.json:
         import regioncam
 

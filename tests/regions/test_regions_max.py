@@ -288,3 +288,72 @@ def test_lenet5_imports_and_agrees_with_torch():
     assert torch.allclose(net(x), model.double()(x), rtol=1e-10, atol=1e-12)
     assert sum(isinstance(n.op, Max) for n in net.nodes) == 2
     assert netatlas.nets.from_torch(model, (1, 28, 28)).lenses()["regions"] == "yes"
+
+
+def _volume_by_autograd(net, plane, points, node):
+    """sqrt(det(J^T J)) of node ``node``'s value w.r.t. (u, v) at points, by torch autograd."""
+    origin = torch.as_tensor(plane.origin.ravel(), dtype=torch.float64)
+    basis = torch.as_tensor(plane.basis, dtype=torch.float64)
+    out = []
+    for p in points:
+        f = lambda uv: net.forward_all((origin + uv @ basis.T)[None])[node][0]
+        J = torch.autograd.functional.jacobian(f, torch.as_tensor(p, dtype=torch.float64)).numpy()
+        out.append(np.sqrt(max(np.linalg.det(J.T @ J), 0.0)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("build", ["mlp", "cnn"])
+def test_volume_element_per_region_matches_autograd(build):
+    if build == "mlp":
+        net = from_torch(netatlas.nets.mlp([2, 12, 12, 3], seed=0))
+        plane = Plane.square(1.5)
+    else:
+        net = _build(0, "maxpool2")
+        plane = Plane.through(*three_inputs((1, 5, 5), 0))
+    part = partition(net, plane)
+    rng = np.random.default_rng(0)
+    regions = rng.choice(part.num_regions, size=min(25, part.num_regions), replace=False)
+    pts = part.centroids()[regions]
+    for layer in ["output", net.nonlinear[0], net.nodes[net.nonlinear[-1]].name]:
+        node = len(net.nodes) - 1 if layer == "output" else (
+            layer if isinstance(layer, int) else max(i for i, n in enumerate(net.nodes) if n.name == layer))
+        got = part.volume_element(layer)[regions]
+        ref = _volume_by_autograd(net, plane, pts, node)
+        scale = np.abs(part.layer_maps(layer, regions)[:, :2]).max() ** 2
+        assert np.allclose(got, ref, rtol=1e-7, atol=1e-10 * scale)
+    logs = part.volume_element("output", log=True)
+    assert np.allclose(np.exp(logs[np.isfinite(logs)]), part.volume_element("output")[np.isfinite(logs)])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    part.plot(color_by="volume", layer=net.nonlinear[0])
+    with pytest.raises(ValueError, match="no layer named"):
+        part.volume_element("nope")
+
+
+def lenet_avgpool(size, seed=0):
+    """LeNet-style AvgPool CNN (the benchmark's conv case) for (1, size, size) inputs."""
+    torch.manual_seed(seed)
+    s = ((size - 2) // 2 - 2) // 2
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(4, 6, 3),
+                          nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6 * s * s, 16), nn.ReLU(),
+                          nn.Linear(16, 10))
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-0.2, 0.2)
+        model[1].running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def test_conv_chain_is_unrolled_to_the_fast_path_and_agrees_with_the_graph_path():
+    net = from_torch(lenet_avgpool(10), (1, 10, 10))
+    plane = Plane.through(*[0.5 * a for a in three_inputs((1, 10, 10), 2)])
+    fast = partition(net, plane)
+    slow = partition(net, plane, method="graph")
+    assert fast.method == "chain" and slow.method == "graph"
+    assert fast.num_regions == slow.num_regions
+    at = slow.locate(fast.centroids())
+    assert np.array_equal(fast.patterns, slow.patterns[at])
+    assert np.allclose(fast.maps, slow.maps[at], rtol=1e-9, atol=1e-12 * np.abs(slow.maps).max())
+    check_exact(net, plane, fast)
+    # a net with max pooling or a residual addition is not a chain: the graph path is used
+    assert partition(_build(0, "maxpool2"), Plane.through(*three_inputs((1, 5, 5), 0))).method == "graph"

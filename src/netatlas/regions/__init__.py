@@ -20,6 +20,7 @@ __getattr__, __dir__ = _attach(__name__, {
     "_partition": ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition", "partition"],
     "_plot": ["plot_line_pieces", "plot_partition"],
     "_tiles": ["stream_partition"],
+    "_scale": ["RegionLimitError", "estimate_regions"],
 }, submodules=("bounds",))
 
 __all__ = [
@@ -31,12 +32,14 @@ __all__ = [
     "LinePieces",
     "Neighbors",
     "Partition",
+    "RegionLimitError",
     "Segments",
     "along_line",
     "bounds",
     "decision_boundary",
     "exact_counts",
     "hyperplanes_crossing",
+    "estimate_regions",
     "level_set",
     "local_complexity",
     "local_complexity_1d",

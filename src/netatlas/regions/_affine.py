@@ -12,6 +12,8 @@ itself, so nothing is obtained by differencing.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,9 +30,16 @@ from netatlas.nets._ir import (
     Input,
     Linear,
     Max,
+    Net,
+    Node,
 )
 
-__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "state_columns", "gate_from_state"]
+__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "state_columns", "gate_from_state",
+           "magnitude_net", "magnitude_gate", "widest_gate", "ROWWISE_MAX"]
+
+#: A ``Max`` gate for :func:`gated_maps` that takes each row's maximum over the window instead of
+#: one selected entry (a bound, over every selection, of a magnitude pass).
+ROWWISE_MAX = "rowwise-max"
 
 
 def check_piecewise_linear(net, where: str) -> None:
@@ -123,13 +132,13 @@ def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.nda
     gates : list, one entry per node of ``net.nonlinear`` before ``node_index`` (``None`` for the
         ones after it). For an activation node: the slopes (F, size_k), or ``(slope, const)`` with
         ``value = slope * z + const`` (const may be None); for a ``Max`` node: (F, n_out) int input
-        positions of the arg-maxes (see ``gate_from_state``).
+        positions of the arg-maxes (see ``gate_from_state``), or ``ROWWISE_MAX``.
 
     Returns
     -------
     ndarray of shape (F, 3, size): rows ``[d/du, d/dv, value at (0, 0)]``.
     """
-    n_faces = next((_first(g).shape[0] for g in gates if g is not None), 1)
+    n_faces = next((_first(g).shape[0] for g in gates if g is not None and not isinstance(g, str)), 1)
     start = torch.from_numpy(np.stack([d1, d2, x_c]))[None]  # (1, 3, n_inputs)
     values: list[torch.Tensor | None] = []
     act_position = {n: k for k, n in enumerate(net.nonlinear)}
@@ -158,6 +167,10 @@ def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.nda
                     y[:, 2] += torch.from_numpy(np.asarray(const, dtype=np.float64))
                 values.append(y)
                 continue
+            if isinstance(op, Max) and isinstance(gates[act_position[i]], str):  # ROWWISE_MAX
+                batch, _, size = x.shape
+                values.append(op(x.reshape(batch * 3, size)).reshape(batch, 3, -1))
+                continue
             if isinstance(op, Max):
                 picked = torch.from_numpy(np.asarray(gates[act_position[i]], dtype=np.int64))  # (F, n_out)
                 batch = max(x.shape[0], picked.shape[0])
@@ -173,3 +186,48 @@ def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.nda
     if out.shape[0] != n_faces:
         out = out.expand(n_faces, -1, -1)
     return np.ascontiguousarray(out.numpy())
+
+
+def magnitude_net(net) -> Net | None:
+    """The same graph with every weight, bias, scale and shift replaced by its absolute value, or
+    None if it has an op this does not know. Its gated maps at ``|x_c|, |d1|, |d2|`` with the gates
+    of :func:`magnitude_gate` are the magnitudes S of the maps' terms (``_roundoff``, NOTE
+    [vanishing units]). Average pooling (plain or adaptive) already has weights >= 0, and
+    concatenation, activations and a gated ``Max`` (a selection) keep their terms as they are.
+
+    >>> from netatlas.nets import from_torch, mlp
+    >>> net = magnitude_net(from_torch(mlp([2, 3, 1], seed=0)))
+    >>> bool((net.nodes[1].op.weight >= 0).all())
+    True
+    """
+    nodes = []
+    for node in net.nodes:
+        op = node.op
+        if isinstance(op, (Linear, Conv)):
+            op = dataclasses.replace(op, weight=op.weight.abs(), bias=op.bias.abs())
+        elif isinstance(op, ChannelAffine):
+            op = dataclasses.replace(op, scale=op.scale.abs(), shift=op.shift.abs())
+        elif not isinstance(op, (Input, Add, AvgPool, AdaptiveAvgPool, Concat, Activation, Max)):
+            return None
+        nodes.append(Node(op, node.inputs, node.shape, node.name))
+    return Net(nodes)
+
+
+def magnitude_gate(op, gate):
+    """The gate of a magnitude pass (:func:`magnitude_net`) for ``op``'s gate on some faces:
+    absolute slopes and constants for an activation; for ``Max`` the same selection."""
+    if isinstance(op, Max) or gate is None:
+        return gate
+    slope, const = gate if isinstance(gate, tuple) else (gate, None)
+    return np.abs(slope), None if const is None else np.abs(const)
+
+
+def widest_gate(op, size):
+    """A face-independent gate whose magnitude pass bounds that of every face's gate: the largest
+    absolute slope and constant of an activation, each row's largest window entry for ``Max``."""
+    if isinstance(op, Max):
+        return ROWWISE_MAX
+    if op.name == "hardtanh":  # slope 1 between the bounds, or slope 0 plus a bound
+        bound = max((abs(v) for v in op.breakpoints), default=0.0)
+        return np.ones((1, size)), np.full((1, size), bound)
+    return np.full((1, size), max(abs(v) for v in activation_slopes(op))), None

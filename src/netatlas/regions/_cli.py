@@ -55,9 +55,88 @@ def square_size(plane: str | None) -> float:
     return size
 
 
+def bounds_for(net, widths) -> tuple[dict, str]:
+    """The region-count bounds that apply to ``net`` on a 2-D slice, and a note saying which do not.
+
+    Plain MLPs: all. Chains of conv/avg-pool/batch-norm and ReLU layers are fully connected ReLU nets
+    with constrained (shared) weights, so the *upper* bounds for those widths hold while the lower
+    bounds (on the largest count any fully connected weights reach) do not. With max pooling or
+    residual additions none of the ReLU-network bounds apply; only the number of distinct states
+    (2^bits times the product of the window sizes) is an upper bound."""
+    import math
+
+    from netatlas.nets._ir import Add, Concat, Conv, Max
+    from netatlas.regions import bounds
+
+    kinds = {type(net.nodes[i].op) for i in range(1, len(net.nodes))}
+    if kinds & {Max, Add, Concat}:
+        bits = sum(net.nodes[i].size * max(len(net.nodes[i].op.breakpoints), 1) for i in net.activations)
+        windows = sum(math.log10(int((row >= 0).sum())) for i in net.nonlinear if isinstance(net.nodes[i].op, Max)
+                      for row in net.nodes[i].op.index)
+        return ({"distinct_states_upper_log10": bits * math.log10(2) + windows},
+                "max pooling / residual additions: the ReLU-network bounds (Serra 2018, Montufar 2014/2017) do not "
+                "apply; the only bound given is the number of distinct activation states and arg-maxes (log10)")
+    if not widths:
+        return {}, "no hidden units"
+    values = bounds.all_bounds(2, widths)
+    if Conv in kinds or len(net.activations) and any(net.nodes[i].op.name == "hardtanh" for i in net.activations):
+        upper = {k: v for k, v in values.items() if k.endswith("upper")}
+        return upper, ("convolutions: upper bounds for fully connected ReLU layers of these widths hold (a conv layer "
+                       "is one with shared weights); the lower bounds (montufar2014_lower, serra2018_lower) do not")
+    return values, "bounds for a 2-D input (the slice) and fully connected layers of these widths"
+
+
 def layer_widths(net) -> list[int]:
     """Hidden widths for the bounds: the unit counts of the activation nodes, in order."""
     return [net.nodes[i].size for i in net.activations if net.nodes[i].op.name != "identity"]
+
+
+def zoomed(plane, fraction: float, around: str = "A", net=None):
+    """The plane's window shrunk to ``fraction`` of its size, centred on input A (``around``: one of
+    A, B, C, several letters for the mean of those inputs, e.g. AB for the midpoint of A and B, or
+    "boundary": where the predicted class first changes on the segment from A to B, found exactly
+    with ``along_line``)."""
+    import numpy as np
+
+    if not 0 < fraction <= 1:
+        raise ValueError(f"--zoom must be in (0, 1]; got {fraction}")
+    if plane.anchors is None:
+        raise ValueError("--zoom needs a plane through three inputs (--through A B C)")
+    if around == "boundary":
+        if net is None:
+            raise ValueError("--around boundary needs the model")
+        from netatlas.regions import along_line
+
+        a, b = plane.to_input(plane.anchors[:2])
+        pieces = along_line(net, a.reshape(plane.input_shape), b.reshape(plane.input_shape))
+        t = np.sort(np.concatenate([pieces.edges, (pieces.edges[:-1] + pieces.edges[1:]) / 2]))
+        y = pieces.outputs(t)
+        cls = (y[:, 0] > 0).astype(int) if y.shape[1] == 1 else y.argmax(1)
+        change = np.flatnonzero(cls[1:] != cls[:-1])
+        if not len(change):
+            raise ValueError("--around boundary: the predicted class does not change between A and B")
+        # consecutive samples lie in one piece, where the outputs are affine: solve for the crossing
+        i = change[0]
+        if y.shape[1] == 1:
+            g0, g1 = y[i, 0], y[i + 1, 0]
+        else:
+            g0, g1 = y[i, cls[i]] - y[i, cls[i + 1]], y[i + 1, cls[i]] - y[i + 1, cls[i + 1]]
+        t0 = t[i] + (t[i + 1] - t[i]) * g0 / (g0 - g1)
+        centre = (1 - t0) * plane.anchors[0] + t0 * plane.anchors[1]
+        return _window(plane, fraction, centre)
+    letters = around.upper()
+    if not letters or any(ch not in "ABC" for ch in letters):
+        raise ValueError(f"--around must be letters of ABC (e.g. A or AB); got {around!r}")
+    return _window(plane, fraction, plane.anchors[["ABC".index(ch) for ch in letters]].mean(0))
+
+
+def _window(plane, fraction, centre):
+    from netatlas.slices import Plane
+
+    umin, umax, vmin, vmax = plane.bounds
+    cu, cv = centre
+    hu, hv = fraction * (umax - umin) / 2, fraction * (vmax - vmin) / 2
+    return Plane(plane.origin, plane.d1, plane.d2, (cu - hu, cu + hu, cv - hv, cv + hv), anchors=plane.anchors)
 
 
 def register(app: typer.Typer) -> None:
@@ -73,7 +152,16 @@ def register(app: typer.Typer) -> None:
                                           "plane through them (repeat the option: --through 0 --through 5 "
                                           "--through 9)"),
         data: str = typer.Option(None, help="Dataset for --through, e.g. digits or mnist_sample"),
-        color_by: str = typer.Option("class", help="Region colours: pattern, class, output, area"),
+        zoom: float = typer.Option(None, help="With --through: a window this fraction of the plane's size, "
+                                   "centred on input A (e.g. 0.05 for a close look at a CNN)"),
+        around: str = typer.Option("A", help="With --zoom: centre the window on input A, B or C, or on the mean "
+                                   "of several (e.g. AB: midway between A and B), or 'boundary': where the predicted "
+                                   "class first changes between A and B"),
+        max_regions: int = typer.Option(None, help="Stop (with the estimate) when the slice would have more "
+                                        "regions than this"),
+        memory_budget: str = typer.Option("auto", help="Memory the regions may take, e.g. 8GB (default: half "
+                                          "the available memory)"),
+        color_by: str = typer.Option("class", help="Region colours: pattern, class, output, area, volume"),
         level: list[float] = typer.Option(None, help="Level sets of output 0 to draw (repeatable)"),
         out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
         tiles: int = typer.Option(1, help="Split the slice into TILES x TILES tiles and stream each tile's regions "
@@ -96,7 +184,7 @@ def register(app: typer.Typer) -> None:
 
         from netatlas._options import one_of
         from netatlas.nets import load
-        from netatlas.regions import bounds, partition, plot_partition
+        from netatlas.regions import partition, plot_partition
         from netatlas.regions._plot import COLOR_BY
         from netatlas.report import RunDir
 
@@ -107,19 +195,23 @@ def register(app: typer.Typer) -> None:
             square_size(plane)
         net = load(model, spec)
         slice_ = parse_plane(net, plane, through, data)
+        if zoom is not None:
+            slice_ = zoomed(slice_, zoom, around, net)
         run = RunDir.create(out, command="regions", config={
             "model": str(model), "spec": str(spec) if spec else None, "plane": plane, "through": through,
-            "data": data, "color_by": color_by, "level": level, "tiles": tiles, "dask": dask})
+            "data": data, "zoom": zoom, "around": around, "max_regions": max_regions, "memory_budget": memory_budget,
+            "color_by": color_by, "level": level, "tiles": tiles, "dask": dask})
         if tiles > 1 or dask:
             _stream(run, net, slice_, max(tiles, 2), dask, picture, model)
             return
         typer.echo(f"partitioning {model} on {slice_.bounds} ...")
         t0 = time.perf_counter()
-        part = partition(net, slice_)
+        part = partition(net, slice_, max_regions=max_regions,
+                         memory_budget=None if memory_budget.lower() == "none" else memory_budget)
         seconds = time.perf_counter() - t0
         db = part.decision_boundary()
         widths = layer_widths(net)
-        bound_values = bounds.all_bounds(2, widths) if widths else {}
+        bound_values, bounds_note = bounds_for(net, widths)
         summary = {
             "num_regions": part.num_regions,
             "seconds": seconds,
@@ -129,7 +221,7 @@ def register(app: typer.Typer) -> None:
             "n_units": part.n_units,
             "hidden_widths": widths,
             "bounds": bound_values,
-            "bounds_note": "bounds for a 2-D input (the slice) and fully connected layers of these widths",
+            "bounds_note": bounds_note,
             "decision_boundary_segments": len(db),
             "decision_boundary_length": db.total_length,
             "plane": slice_.to_dict(),
@@ -138,8 +230,8 @@ def register(app: typer.Typer) -> None:
         run.save_json("partition", part.to_dict())
         run.add_table("Counts vs. bounds", [{"quantity": "regions in the slice (exact)", "value": part.num_regions}]
                       + [{"quantity": k, "value": v} for k, v in bound_values.items()],
-                      caption="Bounds count regions of the whole 2-D input space for fully connected ReLU "
-                              "layers of these widths; the slice is a bounded part of it.")
+                      caption="Bounds count regions of the whole 2-D input space; the slice is a bounded part "
+                              f"of it. {bounds_note}.")
         fig, ax = plt.subplots(figsize=(7, 7))
         plot_partition(part, ax, color_by=color_by, level_sets=level or ())
         run.save_figure(fig, "regions", f"{part.num_regions:,} exact linear regions coloured by {color_by}; "

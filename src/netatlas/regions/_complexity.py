@@ -43,7 +43,15 @@ from netatlas.nets import as_net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear
 from netatlas.regions._lines import LINE_TOLERANCE, along_line
-from netatlas.regions._partition import BOUNDARY_TOLERANCE, _buffer, _chain_layers, _next_maps, partition
+from netatlas.regions._partition import (
+    BOUNDARY_TOLERANCE,
+    _buffer,
+    _chain_layers,
+    _next_maps,
+    _vanishing_bounds,
+    partition,
+)
+from netatlas.regions._roundoff import snap_vanishing
 from netatlas.slices import Line, Plane
 
 __all__ = ["DISC_TOLERANCE", "ORTHONORMAL_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
@@ -161,8 +169,12 @@ def polygon_origin_distance(xy, off):
 
 
 # -- exact 2-D: batched chain ----------------------------------------------------------------------
-def _chain_discs(layers, P, D, r, tol, want_bits=True, work=None):
+def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None):
     """Faces of the squares [-r, r]^2 of m planes (P (m, d) centres, D (m, 2, d) directions).
+
+    Vanishing units (NOTE [vanishing units] in ``_roundoff``) are snapped as in ``partition``, with
+    magnitude bounds taken over all m planes (elementwise maxima of |P| and |D|: an upper bound for
+    each plane, so the rule stays sound; it only widens the tolerance by that ratio).
 
     Returns (xy, off, owner (F,), bits: per hidden layer (F, ceil(n_k / 8)) packed uint8, or [] when
     ``want_bits`` is False). ``work`` holds map buffers reused across batches."""
@@ -175,6 +187,8 @@ def _chain_discs(layers, P, D, r, tol, want_bits=True, work=None):
     W0, b0, _ = layers[0]
     M = np.empty((m, 3, W0.shape[0]))
     M[:, 0], M[:, 1], M[:, 2] = D[:, 0] @ W0.T, D[:, 1] @ W0.T, P @ W0.T + b0
+    vanish = _vanishing_bounds(net, layers, np.abs(P).max(0), np.abs(D[:, 0]).max(0), np.abs(D[:, 1]).max(0))
+    snap_vanishing(M, vanish[0][0], vanish[0][2])
     owner = np.arange(m)
     bits: list[np.ndarray] = []
     diam = 2 * math.sqrt(2) * r
@@ -201,8 +215,9 @@ def _chain_discs(layers, P, D, r, tol, want_bits=True, work=None):
         C = len(cparent)
         Mc = _buffer(work, ("children", level), (C, 3, Wn.shape[0]))  # reused: no page faults per batch
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent)) + 1, [C]]).astype(np.int64)
+        _, candidate, n_roundings = vanish[level + 1]
         K.child_maps(G, M, np.ascontiguousarray(Wn.T), cparent, cbits, ref, cut_off, cut_units, on, off_slope, 0,
-                     Mc, groups)
+                     Mc, groups, bn, vanish[level][0], candidate, n_roundings)
         M = Mc
     return xy, off, owner, bits
 
@@ -235,7 +250,7 @@ def _exact_chunk(net, P, D, r, tol, want_crossing=True):
         parts = []
         with _one_blas_thread():
             for s in range(0, m, CHUNK):
-                xy, off, owner, bits = _chain_discs(layers, P[s:s + CHUNK], D[s:s + CHUNK], r, tol, want_crossing,
+                xy, off, owner, bits = _chain_discs(net, layers, P[s:s + CHUNK], D[s:s + CHUNK], r, tol, want_crossing,
                                                     work)
                 parts.append(_disc_counts(xy, off, owner, bits, min(CHUNK, m - s), r))
         return np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts])

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from netatlas.regions._roundoff import vanishing_tolerance
+
 __all__ = ["split_faces", "child_maps", "gated_product", "gate_into", "polygon_areas", "build_locator", "locate_points",
            "clip_segments"]
 
@@ -308,7 +310,7 @@ def _ensure_children(need, cap):
 
 @njit(cache=True)
 def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on, slope_off, c_start, out,
-               group_starts):
+               group_starts, b, mu, candidate, n_roundings):
     """Next-layer maps of children ``c_start ..`` (their rows of cparent/cbits) by rank-few updates.
 
     ``G[p] = W (s(ref_bits[p]) * M[p]) + b`` (3, n') is the next map of parent p under a reference
@@ -319,13 +321,46 @@ def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on,
     ``WT`` is W transposed, (n, n'). Fills ``out`` (C, 3, n') for the C children from c_start on
     (a reused buffer: fresh memory would cost a page fault every 4 KiB). Runs of siblings
     (``group_starts``, relative to c_start, closed by C) are independent.
+
+    Vanishing units (``_roundoff``, NOTE [vanishing units]): a unit i whose three rows are all at
+    most ``candidate[:, i]`` (CANDIDATE_RATIO times its magnitude bound; negative to disable) is
+    recomputed directly, ``sum_j W[i, j] s_c(j) M[p, :, j] + b[i]``, and set to exact zero when every
+    row r is within ``n_roundings * EPS * S_r``, ``S_r = sum_j |W[i, j] s_c(j)| mu[r, j] + |b[i]|``
+    (``mu`` (3, n): the magnitude bound of the parent's maps, which bounds their own round-off).
     """
     n_groups = group_starts.shape[0] - 1
     for g in range(n_groups):
         for k in range(group_starts[g], group_starts[g + 1]):
             _child_map_one(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on - slope_off,
                            c_start, out, k, k > group_starts[g])
+            dst = out[k]
+            for i in range(dst.shape[1]):
+                if (abs(dst[0, i]) <= candidate[0, i] and abs(dst[1, i]) <= candidate[1, i]
+                        and abs(dst[2, i]) <= candidate[2, i]
+                        and (dst[0, i] != 0.0 or dst[1, i] != 0.0 or dst[2, i] != 0.0)):  # exact zeros stay
+                    _recompute_unit(M[cparent[c_start + k]], WT, b, mu, cbits[c_start + k], slope_on, slope_off,
+                                    n_roundings, dst, i)
     return out
+
+
+@njit(cache=True)
+def _recompute_unit(Mp, WT, b, mu, bits, slope_on, slope_off, n_roundings, dst, i):
+    """Unit i of the child's map summed directly from the parent's maps ``Mp`` (3, n), snapped to
+    exact zero when it vanishes up to round-off (NOTE [vanishing units] in ``_roundoff``)."""
+    n = Mp.shape[1]
+    vanishes = True
+    for r in range(3):
+        acc = b[i] if r == 2 else 0.0
+        mag = abs(acc)
+        for j in range(n):
+            ws = WT[j, i] * (slope_on if bits[j] else slope_off)
+            acc += ws * Mp[r, j]
+            mag += abs(ws) * mu[r, j]
+        dst[r, i] = acc
+        vanishes = vanishes and abs(acc) <= vanishing_tolerance(mag, n_roundings)
+    if vanishes:
+        for r in range(3):
+            dst[r, i] = 0.0
 
 
 @njit(cache=True)

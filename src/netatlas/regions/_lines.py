@@ -6,7 +6,9 @@ node k's pre-activation is affine in t there (``_affine.gated_maps`` with d2 = 0
 zero is one breakpoint (hardtanh: one per finite bound). For a ``Max`` node, every crossing of two
 entries of a window is a candidate breakpoint; it is kept where the window's arg-max changes (ties
 go to the first entry, as in the partition). A breakpoint within ``LINE_TOLERANCE`` (in t) of
-another or of a piece's end is merged with it.
+another or of a piece's end is merged with it. A unit with ``z - b`` vanishing on a piece up to
+round-off (NOTE [vanishing units] in ``_roundoff``; b a breakpoint) has no breakpoint there and
+its bit is 0; two entries of a ``Max`` window equal up to round-off tie (the first wins).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from netatlas._checks import require_finite
 from netatlas.nets import as_net
 from netatlas.nets._ir import Max
 from netatlas.regions._affine import check_piecewise_linear, gate_from_state, gated_maps
+from netatlas.regions._graphmaps import _VanishingGraph
 from netatlas.slices import Line
 
 __all__ = ["LINE_TOLERANCE", "LinePieces", "along_line"]
@@ -113,17 +116,19 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     ops = [net.nodes[i].op for i in net.nonlinear]
     edges = np.array([0.0, 1.0])
     states: list[np.ndarray] = []
+    vanish = _VanishingGraph(net, x_c, d1, d2)  # NOTE [vanishing units] in _roundoff
     for op, node_index in zip(ops, net.nonlinear, strict=True):
-        M = _maps(net, net.nodes[node_index].inputs[0], x_c, d1, d2, states, ops, len(edges) - 1)
-        a, c = M[:, 0], M[:, 2]  # z(t) = a t + c on each piece, (P, n)
+        pre = net.nodes[node_index].inputs[0]
+        M = np.array(_maps(net, pre, x_c, d1, d2, states, ops, len(edges) - 1))
         if isinstance(op, Max):
-            edges, parent, state = _split_max(edges, a, c, op.index.numpy(), tolerance)
+            maps, windows = vanish.max_ties(pre, M, states, op.index.numpy())  # equal entries tie exactly
+            edges, parent, state = _split_max(edges, maps[:, 0], maps[:, 2], windows, tolerance)
         elif op.name == "identity":
-            states.append(np.ones(a.shape, np.uint8))
+            states.append(np.ones((len(edges) - 1, M.shape[2]), np.uint8))
             continue
         else:
-            a_all = np.concatenate([a] * len(op.breakpoints), 1)
-            c_all = np.concatenate([c - bp for bp in op.breakpoints], 1)
+            shifted = vanish.shifted(pre, M, states, op.breakpoints)
+            a_all, c_all = shifted[:, 0], shifted[:, 2]  # z(t) - b = a t + c on each piece, (P, n * n_breakpoints)
             edges, parent, mids = _split_zeros(edges, a_all, c_all, tolerance)
             state = (a_all[parent] * mids[:, None] + c_all[parent] > 0).astype(np.uint8)
         states = [st[parent] for st in states] + [state]
@@ -158,22 +163,28 @@ def _refine(edges, t_new, tolerance):
     return t_all, parent, mids
 
 
-def _split_max(edges, a, c, index, tolerance):
-    """Refine the pieces where a window's arg-max changes; returns (edges, parent, choices)."""
+def _split_max(edges, a, c, index, tolerance, chunk=64):
+    """Refine the pieces where a window's arg-max changes; returns (edges, parent, choices).
+    Pieces are handled ``chunk`` at a time (the pairwise crossings take P n_out k^2 numbers)."""
     present = index >= 0
     idx = np.where(present, index, 0)
-    A, C = a[:, idx], c[:, idx]  # (P, n_out, k)
-    dA = A[:, :, :, None] - A[:, :, None, :]
-    dC = C[:, :, :, None] - C[:, :, None, :]
     both = present[None, :, :, None] & present[None, :, None, :]
-    lo, hi = edges[:-1, None, None, None], edges[1:, None, None, None]
-    da, db = dA * lo + dC, dA * hi + dC
-    tol = tolerance * np.abs(dA)
-    cross = both & (((da > tol) & (db < -tol)) | ((da < -tol) & (db > tol)))
-    p_idx, w_idx, i_idx, j_idx = np.nonzero(cross)
-    t_new = -dC[p_idx, w_idx, i_idx, j_idx] / dA[p_idx, w_idx, i_idx, j_idx]
-    t_all, parent, mids = _refine(edges, t_new, tolerance)
-    choice = _first_max(A[parent] * mids[:, None, None] + C[parent], A[parent], present, tolerance)
+    t_parts = []
+    for s in range(0, len(edges) - 1, chunk):
+        A, C = a[s:s + chunk][:, idx], c[s:s + chunk][:, idx]  # (p, n_out, k)
+        dA = A[:, :, :, None] - A[:, :, None, :]
+        dC = C[:, :, :, None] - C[:, :, None, :]
+        e = min(s + chunk, len(edges) - 1)
+        lo, hi = edges[s:e, None, None, None], edges[s + 1:e + 1, None, None, None]
+        da, db = dA * lo + dC, dA * hi + dC
+        tol = tolerance * np.abs(dA)
+        cross = both & (((da > tol) & (db < -tol)) | ((da < -tol) & (db > tol)))
+        t_parts.append(-dC[cross] / dA[cross])
+    t_all, parent, mids = _refine(edges, np.concatenate(t_parts) if t_parts else np.zeros(0), tolerance)
+    choice = np.concatenate([
+        _first_max(a[parent[s:s + chunk]][:, idx] * mids[s:s + chunk, None, None] + c[parent[s:s + chunk]][:, idx],
+                   a[parent[s:s + chunk]][:, idx], present, tolerance)
+        for s in range(0, len(parent), chunk)])
     # keep only the old edges and the new ones where the arg-max changes
     old = np.isin(t_all[1:-1], edges[1:-1])
     keep = old | np.any(choice[1:] != choice[:-1], axis=1)

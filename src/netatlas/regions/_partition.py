@@ -21,7 +21,9 @@ All arithmetic is float64. A vertex lies *on* a unit's zero line when its distan
 most ``tolerance * diameter`` (``BOUNDARY_TOLERANCE``, relative to the slice's diagonal): such a
 vertex is snapped onto the line, so a line through a vertex, duplicate units and coincident
 boundaries never create slivers, and a unit whose map is constant on a face (zero rows, dead units)
-never cuts it. A unit that is zero (within tolerance) on a whole face counts as off there.
+never cuts it. A unit whose map on a face is zero up to the round-off of its own computation (its
+three coefficients within K eps times the magnitudes of the terms summed; ``_roundoff``, NOTE
+[vanishing units]) is set to exact zero: it does not cut the face and counts as off there.
 """
 
 from __future__ import annotations
@@ -29,26 +31,28 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import torch
 
 from netatlas._checks import require_finite
-from netatlas._errors import NetatlasError
 from netatlas._memory import check_memory
 from netatlas._notebook import PartitionDisplay
 from netatlas.nets import as_net
-from netatlas.nets._ir import Max
+from netatlas.nets._ir import Max, Net
 from netatlas.regions import _kernels as K
+from netatlas.regions import _scale
 from netatlas.regions._affine import (
     activation_slopes,
     check_piecewise_linear,
-    gate_from_state,
-    gated_maps,
     state_columns,
 )
+from netatlas.regions._graphmaps import _maps_chunked, _VanishingGraph
 from netatlas.regions._maxkernels import split_faces_max
+from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
 from netatlas.slices import Plane
 
 __all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition"]
@@ -128,6 +132,7 @@ class Partition(PartitionDisplay):
     choices: tuple = ()  # per Max node: (F, n_out) int16 arg-max positions
     max_units_per_layer: tuple = ()
     max_layer_names: tuple = ()
+    net: object = None  # the Net partitioned (for per-layer maps: volume_element)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- geometry ---------------------------------------------------------------------------------
@@ -242,8 +247,10 @@ class Partition(PartitionDisplay):
     def locate(self, points_uv) -> np.ndarray:
         """Region index (P,) of each point (P, 2) in plane coordinates; -1 outside the slice.
 
-        A point on an edge goes to one of the regions sharing it."""
-        pts = _points(points_uv, "locate") - self.center
+        A point on an edge goes to one of the regions sharing it. Non-finite points raise ValueError
+        naming the entry."""
+        pts = _points(points_uv, "locate")
+        pts = pts - self.center
         if "locator" not in self._cache:
             lo = self.xy.min(0)
             hi = self.xy.max(0)
@@ -256,6 +263,56 @@ class Partition(PartitionDisplay):
         return K.locate_points(np.ascontiguousarray(pts), self.xy, self.offsets, cell_off, cell_faces,
                                lo[0], lo[1], cell[0], cell[1], n_side, n_side,
                                VERTEX_MERGE_TOLERANCE * self.diameter)
+
+    def layer_maps(self, layer="output", regions=None) -> np.ndarray:
+        """Affine maps (R, 3, n) of one node's value on the regions: rows ``[d/du, d/dv, value at the
+        centre of the slice]`` (centred coordinates, as ``maps``).
+
+        ``layer``: "output", a node index of ``net.nodes`` or a node name (e.g. "features.3");
+        ``regions``: indices (default all). Exact: the gated forward pass of each region's state."""
+        if self.net is None:
+            raise ValueError("Partition.layer_maps: this partition does not hold its network")
+        net = self.net
+        node = _node_index(net, layer)
+        regions = np.arange(self.num_regions) if regions is None else np.asarray(regions, dtype=np.int64)
+        _, _, _, _, x_c, d1, d2, _ = _frame(self.plane)
+        ops = [net.nodes[i].op for i in net.nonlinear]
+        bits = iter(np.unpackbits(b, axis=1, count=n).astype(np.uint8)
+                    for b, n in zip(self.pattern_bits, self.units_per_layer, strict=True))
+        choices = iter(self.choices)
+        states = [next(choices) if isinstance(op, Max) else next(bits) for op in ops]
+        parts = []
+        for s in range(0, len(regions), 2048):
+            idx = regions[s:s + 2048]
+            parts.append(_maps_chunked(net, node, x_c, d1, d2, [st[idx] for st in states], ops, len(idx)))
+        return np.concatenate(parts) if parts else np.zeros((0, 3, net.nodes[node].size))
+
+    def volume_element(self, layer="output", *, log: bool = False) -> np.ndarray:
+        """The volume element (F,) of a layer on each region: ``sqrt(det(J^T J))`` with J (n_layer, 2)
+        the Jacobian of the layer's value with respect to the plane coordinates (u, v), i.e. how much
+        the layer magnifies area of the slice. A piecewise-linear net's layer is affine on each region,
+        so this is exact and constant per region. ``log=True`` gives its natural log (-inf where the
+        layer collapses the region).
+
+        Examples
+        --------
+        >>> import netatlas
+        >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 8, 3], seed=0))
+        >>> part.volume_element("output").shape == (part.num_regions,)
+        True
+        """
+        key = ("volume", layer, log)
+        if key not in self._cache:
+            m = self.layer_maps(layer)
+            a, b = m[:, 0, :], m[:, 1, :]
+            aa = np.einsum("fn,fn->f", a, a)
+            # |a| |b - proj_a b| is sqrt(|a|^2 |b|^2 - (a.b)^2) without its cancellation
+            proj = np.einsum("fn,fn->f", a, b) / np.where(aa > 0, aa, 1.0)
+            perp = b - proj[:, None] * a
+            vol = np.sqrt(aa) * np.sqrt(np.einsum("fn,fn->f", perp, perp))
+            with np.errstate(divide="ignore"):
+                self._cache[key] = np.log(vol) if log else vol
+        return self._cache[key]
 
     def neighbors(self) -> Neighbors:
         """Pairs of regions sharing an edge, and the unit whose sign flips across it."""
@@ -336,6 +393,21 @@ class Partition(PartitionDisplay):
                 f"bounds={self.plane.bounds})")
 
 
+def _node_index(net, layer) -> int:
+    if layer == "output":
+        return len(net.nodes) - 1
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+        if not 0 < layer < len(net.nodes):
+            raise ValueError(f"Partition: layer index {layer} is out of range; the net has nodes "
+                             f"1..{len(net.nodes) - 1}")
+        return int(layer)
+    matches = [i for i, node in enumerate(net.nodes) if node.name == layer and i > 0]
+    if not matches:
+        names = sorted({node.name for node in net.nodes[1:]})
+        raise ValueError(f"Partition: no layer named {layer!r}; use 'output', a node index or one of {names}")
+    return matches[-1]
+
+
 def _points(points_uv, where) -> np.ndarray:
     pts = np.asarray(points_uv, dtype=np.float64)
     if pts.ndim == 1 and pts.shape == (2,):
@@ -349,7 +421,9 @@ def _points(points_uv, where) -> np.ndarray:
 
 # -- entry point --------------------------------------------------------------------------------
 def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
-              method: Literal["auto", "chain", "graph"] = "auto", tiles: int = 1, client=None) -> Partition:
+              method: Literal["auto", "chain", "graph"] = "auto", max_regions: int | None = None,
+              memory_budget: int | str | None = "auto", progress: bool | None = None, tiles: int = 1,
+              client=None) -> Partition:
     """Exact linear regions of a piecewise-linear network on a 2-D slice of its input space.
 
     Parameters
@@ -364,9 +438,22 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     tolerance : float
         Boundary tolerance relative to the slice's diagonal (see NOTE [tolerances] in the module).
     method : {"auto", "chain", "graph"}
-        "chain": the fast path for plain MLPs (rank-few map updates, depth first, bounded memory);
-        "graph": per-face gated forward passes (any supported graph); "auto" picks chain when it
-        applies.
+        "chain": the fast path for chains of affine layers and relu/leaky_relu/identity activations
+        (plain MLPs; conv/avg-pool/batch-norm chains are unrolled to dense layers first): rank-few
+        map updates, depth first, bounded memory; "graph": per-face gated forward passes (any
+        supported graph: max pooling, hardtanh, residual additions, concatenation); "auto" picks
+        chain when it applies.
+    max_regions : int, optional
+        Stop with :class:`RegionLimitError` before the run when the estimated count (exact counts
+        along lines across the slice, see ``estimate_regions``) exceeds it, and during the run as
+        soon as the count does.
+    memory_budget : int, str or None
+        Bytes (or e.g. "8GB") the finished regions may take, checked like ``max_regions``;
+        "auto" (default): half the memory available (for plain MLPs on the chain path checked
+        during the run only, to keep small runs fast); None: no limit.
+    progress : bool, optional
+        A progress bar (share of the slice done) on stderr; default: only when stderr is a
+        terminal and the estimate exceeds 20,000 regions.
     tiles : int
         Partition the window as k x k tiles (one at a time, or on Dask with ``client``) and merge
         the regions cut by tile borders: the same regions, areas, patterns and maps in another
@@ -382,6 +469,8 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     ------
     UnsupportedLayerError
         For smooth activations (sigmoid, tanh, ...), naming the layer.
+    RegionLimitError
+        When the estimate or the run exceeds ``max_regions`` or ``memory_budget``.
 
     Examples
     --------
@@ -416,21 +505,93 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
                                tolerance=float(tolerance), method=method, client=client)
     chain = _chain_layers(net)
     if method == "chain" and chain is None:
-        raise ValueError("partition: method='chain' needs a plain MLP (Linear layers, each followed by at "
-                         "most one activation, the last one affine); use method='graph'")
-    if method == "graph" or chain is None:
-        return _graph_partition(net, plane, float(tolerance))
-    return _chain_partition(net, chain, plane, float(tolerance))
+        raise ValueError("partition: method='chain' needs a chain of affine layers (Linear/Conv/AvgPool/"
+                         "BatchNorm), each group followed by one relu/leaky_relu/identity activation, the last "
+                         "one affine; use method='graph'")
+    if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
+        raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
+    budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
+    limits = _scale.Limits(max_regions, budget, _scale.bytes_per_region(net, net.n_outputs), plane.area, False)
+    # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
+    # run still stops when the count passes the budget)
+    wanted = max_regions is not None or memory_budget != "auto" or chain is None or method == "graph" or progress
+    estimate = _scale.estimate_regions(net, plane) if wanted and limits.cap is not None or progress else None
+    if estimate is not None:
+        limits.check_estimate(estimate)
+    if progress or (progress is None and estimate is not None and estimate > 20_000 and sys.stderr.isatty()):
+        limits = _scale.Limits(max_regions, budget, limits.per_region, plane.area, True)
+    try:
+        if method == "graph" or chain is None:
+            part = _graph_partition(net, plane, float(tolerance), limits)
+        else:
+            part = _chain_partition(net, chain, plane, float(tolerance), limits)
+    finally:
+        limits.close()
+    return dataclasses.replace(part, net=net)
+
+
+#: Largest dense matrix (entries) a conv/pool/batch-norm segment is unrolled to for the chain path.
+UNROLL_MAX_ENTRIES = 2 * 10**7
 
 
 def _chain_layers(net):
     try:
         layers = net.as_mlp()
     except ValueError:
-        return None
+        return _unrolled_layers(net)
     if layers[-1][2] is not None or any(act is None or act.name == "hardtanh" for _, _, act in layers[:-1]):
         return None
     return [(W.numpy(), b.numpy(), act) for W, b, act in layers]
+
+
+def _unrolled_layers(net):
+    """A chain of affine ops (Conv, AvgPool, ChannelAffine, Linear, ...) and relu/leaky/identity
+    activations as dense (W, b, activation) layers for the fast chain path: the ops between two
+    activations compose into one affine map, whose matrix is the linear part applied to the identity
+    (exact, nothing is differenced). None when the graph is not such a chain, or too large."""
+    from netatlas.nets._ir import Activation, Input
+
+    layers, segment, n_in = [], [], net.n_inputs
+    for i, node in enumerate(net.nodes[1:], start=1):
+        if node.inputs != (i - 1,) or isinstance(node.op, Input):
+            return None
+        if isinstance(node.op, Activation):
+            if node.op.name == "hardtanh" or not segment:
+                return None
+            dense = _dense(segment, n_in)
+            if dense is None:
+                return None
+            layers.append((*dense, node.op))
+            segment, n_in = [], node.size
+        elif _is_affine(node.op):
+            segment.append(node.op)
+        else:
+            return None
+    if not segment or not layers:
+        return None
+    dense = _dense(segment, n_in)
+    return None if dense is None else [*layers, (*dense, None)]
+
+
+def _is_affine(op) -> bool:
+    from netatlas.nets._ir import AdaptiveAvgPool, AvgPool, ChannelAffine, Conv, Linear
+
+    return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool))
+
+
+def _dense(ops, n_in):
+    from netatlas.regions._affine import _linear_part
+
+    with torch.no_grad():
+        lin = torch.eye(n_in, dtype=torch.float64)
+        off = torch.zeros(1, n_in, dtype=torch.float64)
+        for op in ops:
+            if lin.shape[0] * max(lin.shape[1], 1) > UNROLL_MAX_ENTRIES:
+                return None
+            lin, off = _linear_part(op, lin), op(off)
+        if lin.numel() > UNROLL_MAX_ENTRIES:
+            return None
+    return np.ascontiguousarray(lin.numpy().T), off[0].numpy().copy()
 
 
 def _frame(plane: Plane):
@@ -450,7 +611,7 @@ def _layer_names(net):
     return tuple(net.nodes[i].name for i in net.activations)
 
 
-def _chain_partition(net, layers, plane, tol) -> Partition:
+def _chain_partition(net, layers, plane, tol, limits=None) -> Partition:
     center, xy, off, lab, x_c, d1, d2, diam = _frame(plane)
     hidden = layers[:-1]
     sizes = [W.shape[0] for W, _, _ in hidden]
@@ -458,12 +619,34 @@ def _chain_partition(net, layers, plane, tol) -> Partition:
     W0, b0, _ = layers[0]
     M = np.empty((1, 3, W0.shape[0]))
     M[0, 0], M[0, 1], M[0, 2] = W0 @ d1, W0 @ d2, W0 @ x_c + b0
-    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": []}
+    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": [], "limits": limits}
     if not hidden:
         _emit(out, xy, off, lab, [], M)
     else:
-        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, {})
+        vanish = _vanishing_bounds(net, layers, x_c, d1, d2)
+        snap_vanishing(M, vanish[0][0], vanish[0][2])  # first layer: mu is the exact magnitude
+        work = {"vanish": vanish}
+        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
     return _assemble(out, plane, center, sizes, _layer_names(net), tol, "chain")
+
+
+def _vanishing_bounds(net, layers, x_c, d1, d2):
+    """Per layer (the affine output layer included): (mu (3, n), candidate threshold (3, n), K) for
+    vanishing units (``_roundoff``, NOTE [vanishing units]). mu bounds the magnitudes of the layer's
+    maps on every face: the map computation in absolute values with every slope replaced by the
+    largest one. The output layer is never snapped (threshold -1)."""
+    K = roundings(net)
+    pre = [net.nodes[i].inputs[0] for i in net.activations] + [len(net.nodes) - 1]
+    mu = np.abs(np.stack([d1, d2, x_c]))  # (3, n_inputs)
+    out = []
+    for k, (W, b, act) in enumerate(layers):
+        mu = mu @ np.abs(W).T
+        mu[2] += np.abs(b)
+        last = k == len(layers) - 1
+        out.append((mu, np.full_like(mu, -1.0) if last else CANDIDATE_RATIO * mu, float(K[pre[k]])))
+        if not last:
+            mu = mu * max(abs(s) for s in activation_slopes(act))
+    return out
 
 
 def split_faces(xy, off, lab, M, unit_base, tol, diam):
@@ -505,8 +688,9 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         c1 = min(c0 + CHUNK_FACES, n_children)
         Mc = _buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]])
+        _, candidate, n_roundings = work["vanish"][level + 1]
         K.child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, cut_off, cut_units, on, off_slope, c0, Mc,
-                     groups.astype(np.int64))
+                     groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
         v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
         sub_pat = [p[c0:c1] for p in cpat]
@@ -533,6 +717,8 @@ def _next_maps(M, bits, on, off, W, b, work=None, level=0):
 
 
 def _emit(out, xy, off, lab, pat, maps):
+    if out.get("limits") is not None:
+        out["limits"].add(len(off) - 1, float(K.polygon_areas(xy, off).sum()))
     out["xy"].append(xy)
     out["off"].append(np.diff(off))
     out["lab"].append(lab)
@@ -551,7 +737,28 @@ def _assemble(out, plane, center, sizes, names, tol, method) -> Partition:
                      layer_names=names, tolerance=tol, method=method)
 
 
-def _graph_partition(net, plane, tol) -> Partition:
+#: Faces whose per-face maps one step of the depth-first graph partition holds at a time.
+GRAPH_CHUNK_FACES = 512
+
+
+@dataclass
+class _GraphRun:
+    """What every level of the depth-first graph partition shares."""
+
+    net: Net
+    ops: list
+    is_max: list
+    bit_cols: list  # pattern columns per nonlinear node (0 for Max)
+    base: list  # first edge label per nonlinear node
+    frame: tuple  # x_c, d1, d2
+    tol: float
+    diam: float
+    out: dict
+    vanish: _VanishingGraph  # NOTE [vanishing units] in _roundoff
+    chunk: int = GRAPH_CHUNK_FACES
+
+
+def _graph_partition(net, plane, tol, limits=None) -> Partition:
     center, xy, off, lab, x_c, d1, d2, diam = _frame(plane)
     ops = [net.nodes[i].op for i in net.nonlinear]
     is_max = [isinstance(op, Max) for op in ops]
@@ -564,24 +771,12 @@ def _graph_partition(net, plane, tol) -> Partition:
         base.append(b_max if m else b_bits)
         b_max += op.size if m else 0
         b_bits += nb
-    states: list[np.ndarray] = []  # per nonlinear node: (F, bits) uint8 or (F, n_out) int16
-    for k, node_index in enumerate(net.nonlinear):
-        op, n_faces = ops[k], len(off) - 1
-        M = _maps_chunked(net, net.nodes[node_index].inputs[0], x_c, d1, d2, states, ops, n_faces)
-        if is_max[k]:
-            xy, off, lab, cparent, cstate = split_faces_max(xy, off, lab, M, op.index.numpy(), base[k], tol, diam)
-        elif op.name == "identity":
-            states.append(np.ones((n_faces, bit_cols[k]), np.uint8))
-            continue
-        else:
-            shifted = np.concatenate([M - np.array([0.0, 0.0, bp])[None, :, None] for bp in op.breakpoints], 2)
-            xy, off, lab, cparent, cstate, _, _ = split_faces(xy, off, lab, np.ascontiguousarray(shifted), base[k],
-                                                              tol, diam)
-        states = [st[cparent] for st in states] + [cstate]
-        log.debug("nonlinear node %d: %d faces -> %d", k, n_faces, len(cparent))
-    maps = _maps_chunked(net, len(net.nodes) - 1, x_c, d1, d2, states, ops, len(off) - 1)
-    bits = [np.packbits(st, axis=1) for st, m in zip(states, is_max, strict=True) if not m]
-    out = {"xy": [xy], "off": [np.diff(off)], "lab": [lab], "pat": [bits], "maps": [maps]}
+    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": [], "limits": limits}
+    run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
+                    _VanishingGraph(net, x_c, d1, d2))
+    _graph_level(run, 0, xy, off, lab, [])
+    states = [np.concatenate([p[k] for p in out["pat"]]) for k in range(len(ops))]
+    out["pat"] = [[st for st, m in zip(states, is_max, strict=True) if not m]]
     act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
     max_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if m]
     part = _assemble(out, plane, center, [c for c, m in zip(bit_cols, is_max, strict=True) if not m],
@@ -594,17 +789,52 @@ def _graph_partition(net, plane, tol) -> Partition:
         max_layer_names=tuple(net.nodes[i].name for i in max_nodes))
 
 
-def _maps_chunked(net, node_index, x_c, d1, d2, states, ops, n_faces, chunk=2048):
-    parts = []
-    sizes = [net.nodes[i].size for i in net.nonlinear]
-    for s in range(0, n_faces, chunk):
-        gates = [gate_from_state(op, st[s:s + chunk], size) for st, op, size in zip(states, ops, sizes,
-                                                                                     strict=False)]
-        gates += [None] * (len(ops) - len(gates))
-        m = gated_maps(net, node_index, x_c, d1, d2, gates)
-        if m.shape[0] != min(chunk, n_faces - s):
-            m = np.broadcast_to(m, (min(chunk, n_faces - s), *m.shape[1:]))
-        parts.append(np.ascontiguousarray(m))
-    if not parts:
-        raise NetatlasError("partition: the slice has no faces")
-    return np.concatenate(parts)
+def _unpacked(run, states):
+    """States as gate_from_state wants them: pattern bits unpacked, arg-maxes as they are."""
+    return [st if run.is_max[k] else np.unpackbits(st, axis=1, count=run.bit_cols[k])
+            for k, st in enumerate(states)]
+
+
+def _graph_level(run, k, xy, off, lab, states):
+    """Split faces (xy, off, lab; ``states`` per earlier nonlinear node, pattern bits packed) at
+    nonlinear node k and recurse, ``run.chunk`` faces at a time, so only one chunk's per-face maps
+    per level are ever held."""
+    net, x_c, d1, d2 = run.net, *run.frame
+    n_faces = len(off) - 1
+    if k == len(run.ops):
+        maps = _maps_chunked(net, len(net.nodes) - 1, x_c, d1, d2, _unpacked(run, states), run.ops, n_faces)
+        _emit(run.out, xy, off, lab, states, maps)
+        return
+    op, node_index = run.ops[k], net.nonlinear[k]
+    if not run.is_max[k] and op.name == "identity":
+        ones = np.packbits(np.ones((n_faces, run.bit_cols[k]), np.uint8), axis=1)
+        _graph_level(run, k + 1, xy, off, lab, states + [ones])
+        return
+    for c0 in range(0, n_faces, run.chunk):
+        c1 = min(c0 + run.chunk, n_faces)
+        v0, v1 = off[c0], off[c1]
+        sub_xy, sub_off, sub_lab = xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1]
+        sub_states = [st[c0:c1] for st in states]
+        pre, unpacked = net.nodes[node_index].inputs[0], _unpacked(run, sub_states)
+        M = _maps_chunked(net, pre, x_c, d1, d2, unpacked, run.ops, c1 - c0)
+        if run.is_max[k]:
+            maps, windows = run.vanish.max_ties(pre, M, unpacked, op.index.numpy())  # equal entries tie exactly
+            cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, maps, windows,
+                                                               run.base[k], run.tol, run.diam)
+            del maps
+        else:
+            shifted = run.vanish.shifted(pre, M, unpacked, op.breakpoints)
+            del M
+            cxy, coff, clab, cparent, cbits, _, _ = split_faces(sub_xy, sub_off, sub_lab,
+                                                                np.ascontiguousarray(shifted), run.base[k],
+                                                                run.tol, run.diam)
+            del shifted
+            cstate = np.packbits(cbits, axis=1)
+            del cbits
+        M = None
+        log.debug("nonlinear node %d: %d faces -> %d", k, c1 - c0, len(cparent))
+        _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate])
+
+
+
+

@@ -11,17 +11,19 @@ import numpy as np
 
 __all__ = ["plot_partition", "plot_line_pieces", "region_colors"]
 
-COLOR_BY = ("pattern", "class", "output", "area", "none")
+COLOR_BY = ("pattern", "class", "output", "area", "volume", "none")
 _RASTER_ABOVE = 20_000
 
 
-def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap=None, seed: int = 0):
+def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap=None, seed: int = 0,
+                  layer="output"):
     """RGBA colours (F, 4) of the regions.
 
     ``pattern``: a pastel colour hashed from the activation pattern (neighbours differ);
     ``class``: the predicted class at the region's centroid (tab10, light);
     ``output``: the value of output ``output`` at the centroid (viridis);
-    ``area``: log10 of the area (magma); ``none``: white.
+    ``area``: log10 of the area (magma); ``volume``: log10 of the exact volume element of
+    ``layer`` on the region (``Partition.volume_element``, cividis); ``none``: white.
     """
     import matplotlib as mpl
     from matplotlib.colors import hsv_to_rgb
@@ -29,9 +31,10 @@ def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap
     F = partition.num_regions
     if color_by == "pattern":
         rng = np.random.default_rng(seed)
-        weights = rng.random(partition.n_units) if partition.n_units else np.zeros(0)
+        code = np.concatenate([partition.patterns.astype(np.float64), partition.argmax * np.pi], axis=1)
+        weights = rng.random(code.shape[1])
         # fractional part of a random projection of the pattern: a stable pseudo-random hue
-        h = (partition.patterns.astype(np.float64) @ weights * 7.31) % 1.0 if partition.n_units else np.zeros(F)
+        h = (code @ weights * 7.31) % 1.0 if code.shape[1] else np.zeros(F)
         s = 0.35 + 0.25 * ((h * 13.7) % 1.0)
         v = 0.85 + 0.15 * ((h * 29.3) % 1.0)
         rgb = hsv_to_rgb(np.stack([h, s, v], 1))
@@ -49,6 +52,13 @@ def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap
         a = np.log10(np.maximum(partition.areas, 1e-300))
         lo, hi = a.min(), a.max()
         return mpl.colormaps[cmap or "magma"]((a - lo) / (hi - lo if hi > lo else 1.0))
+    if color_by == "volume":
+        v = partition.volume_element(layer, log=True) / np.log(10)
+        finite = np.isfinite(v)
+        lo, hi = (v[finite].min(), v[finite].max()) if finite.any() else (0.0, 1.0)
+        rgba = mpl.colormaps[cmap or "cividis"](np.clip((v - lo) / (hi - lo if hi > lo else 1.0), 0, 1))
+        rgba[~finite] = (0.6, 0.6, 0.6, 1.0)  # the layer collapses these regions
+        return rgba
     if color_by == "none":
         return np.ones((F, 4))
     raise ValueError(f"plot_partition: color_by must be one of {COLOR_BY}; got {color_by!r}")
@@ -56,14 +66,18 @@ def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap
 
 def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int = 0, boundary: bool = True,
                    level_sets=(), edges: bool | None = None, rasterized: bool | None = None,
-                   anchors: bool = True, title: str | None = None, cmap=None, raster_pixels: int = 500):
+                   anchors: bool = True, title: str | None = None, cmap=None, raster_pixels: int = 500,
+                   layer="output"):
     """Draw the regions of a :class:`Partition`, with the decision boundary and level sets on top.
 
     Parameters
     ----------
     partition : Partition
     ax : matplotlib Axes, optional (a new figure when omitted)
-    color_by : {"pattern", "class", "output", "area", "none"}
+    color_by : {"pattern", "class", "output", "area", "volume", "none"}
+        "volume": log10 of the exact volume element of ``layer`` per region.
+    layer : "output", node index or node name
+        The layer of ``color_by="volume"`` (see ``Partition.volume_element``).
     output : int
         The output used by ``color_by="output"`` and by ``level_sets``.
     boundary : bool
@@ -110,7 +124,7 @@ def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int
         _paint_pixels(partition, ax, color_by, output, cmap, raster_pixels)
         facecolors = "none"
     else:
-        facecolors = region_colors(partition, color_by, output=output, cmap=cmap)
+        facecolors = region_colors(partition, color_by, output=output, cmap=cmap, layer=layer)
     coll = PolyCollection(polys, facecolors=facecolors, edgecolors=edge_color if edges else "face",
                           linewidths=width if edges else 0.0, rasterized=rasterized, antialiased=F < 50_000)
     ax.add_collection(coll)

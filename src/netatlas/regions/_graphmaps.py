@@ -1,0 +1,120 @@
+"""Per-face affine maps of a graph's nodes (gated forward passes in chunks) and the snapping of
+vanishing units on them (NOTE [vanishing units] in ``_roundoff``): shared by the partition's graph path
+and ``along_line``, so neither imports the other."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netatlas._errors import NetatlasError
+from netatlas.regions._affine import gate_from_state, gated_maps, magnitude_gate, magnitude_net, widest_gate
+from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing, vanishing_tolerance
+
+__all__ = ["_VanishingGraph", "_maps_chunked"]
+
+
+class _VanishingGraph:
+    """Snaps vanishing units of a graph's per-face maps to zero (``_roundoff``, NOTE [vanishing
+    units]): candidates against the face-independent magnitude bound, then the magnitudes S of the
+    candidates' faces by a gated pass of :func:`magnitude_net` (absolute slopes and constants, the
+    same ``Max`` selections). ``states`` are as :func:`_maps_chunked` takes them (bits unpacked)."""
+
+    def __init__(self, net, x_c, d1, d2):
+        self.net = magnitude_net(net)
+        self.ops = [net.nodes[i].op for i in net.nonlinear]
+        self.K = roundings(net)
+        self.inputs = np.abs(x_c), np.abs(d1), np.abs(d2)
+        self.widest = [widest_gate(op, net.nodes[i].size) for op, i in zip(self.ops, net.nonlinear, strict=True)]
+        self._bounds: dict[int, np.ndarray] = {}
+
+    def _bound(self, node_index):
+        """mu (1, 3, n) >= S on every face."""
+        if node_index not in self._bounds:
+            self._bounds[node_index] = gated_maps(self.net, node_index, *self.inputs, self.widest)
+        return self._bounds[node_index]
+
+    def max_ties(self, node_index, M, states, index):
+        """(maps, index) to split the faces of M (F, 3, n_in) by the ``Max`` windows ``index``
+        (n_out, k): where two entries of a window agree on a face up to round-off (their difference
+        vanishes, magnitude S_i + S_j), the later is replaced by an exact copy of the earlier in a
+        per-window copy of the maps, so they tie exactly and the first wins. (M, index) as they are
+        when no window has such a pair."""
+        if self.net is None:
+            return M, index
+        present = index >= 0
+        n_out, k = index.shape
+        idx = np.where(present, index, 0)
+        mu = self._bound(node_index)[:, :, idx]  # (1, 3, n_out, k)
+        W = M[:, :, idx]
+        pairs = {}
+        for q in range(1, k):
+            for p in range(q):
+                D = np.abs(W[..., q] - W[..., p])
+                c = (D <= CANDIDATE_RATIO * (mu[..., q] + mu[..., p])).all(axis=1) & (D > 0).any(axis=1)
+                c &= present[:, q] & present[:, p]
+                if c.any():
+                    pairs[p, q] = c
+        if not pairs:
+            return M, index
+        faces = np.flatnonzero(np.any([c.any(axis=1) for c in pairs.values()], axis=0))
+        S = _maps_chunked(self.net, node_index, *self.inputs, [st[faces] for st in states], self.ops, len(faces),
+                          magnitude=True)[:, :, idx]
+        Wf, done = W[faces], np.zeros((len(faces), n_out, k), bool)
+        for (p, q) in sorted(pairs, key=lambda pq: (pq[1], pq[0])):  # entry p is final before any q > p
+            tie = pairs[p, q][faces] & ~done[..., q]
+            tie &= (np.abs(Wf[..., q] - Wf[..., p]) <= vanishing_tolerance(S[..., q] + S[..., p],
+                                                                          float(self.K[node_index] + 1))).all(axis=1)
+            Wf[..., q] = np.where(tie[:, None, :], Wf[..., p], Wf[..., q])
+            done[..., q] |= tie
+        W[faces] = Wf
+        windows = np.where(present, np.arange(n_out * k).reshape(n_out, k), -1)
+        return np.ascontiguousarray(W.reshape(len(W), 3, n_out * k)), windows
+
+    def shifted(self, node_index, M, states, breakpoints):
+        """The maps (F, 3, n * len(breakpoints)) of ``z - b`` for every breakpoint b (in order), each
+        unit with ``z - b`` vanishing up to round-off set to exact zero: such a unit equals b on the
+        whole face, so both sides of the kink agree and it does not cut the face (bit 0)."""
+        parts = [M - np.array([0.0, 0.0, bp])[None, :, None] if bp else M.copy() for bp in breakpoints]
+        self._snap(node_index, parts, states, breakpoints)
+        return np.ascontiguousarray(np.concatenate(parts, 2)) if parts else np.zeros((*M.shape[:2], 0))
+
+    def _snap(self, node_index, parts, states, breakpoints):
+        if self.net is None or not parts:
+            return
+        mu = self._bound(node_index)
+        candidates = []
+        for part, bp in zip(parts, breakpoints, strict=True):
+            size = np.abs(part)
+            mu_b = mu + np.array([0.0, 0.0, abs(bp)])[None, :, None]
+            candidates.append((size <= CANDIDATE_RATIO * mu_b).all(axis=1) & (size > 0).any(axis=1))  # exact 0 stays
+        faces = np.flatnonzero(np.any([c.any(axis=1) for c in candidates], axis=0))
+        if not len(faces):
+            return
+        S = _maps_chunked(self.net, node_index, *self.inputs, [st[faces] for st in states], self.ops, len(faces),
+                          magnitude=True)
+        for part, bp, candidate in zip(parts, breakpoints, candidates, strict=True):
+            sub = part[faces]
+            S_b = S + np.array([0.0, 0.0, abs(bp)])[None, :, None]  # z - b: one more term, one more rounding
+            snap_vanishing(sub, S_b, self.K[node_index] + (bp != 0), candidate[faces])
+            part[faces] = sub
+
+
+def _maps_chunked(net, node_index, x_c, d1, d2, states, ops, n_faces, chunk=2048, magnitude=False):
+    """Maps (n_faces, 3, size) of node ``node_index`` on faces with the given ``states`` (one per
+    earlier nonlinear node, bits unpacked), ``chunk`` faces per gated pass; ``magnitude``: gates of a
+    magnitude pass (:func:`magnitude_gate`)."""
+    parts = []
+    sizes = [net.nodes[i].size for i in net.nonlinear]
+    for s in range(0, n_faces, chunk):
+        gates = [gate_from_state(op, st[s:s + chunk], size) for st, op, size in zip(states, ops, sizes,
+                                                                                     strict=False)]
+        if magnitude:
+            gates = [magnitude_gate(op, g) for op, g in zip(ops, gates, strict=False)]
+        gates += [None] * (len(ops) - len(gates))
+        m = gated_maps(net, node_index, x_c, d1, d2, gates)
+        if m.shape[0] != min(chunk, n_faces - s):
+            m = np.broadcast_to(m, (min(chunk, n_faces - s), *m.shape[1:]))
+        parts.append(np.ascontiguousarray(m))
+    if not parts:
+        raise NetatlasError("partition: the slice has no faces")
+    return np.concatenate(parts)

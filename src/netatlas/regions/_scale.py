@@ -1,0 +1,172 @@
+"""Scale control for exact partitions: an estimate of the region count before a run, a limit on
+regions and on memory, and a progress bar on long runs.
+
+The estimate counts the exact pieces of the network along a few lines across the slice (cheap:
+1-D) and uses the cell density of an isotropic random line tessellation: a line crossing ``lambda``
+boundaries per unit length on average sees ``pi lambda^2 / 4`` cells per unit area. It is an order
+of magnitude, not a bound; the run itself also stops as soon as it passes ``max_regions``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from netatlas._errors import NetatlasError
+
+__all__ = ["RegionLimitError", "estimate_regions", "bytes_per_region", "parse_bytes", "Limits"]
+
+
+class RegionLimitError(NetatlasError):
+    """A partition would exceed ``max_regions`` or the memory budget."""
+
+
+def parse_bytes(value) -> int | None:
+    """``None``, an int (bytes) or a string like "4GB", "512 MiB" -> bytes."""
+    if value is None or isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if value is not None and value <= 0:
+            raise ValueError(f"partition: memory_budget must be positive; got {value}")
+        return None if value is None else int(value)
+    if isinstance(value, str):
+        text = value.strip().upper().replace(" ", "").replace("IB", "B")
+        units = {"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40, "B": 1}
+        for suffix, factor in units.items():
+            if text.endswith(suffix):
+                try:
+                    number = float(text[: -len(suffix)])
+                except ValueError:
+                    break
+                if number > 0:
+                    return int(number * factor)
+    raise ValueError(f"partition: memory_budget must be bytes (int) or a string like '4GB'; got {value!r}")
+
+
+def default_memory_budget() -> int | None:
+    """Half of the memory available now (Linux ``MemAvailable``, else free pages); None if unknown."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def bytes_per_region(net, n_outputs: int) -> int:
+    """Memory one finished region holds: packed pattern bits, arg-maxes, output map, ~6 vertices
+    (coordinates and labels), offsets; plus the same again for the arrays built at assembly."""
+    from netatlas.nets._ir import Max
+
+    bits = choices = 0
+    for i in net.nonlinear:
+        op = net.nodes[i].op
+        if isinstance(op, Max):
+            choices += op.size * 2
+        else:
+            bits += net.nodes[i].size * max(len(op.breakpoints), 1)
+    one = math.ceil(bits / 8) + choices + 3 * n_outputs * 8 + 6 * (16 + 8) + 8
+    return 2 * one
+
+
+def estimate_regions(net, plane, n_lines: int = 6) -> float:
+    """Estimated number of regions of ``net`` in ``plane`` from exact counts along ``n_lines``
+    lines through the slice (axis-parallel and diagonal).
+
+    >>> import netatlas
+    >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 16, 16, 1], seed=0))
+    >>> part = netatlas.regions.partition(net)
+    >>> est = estimate_regions(net, netatlas.Plane.square(1.0))
+    >>> 0.2 < est / part.num_regions < 5
+    True
+    """
+    from netatlas.regions._lines import along_line
+
+    umin, umax, vmin, vmax = plane.bounds
+    lengths, crossings = 0.0, 0
+    per_kind = math.ceil(n_lines / 3)
+    for k in range(n_lines):
+        kind, f = k % 3, (k // 3 + 0.5) / per_kind
+        if kind == 0:  # horizontal
+            a, b = (umin, vmin + f * (vmax - vmin)), (umax, vmin + f * (vmax - vmin))
+        elif kind == 1:  # vertical
+            a, b = (umin + f * (umax - umin), vmin), (umin + f * (umax - umin), vmax)
+        elif (k // 3) % 2 == 0:  # the diagonals, alternately
+            a, b = (umin, vmin), (umax, vmax)
+        else:
+            a, b = (umin, vmax), (umax, vmin)
+        x0, x1 = plane.to_input(np.array([a, b]))
+        pieces = along_line(net, x0.reshape(plane.input_shape), x1.reshape(plane.input_shape))
+        crossings += pieces.num_pieces - 1
+        lengths += math.hypot(b[0] - a[0], b[1] - a[1])
+    density = crossings / lengths
+    return max(1.0, math.pi * density**2 / 4 * plane.area)
+
+
+class Limits:
+    """Counts emitted regions during a run; stops it past ``max_regions`` and shows progress."""
+
+    def __init__(self, max_regions, budget_bytes, per_region, total_area, progress):
+        self.max_regions = max_regions
+        self.budget = budget_bytes
+        self.per_region = per_region
+        self.count = 0
+        self.area = 0.0
+        self.total_area = total_area
+        self.bar = None
+        if progress is None:
+            progress = sys.stderr.isatty()
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100.0, desc="regions", unit="% area", bar_format="{l_bar}{bar}| {n:.1f}% "
+                            "[{elapsed}<{remaining}] {postfix}")
+
+    @property
+    def cap(self) -> int | None:
+        caps = [c for c in (self.max_regions, self.budget // self.per_region if self.budget else None)
+                if c is not None]
+        return min(caps) if caps else None
+
+    def add(self, n_regions: int, area: float) -> None:
+        self.count += n_regions
+        self.area += area
+        cap = self.cap
+        if cap is not None and self.count > cap:
+            self.close()
+            raise RegionLimitError(
+                f"partition: passed {cap:,} regions with {100 * self.area / self.total_area:.1f}% of the slice "
+                f"done ({self._limits()}); use a smaller window (Plane bounds), split the slice into tiles, or "
+                "raise max_regions / memory_budget")
+        if self.bar is not None:
+            self.bar.n = 100.0 * self.area / self.total_area
+            self.bar.set_postfix_str(f"{self.count:,} regions", refresh=False)
+            self.bar.refresh()
+
+    def _limits(self) -> str:
+        parts = []
+        if self.max_regions is not None:
+            parts.append(f"max_regions={self.max_regions:,}")
+        if self.budget:
+            parts.append(f"memory budget {self.budget / 2**30:.2f} GiB at ~{self.per_region:,} bytes per region")
+        return ", ".join(parts)
+
+    def check_estimate(self, estimate: float) -> None:
+        cap = self.cap
+        if cap is not None and estimate > cap:
+            raise RegionLimitError(
+                f"partition: about {estimate:,.0f} regions estimated (exact counts along lines across the slice), "
+                f"above {self._limits()} (~{estimate * self.per_region / 2**30:.2f} GiB); use a smaller window "
+                "(Plane bounds), split the slice into tiles, or raise max_regions / memory_budget")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
