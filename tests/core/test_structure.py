@@ -41,12 +41,6 @@ def _subpackage(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-# Deferred (function-level) circles that exist and are known: partition(tiles=...) dispatches to the tiled
-# partition, which builds Partitions (local complexity, regions/_tiles.py, _complexity.py). Break it by
-# moving the dispatch up a level; until then it is listed here, and any other circle fails the test.
-KNOWN_DEFERRED_CIRCLES = [{"netatlas.regions._partition", "netatlas.regions._tiles", "netatlas.regions._complexity"}]
-
-
 def _circles(graph):
     done, on_path, circles = set(), [], []
 
@@ -68,8 +62,7 @@ def _circles(graph):
 
 def test_no_import_circles():
     circles = _circles(_graph())
-    unknown = [c for c in circles if not any(set(c) <= known for known in KNOWN_DEFERRED_CIRCLES)]
-    assert not unknown, f"import circles: {unknown}"
+    assert not circles, f"import circles: {circles}"
 
 
 def test_imports_point_down():

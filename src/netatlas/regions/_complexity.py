@@ -32,13 +32,13 @@ run :func:`netatlas.regions.partition` / :func:`~netatlas.regions.along_line` pe
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 import torch
 from numba import njit
 
+from netatlas._threads import one_blas_thread
 from netatlas.nets import as_net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear
@@ -67,16 +67,6 @@ CHUNK = 64
 TASK = 4096
 #: Vertices forwarded per batch by the sampled estimator.
 SAMPLED_CHUNK = 8192
-
-
-def _one_blas_thread():
-    """The batches make many small GEMMs, for which BLAS threads only add overhead (measured 4x slower
-    with two threads on a shared 2-core machine); parallelism comes from Dask workers instead."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -248,7 +238,7 @@ def _exact_chunk(net, P, D, r, tol, want_crossing=True):
             return np.ones(m, np.int64), np.zeros((m, 0), np.int64)
         work: dict = {}
         parts = []
-        with _one_blas_thread():
+        with one_blas_thread():
             for s in range(0, m, CHUNK):
                 xy, off, owner, bits = _chain_discs(net, layers, P[s:s + CHUNK], D[s:s + CHUNK], r, tol, want_crossing,
                                                     work)
@@ -513,6 +503,6 @@ def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed
 
 
 def _pieces_rows(net, P, D, r, tol):
-    with _one_blas_thread():
+    with one_blas_thread():
         parts = [_pieces_chunk(net, P[s:s + CHUNK], D[s:s + CHUNK, 0], r, tol) for s in range(0, len(P), CHUNK)]
     return np.concatenate(parts)

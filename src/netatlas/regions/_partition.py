@@ -422,66 +422,9 @@ def _points(points_uv, where) -> np.ndarray:
 # -- entry point --------------------------------------------------------------------------------
 def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
               method: Literal["auto", "chain", "graph"] = "auto", max_regions: int | None = None,
-              memory_budget: int | str | None = "auto", progress: bool | None = None, tiles: int = 1,
-              client=None) -> Partition:
-    """Exact linear regions of a piecewise-linear network on a 2-D slice of its input space.
-
-    Parameters
-    ----------
-    net : Net or torch.nn.Module
-        Linear/Conv/BatchNorm(eval)/AvgPool/residual layers with ReLU, LeakyReLU or identity
-        activations (a module is imported with ``netatlas.nets.from_torch``, using the plane's
-        input shape).
-    plane : Plane, optional
-        The slice; default ``Plane.square(1.0)`` for 2-D inputs. Its inputs must have the network's
-        input size.
-    tolerance : float
-        Boundary tolerance relative to the slice's diagonal (see NOTE [tolerances] in the module).
-    method : {"auto", "chain", "graph"}
-        "chain": the fast path for chains of affine layers and relu/leaky_relu/identity activations
-        (plain MLPs; conv/avg-pool/batch-norm chains are unrolled to dense layers first): rank-few
-        map updates, depth first, bounded memory; "graph": per-face gated forward passes (any
-        supported graph: max pooling, hardtanh, residual additions, concatenation); "auto" picks
-        chain when it applies.
-    max_regions : int, optional
-        Stop with :class:`RegionLimitError` before the run when the estimated count (exact counts
-        along lines across the slice, see ``estimate_regions``) exceeds it, and during the run as
-        soon as the count does.
-    memory_budget : int, str or None
-        Bytes (or e.g. "8GB") the finished regions may take, checked like ``max_regions``;
-        "auto" (default): half the memory available (for plain MLPs on the chain path checked
-        during the run only, to keep small runs fast); None: no limit.
-    progress : bool, optional
-        A progress bar (share of the slice done) on stderr; default: only when stderr is a
-        terminal and the estimate exceeds 20,000 regions.
-    tiles : int
-        Partition the window as k x k tiles (one at a time, or on Dask with ``client``) and merge
-        the regions cut by tile borders: the same regions, areas, patterns and maps in another
-        order (``netatlas.regions._tiles``). Bounds the working memory by the tile.
-    client : dask.distributed.Client, optional
-        Run the tiles as Dask tasks (``tiles`` defaults to 2 x 2 then).
-
-    Returns
-    -------
-    Partition
-
-    Raises
-    ------
-    UnsupportedLayerError
-        For smooth activations (sigmoid, tanh, ...), naming the layer.
-    RegionLimitError
-        When the estimate or the run exceeds ``max_regions`` or ``memory_budget``.
-
-    Examples
-    --------
-    >>> import netatlas
-    >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 8, 8, 3], seed=0))
-    >>> part = netatlas.regions.partition(net, netatlas.Plane.square(1.0))
-    >>> part.num_regions, round(float(part.areas.sum()), 12)
-    (22, 4.0)
-    >>> part.patterns.shape, part.output_linear.shape
-    ((22, 16), (22, 3, 2))
-    """
+              memory_budget: int | str | None = "auto", progress: bool | None = None) -> Partition:
+    """The untiled partition behind :func:`netatlas.regions.partition` (the same parameters but
+    ``tiles`` and ``client``; see there)."""
     if method not in ("auto", "chain", "graph"):
         raise ValueError(f"partition: method must be 'auto', 'chain' or 'graph'; got {method!r}")
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1e-3):
@@ -496,13 +439,6 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
                          f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "
                          f"network's shape {net.input_shape}")
     check_piecewise_linear(net, "partition")
-    if tiles != 1 or client is not None:
-        from netatlas.regions._tiles import tiled_partition
-
-        if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
-            raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
-        return tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
-                               tolerance=float(tolerance), method=method, client=client)
     chain = _chain_layers(net)
     if method == "chain" and chain is None:
         raise ValueError("partition: method='chain' needs a chain of affine layers (Linear/Conv/AvgPool/"

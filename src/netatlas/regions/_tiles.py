@@ -74,11 +74,11 @@ def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, m
     """Partition tile (i, j) of ``window``; return (complete, border, partition) where complete and
     border are pieces dicts (xy centred on the window's centre, off, lab with seams relabelled, bits:
     packed patterns of all layers side by side, maps in the window's centred coordinates)."""
-    from netatlas.regions._complexity import _one_blas_thread
+    from netatlas._threads import one_blas_thread
     from netatlas.regions._partition import partition
 
     plane = tile_planes(window, tiles)[j * tiles + i][2]
-    with _one_blas_thread():  # parallelism comes from tiles on workers; BLAS threads only contend
+    with one_blas_thread():  # parallelism comes from tiles on workers; BLAS threads only contend
         part = partition(net, plane, tolerance=tolerance * _diag(window.bounds) / _diag(plane.bounds), method=method)
     shift = part.center - _center(window.bounds)
     lab = part.labels.copy()
