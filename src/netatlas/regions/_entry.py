@@ -7,9 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from netatlas.nets import as_net
 from netatlas.regions import _partition
-from netatlas.regions._affine import check_piecewise_linear
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._tiles import tiled_partition
 from netatlas.slices import Plane
@@ -84,18 +82,6 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
                                     memory_budget=memory_budget, progress=progress)
     if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
         raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
-    if method not in ("auto", "chain", "graph"):
-        raise ValueError(f"partition: method must be 'auto', 'chain' or 'graph'; got {method!r}")
-    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1e-3):
-        raise ValueError(f"partition: tolerance must be a float in [0, 1e-3); got {tolerance!r}")
-    plane = Plane.square(1.0) if plane is None else plane
-    if not isinstance(plane, Plane):
-        raise TypeError(f"partition: plane must be a netatlas.Plane, got {type(plane).__name__}")
-    net = as_net(net, input_shape=plane.input_shape)
-    if plane.origin.size != net.n_inputs:
-        raise ValueError(f"partition: plane has {plane.origin.size}-dim inputs but the network expects "
-                         f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "
-                         f"network's shape {net.input_shape}")
-    check_piecewise_linear(net, "partition")
+    net, plane = _partition.checked_inputs(net, plane, tolerance, method)
     return tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
                            tolerance=float(tolerance), method=method, client=client)

@@ -420,11 +420,9 @@ def _points(points_uv, where) -> np.ndarray:
 
 
 # -- entry point --------------------------------------------------------------------------------
-def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
-              method: Literal["auto", "chain", "graph"] = "auto", max_regions: int | None = None,
-              memory_budget: int | str | None = "auto", progress: bool | None = None) -> Partition:
-    """The untiled partition behind :func:`netatlas.regions.partition` (the same parameters but
-    ``tiles`` and ``client``; see there)."""
+def checked_inputs(net, plane, tolerance, method) -> tuple[Net, Plane]:
+    """``partition``'s arguments checked (one-line errors): the net as a piecewise-linear ``Net`` and the
+    plane (default ``Plane.square(1.0)``) with the net's input size."""
     if method not in ("auto", "chain", "graph"):
         raise ValueError(f"partition: method must be 'auto', 'chain' or 'graph'; got {method!r}")
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1e-3):
@@ -439,6 +437,15 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
                          f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "
                          f"network's shape {net.input_shape}")
     check_piecewise_linear(net, "partition")
+    return net, plane
+
+
+def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
+              method: Literal["auto", "chain", "graph"] = "auto", max_regions: int | None = None,
+              memory_budget: int | str | None = "auto", progress: bool | None = None) -> Partition:
+    """The untiled partition behind :func:`netatlas.regions.partition` (the same parameters but
+    ``tiles`` and ``client``; see there)."""
+    net, plane = checked_inputs(net, plane, tolerance, method)
     chain = _chain_layers(net)
     if method == "chain" and chain is None:
         raise ValueError("partition: method='chain' needs a chain of affine layers (Linear/Conv/AvgPool/"
