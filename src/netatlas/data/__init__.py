@@ -39,6 +39,7 @@ __all__ = [
     "circles",
     "digits",
     "load",
+    "load_any",
     "load_file",
     "mnist1d",
     "mnist_sample",
@@ -111,3 +112,24 @@ def load(name: str, **kwargs) -> Dataset:
     if unknown:
         raise TypeError(f"load: {key} does not take {', '.join(unknown)}; it takes {', '.join(accepted)}.")
     return loader(**kwargs)
+
+
+def load_any(data: str, *, where: str = "load_any") -> Dataset:
+    """A built-in data set by name (:func:`load`, default arguments) or a data file (:func:`load_file`):
+    what a command's ``--data NAME|FILE`` names.
+
+    Raises ValueError (prefixed by ``where``) when ``data`` is neither.
+
+    >>> load_any("xor4").name
+    'xor4'
+    """
+    from pathlib import Path
+
+    path = Path(data)
+    if path.suffix.lower() in DATA_SUFFIXES or path.exists():
+        return load_file(path)
+    key = data.strip().lower().replace("-", "_")
+    if key not in LOADERS:
+        raise ValueError(f"{where}: --data {data!r} is neither a data file ({', '.join(DATA_SUFFIXES)}) nor a "
+                         f"built-in data set ({', '.join(LOADERS)})")
+    return load(key)

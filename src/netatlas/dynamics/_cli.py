@@ -18,16 +18,7 @@ def _samples(data: str, n: int, where: str):
     """(x, y, is_classification, description): the first n training samples of a data file or set."""
     import netatlas.data
 
-    path = Path(data)
-    if path.suffix.lower() in netatlas.data.DATA_SUFFIXES or path.exists():
-        dataset = netatlas.data.load_file(path)
-    else:
-        key = data.strip().lower().replace("-", "_")
-        if key not in netatlas.data.LOADERS:
-            suffixes = ", ".join(netatlas.data.DATA_SUFFIXES)
-            raise ValueError(f"{where}: --data {data!r} is neither a data file ({suffixes}) nor a built-in data set "
-                             f"({', '.join(netatlas.data.LOADERS)})")
-        dataset = netatlas.data.load(key)
+    dataset = netatlas.data.load_any(data, where=where)
     x, y = dataset.x[:n], dataset.y[:n]
     classification = not y.is_floating_point()
     return x, y, classification, f"{dataset.name} (first {len(x)} training samples)"

@@ -47,16 +47,7 @@ def _load_points(data, n, where):
     """(points, labels, description) from a built-in data set name or a data file."""
     import netatlas.data
 
-    path = Path(data)
-    if path.suffix.lower() in netatlas.data.DATA_SUFFIXES or path.exists():
-        dataset = netatlas.data.load_file(path)
-    else:
-        key = data.strip().lower().replace("-", "_")
-        if key not in netatlas.data.LOADERS:
-            suffixes = ", ".join(netatlas.data.DATA_SUFFIXES)
-            raise ValueError(f"{where}: --data {data!r} is neither a data file ({suffixes}) nor a built-in data "
-                             f"set ({', '.join(netatlas.data.LOADERS)})")
-        dataset = netatlas.data.load(key)
+    dataset = netatlas.data.load_any(data, where=where)
     x, y = (dataset.x_test, dataset.y_test) if dataset.n_test else (dataset.x, dataset.y)
     split = "test" if dataset.n_test else "training"
     return x[:n], y[:n].numpy(), f"{dataset.name} ({split} split, first {min(n, len(x))})"
