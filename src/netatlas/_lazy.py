@@ -5,6 +5,7 @@ and the module is imported on first access. This keeps ``import netatlas.<lens>`
 from __future__ import annotations
 
 import importlib
+import sys
 
 __all__ = ["attach"]
 
@@ -40,16 +41,11 @@ def attach(package: str, exports: dict[str, list[str]], submodules: tuple[str, .
             value = importlib.import_module(f"{package}.{name}")
         else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        globals_of(package)[name] = value  # cache: the next access is a plain attribute read
+        vars(sys.modules[package])[name] = value  # cache: the next access is a plain attribute read
         return value
 
     def __dir__():
-        return sorted(set(globals_of(package)) | set(public))
+        return sorted(set(vars(sys.modules[package])) | set(public))
 
     return __getattr__, __dir__
 
-
-def globals_of(package: str) -> dict:
-    import sys
-
-    return vars(sys.modules[package])

@@ -18,25 +18,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from netatlas.regions._kernels import _grow1, _grow2  # growable buffers, shared with the ReLU kernels
+
 __all__ = ["split_faces_max"]
-
-
-@njit(cache=True)
-def _grow2(a, need):
-    if need <= a.shape[0]:
-        return a
-    out = np.empty((max(need, 2 * a.shape[0]), a.shape[1]), a.dtype)
-    out[: a.shape[0]] = a
-    return out
-
-
-@njit(cache=True)
-def _grow1(a, need):
-    if need <= a.shape[0]:
-        return a
-    out = np.empty(max(need, 2 * a.shape[0]), a.dtype)
-    out[: a.shape[0]] = a
-    return out
 
 
 @njit(cache=True)

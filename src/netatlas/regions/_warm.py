@@ -12,15 +12,17 @@ __all__ = ["warm_kernels"]
 
 def warm_kernels() -> float:
     """Run a tiny partition through every kernel (split, child maps, areas, locate, boundary, level set,
-    lines); return the seconds it took.
+    lines, max pooling, local complexity); return the seconds it took.
 
     >>> warm_kernels() >= 0
     True
     """
     import numpy as np
+    import torch
 
     from netatlas.nets import mlp
-    from netatlas.regions import along_line, partition
+    from netatlas.regions import along_line, local_complexity, partition
+    from netatlas.slices import Plane
 
     start = time.perf_counter()
     for activation in ("relu", "leaky_relu"):
@@ -30,6 +32,13 @@ def warm_kernels() -> float:
         part.decision_boundary()
         part.level_set(0.0, output=0)
         along_line(mlp([2, 6, 1], activation, seed=0), np.zeros(2), np.ones(2))
+        local_complexity(mlp([2, 6, 6, 2], activation, seed=0), np.zeros((2, 2)), 0.5)
+    with torch.random.fork_rng():  # a max-pooling CNN for the arg-max kernels; the global RNG is left alone
+        torch.manual_seed(0)
+        cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                  torch.nn.Flatten(), torch.nn.Linear(2, 2))
+    a, b, c = np.random.default_rng(0).normal(size=(3, 1, 3, 3))
+    partition(cnn, Plane.through(a, b, c)).decision_boundary()
     return time.perf_counter() - start
 
 
