@@ -50,6 +50,7 @@ from netatlas.regions._partition import (
     _next_maps,
     _vanishing_bounds,
     partition,
+    sparse_columns,
 )
 from netatlas.regions._roundoff import snap_vanishing
 from netatlas.slices import Line, Plane
@@ -188,14 +189,12 @@ def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None):
         n_faces = len(off) - 1
         if act.name == "identity":
             cparent = np.arange(n_faces)
-            cbits = np.ones((n_faces, W.shape[0]), np.uint8)
-            cut_off, cut_units = np.zeros(n_faces + 1, np.int64), np.zeros(0, np.int64)
+            cbits = np.packbits(np.ones((n_faces, W.shape[0]), np.uint8), axis=1)
         else:
-            xy, off, lab, cparent, cbits, cut_off, cut_units = K.split_faces(xy, off, lab, M, base[level], tol,
-                                                                             diam)
+            xy, off, lab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, M, base[level], tol, diam)
         owner = owner[cparent]
         if want_bits:
-            bits = [b[cparent] for b in bits] + [np.packbits(cbits, axis=1)]
+            bits = [b[cparent] for b in bits] + [cbits]
         if level + 1 == len(hidden):
             break
         on, off_slope = activation_slopes(act)
@@ -206,7 +205,7 @@ def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None):
         Mc = _buffer(work, ("children", level), (C, 3, Wn.shape[0]))  # reused: no page faults per batch
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent)) + 1, [C]]).astype(np.int64)
         _, candidate, n_roundings = vanish[level + 1]
-        K.child_maps(G, M, np.ascontiguousarray(Wn.T), cparent, cbits, ref, cut_off, cut_units, on, off_slope, 0,
+        K.child_maps(G, M, np.ascontiguousarray(Wn.T), *sparse_columns(Wn), cparent, cbits, ref, on, off_slope, 0,
                      Mc, groups, bn, vanish[level][0], candidate, n_roundings)
         M = Mc
     return xy, off, owner, bits

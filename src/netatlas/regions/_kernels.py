@@ -20,8 +20,8 @@ from numba import njit
 
 from netatlas.regions._roundoff import vanishing_tolerance
 
-__all__ = ["split_faces", "child_maps", "gated_product", "gate_into", "polygon_areas", "build_locator", "locate_points",
-           "clip_segments"]
+__all__ = ["split_faces", "child_maps", "gated_product", "gated_csr_product", "csr_product", "gate_into",
+           "polygon_areas", "build_locator", "locate_points", "clip_segments"]
 
 
 @njit(cache=True)
@@ -40,6 +40,37 @@ def _grow1(a, need):
     out = np.empty(max(need, 2 * a.shape[0]), a.dtype)
     out[: a.shape[0]] = a
     return out
+
+
+@njit(cache=True, inline="always")
+def bit(row, j):
+    """Bit j of a row packed like ``np.packbits`` (big-endian within each byte)."""
+    return (row[j >> 3] >> (7 - (j & 7))) & 1
+
+
+@njit(cache=True, inline="always")
+def _set_bit(row, j, value):
+    mask = np.uint8(128 >> (j & 7))
+    row[j >> 3] = (row[j >> 3] | mask) if value else (row[j >> 3] & ~mask)
+
+
+@njit(cache=True)
+def _pack_into(bits, row):
+    for i in range(row.shape[0]):
+        row[i] = 0
+    for j in range(bits.shape[0]):
+        if bits[j]:
+            row[j >> 3] |= np.uint8(128 >> (j & 7))
+
+
+@njit(cache=True)
+def _slopes(row, slope_on, slope_off, out):
+    """The slope of each of the ``out.shape[0]`` units from its packed bit in ``row``."""
+    n = out.shape[0]
+    for byte in range(row.shape[0]):
+        x = row[byte]
+        for t in range(min(8, n - 8 * byte)):
+            out[8 * byte + t] = slope_on if (x >> (7 - t)) & 1 else slope_off
 
 
 @njit(cache=True)
@@ -90,9 +121,11 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
     """Split every face f by the zero lines of the n affine functions ``maps[f]`` (in order).
 
     Returns (cxy, coff, clab, cparent, cbits, cut_off, cut_units): the children's polygons, the
-    parent face of each child, the on/off bit of each function in each child (C, n) uint8 (1 where
-    z > 0 inside the child), and per parent the functions that cut it (CSR: cut_off (F+1,),
-    cut_units). Edges created by function j get label ``unit_base + j``.
+    parent face of each child, the on/off bit of each function in each child (1 where z > 0 inside
+    the child), packed like ``np.packbits(bits, axis=1)``: (C, ceil(n / 8)) uint8 (unpacked rows
+    would cost n bytes per child, more than the geometry on wide layers), and per parent the
+    functions that cut it (CSR: cut_off (F+1,), cut_units). Edges created by function j get label
+    ``unit_base + j``.
     """
     n_faces = off.shape[0] - 1
     n = maps.shape[2]
@@ -102,7 +135,9 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
     clab = np.empty(cap_v, np.int64)
     coff = np.empty(cap_c + 1, np.int64)
     cparent = np.empty(cap_c, np.int64)
-    cbits = np.empty((cap_c, n), np.uint8)
+    n_bytes = (n + 7) // 8
+    cbits = np.empty((cap_c, n_bytes), np.uint8)
+    crow = np.empty(n_bytes, np.uint8)  # the packed bits of the piece being split
     cut_off = np.zeros(n_faces + 1, np.int64)
     cut_units = np.empty(max(n_faces, 16), np.int64)
     n_cut_total = 0
@@ -117,10 +152,14 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
     # scratch buffers for the pieces of one face (double-buffered)
     pxy = np.empty((64, 2))
     plab = np.empty(64, np.int64)
-    sbits = np.empty((16, 8), np.uint8)
-    st_start = np.empty(16, np.int64)
-    st_len = np.empty(16, np.int64)
-    st_q = np.empty(16, np.int64)
+    st_start = np.empty(18, np.int64)
+    st_len = np.empty(18, np.int64)
+    l_start = np.empty(18, np.int64)
+    l_n = np.empty(18, np.int64)
+    l_i = np.empty(18, np.int64)
+    fresh = np.empty(18, np.uint8)
+    q_neg = np.empty(18, np.int64)
+    lpool = np.empty(256, np.int64)
     zbuf = np.empty(64)
     for f in range(n_faces):
         s, e = off[f], off[f + 1]
@@ -157,17 +196,25 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                 clab[n_vert_out + i] = lab[s + i]
             n_vert_out += k
             cparent[n_children] = f
-            cbits[n_children] = face_bits
+            _pack_into(face_bits, cbits[n_children])
             n_children += 1
             coff[n_children] = n_vert_out
             continue
-        # depth-first splitting: a piece is tested against the remaining cutting functions in
-        # order; the first one that cuts it splits it into two pieces that continue after it
-        if sbits.shape[0] < n_cut + 2 or sbits.shape[1] < n_cut:
-            sbits = np.empty((n_cut + 2, max(n_cut, sbits.shape[1])), np.uint8)
+        # depth-first splitting: every piece keeps the list of cutting functions that may still cut
+        # it (those whose line meets its enclosing disc), filtered when the piece is first visited;
+        # the first function of the list that cuts it splits it into two pieces that continue after
+        # it. One bits array serves the whole stack: a subtree writes only the positions of its own
+        # list, so the positions an ancestor decided stay valid for its other pieces.
+        if st_start.shape[0] < n_cut + 2:
             st_start = np.empty(n_cut + 2, np.int64)
             st_len = np.empty(n_cut + 2, np.int64)
-            st_q = np.empty(n_cut + 2, np.int64)
+            l_start = np.empty(n_cut + 2, np.int64)
+            l_n = np.empty(n_cut + 2, np.int64)
+            l_i = np.empty(n_cut + 2, np.int64)
+            fresh = np.empty(n_cut + 2, np.uint8)
+            q_neg = np.empty(n_cut + 2, np.int64)
+        if n_cut > lpool.shape[0]:
+            lpool = _grow1(lpool, 4 * n_cut)
         if k > pxy.shape[0]:
             pxy = _grow2(pxy, 4 * k)
             plab = _grow1(plab, 4 * k)
@@ -175,43 +222,64 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
             pxy[i, 0] = xy[s + i, 0]
             pxy[i, 1] = xy[s + i, 1]
             plab[i] = lab[s + i]
+        for q in range(n_cut):  # every one of them cuts the face itself
+            lpool[q] = q
+        _pack_into(face_bits, crow)
         n_pool = k
         st_start[0] = 0
         st_len[0] = k
-        st_q[0] = 0
+        l_start[0] = 0
+        l_n[0] = n_cut
+        l_i[0] = 0
+        fresh[0] = 0
         top = 1
         while top > 0:
-            top -= 1
-            d = top
+            d = top - 1
             ps = st_start[d]
             pk = st_len[d]
-            q = st_q[d]
-            # enclosing disc of the piece, for a cheap rejection of functions that cannot cut it
-            cu = 0.0
-            cv = 0.0
-            for i in range(ps, ps + pk):
-                cu += pxy[i, 0]
-                cv += pxy[i, 1]
-            cu /= pk
-            cv /= pk
-            r2 = 0.0
-            for i in range(ps, ps + pk):
-                du = pxy[i, 0] - cu
-                dv = pxy[i, 1] - cv
-                r2 = max(r2, du * du + dv * dv)
-            R = np.sqrt(r2) * (1.0 + 1e-12) + tol * diam
-            R2 = R * R
+            ls = l_start[d]
+            n_pool = ps + pk  # the pieces above this one are done: their vertices are free again
+            if fresh[d]:
+                if q_neg[d] >= 0:
+                    _set_bit(crow, cut_units[cut_start + q_neg[d]], 0)
+                # enclosing disc of the piece: functions whose line misses it keep one sign on it
+                cu = 0.0
+                cv = 0.0
+                for i in range(ps, ps + pk):
+                    cu += pxy[i, 0]
+                    cv += pxy[i, 1]
+                cu /= pk
+                cv /= pk
+                r2 = 0.0
+                for i in range(ps, ps + pk):
+                    du = pxy[i, 0] - cu
+                    dv = pxy[i, 1] - cv
+                    r2 = max(r2, du * du + dv * dv)
+                R = np.sqrt(r2) * (1.0 + 1e-12) + tol * diam
+                R2 = R * R
+                m = 0
+                for ii in range(l_i[d], l_n[d]):
+                    q = lpool[ls + ii]
+                    j = cut_units[cut_start + q]
+                    aj, bj, cj = a[j], b[j], c[j]
+                    zc = aj * cu + bj * cv + cj
+                    if zc * zc > R2 * (aj * aj + bj * bj):
+                        _set_bit(crow, j, zc > 0.0)
+                    else:
+                        lpool[ls + m] = q
+                        m += 1
+                l_n[d] = m
+                l_i[d] = 0
+                fresh[d] = 0
             split = False
             if pk > zbuf.shape[0]:
                 zbuf = _grow1(zbuf, 2 * pk)
-            while q < n_cut:
+            q = -1
+            j = -1
+            while l_i[d] < l_n[d]:
+                q = lpool[ls + l_i[d]]
                 j = cut_units[cut_start + q]
                 aj, bj, cj = a[j], b[j], c[j]
-                zc = aj * cu + bj * cv + cj
-                if zc * zc > R2 * (aj * aj + bj * bj):
-                    sbits[d, q] = 1 if zc > 0.0 else 0
-                    q += 1
-                    continue
                 t = tols[j]
                 has_pos = False
                 has_neg = False
@@ -227,8 +295,8 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                 if has_pos and has_neg:
                     split = True
                     break
-                sbits[d, q] = 1 if has_pos else 0
-                q += 1
+                _set_bit(crow, j, has_pos)
+                l_i[d] += 1
             if not split:
                 # emit the piece as a child
                 if n_children + 1 > cparent.shape[0]:
@@ -245,24 +313,23 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                     clab[n_vert_out + i] = plab[ps + i]
                 n_vert_out += pk
                 cparent[n_children] = f
-                for jj in range(n):
-                    cbits[n_children, jj] = face_bits[jj]
-                for qq in range(n_cut):
-                    cbits[n_children, cut_units[cut_start + qq]] = sbits[d, qq]
+                cbits[n_children] = crow
                 n_children += 1
                 coff[n_children] = n_vert_out
+                top -= 1
                 continue
-            # split by function j = cut_units[cut_start + q]: negative piece replaces slot d,
-            # positive piece goes on top (processed first)
+            # split by function j: the negative piece replaces slot d (its list goes on after j),
+            # the positive piece goes on top with a copy of that list (processed first)
             if n_pool + 2 * pk + 4 > pxy.shape[0]:
                 pxy = _grow2(pxy, n_pool + 2 * pk + 4)
                 plab = _grow1(plab, n_pool + 2 * pk + 4)
-            start_pos = n_pool
+            # the negative piece first, so that the vertex pool is a stack in the order of the slots
             start_neg = n_pool
+            start_pos = n_pool
             for side in range(2):
-                sgn = 1.0 if side == 0 else -1.0
+                sgn = -1.0 if side == 0 else 1.0
                 if side == 1:
-                    start_neg = n_pool
+                    start_pos = n_pool
                 for i in range(pk):
                     i2 = i + 1 if i + 1 < pk else 0
                     zi = zbuf[i] * sgn
@@ -284,18 +351,25 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                         pxy[n_pool, 1] = pxy[ps + i, 1] + w * (pxy[ps + i2, 1] - pxy[ps + i, 1])
                         plab[n_pool] = unit_base + j if zi > 0.0 else li
                         n_pool += 1
-            # negative piece in slot d
-            sbits[d, q] = 0
+            rest = l_n[d] - l_i[d] - 1
             st_start[d] = start_neg
-            st_len[d] = n_pool - start_neg
-            st_q[d] = q + 1
-            # positive piece in slot d + 1
-            for qq in range(q):
-                sbits[d + 1, qq] = sbits[d, qq]
-            sbits[d + 1, q] = 1
+            st_len[d] = start_pos - start_neg
+            l_i[d] += 1
+            fresh[d] = 1
+            q_neg[d] = q
+            ls1 = ls + l_n[d]
+            if ls1 + rest > lpool.shape[0]:
+                lpool = _grow1(lpool, ls1 + rest)
+            for ii in range(rest):
+                lpool[ls1 + ii] = lpool[ls + l_i[d] + ii]
+            _set_bit(crow, j, 1)
             st_start[d + 1] = start_pos
-            st_len[d + 1] = start_neg - start_pos
-            st_q[d + 1] = q + 1
+            st_len[d + 1] = n_pool - start_pos
+            l_start[d + 1] = ls1
+            l_n[d + 1] = rest
+            l_i[d + 1] = 0
+            fresh[d + 1] = 1
+            q_neg[d + 1] = -1
             top = d + 2
     return (cxy[:n_vert_out].copy(), coff[: n_children + 1].copy(), clab[:n_vert_out].copy(),
             cparent[:n_children].copy(), cbits[:n_children].copy(), cut_off, cut_units[:n_cut_total].copy())
@@ -309,16 +383,19 @@ def _ensure_children(need, cap):
 
 
 @njit(cache=True)
-def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on, slope_off, c_start, out,
+def child_maps(G, M, WT, wt_ptr, wt_idx, wt_val, cparent, cbits, ref_bits, slope_on, slope_off, c_start, out,
                group_starts, b, mu, candidate, n_roundings):
     """Next-layer maps of children ``c_start ..`` (their rows of cparent/cbits) by rank-few updates.
 
     ``G[p] = W (s(ref_bits[p]) * M[p]) + b`` (3, n') is the next map of parent p under a reference
-    pattern. A child differs from it, and from its previous sibling, only in the bits of the units
-    that cut p, so ``M'[c] = M'[ref] + sum_{j cut, bit differs} (s_c(j) - s_ref(j)) M[p, :, j] W[:, j]^T``
-    starting from whichever of G[p] and the previous sibling differs in fewer bits (siblings are
-    emitted by the splitting kernel in an order where neighbours mostly differ in 1-3 bits).
-    ``WT`` is W transposed, (n, n'). Fills ``out`` (C, 3, n') for the C children from c_start on
+    pattern (``cbits`` and ``ref_bits`` are packed rows, like ``split_faces``'s). A child differs
+    from it, and from its previous sibling, only in the bits of the units that cut p, so
+    ``M'[c] = M'[ref] + sum_{j: bit differs} (s_c(j) - s_ref(j)) M[p, :, j] W[:, j]^T``, starting
+    from whichever of G[p] and the previous sibling differs in fewer bits (siblings are emitted by
+    the splitting kernel in an order where neighbours mostly differ in 1-3 bits). ``WT`` is W
+    transposed, (n, n'); ``wt_ptr, wt_idx, wt_val`` are its rows in CSR form when W is sparse (an
+    unrolled conv: a unit feeds a kernel-sized patch), or three empty arrays to use ``WT`` densely
+    (skipping zeros changes no sum). Fills ``out`` (C, 3, n') for the C children from c_start on
     (a reused buffer: fresh memory would cost a page fault every 4 KiB). Runs of siblings
     (``group_starts``, relative to c_start, closed by C) are independent.
 
@@ -331,7 +408,7 @@ def child_maps(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on,
     n_groups = group_starts.shape[0] - 1
     for g in range(n_groups):
         for k in range(group_starts[g], group_starts[g + 1]):
-            _child_map_one(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, slope_on - slope_off,
+            _child_map_one(G, M, WT, wt_ptr, wt_idx, wt_val, cparent, cbits, ref_bits, slope_on - slope_off,
                            c_start, out, k, k > group_starts[g])
             dst = out[k]
             for i in range(dst.shape[1]):
@@ -353,7 +430,7 @@ def _recompute_unit(Mp, WT, b, mu, bits, slope_on, slope_off, n_roundings, dst, 
         acc = b[i] if r == 2 else 0.0
         mag = abs(acc)
         for j in range(n):
-            ws = WT[j, i] * (slope_on if bits[j] else slope_off)
+            ws = WT[j, i] * (slope_on if bit(bits, j) else slope_off)
             acc += ws * Mp[r, j]
             mag += abs(ws) * mu[r, j]
         dst[r, i] = acc
@@ -363,42 +440,62 @@ def _recompute_unit(Mp, WT, b, mu, bits, slope_on, slope_off, n_roundings, dst, 
             dst[r, i] = 0.0
 
 
+#: Set bits of each byte value (popcount table).
+_POPCOUNT = np.array([bin(v).count("1") for v in range(256)], np.int64)
+
+
 @njit(cache=True)
-def _child_map_one(G, M, WT, cparent, cbits, ref_bits, cut_off, cut_units, delta, c_start, out, k, may_chain):
+def _bits_differ(x, y):
+    n = 0
+    for i in range(x.shape[0]):
+        n += _POPCOUNT[x[i] ^ y[i]]
+    return n
+
+
+@njit(cache=True)
+def _child_map_one(G, M, WT, wt_ptr, wt_idx, wt_val, cparent, cbits, ref_bits, delta, c_start, out, k, may_chain):
+    # siblings share every bit but those of the units that cut their parent, so the packed rows'
+    # difference is exactly the flipped cutting units
     n_next = WT.shape[1]
     ch = c_start + k
     p = cparent[ch]
-    d_ref = 0
+    row = cbits[ch]
+    d_ref = _bits_differ(row, ref_bits[p])
     d_prev = 1 << 60
-    for q in range(cut_off[p], cut_off[p + 1]):
-        j = cut_units[q]
-        d_ref += cbits[ch, j] != ref_bits[p, j]
     if may_chain and cparent[ch - 1] == p:
-        d_prev = 0
-        for q in range(cut_off[p], cut_off[p + 1]):
-            j = cut_units[q]
-            d_prev += cbits[ch, j] != cbits[ch - 1, j]
+        d_prev = _bits_differ(row, cbits[ch - 1])
     use_prev = d_prev < d_ref
     src = out[k - 1] if use_prev else G[p]
+    other = cbits[ch - 1] if use_prev else ref_bits[p]
     dst = out[k]
     for r in range(3):
         for i in range(n_next):
             dst[r, i] = src[r, i]
-    for q in range(cut_off[p], cut_off[p + 1]):
-        j = cut_units[q]
-        bc = cbits[ch, j]
-        br = cbits[ch - 1, j] if use_prev else ref_bits[p, j]
-        if bc == br:
+    for byte in range(row.shape[0]):
+        x = row[byte] ^ other[byte]
+        if x == 0:
             continue
-        coef = delta if bc == 1 else -delta
-        m0 = coef * M[p, 0, j]
-        m1 = coef * M[p, 1, j]
-        m2 = coef * M[p, 2, j]
-        for i in range(n_next):
-            w = WT[j, i]
-            dst[0, i] += m0 * w
-            dst[1, i] += m1 * w
-            dst[2, i] += m2 * w
+        for t in range(8):
+            if not (x >> (7 - t)) & 1:
+                continue
+            j = 8 * byte + t
+            coef = delta if (row[byte] >> (7 - t)) & 1 else -delta
+            m0 = coef * M[p, 0, j]
+            m1 = coef * M[p, 1, j]
+            m2 = coef * M[p, 2, j]
+            if wt_ptr.shape[0] == 0:
+                for i in range(n_next):
+                    w = WT[j, i]
+                    dst[0, i] += m0 * w
+                    dst[1, i] += m1 * w
+                    dst[2, i] += m2 * w
+            else:  # a sparse column (a conv unit feeds a kernel-sized patch of the next layer)
+                for e in range(wt_ptr[j], wt_ptr[j + 1]):
+                    i = wt_idx[e]
+                    w = wt_val[e]
+                    dst[0, i] += m0 * w
+                    dst[1, i] += m1 * w
+                    dst[2, i] += m2 * w
 
 
 @njit(cache=True)
@@ -410,16 +507,19 @@ def _axpy(m, x, y):
 @njit(cache=True, fastmath=True)
 def gated_product(M, bits, slope_on, slope_off, W, b):
     """``W (s[f] * M[f]) + b`` for each face, (F, 3, n) -> (F, 3, n'), for small n'; the slopes
-    s[f, j] are ``slope_on`` where ``bits[f, j]`` else ``slope_off``.
+    s[f, j] are ``slope_on`` where bit j of ``bits[f]`` (packed rows, like ``split_faces``'s) is set,
+    else ``slope_off``.
     (fastmath only lets the dot products be summed in SIMD order, like BLAS does.)"""
     F, _, n = M.shape
     n_next = W.shape[0]
     out = np.empty((F, 3, n_next))
     row = np.empty(n)
+    slopes = np.empty(n)
     for f in range(F):
+        _slopes(bits[f], slope_on, slope_off, slopes)
         for r in range(3):
             for j in range(n):
-                row[j] = M[f, r, j] * (slope_on if bits[f, j] else slope_off)
+                row[j] = M[f, r, j] * slopes[j]
             for i in range(n_next):
                 acc = 0.0
                 for j in range(n):
@@ -428,14 +528,52 @@ def gated_product(M, bits, slope_on, slope_off, W, b):
     return out
 
 
-@njit(cache=True)
-def gate_into(M, bits, slope_on, slope_off, X):
-    """``X[f] = s[f] * M[f]`` with slopes from bits (no float slope array is materialised)."""
+@njit(cache=True, fastmath=True)
+def gated_csr_product(M, bits, slope_on, slope_off, ptr, idx, val, n_out):
+    """``W (s[f] * M[f])`` for each face, (F, 3, n) -> (F, 3, n_out), W as CSR (``ptr``, ``idx``,
+    ``val``), slopes from packed ``bits`` as in ``gated_product`` (no bias)."""
     F, _, n = M.shape
+    out = np.empty((F, 3, n_out))
+    row = np.empty(n)
+    slopes = np.empty(n)
     for f in range(F):
+        _slopes(bits[f], slope_on, slope_off, slopes)
         for r in range(3):
             for j in range(n):
-                X[f, r, j] = M[f, r, j] * (slope_on if bits[f, j] else slope_off)
+                row[j] = M[f, r, j] * slopes[j]
+            for i in range(n_out):
+                acc = 0.0
+                for e in range(ptr[i], ptr[i + 1]):
+                    acc += val[e] * row[idx[e]]
+                out[f, r, i] = acc
+    return out
+
+
+@njit(cache=True, fastmath=True)
+def csr_product(X, ptr, idx, val, n_out):
+    """``W X[f]`` for each face, (F, 3, n) -> (F, 3, n_out), W as CSR."""
+    F = X.shape[0]
+    out = np.empty((F, 3, n_out))
+    for f in range(F):
+        for r in range(3):
+            for i in range(n_out):
+                acc = 0.0
+                for e in range(ptr[i], ptr[i + 1]):
+                    acc += val[e] * X[f, r, idx[e]]
+                out[f, r, i] = acc
+    return out
+
+
+@njit(cache=True)
+def gate_into(M, bits, slope_on, slope_off, X):
+    """``X[f] = s[f] * M[f]`` with slopes from packed bits (no float slope array is materialised)."""
+    F, _, n = M.shape
+    slopes = np.empty(n)
+    for f in range(F):
+        _slopes(bits[f], slope_on, slope_off, slopes)
+        for r in range(3):
+            for j in range(n):
+                X[f, r, j] = M[f, r, j] * slopes[j]
 
 
 @njit(cache=True)

@@ -65,6 +65,9 @@ BOUNDARY_TOLERANCE = 1e-10
 VERTEX_MERGE_TOLERANCE = 1e-9
 #: Faces handled per batch of the depth-first chain partition (bounds the memory of per-face maps).
 CHUNK_FACES = 4096
+#: Bytes of one batch's per-face maps: fewer faces per batch on wide layers, so that the maps the
+#: batch writes are still in cache when the next layer reads them.
+CHUNK_BYTES = 2 << 20
 #: Next layers at most this wide get their maps from a compiled loop instead of a BLAS call.
 SMALL_PRODUCT = 32
 
@@ -487,33 +490,86 @@ def _chain_layers(net):
     return [(W.numpy(), b.numpy(), act) for W, b, act in layers]
 
 
-def _unrolled_layers(net):
-    """A chain of affine ops (Conv, AvgPool, ChannelAffine, Linear, ...) and relu/leaky/identity
-    activations as dense (W, b, activation) layers for the fast chain path: the ops between two
-    activations compose into one affine map, whose matrix is the linear part applied to the identity
-    (exact, nothing is differenced). None when the graph is not such a chain, or too large."""
+def _segments(net):
+    """The net as a chain of segments (affine ops, their input size, the activation after them or
+    None for the last), or None when it is not such a chain (see ``_unrolled_layers``)."""
     from netatlas.nets._ir import Activation, Input
 
-    layers, segment, n_in = [], [], net.n_inputs
+    segments, segment, n_in = [], [], net.n_inputs
     for i, node in enumerate(net.nodes[1:], start=1):
         if node.inputs != (i - 1,) or isinstance(node.op, Input):
             return None
         if isinstance(node.op, Activation):
             if node.op.name == "hardtanh" or not segment:
                 return None
-            dense = _dense(segment, n_in)
-            if dense is None:
-                return None
-            layers.append((*dense, node.op))
+            segments.append((segment, n_in, node.op))
             segment, n_in = [], node.size
         elif _is_affine(node.op):
             segment.append(node.op)
         else:
             return None
-    if not segment or not layers:
+    if not segment or not segments:
         return None
-    dense = _dense(segment, n_in)
-    return None if dense is None else [*layers, (*dense, None)]
+    return [*segments, (segment, n_in, None)]
+
+
+def _unrolled_layers(net):
+    """A chain of affine ops (Conv, AvgPool, ChannelAffine, Linear, ...) and relu/leaky/identity
+    activations as dense (W, b, activation) layers for the fast chain path: the ops between two
+    activations compose into one affine map, whose matrix is the linear part applied to the identity
+    (exact, nothing is differenced). None when the graph is not such a chain, or too large."""
+    segments = _segments(net)
+    if segments is None:
+        return None
+    layers = []
+    for ops, n_in, act in segments:
+        dense = _dense(ops, n_in)
+        if dense is None:
+            return None
+        layers.append((*dense, act))
+    return layers
+
+
+#: Cost of one multiply-add through a CSR index relative to a dense (vectorised) one.
+GATHER_COST = 4
+
+
+def _factor(A):
+    """One factor for ``_next_maps``: ("csr", ptr, idx, val, n_out) when sparse enough that the
+    gathers pay, else ("dense", A); and its cost in dense multiply-adds."""
+    rows, cols = np.nonzero(A)
+    if GATHER_COST * len(rows) >= A.size:
+        return ("dense", np.ascontiguousarray(A, dtype=np.float64)), A.size
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=A.shape[0]))]).astype(np.int64)
+    val = np.ascontiguousarray(A[rows, cols], dtype=np.float64)
+    return ("csr", ptr, cols.astype(np.int64), val, A.shape[0]), GATHER_COST * len(rows)
+
+
+def layer_factors(net, layers):
+    """Per chain layer, its linear part as a product of factors (one per op, applied first to last,
+    sparse ones as CSR) when that costs fewer multiply-adds than the dense matrix, else None. An
+    unrolled conv segment ``avgpool -> linear`` is dense as one matrix, but its factors (a sparse
+    pool, a small linear) cost a fraction of it; ``_next_maps`` multiplies every face's map by it."""
+    from netatlas.regions._affine import _linear_part
+
+    segments = _segments(net)
+    out = []
+    for k, (W, _, _) in enumerate(layers):
+        whole, cost = _factor(W)
+        best = [whole] if whole[0] == "csr" else None
+        ops, n = (segments[k][:2]) if segments is not None and len(segments) == len(layers) else ([], 0)
+        if len(ops) > 1:
+            factors, c_factors = [], 0
+            with torch.no_grad():
+                for op in ops:
+                    factor, c = _factor(_linear_part(op, torch.eye(n, dtype=torch.float64)).numpy().T)
+                    factors.append(factor)
+                    c_factors += c
+                    n = factor[-1] if factor[0] == "csr" else factor[1].shape[0]
+            if c_factors < cost:
+                best = factors
+        out.append(best)
+    return out
 
 
 def _is_affine(op) -> bool:
@@ -568,7 +624,7 @@ def _chain_partition(net, layers, plane, tol, limits=None) -> Partition:
     else:
         vanish = _vanishing_bounds(net, layers, x_c, d1, d2)
         snap_vanishing(M, vanish[0][0], vanish[0][2])  # first layer: mu is the exact magnitude
-        work = {"vanish": vanish}
+        work = {"vanish": vanish, "factors": layer_factors(net, layers)}
         _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
     return _assemble(out, plane, center, sizes, _layer_names(net), tol, "chain")
 
@@ -614,25 +670,27 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     if act.name == "identity":
         cxy, coff, clab = xy, off, lab
         cparent = np.arange(n_faces)
-        cbits = np.ones((n_faces, n), np.uint8)
-        cut_off = np.zeros(n_faces + 1, np.int64)
-        cut_units = np.zeros(0, np.int64)
+        cbits = np.packbits(np.ones((n_faces, n), np.uint8), axis=1)
     else:
-        cxy, coff, clab, cparent, cbits, cut_off, cut_units = split_faces(xy, off, lab, M, base[level], tol, diam)
-    cpat = [p[cparent] for p in pat] + [np.packbits(cbits, axis=1)]
+        cxy, coff, clab, cparent, cbits, _, _ = split_faces(xy, off, lab, M, base[level], tol, diam)
+    cpat = [p[cparent] for p in pat] + [cbits]
     first = np.searchsorted(cparent, np.arange(n_faces))
     ref = cbits[first]
     Wn, bn, _ = layers[level + 1]
-    G = _next_maps(M, ref, on, off_slope, Wn, bn, work, level)
+    G = _next_maps(M, ref, on, off_slope, Wn, bn, work, level, work["factors"][level + 1])
     WT = np.ascontiguousarray(Wn.T)
+    if ("sparse", level) not in work:
+        work["sparse", level] = sparse_columns(Wn)
+    sparse = work["sparse", level]
     n_children = len(cparent)
     log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
-    for c0 in range(0, n_children, CHUNK_FACES):
-        c1 = min(c0 + CHUNK_FACES, n_children)
+    chunk = int(np.clip(CHUNK_BYTES // (24 * Wn.shape[0]), 256, CHUNK_FACES))
+    for c0 in range(0, n_children, chunk):
+        c1 = min(c0 + chunk, n_children)
         Mc = _buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]])
         _, candidate, n_roundings = work["vanish"][level + 1]
-        K.child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, cut_off, cut_units, on, off_slope, c0, Mc,
+        K.child_maps(G, M, WT, *sparse, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
                      groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
         v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
@@ -643,10 +701,34 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
             _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work)
 
 
-def _next_maps(M, bits, on, off, W, b, work=None, level=0):
-    """``W (s * M[f]) + b`` for each face, s = on/off slopes from ``bits`` (F, n) uint8:
-    (F, 3, n) -> (F, 3, n') by one GEMM (a compiled loop for narrow next layers)."""
+#: Largest fraction of nonzero weights for which child maps are updated by sparse columns.
+SPARSE_DENSITY = 0.25
+
+
+def sparse_columns(W):
+    """W's columns as CSR (``ptr`` (n + 1,), ``idx``, ``val``: the rows of W^T) when at most
+    SPARSE_DENSITY of W (n', n) is nonzero (conv layers unrolled), else three empty arrays."""
+    nonzero = W.T != 0
+    if nonzero.mean() > SPARSE_DENSITY:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    rows, cols = np.nonzero(nonzero)  # row-major: per input unit, its next-layer units in order
+    ptr = np.concatenate([[0], np.cumsum(nonzero.sum(1))]).astype(np.int64)
+    return ptr, cols.astype(np.int64), np.ascontiguousarray(W.T[rows, cols], dtype=np.float64)
+
+
+def _next_maps(M, bits, on, off, W, b, work=None, level=0, factors=None):
+    """``W (s * M[f]) + b`` for each face, s = on/off slopes from ``bits`` (F, ceil(n / 8)) packed:
+    (F, 3, n) -> (F, 3, n') by one GEMM (a compiled loop for narrow next layers), or through W's
+    sparse ``factors`` (``layer_factors``) when given."""
     n_faces, _, n = M.shape
+    if factors is not None:
+        kind, *first = factors[0]
+        G = (K.gated_csr_product(M, bits, on, off, *first) if kind == "csr"
+             else K.gated_product(M, bits, on, off, first[0], np.zeros(first[0].shape[0])))
+        for kind, *f in factors[1:]:
+            G = K.csr_product(G, *f) if kind == "csr" else (G.reshape(-1, G.shape[2]) @ f[0].T).reshape(n_faces, 3, -1)
+        G[:, 2, :] += b
+        return G
     if W.shape[0] <= SMALL_PRODUCT:
         return K.gated_product(M, bits, on, off, np.ascontiguousarray(W), b)
     work = {} if work is None else work
@@ -772,8 +854,7 @@ def _graph_level(run, k, xy, off, lab, states):
                                                                 np.ascontiguousarray(shifted), run.base[k],
                                                                 run.tol, run.diam)
             del shifted
-            cstate = np.packbits(cbits, axis=1)
-            del cbits
+            cstate = cbits
         M = None
         log.debug("nonlinear node %d: %d faces -> %d", k, c1 - c0, len(cparent))
         _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate])

@@ -1,0 +1,120 @@
+"""The conv chain path's sparse shortcuts against their dense forms: packed pattern bits from the
+splitting kernel, sparse column updates of child maps, and next-layer maps through a segment's
+sparse factors (an unrolled conv segment as a product of per-op matrices)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_regions_max import lenet_avgpool, three_inputs
+from torch import nn
+
+from netatlas import Plane
+from netatlas.nets import from_torch
+from netatlas.regions import _kernels as K
+from netatlas.regions import _partition as P
+from netatlas.regions import partition
+
+EPS = np.finfo(np.float64).eps
+
+
+def _conv_net(seed, size=10, stride=1, padding=0, bn=True):
+    torch.manual_seed(seed)
+    layers = [nn.Conv2d(1, 3, 3, stride=stride, padding=padding)]
+    layers += [nn.BatchNorm2d(3)] if bn else []
+    layers += [nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten()]
+    model = nn.Sequential(*layers)
+    n = model(torch.zeros(1, 1, size, size)).shape[1]
+    model = nn.Sequential(*layers, nn.Linear(n, 8), nn.ReLU(), nn.Linear(8, 3))
+    if bn:
+        with torch.no_grad():
+            model[1].running_mean.uniform_(-0.2, 0.2)
+            model[1].running_var.uniform_(0.5, 1.5)
+    return from_torch(model.eval(), (1, size, size))
+
+
+def _product(factors, n_in):
+    X = np.eye(n_in)
+    for kind, *f in factors:
+        if kind == "csr":
+            ptr, idx, val, n_out = f
+            A = np.zeros((n_out, X.shape[0]))
+            for i in range(n_out):
+                A[i, idx[ptr[i]:ptr[i + 1]]] = val[ptr[i]:ptr[i + 1]]
+        else:
+            A = f[0]
+        X = A @ X
+    return X
+
+
+def _absolute(factors):
+    return [(kind, *f[:2], np.abs(f[2]), f[3]) if kind == "csr" else (kind, np.abs(f[0])) for kind, *f in factors]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6), stride=st.sampled_from([1, 2]), padding=st.sampled_from([0, 1]),
+       bn=st.booleans())
+def test_segment_factors_multiply_to_the_unrolled_matrix(seed, stride, padding, bn):
+    net = _conv_net(seed, 12, stride, padding, bn)
+    layers = P._unrolled_layers(net)
+    factors = P.layer_factors(net, layers)
+    assert any(f is not None and len(f) > 1 for f in factors)  # the avgpool -> linear segment is factored
+    for (W, _, _), f in zip(layers, factors, strict=True):
+        if f is None:
+            continue
+        # both are sums of products of the same entries: round-off within n eps |A| |B| ...
+        bound = 4 * W.shape[1] * EPS * _product(_absolute(f), W.shape[1])
+        assert np.all(np.abs(_product(f, W.shape[1]) - W) <= bound)
+
+
+def test_next_maps_through_factors_equal_the_dense_product():
+    net = _conv_net(3)
+    layers = P._unrolled_layers(net)
+    factors = P.layer_factors(net, layers)
+    g = np.random.default_rng(0)
+    for k in range(1, len(layers)):
+        if factors[k] is None:
+            continue
+        W, b, _ = layers[k]
+        n = W.shape[1]
+        M = g.normal(size=(50, 3, n))
+        bits = np.packbits(g.integers(0, 2, (50, n)).astype(np.uint8), axis=1)
+        dense = K.gated_product(M, bits, 1.0, 0.01, np.ascontiguousarray(W), b)
+        fast = P._next_maps(M, bits, 1.0, 0.01, W, b, None, 0, factors[k])
+        slopes = np.where(np.unpackbits(bits, axis=1, count=n)[:, None, :] == 1, 1.0, 0.01)
+        bound = 4 * n * EPS * (np.abs(M * slopes) @ np.abs(W).T + np.outer([0, 0, 1], np.abs(b))[None])
+        assert np.all(np.abs(fast - dense) <= 2 * bound)
+
+
+def test_split_faces_packs_the_bits_of_every_child():
+    g = np.random.default_rng(1)
+    xy = np.array([[-1.0, -1], [1, -1], [1, 1], [-1, 1]])
+    off, lab = np.array([0, 4]), np.array([-1, -2, -3, -4])
+    for n in (1, 7, 8, 9, 64, 203):
+        M = g.normal(size=(1, 3, n))
+        cxy, coff, _, cparent, cbits, _, _ = K.split_faces(xy, off, lab, M, 0, 1e-10, 2 * np.sqrt(2))
+        assert cbits.shape == (len(cparent), (n + 7) // 8)
+        for c in range(len(cparent)):
+            centre = cxy[coff[c]:coff[c + 1]].mean(0)
+            expected = (M[0, 0] * centre[0] + M[0, 1] * centre[1] + M[0, 2]) > 0
+            assert np.array_equal(np.unpackbits(cbits[c], count=n).astype(bool), expected)
+        assert not np.any(np.unpackbits(cbits, axis=1)[:, n:])  # padding bits stay clear
+
+
+@pytest.mark.parametrize("size", [14, 18])
+def test_sparse_column_updates_give_the_dense_path_partition(size, monkeypatch):
+    net = from_torch(lenet_avgpool(size), (1, size, size))
+    plane = Plane.through(*[0.5 * a for a in three_inputs((1, size, size), 2)])
+    fast = partition(net, plane)
+    assert fast.method == "chain"
+    layers = P._unrolled_layers(net)
+    assert len(P.sparse_columns(layers[1][0])[0]) > 0  # the conv layer's columns are sparse
+    monkeypatch.setattr(P, "SPARSE_DENSITY", -1.0)  # every layer dense
+    monkeypatch.setattr(P, "layer_factors", lambda net, layers: [None] * len(layers))
+    dense = partition(net, plane)
+    assert dense.num_regions == fast.num_regions
+    assert np.array_equal(dense.patterns, fast.patterns)
+    scale = np.abs(dense.maps).max()
+    assert np.allclose(dense.maps, fast.maps, rtol=0, atol=1e-12 * scale)
+    assert np.array_equal(dense.offsets, fast.offsets)
