@@ -15,17 +15,24 @@ API (``Regioncam(size).add(regioncam.nn.convert(model))``); it computes in float
 float64, so counts may differ by a handful of near-degenerate regions: the table shows both and
 their relative difference. Wall time and CPU time (process time: the machine is shared) are both
 reported; regions/s and the ratio use wall time, the CPU ratio is given beside it.
+
+Both run on one thread (``OMP_NUM_THREADS=1`` unless you set it): regioncam is single-threaded, and
+idle BLAS threads spinning after a call would count as netatlas CPU time.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import sys
-import time
+import os
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before NumPy/torch load their thread pools
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def _time(fn, repeat, budget=None):

@@ -126,3 +126,12 @@ def test_bad_max_index_is_refused():
         Max(torch.tensor([[-1, 0]]), (2,), (1,))
     with pytest.raises(ValueError, match="index"):
         Max(torch.tensor([[0, 5]]), (2,), (1,))
+
+
+def test_n_parameters_counts_weights_not_max_pool_windows():
+    from netatlas.nets import zoo
+
+    model = zoo.lenet5()
+    net = from_torch(model, (1, 28, 28))
+    assert any(isinstance(node.op, Max) for node in net.nodes)
+    assert net.n_parameters == sum(p.numel() for p in model.parameters())

@@ -550,10 +550,12 @@ class Net:
 
     @property
     def n_parameters(self) -> int:
+        """Number of weights (floating-point tensors, each shared one counted once); index tensors
+        such as a max pool's windows are structure, not parameters."""
         seen, total = set(), 0
         for node in self.nodes:
             for t in _tensors(node.op):
-                if id(t) not in seen:
+                if t.is_floating_point() and id(t) not in seen:
                     seen.add(id(t))
                     total += t.numel()
         return total
