@@ -34,8 +34,8 @@ from netatlas.nets._ir import (
     Node,
 )
 
-__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "state_columns", "gate_from_state",
-           "magnitude_net", "magnitude_gate", "widest_gate", "ROWWISE_MAX"]
+__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "gated_values", "state_columns",
+           "gate_from_state", "magnitude_net", "magnitude_gate", "widest_gate", "ROWWISE_MAX"]
 
 #: A ``Max`` gate for :func:`gated_maps` that takes each row's maximum over the window instead of
 #: one selected entry (a bound, over every selection, of a magnitude pass).
@@ -139,53 +139,66 @@ def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.nda
     ndarray of shape (F, 3, size): rows ``[d/du, d/dv, value at (0, 0)]``.
     """
     n_faces = next((_first(g).shape[0] for g in gates if g is not None and not isinstance(g, str)), 1)
-    start = torch.from_numpy(np.stack([d1, d2, x_c]))[None]  # (1, 3, n_inputs)
-    values: list[torch.Tensor | None] = []
+    out = gated_values(net, [node_index], x_c, d1, d2, gates.__getitem__)[node_index]
+    if out.shape[0] != n_faces:
+        out = out.expand(n_faces, -1, -1)
+    return np.ascontiguousarray(out.numpy())
+
+
+def gated_values(net, targets, x_c, d1, d2, gate, known=None) -> dict:
+    """The values (batch, 3, size) torch tensors of the nodes ``targets`` and of every node the pass
+    went through, batch F (or 1 where no gate has entered yet). ``gate(k)`` is the gate of the k-th
+    node of ``net.nonlinear`` (as in :func:`gated_maps`); it is asked only for the nodes the pass
+    goes through. ``known``: node -> values already computed for these faces, where the pass starts
+    (a child face shares its parent's values before the node that split it)."""
+    values = dict(known or {})
+    need, stack = set(), list(targets)
+    while stack:
+        i = stack.pop()
+        if i not in values and i not in need:
+            need.add(i)
+            stack.extend(net.nodes[i].inputs)
     act_position = {n: k for k, n in enumerate(net.nonlinear)}
     with torch.no_grad():
-        for i, node in enumerate(net.nodes[: node_index + 1]):
+        for i in sorted(need):
+            node = net.nodes[i]
             op = node.op
             if isinstance(op, Input):
-                values.append(start)
+                values[i] = torch.from_numpy(np.stack([d1, d2, x_c]))[None]  # (1, 3, n_inputs)
                 continue
             if isinstance(op, Add):
-                a, b = values[node.inputs[0]], values[node.inputs[1]]
-                values.append(a + b)
+                values[i] = values[node.inputs[0]] + values[node.inputs[1]]
                 continue
             if isinstance(op, Concat):
                 parts = [values[j] for j in node.inputs]
                 batch = max(p.shape[0] for p in parts)
                 flat = [p.expand(batch, -1, -1).reshape(batch * 3, -1) for p in parts]
-                values.append(op(*flat).reshape(batch, 3, -1))
+                values[i] = op(*flat).reshape(batch, 3, -1)
                 continue
             x = values[node.inputs[0]]
             if isinstance(op, Activation):
-                gate = gates[act_position[i]]
-                slope, const = gate if isinstance(gate, tuple) else (gate, None)
+                g = gate(act_position[i])
+                slope, const = g if isinstance(g, tuple) else (g, None)
                 y = x * torch.from_numpy(np.asarray(slope, dtype=np.float64))[:, None, :]  # (F, 3, size)
                 if const is not None:
                     y[:, 2] += torch.from_numpy(np.asarray(const, dtype=np.float64))
-                values.append(y)
-                continue
-            if isinstance(op, Max) and isinstance(gates[act_position[i]], str):  # ROWWISE_MAX
-                batch, _, size = x.shape
-                values.append(op(x.reshape(batch * 3, size)).reshape(batch, 3, -1))
+                values[i] = y
                 continue
             if isinstance(op, Max):
-                picked = torch.from_numpy(np.asarray(gates[act_position[i]], dtype=np.int64))  # (F, n_out)
+                g = gate(act_position[i])
+                if isinstance(g, str):  # ROWWISE_MAX
+                    batch, _, size = x.shape
+                    values[i] = op(x.reshape(batch * 3, size)).reshape(batch, 3, -1)
+                    continue
+                picked = torch.from_numpy(np.asarray(g, dtype=np.int64))  # (F, n_out)
                 batch = max(x.shape[0], picked.shape[0])
-                values.append(torch.gather(x.expand(batch, -1, -1), 2,
-                                           picked[:, None, :].expand(batch, 3, -1)))
+                values[i] = torch.gather(x.expand(batch, -1, -1), 2, picked[:, None, :].expand(batch, 3, -1))
                 continue
             batch, _, size = x.shape
-            flat = x.reshape(batch * 3, size)
-            lin = _linear_part(op, flat).reshape(batch, 3, -1)
+            lin = _linear_part(op, x.reshape(batch * 3, size)).reshape(batch, 3, -1)
             offset = op(x[:, 2])  # includes the bias
-            values.append(torch.cat([lin[:, :2], offset[:, None]], dim=1))
-    out = values[node_index]
-    if out.shape[0] != n_faces:
-        out = out.expand(n_faces, -1, -1)
-    return np.ascontiguousarray(out.numpy())
+            values[i] = torch.cat([lin[:, :2], offset[:, None]], dim=1)
+    return values
 
 
 def magnitude_net(net) -> Net | None:

@@ -48,6 +48,8 @@ from netatlas.regions import _scale
 from netatlas.regions._affine import (
     activation_slopes,
     check_piecewise_linear,
+    gate_from_state,
+    gated_values,
     state_columns,
 )
 from netatlas.regions._graphmaps import _maps_chunked, _VanishingGraph
@@ -815,33 +817,81 @@ def _graph_partition(net, plane, tol, limits=None) -> Partition:
 
 
 def _unpacked(run, states):
-    """States as gate_from_state wants them: pattern bits unpacked, arg-maxes as they are."""
-    return [st if run.is_max[k] else np.unpackbits(st, axis=1, count=run.bit_cols[k])
-            for k, st in enumerate(states)]
+    """States as gate_from_state wants them: pattern bits unpacked (on demand: ``[faces]`` of an
+    entry unpacks those rows), arg-maxes as they are."""
+    return [st if run.is_max[k] else _Unpacking(st, run.bit_cols[k]) for k, st in enumerate(states)]
 
 
-def _graph_level(run, k, xy, off, lab, states):
+class _Unpacking:
+    """Packed pattern bits whose rows unpack when indexed (``[faces]`` or ``[:]``)."""
+
+    def __init__(self, packed, count):
+        self.packed, self.count = packed, count
+
+    def __getitem__(self, rows):
+        return np.unpackbits(self.packed[rows], axis=1, count=self.count)
+
+
+def _carried(net, node_index):
+    """The nodes before ``node_index`` whose values later nodes read: a face split at that node
+    passes these on to its children (their values are the parent's)."""
+    return [j for j in range(node_index)
+            if any(j in net.nodes[m].inputs for m in range(node_index, len(net.nodes)))]
+
+
+def _gate_source(run, states):
+    """``gate(k)`` for gated_values: the gate of nonlinear node k from these faces' states."""
+    net = run.net
+
+    def gate(k):
+        return gate_from_state(run.ops[k], states[k][:], net.nodes[net.nonlinear[k]].size)
+
+    return gate
+
+
+def _rows(values, parent, c0, c1):
+    """The carried values of children c0:c1 (``parent``: their rows in ``values``); values computed
+    before any gate (batch 1) hold for every face."""
+    return {j: v if v.shape[0] == 1 else v[torch.from_numpy(parent[c0:c1])] for j, v in values.items()}
+
+
+def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
     """Split faces (xy, off, lab; ``states`` per earlier nonlinear node, pattern bits packed) at
     nonlinear node k and recurse, ``run.chunk`` faces at a time, so only one chunk's per-face maps
-    per level are ever held."""
+    per level are ever held. ``carried`` (node -> values, rows ``parent[face]``) are the values the
+    faces share with their parents: each face's maps are computed on from there, not from the input."""
     net, x_c, d1, d2 = run.net, *run.frame
     n_faces = len(off) - 1
+    carried = carried or {}
+    parent = np.arange(n_faces) if parent is None else parent
     if k == len(run.ops):
-        maps = _maps_chunked(net, len(net.nodes) - 1, x_c, d1, d2, _unpacked(run, states), run.ops, n_faces)
-        _emit(run.out, xy, off, lab, states, maps)
+        last = len(net.nodes) - 1
+        for c0 in range(0, n_faces, run.chunk):
+            c1 = min(c0 + run.chunk, n_faces)
+            sub_states = _unpacked(run, [st[c0:c1] for st in states])
+            out = gated_values(net, [last], x_c, d1, d2, _gate_source(run, sub_states),
+                               _rows(carried, parent, c0, c1))[last]
+            v0, v1 = off[c0], off[c1]
+            _emit(run.out, xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1], [st[c0:c1] for st in states],
+                  np.ascontiguousarray(out.expand(c1 - c0, -1, -1).numpy()))
         return
     op, node_index = run.ops[k], net.nonlinear[k]
     if not run.is_max[k] and op.name == "identity":
         ones = np.packbits(np.ones((n_faces, run.bit_cols[k]), np.uint8), axis=1)
-        _graph_level(run, k + 1, xy, off, lab, states + [ones])
+        _graph_level(run, k + 1, xy, off, lab, states + [ones], carried, parent)
         return
+    pre = net.nodes[node_index].inputs[0]
+    keep = _carried(net, node_index)
     for c0 in range(0, n_faces, run.chunk):
         c1 = min(c0 + run.chunk, n_faces)
         v0, v1 = off[c0], off[c1]
         sub_xy, sub_off, sub_lab = xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1]
         sub_states = [st[c0:c1] for st in states]
-        pre, unpacked = net.nodes[node_index].inputs[0], _unpacked(run, sub_states)
-        M = _maps_chunked(net, pre, x_c, d1, d2, unpacked, run.ops, c1 - c0)
+        unpacked = _unpacked(run, sub_states)
+        values = gated_values(net, [pre, *keep], x_c, d1, d2, _gate_source(run, unpacked),
+                              _rows(carried, parent, c0, c1))
+        M = np.ascontiguousarray(values[pre].expand(c1 - c0, -1, -1).numpy())
+        values = {j: values[j] for j in keep}
         if run.is_max[k]:
             maps, windows = run.vanish.max_ties(pre, M, unpacked, op.index.numpy())  # equal entries tie exactly
             cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, maps, windows,
@@ -857,7 +907,7 @@ def _graph_level(run, k, xy, off, lab, states):
             cstate = cbits
         M = None
         log.debug("nonlinear node %d: %d faces -> %d", k, c1 - c0, len(cparent))
-        _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate])
+        _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate], values, cparent)
 
 
 
