@@ -4,6 +4,7 @@
     python benchmarks/regions.py --quick        # small sizes only
     python benchmarks/regions.py --json out.json --repeat 3
     python benchmarks/regions.py --conv         # LeNet-style AvgPool CNN, 12x12 and 16x16 inputs
+    python benchmarks/regions.py --maxpool      # LeNet-5 with max pooling (netatlas alone)
 
 The ``--conv`` case is a LeNet-style CNN (conv3x3-ReLU-avgpool2, twice, fc 32, fc 10; seeded) on a plane
 through three seeded random images in [0, 1]; regioncam gets the same function unrolled to dense
@@ -157,6 +158,32 @@ def run_conv(image_sizes, repeat=3, seed=0):
     return rows
 
 
+def run_maxpool(half_widths, repeat=3, seed=0):
+    """LeNet-5 with max pooling (``netatlas.nets.zoo.lenet5``, untrained, seeded) on windows of the
+    plane through three seeded random 28x28 images: netatlas alone (regioncam has one global max
+    pool, not max pooling over windows), regions/s of the graph path."""
+    import netatlas
+    from netatlas.nets import zoo
+
+    net = netatlas.nets.from_torch(zoo.lenet5(seed=seed), (1, 28, 28))
+    g = np.random.default_rng(seed)
+    through = netatlas.Plane.through(*[g.random((1, 28, 28)) for _ in range(3)])
+    umin, umax, vmin, vmax = through.bounds
+    cu, cv = (umin + umax) / 2, (vmin + vmax) / 2
+    rows = []
+    for h in half_widths:
+        plane = netatlas.Plane(through.origin, through.d1, through.d2, (cu - h, cu + h, cv - h, cv + h))
+        part, t, c = _time(lambda plane=plane: netatlas.regions.partition(net, plane, memory_budget=None), repeat,
+                           budget=60.0)
+        row = {"widths": f"lenet5 +-{h:g}", "regions_netatlas": part.num_regions, "seconds_netatlas": t,
+               "cpu_seconds_netatlas": c, "regions_per_s_netatlas": part.num_regions / t, "method": part.method,
+               "area_error": abs(float(part.areas.sum()) - plane.area) / plane.area}
+        print(f"{row['widths']:<18} {row['regions_netatlas']:>12,} {'-':>12} {t:>8.2f} {'-':>8} "
+              f"{row['regions_per_s_netatlas']:>11,.0f} {'-':>11} {'-':>6} {'-':>9}", flush=True)
+        rows.append(row)
+    return rows
+
+
 def _print_header():
     print(f"{'network':<18} {'regions (na)':>12} {'regions (rc)':>12} {'s (na)':>8} {'s (rc)':>8} "
           f"{'reg/s (na)':>11} {'reg/s (rc)':>11} {'ratio':>6} {'cpu ratio':>9}")
@@ -179,6 +206,9 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="write the table as JSON to this path")
     parser.add_argument("--conv", nargs="*", type=int, default=None,
                         help="the LeNet-style AvgPool CNN case on these image sizes (default 12 16)")
+    parser.add_argument("--maxpool", nargs="*", type=float, default=None,
+                        help="LeNet-5 with max pooling on windows of these half-widths (default 0.02 0.05); "
+                             "netatlas only")
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = [[int(w) for w in s.split("-")] for s in args.sizes]
@@ -187,6 +217,12 @@ def main(argv=None):
     else:
         sizes = [[256, 256, 256], [512, 512, 512]]
     _print_header()
+    if args.maxpool is not None:
+        rows = run_maxpool(args.maxpool or [0.02, 0.05], repeat=args.repeat, seed=args.seed)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"rows": rows}, fh, indent=2)
+        return 0
     if args.conv is not None:
         rows = run_conv(args.conv or [12, 16], repeat=args.repeat, seed=args.seed)
     else:

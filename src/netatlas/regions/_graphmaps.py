@@ -8,6 +8,7 @@ import numpy as np
 
 from netatlas._errors import NetatlasError
 from netatlas.regions._affine import gate_from_state, gated_maps, magnitude_gate, magnitude_net, widest_gate
+from netatlas.regions._maxkernels import tie_candidates
 from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing, vanishing_tolerance
 
 __all__ = ["_VanishingGraph", "_maps_chunked"]
@@ -43,19 +44,13 @@ class _VanishingGraph:
             return M, index
         present = index >= 0
         n_out, k = index.shape
-        idx = np.where(present, index, 0)
-        mu = self._bound(node_index)[:, :, idx]  # (1, 3, n_out, k)
-        W = M[:, :, idx]
-        pairs = {}
-        for q in range(1, k):
-            for p in range(q):
-                D = np.abs(W[..., q] - W[..., p])
-                c = (D <= CANDIDATE_RATIO * (mu[..., q] + mu[..., p])).all(axis=1) & (D > 0).any(axis=1)
-                c &= present[:, q] & present[:, p]
-                if c.any():
-                    pairs[p, q] = c
+        candidates = tie_candidates(M, index, np.ascontiguousarray(self._bound(node_index)[0]), CANDIDATE_RATIO)
+        order = [(p, q) for q in range(1, k) for p in range(q)]
+        pairs = {pq: c for pq, c in zip(order, candidates, strict=True) if c.any()}
         if not pairs:
             return M, index
+        idx = np.where(present, index, 0)
+        W = M[:, :, idx]
         faces = np.flatnonzero(np.any([c.any(axis=1) for c in pairs.values()], axis=0))
         S = _maps_chunked(self.net, node_index, *self.inputs, [st[faces] for st in states], self.ops, len(faces),
                           magnitude=True)[:, :, idx]

@@ -20,7 +20,35 @@ from numba import njit
 
 from netatlas.regions._kernels import _grow1, _grow2  # growable buffers, shared with the ReLU kernels
 
-__all__ = ["split_faces_max"]
+__all__ = ["split_faces_max", "tie_candidates"]
+
+
+@njit(cache=True)
+def tie_candidates(M, index, mu, ratio):
+    """Window entry pairs that may tie on a face: (n_pairs, F, n_out) bool, pairs (p, q), p < q, in
+    the order q = 1.., p = 0..q-1; True where ``|z_q - z_p| <= ratio (mu_q + mu_p)`` in all three
+    rows of the maps M (F, 3, n_in) and the two are not already the same function (``mu`` (3, n_in):
+    magnitude bounds; ``index`` (n_out, k) windows padded with -1)."""
+    F = M.shape[0]
+    n_out, k = index.shape
+    out = np.zeros((k * (k - 1) // 2, F, n_out), np.bool_)
+    for f in range(F):
+        for w in range(n_out):
+            pair = 0
+            for q in range(1, k):
+                iq = index[w, q]
+                for p in range(q):
+                    ip = index[w, p]
+                    if iq >= 0 and ip >= 0:
+                        close = True
+                        differ = False
+                        for r in range(3):
+                            d = abs(M[f, r, iq] - M[f, r, ip])
+                            close = close and d <= ratio * (mu[r, iq] + mu[r, ip])
+                            differ = differ or d > 0.0
+                        out[pair, f, w] = close and differ
+                    pair += 1
+    return out
 
 
 @njit(cache=True)
