@@ -34,8 +34,8 @@ from netatlas.nets._ir import (
     Node,
 )
 
-__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "gated_values", "state_columns",
-           "gate_from_state", "magnitude_net", "magnitude_gate", "widest_gate", "ROWWISE_MAX"]
+__all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "gated_values", "carried_nodes",
+           "state_columns", "gate_from_state", "magnitude_net", "magnitude_gate", "widest_gate", "ROWWISE_MAX"]
 
 #: A ``Max`` gate for :func:`gated_maps` that takes each row's maximum over the window instead of
 #: one selected entry (a bound, over every selection, of a magnitude pass).
@@ -143,6 +143,13 @@ def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.nda
     if out.shape[0] != n_faces:
         out = out.expand(n_faces, -1, -1)
     return np.ascontiguousarray(out.numpy())
+
+
+def carried_nodes(net, node_index: int) -> list[int]:
+    """The nodes before ``node_index`` whose values later nodes read: a face (or piece of a line)
+    split at that node passes these values on to its children, which share them."""
+    return [j for j in range(node_index)
+            if any(j in net.nodes[m].inputs for m in range(node_index, len(net.nodes)))]
 
 
 def gated_values(net, targets, x_c, d1, d2, gate, known=None) -> dict:

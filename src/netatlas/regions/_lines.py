@@ -2,7 +2,7 @@
 any input dimension (Hanin & Rolnick count regions this way).
 
 Activation nodes are processed in order; on each piece every earlier node has a fixed pattern, so
-node k's pre-activation is affine in t there (``_affine.gated_maps`` with d2 = 0) and each unit's
+node k's pre-activation is affine in t there (``_affine.gated_values`` with d2 = 0) and each unit's
 zero is one breakpoint (hardtanh: one per finite bound). For a ``Max`` node, every crossing of two
 entries of a window is a candidate breakpoint; it is kept where the window's arg-max changes (ties
 go to the first entry, as in the partition). A breakpoint within ``LINE_TOLERANCE`` (in t) of
@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from netatlas._checks import require_finite
 from netatlas.nets import as_net
 from netatlas.nets._ir import Max
-from netatlas.regions._affine import check_piecewise_linear, gate_from_state, gated_maps
+from netatlas.regions._affine import carried_nodes, check_piecewise_linear, gate_from_state, gated_values
 from netatlas.regions._graphmaps import _VanishingGraph
 from netatlas.slices import Line
 
@@ -117,14 +118,18 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     edges = np.array([0.0, 1.0])
     states: list[np.ndarray] = []
     vanish = _VanishingGraph(net, x_c, d1, d2)  # NOTE [vanishing units] in _roundoff
+    carried: dict = {}  # values the pieces share with their parents: each node's maps go on from there
     for op, node_index in zip(ops, net.nonlinear, strict=True):
         pre = net.nodes[node_index].inputs[0]
-        M = np.array(_maps(net, pre, x_c, d1, d2, states, ops, len(edges) - 1))
+        keep = carried_nodes(net, node_index)
+        values = gated_values(net, [pre, *keep], x_c, d1, d2, _gate_source(net, ops, states), carried)
+        M = np.array(values[pre].expand(len(edges) - 1, -1, -1).numpy())
         if isinstance(op, Max):
             maps, windows = vanish.max_ties(pre, M, states, op.index.numpy())  # equal entries tie exactly
             edges, parent, state = _split_max(edges, maps[:, 0], maps[:, 2], windows, tolerance)
         elif op.name == "identity":
             states.append(np.ones((len(edges) - 1, M.shape[2]), np.uint8))
+            carried = {j: values[j] for j in keep}
             continue
         else:
             shifted = vanish.shifted(pre, M, states, op.breakpoints)
@@ -132,7 +137,11 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
             edges, parent, mids = _split_zeros(edges, a_all, c_all, tolerance)
             state = (a_all[parent] * mids[:, None] + c_all[parent] > 0).astype(np.uint8)
         states = [st[parent] for st in states] + [state]
-    out = _maps(net, len(net.nodes) - 1, x_c, d1, d2, states, ops, len(edges) - 1)
+        rows = torch.from_numpy(parent)
+        carried = {j: values[j] if values[j].shape[0] == 1 else values[j][rows] for j in keep}
+    last = len(net.nodes) - 1
+    out = gated_values(net, [last], x_c, d1, d2, _gate_source(net, ops, states), carried)[last]
+    out = out.expand(len(edges) - 1, -1, -1).numpy()
     n_pieces = len(edges) - 1
     bits = [st.astype(bool) for st, op in zip(states, ops, strict=True) if not isinstance(op, Max)]
     choices = [st.astype(np.int64) for st, op in zip(states, ops, strict=True) if isinstance(op, Max)]
@@ -203,9 +212,8 @@ def _first_max(z, slope, present, tolerance):
     return np.argmax((z >= best - band) & present[None], axis=2)
 
 
-def _maps(net, node_index, x_c, d1, d2, states, ops, n_pieces):
-    sizes = [net.nodes[i].size for i in net.nonlinear]
-    gates = [gate_from_state(op, st, size) for st, op, size in zip(states, ops, sizes, strict=False)]
-    gates += [None] * (len(ops) - len(gates))
-    m = gated_maps(net, node_index, x_c, d1, d2, gates)
-    return np.broadcast_to(m, (n_pieces, *m.shape[1:]))
+def _gate_source(net, ops, states):
+    def gate(k):
+        return gate_from_state(ops[k], states[k], net.nodes[net.nonlinear[k]].size)
+
+    return gate

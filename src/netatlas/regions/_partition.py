@@ -47,6 +47,7 @@ from netatlas.regions import _kernels as K
 from netatlas.regions import _scale
 from netatlas.regions._affine import (
     activation_slopes,
+    carried_nodes,
     check_piecewise_linear,
     gate_from_state,
     gated_values,
@@ -832,13 +833,6 @@ class _Unpacking:
         return np.unpackbits(self.packed[rows], axis=1, count=self.count)
 
 
-def _carried(net, node_index):
-    """The nodes before ``node_index`` whose values later nodes read: a face split at that node
-    passes these on to its children (their values are the parent's)."""
-    return [j for j in range(node_index)
-            if any(j in net.nodes[m].inputs for m in range(node_index, len(net.nodes)))]
-
-
 def _gate_source(run, states):
     """``gate(k)`` for gated_values: the gate of nonlinear node k from these faces' states."""
     net = run.net
@@ -881,7 +875,7 @@ def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
         _graph_level(run, k + 1, xy, off, lab, states + [ones], carried, parent)
         return
     pre = net.nodes[node_index].inputs[0]
-    keep = _carried(net, node_index)
+    keep = carried_nodes(net, node_index)
     for c0 in range(0, n_faces, run.chunk):
         c1 = min(c0 + run.chunk, n_faces)
         v0, v1 = off[c0], off[c1]
