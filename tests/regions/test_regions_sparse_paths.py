@@ -118,3 +118,77 @@ def test_sparse_column_updates_give_the_dense_path_partition(size, monkeypatch):
     scale = np.abs(dense.maps).max()
     assert np.allclose(dense.maps, fast.maps, rtol=0, atol=1e-12 * scale)
     assert np.array_equal(dense.offsets, fast.offsets)
+
+
+def _without_segments(monkeypatch, net, plane):
+    with monkeypatch.context() as m:
+        m.setattr(P, "segment", lambda net, k: None)
+        return partition(net, plane, method="graph")
+
+
+def _same_partition(a, b):
+    assert a.num_regions == b.num_regions
+    assert np.array_equal(a.offsets, b.offsets)
+    assert np.array_equal(a.patterns, b.patterns)
+    assert np.array_equal(a.argmax, b.argmax)
+    # the updates reach each map by another sum of the same terms: round-off of the widest sums
+    assert np.allclose(a.maps, b.maps, rtol=0, atol=1e-11 * np.abs(b.maps).max())
+
+
+@pytest.mark.parametrize("pool_name", ["maxpool2", "maxpool3-s2-p1-ceil", "adaptive-max"])
+def test_graph_segments_give_the_direct_partition(pool_name, monkeypatch):
+    from test_regions_max import _build, check_exact
+
+    net = _build(3, pool_name, shape=(1, 6, 6))
+    plane = Plane.through(*three_inputs((1, 6, 6), 4))
+    assert any(P.segment(net, k) is not None for k in range(len(net.nonlinear)))
+    fast = partition(net, plane, method="graph")
+    _same_partition(fast, _without_segments(monkeypatch, net, plane))
+    check_exact(net, plane, fast)
+
+
+def test_graph_segments_on_lenet5_with_duplicate_channels(monkeypatch):
+    # two identical conv channels: their pooled values tie on every face, which the updates must
+    # leave to the direct product and the tie rule
+    from netatlas.nets import zoo
+
+    model = zoo.lenet5(seed=1)
+    with torch.no_grad():
+        model[0].weight[1] = model[0].weight[0]
+        model[0].bias[1] = model[0].bias[0]
+    net = from_torch(model, (1, 28, 28))
+    g = np.random.default_rng(5)
+    through = Plane.through(*[g.random((1, 28, 28)) for _ in range(3)])
+    u0, u1, v0, v1 = through.bounds
+    cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
+    plane = Plane(through.origin, through.d1, through.d2, (cu - 0.01, cu + 0.01, cv - 0.01, cv + 0.01))
+    fast = partition(net, plane)
+    assert fast.num_regions > 100
+    _same_partition(fast, _without_segments(monkeypatch, net, plane))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), n_in=st.integers(1, 40), n_out=st.integers(1, 30), density=st.floats(0.05, 1))
+def test_sparse_updates_equal_the_direct_product(seed, n_in, n_out, density):
+    from netatlas.regions._segments import plan_updates, update_from_previous
+
+    g = np.random.default_rng(seed)
+    A = g.normal(size=(n_out, n_in)) * (g.random((n_out, n_in)) < density)
+    # a batch of faces whose values change in a few entries from one to the next
+    G = np.empty((50, 3, n_in))
+    G[0] = g.normal(size=(3, n_in))
+    for c in range(1, 50):
+        G[c] = G[c - 1]
+        changed = g.choice(n_in, size=min(n_in, int(g.integers(0, 4))), replace=False)
+        G[c][:, changed] = g.normal(size=(3, len(changed)))
+    rows, cols = np.nonzero(A.T)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_in))]).astype(np.int64)
+    full = plan_updates(G, 3, 16)
+    assert full[0] and not full.all()  # the first is direct, most are updates
+    out = np.empty((50, 3, n_out))
+    out[full] = G[full] @ A.T
+    update_from_previous(G, full, ptr, cols.astype(np.int64), A.T[rows, cols].copy(), out)
+    direct = G @ A.T
+    # each face is at most 16 updates from a direct product: 16 + n_in roundings of |A| |G| terms
+    bound = (16 * 4 + n_in) * EPS * np.maximum.accumulate(np.abs(G) @ np.abs(A).T, axis=0)
+    assert np.all(np.abs(out - direct) <= bound + 1e-300)

@@ -69,10 +69,10 @@ def _disc(pxy, s, n):
 
 
 @njit(cache=True)
-def _winners(pxy, s, n, a, b, c, row, scale, alive):
-    """Mark in ``alive`` (k,) the row entries nobody beats on the piece; return how many."""
+def _winners(pxy, s, n, cu, cv, R, a, b, c, row, scale, alive):
+    """Mark in ``alive`` (k,) the row entries nobody beats on the piece (enclosing disc: centre
+    (cu, cv), radius R); return how many."""
     k = row.shape[0]
-    cu, cv, R = _disc(pxy, s, n)
     best = -1
     zbest = -np.inf
     for p in range(k):
@@ -211,8 +211,9 @@ def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
         nv = e - s
         a, b, c = maps[f, 0], maps[f, 1], maps[f, 2]
         n_cut = 0
+        cu, cv, R = _disc(xy, s, nv)
         for w in range(n_out):
-            n_alive = _winners(xy, s, nv, a, b, c, index[w], scale, alive)
+            n_alive = _winners(xy, s, nv, cu, cv, R, a, b, c, index[w], scale, alive)
             if n_alive == 1:
                 for p in range(k):
                     if alive[p]:
@@ -241,7 +242,8 @@ def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
             m_next = 0
             for pi in range(n_pieces):
                 s0, n0 = ps_a[pi], pn_a[pi]
-                n_alive = _winners(pool_a, s0, n0, a, b, c, row, scale, alive)
+                pu, pv, pR = _disc(pool_a, s0, n0)
+                n_alive = _winners(pool_a, s0, n0, pu, pv, pR, a, b, c, row, scale, alive)
                 for i in range(k):
                     if alive[i] == 0:
                         continue

@@ -54,8 +54,9 @@ from netatlas.regions._affine import (
     state_columns,
 )
 from netatlas.regions._graphmaps import _maps_chunked, _VanishingGraph
-from netatlas.regions._maxkernels import split_faces_max
+from netatlas.regions._maxkernels import split_faces_max, tie_candidates
 from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
+from netatlas.regions._segments import REFRESH, plan_updates, segment, update_from_previous
 from netatlas.slices import Plane
 
 __all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition"]
@@ -783,6 +784,7 @@ class _GraphRun:
     diam: float
     out: dict
     vanish: _VanishingGraph  # NOTE [vanishing units] in _roundoff
+    segments: list  # per nonlinear node, the affine segment before it (``_segments``) or None
     chunk: int = GRAPH_CHUNK_FACES
 
 
@@ -801,7 +803,7 @@ def _graph_partition(net, plane, tol, limits=None) -> Partition:
         b_bits += nb
     out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": [], "limits": limits}
     run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
-                    _VanishingGraph(net, x_c, d1, d2))
+                    _VanishingGraph(net, x_c, d1, d2), [segment(net, k) for k in range(len(ops))])
     _graph_level(run, 0, xy, off, lab, [])
     states = [np.concatenate([p[k] for p in out["pat"]]) for k in range(len(ops))]
     out["pat"] = [[st for st, m in zip(states, is_max, strict=True) if not m]]
@@ -849,6 +851,55 @@ def _rows(values, parent, c0, c1):
     return {j: v if v.shape[0] == 1 else v[torch.from_numpy(parent[c0:c1])] for j, v in values.items()}
 
 
+def _segment_maps(run, k, unpacked, carried, rows):
+    """Maps (F, 3, n) of nonlinear node k's input on F faces, and the values their children carry,
+    through the affine segment ``run.segments[k]`` by sparse updates from face to face
+    (``_segments``). ``carried`` and ``rows`` (F,) as in ``_rows``."""
+    net, x_c, d1, d2 = run.net, *run.frame
+    seg = run.segments[k]
+    n_faces = len(rows)
+    source = net.nodes[seg.source]
+    below = carried.get(source.inputs[0]) if isinstance(source.op, Max) and not seg.extra else None
+    if below is not None and below.shape[0] > 1:
+        # a max pool's output straight from the parents' values: no copy of its (wider) input per face
+        picked = gate_from_state(source.op, unpacked[k - 1][:], source.size)  # (F, n_out) input positions
+        g = below.numpy()[rows[:, None, None], np.arange(3)[None, :, None], picked[:, None, :]]
+        values = {}
+    else:
+        values = gated_values(net, [seg.source, *seg.extra], x_c, d1, d2, _gate_source(run, unpacked),
+                              _rows(carried, rows, 0, n_faces))
+        g = np.ascontiguousarray(values[seg.source].expand(n_faces, -1, -1).numpy())
+
+    def direct(faces):
+        return gated_values(net, [seg.target], x_c, d1, d2, None, {seg.source: torch.from_numpy(g[faces])})[
+            seg.target].numpy()
+
+    full = plan_updates(g, seg.max_changes, REFRESH)
+    M = np.empty((n_faces, 3, seg.n_out))
+    M[full] = direct(full)
+    update_from_previous(g, full, seg.ptr, seg.idx, seg.val, M)
+    again = _may_vanish(run, k, seg.target, M)
+    if again.any():  # the snapping rule bounds the round-off of a direct product, not of updates
+        M[again] = direct(again)
+    return M, {seg.target: torch.from_numpy(M), **{j: values[j] for j in seg.extra}}
+
+
+def _may_vanish(run, k, node, M):
+    """(F,) bool: faces where a unit (or a pair of max-window entries) of M may vanish: the
+    candidates of NOTE [vanishing units] in ``_roundoff``."""
+    if run.vanish.net is None:
+        return np.zeros(len(M), bool)
+    mu = np.ascontiguousarray(run.vanish._bound(node)[0])  # (3, n)
+    op = run.ops[k]
+    if run.is_max[k]:
+        return tie_candidates(M, op.index.numpy(), mu, CANDIDATE_RATIO).any(axis=(0, 2))
+    out = np.zeros(len(M), bool)
+    for bp in op.breakpoints:
+        shift, margin = np.array([0.0, 0.0, bp])[None, :, None], np.array([0.0, 0.0, abs(bp)])[:, None]
+        out |= (np.abs(M - shift) <= CANDIDATE_RATIO * (mu + margin)[None]).all(axis=1).any(axis=1)
+    return out
+
+
 def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
     """Split faces (xy, off, lab; ``states`` per earlier nonlinear node, pattern bits packed) at
     nonlinear node k and recurse, ``run.chunk`` faces at a time, so only one chunk's per-face maps
@@ -882,10 +933,13 @@ def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
         sub_xy, sub_off, sub_lab = xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1]
         sub_states = [st[c0:c1] for st in states]
         unpacked = _unpacked(run, sub_states)
-        values = gated_values(net, [pre, *keep], x_c, d1, d2, _gate_source(run, unpacked),
-                              _rows(carried, parent, c0, c1))
-        M = np.ascontiguousarray(values[pre].expand(c1 - c0, -1, -1).numpy())
-        values = {j: values[j] for j in keep}
+        if run.segments[k] is not None:  # sparse updates through the affine ops before this node
+            M, values = _segment_maps(run, k, unpacked, carried, parent[c0:c1])
+        else:
+            values = gated_values(net, [pre, *keep], x_c, d1, d2, _gate_source(run, unpacked),
+                                  _rows(carried, parent, c0, c1))
+            M = np.ascontiguousarray(values[pre].expand(c1 - c0, -1, -1).numpy())
+            values = {j: values[j] for j in keep}
         if run.is_max[k]:
             maps, windows = run.vanish.max_ties(pre, M, unpacked, op.index.numpy())  # equal entries tie exactly
             cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, maps, windows,
