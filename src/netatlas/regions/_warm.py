@@ -12,7 +12,7 @@ __all__ = ["warm_kernels"]
 
 def warm_kernels() -> float:
     """Run a tiny partition through every kernel (split, child maps, areas, locate, boundary, level set,
-    lines, max pooling, local complexity); return the seconds it took.
+    lines, max pooling, conv layers, local complexity); return the seconds it took.
 
     >>> warm_kernels() >= 0
     True
@@ -33,12 +33,18 @@ def warm_kernels() -> float:
         part.level_set(0.0, output=0)
         along_line(mlp([2, 6, 1], activation, seed=0), np.zeros(2), np.ones(2))
         local_complexity(mlp([2, 6, 6, 2], activation, seed=0), np.zeros((2, 2)), 0.5)
-    with torch.random.fork_rng():  # a max-pooling CNN for the arg-max kernels; the global RNG is left alone
+    nn = torch.nn
+    with torch.random.fork_rng():  # the global RNG is left alone
         torch.manual_seed(0)
-        cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                                  torch.nn.Flatten(), torch.nn.Linear(2, 2))
-    a, b, c = np.random.default_rng(0).normal(size=(3, 1, 3, 3))
-    partition(cnn, Plane.through(a, b, c)).decision_boundary()
+        # max pooling then a linear layer: arg-max kernels and the graph path's sparse updates
+        max_cnn = nn.Sequential(nn.Conv2d(1, 2, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2, 2),
+                                nn.ReLU(), nn.Linear(2, 2))
+        # average pooling then a conv and a wide linear layer: the chain path's sparse columns and factors
+        avg_cnn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(2, 2, 3), nn.ReLU(),
+                                nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+    rng = np.random.default_rng(0)
+    partition(max_cnn, Plane.through(*rng.normal(size=(3, 1, 3, 3)))).decision_boundary()
+    partition(avg_cnn, Plane.through(*0.05 * rng.normal(size=(3, 1, 16, 16))))
     return time.perf_counter() - start
 
 
