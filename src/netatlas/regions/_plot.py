@@ -15,6 +15,20 @@ COLOR_BY = ("pattern", "class", "output", "area", "volume", "none")
 _RASTER_ABOVE = 20_000
 
 
+def _pattern_hue(partition, seed, batch=4096):
+    """A stable pseudo-random hue per region: the fractional part of a random projection of its
+    packed pattern bytes and arg-maxes (in batches: never the unpacked patterns of every region)."""
+    rng = np.random.default_rng(seed)
+    columns = [*partition.pattern_bits, *partition.choices]
+    weights = [rng.random(c.shape[1]) for c in columns]
+    h = np.zeros(partition.num_regions)
+    for s in range(0, partition.num_regions, batch):
+        code = sum((c[s:s + batch].astype(np.float64) @ w for c, w in zip(columns, weights, strict=True)),
+                   np.zeros(len(h[s:s + batch])))
+        h[s:s + batch] = (code * 7.31) % 1.0
+    return h
+
+
 def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap=None, seed: int = 0,
                   layer="output"):
     """RGBA colours (F, 4) of the regions.
@@ -30,11 +44,7 @@ def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap
 
     F = partition.num_regions
     if color_by == "pattern":
-        rng = np.random.default_rng(seed)
-        code = np.concatenate([partition.patterns.astype(np.float64), partition.argmax * np.pi], axis=1)
-        weights = rng.random(code.shape[1])
-        # fractional part of a random projection of the pattern: a stable pseudo-random hue
-        h = (code @ weights * 7.31) % 1.0 if code.shape[1] else np.zeros(F)
+        h = _pattern_hue(partition, seed)
         s = 0.35 + 0.25 * ((h * 13.7) % 1.0)
         v = 0.85 + 0.15 * ((h * 29.3) % 1.0)
         rgb = hsv_to_rgb(np.stack([h, s, v], 1))
