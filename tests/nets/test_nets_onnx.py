@@ -33,6 +33,7 @@ from netatlas.nets._ir import (
     Input,
     Linear,
     Max,
+    Pad,
 )
 
 onnx = pytest.importorskip("onnx")
@@ -64,7 +65,7 @@ def envelope_and_fan_in(net, x):
             v, fan_in = op(ins[0]), fan_in + math.prod(op.kernel)
         elif isinstance(op, AdaptiveAvgPool):
             v, fan_in = op(ins[0]), fan_in + math.prod(op.in_shape[1:])
-        elif isinstance(op, (Add, Concat, Max)):
+        elif isinstance(op, (Add, Concat, Max, Pad)):  # Pad and Max select (exact), Concat copies
             v, fan_in = op(*ins), fan_in + (1 if isinstance(op, Add) else 0)
         else:
             raise AssertionError(f"no envelope rule for {op.describe()}")
@@ -583,23 +584,27 @@ def test_trained_digits_cnn(tmp_path):
 
 @st.composite
 def _window_ops(draw):
-    """A Conv, MaxPool or AveragePool node with random kernel, stride, symmetric padding, dilation, ceil mode."""
+    """A Conv, MaxPool or AveragePool node with random kernel, stride, padding (asymmetric too, as the
+    SAME padding of other frameworks), dilation, ceil mode."""
     op = draw(st.sampled_from(["Conv", "MaxPool", "AveragePool"]))
     size = (draw(st.integers(3, 8)), draw(st.integers(3, 8)))
     kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    attrs = {"kernel_shape": list(kernel), "strides": [draw(st.integers(1, 3)) for _ in kernel],
-             "pads": [draw(st.integers(0, k // 2)) for k in kernel]}
-    attrs["pads"] = attrs["pads"] * 2
+    attrs = {"kernel_shape": list(kernel), "strides": [draw(st.integers(1, 3)) for _ in kernel]}
+    before = [draw(st.integers(0, k // 2)) for k in kernel]
+    after = [draw(st.integers(0, k // 2)) for k in kernel]
     if op != "AveragePool":
         attrs["dilations"] = [draw(st.integers(1, 2)) for _ in kernel]
     if op != "Conv":
         attrs["ceil_mode"] = int(draw(st.booleans()))
     if op == "AveragePool":
         attrs["count_include_pad"] = int(draw(st.booleans()))
+        if not attrs["count_include_pad"]:
+            after = before  # refused when asymmetric (test_asymmetric_average_pool_without_padding_is_refused)
     if op == "Conv":
         attrs["group"] = draw(st.sampled_from([1, 2]))
+    attrs["pads"] = before + after
     extent = [(k - 1) * attrs.get("dilations", [1, 1])[i] + 1 for i, k in enumerate(kernel)]
-    assume(all(n + 2 * p >= e for n, p, e in zip(size, attrs["pads"][:2], extent, strict=True)))
+    assume(all(n + lo + hi >= e for n, lo, hi, e in zip(size, before, after, extent, strict=True)))
     return op, size, attrs
 
 
@@ -612,6 +617,12 @@ _WINDOW_EXAMPLES = [
                              "count_include_pad": 0}),
     ("Conv", (6, 7), {"kernel_shape": [3, 2], "strides": [2, 3], "pads": [1, 1, 1, 1], "dilations": [2, 1],
                       "group": 2}),
+    ("Conv", (8, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 1, 1, 1], "dilations": [1, 1],
+                      "group": 1}),  # TensorFlow's SAME padding with stride 2: more after than before
+    ("MaxPool", (7, 8), {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [0, 1, 1, 0], "dilations": [1, 1],
+                         "ceil_mode": 0}),
+    ("AveragePool", (5, 6), {"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 0, 0, 1], "ceil_mode": 0,
+                             "count_include_pad": 1}),
 ]
 
 
@@ -621,6 +632,9 @@ _WINDOW_EXAMPLES = [
 @example(case=_WINDOW_EXAMPLES[1], seed=1)
 @example(case=_WINDOW_EXAMPLES[2], seed=2)
 @example(case=_WINDOW_EXAMPLES[3], seed=3)
+@example(case=_WINDOW_EXAMPLES[4], seed=4)
+@example(case=_WINDOW_EXAMPLES[5], seed=5)
+@example(case=_WINDOW_EXAMPLES[6], seed=6)
 def test_window_op_attributes_match_onnxruntime(case, seed):
     op, size, attrs = case
     rng = np.random.default_rng(seed)
@@ -696,10 +710,26 @@ def test_prelu_hardsigmoid_neg_max_min():
     assert [net.nodes[i].op.describe() for i in net.activations] == [
         "leaky_relu(negative_slope=0.25)", "hardtanh(min_val=0.0, max_val=1.0)",
         "hardtanh(min_val=0.5, max_val=inf)", "hardtanh(min_val=-inf, max_val=1.0)", "relu"]
-    per_channel = make_model([helper.make_node("PRelu", ["x", "s"], ["y"], name="pr")], ["N", 3], ["N", 3],
-                             [("s", [0.1, 0.2, 0.3])])
-    with pytest.raises(netatlas.UnsupportedLayerError, match="PRelu with a slope per channel.*'pr'"):
-        from_onnx(per_channel)
+
+
+
+def test_prelu_with_a_slope_per_channel():
+    """relu(x) - a_c relu(-x): per feature after a Gemm, per channel after a Conv; a slope that varies
+    along a spatial axis is refused by name."""
+    rng = np.random.default_rng(14)
+    features = make_model([helper.make_node("PRelu", ["x", "s"], ["y"], name="pr")], ["N", 3], ["N", 3],
+                          [("s", [0.1, -0.2, 0.3])])
+    net, _, _ = check_graph(features, (100, 3), scale=2.0)
+    assert net.piecewise_linear and len(net.activations) == 2
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("PRelu", ["c", "s"], ["y"])]
+    conv = make_model(nodes, ["N", 1, 5, 5], ["N", 2, 5, 5], [("K", rng.standard_normal((2, 1, 3, 3))),
+                                                             ("s", np.array([0.25, 1.5]).reshape(2, 1, 1))])
+    check_graph(conv, (4, 1, 5, 5))
+    spatial = make_model([helper.make_node("PRelu", ["x", "s"], ["y"], name="pr")], ["N", 2, 3], ["N", 2, 3],
+                         [("s", [0.1, 0.2, 0.3])])
+    with pytest.raises(netatlas.UnsupportedLayerError, match="'pr'"):
+        from_onnx(spatial)
 
 
 @pytest.mark.parametrize("opset", [9, 11, 13, 17])
@@ -712,3 +742,48 @@ def test_older_opsets(tmp_path, opset):
         path = export(module, shape, tmp_path / f"{name}.onnx", opset=opset)
         assert onnx.load(path).opset_import[0].version == opset
         check_against_oracles(path, module, shape, scale=2.0)
+
+
+def test_asymmetric_average_pool_without_padding_is_refused():
+    nodes = [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], pads=[0, 0, 1, 1],
+                              count_include_pad=0)]
+    with pytest.raises(netatlas.UnsupportedLayerError, match="asymmetric padding .* count_include_pad=0"):
+        from_onnx(make_model(nodes, ["N", 1, 5, 5], ["N", 1, 3, 3]))
+
+
+@pytest.mark.parametrize("opset", [9, 13, 19])
+def test_pad_node_zero_padding_and_cropping(opset):
+    """Pad (constant zero) on channels and spatial dims, negative pads (cropping), pads as an attribute
+    (opset 9) or an input (opset 11+), with axes (opset 18+); then a conv, so the padding matters."""
+    rng = np.random.default_rng(12)
+    pads = [0, 1, 2, -1, 0, 0, 1, 2]  # (N, C, H, W) before, then after
+    inits = [("K", rng.standard_normal((2, 2, 3, 3)))]
+    if opset == 9:
+        pad = helper.make_node("Pad", ["x"], ["p"], pads=pads)
+    elif opset == 13:
+        pad = helper.make_node("Pad", ["x", "pads"], ["p"])
+        inits.append(("pads", np.array(pads, np.int64)))
+    else:  # only H and W listed in axes
+        pad = helper.make_node("Pad", ["x", "pads", "", "axes"], ["p"])
+        inits += [("pads", np.array([2, -1, 1, 2], np.int64)), ("axes", np.array([2, 3], np.int64))]
+    if opset == 19:  # no channel padding with these axes
+        inits[0] = ("K", rng.standard_normal((2, 1, 3, 3)))
+    nodes = [pad, helper.make_node("Conv", ["p", "K"], ["c"]), helper.make_node("Relu", ["c"], ["y"])]
+    net, _, _ = check_graph(make_model(nodes, ["N", 1, 6, 6], ["N", 2, "H", "W"], inits, opset=opset), (3, 1, 6, 6))
+    assert any(type(n.op).__name__ == "Pad" for n in net.nodes)
+
+
+def test_pad_modes_other_than_zero_are_refused():
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")]
+    model = make_model(nodes, ["N", 1, 4, 4], ["N", 1, 6, 6], [("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))],
+                       opset=13)
+    with pytest.raises(netatlas.UnsupportedLayerError, match="reflect"):
+        from_onnx(model)
+
+
+def test_conv_transpose_with_asymmetric_pads():
+    rng = np.random.default_rng(13)
+    nodes = [helper.make_node("ConvTranspose", ["x", "K", "b"], ["c"], strides=[2, 2], pads=[0, 1, 1, 0]),
+             helper.make_node("Relu", ["c"], ["y"])]
+    inits = [("K", rng.standard_normal((2, 3, 3, 3))), ("b", rng.standard_normal(3))]
+    check_graph(make_model(nodes, ["N", 2, 4, 4], ["N", 3, "H", "W"], inits), (3, 2, 4, 4))

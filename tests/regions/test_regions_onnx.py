@@ -135,3 +135,29 @@ def test_onnx_resnet_tiny_with_stem_max_pool(tmp_path):
     part = partition(net, plane)
     _check_tiling_and_outputs(net, plane, part)
     assert part.num_regions == partition(netatlas.nets.from_torch(model, (1, 8, 8)), plane).num_regions > 10
+
+
+def test_onnx_same_padding_and_prelu_per_channel_partition_exactly():
+    """What TensorFlow exports: SAME padding with stride 2 (more after than before) and PRelu with a
+    slope per channel (two ReLUs with one kink); areas tile the plane and each region's affine map is
+    the forward pass at random points inside it."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = {"K": rng.standard_normal((3, 1, 3, 3)), "s": np.array([0.2, -0.5, 1.5]).reshape(3, 1, 1),
+             "W": rng.standard_normal((27, 2))}
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], strides=[2, 2], pads=[0, 0, 1, 1]),
+             helper.make_node("PRelu", ["c", "s"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("MatMul", ["f", "W"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+                              initializer=[numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    net = from_onnx(model)
+    plane = netatlas.Plane.through(*rng.standard_normal((3, 1, 6, 6)))
+    part = partition(net, plane)
+    assert abs(part.areas.sum() - plane.area) <= 1e-9 * plane.area and part.num_regions > 20
+    inside = part.centroids()
+    x = plane.to_input(inside).reshape(len(inside), -1)
+    assert np.allclose(part.outputs(inside), net(x), rtol=1e-9, atol=1e-9 * np.abs(net(x)).max())

@@ -10,7 +10,7 @@ __getattr__, __dir__ = _attach(__name__, {
     "_build": ["ACTIVATIONS", "INITS", "mlp"],
     "_convert": ["as_net"],
     "_files": ["load", "load_module", "module_from_spec", "save"],
-    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "AdaptiveAvgPool", "Concat", "Max", "Net", "Node"],
+    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "AdaptiveAvgPool", "Concat", "Max", "Net", "Node", "Pad"],
     "_onnx": ["SUPPORTED_ONNX_OPS", "from_onnx"],
     "_torch": ["SUPPORTED_LAYERS", "from_torch"],
 })
@@ -28,6 +28,7 @@ __all__ = [
     "Max",
     "Net",
     "Node",
+    "Pad",
     "as_net",
     "from_onnx",
     "from_torch",

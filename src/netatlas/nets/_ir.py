@@ -43,6 +43,7 @@ __all__ = [
     "Max",
     "Net",
     "Node",
+    "Pad",
     "PIECEWISE_LINEAR",
     "SMOOTH",
 ]
@@ -189,6 +190,39 @@ class AdaptiveAvgPool:
 
 
 @dataclass(frozen=True, eq=False)
+class Pad:
+    """Zero padding of every per-sample dim by ``pads[d] = (before, after)`` entries (negative:
+    cropping); a linear selection. Asymmetric ("SAME") padding of a conv or pool from ONNX, and
+    ``nn.ZeroPad2d``/``nn.ConstantPad2d(value=0)`` from torch, lower to it.
+
+    >>> import torch
+    >>> op = Pad(((0, 0), (0, 1), (1, 0)), (1, 2, 2))
+    >>> op.out_shape((1, 2, 2)), op(torch.ones(1, 4)).reshape(3, 3).tolist()[2]
+    ((1, 3, 3), [0.0, 0.0, 0.0])
+    """
+
+    pads: tuple[tuple[int, int], ...]
+    in_shape: tuple[int, ...]
+    kind = "pad"
+
+    def __post_init__(self):
+        if len(self.pads) != len(self.in_shape):
+            raise ValueError(f"Pad: one (before, after) pair per per-sample dim {self.in_shape}; got {self.pads}")
+        if any(n + lo + hi <= 0 for n, (lo, hi) in zip(self.in_shape, self.pads, strict=True)):
+            raise ValueError(f"Pad: padding {self.pads} crops all of the per-sample shape {self.in_shape}")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        flat = [int(v) for lo_hi in reversed(self.pads) for v in lo_hi]  # F.pad starts at the last dim
+        return F.pad(x.reshape(-1, *self.in_shape), flat).flatten(1)
+
+    def out_shape(self, in_shape=None):
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.in_shape, self.pads, strict=True))
+
+    def describe(self) -> str:
+        return f"Pad({', '.join(f'{lo}/{hi}' for lo, hi in self.pads)})"
+
+
+@dataclass(frozen=True, eq=False)
 class Concat:
     """Concatenation of several nodes along per-sample dim ``dim`` (0 = channels); linear.
 
@@ -294,7 +328,8 @@ class Max:
         """Max pooling (torch MaxPool1d/MaxPool2d semantics) of a (C, L) or (C, H, W) input.
 
         ``kernel``, ``stride`` (default: kernel), ``padding`` (implicit -inf, at most half the
-        kernel), ``dilation``: an int or one value per spatial dim."""
+        kernel; an int, one value per spatial dim, or one (before, after) pair per spatial dim, as
+        ONNX's asymmetric pads), ``dilation``: an int or one value per spatial dim."""
         in_shape = tuple(int(s) for s in in_shape)
         n_sp = len(in_shape) - 1
         if n_sp not in (1, 2):
@@ -303,18 +338,19 @@ class Max:
         kernel = per_dim(kernel, "kernel")
         stride = per_dim(stride if stride not in (None, [], ()) else kernel, "stride")
         padding, dilation = per_dim(padding, "padding"), per_dim(dilation, "dilation")
-        if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
+        pairs = tuple(tuple(p) if isinstance(p, (tuple, list)) else (p, p) for p in padding)
+        if any(2 * max(p) > k for p, k in zip(pairs, kernel, strict=True)):
             raise ValueError(f"Max.pool: padding {padding} must be at most half the kernel {kernel}")
         starts = []  # per spatial dim: the window starts (in padded coordinates minus padding)
-        for n, k, s, p, d in zip(in_shape[1:], kernel, stride, padding, dilation, strict=True):
-            span = n + 2 * p - d * (k - 1) - 1
+        for n, k, s, (lo, hi), d in zip(in_shape[1:], kernel, stride, pairs, dilation, strict=True):
+            span = n + lo + hi - d * (k - 1) - 1
             if span < 0:
                 raise ValueError(f"Max.pool: kernel {kernel} (dilation {dilation}) is larger than the padded input "
                                  f"{in_shape[1:]}")
             n_out = (-(-span // s) if ceil_mode else span // s) + 1
-            if ceil_mode and (n_out - 1) * s >= n + p:  # the last window must start inside the input
+            if ceil_mode and (n_out - 1) * s >= n + lo:  # the last window must start inside the input
                 n_out -= 1
-            starts.append([o * s - p for o in range(n_out)])
+            starts.append([o * s - lo for o in range(n_out)])
         taps = [[[st + t * d for t in range(k)] for st in sts]
                 for sts, k, d in zip(starts, kernel, dilation, strict=True)]
         return cls._from_separable(in_shape, taps)

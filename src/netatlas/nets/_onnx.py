@@ -22,10 +22,11 @@ __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 
 SUPPORTED_ONNX_OPS = (
     "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), "
-    "Conv (1-D/2-D, symmetric padding), ConvTranspose (small, as a dense map), BatchNormalization (inference), "
-    "Relu, LeakyRelu, PRelu (one slope), Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), Softplus, Elu, "
-    "HardSigmoid, Clip and Max/Min with scalar bounds, Neg, "
-    "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D), "
+    "Conv (1-D/2-D, any padding), ConvTranspose (small, as a dense map), BatchNormalization (inference), "
+    "Relu, LeakyRelu, PRelu (one slope, or one per channel), Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), "
+    "Softplus, Elu, HardSigmoid, Clip and Max/Min with scalar bounds, Neg, "
+    "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D; asymmetric "
+    "padding only with count_include_pad=1), Pad (constant zero), "
     "GlobalAveragePool and ReduceMean (global spatial mean), Concat (of values), Flatten, "
     "Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), and ops on constants only (Shape, Gather, Unsqueeze, "
     "Concat, Slice, Cast, ...)"
@@ -342,10 +343,16 @@ class _Importer:
 
     def _op_PRelu(self, node, inputs, attrs):
         x, slope = inputs
-        if isinstance(slope, _Value) or np.unique(np.asarray(slope)).size != 1:
-            raise _unsupported(node, "PRelu with a slope per channel (netatlas has one slope per activation)")
-        alpha = float(np.ravel(slope)[0])
-        return self.add(Activation("leaky_relu", {"negative_slope": alpha}), x, node)
+        if isinstance(slope, _Value):
+            raise _unsupported(node, "PRelu with an input-dependent slope")
+        if np.unique(np.asarray(slope)).size == 1:
+            alpha = float(np.ravel(slope)[0])
+            return self.add(Activation("leaky_relu", {"negative_slope": alpha}), x, node)
+        # a slope a_c per channel: relu(x) - a_c relu(-x), two ReLUs with the same kink (exact, graph path)
+        positive = self.add(Activation("relu"), x, node)
+        negative = self.add(Activation("relu"), self.affine(x, -1.0, 0.0, node), node)
+        scaled = self.affine(negative, -np.asarray(slope, dtype=np.float64), 0.0, node)
+        return _Value(*self.builder.add(Add(), [positive.pair, scaled.pair], _node_name(node)))
 
     def _op_HardSigmoid(self, node, inputs, attrs):
         """clamp(alpha x + beta, 0, 1): an affine map, then a hardtanh."""
@@ -490,13 +497,22 @@ class _Importer:
             raise _unsupported(node, f"Conv{n}d (netatlas has 1-D and 2-D convolutions)")
         strides = tuple(attrs.get("strides", [1] * n))
         dilations = tuple(attrs.get("dilations", [1] * n))
-        padding = self._padding(node, attrs, x.shape[1:], w.shape[2:], strides, dilations)
+        padding, x = self._symmetric(node, x, self._padding(node, attrs, x.shape[1:], w.shape[2:], strides,
+                                                              dilations))
         bias = torch.tensor(np.asarray(b, dtype=np.float64)) if b is not None else None
         return _Value(*self.builder.conv(torch.tensor(w), bias, strides, padding, dilations,
                                          int(attrs.get("group", 1)), x.pair, _node_name(node)))
 
+    def _symmetric(self, node, x, pads):
+        """(symmetric padding, input): asymmetric pads (SAME padding from other frameworks) become an
+        explicit zero Pad before the op, which then pads nothing."""
+        if all(lo == hi for lo, hi in pads):
+            return tuple(lo for lo, _ in pads), x
+        padded = self.builder.pad([v for lo_hi in reversed(pads) for v in lo_hi], x.pair, _node_name(node))
+        return (0,) * len(pads), _Value(*padded)
+
     def _padding(self, node, attrs, spatial, kernel, strides, dilations):
-        """Symmetric per-axis padding from pads / auto_pad; asymmetric padding is refused."""
+        """Per-axis (before, after) padding from pads / auto_pad."""
         n = len(kernel)
         auto = attrs.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
@@ -511,9 +527,9 @@ class _Importer:
         else:
             flat = list(attrs.get("pads", [0] * (2 * n)))
             pads = list(zip(flat[:n], flat[n:], strict=True))
-        if any(lo != hi for lo, hi in pads):
-            raise _unsupported(node, f"{node.op_type} with asymmetric padding {pads}")
-        return tuple(lo for lo, _ in pads)
+        if any(lo < 0 or hi < 0 for lo, hi in pads):
+            raise _unsupported(node, f"{node.op_type} with negative padding {pads}")
+        return tuple((int(lo), int(hi)) for lo, hi in pads)
 
     def _op_BatchNormalization(self, node, inputs, attrs):
         x, scale, bias, mean, var = inputs[:5]
@@ -545,26 +561,50 @@ class _Importer:
         strides = tuple(attrs.get("strides", [1] * n))
         dilations = tuple(attrs.get("dilations", [1] * n))
         flat = list(attrs.get("pads", [0] * (2 * n)))
-        if flat[:n] != flat[n:]:
-            raise _unsupported(node, f"ConvTranspose with asymmetric padding {flat}")
         group = int(attrs.get("group", 1))
         extra = tuple(attrs.get("output_padding", [0] * n))
         conv_t = torch.nn.functional.conv_transpose1d if n == 1 else torch.nn.functional.conv_transpose2d
         n_in = math.prod(x.shape)
-        probe = conv_t(torch.zeros(1, *x.shape, dtype=torch.float64), w, None, strides, tuple(flat[:n]), extra,
-                       group, dilations)
-        out_shape = tuple(probe.shape[1:])
+        # pads crop the full transposed convolution: computed unpadded, then cut (asymmetric pads too)
+        full = conv_t(torch.zeros(1, *x.shape, dtype=torch.float64), w, None, strides, 0, extra, group, dilations)
+        crop = (slice(None),) + tuple(slice(lo, size - hi) for lo, hi, size in
+                                      zip(flat[:n], flat[n:], full.shape[2:], strict=True))
+        out_shape = tuple(full[(slice(None),) + crop].shape[1:])
+        if min(out_shape) <= 0:
+            raise _unsupported(node, f"ConvTranspose whose pads {flat} crop its whole output")
         if n_in * math.prod(out_shape) > _DENSE_LIMIT:
             raise _unsupported(node, f"ConvTranspose from {x.shape} to {out_shape} (as a dense matrix it would have "
                                f"{n_in * math.prod(out_shape):,} entries; the limit is {_DENSE_LIMIT:,})")
         basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *x.shape)
-        columns = conv_t(basis, w, None, strides, tuple(flat[:n]), extra, group, dilations).reshape(n_in, -1)
+        columns = conv_t(basis, w, None, strides, 0, extra, group, dilations)[(slice(None),) + crop]
+        columns = columns.reshape(n_in, -1)
         bias = torch.zeros(out_shape, dtype=torch.float64)
         if b is not None:
             bias += torch.tensor(np.asarray(b, dtype=np.float64)).reshape((-1,) + (1,) * n)
         flat_x = (x.index, (n_in,))
         out = self.builder.linear(columns.T.contiguous(), bias.reshape(-1), flat_x, _node_name(node))
         return _Value(out[0], out_shape)
+
+    def _op_Pad(self, node, inputs, attrs):
+        x = inputs[0]
+        mode = attrs.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        pads = attrs.get("pads") if len(inputs) < 2 or inputs[1] is None else inputs[1]  # an input from opset 11
+        value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else attrs.get("value", 0.0)
+        if any(isinstance(v, _Value) for v in (pads, value)):
+            raise _unsupported(node, "Pad with input-dependent pads or value")
+        if mode != "constant" or np.any(np.asarray(value, dtype=np.float64) != 0):
+            raise _unsupported(node, f"Pad in mode {mode!r} with value {value} (only zero padding is linear)")
+        rank = len(x.shape) + 1
+        axes = list(range(rank))
+        if len(inputs) > 3 and inputs[3] is not None:
+            axes = [int(a) % rank for a in np.asarray(inputs[3]).ravel()]
+        pads = [int(v) for v in np.asarray(pads).ravel()]
+        before, after = dict(zip(axes, pads[:len(axes)], strict=True)), dict(zip(axes, pads[len(axes):], strict=True))
+        if before.get(0, 0) or after.get(0, 0):
+            raise _unsupported(node, "Pad along the batch axis")
+        torch_order = [v for d in reversed(range(1, rank)) for v in (before.get(d, 0), after.get(d, 0))]
+        return _Value(*self.builder.pad(torch_order, x.pair, _node_name(node)))
 
     def _op_AveragePool(self, node, inputs, attrs):
         x = inputs[0]
@@ -574,9 +614,14 @@ class _Importer:
         strides = tuple(attrs.get("strides", [1, 1]))
         if attrs.get("dilations") and any(d != 1 for d in attrs["dilations"]):
             raise _unsupported(node, "AveragePool with dilations")
-        padding = self._padding(node, attrs, x.shape[1:], kernel, strides, (1, 1))
+        pads = self._padding(node, attrs, x.shape[1:], kernel, strides, (1, 1))
+        count_include_pad = bool(attrs.get("count_include_pad", 0))
+        if any(lo != hi for lo, hi in pads) and not count_include_pad:
+            raise _unsupported(node, f"AveragePool with asymmetric padding {pads} and count_include_pad=0 (each "
+                                     "window's divisor would depend on its position)")
+        padding, x = self._symmetric(node, x, pads)
         pair = self.builder.avg_pool(kernel, strides, padding, bool(attrs.get("ceil_mode", 0)),
-                                     bool(attrs.get("count_include_pad", 0)), x.pair, _node_name(node))
+                                     count_include_pad, x.pair, _node_name(node))
         return _Value(*pair)
 
     def _op_MaxPool(self, node, inputs, attrs):
@@ -589,7 +634,7 @@ class _Importer:
         n = len(kernel)
         strides = tuple(attrs.get("strides", [1] * n))
         dilations = tuple(attrs.get("dilations", [1] * n))
-        padding = self._padding(node, attrs, x.shape[1:], kernel, strides, dilations)
+        padding = self._padding(node, attrs, x.shape[1:], kernel, strides, dilations)  # -inf padding: in the windows
         pair = self.builder.max_pool(kernel, strides, padding, dilations, bool(attrs.get("ceil_mode", 0)), x.pair,
                                      _node_name(node))
         return _Value(*pair)

@@ -22,6 +22,7 @@ from netatlas.nets._ir import (
     Max,
     Net,
     Node,
+    Pad,
     _f64,
 )
 
@@ -31,6 +32,7 @@ SUPPORTED_LAYERS = (
     "Linear, Conv1d, Conv2d (zero padding), BatchNorm1d/BatchNorm2d (eval mode), ReLU, LeakyReLU, "
     "Identity, Dropout (eval), Flatten/Unflatten/reshape, AvgPool2d, global mean pooling, MaxPool1d/2d, "
     "AdaptiveMaxPool1d/2d, AdaptiveAvgPool1d/2d, max/amax over dims, ReLU6/Hardtanh/clamp, concatenation, "
+    "ZeroPad1d/2d and ConstantPad1d/2d with value 0, "
     "residual additions, multiplication by a constant, Sigmoid, Tanh, GELU, Softplus, ELU, erf"
 )
 
@@ -47,8 +49,9 @@ _IDENTITY_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
 _RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
 _POOL_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d,
                  nn.AdaptiveAvgPool2d)
+_PAD_MODULES = (nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d)
 _LEAF_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.Hardtanh,
-                 *_POOL_MODULES, *_ACTIVATION_MODULES, *_IDENTITY_MODULES, *_RESHAPE_MODULES)
+                 *_POOL_MODULES, *_PAD_MODULES, *_ACTIVATION_MODULES, *_IDENTITY_MODULES, *_RESHAPE_MODULES)
 
 
 def from_torch(module, input_shape=None) -> Net:
@@ -224,6 +227,11 @@ class _Builder:
             return self.adaptive_max_pool(m.output_size, value, path)
         if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
             return self.adaptive_avg_pool(m.output_size, value, path)
+        if isinstance(m, _PAD_MODULES):
+            if float(m.value) != 0.0:
+                raise _unsupported(f"{type(m).__name__} with value {m.value} (only zero padding is linear)", path,
+                                   position)
+            return self.pad(m.padding, value, path)
         if isinstance(m, nn.AvgPool2d):
             if m.divisor_override is not None:
                 raise _unsupported("AvgPool2d with divisor_override", path, position)
@@ -299,6 +307,20 @@ class _Builder:
         size = (output_size,) * n_sp if isinstance(output_size, int) else tuple(output_size)
         size = tuple(n if o is None else int(o) for o, n in zip(size, shape[1:], strict=True))
         return self.add(AdaptiveAvgPool(size, shape), [value], path)
+
+    def pad(self, padding, value, path):
+        """Zero padding, torch order: (before, after) pairs from the last dim backwards (F.pad)."""
+        shape = value[1]
+        flat = [int(v) for v in padding]
+        if len(flat) % 2 or len(flat) // 2 > len(shape):
+            raise _unsupported(f"padding {tuple(flat)} of a per-sample tensor of shape {shape}", path)
+        pairs = [(0, 0)] * len(shape)
+        for i in range(len(flat) // 2):
+            pairs[len(shape) - 1 - i] = (flat[2 * i], flat[2 * i + 1])
+        try:
+            return self.add(Pad(tuple(pairs), shape), [value], path)
+        except ValueError as exc:
+            raise ValueError(f"from_torch: padding at {path!r}: {exc}") from None
 
     def hardtanh(self, min_val, max_val, value, path):
         lo = -math.inf if min_val is None else float(min_val)
@@ -519,6 +541,14 @@ def _export_op(builder, node, args):
             raise _unsupported("aten.cat with constant tensors", path)
         dim = args[1] if len(args) > 1 else kw.get("dim", 0)
         return builder.concat(values, dim, path)
+    if name in ("constant_pad_nd", "pad"):
+        value = args[2] if len(args) > 2 else kw.get("value", 0.0)
+        mode = kw.get("mode", args[2] if name == "pad" and len(args) > 2 else "constant")
+        if name == "pad":
+            value = args[3] if len(args) > 3 else kw.get("value", 0.0)
+        if mode != "constant" or (value is not None and float(value) != 0.0):
+            raise _unsupported(f"aten.{name} (mode {mode!r}, value {value}; only zero padding is linear)", path)
+        return builder.pad(args[1], args[0], path)
     if name in ("add", "sub"):
         return _export_add(builder, name, args, kw, path)
     if name in ("mul", "div") and _is_value(args[0]) and isinstance(args[1], (int, float)):

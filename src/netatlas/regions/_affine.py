@@ -32,6 +32,7 @@ from netatlas.nets._ir import (
     Max,
     Net,
     Node,
+    Pad,
 )
 
 __all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "gated_values", "carried_nodes",
@@ -113,8 +114,8 @@ def _linear_part(op, x: torch.Tensor) -> torch.Tensor:
             return x * op.scale
         view = (1, -1) + (1,) * (len(op.in_shape) - 1)
         return (x.reshape(-1, *op.in_shape) * op.scale.reshape(view)).flatten(1)
-    if isinstance(op, (AvgPool, AdaptiveAvgPool)):
-        return op(x)  # average pooling with zero padding is linear
+    if isinstance(op, (AvgPool, AdaptiveAvgPool, Pad)):
+        return op(x)  # average pooling and zero padding are linear
     raise UnsupportedLayerError(f"regions: op {op.describe()} is not supported")
 
 
@@ -227,7 +228,7 @@ def magnitude_net(net) -> Net | None:
             op = dataclasses.replace(op, weight=op.weight.abs(), bias=op.bias.abs())
         elif isinstance(op, ChannelAffine):
             op = dataclasses.replace(op, scale=op.scale.abs(), shift=op.shift.abs())
-        elif not isinstance(op, (Input, Add, AvgPool, AdaptiveAvgPool, Concat, Activation, Max)):
+        elif not isinstance(op, (Input, Add, AvgPool, AdaptiveAvgPool, Pad, Concat, Activation, Max)):
             return None
         nodes.append(Node(op, node.inputs, node.shape, node.name))
     return Net(nodes)

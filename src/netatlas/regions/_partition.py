@@ -577,9 +577,9 @@ def layer_factors(net, layers):
 
 
 def _is_affine(op) -> bool:
-    from netatlas.nets._ir import AdaptiveAvgPool, AvgPool, ChannelAffine, Conv, Linear
+    from netatlas.nets._ir import AdaptiveAvgPool, AvgPool, ChannelAffine, Conv, Linear, Pad
 
-    return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool))
+    return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool, Pad))
 
 
 def _dense(ops, n_in):

@@ -73,8 +73,9 @@ def vanishing_tolerance(magnitude, n_roundings):
 def roundings(net) -> list[int]:
     """K per node of ``net``: the roundings along the deepest path from the input (NOTE [vanishing
     units]). Affine ops add their fan-in + 1 (one rounding per product and per addition, the bias
-    included); activations add one (the slope); an addition adds one; ``Max`` and concatenation add
-    none (exact). Ops not listed (average pools) count their whole input as fan-in (an upper bound).
+    included); activations add one (the slope); an addition adds one; ``Max``, concatenation and zero
+    padding add none (exact). Ops not listed (average pools) count their whole input as fan-in (an
+    upper bound).
 
     >>> from netatlas.nets import from_torch, mlp
     >>> roundings(from_torch(mlp([2, 8, 3], seed=0)))   # input, Linear, ReLU, Linear
@@ -88,7 +89,7 @@ def roundings(net) -> list[int]:
             out.append(1)  # the plane's centre point is rounded
             continue
         depth = max(out[i] for i in node.inputs)
-        if kind in ("max", "concat"):  # a selection, a copy: exact
+        if kind in ("max", "concat", "pad"):  # a selection, a copy, zeros: exact
             out.append(depth)
             continue
         if kind in ("linear", "conv"):

@@ -51,7 +51,7 @@ class Segment:
 def segment(net, k: int) -> Segment | None:
     """The segment before the k-th nonlinear node (k >= 1), or None when the nodes between the
     previous nonlinear node and its input are not a chain of affine ops."""
-    from netatlas.nets._ir import AdaptiveAvgPool, AvgPool, ChannelAffine, Conv, Linear
+    from netatlas.nets._ir import AdaptiveAvgPool, AvgPool, ChannelAffine, Conv, Linear, Pad
 
     if k < 1:
         return None
@@ -62,7 +62,8 @@ def segment(net, k: int) -> Segment | None:
     ops = []
     for i in range(source + 1, target + 1):
         node = net.nodes[i]
-        if node.inputs != (i - 1,) or not isinstance(node.op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool)):
+        if node.inputs != (i - 1,) or not isinstance(node.op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool,
+                                                                      Pad)):
             return None
         ops.append(node.op)
     extra = tuple(j for j in carried_nodes(net, node_index) if j != target)
