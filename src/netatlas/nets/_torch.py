@@ -377,7 +377,6 @@ def _module_path(node):
 
 _EXPORT_ACTIVATIONS = {
     "relu": lambda a: Activation("relu"),
-    "relu_": lambda a: Activation("relu"),
     "leaky_relu": lambda a: Activation("leaky_relu", {"negative_slope": float(a[1]) if len(a) > 1 else 0.01}),
     "sigmoid": lambda a: Activation("sigmoid"),
     "tanh": lambda a: Activation("tanh"),
@@ -418,7 +417,15 @@ def _from_exported(ep, input_shape):
             raise _unsupported(f"graph node {node.op}", _module_path(node))
         args = [_lookup(env, a) for a in node.args]
         env[node.name] = _export_op(builder, node, args)
+        if _op_name(node).endswith("_") and node.args and isinstance(node.args[0], torch.fx.Node):
+            # an in-place op (`out += identity`, ReLU(inplace=True)): later reads of the tensor it mutated
+            # see the new value
+            env[node.args[0].name] = env[node.name]
     raise AssertionError("exported graph has no output")
+
+
+def _op_name(node):
+    return getattr(node.target, "__name__", str(node.target)).split(".")[0]
 
 
 def _lookup(env, a):
@@ -442,7 +449,9 @@ def _is_value(a):
 
 def _export_op(builder, node, args):
     target = node.target
-    name = getattr(target, "__name__", str(target)).split(".")[0]
+    name = _op_name(node)
+    if name.endswith("_") and not name.startswith("_"):
+        name = name[:-1]  # an in-place op computes what its functional form does
     path = _module_path(node)
     kw = node.kwargs
     if target is __import__("operator").getitem:
