@@ -1,8 +1,10 @@
 """Models written the way their authors wrote them, not for netatlas: the PyTorch tutorial's LeNet
-(``F.max_pool2d``, ``x.view(-1, self.num_flat_features(x))``) and torchvision's ResNet (BasicBlock with
+(``F.max_pool2d``, ``x.view(-1, self.num_flat_features(x))``), torchvision's ResNet (BasicBlock with
 ``ReLU(inplace=True)`` and ``out += identity``, a stride-2 1x1 downsample, a stem max pool, adaptive average
-pooling, ``torch.flatten``). They import through torch.export and ONNX, agree with torch and onnxruntime,
-and partition exactly through a plane of three inputs."""
+pooling, ``torch.flatten``), a VGG-style net (``x.view(x.size(0), -1)``, Dropout) and a MobileNet-style block
+(depthwise conv, ReLU6, convs without bias at default stride, ``mean([2, 3])``). They import through
+torch.export and ONNX, agree with torch and onnxruntime, and partition exactly through a plane of three
+inputs."""
 
 import warnings
 
@@ -111,11 +113,51 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-@pytest.mark.parametrize("name", ["lenet", "resnet"])
+class VGGish(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(kernel_size=2, stride=2), nn.Conv2d(8, 16, 3, padding=1),
+                                      nn.ReLU(inplace=True), nn.MaxPool2d(2, 2))
+        self.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+        self.classifier = nn.Sequential(nn.Linear(16 * 4, 32), nn.ReLU(True), nn.Dropout(), nn.Linear(32, 10))
+    def forward(self, x):
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = x.view(x.size(0), -1)
+        return self.classifier(x)
+
+class MobileBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dw = nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.pw = nn.Conv2d(4, 8, 1, bias=False)  # exported as conv2d(x, w): defaults left out
+        self.bn2 = nn.BatchNorm2d(8)
+        self.stem = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 5)
+    def forward(self, x):
+        x = F.relu6(self.stem(x))
+        y = F.relu6(self.bn(self.dw(x)))
+        y = y + x
+        y = F.relu(self.bn2(self.pw(y)), inplace=True)
+        y = y.mean([2, 3])
+        return self.fc(y)
+
+
+MODELS = {"lenet": (TutorialLeNet, (1, 32, 32), 0.01), "resnet": (ResNet, (3, 16, 16), 0.3),
+          "vgg": (VGGish, (3, 16, 16), 0.01), "mobile": (MobileBlock, (3, 16, 16), 0.05)}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_held_out_models_import_agree_and_partition_exactly(name, tmp_path):
     torch.manual_seed(0)
-    model, shape = (TutorialLeNet(), (1, 32, 32)) if name == "lenet" else (ResNet(), (3, 16, 16))
-    model.eval()
+    factory, shape, h = MODELS[name]
+    model = factory().eval()
+    for m in model.modules():  # BatchNorm with statistics of its own, not the identity
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
     net = from_torch(model, shape)
     x = torch.randn(4, *shape)
     with torch.no_grad():
@@ -137,7 +179,6 @@ def test_held_out_models_import_agree_and_partition_exactly(name, tmp_path):
     through = netatlas.Plane.through(*g.random((3, *shape)))
     u0, u1, v0, v1 = through.bounds
     cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
-    h = 0.01 if name == "lenet" else 0.3
     plane = netatlas.Plane(through.origin, through.d1, through.d2, (cu - h, cu + h, cv - h, cv + h))
     part = partition(net, plane, memory_budget=None)
     assert part.num_regions > 50

@@ -580,7 +580,9 @@ def _scaled(builder, value, factor, path):
 
 
 def _export_conv(builder, name, args, path):
-    x, weight, bias = args[:3]
+    # trailing arguments left at their defaults are not in the graph (conv2d(x, w) for bias=False, stride 1)
+    x, weight = args[:2]
+    bias = args[2] if len(args) > 2 else None
     if name == "convolution":
         stride, padding, dilation, transposed, output_padding, groups = args[3:9]
         if transposed:

@@ -57,6 +57,7 @@ from netatlas.regions._graphmaps import _maps_chunked, _VanishingGraph
 from netatlas.regions._maxkernels import split_faces_max, tie_candidates
 from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
 from netatlas.regions._segments import REFRESH, plan_updates, segment, update_from_previous
+from netatlas.regions._sink import RegionSink
 from netatlas.slices import Plane
 
 __all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Partition", "Neighbors", "partition"]
@@ -622,7 +623,7 @@ def _chain_partition(net, layers, plane, tol, limits=None) -> Partition:
     W0, b0, _ = layers[0]
     M = np.empty((1, 3, W0.shape[0]))
     M[0, 0], M[0, 1], M[0, 2] = W0 @ d1, W0 @ d2, W0 @ x_c + b0
-    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": [], "limits": limits}
+    out = RegionSink(limits)
     if not hidden:
         _emit(out, xy, off, lab, [], M)
     else:
@@ -746,24 +747,19 @@ def _next_maps(M, bits, on, off, W, b, work=None, level=0, factors=None):
 
 
 def _emit(out, xy, off, lab, pat, maps):
-    if out.get("limits") is not None:
-        out["limits"].add(len(off) - 1, float(K.polygon_areas(xy, off).sum()))
-    out["xy"].append(xy)
-    out["off"].append(np.diff(off))
-    out["lab"].append(lab)
-    out["pat"].append(pat)
-    out["maps"].append(maps)
+    area = float(K.polygon_areas(xy, off).sum()) if out.limits is not None else None
+    out.add(xy, off, lab, pat, maps, area)
 
 
-def _assemble(out, plane, center, sizes, names, tol, method) -> Partition:
-    counts = np.concatenate(out["off"])
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    n_layers = len(sizes)
-    pattern_bits = tuple(np.concatenate([p[k] for p in out["pat"]]) for k in range(n_layers))
-    return Partition(plane=plane, center=center, xy=np.concatenate(out["xy"]), offsets=offsets,
-                     labels=np.concatenate(out["lab"]), pattern_bits=pattern_bits,
-                     maps=np.concatenate(out["maps"]), units_per_layer=tuple(int(s) for s in sizes),
-                     layer_names=names, tolerance=tol, method=method)
+def _assemble(out, plane, center, sizes, names, tol, method, pattern_bits=None) -> Partition:
+    """The Partition of the regions in ``out`` (a RegionSink); ``pattern_bits`` per activation layer
+    when they are not ``out``'s states (the graph path keeps arg-maxes there too)."""
+    if pattern_bits is None:
+        pattern_bits = tuple(rows.array() for rows in out.states[:len(sizes)])
+    return Partition(plane=plane, center=center, xy=out.xy.array(), offsets=out.offsets(),
+                     labels=out.lab.array(), pattern_bits=tuple(pattern_bits), maps=out.maps.array(),
+                     units_per_layer=tuple(int(s) for s in sizes), layer_names=names, tolerance=tol,
+                     method=method)
 
 
 #: Faces whose per-face maps one step of the depth-first graph partition holds at a time.
@@ -782,7 +778,7 @@ class _GraphRun:
     frame: tuple  # x_c, d1, d2
     tol: float
     diam: float
-    out: dict
+    out: RegionSink
     vanish: _VanishingGraph  # NOTE [vanishing units] in _roundoff
     segments: list  # per nonlinear node, the affine segment before it (``_segments``) or None
     chunk: int = GRAPH_CHUNK_FACES
@@ -801,16 +797,16 @@ def _graph_partition(net, plane, tol, limits=None) -> Partition:
         base.append(b_max if m else b_bits)
         b_max += op.size if m else 0
         b_bits += nb
-    out = {"xy": [], "off": [], "lab": [], "pat": [], "maps": [], "limits": limits}
+    out = RegionSink(limits)
     run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
                     _VanishingGraph(net, x_c, d1, d2), [segment(net, k) for k in range(len(ops))])
     _graph_level(run, 0, xy, off, lab, [])
-    states = [np.concatenate([p[k] for p in out["pat"]]) for k in range(len(ops))]
-    out["pat"] = [[st for st, m in zip(states, is_max, strict=True) if not m]]
+    states = [rows.array() for rows in out.states] + [None] * (len(ops) - len(out.states))
     act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
     max_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if m]
     part = _assemble(out, plane, center, [c for c, m in zip(bit_cols, is_max, strict=True) if not m],
-                     tuple(net.nodes[i].name for i in act_nodes), tol, "graph")
+                     tuple(net.nodes[i].name for i in act_nodes), tol, "graph",
+                     [st for st, m in zip(states, is_max, strict=True) if not m])
     if not max_nodes:
         return part
     return dataclasses.replace(
