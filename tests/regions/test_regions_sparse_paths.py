@@ -192,3 +192,16 @@ def test_sparse_updates_equal_the_direct_product(seed, n_in, n_out, density):
     # each face is at most 16 updates from a direct product: 16 + n_in roundings of |A| |G| terms
     bound = (16 * 4 + n_in) * EPS * np.maximum.accumulate(np.abs(G) @ np.abs(A).T, axis=0)
     assert np.all(np.abs(out - direct) <= bound + 1e-300)
+
+
+def test_graph_segments_on_a_resnet_give_the_direct_partition(monkeypatch):
+    # the first conv of each BasicBlock is a segment whose source (the block input) is read again by
+    # the residual addition: it is passed on with the children's values
+    from netatlas.nets import zoo
+
+    net = from_torch(zoo.resnet_tiny(width=2, seed=0), (1, 8, 8))
+    plane = Plane.through(*three_inputs((1, 8, 8), 3))
+    assert any(P.segment(net, k) is not None and P.segment(net, k).extra for k in range(len(net.nonlinear)))
+    fast = partition(net, plane)
+    assert fast.num_regions > 100
+    _same_partition(fast, _without_segments(monkeypatch, net, plane))

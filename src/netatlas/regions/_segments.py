@@ -36,7 +36,8 @@ SEGMENT_MAX_ENTRIES = 2 * 10**7
 class Segment:
     """The affine chain from nonlinear node ``source`` to node ``target`` (the next nonlinear
     node's input): A's columns as CSR (``ptr`` (n_in + 1,), ``idx``, ``val``), the largest number
-    of changed entries worth updating, and the carried nodes the chain passes through unchanged."""
+    of changed entries worth updating, and the nodes up to ``source`` that later nodes read (a residual
+    block's input), passed on unchanged."""
 
     source: int
     target: int
@@ -67,7 +68,7 @@ def segment(net, k: int) -> Segment | None:
             return None
         ops.append(node.op)
     extra = tuple(j for j in carried_nodes(net, node_index) if j != target)
-    if any(j >= source for j in extra):  # a value from inside the segment is read later on
+    if any(j > source for j in extra):  # a value from inside the segment is read later on
         return None
     n_in, n_out = net.nodes[source].size, net.nodes[target].size
     if n_in * n_out > SEGMENT_MAX_ENTRIES:
