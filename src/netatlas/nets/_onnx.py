@@ -26,7 +26,7 @@ SUPPORTED_ONNX_OPS = (
     "Relu, LeakyRelu, PRelu (one slope, or one per channel), Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), "
     "Softplus, Elu, HardSigmoid, Clip and Max/Min with scalar bounds, Neg, "
     "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D; asymmetric "
-    "padding only with count_include_pad=1), Pad (constant zero), "
+    "padding only with count_include_pad=1 and ceil_mode=0), Pad (constant zero), "
     "GlobalAveragePool and ReduceMean (global spatial mean), Concat (of values), Flatten, "
     "Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), and ops on constants only (Shape, Gather, Unsqueeze, "
     "Concat, Slice, Cast, ...)"
@@ -619,6 +619,9 @@ class _Importer:
         if any(lo != hi for lo, hi in pads) and not count_include_pad:
             raise _unsupported(node, f"AveragePool with asymmetric padding {pads} and count_include_pad=0 (each "
                                      "window's divisor would depend on its position)")
+        if any(lo != hi for lo, hi in pads) and attrs.get("ceil_mode", 0):
+            raise _unsupported(node, f"AveragePool with asymmetric padding {pads} and ceil_mode=1 (a last window "
+                                     "that starts in the padding is dropped or kept depending on the runtime)")
         padding, x = self._symmetric(node, x, pads)
         pair = self.builder.avg_pool(kernel, strides, padding, bool(attrs.get("ceil_mode", 0)),
                                      count_include_pad, x.pair, _node_name(node))
