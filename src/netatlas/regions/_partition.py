@@ -56,7 +56,7 @@ from netatlas.regions._affine import (
 from netatlas.regions._graphmaps import _maps_chunked, _VanishingGraph
 from netatlas.regions._maxkernels import split_faces_max, tie_candidates
 from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
-from netatlas.regions._segments import REFRESH, plan_updates, segment, update_from_previous
+from netatlas.regions._segments import REFRESH, gather_picked, plan_updates, segment, update_from_previous
 from netatlas.regions._sink import RegionSink
 from netatlas.slices import Plane
 
@@ -859,7 +859,8 @@ def _segment_maps(run, k, unpacked, carried, rows):
     if below is not None and below.shape[0] > 1:
         # a max pool's output straight from the parents' values: no copy of its (wider) input per face
         picked = gate_from_state(source.op, unpacked[k - 1][:], source.size)  # (F, n_out) input positions
-        g = below.numpy()[rows[:, None, None], np.arange(3)[None, :, None], picked[:, None, :]]
+        g = gather_picked(below.numpy(), np.ascontiguousarray(rows, dtype=np.int64),
+                          np.ascontiguousarray(picked, dtype=np.int64))
         values = {}
     else:
         values = gated_values(net, [seg.source, *seg.extra], x_c, d1, d2, _gate_source(run, unpacked),

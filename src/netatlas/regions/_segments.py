@@ -24,7 +24,7 @@ from numba import njit
 
 from netatlas.regions._affine import _linear_part, carried_nodes
 
-__all__ = ["Segment", "segment", "plan_updates", "update_from_previous"]
+__all__ = ["Segment", "segment", "plan_updates", "update_from_previous", "gather_picked"]
 
 #: A face is computed directly at least every this many faces (bounds the updates' round-off).
 REFRESH = 64
@@ -138,3 +138,17 @@ def update_from_previous(g, full, ptr, idx, val, out):
                 out[c, 0, i] += w * d0
                 out[c, 1, i] += w * d1
                 out[c, 2, i] += w * d2
+
+
+@njit(cache=True)
+def gather_picked(values, rows, picked):
+    """``out[f, r, o] = values[rows[f], r, picked[f, o]]``: a max pool's outputs (F, 3, n_out) on F faces
+    from their parents' input maps ``values`` (P, 3, n_in), without a per-face copy of the input."""
+    F, m = picked.shape
+    out = np.empty((F, 3, m))
+    for f in range(F):
+        p = rows[f]
+        for r in range(3):
+            for o in range(m):
+                out[f, r, o] = values[p, r, picked[f, o]]
+    return out
