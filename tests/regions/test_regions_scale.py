@@ -57,3 +57,28 @@ def test_bad_limits_are_refused():
     with pytest.raises(ValueError, match="memory_budget"):
         partition(net, memory_budget="lots")
     assert parse_bytes("512 MiB") == 512 * 2**20 and parse_bytes("2GB") == 2 * 2**30 and parse_bytes(None) is None
+
+
+def test_estimate_counts_wide_nets_in_sub_segments_with_the_same_result(monkeypatch):
+    # on a wide net the estimate walks each line in sub-segments (bounded memory per along_line call);
+    # the breakpoints it counts are the ones along_line finds on the whole line
+    import torch
+    from torch import nn
+
+    from netatlas.regions import _scale
+    from netatlas.regions._lines import along_line
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 8),
+                          nn.ReLU(), nn.Linear(8, 2)).eval()
+    net = from_torch(model, (1, 8, 8))
+    plane = Plane.through(*np.random.default_rng(0).standard_normal((3, 1, 8, 8)))
+    a, b = np.array([plane.bounds[0], plane.bounds[2]]), np.array([plane.bounds[1], plane.bounds[3]])
+    ends = plane.to_input(np.array([a, b]))
+    whole = along_line(net, ends[0], ends[1]).num_pieces - 1
+    assert whole > 20
+    monkeypatch.setattr(_scale, "ESTIMATE_BYTES", 72 * 256 * 3)  # about 3 pieces per call
+    calls = []
+    counting = lambda *args: calls.append(1) or along_line(*args)
+    assert _scale._breakpoints_along(net, plane, a, b, counting) == whole
+    assert len(calls) > 5

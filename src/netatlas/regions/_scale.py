@@ -103,12 +103,32 @@ def estimate_regions(net, plane, n_lines: int = 6) -> float:
             a, b = (umin, vmin), (umax, vmax)
         else:
             a, b = (umin, vmax), (umax, vmin)
-        x0, x1 = plane.to_input(np.array([a, b]))
-        pieces = along_line(net, x0.reshape(plane.input_shape), x1.reshape(plane.input_shape))
-        crossings += pieces.num_pieces - 1
+        crossings += _breakpoints_along(net, plane, np.array(a, float), np.array(b, float), along_line)
         lengths += math.hypot(b[0] - a[0], b[1] - a[1])
     density = crossings / lengths
     return max(1.0, math.pi * density**2 / 4 * plane.area)
+
+
+#: Memory the region estimate lets one ``along_line`` call use for its pieces' maps.
+ESTIMATE_BYTES = 128 * 2**20
+
+
+def _breakpoints_along(net, plane, a, b, along_line) -> int:
+    """Breakpoints of ``net`` on the segment a -> b (plane coordinates), in consecutive sub-segments
+    sized so that each ``along_line`` call holds about ESTIMATE_BYTES of per-piece maps (it keeps every
+    piece's maps of the widest layer: on a wide CNN a whole line at once could itself exhaust memory)."""
+    per_piece = 72 * max(node.size for node in net.nodes)  # 3 rows x 8 bytes, ~3 such arrays at a time
+    step = 1.0 if per_piece * 4096 <= ESTIMATE_BYTES else 1 / 64  # a fraction of the segment
+    t, count = 0.0, 0
+    while t < 1.0 - 1e-9:
+        h = min(step, 1.0 - t) if 1.0 - t - step > 1e-9 else 1.0 - t  # no sliver left at the end
+        ends = plane.to_input(np.array([a + t * (b - a), a + (t + h) * (b - a)]))
+        pieces = along_line(net, ends[0].reshape(plane.input_shape), ends[1].reshape(plane.input_shape))
+        count += pieces.num_pieces - 1
+        t += h
+        # next sub-segment: aim at the budget from this one's count (within a factor 4 per step)
+        step = h * min(4.0, max(0.25, ESTIMATE_BYTES / (per_piece * max(pieces.num_pieces, 1))))
+    return count
 
 
 class Limits:
