@@ -762,8 +762,11 @@ def _assemble(out, plane, center, sizes, names, tol, method, pattern_bits=None) 
                      method=method)
 
 
-#: Faces whose per-face maps one step of the depth-first graph partition holds at a time.
+#: Faces whose per-face maps one step of the depth-first graph partition holds at a time (at most).
 GRAPH_CHUNK_FACES = 512
+#: Bytes of one such batch's maps of the widest node: wide nets (a ResNet on 32x32 images) get
+#: smaller batches, since every level of the depth-first run holds one.
+GRAPH_CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -798,8 +801,9 @@ def _graph_partition(net, plane, tol, limits=None) -> Partition:
         b_max += op.size if m else 0
         b_bits += nb
     out = RegionSink(limits)
+    chunk = int(np.clip(GRAPH_CHUNK_BYTES // (24 * max(node.size for node in net.nodes)), 16, GRAPH_CHUNK_FACES))
     run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
-                    _VanishingGraph(net, x_c, d1, d2), [segment(net, k) for k in range(len(ops))])
+                    _VanishingGraph(net, x_c, d1, d2), [segment(net, k) for k in range(len(ops))], chunk)
     _graph_level(run, 0, xy, off, lab, [])
     states = [rows.array() for rows in out.states] + [None] * (len(ops) - len(out.states))
     act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
