@@ -205,3 +205,30 @@ def test_graph_segments_on_a_resnet_give_the_direct_partition(monkeypatch):
     fast = partition(net, plane)
     assert fast.num_regions > 100
     _same_partition(fast, _without_segments(monkeypatch, net, plane))
+
+
+@pytest.mark.parametrize("case", ["resnet", "duplicated_max"])
+def test_tight_vanishing_candidates_change_no_region(case, monkeypatch):
+    # the graph path only checks units that the rule could snap (within 2 K eps mu); a filter a million
+    # times looser (the order of CANDIDATE_RATIO) must give the same partition
+    from netatlas.nets import zoo
+    from netatlas.regions import _graphmaps
+
+    if case == "resnet":
+        net = from_torch(zoo.resnet_tiny(width=2, seed=1), (1, 8, 8))
+        plane = Plane.through(*three_inputs((1, 8, 8), 5))
+    else:
+        model = zoo.lenet5(seed=2)
+        with torch.no_grad():  # channel 1 a copy of channel 0 (exact ties), channel 2 three times it
+            model[0].weight[1], model[0].bias[1] = model[0].weight[0], model[0].bias[0]
+            model[0].weight[2], model[0].bias[2] = 3 * model[0].weight[0], 3 * model[0].bias[0]
+        net = from_torch(model, (1, 28, 28))
+        g = np.random.default_rng(6)
+        through = Plane.through(*[g.random((1, 28, 28)) for _ in range(3)])
+        u0, u1, v0, v1 = through.bounds
+        cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
+        plane = Plane(through.origin, through.d1, through.d2, (cu - 0.01, cu + 0.01, cv - 0.01, cv + 0.01))
+    tight = partition(net, plane, method="graph")
+    monkeypatch.setattr(_graphmaps, "CANDIDATE_SLACK", 1e6)
+    loose = partition(net, plane, method="graph")
+    _same_partition(tight, loose)

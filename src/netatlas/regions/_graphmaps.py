@@ -9,9 +9,13 @@ import numpy as np
 from netatlas._errors import NetatlasError
 from netatlas.regions._affine import gate_from_state, gated_maps, magnitude_gate, magnitude_net, widest_gate
 from netatlas.regions._maxkernels import tie_candidates
-from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing, vanishing_tolerance
+from netatlas.regions._roundoff import EPS, roundings, snap_vanishing, vanishing_tolerance
 
 __all__ = ["_VanishingGraph", "_maps_chunked"]
+
+#: Candidates for the vanishing rule are the units within CANDIDATE_SLACK times the largest tolerance
+#: it can grant (K eps mu, as S <= mu): 2 covers the round-off of mu and S themselves.
+CANDIDATE_SLACK = 2.0
 
 
 class _VanishingGraph:
@@ -44,7 +48,10 @@ class _VanishingGraph:
             return M, index
         present = index >= 0
         n_out, k = index.shape
-        candidates = tie_candidates(M, index, np.ascontiguousarray(self._bound(node_index)[0]), CANDIDATE_RATIO)
+        # the rule can only tie entries within (K + 1) eps (S_i + S_j) <= (K + 1) eps (mu_i + mu_j); 2x for
+        # the round-off of mu and S themselves (maps computed directly: no update residue to allow for)
+        ratio = CANDIDATE_SLACK * float(self.K[node_index] + 1) * EPS
+        candidates = tie_candidates(M, index, np.ascontiguousarray(self._bound(node_index)[0]), ratio)
         order = [(p, q) for q in range(1, k) for p in range(q)]
         pairs = {pq: c for pq, c in zip(order, candidates, strict=True) if c.any()}
         if not pairs:
@@ -81,7 +88,9 @@ class _VanishingGraph:
         for part, bp in zip(parts, breakpoints, strict=True):
             size = np.abs(part)
             mu_b = mu + np.array([0.0, 0.0, abs(bp)])[None, :, None]
-            candidates.append((size <= CANDIDATE_RATIO * mu_b).all(axis=1) & (size > 0).any(axis=1))  # exact 0 stays
+            # only a unit within K eps S <= K eps mu can be snapped (2x for the round-off of mu and S)
+            reach = CANDIDATE_SLACK * vanishing_tolerance(mu_b, float(self.K[node_index] + (bp != 0)))
+            candidates.append((size <= reach).all(axis=1) & (size > 0).any(axis=1))  # exact 0 stays
         faces = np.flatnonzero(np.any([c.any(axis=1) for c in candidates], axis=0))
         if not len(faces):
             return

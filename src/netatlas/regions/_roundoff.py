@@ -26,8 +26,11 @@ the largest one, one pass per layer) selects the candidates, units with ``|m_r| 
 * mu_r`` for r = 0, 1, 2 and not already exactly zero (rare in a generic network). Only for those is
 the magnitude computed on the face:
 
-- graph path (``_graphmaps._VanishingGraph``, also used by ``along_line``): S exactly, by a gated
-  pass of the net with absolute weights (``_affine.magnitude_net``) on the candidates' faces, with
+- graph path (``_graphmaps._VanishingGraph``, also used by ``along_line``): its maps are direct
+  products (faces whose maps came from sparse updates and have a unit under CANDIDATE_RATIO * mu are
+  recomputed first, ``_segments``), so the candidates are only the units the rule can snap at all,
+  ``|m_r| <= 2 K eps mu_r`` (S <= mu; 2x for the round-off of mu and S themselves); then S exactly, by
+  a gated pass of the net with absolute weights (``_affine.magnitude_net``) on the candidates' faces, with
   absolute slopes and constants (hardtanh's bounds) and the face's own ``Max`` selections; mu
   takes each activation's largest slope and bound and each ``Max`` window's largest entry, row by
   row (``_affine.widest_gate``);
