@@ -36,7 +36,8 @@ from netatlas.nets._ir import (
 )
 
 __all__ = ["check_piecewise_linear", "activation_slopes", "gated_maps", "gated_values", "carried_nodes",
-           "state_columns", "gate_from_state", "magnitude_net", "magnitude_gate", "widest_gate", "ROWWISE_MAX"]
+           "carried_rows", "gates_from_states", "affine_matrix", "csr_rows", "is_affine", "state_columns",
+           "gate_from_state", "magnitude_net", "magnitude_gate", "widest_gate", "ROWWISE_MAX"]
 
 #: A ``Max`` gate for :func:`gated_maps` that takes each row's maximum over the window instead of
 #: one selected entry (a bound, over every selection, of a magnitude pass).
@@ -119,6 +120,34 @@ def _linear_part(op, x: torch.Tensor) -> torch.Tensor:
     raise UnsupportedLayerError(f"regions: op {op.describe()} is not supported")
 
 
+def is_affine(op) -> bool:
+    """True for the ops that are affine maps of their (single) input."""
+    return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool, Pad))
+
+
+def affine_matrix(ops, n_in: int, max_entries: int | None = None):
+    """The chain of affine ``ops`` on n_in inputs as one dense map: (W (n_out, n_in), b (n_out,)), the
+    linear part applied to the identity (exact, nothing is differenced); None when a matrix on the way
+    would have more than ``max_entries`` entries."""
+    with torch.no_grad():
+        lin = torch.eye(n_in, dtype=torch.float64)
+        off = torch.zeros(1, n_in, dtype=torch.float64)
+        for op in ops:
+            if max_entries is not None and lin.shape[0] * max(lin.shape[1], 1) > max_entries:
+                return None
+            lin, off = _linear_part(op, lin), op(off)
+        if max_entries is not None and lin.numel() > max_entries:
+            return None
+    return np.ascontiguousarray(lin.numpy().T), off[0].numpy().copy()
+
+
+def csr_rows(A: np.ndarray):
+    """A dense matrix (m, n) as compressed sparse rows: (ptr (m + 1,), idx, val) of its nonzeros."""
+    rows, cols = np.nonzero(A)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=A.shape[0]))]).astype(np.int64)
+    return ptr, cols.astype(np.int64), np.ascontiguousarray(A[rows, cols], dtype=np.float64)
+
+
 def gated_maps(net, node_index: int, x_c: np.ndarray, d1: np.ndarray, d2: np.ndarray,
                gates: list[np.ndarray | None]) -> np.ndarray:
     """Affine maps (F, 3, size) of node ``node_index``'s value on F faces.
@@ -151,6 +180,23 @@ def carried_nodes(net, node_index: int) -> list[int]:
     split at that node passes these values on to its children, which share them."""
     return [j for j in range(node_index)
             if any(j in net.nodes[m].inputs for m in range(node_index, len(net.nodes)))]
+
+
+def gates_from_states(net, states):
+    """``gate(k)`` for :func:`gated_values` from the faces' states, one entry per nonlinear node as
+    :func:`gate_from_state` takes them (anything whose ``[:]`` is that array)."""
+    def gate(k):
+        node = net.nodes[net.nonlinear[k]]
+        return gate_from_state(node.op, states[k][:], node.size)
+
+    return gate
+
+
+def carried_rows(values, rows):
+    """The carried values (node -> (P, 3, size) tensors) of children whose parents are ``rows`` (C,)
+    of them; values computed before any gate (batch 1) hold for every face as they are."""
+    index = torch.as_tensor(rows)
+    return {j: v if v.shape[0] == 1 else v[index] for j, v in values.items()}
 
 
 def gated_values(net, targets, x_c, d1, d2, gate, known=None) -> dict:

@@ -16,12 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from netatlas._checks import require_finite
 from netatlas.nets import as_net
 from netatlas.nets._ir import Max
-from netatlas.regions._affine import carried_nodes, check_piecewise_linear, gate_from_state, gated_values
+from netatlas.regions._affine import (
+    carried_nodes,
+    carried_rows,
+    check_piecewise_linear,
+    gated_values,
+    gates_from_states,
+)
 from netatlas.regions._graphmaps import _VanishingGraph
 from netatlas.slices import Line
 
@@ -122,7 +127,7 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     for op, node_index in zip(ops, net.nonlinear, strict=True):
         pre = net.nodes[node_index].inputs[0]
         keep = carried_nodes(net, node_index)
-        values = gated_values(net, [pre, *keep], x_c, d1, d2, _gate_source(net, ops, states), carried)
+        values = gated_values(net, [pre, *keep], x_c, d1, d2, gates_from_states(net, states), carried)
         M = np.array(values[pre].expand(len(edges) - 1, -1, -1).numpy())
         if isinstance(op, Max):
             maps, windows = vanish.max_ties(pre, M, states, op.index.numpy())  # equal entries tie exactly
@@ -137,10 +142,9 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
             edges, parent, mids = _split_zeros(edges, a_all, c_all, tolerance)
             state = (a_all[parent] * mids[:, None] + c_all[parent] > 0).astype(np.uint8)
         states = [st[parent] for st in states] + [state]
-        rows = torch.from_numpy(parent)
-        carried = {j: values[j] if values[j].shape[0] == 1 else values[j][rows] for j in keep}
+        carried = carried_rows({j: values[j] for j in keep}, parent)
     last = len(net.nodes) - 1
-    out = gated_values(net, [last], x_c, d1, d2, _gate_source(net, ops, states), carried)[last]
+    out = gated_values(net, [last], x_c, d1, d2, gates_from_states(net, states), carried)[last]
     out = out.expand(len(edges) - 1, -1, -1).numpy()
     n_pieces = len(edges) - 1
     bits = [st.astype(bool) for st, op in zip(states, ops, strict=True) if not isinstance(op, Max)]
@@ -210,10 +214,3 @@ def _first_max(z, slope, present, tolerance):
     at_best = np.take_along_axis(slope, z.argmax(axis=2)[..., None], axis=2)
     band = tolerance * np.abs(slope - at_best) + 8 * np.finfo(float).eps * (np.abs(best) + np.abs(z))
     return np.argmax((z >= best - band) & present[None], axis=2)
-
-
-def _gate_source(net, ops, states):
-    def gate(k):
-        return gate_from_state(ops[k], states[k], net.nodes[net.nonlinear[k]].size)
-
-    return gate

@@ -47,10 +47,15 @@ from netatlas.regions import _kernels as K
 from netatlas.regions import _scale
 from netatlas.regions._affine import (
     activation_slopes,
+    affine_matrix,
     carried_nodes,
+    carried_rows,
     check_piecewise_linear,
+    csr_rows,
     gate_from_state,
     gated_values,
+    gates_from_states,
+    is_affine,
     state_columns,
 )
 from netatlas.regions._graphmaps import _maps_chunked, _VanishingGraph
@@ -509,7 +514,7 @@ def _segments(net):
                 return None
             segments.append((segment, n_in, node.op))
             segment, n_in = [], node.size
-        elif _is_affine(node.op):
+        elif is_affine(node.op):
             segment.append(node.op)
         else:
             return None
@@ -528,7 +533,7 @@ def _unrolled_layers(net):
         return None
     layers = []
     for ops, n_in, act in segments:
-        dense = _dense(ops, n_in)
+        dense = affine_matrix(ops, n_in, UNROLL_MAX_ENTRIES)
         if dense is None:
             return None
         layers.append((*dense, act))
@@ -542,12 +547,10 @@ GATHER_COST = 4
 def _factor(A):
     """One factor for ``_next_maps``: ("csr", ptr, idx, val, n_out) when sparse enough that the
     gathers pay, else ("dense", A); and its cost in dense multiply-adds."""
-    rows, cols = np.nonzero(A)
-    if GATHER_COST * len(rows) >= A.size:
+    nnz = np.count_nonzero(A)
+    if GATHER_COST * nnz >= A.size:
         return ("dense", np.ascontiguousarray(A, dtype=np.float64)), A.size
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=A.shape[0]))]).astype(np.int64)
-    val = np.ascontiguousarray(A[rows, cols], dtype=np.float64)
-    return ("csr", ptr, cols.astype(np.int64), val, A.shape[0]), GATHER_COST * len(rows)
+    return ("csr", *csr_rows(A), A.shape[0]), GATHER_COST * nnz
 
 
 def layer_factors(net, layers):
@@ -555,8 +558,6 @@ def layer_factors(net, layers):
     sparse ones as CSR) when that costs fewer multiply-adds than the dense matrix, else None. An
     unrolled conv segment ``avgpool -> linear`` is dense as one matrix, but its factors (a sparse
     pool, a small linear) cost a fraction of it; ``_next_maps`` multiplies every face's map by it."""
-    from netatlas.regions._affine import _linear_part
-
     segments = _segments(net)
     out = []
     for k, (W, _, _) in enumerate(layers):
@@ -565,37 +566,16 @@ def layer_factors(net, layers):
         ops, n = (segments[k][:2]) if segments is not None and len(segments) == len(layers) else ([], 0)
         if len(ops) > 1:
             factors, c_factors = [], 0
-            with torch.no_grad():
-                for op in ops:
-                    factor, c = _factor(_linear_part(op, torch.eye(n, dtype=torch.float64)).numpy().T)
-                    factors.append(factor)
-                    c_factors += c
-                    n = factor[-1] if factor[0] == "csr" else factor[1].shape[0]
+            for op in ops:
+                A, _ = affine_matrix([op], n)
+                factor, c = _factor(A)
+                factors.append(factor)
+                c_factors += c
+                n = A.shape[0]
             if c_factors < cost:
                 best = factors
         out.append(best)
     return out
-
-
-def _is_affine(op) -> bool:
-    from netatlas.nets._ir import AdaptiveAvgPool, AvgPool, ChannelAffine, Conv, Linear, Pad
-
-    return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool, Pad))
-
-
-def _dense(ops, n_in):
-    from netatlas.regions._affine import _linear_part
-
-    with torch.no_grad():
-        lin = torch.eye(n_in, dtype=torch.float64)
-        off = torch.zeros(1, n_in, dtype=torch.float64)
-        for op in ops:
-            if lin.shape[0] * max(lin.shape[1], 1) > UNROLL_MAX_ENTRIES:
-                return None
-            lin, off = _linear_part(op, lin), op(off)
-        if lin.numel() > UNROLL_MAX_ENTRIES:
-            return None
-    return np.ascontiguousarray(lin.numpy().T), off[0].numpy().copy()
 
 
 def _frame(plane: Plane):
@@ -713,12 +693,9 @@ SPARSE_DENSITY = 0.25
 def sparse_columns(W):
     """W's columns as CSR (``ptr`` (n + 1,), ``idx``, ``val``: the rows of W^T) when at most
     SPARSE_DENSITY of W (n', n) is nonzero (conv layers unrolled), else three empty arrays."""
-    nonzero = W.T != 0
-    if nonzero.mean() > SPARSE_DENSITY:
+    if np.count_nonzero(W) > SPARSE_DENSITY * W.size:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    rows, cols = np.nonzero(nonzero)  # row-major: per input unit, its next-layer units in order
-    ptr = np.concatenate([[0], np.cumsum(nonzero.sum(1))]).astype(np.int64)
-    return ptr, cols.astype(np.int64), np.ascontiguousarray(W.T[rows, cols], dtype=np.float64)
+    return csr_rows(W.T)
 
 
 def _next_maps(M, bits, on, off, W, b, work=None, level=0, factors=None):
@@ -835,26 +812,10 @@ class _Unpacking:
         return np.unpackbits(self.packed[rows], axis=1, count=self.count)
 
 
-def _gate_source(run, states):
-    """``gate(k)`` for gated_values: the gate of nonlinear node k from these faces' states."""
-    net = run.net
-
-    def gate(k):
-        return gate_from_state(run.ops[k], states[k][:], net.nodes[net.nonlinear[k]].size)
-
-    return gate
-
-
-def _rows(values, parent, c0, c1):
-    """The carried values of children c0:c1 (``parent``: their rows in ``values``); values computed
-    before any gate (batch 1) hold for every face."""
-    return {j: v if v.shape[0] == 1 else v[torch.from_numpy(parent[c0:c1])] for j, v in values.items()}
-
-
 def _segment_maps(run, k, unpacked, carried, rows):
     """Maps (F, 3, n) of nonlinear node k's input on F faces, and the values their children carry,
     through the affine segment ``run.segments[k]`` by sparse updates from face to face
-    (``_segments``). ``carried`` and ``rows`` (F,) as in ``_rows``."""
+    (``_segments``). ``carried`` and ``rows`` (F,) as in ``carried_rows``."""
     net, x_c, d1, d2 = run.net, *run.frame
     seg = run.segments[k]
     n_faces = len(rows)
@@ -867,8 +828,8 @@ def _segment_maps(run, k, unpacked, carried, rows):
                           np.ascontiguousarray(picked, dtype=np.int64))
         values = {}
     else:
-        values = gated_values(net, [seg.source, *seg.extra], x_c, d1, d2, _gate_source(run, unpacked),
-                              _rows(carried, rows, 0, n_faces))
+        values = gated_values(net, [seg.source, *seg.extra], x_c, d1, d2, gates_from_states(net, unpacked),
+                              carried_rows(carried, rows))
         g = np.ascontiguousarray(values[seg.source].expand(n_faces, -1, -1).numpy())
 
     def direct(faces):
@@ -915,8 +876,8 @@ def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
         for c0 in range(0, n_faces, run.chunk):
             c1 = min(c0 + run.chunk, n_faces)
             sub_states = _unpacked(run, [st[c0:c1] for st in states])
-            out = gated_values(net, [last], x_c, d1, d2, _gate_source(run, sub_states),
-                               _rows(carried, parent, c0, c1))[last]
+            out = gated_values(net, [last], x_c, d1, d2, gates_from_states(net, sub_states),
+                               carried_rows(carried, parent[c0:c1]))[last]
             v0, v1 = off[c0], off[c1]
             _emit(run.out, xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1], [st[c0:c1] for st in states],
                   np.ascontiguousarray(out.expand(c1 - c0, -1, -1).numpy()))
@@ -937,8 +898,8 @@ def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
         if run.segments[k] is not None:  # sparse updates through the affine ops before this node
             M, values = _segment_maps(run, k, unpacked, carried, parent[c0:c1])
         else:
-            values = gated_values(net, [pre, *keep], x_c, d1, d2, _gate_source(run, unpacked),
-                                  _rows(carried, parent, c0, c1))
+            values = gated_values(net, [pre, *keep], x_c, d1, d2, gates_from_states(net, unpacked),
+                                  carried_rows(carried, parent[c0:c1]))
             M = np.ascontiguousarray(values[pre].expand(c1 - c0, -1, -1).numpy())
             values = {j: values[j] for j in keep}
         if run.is_max[k]:

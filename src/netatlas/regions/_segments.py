@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from numba import njit
 
-from netatlas.regions._affine import _linear_part, carried_nodes
+from netatlas.regions._affine import affine_matrix, carried_nodes, csr_rows, is_affine
 
 __all__ = ["Segment", "segment", "plan_updates", "update_from_previous", "gather_picked"]
 
@@ -52,8 +51,6 @@ class Segment:
 def segment(net, k: int) -> Segment | None:
     """The segment before the k-th nonlinear node (k >= 1), or None when the nodes between the
     previous nonlinear node and its input are not a chain of affine ops."""
-    from netatlas.nets._ir import AdaptiveAvgPool, AvgPool, ChannelAffine, Conv, Linear, Pad
-
     if k < 1:
         return None
     source, node_index = net.nonlinear[k - 1], net.nonlinear[k]
@@ -63,29 +60,21 @@ def segment(net, k: int) -> Segment | None:
     ops = []
     for i in range(source + 1, target + 1):
         node = net.nodes[i]
-        if node.inputs != (i - 1,) or not isinstance(node.op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool,
-                                                                      Pad)):
+        if node.inputs != (i - 1,) or not is_affine(node.op):
             return None
         ops.append(node.op)
     extra = tuple(j for j in carried_nodes(net, node_index) if j != target)
     if any(j > source for j in extra):  # a value from inside the segment is read later on
         return None
-    n_in, n_out = net.nodes[source].size, net.nodes[target].size
-    if n_in * n_out > SEGMENT_MAX_ENTRIES:
+    unrolled = affine_matrix(ops, net.nodes[source].size, SEGMENT_MAX_ENTRIES)
+    if unrolled is None:
         return None
-    with torch.no_grad():
-        lin = torch.eye(n_in, dtype=torch.float64)
-        for op in ops:
-            lin = _linear_part(op, lin)
-    AT = lin.numpy()  # (n_in, n_out): row j is A's column j
-    rows, cols = np.nonzero(AT)
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_in))]).astype(np.int64)
+    ptr, idx, val = csr_rows(unrolled[0].T)  # row j: A's column j
     # an update per changed entry costs its column; a direct product about a quarter of A's entries
     # per entry (torch's conv/GEMM against this loop of scattered adds)
-    per_column = max(len(rows) / max(n_in, 1), 1.0)
-    max_changes = int(len(rows) / (4 * per_column))
-    return Segment(source, target, ptr, cols.astype(np.int64), np.ascontiguousarray(AT[rows, cols]), n_out,
-                   max_changes, extra)
+    n_in, nnz = len(ptr) - 1, len(idx)
+    max_changes = int(nnz / (4 * max(nnz / max(n_in, 1), 1.0)))
+    return Segment(source, target, ptr, idx, val, unrolled[0].shape[0], max_changes, extra)
 
 
 @njit(cache=True)
