@@ -74,6 +74,71 @@ def _slopes(row, slope_on, slope_off, out):
 
 
 @njit(cache=True)
+def _disc(pxy, s, n):
+    cu = 0.0
+    cv = 0.0
+    for i in range(s, s + n):
+        cu += pxy[i, 0]
+        cv += pxy[i, 1]
+    cu /= n
+    cv /= n
+    r2 = 0.0
+    for i in range(s, s + n):
+        du = pxy[i, 0] - cu
+        dv = pxy[i, 1] - cv
+        r2 = max(r2, du * du + dv * dv)
+    return cu, cv, np.sqrt(r2) * (1.0 + 1e-12)
+
+
+@njit(cache=True)
+def _clip_piece(sxy, slab, s, n, ga, gb, gc, t, label, dxy, dlab, d0, zbuf):
+    """Append to dxy/dlab at d0 the part of piece sxy[s:s+n] where ga u + gb v + gc >= 0 (band t);
+    return its vertex count, 0 when no vertex is strictly inside."""
+    inside = False
+    for i in range(n):
+        z = ga * sxy[s + i, 0] + gb * sxy[s + i, 1] + gc
+        if z > t:
+            inside = True
+        elif z >= -t:
+            z = 0.0
+        zbuf[i] = z
+    if not inside:
+        return 0
+    m = d0
+    for i in range(n):
+        i2 = i + 1 if i + 1 < n else 0
+        zi = zbuf[i]
+        zn = zbuf[i2]
+        li = slab[s + i]
+        if zi > 0.0:
+            dxy[m, 0] = sxy[s + i, 0]
+            dxy[m, 1] = sxy[s + i, 1]
+            dlab[m] = li
+            m += 1
+        elif zi == 0.0:
+            dxy[m, 0] = sxy[s + i, 0]
+            dxy[m, 1] = sxy[s + i, 1]
+            dlab[m] = label if zn < 0.0 else li
+            m += 1
+        if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
+            w = zi / (zi - zn)
+            dxy[m, 0] = sxy[s + i, 0] + w * (sxy[s + i2, 0] - sxy[s + i, 0])
+            dxy[m, 1] = sxy[s + i, 1] + w * (sxy[s + i2, 1] - sxy[s + i, 1])
+            dlab[m] = label if zi > 0.0 else li
+            m += 1
+    return m - d0
+
+
+@njit(cache=True, inline="always")
+def _gate_face(M, f, bits, slope_on, slope_off, slopes, out):
+    """``out (3, n) = s * M[f]``, the slopes s from face f's packed ``bits`` (``slopes``: scratch)."""
+    _slopes(bits[f], slope_on, slope_off, slopes)
+    for r in range(3):
+        for j in range(M.shape[2]):
+            out[r, j] = M[f, r, j] * slopes[j]
+
+
+@njit(cache=True)
 def _scan_face(xy, s, e, a, b, c, scale, zmax, zmin, tols, face_bits, cut_flag):
     """Which of the n functions cut the face, and the on/off bit of the others.
 
@@ -81,20 +146,8 @@ def _scan_face(xy, s, e, a, b, c, scale, zmax, zmin, tols, face_bits, cut_flag):
     inside it when |z_j(centre)| > (r + scale) |grad z_j|, so only the few remaining candidates are
     evaluated at every vertex. The loop over all units is branch-free and vectorises."""
     n = a.shape[0]
-    k = e - s
-    cu = 0.0
-    cv = 0.0
-    for i in range(s, e):
-        cu += xy[i, 0]
-        cv += xy[i, 1]
-    cu /= k
-    cv /= k
-    r2 = 0.0
-    for i in range(s, e):
-        du = xy[i, 0] - cu
-        dv = xy[i, 1] - cv
-        r2 = max(r2, du * du + dv * dv)
-    R = np.sqrt(r2) * (1.0 + 1e-12) + scale
+    cu, cv, r = _disc(xy, s, e - s)
+    R = r + scale
     R2 = R * R
     for j in range(n):
         z = a[j] * cu + b[j] * cv + c[j]
@@ -243,19 +296,8 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                 if q_neg[d] >= 0:
                     _set_bit(crow, cut_units[cut_start + q_neg[d]], 0)
                 # enclosing disc of the piece: functions whose line misses it keep one sign on it
-                cu = 0.0
-                cv = 0.0
-                for i in range(ps, ps + pk):
-                    cu += pxy[i, 0]
-                    cv += pxy[i, 1]
-                cu /= pk
-                cv /= pk
-                r2 = 0.0
-                for i in range(ps, ps + pk):
-                    du = pxy[i, 0] - cu
-                    dv = pxy[i, 1] - cv
-                    r2 = max(r2, du * du + dv * dv)
-                R = np.sqrt(r2) * (1.0 + 1e-12) + tol * diam
+                cu, cv, r = _disc(pxy, ps, pk)
+                R = r + tol * diam
                 R2 = R * R
                 m = 0
                 for ii in range(l_i[d], l_n[d]):
@@ -285,13 +327,8 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                 has_neg = False
                 for i in range(pk):
                     z = aj * pxy[ps + i, 0] + bj * pxy[ps + i, 1] + cj
-                    if z > t:
-                        has_pos = True
-                    elif z < -t:
-                        has_neg = True
-                    else:
-                        z = 0.0
-                    zbuf[i] = z
+                    has_pos |= z > t
+                    has_neg |= z < -t
                 if has_pos and has_neg:
                     split = True
                     break
@@ -325,32 +362,9 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                 plab = _grow1(plab, n_pool + 2 * pk + 4)
             # the negative piece first, so that the vertex pool is a stack in the order of the slots
             start_neg = n_pool
+            n_pool += _clip_piece(pxy, plab, ps, pk, -aj, -bj, -cj, t, unit_base + j, pxy, plab, n_pool, zbuf)
             start_pos = n_pool
-            for side in range(2):
-                sgn = -1.0 if side == 0 else 1.0
-                if side == 1:
-                    start_pos = n_pool
-                for i in range(pk):
-                    i2 = i + 1 if i + 1 < pk else 0
-                    zi = zbuf[i] * sgn
-                    zn = zbuf[i2] * sgn
-                    li = plab[ps + i]
-                    if zi > 0.0:
-                        pxy[n_pool, 0] = pxy[ps + i, 0]
-                        pxy[n_pool, 1] = pxy[ps + i, 1]
-                        plab[n_pool] = li
-                        n_pool += 1
-                    elif zi == 0.0:
-                        pxy[n_pool, 0] = pxy[ps + i, 0]
-                        pxy[n_pool, 1] = pxy[ps + i, 1]
-                        plab[n_pool] = unit_base + j if zn < 0.0 else li
-                        n_pool += 1
-                    if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
-                        w = zi / (zi - zn)
-                        pxy[n_pool, 0] = pxy[ps + i, 0] + w * (pxy[ps + i2, 0] - pxy[ps + i, 0])
-                        pxy[n_pool, 1] = pxy[ps + i, 1] + w * (pxy[ps + i2, 1] - pxy[ps + i, 1])
-                        plab[n_pool] = unit_base + j if zi > 0.0 else li
-                        n_pool += 1
+            n_pool += _clip_piece(pxy, plab, ps, pk, aj, bj, cj, t, unit_base + j, pxy, plab, n_pool, zbuf)
             rest = l_n[d] - l_i[d] - 1
             st_start[d] = start_neg
             st_len[d] = start_pos - start_neg
@@ -513,17 +527,15 @@ def gated_product(M, bits, slope_on, slope_off, W, b):
     F, _, n = M.shape
     n_next = W.shape[0]
     out = np.empty((F, 3, n_next))
-    row = np.empty(n)
+    rows = np.empty((3, n))
     slopes = np.empty(n)
     for f in range(F):
-        _slopes(bits[f], slope_on, slope_off, slopes)
+        _gate_face(M, f, bits, slope_on, slope_off, slopes, rows)
         for r in range(3):
-            for j in range(n):
-                row[j] = M[f, r, j] * slopes[j]
             for i in range(n_next):
                 acc = 0.0
                 for j in range(n):
-                    acc += W[i, j] * row[j]
+                    acc += W[i, j] * rows[r, j]
                 out[f, r, i] = acc + (b[i] if r == 2 else 0.0)
     return out
 
@@ -534,17 +546,15 @@ def gated_csr_product(M, bits, slope_on, slope_off, ptr, idx, val, n_out):
     ``val``), slopes from packed ``bits`` as in ``gated_product`` (no bias)."""
     F, _, n = M.shape
     out = np.empty((F, 3, n_out))
-    row = np.empty(n)
+    rows = np.empty((3, n))
     slopes = np.empty(n)
     for f in range(F):
-        _slopes(bits[f], slope_on, slope_off, slopes)
+        _gate_face(M, f, bits, slope_on, slope_off, slopes, rows)
         for r in range(3):
-            for j in range(n):
-                row[j] = M[f, r, j] * slopes[j]
             for i in range(n_out):
                 acc = 0.0
                 for e in range(ptr[i], ptr[i + 1]):
-                    acc += val[e] * row[idx[e]]
+                    acc += val[e] * rows[r, idx[e]]
                 out[f, r, i] = acc
     return out
 
@@ -567,13 +577,9 @@ def csr_product(X, ptr, idx, val, n_out):
 @njit(cache=True)
 def gate_into(M, bits, slope_on, slope_off, X):
     """``X[f] = s[f] * M[f]`` with slopes from packed bits (no float slope array is materialised)."""
-    F, _, n = M.shape
-    slopes = np.empty(n)
-    for f in range(F):
-        _slopes(bits[f], slope_on, slope_off, slopes)
-        for r in range(3):
-            for j in range(n):
-                X[f, r, j] = M[f, r, j] * slopes[j]
+    slopes = np.empty(M.shape[2])
+    for f in range(M.shape[0]):
+        _gate_face(M, f, bits, slope_on, slope_off, slopes, X[f])
 
 
 @njit(cache=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from netatlas.regions._kernels import _grow1, _grow2  # growable buffers, shared with the ReLU kernels
+from netatlas.regions._kernels import _clip_piece, _disc, _grow1, _grow2  # shared with the ReLU kernels
 
 __all__ = ["split_faces_max", "tie_candidates"]
 
@@ -49,23 +49,6 @@ def tie_candidates(M, index, mu, ratio):
                         out[pair, f, w] = close and differ
                     pair += 1
     return out
-
-
-@njit(cache=True)
-def _disc(pxy, s, n):
-    cu = 0.0
-    cv = 0.0
-    for i in range(s, s + n):
-        cu += pxy[i, 0]
-        cv += pxy[i, 1]
-    cu /= n
-    cv /= n
-    r2 = 0.0
-    for i in range(s, s + n):
-        du = pxy[i, 0] - cu
-        dv = pxy[i, 1] - cv
-        r2 = max(r2, du * du + dv * dv)
-    return cu, cv, np.sqrt(r2) * (1.0 + 1e-12)
 
 
 @njit(cache=True)
@@ -127,45 +110,6 @@ def _winners(pxy, s, n, cu, cv, R, a, b, c, row, scale, alive):
                 n_alive -= 1
                 break
     return n_alive
-
-
-@njit(cache=True)
-def _clip(sxy, slab, s, n, ga, gb, gc, t, label, dxy, dlab, d0, zbuf):
-    """Append to dxy/dlab at d0 the part of piece sxy[s:s+n] where ga u + gb v + gc >= 0 (band t);
-    return its vertex count, 0 when no vertex is strictly inside."""
-    inside = False
-    for i in range(n):
-        z = ga * sxy[s + i, 0] + gb * sxy[s + i, 1] + gc
-        if z > t:
-            inside = True
-        elif z >= -t:
-            z = 0.0
-        zbuf[i] = z
-    if not inside:
-        return 0
-    m = d0
-    for i in range(n):
-        i2 = i + 1 if i + 1 < n else 0
-        zi = zbuf[i]
-        zn = zbuf[i2]
-        li = slab[s + i]
-        if zi > 0.0:
-            dxy[m, 0] = sxy[s + i, 0]
-            dxy[m, 1] = sxy[s + i, 1]
-            dlab[m] = li
-            m += 1
-        elif zi == 0.0:
-            dxy[m, 0] = sxy[s + i, 0]
-            dxy[m, 1] = sxy[s + i, 1]
-            dlab[m] = label if zn < 0.0 else li
-            m += 1
-        if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
-            w = zi / (zi - zn)
-            dxy[m, 0] = sxy[s + i, 0] + w * (sxy[s + i2, 0] - sxy[s + i, 0])
-            dxy[m, 1] = sxy[s + i, 1] + w * (sxy[s + i2, 1] - sxy[s + i, 1])
-            dlab[m] = label if zi > 0.0 else li
-            m += 1
-    return m - d0
 
 
 @njit(cache=True)
@@ -274,7 +218,7 @@ def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
                             if t2.shape[0] < m + 4:
                                 t2 = _grow2(t2, 2 * m + 4)
                                 l2 = _grow1(l2, 2 * m + 4)
-                            m = _clip(t1, l1, 0, m, ga, gb, gc, t, unit_base + w, t2, l2, 0, zbuf)
+                            m = _clip_piece(t1, l1, 0, m, ga, gb, gc, t, unit_base + w, t2, l2, 0, zbuf)
                             if m == 0:
                                 break
                             t1, t2 = t2, t1
