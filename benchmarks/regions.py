@@ -52,9 +52,6 @@ def _time(fn, repeat, budget=None):
 
 
 def run(sizes, repeat=3, seed=0):
-    import regioncam
-    import torch
-
     import netatlas
 
     # warm up the compiled kernels (numba caches them on disk after the first run)
@@ -64,35 +61,38 @@ def run(sizes, repeat=3, seed=0):
         model = netatlas.nets.mlp([2, *widths, 10], init="torch", seed=seed)
         net = netatlas.nets.from_torch(model)
         plane = netatlas.Plane.square(1.0)
-        part, t_na, c_na = _time(lambda net=net, plane=plane: netatlas.regions.partition(net, plane), repeat)
-
-        def rc_run(model=model):
-            cam = regioncam.Regioncam(1.0)
-            with torch.no_grad():
-                cam.add(regioncam.nn.convert(model))
-            return cam.num_faces
-
-        # Best of the same number of runs for both, except that a regioncam run past 20 s is not repeated.
-        n_rc, t_rc, c_rc = _time(rc_run, repeat, budget=20.0)
-        n_na = part.num_regions
-        row = {
-            "widths": "2-" + "-".join(map(str, widths)) + "-10",
-            "regions_netatlas": n_na,
-            "regions_regioncam": int(n_rc),
-            "count_rel_diff": abs(n_na - n_rc) / max(n_rc, 1),
-            "seconds_netatlas": t_na,
-            "seconds_regioncam": t_rc,
-            "cpu_seconds_netatlas": c_na,
-            "cpu_seconds_regioncam": c_rc,
-            "regions_per_s_netatlas": n_na / t_na,
-            "regions_per_s_regioncam": n_rc / t_rc,
-            "area_error": abs(float(part.areas.sum()) - plane.area) / plane.area,
-        }
-        row["ratio"] = row["regions_per_s_netatlas"] / row["regions_per_s_regioncam"]
-        row["cpu_ratio"] = (n_na / c_na) / (n_rc / c_rc)
+        timed = _time(lambda net=net, plane=plane: netatlas.regions.partition(net, plane), repeat)
+        row = _compared("2-" + "-".join(map(str, widths)) + "-10", timed, _time_regioncam(model, repeat), plane)
         rows.append(row)
         _print_row(row)
     return rows
+
+
+def _time_regioncam(model, repeat):
+    """(faces, wall, cpu) of regioncam on ``model`` over [-1, 1]^2: best of the same number of runs as
+    netatlas, except that a run past 20 s is not repeated."""
+    import regioncam
+    import torch
+
+    def rc_run():
+        cam = regioncam.Regioncam(1.0)
+        with torch.no_grad():
+            cam.add(regioncam.nn.convert(model))
+        return cam.num_faces
+
+    return _time(rc_run, repeat, budget=20.0)
+
+
+def _compared(name, timed_netatlas, timed_regioncam, plane):
+    """One table row: counts, seconds, regions/s and their ratios (wall and CPU)."""
+    (part, t_na, c_na), (n_rc, t_rc, c_rc) = timed_netatlas, timed_regioncam
+    n_na = part.num_regions
+    return {"widths": name, "regions_netatlas": n_na, "regions_regioncam": int(n_rc),
+            "count_rel_diff": abs(n_na - n_rc) / max(n_rc, 1), "seconds_netatlas": t_na, "seconds_regioncam": t_rc,
+            "cpu_seconds_netatlas": c_na, "cpu_seconds_regioncam": c_rc, "regions_per_s_netatlas": n_na / t_na,
+            "regions_per_s_regioncam": n_rc / t_rc, "method": part.method,
+            "area_error": abs(float(part.areas.sum()) - plane.area) / plane.area,
+            "ratio": (n_na / t_na) / (n_rc / t_rc), "cpu_ratio": (n_na / c_na) / (n_rc / c_rc)}
 
 
 def lenet_avgpool(size, seed=0):
@@ -108,7 +108,6 @@ def lenet_avgpool(size, seed=0):
 
 
 def run_conv(image_sizes, repeat=3, seed=0):
-    import regioncam
     import torch
     from torch import nn
 
@@ -137,22 +136,8 @@ def run_conv(image_sizes, repeat=3, seed=0):
                 lin.weight.copy_(torch.as_tensor(W, dtype=torch.float32))
                 lin.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
             mods += [lin] + ([nn.ReLU()] if k < len(layers) - 1 else [])
-        dense = nn.Sequential(*mods)
-
-        def rc_run(model=dense):
-            cam = regioncam.Regioncam(1.0)
-            with torch.no_grad():
-                cam.add(regioncam.nn.convert(model))
-            return cam.num_faces
-
-        n_rc, t_rc, c_rc = _time(rc_run, repeat, budget=20.0)
-        row = {"widths": f"cnn {size}x{size}", "regions_netatlas": part.num_regions, "regions_regioncam": int(n_rc),
-               "seconds_netatlas": t_na, "seconds_regioncam": t_rc, "cpu_seconds_netatlas": c_na,
-               "cpu_seconds_regioncam": c_rc, "regions_per_s_netatlas": part.num_regions / t_na,
-               "regions_per_s_regioncam": n_rc / t_rc, "method": part.method}
-        row["ratio"] = row["regions_per_s_netatlas"] / row["regions_per_s_regioncam"]
-        row["cpu_ratio"] = (part.num_regions / c_na) / (n_rc / c_rc)
-        row["count_rel_diff"] = abs(part.num_regions - n_rc) / max(n_rc, 1)
+        row = _compared(f"cnn {size}x{size}", (part, t_na, c_na), _time_regioncam(nn.Sequential(*mods), repeat),
+                        plane)
         _print_row(row)
         rows.append(row)
     return rows
