@@ -147,6 +147,16 @@ def test_graph_segments_give_the_direct_partition(pool_name, monkeypatch):
     check_exact(net, plane, fast)
 
 
+def _digit_window(seed, half_width=0.01):
+    """A small window at the centre of the plane through three random 28x28 images."""
+    g = np.random.default_rng(seed)
+    through = Plane.through(*[g.random((1, 28, 28)) for _ in range(3)])
+    u0, u1, v0, v1 = through.bounds
+    cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
+    return Plane(through.origin, through.d1, through.d2, (cu - half_width, cu + half_width, cv - half_width,
+                                                         cv + half_width))
+
+
 def test_graph_segments_on_lenet5_with_duplicate_channels(monkeypatch):
     # two identical conv channels: their pooled values tie on every face, which the updates must
     # leave to the direct product and the tie rule
@@ -157,11 +167,7 @@ def test_graph_segments_on_lenet5_with_duplicate_channels(monkeypatch):
         model[0].weight[1] = model[0].weight[0]
         model[0].bias[1] = model[0].bias[0]
     net = from_torch(model, (1, 28, 28))
-    g = np.random.default_rng(5)
-    through = Plane.through(*[g.random((1, 28, 28)) for _ in range(3)])
-    u0, u1, v0, v1 = through.bounds
-    cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
-    plane = Plane(through.origin, through.d1, through.d2, (cu - 0.01, cu + 0.01, cv - 0.01, cv + 0.01))
+    plane = _digit_window(5)
     fast = partition(net, plane)
     assert fast.num_regions > 100
     _same_partition(fast, _without_segments(monkeypatch, net, plane))
@@ -223,11 +229,7 @@ def test_tight_vanishing_candidates_change_no_region(case, monkeypatch):
             model[0].weight[1], model[0].bias[1] = model[0].weight[0], model[0].bias[0]
             model[0].weight[2], model[0].bias[2] = 3 * model[0].weight[0], 3 * model[0].bias[0]
         net = from_torch(model, (1, 28, 28))
-        g = np.random.default_rng(6)
-        through = Plane.through(*[g.random((1, 28, 28)) for _ in range(3)])
-        u0, u1, v0, v1 = through.bounds
-        cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
-        plane = Plane(through.origin, through.d1, through.d2, (cu - 0.01, cu + 0.01, cv - 0.01, cv + 0.01))
+        plane = _digit_window(6)
     tight = partition(net, plane, method="graph")
     monkeypatch.setattr(_graphmaps, "CANDIDATE_SLACK", 1e6)
     loose = partition(net, plane, method="graph")
