@@ -112,7 +112,7 @@ def run_conv(image_sizes, repeat=3, seed=0):
     from torch import nn
 
     import netatlas
-    from netatlas.regions._partition import _unrolled_layers
+    from netatlas.regions._chain import unrolled_layers as _unrolled_layers
 
     netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 3], seed=0))
     rows = []

@@ -209,11 +209,12 @@ def test_roundings_follow_the_graph():
 @pytest.mark.parametrize("method", METHODS)
 def test_generic_nets_are_unchanged_by_the_rule(method, monkeypatch):
     # no unit of a generic net vanishes on a face: disabling the rule changes nothing, bit for bit
-    from netatlas.regions import _partition
+    from netatlas.regions import _chain, _graph
 
     net = from_torch(mlp([2, 16, 16, 16, 2], "leaky_relu", seed=3))
     with_rule = partition(net, method=method)
-    monkeypatch.setattr(_partition, "CANDIDATE_RATIO", -1.0)
+    monkeypatch.setattr(_chain, "CANDIDATE_RATIO", -1.0)
+    monkeypatch.setattr(_graph, "CANDIDATE_RATIO", -1.0)
     without = partition(net, method=method)
     assert with_rule.num_regions == without.num_regions > 100
     np.testing.assert_array_equal(with_rule.xy, without.xy)

@@ -12,9 +12,8 @@ from torch import nn
 
 from netatlas import Plane
 from netatlas.nets import from_torch
+from netatlas.regions import _chain, _graph, partition
 from netatlas.regions import _kernels as K
-from netatlas.regions import _partition as P
-from netatlas.regions import partition
 
 EPS = np.finfo(np.float64).eps
 
@@ -57,8 +56,8 @@ def _absolute(factors):
        bn=st.booleans())
 def test_segment_factors_multiply_to_the_unrolled_matrix(seed, stride, padding, bn):
     net = _conv_net(seed, 12, stride, padding, bn)
-    layers = P._unrolled_layers(net)
-    factors = P.layer_factors(net, layers)
+    layers = _chain.unrolled_layers(net)
+    factors = _chain.layer_factors(net, layers)
     assert any(f is not None and len(f) > 1 for f in factors)  # the avgpool -> linear segment is factored
     for (W, _, _), f in zip(layers, factors, strict=True):
         if f is None:
@@ -70,8 +69,8 @@ def test_segment_factors_multiply_to_the_unrolled_matrix(seed, stride, padding, 
 
 def test_next_maps_through_factors_equal_the_dense_product():
     net = _conv_net(3)
-    layers = P._unrolled_layers(net)
-    factors = P.layer_factors(net, layers)
+    layers = _chain.unrolled_layers(net)
+    factors = _chain.layer_factors(net, layers)
     g = np.random.default_rng(0)
     for k in range(1, len(layers)):
         if factors[k] is None:
@@ -81,7 +80,7 @@ def test_next_maps_through_factors_equal_the_dense_product():
         M = g.normal(size=(50, 3, n))
         bits = np.packbits(g.integers(0, 2, (50, n)).astype(np.uint8), axis=1)
         dense = K.gated_product(M, bits, 1.0, 0.01, np.ascontiguousarray(W), b)
-        fast = P._next_maps(M, bits, 1.0, 0.01, W, b, None, 0, factors[k])
+        fast = _chain.next_maps(M, bits, 1.0, 0.01, W, b, None, 0, factors[k])
         slopes = np.where(np.unpackbits(bits, axis=1, count=n)[:, None, :] == 1, 1.0, 0.01)
         bound = 4 * n * EPS * (np.abs(M * slopes) @ np.abs(W).T + np.outer([0, 0, 1], np.abs(b))[None])
         assert np.all(np.abs(fast - dense) <= 2 * bound)
@@ -108,10 +107,10 @@ def test_sparse_column_updates_give_the_dense_path_partition(size, monkeypatch):
     plane = Plane.through(*[0.5 * a for a in three_inputs((1, size, size), 2)])
     fast = partition(net, plane)
     assert fast.method == "chain"
-    layers = P._unrolled_layers(net)
-    assert len(P.sparse_columns(layers[1][0])[0]) > 0  # the conv layer's columns are sparse
-    monkeypatch.setattr(P, "SPARSE_DENSITY", -1.0)  # every layer dense
-    monkeypatch.setattr(P, "layer_factors", lambda net, layers: [None] * len(layers))
+    layers = _chain.unrolled_layers(net)
+    assert len(_chain.sparse_columns(layers[1][0])[0]) > 0  # the conv layer's columns are sparse
+    monkeypatch.setattr(_chain, "SPARSE_DENSITY", -1.0)  # every layer dense
+    monkeypatch.setattr(_chain, "layer_factors", lambda net, layers: [None] * len(layers))
     dense = partition(net, plane)
     assert dense.num_regions == fast.num_regions
     assert np.array_equal(dense.patterns, fast.patterns)
@@ -122,7 +121,7 @@ def test_sparse_column_updates_give_the_dense_path_partition(size, monkeypatch):
 
 def _without_segments(monkeypatch, net, plane):
     with monkeypatch.context() as m:
-        m.setattr(P, "segment", lambda net, k: None)
+        m.setattr(_graph, "segment", lambda net, k: None)
         return partition(net, plane, method="graph")
 
 
@@ -141,7 +140,7 @@ def test_graph_segments_give_the_direct_partition(pool_name, monkeypatch):
 
     net = _build(3, pool_name, shape=(1, 6, 6))
     plane = Plane.through(*three_inputs((1, 6, 6), 4))
-    assert any(P.segment(net, k) is not None for k in range(len(net.nonlinear)))
+    assert any(_graph.segment(net, k) is not None for k in range(len(net.nonlinear)))
     fast = partition(net, plane, method="graph")
     _same_partition(fast, _without_segments(monkeypatch, net, plane))
     check_exact(net, plane, fast)
@@ -207,7 +206,7 @@ def test_graph_segments_on_a_resnet_give_the_direct_partition(monkeypatch):
 
     net = from_torch(zoo.resnet_tiny(width=2, seed=0), (1, 8, 8))
     plane = Plane.through(*three_inputs((1, 8, 8), 3))
-    assert any(P.segment(net, k) is not None and P.segment(net, k).extra for k in range(len(net.nonlinear)))
+    assert any(_graph.segment(net, k) is not None and _graph.segment(net, k).extra for k in range(len(net.nonlinear)))
     fast = partition(net, plane)
     assert fast.num_regions > 100
     _same_partition(fast, _without_segments(monkeypatch, net, plane))

@@ -42,16 +42,10 @@ from netatlas._threads import one_blas_thread
 from netatlas.nets import as_net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear
+from netatlas.regions._chain import chain_layers, next_maps, reused_buffer, sparse_columns, vanishing_bounds
+from netatlas.regions._entry import partition
 from netatlas.regions._lines import LINE_TOLERANCE, along_line
-from netatlas.regions._partition import (
-    BOUNDARY_TOLERANCE,
-    _buffer,
-    _chain_layers,
-    _next_maps,
-    _vanishing_bounds,
-    partition,
-    sparse_columns,
-)
+from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import snap_vanishing
 from netatlas.slices import Line, Plane
 
@@ -178,7 +172,7 @@ def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None):
     W0, b0, _ = layers[0]
     M = np.empty((m, 3, W0.shape[0]))
     M[:, 0], M[:, 1], M[:, 2] = D[:, 0] @ W0.T, D[:, 1] @ W0.T, P @ W0.T + b0
-    vanish = _vanishing_bounds(net, layers, np.abs(P).max(0), np.abs(D[:, 0]).max(0), np.abs(D[:, 1]).max(0))
+    vanish = vanishing_bounds(net, layers, np.abs(P).max(0), np.abs(D[:, 0]).max(0), np.abs(D[:, 1]).max(0))
     snap_vanishing(M, vanish[0][0], vanish[0][2])
     owner = np.arange(m)
     bits: list[np.ndarray] = []
@@ -200,9 +194,9 @@ def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None):
         on, off_slope = activation_slopes(act)
         Wn, bn, _ = layers[level + 1]
         ref = cbits[np.searchsorted(cparent, np.arange(n_faces))]
-        G = _next_maps(M, ref, on, off_slope, Wn, bn, work, level)
+        G = next_maps(M, ref, on, off_slope, Wn, bn, work, level)
         C = len(cparent)
-        Mc = _buffer(work, ("children", level), (C, 3, Wn.shape[0]))  # reused: no page faults per batch
+        Mc = reused_buffer(work, ("children", level), (C, 3, Wn.shape[0]))  # reused: no page faults per batch
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent)) + 1, [C]]).astype(np.int64)
         _, candidate, n_roundings = vanish[level + 1]
         K.child_maps(G, M, np.ascontiguousarray(Wn.T), *sparse_columns(Wn), cparent, cbits, ref, on, off_slope, 0,
@@ -230,7 +224,7 @@ def _disc_counts(xy, off, owner, bits, m, r):
 
 def _exact_chunk(net, P, D, r, tol, want_crossing=True):
     """(regions (m,), crossing (m, n_layers)) for m planes: centres P (m, d), directions D (m, 2, d)."""
-    layers = _chain_layers(net)
+    layers = chain_layers(net)
     m = len(P)
     if layers is not None:
         if len(layers) == 1:  # affine net: one region, nothing crosses
@@ -280,7 +274,7 @@ def _sampled_chunk(net, P, D, r):
 
 def _pieces_chunk(net, P, D, r, tol):
     """Linear pieces (m,) on the segments p + t d, |t| <= r (P (m, d), D (m, d) unit vectors)."""
-    layers = _chain_layers(net)
+    layers = chain_layers(net)
     if layers is None:
         shape = net.input_shape
         return np.array([along_line(net, Line((P[i] - r * D[i]).reshape(shape), (P[i] + r * D[i]).reshape(shape)),

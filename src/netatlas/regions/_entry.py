@@ -1,5 +1,6 @@
-"""The public :func:`partition`: one untiled run (``_partition``), or ``tiles`` x ``tiles`` tiles merged
-along their borders (``_tiles``). Kept apart so that neither of those modules imports the other."""
+"""The one public :func:`partition`: the whole window in one run (``_untiled.untiled_partition``), or
+``tiles`` x ``tiles`` tiles merged along their borders (``_tiles``, whose tiles each run
+``untiled_partition``). Kept apart so that neither of those modules imports the other."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Literal
 
 import numpy as np
 
-from netatlas.regions import _partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._tiles import tiled_partition
+from netatlas.regions._untiled import checked_inputs, untiled_partition
 from netatlas.slices import Plane
 
 __all__ = ["partition"]
@@ -31,7 +32,7 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         The slice; default ``Plane.square(1.0)`` for 2-D inputs. Its inputs must have the network's
         input size.
     tolerance : float
-        Boundary tolerance relative to the slice's diagonal (see NOTE [tolerances] in the module).
+        Boundary tolerance relative to the slice's diagonal (see NOTE [tolerances] in ``netatlas.regions._partition``).
     method : {"auto", "chain", "graph"}
         "chain": the fast path for chains of affine layers and relu/leaky_relu/identity activations
         (plain MLPs; conv/avg-pool/batch-norm chains are unrolled to dense layers first): rank-few
@@ -78,10 +79,10 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     ((22, 16), (22, 3, 2))
     """
     if tiles == 1 and client is None:
-        return _partition.partition(net, plane, tolerance=tolerance, method=method, max_regions=max_regions,
-                                    memory_budget=memory_budget, progress=progress)
+        return untiled_partition(net, plane, tolerance=tolerance, method=method, max_regions=max_regions,
+                                 memory_budget=memory_budget, progress=progress)
     if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
         raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
-    net, plane = _partition.checked_inputs(net, plane, tolerance, method)
+    net, plane = checked_inputs(net, plane, tolerance, method)
     return tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
                            tolerance=float(tolerance), method=method, client=client)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from netatlas.regions import _kernels as K
+
 __all__ = ["GrowingRows", "RegionSink"]
 
 
@@ -52,9 +54,11 @@ class RegionSink:
         self.xy, self.lab, self.counts, self.maps = GrowingRows(), GrowingRows(), GrowingRows(), GrowingRows()
         self.states: list[GrowingRows] = []
 
-    def add(self, xy, off, lab, states, maps, area=None) -> None:
+    def add(self, xy, off, lab, states, maps) -> None:
+        """Append finished faces (xy, off, lab as a split kernel returns them), their per-layer states and
+        output maps (F, 3, n_outputs); the limits, when set, see their count and total area."""
         if self.limits is not None:
-            self.limits.add(len(off) - 1, area)
+            self.limits.add(len(off) - 1, float(K.polygon_areas(xy, off).sum()))
         self.xy.append(xy)
         self.lab.append(lab)
         self.counts.append(np.diff(off))

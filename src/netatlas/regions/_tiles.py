@@ -75,11 +75,12 @@ def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, m
     border are pieces dicts (xy centred on the window's centre, off, lab with seams relabelled, bits:
     packed patterns of all layers side by side, maps in the window's centred coordinates)."""
     from netatlas._threads import one_blas_thread
-    from netatlas.regions._partition import partition
+    from netatlas.regions._untiled import untiled_partition
 
     plane = tile_planes(window, tiles)[j * tiles + i][2]
     with one_blas_thread():  # parallelism comes from tiles on workers; BLAS threads only contend
-        part = partition(net, plane, tolerance=tolerance * _diag(window.bounds) / _diag(plane.bounds), method=method)
+        part = untiled_partition(net, plane, tolerance=tolerance * _diag(window.bounds) / _diag(plane.bounds),
+                                 method=method)
     shift = part.center - _center(window.bounds)
     lab = part.labels.copy()
     seams = [s for s, inner in ((-1, j > 0), (-2, i < tiles - 1), (-3, j < tiles - 1), (-4, i > 0)) if inner]

@@ -1,0 +1,249 @@
+"""The chain path of the exact partition (NOTE [the algorithm] in ``_partition``): a chain of affine
+layers, each followed by one relu/leaky_relu/identity activation (conv/avg-pool/batch-norm chains
+unrolled to dense layers), split depth first in chunks, each child's maps from its parent's by one GEMM
+under a reference pattern plus rank-few corrections. The helpers here (the chain's layers, the next
+layer's maps of many faces, the vanishing-unit bounds) also serve ``_complexity``'s discs."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from netatlas.regions import _kernels as K
+from netatlas.regions._affine import activation_slopes, affine_matrix, csr_rows, is_affine
+from netatlas.regions._partition import Partition, assemble_partition, plane_frame
+from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
+from netatlas.regions._sink import RegionSink
+
+__all__ = ["chain_layers", "chain_partition", "layer_factors", "next_maps", "reused_buffer", "sparse_columns",
+           "unrolled_layers", "vanishing_bounds"]
+
+log = logging.getLogger(__name__)
+
+#: Faces handled per batch of the depth-first chain partition (bounds the memory of per-face maps).
+CHUNK_FACES = 4096
+#: Bytes of one batch's per-face maps: fewer faces per batch on wide layers, so that the maps the
+#: batch writes are still in cache when the next layer reads them.
+CHUNK_BYTES = 2 << 20
+#: Next layers at most this wide get their maps from a compiled loop instead of a BLAS call.
+SMALL_PRODUCT = 32
+
+
+#: Largest dense matrix (entries) a conv/pool/batch-norm segment is unrolled to for the chain path.
+UNROLL_MAX_ENTRIES = 2 * 10**7
+
+
+def chain_layers(net):
+    try:
+        layers = net.as_mlp()
+    except ValueError:
+        return unrolled_layers(net)
+    if layers[-1][2] is not None or any(act is None or act.name == "hardtanh" for _, _, act in layers[:-1]):
+        return None
+    return [(W.numpy(), b.numpy(), act) for W, b, act in layers]
+
+
+def _chain_segments(net):
+    """The net as a chain of segments (affine ops, their input size, the activation after them or
+    None for the last), or None when it is not such a chain (see ``unrolled_layers``)."""
+    from netatlas.nets._ir import Activation, Input
+
+    segments, segment, n_in = [], [], net.n_inputs
+    for i, node in enumerate(net.nodes[1:], start=1):
+        if node.inputs != (i - 1,) or isinstance(node.op, Input):
+            return None
+        if isinstance(node.op, Activation):
+            if node.op.name == "hardtanh" or not segment:
+                return None
+            segments.append((segment, n_in, node.op))
+            segment, n_in = [], node.size
+        elif is_affine(node.op):
+            segment.append(node.op)
+        else:
+            return None
+    if not segment or not segments:
+        return None
+    return [*segments, (segment, n_in, None)]
+
+
+def unrolled_layers(net):
+    """A chain of affine ops (Conv, AvgPool, ChannelAffine, Linear, ...) and relu/leaky/identity
+    activations as dense (W, b, activation) layers for the fast chain path: the ops between two
+    activations compose into one affine map, whose matrix is the linear part applied to the identity
+    (exact, nothing is differenced). None when the graph is not such a chain, or too large."""
+    segments = _chain_segments(net)
+    if segments is None:
+        return None
+    layers = []
+    for ops, n_in, act in segments:
+        dense = affine_matrix(ops, n_in, UNROLL_MAX_ENTRIES)
+        if dense is None:
+            return None
+        layers.append((*dense, act))
+    return layers
+
+
+#: Cost of one multiply-add through a CSR index relative to a dense (vectorised) one.
+GATHER_COST = 4
+
+
+def _factor(A):
+    """One factor for ``next_maps``: ("csr", ptr, idx, val, n_out) when sparse enough that the
+    gathers pay, else ("dense", A); and its cost in dense multiply-adds."""
+    nnz = np.count_nonzero(A)
+    if GATHER_COST * nnz >= A.size:
+        return ("dense", np.ascontiguousarray(A, dtype=np.float64)), A.size
+    return ("csr", *csr_rows(A), A.shape[0]), GATHER_COST * nnz
+
+
+def layer_factors(net, layers):
+    """Per chain layer, its linear part as a product of factors (one per op, applied first to last,
+    sparse ones as CSR) when that costs fewer multiply-adds than the dense matrix, else None. An
+    unrolled conv segment ``avgpool -> linear`` is dense as one matrix, but its factors (a sparse
+    pool, a small linear) cost a fraction of it; ``next_maps`` multiplies every face's map by it."""
+    segments = _chain_segments(net)
+    out = []
+    for k, (W, _, _) in enumerate(layers):
+        whole, cost = _factor(W)
+        best = [whole] if whole[0] == "csr" else None
+        ops, n = (segments[k][:2]) if segments is not None and len(segments) == len(layers) else ([], 0)
+        if len(ops) > 1:
+            factors, c_factors = [], 0
+            for op in ops:
+                A, _ = affine_matrix([op], n)
+                factor, c = _factor(A)
+                factors.append(factor)
+                c_factors += c
+                n = A.shape[0]
+            if c_factors < cost:
+                best = factors
+        out.append(best)
+    return out
+
+
+def _layer_names(net):
+    return tuple(net.nodes[i].name for i in net.activations)
+
+
+def chain_partition(net, layers, plane, tol, limits=None) -> Partition:
+    center, xy, off, lab, x_c, d1, d2, diam = plane_frame(plane)
+    hidden = layers[:-1]
+    sizes = [W.shape[0] for W, _, _ in hidden]
+    base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    W0, b0, _ = layers[0]
+    M = np.empty((1, 3, W0.shape[0]))
+    M[0, 0], M[0, 1], M[0, 2] = W0 @ d1, W0 @ d2, W0 @ x_c + b0
+    out = RegionSink(limits)
+    if not hidden:
+        out.add(xy, off, lab, [], M)
+    else:
+        vanish = vanishing_bounds(net, layers, x_c, d1, d2)
+        snap_vanishing(M, vanish[0][0], vanish[0][2])  # first layer: mu is the exact magnitude
+        work = {"vanish": vanish, "factors": layer_factors(net, layers)}
+        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
+    return assemble_partition(out, plane, center, sizes, _layer_names(net), tol, "chain")
+
+
+def vanishing_bounds(net, layers, x_c, d1, d2):
+    """Per layer (the affine output layer included): (mu (3, n), candidate threshold (3, n), K) for
+    vanishing units (``_roundoff``, NOTE [vanishing units]). mu bounds the magnitudes of the layer's
+    maps on every face: the map computation in absolute values with every slope replaced by the
+    largest one. The output layer is never snapped (threshold -1)."""
+    K = roundings(net)
+    pre = [net.nodes[i].inputs[0] for i in net.activations] + [len(net.nodes) - 1]
+    mu = np.abs(np.stack([d1, d2, x_c]))  # (3, n_inputs)
+    out = []
+    for k, (W, b, act) in enumerate(layers):
+        mu = mu @ np.abs(W).T
+        mu[2] += np.abs(b)
+        last = k == len(layers) - 1
+        out.append((mu, np.full_like(mu, -1.0) if last else CANDIDATE_RATIO * mu, float(K[pre[k]])))
+        if not last:
+            mu = mu * max(abs(s) for s in activation_slopes(act))
+    return out
+
+
+def reused_buffer(work, key, shape):
+    """A view of shape ``shape`` into a per-level buffer that is reused across chunks."""
+    size = int(np.prod(shape))
+    buf = work.get(key)
+    if buf is None or buf.size < size:
+        buf = work[key] = np.empty(max(size, CHUNK_FACES * int(np.prod(shape[1:]))))
+    return buf[:size].reshape(shape)
+
+
+def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work):
+    W, b, act = layers[level]
+    on, off_slope = activation_slopes(act)
+    n_faces = len(off) - 1
+    n = W.shape[0]
+    if act.name == "identity":
+        cxy, coff, clab = xy, off, lab
+        cparent = np.arange(n_faces)
+        cbits = np.packbits(np.ones((n_faces, n), np.uint8), axis=1)
+    else:
+        cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, M, base[level], tol, diam)
+    cpat = [p[cparent] for p in pat] + [cbits]
+    first = np.searchsorted(cparent, np.arange(n_faces))
+    ref = cbits[first]
+    Wn, bn, _ = layers[level + 1]
+    G = next_maps(M, ref, on, off_slope, Wn, bn, work, level, work["factors"][level + 1])
+    WT = np.ascontiguousarray(Wn.T)
+    if ("sparse", level) not in work:
+        work["sparse", level] = sparse_columns(Wn)
+    sparse = work["sparse", level]
+    n_children = len(cparent)
+    log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
+    chunk = int(np.clip(CHUNK_BYTES // (24 * Wn.shape[0]), 256, CHUNK_FACES))
+    for c0 in range(0, n_children, chunk):
+        c1 = min(c0 + chunk, n_children)
+        Mc = reused_buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
+        groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]])
+        _, candidate, n_roundings = work["vanish"][level + 1]
+        K.child_maps(G, M, WT, *sparse, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
+                     groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
+        v0, v1 = coff[c0], coff[c1]
+        sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
+        sub_pat = [p[c0:c1] for p in cpat]
+        if level + 1 == len(layers) - 1:
+            out.add(sub_xy, sub_off, sub_lab, sub_pat, Mc.copy())
+        else:
+            _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work)
+
+
+#: Largest fraction of nonzero weights for which child maps are updated by sparse columns.
+SPARSE_DENSITY = 0.25
+
+
+def sparse_columns(W):
+    """W's columns as CSR (``ptr`` (n + 1,), ``idx``, ``val``: the rows of W^T) when at most
+    SPARSE_DENSITY of W (n', n) is nonzero (conv layers unrolled), else three empty arrays."""
+    if np.count_nonzero(W) > SPARSE_DENSITY * W.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return csr_rows(W.T)
+
+
+def next_maps(M, bits, on, off, W, b, work=None, level=0, factors=None):
+    """``W (s * M[f]) + b`` for each face, s = on/off slopes from ``bits`` (F, ceil(n / 8)) packed:
+    (F, 3, n) -> (F, 3, n') by one GEMM (a compiled loop for narrow next layers), or through W's
+    sparse ``factors`` (``layer_factors``) when given."""
+    n_faces, _, n = M.shape
+    if factors is not None:
+        kind, *first = factors[0]
+        G = (K.gated_csr_product(M, bits, on, off, *first) if kind == "csr"
+             else K.gated_product(M, bits, on, off, first[0], np.zeros(first[0].shape[0])))
+        for kind, *f in factors[1:]:
+            G = K.csr_product(G, *f) if kind == "csr" else (G.reshape(-1, G.shape[2]) @ f[0].T).reshape(n_faces, 3, -1)
+        G[:, 2, :] += b
+        return G
+    if W.shape[0] <= SMALL_PRODUCT:
+        return K.gated_product(M, bits, on, off, np.ascontiguousarray(W), b)
+    work = {} if work is None else work
+    X = reused_buffer(work, ("X", level), (n_faces, 3, n))
+    K.gate_into(M, bits, on, off, X)
+    G = reused_buffer(work, ("G", level), (n_faces * 3, W.shape[0]))
+    np.matmul(X.reshape(3 * n_faces, n), W.T, out=G)
+    G = G.reshape(n_faces, 3, W.shape[0])
+    G[:, 2, :] += b
+    return G

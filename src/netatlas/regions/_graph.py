@@ -1,0 +1,214 @@
+"""The graph path of the exact partition (NOTE [the algorithm] in ``_partition``): any supported graph
+(max pooling, hardtanh, residual additions, concatenation), split depth first at each nonlinear node,
+``GRAPH_CHUNK_FACES`` faces at a time, each face's maps from a gated forward pass of its state (sparse
+updates from face to face through the affine segments, ``_segments``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from netatlas.nets._ir import Max, Net
+from netatlas.regions import _kernels as K
+from netatlas.regions._affine import (
+    carried_nodes,
+    carried_rows,
+    gate_from_state,
+    gated_values,
+    gates_from_states,
+    state_columns,
+)
+from netatlas.regions._graphmaps import _VanishingGraph
+from netatlas.regions._maxkernels import split_faces_max, tie_candidates
+from netatlas.regions._partition import Partition, assemble_partition, plane_frame
+from netatlas.regions._roundoff import CANDIDATE_RATIO
+from netatlas.regions._segments import REFRESH, gather_picked, plan_updates, segment, update_from_previous
+from netatlas.regions._sink import RegionSink
+
+__all__ = ["GRAPH_CHUNK_BYTES", "GRAPH_CHUNK_FACES", "graph_partition"]
+
+log = logging.getLogger(__name__)
+
+#: Faces whose per-face maps one step of the depth-first graph partition holds at a time (at most).
+GRAPH_CHUNK_FACES = 512
+#: Bytes of one such batch's maps of the widest node: wide nets (a ResNet on 32x32 images) get
+#: smaller batches, since every level of the depth-first run holds one.
+GRAPH_CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass
+class _GraphRun:
+    """What every level of the depth-first graph partition shares."""
+
+    net: Net
+    ops: list
+    is_max: list
+    bit_cols: list  # pattern columns per nonlinear node (0 for Max)
+    base: list  # first edge label per nonlinear node
+    frame: tuple  # x_c, d1, d2
+    tol: float
+    diam: float
+    out: RegionSink
+    vanish: _VanishingGraph  # NOTE [vanishing units] in _roundoff
+    segments: list  # per nonlinear node, the affine segment before it (``_segments``) or None
+    chunk: int = GRAPH_CHUNK_FACES
+
+
+def graph_partition(net, plane, tol, limits=None) -> Partition:
+    center, xy, off, lab, x_c, d1, d2, diam = plane_frame(plane)
+    ops = [net.nodes[i].op for i in net.nonlinear]
+    is_max = [isinstance(op, Max) for op in ops]
+    # pattern columns per activation node (identity: one per unit, always on); Max outputs are
+    # numbered after all pattern columns in the edge labels
+    bit_cols = [0 if m else net.nodes[i].size * (1 if op.name == "identity" else state_columns(op))
+                for op, m, i in zip(ops, is_max, net.nonlinear, strict=True)]
+    base, b_bits, b_max = [], 0, sum(bit_cols)
+    for m, op, nb in zip(is_max, ops, bit_cols, strict=True):
+        base.append(b_max if m else b_bits)
+        b_max += op.size if m else 0
+        b_bits += nb
+    out = RegionSink(limits)
+    chunk = int(np.clip(GRAPH_CHUNK_BYTES // (24 * max(node.size for node in net.nodes)), 16, GRAPH_CHUNK_FACES))
+    run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
+                    _VanishingGraph(net, x_c, d1, d2), [segment(net, k) for k in range(len(ops))], chunk)
+    _graph_level(run, 0, xy, off, lab, [])
+    states = [rows.array() for rows in out.states] + [None] * (len(ops) - len(out.states))
+    act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
+    max_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if m]
+    part = assemble_partition(out, plane, center, [c for c, m in zip(bit_cols, is_max, strict=True) if not m],
+                     tuple(net.nodes[i].name for i in act_nodes), tol, "graph",
+                     [st for st, m in zip(states, is_max, strict=True) if not m])
+    if not max_nodes:
+        return part
+    return dataclasses.replace(
+        part, choices=tuple(st for st, m in zip(states, is_max, strict=True) if m),
+        max_units_per_layer=tuple(net.nodes[i].size for i in max_nodes),
+        max_layer_names=tuple(net.nodes[i].name for i in max_nodes))
+
+
+def _unpacked(run, states):
+    """States as gate_from_state wants them: pattern bits unpacked (on demand: ``[faces]`` of an
+    entry unpacks those rows), arg-maxes as they are."""
+    return [st if run.is_max[k] else _Unpacking(st, run.bit_cols[k]) for k, st in enumerate(states)]
+
+
+class _Unpacking:
+    """Packed pattern bits whose rows unpack when indexed (``[faces]`` or ``[:]``)."""
+
+    def __init__(self, packed, count):
+        self.packed, self.count = packed, count
+
+    def __getitem__(self, rows):
+        return np.unpackbits(self.packed[rows], axis=1, count=self.count)
+
+
+def _segment_maps(run, k, unpacked, carried, rows):
+    """Maps (F, 3, n) of nonlinear node k's input on F faces, and the values their children carry,
+    through the affine segment ``run.segments[k]`` by sparse updates from face to face
+    (``_segments``). ``carried`` and ``rows`` (F,) as in ``carried_rows``."""
+    net, x_c, d1, d2 = run.net, *run.frame
+    seg = run.segments[k]
+    n_faces = len(rows)
+    source = net.nodes[seg.source]
+    below = carried.get(source.inputs[0]) if isinstance(source.op, Max) and not seg.extra else None
+    if below is not None and below.shape[0] > 1:
+        # a max pool's output straight from the parents' values: no copy of its (wider) input per face
+        picked = gate_from_state(source.op, unpacked[k - 1][:], source.size)  # (F, n_out) input positions
+        g = gather_picked(below.numpy(), np.ascontiguousarray(rows, dtype=np.int64),
+                          np.ascontiguousarray(picked, dtype=np.int64))
+        values = {}
+    else:
+        values = gated_values(net, [seg.source, *seg.extra], x_c, d1, d2, gates_from_states(net, unpacked),
+                              carried_rows(carried, rows))
+        g = np.ascontiguousarray(values[seg.source].expand(n_faces, -1, -1).numpy())
+
+    def direct(faces):
+        return gated_values(net, [seg.target], x_c, d1, d2, None, {seg.source: torch.from_numpy(g[faces])})[
+            seg.target].numpy()
+
+    full = plan_updates(g, seg.max_changes, REFRESH)
+    M = np.empty((n_faces, 3, seg.n_out))
+    M[full] = direct(full)
+    update_from_previous(g, full, seg.ptr, seg.idx, seg.val, M)
+    again = _may_vanish(run, k, seg.target, M)
+    if again.any():  # the snapping rule bounds the round-off of a direct product, not of updates
+        M[again] = direct(again)
+    return M, {seg.target: torch.from_numpy(M), **{j: values[j] for j in seg.extra}}
+
+
+def _may_vanish(run, k, node, M):
+    """(F,) bool: faces where a unit (or a pair of max-window entries) of M may vanish: the
+    candidates of NOTE [vanishing units] in ``_roundoff``."""
+    if run.vanish.net is None:
+        return np.zeros(len(M), bool)
+    mu = np.ascontiguousarray(run.vanish._bound(node)[0])  # (3, n)
+    op = run.ops[k]
+    if run.is_max[k]:
+        return tie_candidates(M, op.index.numpy(), mu, CANDIDATE_RATIO).any(axis=(0, 2))
+    out = np.zeros(len(M), bool)
+    for bp in op.breakpoints:
+        shift, margin = np.array([0.0, 0.0, bp])[None, :, None], np.array([0.0, 0.0, abs(bp)])[:, None]
+        out |= (np.abs(M - shift) <= CANDIDATE_RATIO * (mu + margin)[None]).all(axis=1).any(axis=1)
+    return out
+
+
+def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
+    """Split faces (xy, off, lab; ``states`` per earlier nonlinear node, pattern bits packed) at
+    nonlinear node k and recurse, ``run.chunk`` faces at a time, so only one chunk's per-face maps
+    per level are ever held. ``carried`` (node -> values, rows ``parent[face]``) are the values the
+    faces share with their parents: each face's maps are computed on from there, not from the input."""
+    net, x_c, d1, d2 = run.net, *run.frame
+    n_faces = len(off) - 1
+    carried = carried or {}
+    parent = np.arange(n_faces) if parent is None else parent
+    if k == len(run.ops):
+        last = len(net.nodes) - 1
+        for c0 in range(0, n_faces, run.chunk):
+            c1 = min(c0 + run.chunk, n_faces)
+            sub_states = _unpacked(run, [st[c0:c1] for st in states])
+            out = gated_values(net, [last], x_c, d1, d2, gates_from_states(net, sub_states),
+                               carried_rows(carried, parent[c0:c1]))[last]
+            v0, v1 = off[c0], off[c1]
+            run.out.add(xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1], [st[c0:c1] for st in states],
+                  np.ascontiguousarray(out.expand(c1 - c0, -1, -1).numpy()))
+        return
+    op, node_index = run.ops[k], net.nonlinear[k]
+    if not run.is_max[k] and op.name == "identity":
+        ones = np.packbits(np.ones((n_faces, run.bit_cols[k]), np.uint8), axis=1)
+        _graph_level(run, k + 1, xy, off, lab, states + [ones], carried, parent)
+        return
+    pre = net.nodes[node_index].inputs[0]
+    keep = carried_nodes(net, node_index)
+    for c0 in range(0, n_faces, run.chunk):
+        c1 = min(c0 + run.chunk, n_faces)
+        v0, v1 = off[c0], off[c1]
+        sub_xy, sub_off, sub_lab = xy[v0:v1], off[c0:c1 + 1] - v0, lab[v0:v1]
+        sub_states = [st[c0:c1] for st in states]
+        unpacked = _unpacked(run, sub_states)
+        if run.segments[k] is not None:  # sparse updates through the affine ops before this node
+            M, values = _segment_maps(run, k, unpacked, carried, parent[c0:c1])
+        else:
+            values = gated_values(net, [pre, *keep], x_c, d1, d2, gates_from_states(net, unpacked),
+                                  carried_rows(carried, parent[c0:c1]))
+            M = np.ascontiguousarray(values[pre].expand(c1 - c0, -1, -1).numpy())
+            values = {j: values[j] for j in keep}
+        if run.is_max[k]:
+            maps, windows = run.vanish.max_ties(pre, M, unpacked, op.index.numpy())  # equal entries tie exactly
+            cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, maps, windows,
+                                                               run.base[k], run.tol, run.diam)
+            del maps
+        else:
+            shifted = run.vanish.shifted(pre, M, unpacked, op.breakpoints)
+            del M
+            cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(sub_xy, sub_off, sub_lab,
+                                                                np.ascontiguousarray(shifted), run.base[k],
+                                                                run.tol, run.diam)
+            del shifted
+            cstate = cbits
+        M = None
+        log.debug("nonlinear node %d: %d faces -> %d", k, c1 - c0, len(cparent))
+        _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate], values, cparent)

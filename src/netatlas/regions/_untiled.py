@@ -1,0 +1,76 @@
+"""One run of the exact partition over the whole window: the arguments checked, the region estimate
+and limits (``_scale``) set, then the chain path (``_chain``) or the graph path (``_graph``). The public
+:func:`netatlas.regions.partition` runs it once, or once per tile (``_tiles``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Literal
+
+import numpy as np
+
+from netatlas.nets import as_net
+from netatlas.nets._ir import Net
+from netatlas.regions import _scale
+from netatlas.regions._affine import check_piecewise_linear
+from netatlas.regions._chain import chain_layers, chain_partition
+from netatlas.regions._graph import graph_partition
+from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
+from netatlas.slices import Plane
+
+__all__ = ["checked_inputs", "untiled_partition"]
+
+
+def checked_inputs(net, plane, tolerance, method) -> tuple[Net, Plane]:
+    """``partition``'s arguments checked (one-line errors): the net as a piecewise-linear ``Net`` and the
+    plane (default ``Plane.square(1.0)``) with the net's input size."""
+    if method not in ("auto", "chain", "graph"):
+        raise ValueError(f"partition: method must be 'auto', 'chain' or 'graph'; got {method!r}")
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1e-3):
+        raise ValueError(f"partition: tolerance must be a float in [0, 1e-3); got {tolerance!r}")
+    if plane is None:
+        plane = Plane.square(1.0)
+    if not isinstance(plane, Plane):
+        raise TypeError(f"partition: plane must be a netatlas.Plane, got {type(plane).__name__}")
+    net = as_net(net, input_shape=plane.input_shape)
+    if plane.origin.size != net.n_inputs:
+        raise ValueError(f"partition: plane has {plane.origin.size}-dim inputs but the network expects "
+                         f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "
+                         f"network's shape {net.input_shape}")
+    check_piecewise_linear(net, "partition")
+    return net, plane
+
+
+def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
+                      method: Literal["auto", "chain", "graph"] = "auto", max_regions: int | None = None,
+                      memory_budget: int | str | None = "auto", progress: bool | None = None) -> Partition:
+    """The whole window in one run (what :func:`partition` does with ``tiles=1``, and what each tile
+    runs): the arguments checked, the estimate and limits set, then the chain path (``_chain``) or the
+    graph path (``_graph``). Same parameters as :func:`partition` but ``tiles`` and ``client``."""
+    net, plane = checked_inputs(net, plane, tolerance, method)
+    chain = chain_layers(net)
+    if method == "chain" and chain is None:
+        raise ValueError("partition: method='chain' needs a chain of affine layers (Linear/Conv/AvgPool/"
+                         "BatchNorm), each group followed by one relu/leaky_relu/identity activation, the last "
+                         "one affine; use method='graph'")
+    if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
+        raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
+    budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
+    limits = _scale.Limits(max_regions, budget, _scale.bytes_per_region(net, net.n_outputs), plane.area, False)
+    # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
+    # run still stops when the count passes the budget)
+    wanted = max_regions is not None or memory_budget != "auto" or chain is None or method == "graph" or progress
+    estimate = _scale.estimate_regions(net, plane) if wanted and limits.cap is not None or progress else None
+    if estimate is not None:
+        limits.check_estimate(estimate)
+    if progress or (progress is None and estimate is not None and estimate > 20_000 and sys.stderr.isatty()):
+        limits = _scale.Limits(max_regions, budget, limits.per_region, plane.area, True)
+    try:
+        if method == "graph" or chain is None:
+            part = graph_partition(net, plane, float(tolerance), limits)
+        else:
+            part = chain_partition(net, chain, plane, float(tolerance), limits)
+    finally:
+        limits.close()
+    return dataclasses.replace(part, net=net)
