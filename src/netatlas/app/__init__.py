@@ -3,7 +3,7 @@
 Start it with ``netatlas serve`` (or :func:`serve`) and open the printed URL. The page is a thin
 client: every geometry layer is computed server-side by the library's public functions
 (``netatlas.regions``, ``netatlas.metric``, ``netatlas.dynamics``, ``netatlas.splines``), and a
-layer whose lens is not installed shows a note instead.
+layer that does not apply to the net shows a note instead.
 """
 
 from netatlas._lazy import attach as _attach
@@ -12,7 +12,7 @@ from netatlas._lazy import attach as _attach
 __getattr__, __dir__ = _attach(__name__, {
     "_config": ["DEFAULT_CONFIG", "DEFAULT_VIEW", "LIMITS", "ConfigError", "UploadedData", "parse_csv",
         "validate_config", "validate_view"],
-    "_lenses": ["compute_layers", "lens_status"],
+    "_lenses": ["compute_layers"],
     "_server": ["bind_socket", "create_app", "make_server", "serve"],
     "_session": ["FrameInput", "Session"],
 })
@@ -28,7 +28,6 @@ __all__ = [
     "bind_socket",
     "compute_layers",
     "create_app",
-    "lens_status",
     "make_server",
     "parse_csv",
     "serve",

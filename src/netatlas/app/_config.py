@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
-    "ACTIVATIONS",
     "CLASSIFICATION_SETS",
     "ConfigError",
     "DEFAULT_CONFIG",
     "DEFAULT_VIEW",
     "LIMITS",
     "REGRESSION_FUNCTIONS",
-    "SUBSAMPLE_METHODS",
     "UploadedData",
     "check_port",
+    "choices",
     "parse_csv",
     "validate_config",
     "validate_view",
@@ -28,11 +28,10 @@ __all__ = [
 
 CLASSIFICATION_SETS = ("moons", "circles", "xor", "spirals", "sinusoid", "blobs")
 REGRESSION_FUNCTIONS = ("sin", "cos", "abs", "square", "cubic", "relu", "step")
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
-INITS = ("torch", "he", "glorot", "normal")
-OPTIMIZERS = ("adam", "sgd")
 MODES = ("classify", "regress")
-SUBSAMPLE_METHODS = ("zone", "boundary", "confidence", "el2n", "grand", "margin", "random")
+TRAINING_LOSS = {"classify": "cross_entropy", "regress": "mse"}  # names of netatlas.train.LOSSES
+# "forgetting" scores need a correctness history over training, which the playground does not record
+SUBSAMPLE_EXCLUDED = ("forgetting",)
 
 # Caps that keep one session's work per frame bounded (the page says which cap was hit).
 LIMITS = {
@@ -105,6 +104,26 @@ class ConfigError(ValueError):
         self.field = field
 
 
+@lru_cache(maxsize=1)
+def choices() -> dict:
+    """The accepted values of each choice setting; those the library owns come from its registries
+    (``netatlas.nets.ACTIVATIONS``, ``INITS``, ``netatlas.train.OPTIMIZERS``, ``netatlas.dynamics.METHODS``).
+
+    Imported on first use, so that ``netatlas serve --port`` is checked before torch loads.
+
+    >>> from netatlas.train import OPTIMIZERS
+    >>> choices()["optimizer"] == OPTIMIZERS
+    True
+    """
+    from netatlas.dynamics import METHODS
+    from netatlas.nets import ACTIVATIONS, INITS
+    from netatlas.train import OPTIMIZERS
+
+    return {"dataset": CLASSIFICATION_SETS, "function": REGRESSION_FUNCTIONS, "activation": tuple(ACTIVATIONS),
+            "init": tuple(INITS), "optimizer": tuple(OPTIMIZERS),
+            "subsample_method": tuple(m for m in METHODS if m not in SUBSAMPLE_EXCLUDED)}
+
+
 def _number(config, key, lo, hi, *, integer=False):
     value = config.get(key, DEFAULT_CONFIG.get(key))
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -173,14 +192,14 @@ def validate_config(config) -> dict:
         raise ConfigError("widths", f"widths: {sizes} (inputs, hidden widths, outputs) gives {n_parameters:,} "
                           f"parameters, above the "
                           f"limit {LIMITS['n_parameters']:,}; use fewer or narrower layers")
-    out["activation"] = _choice(config, "activation", ACTIVATIONS)
-    out["init"] = _choice(config, "init", INITS)
+    out["activation"] = _choice(config, "activation", choices()["activation"])
+    out["init"] = _choice(config, "init", choices()["init"])
     out["init_scale"] = _number(config, "init_scale", *LIMITS["init_scale"])
     out["weight_decay"] = _number(config, "weight_decay", *LIMITS["weight_decay"])
     out["l1"] = _number(config, "l1", *LIMITS["l1"])
     out["l2"] = _number(config, "l2", *LIMITS["l2"])
     out["test_fraction"] = _number(config, "test_fraction", *LIMITS["test_fraction"])
-    out["optimizer"] = _choice(config, "optimizer", OPTIMIZERS)
+    out["optimizer"] = _choice(config, "optimizer", choices()["optimizer"])
     out["lr"] = _number(config, "lr", *LIMITS["lr"])
     out["batch_size"] = _number(config, "batch_size", *LIMITS["batch_size"], integer=True)
     out["seed"] = _number(config, "seed", *LIMITS["seed"], integer=True)
@@ -251,7 +270,7 @@ def validate_view(view) -> dict:
     out["colour_by"] = _choice(out, "colour_by", ("none", "pattern", "class"))
     out["heatmap"] = _choice(out, "heatmap", ("confidence", "volume", "none"))
     out["metric_layer"] = _number(out, "metric_layer", 1, LIMITS["depth"][1], integer=True)
-    out["subsample_method"] = _choice(out, "subsample_method", SUBSAMPLE_METHODS)
+    out["subsample_method"] = _choice(out, "subsample_method", choices()["subsample_method"])
     out["subsample_fraction"] = _number(out, "subsample_fraction", 0.01, 1.0)
     out["window"] = _window(out["window"])
     return out

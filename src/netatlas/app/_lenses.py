@@ -1,10 +1,11 @@
 """The geometry of one frame, computed by netatlas's public lenses.
 
 The playground never re-implements a lens: each layer below calls the library function that
-computes it (``netatlas.regions.partition``, ``netatlas.metric.volume_element``,
-``netatlas.dynamics.per_sample_gradient_norms``, ``netatlas.splines.to_spline``, ...) and only
-converts the result to JSON-ready lists. When a lens is not importable (yet) the layer carries an
-``unavailable`` note instead, and one failing layer never breaks the others.
+computes it (``netatlas.regions.partition`` and ``Partition.class_pieces``,
+``netatlas.metric.volume_element``, ``netatlas.dynamics.per_sample_gradient_norms``,
+``netatlas.splines.to_spline``, ...) and only converts the result to JSON-ready lists. A layer that
+does not apply to the net carries a note (``unavailable``) instead, and one failing layer never
+breaks the others.
 
 The only things computed here are evaluations of the model itself (probabilities on a grid, the
 function of a 1-D net) and the first-layer hyperplanes ``w.x + b = 0``, read off the weights.
@@ -12,21 +13,29 @@ function of a 1-D net) and the first-layer hyperplanes ``w.x + b = 0``, read off
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import time
+import warnings
 
 import numpy as np
 import torch
 
+from netatlas import Plane
 from netatlas._errors import UnsupportedLayerError
+from netatlas.app._config import TRAINING_LOSS
 from netatlas.app._features import FeatureMap
 from netatlas.app._frames import pack
+from netatlas.dynamics import per_sample_gradient_norms, score, subsample, zone_interval
+from netatlas.metric import volume_element
+from netatlas.nets import from_torch
+from netatlas.regions import partition
+from netatlas.regions.bounds import all_bounds
+from netatlas.splines import to_spline
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Unavailable", "compute_layers", "lens", "lens_status"]
+__all__ = ["PAGE_CONSTANTS", "Unavailable", "compute_layers", "window_partition"]
 
 GRID = 64  # cells per side of the confidence heatmap
 METRIC_GRID = 40  # cells per side of the volume-element heatmap
@@ -39,54 +48,16 @@ MAX_UNIT_THUMBNAILS = 32  # per layer (the page says how many more there are)
 PATTERN_COLOURS = 24  # palette of the page's pattern colouring: one batched fill per colour
 CONTOUR_LEVELS = (0.25, 0.75)  # confidence contours (probability of the predicted class / of class 1)
 ZONE_EPS = 0.1  # transition zone: eps <= switch <= 1 - eps
-
-# Public functions each layer needs: (module, attribute).
-NEEDS = {
-    "regions": [("netatlas.regions", "partition")],
-    "boundary": [("netatlas.regions", "partition")],
-    "contours": [("netatlas.regions", "partition")],
-    "bounds": [("netatlas.regions.bounds", None)],
-    "volume": [("netatlas.metric", "volume_element")],
-    "gradnorm": [("netatlas.dynamics", "per_sample_gradient_norms")],
-    "subsample": [("netatlas.dynamics", "score"), ("netatlas.dynamics", "subsample")],
-    "zones": [("netatlas.dynamics", "zone_interval")],
-    "spline": [("netatlas.splines", "to_spline")],
-}
+PAGE_CONSTANTS = {"pattern_colours": PATTERN_COLOURS}  # what the page must agree on (sent once)
 
 
 class Unavailable(Exception):  # noqa: N818 - a note for the page, not an error
-    """A layer that cannot be drawn; the message is shown on the page as a note."""
+    """A layer that does not apply to this net; the message is shown on the page as a note."""
 
 
-def lens(module: str, attribute: str | None = None):
-    """The public function ``module.attribute`` (or the module), or raise :class:`Unavailable`."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        raise Unavailable(f"{module} is not available yet") from None
-    if attribute is None:
-        return mod
-    fn = getattr(mod, attribute, None)
-    if fn is None:
-        raise Unavailable(f"{module}.{attribute} is not available yet")
-    return fn
-
-
-def lens_status() -> dict:
-    """For each layer: True, or the note saying which library function is missing.
-
-    >>> sorted(lens_status())[:4]
-    ['boundary', 'bounds', 'contours', 'gradnorm']
-    """
-    out = {}
-    for layer, needs in NEEDS.items():
-        try:
-            for module, attribute in needs:
-                lens(module, attribute)
-            out[layer] = True
-        except Unavailable as note:
-            out[layer] = str(note)
-    return out
+def window_partition(net, window):
+    """``netatlas.regions.partition`` of ``net`` on the input window ``(xmin, xmax, ymin, ymax)``."""
+    return partition(net, Plane.window(tuple(window)))
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -127,14 +98,12 @@ def heatmap(frame) -> dict:
 def _logit_difference_net(model):
     """For two classes, the net computing f1 - f0 (same hidden layers): p(class 1) = sigmoid(f1 - f0),
     so its zero set is the decision boundary and its level logit(p) the contour where p(class 1) = p."""
-    import netatlas.nets
-
     last = model[-1]
     diff = torch.nn.Linear(last.in_features, 1)
     with torch.no_grad():
         diff.weight.copy_(last.weight[1:2] - last.weight[0:1])
         diff.bias.copy_(last.bias[1:2] - last.bias[0:1])
-    return netatlas.nets.from_torch(torch.nn.Sequential(*list(model)[:-1], diff))
+    return from_torch(torch.nn.Sequential(*list(model)[:-1], diff))
 
 
 def partition_layers(frame, view) -> dict:
@@ -152,16 +121,9 @@ def partition_layers(frame, view) -> dict:
             out.update(_layer(lambda: sampled_layers(frame, view)))
             out.pop("ms", None)
         return out
-    try:
-        partition = lens("netatlas.regions", "partition")
-    except Unavailable as note:
-        return {k: {"unavailable": str(note)} for k in ("regions", "boundary", "contours")}
-    import netatlas
-
-    plane = netatlas.Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]), tuple(frame.window))
     binary = frame.n_classes == 2
     start = time.perf_counter()
-    part = partition(_logit_difference_net(frame.model) if binary else frame.net, plane)
+    part = window_partition(_logit_difference_net(frame.model) if binary else frame.net, frame.window)
     n_regions = int(part.num_regions)
     out["regions"] = {"n_regions": n_regions, "partition_ms": round(1000 * (time.perf_counter() - start), 1)}
     if view["regions"] and n_regions > MAX_DRAWN_REGIONS:
@@ -229,7 +191,7 @@ def _polygons(part, by_class: bool = False) -> dict:
     """The regions as flat vertex buffers: ``coords`` (T*2 f32), ``offsets`` (F+1 i32), a palette
     index per region (``colour``, from its activation pattern: a pattern keeps its colour from frame
     to frame) and ``classes``; with ``by_class`` also the regions split along the decision boundary
-    (``pieces``, see :func:`class_pieces`)."""
+    (``pieces``, from :meth:`netatlas.regions.Partition.class_pieces`)."""
     coords = np.asarray(part.xy, dtype=np.float64) + np.asarray(part.center, dtype=np.float64)
     bits = [np.asarray(b, dtype=np.int64) for b in part.pattern_bits]
     patterns = np.concatenate(bits, axis=1) if bits else np.zeros((part.num_regions, 0), np.int64)
@@ -238,8 +200,9 @@ def _polygons(part, by_class: bool = False) -> dict:
     out = {"coords": _pack(coords), "offsets": pack(part.offsets, "i32"),
            "colour": pack(keys % PATTERN_COLOURS, "u8"), "classes": pack(part.predicted_class(), "u8")}
     if by_class:
-        xy, offsets, classes = class_pieces(part)
-        out["pieces"] = {"coords": _pack(xy), "offsets": pack(offsets, "i32"), "classes": pack(classes, "u8")}
+        pieces = part.class_pieces()
+        out["pieces"] = {"coords": _pack(pieces.xy), "offsets": pack(pieces.offsets, "i32"),
+                         "classes": pack(pieces.classes, "u8")}
     return out
 
 
@@ -247,90 +210,7 @@ def region_volume(frame, view, part) -> dict:
     """log volume element of hidden layer ``metric_layer`` on each region (F,): the layer's map is
     affine on every region of the net (they refine its own regions), so one interior point per
     region (the vertex mean) gives the exact constant."""
-    volume_element = lens("netatlas.metric", "volume_element")
-    hidden = [name for name, m in frame.model.named_children()
-              if not isinstance(m, (torch.nn.Linear, FeatureMap))]
-    layer = view["metric_layer"]
-    if not hidden or layer > len(hidden):
-        raise Unavailable(f"metric of layer {layer}: this network has {len(hidden)} hidden layer(s)")
-    import warnings
-
-    x = torch.as_tensor(part.centroids(), dtype=torch.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        values = np.asarray(torch.as_tensor(volume_element((frame.model, hidden[layer - 1]), x, log=True)).detach(),
-                            dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    return {"layer": layer, "log_volume": _pack(np.where(np.isfinite(values), values, np.nan)),
-            "range": _round([finite.min(), finite.max()] if finite.size else [0, 0], 4)}
-
-
-def _clip(poly: np.ndarray, a: np.ndarray, c: float) -> np.ndarray:
-    """The part of a convex polygon (n, 2) where ``a . p + c >= 0`` (Sutherland-Hodgman, one plane)."""
-    d = poly @ a + c
-    out = []
-    n = len(poly)
-    for i in range(n):
-        j = (i + 1) % n
-        if d[i] >= 0:
-            out.append(poly[i])
-        if (d[i] >= 0) != (d[j] >= 0):
-            t = d[i] / (d[i] - d[j])
-            out.append(poly[i] + t * (poly[j] - poly[i]))
-    return np.array(out).reshape(-1, 2)
-
-
-def class_pieces(part):
-    """Regions split exactly along the decision boundary: (coords (T, 2), offsets (P+1,), classes (P,)).
-
-    In each region the outputs are affine, so the set where class k wins is the region cut by the
-    half-planes ``l_k >= l_j``: a convex polygon. Regions whose vertices all predict one class lie
-    wholly in that class (convexity) and stay whole; only the regions the boundary crosses are cut.
-    A single output (the logit difference of a two-class net) predicts class 1 where it is > 0.
-
-    >>> import netatlas
-    >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 6, 3], seed=1))
-    >>> part = netatlas.regions.partition(net, netatlas.Plane.square(1.0))
-    >>> xy, offsets, classes = class_pieces(part)
-    >>> len(classes) >= part.num_regions
-    True
-    """
-    xy = np.asarray(part.xy, dtype=np.float64)  # centred coordinates, as the maps are
-    offsets = np.asarray(part.offsets, dtype=np.int64)
-    maps = np.asarray(part.maps, dtype=np.float64)  # (F, 3, K): l = u * m0 + v * m1 + m2
-    if maps.shape[2] == 1:  # l1 - l0 with l0 = 0
-        maps = np.concatenate([np.zeros_like(maps), maps], axis=2)
-    face = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    m = maps[face]
-    values = xy[:, :1] * m[:, 0] + xy[:, 1:] * m[:, 1] + m[:, 2]
-    vertex_class = values.argmax(1)
-    lo = np.minimum.reduceat(vertex_class, offsets[:-1])
-    hi = np.maximum.reduceat(vertex_class, offsets[:-1])
-    polys, classes = [], []
-    pure = lo == hi
-    for f in range(len(offsets) - 1):
-        poly = xy[offsets[f]:offsets[f + 1]]
-        if pure[f]:
-            polys.append(poly)
-            classes.append(int(lo[f]))
-            continue
-        mf = maps[f]
-        for k in range(mf.shape[1]):
-            piece = poly
-            for j in range(mf.shape[1]):
-                if j != k and len(piece) >= 3:  # l_k - l_j >= 0
-                    piece = _clip(piece, mf[:2, k] - mf[:2, j], mf[2, k] - mf[2, j])
-            if len(piece) >= 3 and _area(piece) > 1e-14 * _area(poly):
-                polys.append(piece)
-                classes.append(k)
-    sizes = np.array([len(p) for p in polys], dtype=np.int64)
-    return (np.concatenate(polys) + np.asarray(part.center, dtype=np.float64),
-            np.concatenate([[0], np.cumsum(sizes)]), np.array(classes, dtype=np.int64))
-
-
-def _area(poly: np.ndarray) -> float:
-    q = np.roll(poly, -1, axis=0)
-    return 0.5 * abs(float((poly[:, 0] * q[:, 1] - q[:, 0] * poly[:, 1]).sum()))
+    return _log_volume(frame, view, part.centroids())
 
 
 def _contours(part, binary: bool) -> dict:
@@ -368,20 +248,18 @@ def hyperplanes(frame) -> dict:
     first = next(m for m in frame.model if isinstance(m, torch.nn.Linear))
     W = first.weight.detach().double().numpy()
     b = first.bias.detach().double().numpy()
-    out = {"w": _round(W.reshape(-1), 6), "b": _round(b, 6)}
-    try:
-        zone_interval = lens("netatlas.dynamics", "zone_interval")
-        lo, hi = zone_interval(frame.config["activation"] if frame.config["activation"] != "leaky_relu"
-                               else "leaky_relu", ZONE_EPS)
-        out["zone"] = [float(lo), float(hi)]
-    except Unavailable as note:
-        out["zone_note"] = str(note)
-    return out
+    lo, hi = zone_interval(frame.config["activation"], ZONE_EPS)
+    return {"w": _round(W.reshape(-1), 6), "b": _round(b, 6), "zone": [float(lo), float(hi)]}
 
 
 def volume(frame, view) -> dict:
     """log volume element of a hidden layer's features on a METRIC_GRID x METRIC_GRID grid."""
-    volume_element = lens("netatlas.metric", "volume_element")
+    return {"n": METRIC_GRID, **_log_volume(frame, view, _grid_points(frame.window, METRIC_GRID))}
+
+
+def _log_volume(frame, view, points) -> dict:
+    """``netatlas.metric.volume_element`` (log) of hidden layer ``view["metric_layer"]`` at ``points``
+    (n, 2): the values (NaN where the layer collapses the plane) and their finite range."""
     hidden = [name for name, m in frame.model.named_children()
               if not isinstance(m, (torch.nn.Linear, FeatureMap))]  # activation modules = hidden layers
     if not hidden:
@@ -390,31 +268,27 @@ def volume(frame, view) -> dict:
     if layer > len(hidden):  # never silently show another layer
         raise Unavailable(f"metric of layer {layer}: this network has {len(hidden)} hidden layer(s); "
                           f"choose 1..{len(hidden)}")
-    x = torch.as_tensor(_grid_points(frame.window, METRIC_GRID), dtype=torch.float64)
-    import warnings
-
-    with warnings.catch_warnings():
+    x = torch.as_tensor(points, dtype=torch.float64)
+    with warnings.catch_warnings():  # a collapsed layer is drawn as missing, not warned about per frame
         warnings.simplefilter("ignore")
         values = volume_element((frame.model, hidden[layer - 1]), x, log=True)
     values = np.asarray(torch.as_tensor(values).detach(), dtype=np.float64)
     finite = values[np.isfinite(values)]
-    return {"n": METRIC_GRID, "layer": layer, "log_volume": _pack(np.where(np.isfinite(values), values, np.nan)),
+    return {"layer": layer, "log_volume": _pack(np.where(np.isfinite(values), values, np.nan)),
             "range": _round([finite.min(), finite.max()] if finite.size else [0, 0], 4)}
 
 
 def gradnorm(frame) -> dict:
-    per_sample_gradient_norms = lens("netatlas.dynamics", "per_sample_gradient_norms")
-    loss = "mse" if frame.mode == "regress" else "cross_entropy"
     n_parameters = sum(p.numel() for p in frame.model.parameters())
     chunk = max(8, GRADIENT_CHUNK_FLOATS // max(1, n_parameters))
-    norms = per_sample_gradient_norms(frame.model, frame.x, frame.y, loss=loss, chunk_size=chunk)
+    norms = per_sample_gradient_norms(frame.model, frame.x, frame.y, loss=TRAINING_LOSS[frame.mode],
+                                      chunk_size=chunk)
     total = np.asarray(norms.total, dtype=np.float64)
     return {"norms": _pack(total), "max": float(np.nanmax(total)) if total.size else 0.0}
 
 
-def subsample(frame, view) -> dict:
-    score = lens("netatlas.dynamics", "score")
-    keep = lens("netatlas.dynamics", "subsample")
+def subsample_layer(frame, view) -> dict:
+    """The training points ``netatlas.dynamics.subsample`` keeps by ``netatlas.dynamics.score``."""
     try:
         scores = score(view["subsample_method"], frame.model, frame.x, frame.y, seed=frame.config["seed"])
     except UnsupportedLayerError:
@@ -422,7 +296,7 @@ def subsample(frame, view) -> dict:
             raise
         raise Unavailable(f"subsampling by {view['subsample_method']!r} needs the net's layers, and input features "
                           "that are not coordinates hide them; only 'random' works on such a net") from None
-    kept = keep(scores, view["subsample_fraction"], labels=frame.y.numpy(), seed=frame.config["seed"])
+    kept = subsample(scores, view["subsample_fraction"], labels=frame.y.numpy(), seed=frame.config["seed"])
     return {"kept": pack(kept, "i32"), "method": view["subsample_method"],
             "fraction": view["subsample_fraction"]}
 
@@ -430,10 +304,6 @@ def subsample(frame, view) -> dict:
 def region_bounds(frame) -> dict:
     """Bounds on the number of linear regions of a ReLU net of these widths (in all of R^2), from
     ``netatlas.regions.bounds.all_bounds``."""
-    bounds = lens("netatlas.regions.bounds")
-    all_bounds = getattr(bounds, "all_bounds", None)
-    if all_bounds is None:
-        raise Unavailable("netatlas.regions.bounds.all_bounds is not available yet")
     widths = list(frame.config["widths"])
     if not widths:
         raise Unavailable("no hidden layer: the network is affine, one region")
@@ -452,24 +322,14 @@ def curve(frame) -> dict:
 
 
 def spline(frame) -> dict:
-    to_spline = lens("netatlas.splines", "to_spline")
     if not frame.net.is_shallow_univariate():
         raise Unavailable("the spline view needs a shallow net: 1 hidden ReLU layer (depth 1, relu)")
     sp = to_spline(frame.model)
-    beta = np.asarray(_field(sp, "breakpoints"), dtype=np.float64).ravel()
-    mu = np.asarray(_field(sp, "delta_slopes"), dtype=np.float64).ravel()
+    beta = np.asarray(sp.breakpoints, dtype=np.float64).ravel()
+    mu = np.asarray(sp.delta_slopes, dtype=np.float64).ravel()
     finite = np.isfinite(beta)
     values = np.where(finite, np.asarray(sp(np.where(finite, beta, 0.0)), dtype=np.float64), np.nan)
     return {"breakpoints": _pack(beta), "delta_slopes": _pack(mu), "values": _pack(values)}
-
-
-def _field(obj, name):
-    value = getattr(obj, name, None)
-    if value is None and isinstance(obj, dict):
-        value = obj.get(name)
-    if value is None:
-        raise Unavailable(f"the spline result has no field {name!r}")
-    return torch.as_tensor(value).detach().numpy() if isinstance(value, torch.Tensor) else value
 
 
 # -- one frame ------------------------------------------------------------------------------------
@@ -526,5 +386,5 @@ def compute_layers(frame, view) -> dict:
     if view["gradnorm"]:
         layers["gradnorm"] = _layer(lambda: gradnorm(frame))
     if view["subsample"]:
-        layers["subsample"] = _layer(lambda: subsample(frame, view))
+        layers["subsample"] = _layer(lambda: subsample_layer(frame, view))
     return layers

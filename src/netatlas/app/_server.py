@@ -9,12 +9,17 @@ Websocket protocol (JSON text messages, except frames)::
                      {"type": "scrub", "index": i}                            show snapshot i
                      {"type": "ack", "frame": n}                              frame n is drawn
                      {"type": "get_weights"} | {"type": "weights", "data": b64}  share links with weights
-    server -> page   {"type": "hello", "session": id, "defaults": ..., "limits": ..., "lenses": ...}
+    server -> page   {"type": "hello", "session": id, "defaults": ..., "limits": ..., "choices": ...,
+                      "constants": ...}                                       what the page must agree on
                      {"type": "data", ...}                                    points, window, config
                      binary frame (netatlas.app._frames): {"type": "frame", "frame": n, "meta": {...},
                          "layers": {...}, "window": [...], "timing_ms": ...} with typed arrays
                      {"type": "notice", "message": text}                      e.g. a branch dropped history
                      {"type": "error", "field": name, "message": text}        shown inline
+                     close frame (code, reason)                               a message too big (1009), JSON
+                                                                              nested too deeply (1007), a
+                                                                              server failure (1011): the page
+                                                                              shows the reason
 
 At most one frame is in flight per tab: the server sends the next frame only after the page
 acknowledged the previous one, from the newest weights (computed while the page draws, and
@@ -37,6 +42,7 @@ import multiprocessing
 import secrets
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -45,20 +51,18 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
 from netatlas.app._config import (
-    ACTIVATIONS,
-    CLASSIFICATION_SETS,
     DEFAULT_CONFIG,
     DEFAULT_VIEW,
     LIMITS,
-    REGRESSION_FUNCTIONS,
-    SUBSAMPLE_METHODS,
     ConfigError,
     check_port,
+    choices,
     parse_csv,
     validate_config,
     validate_view,
@@ -66,7 +70,8 @@ from netatlas.app._config import (
 from netatlas.app._features import is_linear
 from netatlas.app._frames import encode_frame
 from netatlas.app._guard import SameOriginGuard
-from netatlas.app._lenses import compute_layers, lens, lens_status
+from netatlas.app._lenses import PAGE_CONSTANTS, compute_layers, window_partition
+from netatlas.app._report import save_model, write_report
 from netatlas.app._session import Session, tuning
 from netatlas.report import to_jsonable
 
@@ -78,7 +83,9 @@ STATIC = Path(__file__).parent / "static"
 MAX_SESSIONS = 8  # open tabs at once; one more gets an inline error
 MAX_MESSAGE_BYTES = 2_000_000  # websocket messages (the CSV limit plus JSON overhead)
 MAX_REPORT_BYTES = 8_000_000  # the picture posted with a report request
-TIMING_KEYS = ("ms", "partition_ms")  # how long a layer took: for the page's readout, never for reports
+CLOSE_TOO_BIG, CLOSE_BAD_DATA, CLOSE_SERVER_ERROR = 1009, 1007, 1011  # websocket close codes (RFC 6455)
+MAX_CLOSE_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
+CONSTANTS_PLACEHOLDER = "{/*netatlas-constants*/}"  # in static/index.html: replaced by page_constants()
 FRAME_POLL_S = 0.004
 PREFETCH_MAX_AGE_S = 0.08  # a frame computed ahead is sent only if the page acknowledged within this
 
@@ -393,13 +400,28 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0, host: str 
             app.state.scratch = Path(tempfile.mkdtemp(prefix="netatlas-serve-"))
         return Path(tempfile.mkdtemp(dir=app.state.scratch))
 
+    @app.exception_handler(HTTPException)
+    async def one_line(request: Request, exc: HTTPException):
+        return PlainTextResponse(_one_line(exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+        return PlainTextResponse(_one_line(f"{request.url.path}: bad request ({problems})"), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception):  # never a 500 with a traceback
+        logger.exception("request failed")
+        return PlainTextResponse(_one_line(f"{request.url.path}: {type(exc).__name__}: {exc}"), status_code=400)
+
     @app.get("/", response_class=HTMLResponse)
     def index():
-        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+        html = (STATIC / "index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html.replace(CONSTANTS_PLACEHOLDER, _script_json(page_constants())))
 
     @app.get("/api/options")
     def options():
-        return {"defaults": DEFAULT_CONFIG, "view": DEFAULT_VIEW, "limits": LIMITS, "lenses": lens_status()}
+        return {"defaults": DEFAULT_CONFIG, "view": DEFAULT_VIEW, "limits": LIMITS, "constants": page_constants()}
 
     def _session(session_id: str) -> Session:
         session = sessions.get(session_id)
@@ -414,7 +436,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0, host: str 
         folder = scratch_dir()
         path = folder / "netatlas-model.pt2"
         try:
-            await asyncio.to_thread(_save_model, frame, path)
+            await asyncio.to_thread(save_model, frame, path)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -432,9 +454,12 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0, host: str 
                 data_url = str(payload.get("image") or "")
                 if data_url.startswith("data:image/png;base64,"):
                     image = base64.b64decode(data_url.split(",", 1)[1], validate=True)
+            except RecursionError:
+                raise HTTPException(400, f"report: the JSON is nested deeper than {sys.getrecursionlimit()} "
+                                    "levels; expected {\"image\": \"data:image/png;base64,...\"}") from None
             except (ValueError, binascii.Error, AttributeError):
                 raise HTTPException(400, "report: expected JSON {\"image\": \"data:image/png;base64,...\"}") from None
-        html = await asyncio.to_thread(_write_report, s, image, scratch_dir())
+        html = await asyncio.to_thread(write_report, s, image, scratch_dir())
         return Response(html, media_type="text/html",
                         headers={"Content-Disposition": 'attachment; filename="netatlas-report.html"'})
 
@@ -449,9 +474,7 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0, host: str 
             return
         sessions[tab.id] = None  # reserve the slot
         await tab.send({"type": "hello", "session": tab.id, "defaults": DEFAULT_CONFIG, "view": DEFAULT_VIEW,
-                        "limits": LIMITS, "lenses": lens_status(),
-                        "choices": {"dataset": CLASSIFICATION_SETS, "function": REGRESSION_FUNCTIONS,
-                                    "activation": ACTIVATIONS, "subsample_method": SUBSAMPLE_METHODS}})
+                        "limits": LIMITS, "choices": choices(), "constants": page_constants()})
         sender = asyncio.create_task(tab.frames())
         try:
             while True:
@@ -464,13 +487,15 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0, host: str 
                                     "messages such as {\"type\": \"play\"}")
                     continue
                 if len(text) > MAX_MESSAGE_BYTES:
-                    await tab.error("message", f"message of {len(text):,} bytes is above the limit of "
-                                    f"{MAX_MESSAGE_BYTES:,}")
-                    continue
+                    raise _Closing(CLOSE_TOO_BIG, f"message of {len(text):,} characters is above the limit of "
+                                   f"{MAX_MESSAGE_BYTES:,}")
                 try:
                     message = json.loads(text)
                     if not isinstance(message, dict):
                         raise ValueError("expected a JSON object")
+                except RecursionError:
+                    raise _Closing(CLOSE_BAD_DATA, "message: the JSON is nested too deeply; send flat JSON "
+                                   "objects such as {\"type\": \"play\"}") from None
                 except ValueError as exc:
                     await tab.error("message", f"could not read the message: {exc}")
                     continue
@@ -485,14 +510,49 @@ def create_app(*, max_sessions: int = MAX_SESSIONS, workers: int = 0, host: str 
                     await tab.error(str(message.get("type", "message")), f"{type(exc).__name__}: {exc}")
         except WebSocketDisconnect:
             pass
+        except _Closing as closing:  # the page shows the reason of the close frame
+            await _close(ws, closing.code, closing.reason)
         except RuntimeError as exc:  # sending on a socket the page has closed
             logger.debug("websocket closed: %s", exc)
+        except Exception as exc:
+            logger.exception("playground connection failed")
+            await _close(ws, CLOSE_SERVER_ERROR, f"server error: {type(exc).__name__}: {exc}")
         finally:
             sender.cancel()
             tab.replace_session(None)  # its training thread ends within one optimiser step
             sessions.pop(tab.id, None)
 
     return app
+
+
+class _Closing(Exception):  # noqa: N818 - control flow: close this websocket with a code and a reason
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    """Close with a close frame whose reason (at most 123 bytes of UTF-8) the page shows."""
+    data = _one_line(reason).encode("utf-8")[:MAX_CLOSE_REASON_BYTES]
+    try:
+        await ws.close(code=code, reason=data.decode("utf-8", "ignore"))
+    except RuntimeError:  # already closed by the page
+        pass
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())[:500]
+
+
+def page_constants() -> dict:
+    """What the page must agree on with the server, sent to it once (in the page and in ``hello``)."""
+    return {"config_keys": list(DEFAULT_CONFIG), "view_keys": list(DEFAULT_VIEW),
+            "max_upload_bytes": LIMITS["csv_bytes"], "max_depth": LIMITS["depth"][1], **PAGE_CONSTANTS}
+
+
+def _script_json(value) -> str:
+    # inside <script>, "</" would end the element: JSON allows "<" written as \u003c
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 async def _read_limited(request: Request, limit: int, message: str) -> bytes:
@@ -517,101 +577,10 @@ def _warm_up() -> None:
     try:
         import netatlas.nets
 
-        partition = lens("netatlas.regions", "partition")
-        partition(netatlas.nets.from_torch(netatlas.nets.mlp([2, 4, 2], seed=0)))
+        net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 4, 2], seed=0))
+        window_partition(net, (-1.0, 1.0, -1.0, 1.0)).class_pieces()  # compiles (or loads) the kernels
     except Exception:  # only a warm-up: the page reports real failures
         logger.debug("warm-up failed", exc_info=True)
-
-
-def _save_model(frame, path: Path) -> None:
-    """The model as a torch.export archive whose batch size is free (any batch, not only the example's)."""
-    import torch
-
-    n_in = 2 if frame.mode == "classify" else 1
-    model = frame.model.eval()
-    batch = torch.export.Dim("batch", min=1)
-    program = torch.export.export(model, (torch.zeros(2, n_in),), dynamic_shapes=({0: batch},))
-    torch.export.save(program, str(path))
-
-
-def _write_report(session: Session, image: bytes | None, folder: Path) -> str:
-    """The report's HTML; everything it writes on the way lives in ``folder`` and is removed."""
-    try:
-        return _report_html(session, image, folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _report_html(session: Session, image: bytes | None, out: Path) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from netatlas.report import RunDir
-
-    frame = session.capture()
-    layers = compute_layers(frame, {**DEFAULT_VIEW, "heatmap": "none"})
-    run = RunDir.create(out, command="netatlas serve (export)", config=session.config)
-    metrics = frame.meta["metrics"]
-    summary = {"epoch": frame.meta["epoch"], "loss": metrics["loss"], "accuracy": metrics["accuracy"],
-               "test_loss": metrics["test_loss"], "test_accuracy": metrics["test_accuracy"],
-               "data": session.description}
-    regions = layers.get("regions", {})
-    if "n_regions" in regions:
-        summary["n_regions_in_window"] = regions["n_regions"]
-        summary["window"] = list(session.window)
-    bounds = layers.get("bounds")
-    if isinstance(bounds, dict) and "unavailable" not in bounds and "error" not in bounds:
-        summary["region_bounds"] = {k: v for k, v in bounds.items() if k not in TIMING_KEYS}
-    run.write_summary(summary)
-    run.add_text("Data", session.description)
-    run.add_table("Settings", [{"setting": k, "value": v} for k, v in session.config.items()])
-    run.add_table("Numbers", [{"quantity": k, "value": v} for k, v in summary.items() if k != "data"])
-    if image is not None:
-        png = out / "playground.png"
-        png.write_bytes(image)
-        run.add_media(png, "The playground's view when the report was exported (exact geometry from the library).",
-                      title="View")
-    if frame.mode == "classify" and frame.net is not None and frame.net.piecewise_linear:
-        _partition_figure(run, session, frame)
-    curves = frame.meta["curves"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    axes[0].plot(curves["epoch"], curves["loss"], label="train")
-    if any(v is not None for v in curves["test_loss"]):
-        axes[0].plot(curves["epoch"], curves["test_loss"], label="test")
-    axes[0].set(xlabel="epoch", ylabel="loss", yscale="log")
-    axes[0].legend()
-    if frame.mode == "classify":
-        axes[1].plot(curves["epoch"], curves["accuracy"], label="train")
-        if any(v is not None for v in curves["test_accuracy"]):
-            axes[1].plot(curves["epoch"], curves["test_accuracy"], label="test")
-        axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
-        axes[1].legend()
-    else:
-        axes[1].axis("off")
-    run.save_figure(fig, "curves", "Loss (log scale) and accuracy per epoch, train and test.", title="Training")
-    return run.write_report("netatlas playground report", "A network trained in the netatlas playground.").read_text()
-
-
-def _partition_figure(run, session: Session, frame) -> None:
-    """The library's own drawing of the exact partition (``Partition.plot``), with the data."""
-    import matplotlib.pyplot as plt
-
-    import netatlas
-
-    try:
-        partition = lens("netatlas.regions", "partition")
-        plane = netatlas.Plane(np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]), tuple(session.window))
-        part = partition(frame.net, plane)
-        fig, ax = plt.subplots(figsize=(6, 6))
-        part.plot(ax=ax)
-        x, y = session.x.numpy(), session.y.numpy()
-        ax.scatter(x[:, 0], x[:, 1], c=y, s=8, cmap="coolwarm", edgecolors="white", linewidths=0.3)
-        run.save_figure(fig, "regions", f"Exact linear regions of the trained net in the window ({part.num_regions} "
-                        "regions), drawn by netatlas.regions, with the training data.", title="Exact regions")
-    except Exception:  # the report is still useful without it
-        logger.debug("partition figure failed", exc_info=True)
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
@@ -638,7 +607,9 @@ def make_server(sock: socket.socket, *, max_sessions: int = MAX_SESSIONS, worker
     host, port = sock.getsockname()[:2]
     app = create_app(max_sessions=max_sessions, workers=workers, host=host, port=port)
     config = uvicorn.Config(app, log_level=log_level,
-                            ws_max_size=MAX_MESSAGE_BYTES + 1024, timeout_graceful_shutdown=3,
+                            # twice the cap: between the two the server closes with its own reason;
+                            # above, the websocket library closes with code 1009 and its reason
+                            ws_max_size=2 * MAX_MESSAGE_BYTES + 1024, timeout_graceful_shutdown=3,
                             ws_ping_interval=20, ws_ping_timeout=20, lifespan="on")
     return uvicorn.Server(config)
 

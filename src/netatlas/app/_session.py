@@ -18,16 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from netatlas.app._config import UploadedData, validate_config
+from netatlas.app._config import TRAINING_LOSS, UploadedData, validate_config
 from netatlas.app._features import feature_layer, is_linear
+from netatlas.train import mean_loss
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["FrameInput", "Session"]
 
 MAX_SNAPSHOTS = 300
+# torch's optimiser of each name of netatlas.train.OPTIMIZERS (stepped here one batch at a time)
+OPTIMIZER_CLASSES = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 MAX_CURVE_POINTS = 400  # loss/accuracy history sent per frame (thinned evenly)
 # After each epoch the training thread sleeps this fraction of the epoch's duration (at least
 # MIN_YIELD_S): Python runs one thread at a time, and without a pause a training loop of tiny torch
@@ -247,15 +249,12 @@ class Session:
     # -- training -----------------------------------------------------------------------------------
     def _make_optimizer(self):
         cfg = self.config
-        params = self.model.parameters()
-        if cfg["optimizer"] == "sgd":
-            return torch.optim.SGD(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-        return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        optimizer = OPTIMIZER_CLASSES[cfg["optimizer"]]  # the names of netatlas.train.OPTIMIZERS
+        return optimizer(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
     def _loss(self, out, y):
-        if self.mode == "regress":
-            return F.mse_loss(out[:, 0], y)
-        return F.cross_entropy(out, y)
+        """The batch loss of netatlas.train's registry (what the dynamics lens differentiates per sample)."""
+        return mean_loss(out, y, TRAINING_LOSS[self.mode])
 
     def _penalty(self):
         """L1 and L2 penalties on the weights (biases are free), added to the training loss only."""

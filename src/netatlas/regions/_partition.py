@@ -329,6 +329,13 @@ class Partition(PartitionDisplay):
 
         return level_set(self, value, output=output)
 
+    def class_pieces(self):
+        """The regions split exactly along the decision boundary, each piece in one class; see
+        :func:`netatlas.regions._pieces.class_pieces`."""
+        from netatlas.regions._pieces import class_pieces
+
+        return class_pieces(self)
+
     def predicted_class(self) -> np.ndarray:
         """Class (F,) predicted at each region's centroid (arg-max, or output > 0 for one output)."""
         out = self.outputs(self.centroids(), np.arange(self.num_regions))

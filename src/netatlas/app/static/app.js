@@ -6,14 +6,12 @@
 const $ = (id) => document.getElementById(id);
 const CLASS_COLOURS = ["#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf"];
-const CONFIG_KEYS = ["mode", "dataset", "function", "n", "noise", "n_classes", "features", "depth", "widths", "activation",
-  "init", "init_scale", "weight_decay", "l1", "l2", "test_fraction", "optimizer", "lr", "batch_size", "seed"];
-const VIEW_KEYS = ["regions", "colour_by", "boundary", "contours", "heatmap", "metric_layer", "hyperplanes", "show_test", "units",
-  "gradnorm", "subsample", "subsample_method", "subsample_fraction", "window"];
-const MAX_UPLOAD_BYTES = 1000000;
+// the server's constants, written into the page by the server (netatlas.app._server.page_constants)
+const SERVER = JSON.parse($("netatlas-constants").textContent);
+const CONFIG_KEYS = SERVER.config_keys, VIEW_KEYS = SERVER.view_keys, MAX_UPLOAD_BYTES = SERVER.max_upload_bytes;
 // region fills of the pattern colouring: the server sends a palette index per region (the same
 // activation pattern keeps its colour), and the page fills all regions of one colour as one path
-const PATTERN_PALETTE = Array.from({ length: 24 }, (_, i) =>
+const PATTERN_PALETTE = Array.from({ length: SERVER.pattern_colours }, (_, i) =>
   `hsl(${Math.round((i * 360 * 0.618034) % 360)},${42 + (i % 3) * 9}%,${74 + (i % 4) * 4}%)`);
 
 const state = {
@@ -122,7 +120,10 @@ function connect() {
     }
     handle(msg);
   };
-  ws.onclose = () => {
+  ws.onclose = (ev) => {
+    // a close frame with a reason (a message too big, JSON nested too deeply): say it until the
+    // next data set arrives on the new connection
+    if (ev.reason) { state.closeReason = ev.reason; showError("connection", `The server closed the connection: ${ev.reason}`); }
     state.connected = false;
     state.session = null;
     setPlaying(false);
@@ -137,7 +138,6 @@ function handle(msg) {
   switch (msg.type) {
     case "hello":
       state.session = msg.session;
-      state.lenses = msg.lenses;
       if (state.uploaded) { $("dataset").value = "moons"; state.uploaded = false; }
       sendConfig();
       break;
@@ -147,6 +147,10 @@ function handle(msg) {
       }
       clearErrors(state.keepUploadError ? "err-upload" : null);
       state.keepUploadError = false;
+      if (state.closeReason) {
+        showError("connection", `The server closed the connection: ${state.closeReason}`);
+        state.closeReason = null;
+      }
       state.data = msg;
       state.trails = [];
       state.lastFrame = null;
@@ -899,7 +903,7 @@ function wire() {
   wireZoom();
   $("layer-add").addEventListener("click", () => {
     const ws = currentWidths();
-    if (ws.length < 6) { ws.push(ws.length ? ws.at(-1) : 8); setWidths(ws); }
+    if (ws.length < SERVER.max_depth) { ws.push(ws.length ? ws.at(-1) : 8); setWidths(ws); }
   });
   $("layer-remove").addEventListener("click", () => {
     const ws = currentWidths();
