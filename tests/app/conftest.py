@@ -1,9 +1,10 @@
-"""Fixtures of the playground tests: a server on 127.0.0.1 and a free port (see app_server_helper)."""
+"""Fixtures of the playground tests: a server on 127.0.0.1 and a free port, and a scripted tab on it
+(see app_helpers)."""
 
 from __future__ import annotations
 
 import pytest
-from app_server_helper import RunningServer
+from app_helpers import RunningServer, Tab
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +18,10 @@ def server():
             yield running
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def tab(server):
+    t = Tab(server.url)
+    yield t
+    t.close()

@@ -5,6 +5,7 @@ import math
 import pytest
 
 from netatlas.app import DEFAULT_CONFIG, LIMITS, ConfigError, parse_csv, validate_config, validate_view
+from netatlas.nets import ACTIVATIONS
 
 
 def test_defaults_round_trip():
@@ -18,7 +19,7 @@ def test_defaults_round_trip():
     ({"lr": "inf"}, "lr", "finite"),
     ({"noise": -1}, "noise", "outside"),
     ({"depth": 2.5}, "depth", "whole number"),
-    ({"activation": "swish"}, "activation", "choose one of relu, leaky_relu, tanh, sigmoid, gelu"),
+    ({"activation": "swish"}, "activation", "choose one of " + ", ".join(ACTIVATIONS)),  # the registry's list
     ({"widths": [100000, 2]}, "widths", "outside"),
     ({"depth": 6, "widths": [256] * 6}, "widths", "parameters, above the limit"),
     ({"bogus": 1}, "bogus", "unknown setting"),

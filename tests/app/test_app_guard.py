@@ -12,14 +12,13 @@ import sys
 import time
 
 import pytest
-from app_server_helper import RunningServer
-from websockets.exceptions import InvalidStatus
+from app_helpers import SMALL, RunningServer
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from netatlas.app._guard import SameOriginGuard
 
 SERVE = [sys.executable, "-c", "from netatlas.cli import main; main()", "serve"]
-SMALL = {"n": 120, "depth": 2, "widths": [8, 8], "batch_size": 0, "lr": 0.05}
 
 
 def _ws_url(server):
@@ -194,6 +193,47 @@ def test_exports_leave_no_files_behind(server):
         assert list(scratch.iterdir()) == []
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (b"[" * 100_000 + b"]" * 100_000, "nested deeper than"),  # json.loads: RecursionError, once a 500
+    (b"{not json", "expected JSON"),
+    (b"[1, 2]", "expected JSON"),
+    (b'{"image": "data:image/png;base64,!!!"}', "expected JSON"),
+])
+def test_bad_report_requests_are_400_with_one_line(server, body, said):
+    ws, sid = _session_id(server)
+    try:
+        status, text = _request(server, "POST", f"/api/export/report?session={sid}",
+                                {"Content-Type": "application/json"}, body)
+        assert status == 400 and said in text
+        assert "\n" not in text.strip() and "Traceback" not in text and not text.startswith("{")
+    finally:
+        ws.close()
+    status, text = _request(server, "POST", "/api/export/report")  # no session: 400, not FastAPI's 422 JSON
+    assert status == 400 and "session" in text and "\n" not in text.strip()
+    status, text = _request(server, "GET", "/api/export/model?session=nope")
+    assert status == 404 and text == "no open session 'nope'; reload the page"  # one line, not JSON
+
+
+@pytest.mark.parametrize(("message", "code", "said"), [
+    ("[" * 200_000 + "]" * 200_000, 1007, "nested too deeply"),
+    ("0" * 3_000_000, 1009, "above the limit of 2,000,000"),  # the server's own cap
+    ("0" * 5_000_000, 1009, "exceeds limit"),  # past the websocket library's cap: its close frame
+])
+def test_websocket_errors_close_with_a_reason(server, message, code, said):
+    with connect(_ws_url(server), open_timeout=20, max_size=2**25) as ws:
+        _recv(ws, "hello")
+        ws.send(message)
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                ws.recv(timeout=30)
+    close = info.value.rcvd  # the close frame the server sent (None: dropped without one)
+    assert close is not None and close.code == code and said in close.reason
+    with connect(_ws_url(server), open_timeout=20) as ws:  # the server lives on
+        _recv(ws, "hello")
+        ws.send(json.dumps({"type": "config", "config": SMALL}))
+        assert _recv(ws, "data")["config"]["n"] == 120
 
 
 # -- the command line ------------------------------------------------------------------------------

@@ -10,71 +10,31 @@ import urllib.request
 import numpy as np
 import pytest
 import torch
-from app_server_helper import RunningServer
+from app_helpers import SMALL, RunningServer, Tab, unpack
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 import netatlas
-from netatlas.app._frames import decode_frame
-
-
-class Tab:
-    """A scripted page: sends messages, reads until a message type, acknowledges frames."""
-
-    def __init__(self, url):
-        self.ws = connect(url.replace("http", "ws") + "ws", max_size=2**25, open_timeout=20).__enter__()
-        self.hello = self.recv("hello")
-
-    def send(self, **message):
-        self.ws.send(json.dumps(message))
-
-    def recv(self, kind, timeout=60, ack=True):
-        deadline = time.monotonic() + timeout
-        while True:
-            raw = self.ws.recv(timeout=max(0.01, deadline - time.monotonic()))
-            message = decode_frame(raw) if isinstance(raw, bytes) else json.loads(raw)
-            if message["type"] == "frame" and ack:
-                self.send(type="ack", frame=message["frame"])
-            if message["type"] == kind:
-                return message
-            if message["type"] == "error" and kind != "error":
-                raise AssertionError(f"server error: {message}")
-
-    def frame_where(self, predicate, timeout=60):
-        deadline = time.monotonic() + timeout
-        while True:
-            frame = self.recv("frame", timeout=max(0.01, deadline - time.monotonic()))
-            if predicate(frame):
-                return frame
-
-    def close(self):
-        self.ws.close()
-
-
-def unpack(value):
-    """An array of a decoded binary frame (already a NumPy array)."""
-    assert isinstance(value, np.ndarray)
-    return value
-
-
-SMALL = {"n": 120, "depth": 2, "widths": [8, 8], "batch_size": 0, "lr": 0.05}
-
-
-@pytest.fixture()
-def tab(server):
-    t = Tab(server.url)
-    yield t
-    t.close()
 
 
 def _session(server, tab):
     return server.server.config.app.state.sessions[tab.hello["session"]]
 
 
-def test_hello_lists_choices_and_lenses(tab):
+def test_hello_lists_choices_and_constants(tab):
+    from netatlas.app import DEFAULT_CONFIG, DEFAULT_VIEW
+    from netatlas.dynamics import METHODS
+    from netatlas.nets import ACTIVATIONS, INITS
+    from netatlas.train import OPTIMIZERS
+
     assert tab.hello["defaults"]["activation"] == "relu"
     assert "moons" in tab.hello["choices"]["dataset"]
-    assert set(tab.hello["lenses"]) >= {"regions", "volume", "gradnorm", "spline"}
+    choices = tab.hello["choices"]  # the library's registries, not copies
+    assert choices["activation"] == list(ACTIVATIONS) and choices["init"] == list(INITS)
+    assert choices["optimizer"] == list(OPTIMIZERS)
+    assert choices["subsample_method"] == [m for m in METHODS if m != "forgetting"]  # needs a history
+    constants = tab.hello["constants"]
+    assert constants["config_keys"] == list(DEFAULT_CONFIG) and constants["view_keys"] == list(DEFAULT_VIEW)
 
 
 def test_config_data_frame_and_training(tab):
@@ -94,8 +54,6 @@ def test_config_data_frame_and_training(tab):
 
 
 def test_regions_and_boundary_are_the_librarys(server, tab):
-    if not hasattr(netatlas.regions, "partition"):
-        pytest.skip("netatlas.regions.partition is not available")
     tab.send(type="config", config={**SMALL, "dataset": "moons"}, view={"heatmap": "none"})
     tab.recv("data")
     tab.send(type="step")
@@ -121,8 +79,8 @@ def test_regions_and_boundary_are_the_librarys(server, tab):
     classes = net(inside).argmax(1)
     agree = np.mean(np.array(frame["layers"]["regions"]["classes"]) == classes)
     assert agree > 0.99  # float32 vertices: a sliver region's centroid may fall across an edge
-    segments = frame["layers"].get("boundary", {}).get("segments")
-    if segments is not None and segments.size:  # both ends of every boundary segment: the two logits are equal there
+    segments = frame["layers"]["boundary"]["segments"]  # the exact layer, never a note
+    if segments.size:  # both ends of every boundary segment: the two logits are equal there
         ends = unpack(segments).reshape(-1, 2).astype(np.float64)
         logits = net(ends)
         assert np.abs(logits[:, 1] - logits[:, 0]).max() < 1e-3
@@ -218,8 +176,7 @@ def test_regression_mode_spline_view(server, tab):
     frame = tab.recv("frame")
     assert frame["layers"]["curve"]["x"].size == frame["layers"]["curve"]["y"].size > 100
     spline = frame["layers"]["spline"]
-    if "unavailable" in spline:
-        pytest.skip(spline["unavailable"])
+    assert "unavailable" not in spline and "error" not in spline, spline  # a shallow ReLU net has a spline
     beta = unpack(spline["breakpoints"])
     assert beta.size == 16
     hidden = _session(server, tab).model[0]
@@ -239,7 +196,7 @@ def test_smooth_activation_has_notes_not_regions(tab):
     assert "piecewise-linear" in frame["layers"]["regions"]["unavailable"]
     assert frame["layers"]["hyperplanes"]["zone"][1] > 0  # tanh has a transition zone of positive width
     volume = frame["layers"]["volume"]
-    assert "unavailable" in volume or volume["log_volume"].size == volume["n"] ** 2
+    assert volume["log_volume"].size == volume["n"] ** 2  # the volume element applies to smooth nets too
 
 
 def test_export_model_and_report(server, tab, tmp_path):

@@ -87,3 +87,77 @@ def test_every_paper_is_one_package_with_its_claims():
         module = importlib.import_module(module_name)
         assert all(callable(getattr(module, f)) for f in ("configs", "run_part", "build")), paper
         assert (SRC.parent / "docs" / "papers" / f"{paper}.md").exists(), paper
+
+
+# -- the app is a thin face of the library (issue 25) -----------------------------------------------
+APP = SRC / "netatlas" / "app"
+
+
+def _app_modules():
+    return sorted(APP.glob("*.py"))
+
+
+def _imported_modules(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def test_the_app_imports_only_public_names_of_the_library():
+    """Lens functions come through their packages' public names: no private module of another package
+    (``netatlas.regions._kernels``), no importlib machinery to look them up."""
+    private = [(p.name, m) for p in _app_modules() for m in _imported_modules(p)
+               if m.startswith("netatlas.") and not m.startswith("netatlas.app")
+               and any(part.startswith("_") for part in m.split(".")[1:]) and m != "netatlas._lazy"]
+    looked_up = [p.name for p in _app_modules() if "importlib" in p.read_text()]
+    assert not private and not looked_up, private + looked_up
+
+
+def _registries() -> dict[str, set[str]]:
+    from netatlas.dynamics import METHODS
+    from netatlas.nets import ACTIVATIONS, INITS
+    from netatlas.train import LOSSES, OPTIMIZERS
+
+    return {"nets.ACTIVATIONS": set(ACTIVATIONS), "nets.INITS": set(INITS), "train.OPTIMIZERS": set(OPTIMIZERS),
+            "train.LOSSES": set(LOSSES), "dynamics.METHODS": set(METHODS)}
+
+
+def _string_collections(path: Path):
+    """(line, strings) of every literal tuple, list, set or dict (its keys) of strings in a module."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        items = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and items:
+            strings = {i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)}
+            if strings:
+                yield node.lineno, strings
+
+
+def test_the_app_defines_no_option_lists_that_the_registries_own():
+    """A literal list naming two or more entries of a library registry is a copy of it: take the registry."""
+    copies = [(p.name, line, name) for p in _app_modules() for line, strings in _string_collections(p)
+              for name, registry in _registries().items() if len(strings & registry) >= 2]
+    assert not copies, copies
+
+
+def test_the_page_takes_the_servers_constants_instead_of_copying_them():
+    import re
+
+    from netatlas.app import DEFAULT_CONFIG, DEFAULT_VIEW
+
+    script = (APP / "static" / "app.js").read_text()
+    owned = {"DEFAULT_CONFIG": set(DEFAULT_CONFIG), "DEFAULT_VIEW": set(DEFAULT_VIEW), **_registries()}
+    arrays = [set(re.findall(r'"([^"]+)"', body)) for body in re.findall(r"\[([^\[\]]*)\]", script)]
+    copies = [name for strings in arrays for name, keys in owned.items() if len(strings & keys) >= 3]
+    assert not copies, f"app.js copies the server's {copies}; take them from the constants the server sends"
+
+
+def test_the_app_reimplements_no_geometry():
+    """Planes come from ``Plane.window`` (not built by hand); polygons are clipped by the regions lens."""
+    built = [(p.name, node.lineno) for p in _app_modules() for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, ast.Call) and (getattr(node.func, "attr", None) == "Plane"
+                                                or getattr(node.func, "id", None) == "Plane")]
+    clippers = [(p.name, node.name) for p in _app_modules() for node in ast.walk(ast.parse(p.read_text()))
+                if isinstance(node, ast.FunctionDef) and any(w in node.name for w in ("clip", "area", "pieces"))]
+    assert not built and not clippers, built + clippers

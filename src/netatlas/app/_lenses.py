@@ -21,8 +21,7 @@ import warnings
 import numpy as np
 import torch
 
-from netatlas import Plane
-from netatlas._errors import UnsupportedLayerError
+from netatlas import Plane, UnsupportedLayerError
 from netatlas.app._config import TRAINING_LOSS
 from netatlas.app._features import FeatureMap
 from netatlas.app._frames import pack

@@ -28,8 +28,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["FrameInput", "Session"]
 
 MAX_SNAPSHOTS = 300
-# torch's optimiser of each name of netatlas.train.OPTIMIZERS (stepped here one batch at a time)
-OPTIMIZER_CLASSES = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
 MAX_CURVE_POINTS = 400  # loss/accuracy history sent per frame (thinned evenly)
 # After each epoch the training thread sleeps this fraction of the epoch's duration (at least
 # MIN_YIELD_S): Python runs one thread at a time, and without a pause a training loop of tiny torch
@@ -122,6 +121,17 @@ def load_data(config: dict, upload: UploadedData | None):
         kwargs["n_classes"] = config["n_classes"]
     data = netatlas.data.load(config["dataset"], **kwargs)
     return data.x, data.y, data.x_test, data.y_test, int(data.n_classes), data.description
+
+
+def _torch_optimizer(name: str) -> type:
+    """torch's optimiser class of a name of ``netatlas.train.OPTIMIZERS`` ("adamw" -> torch.optim.AdamW):
+    the session steps it one batch at a time, so it builds the optimiser ``fit`` would.
+
+    >>> _torch_optimizer("sgd").__name__
+    'SGD'
+    """
+    return next(cls for cls_name, cls in vars(torch.optim).items()
+                if cls_name.lower() == name and isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer))
 
 
 class Session:
@@ -249,7 +259,7 @@ class Session:
     # -- training -----------------------------------------------------------------------------------
     def _make_optimizer(self):
         cfg = self.config
-        optimizer = OPTIMIZER_CLASSES[cfg["optimizer"]]  # the names of netatlas.train.OPTIMIZERS
+        optimizer = _torch_optimizer(cfg["optimizer"])
         return optimizer(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
     def _loss(self, out, y):
