@@ -273,3 +273,16 @@ def test_link_with_weights_reopens_the_same_net(page):
     page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.meta.from_link")
     assert abs(frame_value(page, "f.meta.metrics.loss") - loss) <= 1e-6 * max(1.0, abs(loss))
     assert "#w=" not in page.url  # applied once, not again on a reconnect
+
+
+def test_the_page_shows_why_the_server_closed_the_connection(page):
+    page.goto(page.base_url)
+    page.wait_for_function(FIRST_FRAME)
+    # JSON nested past the parser's depth: the server closes with code 1007 and a reason
+    page.evaluate("window.playground.ws.send('['.repeat(200000) + ']'.repeat(200000))")
+    page.wait_for_function("document.getElementById('error').textContent.includes('nested too deeply')")
+    assert page.is_visible("#error")
+    assert "The server closed the connection" in page.text_content("#error")
+    # the page reconnects by itself and keeps saying why until the next data set
+    page.wait_for_function("window.playground.connected && window.playground.data !== null")
+    page.wait_for_function(FIRST_FRAME)
