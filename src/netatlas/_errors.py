@@ -5,6 +5,7 @@ Hierarchy::
     NetatlasError                 base of every domain error (the CLI prints these without a traceback)
     ├── UnsupportedLayerError     a layer/op the IR (or a lens) cannot represent exactly
     ├── ModelFileError            a model file that is missing, truncated, corrupt or of the wrong shape
+    ├── DataFileError             a data file that cannot be read as labelled samples (also a ValueError)
     ├── DegenerateSliceError      a plane or line whose directions are zero or parallel
     ├── MemoryBudgetError         a model or computation estimated to need more memory than the budget
     └── RunFailedError            a command ran but part of its work failed or nothing was measured
@@ -12,8 +13,8 @@ Hierarchy::
 Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueError``, as usual.
 """
 
-__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DegenerateSliceError", "MemoryBudgetError",
-           "RunFailedError"]
+__all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DataFileError", "DegenerateSliceError",
+           "MemoryBudgetError", "RunFailedError"]
 
 
 class NetatlasError(Exception):
@@ -26,6 +27,11 @@ class UnsupportedLayerError(NetatlasError):
 
 class ModelFileError(NetatlasError):
     """A model file that cannot be loaded; the message names the file and the problem."""
+
+
+class DataFileError(NetatlasError, ValueError):
+    """A data file that cannot be loaded; the message names the file and the problem. A ValueError too,
+    as data files were refused with ValueError before this class existed."""
 
 
 class DegenerateSliceError(NetatlasError):

@@ -18,6 +18,7 @@ import json
 import math
 import re
 import zipfile
+import zlib
 
 import torch
 
@@ -38,6 +39,12 @@ _SYMPY_CALLS = {
     "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv", "TruncToFloat",
     "TruncToInt", "RoundToInt", "RoundDecimal", "ToFloat", "Identity", "IsNonOverlappingAndDenseIndicator",
 }
+# Peak bytes per unpacked byte: the checked members, the repacked copy torch reads (built while the
+# members are released), and the tensors torch makes from it.
+_COPIES = 3
+_MAX_BITS = 4096  # a shape formula may denote integers up to 2**4096 (sympy evaluates those at once)
+_MAX_EXPONENT = 64
+_MAX_DEPTH = 100
 _SYMPY_NAMES = {"oo", "zoo", "nan", "pi", "E", "I", "True", "False"}
 _AST_NODES = (ast.Expression, ast.Call, ast.Name, ast.Load, ast.Constant, ast.keyword, ast.BinOp, ast.UnaryOp,
               ast.Compare, ast.BoolOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
@@ -54,15 +61,16 @@ def checked_pt2(path, *, max_bytes: int) -> io.BytesIO:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-            total = sum(i.file_size for i in infos)
-            if total > max_bytes:
-                raise ModelFileError(f"{path}: the archive unpacks to {total / 2**20:.1f} MiB, over the memory "
-                                     f"budget of {max_bytes / 2**20:.0f} MiB (NETATLAS_MEMORY_BUDGET)")
+            total = sum(i.file_size for i in infos)  # declared sizes: checked before a byte is inflated
+            if _COPIES * total > max_bytes:
+                raise ModelFileError(f"{path}: the archive unpacks to {total / 2**20:.1f} MiB, and loading it "
+                                     f"holds about {_COPIES} copies ({_COPIES * total / 2**20:.1f} MiB), over the "
+                                     f"memory budget of {max_bytes / 2**20:.0f} MiB (NETATLAS_MEMORY_BUDGET)")
             records = _records(path, infos)
             contents = {name: zf.read(info) for name, info in records.items()}
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"{path}: not a readable torch.export archive (not a zip file: {exc})") from None
-    except (OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
+    except (OSError, EOFError, RuntimeError, NotImplementedError, ValueError, zlib.error) as exc:
         raise ModelFileError(f"{path}: not a readable torch.export archive ({type(exc).__name__}: "
                              f"{str(exc)[:200]})") from None
     return _repack(path, records, _check(path, contents))
@@ -98,6 +106,8 @@ def _check(path, contents):
             return json.loads(contents[record])
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise refuse(record, f"not valid JSON ({exc})") from None
+        except RecursionError:
+            raise refuse(record, "JSON nested too deeply to read") from None
 
     out = dict(contents)
     models = [m.group(1) for m in map(_MODEL.fullmatch, contents) if m]
@@ -172,12 +182,17 @@ def _walk(obj):
 
 
 def _safe_expression(text) -> bool:
-    """Whether ``sympify(text)`` only builds numbers, shape symbols and sympy functions."""
+    """Whether ``sympify(text)`` only builds numbers, shape symbols and sympy functions, of bounded size.
+
+    The text is parsed (never evaluated) into a tree of whitelisted nodes, and the integers it can denote are
+    bounded: symbols count as 64-bit, every exponent and shift must be a literal of at most 64, and no value
+    may pass 2**4096; so ``9**9**9`` is refused at once instead of being expanded by sympy.
+    """
     if not isinstance(text, str) or len(text) > 10_000:
         return False
     try:
         tree = ast.parse(text, mode="eval")
-    except (SyntaxError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     for node in ast.walk(tree):
         if not isinstance(node, _AST_NODES):
@@ -195,7 +210,66 @@ def _safe_expression(text) -> bool:
                                                   and isinstance(node.value, ast.Constant)
                                                   and isinstance(node.value.value, (bool, int))):
             return False
-    return True
+    try:
+        return _bits(tree.body, 0) <= _MAX_BITS
+    except _Unbounded:
+        return False
+
+
+class _Unbounded(Exception):
+    """A shape formula whose value cannot be bounded (a non-literal or large exponent, too deep)."""
+
+
+def _bits(node, depth) -> int:
+    """An upper bound on the bit length of the integers ``node`` denotes (symbols are 64-bit)."""
+    if depth > _MAX_DEPTH:
+        raise _Unbounded
+    args = [node.operand] if isinstance(node, ast.UnaryOp) else \
+        [node.left, *node.comparators] if isinstance(node, ast.Compare) else \
+        node.values if isinstance(node, ast.BoolOp) else []
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, str):  # a symbol name or a decimal: Float('1e999999') is refused by size
+            exponent = re.search(r"e[-+]?([0-9]+)", value)
+            return 64 + (int(exponent.group(1)) * 4 if exponent and len(exponent.group(1)) < 6 else
+                         (_MAX_BITS + 1 if exponent else 0))
+        return abs(int(value)).bit_length() if not isinstance(value, float) or math.isfinite(value) else 0
+    if isinstance(node, ast.Name):
+        return 64
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow):
+            return _power_bits(node.left, node.right, depth)
+        left, right = _bits(node.left, depth + 1), _bits(node.right, depth + 1)
+        if isinstance(node.op, ast.Mult):
+            return left + right
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            return max(left, right) + 1
+        return max(left, right)  # division and modulo do not grow integers
+    if isinstance(node, ast.Call):
+        name = node.func.id
+        if name in ("Pow", "PowByNatural", "FloatPow") and len(node.args) == 2:
+            return _power_bits(node.args[0], node.args[1], depth)
+        if name in ("LShift",) and len(node.args) == 2:
+            return _bits(node.args[0], depth + 1) + _literal(node.args[1])
+        inner = [_bits(a, depth + 1) for a in node.args] + [_bits(k.value, depth + 1) for k in node.keywords]
+        if name == "Mul":
+            return sum(inner)
+        return max(inner, default=0) + (len(inner) if name == "Add" else 1)
+    return max((_bits(a, depth + 1) for a in args), default=1)
+
+
+def _power_bits(base, exponent, depth) -> int:
+    return _bits(base, depth + 1) * max(_literal(exponent), 1)
+
+
+def _literal(node) -> int:
+    """|n| for an integer literal n (optionally negated or wrapped in Integer) of at most 64, else refused."""
+    while isinstance(node, ast.UnaryOp) or (isinstance(node, ast.Call) and node.func.id == "Integer"
+                                             and len(node.args) == 1):
+        node = node.operand if isinstance(node, ast.UnaryOp) else node.args[0]
+    if isinstance(node, ast.Constant) and type(node.value) is int and abs(node.value) <= _MAX_EXPONENT:
+        return abs(node.value)
+    raise _Unbounded
 
 
 def _safe_target(target) -> bool:
@@ -224,7 +298,7 @@ def _repack(path, records, contents) -> io.BytesIO:
     buffer = io.BytesIO()
     root = next(iter(records.values())).filename.split("/", 1)[0]
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
-        for record, data in contents.items():
-            zf.writestr(f"{root}/{record}", data)
+        for record in list(contents):
+            zf.writestr(f"{root}/{record}", contents.pop(record))  # each member released once copied
     buffer.seek(0)
     return buffer

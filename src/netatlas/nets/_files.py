@@ -188,6 +188,8 @@ def load_module(path, spec=None):
         module = module_from_spec(spec)
     except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: bad architecture spec: {exc}") from None
+    if any(t.dtype == torch.float64 for t in state.values()):
+        module = module.double()  # load_state_dict would cast into float32: 1e-150 -> 0 and 1e150 -> inf
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -282,12 +284,13 @@ def _read_spec(path, spec):
     if isinstance(spec, (str, Path)):
         try:
             spec = json.loads(Path(spec).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or UTF-8; deep nesting
             raise ModelFileError(f"{spec}: cannot read the architecture spec ({_first_line(exc)})") from None
     return spec
 
 
 def _read_state_dict(path, suffix):
+    _check_members(path, "the weights file")
     try:
         if suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -301,7 +304,29 @@ def _read_state_dict(path, suffix):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
+    for name, tensor in state.items():
+        if tensor.is_meta:
+            raise ModelFileError(f"{path}: tensor {name!r} is a meta tensor (a shape without values); save the "
+                                 "state dict of a model whose weights are materialised")
+        if tensor.is_complex():
+            raise ModelFileError(f"{path}: tensor {name!r} is complex ({tensor.dtype}); netatlas analyses real "
+                                 "networks and never drops an imaginary part")
     return state
+
+
+def _check_members(path, what) -> None:
+    """Refuse a zip-based file (torch.save) whose members, by their declared uncompressed sizes, would not
+    fit the memory budget, before a byte is inflated; a file that is not a zip is left to its reader."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    # torch holds each member once; a compressed one also passes through an inflated buffer
+    held = sum(i.file_size * (2 if i.compress_type != zipfile.ZIP_STORED else 1) for i in infos)
+    inflated = sum(i.file_size for i in infos)
+    check_memory(held, f"{path}: {what} ({inflated / 1e6:.1f} MB inflated from {Path(path).stat().st_size / 1e6:.1f} "
+                       "MB on disk)")
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from netatlas._errors import ModelFileError, UnsupportedLayerError
+from netatlas._errors import MemoryBudgetError, ModelFileError, NetatlasError, UnsupportedLayerError
+from netatlas._memory import check_memory
 from netatlas.nets._ir import Activation, Add, ChannelAffine, Net, Node, _f64
 from netatlas.nets._torch import _Builder, _prune_and_fold
 
@@ -44,6 +45,10 @@ _ACTIVATIONS = {
 }
 _RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
 _DENSE_LIMIT = 1 << 24  # entries of a layer lowered to a dense matrix (ConvTranspose): 128 MB in float64
+# Control flow runs a subgraph a data-dependent number of times (a Loop with trip count 1e15 would be
+# folded for ever); netatlas's nets are straight-line graphs, so these are refused by name, unread.
+_CONTROL_FLOW = {"Loop", "If", "Scan", "SequenceMap"}
+_WEIGHT_OPS = ("Gemm", "MatMul", "Conv", "ConvTranspose")
 
 
 def from_onnx(path_or_model, *, input_shape=None) -> Net:
@@ -90,7 +95,28 @@ def from_onnx(path_or_model, *, input_shape=None) -> Net:
     """
     onnx = _import_onnx()
     model = _read_model(onnx, path_or_model)
-    return _Importer(onnx, model, input_shape).run()
+    try:
+        return _Importer(onnx, model, input_shape).run()
+    except (ModelFileError, MemoryBudgetError) as exc:
+        if isinstance(path_or_model, (str, Path)):  # name the file, as every loader's error does
+            raise type(exc)(f"{path_or_model}: {exc}") from None
+        raise
+    except NetatlasError:
+        raise
+    except ValueError as exc:
+        if str(exc).startswith(_OWN_MESSAGES):  # a wrong input_shape, a model in training mode, ...
+            raise
+        raise ModelFileError(f"{_where(path_or_model)}: cannot import the ONNX graph ({_first_line(exc)})") from None
+    except (ArithmeticError, LookupError, TypeError, AttributeError, RuntimeError, MemoryError) as exc:
+        # NumPy/torch refusing what a crafted graph asks (RecursionError is a RuntimeError): the file's fault
+        raise ModelFileError(f"{_where(path_or_model)}: cannot import the ONNX graph ({_first_line(exc)})") from None
+
+
+_OWN_MESSAGES = ("from_onnx", "from_torch", "Net")
+
+
+def _where(source):
+    return str(source) if isinstance(source, (str, Path)) else "ONNX model"
 
 
 def _import_onnx():
@@ -166,19 +192,41 @@ class _Importer:
         self.onnx, self.graph = onnx, model.graph
         self.to_array = lambda t: np.array(numpy_helper.to_array(t))  # a writable copy (torch warns otherwise)
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-        self.env = {init.name: self.to_array(init) for init in self.graph.initializer}
+        self._refuse_control_flow(onnx)
+        self.env = {init.name: self._initializer(init) for init in self.graph.initializer}
         inputs = [i for i in self.graph.input if i.name not in self.env]
         if len(inputs) != 1 or len(self.graph.output) != 1:
             raise UnsupportedLayerError(f"from_onnx: the graph has {len(inputs)} inputs and {len(self.graph.output)} "
                                         "outputs; netatlas imports models with one input and one output")
         self.input_name = inputs[0].name
         shape = self._input_shape(inputs[0], input_shape)
+        # every pass through the net holds at least one float64 sample of the input (the shape probes too)
+        check_memory(8 * math.prod(shape), f"from_onnx: the input {self.input_name!r} of per-sample shape {shape} "
+                                           f"({math.prod(shape):,} values per sample)")
         self.builder = _Builder(shape)
         self.env[self.input_name] = _Value(0, shape)
         self.uses = {}
         for node in self.graph.node:
             for name in node.input:
                 self.uses[name] = self.uses.get(name, 0) + 1
+
+    def _refuse_control_flow(self, onnx):
+        for node in self.graph.node:
+            graphs = [a.name for a in node.attribute if a.type in (onnx.AttributeProto.GRAPH,
+                                                                   onnx.AttributeProto.GRAPHS)]
+            if node.op_type in _CONTROL_FLOW or graphs:
+                raise _unsupported(node, f"ONNX control flow {node.op_type}",
+                                   hint="netatlas imports straight-line graphs and never runs loops or branches "
+                                        "of a file; export the model with its control flow unrolled; ")
+
+    def _initializer(self, tensor):
+        dtype = self.onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
+        check_memory(math.prod(tensor.dims) * dtype.itemsize, f"from_onnx: the initializer {tensor.name!r} of "
+                                                              f"shape {tuple(tensor.dims)}")
+        if np.issubdtype(dtype, np.complexfloating):
+            raise ModelFileError(f"ONNX graph: the initializer {tensor.name!r} is complex ({dtype}); netatlas "
+                                 "analyses real networks and never drops an imaginary part")
+        return self.to_array(tensor)
 
     def _input_shape(self, info, given):
         dims = info.type.tensor_type.shape.dim
@@ -227,8 +275,19 @@ class _Importer:
         if node.op_type == "Constant":
             outputs = [self._constant(node, attrs)]
         elif all(not isinstance(v, (_Value, _Compare)) for v in inputs if v is not None):
-            outputs = self._fold(node, inputs, attrs)
+            n_values = _folded_size(node.op_type, inputs, attrs)
+            check_memory(8 * n_values, f"from_onnx: folding the constant {node.op_type} node "
+                                       f"{_node_name(node)!r} ({n_values:,} values)")
+            try:
+                outputs = self._fold(node, inputs, attrs)
+            except (NetatlasError, MemoryError):
+                raise
+            except Exception as exc:  # an index out of range, shapes that do not broadcast, ...
+                raise ModelFileError(f"ONNX graph: the constant {node.op_type} node {_node_name(node)!r} cannot "
+                                     f"be evaluated ({_first_line(exc)})") from None
         else:
+            if node.op_type in _WEIGHT_OPS:
+                self._require_float_weights(node, inputs)
             handler = getattr(self, f"_op_{node.op_type}", None)
             if handler is None and node.op_type in ("Softmax", "LogSoftmax") \
                     and node.output[0] == self.graph.output[0].name:
@@ -241,6 +300,13 @@ class _Importer:
         for name, value in zip(node.output, outputs, strict=False):
             if name:
                 self.env[name] = value
+
+    def _require_float_weights(self, node, inputs):
+        for name, value in zip(node.input[1:], inputs[1:], strict=True):
+            if isinstance(value, np.ndarray) and not np.issubdtype(value.dtype, np.floating):
+                raise _unsupported(node, f"ONNX {node.op_type} with {value.dtype} weights {name!r}",
+                                   hint="netatlas imports floating-point layers (integer and quantised weights "
+                                        "are not exact in its float64 IR); ")
 
     def _constant(self, node, attrs):
         if "value" in attrs:
@@ -751,15 +817,18 @@ class _Importer:
     def _op_Unsqueeze(self, node, inputs, attrs):
         x = inputs[0]
         axes = attrs["axes"] if "axes" in attrs else inputs[1]
-        return self._reshaped(node, x, _unsqueeze(np.empty((self.batch, *x.shape), dtype=np.bool_), axes).shape)
+        return self._reshaped(node, x, _unsqueezed_shape((self.batch, *x.shape), axes))
 
     def _op_Squeeze(self, node, inputs, attrs):
         x = inputs[0]
         axes = attrs.get("axes", inputs[1] if len(inputs) > 1 else None)
         if axes is None:
             raise _unsupported(node, "Squeeze without axes (it may drop the batch axis)")
-        full = np.empty((self.batch, *x.shape), dtype=np.bool_)
-        return self._reshaped(node, x, np.squeeze(full, axis=tuple(int(a) for a in np.ravel(axes))).shape)
+        full = (self.batch, *x.shape)
+        drop = {int(a) % len(full) for a in np.ravel(axes)}  # shape arithmetic: nothing of this size is allocated
+        if any(full[a] != 1 for a in drop):
+            raise _unsupported(node, f"Squeeze of axes {sorted(drop)} of shape {full} (only axes of size 1)")
+        return self._reshaped(node, x, tuple(d for i, d in enumerate(full) if i not in drop))
 
 
 def _merge_affine_chains(nodes):
@@ -796,6 +865,52 @@ def _show_dims(declared, names):
 def _shape_slice(shape, attrs):
     start, end = attrs.get("start", 0), attrs.get("end", None)
     return shape[start:end]
+
+
+def _unsqueezed_shape(shape, axes):
+    axes = sorted(int(x) % (len(shape) + len(np.ravel(axes))) for x in np.ravel(axes))
+    shape = list(shape)
+    for axis in axes:
+        shape.insert(axis, 1)
+    return tuple(shape)
+
+
+def _folded_size(op, inputs, attrs) -> int:
+    """The number of values folding ``op`` on these constants makes, computed from shapes and the constant
+    shape operands before anything is allocated (ConstantOfShape [15000, 15000], a Range to 1e12, ...)."""
+    arrays = [np.asarray(v) for v in inputs if v is not None]
+    sizes = [a.size for a in arrays]
+    largest = max(sizes, default=1)
+
+    def ints(a):
+        return [int(v) for v in np.ravel(a)] if np.size(a) <= 64 else [2**62]
+
+    if op == "ConstantOfShape" and arrays:
+        return math.prod(max(d, 0) for d in ints(arrays[0]))
+    if op == "Expand" and len(arrays) == 2:
+        target = ints(arrays[1])
+        shape = arrays[0].shape
+        rank = max(len(shape), len(target))
+        a = (1,) * (rank - len(shape)) + shape
+        b = (1,) * (rank - len(target)) + tuple(target)
+        return math.prod(max(x, y, 0) for x, y in zip(a, b, strict=True))
+    if op == "Pad" and len(arrays) >= 2 and len(ints(arrays[1])) == 2 * arrays[0].ndim:
+        pads, n = ints(arrays[1]), arrays[0].ndim
+        return math.prod(max(d + pads[i] + pads[i + n], 0) for i, d in enumerate(arrays[0].shape))
+    if op == "Tile" and len(arrays) == 2:
+        return arrays[0].size * math.prod(max(r, 0) for r in ints(arrays[1]))
+    if op == "Range" and len(arrays) == 3:
+        start, limit, delta = (float(np.ravel(a)[0]) if a.size else 0.0 for a in arrays)
+        return int(min(max(math.ceil((limit - start) / delta), 0), 2**62)) if delta and math.isfinite(
+            (limit - start) / delta) else 2**62
+    if op in ("MatMul", "Gemm") and len(arrays) >= 2 and arrays[0].ndim >= 1 and arrays[1].ndim >= 1:
+        return largest + math.prod(arrays[0].shape[:-1]) * arrays[1].shape[-1] * max(
+            math.prod(arrays[1].shape[:-2]), 1)
+    if len(arrays) > 1:  # elementwise ops broadcast: (n, 1) + (1, n) makes n^2 values
+        rank = max(a.ndim for a in arrays)
+        shapes = [(1,) * (rank - a.ndim) + a.shape for a in arrays]
+        return max(largest, math.prod(max(dims) for dims in zip(*shapes, strict=True)))
+    return largest
 
 
 def _unsqueeze(a, axes):
