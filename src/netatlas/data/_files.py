@@ -11,16 +11,23 @@ Accepted layouts (one sample per row / along the first axis):
   ``torch.load(weights_only=True)`` (no code is run).
 
 Labels that are whole numbers >= 0 make a classification set (``n_classes = max + 1``); any other labels a
-regression set. Every problem is one ``ValueError`` line naming the file.
+regression set. Every problem is one ``DataFileError`` line (a ``ValueError``) naming the file;
+sizes are checked against the memory budget (``NETATLAS_MEMORY_BUDGET``) from the declared shapes before
+an array is inflated.
 """
 
 from __future__ import annotations
 
 import csv
+import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
+from netatlas._errors import DataFileError, NetatlasError
+from netatlas._memory import check_memory
 from netatlas.data._dataset import Dataset, make
 
 __all__ = ["load_file", "DATA_SUFFIXES"]
@@ -31,8 +38,13 @@ _Y_KEYS = ("y", "labels", "targets", "label")
 _LABEL_HEADERS = ("label", "y", "target", "class")
 
 
-def _fail(path, message) -> ValueError:
-    return ValueError(f"load_file: {path}: {message}")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Bytes held per input value once read: the float64 copy checked here and the float32 Dataset tensor.
+_BYTES_PER_VALUE = 12
+
+
+def _fail(path, message) -> DataFileError:
+    return DataFileError(f"load_file: {path}: {message}")
 
 
 def _read_csv(path: Path):
@@ -41,6 +53,9 @@ def _read_csv(path: Path):
             rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
     except UnicodeDecodeError:
         raise _fail(path, "is not a text CSV file") from None
+    except csv.Error as exc:  # a field over csv.field_size_limit() characters, a NUL byte, ...
+        raise _fail(path, f"is not a CSV file of numbers ({exc}); expected one sample per line: inputs..., "
+                          "label") from None
     if not rows:
         raise _fail(path, "is empty; expected one sample per line: inputs..., label")
 
@@ -79,18 +94,63 @@ def _pick(mapping, keys, path, what):
 
 
 def _read_npz(path: Path):
+    _check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError) as exc:
-        raise _fail(path, f"is not a readable .npz archive ({exc})") from None
+    except NetatlasError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError: truncated or corrupt
+        raise _fail(path, f"is not a readable .npz archive ({type(exc).__name__}: {_first_line(exc)})") from None
     x, y = _pick(arrays, _X_KEYS, path, "input"), _pick(arrays, _Y_KEYS, path, "label")
     return x, y, arrays.get("x_test"), arrays.get("y_test")
+
+
+def _check_npz_headers(path: Path):
+    """Read each array's header (shape and dtype) and check the sizes against the memory budget, before
+    any array is inflated; complex arrays are refused here."""
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                with zf.open(info) as member:
+                    version = npy_format.read_magic(member)
+                    read_header = npy_format.read_array_header_1_0 if version == (1, 0) else \
+                        npy_format.read_array_header_2_0  # 3.0 differs only in the header's text encoding
+                    shape, _, dtype = read_header(member)
+                if np.issubdtype(dtype, np.complexfloating):
+                    raise _fail(path, f"array {info.filename!r} is complex ({dtype}); netatlas reads real data and "
+                                      "never drops an imaginary part")
+                n_values = math.prod(shape)
+                total += n_values * (dtype.itemsize + _BYTES_PER_VALUE) + info.file_size
+    except NetatlasError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - not a zip, not .npy members, truncated: one line
+        raise _fail(path, f"is not a readable .npz archive ({type(exc).__name__}: {_first_line(exc)})") from None
+    check_memory(total, f"load_file: {path}: its arrays (by their declared shapes)")
+
+
+def _check_zip_members(path: Path):
+    """torch.save files are zips: check their declared uncompressed sizes before torch inflates them."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            declared = sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # a legacy (non-zip) file or a corrupt one: torch.load says which
+    # the tensors as stored plus their float64 and float32 copies: 4x for float32 tensors (the usual case)
+    check_memory(declared * (1 + _BYTES_PER_VALUE // 4), f"load_file: {path}: its tensors ({declared:,} bytes "
+                                                         "inflated)")
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""
 
 
 def _read_pt(path: Path):
     import torch
 
+    _check_zip_members(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one line for the user
@@ -102,6 +162,8 @@ def _read_pt(path: Path):
         raise _fail(path, f"holds a {type(obj).__name__}; expected a pair (x, y) or a dict with 'x' and 'y'")
 
     def array(t):
+        if isinstance(t, torch.Tensor) and t.is_meta:
+            raise _fail(path, "holds meta tensors (shapes without values); save tensors that hold the data")
         return None if t is None else (t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t))
 
     x, y = _pick(obj, _X_KEYS, path, "input"), _pick(obj, _Y_KEYS, path, "label")
@@ -109,6 +171,10 @@ def _read_pt(path: Path):
 
 
 def _check(path, x, y, which):
+    for name, a in (("inputs", x), ("labels", y)):
+        if np.iscomplexobj(a):
+            raise _fail(path, f"{which} {name} are complex ({np.asarray(a).dtype}); netatlas reads real data and "
+                              "never drops an imaginary part")
     try:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -128,6 +194,10 @@ def _check(path, x, y, which):
     if bad.any():
         raise _fail(path, f"{int(bad.sum())} {which} samples have NaN or infinite values (first: "
                           f"sample {int(np.flatnonzero(bad)[0])})")
+    large = (np.abs(x.reshape(len(x), -1)) > _FLOAT32_MAX).any(1)
+    if large.any():  # the Dataset holds float32 inputs: these would become infinite
+        raise _fail(path, f"{int(large.sum())} {which} samples have values too large for float32 (|x| > "
+                          f"{_FLOAT32_MAX:.3g}; first: sample {int(np.flatnonzero(large)[0])}); rescale the inputs")
     return x, y
 
 
@@ -148,9 +218,12 @@ def load_file(path) -> Dataset:
 
     Raises
     ------
-    ValueError
-        One line naming the file and the problem: missing, unknown suffix, unreadable, ragged or
-        non-numeric rows, missing arrays, a label count that differs from the input count, NaN/inf.
+    DataFileError
+        (a ``ValueError``) One line naming the file and the problem: missing, unknown suffix, unreadable, ragged or
+        non-numeric rows, missing arrays, a label count that differs from the input count, NaN/inf,
+        complex values, values too large for float32.
+    MemoryBudgetError
+        The arrays, by their declared shapes, would not fit ``NETATLAS_MEMORY_BUDGET``.
 
     Examples
     --------
