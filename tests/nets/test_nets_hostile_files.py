@@ -290,3 +290,35 @@ def test_meta_and_complex_state_dicts_are_refused(tmp_path):
     torch.save(state, tmp_path / "complex.pt")
     with pytest.raises(ModelFileError, match=r"complex\.pt: tensor '0\.weight' is complex \(torch\.complex64\)"):
         load(tmp_path / "complex.pt", spec=SPEC)
+
+
+def test_complex_weights_in_a_pt2_are_refused_by_name(tmp_path):
+    class ComplexWeight(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(2, 3, dtype=torch.complex64))
+
+        def forward(self, x):
+            return torch.relu(x @ self.w.real)
+
+    torch.export.save(torch.export.export(ComplexWeight().eval(), (torch.zeros(2, 2),)), tmp_path / "c.pt2")
+    with pytest.raises(ModelFileError, match=r"c\.pt2: tensor 'w' is complex \(torch\.complex64\)"):
+        load(tmp_path / "c.pt2")
+
+
+def test_onnx_complex_input_and_a_gather_that_grows_are_refused(monkeypatch):
+    with pytest.raises(UnsupportedLayerError, match="the input 'x' is complex"):
+        from_onnx(_relu_graph(x_type=TensorProto.COMPLEX64))
+    # Gather of a (1000, 1000) table by (1000, 1000) indices makes 1e9 values from 2e6
+    initializers = [numpy_helper.from_array(np.zeros((1000, 1000), dtype=np.float32), "table"),
+                    numpy_helper.from_array(np.zeros((1000, 1000), dtype=np.int64), "index")]
+    monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "100MB")
+    with pytest.raises(MemoryBudgetError, match="Gather node 'c' .*1,000,000,000 values"):
+        from_onnx(_relu_graph([helper.make_node("Gather", ["table", "index"], ["c"])], initializers))
+
+
+def test_onnx_spec_that_is_not_an_object_is_one_line(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(_relu_graph().SerializeToString())
+    (tmp_path / "m.json").write_text("[1, 2]")
+    with pytest.raises(ModelFileError, match=r"m\.onnx: the spec of an ONNX file must be a JSON object"):
+        load(tmp_path / "m.onnx")

@@ -168,6 +168,7 @@ def load_module(path, spec=None):
                 program = torch.export.load(archive)
         except Exception as exc:
             raise ModelFileError(f"{path}: not a readable torch.export archive ({_first_line(exc)})") from None
+        _refuse_complex(path, {**program.state_dict, **program.constants})
         return program, None
     if suffix not in (".pt", ".pth", ".safetensors"):
         raise ModelFileError(f"{path}: unknown model file type {suffix!r}; use .pt2 (torch.export), .onnx, or "
@@ -175,7 +176,7 @@ def load_module(path, spec=None):
     spec = _read_spec(path, spec)
     try:
         n_parameters = spec_parameters(spec)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ModelFileError(f"{path}: bad architecture spec: {exc}") from None
     check_memory(n_parameters * _BYTES_PER_PARAMETER, f"{path}: the model its spec describes "
                  f"({n_parameters:,} parameters)")
@@ -244,6 +245,9 @@ def _load_onnx(path, spec):
     if spec is None and path.with_suffix(".json").is_file():
         spec = path.with_suffix(".json")
     spec = _read_spec(path, spec) if spec is not None else {}
+    if not isinstance(spec, dict):
+        raise ModelFileError(f"{path}: the spec of an ONNX file must be a JSON object like "
+                             f'{{"input_shape": [1, 28, 28]}}; got {type(spec).__name__}')
     return from_onnx(path, input_shape=spec.get("input_shape"))
 
 
@@ -308,10 +312,15 @@ def _read_state_dict(path, suffix):
         if tensor.is_meta:
             raise ModelFileError(f"{path}: tensor {name!r} is a meta tensor (a shape without values); save the "
                                  "state dict of a model whose weights are materialised")
-        if tensor.is_complex():
+    _refuse_complex(path, state)
+    return state
+
+
+def _refuse_complex(path, tensors):
+    for name, tensor in tensors.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_complex():
             raise ModelFileError(f"{path}: tensor {name!r} is complex ({tensor.dtype}); netatlas analyses real "
                                  "networks and never drops an imaginary part")
-    return state
 
 
 def _check_members(path, what) -> None:

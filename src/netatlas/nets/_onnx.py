@@ -142,6 +142,8 @@ def _read_model(onnx, source):
         if not path.is_file():
             raise ModelFileError(f"{path}: no such file")
         where = str(path)
+        # the file's bytes and the parsed protobuf are held together while it is read
+        check_memory(2 * path.stat().st_size, f"{path}: reading the ONNX file")
         try:
             model = onnx.load(str(path))
         except Exception as exc:
@@ -199,6 +201,10 @@ class _Importer:
             raise UnsupportedLayerError(f"from_onnx: the graph has {len(inputs)} inputs and {len(self.graph.output)} "
                                         "outputs; netatlas imports models with one input and one output")
         self.input_name = inputs[0].name
+        elem_type = inputs[0].type.tensor_type.elem_type
+        if elem_type in (onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128):
+            raise UnsupportedLayerError(f"from_onnx: the input {self.input_name!r} is complex; netatlas analyses "
+                                        "real networks of real inputs")
         shape = self._input_shape(inputs[0], input_shape)
         # every pass through the net holds at least one float64 sample of the input (the shape probes too)
         check_memory(8 * math.prod(shape), f"from_onnx: the input {self.input_name!r} of per-sample shape {shape} "
@@ -894,6 +900,11 @@ def _folded_size(op, inputs, attrs) -> int:
         a = (1,) * (rank - len(shape)) + shape
         b = (1,) * (rank - len(target)) + tuple(target)
         return math.prod(max(x, y, 0) for x, y in zip(a, b, strict=True))
+    if op == "Gather" and len(arrays) == 2 and arrays[0].ndim:  # every index picks a slice of the data
+        axis = int(attrs.get("axis", 0)) % arrays[0].ndim
+        return arrays[0].size // max(arrays[0].shape[axis], 1) * arrays[1].size
+    if op == "OneHot" and len(arrays) >= 2:
+        return arrays[0].size * max(ints(arrays[1])[0], 0)
     if op == "Pad" and len(arrays) >= 2 and len(ints(arrays[1])) == 2 * arrays[0].ndim:
         pads, n = ints(arrays[1]), arrays[0].ndim
         return math.prod(max(d + pads[i] + pads[i + n], 0) for i, d in enumerate(arrays[0].shape))
