@@ -253,7 +253,7 @@ def test_compressed_pt2_members_are_checked_by_declared_size(archives, tmp_path,
     path = _rewrite(archives / "dynamic.pt2", tmp_path / "inflating.pt2", edit, zipfile.ZIP_DEFLATED)
     assert path.stat().st_size < 100_000
     monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "1MB")
-    with pytest.raises(ModelFileError, match=r"inflating\.pt2: the archive unpacks to 0\.4 MiB.*3 copies"):
+    with pytest.raises(MemoryBudgetError, match=r"inflating\.pt2: the archive unpacks to 0\.4 MiB.*3 copies"):
         load(path)
     monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "2MB")
     assert load(path).n_hidden_units == 4

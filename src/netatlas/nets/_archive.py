@@ -22,7 +22,7 @@ import zlib
 
 import torch
 
-from netatlas._errors import ModelFileError
+from netatlas._errors import MemoryBudgetError, ModelFileError
 
 __all__ = ["checked_pt2"]
 
@@ -56,14 +56,15 @@ _OPERATOR_TARGETS = {"getitem", "add", "sub", "mul", "truediv", "floordiv", "mod
 def checked_pt2(path, *, max_bytes: int) -> io.BytesIO:
     """Check the archive at ``path`` and return an in-memory copy of it for ``torch.export.load``.
 
-    Raises ModelFileError, one line naming the file and the first member that is refused.
+    Raises ModelFileError, one line naming the file and the first member that is refused, or
+    MemoryBudgetError when the members' declared sizes (checked before inflating any) exceed ``max_bytes``.
     """
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             total = sum(i.file_size for i in infos)  # declared sizes: checked before a byte is inflated
             if _COPIES * total > max_bytes:
-                raise ModelFileError(f"{path}: the archive unpacks to {total / 2**20:.1f} MiB, and loading it "
+                raise MemoryBudgetError(f"{path}: the archive unpacks to {total / 2**20:.1f} MiB, and loading it "
                                      f"holds about {_COPIES} copies ({_COPIES * total / 2**20:.1f} MiB), over the "
                                      f"memory budget of {max_bytes / 2**20:.0f} MiB (NETATLAS_MEMORY_BUDGET)")
             records = _records(path, infos)

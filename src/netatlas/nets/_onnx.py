@@ -281,10 +281,10 @@ class _Importer:
         if node.op_type == "Constant":
             outputs = [self._constant(node, attrs)]
         elif all(not isinstance(v, (_Value, _Compare)) for v in inputs if v is not None):
-            n_values = _folded_size(node.op_type, inputs, attrs)
-            check_memory(8 * n_values, f"from_onnx: folding the constant {node.op_type} node "
-                                       f"{_node_name(node)!r} ({n_values:,} values)")
             try:
+                n_values = _folded_size(node.op_type, inputs, attrs)
+                check_memory(8 * n_values, f"from_onnx: folding the constant {node.op_type} node "
+                                           f"{_node_name(node)!r} ({n_values:,} values)")
                 outputs = self._fold(node, inputs, attrs)
             except (NetatlasError, MemoryError):
                 raise
@@ -891,6 +891,8 @@ def _folded_size(op, inputs, attrs) -> int:
     def ints(a):
         return [int(v) for v in np.ravel(a)] if np.size(a) <= 64 else [2**62]
 
+    if op in ("Shape", "Size"):
+        return max((a.ndim for a in arrays), default=1)
     if op == "ConstantOfShape" and arrays:
         return math.prod(max(d, 0) for d in ints(arrays[0]))
     if op == "Expand" and len(arrays) == 2:
@@ -917,6 +919,8 @@ def _folded_size(op, inputs, attrs) -> int:
     if op in ("MatMul", "Gemm") and len(arrays) >= 2 and arrays[0].ndim >= 1 and arrays[1].ndim >= 1:
         return largest + math.prod(arrays[0].shape[:-1]) * arrays[1].shape[-1] * max(
             math.prod(arrays[1].shape[:-2]), 1)
+    if op == "Concat":
+        return sum(sizes)
     if len(arrays) > 1:  # elementwise ops broadcast: (n, 1) + (1, n) makes n^2 values
         rank = max(a.ndim for a in arrays)
         shapes = [(1,) * (rank - a.ndim) + a.shape for a in arrays]
