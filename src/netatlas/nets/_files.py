@@ -190,6 +190,8 @@ def load_module(path, spec=None):
     except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: bad architecture spec: {exc}") from None
     if any(t.dtype == torch.float64 for t in state.values()):
+        # the float64 state, module and IR copy are held at once
+        check_memory(24 * n_parameters, f"{path}: the float64 model its spec describes ({n_parameters:,} parameters)")
         module = module.double()  # load_state_dict would cast into float32: 1e-150 -> 0 and 1e150 -> inf
     try:
         module.load_state_dict(state, strict=True)
