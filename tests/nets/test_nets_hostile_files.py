@@ -322,3 +322,34 @@ def test_onnx_spec_that_is_not_an_object_is_one_line(tmp_path):
     (tmp_path / "m.json").write_text("[1, 2]")
     with pytest.raises(ModelFileError, match=r"m\.onnx: the spec of an ONNX file must be a JSON object"):
         load(tmp_path / "m.onnx")
+
+
+def test_onnx_constant_contractions_past_the_step_limit_are_refused_at_once():
+    # two 3000 x 3000 constants made from 8 bytes of file: their product is 2.7e10 multiply-adds
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["a"]), helper.make_node("MatMul", ["a", "a"], ["c"])]
+    start = time.perf_counter()
+    with pytest.raises(UnsupportedLayerError, match=r"ONNX MatMul on constants .*27,000,000,000 multiply-adds"):
+        from_onnx(_relu_graph(nodes, [_int64("shape", [3000, 3000])]))
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("nodes, initializers, values", [
+    ([helper.make_node("Resize", ["small", "", "scales"], ["c"])],
+     [numpy_helper.from_array(np.ones((1, 1, 2, 2), dtype=np.float32), "small"),
+      numpy_helper.from_array(np.array([1, 1, 1000, 1000], dtype=np.float32), "scales")], "4,000,000"),
+    ([helper.make_node("Einsum", ["u", "u"], ["c"], equation="i,j->ij")],
+     [numpy_helper.from_array(np.ones(2000, dtype=np.float32), "u")], "4,000,000"),
+], ids=["Resize", "Einsum"])
+def test_onnx_resize_and_outer_einsum_are_sized_before_folding(monkeypatch, nodes, initializers, values):
+    monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "10MB")
+    with pytest.raises(MemoryBudgetError, match=f"{nodes[0].op_type} node 'c' \\({values} values"):
+        from_onnx(_relu_graph(nodes, initializers))
+
+
+def test_spec_whose_shapes_torch_refuses_is_one_line(tmp_path):
+    # a 5x5 kernel on a 2x2 input: torch raises a RuntimeError while the net is imported
+    spec = {"layers": [{"type": "conv2d", "in": 1, "out": 2, "kernel": 5}, {"type": "flatten"}],
+            "input_shape": [1, 2, 2]}
+    torch.save(netatlas.nets.module_from_spec(spec).state_dict(), tmp_path / "m.pt")
+    with pytest.raises(ModelFileError, match=r"m\.pt: cannot import the model \(RuntimeError"):
+        load(tmp_path / "m.pt", spec=spec)

@@ -238,7 +238,12 @@ def load(path, spec=None) -> Net:
     if Path(path).suffix.lower() == ".onnx":
         return _load_onnx(Path(path), spec)
     module, input_shape = load_module(path, spec)
-    return from_torch(module, input_shape)
+    try:
+        return from_torch(module, input_shape)
+    except (RuntimeError, LookupError, TypeError, AttributeError, ArithmeticError) as exc:
+        # torch refusing the shapes a spec or archive declares (a kernel larger than the input, ...);
+        # UnsupportedLayerError and ValueError (an identity model, non-finite weights) pass through
+        raise ModelFileError(f"{path}: cannot import the model ({_first_line(exc)})") from None
 
 
 def _load_onnx(path, spec):

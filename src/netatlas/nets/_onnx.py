@@ -49,6 +49,9 @@ _DENSE_LIMIT = 1 << 24  # entries of a layer lowered to a dense matrix (ConvTran
 # folded for ever); netatlas's nets are straight-line graphs, so these are refused by name, unread.
 _CONTROL_FLOW = {"Loop", "If", "Scan", "SequenceMap"}
 _WEIGHT_OPS = ("Gemm", "MatMul", "Conv", "ConvTranspose")
+# Multiply-adds allowed to fold one constant node (a few seconds of NumPy): exporters' constant subgraphs
+# are shape arithmetic and weight reshuffles, far below it; a crafted 10^4 x 10^4 MatMul chain is not.
+_FOLD_STEPS = 10**9
 
 
 def from_onnx(path_or_model, *, input_shape=None) -> Net:
@@ -285,6 +288,11 @@ class _Importer:
                 n_values = _folded_size(node.op_type, inputs, attrs)
                 check_memory(8 * n_values, f"from_onnx: folding the constant {node.op_type} node "
                                            f"{_node_name(node)!r} ({n_values:,} values)")
+                n_steps = _folded_steps(node.op_type, inputs, attrs)
+                if n_steps > _FOLD_STEPS:
+                    raise _unsupported(node, f"ONNX {node.op_type} on constants of shapes "
+                                             f"{[np.shape(v) for v in inputs if v is not None]} ({n_steps:,} "
+                                             f"multiply-adds to fold; the limit is {_FOLD_STEPS:,})")
                 outputs = self._fold(node, inputs, attrs)
             except (NetatlasError, MemoryError):
                 raise
@@ -917,15 +925,64 @@ def _folded_size(op, inputs, attrs) -> int:
         return int(min(max(math.ceil((limit - start) / delta), 0), 2**62)) if delta and math.isfinite(
             (limit - start) / delta) else 2**62
     if op in ("MatMul", "Gemm") and len(arrays) >= 2 and arrays[0].ndim >= 1 and arrays[1].ndim >= 1:
-        return largest + math.prod(arrays[0].shape[:-1]) * arrays[1].shape[-1] * max(
-            math.prod(arrays[1].shape[:-2]), 1)
+        return largest + _matmul_dims(op, arrays[0].shape, arrays[1].shape)[0]
     if op == "Concat":
         return sum(sizes)
+    if op in ("Resize", "Upsample"):  # output = input dims times scales, or the sizes given
+        sizes_input = arrays[3] if op == "Resize" and len(arrays) > 3 and arrays[3].size else None
+        scales = arrays[2] if op == "Resize" and len(arrays) > 2 else arrays[1] if len(arrays) > 1 else None
+        if sizes_input is not None:
+            return math.prod(max(d, 0) for d in ints(sizes_input))
+        if scales is not None and scales.size == arrays[0].ndim:
+            return math.prod(math.ceil(d * min(max(float(s), 0.0), 2.0**62)) for d, s in
+                             zip(arrays[0].shape, np.ravel(scales), strict=True))
+        return 2**62  # a Resize whose size cannot be read is refused by size
+    if op == "Einsum":
+        return _einsum_size(attrs, arrays, output_only=True)
     if len(arrays) > 1:  # elementwise ops broadcast: (n, 1) + (1, n) makes n^2 values
         rank = max(a.ndim for a in arrays)
         shapes = [(1,) * (rank - a.ndim) + a.shape for a in arrays]
         return max(largest, math.prod(max(dims) for dims in zip(*shapes, strict=True)))
     return largest
+
+
+def _einsum_size(attrs, arrays, output_only):
+    """Entries of an Einsum's output (or of its whole iteration space): the product of its letters' sizes."""
+    equation = attrs.get("equation", b"")
+    equation = (equation.decode() if isinstance(equation, bytes) else equation).replace(" ", "")
+    if "..." in equation or len(equation) > 200:
+        return math.prod(a.size for a in arrays)  # an upper bound of any output and of the work
+    left, _, right = equation.partition("->")
+    sizes = {}
+    for term, a in zip(left.split(","), arrays, strict=False):
+        for letter, d in zip(term, a.shape, strict=False):
+            sizes[letter] = max(sizes.get(letter, 1), d)
+    letters = right if output_only and "->" in equation else sizes
+    return math.prod(sizes.get(letter, 1) for letter in letters)
+
+
+def _matmul_dims(op, a, b):
+    """(entries of the product, length of the contraction) of operands of shapes ``a`` and ``b``."""
+    if op == "Gemm":  # 2-D, either operand possibly transposed: bounded by the longer axis of each
+        return max(a, default=1) * max(b, default=1), min(max(a, default=1), max(b, default=1))
+    batch = np.broadcast_shapes(a[:-2], b[:-2])  # NumPy-style batched MatMul
+    m = a[-2] if len(a) >= 2 else 1
+    n = b[-1] if len(b) >= 2 else 1
+    return math.prod(batch) * m * n, a[-1]
+
+
+def _folded_steps(op, inputs, attrs) -> int:
+    """Multiply-adds to fold a contraction on constants (MatMul, Gemm, Conv, Einsum); 0 for other ops,
+    whose work is proportional to the values they make (bounded by the memory budget)."""
+    arrays = [np.asarray(v) for v in inputs if v is not None]
+    if op in ("MatMul", "Gemm") and len(arrays) >= 2 and arrays[0].ndim >= 1 and arrays[1].ndim >= 1:
+        n_out, k = _matmul_dims(op, arrays[0].shape, arrays[1].shape)
+        return n_out * k
+    if op in ("Conv", "ConvTranspose") and len(arrays) >= 2:
+        return arrays[0].size * arrays[1].size  # every input value meets every weight at most once
+    if op == "Einsum":
+        return _einsum_size(attrs, arrays, output_only=False)
+    return 0
 
 
 def _unsqueeze(a, axes):
