@@ -76,6 +76,9 @@ def test_values_too_large_for_float32_are_refused_by_that_name(tmp_path):
     np.savez(tmp_path / "big.npz", x=x, y=np.arange(4))
     with pytest.raises(DataFileError, match=r"1 training samples have values too large for float32 .*sample 2"):
         load_file(tmp_path / "big.npz")
+    np.savez(tmp_path / "big_labels.npz", x=np.ones((4, 2)), y=np.array([0.5, 1e300, 2.5, 3.5]))
+    with pytest.raises(DataFileError, match=r"values too large for float32 .*sample 1"):
+        load_file(tmp_path / "big_labels.npz")
 
 
 def test_data_file_errors_are_still_value_errors(tmp_path):

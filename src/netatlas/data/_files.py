@@ -121,8 +121,9 @@ def _check_npz_headers(path: Path):
                 if np.issubdtype(dtype, np.complexfloating):
                     raise _fail(path, f"array {info.filename!r} is complex ({dtype}); netatlas reads real data and "
                                       "never drops an imaginary part")
-                n_values = math.prod(shape)
-                total += n_values * (dtype.itemsize + _BYTES_PER_VALUE) + info.file_size
+                # NumPy reads a zip member's bytes (file_size) and copies them into the array (itemsize per
+                # value); then come the float64 and float32 copies (_BYTES_PER_VALUE)
+                total += math.prod(shape) * (dtype.itemsize + _BYTES_PER_VALUE) + info.file_size
     except NetatlasError:
         raise
     except Exception as exc:  # noqa: BLE001 - not a zip, not .npy members, truncated: one line
@@ -194,10 +195,10 @@ def _check(path, x, y, which):
     if bad.any():
         raise _fail(path, f"{int(bad.sum())} {which} samples have NaN or infinite values (first: "
                           f"sample {int(np.flatnonzero(bad)[0])})")
-    large = (np.abs(x.reshape(len(x), -1)) > _FLOAT32_MAX).any(1)
-    if large.any():  # the Dataset holds float32 inputs: these would become infinite
+    large = (np.abs(x.reshape(len(x), -1)) > _FLOAT32_MAX).any(1) | (np.abs(y) > _FLOAT32_MAX)
+    if large.any():  # the Dataset holds float32 inputs (and regression labels): these would become infinite
         raise _fail(path, f"{int(large.sum())} {which} samples have values too large for float32 (|x| > "
-                          f"{_FLOAT32_MAX:.3g}; first: sample {int(np.flatnonzero(large)[0])}); rescale the inputs")
+                          f"{_FLOAT32_MAX:.3g}; first: sample {int(np.flatnonzero(large)[0])}); rescale the data")
     return x, y
 
 
