@@ -353,3 +353,41 @@ def test_spec_whose_shapes_torch_refuses_is_one_line(tmp_path):
     torch.save(netatlas.nets.module_from_spec(spec).state_dict(), tmp_path / "m.pt")
     with pytest.raises(ModelFileError, match=r"m\.pt: cannot import the model \(RuntimeError"):
         load(tmp_path / "m.pt", spec=spec)
+
+
+# -- the CLI: one line, at once -----------------------------------------------------------------------------
+def _crafted_files(directory, archives):
+    """{name: (path, first words of the one-line error)} for files that hung or printed tracebacks."""
+    loop, loop_initializers = _loop(10**15)
+    onnx_files = {
+        "loop.onnx": (_relu_graph([loop], loop_initializers), "UnsupportedLayerError: ONNX control flow Loop"),
+        "constant.onnx": (_relu_graph([helper.make_node("ConstantOfShape", ["shape"], ["c"])],
+                                      [_int64("shape", [15000, 15000])]), "MemoryBudgetError: "),
+        "input.onnx": (_relu_graph(input_dims=(1, 200_000, 200_000)), "MemoryBudgetError: "),
+        "gather.onnx": (_relu_graph([helper.make_node("Gather", ["t", "k"], ["c"])],
+                                    [_int64("t", [1, 2, 3]), _int64("k", [9])]), "ModelFileError: "),
+    }
+    files = {}
+    for name, (model, message) in onnx_files.items():
+        (directory / name).write_bytes(model.SerializeToString())
+        files[name] = (directory / name, message)
+    power = _rewrite(archives / "dynamic.pt2", directory / "power.pt2",
+                     _with_formula(lambda symbol: f"Mul({symbol}, 9**9**9)"))
+    files["power.pt2"] = (power, "ModelFileError: ")
+    return files
+
+
+@pytest.mark.parametrize("name", ["loop.onnx", "constant.onnx", "input.onnx", "gather.onnx", "power.pt2"])
+def test_info_on_crafted_files_is_one_line_at_once(archives, tmp_path, capsys, monkeypatch, name):
+    from netatlas.cli import main
+
+    monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "1GB")
+    path, message = _crafted_files(tmp_path, archives)[name]
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info", str(path)])
+    err = capsys.readouterr().err
+    assert time.perf_counter() - start < 10
+    assert exit_info.value.code == 1 and err.startswith(message), err
+    assert str(path) in err or name == "loop.onnx"  # an unsupported op is named by its node, not the file
+    assert len(err.strip().splitlines()) == 1, err
