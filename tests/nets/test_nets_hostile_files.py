@@ -206,7 +206,8 @@ def _with_formula(formula):
 
 @pytest.mark.parametrize("text", ["9**9**9", "Pow(9, Pow(9, 9))", "Pow(Pow(9, 64), 64)", "LShift(1, 10**9)",
                                   "Mul(Symbol('s0', integer=True), Integer(9)**Integer(10**9))",
-                                  "Float('1e999999999')", "(" * 500 + "s0" + ")" * 500])
+                                  "Float('1e999999999')", "Pow(9, Float('1e9'))",
+                                  "Pow(9, Rational(10**9, 1))", "(" * 500 + "s0" + ")" * 500])
 def test_shape_formulas_with_unbounded_integers_are_refused(text):
     from netatlas.nets._archive import _safe_expression
 
@@ -214,7 +215,8 @@ def test_shape_formulas_with_unbounded_integers_are_refused(text):
 
 
 @pytest.mark.parametrize("text", ["Pow(Symbol('s0', integer=True), 2)", "s0**2 + 3*s0 - 1",
-                                  "Mul(Integer(2)**Integer(64), Symbol('s1', integer=True))"])
+                                  "Mul(Integer(2)**Integer(64), Symbol('s1', integer=True))",
+                                  "FloatPow(ToFloat(s0), Float('0.5', precision=53))", "Pow(s0, Rational(-1, 2))"])
 def test_bounded_shape_formulas_are_kept(text):
     from netatlas.nets._archive import _safe_expression
 

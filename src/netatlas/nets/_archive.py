@@ -264,12 +264,19 @@ def _power_bits(base, exponent, depth) -> int:
 
 
 def _literal(node) -> int:
-    """|n| for an integer literal n (optionally negated or wrapped in Integer) of at most 64, else refused."""
-    while isinstance(node, ast.UnaryOp) or (isinstance(node, ast.Call) and node.func.id == "Integer"
-                                             and len(node.args) == 1):
+    """ceil(|e|) for an exponent literal e of at most 64: an int or float, optionally negated or wrapped in
+    Integer, Float('...') or Rational(p, q); anything else (a symbol, a nested power) is refused."""
+    while isinstance(node, ast.UnaryOp) or (isinstance(node, ast.Call) and node.func.id in ("Integer", "Float")
+                                             and node.args):
         node = node.operand if isinstance(node, ast.UnaryOp) else node.args[0]
-    if isinstance(node, ast.Constant) and type(node.value) is int and abs(node.value) <= _MAX_EXPONENT:
-        return abs(node.value)
+    if isinstance(node, ast.Call) and node.func.id == "Rational" and len(node.args) == 2:
+        p, q = (_literal(a) for a in node.args)  # |p|, |q| <= 64 themselves
+        return math.ceil(p / q) if q else _MAX_EXPONENT
+    value = node.value if isinstance(node, ast.Constant) else None
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        value = float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= _MAX_EXPONENT:
+        return math.ceil(abs(value))
     raise _Unbounded
 
 
