@@ -14,7 +14,7 @@ from netatlas._lazy import attach as _attach
 # Names are imported from their module on first use (see netatlas._lazy).
 __getattr__, __dir__ = _attach(__name__, {
     "_boundary": ["SEGMENT_TOLERANCE", "Segments", "decision_boundary", "level_set"],
-    "_complexity": ["DISC_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
+    "_complexity": ["DISC_TOLERANCE", "estimate_discs", "exact_counts", "hyperplanes_crossing", "local_complexity",
                     "local_complexity_1d", "random_directions"],
     "_lines": ["LINE_TOLERANCE", "LinePieces", "along_line"],
     "_entry": ["partition"],
@@ -38,6 +38,7 @@ __all__ = [
     "along_line",
     "bounds",
     "decision_boundary",
+    "estimate_discs",
     "exact_counts",
     "hyperplanes_crossing",
     "estimate_regions",

@@ -142,7 +142,9 @@ def _window(plane, fraction, centre):
 def register(app: typer.Typer) -> None:
     """Add the ``regions`` command to the root CLI."""
 
-    @app.command()
+    from netatlas.regions._complexity_cli import RegionsCommand  # also runs `regions complexity MODEL ...`
+
+    @app.command(cls=RegionsCommand)
     def regions(
         model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export), .onnx or .pt/.pth/.safetensors"),
         spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
@@ -176,6 +178,8 @@ def register(app: typer.Typer) -> None:
         and report.html into the run directory.
 
         Python: ``netatlas.regions.partition(netatlas.nets.load(MODEL), netatlas.Plane.square(1.0))``
+
+        Local complexity around data points: ``netatlas regions complexity MODEL --data NAME|FILE --radius R``.
         """
         import matplotlib
 

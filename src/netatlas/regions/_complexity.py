@@ -28,11 +28,21 @@ counted there, though they do split regions (``local_complexity`` counts them).
 Plain MLPs (``Net.as_mlp``) are batched: the squares of a chunk of points are split together, face
 by face, so many tiny partitions cost one kernel call per layer. Other graphs (convolutions, ...)
 run :func:`netatlas.regions.partition` / :func:`~netatlas.regions.along_line` per point.
+
+# NOTE [cost limits]
+Before any exact work each disc's square is estimated (``estimate_discs``: exact pieces along four
+chords, read as the density of an isotropic line tessellation, as ``estimate_regions`` does for a
+slice), and the call stops with a one-line :class:`RegionLimitError` when a square would hold more than
+``max_regions`` regions (default ``MAX_REGIONS``) or its working memory would pass the memory budget.
+The estimate is an order of magnitude, so the run checks again as it goes: after every layer (batched
+MLP discs) or inside ``partition`` (other graphs). A progress bar over the discs shows on a terminal
+when the estimated total passes ``PROGRESS_REGIONS``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -47,10 +57,11 @@ from netatlas.regions._entry import partition
 from netatlas.regions._lines import LINE_TOLERANCE, along_line
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import snap_vanishing
+from netatlas.regions._scale import RegionLimitError, bytes_per_region, default_memory_budget, parse_bytes
 from netatlas.slices import Line, Plane
 
-__all__ = ["DISC_TOLERANCE", "ORTHONORMAL_TOLERANCE", "exact_counts", "hyperplanes_crossing", "local_complexity",
-           "local_complexity_1d", "random_directions"]
+__all__ = ["DISC_TOLERANCE", "MAX_REGIONS", "ORTHONORMAL_TOLERANCE", "estimate_discs", "exact_counts",
+           "hyperplanes_crossing", "local_complexity", "local_complexity_1d", "random_directions"]
 
 #: A region meets the disc when its distance to the centre is below ``r (1 - DISC_TOLERANCE)``.
 DISC_TOLERANCE = 1e-9
@@ -62,6 +73,11 @@ CHUNK = 64
 TASK = 4096
 #: Vertices forwarded per batch by the sampled estimator.
 SAMPLED_CHUNK = 8192
+#: Default ``max_regions``: the most regions one disc's square may hold (a LeNet-5 at r = 0.05 around
+#: MNIST digits has 10^4-10^5, minutes each; raise it knowingly).
+MAX_REGIONS = 10_000
+#: A progress bar shows on a terminal when the estimated regions of all discs pass this (as ``partition``).
+PROGRESS_REGIONS = 20_000
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -154,7 +170,7 @@ def polygon_origin_distance(xy, off):
 
 
 # -- exact 2-D: batched chain ----------------------------------------------------------------------
-def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None):
+def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None, limits=None):
     """Faces of the squares [-r, r]^2 of m planes (P (m, d) centres, D (m, 2, d) directions).
 
     Vanishing units (NOTE [vanishing units] in ``_roundoff``) are snapped as in ``partition``, with
@@ -187,6 +203,9 @@ def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None):
         else:
             xy, off, lab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, M, base[level], tol, diam)
         owner = owner[cparent]
+        if limits is not None:
+            limits.check_run(np.bincount(owner, minlength=m).max(), len(owner), r,
+                             f"layer {level + 1} of {len(hidden)}")
         if want_bits:
             bits = [b[cparent] for b in bits] + [cbits]
         if level + 1 == len(hidden):
@@ -222,7 +241,7 @@ def _disc_counts(xy, off, owner, bits, m, r):
     return regions, crossing
 
 
-def _exact_chunk(net, P, D, r, tol, want_crossing=True):
+def _exact_chunk(net, P, D, r, tol, want_crossing=True, limits=None):
     """(regions (m,), crossing (m, n_layers)) for m planes: centres P (m, d), directions D (m, 2, d)."""
     layers = chain_layers(net)
     m = len(P)
@@ -234,7 +253,7 @@ def _exact_chunk(net, P, D, r, tol, want_crossing=True):
         with one_blas_thread():
             for s in range(0, m, CHUNK):
                 xy, off, owner, bits = _chain_discs(net, layers, P[s:s + CHUNK], D[s:s + CHUNK], r, tol, want_crossing,
-                                                    work)
+                                                    work, limits)
                 parts.append(_disc_counts(xy, off, owner, bits, min(CHUNK, m - s), r))
         return np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts])
     regions = np.empty(m, np.int64)
@@ -242,7 +261,15 @@ def _exact_chunk(net, P, D, r, tol, want_crossing=True):
     shape = net.input_shape
     for i in range(m):
         plane = Plane(P[i].reshape(shape), D[i, 0].reshape(shape), D[i, 1].reshape(shape), (-r, r, -r, r))
-        part = partition(net, plane, tolerance=tol)
+        if limits is None:
+            part = partition(net, plane, tolerance=tol)
+        else:
+            try:
+                part = partition(net, plane, tolerance=tol, max_regions=limits.max_regions,
+                                 memory_budget=limits.memory_budget, progress=False)
+            except RegionLimitError as exc:  # partition's own words, this call's advice
+                raise RegionLimitError(f"{limits.where}: a disc's square (radius {r:g}) stopped in its partition "
+                                       f"({str(exc).split(';')[0]}); {limits.advice}") from None
         bits, start = [], 0
         for n_k in part.units_per_layer:
             bits.append(np.packbits(part.patterns[:, start:start + n_k], axis=1))
@@ -324,6 +351,142 @@ def _chain_segments(layers, P, D, r, tol):
     return np.bincount(owner, minlength=m)
 
 
+# -- cost limits (NOTE [cost limits]) ---------------------------------------------------------------
+class _DiscLimits:
+    """``max_regions`` and the memory budget of one call, per disc's square; plain data (goes to Dask)."""
+
+    def __init__(self, net, max_regions, memory_budget, where):
+        if max_regions is not None and (isinstance(max_regions, bool) or not isinstance(max_regions, (int, np.integer))
+                                        or max_regions < 1):
+            raise ValueError(f"{where}: max_regions must be an integer >= 1 or None; got {max_regions!r}")
+        self.where = where
+        self.max_regions = None if max_regions is None else int(max_regions)
+        self.memory_budget = memory_budget  # as given: passed on to partition
+        self.budget = default_memory_budget() if memory_budget == "auto" else parse_bytes(memory_budget)
+        layers = _chain_layers(net)
+        if layers is None:  # one partition per disc: what partition itself charges per region
+            self.per_region = bytes_per_region(net, net.n_outputs)
+        else:  # a batch of discs splits together: each face holds maps of two layers (3 rows, float64), bits
+            widths = [W.shape[0] for W, _, _ in layers]
+            self.per_region = 72 * max(widths) + sum(widths) // 8 + 128
+        self.advice = ("use a smaller radius, method='sampled' (neuron counts, no partition), or raise max_regions "
+                       "(--max-regions) / memory_budget (--memory-budget)")
+
+    @property
+    def cap(self) -> int | None:
+        caps = [c for c in (self.max_regions, self.budget // self.per_region if self.budget else None) if c is not None]
+        return min(caps) if caps else None
+
+    def describe(self, count) -> str:
+        """The limits ``count`` regions (of one square) pass."""
+        parts = []
+        if self.max_regions is not None and count > self.max_regions:
+            parts.append(f"max_regions={self.max_regions:,}")
+        if self.budget and count * self.per_region > self.budget:
+            parts.append(f"the memory budget of {self.budget / 2**30:.2f} GiB at ~{self.per_region:,} bytes per region")
+        return " and ".join(parts)
+
+    def check_estimates(self, estimates, n_planes, r) -> None:
+        """Refuse before any exact work when some disc's estimate (rows, point-major) passes the cap."""
+        cap = self.cap
+        if cap is None or not len(estimates) or estimates.max() <= cap:
+            return
+        worst = int(np.argmax(estimates))
+        over = int((estimates > cap).sum())
+        raise RegionLimitError(
+            f"{self.where}: about {estimates[worst]:,.0f} regions estimated in the square of the disc around point "
+            f"{worst // n_planes} (radius {r:g}; exact pieces along four chords), above "
+            f"{self.describe(estimates[worst])}; "
+            f"{over} of {len(estimates)} discs are above (estimated total {estimates.sum():,.0f}); {self.advice}")
+
+    def check_run(self, most, n_faces, r, where) -> None:
+        """Stop a batch of discs when one square passes the cap, or all their faces pass the budget."""
+        cap = self.cap
+        if cap is not None and most > cap:
+            raise RegionLimitError(f"{self.where}: a disc's square (radius {r:g}) passed {cap:,} regions at {where}, "
+                                   f"above {self.describe(most)}; {self.advice}")
+        if self.budget and n_faces * self.per_region > self.budget:
+            raise RegionLimitError(f"{self.where}: a batch of discs (radius {r:g}) passed {n_faces:,} regions at "
+                                   f"{where}, ~{n_faces * self.per_region / 2**30:.2f} GiB, above the memory budget of "
+                                   f"{self.budget / 2**30:.2f} GiB; "
+                                   f"{self.advice}")
+
+
+def _estimate_rows(net, P, D, r):
+    """Estimated regions (m,) of the squares [-r, r]^2 of m planes (P (m, d), D (m, 2, d)): exact pieces
+    along four chords (u = +-r/2 and v = +-r/2, total length 8 r) give the density lambda of boundary
+    crossings per unit length; an isotropic line tessellation with that density has pi lambda^2 / 4
+    cells per unit area (``_scale.estimate_regions``), here times the area 4 r^2.
+
+    The chords miss the centre on purpose: at a data point many units tie (an image's flat background
+    gives equal entries in a max-pool window), so every line through it crosses their boundaries at
+    one breakpoint (measured on a LeNet-5 at r = 0.05: ~20 pieces through the centre, ~250 beside it)."""
+    m = len(P)
+    d1, d2 = D[:, 0], D[:, 1]
+    centres = np.concatenate([P + r / 2 * d2, P - r / 2 * d2, P + r / 2 * d1, P - r / 2 * d1])
+    lines = np.concatenate([d1, d1, d2, d2])
+    pieces = np.zeros((4, 0), np.int64)
+    with one_blas_thread():
+        for s in range(0, m, CHUNK):
+            rows = (np.arange(4)[:, None] * m + np.arange(s, min(s + CHUNK, m))).ravel()
+            part = _pieces_chunk(net, centres[rows], lines[rows], r, LINE_TOLERANCE).reshape(4, -1)
+            pieces = np.concatenate([pieces, part], axis=1)
+    density = (pieces - 1).sum(0) / (8 * r)
+    return np.maximum(1.0, math.pi * density**2 * r**2)
+
+
+def _groups(estimates, limits) -> list[tuple[int, int]]:
+    """Rows split as ``CHUNK``-aligned batches (as without limits: the same answers), each cut further
+    where its estimated working memory would pass the budget."""
+    out = []
+    budget = limits.budget if limits is not None else None
+    for s in range(0, len(estimates), CHUNK):
+        e = min(s + CHUNK, len(estimates))
+        need = estimates[s:e] * (limits.per_region if limits is not None else 0)
+        if not budget or need.sum() <= budget:
+            out.append((s, e))
+            continue
+        start, total = s, 0.0
+        for i in range(s, e):
+            if i > start and total + need[i - s] > budget:
+                out.append((start, i))
+                start, total = i, 0.0
+            total += need[i - s]
+        out.append((start, e))
+    return out
+
+
+def _exact_rows(net, P, D, estimates, r, tol, want_crossing, limits):
+    parts = [_exact_chunk(net, P[a:b], D[a:b], r, tol, want_crossing, limits) for a, b in _groups(estimates, limits)]
+    return np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts])
+
+
+def _exact(net, P, D, r, tol, want_crossing, limits, progress, client, n_planes):
+    """Exact counts of all rows after the estimate: [(regions, crossing), ...] per task."""
+    estimates = np.concatenate(_run(_estimate_rows, net, (P, D), (r,), client))
+    limits.check_estimates(estimates, n_planes, r)
+    if client is not None:
+        return _run(_exact_rows, net, (P, D, estimates), (r, tol, want_crossing, limits), client)
+    if progress is None:
+        progress = sys.stderr.isatty() and estimates.sum() > PROGRESS_REGIONS
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(P), desc=limits.where, unit="disc")
+    parts = []
+    try:
+        for a, b in _groups(estimates, limits):
+            parts.append(_exact_chunk(net, P[a:b], D[a:b], r, tol, want_crossing, limits))
+            if bar is not None:
+                bar.update(b - a)
+                bar.set_postfix_str(f"{sum(int(p[0].sum()) for p in parts):,} regions in discs", refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+    return parts
+
+
 # -- public API -----------------------------------------------------------------------------------
 def _prepare(net, points, radius, directions, n_slices, seed, k, count_name, where):
     shape = tuple(np.shape(points)[1:])
@@ -338,13 +501,15 @@ def _prepare(net, points, radius, directions, n_slices, seed, k, count_name, whe
     return net, np.repeat(P, m, axis=0), D.reshape(n * m, k, net.n_inputs), r, (n, m)
 
 
-def _run(fn, net, P, D, args, client):
-    """fn(net, P_chunk, D_chunk, *args) over chunks of rows, in process or on a Dask client."""
+def _run(fn, net, rows, args, client):
+    """fn(net, *row_chunks, *args) over chunks of the row arrays ``rows`` (P, D, ...), in process or on a
+    Dask client (``TASK`` rows per task, a multiple of ``CHUNK``: batches as in process)."""
     if client is None:
-        return [fn(net, P, D, *args)]
-    bounds = [(s, min(s + TASK, len(P))) for s in range(0, len(P), TASK)]
+        return [fn(net, *rows, *args)]
+    n = len(rows[0])
+    bounds = [(s, min(s + TASK, n)) for s in range(0, n, TASK)]
     remote_net = client.scatter(net, broadcast=True, hash=False)
-    futures = [client.submit(fn, remote_net, P[a:b], D[a:b], *args, pure=False) for a, b in bounds]
+    futures = [client.submit(fn, remote_net, *(x[a:b] for x in rows), *args, pure=False) for a, b in bounds]
     return client.gather(futures)
 
 
@@ -354,13 +519,15 @@ def _check_method(method, where):
 
 
 def hyperplanes_crossing(net, points, radius, *, directions=None, n_planes=1, seed=0, method="exact",
-                         client=None, tolerance: float = BOUNDARY_TOLERANCE) -> np.ndarray:
+                         client=None, tolerance: float = BOUNDARY_TOLERANCE, max_regions: int | None = MAX_REGIONS,
+                         memory_budget: int | str | None = "auto", progress: bool | None = None) -> np.ndarray:
     """Units of each activation node whose zero set crosses the disc of radius r around each point.
 
     Parameters are those of :func:`local_complexity`. ``method="exact"`` counts the units whose sign
     changes inside the disc (from its exact partition); ``"sampled"`` counts the units whose
     pre-activation is not of one sign over the four vertices ``p +- r d1``, ``p +- r d2`` (Humayun
-    et al.'s cross-polytope in the plane), which can only be fewer.
+    et al.'s cross-polytope in the plane), which can only be fewer (and has no region limit: it
+    partitions nothing).
 
     Returns
     -------
@@ -381,14 +548,16 @@ def hyperplanes_crossing(net, points, radius, *, directions=None, n_planes=1, se
     if method == "sampled":
         net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
                                         "hyperplanes_crossing")
-        parts = _run(_sampled_chunk, net, P, D, (r,), client)
+        parts = _run(_sampled_chunk, net, (P, D), (r,), client)
         return np.concatenate(parts).reshape(n, m, -1)
-    return exact_counts(net, points, radius, directions=directions, n_planes=n_planes, seed=seed, client=client,
-                        tolerance=tolerance)[1]
+    return _exact_counts(net, points, radius, directions, n_planes, seed, client, tolerance, max_regions,
+                         memory_budget, progress, True, "hyperplanes_crossing")[1]
 
 
 def exact_counts(net, points, radius, *, directions=None, n_planes=1, seed=0, client=None,
-                 tolerance: float = BOUNDARY_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+                 tolerance: float = BOUNDARY_TOLERANCE, max_regions: int | None = MAX_REGIONS,
+                 memory_budget: int | str | None = "auto",
+                 progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both exact counts from one partition per disc: ``(local_complexity (n_points, n_planes),
     hyperplanes_crossing (n_points, n_planes, n_layers))`` (arguments as in :func:`local_complexity`).
 
@@ -397,17 +566,23 @@ def exact_counts(net, points, radius, *, directions=None, n_planes=1, seed=0, cl
     >>> regions.shape, crossing.shape
     ((2, 1), (2, 1, 1))
     """
+    return _exact_counts(net, points, radius, directions, n_planes, seed, client, tolerance, max_regions,
+                         memory_budget, progress, True, "exact_counts")
+
+
+def _exact_counts(net, points, radius, directions, n_planes, seed, client, tolerance, max_regions, memory_budget,
+                  progress, want_crossing, where):
     net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
                                     "local_complexity")
-    parts = _run(_exact_chunk, net, P, D, (r, tolerance), client)
+    limits = _DiscLimits(net, max_regions, memory_budget, where)
+    parts = _exact(net, P, D, r, tolerance, want_crossing, limits, progress, client, m)
     regions = np.concatenate([a for a, _ in parts]).reshape(n, m)
     return regions, np.concatenate([c for _, c in parts]).reshape(n, m, -1)
 
 
-
-
 def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0, method="exact", client=None,
-                     tolerance: float = BOUNDARY_TOLERANCE) -> np.ndarray:
+                     tolerance: float = BOUNDARY_TOLERANCE, max_regions: int | None = MAX_REGIONS,
+                     memory_budget: int | str | None = "auto", progress: bool | None = None) -> np.ndarray:
     """Local complexity around each point: linear regions meeting a disc of radius ``radius``.
 
     For each point p and each plane through p spanned by an orthonormal pair (d1, d2), the exact
@@ -433,6 +608,16 @@ def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0
         Run chunks of ``TASK`` point-planes as Dask tasks.
     tolerance : float
         Boundary tolerance of the partition (relative to the square's diagonal).
+    max_regions : int or None
+        The most regions one disc's square ``[-r, r]^2`` may hold (default ``MAX_REGIONS`` = 10,000;
+        None: no limit). Each square is estimated before any exact work (:func:`estimate_discs`) and
+        checked again during the run (NOTE [cost limits]). Not used by ``method="sampled"``.
+    memory_budget : int, str or None
+        Bytes (or e.g. "8GB") the discs' working memory may take; "auto" (default): half the memory
+        available; None: no limit. A batch of discs that would pass it is split.
+    progress : bool, optional
+        A progress bar over the discs on stderr; default: when stderr is a terminal and the estimated
+        regions of all discs pass ``PROGRESS_REGIONS``.
 
     Returns
     -------
@@ -442,6 +627,9 @@ def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0
     ------
     ValueError
         radius <= 0, points of the wrong size, directions of the wrong shape or not orthonormal.
+    RegionLimitError
+        When a disc's square is estimated (or found during the run) to pass ``max_regions`` or the
+        memory budget; the message gives the estimate and the options.
 
     Examples
     --------
@@ -454,15 +642,45 @@ def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0
     Traceback (most recent call last):
     ...
     ValueError: local_complexity: radius must be a finite number > 0; got 0.0
+    >>> local_complexity(net, np.zeros((4, 2)), 100.0, max_regions=50)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    netatlas.regions._scale.RegionLimitError: local_complexity: about ... above max_regions=50; ...
     """
     _check_method(method, "local_complexity")
     if method == "sampled":
         return hyperplanes_crossing(net, points, radius, directions=directions, n_planes=n_planes, seed=seed,
                                     method="sampled", client=client).sum(-1)
+    return _exact_counts(net, points, radius, directions, n_planes, seed, client, tolerance, max_regions,
+                         memory_budget, progress, False, "local_complexity")[0]
+
+
+def estimate_discs(net, points, radius, *, directions=None, n_planes=1, seed=0, client=None) -> np.ndarray:
+    """Estimated regions in the square ``[-r, r]^2`` of each disc, as :func:`local_complexity` checks
+    them before any exact work (arguments as there).
+
+    Exact pieces along four chords of the square (``u = +-r/2`` and ``v = +-r/2``; not through the
+    point, where ties of a flat image background meet) give the density lambda of region boundaries
+    per unit length; an isotropic line tessellation of that density has ``pi lambda^2 / 4`` cells per
+    unit area (as :func:`~netatlas.regions.estimate_regions`), times the square's area 4 r^2. An
+    order of magnitude, not a bound.
+
+    Returns
+    -------
+    ndarray of shape (n_points, n_planes), float64 (>= 1)
+
+    Examples
+    --------
+    >>> import numpy as np, netatlas
+    >>> net = netatlas.nets.mlp([2, 16, 16, 2], seed=0)
+    >>> est = estimate_discs(net, np.zeros((2, 2)), 0.5)
+    >>> exact = exact_counts(net, np.zeros((2, 2)), 0.5)[0]
+    >>> est.shape, bool(np.all((est > exact / 10) & (est < exact * 10)))
+    ((2, 1), True)
+    """
     net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_planes, seed, 2, "n_planes",
-                                    "local_complexity")
-    parts = _run(_exact_chunk, net, P, D, (r, tolerance, False), client)
-    return np.concatenate([a for a, _ in parts]).reshape(n, m)
+                                    "estimate_discs")
+    return np.concatenate(_run(_estimate_rows, net, (P, D), (r,), client)).reshape(n, m)
 
 
 def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed=0, client=None,
@@ -491,7 +709,7 @@ def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed
     """
     net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_lines, seed, 1, "n_lines",
                                     "local_complexity_1d")
-    parts = _run(_pieces_rows, net, P, D, (r, tolerance), client)
+    parts = _run(_pieces_rows, net, (P, D), (r, tolerance), client)
     return np.concatenate(parts).reshape(n, m)
 
 

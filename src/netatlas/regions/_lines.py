@@ -28,6 +28,7 @@ from netatlas.regions._affine import (
     gates_from_states,
 )
 from netatlas.regions._graphmaps import _VanishingGraph
+from netatlas.regions._scale import RegionLimitError, default_memory_budget, parse_bytes
 from netatlas.slices import Line
 
 __all__ = ["LINE_TOLERANCE", "LinePieces", "along_line"]
@@ -88,7 +89,8 @@ class LinePieces:
                 "n_units": int(self.patterns.shape[1]), "length": self.line.length}
 
 
-def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePieces:
+def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE, max_regions: int | None = None,
+               memory_budget: int | str | None = "auto") -> LinePieces:
     """Exact breakpoints and activation patterns of a network along the segment from x0 to x1.
 
     Parameters
@@ -97,10 +99,21 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     x0, x1 : array_like of the network's input shape, or a :class:`~netatlas.Line` as ``x0``
     tolerance : float
         Breakpoint merge tolerance in t.
+    max_regions : int, optional
+        The most pieces (the line's linear regions) to allow: the count after each activation node
+        is a lower bound of the final one, so the call stops as soon as it passes (default: no limit).
+    memory_budget : int, str or None
+        Bytes (or e.g. "8GB") the pieces' maps may take, checked before each node's maps are built;
+        "auto" (default): half the memory available; None: no limit.
 
     Returns
     -------
     LinePieces
+
+    Raises
+    ------
+    RegionLimitError
+        When the pieces pass ``max_regions`` or their maps the memory budget.
 
     Examples
     --------
@@ -109,6 +122,10 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     >>> pieces = netatlas.regions.along_line(net, [-1.0, 0.0, 0.5], [1.0, 0.5, -0.5])
     >>> pieces.num_pieces == len(pieces.breakpoints) + 1, pieces.patterns.shape[1]
     (True, 32)
+    >>> netatlas.regions.along_line(net, [-50.0, 0.0, 0.5], [50.0, 0.5, -0.5], max_regions=3)
+    Traceback (most recent call last):
+    ...
+    netatlas.regions._scale.RegionLimitError: along_line: ... pieces ... above max_regions=3; ...
     """
     line = x0 if isinstance(x0, Line) and x1 is None else Line(x0, x1)
     net = as_net(net, input_shape=line.input_shape)
@@ -116,6 +133,7 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
         raise ValueError(f"along_line: the line's inputs have {line.x0.size} numbers but the network "
                          f"expects {net.n_inputs} (shape {net.input_shape})")
     check_piecewise_linear(net, "along_line")
+    limit = _PieceLimit(net, max_regions, memory_budget)
     x_c = line.x0.ravel().astype(np.float64)
     d1 = line.direction.ravel().astype(np.float64)
     d2 = np.zeros_like(d1)
@@ -124,7 +142,8 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     states: list[np.ndarray] = []
     vanish = _VanishingGraph(net, x_c, d1, d2)  # NOTE [vanishing units] in _roundoff
     carried: dict = {}  # values the pieces share with their parents: each node's maps go on from there
-    for op, node_index in zip(ops, net.nonlinear, strict=True):
+    for k, (op, node_index) in enumerate(zip(ops, net.nonlinear, strict=True)):
+        limit.check(len(edges) - 1, k, len(ops))
         pre = net.nodes[node_index].inputs[0]
         keep = carried_nodes(net, node_index)
         values = gated_values(net, [pre, *keep], x_c, d1, d2, gates_from_states(net, states), carried)
@@ -143,6 +162,7 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
             state = (a_all[parent] * mids[:, None] + c_all[parent] > 0).astype(np.uint8)
         states = [st[parent] for st in states] + [state]
         carried = carried_rows({j: values[j] for j in keep}, parent)
+    limit.check(len(edges) - 1, len(ops), len(ops))
     last = len(net.nodes) - 1
     out = gated_values(net, [last], x_c, d1, d2, gates_from_states(net, states), carried)[last]
     out = out.expand(len(edges) - 1, -1, -1).numpy()
@@ -152,6 +172,31 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE) -> LinePi
     patterns = np.concatenate(bits, axis=1) if bits else np.zeros((n_pieces, 0), bool)
     argmax = np.concatenate(choices, axis=1) if choices else np.zeros((n_pieces, 0), np.int64)
     return LinePieces(edges[1:-1].copy(), patterns, out[:, 0].copy(), out[:, 2].copy(), line, argmax)
+
+
+class _PieceLimit:
+    """``along_line``'s ``max_regions`` (pieces) and memory budget, checked before each node."""
+
+    def __init__(self, net, max_regions, memory_budget):
+        if max_regions is not None and (isinstance(max_regions, bool) or not isinstance(max_regions, (int, np.integer))
+                                        or max_regions < 1):
+            raise ValueError(f"along_line: max_regions must be an integer >= 1 or None; got {max_regions!r}")
+        self.max_regions = max_regions
+        self.budget = default_memory_budget() if memory_budget == "auto" else parse_bytes(memory_budget)
+        # each piece holds a node's maps (3 rows, float64) in ~3 arrays at a time (as _scale's estimate)
+        self.per_piece = 72 * max(node.size for node in net.nodes)
+
+    def check(self, n_pieces, k, n_nodes) -> None:
+        where = f"along_line: {n_pieces:,} pieces before activation node {k + 1} of {n_nodes}" if k < n_nodes \
+            else f"along_line: {n_pieces:,} pieces after the last activation node"
+        advice = "use a shorter segment, or raise max_regions / memory_budget"
+        if self.max_regions is not None and n_pieces > self.max_regions:
+            raise RegionLimitError(f"{where} (a lower bound of the final count), above "
+                                   f"max_regions={self.max_regions:,}; {advice}")
+        if self.budget and n_pieces * self.per_piece > self.budget:
+            raise RegionLimitError(f"{where}, ~{n_pieces * self.per_piece / 2**30:.2f} GiB of maps at "
+                                   f"~{self.per_piece:,} bytes per piece, above the memory budget of "
+                                   f"{self.budget / 2**30:.2f} GiB; {advice}")
 
 
 def _split_zeros(edges, a, c, tolerance):
