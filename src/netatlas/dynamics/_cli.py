@@ -175,6 +175,8 @@ def register(app: typer.Typer) -> None:
         dask: str = typer.Option(None, "--dask", help="'local' (LocalCluster, 2 workers) or tcp://HOST:PORT; "
                                  "default: in-process"),
         threads: int = typer.Option(1, help="torch intra-op threads for training"),
+        max_regions: int = typer.Option(10_000, "--max-regions", help="The most regions one disc's square may hold "
+                                        "at a record (estimated first; the run stops with the estimate)"),
     ):
         """Exact and sampled local complexity (Humayun et al. 2024) at train, test and random points through
         training, with accuracy and loss on the same step axis, and the three-phase check.
@@ -187,7 +189,7 @@ def register(app: typer.Typer) -> None:
                              seeds=tuple(int(s) for s in _split(seeds)),
                              widths=[int(w) for w in _split(widths)] if widths else None, radius=radius,
                              n_points=points, n_planes=planes, lr=lr, batch_size=batch_size,
-                             weight_decay=weight_decay, threads=threads)
+                             weight_decay=weight_decay, threads=threads, max_regions=max_regions)
         typer.echo(f"report: {run.file('report.html')}")
 
     app.add_typer(group, name="dynamics")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from netatlas._threads import torch_threads
-from netatlas.regions import exact_counts, hyperplanes_crossing, random_directions
+from netatlas.regions import MAX_REGIONS, exact_counts, hyperplanes_crossing, random_directions
 
 __all__ = ["ComplexityStudy", "ComplexityTrace", "ComplexityTracker", "complexity_study", "phase_table",
            "run_complexity"]
@@ -83,6 +83,11 @@ class ComplexityTracker:
         Evaluated (cross-entropy loss, accuracy) at each record.
     client : dask.distributed.Client, optional
         Passed to :func:`netatlas.regions.exact_counts`.
+    max_regions : int or None
+        The most regions one disc's square may hold (default ``netatlas.regions.MAX_REGIONS``);
+        a record that would pass it stops training with :class:`~netatlas.regions.RegionLimitError`.
+    memory_budget : int, str or None
+        As in :func:`netatlas.regions.local_complexity`.
 
     Examples
     --------
@@ -99,7 +104,7 @@ class ComplexityTracker:
     """
 
     def __init__(self, points: dict, radius: float, *, steps, n_planes: int = 1, seed: int = 0, train=None,
-                 test=None, client=None):
+                 test=None, client=None, max_regions: int | None = MAX_REGIONS, memory_budget="auto"):
         if not points:
             raise ValueError("ComplexityTracker: points must be a non-empty dict of name -> array")
         self.points = {k: np.asarray(torch.as_tensor(v).detach().double().flatten(1)) for k, v in points.items()}
@@ -110,6 +115,7 @@ class ComplexityTracker:
         self.directions = {k: random_directions(len(v), n_planes, v.shape[1], seed=seed + i)
                            for i, (k, v) in enumerate(self.points.items())}
         self.train, self.test, self.client = train, test, client
+        self.max_regions, self.memory_budget = max_regions, memory_budget
         self._rows: list[dict] = []
         self._next = 0  # index into self.steps of the next step to record
 
@@ -121,7 +127,8 @@ class ComplexityTracker:
         row: dict = {"step": int(step), "exact": {}, "exact_neurons": {}, "sampled": {}}
         for name, pts in self.points.items():
             regions, crossing = exact_counts(net, pts, self.radius, directions=self.directions[name],
-                                             client=self.client)
+                                             client=self.client, max_regions=self.max_regions,
+                                             memory_budget=self.memory_budget)
             row["exact"][name] = regions
             row["exact_neurons"][name] = crossing.sum(-1)
             row["sampled"][name] = hyperplanes_crossing(net, pts, self.radius, directions=self.directions[name],
@@ -240,11 +247,13 @@ def parse_steps(spec, max_default: int) -> list[int]:
 
 def complexity_study(data: str = "mnist_sample", *, seeds=(0,), steps=None, widths=None, radius=None,
                      n_points: int = 100, n_planes: int = 1, lr: float = 1e-3, batch_size=None,
-                     weight_decay: float = 0.0, client=None) -> ComplexityStudy:
+                     weight_decay: float = 0.0, client=None, max_regions: int | None = MAX_REGIONS,
+                     memory_budget="auto") -> ComplexityStudy:
     """Train an MLP on ``data`` from each seed and record local complexity at train, test and random
     points (uniform in the training inputs' per-coordinate range) at ``steps``.
 
     Defaults per data set are in ``PRESETS`` (widths, radius, last step, batch size); Adam, cross-entropy.
+    ``max_regions`` and ``memory_budget`` limit each record (as in ``ComplexityTracker``).
 
     Examples
     --------
@@ -275,7 +284,8 @@ def complexity_study(data: str = "mnist_sample", *, seeds=(0,), steps=None, widt
                "random": torch.from_numpy(rng.uniform(lo, hi, (n_points, x.shape[1])))}
         model = mlp([x.shape[1], *widths, ds.n_classes], seed=seed).double()
         tracker = ComplexityTracker(pts, radius, steps=steps, n_planes=n_planes, seed=seed, train=(x, y),
-                                    test=(xt, yt), client=client)
+                                    test=(xt, yt), client=client, max_regions=max_regions,
+                                    memory_budget=memory_budget)
         tracker.record(model, 0)
         per_epoch = math.ceil(len(x) / batch_size)
         epochs = math.ceil(max(steps) / per_epoch)
@@ -285,7 +295,7 @@ def complexity_study(data: str = "mnist_sample", *, seeds=(0,), steps=None, widt
         traces.append(tracker.result())
     config = {"data": data, "widths": widths, "radius": radius, "steps": steps, "n_points": n_points,
               "n_planes": n_planes, "lr": lr, "batch_size": batch_size, "weight_decay": weight_decay,
-              "seeds": list(seeds)}
+              "seeds": list(seeds), "max_regions": max_regions}
     return ComplexityStudy(traces, tuple(seeds), config)
 
 

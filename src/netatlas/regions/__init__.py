@@ -14,8 +14,8 @@ from netatlas._lazy import attach as _attach
 # Names are imported from their module on first use (see netatlas._lazy).
 __getattr__, __dir__ = _attach(__name__, {
     "_boundary": ["SEGMENT_TOLERANCE", "Segments", "decision_boundary", "level_set"],
-    "_complexity": ["DISC_TOLERANCE", "estimate_discs", "exact_counts", "hyperplanes_crossing", "local_complexity",
-                    "local_complexity_1d", "random_directions"],
+    "_complexity": ["DISC_TOLERANCE", "MAX_REGIONS", "estimate_discs", "exact_counts", "hyperplanes_crossing",
+                    "local_complexity", "local_complexity_1d", "random_directions"],
     "_lines": ["LINE_TOLERANCE", "LinePieces", "along_line"],
     "_entry": ["partition"],
     "_partition": ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition"],
@@ -28,6 +28,7 @@ __all__ = [
     "BOUNDARY_TOLERANCE",
     "DISC_TOLERANCE",
     "LINE_TOLERANCE",
+    "MAX_REGIONS",
     "SEGMENT_TOLERANCE",
     "VERTEX_MERGE_TOLERANCE",
     "LinePieces",

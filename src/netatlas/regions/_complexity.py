@@ -30,13 +30,15 @@ by face, so many tiny partitions cost one kernel call per layer. Other graphs (c
 run :func:`netatlas.regions.partition` / :func:`~netatlas.regions.along_line` per point.
 
 # NOTE [cost limits]
-Before any exact work each disc's square is estimated (``estimate_discs``: exact pieces along four
+Before its exact work each disc's square is estimated (``estimate_discs``: exact pieces along four
 chords, read as the density of an isotropic line tessellation, as ``estimate_regions`` does for a
 slice), and the call stops with a one-line :class:`RegionLimitError` when a square would hold more than
 ``max_regions`` regions (default ``MAX_REGIONS``) or its working memory would pass the memory budget.
-The estimate is an order of magnitude, so the run checks again as it goes: after every layer (batched
-MLP discs) or inside ``partition`` (other graphs). A progress bar over the discs shows on a terminal
-when the estimated total passes ``PROGRESS_REGIONS``.
+Batched MLP discs are all estimated first (cheap; batches are sized from it); other graphs one disc at
+a time, so the first disc over the limit stops the call (a LeNet-5 chord costs ~1.6 s). The estimate
+is an order of magnitude, so the run checks again as it goes: after every layer (batched MLP discs) or
+inside the partition (other graphs). A progress bar over the discs shows on a terminal when the
+estimated total passes ``PROGRESS_REGIONS`` (other graphs: whenever there is more than one disc).
 """
 
 from __future__ import annotations
@@ -54,10 +56,11 @@ from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear
 from netatlas.regions._chain import chain_layers, next_maps, reused_buffer, sparse_columns, vanishing_bounds
 from netatlas.regions._entry import partition
+from netatlas.regions._graph import graph_partition
 from netatlas.regions._lines import LINE_TOLERANCE, along_line
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import snap_vanishing
-from netatlas.regions._scale import RegionLimitError, bytes_per_region, default_memory_budget, parse_bytes
+from netatlas.regions._scale import Limits, RegionLimitError, bytes_per_region, default_memory_budget, parse_bytes
 from netatlas.slices import Line, Plane
 
 __all__ = ["DISC_TOLERANCE", "MAX_REGIONS", "ORTHONORMAL_TOLERANCE", "estimate_discs", "exact_counts",
@@ -263,13 +266,13 @@ def _exact_chunk(net, P, D, r, tol, want_crossing=True, limits=None):
         plane = Plane(P[i].reshape(shape), D[i, 0].reshape(shape), D[i, 1].reshape(shape), (-r, r, -r, r))
         if limits is None:
             part = partition(net, plane, tolerance=tol)
-        else:
+        else:  # the graph path partition takes, with this call's limit (the estimate is done: no second one)
             try:
-                part = partition(net, plane, tolerance=tol, max_regions=limits.max_regions,
-                                 memory_budget=limits.memory_budget, progress=False)
-            except RegionLimitError as exc:  # partition's own words, this call's advice
-                raise RegionLimitError(f"{limits.where}: a disc's square (radius {r:g}) stopped in its partition "
-                                       f"({str(exc).split(';')[0]}); {limits.advice}") from None
+                part = graph_partition(net, plane, tol, Limits(limits.cap, None, 1, plane.area, False))
+            except RegionLimitError:
+                raise RegionLimitError(f"{limits.where}: a disc's square (radius {r:g}) passed {limits.cap:,} regions "
+                                       f"during its partition, above {limits.describe(limits.cap + 1)}; "
+                                       f"{limits.advice}") from None
         bits, start = [], 0
         for n_k in part.units_per_layer:
             bits.append(np.packbits(part.patterns[:, start:start + n_k], axis=1))
@@ -363,7 +366,8 @@ class _DiscLimits:
         self.max_regions = None if max_regions is None else int(max_regions)
         self.memory_budget = memory_budget  # as given: passed on to partition
         self.budget = default_memory_budget() if memory_budget == "auto" else parse_bytes(memory_budget)
-        layers = _chain_layers(net)
+        layers = chain_layers(net)
+        self.chain = layers is not None
         if layers is None:  # one partition per disc: what partition itself charges per region
             self.per_region = bytes_per_region(net, net.n_outputs)
         else:  # a batch of discs splits together: each face holds maps of two layers (3 rows, float64), bits
@@ -386,24 +390,23 @@ class _DiscLimits:
             parts.append(f"the memory budget of {self.budget / 2**30:.2f} GiB at ~{self.per_region:,} bytes per region")
         return " and ".join(parts)
 
-    def check_estimates(self, estimates, n_planes, r) -> None:
-        """Refuse before any exact work when some disc's estimate (rows, point-major) passes the cap."""
+    def check_estimates(self, estimates, n_planes, r, first_row=0) -> None:
+        """Refuse before a disc's exact work when its estimate passes the cap; ``estimates`` are rows
+        ``first_row, first_row + 1, ...`` (point-major: row // n_planes is the point)."""
         cap = self.cap
         if cap is None or not len(estimates) or estimates.max() <= cap:
             return
         worst = int(np.argmax(estimates))
-        over = int((estimates > cap).sum())
         raise RegionLimitError(
             f"{self.where}: about {estimates[worst]:,.0f} regions estimated in the square of the disc around point "
-            f"{worst // n_planes} (radius {r:g}; exact pieces along four chords), above "
-            f"{self.describe(estimates[worst])}; "
-            f"{over} of {len(estimates)} discs are above (estimated total {estimates.sum():,.0f}); {self.advice}")
+            f"{(first_row + worst) // n_planes} (radius {r:g}; exact pieces along four chords), above "
+            f"{self.describe(estimates[worst])}; {self.advice}")
 
     def check_run(self, most, n_faces, r, where) -> None:
         """Stop a batch of discs when one square passes the cap, or all their faces pass the budget."""
         cap = self.cap
         if cap is not None and most > cap:
-            raise RegionLimitError(f"{self.where}: a disc's square (radius {r:g}) passed {cap:,} regions at {where}, "
+            raise RegionLimitError(f"{self.where}: a disc's square (radius {r:g}) reached {most:,} regions at {where}, "
                                    f"above {self.describe(most)}; {self.advice}")
         if self.budget and n_faces * self.per_region > self.budget:
             raise RegionLimitError(f"{self.where}: a batch of discs (radius {r:g}) passed {n_faces:,} regions at "
@@ -437,9 +440,10 @@ def _estimate_rows(net, P, D, r):
 
 def _groups(estimates, limits) -> list[tuple[int, int]]:
     """Rows split as ``CHUNK``-aligned batches (as without limits: the same answers), each cut further
-    where its estimated working memory would pass the budget."""
+    where its estimated working memory would pass a quarter of the budget (the estimate is an order of
+    magnitude; the run itself stops at the budget)."""
     out = []
-    budget = limits.budget if limits is not None else None
+    budget = limits.budget / 4 if limits is not None and limits.budget else None
     for s in range(0, len(estimates), CHUNK):
         e = min(s + CHUNK, len(estimates))
         need = estimates[s:e] * (limits.per_region if limits is not None else 0)
@@ -462,21 +466,33 @@ def _exact_rows(net, P, D, estimates, r, tol, want_crossing, limits):
 
 
 def _exact(net, P, D, r, tol, want_crossing, limits, progress, client, n_planes):
-    """Exact counts of all rows after the estimate: [(regions, crossing), ...] per task."""
-    estimates = np.concatenate(_run(_estimate_rows, net, (P, D), (r,), client))
-    limits.check_estimates(estimates, n_planes, r)
+    """Exact counts of all rows, each disc estimated and checked before its exact work:
+    [(regions, crossing), ...] per batch. Batched MLP discs are all estimated first (cheap, and their
+    batches are sized from it); other discs one at a time, so the first over the limit stops the call."""
     if client is not None:
+        estimates = np.concatenate(_run(_estimate_rows, net, (P, D), (r,), client))
+        limits.check_estimates(estimates, n_planes, r)
         return _run(_exact_rows, net, (P, D, estimates), (r, tol, want_crossing, limits), client)
-    if progress is None:
-        progress = sys.stderr.isatty() and estimates.sum() > PROGRESS_REGIONS
+    n = len(P)
+    if limits.chain:
+        estimates = np.zeros(n)
+        for s in range(0, n, CHUNK):
+            estimates[s:s + CHUNK] = _estimate_rows(net, P[s:s + CHUNK], D[s:s + CHUNK], r)
+            limits.check_estimates(estimates[s:s + CHUNK], n_planes, r, s)
+        groups = _groups(estimates, limits)
+        big = estimates.sum() > PROGRESS_REGIONS
+    else:
+        estimates, groups, big = None, [(i, i + 1) for i in range(n)], n > 1
     bar = None
-    if progress:
+    if progress or (progress is None and big and sys.stderr.isatty()):
         from tqdm import tqdm
 
-        bar = tqdm(total=len(P), desc=limits.where, unit="disc")
+        bar = tqdm(total=n, desc=limits.where, unit="disc")
     parts = []
     try:
-        for a, b in _groups(estimates, limits):
+        for a, b in groups:
+            if estimates is None:
+                limits.check_estimates(_estimate_rows(net, P[a:b], D[a:b], r), n_planes, r, a)
             parts.append(_exact_chunk(net, P[a:b], D[a:b], r, tol, want_crossing, limits))
             if bar is not None:
                 bar.update(b - a)
