@@ -94,3 +94,30 @@ def test_cli_writes_report(tmp_path):
     assert (out / "complexity_curves.png").exists() and (out / "report.html").exists()
     arrays = np.load(out / "curves.npz")
     assert arrays["exact_train"].shape == (2, 4)
+
+
+def test_max_regions_is_honoured(tmp_path, capsys):
+    from netatlas.cli import main
+    from netatlas.regions import RegionLimitError, estimate_discs
+
+    data = netatlas.data.moons(n=64, seed=0)
+    model = netatlas.nets.mlp([2, 16, 16, 2], seed=0)
+    x = data.x[:6]
+    tracker = ComplexityTracker({"train": x}, 2.0, steps=[0], seed=3)
+    est = estimate_discs(netatlas.nets.from_torch(model), x.numpy(), 2.0, directions=tracker.directions["train"])
+    # under the limit: the same counts as without one
+    tracker.record(model, 0)
+    free = exact_counts(netatlas.nets.from_torch(model), x.numpy(), 2.0, directions=tracker.directions["train"],
+                        max_regions=None)[0]
+    assert np.array_equal(tracker.result().exact["train"][0], free)
+    small = ComplexityTracker({"train": x}, 2.0, steps=[0], seed=3, max_regions=int(est.max()) - 1)
+    with pytest.raises(RegionLimitError, match=f"above max_regions={int(est.max()) - 1:,}"):
+        small.record(model, 0)
+    s = complexity_study("moons", steps=[0], n_points=3, widths=[8, 8], max_regions=500)
+    assert s.config["max_regions"] == 500
+    with pytest.raises(SystemExit) as exc:
+        main(["dynamics", "complexity", "--data", "moons", "--steps", "0", "--points", "4", "--widths", "16,16",
+              "--radius", "3", "--max-regions", "2", "--out", str(tmp_path / "r")])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "RegionLimitError" in err and "above max_regions=2;" in err and "--max-regions" in err
