@@ -390,16 +390,18 @@ class _DiscLimits:
             parts.append(f"the memory budget of {self.budget / 2**30:.2f} GiB at ~{self.per_region:,} bytes per region")
         return " and ".join(parts)
 
-    def check_estimates(self, estimates, n_planes, r, first_row=0) -> None:
+    def check_estimates(self, estimates, n_planes, r, first_row=0, complete=True) -> None:
         """Refuse before a disc's exact work when its estimate passes the cap; ``estimates`` are rows
-        ``first_row, first_row + 1, ...`` (point-major: row // n_planes is the point)."""
+        ``first_row, first_row + 1, ...`` (point-major: row // n_planes is the point); ``complete``
+        False: a lower bound (``_estimate_one`` stopped early)."""
         cap = self.cap
         if cap is None or not len(estimates) or estimates.max() <= cap:
             return
         worst = int(np.argmax(estimates))
         raise RegionLimitError(
-            f"{self.where}: about {estimates[worst]:,.0f} regions estimated in the square of the disc around point "
-            f"{(first_row + worst) // n_planes} (radius {r:g}; exact pieces along four chords), above "
+            f"{self.where}: {'about' if complete else 'at least about'} {estimates[worst]:,.0f} regions estimated "
+            f"in the square of the disc around point {(first_row + worst) // n_planes} (radius {r:g}; exact pieces "
+            f"along {'four' if complete else 'some of four'} chords), above "
             f"{self.describe(estimates[worst])}; {self.advice}")
 
     def check_run(self, most, n_faces, r, where) -> None:
@@ -436,6 +438,25 @@ def _estimate_rows(net, P, D, r):
             pieces = np.concatenate([pieces, part], axis=1)
     density = (pieces - 1).sum(0) / (8 * r)
     return np.maximum(1.0, math.pi * density**2 * r**2)
+
+
+def _estimate_one(net, p, D, r, cap):
+    """``_estimate_rows`` for one disc of a graph net (p (d,), D (2, d)), chord by chord, stopping as
+    soon as the crossings so far already put the estimate above ``cap`` (the other chords can only add:
+    a lower bound). Returns (estimate, complete)."""
+    enough = 8 * math.sqrt(cap / math.pi)  # crossings over the length 8 r that put the estimate above cap
+    shape = net.input_shape
+    crossings = 0
+    for centre, line in ((p + r / 2 * D[1], D[0]), (p - r / 2 * D[1], D[0]), (p + r / 2 * D[0], D[1]),
+                         (p - r / 2 * D[0], D[1])):
+        ends = Line((centre - r * line).reshape(shape), (centre + r * line).reshape(shape))
+        try:
+            crossings += along_line(net, ends, max_regions=int(enough - crossings) + 2).num_pieces - 1
+        except RegionLimitError:  # this chord alone passed what was missing
+            crossings = enough + 1
+        if crossings > enough:
+            return max(1.0, math.pi * (crossings / (8 * r)) ** 2 * r**2), False
+    return max(1.0, math.pi * (crossings / (8 * r)) ** 2 * r**2), True
 
 
 def _groups(estimates, limits) -> list[tuple[int, int]]:
@@ -491,8 +512,9 @@ def _exact(net, P, D, r, tol, want_crossing, limits, progress, client, n_planes)
     parts = []
     try:
         for a, b in groups:
-            if estimates is None:
-                limits.check_estimates(_estimate_rows(net, P[a:b], D[a:b], r), n_planes, r, a)
+            if estimates is None and limits.cap is not None:
+                estimate, complete = _estimate_one(net, P[a], D[a], r, limits.cap)
+                limits.check_estimates(np.array([estimate]), n_planes, r, a, complete)
             parts.append(_exact_chunk(net, P[a:b], D[a:b], r, tol, want_crossing, limits))
             if bar is not None:
                 bar.update(b - a)
