@@ -239,3 +239,15 @@ def test_cli_regions_model_form_still_works_and_bad_options(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["regions", "complexity", str(model), "--data", "moons", "--radius", "0.1", "--method", "bogus"])
     assert exc.value.code == 1 and "--method must be one of exact, sampled" in capsys.readouterr().err
+
+
+def test_regions_complexity_help_loads_no_heavy_module():
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom netatlas.cli import main\nsys.argv = ['netatlas', 'regions', 'complexity', '--help']\n"
+             "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+             "print(sorted(m for m in ('torch', 'numba', 'matplotlib', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "Python: " in out and "local_complexity" in out and "--radius" in out
+    assert out.strip().splitlines()[-1] == "[]"

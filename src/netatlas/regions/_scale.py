@@ -88,7 +88,7 @@ def estimate_regions(net, plane, n_lines: int = 6) -> float:
     >>> 0.2 < est / part.num_regions < 5
     True
     """
-    from netatlas.regions._lines import along_line
+    from netatlas.regions import along_line  # the package, not _lines: _lines imports this module
 
     umin, umax, vmin, vmax = plane.bounds
     lengths, crossings = 0.0, 0
