@@ -19,6 +19,7 @@ from netatlas.regions import (
     exact_counts,
     hyperplanes_crossing,
     local_complexity,
+    local_complexity_1d,
 )
 from netatlas.regions._complexity import random_directions
 
@@ -251,3 +252,16 @@ def test_regions_complexity_help_loads_no_heavy_module():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert "Python: " in out and "local_complexity" in out and "--radius" in out
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("make", [lambda: from_torch(mlp([4, 24, 24, 3], seed=7)), _maxpool_net])
+def test_local_complexity_1d_limits(make):
+    net = make()
+    pts = np.random.default_rng(5).normal(size=(3, *net.input_shape))
+    free = local_complexity_1d(net, pts, 3.0, n_lines=2, seed=1, memory_budget=None)
+    assert free.max() > 2
+    assert np.array_equal(free, local_complexity_1d(net, pts, 3.0, n_lines=2, seed=1, max_regions=int(free.max())))
+    with pytest.raises(RegionLimitError, match=f"above max_regions={int(free.max()) - 1:,}"):
+        local_complexity_1d(net, pts, 3.0, n_lines=2, seed=1, max_regions=int(free.max()) - 1)
+    with pytest.raises(RegionLimitError, match="memory budget"):
+        local_complexity_1d(net, pts, 3.0, n_lines=2, seed=1, memory_budget=64)

@@ -302,18 +302,22 @@ def _sampled_chunk(net, P, D, r):
     return out
 
 
-def _pieces_chunk(net, P, D, r, tol):
-    """Linear pieces (m,) on the segments p + t d, |t| <= r (P (m, d), D (m, d) unit vectors)."""
+def _pieces_chunk(net, P, D, r, tol, max_regions=None, memory_budget=None):
+    """Linear pieces (m,) on the segments p + t d, |t| <= r (P (m, d), D (m, d) unit vectors); more than
+    ``max_regions`` pieces on a segment, or maps over ``memory_budget``, stop with RegionLimitError."""
     layers = chain_layers(net)
     if layers is None:
         shape = net.input_shape
         return np.array([along_line(net, Line((P[i] - r * D[i]).reshape(shape), (P[i] + r * D[i]).reshape(shape)),
-                                    tolerance=tol).num_pieces for i in range(len(P))], np.int64)
-    return _chain_segments(layers, P, D, r, tol)
+                                    tolerance=tol, max_regions=max_regions, memory_budget=memory_budget).num_pieces
+                         for i in range(len(P))], np.int64)
+    budget = default_memory_budget() if memory_budget == "auto" else parse_bytes(memory_budget)
+    return _chain_segments(layers, P, D, r, tol, max_regions, budget)
 
 
-def _chain_segments(layers, P, D, r, tol):
-    """Batched ``along_line`` for plain MLPs: pieces (m,) of the m segments t in [-r, r]."""
+def _chain_segments(layers, P, D, r, tol, max_regions=None, budget=None):
+    """Batched ``along_line`` for plain MLPs: pieces (m,) of the m segments t in [-r, r], stopping when a
+    segment passes ``max_regions`` pieces or the pieces' maps (a, c: 16 bytes per unit) pass ``budget``."""
     m = len(P)
     W0, b0, _ = layers[0]
     a, c = D @ W0.T, P @ W0.T + b0  # z = a t + c on each piece, (pieces, n)
@@ -346,6 +350,17 @@ def _chain_segments(layers, P, D, r, tol):
             # the old piece holding each midpoint: segments laid end to end, 4r apart
             parent = np.searchsorted(owner * 4 * r + lo, new_owner * 4 * r + mids, side="right") - 1
             owner, lo, hi = new_owner, new_lo, new_hi
+            most = counts.max()
+            if max_regions is not None and most > max_regions:
+                raise RegionLimitError(f"local_complexity_1d: a segment (radius {r:g}) has {most:,} pieces at layer "
+                                       f"{level + 1} (a lower bound of the final count), above max_regions="
+                                       f"{max_regions:,}; use a smaller radius, or raise max_regions / memory_budget")
+            need = len(owner) * 16 * max(W.shape[0] for W, _, _ in layers)
+            if budget and need > budget:
+                raise RegionLimitError(f"local_complexity_1d: {len(owner):,} pieces at layer {level + 1} need "
+                                       f"~{need / 2**30:.2f} GiB of maps, above the memory budget of "
+                                       f"{budget / 2**30:.2f} GiB; use fewer points or a smaller radius, or raise "
+                                       "memory_budget")
             bit = a[parent] * mids[:, None] + c[parent] > 0
         on, off_slope = activation_slopes(act)
         s = np.where(bit, on, off_slope)
@@ -722,7 +737,8 @@ def estimate_discs(net, points, radius, *, directions=None, n_planes=1, seed=0, 
 
 
 def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed=0, client=None,
-                        tolerance: float = LINE_TOLERANCE) -> np.ndarray:
+                        tolerance: float = LINE_TOLERANCE, max_regions: int | None = None,
+                        memory_budget: int | str | None = "auto") -> np.ndarray:
     """Linear pieces of the network on the segment ``{p + t d : |t| <= r}`` through each point.
 
     Parameters
@@ -733,6 +749,11 @@ def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed
         Unit directions; default ``n_lines`` random ones per point.
     tolerance : float
         Breakpoint merge tolerance relative to the segment's length (as in ``along_line``).
+    max_regions : int, optional
+        The most pieces one segment may have (default: no limit); checked after each layer (a lower
+        bound of the final count), as ``along_line`` does.
+    memory_budget : int, str or None
+        Bytes (or e.g. "8GB") the pieces' maps may take; "auto" (default): half the memory available.
 
     Returns
     -------
@@ -747,11 +768,15 @@ def local_complexity_1d(net, points, radius, *, directions=None, n_lines=1, seed
     """
     net, P, D, r, (n, m) = _prepare(net, points, radius, directions, n_lines, seed, 1, "n_lines",
                                     "local_complexity_1d")
-    parts = _run(_pieces_rows, net, (P, D), (r, tolerance), client)
+    if max_regions is not None and (isinstance(max_regions, bool) or not isinstance(max_regions, (int, np.integer))
+                                    or max_regions < 1):
+        raise ValueError(f"local_complexity_1d: max_regions must be an integer >= 1 or None; got {max_regions!r}")
+    parts = _run(_pieces_rows, net, (P, D), (r, tolerance, max_regions, memory_budget), client)
     return np.concatenate(parts).reshape(n, m)
 
 
-def _pieces_rows(net, P, D, r, tol):
+def _pieces_rows(net, P, D, r, tol, max_regions=None, memory_budget=None):
     with one_blas_thread():
-        parts = [_pieces_chunk(net, P[s:s + CHUNK], D[s:s + CHUNK, 0], r, tol) for s in range(0, len(P), CHUNK)]
+        parts = [_pieces_chunk(net, P[s:s + CHUNK], D[s:s + CHUNK, 0], r, tol, max_regions, memory_budget)
+                 for s in range(0, len(P), CHUNK)]
     return np.concatenate(parts)
