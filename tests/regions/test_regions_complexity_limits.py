@@ -265,3 +265,15 @@ def test_local_complexity_1d_limits(make):
         local_complexity_1d(net, pts, 3.0, n_lines=2, seed=1, max_regions=int(free.max()) - 1)
     with pytest.raises(RegionLimitError, match="memory budget"):
         local_complexity_1d(net, pts, 3.0, n_lines=2, seed=1, memory_budget=64)
+
+
+def test_estimate_regions_stops_early_above_max_regions():
+    from netatlas.regions import estimate_regions
+
+    net = from_torch(mlp([2, 24, 24, 1], seed=2))
+    plane = netatlas.Plane.square(5.0)
+    full = estimate_regions(net, plane)
+    assert estimate_regions(net, plane, max_regions=int(full) + 1) == full  # under the limit: unchanged
+    early = estimate_regions(net, plane, max_regions=int(full / 50))
+    assert full / 50 < early <= full  # a lower bound of the full estimate, above the limit
+    assert early < full  # it stopped before the last line

@@ -77,9 +77,13 @@ def bytes_per_region(net, n_outputs: int) -> int:
     return math.ceil(1.5 * one)
 
 
-def estimate_regions(net, plane, n_lines: int = 6) -> float:
+def estimate_regions(net, plane, n_lines: int = 6, *, max_regions: int | None = None) -> float:
     """Estimated number of regions of ``net`` in ``plane`` from exact counts along ``n_lines``
     lines through the slice (axis-parallel and diagonal).
+
+    With ``max_regions``, the walk stops as soon as the lines counted so far put the estimate above it
+    (the lines left can only add crossings): the value returned is then a lower bound of the full
+    estimate, already above ``max_regions``, and the cost stays bounded on a slice far over the limit.
 
     >>> import netatlas
     >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 16, 16, 1], seed=0))
@@ -87,12 +91,14 @@ def estimate_regions(net, plane, n_lines: int = 6) -> float:
     >>> est = estimate_regions(net, netatlas.Plane.square(1.0))
     >>> 0.2 < est / part.num_regions < 5
     True
+    >>> bool(estimate_regions(net, netatlas.Plane.square(100.0), max_regions=10) > 10)
+    True
     """
     from netatlas.regions import along_line  # the package, not _lines: _lines imports this module
 
     umin, umax, vmin, vmax = plane.bounds
-    lengths, crossings = 0.0, 0
     per_kind = math.ceil(n_lines / 3)
+    ends = []
     for k in range(n_lines):
         kind, f = k % 3, (k // 3 + 0.5) / per_kind
         if kind == 0:  # horizontal
@@ -103,10 +109,15 @@ def estimate_regions(net, plane, n_lines: int = 6) -> float:
             a, b = (umin, vmin), (umax, vmax)
         else:
             a, b = (umin, vmax), (umax, vmin)
-        crossings += _breakpoints_along(net, plane, np.array(a, float), np.array(b, float), along_line)
-        lengths += math.hypot(b[0] - a[0], b[1] - a[1])
-    density = crossings / lengths
-    return max(1.0, math.pi * density**2 / 4 * plane.area)
+        ends.append((np.array(a, float), np.array(b, float)))
+    lengths = sum(math.hypot(*(b - a)) for a, b in ends)
+    crossings = 0
+    for a, b in ends:
+        crossings += _breakpoints_along(net, plane, a, b, along_line)
+        estimate = max(1.0, math.pi * (crossings / lengths) ** 2 / 4 * plane.area)
+        if max_regions is not None and estimate > max_regions:
+            break
+    return estimate
 
 
 #: Memory the region estimate lets one ``along_line`` call use for its pieces' maps.
