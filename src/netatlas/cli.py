@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from netatlas._errors import NetatlasError
+from netatlas._options import OptionValueError, greedy_index_options
 from netatlas._run_guard import add_overwrite_options
 
 # Command name -> the module(s) whose register(app) define it. A new command group is one line here.
@@ -64,6 +65,7 @@ def _load_command(modules: str | tuple[str, ...], name: str):
         module.register(holder)
         add_overwrite_options(holder)  # --overwrite on commands with --out; a failed command marks its run failed
         group = typer.main.get_command(holder)
+        greedy_index_options(group)  # --through 0 5 9 in one flag (the repeated form keeps working)
         part = group.commands.get(name)
         if part is None:
             raise RuntimeError(f"{module_name}.register did not add the command {name!r}")
@@ -90,7 +92,7 @@ def info(
     spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
     json_out: bool = typer.Option(False, "--json", help="Print the IR as JSON instead of a table"),
 ):
-    """Load a model file and print its IR: layers, shapes, parameter count, which lenses apply.
+    """Load a model file and print its IR: layers, shapes, parameter count, and what each command does on it.
 
     Python: ``print(netatlas.nets.load(MODEL).summary())``
     """
@@ -104,14 +106,39 @@ def info(
         return
     typer.echo(f"{model}: input shape {net.input_shape}, {net.n_outputs} outputs")
     typer.echo(net.summary())
-    typer.echo("lenses (yes, or no: why):")
-    for lens, verdict in net.lenses().items():
-        typer.echo(f"  {lens:<9} {verdict}")
+    typer.echo("commands on this model:")
+    for command, verdict in command_verdicts(net, model).items():
+        typer.echo(f"  {command:<15} {verdict}")
+
+
+def command_verdicts(net, model) -> dict[str, str]:
+    """What each command that takes a model does on ``net``: "runs", "runs: what", or "no: why" (from
+    ``Net.lenses()``, said the way the command acts on it)."""
+    lenses = net.lenses()
+    torch_file = Path(model).suffix.lower() != ".onnx"
+    out = {"regions": "runs" if lenses["regions"] == "yes" else lenses["regions"],
+           "metric": "runs", "magnify model": "runs" if torch_file else "no: needs a torch model file (.pt2 or a "
+           "state dict + spec), not .onnx"}
+    if lenses["splines"] == "yes":
+        out["splines watch"] = "runs"
+    else:
+        out["splines watch"] = lenses["splines"]
+    out["lowrank analyze"] = "runs" if lenses["lowrank"] == "yes" else lenses["lowrank"]
+    if not torch_file:
+        out["dynamics zones"] = "no: per-sample gradients need a torch model file (.pt2 or a state dict + spec)"
+    elif lenses["dynamics zones"] == "yes":
+        out["dynamics zones"] = "runs: per-sample gradient norms, transition zones, decision-boundary distance"
+    else:  # the command still runs; only the zones part is skipped
+        why = lenses["dynamics zones"].removeprefix("no: ")
+        out["dynamics zones"] = ("runs: per-sample gradient norms and decision-boundary distance; transition zones "
+                                 f"skipped ({why})")
+    return out
 
 
 def main(argv=None):
     """Entry point. Library errors print as one line (``Type: message``) and exit 1; Ctrl-C exits 130;
-    usage errors exit 2; a command's own exit code is passed on. ``NETATLAS_DEBUG=1`` shows full
+    usage errors exit 2 (an option value that fails its check, :class:`~netatlas._options.OptionValueError`,
+    prints in one line too); a command's own exit code is passed on. ``NETATLAS_DEBUG=1`` shows full
     tracebacks instead of one line."""
     debug = os.environ.get("NETATLAS_DEBUG", "") not in ("", "0")
     try:
@@ -120,6 +147,11 @@ def main(argv=None):
     except KeyboardInterrupt:  # raised outside a command (while loading one)
         typer.echo("Interrupted.", err=True)
         sys.exit(130)
+    except OptionValueError as exc:
+        if debug:
+            raise
+        typer.echo(f"ValueError: {exc}", err=True)
+        sys.exit(2)
     except (NetatlasError, ValueError, OSError, TypeError, MemoryError) as exc:
         if debug:
             raise

@@ -139,6 +139,117 @@ class Plane:
             bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
         return cls(centroid, d1, d2, bounds, anchors)
 
+    def zoom(self, fraction: float, *, around="A") -> Plane:
+        """The same plane with its window shrunk to ``fraction`` of its size (each side), centred on ``around``.
+
+        Parameters
+        ----------
+        fraction : float in (0, 1]
+            Side of the new window over the side of this one (the CLI's ``--zoom``).
+        around : str or array_like of shape (2,)
+            The centre: letters of ``"ABC"`` for the inputs the plane was built through (several letters: the
+            mean of those, e.g. ``"AB"`` midway between A and B; needs a plane from :meth:`through`), or plane
+            coordinates (u, v), e.g. from :meth:`around_boundary` (the CLI's ``--around``).
+
+        Returns
+        -------
+        Plane
+            Same origin, directions and anchors; bounds ``centre +- fraction * half-size``.
+
+        Examples
+        --------
+        >>> p = Plane.through([0.0, 0.0], [1.0, 0.0], [0.0, 1.0])
+        >>> z = p.zoom(0.1, around="A")
+        >>> np.allclose([(z.bounds[0] + z.bounds[1]) / 2, (z.bounds[2] + z.bounds[3]) / 2], p.anchors[0])
+        True
+        >>> round(z.area / p.area, 6)
+        0.01
+        >>> Plane.square(1.0).zoom(0.5, around=(0.5, 0.5)).bounds
+        (0.0, 1.0, 0.0, 1.0)
+        """
+        if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+            raise ValueError(f"Plane.zoom: fraction must be in (0, 1]; got {fraction!r}")
+        if isinstance(around, str):
+            letters = around.strip().upper()
+            if not letters or any(ch not in "ABC" for ch in letters):
+                raise ValueError(f"Plane.zoom: around must be letters of ABC (e.g. 'A' or 'AB') or plane "
+                                 f"coordinates (u, v); got {around!r}")
+            if self.anchors is None:
+                raise ValueError(f"Plane.zoom: around={around!r} needs a plane through three inputs "
+                                 "(Plane.through(a, b, c)); give plane coordinates (u, v) instead")
+            centre = self.anchors[["ABC".index(ch) for ch in letters]].mean(0)
+        else:
+            centre = _as_array(around, "Plane.zoom around").reshape(-1)
+            if centre.shape != (2,):
+                raise ValueError(f"Plane.zoom: around must be two plane coordinates (u, v); got shape {centre.shape}")
+        umin, umax, vmin, vmax = self.bounds
+        hu, hv = fraction * (umax - umin) / 2, fraction * (vmax - vmin) / 2
+        cu, cv = float(centre[0]), float(centre[1])
+        return Plane(self.origin, self.d1, self.d2, (cu - hu, cu + hu, cv - hv, cv + hv), anchors=self.anchors)
+
+    def around_boundary(self, net, a="A", b="B") -> np.ndarray:
+        """Plane coordinates (u, v) of the first point on the segment from anchor ``a`` to anchor ``b`` where
+        the predicted class of ``net`` changes (the CLI's ``--around boundary``; pass it to :meth:`zoom`).
+
+        Found exactly: the segment is cut into the net's linear pieces (``netatlas.regions.along_line``), and
+        within the piece where the class changes the outputs are affine in t, so the crossing is solved for.
+        A single output is read as binary (class 1 where it is > 0), several by arg-max.
+
+        Parameters
+        ----------
+        net : Net or torch module
+            A piecewise-linear network (ReLU, LeakyReLU, max pooling, ...) on this plane's inputs.
+        a, b : str
+            Anchor letters (``"A"``, ``"B"`` or ``"C"``) of a plane from :meth:`through`.
+
+        Returns
+        -------
+        ndarray of shape (2,)
+
+        Raises
+        ------
+        ValueError
+            If the plane has no anchors, a letter is not A, B or C, or the class does not change from a to b.
+
+        Examples
+        --------
+        >>> import netatlas
+        >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 1], seed=0))  # one affine output
+        >>> w, c = net.nodes[1].op.weight[0].numpy(), float(net.nodes[1].op.bias[0])
+        >>> s = 10 * (1 + abs(c)) / (w @ w)  # the output is -s |w|^2 + c < 0 at A and s |w|^2 + c > 0 at B
+        >>> p = Plane.through(-s * w, s * w, s * np.array([w[1], -w[0]]))
+        >>> uv = p.around_boundary(net, "A", "B")
+        >>> x = p.to_input([uv])[0]
+        >>> abs(float(w @ x) + c) < 1e-12   # on the decision boundary
+        True
+        """
+        if self.anchors is None:
+            raise ValueError("Plane.around_boundary: needs a plane through three inputs (Plane.through(a, b, c))")
+        ends = []
+        for letter in (a, b):
+            if not isinstance(letter, str) or letter.strip().upper() not in ("A", "B", "C"):
+                raise ValueError(f"Plane.around_boundary: a and b must be anchor letters A, B or C; got {letter!r}")
+            ends.append(self.anchors["ABC".index(letter.strip().upper())])
+        # regions is a lens that imports slices; imported here, when the method is called
+        from netatlas.regions import along_line
+
+        start, end = self.to_input(np.array(ends))
+        pieces = along_line(net, start, end)
+        t = np.sort(np.concatenate([pieces.edges, (pieces.edges[:-1] + pieces.edges[1:]) / 2]))
+        y = pieces.outputs(t)
+        cls = (y[:, 0] > 0).astype(int) if y.shape[1] == 1 else y.argmax(1)
+        change = np.flatnonzero(cls[1:] != cls[:-1])
+        if not len(change):
+            raise ValueError(f"Plane.around_boundary: the predicted class does not change from {a} to {b}")
+        # consecutive samples lie in one piece, where the outputs are affine in t: solve for the crossing
+        i = change[0]
+        if y.shape[1] == 1:
+            g0, g1 = y[i, 0], y[i + 1, 0]
+        else:
+            g0, g1 = y[i, cls[i]] - y[i, cls[i + 1]], y[i + 1, cls[i]] - y[i + 1, cls[i + 1]]
+        t0 = t[i] + (t[i + 1] - t[i]) * g0 / (g0 - g1)
+        return (1 - t0) * ends[0] + t0 * ends[1]
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         return self.origin.shape

@@ -8,7 +8,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 import netatlas
-from netatlas.cli import app
+from netatlas.cli import app, command_verdicts
 
 
 def _invoke(*args):
@@ -19,7 +19,7 @@ def _invoke(*args):
 
 def _lens_lines(output):
     lines = output.splitlines()
-    start = lines.index("lenses (yes, or no: why):") + 1
+    start = lines.index("commands on this model:") + 1
     return [line.strip() for line in lines[start:]]
 
 
@@ -31,21 +31,42 @@ def test_info_lists_every_lens_with_the_reason(tmp_path):
                      (1, 8, 8)),
         "relu_out.pt2": (nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 3), nn.ReLU()), (2,)),
     }
-    verdicts = {}
+    verdicts, said = {}, {}
     for name, (module, shape) in models.items():
         netatlas.nets.save(module, tmp_path / name, input_shape=shape)
         lenses = netatlas.nets.load(tmp_path / name).lenses()
         assert set(lenses) == {"regions", "metric", "splines", "lowrank", "dynamics", "dynamics zones"}
         assert all(v == "yes" or v.startswith("no: ") for v in lenses.values())
         lines = _lens_lines(_invoke("info", tmp_path / name))
-        assert lines == [f"{lens:<9} {verdict}".strip() for lens, verdict in lenses.items()]
+        commands = command_verdicts(netatlas.nets.load(tmp_path / name), tmp_path / name)
+        assert lines == [f"{command:<15} {verdict}".strip() for command, verdict in commands.items()]
+        assert all(v == "runs" or v.startswith(("runs: ", "no: ")) for v in commands.values())
         verdicts[name] = lenses
+        said[name] = commands
     assert verdicts["sigmoid.pt2"]["regions"].startswith("no: smooth activations ['sigmoid']")
     assert verdicts["shallow.pt2"]["splines"] == "yes" and verdicts["sigmoid.pt2"]["splines"].startswith("no")
     assert verdicts["pool.pt2"]["regions"] == "yes"  # max pooling is piecewise linear
     assert verdicts["pool.pt2"]["dynamics zones"].startswith("no") and verdicts["pool.pt2"]["dynamics"] == "yes"
     assert verdicts["sigmoid.pt2"]["dynamics zones"] == "yes" and verdicts["sigmoid.pt2"]["lowrank"] == "yes"
     assert verdicts["relu_out.pt2"]["lowrank"].startswith("no: the last layer")
+    # info says what the command does: `dynamics zones` runs on a CNN (gradients, boundary distance), only the
+    # zones part is skipped -- the lens table's "no" read as if the command refused it
+    assert said["pool.pt2"]["dynamics zones"].startswith("runs: per-sample gradient norms and decision-boundary")
+    assert "transition zones skipped (needs a chain of Linear layers" in said["pool.pt2"]["dynamics zones"]
+    assert said["sigmoid.pt2"]["regions"].startswith("no: smooth activations")
+    assert said["shallow.pt2"]["splines watch"] == "runs" and said["pool.pt2"]["splines watch"].startswith("no")
+
+
+def test_info_says_dynamics_zones_runs_on_a_cnn_and_it_does(tmp_path):
+    module = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(18, 3))
+    netatlas.nets.save(module, tmp_path / "cnn.pt2", input_shape=(1, 8, 8))
+    x = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(12) % 3
+    torch.save({"x": x, "y": y}, tmp_path / "d.pt")
+    assert "dynamics zones  runs:" in _invoke("info", tmp_path / "cnn.pt2")
+    _invoke("dynamics", "zones", tmp_path / "cnn.pt2", "--data", tmp_path / "d.pt", "--out", tmp_path / "run")
+    summary = _summary(tmp_path / "run")
+    assert "gradient_norm" in summary and "boundary_distance" in summary and "skipped" in summary["zones"]
 
 
 def _summary(run_dir):

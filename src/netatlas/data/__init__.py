@@ -47,6 +47,8 @@ __all__ = [
     "regression_1d",
     "sinusoid",
     "source_rows",
+    "split_of",
+    "stratified_sample",
     "spirals",
     "xor",
     "xor4",
@@ -114,22 +116,100 @@ def load(name: str, **kwargs) -> Dataset:
     return loader(**kwargs)
 
 
-def load_any(data: str, *, where: str = "load_any") -> Dataset:
-    """A built-in data set by name (:func:`load`, default arguments) or a data file (:func:`load_file`):
-    what a command's ``--data NAME|FILE`` names.
+def load_any(data: str, *, where: str = "load_any", **kwargs) -> Dataset:
+    """A built-in data set by name (:func:`load`) or a data file (:func:`load_file`): what a command's
+    ``--data NAME|FILE`` names. This is the one resolver every command uses.
 
-    Raises ValueError (prefixed by ``where``) when ``data`` is neither.
+    Parameters
+    ----------
+    data : str or path
+        A name from :data:`LOADERS` (``-`` read as ``_``, case ignored) or a path to a ``.csv``/``.npz``/``.pt``
+        file (an existing path, or one with a data suffix, is always read as a file).
+    where : str
+        Prefix of the error message (the command).
+    **kwargs
+        Passed to the loader of a built-in set (e.g. ``seed``, ``flatten``); refused for a file.
 
+    Raises
+    ------
+    ValueError
+        When ``data`` is neither (the message lists both kinds), or keywords are given for a file.
+
+    Examples
+    --------
     >>> load_any("xor4").name
     'xor4'
+    >>> load_any("mnist-sample", flatten=True).x.shape
+    torch.Size([3750, 784])
     """
     from pathlib import Path
 
     path = Path(data)
     if path.suffix.lower() in DATA_SUFFIXES or path.exists():
+        if kwargs:
+            raise ValueError(f"{where}: {', '.join(kwargs)} apply to built-in data sets, not to the file {data}")
         return load_file(path)
-    key = data.strip().lower().replace("-", "_")
+    key = str(data).strip().lower().replace("-", "_")
     if key not in LOADERS:
-        raise ValueError(f"{where}: --data {data!r} is neither a data file ({', '.join(DATA_SUFFIXES)}) nor a "
+        raise ValueError(f"{where}: --data {str(data)!r} is neither a data file ({', '.join(DATA_SUFFIXES)}) nor a "
                          f"built-in data set ({', '.join(LOADERS)})")
-    return load(key)
+    return load(key, **kwargs)
+
+
+def split_of(dataset: Dataset, split: str = "train"):
+    """``(x, y)`` of the ``"train"`` or ``"test"`` split of a data set (what a command's ``--split`` picks).
+
+    >>> x, y = split_of(load("moons", n=8, seed=0), "test")
+    >>> tuple(x.shape)
+    (3, 2)
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split_of: split must be 'train' or 'test'; got {split!r}")
+    return (dataset.x, dataset.y) if split == "train" else (dataset.x_test, dataset.y_test)
+
+
+def stratified_sample(y, n: int | None, *, seed: int = 0):
+    """Indices (sorted) of a seeded sample of ``n`` of the targets ``y``: for class labels (integers) each
+    class in proportion to its count, for regression targets a uniform sample; all indices when ``n`` is
+    None or at least ``len(y)``.
+
+    Warns (once, one line) when class labels are sampled and the sample holds one class only.
+
+    Parameters
+    ----------
+    y : array_like or Tensor of shape (n_samples,)
+    n : int or None
+    seed : int
+
+    Returns
+    -------
+    ndarray of shape (min(n, n_samples),), int64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.repeat(np.arange(10), 500)  # sorted by class, like the MNIST sample's file
+    >>> np.bincount(y[stratified_sample(y, 100)]).tolist() == [10] * 10
+    True
+    """
+    import warnings
+
+    import numpy as np
+
+    from netatlas.data._dataset import check_int, check_seed, stratified_order
+
+    labels = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
+    n = check_int("stratified_sample", "n", n, minimum=1, allow_none=True)
+    seed = check_seed("stratified_sample", seed)
+    rng = np.random.default_rng(seed)
+    if n is None or n >= len(labels):
+        chosen = np.arange(len(labels))
+    elif np.issubdtype(labels.dtype, np.integer):
+        chosen = np.sort(stratified_order(labels, rng)[:n])
+    else:
+        chosen = np.sort(rng.choice(len(labels), size=n, replace=False))
+    if np.issubdtype(labels.dtype, np.integer) and len(chosen) and len(np.unique(labels[chosen])) == 1:
+        present = len(np.unique(labels))
+        warnings.warn(f"the {len(chosen)} samples hold one class only (class {int(labels[chosen[0]])}; the data "
+                      f"has {present}): statistics by class cover that class alone", stacklevel=2)
+    return chosen

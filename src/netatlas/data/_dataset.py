@@ -150,13 +150,39 @@ def generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     return np.random.default_rng(train_seq), np.random.default_rng(test_seq)
 
 
-def split_indices(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random split of ``range(n)`` into (train, test) index arrays, each sorted."""
-    n_test = round(n * test_fraction)
-    if test_fraction > 0 and n > 1:
-        n_test = min(max(n_test, 1), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+def stratified_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A seeded shuffle of ``range(len(labels))`` in which every prefix holds the classes in proportion.
+
+    Each class is shuffled; its j-th member (of k) gets the key (j + u) / k with u uniform in [0, 1), and
+    the rows are sorted by key. So the first m rows hold about m k_c / n of class c (the first n_classes
+    rows one of each when the classes are of about equal size), and a subsequence that takes, from each
+    class, a run of its members in this order is again in proportion.
+    """
+    labels = np.asarray(labels)
+    order = rng.permutation(len(labels))
+    key = np.empty(len(labels))
+    for c in np.unique(labels):
+        members = order[labels[order] == c]  # class c, shuffled
+        key[members] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
+    return np.argsort(key, kind="stable")
+
+
+def stratified_split(labels: np.ndarray, rows: np.ndarray, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``rows`` (in stratified order) into (train, test) with ``n_test`` test rows, each class in
+    proportion: class c gives its first t_c rows to test, t_c from the largest remainders of
+    n_c n_test / n. Both parts keep the order of ``rows`` (so stay stratified)."""
+    labels = np.asarray(labels)[rows]
+    classes, counts = np.unique(labels, return_counts=True)
+    ideal = counts * n_test / max(len(rows), 1)
+    take = np.floor(ideal).astype(int)
+    for i in np.argsort(-(ideal - take), kind="stable")[: n_test - int(take.sum())]:
+        take[i] += 1
+    rank = np.empty(len(rows), dtype=int)  # each row's position among its class, in order
+    for c in classes:
+        where = np.flatnonzero(labels == c)
+        rank[where] = np.arange(len(where))
+    test = rank < take[np.searchsorted(classes, labels)]
+    return rows[~test], rows[test]
 
 
 def make(name, description, params, x, y, x_test, y_test, n_classes) -> Dataset:

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 import typer
 
+from netatlas import _options as options
+from netatlas._options import square_size
 
-def parse_plane(net, plane: str | None, through: list[int] | None, data: str | None):
-    """The slice a CLI call asks for: ``square:SIZE`` (default square:1) or a plane through three
-    inputs (indices into dataset ``data``'s training inputs)."""
+
+def parse_plane(net, plane: str | None, through: list[int] | None, data: str | None, split: str = "train"):
+    """The slice a CLI call asks for: ``square:SIZE`` (default square:1) or a plane through three inputs
+    (indices into the whole ``split`` of ``--data``, a built-in name or a data file)."""
     import numpy as np
 
+    from netatlas._options import OptionValueError, command_data
     from netatlas.slices import Plane
 
     if through:
         if len(through) != 3:
-            raise ValueError(f"--through needs three indices A B C; got {through}")
+            raise OptionValueError(f"--through needs three indices A B C; got {through}")
         if not data:
-            raise ValueError("--through needs --data NAME (e.g. --data digits) to pick the inputs from")
-        from netatlas.data import load as load_data
-
-        dataset = load_data(data)
-        x = dataset.x.detach().numpy()
+            raise OptionValueError("--through needs --data NAME|FILE (e.g. --data digits) to pick the inputs from")
+        _, x, _, _ = command_data(data, where="regions", split=split)
+        x = x.detach().numpy()
         if max(through) >= len(x) or min(through) < 0:
-            raise ValueError(f"--through indices must be in [0, {len(x)}) for {data!r}; got {through}")
+            raise OptionValueError(f"--through indices must be in [0, {len(x)}) for the {split} split of {data!r}; "
+                                   f"got {through}")
         inputs = [x[i].reshape(net.input_shape) if x[i].size == net.n_inputs else x[i] for i in through]
         if inputs[0].size != net.n_inputs:
             raise ValueError(f"--data {data!r} has inputs of shape {x.shape[1:]} but the model expects "
@@ -38,21 +40,6 @@ def parse_plane(net, plane: str | None, through: list[int] | None, data: str | N
     p = Plane.square(size, dim=net.n_inputs)
     return Plane(np.zeros(net.input_shape), p.d1.reshape(net.input_shape), p.d2.reshape(net.input_shape),
                  p.bounds)
-
-
-def square_size(plane: str | None) -> float:
-    """The SIZE of ``--plane square:SIZE`` (default 1): a finite number > 0, checked before any work."""
-    spec = plane or "square:1"
-    kind, _, value = spec.partition(":")
-    if kind != "square":
-        raise ValueError(f"--plane must be 'square:SIZE' (e.g. square:1.5); got {spec!r}")
-    try:
-        size = float(value or 1.0)
-    except ValueError:
-        raise ValueError(f"--plane square:SIZE needs a number; got {spec!r}") from None
-    if not (0 < size < math.inf):
-        raise ValueError(f"--plane square:SIZE needs a finite SIZE > 0; got {spec!r}")
-    return size
 
 
 def bounds_for(net, widths) -> tuple[dict, str]:
@@ -92,51 +79,27 @@ def layer_widths(net) -> list[int]:
 
 
 def zoomed(plane, fraction: float, around: str = "A", net=None):
-    """The plane's window shrunk to ``fraction`` of its size, centred on input A (``around``: one of
-    A, B, C, several letters for the mean of those inputs, e.g. AB for the midpoint of A and B, or
-    "boundary": where the predicted class first changes on the segment from A to B, found exactly
-    with ``along_line``)."""
-    import numpy as np
+    """``--zoom F --around X``: ``plane.zoom(F, around=X)``, or around ``plane.around_boundary(net, "A", "B")``
+    for ``--around boundary``."""
+    from netatlas._options import OptionValueError, around_value, zoom_fraction
 
-    if not 0 < fraction <= 1:
-        raise ValueError(f"--zoom must be in (0, 1]; got {fraction}")
+    zoom_fraction(fraction)
+    around = around_value(around)
     if plane.anchors is None:
-        raise ValueError("--zoom needs a plane through three inputs (--through A B C)")
+        raise OptionValueError("--zoom needs a plane through three inputs (--through A B C)")
     if around == "boundary":
-        if net is None:
-            raise ValueError("--around boundary needs the model")
-        from netatlas.regions import along_line
-
-        a, b = plane.to_input(plane.anchors[:2])
-        pieces = along_line(net, a.reshape(plane.input_shape), b.reshape(plane.input_shape))
-        t = np.sort(np.concatenate([pieces.edges, (pieces.edges[:-1] + pieces.edges[1:]) / 2]))
-        y = pieces.outputs(t)
-        cls = (y[:, 0] > 0).astype(int) if y.shape[1] == 1 else y.argmax(1)
-        change = np.flatnonzero(cls[1:] != cls[:-1])
-        if not len(change):
-            raise ValueError("--around boundary: the predicted class does not change between A and B")
-        # consecutive samples lie in one piece, where the outputs are affine: solve for the crossing
-        i = change[0]
-        if y.shape[1] == 1:
-            g0, g1 = y[i, 0], y[i + 1, 0]
-        else:
-            g0, g1 = y[i, cls[i]] - y[i, cls[i + 1]], y[i + 1, cls[i]] - y[i + 1, cls[i + 1]]
-        t0 = t[i] + (t[i + 1] - t[i]) * g0 / (g0 - g1)
-        centre = (1 - t0) * plane.anchors[0] + t0 * plane.anchors[1]
-        return _window(plane, fraction, centre)
-    letters = around.upper()
-    if not letters or any(ch not in "ABC" for ch in letters):
-        raise ValueError(f"--around must be letters of ABC (e.g. A or AB); got {around!r}")
-    return _window(plane, fraction, plane.anchors[["ABC".index(ch) for ch in letters]].mean(0))
+        return plane.zoom(fraction, around=plane.around_boundary(net, "A", "B"))
+    return plane.zoom(fraction, around=around)
 
 
-def _window(plane, fraction, centre):
-    from netatlas.slices import Plane
-
-    umin, umax, vmin, vmax = plane.bounds
-    cu, cv = centre
-    hu, hv = fraction * (umax - umin) / 2, fraction * (vmax - vmin) / 2
-    return Plane(plane.origin, plane.d1, plane.d2, (cu - hu, cu + hu, cv - hv, cv + hv), anchors=plane.anchors)
+def _python_line(through, zoom, around) -> str:
+    """The command's one-call Python equivalent (written to the report)."""
+    plane = ("plane = netatlas.Plane.through(x[A], x[B], x[C])" if through else
+             "plane = netatlas.Plane.square(SIZE, dim=net.n_inputs)")
+    if zoom is not None:
+        centre = "plane.around_boundary(net, 'A', 'B')" if around == "boundary" else repr(around)
+        plane += f"; plane = plane.zoom({zoom}, around={centre})"
+    return f"net = netatlas.nets.load(MODEL); {plane}; netatlas.regions.partition(net, plane)"
 
 
 def register(app: typer.Typer) -> None:
@@ -148,24 +111,17 @@ def register(app: typer.Typer) -> None:
     def regions(
         model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export), .onnx or .pt/.pth/.safetensors"),
         spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
-        plane: str = typer.Option(None, help="The slice: square:SIZE, i.e. [-SIZE, SIZE]^2 in the first two "
-                                  "input axes (default square:1)"),
-        through: list[int] = typer.Option(None, help="Three indices A B C of training inputs of --data: the "
-                                          "plane through them (repeat the option: --through 0 --through 5 "
-                                          "--through 9)"),
-        data: str = typer.Option(None, help="Dataset for --through, e.g. digits or mnist_sample"),
-        zoom: float = typer.Option(None, help="With --through: a window this fraction of the plane's size, "
-                                   "centred on input A (e.g. 0.05 for a close look at a CNN)"),
-        around: str = typer.Option("A", help="With --zoom: centre the window on input A, B or C, or on the mean "
-                                   "of several (e.g. AB: midway between A and B), or 'boundary': where the predicted "
-                                   "class first changes between A and B"),
-        max_regions: int = typer.Option(None, help="Stop (with the estimate) when the slice would have more "
-                                        "regions than this"),
-        memory_budget: str = typer.Option("auto", help="Memory the regions may take, e.g. 8GB (default: half "
-                                          "the available memory)"),
+        plane: str = options.plane_option(),
+        through: list[str] = options.through_option(),
+        data: str = options.data_option(what="--through"),
+        split: str = options.split_option(),
+        zoom: float = options.zoom_option(),
+        around: str = options.around_option(),
+        max_regions: int = options.max_regions_option(),
+        memory_budget: str = options.memory_budget_option(),
         color_by: str = typer.Option("class", help="Region colours: pattern, class, output, area, volume"),
         level: list[float] = typer.Option(None, help="Level sets of output 0 to draw (repeatable)"),
-        out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
+        out: Path = options.out_option(),
         tiles: int = typer.Option(1, help="Split the slice into TILES x TILES tiles and stream each tile's regions "
                                   "to Parquet (bounded memory; rerun with the same --out to resume)"),
         dask: str = typer.Option(None, "--dask", help="With --tiles: run the tiles on 'local' (a LocalCluster, 2 "
@@ -177,7 +133,9 @@ def register(app: typer.Typer) -> None:
         Writes regions.png/svg (by class and by pattern), summary.json (num_regions, bounds, ...)
         and report.html into the run directory.
 
-        Python: ``netatlas.regions.partition(netatlas.nets.load(MODEL), netatlas.Plane.square(1.0))``
+        Python: ``netatlas.regions.partition(net, netatlas.Plane.square(1.0))``; with --through/--zoom/--around:
+        ``plane = netatlas.Plane.through(x[A], x[B], x[C]).zoom(F, around="A")`` (or
+        ``around=plane.around_boundary(net, "A", "B")``), then ``partition(net, plane)``
 
         Local complexity around data points: ``netatlas regions complexity MODEL --data NAME|FILE --radius R``.
         """
@@ -186,32 +144,41 @@ def register(app: typer.Typer) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from netatlas._options import one_of
         from netatlas.nets import load
-        from netatlas.regions import partition, plot_partition
+        from netatlas.regions import RegionLimitError, partition, plot_partition
         from netatlas.regions._plot import COLOR_BY
         from netatlas.report import RunDir
 
-        one_of("--color-by", color_by, COLOR_BY)  # options first: nothing is loaded or partitioned yet
-        if tiles < 1:
-            raise ValueError(f"--tiles must be >= 1; got {tiles}")
-        if not through:
+        # options first: nothing is loaded or partitioned yet
+        options.one_of("--color-by", color_by, COLOR_BY)
+        options.at_least("--tiles", tiles, 1)
+        options.at_least("--max-regions", max_regions, 1)
+        options.split_value(split)
+        budget = options.memory_budget_value(memory_budget)
+        indices = options.through_indices(through)
+        if indices and plane is not None:
+            raise options.OptionValueError("regions: give --through A B C or --plane square:SIZE, not both")
+        if not indices:
             square_size(plane)
+        options.zoom_fraction(zoom)
+        options.around_value(around)
         net = load(model, spec)
-        slice_ = parse_plane(net, plane, through, data)
+        slice_ = parse_plane(net, plane, indices, data, split)
         if zoom is not None:
             slice_ = zoomed(slice_, zoom, around, net)
         run = RunDir.create(out, command="regions", config={
-            "model": str(model), "spec": str(spec) if spec else None, "plane": plane, "through": through,
-            "data": data, "zoom": zoom, "around": around, "max_regions": max_regions, "memory_budget": memory_budget,
-            "color_by": color_by, "level": level, "tiles": tiles, "dask": dask})
+            "model": str(model), "spec": str(spec) if spec else None, "plane": plane, "through": indices,
+            "data": data, "split": split, "zoom": zoom, "around": around, "max_regions": max_regions,
+            "memory_budget": memory_budget, "color_by": color_by, "level": level, "tiles": tiles, "dask": dask})
         if tiles > 1 or dask:
             _stream(run, net, slice_, max(tiles, 2), dask, picture, model)
             return
         typer.echo(f"partitioning {model} on {slice_.bounds} ...")
         t0 = time.perf_counter()
-        part = partition(net, slice_, max_regions=max_regions,
-                         memory_budget=None if memory_budget.lower() == "none" else memory_budget)
+        try:
+            part = partition(net, slice_, max_regions=max_regions, memory_budget=budget)
+        except RegionLimitError as exc:  # name the command's options, not the library's arguments
+            raise RegionLimitError(options.limit_message(str(exc))) from None
         seconds = time.perf_counter() - t0
         db = part.decision_boundary()
         widths = layer_widths(net)
@@ -229,6 +196,7 @@ def register(app: typer.Typer) -> None:
             "decision_boundary_segments": len(db),
             "decision_boundary_length": db.total_length,
             "plane": slice_.to_dict(),
+            "python": _python_line(indices, zoom, around),
         }
         run.write_summary(summary)
         run.save_json("partition", part.to_dict())
