@@ -1,5 +1,6 @@
 """Options are checked before any work starts: out-of-range numbers, unknown choices, non-finite sizes and
---quick conflicts fail at once with one line (``ValueError: ...``, exit 1) and no run directory."""
+--quick conflicts fail at once with one line (``ValueError: ...``) and no run directory, and exit 2 like every
+other usage error (an unparsable value or an unknown option)."""
 
 import pytest
 
@@ -50,11 +51,11 @@ def test_bad_options_fail_at_once_in_one_line(tmp_path, capsys, model, case):
     argv, message = CASES[case]
     out = tmp_path / "run"
     code, err = _run([a.format(model=model) for a in argv] + ["--out", str(out)], capsys)
-    assert code == 1 and err.startswith("ValueError: ") and message in err, err
+    assert code == 2 and err.startswith("ValueError: ") and message in err, err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()  # nothing was started
 
 
 def test_dynamics_threads_are_checked_before_training(tmp_path, capsys):
     code, err = _run(["dynamics", "scale", "--quick", "--threads", "0", "--out", str(tmp_path / "run")], capsys)
-    assert code == 1 and "threads must be an integer >= 1" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "threads must be an integer >= 1" in err and len(err.strip().splitlines()) == 1

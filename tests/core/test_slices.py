@@ -71,3 +71,76 @@ def test_window_plane_coordinates_are_the_first_two_inputs():
         np.testing.assert_array_equal(plane.to_plane(x), uv)
     with pytest.raises(ValueError, match="umin < umax"):
         Plane.window((1.0, 0.0, 0.0, 1.0))
+
+
+# -- Plane.zoom and Plane.around_boundary: the Python of the CLI's --zoom / --around ---------------------------
+
+def test_zoom_shrinks_the_window_around_anchors_or_a_point():
+    rng = np.random.default_rng(0)
+    plane = Plane.through(*rng.standard_normal((3, 5)))
+    for around, centre in (("A", plane.anchors[0]), ("bc", plane.anchors[1:].mean(0)),
+                           ("ABC", plane.anchors.mean(0)), ((0.1, -0.2), np.array([0.1, -0.2]))):
+        zoomed = plane.zoom(0.2, around=around)
+        umin, umax, vmin, vmax = zoomed.bounds
+        np.testing.assert_allclose([(umin + umax) / 2, (vmin + vmax) / 2], centre, rtol=0, atol=1e-15)
+        assert zoomed.area == pytest.approx(0.04 * plane.area, rel=1e-12)
+        assert np.array_equal(zoomed.origin, plane.origin) and np.array_equal(zoomed.anchors, plane.anchors)
+    assert plane.zoom(1.0).area == pytest.approx(plane.area, rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(fraction=0), "fraction must be in"), (dict(fraction=1.5), "fraction must be in"),
+    (dict(fraction=0.5, around="AD"), "letters of ABC"), (dict(fraction=0.5, around=(1, 2, 3)), "two plane"),
+])
+def test_zoom_refuses_bad_values(kwargs, message):
+    plane = Plane.through([0.0, 0.0], [1.0, 0.0], [0.0, 1.0])
+    with pytest.raises(ValueError, match=message):
+        plane.zoom(**kwargs)
+
+
+def test_zoom_around_letters_needs_anchors():
+    with pytest.raises(ValueError, match="needs a plane through three inputs"):
+        Plane.square(1.0).zoom(0.5, around="A")
+
+
+def test_around_boundary_is_on_the_decision_boundary_between_a_and_b():
+    import netatlas
+
+    rng = np.random.default_rng(3)
+    found = 0
+    for seed in range(30):
+        net = netatlas.nets.from_torch(netatlas.nets.mlp([4, 8, 8, 3], seed=seed))
+        plane = Plane.through(*rng.standard_normal((3, 4)) * 3)
+        a, b = plane.to_input(plane.anchors[:2])
+        ends = net(np.stack([a, b])).argmax(1)
+        if ends[0] == ends[1]:
+            continue
+        uv = plane.around_boundary(net, "A", "B")
+        # on the segment from A to B ...
+        t = (uv - plane.anchors[0]) @ (plane.anchors[1] - plane.anchors[0]) / np.sum(
+            (plane.anchors[1] - plane.anchors[0]) ** 2)
+        np.testing.assert_allclose(uv, (1 - t) * plane.anchors[0] + t * plane.anchors[1], atol=1e-12)
+        # ... where the two largest outputs tie (float64 round-off of the outputs' size)
+        y = np.asarray(net(plane.to_input([uv])))[0]
+        top = np.sort(y)[-2:]
+        assert abs(top[1] - top[0]) <= 1e-9 * (1 + np.abs(y).max())
+        # and before it, the class is still A's
+        before = plane.to_input([plane.anchors[0] + 0.999 * t * (plane.anchors[1] - plane.anchors[0])])
+        assert np.asarray(net(before)).argmax(1)[0] == ends[0]
+        found += 1
+    assert found >= 3
+
+
+def test_around_boundary_says_when_there_is_no_change():
+    import netatlas
+
+    net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 1], seed=0))  # one affine output w.x + c
+    w, c = net.nodes[1].op.weight[0].numpy(), float(net.nodes[1].op.bias[0])
+    s = 10 * (1 + abs(c)) / (w @ w)  # the output is > 0 at s w and at 2 s w (class 1 at both)
+    plane = Plane.through(s * w, 2 * s * w, s * (w + np.array([w[1], -w[0]])))
+    with pytest.raises(ValueError, match="does not change from A to B"):
+        plane.around_boundary(net, "A", "B")
+    with pytest.raises(ValueError, match="anchor letters"):
+        plane.around_boundary(net, "A", "D")
+    with pytest.raises(ValueError, match="needs a plane through three inputs"):
+        Plane.square(1.0).around_boundary(net)

@@ -8,6 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import netatlas.data
 import netatlas.data as nd
 from netatlas.data import load
 
@@ -238,3 +239,72 @@ def test_any_size_and_seed_gives_valid_balanced_sets(n, seed, name):
     counts = torch.bincount(data.y, minlength=data.n_classes)
     if name != "sinusoid" and name != "xor":  # labels balanced by construction
         assert int(counts.max() - counts.min()) <= 1
+
+
+# -- the shipped image sets: shuffled once (seeded), stratified, rows still traceable (issue 26.1) -------------
+
+@pytest.mark.parametrize("name", ["mnist_sample", "digits"])
+def test_first_100_of_each_split_hold_every_class(name):
+    data = netatlas.data.load(name)
+    assert sorted(set(data.y[:100].tolist())) == list(range(10))
+    assert sorted(set(data.y_test[:100].tolist())) == list(range(10))
+    # every prefix holds the classes in proportion: the first 10 k hold about k of each class
+    counts = np.bincount(data.y[:200].numpy(), minlength=10)
+    assert counts.min() >= 18 and counts.max() <= 22
+
+
+@pytest.mark.parametrize("name, raw", [("mnist_sample", "_mnist_sample_raw"), ("digits", "_digits_raw")])
+def test_source_rows_say_which_original_row_each_sample_is(name, raw):
+    from netatlas.data import _images
+
+    images, labels = getattr(_images, raw)()
+    data = netatlas.data.load(name, n=600, seed=4)
+    train, test = netatlas.data.source_rows(name, n=600, seed=4)
+    assert len(set(train) | set(test)) == 600 and not set(train) & set(test)
+    np.testing.assert_array_equal(data.x[:, 0].numpy(), images[train].astype(np.float32))
+    np.testing.assert_array_equal(data.y_test.numpy(), labels[test])
+
+
+@pytest.mark.parametrize("n, seed, test_fraction", [(None, 0, 0.25), (500, 1, 0.25), (101, 2, 0.3), (37, 5, 0.5)])
+def test_subset_and_split_are_stratified(n, seed, test_fraction):
+    from netatlas.data import _images
+
+    _, labels = _images._mnist_sample_raw()
+    train, test = netatlas.data.source_rows("mnist_sample", n, seed=seed, test_fraction=test_fraction)
+    total = len(train) + len(test)
+    assert total == (n or 5000) and len(test) == round(total * test_fraction)
+    chosen = np.bincount(labels[np.concatenate([train, test])], minlength=10)
+    assert chosen.max() - chosen.min() <= 1  # the source holds 500 of each class: the sample is balanced
+    # each class held out in proportion to its count in the sample (largest remainders: within 1)
+    held = np.bincount(labels[test], minlength=10)
+    assert np.all(np.abs(held - chosen * len(test) / total) < 1)
+
+
+def test_the_shuffle_is_fixed_by_the_seed():
+    a, b = netatlas.data.load("digits"), netatlas.data.load("digits")
+    assert torch.equal(a.x, b.x) and torch.equal(a.y_test, b.y_test)
+    c = netatlas.data.load("digits", seed=1)
+    assert not torch.equal(a.y, c.y)
+
+
+def test_stratified_sample_of_a_sorted_file_and_its_one_class_warning():
+    y = np.repeat(np.arange(4), [10, 20, 30, 40])
+    rows = netatlas.data.stratified_sample(y, 20, seed=0)
+    assert np.bincount(y[rows], minlength=4).tolist() == [2, 4, 6, 8] and np.all(np.diff(rows) > 0)
+    assert netatlas.data.stratified_sample(y, None).tolist() == list(range(100))
+    with pytest.warns(UserWarning, match="hold one class only") as record:
+        netatlas.data.stratified_sample(np.zeros(50, dtype=int), 5)
+    assert len(record) == 1
+    reg = netatlas.data.stratified_sample(np.linspace(0, 1, 30), 7, seed=1)  # regression targets: uniform
+    assert len(reg) == 7 and len(set(reg.tolist())) == 7
+
+
+def test_load_any_resolves_names_and_files(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.arange(12.0).reshape(6, 2) / 7, y=np.arange(6) % 2)
+    assert netatlas.data.load_any(str(tmp_path / "d.npz")).n_train == 6
+    assert netatlas.data.load_any(str(tmp_path / "d.npz"), float64=True).x.dtype == torch.float64
+    assert netatlas.data.load_any("Mnist-Sample", seed=0).name == "mnist_sample"
+    with pytest.raises(ValueError, match="cmd: --data 'nothing' is neither a data file"):
+        netatlas.data.load_any("nothing", where="cmd")
+    with pytest.raises(ValueError, match=r"^cmd: --data .*missing.npz: no such file"):
+        netatlas.data.load_any(str(tmp_path / "missing.npz"), where="cmd")

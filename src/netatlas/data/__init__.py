@@ -116,7 +116,7 @@ def load(name: str, **kwargs) -> Dataset:
     return loader(**kwargs)
 
 
-def load_any(data: str, *, where: str = "load_any", **kwargs) -> Dataset:
+def load_any(data: str, *, where: str = "load_any", float64: bool = False, **kwargs) -> Dataset:
     """A built-in data set by name (:func:`load`) or a data file (:func:`load_file`): what a command's
     ``--data NAME|FILE`` names. This is the one resolver every command uses.
 
@@ -127,6 +127,8 @@ def load_any(data: str, *, where: str = "load_any", **kwargs) -> Dataset:
         file (an existing path, or one with a data suffix, is always read as a file).
     where : str
         Prefix of the error message (the command).
+    float64 : bool
+        Inputs (and regression targets) in float64: a file's values as read, a built-in set's converted.
     **kwargs
         Passed to the loader of a built-in set (e.g. ``seed``, ``flatten``); refused for a file.
 
@@ -148,12 +150,26 @@ def load_any(data: str, *, where: str = "load_any", **kwargs) -> Dataset:
     if path.suffix.lower() in DATA_SUFFIXES or path.exists():
         if kwargs:
             raise ValueError(f"{where}: {', '.join(kwargs)} apply to built-in data sets, not to the file {data}")
-        return load_file(path)
+        try:
+            return load_file(path, float64=float64)
+        except ValueError as exc:  # name the command and its option, not the loader
+            raise ValueError(f"{where}: --data {str(exc).removeprefix('load_file: ')}") from None
     key = str(data).strip().lower().replace("-", "_")
     if key not in LOADERS:
         raise ValueError(f"{where}: --data {str(data)!r} is neither a data file ({', '.join(DATA_SUFFIXES)}) nor a "
                          f"built-in data set ({', '.join(LOADERS)})")
-    return load(key, **kwargs)
+    dataset = load(key, **kwargs)
+    if not float64:
+        return dataset
+    import dataclasses
+
+    import torch
+
+    def wide(t):
+        return t.to(torch.float64) if t.is_floating_point() else t
+
+    return dataclasses.replace(dataset, x=wide(dataset.x), y=wide(dataset.y), x_test=wide(dataset.x_test),
+                               y_test=wide(dataset.y_test))
 
 
 def split_of(dataset: Dataset, split: str = "train"):

@@ -185,17 +185,18 @@ def stratified_split(labels: np.ndarray, rows: np.ndarray, n_test: int) -> tuple
     return rows[~test], rows[test]
 
 
-def make(name, description, params, x, y, x_test, y_test, n_classes) -> Dataset:
-    """Build a Dataset from NumPy arrays: x float32, y int64 (classification) or float32 (regression)."""
-    y_dtype = np.float32 if n_classes is None else np.int64
+def make(name, description, params, x, y, x_test, y_test, n_classes, float_dtype=np.float32) -> Dataset:
+    """Build a Dataset from NumPy arrays: x float32, y int64 (classification) or float32 (regression)
+    (``float_dtype=np.float64`` keeps float64 values)."""
+    y_dtype = float_dtype if n_classes is None else np.int64
 
     def tensor(array, dtype):  # always a fresh, writable copy (cached raw arrays are read-only)
         return torch.from_numpy(np.array(array, dtype=dtype, copy=True, order="C"))
 
     return Dataset(
-        x=tensor(x, np.float32),
+        x=tensor(x, float_dtype),
         y=tensor(y, y_dtype),
-        x_test=tensor(x_test, np.float32),
+        x_test=tensor(x_test, float_dtype),
         y_test=tensor(y_test, y_dtype),
         n_classes=n_classes,
         name=name,

@@ -202,20 +202,23 @@ def _check(path, x, y, which):
     return x, y
 
 
-def load_file(path) -> Dataset:
+def load_file(path, *, float64: bool = False) -> Dataset:
     """Load labelled data from a CSV, NPZ or ``.pt`` file (layouts in the module docstring).
 
     Parameters
     ----------
     path : str or Path
         The file; its suffix picks the reader (``DATA_SUFFIXES``).
+    float64 : bool
+        Keep the values in float64 (inputs and regression targets) instead of float32, e.g. for lenses
+        that compare with float64 references.
 
     Returns
     -------
     Dataset
-        ``x`` (n, *input_shape) float32 and ``y`` (n,) from the file; ``x_test``/``y_test`` from the
-        file's ``x_test``/``y_test`` arrays when given, else empty. ``name`` is the file name and
-        ``params`` records the path.
+        ``x`` (n, *input_shape) float32 (float64 with ``float64=True``) and ``y`` (n,) from the file;
+        ``x_test``/``y_test`` from the file's ``x_test``/``y_test`` arrays when given, else empty.
+        ``name`` is the file name and ``params`` records the path.
 
     Raises
     ------
@@ -256,4 +259,5 @@ def load_file(path) -> Dataset:
     classification = bool((labels == np.round(labels)).all() and (labels >= 0).all())
     n_classes = int(labels.max()) + 1 if classification else None
     return make(path.name, f"user data from {path.name}: {len(x)} samples of shape {tuple(x.shape[1:])}",
-                {"path": str(path)}, x, y, x_test, y_test, n_classes)
+                {"path": str(path)}, x, y, x_test, y_test, n_classes,
+                float_dtype=np.float64 if float64 else np.float32)

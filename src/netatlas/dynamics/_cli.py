@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from netatlas import _options as options
+
 __all__ = ["register"]
 
 
@@ -14,21 +16,23 @@ def _split(text: str | None) -> list[str] | None:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _samples(data: str, n: int, where: str):
-    """(x, y, is_classification, description): the first n training samples of a data file or set."""
-    import netatlas.data
+def _samples(data: str, n: int, where: str, split: str = "train", seed: int = 0):
+    """(x, y, is_classification, description): a stratified sample of n of the split of a data file or set."""
+    from netatlas._options import command_data
 
-    dataset = netatlas.data.load_any(data, where=where)
-    x, y = dataset.x[:n], dataset.y[:n]
-    classification = not y.is_floating_point()
-    return x, y, classification, f"{dataset.name} (first {len(x)} training samples)"
+    _, x, y, description = command_data(data, where=where, split=split, n=n, seed=seed)
+    return x, y, not y.is_floating_point(), description
 
 
-def _model_zones(model, spec, data, n, loss, eps, zone_width, out, threads):
+def _model_zones(model, spec, data, n, loss, eps, zone_width, out, threads, split="train", seed=0):
     """``dynamics zones MODEL --data ...``: per-sample gradient norms, zone membership and boundary distance."""
     where = "dynamics zones"
     if data is None:
         raise ValueError(f"{where}: MODEL needs --data NAME|FILE (a built-in data set or a .csv/.npz/.pt file)")
+    from netatlas._options import at_least, split_value
+
+    at_least("--threads", threads, 1)
+    split_value(split)
     if n < 1 or not 0 < eps < 0.5 or (zone_width is not None and not zone_width >= 0):
         raise ValueError(f"{where}: need --n >= 1, 0 < --eps < 0.5 and --zone-width >= 0; got --n {n}, --eps {eps}, "
                          f"--zone-width {zone_width}")
@@ -54,7 +58,7 @@ def _model_zones(model, spec, data, n, loss, eps, zone_width, out, threads):
     net = load(model, spec)
     module, _ = load_module(model, spec)
     module = module.module() if hasattr(module, "graph_signature") else module  # a torch.export program
-    x, y, classification, source = _samples(data, n, where)
+    x, y, classification, source = _samples(data, n, where, split, seed)
     if x[0].numel() != net.n_inputs:
         raise ValueError(f"{where}: the data has {x[0].numel()} inputs per sample ({tuple(x.shape[1:])}); the model "
                          f"takes {net.n_inputs} ({net.input_shape})")
@@ -65,7 +69,7 @@ def _model_zones(model, spec, data, n, loss, eps, zone_width, out, threads):
     if classification and int(y.max()) >= max(net.n_outputs, 2):
         raise ValueError(f"{where}: labels go up to {int(y.max())} but the model has {net.n_outputs} outputs")
     config = {"model": str(model), "spec": None if spec is None else str(spec), "data": data, "samples": source,
-              "n": len(x), "loss": loss, "eps": eps, "zone_width": zone_width}
+              "split": split, "seed": seed, "n": len(x), "loss": loss, "eps": eps, "zone_width": zone_width}
     run = RunDir.create(out, command="dynamics zones", config=config)
     with torch_threads(threads):
         g = per_sample_gradient_norms(module, x, y, loss=loss)
@@ -153,6 +157,19 @@ def _plot_model_zones(run, net, arrays, summary):
                     "(classification) or its histogram; for 2 inputs the samples sized by gradient norm.")
 
 
+def _say_steps_used(run, asked) -> None:
+    """Say which steps were recorded when they differ from those asked (records fall on epoch ends)."""
+    import json
+
+    if asked is None:
+        return
+    used = json.loads(run.file("summary.json").read_text())["steps_recorded"]
+    if [int(s) for s in used] != [int(s) for s in asked]:
+        typer.echo(f"dynamics complexity: recorded at steps {', '.join(map(str, used))} (asked "
+                   f"{', '.join(map(str, asked))}): each record is taken at the end of the first epoch at or after "
+                   "the step asked", err=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``dynamics`` command group to the root CLI."""
     group = typer.Typer(help="Training in regions (van den Berg 2016): gradient concentration, transition "
@@ -160,10 +177,13 @@ def register(app: typer.Typer) -> None:
 
     @group.command("complexity")
     def complexity(
-        out: str = typer.Option(None, "--out", help="Run directory (default: runs/dynamics-complexity-<time>)"),
-        data: str = typer.Option("mnist_sample", "--data", help="mnist_sample, digits or moons"),
+        out: str = options.out_option("dynamics complexity"),
+        data: str = typer.Option("mnist_sample", "--data", metavar="NAME|FILE", help="mnist_sample, digits or "
+                                 "moons (tuned presets), or a data file (.csv/.npz/.pt with class labels and a test "
+                                 "split; give --radius)"),
         steps: str = typer.Option(None, help="Steps to record: '0,10,100,...' or 'log:MAX:N' (default per data "
-                                  "set, e.g. log:3000:16)"),
+                                  "set, e.g. log:3000:16); recorded at the end of the first epoch at or after each, "
+                                  "and the command says which"),
         seeds: str = typer.Option("0", help="Comma-separated seeds (one training run each)"),
         widths: str = typer.Option(None, help="Comma-separated hidden widths (default per data set)"),
         radius: float = typer.Option(None, help="Disc radius in input units (default per data set)"),
@@ -174,7 +194,7 @@ def register(app: typer.Typer) -> None:
         weight_decay: float = typer.Option(0.0, help="Weight decay"),
         dask: str = typer.Option(None, "--dask", help="'local' (LocalCluster, 2 workers) or tcp://HOST:PORT; "
                                  "default: in-process"),
-        threads: int = typer.Option(1, help="torch intra-op threads for training"),
+        threads: int = options.threads_option(1),
         max_regions: int = typer.Option(10_000, "--max-regions", help="The most regions one disc's square may hold "
                                         "at a record (estimated first; the run stops with the estimate)"),
     ):
@@ -183,13 +203,26 @@ def register(app: typer.Typer) -> None:
 
         Python: ``netatlas.dynamics.run_complexity(OUT, data="mnist_sample", steps="log:3000:16")``
         """
-        from netatlas.dynamics._complexity import run_complexity
+        from netatlas.dynamics._complexity import parse_steps, run_complexity
 
-        run = run_complexity(out, data=data, dask=dask, steps=steps,
-                             seeds=tuple(int(s) for s in _split(seeds)),
-                             widths=[int(w) for w in _split(widths)] if widths else None, radius=radius,
-                             n_points=points, n_planes=planes, lr=lr, batch_size=batch_size,
-                             weight_decay=weight_decay, threads=threads, max_regions=max_regions)
+        options.at_least("--threads", threads, 1)
+        options.at_least("--points", points, 1)
+        options.at_least("--planes", planes, 1)
+        options.at_least("--batch-size", batch_size, 1)
+        options.at_least("--max-regions", max_regions, 1)
+        seed_list = tuple(options.number_list("--seeds", seeds, integer=True))
+        width_list = options.number_list("--widths", widths, positive=True, integer=True) if widths else None
+        if radius is not None and not 0 < radius < float("inf"):
+            raise options.OptionValueError(f"--radius must be a finite number > 0; got {radius}")
+        try:
+            asked = parse_steps(steps, 1) if steps else None
+        except ValueError as exc:
+            raise options.OptionValueError(f"--steps: {exc}") from None
+        run = run_complexity(out, data=data, dask=dask, steps=steps, seeds=seed_list, widths=width_list,
+                             radius=radius, n_points=points, n_planes=planes, lr=lr, batch_size=batch_size,
+                             weight_decay=weight_decay, threads=threads,
+                             max_regions=max_regions)
+        _say_steps_used(run, asked)
         typer.echo(f"report: {run.file('report.html')}")
 
     app.add_typer(group, name="dynamics")

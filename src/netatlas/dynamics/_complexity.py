@@ -254,6 +254,10 @@ def complexity_study(data: str = "mnist_sample", *, seeds=(0,), steps=None, widt
 
     Defaults per data set are in ``PRESETS`` (widths, radius, last step, batch size); Adam, cross-entropy.
     ``max_regions`` and ``memory_budget`` limit each record (as in ``ComplexityTracker``).
+    ``data`` may also be a data file (``netatlas.data.load_any``: class labels and a test split); then
+    ``radius`` must be given and the defaults are widths 128, 128, 128, batch 128, steps ``log:3000:16``.
+    Complexity is recorded at the end of an epoch: at the first epoch end at or after each step asked
+    (the ``steps`` of the result say which).
 
     Examples
     --------
@@ -265,16 +269,26 @@ def complexity_study(data: str = "mnist_sample", *, seeds=(0,), steps=None, widt
     from netatlas.nets import mlp
     from netatlas.train import fit
 
-    if data not in PRESETS:
-        raise ValueError(f"complexity_study: data must be one of {sorted(PRESETS)}; got {data!r}")
-    kwargs, p_widths, p_radius, p_steps, p_batch = PRESETS[data]
+    file = None
+    if data in PRESETS:
+        kwargs, p_widths, p_radius, p_steps, p_batch = PRESETS[data]
+    else:  # any other name or a data file, through the one resolver; its own split, the seeds vary init and order
+        from netatlas.data import load_any
+
+        file = load_any(data, where="complexity_study")
+        if file.n_classes is None or not file.n_test:
+            raise ValueError(f"complexity_study: {data!r} needs class labels and a test split (x_test/y_test)")
+        if radius is None:
+            raise ValueError(f"complexity_study: give radius (in input units) for {data!r}; presets exist only for "
+                             f"{', '.join(sorted(PRESETS))}")
+        kwargs, p_widths, p_radius, p_steps, p_batch = {}, [128, 128, 128], None, 3000, 128
     widths = list(widths or p_widths)
     radius = float(radius if radius is not None else p_radius)
     steps = parse_steps(steps, p_steps)
     batch_size = batch_size or p_batch
     traces = []
     for seed in seeds:
-        ds = load(data, seed=seed, **kwargs)
+        ds = load(data, seed=seed, **kwargs) if file is None else file
         x, y = ds.x.flatten(1).double(), ds.y
         xt, yt = ds.x_test.flatten(1).double(), ds.y_test
         rng = np.random.default_rng(seed)
@@ -409,6 +423,7 @@ def run_complexity(out=None, *, data: str = "mnist_sample", dask=None, threads: 
     run.save_arrays("curves", steps=steps, **{f"{kind}_{name}": study.pooled(kind, name)
                                               for kind in styles for name in sets})
     summary = {"config": study.config, "phases": phases,
+               "steps_recorded": [int(s) for s in steps],  # epoch ends at or after config["steps"]
                "final_test_accuracy": float(np.mean([t.test_accuracy[-1] for t in study.traces])),
                "final_train_accuracy": float(np.mean([t.train_accuracy[-1] for t in study.traces]))}
     run.write_summary(summary)

@@ -10,14 +10,16 @@ __all__ = ["register"]
 
 
 def _seeds(text):
+    from netatlas._options import OptionValueError  # a bad option value: a usage error, exit 2
+
     try:
         seeds = tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise ValueError(f"--seeds must be comma-separated integers like 0,1,2; got {text!r}") from None
+        raise OptionValueError(f"--seeds must be comma-separated integers like 0,1,2; got {text!r}") from None
     if not seeds:
-        raise ValueError(f"--seeds must name at least one seed; got {text!r}")
+        raise OptionValueError(f"--seeds must name at least one seed; got {text!r}")
     if min(seeds) < 0:
-        raise ValueError(f"--seeds must be integers >= 0; got {text!r}")
+        raise OptionValueError(f"--seeds must be integers >= 0; got {text!r}")
     return seeds
 
 

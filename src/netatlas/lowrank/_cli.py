@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from netatlas import _options as options
+
 __all__ = ["register"]
 
 lowrank = typer.Typer(
@@ -25,10 +27,9 @@ def analyze_command(
     model: Path = typer.Argument(
         None, help="Trained classifier: .pt2, .onnx, or .pt/.pth/.safetensors with a JSON spec (omit with --train)"
     ),
-    data: str = typer.Option("digits", help="Data the theory is built from: digits or mnist_sample"),
-    layer: str = typer.Option(
-        None, help="A hidden layer to analyse too (node name from 'netatlas info MODEL', or '#index')"
-    ),
+    data: str = options.data_option("digits", what="the theory (images or vectors with class labels)"),
+    split: str = options.split_option(),
+    layer: str = options.layer_option("A hidden layer to analyse too"),
     clusters: int = typer.Option(50, help="k-means clusters discretising the inputs (X = cluster)"),
     train: bool = typer.Option(
         False, "--train", help="Train a small MLP on the data and track the agreement over training snapshots"
@@ -37,10 +38,10 @@ def analyze_command(
     width: int = typer.Option(32, help="Hidden width of the --train MLP (two hidden layers)"),
     activation: str = typer.Option("tanh", help="Activation of the --train MLP"),
     n_snapshots: int = typer.Option(8, "--snapshots", help="Snapshots for --train (log-spaced steps)"),
-    n: int = typer.Option(None, help="Use a seeded subset of this many images"),
+    n: int = options.n_option(None, "inputs"),
     spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
-    seed: int = typer.Option(0, help="Seed for the data split, k-means and --train"),
-    out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
+    seed: int = options.seed_option(0, "the data split and sample, k-means and --train"),
+    out: Path = options.out_option(),
 ):
     """Compare a trained classifier's last layer (and a hidden layer) with the theory built from the data.
 
@@ -53,15 +54,23 @@ def analyze_command(
     from netatlas.lowrank._analyze import analyze_net, analyze_snapshots, discretize
     from netatlas.report import RunDir
 
-    if data not in ("digits", "mnist_sample"):
-        raise ValueError(f"lowrank analyze: --data {data!r}; choose digits or mnist_sample")
     if model is None and not train:
-        raise ValueError("lowrank analyze: give a MODEL file, or --train to train a small MLP on the data")
-    dataset = netatlas.data.load(data, n=n, seed=seed, flatten=True)
-    x, y = dataset.x, dataset.y
+        raise options.OptionValueError("lowrank analyze: give a MODEL file, or --train to train a small MLP on the "
+                                       "data")
+    for option, value in (("--clusters", clusters), ("--epochs", epochs), ("--width", width),
+                          ("--snapshots", n_snapshots)):
+        options.at_least(option, value, 1)
+    builtin = {"seed": seed} if data.strip().lower().replace("-", "_") in netatlas.data.LOADERS else {}
+    dataset, x, y, source = options.command_data(data, where="lowrank analyze", split=split, n=n, seed=seed,
+                                                 **builtin)
+    if dataset.n_classes is None:
+        raise ValueError(f"lowrank analyze: --data {data} has regression targets; the theory needs class labels")
+    x = x.flatten(1)  # the theory and the --train MLP take vectors
     config = {
         "model": str(model) if model else None,
         "data": data,
+        "samples": source,
+        "split": split,
         "layer": layer,
         "clusters": clusters,
         "train": train,
@@ -81,7 +90,7 @@ def analyze_command(
         steps = sorted(
             {0, epochs, *np.unique(np.geomspace(1, max(epochs, 1), n_snapshots).astype(int)).tolist()}
         )
-        history = netatlas.train.fit(module, dataset, epochs=epochs, lr=1e-2, seed=seed, snapshot_steps=steps)
+        history = netatlas.train.fit(module, (x, y), epochs=epochs, lr=1e-2, seed=seed, snapshot_steps=steps)
         result = analyze_snapshots(module, history.snapshots, x, y, layer=layer, data=discrete)
         netatlas.nets.save(
             module,

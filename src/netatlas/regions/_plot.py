@@ -131,7 +131,7 @@ def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int
     edge_color = (0.25, 0.25, 0.25, 0.45 if color_by in ("class", "output") else 0.6)
     if color_by in ("class", "output"):
         # class and output vary inside a region: paint them per pixel from the exact affine maps
-        _paint_pixels(partition, ax, color_by, output, cmap, raster_pixels)
+        painted = _paint_pixels(partition, ax, color_by, output, cmap, raster_pixels)
         facecolors = "none"
     else:
         facecolors = region_colors(partition, color_by, output=output, cmap=cmap, layer=layer)
@@ -155,6 +155,15 @@ def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int
         for i, (u, v) in enumerate(a):
             ax.annotate("ABC"[i] if i < 3 else str(i), (u, v), textcoords="offset points", xytext=(5, 5),
                         fontsize=9, zorder=5)
+    if color_by == "class":  # a key: which colour is which predicted class
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        handles = [Patch(facecolor=colour, edgecolor="0.4", label=f"class {c}") for c, colour in painted]
+        if boundary and partition.n_outputs >= 1 and len(partition.decision_boundary()):
+            handles.append(Line2D([], [], color="black", linewidth=1.6, label="decision boundary"))
+        ax.legend(handles=handles, title="predicted class", loc="upper right", fontsize=7, title_fontsize=7,
+                  framealpha=0.85)
     umin, umax, vmin, vmax = partition.plane.bounds
     ax.set_xlim(umin, umax)
     ax.set_ylim(vmin, vmax)
@@ -183,6 +192,10 @@ def _paint_pixels(partition, ax, color_by, output, cmap, n):
         rgba = mpl.colormaps[cmap or "viridis"](np.clip((val - lo) / (hi - lo), 0, 1))
     ax.imshow(rgba.reshape(*us.shape, 4), origin="lower", extent=(umin, umax, vmin, vmax),
               interpolation="nearest", zorder=0)
+    if color_by != "class":
+        return []
+    # (class, colour) of each class painted, for the key
+    return [(int(c), tuple(0.55 * np.array(mpl.colormaps[cmap or "tab10"](c % 10)) + 0.45)) for c in np.unique(cls)]
 
 
 def plot_line_pieces(pieces, ax=None, *, output: int = 0, n_points: int = 0, title: str | None = None):

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from netatlas import _options as options
+
 __all__ = ["register"]
 
 
@@ -190,56 +192,26 @@ def regimes(
                              f"{run.path / 'sweep' / 'failed'}); first: {failed[0]['error'].splitlines()[0]}")
 
 
-def _numeric(line: str) -> bool:
-    try:
-        [float(v) for v in line.split(",")]
-    except ValueError:
-        return False
-    return True
+def _load_pairs(data: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Regression pairs (x, y), float64 of shape (n,), of the training split of ``--data NAME|FILE``, read by
+    the one resolver (:func:`netatlas.data.load_any`; a file keeps its float64 values): 1-D inputs only."""
+    from netatlas.data import load_any
 
-
-def _load_pairs(path: Path, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """Regression pairs (x, y), float64 of shape (n,), from a CSV (two numeric columns x, y; an optional
-    header line) or an NPZ (arrays ``x`` and ``y``); one-line ValueErrors naming the file otherwise."""
-    what = "a .csv with two columns x,y (optional header) or a .npz with arrays x and y of one length"
-    if not path.is_file():
-        raise ValueError(f"{where}: --data {path}: no such file; give {what}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            lines = [line for line in path.read_text().splitlines() if line.strip()]
-            if lines and not _numeric(lines[0]):  # a first line that is not numeric is a header
-                lines = lines[1:]
-            rows = [[float(v) for v in line.split(",")] for line in lines]
-            if any(len(r) != 2 for r in rows):
-                raise ValueError("every row must have exactly two values x,y")
-            pairs = np.array(rows, dtype=np.float64).reshape(-1, 2)
-            x, y = pairs[:, 0], pairs[:, 1]
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                if "x" not in archive or "y" not in archive:
-                    raise ValueError(f"has arrays {sorted(archive.files)}, not x and y")
-                x, y = (np.asarray(archive[k], dtype=np.float64) for k in ("x", "y"))
-            if x.ndim != 1 and x.shape[1:] != (1,):
-                raise ValueError(f"x has shape {x.shape}; the spline lens needs 1-D inputs (n,) or (n, 1)")
-            x, y = x.reshape(len(x)), y.reshape(-1)
-        else:
-            raise ValueError(f"unknown data file type {suffix!r}")
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"{where}: --data {path}: {str(exc).splitlines()[0]}; give {what}") from None
-    if len(x) != len(y) or len(x) < 1:
-        raise ValueError(f"{where}: --data {path}: {len(x)} inputs and {len(y)} targets; give {what}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise ValueError(f"{where}: --data {path}: has NaN or infinite values; every value must be finite")
-    return x, y
+    dataset = load_any(str(data), where=where, float64=True)
+    if dataset.input_shape not in ((1,), ()):
+        raise ValueError(f"{where}: --data {data}: inputs of shape {dataset.input_shape}; the spline lens needs 1-D "
+                         "inputs (a .csv with columns x,y, a .npz with arrays x and y of one length, or regression_1d)")
+    x = dataset.x.numpy().astype(np.float64).reshape(-1)
+    return x, dataset.y.numpy().astype(np.float64).reshape(-1)
 
 
 def watch(
     model: Path = typer.Argument(None, help="Optional model file (.pt2, .onnx or state dict + spec) of a 1 -> H "
                                  "ReLU -> 1 net to train instead of a sampled init (--width/--init/--scale/--ratio/"
                                  "--seed then only shape the breakpoint histograms)."),
-    data: Path = typer.Option(None, help="Regression pairs to train on: .csv with columns x,y or .npz with arrays "
-                              "x, y (default: --n-points regime points)."),
+    data: str = typer.Option(None, "--data", metavar="NAME|FILE", help="Regression pairs to train on: a data file "
+                             "(.csv with columns x,y, .npz/.pt with arrays x and y) or a built-in set (regression_1d) "
+                             "(default: --n-points regime points)."),
     spec: Path = typer.Option(None, help="JSON architecture spec for a state-dict MODEL (default: MODEL.json)"),
     width: int = typer.Option(100, help="Hidden width H."),
     init: str = typer.Option("torch", help="torch, gaussian, he or glorot."),
@@ -249,11 +221,11 @@ def watch(
     lr: str = typer.Option("auto", help="GD learning rate or 'auto' (1/lambda_max(NTK))."),
     frames: int = typer.Option(90, help="Frames of the animation (log-spaced in steps)."),
     n_points: int = typer.Option(8, help="Training points."),
-    seed: int = typer.Option(1, help="Seed of the init."),
+    seed: int = options.seed_option(1, "the init"),
     samples: int = typer.Option(2000, help="Networks sampled per init for the roughness table (histograms: "
                                 "samples / 10)."),
     fmt: str = typer.Option(None, "--format", help="mp4 or gif (default: mp4 if ffmpeg is found)."),
-    out: Path = typer.Option(None, "--out", help="Run directory (default: new dir under runs/)."),
+    out: Path = options.out_option(),
 ):
     """Watch training in the spline view (video), with the Hessian spectrum at the end, the n = 12, H = 40
     interpolating-minimum spectrum and breakpoint histograms of the inits against their analytic densities.

@@ -60,7 +60,12 @@ def validate_command(
         overrides["eps_fractions"] = _floats(eps_fractions)
     if n_samples is not None:  # 0 is refused by the config check, not replaced by the default
         overrides["n_samples"] = n_samples
-    config = (ValidationConfig.full(**overrides) if full else ValidationConfig(**overrides)).check()
+    try:  # every value checked here came from an option: a failed check is a usage error (exit 2)
+        config = (ValidationConfig.full(**overrides) if full else ValidationConfig(**overrides)).check()
+    except ValueError as exc:
+        from netatlas._options import OptionValueError
+
+        raise OptionValueError(str(exc)) from None
     run = RunDir.create(out, command="lowrank validate", config={**config.to_dict(), "full": full})
     n_steps = 5 + len(config.activations) + 2  # softmax x4, mmse, hidden (+ ReLU), dirichlet
     bar = tqdm(total=n_steps, desc="lowrank validate")

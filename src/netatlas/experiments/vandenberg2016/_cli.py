@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from netatlas import _options as options
+
 __all__ = ["register"]
 
 _QUICK_PRUNE = dict(datasets=("moons",), methods=("random", "zone", "boundary", "el2n"), fractions=(0.3, 0.7),
@@ -43,7 +45,10 @@ def register(app: typer.Typer) -> None:
 
         Python: ``netatlas.experiments.vandenberg2016.run_scale(OUT, dataset=..., activation=..., mode="default")``
         """
+        from netatlas._options import at_least
         from netatlas.experiments.vandenberg2016._run import run_scale
+
+        at_least("--threads", threads, 1)
 
         run = run_scale(out, dataset=dataset, activation=activation, mode=_mode(quick, full), seed=seed,
                         threads=threads)
@@ -53,10 +58,10 @@ def register(app: typer.Typer) -> None:
     def zones(
         model: Path = typer.Argument(None, help="Optional model file (.pt2 or state dict + spec): zones and "
                                      "gradient norms of YOUR model on --data instead of the training snapshots"),
-        data: str = typer.Option(None, help="With MODEL: a built-in data set (e.g. moons) or a data file "
-                                 "(.csv/.npz/.pt with labels or targets)"),
+        data: str = options.data_option(what="MODEL's samples"),
+        split: str = options.split_option(),
         spec: Path = typer.Option(None, help="With MODEL: JSON spec of a state dict (default: MODEL.json)"),
-        n: int = typer.Option(1000, help="With MODEL: use the first N samples of --data"),
+        n: int = options.n_option(1000, "samples (with MODEL)"),
         loss: str = typer.Option(None, help="With MODEL: cross_entropy, bce or mse (default: cross_entropy for "
                                  "integer labels, mse otherwise)"),
         eps: float = typer.Option(0.1, help="With MODEL: zone level of smooth units, eps <= s(z) <= 1 - eps"),
@@ -65,10 +70,10 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(None, "--out", help="Run directory (default: runs/dynamics-zones-<time>)"),
         dataset: str = typer.Option("moons", help="2-D toy set: moons, circles, xor, spirals, sinusoid, blobs"),
         activations: str = typer.Option("sigmoid,relu", help="Comma-separated hidden activations"),
-        seed: int = typer.Option(0, help="Seed of data, init and training"),
+        seed: int = options.seed_option(0, "the data (with MODEL: the stratified sample), init and training"),
         quick: bool = typer.Option(False, "--quick", help="Small settings, < 1 minute"),
         full: bool = typer.Option(False, "--full", help="Longer training, more snapshots"),
-        threads: int = typer.Option(1, help="torch intra-op threads"),
+        threads: int = options.threads_option(1),
     ):
         """Snapshots during training on a 2-D task: samples sized by gradient norm, zones shaded, next to the
         exact linear regions (ReLU).
@@ -78,10 +83,12 @@ def register(app: typer.Typer) -> None:
         if model is not None:  # the user's model: the dynamics lens's command
             from netatlas.dynamics._cli import _model_zones
 
-            _model_zones(model, spec, data, n, loss, eps, zone_width, out, threads)
+            _model_zones(model, spec, data, n, loss, eps, zone_width, out, threads, split, seed)
             return
         if data is not None:
-            raise ValueError("dynamics zones: --data goes with a MODEL file; without one use --dataset NAME")
+            raise options.OptionValueError("dynamics zones: --data goes with a MODEL file; without one use "
+                                           "--dataset NAME")
+        options.at_least("--threads", threads, 1)
         from netatlas.experiments.vandenberg2016._run import run_zones
 
         run = run_zones(out, dataset=dataset, activations=tuple(_split(activations)), mode=_mode(quick, full),

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from netatlas import _options as options
+
 __all__ = ["register"]
 
 magnify = typer.Typer(
@@ -30,14 +32,14 @@ def _fmt(stat):
 
 @magnify.command("toy")
 def toy(
-    out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
+    out: Path = options.out_option(),
     seeds: int = typer.Option(None, help="Number of seeds (0, 1, ...) per configuration (default 3; --quick 1)"),
     quick: bool = typer.Option(
         False, "--quick", help="Three configurations, 1 seed, short training (< 1 min)"
     ),
     configs: str = typer.Option(None, help="Comma-separated configuration names (default all)"),
     n_grid: int = typer.Option(None, help="Evaluation grid size per side (default 100, quick 40)"),
-    threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
+    threads: int = options.threads_option(),
 ):
     """2-D tasks: volume element before/after training vs distance to the decision boundary.
 
@@ -57,7 +59,8 @@ def toy(
     names = configs.split(",") if configs else list(QUICK_CONFIGS if quick else TOY_CONFIGS)
     unknown = [n for n in names if n not in TOY_CONFIGS]
     if unknown:
-        raise ValueError(f"magnify toy: unknown --configs {unknown}; choose from {','.join(TOY_CONFIGS)}")
+        raise options.OptionValueError(f"magnify toy: unknown --configs {unknown}; choose from "
+                                       f"{','.join(TOY_CONFIGS)}")
     seeds = 3 if seeds is None else seeds
     if seeds < 1:
         raise ValueError(f"magnify toy: --seeds must be >= 1; got {seeds}")
@@ -170,7 +173,7 @@ def toy(
 
 @magnify.command("images")
 def images(
-    out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
+    out: Path = options.out_option(),
     quick: bool = typer.Option(
         False, "--quick", help="Narrow MLP, 1,000 images, 1 epoch, coarse slices (< 1 min)"
     ),
@@ -179,8 +182,8 @@ def images(
     n_train: int = typer.Option(
         None, help="MNIST-sample images used, 3/4 for training (default 5000, quick 1000)"
     ),
-    seed: int = typer.Option(0, help="Seed for initialisation, data subset, training order"),
-    threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
+    seed: int = options.seed_option(0, "initialisation, data subset, training order"),
+    threads: int = options.threads_option(),
 ):
     """Image models: effective volume on a line and a plane through test images vs class and entropy.
 
