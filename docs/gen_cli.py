@@ -13,7 +13,42 @@ Generated from the commands themselves (`docs/gen_cli.py`): each section is exac
 `netatlas COMMAND --help` prints. Every command that writes results takes `--out DIR` and writes
 `config.json`, `environment.json`, `summary.json`, figures and a self-contained `report.html`
 (see [Concepts](concepts.md#runs)).
+
 """
+
+# The shared options (netatlas/_options.py): (option, meaning, Python); `|` is escaped for the table.
+VOCABULARY = [
+    ("--data NAME|FILE", "a built-in data set (digits, mnist_sample, moons, ...) or your .csv/.npz/.pt",
+     "netatlas.data.load_any(NAME_OR_FILE)"),
+    ("--split train|test", "which split indices and samples refer to (default train)", "dataset.x / dataset.x_test"),
+    ("--n N", "a stratified sample of N of the split (one line of warning if it holds one class)",
+     "netatlas.data.stratified_sample(y, N, seed=SEED)"),
+    ("--through A B C", "the plane through inputs A, B, C: indices into the whole split (also --through A,B,C "
+     "or --through A --through B --through C)", "netatlas.Plane.through(x[A], x[B], x[C])"),
+    ("--plane square:S", "the square [-S, S]^2 in the first two input axes", "netatlas.Plane.square(S, dim=...)"),
+    ("--zoom F --around A|AB", "a window F of the plane's size centred on an input or a mean of inputs",
+     'plane.zoom(F, around="A")'),
+    ("--zoom F --around boundary", "... centred where the predicted class first changes from A to B",
+     'plane.zoom(F, around=plane.around_boundary(net, "A", "B"))'),
+    ("--max-regions N --memory-budget SIZE", "stop, with the estimate, above N regions or SIZE (bytes such as 2e9, "
+     "or 512MiB, 8GB: KB/MB/GB powers of 10, KiB/MiB/GiB of 2; auto; none)",
+     "partition(net, plane, max_regions=N, memory_budget=SIZE)"),
+    ("--seed, --threads, --out, --overwrite", "the seed of the command's randomness, torch threads (>= 1), the run "
+     "directory, and leave to reuse a non-empty one", ""),
+]
+
+
+def vocabulary() -> str:
+    """The shared-options section of the page."""
+    rows = ["| option | meaning | Python |", "|---|---|---|"]
+    for option, meaning, python in VOCABULARY:
+        code = f"`{python}`" if python else ""
+        rows.append(f"| `{option.replace('|', chr(92) + '|')}` | {meaning} | {code} |")
+    return ("\n## One vocabulary\n\nThese options are defined once (`netatlas/_options.py`) and mean the same in "
+            "every command that takes them. A value that fails its check (`--tiles 0`, `--plane square:`, `--zoom 2`) "
+            "stops the command before any work with one line, `ValueError: ...`, and exit status 2, like an unknown "
+            "option or an unparsable value.\n\n" + "\n".join(rows) + "\n")
+
 
 WIDTH = 100
 
@@ -58,7 +93,7 @@ def render(app=None) -> str:
     items = commands(app)
     toc = "\n".join(f"- [`{name}`](#{_anchor(name)})" for name, _ in items)
     sections = [f"## `{name}` {{#{_anchor(name)}}}\n\n```text\n{text}\n```\n" for name, text in items]
-    return f"{HEADER}\n{toc}\n\n" + "\n".join(sections)
+    return f"{HEADER}{vocabulary()}\n{toc}\n\n" + "\n".join(sections)
 
 
 def _anchor(name: str) -> str:

@@ -262,10 +262,12 @@ def split_value(split: str) -> str:
 def command_data(data: str, *, where: str, split: str = "train", n: int | None = None, seed: int = 0, **kwargs):
     """What a command's ``--data NAME|FILE --split S --n N --seed SEED`` pick: ``(dataset, x, y, description)``,
     ``x, y`` a stratified sample of N of split S (all of it without N). Read through the one resolver,
-    :func:`netatlas.data.load_any` (``kwargs`` go to a built-in set's loader); a warning about the sample (one
-    class only) is printed once, in one line, on stderr.
+    :func:`netatlas.data.load_any` (``kwargs`` go to a built-in set's loader, with ``seed`` when it takes
+    one); a warning about the sample (one class only) is printed once, in one line, on stderr.
     """
+    import inspect
     import warnings
+    from pathlib import Path
 
     import typer
 
@@ -273,6 +275,9 @@ def command_data(data: str, *, where: str, split: str = "train", n: int | None =
 
     split_value(split)
     at_least("--n", n, 1)
+    loader = netatlas.data.LOADERS.get(str(data).strip().lower().replace("-", "_"))
+    if loader is not None and "seed" in inspect.signature(loader).parameters and not Path(data).exists():
+        kwargs.setdefault("seed", seed)  # a built-in set's own split follows --seed too
     dataset = netatlas.data.load_any(data, where=where, **kwargs)
     x, y = netatlas.data.split_of(dataset, split)
     if not len(x):

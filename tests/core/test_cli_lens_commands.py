@@ -108,7 +108,7 @@ def test_splines_watch_rejects_bad_models_and_data_in_one_line(tmp_path):
     (tmp_path / "three.csv").write_text("1,2,3\n4,5,6\n")
     (tmp_path / "ok.csv").write_text("0,1\n1,0\n0.5,0.2\n")
     for args, expected in [((tmp_path / "wide.pt2",), "is not a 1 -> H ReLU -> 1 network"),
-                           (("--data", tmp_path / "three.csv"), "exactly two values"),
+                           (("--data", tmp_path / "three.csv"), "needs 1-D inputs"),
                            (("--data", tmp_path / "nope.npz"), "no such file")]:
         out = CliRunner().invoke(app, ["splines", "watch", *map(str, args), "--steps", "5", "--out",
                                        str(tmp_path / "r")])

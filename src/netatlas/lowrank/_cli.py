@@ -60,9 +60,7 @@ def analyze_command(
     for option, value in (("--clusters", clusters), ("--epochs", epochs), ("--width", width),
                           ("--snapshots", n_snapshots)):
         options.at_least(option, value, 1)
-    builtin = {"seed": seed} if data.strip().lower().replace("-", "_") in netatlas.data.LOADERS else {}
-    dataset, x, y, source = options.command_data(data, where="lowrank analyze", split=split, n=n, seed=seed,
-                                                 **builtin)
+    dataset, x, y, source = options.command_data(data, where="lowrank analyze", split=split, n=n, seed=seed)
     if dataset.n_classes is None:
         raise ValueError(f"lowrank analyze: --data {data} has regression targets; the theory needs class labels")
     x = x.flatten(1)  # the theory and the --train MLP take vectors
