@@ -106,31 +106,31 @@ def info(
         return
     typer.echo(f"{model}: input shape {net.input_shape}, {net.n_outputs} outputs")
     typer.echo(net.summary())
-    typer.echo("commands on this model:")
+    typer.echo("commands on this model (yes: what it does, or no: why):")
     for command, verdict in command_verdicts(net, model).items():
-        typer.echo(f"  {command:<15} {verdict}")
+        typer.echo(f"  {command:<9} {verdict}")
 
 
 def command_verdicts(net, model) -> dict[str, str]:
-    """What each command that takes a model does on ``net``: "runs", "runs: what", or "no: why" (from
-    ``Net.lenses()``, said the way the command acts on it)."""
+    """What each command that takes a model does on ``net``: "yes", "yes: what it does", or "no: why" (from
+    ``Net.lenses()``, said the way the command acts on it: ``dynamics zones`` runs on any torch model, and
+    only its transition-zone part needs a chain of Linear layers)."""
     lenses = net.lenses()
     torch_file = Path(model).suffix.lower() != ".onnx"
-    out = {"regions": "runs" if lenses["regions"] == "yes" else lenses["regions"],
-           "metric": "runs", "magnify model": "runs" if torch_file else "no: needs a torch model file (.pt2 or a "
-           "state dict + spec), not .onnx"}
+    out = {"regions": "yes" if lenses["regions"] == "yes" else lenses["regions"],
+           "metric": "yes", "magnify model": "yes"}  # both read the model as a Net (metric_map)
     if lenses["splines"] == "yes":
-        out["splines watch"] = "runs"
+        out["splines watch"] = "yes"
     else:
         out["splines watch"] = lenses["splines"]
-    out["lowrank analyze"] = "runs" if lenses["lowrank"] == "yes" else lenses["lowrank"]
+    out["lowrank analyze"] = "yes" if lenses["lowrank"] == "yes" else lenses["lowrank"]
     if not torch_file:
         out["dynamics zones"] = "no: per-sample gradients need a torch model file (.pt2 or a state dict + spec)"
     elif lenses["dynamics zones"] == "yes":
-        out["dynamics zones"] = "runs: per-sample gradient norms, transition zones, decision-boundary distance"
+        out["dynamics zones"] = "yes: per-sample gradient norms, transition zones, decision-boundary distance"
     else:  # the command still runs; only the zones part is skipped
         why = lenses["dynamics zones"].removeprefix("no: ")
-        out["dynamics zones"] = ("runs: per-sample gradient norms and decision-boundary distance; transition zones "
+        out["dynamics zones"] = ("yes: per-sample gradient norms and decision-boundary distance; transition zones "
                                  f"skipped ({why})")
     return out
 

@@ -19,7 +19,7 @@ def _invoke(*args):
 
 def _lens_lines(output):
     lines = output.splitlines()
-    start = lines.index("commands on this model:") + 1
+    start = lines.index("commands on this model (yes: what it does, or no: why):") + 1
     return [line.strip() for line in lines[start:]]
 
 
@@ -39,8 +39,8 @@ def test_info_lists_every_lens_with_the_reason(tmp_path):
         assert all(v == "yes" or v.startswith("no: ") for v in lenses.values())
         lines = _lens_lines(_invoke("info", tmp_path / name))
         commands = command_verdicts(netatlas.nets.load(tmp_path / name), tmp_path / name)
-        assert lines == [f"{command:<15} {verdict}".strip() for command, verdict in commands.items()]
-        assert all(v == "runs" or v.startswith(("runs: ", "no: ")) for v in commands.values())
+        assert lines == [f"{command:<9} {verdict}".strip() for command, verdict in commands.items()]
+        assert all(v == "yes" or v.startswith(("yes: ", "no: ")) for v in commands.values())
         verdicts[name] = lenses
         said[name] = commands
     assert verdicts["sigmoid.pt2"]["regions"].startswith("no: smooth activations ['sigmoid']")
@@ -51,10 +51,10 @@ def test_info_lists_every_lens_with_the_reason(tmp_path):
     assert verdicts["relu_out.pt2"]["lowrank"].startswith("no: the last layer")
     # info says what the command does: `dynamics zones` runs on a CNN (gradients, boundary distance), only the
     # zones part is skipped -- the lens table's "no" read as if the command refused it
-    assert said["pool.pt2"]["dynamics zones"].startswith("runs: per-sample gradient norms and decision-boundary")
+    assert said["pool.pt2"]["dynamics zones"].startswith("yes: per-sample gradient norms and decision-boundary")
     assert "transition zones skipped (needs a chain of Linear layers" in said["pool.pt2"]["dynamics zones"]
     assert said["sigmoid.pt2"]["regions"].startswith("no: smooth activations")
-    assert said["shallow.pt2"]["splines watch"] == "runs" and said["pool.pt2"]["splines watch"].startswith("no")
+    assert said["shallow.pt2"]["splines watch"] == "yes" and said["pool.pt2"]["splines watch"].startswith("no")
 
 
 def test_info_says_dynamics_zones_runs_on_a_cnn_and_it_does(tmp_path):
@@ -63,7 +63,7 @@ def test_info_says_dynamics_zones_runs_on_a_cnn_and_it_does(tmp_path):
     x = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = torch.arange(12) % 3
     torch.save({"x": x, "y": y}, tmp_path / "d.pt")
-    assert "dynamics zones  runs:" in _invoke("info", tmp_path / "cnn.pt2")
+    assert "dynamics zones yes: per-sample gradient norms" in _invoke("info", tmp_path / "cnn.pt2")
     _invoke("dynamics", "zones", tmp_path / "cnn.pt2", "--data", tmp_path / "d.pt", "--out", tmp_path / "run")
     summary = _summary(tmp_path / "run")
     assert "gradient_norm" in summary and "boundary_distance" in summary and "skipped" in summary["zones"]

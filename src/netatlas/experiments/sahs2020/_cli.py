@@ -38,7 +38,7 @@ def regimes(
     init: str = typer.Option("uniform", help="'uniform' (breakpoints uniform on [-2, 2]) or 'torch'."),
     n_points: int = typer.Option(8, help="Training points (evenly spaced on [-1, 1])."),
     dask: str = typer.Option(None, "--dask", help="Run the grid on Dask: 'local' or tcp://host:port."),
-    out: Path = typer.Option(None, "--out", help="Run directory (default: new dir under runs/)."),
+    out: Path = options.out_option(),
 ):
     """Implicit regularisation: sweep init scale, layer-scale ratio and width; train to ~zero loss; measure
     the distance to the natural cubic spline and to the linear interpolant, breakpoint movement, roughness

@@ -32,13 +32,13 @@ def register(app: typer.Typer) -> None:
 
     @group.command("scale")
     def scale(
-        out: str = typer.Option(None, "--out", help="Run directory (default: runs/dynamics-scale-<time>)"),
+        out: str = options.out_option("dynamics scale"),
         dataset: str = typer.Option("moons", help="2-D toy set for the trained nets"),
         activation: str = typer.Option("sigmoid", help="Hidden activation (sigmoid or tanh for C5)"),
-        seed: int = typer.Option(0, help="Seed of data, inits and training; the C5 table uses seeds seed.."),
+        seed: int = options.seed_option(0, "data, inits and training; the C5 table uses seeds seed.."),
         quick: bool = typer.Option(False, "--quick", help="Small settings, < 1 minute"),
         full: bool = typer.Option(False, "--full", help="More seeds, scales and epochs"),
-        threads: int = typer.Option(1, help="torch intra-op threads (1 is fastest for these small nets)"),
+        threads: int = options.threads_option(1),
     ):
         """Scale weights by c (and weight decay on/off): gradient concentration, zone widths, when training
         stalls; reproduces the C5 table and extends it to trained nets.
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         eps: float = typer.Option(0.1, help="With MODEL: zone level of smooth units, eps <= s(z) <= 1 - eps"),
         zone_width: float = typer.Option(None, help="With MODEL: zone width in input units (needed for ReLU "
                                          "units; default 5% of the data's bounding-box diagonal)"),
-        out: str = typer.Option(None, "--out", help="Run directory (default: runs/dynamics-zones-<time>)"),
+        out: str = options.out_option("dynamics zones"),
         dataset: str = typer.Option("moons", help="2-D toy set: moons, circles, xor, spirals, sinusoid, blobs"),
         activations: str = typer.Option("sigmoid,relu", help="Comma-separated hidden activations"),
         seed: int = options.seed_option(0, "the data (with MODEL: the stratified sample), init and training"),
