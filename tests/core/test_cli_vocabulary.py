@@ -182,3 +182,21 @@ def test_dynamics_complexity_says_which_steps_it_recorded(tmp_path, capsys):
     assert recorded[0] == 0 and recorded[1] >= 30
     if recorded != [0, 30]:
         assert f"recorded at steps 0, {recorded[1]} (asked 0, 30)" in err
+
+
+def test_class_coloured_plots_have_a_key():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 8, 8, 3], seed=1))
+    part = partition(net, Plane.square(3.0))
+    ax = netatlas.regions.plot_partition(part, color_by="class", raster_pixels=64)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    us, vs = part.plane.grid(64)
+    shown = np.unique(np.asarray(net(np.stack([us.ravel(), vs.ravel()], 1))).argmax(1))
+    assert labels[: len(shown)] == [f"class {c}" for c in shown]
+    assert labels[len(shown):] == (["decision boundary"] if len(part.decision_boundary()) else [])
+    assert netatlas.regions.plot_partition(part, color_by="pattern").get_legend() is None
+    plt.close("all")
