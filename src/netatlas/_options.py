@@ -322,8 +322,10 @@ def _make_greedy(param) -> None:
 
     def add_greedy(parser, ctx):
         add_to_parser(parser, ctx)
+        # click's parser keeps its options by name (a private table: without it, only the repeated form works)
+        table = {**getattr(parser, "_short_opt", {}), **getattr(parser, "_long_opt", {})}
         for opt in param.opts:
-            option = parser._long_opt.get(opt) or parser._short_opt.get(opt)
+            option = table.get(opt)
             if option is None:
                 continue
             process = option.process
