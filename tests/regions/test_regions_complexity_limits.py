@@ -239,7 +239,8 @@ def test_cli_regions_model_form_still_works_and_bad_options(tmp_path, capsys):
     assert json.loads((tmp_path / "plain" / "summary.json").read_text())["num_regions"] >= 1
     with pytest.raises(SystemExit) as exc:
         main(["regions", "complexity", str(model), "--data", "moons", "--radius", "0.1", "--method", "bogus"])
-    assert exc.value.code == 1 and "--method must be one of exact, sampled" in capsys.readouterr().err
+    # a value that fails its check is a usage error: exit 2 (issue 24.6), one line
+    assert exc.value.code == 2 and "--method must be one of exact, sampled" in capsys.readouterr().err
 
 
 def test_regions_complexity_help_loads_no_heavy_module():
