@@ -143,7 +143,7 @@ def test_prune_cli_errors():
 
     with pytest.raises(SystemExit) as info:
         main(["dynamics", "prune", "--quick", "--full"])
-    assert info.value.code == 1
+    assert info.value.code == 2  # conflicting options: a usage error
     with pytest.raises(SystemExit):
         main(["dynamics", "prune", "--methods", "loss", "--out", "/tmp/never-written-by-netatlas-tests"])
 

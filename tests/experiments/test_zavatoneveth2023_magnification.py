@@ -102,6 +102,6 @@ def test_cli_rejects_unknown_config(capsys, tmp_path):
 
     with pytest.raises(SystemExit) as exc:
         main(["magnify", "toy", "--configs", "bogus", "--out", str(tmp_path / "x")])
-    assert exc.value.code == 1
+    assert exc.value.code == 2  # an option value that fails its check: a usage error
     assert "unknown --configs ['bogus']" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -17,7 +17,7 @@ _QUICK_PRUNE = dict(datasets=("moons",), methods=("random", "zone", "boundary", 
 
 def _mode(quick: bool, full: bool) -> str:
     if quick and full:
-        raise ValueError("choose at most one of --quick and --full")
+        raise options.OptionValueError("choose at most one of --quick and --full")
     return "quick" if quick else "full" if full else "default"
 
 
