@@ -8,13 +8,14 @@ Hierarchy::
     ├── DataFileError             a data file that cannot be read as labelled samples (also a ValueError)
     ├── DegenerateSliceError      a plane or line whose directions are zero or parallel
     ├── MemoryBudgetError         a model or computation estimated to need more memory than the budget
-    └── RunFailedError            a command ran but part of its work failed or nothing was measured
+    ├── RunFailedError            a command ran but part of its work failed or nothing was measured
+    └── ResumeRefusedError        (also a ValueError) a run folder that cannot be resumed with these settings
 
 Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueError``, as usual.
 """
 
 __all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DataFileError", "DegenerateSliceError",
-           "MemoryBudgetError", "RunFailedError"]
+           "MemoryBudgetError", "RunFailedError", "ResumeRefusedError"]
 
 
 class NetatlasError(Exception):
@@ -46,3 +47,13 @@ class MemoryBudgetError(NetatlasError):
 class RunFailedError(NetatlasError):
     """A command that ran but did not do all it should: failed sweep configs (how many, and the first
     cause) or nothing measured. Its run directory is marked failed; the CLI exits 1."""
+
+
+class ResumeRefusedError(NetatlasError, ValueError):
+    """A run folder (``--out``) that holds something this run cannot resume: another command, other
+    settings, files that are not a run, tiles of another model. Nothing in it has been changed, and the
+    CLI does not mark it failed. ``path`` is the folder that was refused."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = path

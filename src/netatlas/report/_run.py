@@ -18,13 +18,14 @@ import json
 import math
 import os
 import platform
+import secrets
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from netatlas._errors import ResumeRefusedError
 from netatlas._notebook import RunDirDisplay
 from netatlas._run_guard import _OVERWRITE, _RUNS, add_overwrite_options, command_runs
 
@@ -49,9 +50,7 @@ def atomic_write(path, write) -> Path:
     'hello'
     """
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(handle)
-    tmp = Path(tmp)
+    tmp = _new_temporary(path)
     try:
         write(tmp)
         with open(tmp, "rb") as stream:
@@ -61,6 +60,19 @@ def atomic_write(path, write) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_temporary(path: Path) -> Path:
+    """A new empty file beside ``path`` (hidden, same suffix) with the permissions of any new file:
+    0o666 less the umask (``tempfile.mkstemp`` makes 0o600, which ``os.replace`` would keep)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"atomic_write: no free temporary name beside {path}")  # pragma: no cover
 
 
 def to_jsonable(obj):
@@ -125,6 +137,9 @@ class RunDir(RunDirDisplay):
     command: str
     config: dict
     sections: list = field(default_factory=list)
+    # (name, content) of config.json and environment.json while a resumed run has written nothing: they
+    # wait for its first write, so that a resume refused later (tiles of another model) changes nothing
+    _unwritten: tuple = field(default=(), repr=False, compare=False)
 
     @classmethod
     def create(cls, out=None, *, command: str, config: dict | None = None, overwrite: bool = False) -> RunDir:
@@ -132,8 +147,10 @@ class RunDir(RunDirDisplay):
         environment.json into it.
 
         ``out`` may be new, empty, or a run of the same ``command`` with the same config (a resume;
-        only ``dask``/``threads``/``progress`` may differ). Anything else raises ValueError unless
-        ``overwrite`` (or the CLI's ``--overwrite``) is given; ``''`` and ``'.'`` are always refused.
+        only ``dask``/``threads``/``progress`` may differ). Anything else raises ResumeRefusedError (a
+        ValueError) unless ``overwrite`` (or the CLI's ``--overwrite``) is given; ``''`` and ``'.'``
+        are always refused. A resumed run rewrites config.json and environment.json with its first
+        write, not before: a resume refused later leaves the folder as it was.
         """
         config = dict(config or {})
         if out is None:
@@ -151,10 +168,12 @@ class RunDir(RunDirDisplay):
             raise ValueError(f"--out {path} exists and is not a directory")
         if not (overwrite or _OVERWRITE.get()):
             _check_reusable(path, command, config)
+        resumed = path.is_dir() and any(path.iterdir())
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, command, config)
-        run.save_json("config", {"command": command, **run.config})
-        run.save_json("environment", environment())
+        run._unwritten = (("config", {"command": command, **run.config}), ("environment", environment()))
+        if not resumed:
+            run._write_unwritten()
         runs = _RUNS.get()
         if runs is not None:
             runs.append(run)
@@ -174,14 +193,24 @@ class RunDir(RunDirDisplay):
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def _write_unwritten(self) -> None:
+        unwritten, self._unwritten = self._unwritten, ()
+        for name, obj in unwritten:
+            self.save_json(name, obj)
+
+    def _atomic_write(self, name: str, write) -> Path:
+        """Every file of the run goes through here: first config.json and environment.json if unwritten."""
+        self._write_unwritten()
+        return atomic_write(self.path / name, write)
+
     def save_json(self, name: str, obj) -> Path:
         text = json.dumps(to_jsonable(obj), indent=2)
-        return atomic_write(self.path / f"{name}.json", lambda tmp: tmp.write_text(text))
+        return self._atomic_write(f"{name}.json", lambda tmp: tmp.write_text(text))
 
     def save_arrays(self, name: str, **arrays) -> Path:
         """Save arrays to ``name.npz`` (load with ``np.load``)."""
         arrays = {k: np.asarray(to_numpy(v)) for k, v in arrays.items()}
-        return atomic_write(self.path / f"{name}.npz", lambda tmp: np.savez_compressed(tmp, **arrays))
+        return self._atomic_write(f"{name}.npz", lambda tmp: np.savez_compressed(tmp, **arrays))
 
     def write_summary(self, summary: dict) -> Path:
         """``summary.json``: the headline numbers of the run."""
@@ -200,8 +229,8 @@ class RunDir(RunDirDisplay):
         import matplotlib.pyplot as plt
 
         try:
-            png = atomic_write(self.path / f"{name}.png", lambda tmp: fig.savefig(tmp, dpi=130, bbox_inches="tight"))
-            atomic_write(self.path / f"{name}.svg", lambda tmp: fig.savefig(tmp, bbox_inches="tight"))
+            png = self._atomic_write(f"{name}.png", lambda tmp: fig.savefig(tmp, dpi=130, bbox_inches="tight"))
+            self._atomic_write(f"{name}.svg", lambda tmp: fig.savefig(tmp, bbox_inches="tight"))
         finally:
             plt.close(fig)
         self.sections.append(("figure", title or name, (png, caption)))
@@ -232,7 +261,7 @@ class RunDir(RunDirDisplay):
         body = "\n".join(parts)
         page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
                 f"</title><style>{_CSS}</style></head><body>{body}</body></html>")
-        return atomic_write(self.path / "report.html", lambda tmp: tmp.write_text(page))
+        return self._atomic_write("report.html", lambda tmp: tmp.write_text(page))
 
 
 def _check_reusable(path: Path, command: str, config: dict) -> None:
@@ -243,16 +272,17 @@ def _check_reusable(path: Path, command: str, config: dict) -> None:
     try:
         previous = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
-        raise ValueError(f"--out {path} is a non-empty directory that is not a netatlas run; {hint}") from None
+        raise ResumeRefusedError(f"--out {path} is a non-empty directory that is not a netatlas run; {hint}",
+                                 path=path) from None
     if not isinstance(previous, dict) or previous.get("command") != command:
         other = previous.get("command") if isinstance(previous, dict) else None
-        raise ValueError(f"--out {path} holds a run of {other!r}, not {command!r}; {hint}")
+        raise ResumeRefusedError(f"--out {path} holds a run of {other!r}, not {command!r}; {hint}", path=path)
     new = to_jsonable({"command": command, **config})
     changed = sorted(k for k in set(previous) | set(new)
                      if k not in _RESUMABLE_CHANGES and previous.get(k) != new.get(k))
     if changed:
-        raise ValueError(f"--out {path} holds a {command!r} run with other settings ({', '.join(changed)} "
-                         f"differ), so it cannot be resumed; {hint}")
+        raise ResumeRefusedError(f"--out {path} holds a {command!r} run with other settings "
+                                 f"({', '.join(changed)} differ), so it cannot be resumed; {hint}", path=path)
 
 
 def to_numpy(v):
