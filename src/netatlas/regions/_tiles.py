@@ -15,6 +15,7 @@ untiled run.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -24,6 +25,8 @@ from netatlas.regions._partition import VERTEX_MERGE_TOLERANCE, Partition
 from netatlas.slices import Plane
 
 __all__ = ["SEAM", "stream_partition", "tile_planes", "tiled_partition"]
+
+logger = logging.getLogger(__name__)
 
 #: Edge label of an inner tile border (slice sides are -1 bottom, -2 right, -3 top, -4 left).
 SEAM = -5
@@ -261,6 +264,8 @@ def _write_parquet(path, pieces: dict, center: np.ndarray) -> int:
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - pyarrow is installed with netatlas[tiles]
         raise ImportError("netatlas regions --tiles writes Parquet and needs pyarrow (pip install pyarrow)") from None
+    from netatlas.report import atomic_write
+
     off = pieces["off"]
     counts = np.diff(off)
     xy = pieces["xy"] + center
@@ -273,27 +278,43 @@ def _write_parquet(path, pieces: dict, center: np.ndarray) -> int:
         "pattern": pa.array([r.tobytes() for r in key], type=pa.binary(width)),
         "polygon": pa.ListArray.from_arrays(pa.array(2 * off, type=pa.int64()), pa.array(xy.ravel())),
     })
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
     return len(counts)
+
+
+# NOTE [finished tiles]
+# A tile is finished when its record tile_J_I.json exists; it is written last and lists the size and
+# SHA-256 of the tile's .parquet and .npz. Every file is written atomically (a temporary file, removed
+# on any error, then a rename), so an interrupt or a full disk leaves no partial file; a record whose
+# files no longer match it (truncated or changed since) marks a damaged tile, which a resume reports
+# in one line and recomputes.
+def _tile_name(i: int, j: int) -> str:
+    return f"tile_{j:03d}_{i:03d}"
+
+
+def _file_record(path) -> dict:
+    import hashlib
+
+    with open(path, "rb") as stream:
+        return {"size": path.stat().st_size, "sha256": hashlib.file_digest(stream, "sha256").hexdigest()}
 
 
 def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str, directory,
                 pixels: int) -> dict:
-    """Partition tile (i, j), write its complete regions to ``tile_J_I.parquet`` and its seam pieces,
-    counts and a pixels x pixels picture block (pattern hashes) to ``tile_J_I.npz`` (written last:
-    the tile is done when it exists, so a rerun skips it). Returns the npz's content."""
+    """Partition tile (i, j), write its complete regions to ``tile_J_I.parquet``, its seam pieces, counts
+    and a pixels x pixels picture block (pattern hashes) to ``tile_J_I.npz``, then the record
+    ``tile_J_I.json`` of both files' sizes and checksums (see NOTE [finished tiles]). Returns the npz's
+    content."""
+    import json
     from pathlib import Path
 
+    from netatlas.report import atomic_write
+
     directory = Path(directory)
-    done = directory / f"tile_{j:03d}_{i:03d}.npz"
-    if done.exists():
-        with np.load(done) as z:
-            return {k: z[k] for k in z.files}
+    name = _tile_name(i, j)
     complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method)
     center = _center(window.bounds)
-    n_complete = _write_parquet(directory / f"tile_{j:03d}_{i:03d}.parquet", complete, center)
+    n_complete = _write_parquet(directory / f"{name}.parquet", complete, center)
     us, vs = part.plane.grid(pixels)
     region = part.locate(np.stack([us.ravel(), vs.ravel()], 1))
     full = tile_job_pieces(part)
@@ -302,18 +323,87 @@ def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float
            "choices": border["choices"], "maps": border["maps"], "picture": picture, "n_complete": np.int64(n_complete),
            "area_complete": np.float64(K.polygon_areas(complete["xy"], complete["off"]).sum()),
            "units_per_layer": np.array(part.units_per_layer, np.int64)}
-    tmp = directory / f"tile_{j:03d}_{i:03d}.tmp.npz"
-    np.savez(tmp, **out)
-    tmp.replace(done)
+    atomic_write(directory / f"{name}.npz", lambda tmp: np.savez(tmp, **out))
+    record = {"tile": [i, j], "files": {f"{name}{suffix}": _file_record(directory / f"{name}{suffix}")
+                                        for suffix in (".parquet", ".npz")}}
+    atomic_write(directory / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
     return out
+
+
+def _finished_tile(directory, i: int, j: int) -> tuple[dict | None, str | None]:
+    """(content of tile (i, j)'s npz, None) if the tile is finished and intact; (None, why) if its
+    record says it finished but a file is missing or differs (damaged); (None, None) if it never finished."""
+    import json
+
+    name = _tile_name(i, j)
+    try:
+        record = json.loads((directory / f"{name}.json").read_text())
+        files = record["files"]
+        expected = {f"{name}.parquet", f"{name}.npz"}
+        if set(files) != expected or not all(isinstance(files[f], dict) for f in expected):
+            raise ValueError
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, f"{name}.json, its record, is unreadable"
+    for file_name, wanted in sorted(files.items()):
+        path = directory / file_name
+        if not path.is_file():
+            return None, f"{file_name} is missing"
+        found = _file_record(path)
+        if found["size"] != wanted.get("size"):
+            return None, f"{file_name} has {found['size']} bytes, recorded {wanted.get('size')}"
+        if found["sha256"] != wanted.get("sha256"):
+            return None, f"{file_name} does not match its recorded SHA-256"
+    try:
+        with np.load(directory / f"{name}.npz") as z:
+            return {k: z[k] for k in z.files}, None
+    except (OSError, ValueError) as exc:  # pragma: no cover - the checksum matched the file as written
+        return None, f"{name}.npz cannot be read ({exc})"
+
+
+def _check_fingerprint(directory, fingerprint: dict) -> None:
+    """Refuse (before anything is written) a tiles folder made for another model, slice or tiling."""
+    import json
+
+    from netatlas._errors import ResumeRefusedError
+    from netatlas.report import atomic_write
+
+    meta = directory / "tiles.json"
+    if not meta.exists():
+        atomic_write(meta, lambda tmp: tmp.write_text(json.dumps(fingerprint)))
+        return
+    try:
+        previous = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        previous = None
+    if not isinstance(previous, dict):
+        raise ResumeRefusedError(f"{directory} holds tiles whose settings ({meta.name}) are unreadable; use a "
+                                 "new --out", path=directory)
+    changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+    if changed:
+        names = {"net": "the model's weights", "plane": "the plane's origin or directions"}
+        raise ResumeRefusedError(f"{directory} holds tiles of another model, slice or tiling "
+                                 f"({', '.join(names.get(k, k) for k in changed)} differ); use a new --out",
+                                 path=directory)
+
+
+def _remove_temporaries(directory) -> None:
+    """Temporary files left by a process killed while writing (an interrupt or a full disk removes its own)."""
+    for path in directory.glob(".tile_*.tmp.*"):
+        path.unlink(missing_ok=True)
 
 
 def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: float, method: str = "auto",
                      client=None, picture: int = 512) -> dict:
     """Partition ``plane`` tile by tile without holding it in memory: complete regions go to one
     Parquet file per tile, regions cut by tile borders are merged at the end into ``merged.parquet``.
-    Resumable: tiles whose files exist are not recomputed. Returns a summary (counts, area, the
-    picture as an (P, P) array of pattern hashes, P = picture rounded down to a multiple of tiles).
+
+    Resumable: finished tiles (see NOTE [finished tiles]) are not recomputed; a damaged one (a file
+    truncated or changed since its record) is reported in one log line and recomputed. A folder made for
+    another model, slice or tiling is refused (``ResumeRefusedError``) before anything in it is changed.
+    Returns a summary (counts, area, the picture as an (P, P) array of pattern hashes, P = picture
+    rounded down to a multiple of tiles, and ``recomputed_tiles``: why each damaged tile was recomputed).
 
     Examples
     --------
@@ -322,33 +412,38 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
     ...                      tolerance=1e-10, picture=8)
     >>> s["num_regions"] == netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 1], seed=0)).num_regions
     True
+    >>> s["recomputed_tiles"]
+    []
     """
-    import json
     from pathlib import Path
 
     from netatlas.nets import as_net
 
     net = as_net(net, input_shape=plane.input_shape)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     fingerprint = {"tiles": tiles, "bounds": list(plane.bounds), "tolerance": tolerance, "method": method,
                    "picture": picture, "net": _net_digest(net), "plane": _plane_digest(plane)}
-    meta = directory / "tiles.json"
-    if meta.exists() and json.loads(meta.read_text()) != fingerprint:
-        raise ValueError(f"{directory} holds tiles of another model, slice or tiling; use a new --out")
-    meta.write_text(json.dumps(fingerprint))
+    directory.mkdir(parents=True, exist_ok=True)
+    _check_fingerprint(directory, fingerprint)
+    _remove_temporaries(directory)
     px = max(picture // tiles, 1)
     jobs = [(i, j) for j in range(tiles) for i in range(tiles)]
-    results = {}
+    results, damaged = {}, []
+    for i, j in jobs:
+        results[i, j], why = _finished_tile(directory, i, j)
+        if why is not None:
+            damaged.append(f"{_tile_name(i, j)}: {why}")
+            logger.warning("stream_partition: damaged tile in %s: %s; recomputing it", directory, damaged[-1])
+    todo = [ij for ij in jobs if results[ij] is None]
     if client is None:
-        for i, j in jobs:
+        for i, j in todo:
             results[i, j] = stream_tile(net, plane, i, j, tiles, tolerance, method, directory, px)
-    else:
+    elif todo:
         from distributed import as_completed
 
         remote = client.scatter(net, broadcast=True, hash=False)
         futures = {client.submit(stream_tile, remote, plane, i, j, tiles, tolerance, method, str(directory), px,
-                                 pure=False): (i, j) for i, j in jobs}
+                                 pure=False): (i, j) for i, j in todo}
         for future in as_completed(list(futures)):
             results[futures[future]] = future.result()
             future.release()
@@ -363,7 +458,7 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
                  + K.polygon_areas(merged["xy"], merged["off"]).sum())
     return {"num_regions": n_complete + n_merged, "complete_in_tiles": n_complete, "merged_across_borders": n_merged,
             "area": area, "slice_area": plane.area, "tiles": tiles, "picture": image,
-            "files": sorted(p.name for p in directory.glob("*.parquet"))}
+            "files": sorted(p.name for p in directory.glob("*.parquet")), "recomputed_tiles": damaged}
 
 
 def _net_digest(net) -> str:
