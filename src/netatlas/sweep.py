@@ -25,21 +25,22 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 
 from netatlas.report import to_jsonable
+from netatlas.report._run import new_temporary
 
 __all__ = ["grid", "config_key", "run", "load_results", "status", "SweepStatus"]
 
@@ -48,22 +49,32 @@ logger = logging.getLogger(__name__)
 _PREFIX_LENGTH = 48  # characters of the readable part of a key
 _VALUE_LENGTH = 12  # characters of each value in the readable part
 _HASH_LENGTH = 12  # hex digits of SHA-256: 48 bits, collisions negligible for any real sweep
+_RECORD_BYTES = 1024  # a config's record in memory: a dict of ~10 fields (360 B), its strings and numbers
 
 
 def grid(**axes) -> list[dict]:
     """The Cartesian product of the given axes, as a list of config dicts in a stable order.
 
-    Axes vary in the order given, the last fastest (like nested loops, or ``itertools.product``).
+    Axes vary in the order given, the last fastest (like nested loops, or ``itertools.product``). The
+    size of the product and the memory its list needs are known from the axes' lengths: a grid over the
+    memory budget is refused before any config is made.
 
     Parameters
     ----------
     **axes : iterable or scalar
-        Values of each axis; a scalar (or a string) is a single value.
+        Values of each axis; a scalar (or a string) is a single value. Sequences (lists, tuples,
+        ranges) are read in place, other iterables listed first.
 
     Returns
     -------
     list of dict
         ``prod(len(axis))`` configs; ``[{}]`` for no axes, ``[]`` if any axis is empty.
+
+    Raises
+    ------
+    MemoryBudgetError
+        If the list would need more than the memory budget (``NETATLAS_MEMORY_BUDGET``); the message
+        gives the number of configs, the estimate and the budget.
 
     Examples
     --------
@@ -73,6 +84,10 @@ def grid(**axes) -> list[dict]:
     [{'dataset': 'moons', 'seed': 0}, {'dataset': 'moons', 'seed': 1}]
     >>> grid(seed=[])
     []
+    >>> grid(a=range(10**6), b=range(10**6))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    netatlas._errors.MemoryBudgetError: grid: 1,000,000,000,000 configs (1,000,000 x 1,000,000 values) need ...
     """
     names = list(axes)
     values = []
@@ -80,8 +95,27 @@ def grid(**axes) -> list[dict]:
         axis = axes[name]
         if isinstance(axis, (str, bytes, Mapping)) or not isinstance(axis, Iterable):
             axis = [axis]
-        values.append(list(axis))
+        values.append(axis if isinstance(axis, Sequence) else list(axis))
+    n_configs = math.prod(len(axis) for axis in values)
+    if n_configs:
+        # one dict per config and its slot in the list (8 bytes, and up to 1/8 more as the list grows);
+        # the values themselves are shared with the axes
+        first = dict(zip(names, (axis[0] for axis in values), strict=True))
+        lengths = " x ".join(f"{len(axis):,}" for axis in values)
+        _check_size(n_configs, sys.getsizeof(first) + 16, f"grid: {n_configs:,} configs ({lengths} values)")
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _check_size(n_configs: int, bytes_per_config: int, what: str) -> None:
+    """Refuse a sweep whose configs alone would exceed the memory budget, before any is built."""
+    from netatlas._errors import MemoryBudgetError
+    from netatlas._memory import format_bytes, memory_budget
+
+    nbytes, budget = n_configs * bytes_per_config, memory_budget()
+    if nbytes > budget:
+        raise MemoryBudgetError(f"{what} need about {format_bytes(nbytes)} to hold, over the memory budget of "
+                                f"{format_bytes(budget)} (NETATLAS_MEMORY_BUDGET); sweep fewer values or split "
+                                "the grid into several sweeps")
 
 
 def _non_finite(value, path=""):
@@ -192,9 +226,9 @@ def _execute(fn: Callable, config: dict, key: str) -> dict:
 
 def _write_atomic(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = new_temporary(path, ".tmp")  # not .json: a temporary left by a killed process is not a record
     try:
-        with os.fdopen(handle, "w") as stream:
+        with open(tmp, "w") as stream:
             json.dump(obj, stream, indent=1, allow_nan=False)
             stream.flush()
             os.fsync(stream.fileno())
@@ -329,10 +363,7 @@ def run(fn: Callable[[dict], dict], configs: Iterable[Mapping], out, *, dask=Non
         raise TypeError(f"sweep.run: fn must be callable, got {type(fn).__name__}.")
     if isinstance(configs, Mapping):
         raise TypeError("sweep.run: configs must be a list of dicts (use grid(...) or [config]), got a dict.")
-    configs = [dict(c) if isinstance(c, Mapping) else c for c in configs]
-    for index, config in enumerate(configs):
-        if not isinstance(config, dict):
-            raise TypeError(f"sweep.run: configs[{index}] must be a dict, got {type(config).__name__}.")
+    configs = _take_configs(configs)
     keys = [config_key(c) for c in configs]
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -400,6 +431,29 @@ def run(fn: Callable[[dict], dict], configs: Iterable[Mapping], out, *, dask=Non
         warnings.warn(f"sweep.run: {len(failures)} of {len(records)} configs failed (recorded in "
                       f"{out / 'failed'}; rerun to retry them); first: {first[0]}: {first[1]}", stacklevel=2)
     return ordered
+
+
+def _take_configs(configs: Iterable) -> list[dict]:
+    """Copies of the configs, read one by one and refused by size before they are all held: a sized
+    collection by its length, an iterator as soon as it yields more than the memory budget allows."""
+    from netatlas._memory import memory_budget
+
+    listed: list[dict] = []
+    n_allowed = per_config = None
+    for index, config in enumerate(configs):
+        if not isinstance(config, Mapping):
+            raise TypeError(f"sweep.run: configs[{index}] must be a dict, got {type(config).__name__}.")
+        if per_config is None:
+            # per config, run holds: its copy and its JSON-safe copy, its key and its entry in sweep.json
+            # (a dict and the JSON text), and its record
+            per_config = 3 * sys.getsizeof(dict(config)) + 2 * len(_canonical_json(config)) + _RECORD_BYTES
+            if isinstance(configs, Sized):
+                _check_size(len(configs), per_config, f"sweep.run: {len(configs):,} configs")
+            n_allowed = memory_budget() // per_config
+        if index >= n_allowed:  # an iterator, longer than the budget allows: stop reading it
+            _check_size(index + 1, per_config, f"sweep.run: more than {index:,} configs (from an iterator)")
+        listed.append(dict(config))
+    return listed
 
 
 def _run_dask(client, fn, todo: dict[str, dict], finished: Callable[[dict], None]) -> None:
@@ -512,6 +566,9 @@ class SweepStatus:
 def status(out) -> SweepStatus:
     """Count finished, failed and pending configs of a sweep directory (reads files only).
 
+    Raises FileNotFoundError if ``out`` does not exist and ValueError if it is not a sweep directory
+    (it has none of sweep.json, results/ and failed/).
+
     Examples
     --------
     >>> import tempfile
@@ -529,6 +586,11 @@ def status(out) -> SweepStatus:
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(f"status: {out} is not a sweep directory (it does not exist).")
+    if not any((out / name).exists() for name in ("sweep.json", "results", "failed")):
+        inner = [p for p in sorted(out.glob("*/sweep.json"))]
+        hint = f"; did you mean {inner[0].parent}?" if inner else ""
+        raise ValueError(f"status: {out} is not a sweep directory (it has no sweep.json, results/ or failed/); "
+                         f"give the --out of `netatlas sweep run` or the out of netatlas.sweep.run{hint}")
     done = {p.stem for p in (out / "results").glob("*.json")}
     failed = {}
     for path in sorted((out / "failed").glob("*.json")):

@@ -50,7 +50,7 @@ def atomic_write(path, write) -> Path:
     'hello'
     """
     path = Path(path)
-    tmp = _new_temporary(path)
+    tmp = new_temporary(path, f".tmp{path.suffix}")
     try:
         write(tmp)
         with open(tmp, "rb") as stream:
@@ -62,11 +62,11 @@ def atomic_write(path, write) -> Path:
     return path
 
 
-def _new_temporary(path: Path) -> Path:
-    """A new empty file beside ``path`` (hidden, same suffix) with the permissions of any new file:
-    0o666 less the umask (``tempfile.mkstemp`` makes 0o600, which ``os.replace`` would keep)."""
+def new_temporary(path: Path, suffix: str) -> Path:
+    """A new empty file ``.<stem>.<random><suffix>`` beside ``path`` with the permissions of any new
+    file: 0o666 less the umask (``tempfile.mkstemp`` makes 0o600, which ``os.replace`` would keep)."""
     for _ in range(100):
-        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{suffix}")
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
