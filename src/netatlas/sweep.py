@@ -257,17 +257,26 @@ def _store(out: Path, record: dict) -> None:
 
 @contextlib.contextmanager
 def _held_interrupt():
-    """Within the block, Ctrl-C (SIGINT) is recorded instead of raised; yields a list that is non-empty
-    afterwards if it came. Only in the main thread (elsewhere signals cannot be handled)."""
+    """Within the block, Ctrl-C (SIGINT), and SIGTERM where Python handles it (a CLI command raises
+    ``Terminated``), are recorded instead of raised; yields the list of signals that came. Only in the
+    main thread (elsewhere signals cannot be handled)."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    held = [signal.SIGINT] + ([signal.SIGTERM] if callable(signal.getsignal(signal.SIGTERM)) else [])
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in held}
     try:
         yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _deliver(received: list[int]) -> None:
+    """Raise what the first held signal raises now that its handler is back (KeyboardInterrupt for Ctrl-C)."""
+    signal.raise_signal(received[0])
+    raise KeyboardInterrupt  # its handler returned (it only records): stop as Ctrl-C would
 
 
 def _resolve_client(dask):
@@ -302,7 +311,7 @@ def _resolve_client(dask):
             with contextlib.suppress(Exception):
                 client.close()
                 cluster.close()
-            raise KeyboardInterrupt
+            _deliver(interrupted)
 
         def cleanup():
             client.close()

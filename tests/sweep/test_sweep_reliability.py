@@ -64,16 +64,21 @@ def test_cli_sweep_with_failures_exits_1_saying_how_many_and_the_first_cause(tmp
 _INTERRUPTED_SWEEP = """
 import os, signal, sys, threading, time
 import distributed  # imported before the timer: the interrupt lands while the cluster starts or runs
+from netatlas.report import command_runs
 from netatlas.sweep import grid, run
 sys.path.insert(0, {here!r})
 from test_sweep_reliability import sleepy
 
-threading.Timer({delay}, os.kill, (os.getpid(), signal.SIGINT)).start()
+threading.Timer({delay}, os.kill, (os.getpid(), signal.{signal})).start()
 try:
-    run(sleepy, grid(x=[1, 2, 3]), {out!r}, dask="local")
+    with command_runs():  # as in a CLI command: SIGTERM raises Terminated (SystemExit 143)
+        run(sleepy, grid(x=[1, 2, 3]), {out!r}, dask="local")
 except KeyboardInterrupt:
     print("INTERRUPTED", flush=True)
     sys.exit(130)
+except SystemExit:
+    print("TERMINATED", flush=True)
+    raise
 print("FINISHED")
 """
 
@@ -85,13 +90,17 @@ def sleepy(config):
     return {"x": config["x"]}
 
 
-@pytest.mark.parametrize("delay", [0.2, 4.0])
-def test_ctrl_c_under_dask_local_raises_keyboard_interrupt_cleanly(tmp_path, delay):
-    script = _INTERRUPTED_SWEEP.format(here=os.path.dirname(__file__), delay=delay, out=str(tmp_path / "s"))
+@pytest.mark.parametrize("delay,signal_name,code,said", [(0.2, "SIGINT", 130, "INTERRUPTED"),
+                                                        (4.0, "SIGINT", 130, "INTERRUPTED"),
+                                                        (0.2, "SIGTERM", 143, "TERMINATED"),
+                                                        (4.0, "SIGTERM", 143, "TERMINATED")])
+def test_ctrl_c_or_sigterm_under_dask_local_stops_cleanly(tmp_path, delay, signal_name, code, said):
+    script = _INTERRUPTED_SWEEP.format(here=os.path.dirname(__file__), delay=delay, out=str(tmp_path / "s"),
+                                       signal=signal_name)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
                           timeout=120, env=env)
-    assert done.returncode == 130 and "INTERRUPTED" in done.stdout, done.stderr[-2000:]
+    assert done.returncode == code and said in done.stdout, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr[-2000:]
 
 
@@ -101,6 +110,7 @@ def test_held_interrupt_defers_sigint():
     with _held_interrupt() as received:
         os.kill(os.getpid(), signal.SIGINT)
     assert received == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # SIGTERM is held only where Python handles it
     with pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(1)  # the handler is restored: the signal interrupts this
