@@ -154,3 +154,17 @@ def test_cli_resume_reports_a_damaged_tile_and_recomputes_it(tmp_path, capsys):
     assert summary["recomputed_tiles"] == [
         f"tile_002_002: tile_002_002.npz has 100 bytes, recorded {npz.stat().st_size}"]
     np.load(npz).close()
+
+
+def test_on_dask_only_the_damaged_tile_is_recomputed(tmp_path, exact):
+    distributed = pytest.importorskip("dask.distributed")
+    _stream(tmp_path)
+    (tmp_path / "tile_000_001.npz").write_bytes(b"")
+    others = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("tile_*") if not p.name.startswith("tile_000_001")}
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        summary = stream_partition(_net(), Plane.square(1.0), 3, tmp_path, tolerance=TOLERANCE, picture=30,
+                                   client=client)
+    assert summary["num_regions"] == exact
+    assert [why.split(":")[0] for why in summary["recomputed_tiles"]] == ["tile_000_001"]
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("tile_*")
+            if not p.name.startswith("tile_000_001")} == others
