@@ -22,8 +22,8 @@ __getattr__, __dir__ = _attach(__name__, {
     "_features": ["FeatureMap", "as_feature_map"],
     "_logvol": ["log_abs_derivative"],
     "_user": ["QUANTITIES", "MetricMap", "metric_map"],
-    "_metric": ["RANK_TOLERANCE", "effective_volume", "jacobian", "metric", "plane_metric", "pseudo_volume_element",
-        "volume_element"],
+    "_metric": ["RANK_TOLERANCE", "effective_volume", "jacobian", "metric", "plane_metric",
+        "plane_volume_element", "pseudo_volume_element", "volume_element"],
 }, submodules=("infinite_width",))
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "metric",
     "metric_map",
     "plane_metric",
+    "plane_volume_element",
     "pseudo_volume_element",
     "scalar_curvature",
     "scalar_curvature_from_metric",

@@ -1,5 +1,5 @@
 """``netatlas magnify model MODEL`` (the metric of the user's own model) and ``netatlas metric MODEL`` (the
-volume element / effective volume of a model file at data points and on a plane): commands writing a
+in-plane metric of a model file on a plane, the effective volume / volume element at data points): commands writing a
 run directory. The Zavatone-Veth et al. studies ``magnify toy|images|ssl`` are added to the ``magnify``
 group from :mod:`netatlas.experiments.zavatoneveth2023`."""
 
@@ -28,6 +28,9 @@ def _threads(threads):
 
 
 # -- the user's own model ----------------------------------------------------------------------------
+_QUANTITY_HELP = ("auto (the in-plane metric on a plane, the effective volume at data points), plane (log sqrt "
+                  "det U^T J^T J U), effective (sum log10 sigma_i(J/sqrt m)) or volume (log sqrt det J^T J, "
+                  "needs m >= d)")
 _MODEL_HELP = "Model file: .pt2 (torch.export) or .pt/.pth/.safetensors state dict with a JSON spec"
 
 
@@ -57,8 +60,8 @@ def _run_user_model(command, model, spec, layer, data, n, through, plane, grid, 
     from netatlas.metric._user import QUANTITIES
 
     _threads(threads)
-    if quantity not in QUANTITIES:
-        raise ValueError(f"{command}: --quantity must be one of {', '.join(QUANTITIES)}; got {quantity!r}")
+    if quantity != "auto" and quantity not in QUANTITIES:
+        raise ValueError(f"{command}: --quantity must be one of auto, {', '.join(QUANTITIES)}; got {quantity!r}")
     if n < 1 or grid < 2:
         raise ValueError(f"{command}: need --n >= 1 and --grid >= 2; got --n {n}, --grid {grid}")
     if through and not data:
@@ -101,43 +104,64 @@ def _run_user_model(command, model, spec, layer, data, n, through, plane, grid, 
               "grid": grid, "quantity": quantity}
     run_dir = RunDir.create(out, command=command, config=config)
     result = metric_map(net, layer=layer, points=points, labels=labels, plane=the_plane, grid=grid,
-                        quantity=quantity)
+                        quantity=None if quantity == "auto" else quantity)
     import matplotlib.pyplot as plt
 
     if result.plane_values is not None:
         fig, ax = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
         _plot.plot_metric_plane(result, ax)
         where = f"the plane through points {list(through)}" if through else f"the plane {the_plane.bounds}"
-        run_dir.save_figure(fig, "plane", f"{QUANTITIES[quantity]} of {result.features} on {where}; black: "
-                            "boundaries between predicted classes; numbered: the anchor points.")
+        drawn = (f"drawn on its {result.partition.num_regions:,} exact linear regions" if result.partition is not None
+                 else "at each grid point")
+        run_dir.save_figure(fig, "plane", f"{QUANTITIES[result.plane_quantity]} of {result.features} on {where}, "
+                            f"{drawn}; black: boundaries between predicted classes; numbered: the anchor points.")
         run_dir.save_arrays("plane", us=result.us, vs=result.vs, values=result.plane_values,
                             **({"predicted": result.plane_predicted, "entropy": result.plane_entropy}
-                               if result.plane_predicted is not None else {}))
+                               if result.plane_predicted is not None else {}),
+                            **({"region_values": result.region_values} if result.region_values is not None else {}))
     if result.point_values is not None:
         fig, ax = plt.subplots(figsize=(6, 3.8), constrained_layout=True)
         _plot.plot_metric_points(result, ax)
-        run_dir.save_figure(fig, "points", f"{QUANTITIES[quantity]} of {result.features} at {source}.")
+        run_dir.save_figure(fig, "points", f"{QUANTITIES[result.quantity]} of {result.features} at {source}.")
         run_dir.save_arrays("points", values=result.point_values, labels=result.point_labels,
                             **({"predicted": result.point_predicted, "entropy": result.point_entropy}
                                if result.point_predicted is not None else {}))
     summary = {"command": command, "model": str(model), "input_shape": list(net.input_shape), **result.summary()}
     run_dir.write_summary(summary)
-    rows = [{"set": name, **{k: v for k, v in summary[name].items() if not isinstance(v, (dict, list))}}
-            for name in ("points", "plane") if name in summary]
-    run_dir.add_table(QUANTITIES[quantity], rows, "n_minus_inf: points where J is rank-deficient in exact "
-                      "arithmetic; spearman_with_entropy: rank correlation with the predictive entropy.")
-    for message in result.warnings:
-        run_dir.add_text("Warning", message)
-    path = run_dir.write_report(f"{command}: {model}", f"Features: {result.features}. Values are computed in "
-                                "log space (exact for saturated nets); numbers are reported whatever they are.")
     for name in ("points", "plane"):
         if name in summary:
-            s = summary[name]
-            extra = (f", Spearman with entropy {s['spearman_with_entropy']:.3f}"
-                     if "spearman_with_entropy" in s else "")
-            typer.echo(f"{name}: {s['n']} values, median {s['median']:.4g} (min {s['min']:.4g}, max {s['max']:.4g}), "
-                       f"{s['n_minus_inf']} -inf{extra}")
+            quantity_name = summary[name].get("quantity", summary["quantity"])
+            rows = [{"set": name, **{k: v for k, v in summary[name].items() if not isinstance(v, (dict, list, str))}}]
+            run_dir.add_table(f"{name}: {QUANTITIES[quantity_name]}", rows, "n_finite: the values every statistic "
+                              "uses (statistic_n_finite where it differs); n_minus_inf: points where J is "
+                              "rank-deficient in exact arithmetic; spearman_with_entropy: rank correlation with "
+                              "the predictive entropy.")
+    for heading, messages in (("Note", result.notes), ("Warning", result.warnings), ("Flag", summary["flags"])):
+        for message in messages:
+            run_dir.add_text(heading, message)
+    path = run_dir.write_report(f"{command}: {model}", f"Features: {result.features}. Values are computed in "
+                                "log space (exact for saturated nets); numbers are reported whatever they are.")
+    for message in result.notes:
+        typer.echo(message)
+    for name in ("points", "plane"):
+        if name in summary:
+            typer.echo(_summary_line(name, summary[name], summary.get("quantity")))
     typer.echo(f"report: {path}")
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _summary_line(name, s, quantity) -> str:
+    """One line per set: the statistics with the count of finite values they used."""
+    line = (f"{name} ({s.get('quantity', quantity)}): {s['n_finite']} of {s['n']} values finite, median "
+            f"{_number(s['median'])} (min {_number(s['min'])}, max {_number(s['max'])})")
+    if "spearman_with_entropy" in s:
+        rho = s["spearman_with_entropy"]
+        line += (f", Spearman with entropy {rho:.3f} over {s['spearman_with_entropy_n_finite']} points" if rho is not
+                 None else f", no Spearman with entropy ({s['spearman_with_entropy_n_finite']} finite points)")
+    return line
 
 
 def metric_command(
@@ -150,12 +174,12 @@ def metric_command(
     through: tuple[int, int, int] = typer.Option(None, help="Plane through three of the data points (indices)"),
     plane: str = typer.Option(None, help="Plane square:S: [-S, S]^2 in the first two input coordinates"),
     grid: int = typer.Option(40, help="Plane grid points per side"),
-    quantity: str = typer.Option("effective", help="effective (sum log10 sigma_i(J/sqrt m)) or volume "
-                                                   "(log sqrt det J^T J, needs m >= d)"),
+    quantity: str = typer.Option("auto", help=_QUANTITY_HELP),
     out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
     threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
 ):
-    """Volume element / effective volume of a model file at data points and on a plane, with plots.
+    """The metric of a model file's features: the in-plane metric on a plane (drawn over its exact linear
+    regions for a piecewise-linear net), the effective volume (or volume element) at data points.
 
     Python: ``netatlas.metric.metric_map(netatlas.nets.load(MODEL), layer=L, points=x, plane=p)``
     """
@@ -172,15 +196,17 @@ def magnify_model(
     through: tuple[int, int, int] = typer.Option(None, help="Plane through three of the data points (indices)"),
     plane: str = typer.Option(None, help="Plane square:S: [-S, S]^2 in the first two input coordinates"),
     grid: int = typer.Option(40, help="Plane grid points per side"),
+    quantity: str = typer.Option("auto", help=_QUANTITY_HELP),
     out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
     threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
 ):
-    """Your model: is the effective volume of a layer's features larger near its decision boundaries?
+    """Your model: does a layer's metric magnify areas near its decision boundaries?
 
-    Reports the effective volume at data points and on a plane against predictive entropy and
-    predicted-class changes. Python: ``netatlas.metric.metric_map(net, layer=L, points=x, plane=p)``
+    Reports the in-plane metric on a plane and the effective volume at data points against predictive
+    entropy and predicted-class changes (--quantity picks another).
+    Python: ``netatlas.metric.metric_map(net, layer=L, points=x, plane=p)``
     """
-    _run_user_model("magnify model", model, spec, layer, data, n, through, plane, grid, "effective", out, threads)
+    _run_user_model("magnify model", model, spec, layer, data, n, through, plane, grid, quantity, out, threads)
 
 
 def register(app: typer.Typer) -> None:

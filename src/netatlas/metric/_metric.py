@@ -56,6 +56,7 @@ __all__ = [
     "pseudo_volume_element",
     "effective_volume",
     "plane_metric",
+    "plane_volume_element",
     "RANK_TOLERANCE",
 ]
 
@@ -338,13 +339,38 @@ def _warn_lost(caller, lost: torch.Tensor, what: str) -> None:
 def _log_full_volume(fm: FeatureMap, x, chunk_size, caller):
     """Natural log of prod_{i <= min(m, d)} sigma_i(scale * J) at every point, never underflowing."""
     k = min(fm.net.n_outputs, fm.net.n_inputs)
-    out = torch.empty(x.shape[0], dtype=torch.float64)
+    out = torch.full((x.shape[0],), -math.inf, dtype=torch.float64)
     lost = torch.zeros(x.shape[0], dtype=torch.bool)
+    rank = torch.empty(x.shape[0], dtype=torch.long)
     for part in _net_chunks(fm, x, chunk_size):
-        result = _logvol.log_volume(fm.net, x[part])
-        out[part], lost[part] = result.value + k * math.log(fm.scale), result.lost
+        # rank J <= the structural bound (one forward pass): below k the product is exactly 0, so the
+        # costly log-space propagation runs only where it can be non-zero
+        rank[part] = _logvol.structural_rank(fm.net, x[part])
+        full = rank[part] == k
+        if full.any():
+            result = _logvol.log_volume(fm.net, x[part][full])
+            value, flags = out[part], lost[part]
+            value[full], flags[full] = result.value + k * math.log(fm.scale), result.lost
+            out[part], lost[part] = value, flags
+    _warn_rank_deficient(caller, rank, k)
     _warn_lost(caller, lost, "derivatives beyond float64's range or mixed across residual branches")
     return out
+
+
+def _warn_rank_deficient(caller, rank, k):
+    """One warning with the count of points where rank J < k is structural (the value is exactly -inf)."""
+    deficient = rank < k
+    n = int(deficient.sum())
+    if not n:
+        return
+    where = "every point" if n == rank.numel() else f"{n} of {rank.numel()} points"
+    warnings.warn(
+        f"{caller}: rank J <= {int(rank[deficient].max())} < min(m, d) = {k} at {where} (a layer's width, a "
+        "weight's rank or units with zero derivative bound it), so the value there is -inf (not computed); "
+        "on a plane the in-plane metric (plane_volume_element) is the quantity that stays finite, at points "
+        "k='rank' or pseudo_volume_element",
+        stacklevel=3,
+    )
 
 
 def _log_top_singular_values(fm: FeatureMap, x, k, chunk_size, caller):
@@ -694,20 +720,92 @@ def plane_metric(
     tensor([[1., 0.],
             [0., 4.]], dtype=torch.float64)
     """
+    uv, shape, fm, x, U = _plane_inputs(feature_fn, plane, grid, scale_by_width, "plane_metric")
+    out = torch.empty(x.shape[0], 2, 2, dtype=x.dtype)
+    for part, JU in _plane_jacobian_chunks(fm, x, U, chunk_size):
+        out[part] = JU.mT @ JU
+    return out.reshape(*shape, 2, 2)
+
+
+def plane_volume_element(
+    feature_fn,
+    plane,
+    grid=64,
+    log: bool = True,
+    *,
+    scale_by_width: bool | None = None,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """The area element ``sqrt(det(U^T J^T J U))`` of the in-plane metric (or its natural log).
+
+    How much the feature map magnifies area *within* the plane: unlike :func:`volume_element` (the
+    ``d``-dimensional volume, zero wherever ``rank J < d``, e.g. always for a layer narrower than the
+    input) it is positive wherever ``J d1`` and ``J d2`` are linearly independent. For a piecewise-linear
+    net it is constant on each linear region of the slice.
+
+    Parameters
+    ----------
+    feature_fn, plane, grid, scale_by_width, chunk_size
+        As in :func:`plane_metric`.
+    log : bool
+        Return ``log sqrt(det)`` (natural log; default): ``-inf`` where the plane collapses to a line or a
+        point.
+
+    Returns
+    -------
+    Tensor of shape grid_shape
+        ``(n, n)`` for an int grid (rows follow v), ``(P,)`` for plane coordinates.
+
+    Notes
+    -----
+    With ``a = J d1`` and ``b = J d2`` (2 JVPs per point), ``sqrt(det) = sqrt(|a|^2 |b|^2 - (a.b)^2)`` is
+    computed as ``|a| |b - (a.b / |a|^2) a|``, which avoids the cancellation of the closed form when
+    ``a`` and ``b`` are nearly parallel.
+
+    Examples
+    --------
+    >>> import torch, netatlas
+    >>> plane = netatlas.Plane([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0])
+    >>> plane_volume_element(lambda x: 3.0 * x, plane, [[0.0, 0.0]], log=False)   # 3 * 1 * 3 * 2
+    tensor([18.], dtype=torch.float64)
+    >>> plane_volume_element(lambda x: x[:, :1], plane, [[0.0, 0.0]])   # the plane folds onto a line
+    tensor([-inf], dtype=torch.float64)
+    """
+    uv, shape, fm, x, U = _plane_inputs(feature_fn, plane, grid, scale_by_width, "plane_volume_element")
+    out = torch.empty(x.shape[0], dtype=x.dtype)
+    for part, JU in _plane_jacobian_chunks(fm, x, U, chunk_size):
+        out[part] = log_plane_area(JU)
+    out = out.reshape(shape)
+    return out if log else torch.exp(out)
+
+
+def log_plane_area(JU: torch.Tensor) -> torch.Tensor:
+    """``log |a| |b - proj_a b|`` for the columns ``a, b`` of a batch ``(B, m, 2)``: log sqrt det(JU^T JU)."""
+    a, b = JU[..., 0], JU[..., 1]
+    aa = (a * a).sum(-1)
+    proj = (a * b).sum(-1) / torch.where(aa > 0, aa, 1.0)
+    perp = b - proj[..., None] * a
+    return 0.5 * (torch.log(aa) + torch.log((perp * perp).sum(-1)))
+
+
+def _plane_inputs(feature_fn, plane, grid, scale_by_width, caller):
+    """Checked (uv (P, 2), grid shape, FeatureMap, points (P, d), U (d, 2)) of a plane and grid."""
     from netatlas.slices import Plane
 
     if not isinstance(plane, Plane):
-        raise TypeError(f"plane_metric: plane must be a netatlas.Plane; got {type(plane).__name__}")
-    uv, shape = _plane_points(plane, grid, "plane_metric")
+        raise TypeError(f"{caller}: plane must be a netatlas.Plane; got {type(plane).__name__}")
+    uv, shape = _plane_points(plane, grid, caller)
     points = torch.from_numpy(plane.to_input(uv))
-    fm, x = _prepare(feature_fn, points, "plane_metric", scale_by_width)
+    fm, x = _prepare(feature_fn, points, caller, scale_by_width)
     U = torch.from_numpy(plane.basis).to(x.dtype)  # (d, 2)
-    out = torch.empty(x.shape[0], 2, 2, dtype=x.dtype)
+    return uv, shape, fm, x, U
+
+
+def _plane_jacobian_chunks(fm, x, U, chunk_size):
+    """Yield (slice, J U chunk (b, m, 2))."""
     m = _n_features(fm, x)
     for part in _chunks(x.shape[0], 2 * m, chunk_size):
-        JU = _plane_jacobian(fm, x[part], U)  # (b, m, 2)
-        out[part] = JU.mT @ JU
-    return out.reshape(*shape, 2, 2)
+        yield part, _plane_jacobian(fm, x[part], U)
 
 
 def _plane_jacobian(fm, x, U):

@@ -10,7 +10,8 @@ __all__ = [
     "plot_metric_points",
 ]
 
-_LABELS = {"effective": "effective volume (log10)", "volume": "log sqrt(det g)"}
+_LABELS = {"effective": "effective volume (log10)", "volume": "log sqrt(det g)",
+           "plane": "in-plane log sqrt det(U^T g U)"}
 
 
 def _extent(us, vs):
@@ -60,10 +61,17 @@ def plot_metric_plane(result, ax=None):
         raise ValueError("plot_metric_plane: this MetricMap has no plane (pass plane= to metric_map)")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.2), constrained_layout=True)
-    values = np.where(np.isfinite(result.plane_values), result.plane_values, np.nan)
-    im = ax.imshow(values, origin="lower", extent=_extent(result.us, result.vs), cmap="viridis", aspect="auto",
-                   interpolation="nearest")
-    plt.colorbar(im, ax=ax, shrink=0.85, label=_LABELS.get(result.quantity, result.quantity))
+    label = _LABELS.get(result.plane_quantity or result.quantity, result.plane_quantity or result.quantity)
+    if result.partition is not None:
+        im = _draw_regions(ax, result.partition, result.region_values)
+        bounds = result.plane.bounds
+        ax.set_xlim(bounds[0], bounds[1])
+        ax.set_ylim(bounds[2], bounds[3])
+    else:
+        values = np.where(np.isfinite(result.plane_values), result.plane_values, np.nan)
+        im = ax.imshow(values, origin="lower", extent=_extent(result.us, result.vs), cmap="viridis",
+                       aspect="auto", interpolation="nearest")
+    plt.colorbar(im, ax=ax, shrink=0.85, label=label)
     predicted = result.plane_predicted
     if predicted is not None and len(np.unique(predicted)) > 1:
         levels = np.unique(predicted)
@@ -78,6 +86,18 @@ def plot_metric_plane(result, ax=None):
     ax.set_ylabel("v")
     ax.set_title(result.features, fontsize=9)
     return ax
+
+
+def _draw_regions(ax, partition, region_values):
+    """Each exact region filled with its value (regions where it is not finite left blank)."""
+    from matplotlib.collections import PolyCollection
+
+    finite = np.isfinite(region_values)
+    polygons = [partition.polygon(i) for i in np.flatnonzero(finite)]
+    collection = PolyCollection(polygons, array=region_values[finite], cmap="viridis", edgecolors="face",
+                                linewidths=0.2)
+    ax.add_collection(collection)
+    return collection
 
 
 def plot_metric_points(result, ax=None):
