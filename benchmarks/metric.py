@@ -59,7 +59,7 @@ def toy(n_grid, loop_points, rows):
     model = netatlas.nets.mlp([2, 250, 1], "sigmoid", seed=0)
     g = torch.linspace(-1, 1, n_grid, dtype=torch.float64)
     x = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
-    t_netatlas, vol = _timed(lambda: volume_element((model, "1"), x), repeat=3)
+    t_netatlas, vol = _timed(lambda: torch.from_numpy(volume_element((model, "1"), x)), repeat=3)
     fn = _float64_features(model, 2, 1 / math.sqrt(250))
     subset = x[torch.linspace(0, len(x) - 1, loop_points).long()]
 
@@ -68,8 +68,8 @@ def toy(n_grid, loop_points, rows):
 
     t_loop, vol_loop = _timed(lambda: _loop(fn, subset, log_volume))
     t_loop_full = t_loop * len(x) / loop_points
-    vol_sub = volume_element((model, "1"), subset)
-    t_vmap, vol_vmap = _timed(lambda: volume_element(fn, x))  # generic autodiff path: vmap(jacfwd)
+    vol_sub = torch.from_numpy(volume_element((model, "1"), subset))
+    t_vmap, vol_vmap = _timed(lambda: torch.from_numpy(volume_element(fn, x)))  # generic autodiff path: vmap(jacfwd)
     t_forward, _ = _timed(lambda: fn(x), repeat=3)
     diff = float((vol_sub - vol_loop).abs().max())
     diff_vmap = float((vol - vol_vmap).abs().max())
@@ -121,7 +121,7 @@ def images(n_points, loop_points, rows):
 
 
 def _image_case(x, n_points, loop_points, rows, name, model, layer, upto, m):
-    t_netatlas, ev = _timed(lambda: effective_volume((model, layer), x), repeat=2)
+    t_netatlas, ev = _timed(lambda: torch.from_numpy(effective_volume((model, layer), x)), repeat=2)
     fn = _float64_features(model, upto, 1 / math.sqrt(m))
     flat = x.reshape(len(x), -1)
 
@@ -172,7 +172,7 @@ def saturated(n_points, loop_points, rows):
         layer.weight.mul_(factor)
         layer.bias.mul_(factor)
     model = torch.nn.Sequential(layer, torch.nn.Sigmoid())
-    t_netatlas, ev = _timed(lambda: effective_volume((model, "1"), x), repeat=2)
+    t_netatlas, ev = _timed(lambda: torch.from_numpy(effective_volume((model, "1"), x)), repeat=2)
     a = layer(x).detach()
     log_d = -a.abs() - 2 * torch.log1p(torch.exp(-a.abs()))  # log sigmoid'(a), stable
     W = layer.weight.detach()

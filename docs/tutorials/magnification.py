@@ -30,8 +30,8 @@ print(f"train accuracy {history.final_accuracy:.3f}, test accuracy {history.test
 plane = netatlas.Plane.square(1.0)
 u, v = plane.grid(120)
 points = torch.as_tensor(np.stack([u.ravel(), v.ravel()], 1), dtype=torch.float32)
-log_before = netatlas.metric.volume_element((initial, "1"), points, log=True).numpy()
-log_after = netatlas.metric.volume_element((model, "1"), points, log=True).numpy()
+log_before = netatlas.metric.volume_element((initial, "1"), points, log=True)
+log_after = netatlas.metric.volume_element((model, "1"), points, log=True)
 
 with torch.no_grad():
     logits = model(points).numpy()

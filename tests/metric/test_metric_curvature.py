@@ -3,12 +3,27 @@
 import math
 
 import pytest
+import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netatlas
-from netatlas.metric import metric, scalar_curvature, scalar_curvature_from_metric
+from netatlas import metric as lens
+
+
+def _as_torch(fn):
+    """The lens returns NumPy arrays (as every lens does); the references in this file are float64 torch
+    tensors, so its results are compared as tensors."""
+    def call(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return torch.from_numpy(out) if isinstance(out, np.ndarray) else out
+
+    return call
+
+
+metric, scalar_curvature, scalar_curvature_from_metric = map(_as_torch, (
+    lens.metric, lens.scalar_curvature, lens.scalar_curvature_from_metric))
 
 
 def _sphere(radius):

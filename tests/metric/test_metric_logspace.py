@@ -15,8 +15,23 @@ import torch
 from torch import nn
 
 import netatlas
-from netatlas.metric import effective_volume, jacobian, pseudo_volume_element, volume_element
-from netatlas.metric._logvol import log_abs_derivative, log_derivative
+from netatlas import metric as lens
+from netatlas.metric._logvol import log_derivative
+
+
+def _as_torch(fn):
+    """The lens returns NumPy arrays (as every lens does); the references in this file are float64 torch
+    tensors, so its results are compared as tensors."""
+    def call(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return torch.from_numpy(out) if isinstance(out, np.ndarray) else out
+
+    return call
+
+
+effective_volume, jacobian, pseudo_volume_element, volume_element, log_abs_derivative = map(_as_torch, (
+    lens.effective_volume, lens.jacobian, lens.pseudo_volume_element, lens.volume_element,
+    lens.log_abs_derivative))
 from netatlas.nets import Activation
 
 LN10 = math.log(10)

@@ -271,7 +271,7 @@ def _log_volume(frame, view, points) -> dict:
     with warnings.catch_warnings():  # a collapsed layer is drawn as missing, not warned about per frame
         warnings.simplefilter("ignore")
         values = volume_element((frame.model, hidden[layer - 1]), x, log=True)
-    values = np.asarray(torch.as_tensor(values).detach(), dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)  # netatlas.metric returns NumPy arrays
     finite = values[np.isfinite(values)]
     return {"layer": layer, "log_volume": _pack(np.where(np.isfinite(values), values, np.nan)),
             "range": _round([finite.min(), finite.max()] if finite.size else [0, 0], 4)}

@@ -5,12 +5,13 @@ image models, the 2 x 2 metric of a plane slice, 2-D scalar curvature, and (in
 
 ``feature_fn`` is a netatlas ``Net`` or torch module (features = its output), a plain callable
 ``(B, *input_shape) -> (B, ...)`` (used exactly as given), or ``(model, layer_name)`` (an intermediate
-layer's output, scaled by ``1/sqrt(width)`` unless ``scale_by_width=False``).
+layer's output, scaled by ``1/sqrt(width)`` unless ``scale_by_width=False``). Points may be NumPy
+arrays or torch tensors; every function returns NumPy arrays (torch is used inside).
 
 >>> import torch, netatlas
 >>> model = netatlas.nets.mlp([2, 250, 1], "sigmoid", seed=0)
->>> netatlas.metric.volume_element((model, "1"), torch.zeros(3, 2)).shape
-torch.Size([3])
+>>> netatlas.metric.volume_element((model, "1"), torch.zeros(3, 2)).shape   # NumPy out, like every lens
+(3,)
 """
 
 from netatlas._lazy import attach as _attach

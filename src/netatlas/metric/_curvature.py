@@ -18,9 +18,10 @@ autodiff derivatives of g.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from netatlas.metric._metric import _prepare
+from netatlas.metric._metric import _prepare, to_numpy
 
 __all__ = ["scalar_curvature", "scalar_curvature_from_metric"]
 
@@ -33,7 +34,7 @@ def _check_2d(x, caller):
         )
 
 
-def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> torch.Tensor:
+def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> np.ndarray:
     """Scalar curvature ``R = 2K`` of the induced metric at each point of a 2-D input space.
 
     Parameters
@@ -48,7 +49,7 @@ def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> to
 
     Returns
     -------
-    R : Tensor of shape (B,), float64
+    R : ndarray of shape (B,), float64
         ``NaN`` where the metric is singular.
 
     Notes
@@ -63,9 +64,9 @@ def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> to
     ...     u, v = x[:, 0], x[:, 1]
     ...     return torch.stack([u.sin() * v.cos(), u.sin() * v.sin(), u.cos()], 1)
     >>> scalar_curvature(sphere, torch.tensor([[1.0, 0.3], [2.0, -1.0]], dtype=torch.float64))
-    tensor([2.0000, 2.0000], dtype=torch.float64)
+    array([2., 2.])
     >>> scalar_curvature(lambda x: 5 * x, torch.zeros(1, 2, dtype=torch.float64))   # flat
-    tensor([0.], dtype=torch.float64)
+    array([0.])
     """
     fm, x = _prepare(feature_fn, x, "scalar_curvature", scale_by_width)
     _check_2d(x, "scalar_curvature")
@@ -92,10 +93,10 @@ def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> to
         return (a * b).sum(-1) - (ta.mT @ g_inv @ tb)[:, 0, 0]
 
     r1212 = normal_inner(h11, h22) - normal_inner(h12, h12)
-    return torch.where(det > 0, 2 * r1212 / det, torch.nan)
+    return to_numpy(torch.where(det > 0, 2 * r1212 / det, torch.nan))
 
 
-def scalar_curvature_from_metric(metric_fn, x) -> torch.Tensor:
+def scalar_curvature_from_metric(metric_fn, x) -> np.ndarray:
     """Scalar curvature ``R = 2K`` of a 2-D metric given as a differentiable function.
 
     Parameters
@@ -107,7 +108,7 @@ def scalar_curvature_from_metric(metric_fn, x) -> torch.Tensor:
 
     Returns
     -------
-    R : Tensor of shape (B,), float64
+    R : ndarray of shape (B,), float64
 
     Notes
     -----
@@ -120,9 +121,14 @@ def scalar_curvature_from_metric(metric_fn, x) -> torch.Tensor:
     --------
     >>> import torch
     >>> sphere = lambda x: torch.diag_embed(torch.stack([torch.ones_like(x[:, 0]), x[:, 0].sin() ** 2], 1))
-    >>> scalar_curvature_from_metric(sphere, torch.tensor([[1.0, 0.0]], dtype=torch.float64))
-    tensor([2.0000], dtype=torch.float64)
+    >>> scalar_curvature_from_metric(sphere, torch.tensor([[1.0, 0.0]], dtype=torch.float64)).round(10)
+    array([2.])
     """
+    return to_numpy(_curvature_from_metric(metric_fn, x))
+
+
+def _curvature_from_metric(metric_fn, x) -> torch.Tensor:
+    """:func:`scalar_curvature_from_metric` as a float64 tensor (for callers inside the lens)."""
     x = torch.as_tensor(x, dtype=torch.float64)
     if x.dim() != 2:
         raise ValueError(f"scalar_curvature_from_metric: x must have shape (B, 2); got {tuple(x.shape)}")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from netatlas.nets import Net
@@ -84,19 +85,19 @@ def _gelu_tanh_derivative_parts(z):
     return -_softplus(-2 * u) + torch.log(factor.abs()), torch.sign(factor)
 
 
-def log_abs_derivative(act: Activation, z: torch.Tensor) -> torch.Tensor:
+def log_abs_derivative(act: Activation, z) -> np.ndarray:
     """``log |phi'(z)|`` elementwise, accurate where ``phi'`` itself under- or overflows.
 
     Parameters
     ----------
     act : Activation
         The IR activation (its ``name`` and ``params``).
-    z : Tensor
+    z : ndarray or Tensor
         Pre-activations (any shape; float64 recommended).
 
     Returns
     -------
-    Tensor, same shape as z
+    ndarray, same shape and dtype as z
         ``-inf`` exactly where ``phi'(z) = 0`` (a ReLU at ``z <= 0``); piecewise-linear activations give
         the log of their slope (right derivative at a kink, as ``Activation.derivative``).
 
@@ -104,10 +105,11 @@ def log_abs_derivative(act: Activation, z: torch.Tensor) -> torch.Tensor:
     --------
     >>> import torch
     >>> from netatlas.nets import Activation
-    >>> log_abs_derivative(Activation("sigmoid"), torch.tensor([0.0, 800.0], dtype=torch.float64))
-    tensor([  -1.3863, -800.0000], dtype=torch.float64)
+    >>> log_abs_derivative(Activation("sigmoid"), torch.tensor([0.0, 800.0], dtype=torch.float64)).round(4)
+    array([  -1.3863, -800.    ])
     """
-    return log_derivative(act, z)[0]
+    z = torch.from_numpy(np.asarray(z)) if not isinstance(z, torch.Tensor) else z
+    return log_derivative(act, z)[0].detach().cpu().numpy()
 
 
 def log_derivative(act: Activation, z: torch.Tensor):
@@ -469,6 +471,6 @@ def structural_rank(net: Net, x: torch.Tensor) -> torch.Tensor:
         if isinstance(op, Linear):
             bound = bound.clamp_max(int(torch.linalg.matrix_rank(op.weight)))
         elif isinstance(op, Activation):
-            alive = torch.isfinite(log_abs_derivative(op, values[i - 1])).sum(1)
+            alive = torch.isfinite(log_derivative(op, values[i - 1])[0]).sum(1)
             bound = torch.minimum(bound, alive)
     return bound

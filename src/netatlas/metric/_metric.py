@@ -133,6 +133,11 @@ def _prepare(feature_fn, x, caller, scale_by_width=None):
     return fm, x
 
 
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """The public boundary: results leave the lens as NumPy arrays (torch stays inside)."""
+    return t.detach().cpu().numpy()
+
+
 def _check_mode(mode, caller):
     if mode not in _MODES:
         raise ValueError(f"{caller}: mode must be one of {_MODES}; got {mode!r}")
@@ -204,7 +209,7 @@ def jacobian(
     mode: Literal["auto", "forward", "reverse"] = "auto",
     scale_by_width: bool | None = None,
     chunk_size: int | None = None,
-) -> torch.Tensor:
+) -> np.ndarray:
     """Jacobian of the feature map at every point, batched.
 
     Parameters
@@ -222,7 +227,7 @@ def jacobian(
 
     Returns
     -------
-    J : Tensor of shape (B, m, d)
+    J : ndarray of shape (B, m, d)
         ``J[b, i, mu] = d Phi_i / d x_mu`` at ``x[b]``, inputs flattened; float64 for Nets and torch
         modules, the input's dtype for plain callables.
 
@@ -230,13 +235,13 @@ def jacobian(
     --------
     >>> import torch
     >>> J = jacobian(lambda x: torch.stack([x[:, 0] * x[:, 1], x[:, 0]], 1), torch.tensor([[2.0, 3.0]]))
-    >>> J
-    tensor([[[3., 2.],
-             [1., 0.]]])
+    >>> J                                                  # float32 in, float32 out
+    array([[[3., 2.],
+            [1., 0.]]], dtype=float32)
     """
     _check_mode(mode, "jacobian")
     fm, x = _prepare(feature_fn, x, "jacobian", scale_by_width)
-    return torch.cat([J for _, J in _jacobian_chunks(fm, x, mode, chunk_size)], 0)
+    return to_numpy(torch.cat([J for _, J in _jacobian_chunks(fm, x, mode, chunk_size)], 0))
 
 
 # -- the metric ------------------------------------------------------------------------------------
@@ -272,7 +277,7 @@ def metric(
     mode: Literal["auto", "forward", "reverse"] = "auto",
     scale_by_width: bool | None = None,
     chunk_size: int | None = None,
-) -> torch.Tensor:
+) -> np.ndarray:
     """The metric ``g(x) = J(x)^T J(x)`` that the feature map induces on input space.
 
     Parameters
@@ -292,7 +297,7 @@ def metric(
 
     Returns
     -------
-    g : Tensor of shape (B, d, d)
+    g : ndarray of shape (B, d, d)
         Symmetric positive semi-definite; rank <= min(m, d).
 
     Notes
@@ -307,15 +312,15 @@ def metric(
 
     Examples
     --------
-    >>> import torch
+    >>> import numpy as np, torch
     >>> layer = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh())
     >>> g = metric((layer, "1"), torch.zeros(4, 2))        # features tanh(Wx + b) / sqrt(3)
-    >>> g.shape, g.dtype, bool(torch.allclose(g, g.mT))
-    (torch.Size([4, 2, 2]), torch.float64, True)
+    >>> g.shape, g.dtype, bool(np.allclose(g, g.transpose(0, 2, 1)))
+    ((4, 2, 2), dtype('float64'), True)
     """
     _check_mode(mode, "metric")
     fm, x = _prepare(feature_fn, x, "metric", scale_by_width)
-    return _metric(fm, x, mode, chunk_size)
+    return to_numpy(_metric(fm, x, mode, chunk_size))
 
 
 # -- log-space route for Nets (NOTE [log-space propagation] in _logvol) -----------------------------
@@ -468,7 +473,7 @@ def volume_element(
     mode: Literal["auto", "forward", "reverse"] = "auto",
     scale_by_width: bool | None = None,
     chunk_size: int | None = None,
-) -> torch.Tensor:
+) -> np.ndarray:
     """The Riemannian volume element ``sqrt(det g(x))`` (or its natural log).
 
     Parameters
@@ -480,7 +485,7 @@ def volume_element(
 
     Returns
     -------
-    Tensor of shape (B,)
+    ndarray of shape (B,)
         ``-inf`` (log) or ``0`` where g is singular. When the feature dimension m is below the input
         dimension d, g has rank <= m < d and this is ``-inf``/``0`` everywhere, with a warning that points
         to :func:`pseudo_volume_element` and :func:`effective_volume`.
@@ -494,10 +499,10 @@ def volume_element(
     --------
     >>> import torch
     >>> scaled = lambda x: 3.0 * x                        # g = 9 I, sqrt(det g) = 9 in 2-D
-    >>> volume_element(scaled, torch.zeros(2, 2), log=False)
-    tensor([9., 9.])
+    >>> volume_element(scaled, torch.zeros(2, 2, dtype=torch.float64), log=False)
+    array([9., 9.])
     >>> volume_element(lambda x: x[:, :1], torch.zeros(1, 2))   # m = 1 < d = 2: det g = 0
-    tensor([-inf])
+    array([-inf], dtype=float32)
     """
     _check_mode(mode, "volume_element")
     fm, x = _prepare(feature_fn, x, "volume_element", scale_by_width)
@@ -518,7 +523,7 @@ def volume_element(
         else:
             for part, G in _gram_chunks(fm, x, mode, chunk_size):
                 out[part] = 0.5 * _logdet_psd(G)
-    return out if log else torch.exp(out)
+    return to_numpy(out if log else torch.exp(out))
 
 
 def pseudo_volume_element(
@@ -530,7 +535,7 @@ def pseudo_volume_element(
     scale_by_width: bool | None = None,
     chunk_size: int | None = None,
     rank_tolerance: float | None = None,
-) -> torch.Tensor:
+) -> np.ndarray:
     """``sqrt`` of the pseudo-determinant of g: the product of its non-zero eigenvalues.
 
     The non-zero eigenvalues of ``g = J^T J`` (d x d) are those of ``J J^T`` (m x m), so when m < d only
@@ -548,7 +553,7 @@ def pseudo_volume_element(
 
     Returns
     -------
-    Tensor of shape (B,)
+    ndarray of shape (B,)
         ``0.5 * sum(log(nonzero eigenvalues))`` (log) or its exponential; a zero metric (e.g. every
         ReLU unit off) has no non-zero eigenvalue, and the empty product is 1 (log 0).
 
@@ -563,21 +568,21 @@ def pseudo_volume_element(
     --------
     >>> import torch
     >>> first = lambda x: 2.0 * x[:, :1]                  # J = [2, 0]: g = diag(4, 0), pdet = 4
-    >>> pseudo_volume_element(first, torch.zeros(1, 2), log=False)
-    tensor([2.])
+    >>> pseudo_volume_element(first, torch.zeros(1, 2, dtype=torch.float64), log=False)
+    array([2.])
     """
     _check_mode(mode, "pseudo_volume_element")
     fm, x = _prepare(feature_fn, x, "pseudo_volume_element", scale_by_width)
     tol = RANK_TOLERANCE.get(x.dtype, 1e-5) if rank_tolerance is None else float(rank_tolerance)
     if fm.net is not None:
         out = _log_rank_volume(fm, x, math.sqrt(tol), chunk_size, "pseudo_volume_element")
-        return out if log else torch.exp(out)
+        return to_numpy(out if log else torch.exp(out))
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, G in _gram_chunks(fm, x, mode, chunk_size):
         ev = torch.linalg.eigvalsh(G)
         keep = ev > tol * ev[:, -1:].clamp_min(0)
         out[part] = 0.5 * torch.where(keep, torch.log(ev.clamp_min(1e-300)), 0.0).sum(-1)
-    return out if log else torch.exp(out)
+    return to_numpy(out if log else torch.exp(out))
 
 
 def effective_volume(
@@ -588,7 +593,7 @@ def effective_volume(
     scale_by_width: bool = True,
     mode: Literal["auto", "forward", "reverse"] = "auto",
     chunk_size: int | None = None,
-) -> torch.Tensor:
+) -> np.ndarray:
     """The paper's effective volume ``sum_{i<=k} log10 sigma_i(J / sqrt(m))`` (a log10 quantity).
 
     Parameters
@@ -608,7 +613,7 @@ def effective_volume(
 
     Returns
     -------
-    Tensor of shape (B,)
+    ndarray of shape (B,)
         With ``k = min(m, d)`` this is ``log10`` of the pseudo volume element (``-inf`` if J is rank
         deficient).
 
@@ -624,15 +629,16 @@ def effective_volume(
     --------
     >>> import torch
     >>> feats = lambda x: torch.cat([10 * x, x], 1)       # m = 4, J = [10 I; I]: sigma = sqrt(101) twice
-    >>> effective_volume(feats, torch.zeros(1, 2), scale_by_width=False)
-    tensor([2.0043])
-    >>> effective_volume(feats, torch.zeros(1, 2), k=1)   # largest singular value of J / sqrt(4)
-    tensor([0.7011])
+    >>> x = torch.zeros(1, 2, dtype=torch.float64)
+    >>> effective_volume(feats, x, scale_by_width=False).round(4)
+    array([2.0043])
+    >>> effective_volume(feats, x, k=1).round(4)          # largest singular value of J / sqrt(4)
+    array([0.7011])
     >>> rank_one = lambda x: torch.cat([x[:, :1], 2 * x[:, :1]], 1)   # J has rank 1: sigma = sqrt(5), 0
-    >>> effective_volume(rank_one, torch.zeros(1, 2), scale_by_width=False)
-    tensor([-inf])
-    >>> effective_volume(rank_one, torch.zeros(1, 2), scale_by_width=False, k="rank")   # log10 sqrt(5)
-    tensor([0.3495])
+    >>> effective_volume(rank_one, x, scale_by_width=False)
+    array([-inf])
+    >>> effective_volume(rank_one, x, scale_by_width=False, k="rank").round(4)   # log10 sqrt(5)
+    array([0.3495])
     """
     _check_mode(mode, "effective_volume")
     fm, x = _prepare(feature_fn, x, "effective_volume", scale_by_width)
@@ -651,7 +657,7 @@ def effective_volume(
             out = _log_full_volume(fm, x, chunk_size, "effective_volume")
         else:
             out = _log_top_singular_values(fm, x, k, chunk_size, "effective_volume")
-        return out / math.log(10)
+        return to_numpy(out / math.log(10))
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, G in _gram_chunks(fm, x, mode, chunk_size):
         if k == "rank":
@@ -664,7 +670,7 @@ def effective_volume(
         else:
             ev = torch.linalg.eigvalsh(G)[:, -k:]
             out[part] = 0.5 * torch.log10(ev.clamp_min(0)).sum(-1)
-    return out
+    return to_numpy(out)
 
 
 # -- slices ----------------------------------------------------------------------------------------
@@ -690,7 +696,7 @@ def _plane_points(plane, grid, caller):
 
 def plane_metric(
     feature_fn, plane, grid=64, *, scale_by_width: bool | None = None, chunk_size: int | None = None
-) -> torch.Tensor:
+) -> np.ndarray:
     """The 2 x 2 metric ``U^T J^T J U`` that a plane slice inherits (2 JVPs per point).
 
     Parameters
@@ -706,7 +712,7 @@ def plane_metric(
 
     Returns
     -------
-    Tensor of shape (*grid_shape, 2, 2)
+    ndarray of shape (*grid_shape, 2, 2)
         ``(n, n, 2, 2)`` for an int (rows follow v, columns u, as ``plane.grid``), ``(P, 2, 2)`` for points.
         Not the full-input metric: this is the metric of the slice, in (u, v) units.
 
@@ -715,16 +721,16 @@ def plane_metric(
     >>> import torch, netatlas
     >>> plane = netatlas.Plane([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0])
     >>> plane_metric(lambda x: x, plane, 3).shape
-    torch.Size([3, 3, 2, 2])
+    (3, 3, 2, 2)
     >>> plane_metric(lambda x: x, plane, [[0.0, 0.0]])[0]    # U^T U for d1 = e1, d2 = 2 e2
-    tensor([[1., 0.],
-            [0., 4.]], dtype=torch.float64)
+    array([[1., 0.],
+           [0., 4.]])
     """
     uv, shape, fm, x, U = _plane_inputs(feature_fn, plane, grid, scale_by_width, "plane_metric")
     out = torch.empty(x.shape[0], 2, 2, dtype=x.dtype)
     for part, JU in _plane_jacobian_chunks(fm, x, U, chunk_size):
         out[part] = JU.mT @ JU
-    return out.reshape(*shape, 2, 2)
+    return to_numpy(out.reshape(*shape, 2, 2))
 
 
 def plane_volume_element(
@@ -735,7 +741,7 @@ def plane_volume_element(
     *,
     scale_by_width: bool | None = None,
     chunk_size: int | None = None,
-) -> torch.Tensor:
+) -> np.ndarray:
     """The area element ``sqrt(det(U^T J^T J U))`` of the in-plane metric (or its natural log).
 
     How much the feature map magnifies area *within* the plane: unlike :func:`volume_element` (the
@@ -753,7 +759,7 @@ def plane_volume_element(
 
     Returns
     -------
-    Tensor of shape grid_shape
+    ndarray of shape grid_shape
         ``(n, n)`` for an int grid (rows follow v), ``(P,)`` for plane coordinates.
 
     Notes
@@ -767,19 +773,19 @@ def plane_volume_element(
     >>> import torch, netatlas
     >>> plane = netatlas.Plane([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0])
     >>> plane_volume_element(lambda x: 3.0 * x, plane, [[0.0, 0.0]], log=False)   # 3 * 1 * 3 * 2
-    tensor([18.], dtype=torch.float64)
+    array([18.])
     >>> plane_volume_element(lambda x: x[:, :1], plane, [[0.0, 0.0]])   # the plane folds onto a line
-    tensor([-inf], dtype=torch.float64)
+    array([-inf])
     """
     uv, shape, fm, x, U = _plane_inputs(feature_fn, plane, grid, scale_by_width, "plane_volume_element")
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, JU in _plane_jacobian_chunks(fm, x, U, chunk_size):
-        out[part] = log_plane_area(JU)
+        out[part] = _log_plane_area(JU)
     out = out.reshape(shape)
-    return out if log else torch.exp(out)
+    return to_numpy(out if log else torch.exp(out))
 
 
-def log_plane_area(JU: torch.Tensor) -> torch.Tensor:
+def _log_plane_area(JU: torch.Tensor) -> torch.Tensor:
     """``log |a| |b - proj_a b|`` for the columns ``a, b`` of a batch ``(B, m, 2)``: log sqrt det(JU^T JU)."""
     a, b = JU[..., 0], JU[..., 1]
     aa = (a * a).sum(-1)

@@ -164,8 +164,8 @@ def _quantity(feature_fn, x, quantity, chunk):
     from netatlas.metric._metric import effective_volume, volume_element
 
     if quantity == "effective":
-        return effective_volume(feature_fn, x, chunk_size=chunk).numpy()
-    return volume_element(feature_fn, x, chunk_size=chunk).numpy()
+        return effective_volume(feature_fn, x, chunk_size=chunk)
+    return volume_element(feature_fn, x, chunk_size=chunk)
 
 
 def _exact_regions(net, plane, regions, max_regions, notes):
@@ -202,14 +202,14 @@ def _plane_values(feature_fn, net, plane, uv, quantity, chunk, regions, max_regi
         return _quantity(feature_fn, x, quantity, chunk), None, None
     part = _exact_regions(net, plane, regions, max_regions, notes)
     if part is None:
-        return plane_volume_element(feature_fn, plane, uv, chunk_size=chunk).numpy(), None, None
+        return plane_volume_element(feature_fn, plane, uv, chunk_size=chunk), None, None
     # the centroid of a (convex) region lies strictly inside it, where the affine map of the region holds
-    region_values = plane_volume_element(feature_fn, plane, part.centroids(), chunk_size=chunk).numpy()
+    region_values = plane_volume_element(feature_fn, plane, part.centroids(), chunk_size=chunk)
     where = part.locate(uv)
     values = region_values[np.maximum(where, 0)]
     outside = where < 0  # grid points the locator puts on no region (the slice's rim): evaluated directly
     if outside.any():
-        values[outside] = plane_volume_element(feature_fn, plane, uv[outside], chunk_size=chunk).numpy()
+        values[outside] = plane_volume_element(feature_fn, plane, uv[outside], chunk_size=chunk)
     return values, part, region_values
 
 

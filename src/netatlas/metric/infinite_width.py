@@ -36,7 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from netatlas.metric._curvature import scalar_curvature_from_metric
+from netatlas.metric._curvature import _curvature_from_metric
+from netatlas.metric._metric import to_numpy
 from netatlas.metric._features import FeatureMap
 
 __all__ = [
@@ -150,7 +151,7 @@ def metric(
     sigma_b: float = 1.0,
     *,
     n_quadrature: int = 96,
-) -> torch.Tensor:
+) -> np.ndarray:
     """Infinite-width metric ``g(x) = A(|x|) I + B(|x|) x x^T`` of a random shallow network.
 
     Parameters
@@ -167,19 +168,19 @@ def metric(
 
     Returns
     -------
-    g : Tensor of shape (B, d, d), float64
+    g : ndarray of shape (B, d, d), float64
 
     Examples
     --------
     >>> import torch
-    >>> metric(torch.zeros(1, 2))            # (2/pi) / sqrt(3) I at the origin
-    tensor([[[0.3676, 0.0000],
-             [0.0000, 0.3676]]], dtype=torch.float64)
+    >>> metric(torch.zeros(1, 2)).round(4)   # (2/pi) / sqrt(3) I at the origin
+    array([[[0.3676, 0.    ],
+            [0.    , 0.3676]]])
     """
     x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "metric")
     A, B = _coefficients((x * x).sum(-1), activation, sigma_w, sigma_b, n_quadrature)
     eye = torch.eye(x.shape[1], dtype=x.dtype)
-    return A[:, None, None] * eye + B[:, None, None] * x[:, :, None] * x[:, None, :]
+    return to_numpy(A[:, None, None] * eye + B[:, None, None] * x[:, :, None] * x[:, None, :])
 
 
 def volume_element(
@@ -190,7 +191,7 @@ def volume_element(
     *,
     log: bool = False,
     n_quadrature: int = 96,
-) -> torch.Tensor:
+) -> np.ndarray:
     """Infinite-width volume element ``sqrt(det g) = A^{(d-1)/2} sqrt(A + B r^2)``.
 
     Parameters
@@ -202,22 +203,22 @@ def volume_element(
 
     Returns
     -------
-    Tensor of shape (B,), float64
+    ndarray of shape (B,), float64
 
     Examples
     --------
     >>> import torch
-    >>> volume_element(torch.tensor([[0.0, 0.0], [0.7, 0.0], [0.0, 2.0]]))
-    tensor([0.3676, 0.2770, 0.1002], dtype=torch.float64)
-    >>> volume_element(torch.zeros(1, 5))
-    tensor([0.0819], dtype=torch.float64)
+    >>> volume_element(torch.tensor([[0.0, 0.0], [0.7, 0.0], [0.0, 2.0]])).round(4)
+    array([0.3676, 0.277 , 0.1002])
+    >>> volume_element(torch.zeros(1, 5)).round(4)
+    array([0.0819])
     """
     x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "volume_element")
     r2 = (x * x).sum(-1)
     A, B = _coefficients(r2, activation, sigma_w, sigma_b, n_quadrature)
     d = x.shape[1]
     log_vol = 0.5 * (d - 1) * torch.log(A) + 0.5 * torch.log(A + B * r2)
-    return log_vol if log else torch.exp(log_vol)
+    return to_numpy(log_vol if log else torch.exp(log_vol))
 
 
 def scalar_curvature(
@@ -227,7 +228,7 @@ def scalar_curvature(
     sigma_b: float = 1.0,
     *,
     n_quadrature: int = 96,
-) -> torch.Tensor:
+) -> np.ndarray:
     """Infinite-width scalar curvature ``R = 2K`` for 2-D inputs (unit sphere: R = +2).
 
     Parameters
@@ -239,7 +240,7 @@ def scalar_curvature(
 
     Returns
     -------
-    R : Tensor of shape (B,), float64
+    R : ndarray of shape (B,), float64
 
     Notes
     -----
@@ -250,21 +251,21 @@ def scalar_curvature(
     Examples
     --------
     >>> import torch
-    >>> scalar_curvature(torch.tensor([[0.5, 0.0], [1.0, 0.0], [0.0, 2.0], [4.0, 0.0]]))
-    tensor([-0.2799, -0.9366, -2.5259, -5.6643], dtype=torch.float64)
+    >>> scalar_curvature(torch.tensor([[0.5, 0.0], [1.0, 0.0], [0.0, 2.0], [4.0, 0.0]])).round(4)
+    array([-0.2799, -0.9366, -2.5259, -5.6643])
     """
     x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "scalar_curvature")
     if x.shape[1] != 2:
         raise ValueError(f"infinite_width.scalar_curvature: needs 2-D inputs; got d={x.shape[1]}")
     if activation == "relu":
-        return torch.zeros(x.shape[0], dtype=x.dtype)
+        return np.zeros(x.shape[0], dtype=np.float64)
 
     def g(points):
         A, B = _coefficients((points * points).sum(-1), activation, sigma_w, sigma_b, n_quadrature)
         eye = torch.eye(2, dtype=points.dtype)
         return A[:, None, None] * eye + B[:, None, None] * points[:, :, None] * points[:, None, :]
 
-    return scalar_curvature_from_metric(g, x)
+    return to_numpy(_curvature_from_metric(g, x))
 
 
 def random_features(
@@ -298,10 +299,10 @@ def random_features(
 
     Examples
     --------
-    >>> import torch, netatlas
+    >>> import numpy as np, torch, netatlas
     >>> phi = random_features(2, 20000, seed=0)
     >>> g = netatlas.metric.metric(phi, torch.zeros(1, 2))
-    >>> bool(torch.allclose(g, metric(torch.zeros(1, 2)), atol=0.01))
+    >>> bool(np.allclose(g, metric(torch.zeros(1, 2)), atol=0.01))
     True
     """
     from netatlas.nets import SMOOTH, Activation

@@ -191,14 +191,14 @@ def _toy_run(config, seed, *, n_grid, n_fine, radius_fraction, epochs_scale):
     fus, fvs = np.meshgrid(fine, fine)
     fine_points = np.stack([fus.ravel(), fvs.ravel()], 1)
     x_points = torch.from_numpy(points)
-    log_before = volume_element(feature, x_points).numpy().reshape(us.shape)
+    log_before = volume_element(feature, x_points).reshape(us.shape)
     decision_before = _decision(model, points).reshape(us.shape)
     own_distance = boundary_distance(_decision(model, fine_points).reshape(fus.shape), fus, fvs, points)
     n_epochs = max(1, int(epochs * epochs_scale))
     history = fit(
         model, data, loss="bce", lr=lr, epochs=n_epochs, seed=seed, progress=False, eval_every=n_epochs
     )
-    log_after = volume_element(feature, x_points).numpy().reshape(us.shape)
+    log_after = volume_element(feature, x_points).reshape(us.shape)
     decision_after = _decision(model, points).reshape(us.shape)
     distance = boundary_distance(_decision(model, fine_points).reshape(fus.shape), fus, fvs, points)
     radius = radius_fraction * 2 * half
@@ -508,8 +508,8 @@ def image_magnification(
         with torch.no_grad():
             test_accuracy = float((model(data.x_test).argmax(-1) == data.y_test).double().mean())
         log.info("%s: test accuracy %.3f after %d epochs", description, test_accuracy, len(history.loss))
-        ev_line = effective_volume((model, feature), line_x).numpy()
-        ev_plane = effective_volume((model, feature), plane_x).numpy().reshape(us.shape)
+        ev_line = effective_volume((model, feature), line_x)
+        ev_plane = effective_volume((model, feature), plane_x).reshape(us.shape)
         ent_line, cls_line = _entropy_and_class(model, line_x)
         ent_plane, cls_plane = _entropy_and_class(model, plane_x)
         ent_plane, cls_plane = ent_plane.reshape(us.shape), cls_plane.reshape(us.shape)

@@ -300,7 +300,7 @@ def measure_slices(model: nn.Module, slices: list[SliceSpec], probe: LinearProbe
     model.eval()
     try:
         points = np.concatenate([s.points() for s in slices])
-        volume = effective_volume((model, layer), torch.from_numpy(points), chunk_size=chunk_size).numpy()
+        volume = effective_volume((model, layer), torch.from_numpy(points), chunk_size=chunk_size)
         features = encode(representation, torch.from_numpy(points))
         entropy, probe_label = probe.entropy(features), probe.predict(features)
         ncm_label, margin = nearest_class_mean(features, means)
@@ -310,7 +310,7 @@ def measure_slices(model: nn.Module, slices: list[SliceSpec], probe: LinearProbe
             start = part.stop
             log_area = None
             if s.kind == "plane":
-                g = plane_metric((model, layer), s.geometry, s.coords, chunk_size=chunk_size).numpy()
+                g = plane_metric((model, layer), s.geometry, s.coords, chunk_size=chunk_size)
                 det = g[:, 0, 0] * g[:, 1, 1] - g[:, 0, 1] * g[:, 1, 0]
                 with np.errstate(divide="ignore"):
                     log_area = 0.5 * np.log10(np.clip(det, 0, None))
