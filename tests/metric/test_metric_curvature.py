@@ -2,8 +2,8 @@
 
 import math
 
-import pytest
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

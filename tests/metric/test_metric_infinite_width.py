@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import netatlas
 from netatlas.metric import infinite_width
 
+
 def _as_torch(fn):
     """The lens returns NumPy arrays (as every lens does); the references in this file are float64 torch
     tensors, so its results are compared as tensors."""

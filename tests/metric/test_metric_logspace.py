@@ -17,6 +17,7 @@ from torch import nn
 import netatlas
 from netatlas import metric as lens
 from netatlas.metric._logvol import log_derivative
+from netatlas.nets import Activation
 
 
 def _as_torch(fn):
@@ -32,7 +33,6 @@ def _as_torch(fn):
 effective_volume, jacobian, pseudo_volume_element, volume_element, log_abs_derivative = map(_as_torch, (
     lens.effective_volume, lens.jacobian, lens.pseudo_volume_element, lens.volume_element,
     lens.log_abs_derivative))
-from netatlas.nets import Activation
 
 LN10 = math.log(10)
 TOL = 1e-9  # nats, see the module docstring
