@@ -47,7 +47,7 @@ def test_small_cnn_features_through_metric():
     model = small_cnn(0).eval()
     x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
     ev = netatlas.metric.effective_volume((model, "6"), x)
-    assert ev.shape == (2,) and torch.isfinite(ev).all()
+    assert isinstance(ev, np.ndarray) and ev.shape == (2,) and np.isfinite(ev).all()
     J = netatlas.metric.jacobian((model, "6"), x)
     assert J.shape == (2, 64, 784)
 
