@@ -88,6 +88,7 @@ def test_magnify_model_through_three_points(moons_model, tmp_path):
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "m" / "summary.json").read_text())
     assert summary["command"] == "magnify model" and summary["plane"]["n"] == 25
+    assert summary["plane"]["quantity"] == "plane" and summary["quantity"] == "effective"  # the defaults
     arrays = np.load(tmp_path / "m" / "plane.npz")
     assert arrays["values"].shape == (5, 5) and arrays["predicted"].shape == (5, 5)
 
@@ -106,3 +107,41 @@ def test_metric_command_errors_are_one_line_and_leave_no_run(moons_model, tmp_pa
     assert res.exit_code != 0
     assert message in str(res.exception)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.fixture(scope="module")
+def relu_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("relu")
+    model = netatlas.nets.mlp([2, 8, 8, 3], "relu", seed=0)
+    path = folder / "relu.pt2"
+    netatlas.nets.save(model, path, input_shape=(2,))
+    return path
+
+
+def test_metric_command_draws_the_in_plane_metric_over_exact_regions(relu_model, tmp_path):
+    res = CliRunner().invoke(_app(), ["metric", str(relu_model), "--layer", "3", "--plane", "square:1.5", "--grid",
+                                      "12", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert "exact linear regions" in res.output and "144 of 144 values finite" in res.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["plane"]["quantity"] == "plane" and summary["plane"]["n_regions"] > 1
+    arrays = np.load(tmp_path / "run" / "plane.npz")
+    assert arrays["region_values"].shape == (summary["plane"]["n_regions"],)
+    # the per-region values read off at the grid equal the in-plane metric evaluated at each grid point
+    net = netatlas.nets.load(relu_model)
+    direct = metric_map(net, layer="3", plane=netatlas.Plane.square(1.5), grid=12, regions=False)
+    np.testing.assert_allclose(arrays["values"], direct.plane_values, rtol=0, atol=1e-10)
+    assert (tmp_path / "run" / "plane.png").stat().st_size > 0
+
+
+def test_metric_command_full_volume_of_a_bottleneck_says_so_once(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 1), nn.ReLU(), nn.Linear(1, 4), nn.ReLU())
+    path = tmp_path / "bottleneck.pt2"
+    netatlas.nets.save(model, path, input_shape=(3,))
+    res = CliRunner().invoke(_app(), ["metric", str(path), "--plane", "square:1", "--grid", "8", "--quantity",
+                                      "effective", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert len(summary["warnings"]) == 1 and "at every point" in summary["warnings"][0]
+    assert summary["plane"]["n_finite"] == 0 and summary["plane"]["median"] is None
+    assert "0 of 64 values finite" in res.output
