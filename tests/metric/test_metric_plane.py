@@ -100,7 +100,7 @@ def test_regions_fall_back_to_grid_points_with_a_note(relu_net):
     smooth = metric_map(tanh, layer="1", plane=netatlas.Plane.square(1.0), grid=5)
     assert smooth.partition is None and "no exact regions" in smooth.notes[0]
     capped = metric_map(relu_net, layer="3", plane=netatlas.Plane.square(1.0), grid=5, max_regions=1)
-    assert capped.partition is None and "over the limit" in capped.notes[0]
+    assert capped.partition is None and "max_regions" in capped.notes[0]
     with pytest.raises(netatlas.regions.RegionLimitError):
         metric_map(relu_net, layer="3", plane=netatlas.Plane.square(1.0), grid=5, max_regions=1, regions=True)
     with pytest.raises(ValueError, match="regions must be None"):
@@ -183,3 +183,27 @@ def test_in_plane_metric_of_a_trained_lenet_layer_through_three_digits_is_finite
     features = netatlas.metric.as_feature_map((net, hidden), net.input_shape)
     reference = _reference_log_area(features.fn, plane, uv)
     np.testing.assert_allclose(result.plane_values.ravel()[::37], reference, rtol=0, atol=1e-9)
+
+
+def test_max_pooling_net_with_a_dead_layer_is_not_computed_but_said_once():
+    # max pooling takes the autodiff route; the structure (a ReLU layer with every unit off) still decides
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 6), nn.ReLU())
+    with torch.no_grad():
+        model[4].bias.fill_(-1e3)  # the 6 output units are dead on these inputs: rank J = 0 < 6
+    net = netatlas.nets.from_torch(model, input_shape=(1, 6, 6))
+    x = torch.rand(9, 1, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        values = np.asarray(effective_volume(net, x))
+    assert np.isneginf(values).all()
+    assert [str(r.message).count("at every point") for r in records] == [1]
+    # with live units the values are the Gram route's, unchanged: J from autograd, log10 of its singular values
+    with torch.no_grad():
+        model[4].bias.fill_(5.0)
+    net = netatlas.nets.from_torch(model, input_shape=(1, 6, 6))
+    got = np.asarray(effective_volume(net, x))
+    model64 = model.double()
+    for i in range(3):
+        J = torch.autograd.functional.jacobian(lambda q: model64(q[None])[0], x[i]).reshape(6, 36) / math.sqrt(6)
+        assert math.isclose(got[i], float(torch.log10(torch.linalg.svdvals(J)).sum()), rel_tol=0, abs_tol=1e-9)

@@ -59,6 +59,9 @@ class FeatureMap:
     net : Net or None
         The unscaled features as a Net whose ops the log-space route handles
         (:mod:`netatlas.metric._logvol`); None for other feature maps, which use autodiff.
+    graph : Net or None
+        The unscaled features as a Net whatever its ops (max pooling included): bounds rank J from
+        the structure (:func:`netatlas.metric._logvol.structural_rank`); None for non-Net feature maps.
     """
 
     fn: Callable
@@ -69,6 +72,7 @@ class FeatureMap:
     description: str
     n_intermediate: int | None = None
     net: Net | None = None
+    graph: Net | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -147,7 +151,7 @@ def _from_net(net: Net, scale_by_width: bool, description: str) -> FeatureMap:
         return y * scale if scale != 1.0 else y
 
     return FeatureMap(fn, net.input_shape, scale, torch.float64, _shallow_structure(net), description,
-                      sum(node.size for node in net.nodes), net if supports(net) else None)
+                      sum(node.size for node in net.nodes), net if supports(net) else None, net)
 
 
 def _shallow_structure(net: Net):

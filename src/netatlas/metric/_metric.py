@@ -362,7 +362,18 @@ def _log_full_volume(fm: FeatureMap, x, chunk_size, caller):
     return out
 
 
-def _warn_rank_deficient(caller, rank, k):
+def _structurally_full(fm: FeatureMap, x, k, caller):
+    """Boolean (B,): points where the structure allows rank J = k (None: unknown, a non-Net feature map).
+    Warns once, with the count, about the others (their volume is exactly 0, log -inf)."""
+    if fm.graph is None:
+        return None
+    rank = torch.cat([_logvol.structural_rank(fm.graph, x[part])
+                      for part in _chunks(x.shape[0], fm.n_intermediate or 1, None)])
+    _warn_rank_deficient(caller, rank, k, stacklevel=4)
+    return rank >= k
+
+
+def _warn_rank_deficient(caller, rank, k, stacklevel=3):
     """One warning with the count of points where rank J < k is structural (the value is exactly -inf)."""
     deficient = rank < k
     n = int(deficient.sum())
@@ -374,7 +385,7 @@ def _warn_rank_deficient(caller, rank, k):
         "weight's rank or units with zero derivative bound it), so the value there is -inf (not computed); "
         "on a plane the in-plane metric (plane_volume_element) is the quantity that stays finite, at points "
         "k='rank' or pseudo_volume_element",
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
 
 
@@ -459,6 +470,19 @@ def _logdet_psd(G: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _gram_log_volume(fm, x, mode, chunk_size, k, caller):
+    """0.5 log det of the smaller Gram matrix at every point; -inf without computing it where the structure
+    bounds rank J below k (one forward pass decides)."""
+    out = torch.full((x.shape[0],), -math.inf, dtype=x.dtype)
+    full = _structurally_full(fm, x, k, caller)
+    index = torch.arange(x.shape[0]) if full is None else full.nonzero().flatten()
+    if not len(index):
+        return out
+    for part, G in _gram_chunks(fm, x[index], mode, chunk_size):
+        out[index[part]] = 0.5 * _logdet_psd(G)
+    return out
+
+
 def _gram_chunks(fm, x, mode, chunk_size):
     """Yield (slice, smaller Gram matrix (b, k, k)): J^T J when d <= m, else J J^T (never d x d)."""
     for part, J in _jacobian_chunks(fm, x, mode, chunk_size):
@@ -516,13 +540,10 @@ def volume_element(
         out = torch.full((x.shape[0],), -math.inf, dtype=x.dtype)
     elif fm.net is not None:
         out = _log_full_volume(fm, x, chunk_size, "volume_element")
+    elif fm.shallow is not None:
+        out = 0.5 * _logdet_psd(_metric(fm, x, mode, chunk_size))
     else:
-        out = torch.empty(x.shape[0], dtype=x.dtype)
-        if fm.shallow is not None:
-            out = 0.5 * _logdet_psd(_metric(fm, x, mode, chunk_size))
-        else:
-            for part, G in _gram_chunks(fm, x, mode, chunk_size):
-                out[part] = 0.5 * _logdet_psd(G)
+        out = _gram_log_volume(fm, x, mode, chunk_size, d, "volume_element")
     return to_numpy(out if log else torch.exp(out))
 
 
@@ -658,6 +679,8 @@ def effective_volume(
         else:
             out = _log_top_singular_values(fm, x, k, chunk_size, "effective_volume")
         return to_numpy(out / math.log(10))
+    if k == n_sv:
+        return to_numpy(_gram_log_volume(fm, x, mode, chunk_size, n_sv, "effective_volume") / math.log(10))
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, G in _gram_chunks(fm, x, mode, chunk_size):
         if k == "rank":
@@ -665,8 +688,6 @@ def effective_volume(
             ev = torch.linalg.eigvalsh(G)
             keep = ev > tol * ev[:, -1:].clamp_min(torch.finfo(ev.dtype).tiny)
             out[part] = 0.5 * torch.where(keep, torch.log10(ev.clamp_min(torch.finfo(ev.dtype).tiny)), 0.0).sum(-1)
-        elif k == n_sv:
-            out[part] = 0.5 * _logdet_psd(G) / math.log(10)
         else:
             ev = torch.linalg.eigvalsh(G)[:, -k:]
             out[part] = 0.5 * torch.log10(ev.clamp_min(0)).sum(-1)

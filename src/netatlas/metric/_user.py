@@ -171,12 +171,19 @@ def _quantity(feature_fn, x, quantity, chunk):
 def _exact_regions(net, plane, regions, max_regions, notes):
     """The partition of the plane by ``net`` when ``regions`` asks for it and it fits; else None and a note."""
     from netatlas._errors import UnsupportedLayerError
-    from netatlas.regions import RegionLimitError, partition
+    from netatlas.regions import RegionLimitError, estimate_regions, partition
 
     if regions is False:
         notes.append("plane: evaluated at each grid point (regions=False)")
         return None
     try:
+        if regions is None:
+            # one line's exact breakpoints (1/6 of partition's own estimate) rule out a hopeless slice cheaply
+            rough = estimate_regions(net, plane, n_lines=1)
+            if rough > 4 * max_regions:
+                notes.append(f"plane: evaluated at each grid point (about {rough:,.0f} exact regions, from the "
+                             f"breakpoints along one line, above max_regions={max_regions:,})")
+                return None
         part = partition(net, plane, max_regions=max_regions)
     except UnsupportedLayerError as exc:
         if regions:

@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from netatlas.metric._curvature import _curvature_from_metric
-from netatlas.metric._metric import to_numpy
 from netatlas.metric._features import FeatureMap
+from netatlas.metric._metric import to_numpy
 
 __all__ = [
     "metric",
