@@ -45,7 +45,8 @@ def plot_infinite_width(r, volume, curvature, ax=None):
 
 
 def plot_metric_plane(result, ax=None):
-    """The quantity of a :class:`~netatlas.metric.MetricMap` on its plane, with the predicted-class
+    """The plane quantity of a :class:`~netatlas.metric.MetricMap` (by default the in-plane metric), filled
+    region by region when the map holds the exact regions (else per grid cell), with the predicted-class
     boundaries (black) and the anchors (numbered) when known. Returns the Axes.
 
     Examples
