@@ -70,7 +70,7 @@ def test_parse_steps_and_bad_input():
         parse_steps("log:x", 0)
     with pytest.raises(ValueError, match="non-negative"):
         parse_steps("-1,3", 0)
-    with pytest.raises(ValueError, match="data must be one of"):
+    with pytest.raises(ValueError, match="neither a data file .* nor a built-in data set"):
         complexity_study("cifar")
     with pytest.raises(ValueError, match="non-empty dict"):
         ComplexityTracker({}, 0.1, steps=[0])

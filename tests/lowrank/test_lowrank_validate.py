@@ -88,7 +88,7 @@ def test_cli_validate_writes_the_run_directory(tmp_path):
 
 def test_cli_validate_bad_option_is_one_line(tmp_path, capsys):
     argv = ["lowrank", "validate", "--out", str(tmp_path / "x"), "--eps-fractions", "0.1,0.2,0.3"]
-    assert run_cli(argv) == 1
+    assert run_cli(argv) == 2  # an option value that fails its check is a usage error (exit 2)
     assert "ValueError: validate: eps_fractions must span at least two decades" in capsys.readouterr().err
 
 

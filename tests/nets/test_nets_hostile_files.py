@@ -118,7 +118,7 @@ def test_onnx_loop_of_1e15_trips_is_refused_at_once():
     start = time.perf_counter()
     with pytest.raises(UnsupportedLayerError, match="Loop"):
         from_onnx(_relu_graph([node], initializers))
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 20  # the bound for a crafted file; a hang never ends
 
 
 @pytest.mark.parametrize("nodes, initializers", [
@@ -230,7 +230,7 @@ def test_pt2_with_an_exploding_shape_formula_is_refused_at_once(archives, tmp_pa
     with pytest.raises(ModelFileError, match=r"power\.pt2: refusing member 'models/model\.json': symbolic "
                                              r"expression .*9\*\*9\*\*9"):
         load(path)
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 20  # the bound for a crafted file; a hang never ends
 
 
 def test_deeply_nested_json_is_one_line(archives, tmp_path):
@@ -328,11 +328,11 @@ def test_onnx_spec_that_is_not_an_object_is_one_line(tmp_path):
 
 def test_onnx_constant_contractions_past_the_step_limit_are_refused_at_once():
     # two 3000 x 3000 constants made from 8 bytes of file: their product is 2.7e10 multiply-adds
+    # (the count in the message comes from the size check before folding; no wall-clock bound, which would
+    # depend on the machine's load)
     nodes = [helper.make_node("ConstantOfShape", ["shape"], ["a"]), helper.make_node("MatMul", ["a", "a"], ["c"])]
-    start = time.perf_counter()
     with pytest.raises(UnsupportedLayerError, match=r"ONNX MatMul on constants .*27,000,000,000 multiply-adds"):
         from_onnx(_relu_graph(nodes, [_int64("shape", [3000, 3000])]))
-    assert time.perf_counter() - start < 5
 
 
 @pytest.mark.parametrize("nodes, initializers, values", [
@@ -389,7 +389,7 @@ def test_info_on_crafted_files_is_one_line_at_once(archives, tmp_path, capsys, m
     with pytest.raises(SystemExit) as exit_info:
         main(["info", str(path)])
     err = capsys.readouterr().err
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 20  # the bound for a crafted file
     assert exit_info.value.code == 1 and err.startswith(message), err
     assert str(path) in err or name == "loop.onnx"  # an unsupported op is named by its node, not the file
     assert len(err.strip().splitlines()) == 1, err
