@@ -17,6 +17,7 @@ from netatlas._errors import (
     MemoryBudgetError,
     ModelFileError,
     NetatlasError,
+    PrecisionError,
     RunFailedError,
     UnsupportedLayerError,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ModelFileError",
     "NetatlasError",
     "Plane",
+    "PrecisionError",
     "RunFailedError",
     "UnsupportedLayerError",
     "__version__",

@@ -7,6 +7,7 @@ Hierarchy::
     ├── ModelFileError            a model file that is missing, truncated, corrupt or of the wrong shape
     ├── DataFileError             a data file that cannot be read as labelled samples (also a ValueError)
     ├── DegenerateSliceError      a plane or line whose directions are zero or parallel
+    ├── PrecisionError            a result float64 cannot give exactly (beyond its range or resolution)
     ├── MemoryBudgetError         a model or computation estimated to need more memory than the budget
     ├── RunFailedError            a command ran but part of its work failed or nothing was measured
     └── ResumeRefusedError        (also a ValueError) a run folder that cannot be resumed with these settings
@@ -15,7 +16,7 @@ Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueErr
 """
 
 __all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DataFileError", "DegenerateSliceError",
-           "MemoryBudgetError", "RunFailedError", "ResumeRefusedError"]
+           "MemoryBudgetError", "RunFailedError", "ResumeRefusedError", "PrecisionError"]
 
 
 class NetatlasError(Exception):
@@ -37,6 +38,12 @@ class DataFileError(NetatlasError, ValueError):
 
 class DegenerateSliceError(NetatlasError):
     """A slice of input space whose directions are zero or parallel."""
+
+
+class PrecisionError(NetatlasError):
+    """A result that float64 cannot give exactly here (values beyond its range, or details below the
+    resolution the computation works at), refused rather than approximated; the message says why and
+    what would work."""
 
 
 class MemoryBudgetError(NetatlasError):

@@ -15,6 +15,7 @@ from netatlas.regions._affine import activation_slopes, affine_matrix, csr_rows,
 from netatlas.regions._partition import Partition, assemble_partition, plane_frame
 from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishing
 from netatlas.regions._sink import RegionSink
+from netatlas.regions._units import normalised_chain, scaled_factors
 
 __all__ = ["chain_layers", "chain_partition", "layer_factors", "next_maps", "reused_buffer", "sparse_columns",
            "unrolled_layers", "vanishing_bounds"]
@@ -128,6 +129,10 @@ def _layer_names(net):
 
 def chain_partition(net, layers, plane, tol, limits=None) -> Partition:
     center, xy, off, lab, x_c, d1, d2, diam = plane_frame(plane)
+    # every hidden unit in units of its magnitude, the inputs in units of theirs (NOTE [scale-free
+    # partitions] in _units)
+    raw, (layers, exps, (d1, d2, x_c)) = layers, normalised_chain(
+        layers, np.stack([d1, d2, x_c]), [max(map(abs, activation_slopes(act))) for *_, act in layers[:-1]])
     hidden = layers[:-1]
     sizes = [W.shape[0] for W, _, _ in hidden]
     base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -140,7 +145,7 @@ def chain_partition(net, layers, plane, tol, limits=None) -> Partition:
     else:
         vanish = vanishing_bounds(net, layers, x_c, d1, d2)
         snap_vanishing(M, vanish[0][0], vanish[0][2])  # first layer: mu is the exact magnitude
-        work = {"vanish": vanish, "factors": layer_factors(net, layers)}
+        work = {"vanish": vanish, "factors": scaled_factors(layer_factors(net, raw), exps)}
         _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
     return assemble_partition(out, plane, center, sizes, _layer_names(net), tol, "chain")
 

@@ -67,6 +67,11 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         For smooth activations (sigmoid, tanh, ...), naming the layer.
     RegionLimitError
         When the estimate or the run exceeds ``max_regions`` or ``memory_budget``.
+    PrecisionError
+        When the count could not be exact in float64: the boundary tolerance (relative to the slice's
+        diagonal) would merge details of the first layer (a window far larger than the net's
+        features), or values leave float64's range. Planes and units are otherwise normalised, so
+        counts do not depend on their scale (``regions._units``, NOTE [scale-free partitions]).
 
     Examples
     --------

@@ -10,6 +10,7 @@ from netatlas._errors import NetatlasError
 from netatlas.regions._affine import gate_from_state, gated_maps, magnitude_gate, magnitude_net, widest_gate
 from netatlas.regions._maxkernels import tie_candidates
 from netatlas.regions._roundoff import EPS, roundings, snap_vanishing, vanishing_tolerance
+from netatlas.regions._units import in_own_units, windows_in_own_units
 
 __all__ = ["_VanishingGraph", "_maps_chunked"]
 
@@ -45,7 +46,7 @@ class _VanishingGraph:
         per-window copy of the maps, so they tie exactly and the first wins. (M, index) as they are
         when no window has such a pair."""
         if self.net is None:
-            return M, index
+            return windows_in_own_units(M, index)
         present = index >= 0
         n_out, k = index.shape
         # the rule can only tie entries within (K + 1) eps (S_i + S_j) <= (K + 1) eps (mu_i + mu_j); 2x for
@@ -55,7 +56,7 @@ class _VanishingGraph:
         order = [(p, q) for q in range(1, k) for p in range(q)]
         pairs = {pq: c for pq, c in zip(order, candidates, strict=True) if c.any()}
         if not pairs:
-            return M, index
+            return windows_in_own_units(M, index)
         idx = np.where(present, index, 0)
         W = M[:, :, idx]
         faces = np.flatnonzero(np.any([c.any(axis=1) for c in pairs.values()], axis=0))
@@ -70,15 +71,16 @@ class _VanishingGraph:
             done[..., q] |= tie
         W[faces] = Wf
         windows = np.where(present, np.arange(n_out * k).reshape(n_out, k), -1)
-        return np.ascontiguousarray(W.reshape(len(W), 3, n_out * k)), windows
+        return windows_in_own_units(np.ascontiguousarray(W.reshape(len(W), 3, n_out * k)), windows)
 
     def shifted(self, node_index, M, states, breakpoints):
         """The maps (F, 3, n * len(breakpoints)) of ``z - b`` for every breakpoint b (in order), each
         unit with ``z - b`` vanishing up to round-off set to exact zero: such a unit equals b on the
-        whole face, so both sides of the kink agree and it does not cut the face (bit 0)."""
+        whole face, so both sides of the kink agree and it does not cut the face (bit 0); each unit
+        in its own units where its size is extreme (``_units.in_own_units``)."""
         parts = [M - np.array([0.0, 0.0, bp])[None, :, None] if bp else M.copy() for bp in breakpoints]
         self._snap(node_index, parts, states, breakpoints)
-        return np.ascontiguousarray(np.concatenate(parts, 2)) if parts else np.zeros((*M.shape[:2], 0))
+        return in_own_units(np.ascontiguousarray(np.concatenate(parts, 2))) if parts else np.zeros((*M.shape[:2], 0))
 
     def _snap(self, node_index, parts, states, breakpoints):
         if self.net is None or not parts:

@@ -17,6 +17,7 @@ from netatlas.regions._affine import check_piecewise_linear
 from netatlas.regions._chain import chain_layers, chain_partition
 from netatlas.regions._graph import graph_partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
+from netatlas.regions._units import first_layer_check, from_size_units, in_size_units, size_exponent
 from netatlas.slices import Plane
 
 __all__ = ["checked_inputs", "untiled_partition"]
@@ -57,20 +58,25 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
         raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
     budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
-    limits = _scale.Limits(max_regions, budget, _scale.bytes_per_region(net, net.n_outputs), plane.area, False)
+    # NOTE [scale-free partitions] in _units: the plane in units of its size, refused where the
+    # tolerance would merge details of the first layer
+    e = size_exponent(plane.bounds)
+    unit_plane = in_size_units(plane, e)
+    first_layer_check(net, unit_plane, float(tolerance), 2.0 ** e, chain[0] if chain is not None else None)
+    limits = _scale.Limits(max_regions, budget, _scale.bytes_per_region(net, net.n_outputs), unit_plane.area, False)
     # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
     # run still stops when the count passes the budget)
     wanted = max_regions is not None or memory_budget != "auto" or chain is None or method == "graph" or progress
-    estimate = _scale.estimate_regions(net, plane) if wanted and limits.cap is not None or progress else None
+    estimate = _scale.estimate_regions(net, unit_plane) if wanted and limits.cap is not None or progress else None
     if estimate is not None:
         limits.check_estimate(estimate)
     if progress or (progress is None and estimate is not None and estimate > 20_000 and sys.stderr.isatty()):
-        limits = _scale.Limits(max_regions, budget, limits.per_region, plane.area, True)
+        limits = _scale.Limits(max_regions, budget, limits.per_region, unit_plane.area, True)
     try:
         if method == "graph" or chain is None:
-            part = graph_partition(net, plane, float(tolerance), limits)
+            part = graph_partition(net, unit_plane, float(tolerance), limits)
         else:
-            part = chain_partition(net, chain, plane, float(tolerance), limits)
+            part = chain_partition(net, chain, unit_plane, float(tolerance), limits)
     finally:
         limits.close()
-    return dataclasses.replace(part, net=net)
+    return dataclasses.replace(from_size_units(part, plane, e), net=net)
