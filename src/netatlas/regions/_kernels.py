@@ -91,9 +91,11 @@ def _disc(pxy, s, n):
 
 
 @njit(cache=True)
-def _clip_piece(sxy, slab, s, n, ga, gb, gc, t, label, dxy, dlab, d0, zbuf):
-    """Append to dxy/dlab at d0 the part of piece sxy[s:s+n] where ga u + gb v + gc >= 0 (band t);
-    return its vertex count, 0 when no vertex is strictly inside."""
+def _clip_piece(sxy, slab, s, n, ga, gb, gc, t, label, dxy, dlab, d0, zbuf, keep_flat=False):
+    """The one half-plane clipper of the regions kernels: append to dxy/dlab at d0 the part of piece
+    sxy[s:s+n] where ga u + gb v + gc >= 0, vertices with |z| <= t snapped onto the line; the new edge
+    gets ``label``. Return its vertex count: 0 when no vertex is strictly inside, unless ``keep_flat``
+    (``argmax_segments``), which keeps the piece's on-line vertices then. ``zbuf`` (>= n,): scratch."""
     inside = False
     for i in range(n):
         z = ga * sxy[s + i, 0] + gb * sxy[s + i, 1] + gc
@@ -102,7 +104,7 @@ def _clip_piece(sxy, slab, s, n, ga, gb, gc, t, label, dxy, dlab, d0, zbuf):
         elif z >= -t:
             z = 0.0
         zbuf[i] = z
-    if not inside:
+    if not inside and not keep_flat:
         return 0
     m = d0
     for i in range(n):
@@ -127,6 +129,26 @@ def _clip_piece(sxy, slab, s, n, ga, gb, gc, t, label, dxy, dlab, d0, zbuf):
             dlab[m] = label if zi > 0.0 else li
             m += 1
     return m - d0
+
+
+@njit(cache=True)
+def _emit_child(sxy, slab, s, n, parent, cxy, clab, coff, cparent, cstate, n_vert, n_children):
+    """Append the piece ``sxy[s:s + n]`` (edge labels ``slab``) as child ``n_children`` of face ``parent``:
+    its vertices at ``n_vert`` of (cxy, clab), its end offset ``coff[n_children + 1]`` and its parent. The
+    child arrays (and ``cstate``, one state row per child) double when full. Returns them (new arrays when
+    grown) and the new vertex count; the caller writes the child's state row ``cstate[n_children]``."""
+    cparent = _grow1(cparent, n_children + 1)  # each returns its array itself while it has room
+    coff = _grow1(coff, n_children + 2)
+    cstate = _grow2(cstate, n_children + 1)
+    cxy = _grow2(cxy, n_vert + n)
+    clab = _grow1(clab, n_vert + n)
+    for i in range(n):
+        cxy[n_vert + i, 0] = sxy[s + i, 0]
+        cxy[n_vert + i, 1] = sxy[s + i, 1]
+        clab[n_vert + i] = slab[s + i]
+    cparent[n_children] = parent
+    coff[n_children + 1] = n_vert + n
+    return cxy, clab, coff, cparent, cstate, n_vert + n
 
 
 @njit(cache=True, inline="always")
@@ -202,9 +224,20 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
     zmax_buf = np.empty(n)
     zmin_buf = np.empty(n)
     cut_flag = np.empty(n, np.uint8)
-    # scratch buffers for the pieces of one face (double-buffered)
+    # scratch for the pieces of one face: their vertices, a stack in the vertex pool pxy/plab
     pxy = np.empty((64, 2))
     plab = np.empty(64, np.int64)
+    # NOTE [split stack]: the pieces of one face still to be split, depth first, one slot d per piece
+    # (at most n_cut + 1 at a time: each split replaces a slot by two), as seven parallel arrays
+    # (numba has no cheap array of records):
+    #   st_start[d], st_len[d]  the piece's vertices pxy[st_start : st_start + st_len] (a stack in the pool:
+    #                           a slot's vertices lie above those of every slot below it)
+    #   l_start[d], l_n[d]      its list of functions that may still cut it, lpool[l_start : l_start + l_n]
+    #                           (positions in the face's cut list, cut_units[cut_start + q])
+    #   l_i[d]                  how many of that list are done (the next one to try)
+    #   fresh[d]                1 while the piece is unvisited: its list is filtered by its disc first
+    #   q_neg[d]                for the negative piece of a split, the position of the splitting function
+    #                           (its bit is cleared when the piece is visited), else -1
     st_start = np.empty(18, np.int64)
     st_len = np.empty(18, np.int64)
     l_start = np.empty(18, np.int64)
@@ -235,23 +268,10 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
         n_cut = n_cut_total - cut_start
         cut_off[f + 1] = n_cut_total
         if n_cut == 0:
-            cap_c = _ensure_children(n_children + 1, cap_c)
-            if cap_c > cparent.shape[0]:
-                cparent = _grow1(cparent, cap_c)
-                coff = _grow1(coff, cap_c + 1)
-                cbits = _grow2(cbits, cap_c)
-            if n_vert_out + k > cxy.shape[0]:
-                cxy = _grow2(cxy, n_vert_out + k)
-                clab = _grow1(clab, n_vert_out + k)
-            for i in range(k):
-                cxy[n_vert_out + i, 0] = xy[s + i, 0]
-                cxy[n_vert_out + i, 1] = xy[s + i, 1]
-                clab[n_vert_out + i] = lab[s + i]
-            n_vert_out += k
-            cparent[n_children] = f
+            cxy, clab, coff, cparent, cbits, n_vert_out = _emit_child(xy, lab, s, k, f, cxy, clab, coff, cparent,
+                                                                      cbits, n_vert_out, n_children)
             _pack_into(face_bits, cbits[n_children])
             n_children += 1
-            coff[n_children] = n_vert_out
             continue
         # depth-first splitting: every piece keeps the list of cutting functions that may still cut
         # it (those whose line meets its enclosing disc), filtered when the piece is first visited;
@@ -334,25 +354,11 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
                     break
                 _set_bit(crow, j, has_pos)
                 l_i[d] += 1
-            if not split:
-                # emit the piece as a child
-                if n_children + 1 > cparent.shape[0]:
-                    cap_c = _ensure_children(n_children + 1, cap_c)
-                    cparent = _grow1(cparent, cap_c)
-                    coff = _grow1(coff, cap_c + 1)
-                    cbits = _grow2(cbits, cap_c)
-                if n_vert_out + pk > cxy.shape[0]:
-                    cxy = _grow2(cxy, n_vert_out + pk)
-                    clab = _grow1(clab, n_vert_out + pk)
-                for i in range(pk):
-                    cxy[n_vert_out + i, 0] = pxy[ps + i, 0]
-                    cxy[n_vert_out + i, 1] = pxy[ps + i, 1]
-                    clab[n_vert_out + i] = plab[ps + i]
-                n_vert_out += pk
-                cparent[n_children] = f
+            if not split:  # no function cuts the piece: it is a child
+                cxy, clab, coff, cparent, cbits, n_vert_out = _emit_child(pxy, plab, ps, pk, f, cxy, clab, coff,
+                                                                          cparent, cbits, n_vert_out, n_children)
                 cbits[n_children] = crow
                 n_children += 1
-                coff[n_children] = n_vert_out
                 top -= 1
                 continue
             # split by function j: the negative piece replaces slot d (its list goes on after j),
@@ -387,13 +393,6 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
             top = d + 2
     return (cxy[:n_vert_out].copy(), coff[: n_children + 1].copy(), clab[:n_vert_out].copy(),
             cparent[:n_children].copy(), cbits[:n_children].copy(), cut_off, cut_units[:n_cut_total].copy())
-
-
-@njit(cache=True)
-def _ensure_children(need, cap):
-    while cap < need:
-        cap *= 2
-    return cap
 
 
 @njit(cache=True)
@@ -730,60 +729,31 @@ def clip_segments(xy, off, A, B, C, tol):
 
 
 @njit(cache=True)
-def _clip(px, py, plab, n_in, A, B, C, label, tol, ox, oy, olab):
-    """Keep the part of polygon (px, py)[:n_in] where A u + B v + C >= 0; the new edge gets
-    ``label``. Writes into (ox, oy, olab), returns the new vertex count (0 if empty)."""
-    m = 0
-    for i in range(n_in):
-        i2 = i + 1 if i + 1 < n_in else 0
-        zi = A * px[i] + B * py[i] + C
-        zn = A * px[i2] + B * py[i2] + C
-        if abs(zi) <= tol:
-            zi = 0.0
-        if abs(zn) <= tol:
-            zn = 0.0
-        if zi >= 0.0:
-            ox[m] = px[i]
-            oy[m] = py[i]
-            olab[m] = label if (zi == 0.0 and zn < 0.0) else plab[i]
-            m += 1
-        if (zi > 0.0 and zn < 0.0) or (zi < 0.0 and zn > 0.0):
-            w = zi / (zi - zn)
-            ox[m] = px[i] + w * (px[i2] - px[i])
-            oy[m] = py[i] + w * (py[i2] - py[i])
-            olab[m] = label if zi > 0.0 else plab[i]
-            m += 1
-    return m
-
-
-@njit(cache=True)
 def argmax_segments(xy, off, maps, tol_rel):
     """Segments (S, 2, 2) where the arg-max of the K affine functions ``maps[f]`` (3, K) changes
     inside each face, with their face (S,) and the two classes (S, 2) (lower first)."""
     F = off.shape[0] - 1
     K_out = maps.shape[2]
-    cap = 16
-    seg = np.empty((cap, 2, 2))
-    face = np.empty(cap, np.int64)
-    cls = np.empty((cap, 2), np.int64)
+    seg = np.empty((16, 4))  # rows (u0, v0, u1, v1)
+    face = np.empty(16, np.int64)
+    cls = np.empty((16, 2), np.int64)
     n_seg = 0
-    bx = np.empty(64)
-    by = np.empty(64)
+    # class c's cell, clipped class after class: ping-pong between (bxy, bl) and (cxy, cl)
+    bxy = np.empty((64, 2))
     bl = np.empty(64, np.int64)
-    cx = np.empty(64)
-    cy = np.empty(64)
+    cxy = np.empty((64, 2))
     cl = np.empty(64, np.int64)
+    zbuf = np.empty(64)
     for f in range(F):
         s, e = off[f], off[f + 1]
         k = e - s
-        if 2 * (k + K_out) + 4 > bx.shape[0]:
+        if 2 * (k + K_out) + 4 > bxy.shape[0]:  # each clip adds at most one vertex to a convex cell
             size = 4 * (k + K_out) + 8
-            bx = np.empty(size)
-            by = np.empty(size)
-            bl = np.empty(size, np.int64)
-            cx = np.empty(size)
-            cy = np.empty(size)
-            cl = np.empty(size, np.int64)
+            bxy = _grow2(bxy, size)
+            bl = _grow1(bl, size)
+            cxy = _grow2(cxy, size)
+            cl = _grow1(cl, size)
+            zbuf = _grow1(zbuf, size)
         diam = 0.0
         for i in range(s, e):
             for i2 in range(i + 1, e):
@@ -808,8 +778,8 @@ def argmax_segments(xy, off, maps, tol_rel):
                 continue
             n = k
             for i in range(k):
-                bx[i] = xy[s + i, 0]
-                by[i] = xy[s + i, 1]
+                bxy[i, 0] = xy[s + i, 0]
+                bxy[i, 1] = xy[s + i, 1]
                 bl[i] = -1
             for j in range(K_out):
                 if j == c or n == 0:
@@ -818,11 +788,9 @@ def argmax_segments(xy, off, maps, tol_rel):
                 B = maps[f, 1, c] - maps[f, 1, j]
                 C = maps[f, 2, c] - maps[f, 2, j]
                 g = np.hypot(A, B)
-                n = _clip(bx, by, bl, n, A, B, C, j, tol_rel * diam * g, cx, cy, cl)
-                for i in range(n):
-                    bx[i] = cx[i]
-                    by[i] = cy[i]
-                    bl[i] = cl[i]
+                n = _clip_piece(bxy, bl, 0, n, A, B, C, tol_rel * diam * g, j, cxy, cl, 0, zbuf, True)
+                bxy, cxy = cxy, bxy
+                bl, cl = cl, bl
             if n < 3:
                 continue
             for i in range(n):
@@ -830,25 +798,17 @@ def argmax_segments(xy, off, maps, tol_rel):
                 if j <= c:
                     continue
                 i2 = i + 1 if i + 1 < n else 0
-                if np.hypot(bx[i2] - bx[i], by[i2] - by[i]) <= tol_rel * diam:
+                if np.hypot(bxy[i2, 0] - bxy[i, 0], bxy[i2, 1] - bxy[i, 1]) <= tol_rel * diam:
                     continue
-                if n_seg == cap:
-                    cap *= 2
-                    seg2 = np.empty((cap, 2, 2))
-                    seg2[:n_seg] = seg[:n_seg]
-                    seg = seg2
-                    face2 = np.empty(cap, np.int64)
-                    face2[:n_seg] = face[:n_seg]
-                    face = face2
-                    cls2 = np.empty((cap, 2), np.int64)
-                    cls2[:n_seg] = cls[:n_seg]
-                    cls = cls2
-                seg[n_seg, 0, 0] = bx[i]
-                seg[n_seg, 0, 1] = by[i]
-                seg[n_seg, 1, 0] = bx[i2]
-                seg[n_seg, 1, 1] = by[i2]
+                seg = _grow2(seg, n_seg + 1)
+                face = _grow1(face, n_seg + 1)
+                cls = _grow2(cls, n_seg + 1)
+                seg[n_seg, 0] = bxy[i, 0]
+                seg[n_seg, 1] = bxy[i, 1]
+                seg[n_seg, 2] = bxy[i2, 0]
+                seg[n_seg, 3] = bxy[i2, 1]
                 face[n_seg] = f
                 cls[n_seg, 0] = c
                 cls[n_seg, 1] = j
                 n_seg += 1
-    return seg[:n_seg].copy(), face[:n_seg].copy(), cls[:n_seg].copy()
+    return seg[:n_seg].copy().reshape(n_seg, 2, 2), face[:n_seg].copy(), cls[:n_seg].copy()

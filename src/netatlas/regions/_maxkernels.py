@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from netatlas.regions._kernels import _clip_piece, _disc, _grow1, _grow2  # shared with the ReLU kernels
+from netatlas.regions._kernels import _clip_piece, _disc, _emit_child, _grow1, _grow2  # shared with ReLU kernels
 
 __all__ = ["split_faces_max", "tie_candidates"]
 
@@ -251,26 +251,12 @@ def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
             pc_a, pc_b = pc_b, pc_a
             n_pieces = n_next
         # emit the pieces
-        if cparent.shape[0] < n_children + n_pieces:
-            need = max(n_children + n_pieces, 2 * cparent.shape[0])
-            cparent = _grow1(cparent, need)
-            coff = _grow1(coff, need + 1)
-            cchoice = _grow2(cchoice, need)
         for pi in range(n_pieces):
-            s0, n0 = ps_a[pi], pn_a[pi]
-            if cxy.shape[0] < n_vert + n0:
-                cxy = _grow2(cxy, n_vert + n0)
-                clab = _grow1(clab, n_vert + n0)
-            for v in range(n0):
-                cxy[n_vert + v, 0] = pool_a[s0 + v, 0]
-                cxy[n_vert + v, 1] = pool_a[s0 + v, 1]
-                clab[n_vert + v] = plab_a[s0 + v]
-            n_vert += n0
-            cparent[n_children] = f
+            cxy, clab, coff, cparent, cchoice, n_vert = _emit_child(pool_a, plab_a, ps_a[pi], pn_a[pi], f, cxy, clab,
+                                                                    coff, cparent, cchoice, n_vert, n_children)
             cchoice[n_children] = face_choice
             for q in range(n_cut):
                 cchoice[n_children, cutting[q]] = pc_a[pi, q]
             n_children += 1
-            coff[n_children] = n_vert
     return (cxy[:n_vert].copy(), coff[: n_children + 1].copy(), clab[:n_vert].copy(),
             cparent[:n_children].copy(), cchoice[:n_children].copy())

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from netatlas.regions._boundary import SEGMENT_TOLERANCE
-from netatlas.regions._kernels import _clip, _grow1, _grow2
+from netatlas.regions._kernels import _clip_piece, _grow1, _grow2
 
 __all__ = ["ClassPieces", "class_pieces"]
 
@@ -81,10 +81,11 @@ def class_pieces(partition) -> ClassPieces:
 
 
 @njit(cache=True)
-def _area(x, y, n):
+def _area(pxy, n):
     acc = 0.0
     for i in range(1, n - 1):
-        acc += (x[i] - x[0]) * (y[i + 1] - y[0]) - (x[i + 1] - x[0]) * (y[i] - y[0])
+        acc += ((pxy[i, 0] - pxy[0, 0]) * (pxy[i + 1, 1] - pxy[0, 1])
+                - (pxy[i + 1, 0] - pxy[0, 0]) * (pxy[i, 1] - pxy[0, 1]))
     return 0.5 * abs(acc)
 
 
@@ -98,15 +99,16 @@ def _split(xy, off, maps, tol_rel, min_area):
     out_region = np.empty(F, np.int64)
     n_pieces, n_xy = 0, 0
     size = 64
-    bx, by, bl = np.empty(size), np.empty(size), np.empty(size, np.int64)
-    cx, cy, cl = np.empty(size), np.empty(size), np.empty(size, np.int64)
+    # a class's cell, clipped class after class: ping-pong between (bxy, bl) and (cxy, cl)
+    bxy, bl, cxy, cl = np.empty((size, 2)), np.empty(size, np.int64), np.empty((size, 2)), np.empty(size, np.int64)
+    zbuf = np.empty(size)
     for f in range(F):
         s, e = off[f], off[f + 1]
         k = e - s
         if 2 * (k + K) + 4 > size:
             size = 4 * (k + K) + 8
-            bx, by, bl = np.empty(size), np.empty(size), np.empty(size, np.int64)
-            cx, cy, cl = np.empty(size), np.empty(size), np.empty(size, np.int64)
+            bxy, bl, cxy, cl = _grow2(bxy, size), _grow1(bl, size), _grow2(cxy, size), _grow1(cl, size)
+            zbuf = _grow1(zbuf, size)
         # the class of each vertex (first maximum); one class at every vertex: the region is whole
         first, pure = -1, True
         for i in range(s, e):
@@ -135,26 +137,27 @@ def _split(xy, off, maps, tol_rel, min_area):
             for i2 in range(i + 1, e):
                 diam = max(diam, np.hypot(xy[i, 0] - xy[i2, 0], xy[i, 1] - xy[i2, 1]))
         for i in range(k):
-            bx[i], by[i] = xy[s + i, 0], xy[s + i, 1]
-        whole = _area(bx, by, k)
+            bxy[i, 0], bxy[i, 1] = xy[s + i, 0], xy[s + i, 1]
+        whole = _area(bxy, k)
         for c in range(K):
             n = k
             for i in range(k):
-                bx[i], by[i], bl[i] = xy[s + i, 0], xy[s + i, 1], -1
+                bxy[i, 0], bxy[i, 1], bl[i] = xy[s + i, 0], xy[s + i, 1], -1
             for j in range(K):
                 if j == c or n < 3:
                     continue
                 A = maps[f, 0, c] - maps[f, 0, j]
                 B = maps[f, 1, c] - maps[f, 1, j]
                 C = maps[f, 2, c] - maps[f, 2, j]
-                n = _clip(bx, by, bl, n, A, B, C, j, tol_rel * diam * np.hypot(A, B), cx, cy, cl)
-                for i in range(n):
-                    bx[i], by[i], bl[i] = cx[i], cy[i], cl[i]
-            if n < 3 or _area(bx, by, n) <= min_area * whole:
+                # the kernels' one clipper, as argmax_segments calls it (the same cells as the boundary)
+                n = _clip_piece(bxy, bl, 0, n, A, B, C, tol_rel * diam * np.hypot(A, B), j, cxy, cl, 0, zbuf, True)
+                bxy, cxy = cxy, bxy
+                bl, cl = cl, bl
+            if n < 3 or _area(bxy, n) <= min_area * whole:
                 continue
             out_xy = _grow2(out_xy, n_xy + n)
             for i in range(n):
-                out_xy[n_xy + i, 0], out_xy[n_xy + i, 1] = bx[i], by[i]
+                out_xy[n_xy + i, 0], out_xy[n_xy + i, 1] = bxy[i, 0], bxy[i, 1]
             n_xy += n
             out_cls = _grow1(out_cls, n_pieces + 1)
             out_region = _grow1(out_region, n_pieces + 1)
