@@ -131,17 +131,19 @@ def _clip_piece(sxy, slab, s, n, ga, gb, gc, t, label, dxy, dlab, d0, zbuf, keep
     return m - d0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # called once per child: no call overhead in the hot loop
 def _emit_child(sxy, slab, s, n, parent, cxy, clab, coff, cparent, cstate, n_vert, n_children):
     """Append the piece ``sxy[s:s + n]`` (edge labels ``slab``) as child ``n_children`` of face ``parent``:
     its vertices at ``n_vert`` of (cxy, clab), its end offset ``coff[n_children + 1]`` and its parent. The
     child arrays (and ``cstate``, one state row per child) double when full. Returns them (new arrays when
     grown) and the new vertex count; the caller writes the child's state row ``cstate[n_children]``."""
-    cparent = _grow1(cparent, n_children + 1)  # each returns its array itself while it has room
-    coff = _grow1(coff, n_children + 2)
-    cstate = _grow2(cstate, n_children + 1)
-    cxy = _grow2(cxy, n_vert + n)
-    clab = _grow1(clab, n_vert + n)
+    if n_children + 2 > min(cparent.shape[0] + 1, coff.shape[0], cstate.shape[0] + 1):  # full: grow (doubling)
+        cparent = _grow1(cparent, n_children + 1)
+        coff = _grow1(coff, n_children + 2)
+        cstate = _grow2(cstate, n_children + 1)
+    if n_vert + n > min(cxy.shape[0], clab.shape[0]):
+        cxy = _grow2(cxy, n_vert + n)
+        clab = _grow1(clab, n_vert + n)
     for i in range(n):
         cxy[n_vert + i, 0] = sxy[s + i, 0]
         cxy[n_vert + i, 1] = sxy[s + i, 1]
@@ -800,9 +802,10 @@ def argmax_segments(xy, off, maps, tol_rel):
                 i2 = i + 1 if i + 1 < n else 0
                 if np.hypot(bxy[i2, 0] - bxy[i, 0], bxy[i2, 1] - bxy[i, 1]) <= tol_rel * diam:
                     continue
-                seg = _grow2(seg, n_seg + 1)
-                face = _grow1(face, n_seg + 1)
-                cls = _grow2(cls, n_seg + 1)
+                if n_seg == seg.shape[0]:
+                    seg = _grow2(seg, n_seg + 1)
+                    face = _grow1(face, n_seg + 1)
+                    cls = _grow2(cls, n_seg + 1)
                 seg[n_seg, 0] = bxy[i, 0]
                 seg[n_seg, 1] = bxy[i, 1]
                 seg[n_seg, 2] = bxy[i2, 0]
