@@ -13,11 +13,15 @@ studies and reproductions in ``experiments.<paper>``.
 """
 
 from netatlas._errors import (
+    ConfigError,
+    DataFileError,
     DegenerateSliceError,
     MemoryBudgetError,
     ModelFileError,
     NetatlasError,
     PrecisionError,
+    RegionLimitError,
+    ResumeRefusedError,
     RunFailedError,
     UnsupportedLayerError,
 )
@@ -26,6 +30,8 @@ from netatlas._lazy import attach as _attach
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConfigError",
+    "DataFileError",
     "DegenerateSliceError",
     "Line",
     "MemoryBudgetError",
@@ -33,6 +39,8 @@ __all__ = [
     "NetatlasError",
     "Plane",
     "PrecisionError",
+    "RegionLimitError",
+    "ResumeRefusedError",
     "RunFailedError",
     "UnsupportedLayerError",
     "__version__",

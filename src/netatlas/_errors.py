@@ -1,4 +1,4 @@
-"""Errors raised by netatlas.
+"""Errors raised by netatlas: every class lives here and is exported from ``netatlas``.
 
 Hierarchy::
 
@@ -6,17 +6,22 @@ Hierarchy::
     ├── UnsupportedLayerError     a layer/op the IR (or a lens) cannot represent exactly
     ├── ModelFileError            a model file that is missing, truncated, corrupt or of the wrong shape
     ├── DataFileError             a data file that cannot be read as labelled samples (also a ValueError)
-    ├── DegenerateSliceError      a plane or line whose directions are zero or parallel
+    ├── DegenerateSliceError      a plane or line whose directions are zero or parallel (also a ValueError)
     ├── PrecisionError            a result float64 cannot give exactly (beyond its range or resolution)
     ├── MemoryBudgetError         a model or computation estimated to need more memory than the budget
+    ├── RegionLimitError          a partition estimated (or found) to exceed max_regions or the memory budget
     ├── RunFailedError            a command ran but part of its work failed or nothing was measured
-    └── ResumeRefusedError        (also a ValueError) a run folder that cannot be resumed with these settings
+    ├── ResumeRefusedError        a run folder that cannot be resumed with these settings (also a ValueError)
+    └── ConfigError               a playground setting or upload that is refused (also a ValueError)
 
-Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueError``, as usual.
+Wrong kinds of objects raise ``TypeError`` and wrong values or shapes ``ValueError``, as usual. The
+classes marked "also a ValueError" are bad values of a kind that callers caught as ``ValueError`` before
+they had a class of their own; they still are.
 """
 
 __all__ = ["NetatlasError", "UnsupportedLayerError", "ModelFileError", "DataFileError", "DegenerateSliceError",
-           "MemoryBudgetError", "RunFailedError", "ResumeRefusedError", "PrecisionError"]
+           "MemoryBudgetError", "RegionLimitError", "RunFailedError", "ResumeRefusedError", "ConfigError",
+           "PrecisionError"]
 
 
 class NetatlasError(Exception):
@@ -36,8 +41,9 @@ class DataFileError(NetatlasError, ValueError):
     as data files were refused with ValueError before this class existed."""
 
 
-class DegenerateSliceError(NetatlasError):
-    """A slice of input space whose directions are zero or parallel."""
+class DegenerateSliceError(NetatlasError, ValueError):
+    """A slice of input space whose directions are zero or parallel (or, where orthonormal directions
+    are required, not orthonormal). A ``ValueError`` too, so ``except ValueError`` still catches it."""
 
 
 class PrecisionError(NetatlasError):
@@ -49,6 +55,11 @@ class PrecisionError(NetatlasError):
 class MemoryBudgetError(NetatlasError):
     """A model or computation whose estimated size exceeds the memory budget (``NETATLAS_MEMORY_BUDGET``),
     refused before anything is allocated."""
+
+
+class RegionLimitError(NetatlasError):
+    """A partition would exceed ``max_regions`` or the memory budget (raised with the estimate, before the
+    run, or as soon as the run passes the limit); the message names the options that allow more."""
 
 
 class RunFailedError(NetatlasError):
@@ -64,3 +75,12 @@ class ResumeRefusedError(NetatlasError, ValueError):
     def __init__(self, message: str, path=None):
         super().__init__(message)
         self.path = path
+
+
+class ConfigError(NetatlasError, ValueError):
+    """A setting or upload the playground rejects; ``field`` names the control it belongs to. A
+    ``ValueError`` too, so ``except ValueError`` still catches it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field

@@ -213,8 +213,6 @@ def around_value(around: str) -> str:
     return letters
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30,
-               "tb": 10**12, "tib": 2**40}
 
 
 def memory_budget_value(text: str | None) -> int | str | None:
@@ -232,12 +230,13 @@ def memory_budget_value(text: str | None) -> int | str | None:
         return "auto"
     if text.strip().lower() == "none":
         return None
-    m = re.fullmatch(r"(\d+(?:\.\d*)?(?:e\d+)?)\s*([a-z]*)", text.strip().lower())
-    value = float(m.group(1)) * _SIZE_UNITS[m.group(2)] if m and m.group(2) in _SIZE_UNITS else 0.0
-    if not 1 <= value < math.inf:
+    from netatlas._memory import parse_bytes  # the one size parser
+
+    try:
+        return parse_bytes(text, "--memory-budget")
+    except ValueError:
         raise OptionValueError("--memory-budget must be auto, none or a size in bytes or with a unit (e.g. 1 or "
-                               f"512MiB or 8GB); got {text!r}")
-    return int(value)
+                               f"512MiB or 8GB); got {text!r}") from None
 
 
 def limit_message(message: str) -> str:

@@ -272,3 +272,14 @@ def test_max_pool_and_hardtanh_graph_against_max_reference():
             pos = z.numpy().reshape(3, 1, 4, -1) > bp
             want = want + (pos.any(2) & ~pos.all(2)).sum(-1)
         assert np.array_equal(got[..., k], want)
+
+
+def test_degenerate_directions_raise_degenerate_slice_error():
+    net = from_torch(mlp([3, 4, 1], seed=0))
+    pts = np.zeros((2, 3))
+    parallel = np.zeros((2, 1, 2, 3))
+    parallel[..., 0] = 1.0  # both directions e_0
+    with pytest.raises(netatlas.DegenerateSliceError, match="zero or parallel directions"):
+        local_complexity(net, pts, 0.1, directions=parallel)
+    assert issubclass(netatlas.DegenerateSliceError, ValueError)  # callers that caught ValueError still do
+

@@ -6,9 +6,9 @@ import pytest
 
 import netatlas
 from netatlas import Plane
+from netatlas._memory import parse_bytes
 from netatlas.nets import from_torch, mlp
 from netatlas.regions import RegionLimitError, estimate_regions, partition
-from netatlas.regions._scale import parse_bytes
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -56,7 +56,9 @@ def test_bad_limits_are_refused():
         partition(net, max_regions=0)
     with pytest.raises(ValueError, match="memory_budget"):
         partition(net, memory_budget="lots")
-    assert parse_bytes("512 MiB") == 512 * 2**20 and parse_bytes("2GB") == 2 * 2**30 and parse_bytes(None) is None
+    # one meaning with NETATLAS_MEMORY_BUDGET (netatlas._memory): GB = 10^9 bytes, GiB = 2^30
+    assert parse_bytes("512 MiB") == 512 * 2**20 and parse_bytes("2GB") == 2 * 10**9
+    assert partition(net, memory_budget=None).num_regions == partition(net).num_regions  # None: no limit
 
 
 def test_estimate_counts_wide_nets_in_sub_segments_with_the_same_result(monkeypatch):
@@ -82,3 +84,11 @@ def test_estimate_counts_wide_nets_in_sub_segments_with_the_same_result(monkeypa
     counting = lambda *args: calls.append(1) or along_line(*args)
     assert _scale._breakpoints_along(net, plane, a, b, counting) == whole
     assert len(calls) > 5
+
+
+def test_region_limit_error_keeps_its_old_homes():
+    from netatlas.regions import _scale
+
+    assert netatlas.RegionLimitError is RegionLimitError is _scale.RegionLimitError
+    assert issubclass(RegionLimitError, netatlas.NetatlasError)
+

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from netatlas._errors import ConfigError
+
 __all__ = [
     "CLASSIFICATION_SETS",
     "ConfigError",
@@ -96,14 +98,6 @@ DEFAULT_VIEW = {
 }
 
 
-class ConfigError(ValueError):
-    """A setting or upload the playground rejects; ``field`` names the control it belongs to."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
 @lru_cache(maxsize=1)
 def choices() -> dict:
     """The accepted values of each choice setting; those the library owns come from its registries
@@ -160,7 +154,7 @@ def validate_config(config) -> dict:
     >>> validate_config({"n": 10**9})
     Traceback (most recent call last):
     ...
-    netatlas.app._config.ConfigError: n: 1000000000 is outside the accepted range [4, 5000]
+    netatlas._errors.ConfigError: n: 1000000000 is outside the accepted range [4, 5000]
     """
     if not isinstance(config, dict):
         raise ConfigError("config", f"config: expected an object of settings, got {type(config).__name__}")
@@ -323,7 +317,7 @@ def parse_csv(text) -> UploadedData:
     >>> parse_csv("0,1,a\\n1,nan,b\\n")
     Traceback (most recent call last):
     ...
-    netatlas.app._config.ConfigError: CSV line 2: 'nan' is not a finite number (columns x1, x2 must be numbers)
+    netatlas._errors.ConfigError: CSV line 2: 'nan' is not a finite number (columns x1, x2 must be numbers)
     """
     if not isinstance(text, str):
         raise ConfigError("upload", f"CSV: expected text, got {type(text).__name__}")

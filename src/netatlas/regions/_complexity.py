@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from netatlas._errors import DegenerateSliceError
 from netatlas._threads import one_blas_thread
 from netatlas.nets import as_net
 from netatlas.regions import _kernels as K
@@ -142,9 +143,9 @@ def _directions(directions, n, n_planes, d, k, seed, where):
     gram = np.einsum("pmid,pmjd->pmij", D, D)
     err = np.abs(gram - np.eye(k)).max()
     if err > ORTHONORMAL_TOLERANCE:
-        raise ValueError(f"{where}: directions must be orthonormal (unit length, and the two of a plane "
-                         f"perpendicular); the worst Gram entry is off by {err:.3g} (zero or parallel "
-                         f"directions?)")
+        raise DegenerateSliceError(f"{where}: directions must be orthonormal (unit length, and the two of a plane "
+                                   f"perpendicular); the worst Gram entry is off by {err:.3g} (zero or "
+                                   f"parallel directions?)")
     return D
 
 

@@ -14,50 +14,10 @@ import sys
 
 import numpy as np
 
-from netatlas._errors import NetatlasError
+from netatlas._errors import RegionLimitError
+from netatlas._memory import format_bytes
 
-__all__ = ["RegionLimitError", "estimate_regions", "bytes_per_region", "parse_bytes", "Limits"]
-
-
-class RegionLimitError(NetatlasError):
-    """A partition would exceed ``max_regions`` or the memory budget."""
-
-
-def parse_bytes(value) -> int | None:
-    """``None``, an int (bytes) or a string like "4GB", "512 MiB" -> bytes."""
-    if value is None or isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if value is not None and value <= 0:
-            raise ValueError(f"partition: memory_budget must be positive; got {value}")
-        return None if value is None else int(value)
-    if isinstance(value, str):
-        text = value.strip().upper().replace(" ", "").replace("IB", "B")
-        units = {"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40, "B": 1}
-        for suffix, factor in units.items():
-            if text.endswith(suffix):
-                try:
-                    number = float(text[: -len(suffix)])
-                except ValueError:
-                    break
-                if number > 0:
-                    return int(number * factor)
-    raise ValueError(f"partition: memory_budget must be bytes (int) or a string like '4GB'; got {value!r}")
-
-
-def default_memory_budget() -> int | None:
-    """Half of the memory available now (Linux ``MemAvailable``, else free pages); None if unknown."""
-    import os
-
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 2
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        return None
+__all__ = ["RegionLimitError", "estimate_regions", "bytes_per_region", "Limits"]
 
 
 def bytes_per_region(net, n_outputs: int) -> int:
@@ -187,7 +147,7 @@ class Limits:
         if self.max_regions is not None:
             parts.append(f"max_regions={self.max_regions:,}")
         if self.budget:
-            parts.append(f"memory budget {self.budget / 2**30:.2f} GiB at ~{self.per_region:,} bytes per region")
+            parts.append(f"memory budget {format_bytes(self.budget)} at ~{self.per_region:,} bytes per region")
         return ", ".join(parts)
 
     def check_estimate(self, estimate: float) -> None:
@@ -195,7 +155,7 @@ class Limits:
         if cap is not None and estimate > cap:
             raise RegionLimitError(
                 f"partition: about {estimate:,.0f} regions estimated (exact counts along lines across the slice), "
-                f"above {self._limits()} (~{estimate * self.per_region / 2**30:.2f} GiB); use a smaller window "
+                f"above {self._limits()} (~{format_bytes(estimate * self.per_region)}); use a smaller window "
                 "(Plane bounds), split the slice into tiles, or raise max_regions / memory_budget")
 
     def close(self) -> None:
