@@ -61,7 +61,7 @@ from netatlas.regions._graph import graph_partition
 from netatlas.regions._lines import LINE_TOLERANCE, along_line
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import snap_vanishing
-from netatlas.regions._scale import Limits, RegionLimitError, bytes_per_region, default_memory_budget, parse_bytes
+from netatlas.regions._scale import Limits, RegionLimitError, budget_bytes, bytes_per_region
 from netatlas.slices import Line, Plane
 
 __all__ = ["DISC_TOLERANCE", "MAX_REGIONS", "ORTHONORMAL_TOLERANCE", "estimate_discs", "exact_counts",
@@ -312,7 +312,7 @@ def _pieces_chunk(net, P, D, r, tol, max_regions=None, memory_budget=None):
         return np.array([along_line(net, Line((P[i] - r * D[i]).reshape(shape), (P[i] + r * D[i]).reshape(shape)),
                                     tolerance=tol, max_regions=max_regions, memory_budget=memory_budget).num_pieces
                          for i in range(len(P))], np.int64)
-    budget = default_memory_budget() if memory_budget == "auto" else parse_bytes(memory_budget)
+    budget = budget_bytes(memory_budget, "local_complexity_1d")
     return _chain_segments(layers, P, D, r, tol, max_regions, budget)
 
 
@@ -381,7 +381,7 @@ class _DiscLimits:
         self.where = where
         self.max_regions = None if max_regions is None else int(max_regions)
         self.memory_budget = memory_budget  # as given: passed on to partition
-        self.budget = default_memory_budget() if memory_budget == "auto" else parse_bytes(memory_budget)
+        self.budget = budget_bytes(memory_budget, where)
         layers = chain_layers(net)
         self.chain = layers is not None
         if layers is None:  # one partition per disc: what partition itself charges per region
@@ -699,7 +699,7 @@ def local_complexity(net, points, radius, *, directions=None, n_planes=1, seed=0
     >>> local_complexity(net, np.zeros((4, 2)), 100.0, max_regions=50)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    netatlas.regions._scale.RegionLimitError: local_complexity: about ... above max_regions=50; ...
+    netatlas._errors.RegionLimitError: local_complexity: about ... above max_regions=50; ...
     """
     _check_method(method, "local_complexity")
     if method == "sampled":

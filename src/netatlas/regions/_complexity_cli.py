@@ -81,9 +81,9 @@ def register(app: typer.Typer) -> None:
             raise ValueError(f"--radius must be a finite number > 0; got {radius}")
         budget = None if memory_budget.strip().lower() == "none" else memory_budget
         if budget != "auto" and budget is not None:
-            from netatlas.regions._scale import parse_bytes
+            from netatlas._memory import parse_bytes
 
-            parse_bytes(budget)
+            parse_bytes(budget, "--memory-budget")
         _run(model, spec, data, points, radius, method, split, planes, seed, max_regions, budget, out,
              {"model": str(model), "spec": str(spec) if spec else None, "data": data, "points": points,
               "radius": radius, "method": method, "split": split, "planes": planes, "seed": seed,

@@ -28,7 +28,7 @@ from netatlas.regions._affine import (
     gates_from_states,
 )
 from netatlas.regions._graphmaps import _VanishingGraph
-from netatlas.regions._scale import RegionLimitError, default_memory_budget, parse_bytes
+from netatlas.regions._scale import RegionLimitError, budget_bytes
 from netatlas.slices import Line
 
 __all__ = ["LINE_TOLERANCE", "LinePieces", "along_line"]
@@ -125,7 +125,7 @@ def along_line(net, x0, x1=None, *, tolerance: float = LINE_TOLERANCE, max_regio
     >>> netatlas.regions.along_line(net, [-50.0, 0.0, 0.5], [50.0, 0.5, -0.5], max_regions=3)
     Traceback (most recent call last):
     ...
-    netatlas.regions._scale.RegionLimitError: along_line: ... pieces ... above max_regions=3; ...
+    netatlas._errors.RegionLimitError: along_line: ... pieces ... above max_regions=3; ...
     """
     line = x0 if isinstance(x0, Line) and x1 is None else Line(x0, x1)
     net = as_net(net, input_shape=line.input_shape)
@@ -182,7 +182,7 @@ class _PieceLimit:
                                         or max_regions < 1):
             raise ValueError(f"along_line: max_regions must be an integer >= 1 or None; got {max_regions!r}")
         self.max_regions = max_regions
-        self.budget = default_memory_budget() if memory_budget == "auto" else parse_bytes(memory_budget)
+        self.budget = budget_bytes(memory_budget, "along_line")
         # each piece holds a node's maps (3 rows, float64) in ~3 arrays at a time (as _scale's estimate)
         self.per_piece = 72 * max(node.size for node in net.nodes)
 

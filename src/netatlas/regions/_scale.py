@@ -15,9 +15,23 @@ import sys
 import numpy as np
 
 from netatlas._errors import RegionLimitError
-from netatlas._memory import format_bytes
+from netatlas._memory import format_bytes, memory_budget, parse_bytes
 
-__all__ = ["RegionLimitError", "estimate_regions", "bytes_per_region", "Limits"]
+__all__ = ["RegionLimitError", "estimate_regions", "budget_bytes", "bytes_per_region", "Limits"]
+
+
+def budget_bytes(budget, where: str) -> int | None:
+    """A regions ``memory_budget`` argument in bytes: "auto" is netatlas's one budget
+    (``_memory.memory_budget()``: ``NETATLAS_MEMORY_BUDGET``, else half the physical memory), None no
+    limit, anything else read by ``_memory.parse_bytes`` (plain bytes; KB/MB/GB/TB powers of 10,
+    KiB/MiB/GiB/TiB powers of 2); ``where`` starts its error message.
+
+    >>> budget_bytes("1GB", "partition"), budget_bytes(None, "partition")
+    (1000000000, None)
+    """
+    if isinstance(budget, str) and budget == "auto":
+        return memory_budget()
+    return None if budget is None else parse_bytes(budget, f"{where}: memory_budget")
 
 
 def bytes_per_region(net, n_outputs: int) -> int:

@@ -10,7 +10,6 @@ from typing import Literal
 
 import numpy as np
 
-from netatlas import _memory
 from netatlas.nets import as_net
 from netatlas.nets._ir import Net
 from netatlas.regions import _scale
@@ -58,9 +57,7 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
                          "one affine; use method='graph'")
     if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
         raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
-    # one budget for all of netatlas: "auto" is NETATLAS_MEMORY_BUDGET or half the physical memory
-    budget = (_memory.memory_budget() if memory_budget == "auto" else None if memory_budget is None
-              else _memory.parse_bytes(memory_budget, "partition: memory_budget"))
+    budget = _scale.budget_bytes(memory_budget, "partition")  # "auto": NETATLAS_MEMORY_BUDGET or half the RAM
     # NOTE [scale-free partitions] in _units: the plane in units of its size, refused where the
     # tolerance would merge details of the first layer
     e = size_exponent(plane.bounds)
