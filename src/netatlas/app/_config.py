@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from netatlas._errors import ConfigError
+from netatlas import ConfigError
 
 __all__ = [
     "CLASSIFICATION_SETS",
