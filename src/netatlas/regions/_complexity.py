@@ -51,6 +51,7 @@ import torch
 from numba import njit
 
 from netatlas._errors import DegenerateSliceError
+from netatlas._memory import format_bytes
 from netatlas._threads import one_blas_thread
 from netatlas.nets import as_net
 from netatlas.regions import _kernels as K
@@ -359,8 +360,8 @@ def _chain_segments(layers, P, D, r, tol, max_regions=None, budget=None):
             need = len(owner) * 16 * max(W.shape[0] for W, _, _ in layers)
             if budget and need > budget:
                 raise RegionLimitError(f"local_complexity_1d: {len(owner):,} pieces at layer {level + 1} need "
-                                       f"~{need / 2**30:.2f} GiB of maps, above the memory budget of "
-                                       f"{budget / 2**30:.2f} GiB; use fewer points or a smaller radius, or raise "
+                                       f"~{format_bytes(need)} of maps, above the memory budget of "
+                                       f"{format_bytes(budget)}; use fewer points or a smaller radius, or raise "
                                        "memory_budget")
             bit = a[parent] * mids[:, None] + c[parent] > 0
         on, off_slope = activation_slopes(act)
@@ -403,7 +404,7 @@ class _DiscLimits:
         if self.max_regions is not None and count > self.max_regions:
             parts.append(f"max_regions={self.max_regions:,}")
         if self.budget and count * self.per_region > self.budget:
-            parts.append(f"the memory budget of {self.budget / 2**30:.2f} GiB at ~{self.per_region:,} bytes per region")
+            parts.append(f"the memory budget of {format_bytes(self.budget)} at ~{self.per_region:,} bytes per region")
         return " and ".join(parts)
 
     def check_estimates(self, estimates, n_planes, r, first_row=0, complete=True) -> None:
@@ -428,8 +429,8 @@ class _DiscLimits:
                                    f"above {self.describe(most)}; {self.advice}")
         if self.budget and n_faces * self.per_region > self.budget:
             raise RegionLimitError(f"{self.where}: a batch of discs (radius {r:g}) passed {n_faces:,} regions at "
-                                   f"{where}, ~{n_faces * self.per_region / 2**30:.2f} GiB, above the memory budget of "
-                                   f"{self.budget / 2**30:.2f} GiB; "
+                                   f"{where}, ~{format_bytes(n_faces * self.per_region)}, above the memory budget of "
+                                   f"{format_bytes(self.budget)}; "
                                    f"{self.advice}")
 
 

@@ -55,8 +55,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the point sample and of the planes"),
         max_regions: int = typer.Option(10_000, "--max-regions", help="The most regions one disc's square may "
                                         "hold (estimated first; the run stops with the estimate)"),
-        memory_budget: str = typer.Option("auto", "--memory-budget", help="Memory the discs may take, e.g. 8GB "
-                                          "(default: half the available memory; none: no limit)"),
+        memory_budget: str = typer.Option("auto", "--memory-budget", help="Memory the discs may take: bytes, or "
+                                          "KB/MB/GB (powers of 10) or KiB/MiB/GiB (powers of 2), e.g. 8GB (default: "
+                                          "NETATLAS_MEMORY_BUDGET, else half the physical memory; none: no limit)"),
         spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
         out: Path = typer.Option(None, "--out", help="Run directory (default: a new one under runs/)"),
     ):

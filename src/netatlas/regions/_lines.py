@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from netatlas._checks import require_finite
+from netatlas._memory import format_bytes
 from netatlas.nets import as_net
 from netatlas.nets._ir import Max
 from netatlas.regions._affine import (
@@ -194,9 +195,9 @@ class _PieceLimit:
             raise RegionLimitError(f"{where} (a lower bound of the final count), above "
                                    f"max_regions={self.max_regions:,}; {advice}")
         if self.budget and n_pieces * self.per_piece > self.budget:
-            raise RegionLimitError(f"{where}, ~{n_pieces * self.per_piece / 2**30:.2f} GiB of maps at "
+            raise RegionLimitError(f"{where}, ~{format_bytes(n_pieces * self.per_piece)} of maps at "
                                    f"~{self.per_piece:,} bytes per piece, above the memory budget of "
-                                   f"{self.budget / 2**30:.2f} GiB; {advice}")
+                                   f"{format_bytes(self.budget)}; {advice}")
 
 
 def _split_zeros(edges, a, c, tolerance):
