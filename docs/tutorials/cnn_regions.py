@@ -72,6 +72,6 @@ fig, axes = plt.subplots(1, 5, figsize=(8, 1.9))
 for ax, img, point in zip(axes, images, steps, strict=True):
     region = part.locate(point[None])[0]
     ax.imshow(img.reshape(8, 8), cmap="gray_r")
-    ax.set_title(f"class {part.predicted_class()[region]}", fontsize=9)
+    ax.set_title(f"class {part.outputs(point[None], [region])[0].argmax()}", fontsize=9)  # exact at the point
     ax.axis("off")
 fig.suptitle("From the 0 to the 7 on the plane")

@@ -189,7 +189,8 @@ def _segments(segments) -> dict:
 def _polygons(part, by_class: bool = False) -> dict:
     """The regions as flat vertex buffers: ``coords`` (T*2 f32), ``offsets`` (F+1 i32), a palette
     index per region (``colour``, from its activation pattern: a pattern keeps its colour from frame
-    to frame) and ``classes``; with ``by_class`` also the regions split along the decision boundary
+    to frame) and ``classes`` (the class of each whole region, ``CUT_REGION`` where the decision boundary
+    cuts it); with ``by_class`` also the regions split along the decision boundary
     (``pieces``, from :meth:`netatlas.regions.Partition.class_pieces`)."""
     coords = np.asarray(part.xy, dtype=np.float64) + np.asarray(part.center, dtype=np.float64)
     bits = [np.asarray(b, dtype=np.int64) for b in part.pattern_bits]
@@ -197,12 +198,23 @@ def _polygons(part, by_class: bool = False) -> dict:
     weights = np.random.default_rng(12345).integers(1, 2**20, size=patterns.shape[1])
     keys = (patterns * weights).sum(1) % 16_777_213 if patterns.size else np.zeros(len(patterns), np.int64)
     out = {"coords": _pack(coords), "offsets": pack(part.offsets, "i32"),
-           "colour": pack(keys % PATTERN_COLOURS, "u8"), "classes": pack(part.predicted_class(), "u8")}
+           "colour": pack(keys % PATTERN_COLOURS, "u8"), "classes": pack(_region_classes(part), "u8")}
     if by_class:
         pieces = part.class_pieces()
         out["pieces"] = {"coords": _pack(pieces.xy), "offsets": pack(pieces.offsets, "i32"),
                          "classes": pack(pieces.classes, "u8")}
     return out
+
+
+#: The ``classes`` entry of a region the decision boundary cuts (its pieces say which classes win where).
+CUT_REGION = 255
+
+
+def _region_classes(part) -> np.ndarray:
+    """The class predicted in the whole of each region (F,), ``CUT_REGION`` where the decision boundary
+    cuts it (exact: :meth:`netatlas.regions.Partition.predicted_class`)."""
+    cls = part.predicted_class()
+    return np.where(cls < 0, CUT_REGION, cls)
 
 
 def region_volume(frame, view, part) -> dict:

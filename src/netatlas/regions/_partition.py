@@ -41,13 +41,16 @@ from netatlas.regions import _kernels as K
 from netatlas.regions._graphmaps import _maps_chunked
 from netatlas.slices import Plane
 
-__all__ = ["BOUNDARY_TOLERANCE", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition", "assemble_partition",
+__all__ = ["BOUNDARY_TOLERANCE", "CUT_BY_BOUNDARY", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition", "assemble_partition",
            "plane_frame"]
 
 #: A vertex within this distance (relative to the slice's diagonal) of a unit's zero line is on it.
 BOUNDARY_TOLERANCE = 1e-10
 #: Face-local copies of one vertex closer than this (relative to the diagonal) are the same vertex.
 VERTEX_MERGE_TOLERANCE = 1e-9
+#: What :meth:`Partition.predicted_class` reports for a region the decision boundary cuts: no single class
+#: is predicted there (:meth:`Partition.region_classes` says which classes are).
+CUT_BY_BOUNDARY = -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -334,12 +337,42 @@ class Partition(PartitionDisplay):
         :func:`netatlas.regions._pieces.class_pieces`."""
         from netatlas.regions._pieces import class_pieces
 
-        return class_pieces(self)
+        if "class_pieces" not in self._cache:
+            self._cache["class_pieces"] = class_pieces(self)
+        return self._cache["class_pieces"]
+
+    def region_classes(self) -> np.ndarray:
+        """Every class predicted somewhere in each region: ``present`` of shape (F, n_classes) bool,
+        ``present[i, k]`` when class k wins on a piece of region i of positive area (n_classes = n_outputs,
+        or 2 for one output: class 1 where it is > 0). Exact: read from :meth:`class_pieces`, the regions
+        split along the decision boundary.
+
+        >>> import netatlas
+        >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 6, 3], seed=1))
+        >>> present = part.region_classes()
+        >>> present.shape, int((present.sum(1) > 1).sum())  # 5 of the 16 regions hold two classes or more
+        ((16, 3), 5)
+        """
+        if "region_classes" not in self._cache:
+            pieces = self.class_pieces()
+            present = np.zeros((self.num_regions, max(self.n_outputs, 2)), bool)
+            present[pieces.region, pieces.classes] = True
+            self._cache["region_classes"] = present
+        return self._cache["region_classes"]
 
     def predicted_class(self) -> np.ndarray:
-        """Class (F,) predicted at each region's centroid (arg-max, or output > 0 for one output)."""
-        out = self.outputs(self.centroids(), np.arange(self.num_regions))
-        return (out[:, 0] > 0).astype(np.int64) if self.n_outputs == 1 else out.argmax(1)
+        """The class (F,) predicted everywhere in each region (arg-max, or output > 0 for one output), or
+        ``CUT_BY_BOUNDARY`` (-1) for a region the decision boundary cuts: several classes win in it, see
+        :meth:`region_classes` (which) and :meth:`class_pieces` (where). Exact, not the class at one point.
+
+        >>> import netatlas
+        >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 6, 3], seed=1))
+        >>> cls = part.predicted_class()
+        >>> sorted(set(cls.tolist()))  # -1: the regions the boundary cuts
+        [-1, 0, 2]
+        """
+        present = self.region_classes()
+        return np.where(present.sum(1) == 1, present.argmax(1), CUT_BY_BOUNDARY).astype(np.int64)
 
     def centroids(self) -> np.ndarray:
         """Mean of each region's vertices (F, 2): a point strictly inside every region."""

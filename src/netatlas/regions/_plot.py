@@ -34,7 +34,8 @@ def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap
     """RGBA colours (F, 4) of the regions.
 
     ``pattern``: a pastel colour hashed from the activation pattern (neighbours differ);
-    ``class``: the predicted class at the region's centroid (tab10, light);
+    ``class``: the class predicted in the whole region (tab10, light), light grey for a region the decision
+    boundary cuts (``Partition.predicted_class``; ``plot_partition`` paints class per pixel instead);
     ``output``: the value of output ``output`` at the centroid (viridis);
     ``area``: log10 of the area (magma); ``volume``: log10 of the exact volume element of
     ``layer`` on the region (``Partition.volume_element``, cividis); ``none``: white.
@@ -51,8 +52,10 @@ def region_colors(partition, color_by: str = "pattern", *, output: int = 0, cmap
         return np.concatenate([rgb, np.ones((F, 1))], 1)
     if color_by == "class":
         cls = partition.predicted_class()
-        base = mpl.colormaps[cmap or "tab10"](cls % 10)
-        return 0.55 * base + 0.45 * np.array([1.0, 1.0, 1.0, 1.0])
+        base = mpl.colormaps[cmap or "tab10"](np.maximum(cls, 0) % 10)
+        rgba = 0.55 * base + 0.45 * np.array([1.0, 1.0, 1.0, 1.0])
+        rgba[cls < 0] = (0.8, 0.8, 0.8, 1.0)  # cut by the decision boundary: no one class (plot_partition paints it)
+        return rgba
     if color_by == "output":
         val = partition.outputs(partition.centroids(), np.arange(F))[:, output]
         lo, hi = np.percentile(val, [1, 99]) if F > 1 else (val.min() - 1, val.max() + 1)
