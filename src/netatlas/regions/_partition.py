@@ -41,8 +41,8 @@ from netatlas.regions import _kernels as K
 from netatlas.regions._graphmaps import _maps_chunked
 from netatlas.slices import Plane
 
-__all__ = ["BOUNDARY_TOLERANCE", "CUT_BY_BOUNDARY", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition", "assemble_partition",
-           "plane_frame"]
+__all__ = ["BOUNDARY_TOLERANCE", "CUT_BY_BOUNDARY", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition",
+           "assemble_partition", "plane_frame"]
 
 #: A vertex within this distance (relative to the slice's diagonal) of a unit's zero line is on it.
 BOUNDARY_TOLERANCE = 1e-10
