@@ -7,20 +7,24 @@ import numpy as np
 import pytest
 import torch
 import typer
+from click.testing import CliRunner
 from torch import nn
-from typer.testing import CliRunner
 
 import netatlas
 from netatlas.metric import effective_volume, metric_map
 
 
 def _app():
+    """The metric commands as the root CLI builds them (--through takes the integers after it)."""
+    from netatlas._options import greedy_index_options
     from netatlas.metric._cli import register
 
     app = typer.Typer()
     app.callback()(lambda: None)
     register(app)
-    return app
+    command = typer.main.get_command(app)
+    greedy_index_options(command)
+    return command
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,7 @@ def test_magnify_model_through_three_points(moons_model, tmp_path):
     ("args", "message"),
     [
         (["--through", "0", "1", "2"], "give --data too"),
-        (["--plane", "disc:3"], "--plane must be square:S"),
+        (["--plane", "disc:3"], "--plane must be 'square:SIZE'"),
         (["--data", "nonsense"], "neither a data file"),
         (["--quantity", "area"], "--quantity must be one of"),
     ],

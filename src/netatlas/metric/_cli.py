@@ -18,9 +18,6 @@ magnify = typer.Typer(
 
 
 def _threads(threads):
-    from netatlas._options import at_least
-
-    at_least("--threads", threads, 1)
     if threads:
         import torch
 
@@ -34,83 +31,124 @@ _QUANTITY_HELP = ("auto (the in-plane metric on a plane, the effective volume at
 _MODEL_HELP = "Model file: .pt2 (torch.export) or .pt/.pth/.safetensors state dict with a JSON spec"
 
 
-def _parse_plane(text, where):
-    kind, _, size = (text or "").partition(":")
-    try:
-        value = float(size)
-    except ValueError:
-        value = None
-    if kind != "square" or value is None or not value > 0:
-        raise ValueError(f"{where}: --plane must be square:S with S > 0 (the square [-S, S]^2 in the first two "
-                         f"input coordinates); got {text!r}")
-    return value
+_PYTHON = ('plane = netatlas.Plane.through(x[A], x[B], x[C]) (or Plane.square(SIZE, dim=net.n_inputs)); '
+           'with --zoom F --around X: plane = plane.zoom(F, around="X") (--around boundary: '
+           'around=plane.around_boundary(net, "A", "B")); then netatlas.metric.metric_map(netatlas.nets.load(MODEL), '
+           'layer=L, points=x, plane=plane)')
 
 
-def _load_points(data, n, where):
-    """(points, labels, description) from a built-in data set name or a data file."""
+def _points_of(command, data, split, n, seed):
+    """``(x_split, x, y, description, split)``: the whole ``--split`` of ``--data`` (``--through`` indexes it)
+    and a stratified sample of ``--n`` of it (the points measured). ``--split test`` falls back to train, said
+    in one line, when the data has no test split (a data file)."""
     import netatlas.data
+    from netatlas._options import OptionValueError, command_data
 
-    dataset = netatlas.data.load_any(data, where=where)
-    x, y = (dataset.x_test, dataset.y_test) if dataset.n_test else (dataset.x, dataset.y)
-    split = "test" if dataset.n_test else "training"
-    return x[:n], y[:n].numpy(), f"{dataset.name} ({split} split, first {min(n, len(x))})"
+    try:
+        dataset, x, y, source = command_data(data, where=command, split=split, n=n, seed=seed)
+    except OptionValueError as exc:
+        if split != "test" or "has no test split" not in str(exc):
+            raise
+        split = "train"
+        typer.echo(f"{command}: --data {data} has no test split; using its train split", err=True)
+        dataset, x, y, source = command_data(data, where=command, split=split, n=n, seed=seed)
+    x_split, _ = netatlas.data.split_of(dataset, split)
+    return x_split, x, y.numpy(), source, split
 
 
-def _run_user_model(command, model, spec, layer, data, n, through, plane, grid, quantity, out, threads):
+def _through_plane(net, x_split, through, data, split):
+    """``Plane.through`` the inputs ``through`` (indices into the whole split)."""
+    import numpy as np
+
+    from netatlas._options import OptionValueError
+    from netatlas.slices import Plane
+
+    bad = [i for i in through if not 0 <= i < len(x_split)]
+    if bad:
+        raise OptionValueError(f"--through indices must be in [0, {len(x_split)}) for the {split} split of "
+                               f"{data!r}; got {through}")
+    inputs = [x_split[i].detach().numpy().astype(np.float64) for i in through]
+    if inputs[0].size != net.n_inputs:
+        raise ValueError(f"--data {data!r} has inputs of shape {tuple(x_split.shape[1:])} but the model expects "
+                         f"{net.input_shape}")
+    return Plane.through(*(a.reshape(net.input_shape) for a in inputs))
+
+
+def _run_user_model(command, model, spec, layer, data, split, n, seed, through, plane, zoom, around, grid, quantity,
+                    max_regions, memory_budget, out, threads):
+    from netatlas import _options as options
     from netatlas.metric._user import QUANTITIES
 
-    _threads(threads)
+    # options first: nothing is loaded or computed yet (a bad value exits 2)
     if quantity != "auto" and quantity not in QUANTITIES:
-        raise ValueError(f"{command}: --quantity must be one of auto, {', '.join(QUANTITIES)}; got {quantity!r}")
-    if n < 1 or grid < 2:
-        raise ValueError(f"{command}: need --n >= 1 and --grid >= 2; got --n {n}, --grid {grid}")
-    if through and not data:
-        raise ValueError(f"{command}: --through A B C picks three of the --data points; give --data too")
-    if through and plane:
-        raise ValueError(f"{command}: give --through or --plane, not both")
-    size = _parse_plane(plane, command) if plane else None
-
-    import numpy as np
+        raise options.OptionValueError(f"{command}: --quantity must be one of auto, {', '.join(QUANTITIES)}; got "
+                                       f"{quantity!r}")
+    options.at_least("--n", n, 1)
+    options.at_least("--grid", grid, 2)
+    options.at_least("--max-regions", max_regions, 1)
+    options.at_least("--threads", threads, 1)
+    options.split_value(split)
+    budget = options.memory_budget_value(memory_budget)
+    indices = options.through_indices(through)
+    if indices and not data:
+        raise options.OptionValueError(f"{command}: --through A B C picks three inputs of --data; give --data too")
+    if indices and plane is not None:
+        raise options.OptionValueError(f"{command}: give --through A B C or --plane square:SIZE, not both")
+    size = options.square_size(plane) if plane is not None else None
+    options.zoom_fraction(zoom)
+    around = options.around_value(around)
+    if zoom is not None and not indices:
+        raise options.OptionValueError("--zoom needs a plane through three inputs (--through A B C)")
+    _threads(threads)
 
     from netatlas.metric import _plot
     from netatlas.metric._user import metric_map
     from netatlas.nets import load
+    from netatlas.regions import RegionLimitError
+    from netatlas.regions._cli import zoomed
     from netatlas.report import RunDir
     from netatlas.slices import Plane
 
     net = load(model, spec)
-    points = labels = None
-    source = None
+    points = labels = source = None
     if data:
-        points, labels, source = _load_points(data, n, command)
-    if through:
-        bad = [i for i in through if not 0 <= i < len(points)]
-        if bad:
-            raise ValueError(f"{command}: --through indices {bad} are out of range; there are {len(points)} points")
-        the_plane = Plane.through(*(points[i].numpy().astype(np.float64) for i in through))
+        x_split, points, labels, source, split = _points_of(command, data, split, n, seed)
+    if indices:
+        the_plane = _through_plane(net, x_split, indices, data, split)
+        if zoom is not None:
+            the_plane = zoomed(the_plane, zoom, around, net)
     elif size is not None:
         if net.n_inputs < 2:
             raise ValueError(f"{command}: --plane needs at least 2 inputs; the model has {net.n_inputs}")
         the_plane = Plane.square(size, dim=net.n_inputs)
     elif points is None:
         if net.n_inputs != 2:
-            raise ValueError(f"{command}: give --data, --through A B C or --plane square:S (the model has "
+            raise ValueError(f"{command}: give --data, --through A B C or --plane square:SIZE (the model has "
                              f"{net.n_inputs} inputs, so there is no default plane)")
         the_plane = Plane.square(1.0)
     else:
         the_plane = None
     config = {"model": str(model), "spec": None if spec is None else str(spec), "layer": layer, "data": data,
-              "data_points": source, "n": n, "through": list(through) if through else None, "plane": plane,
-              "grid": grid, "quantity": quantity}
+              "split": split, "data_points": source, "n": n, "seed": seed, "through": indices, "plane": plane,
+              "zoom": zoom, "around": around, "grid": grid, "quantity": quantity, "max_regions": max_regions,
+              "memory_budget": memory_budget}
     run_dir = RunDir.create(out, command=command, config=config)
-    result = metric_map(net, layer=layer, points=points, labels=labels, plane=the_plane, grid=grid,
-                        quantity=None if quantity == "auto" else quantity)
+    # --max-regions given: the slice's exact regions must fit or the command stops with the estimate (as in
+    # `regions`); not given: up to 20,000 regions, else the metric at each grid point (said in a note)
+    exact = None if max_regions is None or not _piecewise_linear(net) else True
+    try:
+        result = metric_map(net, layer=layer, points=points, labels=labels, plane=the_plane, grid=grid,
+                            quantity=None if quantity == "auto" else quantity, regions=exact,
+                            max_regions=20_000 if max_regions is None else max_regions, memory_budget=budget)
+    except RegionLimitError as exc:  # name the command's options, not the library's arguments
+        raise RegionLimitError(options.limit_message(str(exc))) from None
     import matplotlib.pyplot as plt
 
     if result.plane_values is not None:
         fig, ax = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
         _plot.plot_metric_plane(result, ax)
-        where = f"the plane through points {list(through)}" if through else f"the plane {the_plane.bounds}"
+        where = (f"the plane through inputs {indices} of the {split} split" if indices
+                 else f"the plane {the_plane.bounds}")
         drawn = (f"drawn on its {result.partition.num_regions:,} exact linear regions" if result.partition is not None
                  else "at each grid point")
         run_dir.save_figure(fig, "plane", f"{QUANTITIES[result.plane_quantity]} of {result.features} on {where}, "
@@ -126,7 +164,8 @@ def _run_user_model(command, model, spec, layer, data, n, through, plane, grid, 
         run_dir.save_arrays("points", values=result.point_values, labels=result.point_labels,
                             **({"predicted": result.point_predicted, "entropy": result.point_entropy}
                                if result.point_predicted is not None else {}))
-    summary = {"command": command, "model": str(model), "input_shape": list(net.input_shape), **result.summary()}
+    summary = {"command": command, "model": str(model), "input_shape": list(net.input_shape), **result.summary(),
+               "python": _PYTHON}
     run_dir.write_summary(summary)
     for name in ("points", "plane"):
         if name in summary:
@@ -164,53 +203,66 @@ def _summary_line(name, s, quantity) -> str:
     return line
 
 
-def metric_command(
-    model: Path = typer.Argument(..., help=_MODEL_HELP),
-    spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
-    layer: str = typer.Option(None, help="Features: this layer's output / sqrt(width) (node name; default: output)"),
-    data: str = typer.Option(None, help="Data points: a built-in set (e.g. moons, mnist_sample) or a file "
-                                        "(.csv/.npz/.pt with labels); the test split if it has one"),
-    n: int = typer.Option(200, help="Use the first N data points"),
-    through: tuple[int, int, int] = typer.Option(None, help="Plane through three of the data points (indices)"),
-    plane: str = typer.Option(None, help="Plane square:S: [-S, S]^2 in the first two input coordinates"),
-    grid: int = typer.Option(40, help="Plane grid points per side"),
-    quantity: str = typer.Option("auto", help=_QUANTITY_HELP),
-    out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
-    threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
-):
-    """The metric of a model file's features: the in-plane metric on a plane (drawn over its exact linear
-    regions for a piecewise-linear net), the effective volume (or volume element) at data points.
+def _command(command: str):
+    """The function of ``netatlas metric`` or ``netatlas magnify model`` (the same options, from
+    :mod:`netatlas._options`)."""
+    from netatlas import _options as options
 
-    Python: ``netatlas.metric.metric_map(netatlas.nets.load(MODEL), layer=L, points=x, plane=p)``
-    """
-    _run_user_model("metric", model, spec, layer, data, n, through, plane, grid, quantity, out, threads)
+    def run(
+        model: Path = typer.Argument(..., help=_MODEL_HELP),
+        spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
+        layer: str = options.layer_option("Features: this layer's output / sqrt(width) (default: the output)"),
+        data: str = options.data_option(what="the points measured and --through"),
+        split: str = typer.Option("test", "--split", metavar="train|test", show_default=True,
+                                  help="Which split of --data the indices (--through) and the points refer to "
+                                  "(test falls back to train, said in one line, when the data has none)"),
+        n: int = options.n_option(200, "points"),
+        seed: int = options.seed_option(what="the sample of --n points"),
+        through: list[str] = options.through_option(),
+        plane: str = options.plane_option(),
+        zoom: float = options.zoom_option(),
+        around: str = options.around_option(),
+        grid: int = typer.Option(40, help="Plane grid points per side"),
+        quantity: str = typer.Option("auto", help=_QUANTITY_HELP),
+        max_regions: int = typer.Option(None, "--max-regions", help="Stop (with the estimate) when the slice "
+                                        "would have more exact regions than this (default: draw over up to 20,000 "
+                                        "regions, else evaluate at each grid point, said in a note)"),
+        memory_budget: str = options.memory_budget_option(),
+        out: Path = options.out_option(),
+        threads: int = options.threads_option(),
+    ):
+        _run_user_model(command, model, spec, layer, data, split, n, seed, through, plane, zoom, around, grid,
+                        quantity, max_regions, memory_budget, out, threads)
+
+    return run
 
 
-@magnify.command("model")
-def magnify_model(
-    model: Path = typer.Argument(..., help=_MODEL_HELP),
-    spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
-    layer: str = typer.Option(None, help="Features: this layer's output / sqrt(width) (node name; default: output)"),
-    data: str = typer.Option(None, help="Data points: a built-in set or a file (.csv/.npz/.pt with labels)"),
-    n: int = typer.Option(200, help="Use the first N data points"),
-    through: tuple[int, int, int] = typer.Option(None, help="Plane through three of the data points (indices)"),
-    plane: str = typer.Option(None, help="Plane square:S: [-S, S]^2 in the first two input coordinates"),
-    grid: int = typer.Option(40, help="Plane grid points per side"),
-    quantity: str = typer.Option("auto", help=_QUANTITY_HELP),
-    out: Path = typer.Option(None, help="Run directory (default: a new one under runs/)"),
-    threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
-):
-    """Your model: does a layer's metric magnify areas near its decision boundaries?
+_METRIC_HELP = ("The metric of a model file's features: the in-plane metric on a plane (drawn over its exact linear "
+                "regions for a piecewise-linear net), the effective volume (or volume element) at data points.\n\n"
+                f"Python: ``{_PYTHON}``")
 
-    Reports the in-plane metric on a plane and the effective volume at data points against predictive
-    entropy and predicted-class changes (--quantity picks another).
-    Python: ``netatlas.metric.metric_map(net, layer=L, points=x, plane=p)``
-    """
-    _run_user_model("magnify model", model, spec, layer, data, n, through, plane, grid, quantity, out, threads)
+_MAGNIFY_HELP = ("Your model: does a layer's metric magnify areas near its decision boundaries?\n\n"
+                 "Reports the in-plane metric on a plane and the effective volume at data points against predictive "
+                 "entropy and predicted-class changes (--quantity picks another).\n\n"
+                 f"Python: ``{_PYTHON}``")
+
+metric_command = _command("metric")
+magnify.command("model", help=_MAGNIFY_HELP)(_command("magnify model"))
+
+
+def _piecewise_linear(net) -> bool:
+    from netatlas._errors import UnsupportedLayerError
+    from netatlas.regions._affine import check_piecewise_linear
+
+    try:
+        check_piecewise_linear(net, "metric")
+    except UnsupportedLayerError:
+        return False
+    return True
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``magnify`` command group and the ``metric`` command to the root CLI."""
     logging.getLogger("netatlas.metric").addHandler(logging.NullHandler())
     app.add_typer(magnify, name="magnify")
-    app.command("metric")(metric_command)
+    app.command("metric", help=_METRIC_HELP)(metric_command)

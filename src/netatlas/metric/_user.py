@@ -168,7 +168,7 @@ def _quantity(feature_fn, x, quantity, chunk):
     return volume_element(feature_fn, x, chunk_size=chunk)
 
 
-def _exact_regions(net, plane, regions, max_regions, notes):
+def _exact_regions(net, plane, regions, max_regions, notes, memory_budget="auto"):
     """The partition of the plane by ``net`` when ``regions`` asks for it and it fits; else None and a note."""
     from netatlas._errors import UnsupportedLayerError
     from netatlas.regions import RegionLimitError, estimate_regions, partition
@@ -184,7 +184,7 @@ def _exact_regions(net, plane, regions, max_regions, notes):
                 notes.append(f"plane: evaluated at each grid point (about {rough:,.0f} exact regions, from the "
                              f"breakpoints along one line, above max_regions={max_regions:,})")
                 return None
-        part = partition(net, plane, max_regions=max_regions)
+        part = partition(net, plane, max_regions=max_regions, memory_budget=memory_budget)
     except UnsupportedLayerError as exc:
         if regions:
             raise
@@ -200,14 +200,14 @@ def _exact_regions(net, plane, regions, max_regions, notes):
     return part
 
 
-def _plane_values(feature_fn, net, plane, uv, quantity, chunk, regions, max_regions, notes):
+def _plane_values(feature_fn, net, plane, uv, quantity, chunk, regions, max_regions, notes, memory_budget="auto"):
     """(values at uv (P,), partition or None, values per region or None)."""
     from netatlas.metric._metric import plane_volume_element
 
     if quantity != "plane":
         x = torch.from_numpy(plane.to_input(uv)).reshape(len(uv), -1)
         return _quantity(feature_fn, x, quantity, chunk), None, None
-    part = _exact_regions(net, plane, regions, max_regions, notes)
+    part = _exact_regions(net, plane, regions, max_regions, notes, memory_budget)
     if part is None:
         return plane_volume_element(feature_fn, plane, uv, chunk_size=chunk), None, None
     # the centroid of a (convex) region lies strictly inside it, where the affine map of the region holds
@@ -231,7 +231,7 @@ def _predictions(net: Net, x):
 
 def metric_map(net: Net, *, layer=None, points=None, labels=None, plane=None, grid: int = 40,
                quantity: str | None = None, chunk: int = 256, regions: bool | None = None,
-               max_regions: int = 20_000) -> MetricMap:
+               max_regions: int = 20_000, memory_budget: int | str | None = "auto") -> MetricMap:
     """The metric of ``net``'s features at data points and/or on a plane.
 
     Parameters
@@ -263,6 +263,9 @@ def metric_map(net: Net, *, layer=None, points=None, labels=None, plane=None, gr
         reason is in ``notes``); True: always (raises if not possible); False: at each grid point.
     max_regions : int
         The most regions for ``regions=None``/``True`` (the count is estimated before partitioning).
+    memory_budget : int, str or None
+        Memory the exact regions may take (as in :func:`netatlas.regions.partition`; "auto": half the memory
+        available, None: no limit).
 
     Returns
     -------
@@ -319,7 +322,7 @@ def metric_map(net: Net, *, layer=None, points=None, labels=None, plane=None, gr
             us, vs = plane.grid(int(grid))
             uv = np.stack([us.ravel(), vs.ravel()], 1)
             values, result["partition"], result["region_values"] = _plane_values(
-                feature_fn, net, plane, uv, plane_quantity, chunk, regions, max_regions, notes)
+                feature_fn, net, plane, uv, plane_quantity, chunk, regions, max_regions, notes, memory_budget)
             result["us"], result["vs"] = us, vs
             result["plane_values"] = values.reshape(us.shape)
             predicted, entropy = _predictions(net, torch.from_numpy(plane.to_input(uv)).reshape(us.size, -1))
