@@ -38,28 +38,28 @@ def complexity_command():
 def register(app: typer.Typer) -> None:
     """Add the ``complexity`` command (reached as ``netatlas regions complexity``)."""
 
+    from netatlas import _options as options
+
     @app.command("complexity")
     def complexity(
         model: Path = typer.Argument(..., help="Model file: .pt2 (torch.export), .onnx or .pt/.pth/.safetensors"),
-        data: str = typer.Option(..., "--data", help="NAME|FILE: a built-in data set (e.g. mnist_sample, digits) "
-                                 "or a labelled .csv/.npz/.pt file"),
-        points: int = typer.Option(20, "--points", help="Points to measure around: a seeded random sample of the "
-                                   "split"),
+        data: str = options.data_option(..., what="the points measured around"),
+        points: int = typer.Option(20, "--points", help="Points to measure around: a stratified sample of the "
+                                   "split (every class in proportion), seeded by --seed"),
         radius: float = typer.Option(..., "--radius", help="Disc radius r > 0 in input units"),
         method: str = typer.Option("exact", "--method", help="exact: regions meeting the disc (exact partition); "
                                    "sampled: neurons whose sign changes over the disc's cross-polytope (Humayun et "
                                    "al. 2024; cheap, no partition)"),
-        split: str = typer.Option("test", "--split", help="Which inputs: test or train (test falls back to train "
-                                  "when the data has no test split)"),
+        split: str = typer.Option("test", "--split", metavar="train|test", show_default=True,
+                                  help="Which split of --data the points (and the report's indices) refer to (test "
+                                  "falls back to train, said in one line, when the data has none)"),
         planes: int = typer.Option(1, "--planes", help="Random planes (discs) per point"),
-        seed: int = typer.Option(0, "--seed", help="Seed of the point sample and of the planes"),
-        max_regions: int = typer.Option(10_000, "--max-regions", help="The most regions one disc's square may "
-                                        "hold (estimated first; the run stops with the estimate)"),
-        memory_budget: str = typer.Option("auto", "--memory-budget", help="Memory the discs may take: bytes, or "
-                                          "KB/MB/GB (powers of 10) or KiB/MiB/GiB (powers of 2), e.g. 8GB (default: "
-                                          "NETATLAS_MEMORY_BUDGET, else half the physical memory; none: no limit)"),
+        seed: int = options.seed_option(what="the point sample and the planes"),
+        max_regions: int = typer.Option(10_000, "--max-regions", help="Stop (with the estimate) when one disc's "
+                                        "square would hold more regions than this"),
+        memory_budget: str = options.memory_budget_option(),
         spec: Path = typer.Option(None, help="JSON architecture spec for a state dict (default: MODEL.json)"),
-        out: Path = typer.Option(None, "--out", help="Run directory (default: a new one under runs/)"),
+        out: Path = options.out_option("regions complexity"),
     ):
         """Local complexity of MODEL around points of --data: regions (exact) or neurons (sampled) meeting
         a disc of radius --radius on random planes through each point.
@@ -70,25 +70,46 @@ def register(app: typer.Typer) -> None:
         Python: ``netatlas.regions.local_complexity(netatlas.nets.load(MODEL), x, R, n_planes=1,
         method="exact", max_regions=10_000)`` with ``x = netatlas.data.load_any(DATA).x_test[idx]``
         """
-        from netatlas._options import at_least, one_of
-
-        # options first: nothing is loaded or partitioned yet
-        one_of("--method", method, ("exact", "sampled"))
-        one_of("--split", split, ("test", "train"))
-        at_least("--points", points, 1)
-        at_least("--planes", planes, 1)
-        at_least("--max-regions", max_regions, 1)
+        # options first: nothing is loaded or partitioned yet (a bad value exits 2)
+        options.one_of("--method", method, ("exact", "sampled"))
+        options.split_value(split)
+        options.at_least("--points", points, 1)
+        options.at_least("--planes", planes, 1)
+        options.at_least("--max-regions", max_regions, 1)
         if not 0 < radius < float("inf"):
-            raise ValueError(f"--radius must be a finite number > 0; got {radius}")
-        budget = None if memory_budget.strip().lower() == "none" else memory_budget
-        if budget != "auto" and budget is not None:
-            from netatlas._memory import parse_bytes
-
-            parse_bytes(budget, "--memory-budget")
+            raise options.OptionValueError(f"--radius must be a finite number > 0; got {radius}")
+        budget = options.memory_budget_value(memory_budget)
         _run(model, spec, data, points, radius, method, split, planes, seed, max_regions, budget, out,
              {"model": str(model), "spec": str(spec) if spec else None, "data": data, "points": points,
               "radius": radius, "method": method, "split": split, "planes": planes, "seed": seed,
               "max_regions": max_regions, "memory_budget": memory_budget})
+
+
+def _split_points(data, split, n_points, seed, where):
+    """``(x_split, y_split, index, split)``: the whole ``split`` of ``--data`` (test falls back to train, said
+    in one line, when the data has none) and the indices of a stratified sample of ``n_points`` of it."""
+    import warnings
+
+    import netatlas.data
+    from netatlas._options import OptionValueError, command_data
+
+    try:
+        _, x_all, y_all, _ = command_data(data, where=where, split=split, seed=seed)
+    except OptionValueError as exc:
+        if split != "test" or "has no test split" not in str(exc):
+            raise
+        split = "train"
+        typer.echo(f"{where}: --data {data} has no test split; using its train split", err=True)
+        _, x_all, y_all, _ = command_data(data, where=where, split=split, seed=seed)
+    if n_points > len(x_all):
+        raise OptionValueError(f"{where}: --points {n_points} is more than the {len(x_all)} {split} inputs of "
+                               f"{data!r}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index = netatlas.data.stratified_sample(y_all, n_points, seed=seed)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        typer.echo(f"Warning: {where}: {message}", err=True)
+    return x_all, y_all, index, split
 
 
 def _run(model, spec, data, n_points, radius, method, split, planes, seed, max_regions, budget, out, config):
@@ -100,30 +121,30 @@ def _run(model, spec, data, n_points, radius, method, split, planes, seed, max_r
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from netatlas.data import load_any
+    from netatlas._options import limit_message
     from netatlas.nets import load
-    from netatlas.regions import local_complexity
+    from netatlas.regions import RegionLimitError, local_complexity
     from netatlas.report import RunDir
 
     where = "regions complexity"
     net = load(model, spec)
-    dataset = load_any(data, where=where)
-    if split == "test" and len(dataset.x_test) == 0:
-        split = "train"
-    x_all = (dataset.x_test if split == "test" else dataset.x).detach().double().numpy()
-    y_all = (dataset.y_test if split == "test" else dataset.y).detach().numpy()
+    x_all, y_all, index, split = _split_points(data, split, n_points, seed, where)
+    x_all = x_all.detach().double().numpy()
+    y_all = y_all.detach().numpy()
     if x_all[0].size != net.n_inputs:
         raise ValueError(f"{where}: --data {data!r} has inputs of shape {x_all.shape[1:]} but the model expects "
                          f"{net.input_shape}")
-    if n_points > len(x_all):
-        raise ValueError(f"{where}: --points {n_points} is more than the {len(x_all)} {split} inputs of {data!r}")
-    index = np.sort(np.random.default_rng(seed).choice(len(x_all), n_points, replace=False))
+    index = np.asarray(index, dtype=np.int64)
     x = x_all[index].reshape(n_points, *net.input_shape)
+    config["split"] = split
     run = RunDir.create(out, command="regions complexity", config=config)
     typer.echo(f"local complexity ({method}) of {model} at {n_points} {split} points of {data}, r = {radius:g} ...")
     t0 = time.perf_counter()
-    counts = local_complexity(net, x, radius, n_planes=planes, seed=seed, method=method, max_regions=max_regions,
-                              memory_budget=budget)
+    try:
+        counts = local_complexity(net, x, radius, n_planes=planes, seed=seed, method=method, max_regions=max_regions,
+                                  memory_budget=budget)
+    except RegionLimitError as exc:  # name the command's options, not the library's arguments
+        raise RegionLimitError(limit_message(str(exc))) from None
     seconds = time.perf_counter() - t0
     per_point = counts.mean(1)
     unit = "regions" if method == "exact" else "neurons"

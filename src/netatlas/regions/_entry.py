@@ -53,7 +53,9 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     tiles : int
         Partition the window as k x k tiles (one at a time, or on Dask with ``client``) and merge
         the regions cut by tile borders: the same regions, areas, patterns and maps in another
-        order (``netatlas.regions._tiles``). Bounds the working memory by the tile.
+        order (``netatlas.regions._tiles``). Bounds the working memory by the tile. ``max_regions`` and
+        ``memory_budget`` then limit the total (the whole slice estimated first, then counted tile by tile)
+        and guard each tile's run.
     client : dask.distributed.Client, optional
         Run the tiles as Dask tasks (``tiles`` defaults to 2 x 2 then).
 
@@ -90,4 +92,5 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
     net, plane = checked_inputs(net, plane, tolerance, method)
     return tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
-                           tolerance=float(tolerance), method=method, client=client)
+                           tolerance=float(tolerance), method=method, client=client, max_regions=max_regions,
+                           memory_budget=memory_budget)

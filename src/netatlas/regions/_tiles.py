@@ -73,17 +73,19 @@ def _concat(parts: list) -> dict:
             "maps": np.concatenate([p["maps"] for p in parts])}
 
 
-def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str):
+def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str, *,
+             max_regions: int | None = None, memory_budget="auto"):
     """Partition tile (i, j) of ``window``; return (complete, border, partition) where complete and
     border are pieces dicts (xy centred on the window's centre, off, lab with seams relabelled, bits:
-    packed patterns of all layers side by side, maps in the window's centred coordinates)."""
+    packed patterns of all layers side by side, maps in the window's centred coordinates).
+    ``max_regions`` / ``memory_budget`` guard the tile's own run (``partition``'s limits)."""
     from netatlas._threads import one_blas_thread
     from netatlas.regions._untiled import untiled_partition
 
     plane = tile_planes(window, tiles)[j * tiles + i][2]
     with one_blas_thread():  # parallelism comes from tiles on workers; BLAS threads only contend
         part = untiled_partition(net, plane, tolerance=tolerance * _diag(window.bounds) / _diag(plane.bounds),
-                                 method=method)
+                                 method=method, max_regions=max_regions, memory_budget=memory_budget)
     shift = part.center - _center(window.bounds)
     lab = part.labels.copy()
     seams = [s for s, inner in ((-1, j > 0), (-2, i < tiles - 1), (-3, j < tiles - 1), (-4, i > 0)) if inner]
@@ -190,24 +192,24 @@ def _key(p: dict) -> np.ndarray:
     return np.concatenate([p["bits"], np.ascontiguousarray(p["choices"]).view(np.uint8)], axis=1)
 
 
-def _run_tiles(net, window, tiles, tolerance, method, client):
+def _run_tiles(net, window, tiles, tolerance, method, client, limits: dict):
     jobs = [(i, j) for j in range(tiles) for i in range(tiles)]
     if client is None:
         for i, j in jobs:
-            yield tile_job(net, window, i, j, tiles, tolerance, method)
+            yield tile_job(net, window, i, j, tiles, tolerance, method, **limits)
         return
     from distributed import as_completed
 
     remote = client.scatter(net, broadcast=True, hash=False)
-    futures = [client.submit(_tile_job_light, remote, window, i, j, tiles, tolerance, method, pure=False)
+    futures = [client.submit(_tile_job_light, remote, window, i, j, tiles, tolerance, method, pure=False, **limits)
                for i, j in jobs]
     for future in as_completed(futures):
         yield future.result()
         future.release()
 
 
-def _tile_job_light(net, window, i, j, tiles, tolerance, method):
-    complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method)
+def _tile_job_light(net, window, i, j, tiles, tolerance, method, **limits):
+    complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method, **limits)
     return complete, border, _meta(part)
 
 
@@ -216,15 +218,60 @@ def _meta(part) -> dict:
             "max_units_per_layer": part.max_units_per_layer, "max_layer_names": part.max_layer_names}
 
 
+def whole_slice_limits(net, plane: Plane, tiles: int, max_regions, memory_budget, *, in_memory: bool):
+    """The limits of a tiled run on the whole slice (a ``_scale.Limits``), checked first against the estimate
+    of the whole slice (``estimate_regions``) when a limit is given: ``max_regions`` on the total count, and
+    (``in_memory``: the finished partition is held) the memory budget on the total; streamed to disk
+    (``in_memory=False``), the memory budget bounds each tile's run only. Raises RegionLimitError in one line
+    with the estimate and the options."""
+    from netatlas.regions import _scale
+
+    if max_regions is not None and (isinstance(max_regions, bool) or not isinstance(max_regions, (int, np.integer))
+                                    or max_regions < 1):
+        raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
+    budget = None
+    if in_memory:
+        budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
+    elif memory_budget != "auto":
+        _scale.parse_bytes(memory_budget)  # checked here, applied per tile
+    limits = _scale.Limits(max_regions, budget, _scale.bytes_per_region(net, net.n_outputs), plane.area, False)
+    # like an untiled run: the estimate (a few line partitions) only when a limit was asked for
+    if limits.cap is not None and (max_regions is not None or memory_budget != "auto"):
+        estimate = _scale.estimate_regions(net, plane, max_regions=limits.cap)
+        if estimate > limits.cap:
+            raise _scale.RegionLimitError(
+                f"partition (tiles={tiles}): about {estimate:,.0f} regions estimated in the whole slice (exact "
+                f"counts along lines across it), above {limits._limits()}; use a smaller window (Plane bounds), "
+                "or raise max_regions / memory_budget")
+    return limits
+
+
+def _guard(limits, n_regions: int, area: float, tiles: int) -> None:
+    """Count a finished tile's complete regions against the whole slice's limits (a lower bound of the
+    total: seam pieces merge later)."""
+    from netatlas.regions import _scale
+
+    try:
+        limits.add(n_regions, area)
+    except _scale.RegionLimitError as exc:
+        raise _scale.RegionLimitError(str(exc).replace("partition:", f"partition (tiles={tiles}):", 1)
+                                      .replace("split the slice into tiles, ", "")) from None
+
+
 def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: str = "auto",
-                    client=None) -> Partition:
+                    client=None, max_regions: int | None = None, memory_budget="auto") -> Partition:
     """The partition of ``plane`` computed tile by tile (see :func:`netatlas.regions.partition`,
-    ``tiles=``): same regions, areas, patterns and maps as the untiled partition, in another order."""
+    ``tiles=``): same regions, areas, patterns and maps as the untiled partition, in another order.
+    ``max_regions`` and ``memory_budget`` limit the total (estimated first, see :func:`whole_slice_limits`,
+    and counted tile by tile) and guard each tile's run."""
     from netatlas.nets import as_net
 
     net = as_net(net, input_shape=plane.input_shape)
+    limits = whole_slice_limits(net, plane, tiles, max_regions, memory_budget, in_memory=True)
     complete, border, meta = [], [], None
-    for c, b, part in _run_tiles(net, plane, tiles, tolerance, method, client):
+    for c, b, part in _run_tiles(net, plane, tiles, tolerance, method, client,
+                                 {"max_regions": max_regions, "memory_budget": memory_budget}):
+        _guard(limits, len(c["off"]) - 1, plane.area / tiles**2, tiles)
         complete.append(c)
         border.append(b)
         meta = part if isinstance(part, dict) else _meta(part)
@@ -300,7 +347,7 @@ def _file_record(path) -> dict:
 
 
 def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str, directory,
-                pixels: int) -> dict:
+                pixels: int, *, max_regions: int | None = None, memory_budget="auto") -> dict:
     """Partition tile (i, j), write its complete regions to ``tile_J_I.parquet``, its seam pieces, counts
     and a pixels x pixels picture block (pattern hashes) to ``tile_J_I.npz``, then the record
     ``tile_J_I.json`` of both files' sizes and checksums (see NOTE [finished tiles]). Returns the npz's
@@ -312,7 +359,8 @@ def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float
 
     directory = Path(directory)
     name = _tile_name(i, j)
-    complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method)
+    complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method, max_regions=max_regions,
+                                      memory_budget=memory_budget)
     center = _center(window.bounds)
     n_complete = _write_parquet(directory / f"{name}.parquet", complete, center)
     us, vs = part.plane.grid(pixels)
@@ -395,7 +443,7 @@ def _remove_temporaries(directory) -> None:
 
 
 def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: float, method: str = "auto",
-                     client=None, picture: int = 512) -> dict:
+                     client=None, picture: int = 512, max_regions: int | None = None, memory_budget="auto") -> dict:
     """Partition ``plane`` tile by tile without holding it in memory: complete regions go to one
     Parquet file per tile, regions cut by tile borders are merged at the end into ``merged.parquet``.
 
@@ -404,6 +452,9 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
     another model, slice or tiling is refused (``ResumeRefusedError``) before anything in it is changed.
     Returns a summary (counts, area, the picture as an (P, P) array of pattern hashes, P = picture
     rounded down to a multiple of tiles, and ``recomputed_tiles``: why each damaged tile was recomputed).
+
+    ``max_regions`` limits the total count (the whole slice estimated first, then counted tile by tile) and
+    each tile's run; ``memory_budget`` each tile's run (the regions go to disk, not to memory).
 
     Examples
     --------
@@ -420,6 +471,8 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
     from netatlas.nets import as_net
 
     net = as_net(net, input_shape=plane.input_shape)
+    limits = whole_slice_limits(net, plane, tiles, max_regions, memory_budget, in_memory=False)
+    tile_limits = {"max_regions": max_regions, "memory_budget": memory_budget}
     directory = Path(directory)
     fingerprint = {"tiles": tiles, "bounds": list(plane.bounds), "tolerance": tolerance, "method": method,
                    "picture": picture, "net": _net_digest(net), "plane": _plane_digest(plane)}
@@ -435,17 +488,22 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
             damaged.append(f"{_tile_name(i, j)}: {why}")
             logger.warning("stream_partition: damaged tile in %s: %s; recomputing it", directory, damaged[-1])
     todo = [ij for ij in jobs if results[ij] is None]
+    for ij in jobs:  # finished tiles count towards the total too
+        if results[ij] is not None:
+            _guard(limits, int(results[ij]["n_complete"]), plane.area / tiles**2, tiles)
     if client is None:
         for i, j in todo:
-            results[i, j] = stream_tile(net, plane, i, j, tiles, tolerance, method, directory, px)
+            results[i, j] = stream_tile(net, plane, i, j, tiles, tolerance, method, directory, px, **tile_limits)
+            _guard(limits, int(results[i, j]["n_complete"]), plane.area / tiles**2, tiles)
     elif todo:
         from distributed import as_completed
 
         remote = client.scatter(net, broadcast=True, hash=False)
         futures = {client.submit(stream_tile, remote, plane, i, j, tiles, tolerance, method, str(directory), px,
-                                 pure=False): (i, j) for i, j in todo}
+                                 pure=False, **tile_limits): (i, j) for i, j in todo}
         for future in as_completed(list(futures)):
             results[futures[future]] = future.result()
+            _guard(limits, int(results[futures[future]]["n_complete"]), plane.area / tiles**2, tiles)
             future.release()
     border = _concat([{k: results[ij][k] for k in ("xy", "off", "lab", "bits", "choices", "maps")} for ij in jobs])
     merged = merge_border(border, _diag(plane.bounds))
