@@ -171,7 +171,10 @@ def register(app: typer.Typer) -> None:
             "data": data, "split": split, "zoom": zoom, "around": around, "max_regions": max_regions,
             "memory_budget": memory_budget, "color_by": color_by, "level": level, "tiles": tiles, "dask": dask})
         if tiles > 1 or dask:
-            _stream(run, net, slice_, max(tiles, 2), dask, picture, model)
+            try:
+                _stream(run, net, slice_, max(tiles, 2), dask, picture, model, max_regions, budget)
+            except RegionLimitError as exc:  # name the command's options, not the library's arguments
+                raise RegionLimitError(options.limit_message(str(exc))) from None
             return
         typer.echo(f"partitioning {model} on {slice_.bounds} ...")
         t0 = time.perf_counter()
@@ -215,7 +218,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{part.num_regions:,} regions in {seconds:.2f} s; wrote {run.path}")
 
 
-def _stream(run, net, slice_, tiles, dask, picture, model) -> None:
+def _stream(run, net, slice_, tiles, dask, picture, model, max_regions=None, memory_budget="auto") -> None:
     """``regions --tiles``: tiles streamed to RUN/tiles/*.parquet, then counts and a downsampled picture."""
     import matplotlib
 
@@ -232,7 +235,8 @@ def _stream(run, net, slice_, tiles, dask, picture, model) -> None:
     t0 = time.perf_counter()
     try:
         result = stream_partition(net, slice_, tiles, run.file("tiles"), tolerance=BOUNDARY_TOLERANCE,
-                                  client=client, picture=picture)
+                                  client=client, picture=picture, max_regions=max_regions,
+                                  memory_budget=memory_budget)
     finally:
         cleanup()
     seconds = time.perf_counter() - t0

@@ -276,6 +276,7 @@ def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: 
         border.append(b)
         meta = part if isinstance(part, dict) else _meta(part)
     merged = merge_border(_concat(border), _diag(plane.bounds))
+    _guard(limits, len(merged["off"]) - 1, 0.0, tiles)  # the regions merged across tile borders count too
     allp = _concat(complete + [merged])
     sizes = meta["units_per_layer"]
     nbytes = np.cumsum([0] + [(n + 7) // 8 for n in sizes])
@@ -507,6 +508,7 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
             future.release()
     border = _concat([{k: results[ij][k] for k in ("xy", "off", "lab", "bits", "choices", "maps")} for ij in jobs])
     merged = merge_border(border, _diag(plane.bounds))
+    _guard(limits, len(merged["off"]) - 1, 0.0, tiles)  # the regions merged across tile borders count too
     n_merged = _write_parquet(directory / "merged.parquet", merged, _center(plane.bounds))
     image = np.zeros((tiles * px, tiles * px), np.uint64)
     for (i, j), r in results.items():
