@@ -20,7 +20,9 @@ Generated from the commands themselves (`docs/gen_cli.py`): each section is exac
 VOCABULARY = [
     ("--data NAME|FILE", "a built-in data set (digits, mnist_sample, moons, ...) or your .csv/.npz/.pt",
      "netatlas.data.load_any(NAME_OR_FILE)"),
-    ("--split train|test", "which split indices and samples refer to (default train)", "dataset.x / dataset.x_test"),
+    ("--split train|test", "which split indices and samples refer to (default train; test in metric, magnify model "
+     "and regions complexity, which use train, said in one line, when the data has no test split)",
+     "dataset.x / dataset.x_test"),
     ("--n N", "a stratified sample of N of the split (one line of warning if it holds one class)",
      "netatlas.data.stratified_sample(y, N, seed=SEED)"),
     ("--through A B C", "the plane through inputs A, B, C: indices into the whole split (also --through A,B,C "
@@ -31,7 +33,8 @@ VOCABULARY = [
     ("--zoom F --around boundary", "... centred where the predicted class first changes from A to B",
      'plane.zoom(F, around=plane.around_boundary(net, "A", "B"))'),
     ("--max-regions N --memory-budget SIZE", "stop, with the estimate, above N regions or SIZE (bytes such as 2e9, "
-     "or 512MiB, 8GB: KB/MB/GB powers of 10, KiB/MiB/GiB of 2; auto; none)",
+     "or 512MiB, 8GB: KB/MB/GB powers of 10, KiB/MiB/GiB of 2; auto; none); with --tiles, N is the whole slice's "
+     "count (estimated first) and both also limit each tile",
      "partition(net, plane, max_regions=N, memory_budget=SIZE)"),
     ("--seed, --threads, --out, --overwrite", "the seed of the command's randomness, torch threads (>= 1), the run "
      "directory, and leave to reuse a non-empty one", ""),
