@@ -229,11 +229,9 @@ def whole_slice_limits(net, plane: Plane, tiles: int, max_regions, memory_budget
     if max_regions is not None and (isinstance(max_regions, bool) or not isinstance(max_regions, (int, np.integer))
                                     or max_regions < 1):
         raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
-    budget = None
-    if in_memory:
-        budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
-    elif memory_budget != "auto":
-        _scale.parse_bytes(memory_budget)  # checked here, applied per tile
+    budget = _scale.budget_bytes(memory_budget, "partition")  # checked here in any case
+    if not in_memory:
+        budget = None  # streamed to disk: applied per tile only
     limits = _scale.Limits(max_regions, budget, _scale.bytes_per_region(net, net.n_outputs), plane.area, False)
     # like an untiled run: the estimate (a few line partitions) only when a limit was asked for
     if limits.cap is not None and (max_regions is not None or memory_budget != "auto"):
