@@ -43,11 +43,12 @@ __all__ = [
     "ResumeRefusedError",
     "RunFailedError",
     "UnsupportedLayerError",
+    "Volume",
     "__version__",
 ]
 
-# Subpackages (and Plane/Line) load on first use: `import netatlas` imports no torch, numba, matplotlib
+# Subpackages (and Plane/Line/Volume) load on first use: `import netatlas` imports no torch, numba, matplotlib
 # or Dask.
-__getattr__, __dir__ = _attach(__name__, {"slices": ["Line", "Plane"]}, submodules=(
+__getattr__, __dir__ = _attach(__name__, {"slices": ["Line", "Plane", "Volume"]}, submodules=(
     "nets", "regions", "metric", "splines", "lowrank", "dynamics", "data", "train", "report", "sweep",
     "experiments", "slices", "app"))

@@ -1,6 +1,7 @@
-"""Where we look: 2-D planes and 1-D lines through input space, and grids over them.
+"""Where we look: 3-D volumes, 2-D planes and 1-D lines through input space, and grids over them.
 
 A :class:`Plane` maps plane coordinates (u, v) to inputs ``x = origin + u d1 + v d2``; a
+:class:`Volume` maps (u, v, w) to ``x = origin + u d1 + v d2 + w d3``; a
 :class:`Line` maps t in [0, 1] to ``x = x0 + t (x1 - x0)``. Inputs may have any shape (images
 included); directions are stored flattened, and mapped back to ``input_shape``.
 """
@@ -16,7 +17,7 @@ from netatlas._checks import require_finite
 from netatlas._errors import DegenerateSliceError
 from netatlas._memory import check_memory
 
-__all__ = ["Line", "Plane"]
+__all__ = ["Line", "Plane", "Volume"]
 
 # Directions whose Gram determinant is below this (relative) are treated as parallel.
 PARALLEL_TOLERANCE = 1e-12
@@ -357,3 +358,179 @@ class Line:
 
     def to_dict(self) -> dict:
         return {"input_shape": list(self.input_shape), "length": self.length}
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """A bounded 3-D slice of input space: ``x(u, v, w) = origin + u d1 + v d2 + w d3``.
+
+    Parameters
+    ----------
+    origin, d1, d2, d3 : array_like of shape input_shape
+        Base point and the three directions (need not be orthonormal; they must be linearly independent).
+    bounds : (umin, umax, vmin, vmax, wmin, wmax)
+        The box in volume coordinates; volumes are measured in (u, v, w) units.
+    anchors : ndarray of shape (k, 3), optional
+        Volume coordinates of the inputs the volume was built through (see :meth:`through`).
+
+    Examples
+    --------
+    >>> vol = Volume.cube(1.0)
+    >>> vol.bounds, vol.volume, vol.input_shape
+    ((-1.0, 1.0, -1.0, 1.0, -1.0, 1.0), 8.0, (3,))
+    >>> vol.to_input([[0.5, -0.5, 0.25]])
+    array([[ 0.5 , -0.5 ,  0.25]])
+    """
+
+    origin: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+    d3: np.ndarray
+    bounds: tuple[float, float, float, float, float, float] = (-1.0, 1.0, -1.0, 1.0, -1.0, 1.0)
+    anchors: np.ndarray | None = None
+
+    def __post_init__(self):
+        origin = _as_array(self.origin, "Volume origin")
+        ds = [_as_array(d, f"Volume d{k}") for k, d in enumerate((self.d1, self.d2, self.d3), start=1)]
+        if not all(d.shape == origin.shape for d in ds):
+            raise ValueError(f"Volume: origin, d1, d2 and d3 must have the same shape; got {origin.shape}, "
+                             f"{ds[0].shape}, {ds[1].shape}, {ds[2].shape}")
+        bounds = tuple(float(b) for b in self.bounds)
+        require_finite(np.array(bounds), "Volume bounds")
+        if len(bounds) != 6 or not all(bounds[2 * k] < bounds[2 * k + 1] for k in range(3)):
+            raise ValueError(f"Volume: bounds must be (umin, umax, vmin, vmax, wmin, wmax) with each min < max; "
+                             f"got {self.bounds}")
+        basis = np.stack([d.ravel() for d in ds], axis=1)
+        norms = np.linalg.norm(basis, axis=0)
+        # the directions scaled to unit length are independent when their Gram determinant is not ~0
+        if np.any(norms == 0) or np.linalg.det((basis / norms).T @ (basis / norms)) <= PARALLEL_TOLERANCE:
+            raise DegenerateSliceError("Volume: the directions d1, d2, d3 are zero or linearly dependent; pick "
+                                       "four inputs that are not on one plane")
+        object.__setattr__(self, "origin", origin)
+        for name, d in zip(("d1", "d2", "d3"), ds, strict=True):
+            object.__setattr__(self, name, d)
+        object.__setattr__(self, "bounds", bounds)
+
+    @classmethod
+    def cube(cls, size: float = 1.0, dim: int = 3) -> Volume:
+        """The cube [-size, size]^3 in the span of the first three axes of R^dim (half-width ``size``).
+
+        >>> Volume.cube(2.0).bounds
+        (-2.0, 2.0, -2.0, 2.0, -2.0, 2.0)
+        """
+        if not (0 < size < math.inf) or dim < 3:
+            raise ValueError(f"Volume.cube: need a finite size > 0 and dim >= 3; got size={size}, dim={dim}")
+        return cls.box((-size,) * 3, (size,) * 3, dim=dim)
+
+    @classmethod
+    def box(cls, lo, hi, dim: int = 3) -> Volume:
+        """The box ``lo <= x <= hi`` (each of length 3) of the first three input coordinates of R^dim:
+        volume coordinates (u, v, w) are those three inputs themselves.
+
+        >>> Volume.box((0, 0, 0), (1, 2, 3)).volume
+        6.0
+        """
+        lo, hi = np.asarray(lo, dtype=np.float64).ravel(), np.asarray(hi, dtype=np.float64).ravel()
+        if lo.shape != (3,) or hi.shape != (3,) or dim < 3:
+            raise ValueError(f"Volume.box: lo and hi need 3 numbers each and dim >= 3; got lo={lo.tolist()}, "
+                             f"hi={hi.tolist()}, dim={dim}")
+        e = np.eye(dim)
+        return cls(np.zeros(dim), e[0], e[1], e[2], (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]))
+
+    @classmethod
+    def through(cls, a, b, c, d, *, margin: float | None = None) -> Volume:
+        """The affine 3-D slice through four inputs of any shape (images included).
+
+        The four inputs sit at alternate corners of the cube [-1/2, 1/2]^3 (a regular tetrahedron
+        centred at the origin, the centroid of the inputs): ``a`` at (1, 1, 1)/2, ``b`` at (1, -1, -1)/2,
+        ``c`` at (-1, 1, -1)/2, ``d`` at (-1, -1, 1)/2; the bounds are [-1, 1]^3. With ``margin``, the
+        bounds are instead the anchors' bounding box widened by ``margin`` times its size.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> vol = Volume.through(np.zeros(4), np.eye(4)[0], np.eye(4)[1], np.eye(4)[2])
+        >>> vol.anchors[0], vol.bounds[:2]
+        (array([0.5, 0.5, 0.5]), (-1.0, 1.0))
+        >>> np.allclose(vol.to_input(vol.anchors), [np.zeros(4), *np.eye(4)[:3]])
+        True
+        """
+        points = [_as_array(p, name) for p, name in ((a, "a"), (b, "b"), (c, "c"), (d, "d"))]
+        if len({p.shape for p in points}) != 1:
+            raise ValueError(f"Volume.through: the four inputs must have one shape; got "
+                             f"{', '.join(str(p.shape) for p in points)}")
+        shape = points[0].shape
+        X = np.stack([p.ravel() for p in points])  # (4, n)
+        centroid = X.mean(0)
+        anchors = 0.5 * np.array([[1.0, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+        # x_i - centroid = D anchors_i for the (n, 3) directions D; anchors^T anchors = I, so D = (X - c)^T A
+        D = (X - centroid).T @ anchors
+        bounds = (-1.0, 1.0, -1.0, 1.0, -1.0, 1.0)
+        if margin is not None:
+            pad = margin * 1.0
+            bounds = tuple(float(v) for k in range(3) for v in (-0.5 - pad, 0.5 + pad))
+        try:
+            return cls(centroid.reshape(shape), *(D[:, k].reshape(shape) for k in range(3)), bounds, anchors)
+        except DegenerateSliceError:
+            raise DegenerateSliceError("Volume.through: the four inputs lie on one plane (or a line); pick four "
+                                       "inputs that span a 3-D slice") from None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.origin.shape
+
+    @property
+    def volume(self) -> float:
+        umin, umax, vmin, vmax, wmin, wmax = self.bounds
+        return (umax - umin) * (vmax - vmin) * (wmax - wmin)
+
+    @property
+    def basis(self) -> np.ndarray:
+        """The directions as columns, shape (n_inputs, 3)."""
+        return np.stack([self.d1.ravel(), self.d2.ravel(), self.d3.ravel()], axis=1)
+
+    @property
+    def lower(self) -> np.ndarray:
+        """The box's lower corner (umin, vmin, wmin), shape (3,)."""
+        return np.array(self.bounds[0::2])
+
+    @property
+    def upper(self) -> np.ndarray:
+        """The box's upper corner (umax, vmax, wmax), shape (3,)."""
+        return np.array(self.bounds[1::2])
+
+    def to_input(self, uvw) -> np.ndarray:
+        """Map volume coordinates (P, 3) to inputs (P, *input_shape)."""
+        uvw = _as_array(uvw, "uvw").reshape(-1, 3)
+        x = self.origin.ravel() + uvw @ self.basis.T
+        return x.reshape(len(uvw), *self.input_shape)
+
+    def to_volume(self, x) -> np.ndarray:
+        """Map inputs (P, *input_shape) to volume coordinates (P, 3): the least-squares (u, v, w) whose
+        image is nearest to x (exact for points in the slice)."""
+        x = _as_array(x, "x").reshape(-1, self.origin.size) - self.origin.ravel()
+        uvw, *_ = np.linalg.lstsq(self.basis, x.T, rcond=None)
+        return uvw.T
+
+    def corners(self) -> np.ndarray:
+        """The eight corners of the box, shape (8, 3), corner k at (bit 0, bit 1, bit 2 of k) -> (u, v, w)."""
+        k = np.arange(8)
+        bits = np.stack([k & 1, (k >> 1) & 1, (k >> 2) & 1], axis=1).astype(bool)
+        return np.where(bits, self.upper, self.lower)
+
+    def grid(self, n: int | tuple[int, int, int] = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A regular grid of cell centres ``(us, vs, ws)``, each of shape (n_u, n_v, n_w) (meshgrid 'ij').
+
+        Use ``np.stack([us.ravel(), vs.ravel(), ws.ravel()], 1)`` for a (n_u * n_v * n_w, 3) array of points.
+        """
+        sizes = (n, n, n) if isinstance(n, (int, np.integer)) else tuple(n)
+        if len(sizes) != 3 or min(sizes) < 1:
+            raise ValueError(f"Volume.grid: need at least 1 point per side on 3 sides; got {n}")
+        check_memory(4 * 8 * math.prod(sizes), f"Volume.grid({n})")
+        axes = [lo + (np.arange(m) + 0.5) * (hi - lo) / m
+                for lo, hi, m in zip(self.lower, self.upper, sizes, strict=True)]
+        return tuple(np.meshgrid(*axes, indexing="ij"))
+
+    def to_dict(self) -> dict:
+        return {"input_shape": list(self.input_shape), "bounds": list(self.bounds),
+                "anchors": None if self.anchors is None else self.anchors.tolist()}

@@ -1,7 +1,8 @@
-"""Exact linear regions of piecewise-linear networks on 2-D slices and 1-D lines: partitions,
+"""Exact linear regions of piecewise-linear networks on 3-D and 2-D slices and 1-D lines: partitions,
 activation patterns, per-region affine maps, decision boundaries, level sets, counts and bounds;
 local complexity around points (``local_complexity``); tiled partitions streamed to disk
-(``partition(..., tiles=k)``, ``stream_partition``).
+(``partition(..., tiles=k)``, ``stream_partition``); 3-D complexes of a ``Volume`` (``Complex3D``) and
+their exact level-set meshes (``Mesh``).
 
 >>> import netatlas
 >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 4, 1], seed=0))
@@ -18,6 +19,8 @@ __getattr__, __dir__ = _attach(__name__, {
                     "local_complexity", "local_complexity_1d", "random_directions"],
     "_lines": ["LINE_TOLERANCE", "LinePieces", "along_line"],
     "_entry": ["partition"],
+    "_complex3d": ["Complex3D"],
+    "_mesh": ["Mesh"],
     "_partition": ["BOUNDARY_TOLERANCE", "CUT_BY_BOUNDARY", "VERTEX_MERGE_TOLERANCE", "Neighbors", "Partition"],
     "_pieces": ["ClassPieces", "class_pieces"],
     "_plot": ["plot_line_pieces", "plot_partition"],
@@ -28,6 +31,7 @@ __getattr__, __dir__ = _attach(__name__, {
 __all__ = [
     "BOUNDARY_TOLERANCE",
     "CUT_BY_BOUNDARY",
+    "Complex3D",
     "DISC_TOLERANCE",
     "LINE_TOLERANCE",
     "MAX_REGIONS",
@@ -35,6 +39,7 @@ __all__ = [
     "VERTEX_MERGE_TOLERANCE",
     "ClassPieces",
     "LinePieces",
+    "Mesh",
     "Neighbors",
     "Partition",
     "RegionLimitError",

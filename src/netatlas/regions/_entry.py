@@ -11,16 +11,16 @@ import numpy as np
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._tiles import tiled_partition
 from netatlas.regions._untiled import checked_inputs, untiled_partition
-from netatlas.slices import Plane
+from netatlas.slices import Plane, Volume
 
 __all__ = ["partition"]
 
 
-def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TOLERANCE,
+def partition(net, plane: Plane | Volume | None = None, *, levels=(), tolerance: float = BOUNDARY_TOLERANCE,
               method: Literal["auto", "chain", "graph"] = "auto", max_regions: int | None = None,
               memory_budget: int | str | None = "auto", progress: bool | None = None, tiles: int = 1,
-              client=None) -> Partition:
-    """Exact linear regions of a piecewise-linear network on a 2-D slice of its input space.
+              client=None, level_output: int = 0) -> Partition:
+    """Exact linear regions of a piecewise-linear network on a 2-D slice (or a 3-D one) of its input space.
 
     Parameters
     ----------
@@ -28,9 +28,15 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
         Linear/Conv/BatchNorm(eval)/AvgPool/residual layers with ReLU, LeakyReLU or identity
         activations (a module is imported with ``netatlas.nets.from_torch``, using the plane's
         input shape).
-    plane : Plane, optional
+    plane : Plane or Volume, optional
         The slice; default ``Plane.square(1.0)`` for 2-D inputs. Its inputs must have the network's
-        input size.
+        input size. A :class:`~netatlas.Volume` gives the 3-D complex (:class:`Complex3D`, see
+        ``netatlas.regions._volume``; chains of affine layers and relu/leaky_relu/identity
+        activations; ``tiles``, ``client`` and ``method`` do not apply).
+    levels : sequence of float
+        Volume only: also split the cells by these level sets of output ``level_output`` (default 0),
+        as the edge-subdivision paper does for ``levels=(0.0,)`` (the zero-level surface then consists
+        of faces of the complex).
     tolerance : float
         Boundary tolerance relative to the slice's diagonal (see NOTE [tolerances] in ``netatlas.regions._partition``).
     method : {"auto", "chain", "graph"}
@@ -61,7 +67,7 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
 
     Returns
     -------
-    Partition
+    Partition, or Complex3D for a Volume
 
     Raises
     ------
@@ -85,6 +91,16 @@ def partition(net, plane: Plane | None = None, *, tolerance: float = BOUNDARY_TO
     >>> part.patterns.shape, part.output_linear.shape
     ((22, 16), (22, 3, 2))
     """
+    if isinstance(plane, Volume):
+        from netatlas.regions._volume import volume_partition
+
+        if tiles != 1 or client is not None or method not in ("auto", "chain"):
+            raise ValueError("partition: a Volume takes no tiles, client or method='graph'")
+        return volume_partition(net, plane, levels=levels, tolerance=tolerance, max_regions=max_regions,
+                                memory_budget=memory_budget, progress=progress, level_output=level_output)
+    if len(levels) or level_output != 0:
+        raise ValueError("partition: levels and level_output apply to a Volume; for a Plane use "
+                         "part.level_set(value)")
     if tiles == 1 and client is None:
         return untiled_partition(net, plane, tolerance=tolerance, method=method, max_regions=max_regions,
                                  memory_budget=memory_budget, progress=progress)

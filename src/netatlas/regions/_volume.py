@@ -1,0 +1,181 @@
+"""The exact 3-D complex of a piecewise-linear chain on a :class:`~netatlas.Volume`: the box split unit
+after unit, layer after layer, by edge subdivision (``_subdivide``, NOTE [edge subdivision in 3-D]).
+
+Before layer k, every cell has one on/off pattern for the layers before it, so each unit of layer k
+is affine on it: ``M[c] (4, n_k)``, rows d/du, d/dv, d/dw and the value at the box's centre. The
+units of the layer cut the complex one after the other (the children of a cut keep their parent's
+maps: layer k's pre-activations do not depend on its own pattern); then
+``M_next[c] = W_{k+1} (s_c * M[c]) + b_{k+1}`` with s_c the cell's slopes. A unit whose map on a cell
+is zero up to the round-off of its computation is set to exact zero there (``_roundoff``, NOTE
+[vanishing units], the magnitude as on the 2-D chain path: this cell's slopes and the previous
+layer's global bound), so it does not cut the cell and its bit is 0. ``levels`` then cut the cells by
+the output's level sets.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from netatlas._memory import check_memory
+from netatlas.nets import as_net
+from netatlas.regions import _scale
+from netatlas.regions._affine import activation_slopes, check_piecewise_linear
+from netatlas.regions._chain import chain_layers
+from netatlas.regions._complex3d import Complex3D
+from netatlas.regions._partition import BOUNDARY_TOLERANCE
+from netatlas.regions._roundoff import EPS, roundings
+from netatlas.regions._subdivide import box_state, cut
+from netatlas.slices import Volume
+
+__all__ = ["volume_partition"]
+
+log = logging.getLogger(__name__)
+
+#: Bytes per cell held while a 3-D complex is built, besides its maps: ~14 faces of ~5 vertices
+#: (shared by two cells), ~8 vertices (shared by ~4), the cell's bookkeeping; a rough, generous figure.
+BYTES_PER_CELL = 600
+
+
+def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
+                     tolerance: float = BOUNDARY_TOLERANCE, max_regions: int | None = None,
+                     memory_budget="auto", progress: bool | None = None) -> Complex3D:
+    """The exact 3-D complex (see :func:`netatlas.regions.partition` with a Volume)."""
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1e-3):
+        raise ValueError(f"partition: tolerance must be a float in [0, 1e-3); got {tolerance!r}")
+    if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
+        raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
+    levels = _checked_levels(levels)
+    net = as_net(net, input_shape=volume.input_shape)
+    if volume.origin.size != net.n_inputs:
+        raise ValueError(f"partition: volume has {volume.origin.size}-dim inputs but the network expects "
+                         f"{net.n_inputs}; build it with Volume.through(a, b, c, d) on inputs of the "
+                         f"network's shape {net.input_shape}")
+    check_piecewise_linear(net, "partition")
+    layers = chain_layers(net)
+    if layers is None:
+        names = sorted({net.nodes[i].op.describe() for i in range(1, len(net.nodes))})
+        raise ValueError("partition: 3-D complexes take chains of affine layers (Linear, or Conv/AvgPool/"
+                         "BatchNorm unrolled), each followed by one relu/leaky_relu/identity activation; this "
+                         f"net has other ops ({', '.join(names)}); partition it on a 2-D Plane instead")
+    if not (isinstance(level_output, (int, np.integer)) and 0 <= level_output < net.n_outputs):
+        raise ValueError(f"partition: level_output must be an output index in [0, {net.n_outputs}); "
+                         f"got {level_output!r}")
+    budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
+    widest = max(W.shape[0] for W, _, _ in layers)
+    per_cell = BYTES_PER_CELL + 32 * widest + sum(W.shape[0] for W, _, _ in layers[:-1])
+    caps = [c for c in (max_regions, None if budget is None else budget // per_cell) if c is not None]
+    cap = min(caps) if caps else None
+    n_steps = sum(W.shape[0] for W, _, act in layers[:-1] if act.name != "identity") + len(levels)
+    bar = _progress_bar(n_steps, progress)
+    try:
+        return _build(net, layers, volume, levels, level_output, float(tolerance), cap, per_cell, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _checked_levels(levels) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in np.atleast_1d(np.asarray(levels, dtype=np.float64)))
+    except (TypeError, ValueError):
+        raise ValueError(f"partition: levels must be a sequence of numbers; got {levels!r}") from None
+    if not all(np.isfinite(values)) or len(set(values)) != len(values):
+        raise ValueError(f"partition: levels must be distinct finite numbers; got {levels!r}")
+    return values
+
+
+def _progress_bar(n_steps, progress):
+    import sys
+
+    if progress is None:
+        progress = sys.stderr.isatty() and n_steps > 64
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=n_steps, desc="cells", unit="cut")
+
+
+def volume_frame(volume: Volume):
+    """(centre (3,), half-widths (3,), centre as an input x_c (n,), directions (3, n), diagonal)."""
+    center = (volume.lower + volume.upper) / 2
+    half = (volume.upper - volume.lower) / 2
+    directions = np.stack([volume.d1.ravel(), volume.d2.ravel(), volume.d3.ravel()])
+    x_c = volume.origin.ravel() + center @ directions
+    return center, half, x_c, directions, float(2 * np.linalg.norm(half))
+
+
+def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -> Complex3D:
+    center, half, x_c, directions, diameter = volume_frame(volume)
+    state = box_state(half)
+    W0, b0, _ = layers[0]
+    M = np.concatenate([directions @ W0.T, (W0 @ x_c + b0)[None]])[None]  # (1, 4, n_0)
+    hidden = layers[:-1]
+    sizes = [W.shape[0] for W, _, _ in hidden]
+    patterns = np.zeros((1, sum(sizes)), bool)
+    K = roundings(net)
+    pre = [net.nodes[i].inputs[0] for i in net.activations] + [len(net.nodes) - 1]
+    # mu (4, n): bound on the magnitudes of a layer's maps on every cell (NOTE [vanishing units])
+    mu = np.abs(np.concatenate([directions, x_c[None]])) @ np.abs(W0).T
+    mu[3] += np.abs(b0)
+    _snap(M, mu[None], K[pre[0]])
+    column = 0
+    for k, (W, b, act) in enumerate(hidden):
+        on_slope, off_slope = activation_slopes(act)
+        if act.name == "identity":
+            patterns[:, column:column + W.shape[0]] = True
+        else:
+            for j in range(W.shape[0]):
+                parent, side, _ = cut(state, M[:, :, j], tol * diameter, column + j)
+                M, patterns = M[parent], patterns[parent]
+                patterns[:, column + j] = side > 0
+                _check_size(state, M, patterns, cap, per_cell)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"{state.n_cells:,} cells", refresh=False)
+        column += W.shape[0]
+        Wn, bn, _ = layers[k + 1]
+        slopes = np.where(patterns[:, column - W.shape[0]:column], on_slope, off_slope)  # (C, n_k)
+        M = np.einsum("crn,mn->crm", M * slopes[:, None, :], Wn)
+        M[:, 3] += bn
+        # this cell's slopes times the previous layer's bound, plus |b|
+        magnitude = np.einsum("crn,mn->crm", np.abs(slopes)[:, None, :] * mu[None], np.abs(Wn))
+        magnitude[:, 3] += np.abs(bn)
+        if k + 1 < len(hidden):
+            _snap(M, magnitude, K[pre[k + 1]])
+        mu = mu * max(abs(on_slope), abs(off_slope)) @ np.abs(Wn).T
+        mu[3] += np.abs(bn)
+    level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
+    for i, value in enumerate(levels):
+        A = M[:, :, level_output].copy()
+        A[:, 3] -= value
+        parent, side, _ = cut(state, A, tol * diameter, int(patterns.shape[1]) + i)
+        M, patterns, level_sides = M[parent], patterns[parent], level_sides[parent]
+        level_sides[:, i] = side
+        _check_size(state, M, patterns, cap, per_cell)
+        if bar is not None:
+            bar.update(1)
+    log.debug("3-D complex: %d cells, %d vertices", state.n_cells, len(state.points))
+    return Complex3D(volume=volume, center=center, points=state.points, face_vertices=state.face_vertices,
+                     face_offsets=state.face_offsets, face_cells=state.face_cells, face_labels=state.face_labels,
+                     patterns=patterns, maps=M, levels=levels, level_output=int(level_output),
+                     level_sides=level_sides, units_per_layer=tuple(sizes),
+                     layer_names=tuple(net.nodes[i].name for i in net.activations), tolerance=tol, net=net)
+
+
+def _snap(M, magnitude, n_roundings):
+    """Units whose four rows are zero up to round-off on a cell set to exact zero there (in place)."""
+    small = (np.abs(M) <= n_roundings * EPS * magnitude).all(axis=1)
+    M[np.broadcast_to(small[:, None, :], M.shape)] = 0.0
+
+
+def _check_size(state, M, patterns, cap, per_cell):
+    if cap is not None and state.n_cells > cap:
+        raise _scale.RegionLimitError(
+            f"partition: passed {cap:,} cells (max_regions or the memory budget at ~{per_cell:,} bytes per cell); "
+            "use a smaller Volume (bounds), or raise max_regions / memory_budget")
+    # the next cut at most about doubles what the complex holds
+    held = state.points.nbytes + state.face_vertices.nbytes + 3 * state.face_cells.nbytes + M.nbytes + patterns.nbytes
+    check_memory(2 * held, f"the 3-D complex at {state.n_cells:,} cells")
