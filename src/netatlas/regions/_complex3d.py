@@ -278,8 +278,17 @@ class Complex3D:
         return Neighbors(pairs.astype(np.int64), self.face_labels[inner].astype(np.int64))
 
     def level_set(self, value: float = 0.0, output: int = 0):
-        """The exact level set ``{output == value}`` as a triangle :class:`~netatlas.regions.Mesh`; see
-        :func:`netatlas.regions._mesh.level_set`."""
+        """The exact level set ``{output == value}`` as a triangle :class:`~netatlas.regions.Mesh`: each
+        cell's planar piece, fan-triangulated, sharing edges with its neighbours (watertight up to the
+        box's sides); see ``netatlas.regions._mesh.level_set``.
+
+        >>> import netatlas
+        >>> cx = netatlas.regions.partition(netatlas.nets.mlp([3, 8, 1], seed=0), netatlas.Volume.cube(1.0),
+        ...                                 levels=(0.0,))
+        >>> mesh = cx.level_set(0.0)
+        >>> mesh.is_watertight(), round(mesh.area, 6) == round(cx.level_set(0.0).area, 6)
+        (True, True)
+        """
         from netatlas.regions._mesh import level_set
 
         return level_set(self, value, output=output)

@@ -9,8 +9,10 @@ cell c an affine function ``z_c(x) = A[c, :3] . x + A[c, 3]`` that is continuous
 
 1. evaluates it once per *vertex* (with the lowest-numbered cell around the vertex), so that every
    face and cell around a vertex sees the same sign; a vertex within ``tolerance`` of the plane
-   (``|z| <= tolerance * |grad z|`` for any cell around it) gets sign 0 and counts as on it, so a
-   plane through a vertex, a duplicated unit or a unit zero on a cell never makes slivers;
+   (``|z| <= tolerance * |grad z|`` for any cell around it), or whose value is zero up to the
+   round-off of its evaluation (``|z| <= EVAL_ROUNDINGS * eps * (|grad z| . |x| + |z_0|)``, which
+   also holds with ``tolerance=0``), gets sign 0 and counts as on it, so a plane through a vertex, a
+   duplicated unit or a unit zero on a cell never makes slivers or inconsistent signs;
 2. cuts every edge whose ends have opposite signs, once: the new vertex is shared by every face
    around the edge, so shared faces of neighbouring cells keep matching;
 3. splits every face with vertices of both signs along the chord between its two sign changes (its
@@ -29,7 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ComplexState", "box_state", "cut"]
+from netatlas.regions._roundoff import EPS
+
+__all__ = ["ComplexState", "EVAL_ROUNDINGS", "box_state", "cut"]
+
+#: A vertex's value is zero when within this many eps of the magnitude of its evaluation's terms: the
+#: vertex itself carries the round-off of its interpolation (relative to |x|), the dot product 3 more.
+EVAL_ROUNDINGS = 8
 
 
 @dataclass
@@ -90,7 +98,10 @@ def vertex_signs(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple[
     inc_cell, inc_vertex = state.incidences()
     grad = A[:, :3]
     z_inc = np.einsum("ij,ij->i", grad[inc_cell], state.points[inc_vertex]) + A[inc_cell, 3]
-    on_inc = np.abs(z_inc) <= tolerance * np.sqrt(np.einsum("ij,ij->i", grad, grad))[inc_cell]
+    magnitude = np.einsum("ij,ij->i", np.abs(grad[inc_cell]), np.abs(state.points[inc_vertex])) + np.abs(A[inc_cell, 3])
+    limit = np.maximum(tolerance * np.sqrt(np.einsum("ij,ij->i", grad, grad))[inc_cell],
+                       EVAL_ROUNDINGS * EPS * magnitude)
+    on_inc = np.abs(z_inc) <= limit
     n_vertices = len(state.points)
     on = np.bincount(inc_vertex[on_inc], minlength=n_vertices) > 0
     order = np.lexsort((inc_cell, inc_vertex))
