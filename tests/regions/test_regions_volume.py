@@ -16,7 +16,7 @@ from regions_exact import exact_net
 
 import netatlas
 from netatlas import DegenerateSliceError, Volume
-from netatlas.nets import from_torch, mlp
+from netatlas.nets import mlp
 from netatlas.regions import Complex3D, RegionLimitError, partition
 
 CUBE = Volume.cube(1.0)

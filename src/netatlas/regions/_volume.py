@@ -122,7 +122,7 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
     mu[3] += np.abs(b0)
     _snap(M, mu[None], K[pre[0]])
     column = 0
-    for k, (W, b, act) in enumerate(hidden):
+    for k, (W, _, act) in enumerate(hidden):
         on_slope, off_slope = activation_slopes(act)
         if act.name == "identity":
             patterns[:, column:column + W.shape[0]] = True
