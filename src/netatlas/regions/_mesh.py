@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netatlas.regions._subdivide import ComplexState, cut
+from netatlas.regions._subdivide import ComplexState, cut, vertex_values
 from netatlas.slices import Volume
 
 __all__ = ["Mesh", "level_set"]
@@ -171,9 +171,11 @@ def level_set(complex3d, value: float = 0.0, *, output: int = 0) -> Mesh:
         raise ValueError(f"level_set: value must be finite; got {value}")
     state = ComplexState(complex3d.points, complex3d.face_vertices, complex3d.face_offsets,
                          complex3d.face_cells, complex3d.face_labels, complex3d.num_cells)
-    A = complex3d.maps[:, :, output].copy()
+    A = complex3d.maps[:, :, output:output + 1].copy()
     A[:, 3] -= value
-    parent, _, signs = cut(state, A, complex3d.tolerance * complex3d.diameter, _LEVEL_LABEL)
+    Z, limit = vertex_values(state, A, complex3d.tolerance * complex3d.diameter)
+    parent, _, signs, _ = cut(state, Z[:, 0], limit[:, 0], _LEVEL_LABEL)
+    A = A[:, :, 0]
     off, fv = state.face_offsets, state.face_vertices
     on_level = np.maximum.reduceat(np.abs(signs[fv]), off[:-1]) == 0
     faces = np.flatnonzero(on_level)

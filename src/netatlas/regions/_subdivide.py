@@ -7,12 +7,16 @@ two cells, -1 for the outside of the box) and cells as the faces that bound them
 cell c an affine function ``z_c(x) = A[c, :3] . x + A[c, 3]`` that is continuous across the complex
 (a unit's pre-activation on the cells of the layers before it), and
 
-1. evaluates it once per *vertex* (with the lowest-numbered cell around the vertex), so that every
-   face and cell around a vertex sees the same sign; a vertex within ``tolerance`` of the plane
-   (``|z| <= tolerance * |grad z|`` for any cell around it), or whose value is zero up to the
-   round-off of its evaluation (``|z| <= EVAL_ROUNDINGS * eps * (|grad z| . |x| + |z_0|)``, which
-   also holds with ``tolerance=0``), gets sign 0 and counts as on it, so a plane through a vertex, a
-   duplicated unit or a unit zero on a cell never makes slivers or inconsistent signs;
+1. takes one value per *vertex*, so that every face and cell around a vertex sees the same sign.
+   At the start of a layer every unit is evaluated at every vertex with the map of one cell around
+   it (``vertex_values``; a unit exactly zero on a cell is zero at all its vertices); a vertex a cut
+   makes gets the layer's other units by interpolation along its edge (``extend_values``: the edge
+   lies in one cell of the earlier layers, where they are affine). A value within ``tolerance`` of
+   the plane (``|z| <= tolerance * |grad z|``) or zero up to the round-off of its evaluation
+   (``|z| <= EVAL_ROUNDINGS * eps * (|grad z| . |x| + |z_0|)``, which also holds with
+   ``tolerance=0``; the larger limit of the two ends for an interpolated value) gives sign 0: the
+   vertex is on the plane, so a plane through a vertex, a duplicated unit or a unit zero on a cell
+   never makes slivers or inconsistent signs;
 2. cuts every edge whose ends have opposite signs, once: the new vertex is shared by every face
    around the edge, so shared faces of neighbouring cells keep matching;
 3. splits every face with vertices of both signs along the chord between its two sign changes (its
@@ -30,10 +34,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from netatlas.regions._roundoff import EPS
 
-__all__ = ["ComplexState", "EVAL_ROUNDINGS", "box_state", "cut"]
+__all__ = ["ComplexState", "EVAL_ROUNDINGS", "box_state", "cut", "extend_values", "home_cells", "vertex_values"]
 
 #: A vertex's value is zero when within this many eps of the magnitude of its evaluation's terms: the
 #: vertex itself carries the round-off of its interpolation (relative to |x|), the dot product 3 more.
@@ -91,42 +96,71 @@ def box_state(half: np.ndarray) -> ComplexState:
                         -np.arange(1, 7, dtype=np.int64), 1)
 
 
-def vertex_signs(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each vertex's value (V,) of the cells' affine functions ``A`` (C, 4) and its sign (V,) int8, 0
-    where any cell around it puts it within ``tolerance`` (a distance) of the plane (NOTE [edge
-    subdivision in 3-D], step 1)."""
-    inc_cell, inc_vertex = state.incidences()
-    grad = A[:, :3]
-    z_inc = np.einsum("ij,ij->i", grad[inc_cell], state.points[inc_vertex]) + A[inc_cell, 3]
-    magnitude = np.einsum("ij,ij->i", np.abs(grad[inc_cell]), np.abs(state.points[inc_vertex])) + np.abs(A[inc_cell, 3])
-    limit = np.maximum(tolerance * np.sqrt(np.einsum("ij,ij->i", grad, grad))[inc_cell],
-                       EVAL_ROUNDINGS * EPS * magnitude)
-    on_inc = np.abs(z_inc) <= limit
-    n_vertices = len(state.points)
-    on = np.bincount(inc_vertex[on_inc], minlength=n_vertices) > 0
-    order = np.lexsort((inc_cell, inc_vertex))
-    sorted_vertex = inc_vertex[order]
-    first = np.ones(len(order), bool)
-    first[1:] = sorted_vertex[1:] != sorted_vertex[:-1]
-    z = np.zeros(n_vertices)
-    z[sorted_vertex[first]] = z_inc[order[first]]
-    z[on] = 0.0
-    return z, np.sign(z).astype(np.int8)
+def home_cells(state: ComplexState) -> np.ndarray:
+    """One cell (V,) around each vertex (the one whose map gives the vertex its values)."""
+    cells = state.face_cells[state.face_index()]
+    home = np.empty(len(state.points), np.int64)
+    home[state.face_vertices] = np.where(cells[:, 0] >= 0, cells[:, 0], cells[:, 1])
+    return home
 
 
-def cut(state: ComplexState, A: np.ndarray, tolerance: float, label: int):
-    """Split ``state`` in place by the zero set of the cells' affine functions ``A`` (C, 4).
+#: Vertices evaluated per chunk by ``vertex_values`` (bounds its gathered maps).
+VALUE_CHUNK = 8192
+
+
+def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Values (V, n) of the cells' affine functions ``A`` (C, 4, n) at the vertices, each from one cell
+    around the vertex, and the limits (V, n) below which a value counts as zero: ``tolerance`` (a
+    distance) times the gradient's norm, or the round-off of the evaluation (NOTE [edge subdivision
+    in 3-D], step 1). A function that is exactly zero on a cell (a vanishing unit) is zero at all of
+    the cell's vertices."""
+    home = home_cells(state)
+    n_vertices, n = len(state.points), A.shape[2]
+    Z, limit = np.empty((n_vertices, n)), np.empty((n_vertices, n))
+    for v0 in range(0, n_vertices, VALUE_CHUNK):
+        a = A[home[v0:v0 + VALUE_CHUNK]]
+        x = state.points[v0:v0 + VALUE_CHUNK]
+        Z[v0:v0 + VALUE_CHUNK] = np.einsum("vd,vdn->vn", x, a[:, :3]) + a[:, 3]
+        magnitude = np.einsum("vd,vdn->vn", np.abs(x), np.abs(a[:, :3])) + np.abs(a[:, 3])
+        gradient = np.sqrt(np.einsum("vdn,vdn->vn", a[:, :3], a[:, :3]))
+        limit[v0:v0 + VALUE_CHUNK] = np.maximum(tolerance * gradient, EVAL_ROUNDINGS * EPS * magnitude)
+    vanished = (A == 0).all(axis=1)  # (C, n)
+    if vanished.any():
+        cell, vertex = state.incidences()
+        hit = vanished[cell].any(1)
+        zero = np.zeros((n_vertices, n), bool)
+        np.logical_or.at(zero, vertex[hit], vanished[cell[hit]])
+        Z[zero] = 0.0
+    return Z, limit
+
+
+def extend_values(Z, limit, new):
+    """``Z`` and ``limit`` (V, n) with rows for the vertices a cut made (``new`` = (lo, hi, t) from
+    :func:`cut`): the functions are affine along the cut edge, so their values interpolate."""
+    lo, hi, t = new
+    if len(lo) == 0:
+        return Z, limit
+    Z = np.concatenate([Z, Z[lo] + t[:, None] * (Z[hi] - Z[lo])])
+    limit = np.concatenate([limit, np.maximum(limit[lo], limit[hi])])
+    return Z, limit
+
+
+def cut(state: ComplexState, z: np.ndarray, limit: np.ndarray, label: int):
+    """Split ``state`` in place by the zero set of a function continuous on the complex and affine on
+    each cell, given by its values ``z`` (V,) at the vertices (zero where ``|z| <= limit``).
 
     Returns ``parent`` (C',) the old cell of each new cell (new cells are numbered after the old,
     each old split cell keeping its + part), ``side`` (C',) int8 the sign of the function on each
-    new cell (0: zero on the whole cell), and the vertex signs (V',) after the cut (the new vertices 0).
+    new cell (0: zero on the whole cell), the vertex signs (V',) after the cut (the new vertices 0),
+    and the new vertices as ``(lo, hi, t)``: each at ``t`` from vertex ``lo`` to vertex ``hi``.
     New faces get ``label``."""
-    z, s = vertex_signs(state, A, tolerance)
-    _cut_edges(state, z, s)
+    z = np.where(np.abs(z) <= limit, 0.0, z)
+    s = np.sign(z).astype(np.int8)
+    new = _cut_edges(state, z, s)
     s = np.concatenate([s, np.zeros(len(state.points) - len(s), np.int8)])
     face_sign = _split_faces(state, s)
     parent, side = _split_cells(state, s, face_sign, label)
-    return parent, side, s
+    return parent, side, s, new
 
 
 def _cut_edges(state, z, s):
@@ -135,7 +169,7 @@ def _cut_edges(state, z, s):
     b = a[state.next_entry()]
     crossed = s[a].astype(np.int64) * s[b] < 0
     if not crossed.any():
-        return
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     n_vertices = len(state.points)
     lo, hi = np.minimum(a, b)[crossed], np.maximum(a, b)[crossed]
     keys, inverse = np.unique(lo * n_vertices + hi, return_inverse=True)
@@ -151,6 +185,7 @@ def _cut_edges(state, z, s):
     state.face_offsets = pos[state.face_offsets]
     state.face_vertices = vertices
     state.points = np.concatenate([state.points, new_points])
+    return lo, hi, t
 
 
 def _split_faces(state, s):
@@ -164,65 +199,84 @@ def _split_faces(state, s):
     split = np.flatnonzero(positive & negative)
     if len(split) == 0:
         return face_sign
-    halves = []
-    for f in split:
-        cycle = state.face_vertices[off[f]:off[f + 1]]
-        plus, minus = _split_cycle(cycle, signs[off[f]:off[f + 1]])
-        halves += [plus, minus]
+    halves, half_off, bad = split_cycles(state.face_vertices, off, signs, split)
+    if bad >= 0:
+        f = split[bad]
+        raise AssertionError(f"edge subdivision: the signs round face {f} change more than twice (a non-convex "
+                             f"face): {signs[off[f]:off[f + 1]].tolist()}")
     keep = np.ones(len(off) - 1, bool)
     keep[split] = False
-    lengths = np.concatenate([np.diff(off)[keep], [len(h) for h in halves]])
-    state.face_vertices = np.concatenate([state.face_vertices[keep[state.face_index()]], *halves])
+    lengths = np.concatenate([np.diff(off)[keep], np.diff(half_off)])
+    state.face_vertices = np.concatenate([state.face_vertices[keep[state.face_index()]], halves])
     state.face_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     state.face_cells = np.concatenate([state.face_cells[keep], np.repeat(state.face_cells[split], 2, axis=0)])
     state.face_labels = np.concatenate([state.face_labels[keep], np.repeat(state.face_labels[split], 2)])
     return np.concatenate([face_sign[keep], np.tile(np.array([1, -1], np.int8), len(split))])
 
 
-def _split_cycle(cycle, signs):
-    """A convex face's cycle with + and - vertices -> its + part and its - part.
+@njit(cache=True)
+def split_cycles(vertices, offsets, signs, faces):
+    """Each of ``faces`` (convex, with + and - vertices) as its + part then its - part: flat cycles and
+    their offsets (2 len(faces) + 1,); and the position in ``faces`` of a face whose signs change more
+    than twice round it (-1 if none).
 
     Going round, the signs (zeros skipped) change twice; between the two changes lie runs of zero
     vertices (one vertex each, unless round-off put a short edge on the plane). The chord joins the
     first zero of the + -> - run to the last zero of the - -> + run; the - part keeps both runs whole."""
-    nonzero = np.flatnonzero(signs)
-    nz_signs = signs[nonzero]
-    changes = np.flatnonzero(nz_signs != np.roll(nz_signs, 1))
-    if len(changes) != 2:
-        raise AssertionError(f"edge subdivision: a face's signs change {len(changes)} times round it "
-                             f"(a non-convex face); signs {signs.tolist()}")
-    k = len(cycle)
-    p = q = None
-    for i in changes:
-        start, end = nonzero[i - 1], nonzero[i]  # nonzero vertices before and after the zero run
-        first, last = (start + 1) % k, (end - 1) % k
-        if nz_signs[i] < 0:  # + -> -
-            p = first
-        else:
-            q = last
-    plus = cycle[_cyclic(q, p, k)]
-    minus = cycle[_cyclic(p, q, k)]
-    return plus, minus
-
-
-def _cyclic(i, j, k):
-    """Positions i, i+1, ..., j round a cycle of length k."""
-    return (i + np.arange((j - i) % k + 1)) % k
+    total = 0
+    for f in faces:
+        total += offsets[f + 1] - offsets[f] + 2
+    out = np.empty(total, np.int64)
+    out_off = np.zeros(2 * len(faces) + 1, np.int64)
+    pos = 0
+    for n_face in range(len(faces)):
+        f = faces[n_face]
+        o, k = offsets[f], offsets[f + 1] - offsets[f]
+        p = q = -1
+        changes = 0
+        last_sign, last_at = 0, -1
+        # the last nonzero vertex before position 0, going round
+        for i in range(k - 1, -1, -1):
+            if signs[o + i] != 0:
+                last_sign, last_at = signs[o + i], i - k
+                break
+        for i in range(k):
+            sg = signs[o + i]
+            if sg == 0:
+                continue
+            if sg != last_sign:
+                changes += 1
+                if sg < 0:  # + -> -: the first zero after the last + vertex
+                    p = (last_at + 1) % k
+                else:  # - -> +: the last zero before this + vertex
+                    q = (i - 1) % k
+            last_sign, last_at = sg, i
+        if changes != 2:
+            return out[:0], out_off[:1], n_face
+        for a, b, slot in ((q, p, 2 * n_face + 1), (p, q, 2 * n_face + 2)):  # the + part, then the - part
+            n = (b - a) % k + 1
+            for t in range(n):
+                out[pos + t] = vertices[o + (a + t) % k]
+            pos += n
+            out_off[slot] = pos
+    return out[:pos], out_off, -1
 
 
 def _split_cells(state, s, face_sign, label):
     """Step 4: cells with vertices of both signs split; the new faces between their parts."""
-    inc_cell, inc_vertex = state.incidences()
     C = state.n_cells
-    n_positive = np.bincount(inc_cell, weights=s[inc_vertex] > 0, minlength=C)
-    n_negative = np.bincount(inc_cell, weights=s[inc_vertex] < 0, minlength=C)
+    # a cell has a + (-) vertex exactly when one of its faces has one
+    cells = state.face_cells.ravel()
+    inside = cells >= 0
+    n_positive = np.bincount(cells[inside], weights=np.repeat(face_sign > 0, 2)[inside], minlength=C)
+    n_negative = np.bincount(cells[inside], weights=np.repeat(face_sign < 0, 2)[inside], minlength=C)
     side = np.where(n_positive > 0, 1, np.where(n_negative > 0, -1, 0)).astype(np.int8)
     split = np.flatnonzero((n_positive > 0) & (n_negative > 0))
     if len(split) == 0:
         return np.arange(C), side
     minus_cell = np.full(C, -1, np.int64)
     minus_cell[split] = C + np.arange(len(split))
-    sections = _sections(state, s, split)
+    sections, section_off = _sections(state, s, split)
     # faces of a split cell go to its part on their side (a face of a split cell has a nonzero sign)
     cells = state.face_cells.copy()
     for j in range(2):
@@ -230,8 +284,8 @@ def _split_cells(state, s, face_sign, label):
         moved = (c >= 0) & (face_sign < 0)
         moved[moved] = minus_cell[c[moved]] >= 0
         cells[moved, j] = minus_cell[c[moved]]
-    lengths = np.concatenate([np.diff(state.face_offsets), [len(x) for x in sections]])
-    state.face_vertices = np.concatenate([state.face_vertices, *sections])
+    lengths = np.concatenate([np.diff(state.face_offsets), np.diff(section_off)])
+    state.face_vertices = np.concatenate([state.face_vertices, sections])
     state.face_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     state.face_cells = np.concatenate([cells, np.stack([split, minus_cell[split]], 1)])
     state.face_labels = np.concatenate([state.face_labels, np.full(len(split), label, np.int64)])
@@ -242,7 +296,8 @@ def _split_cells(state, s, face_sign, label):
 
 
 def _sections(state, s, split):
-    """The new face of each split cell: its edges with both ends on the plane, chained into a cycle."""
+    """The new face of each split cell: its edges with both ends on the plane, chained into a cycle.
+    Flat cycles and offsets (len(split) + 1,)."""
     a = state.face_vertices
     b = a[state.next_entry()]
     on = (s[a] == 0) & (s[b] == 0)
@@ -259,26 +314,38 @@ def _sections(state, s, split):
     edges = np.unique(np.concatenate(rows), axis=0)  # each edge of a cell lies on two of its faces
     starts = np.searchsorted(edges[:, 0], split)
     ends = np.searchsorted(edges[:, 0], split, side="right")
-    return [_chain(edges[i:j, 1:]) for i, j in zip(starts, ends, strict=True)]
+    cycles, bad = chain_cycles(np.ascontiguousarray(edges[:, 1:]), starts, ends)
+    if bad >= 0:
+        raise AssertionError(f"edge subdivision: the section of cell {split[bad]} is not one cycle: edges "
+                             f"{edges[starts[bad]:ends[bad], 1:].tolist()}")
+    return cycles, np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
 
 
-def _chain(edges):
-    """Undirected edges (k, 2) forming one cycle -> its vertices in order (k,)."""
-    neighbours = {}
-    for u, v in edges.tolist():
-        neighbours.setdefault(u, []).append(v)
-        neighbours.setdefault(v, []).append(u)
-    if len(edges) < 3 or any(len(n) != 2 for n in neighbours.values()):
-        raise AssertionError(f"edge subdivision: a cell's section is not one cycle: edges {edges.tolist()}")
-    start = int(edges[0, 0])
-    cycle, previous, current = [start], None, start
-    while True:
-        a, b = neighbours[current]
-        nxt = b if a == previous else a
-        if nxt == start:
-            break
-        cycle.append(nxt)
-        previous, current = current, nxt
-    if len(cycle) != len(edges):
-        raise AssertionError(f"edge subdivision: a cell's section is several cycles: edges {edges.tolist()}")
-    return np.array(cycle, np.int64)
+@njit(cache=True)
+def chain_cycles(edges, starts, ends):
+    """Undirected edges ``edges[starts[i]:ends[i]]`` forming one cycle each -> the cycles' vertices in
+    order (flat, one per edge); and the first i whose edges are not one cycle (-1 if none)."""
+    out = np.empty(len(edges), np.int64)
+    for i in range(len(starts)):
+        e0, e1 = starts[i], ends[i]
+        k = e1 - e0
+        if k < 3:
+            return out, i
+        used = np.zeros(k, np.bool_)
+        used[0] = True
+        start, current = edges[e0, 0], edges[e0, 1]
+        out[e0] = start
+        for t in range(1, k):
+            out[e0 + t] = current
+            found = False
+            for e in range(1, k):
+                if not used[e] and (edges[e0 + e, 0] == current or edges[e0 + e, 1] == current):
+                    used[e] = True
+                    current = edges[e0 + e, 1] if edges[e0 + e, 0] == current else edges[e0 + e, 0]
+                    found = True
+                    break
+            if not found:
+                return out, i
+        if current != start:
+            return out, i
+    return out, -1

@@ -26,7 +26,7 @@ from netatlas.regions._chain import chain_layers
 from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
-from netatlas.regions._subdivide import box_state, cut
+from netatlas.regions._subdivide import box_state, cut, extend_values, vertex_values
 from netatlas.slices import Volume
 
 __all__ = ["volume_partition"]
@@ -127,8 +127,12 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
         if act.name == "identity":
             patterns[:, column:column + W.shape[0]] = True
         else:
+            Z, limit = vertex_values(state, M, tol * diameter)
             for j in range(W.shape[0]):
-                parent, side, _ = cut(state, M[:, :, j], tol * diameter, column + j)
+                n_vertices = len(state.points)
+                parent, side, _, new = cut(state, Z[:, j], limit[:, j], column + j)
+                Z, limit = extend_values(Z, limit, new)
+                Z[n_vertices:, j] = 0.0
                 M, patterns = M[parent], patterns[parent]
                 patterns[:, column + j] = side > 0
                 _check_size(state, M, patterns, cap, per_cell)
@@ -149,9 +153,10 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
         mu[3] += np.abs(bn)
     level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
     for i, value in enumerate(levels):
-        A = M[:, :, level_output].copy()
+        A = M[:, :, level_output:level_output + 1].copy()
         A[:, 3] -= value
-        parent, side, _ = cut(state, A, tol * diameter, int(patterns.shape[1]) + i)
+        Z, limit = vertex_values(state, A, tol * diameter)
+        parent, side, _, _ = cut(state, Z[:, 0], limit[:, 0], int(patterns.shape[1]) + i)
         M, patterns, level_sides = M[parent], patterns[parent], level_sides[parent]
         level_sides[:, i] = side
         _check_size(state, M, patterns, cap, per_cell)
