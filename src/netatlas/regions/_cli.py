@@ -127,6 +127,9 @@ def register(app: typer.Typer) -> None:
         dask: str = typer.Option(None, "--dask", help="With --tiles: run the tiles on 'local' (a LocalCluster, 2 "
                                  "workers) or tcp://HOST:PORT"),
         picture: int = typer.Option(1024, help="With --tiles: pixels per side of the downsampled picture"),
+        volume: str = typer.Option(None, "--volume", metavar="cube:SIZE", help="A 3-D slice instead: the cube "
+                                   "[-SIZE, SIZE]^3 in the first three input axes (or --through A B C D): the exact "
+                                   "3-D complex, surface.ply of each --level, a picture and an offline 3-D view"),
     ):
         """Exact linear regions, decision boundary and counts vs. bounds on a 2-D slice.
 
@@ -138,7 +141,18 @@ def register(app: typer.Typer) -> None:
         ``around=plane.around_boundary(net, "A", "B")``), then ``partition(net, plane)``
 
         Local complexity around data points: ``netatlas regions complexity MODEL --data NAME|FILE --radius R``.
+
+        3-D: ``--volume cube:SIZE`` or ``--through A B C D`` (``netatlas.Volume.cube(SIZE)`` /
+        ``Volume.through(...)``, then ``partition(net, volume, levels=(0.0,))``) with ``--level 0`` writes
+        the exact zero-level surface.ply.
         """
+        if volume is not None or (through and len(options.indices("--through", through)) == 4):
+            from netatlas.regions._volume_cli import volume_command
+
+            volume_command(model=model, spec=spec, volume=volume, through=through, data=data, split=split,
+                           max_regions=max_regions, memory_budget=memory_budget, level=level, out=out, zoom=zoom,
+                           tiles=tiles, dask=dask)
+            return
         import matplotlib
 
         matplotlib.use("Agg")

@@ -1,0 +1,68 @@
+"""`netatlas regions MODEL --volume cube:S | --through A B C D [--level V]` (issue 29, item 4)."""
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+import netatlas  # noqa: E402
+from netatlas.regions import partition  # noqa: E402
+
+
+def _main(args):
+    from netatlas.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+
+
+def test_cli_volume_writes_counts_surface_and_views(tmp_path):
+    model = tmp_path / "sdf.pt2"
+    netatlas.nets.save(netatlas.nets.mlp([3, 12, 12, 1], seed=2), model, input_shape=(3,))
+    out = tmp_path / "run"
+    _main(["regions", str(model), "--volume", "cube:1.5", "--level", "0", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    direct = partition(netatlas.nets.load(model), netatlas.Volume.cube(1.5), levels=(0.0,))
+    assert summary["num_cells"] == direct.num_cells and summary["euler_characteristic"] == 1
+    mesh = direct.level_set(0.0)
+    assert summary["surfaces"][0]["n_triangles"] == mesh.n_triangles
+    lines = (out / "surface.ply").read_text().splitlines()
+    assert f"element face {mesh.n_triangles}" in lines
+    for name in ("complex3d.png", "report.html", "view3d.html"):
+        assert (out / name).exists()
+    page = (out / "view3d.html").read_text()
+    assert "<canvas" in page and "http://" not in page and "https://" not in page and "src=" not in page
+
+
+def test_cli_volume_through_four_inputs(tmp_path):
+    model = tmp_path / "m.pt2"
+    netatlas.nets.save(netatlas.nets.mlp([64, 8, 10], seed=0), model, input_shape=(64,))
+    out = tmp_path / "run"
+    _main(["regions", str(model), "--through", "0", "1", "2", "3", "--data", "digits", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["euler_characteristic"] == 1 and summary["num_cells"] >= 1
+    assert np.isclose(summary["total_volume"], summary["slice_volume"])
+    assert not (out / "surface.ply").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--volume", "ball:1"], "--volume must be 'cube:SIZE'"),
+    (["--volume", "cube:1", "--zoom", "0.5"], "--zoom, --tiles and --dask apply to 2-D slices"),
+    (["--volume", "cube:1", "--level", "0", "--level", "0"], "--level values must be distinct"),
+])
+def test_cli_volume_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
+    from netatlas.cli import main
+
+    model = tmp_path / "m.pt2"
+    netatlas.nets.save(netatlas.nets.mlp([3, 4, 1], seed=0), model, input_shape=(3,))
+    with pytest.raises(SystemExit) as exc:
+        main(["regions", str(model), *args, "--out", str(tmp_path / "r")])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
