@@ -108,7 +108,7 @@ def test_strict_build_has_every_page(built_site):
 
 # -- code on the pages -------------------------------------------------------------------------------
 @pytest.mark.parametrize("page", ["index.md", "lenses/regions.md", "lenses/metric.md", "lenses/splines.md",
-                                  "lenses/lowrank.md", "lenses/dynamics.md"])
+                                  "lenses/lowrank.md", "lenses/dynamics.md", "regions-3d.md"])
 def test_page_code_runs(page):
     import matplotlib.pyplot as plt
 
