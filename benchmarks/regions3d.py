@@ -1,0 +1,109 @@
+"""Exact 3-D complexes: netatlas vs the edge-subdivision reference code (Berzins, ICML 2023) on its own
+trained bunny SDF nets, with the zero level set (``levels=(0.0,)``; its output neuron is its last cut).
+
+The peer is run from its own checkout, never copied here: pass the folder holding its ``NN.py``,
+``edge_subdivision.py``, ``utils.py`` and ``models/`` (github.com/arturs-berzins/relu_edge_subdivision).
+Both run on one CPU thread on the box [-1/2, 1/2]^3 its script uses; the peer in float32 (its code),
+netatlas in float64. Counts compared: vertices and edges of the whole complex (the peer keeps every
+vertex and edge, box included, as netatlas does).
+
+    python benchmarks/regions3d.py PEER_DIR [--models 3,3x16,relu,bunny ...] [--skip-peer]
+
+Not collected by pytest; it asserts nothing about timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import netatlas
+
+
+def load_bunny(peer: Path, name: str) -> torch.nn.Sequential:
+    """The peer's state dict (``fcs.K.weight`` / ``fcs.K.bias``) as a float64 ReLU Sequential."""
+    state = torch.load(peer / "models" / name, map_location="cpu", weights_only=True)
+    layers = []
+    k = 0
+    while f"fcs.{k}.weight" in state:
+        W, b = state[f"fcs.{k}.weight"].double(), state[f"fcs.{k}.bias"].double()
+        lin = torch.nn.Linear(W.shape[1], W.shape[0]).double()
+        with torch.no_grad():
+            lin.weight.copy_(W)
+            lin.bias.copy_(b)
+        layers += [lin, torch.nn.ReLU()]
+        k += 1
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def run_netatlas(model, repeats=1):
+    volume = netatlas.Volume.box((-0.5,) * 3, (0.5,) * 3)
+    netatlas.regions.partition(netatlas.nets.mlp([3, 4, 1], seed=0), volume, levels=(0.0,))  # compile/warm up
+    best, cx = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        cx = netatlas.regions.partition(model, volume, levels=(0.0,))
+        best = min(best, time.perf_counter() - t0)
+    mesh = cx.level_set(0.0)
+    return best, cx, mesh
+
+
+def run_peer(peer: Path, name: str):
+    sys.path.insert(0, str(peer))
+    try:
+        from NN import NetBunny
+        from edge_subdivision import skeletal_subdivision
+    finally:
+        sys.path.pop(0)
+    dim, rest = name.split(",", 1)
+    depth, width = rest.split(",")[0].split("x")
+    cwd = Path.cwd()
+    import os
+
+    os.chdir(peer)  # it loads models/ relative to the working directory
+    try:
+        f = NetBunny(dim=int(dim), depth=int(depth), width=int(width))
+        log = io.StringIO()
+        t0 = time.perf_counter()
+        with torch.no_grad(), contextlib.redirect_stdout(log):
+            vs, edges, _ = skeletal_subdivision(f, device="cpu", plot=0, prune=0, bbox=(-0.5, 0.5), verbose=False)
+        seconds = time.perf_counter() - t0
+    finally:
+        os.chdir(cwd)
+    warnings = log.getvalue().count("not generic")
+    return seconds, len(vs), len(edges), warnings
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("peer", type=Path, help="folder with the peer's NN.py, edge_subdivision.py, utils.py, models/")
+    parser.add_argument("--models", nargs="+", default=["3,3x16,relu,bunny"])
+    parser.add_argument("--skip-peer", action="store_true", help="only netatlas (the peer's deep net takes long)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    for name in args.models:
+        model = load_bunny(args.peer, name)
+        seconds, cx, mesh = run_netatlas(model, args.repeats)
+        print(f"{name}: netatlas {seconds:.3f} s, {cx.num_cells:,} cells, {len(cx.vertices):,} vertices, "
+              f"{len(cx.edges):,} edges, Euler {cx.euler_characteristic()}, volume {cx.volumes.sum():.12f} "
+              f"(box 1), zero-level mesh {mesh.n_triangles:,} triangles, area {mesh.area:.6f}, "
+              f"watertight {mesh.is_watertight()}")
+        if args.skip_peer:
+            continue
+        peer_seconds, n_vertices, n_edges, warnings = run_peer(args.peer, name)
+        same = n_vertices == len(cx.vertices) and n_edges == len(cx.edges)
+        print(f"{name}: peer {peer_seconds:.3f} s, {n_vertices:,} vertices, {n_edges:,} edges "
+              f"({warnings} non-generic warnings); same counts: {same}; speed-up {peer_seconds / seconds:.1f}x")
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=4)
+    main()
