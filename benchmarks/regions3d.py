@@ -58,8 +58,8 @@ def run_netatlas(model, repeats=1):
 def run_peer(peer: Path, name: str):
     sys.path.insert(0, str(peer))
     try:
-        from NN import NetBunny
         from edge_subdivision import skeletal_subdivision
+        from NN import NetBunny
     finally:
         sys.path.pop(0)
     dim, rest = name.split(",", 1)

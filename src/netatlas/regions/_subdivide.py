@@ -193,10 +193,7 @@ def _split_faces(state, s):
     (F',) int8 after the split (0: every vertex on the plane)."""
     off = state.face_offsets
     signs = s[state.face_vertices]
-    positive = np.add.reduceat(signs > 0, off[:-1]) > 0
-    negative = np.add.reduceat(signs < 0, off[:-1]) > 0
-    face_sign = np.where(positive, 1, np.where(negative, -1, 0)).astype(np.int8)
-    split = np.flatnonzero(positive & negative)
+    face_sign, split = face_signs(signs, off)
     if len(split) == 0:
         return face_sign
     halves, half_off, bad = split_cycles(state.face_vertices, off, signs, split)
@@ -212,6 +209,23 @@ def _split_faces(state, s):
     state.face_cells = np.concatenate([state.face_cells[keep], np.repeat(state.face_cells[split], 2, axis=0)])
     state.face_labels = np.concatenate([state.face_labels[keep], np.repeat(state.face_labels[split], 2)])
     return np.concatenate([face_sign[keep], np.tile(np.array([1, -1], np.int8), len(split))])
+
+
+@njit(cache=True)
+def face_signs(signs, offsets):
+    """Each face's sign (F,) int8 (+1 with a + vertex and no -, -1 with a - vertex and no +, 0 with every
+    vertex on the plane; +1 for a face with both) and the faces with both (split)."""
+    n_faces = len(offsets) - 1
+    out = np.zeros(n_faces, np.int8)
+    both = np.zeros(n_faces, np.bool_)
+    for f in range(n_faces):
+        has_positive = has_negative = False
+        for t in range(offsets[f], offsets[f + 1]):
+            has_positive |= signs[t] > 0
+            has_negative |= signs[t] < 0
+        out[f] = 1 if has_positive else (-1 if has_negative else 0)
+        both[f] = has_positive and has_negative
+    return out, np.flatnonzero(both)
 
 
 @njit(cache=True)
@@ -311,7 +325,13 @@ def _sections(state, s, split):
         keep = c >= 0
         keep[keep] = is_split[c[keep]]
         rows.append(np.stack([c[keep], lo[keep], hi[keep]], 1))
-    edges = np.unique(np.concatenate(rows), axis=0)  # each edge of a cell lies on two of its faces
+    edges = np.concatenate(rows)
+    order = np.lexsort((edges[:, 2], edges[:, 1], edges[:, 0]))
+    edges = edges[order]
+    # each edge of a cell lies on two of its faces: keep one
+    first = np.ones(len(edges), bool)
+    first[1:] = (edges[1:] != edges[:-1]).any(1)
+    edges = edges[first]
     starts = np.searchsorted(edges[:, 0], split)
     ends = np.searchsorted(edges[:, 0], split, side="right")
     cycles, bad = chain_cycles(np.ascontiguousarray(edges[:, 1:]), starts, ends)
