@@ -10,7 +10,7 @@ cell c an affine function ``z_c(x) = A[c, :3] . x + A[c, 3]`` that is continuous
 1. takes one value per *vertex*, so that every face and cell around a vertex sees the same sign.
    At the start of a layer every unit is evaluated at every vertex with the map of one cell around
    it (``vertex_values``; a unit exactly zero on a cell is zero at all its vertices); a vertex a cut
-   makes gets the layer's other units by interpolation along its edge (``extend_values``: the edge
+   makes gets the layer's other units by interpolation along its edge (``VertexValues``: the edge
    lies in one cell of the earlier layers, where they are affine). A value within ``tolerance`` of
    the plane (``|z| <= tolerance * |grad z|``) or zero up to the round-off of its evaluation
    (``|z| <= EVAL_ROUNDINGS * eps * (|grad z| . |x| + |z_0|)``, which also holds with
@@ -38,7 +38,7 @@ from numba import njit
 
 from netatlas.regions._roundoff import EPS
 
-__all__ = ["ComplexState", "EVAL_ROUNDINGS", "box_state", "cut", "extend_values", "home_cells", "vertex_values"]
+__all__ = ["ComplexState", "EVAL_ROUNDINGS", "box_state", "VertexValues", "cut", "home_cells", "vertex_values"]
 
 #: A vertex's value is zero when within this many eps of the magnitude of its evaluation's terms: the
 #: vertex itself carries the round-off of its interpolation (relative to |x|), the dot product 3 more.
@@ -134,15 +134,39 @@ def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple
     return Z, limit
 
 
-def extend_values(Z, limit, new):
-    """``Z`` and ``limit`` (V, n) with rows for the vertices a cut made (``new`` = (lo, hi, t) from
-    :func:`cut`): the functions are affine along the cut edge, so their values interpolate."""
-    lo, hi, t = new
-    if len(lo) == 0:
-        return Z, limit
-    Z = np.concatenate([Z, Z[lo] + t[:, None] * (Z[hi] - Z[lo])])
-    limit = np.concatenate([limit, np.maximum(limit[lo], limit[hi])])
-    return Z, limit
+class VertexValues:
+    """A layer's values ``Z`` (V, n) and zero limits ``limit`` (V, n) at the vertices, in buffers that
+    grow (doubling) as cuts add vertices."""
+
+    def __init__(self, Z, limit):
+        self._Z, self._limit, self.n = Z, limit, len(Z)
+
+    @property
+    def Z(self) -> np.ndarray:
+        return self._Z[:self.n]
+
+    @property
+    def limit(self) -> np.ndarray:
+        return self._limit[:self.n]
+
+    def extend(self, new, unit: int) -> None:
+        """Rows for the vertices a cut by ``unit`` made (``new`` = (lo, hi, t) from :func:`cut`): the
+        functions are affine along the cut edge, so their values interpolate; ``unit`` is 0 there."""
+        lo, hi, t = new
+        if len(lo) == 0:
+            return
+        need = self.n + len(lo)
+        if need > len(self._Z):
+            capacity = max(need, 2 * len(self._Z))
+            for name in ("_Z", "_limit"):
+                grown = np.empty((capacity, self._Z.shape[1]))
+                grown[:self.n] = getattr(self, name)[:self.n]
+                setattr(self, name, grown)
+        Z = self._Z
+        Z[self.n:need] = Z[lo] + t[:, None] * (Z[hi] - Z[lo])
+        Z[self.n:need, unit] = 0.0
+        self._limit[self.n:need] = np.maximum(self._limit[lo], self._limit[hi])
+        self.n = need
 
 
 def cut(state: ComplexState, z: np.ndarray, limit: np.ndarray, label: int):

@@ -26,7 +26,7 @@ from netatlas.regions._chain import chain_layers
 from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
-from netatlas.regions._subdivide import box_state, cut, extend_values, vertex_values
+from netatlas.regions._subdivide import VertexValues, box_state, cut, vertex_values
 from netatlas.slices import Volume
 
 __all__ = ["volume_partition"]
@@ -114,7 +114,7 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
     M = np.concatenate([directions @ W0.T, (W0 @ x_c + b0)[None]])[None]  # (1, 4, n_0)
     hidden = layers[:-1]
     sizes = [W.shape[0] for W, _, _ in hidden]
-    patterns = np.zeros((1, sum(sizes)), bool)
+    patterns = np.zeros((1, 0), bool)
     K = roundings(net)
     pre = [net.nodes[i].inputs[0] for i in net.activations] + [len(net.nodes) - 1]
     # mu (4, n): bound on the magnitudes of a layer's maps on every cell (NOTE [vanishing units])
@@ -124,24 +124,26 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
     column = 0
     for k, (W, _, act) in enumerate(hidden):
         on_slope, off_slope = activation_slopes(act)
-        if act.name == "identity":
-            patterns[:, column:column + W.shape[0]] = True
-        else:
-            Z, limit = vertex_values(state, M, tol * diameter)
-            for j in range(W.shape[0]):
-                n_vertices = len(state.points)
-                parent, side, _, new = cut(state, Z[:, j], limit[:, j], column + j)
-                Z, limit = extend_values(Z, limit, new)
-                Z[n_vertices:, j] = 0.0
-                M, patterns = M[parent], patterns[parent]
-                patterns[:, column + j] = side > 0
-                _check_size(state, M, patterns, cap, per_cell)
+        n_k = W.shape[0]
+        # during the layer, cells keep their maps: ``origin`` (C,) is each cell's cell at the layer's start
+        origin = np.arange(state.n_cells)
+        bits = np.ones((state.n_cells, n_k), bool)
+        if act.name != "identity":
+            values = VertexValues(*vertex_values(state, M, tol * diameter))
+            for j in range(n_k):
+                parent, side, _, new = cut(state, values.Z[:, j], values.limit[:, j], column + j)
+                values.extend(new, j)
+                origin, bits = origin[parent], bits[parent]
+                bits[:, j] = side > 0
+                _check_size(state, M, patterns, bits, cap, per_cell)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix_str(f"{state.n_cells:,} cells", refresh=False)
-        column += W.shape[0]
+        patterns = np.concatenate([patterns[origin], bits], axis=1)
+        M = M[origin]
+        column += n_k
         Wn, bn, _ = layers[k + 1]
-        slopes = np.where(patterns[:, column - W.shape[0]:column], on_slope, off_slope)  # (C, n_k)
+        slopes = np.where(bits, on_slope, off_slope)  # (C, n_k)
         M = np.einsum("crn,mn->crm", M * slopes[:, None, :], Wn)
         M[:, 3] += bn
         # this cell's slopes times the previous layer's bound, plus |b|
@@ -152,16 +154,18 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
         mu = mu * max(abs(on_slope), abs(off_slope)) @ np.abs(Wn).T
         mu[3] += np.abs(bn)
     level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
+    origin = np.arange(state.n_cells)
     for i, value in enumerate(levels):
         A = M[:, :, level_output:level_output + 1].copy()
         A[:, 3] -= value
-        Z, limit = vertex_values(state, A, tol * diameter)
+        Z, limit = vertex_values(state, A[origin], tol * diameter)
         parent, side, _, _ = cut(state, Z[:, 0], limit[:, 0], int(patterns.shape[1]) + i)
-        M, patterns, level_sides = M[parent], patterns[parent], level_sides[parent]
+        origin, level_sides = origin[parent], level_sides[parent]
         level_sides[:, i] = side
-        _check_size(state, M, patterns, cap, per_cell)
+        _check_size(state, M, patterns, level_sides, cap, per_cell)
         if bar is not None:
             bar.update(1)
+    M, patterns = M[origin], patterns[origin]
     log.debug("3-D complex: %d cells, %d vertices", state.n_cells, len(state.points))
     return Complex3D(volume=volume, center=center, points=state.points, face_vertices=state.face_vertices,
                      face_offsets=state.face_offsets, face_cells=state.face_cells, face_labels=state.face_labels,
@@ -176,11 +180,12 @@ def _snap(M, magnitude, n_roundings):
     M[np.broadcast_to(small[:, None, :], M.shape)] = 0.0
 
 
-def _check_size(state, M, patterns, cap, per_cell):
+def _check_size(state, M, patterns, bits, cap, per_cell):
     if cap is not None and state.n_cells > cap:
         raise _scale.RegionLimitError(
             f"partition: passed {cap:,} cells (max_regions or the memory budget at ~{per_cell:,} bytes per cell); "
             "use a smaller Volume (bounds), or raise max_regions / memory_budget")
     # the next cut at most about doubles what the complex holds
-    held = state.points.nbytes + state.face_vertices.nbytes + 3 * state.face_cells.nbytes + M.nbytes + patterns.nbytes
+    held = (state.points.nbytes + state.face_vertices.nbytes + 3 * state.face_cells.nbytes
+            + state.n_cells * (M[0].nbytes + patterns.shape[1] + bits.shape[1]))
     check_memory(2 * held, f"the 3-D complex at {state.n_cells:,} cells")
