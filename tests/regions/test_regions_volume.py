@@ -136,6 +136,20 @@ def assert_matches_forward(model, cx, n_points=20_000, seed=0):
     return points, cells
 
 
+def torch_mlp(Ws, bs, negative_slope=0.0):
+    """A float64 Sequential with exactly these weights (relu, or leaky relu with this slope)."""
+    layers = []
+    for k, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+        lin = torch.nn.Linear(W.shape[1], W.shape[0]).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.as_tensor(np.asarray(W, float)))
+            lin.bias.copy_(torch.as_tensor(np.asarray(b, float)))
+        layers.append(lin)
+        if k < len(Ws) - 1:
+            layers.append(torch.nn.LeakyReLU(negative_slope) if negative_slope else torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
 # -- Volume ---------------------------------------------------------------------------------------
 def test_volume_constructors():
     assert Volume.cube(2.0).volume == 64.0
@@ -373,3 +387,23 @@ def test_volume_through_on_a_wider_net_matches_forward():
     assert_complex_invariants(cx, vol.volume)
     assert_matches_forward(model, cx, n_points=5000)
     assert cx.to_dict()["euler_characteristic"] == 1 and math.isclose(cx.to_dict()["total_volume"], 8.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), width=st.integers(1, 6), depth=st.integers(1, 3), thirds=st.booleans(),
+       leaky=st.booleans())
+def test_property_degenerate_integer_nets(seed, width, depth, thirds, leaky):
+    # weights and biases in {-1, 0, 1} (or thirds of them, rounded): coincident and parallel planes,
+    # planes through the box's corners, edges and faces, dead and duplicated units everywhere
+    rng = np.random.default_rng(seed)
+    sizes = [3] + [width] * depth + [1]
+    Ws = [rng.integers(-1, 2, size=(sizes[i + 1], sizes[i])) / (3 if thirds else 1) for i in range(depth + 1)]
+    bs = [rng.integers(-1, 2, size=sizes[i + 1]) / (3 if thirds else 1) for i in range(depth + 1)]
+    model = torch_mlp(Ws, bs, 0.1 if leaky else 0.0)
+    cx = partition(model, CUBE, levels=(0.0,))
+    assert_complex_invariants(cx, 8.0)
+    assert_matches_forward(model, cx, n_points=500, seed=seed % 1000)
+    mesh = cx.level_set(0.0)
+    # watertight unless the output is 0 on whole cells (then the level set is a solid, and a sheet of it
+    # may meet the solid's boundary along an edge)
+    assert mesh.is_watertight() or (cx.level_sides[:, 0] == 0).any()

@@ -136,3 +136,14 @@ def test_marching_cubes_converges_to_the_exact_surface():
         assert d <= math.sqrt(3) * h + spacing, (n, d, h)
         distances.append(d)
     assert distances[-1] < distances[0] / 2
+
+
+def test_level_set_of_a_flat_region_is_its_boundary():
+    # relu(-u) is 0 on the whole half-box u >= 0: the level set 0 is that solid, meshed as its boundary
+    # inside the box (the square u = 0), not as every face inside it
+    net = exact_net([[[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [[1.0, 0.0]]], [[0.0, 0.0], [0.0]])
+    cx = partition(net, CUBE, levels=(0.0,))
+    assert (cx.level_sides[:, 0] == 0).sum() == 2  # u >= 0 is split by relu(v) into two flat cells
+    mesh = cx.level_set(0.0)
+    assert mesh.area == pytest.approx(4.0, rel=1e-12) and mesh.is_watertight()
+    np.testing.assert_array_equal(mesh.vertices[:, 0], 0.0)

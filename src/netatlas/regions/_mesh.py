@@ -4,7 +4,8 @@ On each cell the output is affine, so ``{output == value}`` meets it in a convex
 the complex, or nothing). The polygons come from one more edge subdivision of the complex by the
 level (``_subdivide.cut``, labels and snapping as for a unit): the new faces between the parts of the
 cells it crosses, plus the faces already on the level (all of them when the complex was built with
-``levels=(value,)``). Polygons of neighbouring cells share their edges and vertices, so the mesh is
+``levels=(value,)``); where the output equals the level on whole cells, the boundary of that solid
+inside the box. Polygons of neighbouring cells share their edges and vertices, so the mesh is
 watertight up to the box's sides; each polygon is fan-triangulated and oriented so that its normal
 points to where the output grows.
 """
@@ -174,10 +175,14 @@ def level_set(complex3d, value: float = 0.0, *, output: int = 0) -> Mesh:
     A = complex3d.maps[:, :, output:output + 1].copy()
     A[:, 3] -= value
     Z, limit = vertex_values(state, A, complex3d.tolerance * complex3d.diameter)
-    parent, _, signs, _ = cut(state, Z[:, 0], limit[:, 0], _LEVEL_LABEL)
+    parent, side, signs, _ = cut(state, Z[:, 0], limit[:, 0], _LEVEL_LABEL)
     A = A[:, :, 0]
     off, fv = state.face_offsets, state.face_vertices
     on_level = np.maximum.reduceat(np.abs(signs[fv]), off[:-1]) == 0
+    # where the output equals the level on whole cells, the level set is a solid: keep only the faces
+    # between such a cell and one where the output differs from the level (its boundary inside the box)
+    flat = np.concatenate([side == 0, [True]])[state.face_cells]  # the outside (-1) counts as flat
+    on_level &= ~flat.all(1)
     faces = np.flatnonzero(on_level)
     lengths = np.diff(off)[faces]
     n_tri = lengths - 2
