@@ -407,3 +407,25 @@ def test_property_degenerate_integer_nets(seed, width, depth, thirds, leaky):
     # watertight unless the output is 0 on whole cells (then the level set is a solid, and a sheet of it
     # may meet the solid's boundary along an edge)
     assert mesh.is_watertight() or (cx.level_sides[:, 0] == 0).any()
+
+
+def test_conv_chain_through_four_images():
+    # conv/avg-pool chains are unrolled to dense layers; the slice goes through four 1x6x6 images
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 4), torch.nn.ReLU(),
+                                torch.nn.Linear(4, 1)).double()
+    images = np.random.default_rng(0).normal(size=(4, 1, 6, 6))
+    vol = Volume.through(*images)
+    cx = partition(model, vol, levels=(0.0,))
+    assert_complex_invariants(cx, vol.volume)
+    points = np.random.default_rng(1).uniform(-1, 1, (2000, 3))
+    with torch.no_grad():
+        out = model(torch.as_tensor(vol.to_input(points))).numpy()
+    np.testing.assert_allclose(cx.outputs(points), out, rtol=0, atol=1e-11 * (1 + np.abs(out).max()))
+
+
+def test_progress_bar_goes_to_stderr(capsys):
+    partition(mlp([3, 6, 1], seed=0), CUBE, progress=True)
+    captured = capsys.readouterr()
+    assert "cells" in captured.err and captured.out == ""
