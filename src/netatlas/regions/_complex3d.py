@@ -101,8 +101,12 @@ class Complex3D:
     def edges(self) -> np.ndarray:
         if "edges" not in self._cache:
             a, b = self.face_vertices, self.face_vertices[self._next_entry()]
-            pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], 1)
-            self._cache["edges"] = np.unique(pairs, axis=0)
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            order = np.lexsort((hi, lo))
+            lo, hi = lo[order], hi[order]
+            first = np.ones(len(lo), bool)
+            first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+            self._cache["edges"] = np.stack([lo[first], hi[first]], 1)
         return self._cache["edges"]
 
     def _next_entry(self) -> np.ndarray:
@@ -141,8 +145,12 @@ class Complex3D:
             cells = np.concatenate([self.face_cells[face, 0], self.face_cells[face, 1]])
             verts = np.concatenate([self.face_vertices, self.face_vertices])
             keep = cells >= 0
-            pairs = np.unique(np.stack([cells[keep], verts[keep]], 1), axis=0)
-            self._cache["incidences"] = pairs
+            cells, verts = cells[keep], verts[keep]
+            order = np.lexsort((verts, cells))
+            cells, verts = cells[order], verts[order]
+            first = np.ones(len(cells), bool)
+            first[1:] = (cells[1:] != cells[:-1]) | (verts[1:] != verts[:-1])
+            self._cache["incidences"] = np.stack([cells[first], verts[first]], 1)
         return self._cache["incidences"]
 
     def centroids(self) -> np.ndarray:
