@@ -4,8 +4,9 @@ trained bunny SDF nets, with the zero level set (``levels=(0.0,)``; its output n
 The peer is run from its own checkout, never copied here: pass the folder holding its ``NN.py``,
 ``edge_subdivision.py``, ``utils.py`` and ``models/`` (github.com/arturs-berzins/relu_edge_subdivision).
 Both run on one CPU thread on the box [-1/2, 1/2]^3 its script uses; the peer in float32 (its code),
-netatlas in float64. Counts compared: vertices and edges of the whole complex (the peer keeps every
-vertex and edge, box included, as netatlas does).
+netatlas in float64. Times are the process's CPU seconds (robust on a shared machine), netatlas's the
+best of ``--repeats`` after a warm-up (numba compiled). Counts compared: vertices and edges of the whole
+complex (the peer keeps every vertex and edge, box included, as netatlas does).
 
     python benchmarks/regions3d.py PEER_DIR [--models 3,3x16,relu,bunny ...] [--skip-peer]
 
@@ -48,9 +49,9 @@ def run_netatlas(model, repeats=1):
     netatlas.regions.partition(netatlas.nets.mlp([3, 4, 1], seed=0), volume, levels=(0.0,))  # compile/warm up
     best, cx = float("inf"), None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         cx = netatlas.regions.partition(model, volume, levels=(0.0,))
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.process_time() - t0)
     mesh = cx.level_set(0.0)
     return best, cx, mesh
 
@@ -71,10 +72,10 @@ def run_peer(peer: Path, name: str):
     try:
         f = NetBunny(dim=int(dim), depth=int(depth), width=int(width))
         log = io.StringIO()
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         with torch.no_grad(), contextlib.redirect_stdout(log):
             vs, edges, _ = skeletal_subdivision(f, device="cpu", plot=0, prune=0, bbox=(-0.5, 0.5), verbose=False)
-        seconds = time.perf_counter() - t0
+        seconds = time.process_time() - t0
     finally:
         os.chdir(cwd)
     warnings = log.getvalue().count("not generic")
@@ -92,7 +93,7 @@ def main(argv=None):
     for name in args.models:
         model = load_bunny(args.peer, name)
         seconds, cx, mesh = run_netatlas(model, args.repeats)
-        print(f"{name}: netatlas {seconds:.3f} s, {cx.num_cells:,} cells, {len(cx.vertices):,} vertices, "
+        print(f"{name}: netatlas {seconds:.3f} CPU s, {cx.num_cells:,} cells, {len(cx.vertices):,} vertices, "
               f"{len(cx.edges):,} edges, Euler {cx.euler_characteristic()}, volume {cx.volumes.sum():.12f} "
               f"(box 1), zero-level mesh {mesh.n_triangles:,} triangles, area {mesh.area:.6f}, "
               f"watertight {mesh.is_watertight()}")
@@ -100,7 +101,7 @@ def main(argv=None):
             continue
         peer_seconds, n_vertices, n_edges, warnings = run_peer(args.peer, name)
         same = n_vertices == len(cx.vertices) and n_edges == len(cx.edges)
-        print(f"{name}: peer {peer_seconds:.3f} s, {n_vertices:,} vertices, {n_edges:,} edges "
+        print(f"{name}: peer {peer_seconds:.3f} CPU s, {n_vertices:,} vertices, {n_edges:,} edges "
               f"({warnings} non-generic warnings); same counts: {same}; speed-up {peer_seconds / seconds:.1f}x")
 
 
