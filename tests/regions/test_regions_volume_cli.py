@@ -37,6 +37,8 @@ def test_cli_volume_writes_counts_surface_and_views(tmp_path):
         assert (out / name).exists()
     page = (out / "view3d.html").read_text()
     assert "<canvas" in page and "http://" not in page and "https://" not in page and "src=" not in page
+    report = (out / "report.html").read_text()
+    assert "<iframe" in report and "srcdoc=" in report and "&lt;canvas" in report
 
 
 def test_cli_volume_through_four_inputs(tmp_path):

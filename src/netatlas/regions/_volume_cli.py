@@ -1,6 +1,7 @@
 """``netatlas regions MODEL --volume cube:SIZE | --through A B C D [--level V ...]``: the exact 3-D complex
 of a model on a 3-D slice, its level-set surfaces (``surface.ply``), a static picture and an offline
-interactive view (``view3d.html``: a small self-contained canvas viewer, nothing fetched)."""
+interactive view (a small self-contained canvas viewer, nothing fetched: inline in report.html and as
+``view3d.html``)."""
 
 from __future__ import annotations
 
@@ -140,10 +141,21 @@ def volume_command(*, model, spec, volume, through, data, split, max_regions, me
                                                  if meshes else "; the complex's edges") + ".")
     view = viewer_html(cx, meshes[0] if meshes else None, title=f"{model}")
     run._atomic_write("view3d.html", lambda tmp: tmp.write_text(view))
-    run.add_text("Interactive view", "view3d.html (beside this report) shows the same surface and the box in 3-D: "
-                 "drag to rotate, scroll to zoom. It is self-contained and works offline.")
     run.write_report("Exact 3-D linear regions", f"{model}: {cx.num_cells:,} cells in {seconds:.2f} s.")
+    _inline_view(run, view)
     typer.echo(f"{cx.num_cells:,} cells in {seconds:.2f} s; wrote {run.path}")
+
+
+def _inline_view(run, view: str) -> None:
+    """Append the interactive view to report.html, inline (an iframe whose document is the view itself)."""
+    import html
+
+    page = run.file("report.html").read_text()
+    frame = ("<h2>Interactive view</h2><p class='caption'>Drag to rotate, scroll to zoom (also in view3d.html).</p>"
+             f"<iframe title='3-D view' style='width:760px;height:800px;border:0' "
+             f"srcdoc='{html.escape(view, quote=True)}'></iframe>")
+    page = page.replace("</body>", frame + "</body>", 1)
+    run._atomic_write("report.html", lambda tmp: tmp.write_text(page))
 
 
 def _python_line(through, levels) -> str:
