@@ -16,7 +16,7 @@ from regions_exact import exact_net
 
 import netatlas
 from netatlas import DegenerateSliceError, Volume
-from netatlas.nets import mlp
+from netatlas.nets import from_torch, mlp
 from netatlas.regions import Complex3D, RegionLimitError, partition
 
 CUBE = Volume.cube(1.0)
@@ -337,7 +337,9 @@ def test_property_complex_is_a_subdivided_box(seed, width, depth, leaky, size):
 
 
 # -- scale control and errors ---------------------------------------------------------------------------
-def test_max_regions_stops_the_run():
+def test_max_regions_stops_the_run(monkeypatch):
+    # an estimate under the limit (the real one is tested below): the run itself stops once it passes
+    monkeypatch.setattr("netatlas.regions._volume.estimate_cells", lambda net, volume: 1.0)
     with pytest.raises(RegionLimitError, match="passed 10 cells"):
         partition(mlp([3, 16, 16, 1], seed=0), CUBE, max_regions=10)
 
@@ -429,3 +431,14 @@ def test_progress_bar_goes_to_stderr(capsys):
     partition(mlp([3, 6, 1], seed=0), CUBE, progress=True)
     captured = capsys.readouterr()
     assert "cells" in captured.err and captured.out == ""
+
+
+def test_estimate_refuses_before_the_run():
+    from netatlas.regions._volume import estimate_cells
+
+    model = mlp([3, 32, 32, 1], seed=0)
+    estimate = estimate_cells(from_torch(model), CUBE)
+    cells = partition(model, CUBE).num_cells
+    assert 0.1 < estimate / cells < 10  # an order of magnitude
+    with pytest.raises(RegionLimitError, match="cells estimated"):
+        partition(model, CUBE, max_regions=int(estimate / 20))

@@ -15,6 +15,7 @@ the output's level sets.
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from netatlas.regions._roundoff import EPS, roundings
 from netatlas.regions._subdivide import VertexValues, box_state, cut, vertex_values
 from netatlas.slices import Volume
 
-__all__ = ["volume_partition"]
+__all__ = ["estimate_cells", "volume_partition"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,13 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
     per_cell = BYTES_PER_CELL + 32 * widest + sum(W.shape[0] for W, _, _ in layers[:-1])
     caps = [c for c in (max_regions, None if budget is None else budget // per_cell) if c is not None]
     cap = min(caps) if caps else None
+    if cap is not None and (max_regions is not None or memory_budget != "auto" or progress):
+        estimate = estimate_cells(net, volume)
+        if estimate > cap:
+            raise _scale.RegionLimitError(
+                f"partition: about {estimate:,.0f} cells estimated (exact counts along lines across the volume), "
+                f"above {cap:,} (max_regions, or the memory budget at ~{per_cell:,} bytes per cell); use a smaller "
+                "Volume (bounds), or raise max_regions / memory_budget")
     n_steps = sum(W.shape[0] for W, _, act in layers[:-1] if act.name != "identity") + len(levels)
     bar = _progress_bar(n_steps, progress)
     try:
@@ -74,6 +82,34 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
     finally:
         if bar is not None:
             bar.close()
+
+
+def estimate_cells(net, volume: Volume) -> float:
+    """Estimated number of cells of ``net`` in ``volume`` from the exact breakpoints along 7 lines across
+    it (the 3 axes through its centre and the 4 diagonals), with the cell density of an isotropic Poisson
+    plane tessellation: ``pi lambda^3 / 6`` cells per unit volume when a line crosses ``lambda`` planes per
+    unit length (Schneider & Weil, *Stochastic and Integral Geometry*, thm 10.3.3). An order of magnitude,
+    not a bound; the run itself stops as soon as it passes ``max_regions``.
+
+    >>> import netatlas
+    >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([3, 16, 16, 1], seed=0))
+    >>> cx = netatlas.regions.partition(net, netatlas.Volume.cube(1.0))
+    >>> 0.1 < estimate_cells(net, netatlas.Volume.cube(1.0)) / cx.num_cells < 10
+    True
+    """
+    from netatlas.regions._lines import along_line
+
+    center, half, _, _, _ = volume_frame(volume)
+    ends = [(center - half * e, center + half * e) for e in np.eye(3)]
+    ends += [(center - half * np.array(d), center + half * np.array(d))
+             for d in ((1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1))]
+    crossings, length = 0, 0.0
+    for a, b in ends:
+        x = volume.to_input(np.stack([a, b]))
+        crossings += along_line(net, x[0], x[1]).num_pieces - 1
+        length += float(np.linalg.norm(b - a))
+    density = crossings / length
+    return max(1.0, math.pi * density**3 / 6 * volume.volume)
 
 
 def _checked_levels(levels) -> tuple[float, ...]:
