@@ -180,124 +180,150 @@ def cut(state: ComplexState, z: np.ndarray, limit: np.ndarray, label: int):
     New faces get ``label``."""
     z = np.where(np.abs(z) <= limit, 0.0, z)
     s = np.sign(z).astype(np.int8)
-    new = _cut_edges(state, z, s)
+    new, face_sign = _cut_edges_and_faces(state, z, s)
     s = np.concatenate([s, np.zeros(len(state.points) - len(s), np.int8)])
-    face_sign = _split_faces(state, s)
     parent, side = _split_cells(state, s, face_sign, label)
     return parent, side, s, new
 
 
-def _cut_edges(state, z, s):
-    """Step 2: a vertex on every edge whose ends have opposite signs, inserted in every face cycle."""
-    a = state.face_vertices
-    b = a[state.next_entry()]
-    crossed = s[a].astype(np.int64) * s[b] < 0
-    if not crossed.any():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+def _cut_edges_and_faces(state, z, s):
+    """Steps 2 and 3: a vertex on every edge whose ends have opposite signs (once per edge, inserted in
+    every face around it), then every face with vertices of both signs split along its chord (its +
+    part keeps its index, its - part is appended). Returns the new vertices ``(lo, hi, t)`` and each
+    face's sign (F',) int8 (0: every vertex on the plane)."""
+    entry, lo, hi = crossed_entries(state.face_vertices, state.face_offsets, s)
     n_vertices = len(state.points)
-    lo, hi = np.minimum(a, b)[crossed], np.maximum(a, b)[crossed]
-    keys, inverse = np.unique(lo * n_vertices + hi, return_inverse=True)
-    lo, hi = keys // n_vertices, keys % n_vertices
-    # z is affine along the edge: it vanishes at t = z_lo / (z_lo - z_hi) (z_lo, z_hi of opposite signs)
-    t = z[lo] / (z[lo] - z[hi])
-    new_points = state.points[lo] + t[:, None] * (state.points[hi] - state.points[lo])
-    counts = 1 + crossed
-    pos = np.concatenate([[0], np.cumsum(counts)])
-    vertices = np.empty(pos[-1], np.int64)
-    vertices[pos[:-1]] = a
-    vertices[pos[:-1][crossed] + 1] = n_vertices + inverse
-    state.face_offsets = pos[state.face_offsets]
-    state.face_vertices = vertices
-    state.points = np.concatenate([state.points, new_points])
-    return lo, hi, t
-
-
-def _split_faces(state, s):
-    """Step 3: faces with vertices of both signs split along their chord. Returns each face's sign
-    (F',) int8 after the split (0: every vertex on the plane)."""
-    off = state.face_offsets
-    signs = s[state.face_vertices]
-    face_sign, split = face_signs(signs, off)
-    if len(split) == 0:
-        return face_sign
-    halves, half_off, bad = split_cycles(state.face_vertices, off, signs, split)
+    new_id = np.full(len(state.face_vertices), -1, np.int64)
+    if len(entry):
+        keys, inverse = np.unique(lo * n_vertices + hi, return_inverse=True)
+        lo, hi = keys // n_vertices, keys % n_vertices
+        new_id[entry] = n_vertices + inverse
+        # z is affine along the edge: it vanishes at t = z_lo / (z_lo - z_hi) (z_lo, z_hi of opposite signs)
+        t = z[lo] / (z[lo] - z[hi])
+        state.points = np.concatenate([state.points, state.points[lo] + t[:, None] * (state.points[hi] -
+                                                                                       state.points[lo])])
+    else:
+        t = np.zeros(0)
+    signs = np.concatenate([s, np.zeros(len(state.points) - n_vertices, np.int8)])
+    vertices, offsets, face_sign, split, bad = insert_and_split(state.face_vertices, state.face_offsets, signs,
+                                                                new_id)
     if bad >= 0:
-        f = split[bad]
-        raise AssertionError(f"edge subdivision: the signs round face {f} change more than twice (a non-convex "
-                             f"face): {signs[off[f]:off[f + 1]].tolist()}")
-    keep = np.ones(len(off) - 1, bool)
-    keep[split] = False
-    lengths = np.concatenate([np.diff(off)[keep], np.diff(half_off)])
-    state.face_vertices = np.concatenate([state.face_vertices[keep[state.face_index()]], halves])
-    state.face_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    state.face_cells = np.concatenate([state.face_cells[keep], np.repeat(state.face_cells[split], 2, axis=0)])
-    state.face_labels = np.concatenate([state.face_labels[keep], np.repeat(state.face_labels[split], 2)])
-    return np.concatenate([face_sign[keep], np.tile(np.array([1, -1], np.int8), len(split))])
+        raise AssertionError(f"edge subdivision: the signs round face {bad} change more than twice (a non-convex "
+                             "face)")
+    state.face_vertices, state.face_offsets = vertices, offsets
+    state.face_cells = np.concatenate([state.face_cells, state.face_cells[split]])
+    state.face_labels = np.concatenate([state.face_labels, state.face_labels[split]])
+    return (lo, hi, t), face_sign
 
 
 @njit(cache=True)
-def face_signs(signs, offsets):
-    """Each face's sign (F,) int8 (+1 with a + vertex and no -, -1 with a - vertex and no +, 0 with every
-    vertex on the plane; +1 for a face with both) and the faces with both (split)."""
+def crossed_entries(vertices, offsets, signs):
+    """Face entries whose edge (to the next entry) has ends of opposite signs: their indices and the
+    edge's lower and higher vertex."""
+    count = 0
+    for f in range(len(offsets) - 1):
+        o, e = offsets[f], offsets[f + 1]
+        for t in range(o, e):
+            u = t + 1 if t + 1 < e else o
+            if signs[vertices[t]] * signs[vertices[u]] < 0:
+                count += 1
+    entry = np.empty(count, np.int64)
+    lo = np.empty(count, np.int64)
+    hi = np.empty(count, np.int64)
+    k = 0
+    for f in range(len(offsets) - 1):
+        o, e = offsets[f], offsets[f + 1]
+        for t in range(o, e):
+            u = t + 1 if t + 1 < e else o
+            a, b = vertices[t], vertices[u]
+            if signs[a] * signs[b] < 0:
+                entry[k], lo[k], hi[k] = t, min(a, b), max(a, b)
+                k += 1
+    return entry, lo, hi
+
+
+@njit(cache=True)
+def insert_and_split(vertices, offsets, signs, new_id):
+    """Face cycles with the new vertex ``new_id[t]`` (>= 0) inserted after entry t, and faces with + and -
+    vertices split (NOTE [edge subdivision in 3-D], step 3): the
+    + part in the face's place, the - parts after all faces. Returns the cycles, offsets, each face's
+    sign, the split faces, and a face whose signs change more than twice round it (-1 if none).
+
+    Going round a split face, the signs (zeros skipped) change twice; between the two changes lie runs of
+    zero vertices (one vertex each, unless round-off put a short edge on the plane). The chord joins the
+    first zero of the + -> - run to the last zero of the - -> + run; the - part keeps both runs whole."""
     n_faces = len(offsets) - 1
-    out = np.zeros(n_faces, np.int8)
-    both = np.zeros(n_faces, np.bool_)
+    n_new = 0
+    longest = 0
+    for t in range(len(new_id)):
+        n_new += new_id[t] >= 0
     for f in range(n_faces):
+        longest = max(longest, offsets[f + 1] - offsets[f])
+    out = np.empty(len(vertices) + n_new + 2 * n_faces, np.int64)
+    lengths = np.empty(2 * n_faces, np.int64)
+    extra = np.empty(len(vertices) + n_new + 2 * n_faces, np.int64)
+    split = np.empty(n_faces, np.int64)
+    face_sign = np.empty(2 * n_faces, np.int8)
+    cycle = np.empty(2 * longest + 2, np.int64)
+    pos = n_extra = n_split = 0
+    for f in range(n_faces):
+        k = 0
         has_positive = has_negative = False
         for t in range(offsets[f], offsets[f + 1]):
-            has_positive |= signs[t] > 0
-            has_negative |= signs[t] < 0
-        out[f] = 1 if has_positive else (-1 if has_negative else 0)
-        both[f] = has_positive and has_negative
-    return out, np.flatnonzero(both)
-
-
-@njit(cache=True)
-def split_cycles(vertices, offsets, signs, faces):
-    """Each of ``faces`` (convex, with + and - vertices) as its + part then its - part: flat cycles and
-    their offsets (2 len(faces) + 1,); and the position in ``faces`` of a face whose signs change more
-    than twice round it (-1 if none).
-
-    Going round, the signs (zeros skipped) change twice; between the two changes lie runs of zero
-    vertices (one vertex each, unless round-off put a short edge on the plane). The chord joins the
-    first zero of the + -> - run to the last zero of the - -> + run; the - part keeps both runs whole."""
-    total = 0
-    for f in faces:
-        total += offsets[f + 1] - offsets[f] + 2
-    out = np.empty(total, np.int64)
-    out_off = np.zeros(2 * len(faces) + 1, np.int64)
-    pos = 0
-    for n_face in range(len(faces)):
-        f = faces[n_face]
-        o, k = offsets[f], offsets[f + 1] - offsets[f]
+            cycle[k] = vertices[t]
+            k += 1
+            if new_id[t] >= 0:
+                cycle[k] = new_id[t]
+                k += 1
+            has_positive |= signs[vertices[t]] > 0
+            has_negative |= signs[vertices[t]] < 0
+        if not (has_positive and has_negative):
+            out[pos:pos + k] = cycle[:k]
+            pos += k
+            lengths[f] = k
+            face_sign[f] = 1 if has_positive else (-1 if has_negative else 0)
+            continue
+        # the two sign changes going round (zeros skipped): p after the + -> - change, q before - -> +
         p = q = -1
         changes = 0
         last_sign, last_at = 0, -1
-        # the last nonzero vertex before position 0, going round
         for i in range(k - 1, -1, -1):
-            if signs[o + i] != 0:
-                last_sign, last_at = signs[o + i], i - k
+            if signs[cycle[i]] != 0:
+                last_sign, last_at = signs[cycle[i]], i - k
                 break
         for i in range(k):
-            sg = signs[o + i]
+            sg = signs[cycle[i]]
             if sg == 0:
                 continue
             if sg != last_sign:
                 changes += 1
-                if sg < 0:  # + -> -: the first zero after the last + vertex
+                if sg < 0:
                     p = (last_at + 1) % k
-                else:  # - -> +: the last zero before this + vertex
+                else:
                     q = (i - 1) % k
             last_sign, last_at = sg, i
         if changes != 2:
-            return out[:0], out_off[:1], n_face
-        for a, b, slot in ((q, p, 2 * n_face + 1), (p, q, 2 * n_face + 2)):  # the + part, then the - part
-            n = (b - a) % k + 1
-            for t in range(n):
-                out[pos + t] = vertices[o + (a + t) % k]
-            pos += n
-            out_off[slot] = pos
-    return out[:pos], out_off, -1
+            return out[:0], offsets[:1], face_sign[:0], split[:0], f
+        n = (p - q) % k + 1
+        for i in range(n):
+            out[pos + i] = cycle[(q + i) % k]
+        pos += n
+        lengths[f] = n
+        face_sign[f] = 1
+        n = (q - p) % k + 1
+        for i in range(n):
+            extra[n_extra + i] = cycle[(p + i) % k]
+        n_extra += n
+        lengths[n_faces + n_split] = n
+        face_sign[n_faces + n_split] = -1
+        split[n_split] = f
+        n_split += 1
+    out[pos:pos + n_extra] = extra[:n_extra]
+    n_total = n_faces + n_split
+    new_offsets = np.zeros(n_total + 1, np.int64)
+    for f in range(n_total):
+        new_offsets[f + 1] = new_offsets[f] + lengths[f]
+    return out[:pos + n_extra], new_offsets, face_sign[:n_total], split[:n_split], -1
 
 
 def _split_cells(state, s, face_sign, label):
