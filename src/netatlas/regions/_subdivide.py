@@ -362,20 +362,9 @@ def _split_cells(state, s, face_sign, label):
 def _sections(state, s, split):
     """The new face of each split cell: its edges with both ends on the plane, chained into a cycle.
     Flat cycles and offsets (len(split) + 1,)."""
-    a = state.face_vertices
-    b = a[state.next_entry()]
-    on = (s[a] == 0) & (s[b] == 0)
-    face = state.face_index()[on]
-    lo, hi = np.minimum(a, b)[on], np.maximum(a, b)[on]
     is_split = np.zeros(state.n_cells, bool)
     is_split[split] = True
-    rows = []
-    for j in range(2):
-        c = state.face_cells[face, j]
-        keep = c >= 0
-        keep[keep] = is_split[c[keep]]
-        rows.append(np.stack([c[keep], lo[keep], hi[keep]], 1))
-    edges = np.concatenate(rows)
+    edges = section_edges(state.face_vertices, state.face_offsets, state.face_cells, s, is_split)
     order = np.lexsort((edges[:, 2], edges[:, 1], edges[:, 0]))
     edges = edges[order]
     # each edge of a cell lies on two of its faces: keep one
@@ -389,6 +378,39 @@ def _sections(state, s, split):
         raise AssertionError(f"edge subdivision: the section of cell {split[bad]} is not one cycle: edges "
                              f"{edges[starts[bad]:ends[bad], 1:].tolist()}")
     return cycles, np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+
+
+@njit(cache=True)
+def section_edges(vertices, offsets, face_cells, signs, is_split):
+    """(cell, lower vertex, higher vertex) (k, 3) of every face edge with both ends on the plane, for
+    each split cell of its face (so each such edge of a split cell twice: it lies on two of its faces)."""
+    count = 0
+    for f in range(len(offsets) - 1):
+        c0, c1 = face_cells[f, 0], face_cells[f, 1]
+        n_cells = (c0 >= 0 and is_split[c0]) + (c1 >= 0 and is_split[c1])
+        if n_cells == 0:
+            continue
+        o, e = offsets[f], offsets[f + 1]
+        for t in range(o, e):
+            u = t + 1 if t + 1 < e else o
+            if signs[vertices[t]] == 0 and signs[vertices[u]] == 0:
+                count += n_cells
+    out = np.empty((count, 3), np.int64)
+    k = 0
+    for f in range(len(offsets) - 1):
+        c0, c1 = face_cells[f, 0], face_cells[f, 1]
+        if not ((c0 >= 0 and is_split[c0]) or (c1 >= 0 and is_split[c1])):
+            continue
+        o, e = offsets[f], offsets[f + 1]
+        for t in range(o, e):
+            u = t + 1 if t + 1 < e else o
+            a, b = vertices[t], vertices[u]
+            if signs[a] == 0 and signs[b] == 0:
+                for c in (c0, c1):
+                    if c >= 0 and is_split[c]:
+                        out[k, 0], out[k, 1], out[k, 2] = c, min(a, b), max(a, b)
+                        k += 1
+    return out
 
 
 @njit(cache=True)
