@@ -63,7 +63,7 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
     if not (isinstance(level_output, (int, np.integer)) and 0 <= level_output < net.n_outputs):
         raise ValueError(f"partition: level_output must be an output index in [0, {net.n_outputs}); "
                          f"got {level_output!r}")
-    budget = _scale.default_memory_budget() if memory_budget == "auto" else _scale.parse_bytes(memory_budget)
+    budget = _scale.budget_bytes(memory_budget, "partition")  # "auto": NETATLAS_MEMORY_BUDGET or half the RAM
     widest = max(W.shape[0] for W, _, _ in layers)
     per_cell = BYTES_PER_CELL + 32 * widest + sum(W.shape[0] for W, _, _ in layers[:-1])
     caps = [c for c in (max_regions, None if budget is None else budget // per_cell) if c is not None]
