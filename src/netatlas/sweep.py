@@ -39,10 +39,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 
-from netatlas.report import to_jsonable
-from netatlas.report._run import new_temporary
+from netatlas.report import new_temporary, to_jsonable
 
-__all__ = ["grid", "config_key", "run", "load_results", "status", "SweepStatus"]
+__all__ = ["grid", "config_key", "run", "load_results", "status", "SweepStatus", "resolve_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -279,8 +278,27 @@ def _deliver(received: list[int]) -> None:
     raise KeyboardInterrupt  # its handler returned (it only records): stop as Ctrl-C would
 
 
-def _resolve_client(dask):
-    """Return (client, cleanup) for the ``dask`` argument; cleanup closes what we opened."""
+def resolve_client(dask):
+    """Return (client, cleanup) for the ``dask`` argument of :func:`run`; cleanup closes what we opened.
+
+    Parameters
+    ----------
+    dask : None, "local", "tcp://HOST:PORT" or distributed.Client
+        None runs in-process (no client); "local" starts a LocalCluster of 2 workers.
+
+    Returns
+    -------
+    client : distributed.Client or None
+    cleanup : callable
+        Closes the client and cluster opened here (nothing for a client passed in).
+
+    Examples
+    --------
+    >>> client, cleanup = resolve_client(None)
+    >>> client is None
+    True
+    >>> cleanup()
+    """
     if dask is None:
         return None, lambda: None
     try:
@@ -415,7 +433,7 @@ def run(fn: Callable[[dict], dict], configs: Iterable[Mapping], out, *, dask=Non
 
     try:
         if todo:
-            client, cleanup = _resolve_client(dask)
+            client, cleanup = resolve_client(dask)
             try:
                 if client is None:
                     for key, config in todo.items():

@@ -192,3 +192,37 @@ def test_moved_errors_keep_their_old_import_paths():
     assert ConfigError is config_error is netatlas.ConfigError and issubclass(ConfigError, ValueError)
     assert RegionLimitError is scale_error is netatlas.RegionLimitError
 
+
+# -- packages import each other's public names only (issue 25 item 4) ------------------------------
+def _private_reach_ins():
+    """(importer, imported) for every import of a private module or name from outside the package holding it.
+
+    A private module or name (``_ir``, ``_model_zones``) belongs to the package just above it, and is shared
+    inside that package's top unit — a subpackage of netatlas, or a paper package of experiments:
+    ``netatlas.nets._ir`` may be imported inside ``netatlas.nets`` only, ``netatlas.sweep._deliver``
+    inside ``netatlas.sweep`` only; the root's private modules (``netatlas._errors``) are the library's own."""
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        importer = _module_name(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name.split(".") for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module.split(".") + [a.name] for a in node.names]
+            else:
+                continue
+            for parts in targets:
+                if parts[0] != "netatlas":
+                    continue
+                first = next((i for i, part in enumerate(parts) if part.startswith("_")), None)
+                if first is None or parts[first].startswith("__"):
+                    continue
+                unit = ".".join(parts[:min(first, 3 if parts[1:2] == ["experiments"] else 2)])
+                if importer != unit and not importer.startswith(unit + "."):
+                    offenders.append((importer, ".".join(parts)))
+    return offenders
+
+
+def test_packages_import_each_others_public_names_only():
+    offenders = _private_reach_ins()
+    assert not offenders, "\n".join(f"{m} imports {o}" for m, o in offenders)

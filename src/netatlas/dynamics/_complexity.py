@@ -341,10 +341,10 @@ def run_complexity(out=None, *, data: str = "mnist_sample", dask=None, threads: 
     import matplotlib.pyplot as plt
 
     from netatlas.report import RunDir
-    from netatlas.sweep import _resolve_client
+    from netatlas.sweep import resolve_client
 
     run = RunDir.create(out, command="dynamics complexity", config={"data": data, "dask": dask, **kwargs})
-    client, cleanup = _resolve_client(dask)
+    client, cleanup = resolve_client(dask)
     try:
         with torch_threads(threads):
             study = complexity_study(data, client=client, **kwargs)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from netatlas.train._losses import LOSSES, per_sample_loss
+from netatlas.train import LOSSES, per_sample_loss
 
 __all__ = [
     "GradientNorms",

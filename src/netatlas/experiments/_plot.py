@@ -16,6 +16,20 @@ def _plt():
     return plt
 
 
+def _axes(ax, figsize=(6, 4)):
+    """``ax``, or the axes of a new figure of ``figsize`` when it is None."""
+    if ax is None:
+        _, ax = _plt().subplots(figsize=figsize)
+    return ax
+
+
+def _extent(us, vs):
+    """imshow extent of a grid of cell centres (edges half a step beyond the outer centres)."""
+    du = (us.max() - us.min()) / max(us.shape[1] - 1, 1) / 2
+    dv = (vs.max() - vs.min()) / max(vs.shape[0] - 1, 1) / 2
+    return (us.min() - du, us.max() + du, vs.min() - dv, vs.max() + dv)
+
+
 def _parts(result):
     out = {}
     for r in result.records:

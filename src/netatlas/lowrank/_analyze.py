@@ -212,7 +212,7 @@ class AnalysisResult:
 
 
 def _last_linear(net):
-    from netatlas.nets._ir import Linear
+    from netatlas.nets import Linear
 
     node = net.nodes[-1]
     if not isinstance(node.op, Linear):

@@ -24,8 +24,7 @@ from torch import nn
 
 from netatlas._errors import NetatlasError
 from netatlas.metric._logvol import supports
-from netatlas.nets import Net, as_net
-from netatlas.nets._ir import Activation, Linear
+from netatlas.nets import Activation, Linear, Net, as_net
 
 __all__ = ["FeatureMap", "as_feature_map"]
 

@@ -34,8 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from netatlas.nets import Net
-from netatlas.nets._ir import Activation, Add, AvgPool, ChannelAffine, Conv, Input, Linear, Pad
+from netatlas.nets import Activation, Add, AvgPool, ChannelAffine, Conv, Input, Linear, Net, Pad
 
 __all__ = [
     "LogVolume",

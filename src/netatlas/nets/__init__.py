@@ -1,7 +1,9 @@
 """What is analysed: the network IR, importers from torch and ONNX, builders and model files.
 
 Every lens takes a :class:`Net` (or a torch module, imported with :func:`from_torch`): :func:`as_net` is
-the one way in."""
+the one way in. The IR's op classes (:class:`Input`, :class:`Linear`, :class:`Conv`, :class:`ChannelAffine`,
+:class:`AvgPool`, :class:`AdaptiveAvgPool`, :class:`Pad`, :class:`Add`, :class:`Concat`, :class:`Max`,
+:class:`Activation`) are public: lenses dispatch on them by type."""
 
 from netatlas._lazy import attach as _attach
 
@@ -10,7 +12,8 @@ __getattr__, __dir__ = _attach(__name__, {
     "_build": ["ACTIVATIONS", "INITS", "mlp"],
     "_convert": ["as_net"],
     "_files": ["load", "load_module", "module_from_spec", "save"],
-    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "AdaptiveAvgPool", "Concat", "Max", "Net", "Node", "Pad"],
+    "_ir": ["PIECEWISE_LINEAR", "SMOOTH", "Activation", "AdaptiveAvgPool", "Add", "AvgPool", "ChannelAffine", "Concat",
+        "Conv", "Input", "Linear", "Max", "Net", "Node", "Pad"],
     "_onnx": ["SUPPORTED_ONNX_OPS", "from_onnx"],
     "_torch": ["SUPPORTED_LAYERS", "from_torch"],
 })
@@ -24,7 +27,13 @@ __all__ = [
     "SUPPORTED_ONNX_OPS",
     "Activation",
     "AdaptiveAvgPool",
+    "Add",
+    "AvgPool",
+    "ChannelAffine",
     "Concat",
+    "Conv",
+    "Input",
+    "Linear",
     "Max",
     "Net",
     "Node",

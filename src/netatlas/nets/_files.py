@@ -20,7 +20,7 @@ from netatlas.nets._archive import checked_pt2
 from netatlas.nets._build import mlp
 from netatlas.nets._ir import Net
 from netatlas.nets._torch import from_torch
-from netatlas.report._run import atomic_write
+from netatlas.report import atomic_write
 
 __all__ = ["load", "load_module", "save", "module_from_spec", "spec_parameters"]
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from netatlas._errors import UnsupportedLayerError
-from netatlas.nets._ir import (
+from netatlas.nets import (
     Activation,
     AdaptiveAvgPool,
     Add,

@@ -48,7 +48,7 @@ def chain_layers(net):
 def _chain_segments(net):
     """The net as a chain of segments (affine ops, their input size, the activation after them or
     None for the last), or None when it is not such a chain (see ``unrolled_layers``)."""
-    from netatlas.nets._ir import Activation, Input
+    from netatlas.nets import Activation, Input
 
     segments, segment, n_in = [], [], net.n_inputs
     for i, node in enumerate(net.nodes[1:], start=1):

@@ -52,7 +52,7 @@ def bounds_for(net, widths) -> tuple[dict, str]:
     (2^bits times the product of the window sizes) is an upper bound."""
     import math
 
-    from netatlas.nets._ir import Add, Concat, Conv, Max
+    from netatlas.nets import Add, Concat, Conv, Max
     from netatlas.regions import bounds
 
     kinds = {type(net.nodes[i].op) for i in range(1, len(net.nodes))}
@@ -242,10 +242,10 @@ def _stream(run, net, slice_, tiles, dask, picture, model, max_regions=None, mem
 
     from netatlas.regions._partition import BOUNDARY_TOLERANCE
     from netatlas.regions._tiles import stream_partition
-    from netatlas.sweep import _resolve_client
+    from netatlas.sweep import resolve_client
 
     typer.echo(f"partitioning {model} on {slice_.bounds} as {tiles} x {tiles} tiles ...")
-    client, cleanup = _resolve_client(dask)
+    client, cleanup = resolve_client(dask)
     t0 = time.perf_counter()
     try:
         result = stream_partition(net, slice_, tiles, run.file("tiles"), tolerance=BOUNDARY_TOLERANCE,

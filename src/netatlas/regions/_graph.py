@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from netatlas.nets._ir import Max, Net
+from netatlas.nets import Max, Net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import (
     carried_nodes,

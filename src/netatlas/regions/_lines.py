@@ -19,8 +19,7 @@ import numpy as np
 
 from netatlas._checks import require_finite
 from netatlas._memory import format_bytes
-from netatlas.nets import as_net
-from netatlas.nets._ir import Max
+from netatlas.nets import Max, as_net
 from netatlas.regions._affine import (
     carried_nodes,
     carried_rows,

@@ -36,7 +36,7 @@ import numpy as np
 from netatlas._checks import require_finite
 from netatlas._memory import check_memory
 from netatlas._notebook import PartitionDisplay
-from netatlas.nets._ir import Max
+from netatlas.nets import Max
 from netatlas.regions import _kernels as K
 from netatlas.regions._graphmaps import _maps_chunked
 from netatlas.slices import Plane

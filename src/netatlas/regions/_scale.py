@@ -38,7 +38,7 @@ def bytes_per_region(net, n_outputs: int) -> int:
     """Memory one finished region holds: packed pattern bits, arg-maxes, output map, ~6 vertices
     (coordinates and labels), offsets; times 1.5 for the moment a result array doubles (``_sink``:
     measured 1.27 on a VGG-style net at 361k regions)."""
-    from netatlas.nets._ir import Max
+    from netatlas.nets import Max
 
     bits = choices = 0
     for i in net.nonlinear:

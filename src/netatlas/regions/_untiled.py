@@ -10,8 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from netatlas.nets import as_net
-from netatlas.nets._ir import Net
+from netatlas.nets import Net, as_net
 from netatlas.regions import _scale
 from netatlas.regions._affine import check_piecewise_linear
 from netatlas.regions._chain import chain_layers, chain_partition

@@ -64,7 +64,15 @@ def atomic_write(path, write) -> Path:
 
 def new_temporary(path: Path, suffix: str) -> Path:
     """A new empty file ``.<stem>.<random><suffix>`` beside ``path`` with the permissions of any new
-    file: 0o666 less the umask (``tempfile.mkstemp`` makes 0o600, which ``os.replace`` would keep)."""
+    file: 0o666 less the umask (``tempfile.mkstemp`` makes 0o600, which ``os.replace`` would keep).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> tmp = new_temporary(Path(tempfile.mkdtemp()) / "a.json", ".tmp")
+    >>> tmp.name.startswith(".a.") and tmp.suffix == ".tmp" and tmp.stat().st_size == 0
+    True
+    """
     for _ in range(100):
         tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{suffix}")
         try:

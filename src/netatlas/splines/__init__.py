@@ -18,6 +18,7 @@ __getattr__, __dir__ = _attach(__name__, {
         "SampledRoughness", "breakpoint_density", "expected_roughness", "init_scheme", "sample_init",
         "sampled_roughness"],
     "_params": ["ShallowParams"],
+    "_plot": ["plot_breakpoint_histogram", "plot_flow_frame", "plot_spectrum"],
     "_spline": ["Roughness", "Spline", "StepFunction", "as_params", "merge_coincident", "to_network", "to_spline"],
     "_video": ["render_flow_video"],
 })
@@ -60,4 +61,7 @@ __all__ = [
     "simulate_flow",
     "to_network",
     "to_spline",
+    "plot_breakpoint_histogram",
+    "plot_flow_frame",
+    "plot_spectrum",
 ]

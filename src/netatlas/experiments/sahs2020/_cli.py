@@ -238,7 +238,6 @@ def watch(
     from netatlas.experiments.sahs2020._regimes import regime_data
     from netatlas.report import RunDir
     from netatlas.splines import (
-        _plot,
         breakpoint_density,
         classify_critical_point,
         expected_roughness,
@@ -246,6 +245,8 @@ def watch(
         init_scheme,
         interpolating_minimum,
         loss_hessian,
+        plot_breakpoint_histogram,
+        plot_spectrum,
         render_flow_video,
         sample_init,
         sampled_roughness,
@@ -301,7 +302,7 @@ def watch(
     for ax, coords in zip(axes, ("spline", "network"), strict=True):
         spec = hessian_spectrum(loss_hessian(final, x, y, coords=coords))
         cp = classify_critical_point(final, x, y, coords=coords, grad_tol=1e-6)
-        _plot.plot_spectrum(spec, ax=ax, title=f"end of training, {coords} coordinates")
+        plot_spectrum(spec, ax=ax, title=f"end of training, {coords} coordinates")
         rows.append({"point": "end of training", "coords": coords, "kind": cp.kind, "grad_norm": cp.grad_norm,
                      "rank": spec.rank, "n_positive": spec.n_positive, "n_negative": spec.n_negative,
                      "n_zero": spec.n_zero, "predicted_n_zero": cp.predicted_n_zero})
@@ -317,7 +318,7 @@ def watch(
     for ax, coords in zip(axes, ("spline", "network"), strict=True):
         spec = hessian_spectrum(loss_hessian(example, x12, y12, coords=coords))
         cp = classify_critical_point(example, x12, y12, coords=coords)
-        _plot.plot_spectrum(spec, ax=ax, title=f"n = 12, H = 40 interpolating minimum, {coords}")
+        plot_spectrum(spec, ax=ax, title=f"n = 12, H = 40 interpolating minimum, {coords}")
         rows.append({"point": "n=12, H=40 minimum", "coords": coords, "kind": cp.kind, "grad_norm": cp.grad_norm,
                      "rank": spec.rank, "n_positive": spec.n_positive, "n_negative": spec.n_negative,
                      "n_zero": spec.n_zero, "predicted_n_zero": cp.predicted_n_zero})
@@ -339,7 +340,7 @@ def watch(
         w, b, _, _ = sample_init(sch, seed=seed, n_networks=max(samples // 10, 2))
         density = breakpoint_density(sch)
         label = f"{name}" + (" with bias" if kw.get("bias") else (" (b = 0)" if name in ("he", "glorot") else ""))
-        _plot.plot_breakpoint_histogram((-b / w).ravel(), density, ax=ax, title=f"{label}, H = {width}")
+        plot_breakpoint_histogram((-b / w).ravel(), density, ax=ax, title=f"{label}, H = {width}")
         for h in (10, 100, 1000):
             s2 = init_scheme(name, h, **kw)
             exp = expected_roughness(s2, x_range=(-1, 1))

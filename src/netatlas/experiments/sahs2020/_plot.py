@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from netatlas.experiments._plot import _axes
 from netatlas.experiments.sahs2020._regimes import linear_interpolant, natural_cubic_spline
-from netatlas.splines._plot import _axes
 
 __all__ = ["plot_kernel_limit", "plot_regime_curves"]
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from netatlas.splines._flow import simulate_flow
-from netatlas.splines._params import ShallowParams
+from netatlas.splines import ShallowParams, simulate_flow
 
 __all__ = ["KernelFit", "kernel_limit", "min_tv_interpolant", "natural_cubic_spline", "linear_interpolant",
            "regime_data", "regime_init", "regime_run", "REGIME_DEFAULTS"]

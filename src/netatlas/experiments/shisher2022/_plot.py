@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from netatlas.lowrank._plot import _plt
+from netatlas.experiments._plot import _plt
 
 __all__ = ["plot_metric_vs_eps", "validation_figures"]
 

@@ -23,23 +23,23 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from netatlas.lowrank._compare import (
+from netatlas.lowrank import (
     compare_hidden_layer,
     compare_mmse_layer,
     compare_softmax_layer,
+    dirichlet_joint,
+    dtm,
     fit_slope,
-    relative_error,
-)
-from netatlas.lowrank._dtm import dtm
-from netatlas.lowrank._fit import (
     hidden_setup,
+    local_joint,
+    optimal_softmax_layer,
+    relative_error,
+    sample_joint,
     train_hidden_networks,
     train_mmse_networks,
     train_softmax_network_lbfgs,
     train_softmax_networks,
 )
-from netatlas.lowrank._generate import dirichlet_joint, local_joint, sample_joint
-from netatlas.lowrank._optimum import optimal_softmax_layer
 
 __all__ = ["ValidationConfig", "ValidationResult", "validate"]
 

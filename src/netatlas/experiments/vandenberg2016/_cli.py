@@ -81,9 +81,9 @@ def register(app: typer.Typer) -> None:
         Python: ``netatlas.experiments.vandenberg2016.run_zones(OUT, dataset=..., activations=("sigmoid", "relu"))``
         """
         if model is not None:  # the user's model: the dynamics lens's command
-            from netatlas.dynamics._cli import _model_zones
+            from netatlas.experiments.vandenberg2016._model_zones import model_zones
 
-            _model_zones(model, spec, data, n, loss, eps, zone_width, out, threads, split, seed)
+            model_zones(model, spec, data, n, loss, eps, zone_width, out, threads, split, seed)
             return
         if data is not None:
             raise options.OptionValueError("dynamics zones: --data goes with a MODEL file; without one use "

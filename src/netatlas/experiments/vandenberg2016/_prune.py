@@ -67,7 +67,7 @@ def _scoring_run(dataset: str, data_kwargs: str, widths: tuple, activation: str,
     import json
 
     from netatlas.data import load
-    from netatlas.dynamics._tracking import CorrectnessRecorder
+    from netatlas.dynamics import CorrectnessRecorder
     from netatlas.nets import mlp
     from netatlas.train import fit
 
@@ -109,8 +109,7 @@ def prune_one(config: dict) -> dict:
     """
     import json
 
-    from netatlas.dynamics._scores import score
-    from netatlas.dynamics._subsample import subsample
+    from netatlas.dynamics import score, subsample
     from netatlas.nets import mlp
     from netatlas.train import fit
 
@@ -155,7 +154,7 @@ def _boundary_scores(scorer, x, y):
     """Boundary scores, exact (regions lens) where the net allows it; falls back to first order, and says
     which was used, when the regions lens cannot read one of the net's ops (any other error propagates)."""
     from netatlas._errors import UnsupportedLayerError
-    from netatlas.dynamics._scores import score
+    from netatlas.dynamics import score
     from netatlas.nets import as_net
 
     net = as_net(scorer)

@@ -215,7 +215,7 @@ def prune_configs(datasets, methods, fractions, seeds, *, activation="relu", kee
                   full=False, epochs=None) -> list[dict]:
     """The sweep configs of the pruning study, one per (dataset, seed, method), in that nesting order (so
     consecutive configs share a scoring run)."""
-    from netatlas.dynamics._scores import METHODS
+    from netatlas.dynamics import METHODS
     from netatlas.experiments.vandenberg2016._prune import prune_config
 
     for method in methods:
@@ -246,7 +246,7 @@ def run_prune(out=None, *, datasets=DEFAULT_PRUNE_DATASETS, methods=None, fracti
               full: bool = False, epochs: int | None = None, dask=None, progress=None):
     """The pruning study through ``netatlas.sweep.run`` (resumable: rerun with the same ``out``)."""
     from netatlas import sweep
-    from netatlas.dynamics._scores import METHODS
+    from netatlas.dynamics import METHODS
     from netatlas.experiments.vandenberg2016._plot import plot_prune
     from netatlas.experiments.vandenberg2016._prune import summarize_prune
     from netatlas.report import RunDir

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from netatlas.dynamics._gradients import gradient_concentration, per_sample_gradient_norms
-from netatlas.dynamics._zones import (
+from netatlas.dynamics import (
     BELL_SHAPED,
     expected_gradient_mass,
+    gradient_concentration,
     gradient_mass,
+    per_sample_gradient_norms,
     predicted_gradient_mass,
     projected_density,
     scale_model,
@@ -262,7 +263,7 @@ def scale_study(
     -------
     ScaleStudy
     """
-    from netatlas.dynamics._tracking import GradientTracker
+    from netatlas.dynamics import GradientTracker
     from netatlas.nets import mlp
     from netatlas.train import fit
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from netatlas.dynamics._gradients import gradient_concentration, per_sample_gradient_norms
+from netatlas.dynamics import gradient_concentration, per_sample_gradient_norms
 
 __all__ = ["ZoneSnapshots", "zone_snapshots"]
 

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from netatlas.metric._boundary import boundary_distance
-from netatlas.metric._metric import effective_volume, volume_element
+from netatlas.metric import boundary_distance, effective_volume, volume_element
 
 __all__ = [
     "TOY_CONFIGS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netatlas.metric._plot import _extent, _plt
+from netatlas.experiments._plot import _extent, _plt
 
 __all__ = ["plot_anchors", "plot_image_line", "plot_image_plane", "plot_toy_run", "plot_toy_summary"]
 
