@@ -32,7 +32,7 @@ from torch import nn
 
 from netatlas.dynamics._boundary import boundary_distance
 from netatlas.dynamics._gradients import per_sample_gradient_norms
-from netatlas.dynamics._zones import _MAX_DERIVATIVE, BELL_SHAPED, _inputs, unit_distances
+from netatlas.dynamics._zones import BELL_SHAPED, _inputs, unit_distances
 from netatlas.nets import Net, as_net
 
 __all__ = ["METHODS", "correct", "forgetting_events", "score"]
@@ -134,7 +134,7 @@ def _one(method, model, x, y, *, loss, zone, boundary_method):
         total = np.zeros(len(d.z))
         for i, act in enumerate(acts):
             z = torch.as_tensor(d.z[:, d.layer == i])
-            total += (act.derivative(z) / _MAX_DERIVATIVE[act.name]).sum(1).numpy()
+            total += (act.derivative(z) / act.max_derivative).sum(1).numpy()
         return total
     return -d.nearest()
 

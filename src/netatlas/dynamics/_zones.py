@@ -63,7 +63,6 @@ __all__ = [
 # sum_i phi'(z_i) of C5 is defined for these.
 BELL_SHAPED = ("sigmoid", "tanh", "erf")
 _INTEGRAL_OF_DERIVATIVE = {"sigmoid": 1.0, "tanh": 2.0, "erf": 2.0}
-_MAX_DERIVATIVE = {"sigmoid": 0.25, "tanh": 1.0, "erf": 2 / math.sqrt(math.pi), "relu": 1.0, "identity": 1.0}
 _ZONE_ACTIVATIONS = ("sigmoid", "tanh", "erf", "softplus", "gelu", "gelu_tanh", "elu", "relu", "leaky_relu")
 
 
@@ -178,10 +177,7 @@ def steepest_slope(w_norm, activation="sigmoid"):
     (2.0, 8.0)
     """
     act = _activation(activation, "steepest_slope") if activation != "identity" else Activation("identity")
-    peak = _MAX_DERIVATIVE.get(act.name)
-    if peak is None:
-        peak = float(_derivative(act, np.linspace(-60, 60, 240_001)).max())
-    out = peak * np.asarray(w_norm, dtype=np.float64)
+    out = act.max_derivative * np.asarray(w_norm, dtype=np.float64)
     return float(out) if out.ndim == 0 else out
 
 

@@ -243,13 +243,6 @@ def optimal_mmse_layer(p_xy, k: int, *, y_values=None) -> LayerOptimum:
         target="conditional_mean", assumptions=MMSE_ASSUMPTIONS)
 
 
-_DERIVATIVES = {
-    "sigmoid": lambda c: (s := scipy.special.expit(c)) * (1 - s),
-    "tanh": lambda c: 1 - np.tanh(c) ** 2,
-    "identity": lambda c: np.ones_like(c),
-    "softplus": scipy.special.expit,
-    "relu": lambda c: (c >= 0).astype(np.float64),
-}
 _ACTIVATIONS = {
     "sigmoid": scipy.special.expit,
     "tanh": np.tanh,
@@ -268,14 +261,22 @@ def activation_derivative(activation: str, center) -> np.ndarray:
     >>> activation_derivative("sigmoid", np.zeros(2))
     array([0.25, 0.25])
     """
-    if activation not in _DERIVATIVES:
+    if activation not in _ACTIVATIONS:
         raise ValueError(f"activation_derivative: activation {activation!r}; choose one of "
-                         f"{sorted(_DERIVATIVES)}")
+                         f"{sorted(_ACTIVATIONS)}")
+    import torch
+
+    from netatlas.nets import Activation
+
     c = np.asarray(center, dtype=np.float64)
+    # softplus without torch's linear tail above threshold 20: phi = log(1 + e^c) exactly, as in _ACTIVATIONS
+    params = {"threshold": float("inf")} if activation == "softplus" else {}
+    derivative = Activation(activation, params).derivative(torch.as_tensor(c)).numpy()
     if activation == "relu" and np.any(c == 0):
         warnings.warn("ReLU linearised at its kink (centre 0): using the right derivative 1; the local "
                       "theory does not apply there for any eps", stacklevel=2)
-    return _DERIVATIVES[activation](c)
+        derivative = np.where(c == 0, 1.0, derivative)  # Activation.derivative takes relu'(0) = 0
+    return derivative
 
 
 @dataclass(frozen=True)
