@@ -11,7 +11,7 @@ lint: setup
 	.venv/bin/ruff check src tests benchmarks docs
 
 test: setup lint
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -n 2 -q --durations=10
 
 bench: setup
 	.venv/bin/python benchmarks/regions.py

@@ -10,7 +10,8 @@ import sys
 __all__ = ["attach"]
 
 
-def attach(package: str, exports: dict[str, list[str]], submodules: tuple[str, ...] = ()):
+def attach(package: str, exports: dict[str, list[str]], submodules: tuple[str, ...] = (),
+           deprecated: dict[str, tuple[str, str, str]] | None = None):
     """Return ``(__getattr__, __dir__)`` for ``package`` that import each exported name on first use.
 
     Parameters
@@ -22,6 +23,9 @@ def attach(package: str, exports: dict[str, list[str]], submodules: tuple[str, .
         with ``netatlas.`` is an absolute module name).
     submodules : tuple of str
         Public submodules reachable as attributes (``package.sub``).
+    deprecated : dict of str to (module, name, replacement), optional
+        Names kept for one release: reading one warns (``DeprecationWarning``, naming ``replacement``) and
+        returns ``name`` from ``module`` (absolute). They are not in ``__dir__``.
 
     Examples
     --------
@@ -29,6 +33,7 @@ def attach(package: str, exports: dict[str, list[str]], submodules: tuple[str, .
     >>> getattr_("NetatlasError").__name__
     'NetatlasError'
     """
+    deprecated = deprecated or {}
     where = {name: module for module, names in exports.items() for name in names}
     public = sorted(set(where) | set(submodules))
 
@@ -39,6 +44,12 @@ def attach(package: str, exports: dict[str, list[str]], submodules: tuple[str, .
             value = getattr(importlib.import_module(module), name)
         elif name in submodules:
             value = importlib.import_module(f"{package}.{name}")
+        elif name in deprecated:
+            from netatlas._deprecate import warn_moved
+
+            module, attribute, replacement = deprecated[name]
+            warn_moved(f"{package}.{name}", replacement)
+            return getattr(importlib.import_module(module), attribute)  # not cached: every use warns
         else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         vars(sys.modules[package])[name] = value  # cache: the next access is a plain attribute read

@@ -226,3 +226,16 @@ def _private_reach_ins():
 def test_packages_import_each_others_public_names_only():
     offenders = _private_reach_ins()
     assert not offenders, "\n".join(f"{m} imports {o}" for m, o in offenders)
+
+
+def test_note_blocks_have_one_spelling():
+    """Long reasoning sits in ``# NOTE [title]`` blocks (in comments and module docstrings alike), cited as
+    ``NOTE [title]`` where it matters; a block in another spelling (``NOTE [x]`` alone, ``# Note:``) is not."""
+    import re
+
+    block = re.compile(r"^\s*(#\s*)?(NOTE|Note)(:|\s*\[[^\]]*\]\s*:?\s*$)")  # a heading, not a citation
+    offenders = [f"{p.relative_to(SRC.parent)}:{i}" for top in (SRC, SRC.parent / "tests")
+                 for p in sorted(top.rglob("*.py"))
+                 for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if block.match(line) and not re.fullmatch(r"\s*# NOTE \[[^\]]+\]", line)]
+    assert not offenders, offenders

@@ -22,7 +22,6 @@ from netatlas._lazy import attach as _attach
 
 # Names are imported from their module on first use (see netatlas._lazy).
 __getattr__, __dir__ = _attach(__name__, {
-    "netatlas._threads": ["torch_threads"],
     "_boundary": ["BOUNDARY_METHODS", "boundary_distance", "logit_margin", "segment_distance"],
     "_complexity": ["ComplexityStudy", "ComplexityTrace", "ComplexityTracker", "complexity_study", "phase_table",
         "run_complexity"],
@@ -33,6 +32,9 @@ __getattr__, __dir__ = _attach(__name__, {
     "_zones": ["BELL_SHAPED", "UnitDistances", "expected_gradient_mass", "gradient_mass",
         "hyperplane_distances", "predicted_gradient_mass", "projected_density", "square_projected_density",
         "scale_model", "steepest_slope", "unit_distances", "zone_interval", "zone_membership", "zone_width"],
+}, deprecated={
+    "torch_threads": ("netatlas._threads", "torch_threads", "torch.set_num_threads (a helper of the library, "
+                      "not of the dynamics lens)"),
 })
 
 __all__ = [
@@ -67,7 +69,6 @@ __all__ = [
     "square_projected_density",
     "steepest_slope",
     "subsample",
-    "torch_threads",
     "unit_distances",
     "zone_interval",
     "zone_membership",

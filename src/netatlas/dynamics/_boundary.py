@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from netatlas._deprecate import renamed
 from netatlas._errors import UnsupportedLayerError
 from netatlas.dynamics._zones import _inputs
 from netatlas.nets import as_net
@@ -111,13 +112,14 @@ def _linear(net, x64: np.ndarray) -> np.ndarray:
     return d.amin(1).numpy()
 
 
-def boundary_distance(model, x, *, method: Literal["auto", "exact", "linear"] = "auto") -> np.ndarray:
+@renamed(model="net", x="points")
+def boundary_distance(net, points, *, method: Literal["auto", "exact", "linear"] = "auto") -> np.ndarray:
     """Distance of each sample to the network's decision boundary (unsigned).
 
     Parameters
     ----------
-    model : Net or torch.nn.Module
-    x : array_like of shape (n_samples, *input_shape)
+    net : Net or torch.nn.Module
+    points : array_like of shape (n_samples, *input_shape)
     method : {"auto", "exact", "linear"}
         ``exact``: the boundary segments of ``netatlas.regions.partition`` over a window around the data
         (the data's bounding box plus ``WINDOW_MARGIN`` of it per side); needs 2 inputs, piecewise-linear
@@ -144,8 +146,8 @@ def boundary_distance(model, x, *, method: Literal["auto", "exact", "linear"] = 
     """
     if method not in BOUNDARY_METHODS:
         raise ValueError(f"boundary_distance: unknown method {method!r}; choose one of {BOUNDARY_METHODS}")
-    net = as_net(model)
-    x64 = _inputs(net, x)
+    net = as_net(net)
+    x64 = _inputs(net, points)
     exact_ok = net.n_inputs == 2 and net.piecewise_linear
     if method == "exact" and not exact_ok:
         raise ValueError("boundary_distance: method='exact' needs a network with 2 inputs and piecewise-linear "

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from netatlas._deprecate import renamed
 from netatlas.train import LOSSES, per_sample_loss
 
 __all__ = [
@@ -61,9 +62,10 @@ def _layer_of(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
+@renamed(model="net", x="points")
 def per_sample_gradient_norms(
-    model: nn.Module,
-    x,
+    net: nn.Module,
+    points,
     y,
     *,
     loss: Literal["cross_entropy", "bce", "mse"] = "cross_entropy",
@@ -74,10 +76,10 @@ def per_sample_gradient_norms(
 
     Parameters
     ----------
-    model : torch.nn.Module
+    net : torch.nn.Module
         Maps (B, *input_shape) -> (B, n_out) logits. Not modified; evaluated in its own dtype
         through ``torch.func.functional_call`` with its current (detached) parameters.
-    x : Tensor of shape (n_samples, *input_shape)
+    points : Tensor of shape (n_samples, *input_shape)
     y : Tensor of shape (n_samples,)
         Integer labels (0/1 for a single-logit net).
     loss : {"cross_entropy", "bce", "mse"} or callable
@@ -117,39 +119,39 @@ def per_sample_gradient_norms(
     >>> bool(abs((g.per_layer ** 2).sum(1) - g.total ** 2).max() < 1e-5)
     True
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"per_sample_gradient_norms: model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"per_sample_gradient_norms: model must be a torch.nn.Module, got {type(net).__name__}")
     _check_loss(loss, "per_sample_gradient_norms")
-    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    params = {k: v.detach() for k, v in net.named_parameters() if v.requires_grad}
     if not params:
         raise ValueError("per_sample_gradient_norms: the model has no trainable parameters")
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    buffers = {k: v.detach() for k, v in net.named_buffers()}
     dtype = next(iter(params.values())).dtype
-    x = torch.as_tensor(x).to(dtype)
+    points = torch.as_tensor(points).to(dtype)
     y = torch.as_tensor(y)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"per_sample_gradient_norms: x has {x.shape[0]} samples but y has {y.shape[0]}")
+    if points.shape[0] != y.shape[0]:
+        raise ValueError(f"per_sample_gradient_norms: x has {points.shape[0]} samples but y has {y.shape[0]}")
     if method not in ("auto", "vmap", "closed_form"):
         raise ValueError(f"per_sample_gradient_norms: method must be 'auto', 'vmap' or 'closed_form'; got {method!r}")
-    closed_form_applies = _is_plain_mlp(model)
+    closed_form_applies = _is_plain_mlp(net)
     if method == "closed_form" and not closed_form_applies:
         raise ValueError("per_sample_gradient_norms: method='closed_form' needs an nn.Sequential of Linear layers "
                          "and elementwise activations with every parameter trainable; use method='vmap'")
-    if method != "vmap" and closed_form_applies and x.shape[0] > 0:
-        names, squared = _closed_form_squared_norms(model, x, y, loss)
+    if method != "vmap" and closed_form_applies and points.shape[0] > 0:
+        names, squared = _closed_form_squared_norms(net, points, y, loss)
         return GradientNorms(squared.sum(1).sqrt().double().numpy(), squared.sqrt().double().numpy(),
                              tuple(names), loss if isinstance(loss, str) else "callable")
 
     def sample_loss(p, xi, yi):
-        logits = torch.func.functional_call(model, (p, buffers), (xi[None],))
+        logits = torch.func.functional_call(net, (p, buffers), (xi[None],))
         return per_sample_loss(logits.reshape(1, -1), yi[None], loss)[0]
 
     grads = torch.func.vmap(torch.func.grad(sample_loss), in_dims=(None, 0, 0), chunk_size=chunk_size)
     names = list(dict.fromkeys(_layer_of(k) for k in params))
-    if x.shape[0] == 0:
+    if points.shape[0] == 0:
         return GradientNorms(np.zeros(0), np.zeros((0, len(names))), tuple(names), str(loss))
-    g = grads(params, x, y)
-    squared = torch.zeros(x.shape[0], len(names), dtype=dtype)
+    g = grads(params, points, y)
+    squared = torch.zeros(points.shape[0], len(names), dtype=dtype)
     for k, v in g.items():
         squared[:, names.index(_layer_of(k))] += v.reshape(v.shape[0], -1).pow(2).sum(1)
     per_layer = squared.sqrt().double().numpy()

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from netatlas._deprecate import renamed
 from netatlas.dynamics._boundary import boundary_distance
 from netatlas.dynamics._gradients import per_sample_gradient_norms
 from netatlas.dynamics._zones import BELL_SHAPED, _inputs, unit_distances
@@ -48,7 +49,8 @@ def _probabilities(net: Net, x) -> np.ndarray:
     return F.softmax(logits, 1).numpy()
 
 
-def correct(model, x, y) -> np.ndarray:
+@renamed(model="net", x="points")
+def correct(net, points, y) -> np.ndarray:
     """(n_samples,) bool: is each sample classified correctly (one logit: ``logit > 0`` means class 1).
 
     Examples
@@ -57,14 +59,14 @@ def correct(model, x, y) -> np.ndarray:
     >>> correct(netatlas.nets.mlp([2, 1], seed=0), torch.zeros(3, 2), torch.tensor([0, 1, 1])).shape
     (3,)
     """
-    if isinstance(model, nn.Module):  # evaluate the module itself: cheap enough to call every epoch
-        dtype = next(model.parameters()).dtype
+    if isinstance(net, nn.Module):  # evaluate the module itself: cheap enough to call every epoch
+        dtype = next(net.parameters()).dtype
         with torch.no_grad():
-            logits = model(torch.as_tensor(x).to(dtype))
+            logits = net(torch.as_tensor(points).to(dtype))
         logits = logits.reshape(len(logits), -1)
     else:
-        net = as_net(model)
-        logits = net(torch.as_tensor(_inputs(net, x)))
+        net = as_net(net)
+        logits = net(torch.as_tensor(_inputs(net, points)))
     pred = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
     return (pred == torch.as_tensor(y).long()).numpy()
 
@@ -139,10 +141,11 @@ def _one(method, model, x, y, *, loss, zone, boundary_method):
     return -d.nearest()
 
 
+@renamed(model="net", x="points")
 def score(
     method: Literal["zone", "boundary", "confidence", "el2n", "grand", "margin", "forgetting", "random"],
-    model,
-    x,
+    net,
+    points,
     y,
     *,
     history=None,
@@ -157,10 +160,10 @@ def score(
     ----------
     method : str
         One of ``METHODS``; see the module docstring for each definition.
-    model : torch.nn.Module, Net, a list of them, or None
+    net : torch.nn.Module, Net, a list of them, or None
         The (partly) trained classifier, with n_classes logits or one logit (binary, sigmoid). A list
         averages the scores over the models (e.g. seeds). Ignored by "random" and "forgetting".
-    x : Tensor of shape (n_samples, *input_shape)
+    points : Tensor of shape (n_samples, *input_shape)
     y : Tensor of shape (n_samples,)
         Integer labels.
     history : array_like of bool, shape (n_records, n_samples)
@@ -202,7 +205,7 @@ def score(
         raise ValueError(f"score: unknown method {method!r}; choose one of {METHODS}")
     if zone not in ("auto", "mass", "distance"):
         raise ValueError(f"score: unknown zone {zone!r}; choose one of ('auto', 'mass', 'distance')")
-    n = len(x)
+    n = len(points)
     if len(y) != n:
         raise ValueError(f"score: x has {n} samples but y has {len(y)}")
     if method == "random":
@@ -215,8 +218,8 @@ def score(
         if len(events) != n:
             raise ValueError(f"score('forgetting', ...): history has {len(events)} samples but x has {n}")
         return events
-    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    models = list(net) if isinstance(net, (list, tuple)) else [net]
     if not models or any(m is None for m in models):
         raise TypeError(f"score({method!r}, ...): needs a model (torch.nn.Module or Net)")
-    scores = [_one(method, m, x, y, loss=loss, zone=zone, boundary_method=boundary_method) for m in models]
+    scores = [_one(method, m, points, y, loss=loss, zone=zone, boundary_method=boundary_method) for m in models]
     return np.mean(np.stack(scores), 0).astype(np.float64)

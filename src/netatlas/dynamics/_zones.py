@@ -40,6 +40,7 @@ import torch
 from scipy.optimize import brentq
 from scipy.special import erfinv
 
+from netatlas._deprecate import renamed
 from netatlas.nets import Activation, Net, as_net
 
 __all__ = [
@@ -317,14 +318,15 @@ def square_projected_density(t, direction, half_width: float = 1.0):
     return float(out) if out.ndim == 0 else out
 
 
-def hyperplane_distances(model, x) -> np.ndarray:
+@renamed(model="net", x="points")
+def hyperplane_distances(net, points) -> np.ndarray:
     """Signed distance of every sample to every first-layer unit's hyperplane: ``(w.x + b)/||w||`` (C1).
 
     Parameters
     ----------
-    model : Net or torch.nn.Module
+    net : Net or torch.nn.Module
         Its first activation must follow one affine layer of the input (a Linear layer).
-    x : array_like of shape (n_samples, *input_shape)
+    points : array_like of shape (n_samples, *input_shape)
 
     Returns
     -------
@@ -338,9 +340,9 @@ def hyperplane_distances(model, x) -> np.ndarray:
     >>> hyperplane_distances(model, torch.zeros(4, 2)).shape
     (4, 3)
     """
-    net = as_net(model)
+    net = as_net(net)
     W, b = _first_layer(net)
-    x64 = _inputs(net, x)
+    x64 = _inputs(net, points)
     z = x64 @ W.T + b
     norm = np.linalg.norm(W, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -391,14 +393,15 @@ class UnitDistances:
         return {"z": self.z, "distance": self.distance, "layer": self.layer, "activations": list(self.activations)}
 
 
-def unit_distances(model, x, *, chunk_size: int = 256) -> UnitDistances:
+@renamed(model="net", x="points")
+def unit_distances(net, points, *, chunk_size: int = 256) -> UnitDistances:
     """Distance of each sample to each hidden unit's hyperplane ``{z_i = 0}``, all layers.
 
     Parameters
     ----------
-    model : Net or torch.nn.Module
+    net : Net or torch.nn.Module
         A chain of Linear layers and activations (``Net.as_mlp``).
-    x : array_like of shape (n_samples, *input_shape)
+    points : array_like of shape (n_samples, *input_shape)
     chunk_size : int
         Samples per chunk (the input Jacobians take chunk x n_units x n_inputs floats).
 
@@ -421,13 +424,13 @@ def unit_distances(model, x, *, chunk_size: int = 256) -> UnitDistances:
     >>> d.distance.shape, d.layer.tolist()
     ((5, 7), [0, 0, 0, 0, 1, 1, 1])
     """
-    net = as_net(model)
+    net = as_net(net)
     try:
         layers = net.as_mlp()
     except ValueError as exc:
         raise ValueError(f"unit_distances: needs a chain of Linear layers and activations ({exc})") from None
     hidden = [(W, b, a) for W, b, a in layers if a is not None and a.name != "identity"]
-    x64 = torch.as_tensor(_inputs(net, x))
+    x64 = torch.as_tensor(_inputs(net, points))
     zs, ds = [], []
     for start in range(0, max(len(x64), 1), chunk_size):
         xc = x64[start:start + chunk_size]
@@ -453,14 +456,15 @@ def unit_distances(model, x, *, chunk_size: int = 256) -> UnitDistances:
                          tuple(a.name for _, _, a in hidden))
 
 
-def zone_membership(model, x, *, eps: float = 0.1, width: float | None = None) -> np.ndarray:
+@renamed(model="net", x="points")
+def zone_membership(net, points, *, eps: float = 0.1, width: float | None = None) -> np.ndarray:
     """Which samples lie in which hidden unit's transition zone.
 
     Parameters
     ----------
-    model : Net or torch.nn.Module
+    net : Net or torch.nn.Module
         A chain of Linear layers and activations.
-    x : array_like of shape (n_samples, *input_shape)
+    points : array_like of shape (n_samples, *input_shape)
     eps : float
         Zone level for smooth units: ``eps <= s(z) <= 1 - eps`` (see the module docstring).
     width : float, optional
@@ -480,12 +484,12 @@ def zone_membership(model, x, *, eps: float = 0.1, width: float | None = None) -
     >>> zone_membership(model, torch.zeros(2, 2)).shape
     (2, 3)
     """
-    d = unit_distances(model, x)
+    d = unit_distances(net, points)
     if width is not None:
         if width < 0:
             raise ValueError(f"zone_membership: width must be >= 0, got {width}")
         return np.abs(d.distance) <= width / 2
-    net = as_net(model)
+    net = as_net(net)
     hidden = [a for _, _, a in net.as_mlp() if a is not None and a.name != "identity"]
     columns = []
     for i, act in enumerate(hidden):
@@ -498,8 +502,9 @@ def zone_membership(model, x, *, eps: float = 0.1, width: float | None = None) -
     return np.concatenate(columns, 1) if columns else np.zeros((len(d.z), 0), bool)
 
 
-def scale_model(model: torch.nn.Module, c: float, *, layers: str = "all") -> torch.nn.Module:
-    """A copy of ``model`` with its parameters (weights and biases) multiplied by ``c``.
+@renamed(model="net")
+def scale_model(net: torch.nn.Module, c: float, *, layers: str = "all") -> torch.nn.Module:
+    """A copy of ``net`` with its parameters (weights and biases) multiplied by ``c``.
 
     First-layer hyperplanes ``{w.x + b = 0}`` do not move; their transition zones narrow by ``1/c``.
     ``layers="first"`` scales only the first layer's parameters (the zones change, the rest does not);
@@ -516,7 +521,7 @@ def scale_model(model: torch.nn.Module, c: float, *, layers: str = "all") -> tor
         raise ValueError(f"scale_model: c must be positive, got {c}")
     if layers not in ("all", "first"):
         raise ValueError(f"scale_model: layers must be 'all' or 'first', got {layers!r}")
-    out = copy.deepcopy(model)
+    out = copy.deepcopy(net)
     named = list(out.named_parameters())
     first = named[0][0].rsplit(".", 1)[0] if named else ""
     with torch.no_grad():

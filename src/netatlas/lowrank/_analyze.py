@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from netatlas._deprecate import renamed
 from netatlas._errors import NetatlasError
 from netatlas.lowrank._compare import compare_softmax_layer, principal_angles
 from netatlas.lowrank._dtm import check_joint, dtm_svd, h_score, h_score_population
@@ -276,8 +277,9 @@ def analyze_net(net, data: DiscreteData, x, y=None, *, layer: str | None = None,
     return snap
 
 
+@renamed(module="net")
 def analyze_snapshots(
-    module,
+    net,
     snapshots,
     x,
     y,
@@ -291,7 +293,7 @@ def analyze_snapshots(
 
     Parameters
     ----------
-    module : torch.nn.Module
+    net : torch.nn.Module
         The architecture; it is not modified (each snapshot is loaded into a copy).
     snapshots : sequence of (step, state_dict)
         Use ``[(0, module.state_dict())]`` for the module as it is.
@@ -314,7 +316,7 @@ def analyze_snapshots(
     from netatlas.nets import from_torch
 
     data = data or discretize(x, y, n_clusters, seed=seed)
-    work = copy.deepcopy(module)
+    work = copy.deepcopy(net)
     out = []
     for step, state in snapshots:
         work.load_state_dict(state)

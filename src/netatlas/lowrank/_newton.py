@@ -6,7 +6,7 @@ sqrt(eps) and eps, so the loss is badly conditioned (condition number ~ 1/eps). 
 affine-invariant and converges quadratically; the per-network Hessians are formed with
 ``torch.func.vmap(torch.func.hessian(loss))`` over stacked parameter vectors.
 
-NOTE [saddle-free Levenberg-Marquardt]
+# NOTE [saddle-free Levenberg-Marquardt]
 Each step solves (H + lam * max|diag H| I) d = -g by a Cholesky factorisation where that matrix is
 positive definite; where it is not (near a saddle) it uses |H|, the Hessian with its eigenvalues
 replaced by their absolute values, which escapes saddles instead of being attracted to them (Dauphin
@@ -14,7 +14,7 @@ et al. 2014). lam is adapted per network: divided by 5 after a step that lowers 
 by 5 after one that does not (the step is then rejected). Directions with zero curvature (the GL(k)
 invariance of factorised layers) get no step because the gradient has no component along them.
 
-NOTE [threads]
+# NOTE [threads]
 The tensors here are tiny (tens of parameters per network); PyTorch's intra-op thread pool only adds
 overhead, and on a loaded machine batched LAPACK calls (eigh, cholesky_solve) and einsums became 100x
 slower with 2 threads than with 1. newton_minimize therefore runs with ``torch.set_num_threads(1)`` and

@@ -1,7 +1,7 @@
 """The theory's optimal layers: softmax regression (the DTM), MMSE (reduced-rank regression of the
 conditional mean), and a hidden layer below fixed upper layers (the linearised Bayes action).
 
-NOTE [local expansion]
+# NOTE [local expansion]
 Setting (Shisher, Ornee & Sun 2022; reconstruction in docs/papers/shisher2022.md, re-derived here): discrete
 X with one free feature vector f(x) in R^k per symbol (a one-hot input followed by anything), a layer
 z = W f(x) + b, output a = g(z), loss l(y, a). With P_{Y|X=x} within eps of P_Y, the excess risk is

@@ -1,7 +1,7 @@
 """Gradient flow and gradient descent of a shallow univariate ReLU net on 1-D data, watched in the
 spline view (breakpoints, delta slopes, the function).
 
-NOTE [fast gradient]
+# NOTE [fast gradient]
     With the data sorted, neuron i is active on a contiguous run of points: n >= k_i if w_i > 0,
     n < k_i if w_i < 0 (z = w x + b is monotone in x, and so is its float64 rounding, so a binary
     search on the predicate w x_n + b > 0 finds k_i exactly as the dense evaluation would). Then
@@ -11,7 +11,7 @@ NOTE [fast gradient]
         dL/dw_i = v_i S1_i,  dL/db_i = v_i S0_i,  dL/dv_i = w_i S1_i + b_i S0_i,  dL/dc = sum_n r_n.
     One step is O(H log n + n) in a compiled loop (numba), not O(H n).
 
-NOTE [flow in spline terms]
+# NOTE [flow in spline terms]
     Under d theta/dt = -grad L (network coordinates), with S0, S1 as above,
         d beta_i/dt = (v_i / w_i) sum_{A_i} r_n (1 + beta_i x_n)
         d mu_i/dt   = -s_i [ w_i^2 sum_{A_i} r_n (x_n - beta_i) + v_i^2 sum_{A_i} r_n x_n ]
@@ -30,6 +30,7 @@ import numba
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from netatlas._deprecate import renamed
 from netatlas.splines._params import ShallowParams
 from netatlas.splines._spline import Spline, as_params
 
@@ -168,7 +169,8 @@ def _sorted_data(x, y, caller):
     return np.ascontiguousarray(x[order]), np.ascontiguousarray(y[order])
 
 
-def fast_gradient(model_or_params, x, y) -> tuple[np.ndarray, float]:
+@renamed(model_or_params="net")
+def fast_gradient(net, x, y) -> tuple[np.ndarray, float]:
     """Gradient (w, b, v, c) of L = 1/2 sum (f(x_n) - y_n)^2 in O(H log n + n) and the loss.
 
     Returns ``(grad of shape (3H + 1,), loss)``; equals :func:`loss_gradient` up to rounding
@@ -180,7 +182,7 @@ def fast_gradient(model_or_params, x, y) -> tuple[np.ndarray, float]:
     >>> g.tolist(), loss
     ([5.0, 3.0, 5.0, 3.0], 2.5)
     """
-    p = as_params(model_or_params, caller="fast_gradient")
+    p = as_params(net, caller="fast_gradient")
     x, y = _sorted_data(x, y, "fast_gradient")
     h, n = p.width, x.size
     gw, gb, gv = np.empty(h), np.empty(h), np.empty(h)
@@ -189,7 +191,8 @@ def fast_gradient(model_or_params, x, y) -> tuple[np.ndarray, float]:
     return np.concatenate([gw, gb, gv, [gc]]), float(loss)
 
 
-def flow_velocity(model_or_params, x, y) -> tuple[np.ndarray, np.ndarray]:
+@renamed(model_or_params="net")
+def flow_velocity(net, x, y) -> tuple[np.ndarray, np.ndarray]:
     """(d beta/dt, d mu/dt), each of shape (H,), under gradient flow in network coordinates, from the
     spline-terms formulas of NOTE [flow in spline terms] (neurons with w_i = 0 get NaN for beta).
 
@@ -199,7 +202,7 @@ def flow_velocity(model_or_params, x, y) -> tuple[np.ndarray, np.ndarray]:
     >>> dbeta.tolist(), dmu.tolist()
     ([3.0], [-10.0])
     """
-    p = as_params(model_or_params, caller="flow_velocity")
+    p = as_params(net, caller="flow_velocity")
     x, y = _sorted_data(x, y, "flow_velocity")
     z = np.multiply.outer(x, p.w) + p.b
     active = (z > 0).astype(np.float64)
@@ -214,16 +217,18 @@ def flow_velocity(model_or_params, x, y) -> tuple[np.ndarray, np.ndarray]:
     return dbeta, dmu
 
 
-def conserved_quantity(model_or_params) -> np.ndarray:
+@renamed(model_or_params="net")
+def conserved_quantity(net) -> np.ndarray:
     """v_i^2 - w_i^2 - b_i^2 per neuron, shape (H,): constant under gradient flow."""
-    p = as_params(model_or_params, caller="conserved_quantity")
+    p = as_params(net, caller="conserved_quantity")
     return p.v ** 2 - p.w ** 2 - p.b ** 2
 
 
-def ntk_max_eigenvalue(model_or_params, x) -> float:
+@renamed(model_or_params="net")
+def ntk_max_eigenvalue(net, x) -> float:
     """Largest eigenvalue of the neural tangent kernel J J^T (n x n) on the inputs ``x``: the largest
     eigenvalue of the Gauss-Newton part of the Hessian, which sets the stable GD step (~2 / lambda)."""
-    p = as_params(model_or_params, caller="ntk_max_eigenvalue")
+    p = as_params(net, caller="ntk_max_eigenvalue")
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     z = np.multiply.outer(x, p.w) + p.b
     active = (z > 0) * p.v
@@ -322,7 +327,8 @@ def _function_on(grid, w, b, v, c, chunk=2048):
     return out
 
 
-def simulate_flow(model_or_params, x, y, *, method: Literal["gd", "ode"] = "gd", n_steps: int = 10_000,
+@renamed(model_or_params="net")
+def simulate_flow(net, x, y, *, method: Literal["gd", "ode"] = "gd", n_steps: int = 10_000,
                   lr: float | Literal["auto"] = "auto", t_max: float | None = None, n_records: int = 100,
                   record: Literal["log", "linear"] = "log", grid=None, loss_tol: float = 0.0,
                   ode_method: str = "RK45", rtol: float = 1e-6, atol: float = 1e-9) -> FlowResult:
@@ -330,7 +336,7 @@ def simulate_flow(model_or_params, x, y, *, method: Literal["gd", "ode"] = "gd",
 
     Parameters
     ----------
-    model_or_params : nn.Module, Net, ShallowParams, tuple, dict or Spline
+    net : nn.Module, Net, ShallowParams, tuple, dict or Spline
         The initial network (not modified).
     x, y : array_like of shape (n,)
     method : {"gd", "ode"}
@@ -366,7 +372,7 @@ def simulate_flow(model_or_params, x, y, *, method: Literal["gd", "ode"] = "gd",
     >>> bool(run.loss[-1] < 0.1 * run.loss[0]), run.breakpoints.shape
     (True, (11, 50))
     """
-    p = as_params(model_or_params, caller="simulate_flow")
+    p = as_params(net, caller="simulate_flow")
     x, y = _sorted_data(x, y, "simulate_flow")
     if method not in ("gd", "ode"):
         raise ValueError(f"simulate_flow: method must be 'gd' or 'ode'; got {method!r}")

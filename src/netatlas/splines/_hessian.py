@@ -1,7 +1,7 @@
 """Loss surface of a shallow univariate ReLU net under the squared loss: exact gradients, dense Hessians
 (network and spline coordinates), eigen-spectra with a spectral-gap rank rule, critical points.
 
-NOTE [loss surface]
+# NOTE [loss surface]
     L = 1/2 sum_n r_n^2, r_n = f(x_n) - y_n (``reduction="mean"`` divides by n).
 
     Network coordinates theta = (w, b, v, c), 3H + 1 numbers, a_ni = 1{w_i x_n + b_i > 0}:
@@ -15,7 +15,7 @@ NOTE [loss surface]
     In both, grad L = J^T r and Hess L = J^T J + sum_n r_n Hess f_n. A data point exactly on a kink
     counts as inactive (relu'(0) = 0, as in torch).
 
-NOTE [critical points]
+# NOTE [critical points]
     At a critical point the (beta_i, mu_i) block of a neuron with mu_i = 0 is
     [[0, -s_i R_i], [-s_i R_i, sum_{A_i} (x_n - beta_i)^2]], R_i = sum_{A_i} r_n, and the beta_i row has
     no other entry (the beta_i column of J is mu_i times something). If R_i != 0, a congruence splits
@@ -38,6 +38,7 @@ from typing import Literal
 
 import numpy as np
 
+from netatlas._deprecate import renamed
 from netatlas.splines._params import ShallowParams
 from netatlas.splines._spline import Spline, as_params, to_network, to_spline
 
@@ -95,26 +96,29 @@ def _parts(point, x):
     return _spline_parts(point, x) if isinstance(point, Spline) else _network_parts(point, x)
 
 
-def loss_jacobian(model_or_spline, x, *, coords: Coords = "network") -> np.ndarray:
+@renamed(model_or_spline="net")
+def loss_jacobian(net, x, *, coords: Coords = "network") -> np.ndarray:
     """J_nk = d f(x_n) / d theta_k, shape (n, 3H + 1) (network) or (n, 2H + 1) (spline)."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    return _parts(_point(model_or_spline, coords, "loss_jacobian"), x)[0]
+    return _parts(_point(net, coords, "loss_jacobian"), x)[0]
 
 
-def loss_value(model_or_spline, x, y, *, reduction: Literal["sum", "mean"] = "sum") -> float:
+@renamed(model_or_spline="net")
+def loss_value(net, x, y, *, reduction: Literal["sum", "mean"] = "sum") -> float:
     """L = 1/2 sum_n (f(x_n) - y_n)^2 (``reduction="mean"``: divided by n)."""
     x, y = _data(x, y, "loss_value")
-    r = to_spline(model_or_spline)(x) - y
+    r = to_spline(net)(x) - y
     return float(0.5 * r @ r / (x.size if reduction == "mean" else 1))
 
 
-def loss_gradient(model_or_spline, x, y, *, coords: Coords = "network",
+@renamed(model_or_spline="net")
+def loss_gradient(net, x, y, *, coords: Coords = "network",
                   reduction: Literal["sum", "mean"] = "sum") -> np.ndarray:
     """Exact gradient of the squared loss, float64 (NOTE [loss surface]).
 
     Parameters
     ----------
-    model_or_spline : nn.Module, Net, ShallowParams, tuple, dict or Spline
+    net : nn.Module, Net, ShallowParams, tuple, dict or Spline
     x, y : array_like of shape (n,)
         Training inputs and targets.
     coords : {"network", "spline"}
@@ -129,11 +133,12 @@ def loss_gradient(model_or_spline, x, y, *, coords: Coords = "network",
     [-3.0, 5.0, 3.0]
     """
     x, y = _data(x, y, "loss_gradient")
-    jac, f, _ = _parts(_point(model_or_spline, coords, "loss_gradient"), x)
+    jac, f, _ = _parts(_point(net, coords, "loss_gradient"), x)
     return jac.T @ (f - y) / (x.size if reduction == "mean" else 1)
 
 
-def loss_hessian(model_or_spline, x, y, *, coords: Coords = "network",
+@renamed(model_or_spline="net")
+def loss_hessian(net, x, y, *, coords: Coords = "network",
                  reduction: Literal["sum", "mean"] = "sum") -> np.ndarray:
     """Exact dense Hessian of the squared loss, float64, shape (P, P) with P = 3H + 1 or 2H + 1.
 
@@ -146,7 +151,7 @@ def loss_hessian(model_or_spline, x, y, *, coords: Coords = "network",
     [[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 2.0]]
     """
     x, y = _data(x, y, "loss_hessian")
-    point = _point(model_or_spline, coords, "loss_hessian")
+    point = _point(net, coords, "loss_hessian")
     jac, f, active = _parts(point, x)
     r = f - y
     hess = jac.T @ jac
@@ -227,7 +232,8 @@ def hessian_spectrum(hessian, *, min_gap_decades: float = MIN_GAP_DECADES) -> He
                            int(np.sum(nonzero & (eigenvalues < 0))), size - rank, gap, threshold)
 
 
-def neuron_block(model_or_spline, x, y, neuron: int) -> np.ndarray:
+@renamed(model_or_spline="net")
+def neuron_block(net, x, y, neuron: int) -> np.ndarray:
     """Closed-form (beta_i, mu_i) 2x2 block of the spline-coordinate Hessian:
     [[mu^2 |A|, -mu sum_A (x - beta) - s R], [., sum_A (x - beta)^2]], R = sum_A r_n; at mu_i = 0
     this is the saddle block [[0, -s R], [-s R, sum_A (x - beta)^2]].
@@ -238,7 +244,7 @@ def neuron_block(model_or_spline, x, y, neuron: int) -> np.ndarray:
     [[0.0, 1.0], [1.0, 1.0]]
     """
     x, y = _data(x, y, "neuron_block")
-    s = to_spline(model_or_spline)
+    s = to_spline(net)
     if not 0 <= neuron < s.width:
         raise ValueError(f"neuron_block: neuron must be in [0, {s.width}); got {neuron}")
     beta, mu, sign = s.breakpoints[neuron], s.delta_slopes[neuron], s.orientations[neuron]
@@ -291,13 +297,14 @@ class CriticalPoint:
         return out
 
 
-def classify_critical_point(model_or_spline, x, y, *, coords: Coords = "spline", grad_tol: float = 1e-9,
+@renamed(model_or_spline="net")
+def classify_critical_point(net, x, y, *, coords: Coords = "spline", grad_tol: float = 1e-9,
                             mu_tol: float = 1e-12, min_gap_decades: float = MIN_GAP_DECADES) -> CriticalPoint:
     """Classify a point of the squared-loss surface and predict its Hessian's inertia from the data.
 
     Parameters
     ----------
-    model_or_spline : nn.Module, Net, ShallowParams, tuple, dict or Spline
+    net : nn.Module, Net, ShallowParams, tuple, dict or Spline
     x, y : array_like of shape (n,)
     coords : {"spline", "network"}
         Coordinates of the Hessian whose spectrum is counted.
@@ -314,7 +321,7 @@ def classify_critical_point(model_or_spline, x, y, *, coords: Coords = "spline",
     ('minimum', 2, 2)
     """
     x, y = _data(x, y, "classify_critical_point")
-    point = _point(model_or_spline, coords, "classify_critical_point")
+    point = _point(net, coords, "classify_critical_point")
     jac, f, _ = _parts(point, x)
     r = f - y
     grad = jac.T @ r
@@ -323,7 +330,7 @@ def classify_critical_point(model_or_spline, x, y, *, coords: Coords = "spline",
     spectrum = hessian_spectrum(loss_hessian(point, x, y, coords=coords), min_gap_decades=min_gap_decades)
     kind = "not critical" if not critical else ("saddle" if spectrum.n_negative else "minimum")
 
-    s = to_spline(model_or_spline) if coords == "network" else point
+    s = to_spline(net) if coords == "network" else point
     _, _, active = _spline_parts(s, x)
     on = active.astype(bool)
     dead = np.flatnonzero(~on.any(axis=0))

@@ -1,6 +1,6 @@
 """Initialisation in the spline view: breakpoint densities and expected roughness, analytic and sampled.
 
-NOTE [breakpoint densities]
+# NOTE [breakpoint densities]
     beta = -b / w with w, b independent and symmetric, so beta has the law of b / w. With
     w ~ U(-A, A) or N(0, sw^2) and b ~ U(-B, B) or N(0, sb^2) (scale factors cancel in the ratio):
 
@@ -11,7 +11,7 @@ NOTE [breakpoint densities]
 
     (each from p(z) = int |y| p_b(z y) p_w(y) dy). b = 0 puts every breakpoint at 0.
 
-NOTE [expected roughness]
+# NOTE [expected roughness]
     mu_i = v_i |w_i| with v independent of (w, b):  E sum mu^2 = H E[v^2] E[w^2],
     E sum |mu| = H E|v| E|w|,  E TV(f' on (lo, hi)) <= H E|v| E[|w| 1{lo < beta < hi}] (equality
     when no two knots coincide, almost surely for continuous b), the last by 1-D quadrature over w.

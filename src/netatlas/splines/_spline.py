@@ -1,6 +1,6 @@
 """Spline coordinates of a shallow univariate ReLU network.
 
-NOTE [spline coordinates]
+# NOTE [spline coordinates]
     f(x) = c + sum_i v_i relu(w_i x + b_i). For w_i != 0, w_i x + b_i = |w_i| s_i (x - beta_i) with
     s_i = sign(w_i) and beta_i = -b_i / w_i, so by positive homogeneity of relu
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from netatlas._deprecate import renamed
 from netatlas._notebook import SplineDisplay
 from netatlas.splines._params import ShallowParams
 
@@ -206,12 +207,13 @@ class Spline(SplineDisplay):
         return f"Spline(width={self.width}, offset={self.offset:.6g})"
 
 
-def to_spline(model_or_params) -> Spline:
+@renamed(model_or_params="net")
+def to_spline(net) -> Spline:
     """Spline coordinates (breakpoints, delta slopes, orientations, offset) of a shallow ReLU network.
 
     Parameters
     ----------
-    model_or_params : nn.Module, Net, tuple (w, b, v, c), dict or ShallowParams
+    net : nn.Module, Net, tuple (w, b, v, c), dict or ShallowParams
         ``nn.Sequential(Linear(1, H), ReLU(), Linear(H, 1))``, a netatlas ``Net`` with
         ``net.is_shallow_univariate()``, or the parameters themselves.
 
@@ -237,9 +239,9 @@ def to_spline(model_or_params) -> Spline:
     >>> to_spline(([0.0], [2.0], [3.0], 1.0)).offset  # a w = 0 neuron is the constant 3 relu(2)
     7.0
     """
-    if isinstance(model_or_params, Spline):
-        return model_or_params
-    p = as_params(model_or_params, caller="to_spline")
+    if isinstance(net, Spline):
+        return net
+    p = as_params(net, caller="to_spline")
     zero = p.w == 0
     safe_w = np.where(zero, 1.0, p.w)
     beta = np.where(zero, np.inf, -p.b / safe_w)

@@ -2,7 +2,7 @@
 first/second-layer scale ratio and width (kernel regime -> natural cubic spline, adaptive regime ->
 linear interpolant with breakpoints at the data).
 
-NOTE [kernel limit]
+# NOTE [kernel limit]
     With the first layer frozen, gradient flow from v = 0 converges to the minimum-norm v that
     interpolates. For |w_i| = 1 that minimises sum_i mu_i^2 over splines with breakpoints beta_i; with
     breakpoints spread uniformly (density H / (b - a) on [a, b]) this is a Riemann sum of

@@ -47,7 +47,7 @@ def configs(seeds, quick: bool) -> list[dict]:
 
 def run_part(config: dict) -> dict:
     """One sweep config ``{"part", "seed", "quick"}`` -> JSON-able measurements."""
-    from netatlas.dynamics import torch_threads
+    from netatlas._threads import torch_threads
 
     with torch_threads(1):
         return {"validate": _validate, "theory": _theory}[config["part"]](int(config["seed"]), bool(config["quick"]))

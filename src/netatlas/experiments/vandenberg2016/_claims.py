@@ -44,7 +44,7 @@ def configs(seeds, quick: bool) -> list[dict]:
 
 def run_part(config: dict) -> dict:
     """One sweep config ``{"part", "seed", "quick"}`` -> JSON-able measurements."""
-    from netatlas.dynamics import torch_threads
+    from netatlas._threads import torch_threads
 
     with torch_threads(1):
         return {"zones": _zones, "c5": _c5, "scale": _scale, "c6": _c6, "c7": _c7, "regions": _regions}[

@@ -36,11 +36,11 @@ def model_zones(model, spec, data, n, loss, eps, zone_width, out, threads, split
     import numpy as np
     from scipy.stats import spearmanr
 
+    from netatlas._threads import torch_threads
     from netatlas.dynamics import (
         boundary_distance,
         gradient_concentration,
         per_sample_gradient_norms,
-        torch_threads,
         unit_distances,
         zone_membership,
     )

@@ -9,12 +9,12 @@ import torch
 from typer.testing import CliRunner
 
 import netatlas
+from netatlas._threads import torch_threads
 from netatlas.dynamics import (
     gradient_concentration,
     hyperplane_distances,
     per_sample_gradient_norms,
     scale_model,
-    torch_threads,
     zone_width,
 )
 from netatlas.experiments.vandenberg2016 import (
