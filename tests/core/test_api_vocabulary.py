@@ -62,7 +62,8 @@ def test_splines_old_keyword_warns():
     with pytest.warns(DeprecationWarning, match="'model_or_params' is now called 'net'"):
         old = to_spline(model_or_params=params)
     new = to_spline(params)
-    assert old.breakpoints.tolist() == new.breakpoints.tolist() and old.delta_slopes.tolist() == new.delta_slopes.tolist()
+    assert old.breakpoints.tolist() == new.breakpoints.tolist()
+    assert old.delta_slopes.tolist() == new.delta_slopes.tolist()
 
 
 def test_torch_threads_left_the_dynamics_exports_but_still_works_with_a_warning():
