@@ -239,3 +239,13 @@ def test_note_blocks_have_one_spelling():
                  for i, line in enumerate(p.read_text().splitlines(), 1)
                  if block.match(line) and not re.fullmatch(r"\s*# NOTE \[[^\]]+\]", line)]
     assert not offenders, offenders
+
+
+def test_the_architecture_page_maps_every_module():
+    """docs/architecture.md's module map names every module (a package's ``__init__.py`` by its package)."""
+    page = (SRC.parent / "docs" / "architecture.md").read_text()
+    root = SRC / "netatlas"
+    modules = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py"))
+               if p.name != "__init__.py" or p.parent == root]
+    missing = [m for m in modules if f"    {m} " not in page]
+    assert not missing, f"add these modules to the module map of docs/architecture.md: {missing}"
