@@ -76,3 +76,12 @@ def test_torch_threads_left_the_dynamics_exports_but_still_works_with_a_warning(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         import netatlas.dynamics  # noqa: F401  (importing the package itself does not warn)
+
+
+def test_infinite_width_names_are_distinct_from_the_lens_and_the_old_ones_warn():
+    from netatlas.metric import infinite_width
+
+    assert not {"metric", "volume_element", "scalar_curvature"} & set(infinite_width.__all__)
+    for old in ("metric", "volume_element", "scalar_curvature"):
+        with pytest.warns(DeprecationWarning, match=f"infinite_width.{old} is deprecated.*limit_{old}"):
+            assert getattr(infinite_width, old) is getattr(infinite_width, f"limit_{old}")

@@ -39,10 +39,10 @@ def _radial(rs, d=2):
 
 
 def test_check_values_paper():
-    vol = iw.volume_element(_radial([0.0, 0.7, 2.0]))
+    vol = iw.limit_volume_element(_radial([0.0, 0.7, 2.0]))
     np.testing.assert_allclose(vol.numpy(), [0.36755, 0.27705, 0.10024], atol=6e-6)
-    np.testing.assert_allclose(iw.volume_element(torch.zeros(1, 5)).numpy(), [0.08190], atol=6e-6)
-    R = iw.scalar_curvature(_radial([0.5, 1.0, 2.0, 4.0]))
+    np.testing.assert_allclose(iw.limit_volume_element(torch.zeros(1, 5)).numpy(), [0.08190], atol=6e-6)
+    R = iw.limit_scalar_curvature(_radial([0.5, 1.0, 2.0, 4.0]))
     np.testing.assert_allclose(R.numpy(), [-0.2799, -0.9366, -2.5259, -5.6643], atol=6e-5)
 
 
@@ -52,10 +52,10 @@ def test_erf_closed_forms(s, z):
     r2 = (x**2).sum(1)
     q = 1 + 2 * z**2 + 2 * s**2 * r2
     R = -2 * math.pi * s**2 * r2 / ((1 + 2 * z**2) * torch.sqrt(q))
-    torch.testing.assert_close(iw.scalar_curvature(x, "erf", s, z), R, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(iw.limit_scalar_curvature(x, "erf", s, z), R, rtol=1e-9, atol=1e-9)
     vol = (2 * s**2 / math.pi) * math.sqrt(1 + 2 * z**2) * q ** (-(2 + 2) / 4)
-    torch.testing.assert_close(iw.volume_element(x, "erf", s, z), vol, rtol=1e-12, atol=0)
-    g = iw.metric(x, "erf", s, z)
+    torch.testing.assert_close(iw.limit_volume_element(x, "erf", s, z), vol, rtol=1e-12, atol=0)
+    g = iw.limit_metric(x, "erf", s, z)
     torch.testing.assert_close(torch.sqrt(torch.linalg.det(g)), vol, rtol=1e-10, atol=0)
 
 
@@ -65,10 +65,10 @@ def test_quadrature_equals_erf_closed_form(s, z, r, d):
     x = torch.zeros(1, d, dtype=torch.float64)
     x[0, -1] = r
     erf = lambda u: torch.erf(u / math.sqrt(2))  # noqa: E731
-    torch.testing.assert_close(iw.metric(x, erf, s, z), iw.metric(x, "erf", s, z), rtol=1e-7, atol=1e-10)
+    torch.testing.assert_close(iw.limit_metric(x, erf, s, z), iw.limit_metric(x, "erf", s, z), rtol=1e-7, atol=1e-10)
     torch.testing.assert_close(
-        iw.volume_element(x, erf, s, z, log=True),
-        iw.volume_element(x, "erf", s, z, log=True),
+        iw.limit_volume_element(x, erf, s, z, log=True),
+        iw.limit_volume_element(x, "erf", s, z, log=True),
         rtol=1e-7,
         atol=1e-9,
     )
@@ -78,7 +78,7 @@ def test_quadrature_curvature_equals_erf():
     x = _radial([0.5, 1.0, 2.0])
     erf = lambda u: torch.erf(u / math.sqrt(2))  # noqa: E731
     torch.testing.assert_close(
-        iw.scalar_curvature(x, erf), iw.scalar_curvature(x, "erf"), rtol=1e-6, atol=1e-8
+        iw.limit_scalar_curvature(x, erf), iw.limit_scalar_curvature(x, "erf"), rtol=1e-6, atol=1e-8
     )
 
 
@@ -101,19 +101,19 @@ def test_monte_carlo_finite_width(act, s, z):
     contributions = _unit_contributions(phi, x)
     torch.testing.assert_close(g_mc, contributions.mean(1), rtol=1e-10, atol=1e-12)
     se = contributions.std(1) / math.sqrt(n)
-    g_inf = iw.metric(x, act, s, z)
+    g_inf = iw.limit_metric(x, act, s, z)
     z_scores = ((g_mc - g_inf) / se.clamp_min(1e-12)).abs()
     assert float(z_scores.max()) < 5.0, z_scores
     vol_mc = _as_torch(netatlas.metric.volume_element)(phi, x, log=False)
-    torch.testing.assert_close(vol_mc, iw.volume_element(x, act, s, z), rtol=0.06, atol=0)  # ~3 SE
+    torch.testing.assert_close(vol_mc, iw.limit_volume_element(x, act, s, z), rtol=0.06, atol=0)  # ~3 SE
 
 
 def test_relu_is_flat_and_euclidean():
     x = torch.randn(5, 4, dtype=torch.float64)
     torch.testing.assert_close(
-        iw.metric(x, "relu", 2.0, 1.0), 2.0 * torch.eye(4, dtype=torch.float64).expand(5, 4, 4)
+        iw.limit_metric(x, "relu", 2.0, 1.0), 2.0 * torch.eye(4, dtype=torch.float64).expand(5, 4, 4)
     )
-    assert torch.all(iw.scalar_curvature(x[:, :2], "relu") == 0)
+    assert torch.all(iw.limit_scalar_curvature(x[:, :2], "relu") == 0)
 
 
 @pytest.mark.parametrize("act", ["erf", "tanh", "gelu"])
@@ -122,25 +122,25 @@ def test_spherical_symmetry(act):
     x = torch.randn(6, 4, generator=g, dtype=torch.float64)
     Q, _ = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=torch.float64))
     y = x @ Q.T
-    torch.testing.assert_close(iw.volume_element(y, act), iw.volume_element(x, act))
-    torch.testing.assert_close(iw.metric(y, act), Q @ iw.metric(x, act) @ Q.T)
+    torch.testing.assert_close(iw.limit_volume_element(y, act), iw.limit_volume_element(x, act))
+    torch.testing.assert_close(iw.limit_metric(y, act), Q @ iw.limit_metric(x, act) @ Q.T)
     if act != "erf":
         return
-    R1 = iw.scalar_curvature(x[:, :2], act)
+    R1 = iw.limit_scalar_curvature(x[:, :2], act)
     c, s_ = math.cos(0.7), math.sin(0.7)
     rot = torch.tensor([[c, -s_], [s_, c]], dtype=torch.float64)
-    torch.testing.assert_close(iw.scalar_curvature(x[:, :2] @ rot.T, act), R1)
+    torch.testing.assert_close(iw.limit_scalar_curvature(x[:, :2] @ rot.T, act), R1)
 
 
 def test_validation():
     with pytest.raises(ValueError, match="activation must be one of"):
-        iw.metric(torch.zeros(1, 2), "swishy")
+        iw.limit_metric(torch.zeros(1, 2), "swishy")
     with pytest.raises(ValueError, match="sigma_w > 0"):
-        iw.volume_element(torch.zeros(1, 2), "erf", 0.0)
+        iw.limit_volume_element(torch.zeros(1, 2), "erf", 0.0)
     with pytest.raises(ValueError, match="shape \\(B, d\\)"):
-        iw.metric(torch.zeros(2))
+        iw.limit_metric(torch.zeros(2))
     with pytest.raises(ValueError, match="needs 2-D inputs"):
-        iw.scalar_curvature(torch.zeros(1, 3))
+        iw.limit_scalar_curvature(torch.zeros(1, 3))
 
 
 @pytest.mark.parametrize("act", ["erf", "tanh"])
@@ -153,6 +153,6 @@ def test_monte_carlo_curvature(act):
             for s in range(4)
         ]
     )
-    R_inf = iw.scalar_curvature(x, act, 1.2, 0.8)
+    R_inf = iw.limit_scalar_curvature(x, act, 1.2, 0.8)
     tolerance = 4 * R.std(0) / 2 + 0.01 * R_inf.abs()
     assert torch.all((R.mean(0) - R_inf).abs() < tolerance), (R.mean(0), R_inf, tolerance)

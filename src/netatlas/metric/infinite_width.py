@@ -41,9 +41,9 @@ from netatlas.metric._features import FeatureMap
 from netatlas.metric._metric import to_numpy
 
 __all__ = [
-    "metric",
-    "volume_element",
-    "scalar_curvature",
+    "limit_metric",
+    "limit_volume_element",
+    "limit_scalar_curvature",
     "random_features",
     "ACTIVATIONS",
     "HERMITE_MAX_VARIANCE",
@@ -144,7 +144,7 @@ def _coefficients(r2, activation, sigma_w, sigma_b, n_quadrature):
     return s2 * e0[:n], s2**2 * (e2[n:] - v_b * e0[n:]) / v_b**2
 
 
-def metric(
+def limit_metric(
     x,
     activation: str | Callable = "erf",
     sigma_w: float = 1.0,
@@ -173,17 +173,17 @@ def metric(
     Examples
     --------
     >>> import torch
-    >>> metric(torch.zeros(1, 2)).round(4)   # (2/pi) / sqrt(3) I at the origin
+    >>> limit_metric(torch.zeros(1, 2)).round(4)   # (2/pi) / sqrt(3) I at the origin
     array([[[0.3676, 0.    ],
             [0.    , 0.3676]]])
     """
-    x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "metric")
+    x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "limit_metric")
     A, B = _coefficients((x * x).sum(-1), activation, sigma_w, sigma_b, n_quadrature)
     eye = torch.eye(x.shape[1], dtype=x.dtype)
     return to_numpy(A[:, None, None] * eye + B[:, None, None] * x[:, :, None] * x[:, None, :])
 
 
-def volume_element(
+def limit_volume_element(
     x,
     activation: str | Callable = "erf",
     sigma_w: float = 1.0,
@@ -208,12 +208,12 @@ def volume_element(
     Examples
     --------
     >>> import torch
-    >>> volume_element(torch.tensor([[0.0, 0.0], [0.7, 0.0], [0.0, 2.0]])).round(4)
+    >>> limit_volume_element(torch.tensor([[0.0, 0.0], [0.7, 0.0], [0.0, 2.0]])).round(4)
     array([0.3676, 0.277 , 0.1002])
-    >>> volume_element(torch.zeros(1, 5)).round(4)
+    >>> limit_volume_element(torch.zeros(1, 5)).round(4)
     array([0.0819])
     """
-    x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "volume_element")
+    x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "limit_volume_element")
     r2 = (x * x).sum(-1)
     A, B = _coefficients(r2, activation, sigma_w, sigma_b, n_quadrature)
     d = x.shape[1]
@@ -221,7 +221,7 @@ def volume_element(
     return to_numpy(log_vol if log else torch.exp(log_vol))
 
 
-def scalar_curvature(
+def limit_scalar_curvature(
     x,
     activation: str | Callable = "erf",
     sigma_w: float = 1.0,
@@ -251,12 +251,12 @@ def scalar_curvature(
     Examples
     --------
     >>> import torch
-    >>> scalar_curvature(torch.tensor([[0.5, 0.0], [1.0, 0.0], [0.0, 2.0], [4.0, 0.0]])).round(4)
+    >>> limit_scalar_curvature(torch.tensor([[0.5, 0.0], [1.0, 0.0], [0.0, 2.0], [4.0, 0.0]])).round(4)
     array([-0.2799, -0.9366, -2.5259, -5.6643])
     """
-    x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "scalar_curvature")
+    x = _check(x, activation, sigma_w, sigma_b, n_quadrature, "limit_scalar_curvature")
     if x.shape[1] != 2:
-        raise ValueError(f"infinite_width.scalar_curvature: needs 2-D inputs; got d={x.shape[1]}")
+        raise ValueError(f"infinite_width.limit_scalar_curvature: needs 2-D inputs; got d={x.shape[1]}")
     if activation == "relu":
         return np.zeros(x.shape[0], dtype=np.float64)
 
@@ -302,7 +302,7 @@ def random_features(
     >>> import numpy as np, torch, netatlas
     >>> phi = random_features(2, 20000, seed=0)
     >>> g = netatlas.metric.metric(phi, torch.zeros(1, 2))
-    >>> bool(np.allclose(g, metric(torch.zeros(1, 2)), atol=0.01))
+    >>> bool(np.allclose(g, limit_metric(torch.zeros(1, 2)), atol=0.01))
     True
     """
     from netatlas.nets import SMOOTH, Activation
@@ -327,3 +327,17 @@ def random_features(
     return FeatureMap(
         fn, (n_inputs,), scale, torch.float64, (W, b, act), f"random {activation} layer, width {width}"
     )
+
+
+_RENAMED = {"metric": "limit_metric", "volume_element": "limit_volume_element",
+            "scalar_curvature": "limit_scalar_curvature"}  # distinct from netatlas.metric's own (issue 25.2)
+
+
+def __getattr__(name: str):
+    """The old names, kept for one release with a DeprecationWarning."""
+    if name in _RENAMED:
+        from netatlas._deprecate import warn_moved
+
+        warn_moved(f"netatlas.metric.infinite_width.{name}", f"netatlas.metric.infinite_width.{_RENAMED[name]}")
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

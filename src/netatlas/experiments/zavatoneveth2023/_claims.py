@@ -83,15 +83,16 @@ def _closed(seed, quick):
     rng = np.random.default_rng(seed)
     uv = torch.from_numpy(np.stack([rng.uniform(0.4, 2.7, 16), rng.uniform(-3, 3, 16)], 1))
     out["sphere_R"] = scalar_curvature(_sphere, uv).tolist()
-    out["volume_check"] = {f"{d},{r}": float(iw.volume_element(torch.tensor([[r] + [0.0] * (d - 1)]))[0])
+    out["volume_check"] = {f"{d},{r}": float(iw.limit_volume_element(torch.tensor([[r] + [0.0] * (d - 1)]))[0])
                            for d, r in VOLUME_CHECK}
-    out["curvature_check"] = {f"{r}": float(iw.scalar_curvature(torch.tensor([[0.0, r]]))[0]) for r in CURVATURE_CHECK}
+    out["curvature_check"] = {f"{r}": float(iw.limit_scalar_curvature(torch.tensor([[0.0, r]]))[0])
+                              for r in CURVATURE_CHECK}
     # symmetry: g(Qx) = Q g(x) Q^T for a rotation Q, and g = A I + B x x^T
     angle = rng.uniform(0, 2 * np.pi)
     q = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     x = rng.uniform(-2, 2, (32, 2))
     for act in ("erf", "tanh"):
-        g, gq = iw.metric(x, act), iw.metric(x @ q.T, act)
+        g, gq = iw.limit_metric(x, act), iw.limit_metric(x @ q.T, act)
         out[f"rotation_error_{act}"] = float(np.abs(gq - q @ g @ q.T).max() / np.abs(g).max())
     # Monte Carlo: random networks of two widths (16x apart) per seed against the closed forms along a ray;
     # the error of a width-n average is O(1/sqrt n), so it should shrink ~4x
@@ -100,9 +101,9 @@ def _closed(seed, quick):
     direction = rng.standard_normal(2)
     direction /= np.linalg.norm(direction)
     ray = torch.from_numpy(r[:, None] * direction[None, :])
-    g_cf, vol_cf = iw.metric(ray, "erf"), iw.volume_element(ray, "erf")
+    g_cf, vol_cf = iw.limit_metric(ray, "erf"), iw.limit_volume_element(ray, "erf")
     curv_ray = ray[1:]
-    r_cf = iw.scalar_curvature(curv_ray, "erf")
+    r_cf = iw.limit_scalar_curvature(curv_ray, "erf")
     out["mc_widths"] = list(widths)
     out["mc"] = []
     for width in widths:
@@ -118,7 +119,7 @@ def _closed(seed, quick):
     relu = iw.random_features(2, width, "relu", seed=seed)
     g_relu = metric(relu, ray[1:])
     out["relu_metric_error"] = float(np.abs(g_relu - 0.5 * np.eye(2)).max())
-    out["relu_closed_curvature"] = float(np.abs(iw.scalar_curvature(ray[1:], "relu")).max())
+    out["relu_closed_curvature"] = float(np.abs(iw.limit_scalar_curvature(ray[1:], "relu")).max())
     out["curve"] = {"r": r.tolist(), "volume": vol_cf.tolist(), "volume_mc": vol_mc.tolist(),
                     "curvature": [float("nan")] + r_cf.tolist(), "curvature_mc": [float("nan")] + r_mc.tolist()}
     return out
@@ -196,20 +197,20 @@ def build(records, settings) -> Reproduction:
                             "g(Qx) = Q g(x) Q^T to 1e-12 for a random rotation Q (erf closed form; tanh by "
                             "quadrature); agreement with random networks is Z6",
                             f"rotation error {describe(rot, digits=3)}", all_true([v < 1e-12 for v in rot]), tuple(rot),
-                            "metric.infinite_width.metric"))
+                            "metric.infinite_width.limit_metric"))
         vol = {k: [c["volume_check"][f"{k[0]},{k[1]}"] for c in closed] for k in VOLUME_CHECK}
         ok = all(abs(v - VOLUME_CHECK[k]) < 5e-6 for k, vs in vol.items() for v in vs)
         claims.append(Claim("Z3", "Check values, erf, s = z = 1: sqrt(det g) = 0.36755, 0.27705, 0.10024 at "
                             "r = 0, 0.7, 2 (d = 2); 0.08190 at r = 0 (d = 5)", "equal to 5 decimals",
                             "; ".join(f"d={k[0]}, r={k[1]}: {vs[0]:.5f}" for k, vs in vol.items()), ok,
-                            tuple(v[0] for v in vol.values()), "metric.infinite_width.volume_element",
+                            tuple(v[0] for v in vol.values()), "metric.infinite_width.limit_volume_element",
                             "Deterministic (no seed dependence)."))
         cur = {r: [c["curvature_check"][f"{r}"] for c in closed] for r in CURVATURE_CHECK}
         ok = all(abs(v - CURVATURE_CHECK[r]) < 5e-5 for r, vs in cur.items() for v in vs)
         claims.append(Claim("Z4", "Check values of R (erf, s = z = 1, d = 2): -0.2799, -0.9366, -2.5259, -5.6643 "
                             "at r = 0.5, 1, 2, 4 (closed form R = -2 pi s^2 r^2 / ((1 + 2 z^2) sqrt q))",
                             "equal to 4 decimals", "; ".join(f"r={r}: {vs[0]:.4f}" for r, vs in cur.items()), ok,
-                            tuple(v[0] for v in cur.values()), "metric.infinite_width.scalar_curvature (Brioschi "
+                            tuple(v[0] for v in cur.values()), "metric.infinite_width.limit_scalar_curvature (Brioschi "
                             "on the closed-form metric, autodiff)"))
         relu = [c["relu_metric_error"] for c in closed]
         claims.append(Claim("Z5", "ReLU: g = (s^2/2) I — flat (curvature needs C^3 activations)",
@@ -219,7 +220,7 @@ def build(records, settings) -> Reproduction:
                             all_true([v < 5 / math.sqrt(closed[0]["mc_width"]) for v in relu])
                             and all(c["relu_closed_curvature"] == 0 for c in closed), tuple(relu),
                             "metric.infinite_width.random_features('relu'), metric.metric, "
-                            "infinite_width.scalar_curvature"))
+                            "infinite_width.limit_scalar_curvature"))
         small = [c["mc"][0] for c in closed]
         large = [c["mc"][-1] for c in closed]
         keys = ("metric_rel_error", "volume_rel_error", "curvature_rel_error")
