@@ -80,6 +80,7 @@ def test_parse_steps_and_bad_input():
         ComplexityTracker({"a": np.zeros((2, 2))}, 0.1, steps=[0]).result()
 
 
+@pytest.mark.slow  # one of the suite's slowest (--durations, > 15 s on one core)
 def test_cli_writes_report(tmp_path):
     from netatlas.cli import main
 

@@ -15,6 +15,7 @@ def _modules(seed=0):
     return encoder, projector
 
 
+@pytest.mark.slow  # one of the suite's slowest (--durations, > 15 s on one core)
 @pytest.mark.parametrize("objective", ["barlow", "simclr"])
 def test_fit_ssl_learns_and_is_deterministic(objective):
     data = netatlas.data.digits(n=400, seed=0)

@@ -37,6 +37,7 @@ def test_regime_init_is_symmetric():
         regime_init(7)
 
 
+@pytest.mark.slow  # one of the suite's slowest (--durations, > 15 s on one core)
 def test_kernel_and_adaptive_regimes_differ():
     # kernel regime (large scale, first layer 10x the second): frozen breakpoints, near the cubic spline;
     # adaptive regime (first layer 100x smaller): breakpoints move, TV(f') the least of any interpolant
@@ -56,6 +57,7 @@ def test_video_gif(tmp_path):
     assert path.suffix == ".gif" and path.stat().st_size > 1000
 
 
+@pytest.mark.slow  # one of the suite's slowest (--durations, > 15 s on one core)
 def test_cli_regimes_and_watch(tmp_path):
     runner = CliRunner()
     out = tmp_path / "regimes"

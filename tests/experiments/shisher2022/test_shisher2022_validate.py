@@ -75,6 +75,7 @@ def run_cli(argv):
     return 0
 
 
+@pytest.mark.slow  # one of the suite's slowest (--durations, > 15 s on one core)
 def test_cli_validate_writes_the_run_directory(tmp_path):
     out = tmp_path / "v"
     assert run_cli(["lowrank", "validate", "--out", str(out), "--n-x", "8", "--n-y", "5", "--k", "1",

@@ -148,6 +148,7 @@ def test_prune_cli_errors():
         main(["dynamics", "prune", "--methods", "loss", "--out", "/tmp/never-written-by-netatlas-tests"])
 
 
+@pytest.mark.slow  # one of the suite's slowest (--durations, > 15 s on one core)
 def test_run_scale_and_zones_write_reports(tmp_path):
     run = run_scale(tmp_path / "scale", mode="quick", n_seeds=2, n=60, epochs=5, init_epochs=2, decay_epochs=2,
                     record_every=1, scales=(1.0, 8.0))

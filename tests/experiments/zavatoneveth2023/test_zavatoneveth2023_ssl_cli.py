@@ -21,6 +21,7 @@ def _app():
     return app
 
 
+@pytest.mark.slow  # one of the suite's slowest (--durations, > 15 s on one core)
 def test_quick_run_writes_summary_and_report(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(_app(), ["magnify-ssl", "ssl", "--quick", "--out", str(out), "--no-progress"])
