@@ -36,7 +36,7 @@ log_after = netatlas.metric.volume_element((model, "1"), points, log=True)
 with torch.no_grad():
     logits = model(points).numpy()
 decision = (logits[:, 1] - logits[:, 0]).reshape(u.shape)    # > 0: class 1
-distance = netatlas.metric.boundary_distance(decision, u, v, points.numpy())
+distance = netatlas.metric.grid_boundary_distance(decision, u, v, points.numpy())
 print(f"Spearman(log volume, distance to boundary): before {spearmanr(log_before, distance)[0]:+.2f}, "
       f"after {spearmanr(log_after, distance)[0]:+.2f}")
 print(f"Spearman(change of log volume, distance): {spearmanr(log_after - log_before, distance)[0]:+.2f}")

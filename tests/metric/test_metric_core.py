@@ -223,7 +223,7 @@ def test_validation_messages():
     bn = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
     with pytest.raises(ValueError, match="training mode"):
         metric(bn, torch.zeros(2, 2))
-    with pytest.raises(TypeError, match="feature_fn must be"):
+    with pytest.raises(TypeError, match="net must be a torch module"):
         metric(3.0, torch.zeros(1, 2))
     with pytest.raises(TypeError, match="plane must be a netatlas.Plane"):
         plane_metric(model, "plane")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DEFAULT_FEATURES", "FEATURES", "FeatureMap", "feature_layer", "is_linear"]
+__all__ = ["DEFAULT_FEATURES", "FEATURES", "InputFeatures", "feature_layer", "is_linear"]
 
 # name -> (label on the page, function of the (B, 2) input)
 FEATURES = {
@@ -36,7 +36,7 @@ def is_linear(features) -> bool:
     return all(f in LINEAR for f in features)
 
 
-class FeatureMap(torch.nn.Module):
+class InputFeatures(torch.nn.Module):
     """(B, 2) points -> (B, k) features, in the order given (no parameters)."""
 
     def __init__(self, features):
@@ -52,7 +52,7 @@ class FeatureMap(torch.nn.Module):
 
 def feature_layer(features) -> torch.nn.Module | None:
     """The first module of a net on these features: None for (x1, x2) itself, a frozen selection
-    Linear for other coordinate subsets, else a :class:`FeatureMap`.
+    Linear for other coordinate subsets, else a :class:`InputFeatures`.
 
     >>> feature_layer(["x1", "x2"]) is None, type(feature_layer(["x2"])).__name__
     (True, 'Linear')
@@ -67,4 +67,4 @@ def feature_layer(features) -> torch.nn.Module | None:
                 select.weight[row, LINEAR.index(f)] = 1.0
         select.weight.requires_grad_(False)  # a fixed choice of inputs, never trained
         return select
-    return FeatureMap(features)
+    return InputFeatures(features)

@@ -23,7 +23,7 @@ import torch
 
 from netatlas import Plane, UnsupportedLayerError
 from netatlas.app._config import TRAINING_LOSS
-from netatlas.app._features import FeatureMap
+from netatlas.app._features import InputFeatures
 from netatlas.app._frames import pack
 from netatlas.dynamics import per_sample_gradient_norms, score, subsample, zone_interval
 from netatlas.metric import volume_element
@@ -242,7 +242,7 @@ def units(frame) -> dict:
         h = x
         for module in frame.model:
             h = module(h)
-            if isinstance(module, (torch.nn.Linear, FeatureMap)):
+            if isinstance(module, (torch.nn.Linear, InputFeatures)):
                 continue
             shown = min(h.shape[1], MAX_UNIT_THUMBNAILS)
             v = h[:, :shown].double().numpy().T  # (shown, grid^2)
@@ -272,7 +272,7 @@ def _log_volume(frame, view, points) -> dict:
     """``netatlas.metric.volume_element`` (log) of hidden layer ``view["metric_layer"]`` at ``points``
     (n, 2): the values (NaN where the layer collapses the plane) and their finite range."""
     hidden = [name for name, m in frame.model.named_children()
-              if not isinstance(m, (torch.nn.Linear, FeatureMap))]  # activation modules = hidden layers
+              if not isinstance(m, (torch.nn.Linear, InputFeatures))]  # activation modules = hidden layers
     if not hidden:
         raise Unavailable("the network has no hidden layer; add one to see its volume element")
     layer = view["metric_layer"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["boundary_distance"]
+__all__ = ["grid_boundary_distance"]
 
 
-def boundary_distance(decision, us, vs, points) -> np.ndarray:
+def grid_boundary_distance(decision, us, vs, points) -> np.ndarray:
     """Distance from each point to the zero level set of ``decision`` sampled on a fine grid.
+
+    (Not :func:`netatlas.dynamics.boundary_distance`, which measures the distance to a network's own decision
+    boundary per sample; this one reads a boundary off decision values on a grid.)
 
     Parameters
     ----------
@@ -28,7 +31,7 @@ def boundary_distance(decision, us, vs, points) -> np.ndarray:
     Examples
     --------
     >>> us, vs = np.meshgrid(np.linspace(-1, 1, 201), np.linspace(-1, 1, 201))
-    >>> boundary_distance(us - 0.25, us, vs, np.array([[0.0, 0.0], [1.0, 0.5]])).round(6)
+    >>> grid_boundary_distance(us - 0.25, us, vs, np.array([[0.0, 0.0], [1.0, 0.5]])).round(6)
     array([0.25, 0.75])
     """
     from scipy.spatial import cKDTree

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from netatlas._deprecate import renamed
 from netatlas.metric._metric import _prepare, to_numpy
 
 __all__ = ["scalar_curvature", "scalar_curvature_from_metric"]
@@ -34,15 +35,16 @@ def _check_2d(x, caller):
         )
 
 
-def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> np.ndarray:
+@renamed(feature_fn="net", x="points")
+def scalar_curvature(net, points, *, scale_by_width: bool | None = None) -> np.ndarray:
     """Scalar curvature ``R = 2K`` of the induced metric at each point of a 2-D input space.
 
     Parameters
     ----------
-    feature_fn : Net, torch module, callable or (model, layer_name)
+    net : Net, torch module, callable or (model, layer_name)
         The feature map Phi: R^2 -> R^m (see :func:`netatlas.metric.metric`); it must be twice
         differentiable (piecewise-linear networks are flat, R = 0, inside each linear region).
-    x : Tensor or ndarray of shape (B, 2)
+    points : Tensor or ndarray of shape (B, 2)
         Points of input space.
     scale_by_width : bool, optional
         Scale the features by 1/sqrt(m) (does not change R's sign; R scales by m).
@@ -68,16 +70,16 @@ def scalar_curvature(feature_fn, x, *, scale_by_width: bool | None = None) -> np
     >>> scalar_curvature(lambda x: 5 * x, torch.zeros(1, 2, dtype=torch.float64))   # flat
     array([0.])
     """
-    fm, x = _prepare(feature_fn, x, "scalar_curvature", scale_by_width)
-    _check_2d(x, "scalar_curvature")
-    x = x.to(torch.float64)
+    fm, points = _prepare(net, points, "scalar_curvature", scale_by_width)
+    _check_2d(points, "scalar_curvature")
+    points = points.to(torch.float64)
 
     def one(point):
         return fm.fn(point[None])[0]
 
     first = torch.func.jacfwd(one)
-    J = torch.func.vmap(first)(x)  # (B, m, 2)
-    H = torch.func.vmap(torch.func.jacfwd(first))(x)  # (B, m, 2, 2)
+    J = torch.func.vmap(first)(points)  # (B, m, 2)
+    H = torch.func.vmap(torch.func.jacfwd(first))(points)  # (B, m, 2, 2)
     g = J.mT @ J
     det = g[:, 0, 0] * g[:, 1, 1] - g[:, 0, 1] ** 2
     g_inv = (

@@ -1,6 +1,6 @@
 """Feature maps for the metric lens: turn what the user passes into one batched float function.
 
-``feature_fn`` may be
+The network a metric function takes (its first argument, ``net``) may be
 
 - a :class:`netatlas.nets.Net` or a torch module: the features are its output (flattened);
 - a plain callable ``(B, *input_shape) -> (B, ...)``: used exactly as given (inputs keep their dtype);
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from netatlas._deprecate import renamed
 from netatlas._errors import NetatlasError
 from netatlas.metric._logvol import supports
 from netatlas.nets import Activation, Linear, Net, as_net
@@ -78,31 +79,32 @@ class FeatureMap:
         return math.prod(self.input_shape)
 
 
+@renamed(feature_fn="net")
 def as_feature_map(
-    feature_fn, input_shape, *, scale_by_width: bool | None = None, caller: str = "metric"
+    net, input_shape, *, scale_by_width: bool | None = None, caller: str = "metric"
 ) -> FeatureMap:
-    """Resolve ``feature_fn`` (see the module docstring) for inputs of per-sample ``input_shape``.
+    """Resolve ``net`` (see the module docstring) for inputs of per-sample ``input_shape``.
 
     ``scale_by_width`` defaults to True for ``(model, layer_name)`` and False otherwise.
     """
-    if isinstance(feature_fn, FeatureMap):
-        return feature_fn
+    if isinstance(net, FeatureMap):
+        return net
     input_shape = tuple(int(s) for s in input_shape)
-    if isinstance(feature_fn, tuple):
-        if len(feature_fn) != 2 or not isinstance(feature_fn[1], (str, int)):
+    if isinstance(net, tuple):
+        if len(net) != 2 or not isinstance(net[1], (str, int)):
             raise TypeError(
-                f"{caller}: a tuple feature_fn must be (model, layer_name); got a tuple of "
-                f"{[type(v).__name__ for v in feature_fn]}"
+                f"{caller}: a tuple net must be (model, layer_name); got a tuple of "
+                f"{[type(v).__name__ for v in net]}"
             )
-        model, layer = feature_fn
+        model, layer = net
         scale_by_width = True if scale_by_width is None else bool(scale_by_width)
         if isinstance(model, Net):
             return _net_layer(model, layer, scale_by_width, caller)
         if isinstance(model, nn.Module):
-            net = _try_import(model, input_shape)
-            if net is not None:
+            imported = _try_import(model, input_shape)
+            if imported is not None:
                 try:
-                    return _net_layer(net, layer, scale_by_width, caller)
+                    return _net_layer(imported, layer, scale_by_width, caller)
                 except ValueError:
                     pass  # a layer the IR folded away (Dropout, Flatten): use hooks
             return _module_layer(model, str(layer), input_shape, scale_by_width, caller)
@@ -111,20 +113,20 @@ def as_feature_map(
             f"{type(model).__name__}"
         )
     scale_by_width = bool(scale_by_width)
-    if isinstance(feature_fn, Net):
-        return _from_net(feature_fn, scale_by_width, "output of the Net")
-    if isinstance(feature_fn, nn.Module):
-        _check_eval(feature_fn, caller)
-        net = _try_import(feature_fn, input_shape) if isinstance(feature_fn, nn.Sequential) else None
-        if net is not None:
-            return _from_net(net, scale_by_width, f"output of {type(feature_fn).__name__}")
+    if isinstance(net, Net):
+        return _from_net(net, scale_by_width, "output of the Net")
+    if isinstance(net, nn.Module):
+        _check_eval(net, caller)
+        imported = _try_import(net, input_shape) if isinstance(net, nn.Sequential) else None
+        if imported is not None:
+            return _from_net(imported, scale_by_width, f"output of {type(net).__name__}")
         return _module_fn(
-            feature_fn, input_shape, None, scale_by_width, f"output of {type(feature_fn).__name__}"
+            net, input_shape, None, scale_by_width, f"output of {type(net).__name__}"
         )
-    if callable(feature_fn):
+    if callable(net):
 
         def fn(x):
-            y = feature_fn(x.reshape(x.shape[0], *input_shape))
+            y = net(x.reshape(x.shape[0], *input_shape))
             return y.reshape(y.shape[0], -1)
 
         scale = 1.0
@@ -135,8 +137,8 @@ def as_feature_map(
             fn = lambda x: unscaled(x) * scale  # noqa: E731
         return FeatureMap(fn, input_shape, scale, None, None, "a plain callable")
     raise TypeError(
-        f"{caller}: feature_fn must be a torch module, a netatlas Net, a callable or "
-        f"(model, layer_name); got {type(feature_fn).__name__}"
+        f"{caller}: net must be a torch module, a netatlas Net, a callable or "
+        f"(model, layer_name); got {type(net).__name__}"
     )
 
 

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from netatlas._checks import require_finite
+from netatlas._deprecate import renamed
 from netatlas.metric import _logvol
 from netatlas.metric._features import FeatureMap, as_feature_map
 from netatlas.nets import Net
@@ -202,9 +203,10 @@ def _jacobian_chunks(fm, x, mode, chunk_size):
             yield part, _autodiff_jacobian(fm, x[part], mode)
 
 
+@renamed(feature_fn="net", x="points")
 def jacobian(
-    feature_fn,
-    x,
+    net,
+    points,
     *,
     mode: Literal["auto", "forward", "reverse"] = "auto",
     scale_by_width: bool | None = None,
@@ -214,9 +216,9 @@ def jacobian(
 
     Parameters
     ----------
-    feature_fn : Net, torch module, callable or (model, layer_name)
+    net : Net, torch module, callable or (model, layer_name)
         The feature map Phi (see :mod:`netatlas.metric`).
-    x : Tensor or ndarray of shape (B, *input_shape)
+    points : Tensor or ndarray of shape (B, *input_shape)
         Points of input space.
     mode : {"auto", "forward", "reverse"}
         Forward mode (d JVPs per point), reverse mode (m VJPs), or the cheaper of the two.
@@ -240,8 +242,8 @@ def jacobian(
             [1., 0.]]], dtype=float32)
     """
     _check_mode(mode, "jacobian")
-    fm, x = _prepare(feature_fn, x, "jacobian", scale_by_width)
-    return to_numpy(torch.cat([J for _, J in _jacobian_chunks(fm, x, mode, chunk_size)], 0))
+    fm, points = _prepare(net, points, "jacobian", scale_by_width)
+    return to_numpy(torch.cat([J for _, J in _jacobian_chunks(fm, points, mode, chunk_size)], 0))
 
 
 # -- the metric ------------------------------------------------------------------------------------
@@ -270,9 +272,10 @@ def _metric(fm: FeatureMap, x, mode, chunk_size):
     return out
 
 
+@renamed(feature_fn="net", x="points")
 def metric(
-    feature_fn,
-    x,
+    net,
+    points,
     *,
     mode: Literal["auto", "forward", "reverse"] = "auto",
     scale_by_width: bool | None = None,
@@ -282,11 +285,11 @@ def metric(
 
     Parameters
     ----------
-    feature_fn : Net, torch module, callable or (model, layer_name)
+    net : Net, torch module, callable or (model, layer_name)
         The feature map Phi: R^d -> R^m. For ``(model, layer_name)`` the features are the layer's
         output scaled by ``1/sqrt(width)`` (the paper's ``Phi = n^{-1/2} phi``) unless
         ``scale_by_width=False``.
-    x : Tensor or ndarray of shape (B, *input_shape)
+    points : Tensor or ndarray of shape (B, *input_shape)
         Points of input space.
     mode : {"auto", "forward", "reverse"}
         How J is computed (see NOTE [forward or reverse mode]); the values do not depend on it.
@@ -319,8 +322,8 @@ def metric(
     ((4, 2, 2), dtype('float64'), True)
     """
     _check_mode(mode, "metric")
-    fm, x = _prepare(feature_fn, x, "metric", scale_by_width)
-    return to_numpy(_metric(fm, x, mode, chunk_size))
+    fm, points = _prepare(net, points, "metric", scale_by_width)
+    return to_numpy(_metric(fm, points, mode, chunk_size))
 
 
 # -- log-space route for Nets (NOTE [log-space propagation] in _logvol) -----------------------------
@@ -489,9 +492,10 @@ def _gram_chunks(fm, x, mode, chunk_size):
         yield part, (J.mT @ J if J.shape[2] <= J.shape[1] else J @ J.mT)
 
 
+@renamed(feature_fn="net", x="points")
 def volume_element(
-    feature_fn,
-    x,
+    net,
+    points,
     log: bool = True,
     *,
     mode: Literal["auto", "forward", "reverse"] = "auto",
@@ -529,27 +533,28 @@ def volume_element(
     array([-inf], dtype=float32)
     """
     _check_mode(mode, "volume_element")
-    fm, x = _prepare(feature_fn, x, "volume_element", scale_by_width)
-    m, d = _n_features(fm, x), x.shape[1]
+    fm, points = _prepare(net, points, "volume_element", scale_by_width)
+    m, d = _n_features(fm, points), points.shape[1]
     if m < d:
         warnings.warn(
             f"volume_element: the features have m={m} < d={d} dimensions, so det g = 0; use "
             "pseudo_volume_element (non-zero eigenvalues) or effective_volume instead",
             stacklevel=2,
         )
-        out = torch.full((x.shape[0],), -math.inf, dtype=x.dtype)
+        out = torch.full((points.shape[0],), -math.inf, dtype=points.dtype)
     elif fm.net is not None:
-        out = _log_full_volume(fm, x, chunk_size, "volume_element")
+        out = _log_full_volume(fm, points, chunk_size, "volume_element")
     elif fm.shallow is not None:
-        out = 0.5 * _logdet_psd(_metric(fm, x, mode, chunk_size))
+        out = 0.5 * _logdet_psd(_metric(fm, points, mode, chunk_size))
     else:
-        out = _gram_log_volume(fm, x, mode, chunk_size, d, "volume_element")
+        out = _gram_log_volume(fm, points, mode, chunk_size, d, "volume_element")
     return to_numpy(out if log else torch.exp(out))
 
 
+@renamed(feature_fn="net", x="points")
 def pseudo_volume_element(
-    feature_fn,
-    x,
+    net,
+    points,
     log: bool = True,
     *,
     mode: Literal["auto", "forward", "reverse"] = "auto",
@@ -593,22 +598,23 @@ def pseudo_volume_element(
     array([2.])
     """
     _check_mode(mode, "pseudo_volume_element")
-    fm, x = _prepare(feature_fn, x, "pseudo_volume_element", scale_by_width)
-    tol = RANK_TOLERANCE.get(x.dtype, 1e-5) if rank_tolerance is None else float(rank_tolerance)
+    fm, points = _prepare(net, points, "pseudo_volume_element", scale_by_width)
+    tol = RANK_TOLERANCE.get(points.dtype, 1e-5) if rank_tolerance is None else float(rank_tolerance)
     if fm.net is not None:
-        out = _log_rank_volume(fm, x, math.sqrt(tol), chunk_size, "pseudo_volume_element")
+        out = _log_rank_volume(fm, points, math.sqrt(tol), chunk_size, "pseudo_volume_element")
         return to_numpy(out if log else torch.exp(out))
-    out = torch.empty(x.shape[0], dtype=x.dtype)
-    for part, G in _gram_chunks(fm, x, mode, chunk_size):
+    out = torch.empty(points.shape[0], dtype=points.dtype)
+    for part, G in _gram_chunks(fm, points, mode, chunk_size):
         ev = torch.linalg.eigvalsh(G)
         keep = ev > tol * ev[:, -1:].clamp_min(0)
         out[part] = 0.5 * torch.where(keep, torch.log(ev.clamp_min(1e-300)), 0.0).sum(-1)
     return to_numpy(out if log else torch.exp(out))
 
 
+@renamed(feature_fn="net", x="points")
 def effective_volume(
-    feature_fn,
-    x,
+    net,
+    points,
     *,
     k: int | Literal["rank"] | None = None,
     scale_by_width: bool = True,
@@ -662,27 +668,27 @@ def effective_volume(
     array([0.3495])
     """
     _check_mode(mode, "effective_volume")
-    fm, x = _prepare(feature_fn, x, "effective_volume", scale_by_width)
-    n_sv = min(_n_features(fm, x), x.shape[1])
+    fm, points = _prepare(net, points, "effective_volume", scale_by_width)
+    n_sv = min(_n_features(fm, points), points.shape[1])
     if k is not None and k != "rank" and not (isinstance(k, (int, np.integer)) and 1 <= k):
         raise ValueError(
             f"effective_volume: k must be a positive integer (at most min(m, d) = {n_sv}) or 'rank'; got {k!r}"
         )
     if k != "rank":
         k = n_sv if k is None else min(int(k), n_sv)
-    tol = RANK_TOLERANCE.get(x.dtype, 1e-5)
+    tol = RANK_TOLERANCE.get(points.dtype, 1e-5)
     if fm.net is not None:
         if k == "rank":
-            out = _log_rank_volume(fm, x, math.sqrt(tol), chunk_size, "effective_volume")
+            out = _log_rank_volume(fm, points, math.sqrt(tol), chunk_size, "effective_volume")
         elif k == n_sv:
-            out = _log_full_volume(fm, x, chunk_size, "effective_volume")
+            out = _log_full_volume(fm, points, chunk_size, "effective_volume")
         else:
-            out = _log_top_singular_values(fm, x, k, chunk_size, "effective_volume")
+            out = _log_top_singular_values(fm, points, k, chunk_size, "effective_volume")
         return to_numpy(out / math.log(10))
     if k == n_sv:
-        return to_numpy(_gram_log_volume(fm, x, mode, chunk_size, n_sv, "effective_volume") / math.log(10))
-    out = torch.empty(x.shape[0], dtype=x.dtype)
-    for part, G in _gram_chunks(fm, x, mode, chunk_size):
+        return to_numpy(_gram_log_volume(fm, points, mode, chunk_size, n_sv, "effective_volume") / math.log(10))
+    out = torch.empty(points.shape[0], dtype=points.dtype)
+    for part, G in _gram_chunks(fm, points, mode, chunk_size):
         if k == "rank":
             # eigenvalues of the Gram matrix are sigma^2; keep those above tol * largest
             ev = torch.linalg.eigvalsh(G)
@@ -715,14 +721,15 @@ def _plane_points(plane, grid, caller):
     return uv, (uv.shape[0],)
 
 
+@renamed(feature_fn="net")
 def plane_metric(
-    feature_fn, plane, grid=64, *, scale_by_width: bool | None = None, chunk_size: int | None = None
+    net, plane, grid=64, *, scale_by_width: bool | None = None, chunk_size: int | None = None
 ) -> np.ndarray:
     """The 2 x 2 metric ``U^T J^T J U`` that a plane slice inherits (2 JVPs per point).
 
     Parameters
     ----------
-    feature_fn : Net, torch module, callable or (model, layer_name)
+    net : Net, torch module, callable or (model, layer_name)
         As in :func:`metric`.
     plane : netatlas.Plane
         The slice ``x(u, v) = origin + u d1 + v d2``; ``U = [d1, d2]`` (flattened) as columns.
@@ -747,15 +754,16 @@ def plane_metric(
     array([[1., 0.],
            [0., 4.]])
     """
-    uv, shape, fm, x, U = _plane_inputs(feature_fn, plane, grid, scale_by_width, "plane_metric")
+    uv, shape, fm, x, U = _plane_inputs(net, plane, grid, scale_by_width, "plane_metric")
     out = torch.empty(x.shape[0], 2, 2, dtype=x.dtype)
     for part, JU in _plane_jacobian_chunks(fm, x, U, chunk_size):
         out[part] = JU.mT @ JU
     return to_numpy(out.reshape(*shape, 2, 2))
 
 
+@renamed(feature_fn="net")
 def plane_volume_element(
-    feature_fn,
+    net,
     plane,
     grid=64,
     log: bool = True,
@@ -798,7 +806,7 @@ def plane_volume_element(
     >>> plane_volume_element(lambda x: x[:, :1], plane, [[0.0, 0.0]])   # the plane folds onto a line
     array([-inf])
     """
-    uv, shape, fm, x, U = _plane_inputs(feature_fn, plane, grid, scale_by_width, "plane_volume_element")
+    uv, shape, fm, x, U = _plane_inputs(net, plane, grid, scale_by_width, "plane_volume_element")
     out = torch.empty(x.shape[0], dtype=x.dtype)
     for part, JU in _plane_jacobian_chunks(fm, x, U, chunk_size):
         out[part] = _log_plane_area(JU)

@@ -170,7 +170,7 @@ def _toy_claim(id, statement, runs, configs_):
                  "distance) < 0",
                  f"near/far ratio trained {describe(after, digits=3)} vs init {describe(before, digits=3)}; "
                  f"Spearman {describe(rho, digits=3)}; train acc. {describe(acc, digits=3)}; magnified in {per}",
-                 all_true(ok), tuple(after), "metric.toy_magnification (volume_element, boundary_distance, "
+                 all_true(ok), tuple(after), "metric.toy_magnification (volume_element, grid_boundary_distance, "
                  "magnification_stats)", "Runs that fail the criterion count against the claim.")
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from netatlas.metric import boundary_distance, effective_volume, volume_element
+from netatlas.metric import effective_volume, grid_boundary_distance, volume_element
 
 __all__ = [
     "TOY_CONFIGS",
@@ -192,14 +192,14 @@ def _toy_run(config, seed, *, n_grid, n_fine, radius_fraction, epochs_scale):
     x_points = torch.from_numpy(points)
     log_before = volume_element(feature, x_points).reshape(us.shape)
     decision_before = _decision(model, points).reshape(us.shape)
-    own_distance = boundary_distance(_decision(model, fine_points).reshape(fus.shape), fus, fvs, points)
+    own_distance = grid_boundary_distance(_decision(model, fine_points).reshape(fus.shape), fus, fvs, points)
     n_epochs = max(1, int(epochs * epochs_scale))
     history = fit(
         model, data, loss="bce", lr=lr, epochs=n_epochs, seed=seed, progress=False, eval_every=n_epochs
     )
     log_after = volume_element(feature, x_points).reshape(us.shape)
     decision_after = _decision(model, points).reshape(us.shape)
-    distance = boundary_distance(_decision(model, fine_points).reshape(fus.shape), fus, fvs, points)
+    distance = grid_boundary_distance(_decision(model, fine_points).reshape(fus.shape), fus, fvs, points)
     radius = radius_fraction * 2 * half
     x_train, y_train = data.x.numpy().astype(np.float64), data.y.numpy()
     with torch.no_grad():

@@ -8,7 +8,7 @@ import torch
 
 import netatlas
 from netatlas.experiments.zavatoneveth2023 import magnification_stats, small_cnn, toy_magnification
-from netatlas.metric import boundary_distance
+from netatlas.metric import grid_boundary_distance
 
 
 def test_boundary_distance_circle():
@@ -16,8 +16,8 @@ def test_boundary_distance_circle():
     us, vs = np.meshgrid(g, g)
     decision = us**2 + vs**2 - 0.5**2
     pts = np.array([[0.0, 0.0], [0.9, 0.0], [0.3, 0.4], [-0.6, -0.8]])
-    np.testing.assert_allclose(boundary_distance(decision, us, vs, pts), [0.5, 0.4, 0.0, 0.5], atol=2e-3)
-    assert np.isnan(boundary_distance(decision + 10, us, vs, pts)).all()
+    np.testing.assert_allclose(grid_boundary_distance(decision, us, vs, pts), [0.5, 0.4, 0.0, 0.5], atol=2e-3)
+    assert np.isnan(grid_boundary_distance(decision + 10, us, vs, pts)).all()
 
 
 def test_magnification_stats_signs():
