@@ -506,7 +506,7 @@ def volume_element(
 
     Parameters
     ----------
-    feature_fn, x, mode, scale_by_width, chunk_size
+    net, points, mode, scale_by_width, chunk_size
         As in :func:`metric`.
     log : bool
         Return ``log sqrt(det g) = 0.5 log det g`` (natural log; default) instead of ``sqrt(det g)``.
@@ -569,7 +569,7 @@ def pseudo_volume_element(
 
     Parameters
     ----------
-    feature_fn, x, mode, scale_by_width, chunk_size
+    net, points, mode, scale_by_width, chunk_size
         As in :func:`metric`.
     log : bool
         Natural log of the result (default).
@@ -625,7 +625,7 @@ def effective_volume(
 
     Parameters
     ----------
-    feature_fn, x, mode, chunk_size
+    net, points, mode, chunk_size
         As in :func:`metric`.
     k : int or "rank", optional
         Number of largest singular values summed (default all ``min(m, d)``). ``"rank"`` sums, at each
@@ -780,7 +780,7 @@ def plane_volume_element(
 
     Parameters
     ----------
-    feature_fn, plane, grid, scale_by_width, chunk_size
+    net, plane, grid, scale_by_width, chunk_size
         As in :func:`plane_metric`.
     log : bool
         Return ``log sqrt(det)`` (natural log; default): ``-inf`` where the plane collapses to a line or a
