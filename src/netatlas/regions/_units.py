@@ -275,7 +275,7 @@ def first_layer_check(net, plane, tol, scale, first=None):
     """``check_resolution`` on the zero lines of ``net``'s first activation node (its input is affine
     on the whole plane), when it comes before any ``Max`` node; ``first``: that layer as a chain's
     (W, b, activation), whose maps are then one small product (no gated pass)."""
-    from netatlas.nets._ir import Max
+    from netatlas.nets import Max
     from netatlas.regions._affine import gated_maps, magnitude_net
     from netatlas.regions._roundoff import roundings
 
