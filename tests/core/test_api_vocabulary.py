@@ -85,3 +85,12 @@ def test_infinite_width_names_are_distinct_from_the_lens_and_the_old_ones_warn()
     for old in ("metric", "volume_element", "scalar_curvature"):
         with pytest.warns(DeprecationWarning, match=f"infinite_width.{old} is deprecated.*limit_{old}"):
             assert getattr(infinite_width, old) is getattr(infinite_width, f"limit_{old}")
+
+
+def test_a_renamed_functions_own_warning_still_points_at_the_callers_line():
+    import netatlas.metric as metric
+    from netatlas.nets import mlp
+
+    with pytest.warns(UserWarning, match="m=1 < d=2") as caught:
+        metric.volume_element(mlp([2, 4, 1], "sigmoid", seed=0), torch.zeros(2, 2))
+    assert caught[0].filename == __file__

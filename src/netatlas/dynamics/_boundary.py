@@ -160,5 +160,5 @@ def boundary_distance(net, points, *, method: Literal["auto", "exact", "linear"]
             return _exact(net, x64)
         except UnsupportedLayerError as exc:  # an op the regions lens cannot read: not applicable
             warnings.warn(f"boundary_distance: exact boundary unavailable ({type(exc).__name__}: {exc}); "
-                          "using the first-order distance", stacklevel=2)
+                          "using the first-order distance", stacklevel=3)  # past @renamed
     return _linear(net, x64)

@@ -539,7 +539,7 @@ def volume_element(
         warnings.warn(
             f"volume_element: the features have m={m} < d={d} dimensions, so det g = 0; use "
             "pseudo_volume_element (non-zero eigenvalues) or effective_volume instead",
-            stacklevel=2,
+            stacklevel=3,  # the caller of volume_element, past the @renamed wrapper
         )
         out = torch.full((points.shape[0],), -math.inf, dtype=points.dtype)
     elif fm.net is not None:
