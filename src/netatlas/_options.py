@@ -49,6 +49,7 @@ __all__ = [
     "through_option",
     "zoom_fraction",
     "zoom_option",
+    "zoomed",
 ]
 
 
@@ -450,3 +451,15 @@ def out_option(command: str | None = None):
 
     where = f"runs/{command.replace(' ', '-')}-<time>" if command else "a new one under runs/"
     return typer.Option(None, "--out", help=f"Run directory (default: {where})")
+
+
+def zoomed(plane, fraction: float, around: str = "A", net=None):
+    """``--zoom F --around X``: ``plane.zoom(F, around=X)``, or around ``plane.around_boundary(net, "A", "B")``
+    for ``--around boundary``."""
+    zoom_fraction(fraction)
+    around = around_value(around)
+    if plane.anchors is None:
+        raise OptionValueError("--zoom needs a plane through three inputs (--through A B C)")
+    if around == "boundary":
+        return plane.zoom(fraction, around=plane.around_boundary(net, "A", "B"))
+    return plane.zoom(fraction, around=around)

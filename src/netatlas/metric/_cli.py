@@ -101,11 +101,11 @@ def _run_user_model(command, model, spec, layer, data, split, n, seed, through, 
         raise options.OptionValueError("--zoom needs a plane through three inputs (--through A B C)")
     _threads(threads)
 
+    from netatlas._options import zoomed
     from netatlas.metric import _plot
     from netatlas.metric._user import metric_map
     from netatlas.nets import load
     from netatlas.regions import RegionLimitError
-    from netatlas.regions._cli import zoomed
     from netatlas.report import RunDir
     from netatlas.slices import Plane
 
@@ -251,14 +251,7 @@ magnify.command("model", help=_MAGNIFY_HELP)(_command("magnify model"))
 
 
 def _piecewise_linear(net) -> bool:
-    from netatlas._errors import UnsupportedLayerError
-    from netatlas.regions._affine import check_piecewise_linear
-
-    try:
-        check_piecewise_linear(net, "metric")
-    except UnsupportedLayerError:
-        return False
-    return True
+    return net.piecewise_linear  # every activation piecewise linear (Max always is): exact regions apply
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from netatlas import _options as options
-from netatlas._options import square_size
+from netatlas._options import square_size, zoomed
 
 
 def parse_plane(net, plane: str | None, through: list[int] | None, data: str | None, split: str = "train"):
@@ -76,20 +76,6 @@ def bounds_for(net, widths) -> tuple[dict, str]:
 def layer_widths(net) -> list[int]:
     """Hidden widths for the bounds: the unit counts of the activation nodes, in order."""
     return [net.nodes[i].size for i in net.activations if net.nodes[i].op.name != "identity"]
-
-
-def zoomed(plane, fraction: float, around: str = "A", net=None):
-    """``--zoom F --around X``: ``plane.zoom(F, around=X)``, or around ``plane.around_boundary(net, "A", "B")``
-    for ``--around boundary``."""
-    from netatlas._options import OptionValueError, around_value, zoom_fraction
-
-    zoom_fraction(fraction)
-    around = around_value(around)
-    if plane.anchors is None:
-        raise OptionValueError("--zoom needs a plane through three inputs (--through A B C)")
-    if around == "boundary":
-        return plane.zoom(fraction, around=plane.around_boundary(net, "A", "B"))
-    return plane.zoom(fraction, around=around)
 
 
 def _python_line(through, zoom, around) -> str:
