@@ -158,9 +158,8 @@ def level_set(complex3d, value: float = 0.0, *, output: int = 0) -> Mesh:
     >>> mesh.n_triangles > 0, cx.level_set(1e6).n_triangles
     (True, 0)
     """
-    from netatlas.regions._complex3d import Complex3D
-
-    if not isinstance(complex3d, Complex3D):
+    # duck-typed: _complex3d imports this module (Complex3D.level_set), so importing it back would be a circle
+    if not all(hasattr(complex3d, name) for name in ("face_vertices", "face_cells", "maps", "n_outputs")):
         raise TypeError(f"level_set: expected a Complex3D (partition of a Volume), got {type(complex3d).__name__}")
     if not (isinstance(output, (int, np.integer)) and 0 <= output < complex3d.n_outputs):
         raise ValueError(f"level_set: output must be an index in [0, {complex3d.n_outputs}); got {output!r}")
