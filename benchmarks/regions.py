@@ -5,6 +5,7 @@
     python benchmarks/regions.py --json out.json --repeat 3
     python benchmarks/regions.py --conv         # LeNet-style AvgPool CNN, 12x12 and 16x16 inputs
     python benchmarks/regions.py --maxpool      # LeNet-5 with max pooling (netatlas alone)
+    python benchmarks/regions.py --peer         # regioncam's own test/example shapes (small, residual, global max)
 
 The ``--conv`` case is a LeNet-style CNN (conv3x3-ReLU-avgpool2, twice, fc 32, fc 10; seeded) on a plane
 through three seeded random images in [0, 1]; regioncam gets the same function unrolled to dense
@@ -30,6 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before NumPy/torch load their t
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -163,20 +165,113 @@ def run_maxpool(half_widths, repeat=3, seed=0):
         row = {"widths": f"lenet5 +-{h:g}", "regions_netatlas": part.num_regions, "seconds_netatlas": t,
                "cpu_seconds_netatlas": c, "regions_per_s_netatlas": part.num_regions / t, "method": part.method,
                "area_error": abs(float(part.areas.sum()) - plane.area) / plane.area}
-        print(f"{row['widths']:<18} {row['regions_netatlas']:>12,} {'-':>12} {t:>8.2f} {'-':>8} "
+        print(f"{row['widths']:<20} {row['regions_netatlas']:>12,} {'-':>12} {1e3 * t:>9.4g} {'-':>9} "
               f"{row['regions_per_s_netatlas']:>11,.0f} {'-':>11} {'-':>6} {'-':>9}", flush=True)
         rows.append(row)
     return rows
 
 
+#: The --peer cases: the shapes of regioncam's own tests and examples (``random_nn``: 2-100 relu;
+#: ``max_pool``/``argmax_pool``: a global max over the last layer; residual blocks ``x + relu(Linear(x))``
+#: as its ``nn.Residual``) and the wide MLPs of the default table.
+PEER_CASES = ("2-8-3", "2-100-relu", "res 2-32-[32]x3-3", "res 2-64-[64]x3-10", "2-64-relu-64-max",
+              "2-32-32-16-max", "2-256-relu-256-max", "2-256-256-256-10", "2-512-512-512-10")
+
+
+def peer_model(name, seed=0):
+    """(torch module for netatlas, regioncam layers of the same float32 function, global max at the end)
+    for one --peer case, with PyTorch's default init: weights and biases uniform in +-1/sqrt(fan_in), the
+    distribution of regioncam's ``Linear::new_uniform`` that its tests use; seeded. A dash between two
+    widths is a ReLU, except before the output layer."""
+    import regioncam
+    import torch
+    from torch import nn
+
+    rc = regioncam.nn
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        residual = re.fullmatch(r"res 2-(\d+)-\[\d+\]x(\d+)-(\d+)", name)
+        if residual:  # Linear, ReLU, k blocks x + relu(Linear(x)), Linear
+            width, n_blocks, n_out = (int(s) for s in residual.groups())
+            model = _residual_mlp(width, n_blocks, n_out)
+            layers = [rc.convert(model.first), rc.ReLU(),
+                      *[rc.Residual(rc.Sequential(rc.convert(lin), rc.ReLU())) for lin in model.blocks],
+                      rc.convert(model.head)]
+            return model.eval(), layers, False
+        pooled = name.endswith("-max")
+        parts = name.removesuffix("-max").split("-")
+        mods, sizes = [], [int(parts[0])]
+        for part in parts[1:]:
+            if part == "relu":
+                mods.append(nn.ReLU())
+                continue
+            if len(sizes) > 1 and not isinstance(mods[-1], nn.ReLU):
+                mods.append(nn.ReLU())
+            sizes.append(int(part))
+            mods.append(nn.Linear(sizes[-2], sizes[-1]))
+    layers = [rc.convert(m) for m in mods]
+    if pooled:
+        mods += [nn.Unflatten(1, (1, sizes[-1])), nn.AdaptiveMaxPool1d(1), nn.Flatten()]
+    return nn.Sequential(*mods).eval(), layers, pooled
+
+
+def _residual_mlp(width, n_blocks, n_out):
+    from torch import nn
+
+    class ResidualMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Linear(2, width)
+            self.blocks = nn.ModuleList(nn.Linear(width, width) for _ in range(n_blocks))
+            self.head = nn.Linear(width, n_out)
+
+        def forward(self, x):
+            h = self.first(x).relu()
+            for lin in self.blocks:
+                h = h + lin(h).relu()
+            return self.head(h)
+
+    return ResidualMLP()
+
+
+def run_peer(names, repeat=3, seed=0):
+    """Each --peer case side by side: netatlas (the net imported once, as a user would) and regioncam
+    (its layers converted once) over [-1, 1]^2, best of ``repeat``."""
+    import regioncam
+
+    import netatlas
+
+    netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 3], seed=0))
+    rows = []
+    for name in names:
+        model, layers, pooled = peer_model(name, seed)
+        net = netatlas.nets.from_torch(model, (2,))
+        plane = netatlas.Plane.square(1.0)
+
+        def rc_run(layers=layers, pooled=pooled):
+            cam = regioncam.Regioncam(1.0)
+            for layer in layers:
+                cam.add(layer)
+            if pooled:
+                cam.max_pool()
+            return cam.num_faces
+
+        timed = _time(lambda net=net, plane=plane: netatlas.regions.partition(net, plane), repeat)
+        row = _compared(name, timed, _time(rc_run, repeat, budget=20.0), plane)
+        rows.append(row)
+        _print_row(row)
+    return rows
+
+
 def _print_header():
-    print(f"{'network':<18} {'regions (na)':>12} {'regions (rc)':>12} {'s (na)':>8} {'s (rc)':>8} "
+    print(f"{'network':<20} {'regions (na)':>12} {'regions (rc)':>12} {'ms (na)':>9} {'ms (rc)':>9} "
           f"{'reg/s (na)':>11} {'reg/s (rc)':>11} {'ratio':>6} {'cpu ratio':>9}")
 
 
 def _print_row(r):
-    print(f"{r['widths']:<18} {r['regions_netatlas']:>12,} {r['regions_regioncam']:>12,} "
-          f"{r['seconds_netatlas']:>8.2f} {r['seconds_regioncam']:>8.2f} {r['regions_per_s_netatlas']:>11,.0f} "
+    print(f"{r['widths']:<20} {r['regions_netatlas']:>12,} {r['regions_regioncam']:>12,} "
+          f"{1e3 * r['seconds_netatlas']:>9.4g} {1e3 * r['seconds_regioncam']:>9.4g} "
+          f"{r['regions_per_s_netatlas']:>11,.0f} "
           f"{r['regions_per_s_regioncam']:>11,.0f} {r['ratio']:>6.1f} {r['cpu_ratio']:>9.1f}", flush=True)
 
 
@@ -194,6 +289,8 @@ def main(argv=None):
     parser.add_argument("--maxpool", nargs="*", type=float, default=None,
                         help="LeNet-5 with max pooling on windows of these half-widths (default 0.02 0.05); "
                              "netatlas only")
+    parser.add_argument("--peer", nargs="*", default=None,
+                        help="regioncam's test/example shapes (default: all of PEER_CASES), ms and counts")
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = [[int(w) for w in s.split("-")] for s in args.sizes]
@@ -208,7 +305,9 @@ def main(argv=None):
             with open(args.json, "w") as fh:
                 json.dump({"rows": rows}, fh, indent=2)
         return 0
-    if args.conv is not None:
+    if args.peer is not None:
+        rows = run_peer(args.peer or PEER_CASES, repeat=args.repeat, seed=args.seed)
+    elif args.conv is not None:
         rows = run_conv(args.conv or [12, 16], repeat=args.repeat, seed=args.seed)
     else:
         rows = run(sizes, repeat=args.repeat, seed=args.seed)
