@@ -17,8 +17,8 @@ from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishin
 from netatlas.regions._sink import RegionSink
 from netatlas.regions._units import normalised_chain, scaled_factors
 
-__all__ = ["chain_layers", "chain_partition", "layer_factors", "next_maps", "reused_buffer", "sparse_columns",
-           "unrolled_layers", "vanishing_bounds"]
+__all__ = ["chain_layers", "chain_partition", "layer_factors", "next_maps", "partition_chain", "reused_buffer",
+           "sparse_columns", "unrolled_layers", "vanishing_bounds"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,23 @@ def chain_layers(net):
     if layers[-1][2] is not None or any(act is None or act.name == "hardtanh" for _, _, act in layers[:-1]):
         return None
     return [(W.numpy(), b.numpy(), act) for W, b, act in layers]
+
+
+def partition_chain(net):
+    """``chain_layers(net)``, also for a plain MLP whose last layer is followed by a relu/leaky_relu/identity
+    activation (regioncam's ``Linear, ReLU``): the activation's output becomes the net's output through an
+    exact identity layer (products by 1 and 0, sums with 0), so the partition takes the chain path."""
+    layers = chain_layers(net)
+    if layers is not None:
+        return layers
+    try:
+        mlp = net.as_mlp()
+    except ValueError:
+        return None
+    if any(act is None or act.name == "hardtanh" for _, _, act in mlp):
+        return None
+    n = mlp[-1][0].shape[0]
+    return [(W.numpy(), b.numpy(), act) for W, b, act in mlp] + [(np.eye(n), np.zeros(n), None)]
 
 
 def _chain_segments(net):
@@ -127,7 +144,13 @@ def _layer_names(net):
     return tuple(net.nodes[i].name for i in net.activations)
 
 
-def chain_partition(net, layers, plane, tol, limits=None) -> Partition:
+def chain_partition(net, layers, plane, tol, limits=None, facts=None) -> Partition:
+    """The chain path on ``layers`` (``partition_chain(net)``); ``facts`` (``_prepared.prepared(net)``)
+    keeps what depends on the net alone between calls."""
+    if facts is None:
+        from netatlas.regions._prepared import PreparedNet
+
+        facts = PreparedNet(net)
     center, xy, off, lab, x_c, d1, d2, diam = plane_frame(plane)
     # every hidden unit in units of its magnitude, the inputs in units of theirs (NOTE [scale-free
     # partitions] in _units)
@@ -143,19 +166,33 @@ def chain_partition(net, layers, plane, tol, limits=None) -> Partition:
     if not hidden:
         out.add(xy, off, lab, [], M)
     else:
-        vanish = vanishing_bounds(net, layers, x_c, d1, d2)
+        vanish = vanishing_bounds(net, layers, x_c, d1, d2, facts.roundings)
         snap_vanishing(M, vanish[0][0], vanish[0][2])  # first layer: mu is the exact magnitude
-        work = {"vanish": vanish, "factors": scaled_factors(layer_factors(net, raw), exps)}
+        work = {"vanish": vanish,
+                "factors": scaled_factors(facts.cached(("layer_factors",), lambda net: layer_factors(net, raw)), exps)}
+        # per level: the next layer's sparse columns and W^T, the same for every call with these unit scalings
+        work.update(facts.cached(("level_matrices", *(e.tobytes() for e in exps)),
+                                 lambda net: _level_matrices(layers)))
         _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
-    return assemble_partition(out, plane, center, sizes, _layer_names(net), tol, "chain")
+    return assemble_partition(out, plane, center, sizes, facts.cached(("layer_names",), _layer_names), tol,
+                              "chain")
 
 
-def vanishing_bounds(net, layers, x_c, d1, d2):
+def _level_matrices(layers):
+    out = {}
+    for level in range(len(layers) - 1):
+        Wn = layers[level + 1][0]
+        out["sparse", level] = sparse_columns(Wn)
+        out["WT", level] = np.ascontiguousarray(Wn.T)
+    return out
+
+
+def vanishing_bounds(net, layers, x_c, d1, d2, K=None):
     """Per layer (the affine output layer included): (mu (3, n), candidate threshold (3, n), K) for
     vanishing units (``_roundoff``, NOTE [vanishing units]). mu bounds the magnitudes of the layer's
     maps on every face: the map computation in absolute values with every slope replaced by the
     largest one. The output layer is never snapped (threshold -1)."""
-    K = roundings(net)
+    K = roundings(net) if K is None else K
     pre = [net.nodes[i].inputs[0] for i in net.activations] + [len(net.nodes) - 1]
     mu = np.abs(np.stack([d1, d2, x_c]))  # (3, n_inputs)
     out = []
@@ -194,9 +231,10 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     ref = cbits[first]
     Wn, bn, _ = layers[level + 1]
     G = next_maps(M, ref, on, off_slope, Wn, bn, work, level, work["factors"][level + 1])
-    WT = np.ascontiguousarray(Wn.T)
     if ("sparse", level) not in work:
         work["sparse", level] = sparse_columns(Wn)
+        work["WT", level] = np.ascontiguousarray(Wn.T)
+    WT = work["WT", level]
     sparse = work["sparse", level]
     n_children = len(cparent)
     log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)

@@ -13,9 +13,10 @@ import numpy as np
 from netatlas.nets import Net, as_net
 from netatlas.regions import _scale
 from netatlas.regions._affine import check_piecewise_linear
-from netatlas.regions._chain import chain_layers, chain_partition
+from netatlas.regions._chain import chain_partition, partition_chain
 from netatlas.regions._graph import graph_partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
+from netatlas.regions._prepared import prepared
 from netatlas.regions._units import first_layer_check, from_size_units, in_size_units, size_exponent
 from netatlas.slices import Plane
 
@@ -38,7 +39,10 @@ def checked_inputs(net, plane, tolerance, method) -> tuple[Net, Plane]:
         raise ValueError(f"partition: plane has {plane.origin.size}-dim inputs but the network expects "
                          f"{net.n_inputs}; build the plane with Plane.through(...) on inputs of the "
                          f"network's shape {net.input_shape}")
-    check_piecewise_linear(net, "partition")
+    facts = prepared(net)
+    if not facts.piecewise_linear_checked:  # the net's activations do not change: checked once per Net
+        check_piecewise_linear(net, "partition")
+        facts.mark_checked()
     return net, plane
 
 
@@ -49,7 +53,8 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     runs): the arguments checked, the estimate and limits set, then the chain path (``_chain``) or the
     graph path (``_graph``). Same parameters as :func:`partition` but ``tiles`` and ``client``."""
     net, plane = checked_inputs(net, plane, tolerance, method)
-    chain = chain_layers(net)
+    facts = prepared(net)
+    chain = facts.cached(("partition_chain",), partition_chain)
     if method == "chain" and chain is None:
         raise ValueError("partition: method='chain' needs a chain of affine layers (Linear/Conv/AvgPool/"
                          "BatchNorm), each group followed by one relu/leaky_relu/identity activation, the last "
@@ -62,20 +67,21 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     e = size_exponent(plane.bounds)
     unit_plane = in_size_units(plane, e)
     first_layer_check(net, unit_plane, float(tolerance), 2.0 ** e, chain[0] if chain is not None else None)
-    limits = _scale.Limits(max_regions, budget, _scale.bytes_per_region(net, net.n_outputs), unit_plane.area, False)
     # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
     # run still stops when the count passes the budget)
     wanted = max_regions is not None or memory_budget != "auto" or chain is None or method == "graph" or progress
+    limits = _scale.Limits(max_regions, budget, facts.bytes_per_region, unit_plane.area, False)
     estimate = _scale.estimate_regions(net, unit_plane) if wanted and limits.cap is not None or progress else None
     if estimate is not None:
         limits.check_estimate(estimate)
     if progress or (progress is None and estimate is not None and estimate > 20_000 and sys.stderr.isatty()):
-        limits = _scale.Limits(max_regions, budget, limits.per_region, unit_plane.area, True)
+        limits = _scale.Limits(max_regions, limits.budget, limits.per_region, unit_plane.area, True)
     try:
         if method == "graph" or chain is None:
             part = graph_partition(net, unit_plane, float(tolerance), limits)
         else:
-            part = chain_partition(net, chain, unit_plane, float(tolerance), limits)
+            part = chain_partition(net, chain, unit_plane, float(tolerance), limits, facts)
     finally:
         limits.close()
     return dataclasses.replace(from_size_units(part, plane, e), net=net)
+

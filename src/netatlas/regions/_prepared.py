@@ -1,0 +1,84 @@
+"""What a partition needs of a net that depends on the net alone, computed once per ``Net``.
+
+A small net's partition takes well under a millisecond of kernel time; walking the IR again on every
+call (the activation check, the chain's layers, the roundings of NOTE [vanishing units], the sparse
+factors, the bytes per region) cost more than that. :func:`prepared` keeps them for as long as the
+``Net`` object lives, keyed on its identity through a weak reference (a ``Net`` is not hashable by
+value and ``functools.lru_cache`` would keep it alive). A ``Net`` is treated as immutable, as every lens
+does: its ops' weights are not changed in place after it is built.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+__all__ = ["PreparedNet", "prepared"]
+
+
+class PreparedNet:
+    """Per-net facts for the partition, each computed on first use.
+
+    Attributes
+    ----------
+    chain : list of (W, b, activation) or None
+        ``_chain.chain_layers(net)``: the dense layers of the chain path, or None.
+    roundings : list of int
+        ``_roundoff.roundings(net)``: K per node.
+    bytes_per_region : int
+        ``_scale.bytes_per_region(net, net.n_outputs)``.
+    """
+
+    def __init__(self, net):
+        self._net = weakref.ref(net)
+        self._values: dict = {}
+
+    def _get(self, key, compute):
+        if key not in self._values:
+            self._values[key] = compute(self._net())
+        return self._values[key]
+
+    @property
+    def piecewise_linear_checked(self) -> bool:
+        return self._values.get("checked", False)
+
+    def mark_checked(self) -> None:
+        self._values["checked"] = True
+
+    @property
+    def chain(self):
+        from netatlas.regions._chain import chain_layers
+
+        return self._get("chain", chain_layers)
+
+    @property
+    def roundings(self):
+        from netatlas.regions._roundoff import roundings
+
+        return self._get("roundings", roundings)
+
+    @property
+    def bytes_per_region(self) -> int:
+        from netatlas.regions._scale import bytes_per_region
+
+        return self._get("bytes_per_region", lambda net: bytes_per_region(net, net.n_outputs))
+
+    def cached(self, key, compute):
+        """``compute(net)`` once per net under ``key`` (a hashable tuple naming what it is)."""
+        return self._get(key, compute)
+
+
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def prepared(net) -> PreparedNet:
+    """The :class:`PreparedNet` of ``net`` (made on first use, dropped with the net).
+
+    >>> from netatlas.nets import from_torch, mlp
+    >>> net = from_torch(mlp([2, 8, 3], seed=0))
+    >>> prepared(net) is prepared(net), prepared(net).roundings
+    (True, [1, 4, 5, 14])
+    """
+    entry = _PREPARED.get(net)
+    if entry is None:
+        entry = _PREPARED[net] = PreparedNet(net)
+    return entry
