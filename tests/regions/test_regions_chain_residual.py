@@ -72,3 +72,45 @@ def test_prepared_facts_are_per_net_and_dropped_with_it():
     del net, facts
     gc.collect()
     assert len(_PREPARED) == n - 1
+
+
+def _max_net(seed, widths, n_windows=1, duplicate=False, act="relu"):
+    torch.manual_seed(seed)
+    mods = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        mods.append(nn.Linear(a, b))
+        if i < len(widths) - 2:
+            mods.append(nn.ReLU() if act == "relu" else nn.LeakyReLU(0.2))
+    mods = [m.double() for m in mods]
+    if duplicate:  # equal output units (an exact tie everywhere), and a unit equal to another up to round-off
+        last = mods[-1]
+        with torch.no_grad():
+            last.weight[1], last.bias[1] = last.weight[0], last.bias[0]
+            last.weight[3], last.bias[3] = last.weight[2] * (1 + 2**-50), last.bias[2] * (1 + 2**-50)
+    n = widths[-1]
+    pool = nn.AdaptiveMaxPool1d(n_windows) if n_windows == 1 else nn.MaxPool1d(n // n_windows)
+    return from_torch(nn.Sequential(*mods, nn.Unflatten(1, (1, n)), pool, nn.Flatten()), (2,))
+
+
+@pytest.mark.parametrize(("seed", "widths", "n_windows", "duplicate", "act"),
+                         [(0, [2, 16, 12], 1, False, "relu"), (1, [2, 10, 10, 8], 1, True, "relu"),
+                          (2, [2, 12, 8], 4, True, "leaky_relu"), (3, [2, 20, 6], 2, False, "relu"),
+                          (4, [2, 8, 8, 16], 1, True, "leaky_relu")])
+def test_max_over_a_chains_outputs_takes_the_chain_path(seed, widths, n_windows, duplicate, act):
+    net = _max_net(seed, widths, n_windows, duplicate, act)
+    plane = Plane.square(1.0)
+    chain = partition(net, plane)
+    graph = partition(net, plane, method="graph")
+    assert chain.method == "chain" and graph.method == "graph"
+    assert chain.max_units_per_layer == graph.max_units_per_layer == (n_windows,)
+    assert chain.max_layer_names == graph.max_layer_names
+    _same_partition(chain, graph)
+    key = lambda p: sorted(zip(map(bytes, np.packbits(p.patterns, axis=1)), map(bytes, p.choices[0]),  # noqa: E731
+                               np.round(p.areas, 9), strict=True))
+    assert [k[:2] for k in key(chain)] == [k[:2] for k in key(graph)]
+    if duplicate:  # the first of equal entries wins, so the duplicates' later copies are never chosen
+        assert not np.isin(chain.choices[0][:, 0], [1, 3]).any() if n_windows == 1 else True
+    points = np.array([chain.polygon(r).mean(axis=0) for r in range(chain.num_regions)])
+    want = net(torch.as_tensor(plane.to_input(points))).numpy()
+    got = np.einsum("roi,ri->ro", chain.output_linear, points) + chain.output_offset
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

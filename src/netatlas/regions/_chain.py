@@ -144,14 +144,17 @@ def _layer_names(net):
     return tuple(net.nodes[i].name for i in net.activations)
 
 
-def chain_partition(net, layers, plane, tol, limits=None, facts=None) -> Partition:
+def chain_partition(net, layers, plane, tol, limits=None, facts=None, finish=None) -> Partition:
     """The chain path on ``layers`` (``partition_chain(net)``); ``facts`` (``_prepared.prepared(net)``)
-    keeps what depends on the net alone between calls."""
+    keeps what depends on the net alone between calls. ``finish(out, frame)``, when given, returns what
+    takes each batch of finished faces (xy, off, lab, packed patterns, output maps (F, 3, n_out), the
+    maps a reused buffer) instead of ``out.add``."""
     if facts is None:
         from netatlas.regions._prepared import PreparedNet
 
         facts = PreparedNet(net)
     center, xy, off, lab, x_c, d1, d2, diam = plane_frame(plane)
+    raw_frame = x_c, d1, d2
     # every hidden unit in units of its magnitude, the inputs in units of theirs (NOTE [scale-free
     # partitions] in _units)
     raw, (layers, exps, (d1, d2, x_c)) = layers, normalised_chain(
@@ -173,6 +176,8 @@ def chain_partition(net, layers, plane, tol, limits=None, facts=None) -> Partiti
         # per level: the next layer's sparse columns and W^T, the same for every call with these unit scalings
         work.update(facts.cached(("level_matrices", *(e.tobytes() for e in exps)),
                                  lambda net: _level_matrices(layers)))
+        if finish is not None:  # the output layer keeps the net's scale: the frame before the inputs' scaling
+            work["finish"] = finish(out, (*raw_frame, tol, diam))
         _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
     return assemble_partition(out, plane, center, sizes, facts.cached(("layer_names",), _layer_names), tol,
                               "chain")
@@ -249,7 +254,9 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
         sub_pat = [p[c0:c1] for p in cpat]
-        if level + 1 == len(layers) - 1:
+        if level + 1 == len(layers) - 1 and "finish" in work:  # e.g. a max over the outputs (``_chainmax``)
+            work["finish"](sub_xy, sub_off, sub_lab, sub_pat, Mc)
+        elif level + 1 == len(layers) - 1:
             out.add(sub_xy, sub_off, sub_lab, sub_pat, Mc.copy())
         else:
             _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work)

@@ -14,6 +14,7 @@ from netatlas.nets import Net, as_net
 from netatlas.regions import _scale
 from netatlas.regions._affine import check_piecewise_linear
 from netatlas.regions._chain import chain_partition, partition_chain
+from netatlas.regions._chainmax import chain_max_partition, max_tail
 from netatlas.regions._graph import graph_partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._prepared import prepared
@@ -55,7 +56,9 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     net, plane = checked_inputs(net, plane, tolerance, method)
     facts = prepared(net)
     chain = facts.cached(("partition_chain",), partition_chain)
-    if method == "chain" and chain is None:
+    # a chain then a max over its outputs: the chain kernels, then the max's split (``_chainmax``)
+    tail = facts.cached(("max_tail",), max_tail) if chain is None else None
+    if method == "chain" and chain is None and tail is None:
         raise ValueError("partition: method='chain' needs a chain of affine layers (Linear/Conv/AvgPool/"
                          "BatchNorm), each group followed by one relu/leaky_relu/identity activation, the last "
                          "one affine; use method='graph'")
@@ -66,10 +69,12 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     # tolerance would merge details of the first layer
     e = size_exponent(plane.bounds)
     unit_plane = in_size_units(plane, e)
-    first_layer_check(net, unit_plane, float(tolerance), 2.0 ** e, chain[0] if chain is not None else None)
+    first = chain[0] if chain is not None else tail[1][0] if tail is not None else None
+    first_layer_check(net, unit_plane, float(tolerance), 2.0 ** e, first)
     # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
     # run still stops when the count passes the budget)
-    wanted = max_regions is not None or memory_budget != "auto" or chain is None or method == "graph" or progress
+    on_chain = method != "graph" and (chain is not None or tail is not None)
+    wanted = max_regions is not None or memory_budget != "auto" or not on_chain or progress
     limits = _scale.Limits(max_regions, budget, facts.bytes_per_region, unit_plane.area, False)
     estimate = _scale.estimate_regions(net, unit_plane) if wanted and limits.cap is not None or progress else None
     if estimate is not None:
@@ -77,7 +82,9 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     if progress or (progress is None and estimate is not None and estimate > 20_000 and sys.stderr.isatty()):
         limits = _scale.Limits(max_regions, limits.budget, limits.per_region, unit_plane.area, True)
     try:
-        if method == "graph" or chain is None:
+        if method != "graph" and tail is not None:
+            part = chain_max_partition(net, tail, unit_plane, float(tolerance), limits, prepared(tail[0]))
+        elif method == "graph" or chain is None:
             part = graph_partition(net, unit_plane, float(tolerance), limits)
         else:
             part = chain_partition(net, chain, unit_plane, float(tolerance), limits, facts)

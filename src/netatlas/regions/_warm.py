@@ -12,7 +12,7 @@ __all__ = ["warm_kernels"]
 
 def warm_kernels() -> float:
     """Run a tiny partition through every kernel (split, child maps, areas, locate, boundary, level set,
-    lines, max pooling, conv layers, local complexity); return the seconds it took.
+    lines, max pooling, a global max, conv layers, local complexity); return the seconds it took.
 
     >>> warm_kernels() >= 0
     True
@@ -42,6 +42,10 @@ def warm_kernels() -> float:
         # average pooling then a conv and a wide linear layer: the chain path's sparse columns and factors
         avg_cnn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(2, 2, 3), nn.ReLU(),
                                 nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+        # a max over a chain's outputs (a global max pool): the chain path's arg-max split and ties test
+        global_max = nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Linear(6, 4), nn.Unflatten(1, (1, 4)),
+                                   nn.AdaptiveMaxPool1d(1), nn.Flatten())
+    partition(global_max)
     rng = np.random.default_rng(0)
     partition(max_cnn, Plane.through(*rng.normal(size=(3, 1, 3, 3)))).decision_boundary()
     partition(avg_cnn, Plane.through(*0.05 * rng.normal(size=(3, 1, 16, 16))))

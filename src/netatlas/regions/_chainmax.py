@@ -1,0 +1,127 @@
+"""A max over the outputs of a chain on the chain path: regioncam's global max pool (``nn.AdaptiveMaxPool1d(1)``
+on the last layer, ``amax``) and any ``Max`` windows over the last layer's outputs.
+
+The chain's finished faces have affine output maps (F, 3, m); a ``Max`` over them splits each face by
+the arg-max's lines (``_maxkernels.split_faces_max``) and its value on each child is the chosen entry's
+map. That is the graph path's last step, on maps the chain kernels made: the same ties rule (entries
+equal up to round-off tie exactly, the first wins: ``_graphmaps._VanishingGraph.max_ties``), the same
+edge labels (the ``Max`` outputs numbered after all pattern columns), the same ``Partition`` fields
+(``choices``, ``max_units_per_layer``, ``max_layer_names``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from numba import njit
+
+from netatlas.nets._ir import Max, Net
+from netatlas.regions._chain import chain_partition, partition_chain
+from netatlas.regions._graph import _Unpacking
+from netatlas.regions._graphmaps import CANDIDATE_SLACK, _VanishingGraph
+from netatlas.regions._maxkernels import split_faces_max
+from netatlas.regions._roundoff import EPS
+
+__all__ = ["max_tail", "chain_max_partition"]
+
+
+def max_tail(net):
+    """(the net without its last node, that net's chain layers) when ``net`` is a chain (with at least one
+    activation) followed by one ``Max`` over its outputs, else None."""
+    last = net.nodes[-1]
+    if not isinstance(last.op, Max) or last.inputs != (len(net.nodes) - 2,) or len(net.nodes) < 4:
+        return None
+    body = Net(net.nodes[:-1])
+    if any(isinstance(net.nodes[i].op, Max) for i in body.nonlinear):
+        return None
+    layers = partition_chain(body)
+    if layers is None or len(layers) < 2:
+        return None
+    return body, layers
+
+
+def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
+    """The partition of ``net`` (a chain then a ``Max``, ``tail = max_tail(net)``) by the chain kernels."""
+    body, layers = tail
+    max_node = len(net.nodes) - 1
+    op = net.nodes[max_node].op
+    index = op.index.numpy()
+    n_out = index.shape[0]
+    counts = [body.nodes[i].size for i in body.activations]
+    base = sum(counts)  # the Max outputs' edge labels follow all pattern columns, as on the graph path
+
+    sink = []
+
+    def finish(out, frame):
+        sink.append(out)
+        x_c, d1, d2, tol, diam = frame
+        vanish = _VanishingGraph(net, x_c, d1, d2)
+        rows = np.arange(n_out)
+        # the candidates of ``max_ties`` (same bound and ratio), found without visiting every pair
+        mu = np.ascontiguousarray(vanish._bound(max_node - 1)[0]) if vanish.net is not None else None
+        ratio = CANDIDATE_SLACK * float(vanish.K[max_node - 1] + 1) * EPS
+
+        def add(xy, off, lab, pat, M):
+            maps, windows = M, index
+            faces = np.flatnonzero(faces_with_tie_candidates(M, index, mu, ratio)) if mu is not None else []
+            if len(faces):  # the graph path's ties rule on those faces, the others as they are
+                states = [_Unpacking(p[faces], n) for p, n in zip(pat, counts, strict=True)]
+                tied, windows = vanish.max_ties(max_node - 1, M[faces], states, index)
+                maps = np.ascontiguousarray(M[:, :, np.where(index >= 0, index, 0)].reshape(len(M), 3, -1))
+                maps[faces] = tied
+            cxy, coff, clab, cparent, cchoice = split_faces_max(xy, off, lab, maps, windows, base, tol, diam)
+            picked = index[rows, cchoice.astype(np.int64)]  # (C, n_out) the chosen input positions
+            values = np.take_along_axis(M[cparent], picked[:, None, :], axis=2)
+            out.add(cxy, coff, clab, [p[cparent] for p in pat] + [cchoice], values)
+
+        return add
+
+    part = chain_partition(body, layers, plane, tol, limits, facts, finish)
+    choices = sink[0].states[len(counts)].array()
+    return dataclasses.replace(part, choices=(choices,), max_units_per_layer=(n_out,),
+                               max_layer_names=(net.nodes[max_node].name,))
+
+
+@njit(cache=True)
+def faces_with_tie_candidates(M, index, mu, ratio):
+    """(F,) bool: faces where ``_maxkernels.tie_candidates`` finds a pair (same test: ``|z_q - z_p| <=
+    ratio (mu_q + mu_p)`` in all three rows, not already equal), found per window by sorting its entries
+    by their constant row and comparing only entries within ``2 ratio max(mu)`` of each other there
+    (n log n per window instead of n^2 pairs)."""
+    F = M.shape[0]
+    n_out, k = index.shape
+    out = np.zeros(F, np.bool_)
+    key = np.empty(k)
+    pos = np.empty(k, np.int64)
+    for f in range(F):
+        for w in range(n_out):
+            n = 0
+            reach = 0.0
+            for j in range(k):
+                if index[w, j] >= 0:
+                    pos[n] = index[w, j]
+                    key[n] = M[f, 2, index[w, j]]
+                    reach = max(reach, 2.0 * ratio * mu[2, index[w, j]])
+                    n += 1
+            order = np.argsort(key[:n])
+            for a in range(n):
+                ia = pos[order[a]]
+                for b in range(a + 1, n):
+                    ib = pos[order[b]]
+                    if key[order[b]] - key[order[a]] > reach:
+                        break
+                    close = True
+                    differ = False
+                    for r in range(3):
+                        d = abs(M[f, r, ib] - M[f, r, ia])
+                        close = close and d <= ratio * (mu[r, ib] + mu[r, ia])
+                        differ = differ or d > 0.0
+                    if close and differ:
+                        out[f] = True
+                        break
+                if out[f]:
+                    break
+            if out[f]:
+                break
+    return out
