@@ -78,8 +78,12 @@ def mlp(
     generator = torch.Generator().manual_seed(seed)
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        # skip_init: nn.Linear's own init would draw from (and advance) the global torch RNG.
-        linear = torch.nn.utils.skip_init(nn.Linear, fan_in, fan_out, bias=bias is not False)
+        # built on the meta device: nn.Linear's own init would draw from (and advance) the global torch RNG;
+        # fresh parameters rather than torch.nn.utils.skip_init, whose to_empty loads sympy (~1 s at start-up)
+        linear = nn.Linear(fan_in, fan_out, bias=bias is not False, device="meta")
+        linear.weight = nn.Parameter(torch.empty(fan_out, fan_in))
+        if linear.bias is not None:
+            linear.bias = nn.Parameter(torch.empty(fan_out))
         with torch.no_grad():
             _init_linear(linear, init, bias, generator)
             linear.weight.mul_(scale)
