@@ -114,3 +114,15 @@ def test_max_over_a_chains_outputs_takes_the_chain_path(seed, widths, n_windows,
     want = net(torch.as_tensor(plane.to_input(points))).numpy()
     got = np.einsum("roi,ri->ro", chain.output_linear, points) + chain.output_offset
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_first_partition_of_an_mlp_loads_no_sympy():
+    """Start-up: building an MLP, importing it and partitioning it in a new process does not load sympy
+    (torch's skip_init did: about a second before the first partition)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, netatlas; net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 8, 8, 2], seed=0)); "
+            "netatlas.regions.partition(net); print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)
+    assert out.stdout.strip() == "False"
