@@ -157,8 +157,10 @@ def chain_partition(net, layers, plane, tol, limits=None, facts=None, finish=Non
     raw_frame = x_c, d1, d2
     # every hidden unit in units of its magnitude, the inputs in units of theirs (NOTE [scale-free
     # partitions] in _units)
-    raw, (layers, exps, (d1, d2, x_c)) = layers, normalised_chain(
-        layers, np.stack([d1, d2, x_c]), [max(map(abs, activation_slopes(act))) for *_, act in layers[:-1]])
+    frame = np.stack([d1, d2, x_c])
+    slopes = [max(map(abs, activation_slopes(act))) for *_, act in layers[:-1]]
+    raw, (layers, exps, (d1, d2, x_c)) = layers, facts.last(("normalised_chain",), frame.tobytes(),
+                                                            lambda: normalised_chain(layers, frame, slopes))
     hidden = layers[:-1]
     sizes = [W.shape[0] for W, _, _ in hidden]
     base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -176,11 +178,18 @@ def chain_partition(net, layers, plane, tol, limits=None, facts=None, finish=Non
         # per level: the next layer's sparse columns and W^T, the same for every call with these unit scalings
         work.update(facts.cached(("level_matrices", *(e.tobytes() for e in exps)),
                                  lambda net: _level_matrices(layers)))
+        if facts.cached(("identity_output",), lambda net: _is_identity(*raw[-1][:2])):
+            work["output_scale"] = np.diag(layers[-1][0]).copy()  # powers of two (NOTE [scale-free partitions])
         if finish is not None:  # the output layer keeps the net's scale: the frame before the inputs' scaling
             work["finish"] = finish(out, (*raw_frame, tol, diam))
         _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
     return assemble_partition(out, plane, center, sizes, facts.cached(("layer_names",), _layer_names), tol,
                               "chain")
+
+
+def _is_identity(W, b):
+    """True for the exact identity output layer ``partition_chain`` appends (or a net's own)."""
+    return W.shape[0] == W.shape[1] and not b.any() and np.array_equal(W, np.eye(W.shape[0]))
 
 
 def _level_matrices(layers):
@@ -232,6 +241,17 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     else:
         cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, M, base[level], tol, diam)
     cpat = [p[cparent] for p in pat] + [cbits]
+    if level + 2 == len(layers) and "output_scale" in work:
+        # the output is this activation's values (an identity output layer, ``partition_chain``): each
+        # child's maps are its parent's gated by its pattern, times the layer's power-of-two unit scales
+        X = np.empty((len(cparent), 3, n))
+        K.gate_into(np.ascontiguousarray(M[cparent]), cbits, on, off_slope, X)
+        X *= work["output_scale"]
+        if "finish" in work:
+            work["finish"](cxy, coff, clab, cpat, X)
+        else:
+            out.add(cxy, coff, clab, cpat, X)
+        return
     first = np.searchsorted(cparent, np.arange(n_faces))
     ref = cbits[first]
     Wn, bn, _ = layers[level + 1]

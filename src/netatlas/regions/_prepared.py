@@ -66,6 +66,16 @@ class PreparedNet:
         """``compute(net)`` once per net under ``key`` (a hashable tuple naming what it is)."""
         return self._get(key, compute)
 
+    def last(self, key, token: bytes, compute):
+        """``compute()`` for the inputs ``token`` names (bytes of the arrays it depends on besides the net),
+        kept for the latest token only: repeated calls on one plane reuse it, other planes cost one entry."""
+        hit = self._values.get(key)
+        if hit is not None and hit[0] == token:
+            return hit[1]
+        value = compute()
+        self._values[key] = (token, value)
+        return value
+
 
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

@@ -70,7 +70,11 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     e = size_exponent(plane.bounds)
     unit_plane = in_size_units(plane, e)
     first = chain[0] if chain is not None else tail[1][0] if tail is not None else None
-    first_layer_check(net, unit_plane, float(tolerance), 2.0 ** e, first)
+    # a pure check of (net, plane, tolerance): passed once, not repeated for the same plane
+    token = b"".join(np.asarray(a, np.float64).tobytes() for a in
+                     (unit_plane.origin, unit_plane.d1, unit_plane.d2, unit_plane.bounds, (tolerance, e)))
+    facts.last(("first_layer_check",), token,
+               lambda: first_layer_check(net, unit_plane, float(tolerance), 2.0 ** e, first) or True)
     # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
     # run still stops when the count passes the budget)
     on_chain = method != "graph" and (chain is not None or tail is not None)
