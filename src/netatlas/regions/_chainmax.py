@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 from numba import njit
 
-from netatlas.nets._ir import Max, Net
+from netatlas.nets import Max, Net
 from netatlas.regions._chain import chain_partition, partition_chain
 from netatlas.regions._graph import _Unpacking
 from netatlas.regions._graphmaps import CANDIDATE_SLACK, _VanishingGraph

@@ -20,8 +20,6 @@ class PreparedNet:
 
     Attributes
     ----------
-    chain : list of (W, b, activation) or None
-        ``_chain.chain_layers(net)``: the dense layers of the chain path, or None.
     roundings : list of int
         ``_roundoff.roundings(net)``: K per node.
     bytes_per_region : int
@@ -43,12 +41,6 @@ class PreparedNet:
 
     def mark_checked(self) -> None:
         self._values["checked"] = True
-
-    @property
-    def chain(self):
-        from netatlas.regions._chain import chain_layers
-
-        return self._get("chain", chain_layers)
 
     @property
     def roundings(self):
