@@ -30,6 +30,7 @@ from netatlas.nets._ir import (
     ChannelAffine,
     Concat,
     Conv,
+    GatherLinear,
     Input,
     Linear,
     Max,
@@ -67,6 +68,10 @@ def envelope_and_fan_in(net, x):
             v, fan_in = op(ins[0]), fan_in + math.prod(op.in_shape[1:])
         elif isinstance(op, (Add, Concat, Max, Pad)):  # Pad and Max select (exact), Concat copies
             v, fan_in = op(*ins), fan_in + (1 if isinstance(op, Add) else 0)
+        elif isinstance(op, GatherLinear):  # k products and sums per output (a selection: exact)
+            absolute = GatherLinear(op.index, None if op.weight is None else op.weight.abs(),
+                                    None if op.shift is None else op.shift.abs(), op.in_shape, op.output_shape)
+            v, fan_in = absolute(ins[0]), fan_in + (0 if op.is_selection else op.index.shape[1] + 1)
         else:
             raise AssertionError(f"no envelope rule for {op.describe()}")
         values.append(v)
@@ -523,13 +528,19 @@ def test_cli_lowrank_analyze_takes_onnx(tmp_path):
     np.testing.assert_allclose(onnx_run["product_error"], pt2_run["product_error"], rtol=1e-9)
 
 
-def test_final_softmax_says_to_export_the_logits():
+def test_final_softmax_is_kept_as_the_head():
+    """Issue 28 turned the old refusal ("export the logits") into the head: net(x) is the logits, the
+    head gives onnxruntime's probabilities; a softmax inside the network is still refused by name."""
     rng = np.random.default_rng(9)
     nodes = [helper.make_node("Gemm", ["x", "W"], ["h"]), helper.make_node("Softmax", ["h"], ["y"], name="probs")]
     model = make_model(nodes, ["N", 3], ["N", 4], [("W", rng.standard_normal((3, 4)))])
-    with pytest.raises(netatlas.UnsupportedLayerError, match=r"Softmax at the output \(node 'probs'\).*export the "
-                       r"logits"):
-        from_onnx(model)
+    net = from_onnx(model)
+    x = rng.standard_normal((5, 3)).astype(np.float32).astype(np.float64)
+    assert net.head.name == "softmax" and isinstance(net.nodes[-1].op, Linear)
+    np.testing.assert_allclose(net.head_output(x), run_ort(model, x), rtol=0, atol=8 * EPS32)
+    inside = [*nodes[:1], helper.make_node("Softmax", ["h"], ["p"], name="probs"), helper.make_node("Relu", ["p"], ["y"])]
+    with pytest.raises(netatlas.UnsupportedLayerError, match=r"Softmax.*\(node 'probs'\).*final"):
+        from_onnx(make_model(inside, ["N", 3], ["N", 4], [("W", rng.standard_normal((3, 4)))]))
 
 
 @pytest.mark.parametrize("dims", [1, 2])
@@ -685,7 +696,10 @@ def test_channels_last_graph_with_transposes():
     inits = [("K", rng.standard_normal((3, 2, 3, 3))), ("shape", np.array([-1, 5 * 4 * 3])), ("axes", np.array([1])),
              ("W", rng.standard_normal((60, 2)))]
     net, _, _ = check_graph(make_model(nodes, ["N", 5, 4, 2], ["N", 2], inits, opset=13), (6, 5, 4, 2))
-    assert [type(n.op).__name__ for n in net.nodes] == ["Input", "Linear", "Conv", "Activation", "Linear", "Linear"]
+    # the two real transposes are sparse permutations (issue 28; they were dense Linear maps before)
+    assert [type(n.op).__name__ for n in net.nodes] == ["Input", "GatherLinear", "Conv", "Activation", "GatherLinear",
+                                                        "Linear"]
+    assert all(n.op.is_selection for n in net.nodes if isinstance(n.op, GatherLinear))
 
 
 def test_random_ops_are_refused():
@@ -729,10 +743,11 @@ def test_prelu_with_a_slope_per_channel():
     conv = make_model(nodes, ["N", 1, 5, 5], ["N", 2, 5, 5], [("K", rng.standard_normal((2, 1, 3, 3))),
                                                              ("s", np.array([0.25, 1.5]).reshape(2, 1, 1))])
     check_graph(conv, (4, 1, 5, 5))
+    # a slope that varies along a spatial axis (refused before issue 28) is an elementwise GatherLinear
     spatial = make_model([helper.make_node("PRelu", ["x", "s"], ["y"], name="pr")], ["N", 2, 3], ["N", 2, 3],
                          [("s", [0.1, 0.2, 0.3])])
-    with pytest.raises(netatlas.UnsupportedLayerError, match="'pr'"):
-        from_onnx(spatial)
+    net, _, _ = check_graph(spatial, (4, 2, 3))
+    assert any(isinstance(n.op, GatherLinear) for n in net.nodes)
 
 
 @pytest.mark.parametrize("opset", [9, 11, 13, 17])
@@ -781,12 +796,17 @@ def test_pad_node_zero_padding_and_cropping(opset):
     assert any(type(n.op).__name__ == "Pad" for n in net.nodes)
 
 
-def test_pad_modes_other_than_zero_are_refused():
+def test_pad_reflect_reads_back_and_too_wide_reflect_is_refused():
+    """Reflect padding (refused before issue 28) is a GatherLinear selection; a reflection wider than
+    its dim (which onnxruntime refuses too) is refused by name."""
     nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")]
     model = make_model(nodes, ["N", 1, 4, 4], ["N", 1, 6, 6], [("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))],
                        opset=13)
+    check_graph(model, (3, 1, 4, 4))
+    wide = make_model(nodes, ["N", 1, 4, 4], ["N", 1, 12, 12],
+                      [("pads", np.array([0, 0, 4, 4, 0, 0, 4, 4], np.int64))], opset=13)
     with pytest.raises(netatlas.UnsupportedLayerError, match="reflect"):
-        from_onnx(model)
+        from_onnx(wide)
 
 
 def test_conv_transpose_with_asymmetric_pads():

@@ -11,6 +11,16 @@ non-activation op is an affine map of its inputs. Evaluation is in float64.
     Concat            concatenation of several nodes         y = cat(x_1, ..., x_m) along one dim
     Activation        elementwise nonlinearity of one node   y = phi(x)
     Max               max over index sets of one node        y[j] = max_{i in index[j]} x[i]
+    GatherLinear      sparse linear map of one node          y[j] = sum_k w[j, k] x[index[j, k]] + c[j]
+    Normalize         (x - mean) / sqrt(var + eps) over axes  smooth (instance / layer normalisation)
+    LocalResponseNorm x / (bias + alpha/size sum x^2)^beta    smooth (AlexNet's LRN)
+
+GatherLinear is the one sparse form of every op that moves or sums entries: slices, splits, tiles,
+expands, gathers by constant indices, transposes of any size, reflect/edge/constant padding (the
+constant as the shift c) and sums/means over any axes; nothing of it is ever a dense matrix.
+A final softmax or log-softmax is kept as the Net's ``head`` (:class:`Head`): ``net(x)`` returns the
+logits, which every piecewise-linear lens analyses (the head is monotone per sample, so the arg-max,
+decision boundaries and linear regions are those of the logits); ``net.head_output(x)`` applies it.
 
 A lens that needs piecewise-linear structure walks ``net.nonlinear`` (the Activation and Max nodes,
 in topological order; ``net.activations`` lists the Activation nodes only): the input of each is a
@@ -38,18 +48,24 @@ __all__ = [
     "Concat",
     "ChannelAffine",
     "Conv",
+    "GatherLinear",
+    "Head",
     "Input",
     "Linear",
+    "LocalResponseNorm",
     "Max",
     "Net",
     "Node",
+    "Normalize",
     "Pad",
     "PIECEWISE_LINEAR",
     "SMOOTH",
 ]
 
 PIECEWISE_LINEAR = ("relu", "leaky_relu", "identity", "hardtanh")
-SMOOTH = ("sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "elu", "erf")
+SMOOTH = ("sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "elu", "erf", "selu", "exp", "sqrt", "softsign")
+#: Kinds of ops that are smooth but not elementwise: the smooth lenses take them, the regions lens refuses them.
+SMOOTH_OP_KINDS = ("normalize", "lrn")
 
 
 def _f64(t) -> torch.Tensor:
@@ -432,6 +448,195 @@ class Add:
 
 
 @dataclass(frozen=True, eq=False)
+class GatherLinear:
+    """``y[j] = sum_k weight[j, k] x[index[j, k]] + shift[j]`` on the flattened input: a sparse linear
+    (affine with ``shift``) map. Slices, splits, tiles, expands, gathers by constant indices,
+    transposes, padding in every mode and sums or means over any axes lower to it; build it with
+    :meth:`select` (entries moved, copied or padded) or :meth:`reduce` (sums and means).
+
+    Attributes
+    ----------
+    index : (n_out, k) int64 tensor
+        Flattened input positions each output sums, -1 for an absent entry (a padded position).
+    weight : (n_out, k) float64 tensor or None
+        The coefficients; None means every coefficient is 1 (a selection when k = 1).
+    shift : (n_out,) float64 tensor or None
+        The constant term (a padding value); None means 0.
+    in_shape, output_shape : tuple of int
+        Per-sample input and output shapes.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> op = GatherLinear.select((2, 3), lambda p: p.T)  # a transpose: positions moved, nothing dense
+    >>> op.output_shape, op(torch.arange(6.0)[None]).tolist()
+    ((3, 2), [[0.0, 3.0, 1.0, 4.0, 2.0, 5.0]])
+    >>> GatherLinear.select((3,), lambda p: np.pad(p, 1, constant_values=-1), fill=7.0)(torch.ones(1, 3))
+    tensor([[7., 1., 1., 1., 7.]], dtype=torch.float64)
+    >>> GatherLinear.reduce((2, 3), dims=[1], mean=True)(torch.arange(6.0, dtype=torch.float64)[None])
+    tensor([[1., 4.]], dtype=torch.float64)
+    """
+
+    index: torch.Tensor
+    weight: torch.Tensor | None
+    shift: torch.Tensor | None
+    in_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    kind = "gather_linear"
+
+    def __post_init__(self):
+        n_out, n_in = math.prod(self.output_shape), math.prod(self.in_shape)
+        idx = self.index
+        if idx.dim() != 2 or idx.shape[0] != n_out or idx.shape[1] < 1 or idx.dtype != torch.int64:
+            raise ValueError(f"GatherLinear: index must be int64 (n_out={n_out}, k >= 1); got "
+                             f"{idx.dtype} {tuple(idx.shape)}")
+        if idx.numel() and (int(idx.min()) < -1 or int(idx.max()) >= n_in):
+            raise ValueError(f"GatherLinear: index entries must be in [0, {n_in}) or -1 (absent)")
+        if self.weight is not None and tuple(self.weight.shape) != tuple(idx.shape):
+            raise ValueError(f"GatherLinear: weight must have the index's shape {tuple(idx.shape)}")
+        if self.shift is not None and tuple(self.shift.shape) != (n_out,):
+            raise ValueError(f"GatherLinear: shift must have shape ({n_out},)")
+
+    @property
+    def is_selection(self) -> bool:
+        """True when every output is one input entry or an absent one (no arithmetic: exact)."""
+        return self.index.shape[1] == 1 and self.weight is None
+
+    def linear_part(self, x: torch.Tensor) -> torch.Tensor:
+        """The map without its shift, for x (B, n_in) -> (B, n_out)."""
+        x = x.reshape(x.shape[0], math.prod(self.in_shape))
+        if self.index.shape[1] == 1 and self.weight is None and bool((self.index >= 0).all()):
+            return x[:, self.index[:, 0]]
+        padded = torch.cat([x, x.new_zeros(x.shape[0], 1)], dim=1)  # -1 reads the appended zero
+        gathered = padded[:, self.index]  # (B, n_out, k)
+        if self.weight is not None:
+            gathered = gathered * self.weight.to(x.dtype)
+        return gathered.sum(dim=2)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear_part(x)
+        return y if self.shift is None else y + self.shift.to(y.dtype)
+
+    def out_shape(self, in_shape=None):
+        return tuple(self.output_shape)
+
+    def describe(self) -> str:
+        what = "select" if self.is_selection else f"sum of <= {self.index.shape[1]}"
+        extra = ", shifted" if self.shift is not None else ""
+        return f"GatherLinear({self.in_shape} -> {self.output_shape}, {what}{extra})"
+
+    @classmethod
+    def select(cls, in_shape, move, *, fill: float = 0.0) -> GatherLinear:
+        """Each output one input entry: ``move`` maps the (in_shape) array of flattened positions to the
+        output's array of positions with NumPy (slicing, ``np.take``, ``np.transpose``, ``np.tile``,
+        ``np.broadcast_to``, ``np.pad`` in any mode; -1 marks a padded entry, whose value is ``fill``)."""
+        in_shape = tuple(int(s) for s in in_shape)
+        positions = np.asarray(move(np.arange(math.prod(in_shape), dtype=np.int64).reshape(in_shape)))
+        index = torch.from_numpy(np.ascontiguousarray(positions.reshape(-1, 1), dtype=np.int64))
+        shift = None
+        if fill != 0.0 and bool((index < 0).any()):
+            shift = torch.where(index[:, 0] < 0, float(fill), 0.0).to(torch.float64)
+        return cls(index, None, shift, in_shape, tuple(int(s) for s in positions.shape))
+
+    @classmethod
+    def reduce(cls, in_shape, dims, *, keepdims: bool = False, mean: bool = False) -> GatherLinear:
+        """The sum (or mean) over per-sample dims ``dims`` (0 = the first per-sample dim)."""
+        in_shape = tuple(int(s) for s in in_shape)
+        dims = sorted({int(d) % len(in_shape) for d in dims})
+        kept = [d for d in range(len(in_shape)) if d not in dims]
+        k = math.prod(in_shape[d] for d in dims)
+        positions = torch.arange(math.prod(in_shape)).reshape(in_shape).permute(*kept, *dims).reshape(-1, k)
+        out_shape = tuple(1 if d in dims else n for d, n in enumerate(in_shape)) if keepdims else \
+            tuple(in_shape[d] for d in kept)
+        weight = torch.full(positions.shape, 1.0 / k, dtype=torch.float64) if mean and k > 1 else None
+        return cls(positions.contiguous(), weight, None, in_shape, out_shape)
+
+    def is_identity(self) -> bool:
+        """True when the map returns its input unchanged (a reshape at most)."""
+        return (self.is_selection and self.shift is None
+                and bool((self.index[:, 0] == torch.arange(self.index.shape[0])).all())
+                and self.index.shape[0] == math.prod(self.in_shape))
+
+
+@dataclass(frozen=True, eq=False)
+class Normalize:
+    """``y = (x - mean) / sqrt(var + eps)``, mean and (biased) variance over per-sample ``axes``
+    (0 = first per-sample dim): instance normalisation (axes = the spatial dims) and layer
+    normalisation (the last dims); their scale and shift are separate affine nodes. Smooth, not
+    elementwise: the metric and dynamics lenses take it, the regions lens refuses it by name."""
+
+    axes: tuple[int, ...]
+    eps: float
+    in_shape: tuple[int, ...]
+    kind = "normalize"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(-1, *self.in_shape)
+        dims = tuple(a + 1 for a in self.axes)
+        mean = x.mean(dim=dims, keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
+        return ((x - mean) / torch.sqrt(var + self.eps)).flatten(1)
+
+    def out_shape(self, in_shape=None):
+        return tuple(self.in_shape)
+
+    def describe(self) -> str:
+        return f"Normalize(axes {self.axes}, eps {self.eps:g})"
+
+
+@dataclass(frozen=True, eq=False)
+class LocalResponseNorm:
+    """Local response normalisation across channels (ONNX LRN, ``torch.nn.LocalResponseNorm``):
+    ``y[c] = x[c] / (bias + alpha / size * sum_{c' in window(c)} x[c']^2) ** beta``, the window the
+    ``size`` channels from ``c - floor((size - 1) / 2)`` to ``c + ceil((size - 1) / 2)``. Smooth."""
+
+    size: int
+    alpha: float
+    beta: float
+    bias: float
+    in_shape: tuple[int, ...]
+    kind = "lrn"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(-1, *self.in_shape)
+        sq = (x * x).unsqueeze(1).flatten(3) if x.dim() > 2 else (x * x)[:, None, :, None]
+        lo, hi = (self.size - 1) // 2, self.size - 1 - (self.size - 1) // 2
+        windows = F.pad(sq, (0, 0, lo, hi)).unfold(2, self.size, 1).sum(-1)  # (B, 1, C, spatial)
+        total = windows.reshape(x.shape)
+        return (x / (self.bias + self.alpha / self.size * total) ** self.beta).flatten(1)
+
+    def out_shape(self, in_shape=None):
+        return tuple(self.in_shape)
+
+    def describe(self) -> str:
+        return f"LocalResponseNorm(size {self.size}, alpha {self.alpha:g}, beta {self.beta:g}, bias {self.bias:g})"
+
+
+@dataclass(frozen=True)
+class Head:
+    """A classifier head on the logits: ``"softmax"`` or ``"log_softmax"`` over the (flattened)
+    outputs. It is strictly monotone in each logit given the others and keeps their order, so the
+    arg-max, the decision boundaries and the linear regions are those of the logits.
+
+    >>> Head("softmax")(torch.zeros(1, 4)).tolist()
+    [[0.25, 0.25, 0.25, 0.25]]
+    """
+
+    name: str
+
+    def __post_init__(self):
+        if self.name not in ("softmax", "log_softmax"):
+            raise ValueError(f"Head: name must be 'softmax' or 'log_softmax'; got {self.name!r}")
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        fn = torch.softmax if self.name == "softmax" else torch.log_softmax
+        return fn(logits, dim=-1)
+
+    def describe(self) -> str:
+        return f"{self.name} over the outputs (the lenses analyse the logits before it)"
+
+
+@dataclass(frozen=True, eq=False)
 class Activation:
     """Elementwise activation. ``name`` is one of PIECEWISE_LINEAR + SMOOTH; ``params`` holds
     e.g. negative_slope (leaky_relu), beta/threshold (softplus), alpha (elu), min_val/max_val
@@ -494,6 +699,16 @@ class Activation:
                 return F.elu(z, p.get("alpha", 1.0))
             case "erf":
                 return torch.erf(z)
+            case "selu":  # gamma (z if z > 0 else alpha (e^z - 1)); torch's constants by default
+                if not p:
+                    return torch.selu(z)
+                return p["gamma"] * torch.where(z > 0, z, p["alpha"] * torch.expm1(z))
+            case "exp":
+                return torch.exp(z)
+            case "sqrt":  # NaN below 0; Net.__call__ refuses such inputs by name (domain check)
+                return torch.sqrt(z)
+            case "softsign":
+                return z / (1 + z.abs())
         raise AssertionError(f"unknown activation {self.name}")
 
     def derivative(self, z: torch.Tensor) -> torch.Tensor:
@@ -569,9 +784,15 @@ class Net:
         Indices of the activation nodes, in order.
     nonlinear : tuple of int
         Indices of the Activation and Max nodes, in order (what piecewise-linear lenses walk).
+    head : Head or None
+        A final softmax / log-softmax the model ends in (``net(x)`` returns the logits before it;
+        :meth:`head_output` applies it), or None.
     """
 
-    def __init__(self, nodes):
+    def __init__(self, nodes, head: Head | None = None):
+        if head is not None and not isinstance(head, Head):
+            raise TypeError(f"Net: head must be a netatlas.nets.Head or None; got {type(head).__name__}")
+        self.head = head
         self.nodes = tuple(nodes)
         assert isinstance(self.nodes[0].op, Input)
         self.input_shape = self.nodes[0].shape
@@ -590,8 +811,14 @@ class Net:
     @property
     def piecewise_linear(self) -> bool:
         """True if every activation is piecewise linear (ReLU, LeakyReLU, identity, hardtanh; Max
-        nodes always are)."""
-        return all(self.nodes[i].op.piecewise_linear for i in self.activations)
+        nodes always are) and no op is smooth (normalisations, LRN)."""
+        return all(self.nodes[i].op.piecewise_linear for i in self.activations) and not self.smooth_ops()
+
+    def smooth_ops(self) -> list[str]:
+        """What makes the net smooth besides its activations: the descriptions of its Normalize and
+        LocalResponseNorm nodes ([] for most nets)."""
+        return [f"{node.op.describe()} at node {i} ({node.name!r})" for i, node in enumerate(self.nodes)
+                if getattr(node.op, "kind", "") in SMOOTH_OP_KINDS]
 
     @property
     def n_hidden_units(self) -> int:
@@ -621,9 +848,13 @@ class Net:
         'yes'
         """
         smooth = sorted({self.nodes[i].op.name for i in self.activations} - set(PIECEWISE_LINEAR))
-        out = {"regions": "yes" if not smooth else f"no: smooth activations {smooth} (needs piecewise-linear "
-                                                   "activations or max pooling)",
-               "metric": "yes"}
+        ops = sorted({self.nodes[i].op.describe().split("(")[0] for i in range(len(self.nodes))
+                      if getattr(self.nodes[i].op, "kind", "") in SMOOTH_OP_KINDS})
+        regions = "yes" if self.head is None else f"yes (on the logits before the {self.head.name} head)"
+        if smooth or ops:
+            regions = f"no: smooth {f'activations {smooth}' if smooth else f'ops {ops}'} (needs piecewise-linear " \
+                      "activations or max pooling)"
+        out = {"regions": regions, "metric": "yes"}
         out["splines"] = "yes" if self.is_shallow_univariate() else "no: needs 1 input -> one ReLU layer -> 1 output"
         last = self.nodes[-1].op
         out["lowrank"] = "yes" if isinstance(last, Linear) else f"no: the last layer is {last.describe()}, not Linear"
@@ -673,6 +904,8 @@ class Net:
                         f"{str(node.shape):<16} {node.name}")
         rows.append(f"parameters: {self.n_parameters:,}; hidden units: {self.n_hidden_units:,}; "
                     f"piecewise linear: {self.piecewise_linear}")
+        if self.head is not None:
+            rows.append(f"head: {self.head.describe()}")
         rows.append("a layer is named by its 'layer' name, its index # (an int) or '#index' (the CLI spelling)")
         return "\n".join(rows)
 
@@ -739,6 +972,7 @@ class Net:
             "n_parameters": self.n_parameters,
             "n_hidden_units": self.n_hidden_units,
             "piecewise_linear": self.piecewise_linear,
+            "head": None if self.head is None else self.head.name,
             "nodes": [{"op": n.op.describe(), "inputs": list(n.inputs), "shape": list(n.shape),
                        "source": n.name} for n in self.nodes],
             "lenses": self.lenses(),
@@ -776,10 +1010,38 @@ class Net:
 
     def __call__(self, x):
         x, is_numpy, unbatched = self._prepare(x)
-        y = self.forward_all(x)[-1]
+        values = self.forward_all(x)
+        self._check_domains(values)
+        y = values[-1]
         if unbatched:
             y = y[0]
         return y.numpy() if is_numpy else y
+
+    def head_output(self, x):
+        """The model's own output: the head (softmax / log-softmax) applied to ``net(x)``; the logits
+        themselves when the net has no head.
+
+        >>> import torch, netatlas
+        >>> net = netatlas.nets.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Softmax(dim=1)))
+        >>> net.head.name, float(net.head_output(torch.zeros(1, 2)).sum())
+        ('softmax', 1.0)
+        """
+        y = self(x)
+        if self.head is None:
+            return y
+        is_numpy = isinstance(y, np.ndarray)
+        out = self.head(torch.as_tensor(y))
+        return out.numpy() if is_numpy else out
+
+    def _check_domains(self, values):
+        # sqrt is defined on z >= 0 only: a negative input is refused, naming the node (not a silent NaN)
+        for i in self.activations:
+            node = self.nodes[i]
+            if node.op.name == "sqrt":
+                z = values[node.inputs[0]]
+                if bool((z < 0).any()):
+                    raise ValueError(f"Net: the sqrt at node {i} ({node.name!r}) gets a negative input "
+                                     f"(min {float(z.min()):.6g}); sqrt is defined for inputs >= 0 only")
 
     def pre_activations(self, x) -> list[torch.Tensor]:
         """The input of every activation node, in order: a list of (B, n_units) float64 tensors.

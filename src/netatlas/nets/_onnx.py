@@ -16,21 +16,23 @@ import torch
 
 from netatlas._errors import MemoryBudgetError, ModelFileError, NetatlasError, UnsupportedLayerError
 from netatlas._memory import check_memory
-from netatlas.nets._ir import Activation, Add, ChannelAffine, Net, Node, _f64
-from netatlas.nets._torch import _Builder, _prune_and_fold
+from netatlas.nets._ir import Activation, Add, ChannelAffine, GatherLinear, LocalResponseNorm, Net, Node, _f64
+from netatlas.nets._torch import _Builder, _HeadValue, _prune_and_fold
 
 __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 
 SUPPORTED_ONNX_OPS = (
-    "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), "
+    "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), Sum/Mean, "
     "Conv (1-D/2-D, any padding), ConvTranspose (small, as a dense map), BatchNormalization (inference), "
     "Relu, LeakyRelu, PRelu (one slope, or one per channel), Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), "
-    "Softplus, Elu, HardSigmoid, Clip and Max/Min with scalar bounds, Neg, "
+    "Softplus, Elu, Selu, Exp, Sqrt, Softsign, HardSigmoid, Clip (scalar bounds), Abs, Max/Min (of values and "
+    "constants), Neg, LRN (odd size), InstanceNormalization, LayerNormalization, "
     "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D; asymmetric "
-    "padding only with count_include_pad=1 and ceil_mode=0), Pad (constant zero), "
-    "GlobalAveragePool and ReduceMean (global spatial mean), Concat (of values), Flatten, "
-    "Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), and ops on constants only (Shape, Gather, Unsqueeze, "
-    "Concat, Slice, Cast, ...)"
+    "padding only with count_include_pad=1 and ceil_mode=0), Pad (constant, reflect, edge, wrap), "
+    "GlobalAveragePool, ReduceMean and ReduceSum (any axes but the batch), Concat (of values), Split, Slice, Tile, "
+    "Expand, Gather (constant indices), Flatten, Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), a final "
+    "Softmax/LogSoftmax (kept as the head), and ops on constants only (Shape, Gather, Unsqueeze, Concat, Slice, Cast, "
+    "...)"
 )
 
 _ACTIVATIONS = {
@@ -266,9 +268,10 @@ class _Importer:
         for node in self.graph.node:
             self._node(node)
         out = self.env.get(self.graph.output[0].name)
-        if not isinstance(out, _Value):
+        if not isinstance(out, (_Value, _HeadValue)):
             raise UnsupportedLayerError("from_onnx: the graph output does not depend on the input")
-        return _prune_and_fold(_merge_affine_chains(self.builder.finish(out.pair)))
+        nodes = self.builder.finish(out.pair if isinstance(out, _Value) else out)
+        return _prune_and_fold(_merge_affine_chains(nodes), self.builder.head)
 
     # -- dispatch ---------------------------------------------------------------------------------
     def _node(self, node):
@@ -279,6 +282,9 @@ class _Importer:
                 raise ModelFileError(f"ONNX graph: node {node.name!r} reads {name!r}, which nothing produces")
         inputs = [self.env[name] if name else None for name in node.input]
         attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if any(isinstance(v, _HeadValue) for v in inputs):
+            raise _unsupported(node, f"ONNX {node.op_type} of the output of a Softmax/LogSoftmax",
+                               hint="a softmax is supported only as the model's final head; ")
         if node.op_type in _RANDOM_OPS:
             raise _unsupported(node, f"random ONNX op {node.op_type}")
         if node.op_type == "Constant":
@@ -303,10 +309,6 @@ class _Importer:
             if node.op_type in _WEIGHT_OPS:
                 self._require_float_weights(node, inputs)
             handler = getattr(self, f"_op_{node.op_type}", None)
-            if handler is None and node.op_type in ("Softmax", "LogSoftmax") \
-                    and node.output[0] == self.graph.output[0].name:
-                raise _unsupported(node, f"ONNX op {node.op_type} at the output",
-                                   hint=f"export the logits (the model without its final {node.op_type}); ")
             if handler is None or (node.op_type != "Where" and any(isinstance(v, _Compare) for v in inputs)):
                 raise _unsupported(node)
             outputs = handler(node, inputs, attrs)
@@ -373,8 +375,15 @@ class _Importer:
 
     def affine(self, value, scale, shift, node):
         """y = scale * x + shift with constants broadcast against (batch, *value.shape)."""
-        scale = self._per_channel(value, scale, node)
-        shift = self._per_channel(value, shift, node)
+        per_channel = self._per_channel(value, scale, node), self._per_channel(value, shift, node)
+        if any(c is None for c in per_channel):  # varies within a channel: one elementwise GatherLinear
+            weight = self._per_sample(value, scale, node).reshape(-1, 1)
+            offset = self._per_sample(value, shift, node).reshape(-1)
+            n = math.prod(value.shape)
+            op = GatherLinear(torch.arange(n).reshape(n, 1), torch.tensor(weight.copy()), torch.tensor(offset.copy()),
+                              value.shape, value.shape)
+            return self.add(op, value, node)
+        scale, shift = per_channel
         n = max(scale.numel(), shift.numel())
         if scale.numel() != n:
             scale = scale.expand(n).clone()
@@ -398,7 +407,22 @@ class _Importer:
         if len(value.shape) == 1 or all(s == 1 for s in per_sample.shape[1:]):
             channels = np.broadcast_to(per_sample.reshape(per_sample.shape[0], -1)[:, 0], (value.shape[0],))
             return torch.tensor(np.ascontiguousarray(channels))
-        raise _unsupported(node, f"{node.op_type} with a constant of shape {c.shape} that varies within a channel")
+        return None  # varies within a channel
+
+    def _per_sample(self, value, c, node):
+        """A constant broadcast against (batch, *shape) as a per-sample array of ``value.shape``."""
+        c = np.asarray(c, dtype=np.float64)
+        full = (self.batch, *value.shape)
+        if c.ndim > len(full) or (c.ndim == len(full) and c.shape[0] != 1):
+            raise _unsupported(node, f"{node.op_type} with a constant of shape {c.shape} that differs between "
+                                     "samples of a batch")
+        if c.ndim == len(full):
+            c = c[0]
+        try:
+            return np.ascontiguousarray(np.broadcast_to(c, value.shape), dtype=np.float64)
+        except ValueError:
+            raise _unsupported(node, f"{node.op_type} of a value of shape {value.shape} and a constant of shape "
+                                     f"{c.shape} (it would broadcast the value)") from None
 
     # -- ops on values ----------------------------------------------------------------------------
     def _op_Identity(self, node, inputs, attrs):
@@ -443,16 +467,31 @@ class _Importer:
         return self.affine(inputs[0], -1.0, 0.0, node)
 
     def _op_Max(self, node, inputs, attrs, upper=False):
-        """Max/Min of a value and a scalar constant is a one-sided clamp."""
+        """Max/Min of a value and a scalar constant is a one-sided clamp; of several values or tensor
+        constants, a chain of max(a, b) = a + relu(b - a) (min(a, b) = a - relu(a - b))."""
         values = [v for v in inputs if isinstance(v, _Value)]
         constants = [v for v in inputs if not isinstance(v, _Value)]
         if len(values) != 1 or len(inputs) != 2 or np.size(constants[0]) != 1:
-            raise _unsupported(node, f"{node.op_type} other than of one input-dependent value and a scalar constant")
+            return self._extremum(node, values, constants, upper)
         bound = float(np.ravel(constants[0])[0])
         lo, hi = (None, bound) if upper else (bound, None)
         if lo == 0.0:
             return self.add(Activation("relu"), values[0], node)
         return _Value(*self.builder.hardtanh(lo, hi, values[0].pair, _node_name(node)))
+
+    def _extremum(self, node, values, constants, lower):
+        if any(c is None for c in constants):
+            raise _unsupported(node, f"{node.op_type} with an empty input")
+        out = values[0].pair
+        for other in values[1:]:
+            out = self.builder.maximum(out, other.pair, _node_name(node), lower=lower)
+        if constants:  # the constants first reduce to one (NumPy), then broadcast against the value
+            c = np.asarray(constants[0], dtype=np.float64)
+            for d in constants[1:]:
+                c = (np.minimum if lower else np.maximum)(c, np.asarray(d, dtype=np.float64))
+            c = self._per_sample(_Value(*out), c, node)
+            out = self.builder.maximum(out, c, _node_name(node), lower=lower)
+        return _Value(*out)
 
     def _op_Min(self, node, inputs, attrs):
         return self._op_Max(node, inputs, attrs, upper=True)
@@ -496,11 +535,10 @@ class _Importer:
     def _op_Add(self, node, inputs, attrs, sign=1.0):
         a, b = inputs
         if isinstance(a, _Value) and isinstance(b, _Value):
-            if a.shape != b.shape:
-                raise _unsupported(node, f"{node.op_type} of values of shapes {a.shape} and {b.shape} (broadcasting)")
-            if sign != 1.0:
+            if a.shape == b.shape and sign != 1.0:
                 b = self.affine(b, -1.0, 0.0, node)
-            return _Value(*self.builder.add(Add(), [a.pair, b.pair], _node_name(node)))
+                sign = 1.0
+            return _Value(*self.builder.add_values(a.pair, b.pair, _node_name(node), sign))
         if isinstance(a, _Value):
             return self.affine(a, 1.0, sign * np.asarray(b, dtype=np.float64), node)
         if not isinstance(b, _Value):
@@ -673,8 +711,10 @@ class _Importer:
         value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else attrs.get("value", 0.0)
         if any(isinstance(v, _Value) for v in (pads, value)):
             raise _unsupported(node, "Pad with input-dependent pads or value")
-        if mode != "constant" or np.any(np.asarray(value, dtype=np.float64) != 0):
-            raise _unsupported(node, f"Pad in mode {mode!r} with value {value} (only zero padding is linear)")
+        if mode not in ("constant", "reflect", "edge", "wrap"):
+            raise _unsupported(node, f"Pad in mode {mode!r} (constant, reflect, edge and wrap are supported)")
+        if np.size(value) != 1:
+            raise _unsupported(node, f"Pad with a non-scalar value of shape {np.shape(value)}")
         rank = len(x.shape) + 1
         axes = list(range(rank))
         if len(inputs) > 3 and inputs[3] is not None:
@@ -683,8 +723,15 @@ class _Importer:
         before, after = dict(zip(axes, pads[:len(axes)], strict=True)), dict(zip(axes, pads[len(axes):], strict=True))
         if before.get(0, 0) or after.get(0, 0):
             raise _unsupported(node, "Pad along the batch axis")
-        torch_order = [v for d in reversed(range(1, rank)) for v in (before.get(d, 0), after.get(d, 0))]
-        return _Value(*self.builder.pad(torch_order, x.pair, _node_name(node)))
+        fill = float(np.asarray(value, dtype=np.float64).reshape(()))
+        if mode == "constant" and fill == 0.0:  # zero padding keeps the Pad op every lens knows
+            torch_order = [v for d in reversed(range(1, rank)) for v in (before.get(d, 0), after.get(d, 0))]
+            return _Value(*self.builder.pad(torch_order, x.pair, _node_name(node)))
+        pairs = [(before.get(d, 0), after.get(d, 0)) for d in range(1, rank)]
+        try:
+            return _Value(*self.builder.pad_any(pairs, mode, fill, x.pair, _node_name(node)))
+        except UnsupportedLayerError as exc:
+            raise _unsupported(node, f"ONNX Pad ({exc})") from None
 
     def _op_AveragePool(self, node, inputs, attrs):
         x = inputs[0]
@@ -734,7 +781,8 @@ class _Importer:
         if self.opset < 11:
             bounds = [attrs.get("min"), attrs.get("max")]
         if any(isinstance(b, _Value) or (b is not None and np.size(b) != 1) for b in bounds):
-            raise _unsupported(node, "Clip with input-dependent or non-scalar bounds")
+            # the ONNX spec makes min and max scalars (onnxruntime refuses others); tensor bounds are torch's
+            raise _unsupported(node, "Clip with input-dependent or non-scalar bounds (ONNX Clip takes scalars)")
         lo, hi = (None if b is None else float(np.asarray(b).reshape(())) for b in bounds)
         if (lo is None or lo == -math.inf) and (hi is None or hi == math.inf):
             return x
@@ -763,6 +811,10 @@ class _Importer:
         x = inputs[0]
         axes = attrs.get("axes", inputs[1] if len(inputs) > 1 else None)
         rank = len(x.shape) + 1
+        if isinstance(axes, _Value):
+            raise _unsupported(node, f"{node.op_type} over input-dependent axes")
+        if (axes is None or np.size(axes) == 0) and attrs.get("noop_with_empty_axes", 0):
+            return x, None, True  # the identity
         axes = list(range(1, rank)) if axes is None or np.size(axes) == 0 else \
             sorted(int(a) % rank for a in np.ravel(axes))
         if 0 in axes:
@@ -771,15 +823,212 @@ class _Importer:
 
     def _op_ReduceMean(self, node, inputs, attrs):
         x, axes, keepdims = self._reduce_axes(node, inputs, attrs)
+        if axes is None:
+            return x
         if len(x.shape) not in (2, 3) or axes != list(range(2, len(x.shape) + 1)):
-            raise _unsupported(node, f"ReduceMean over axes {axes} of per-sample shape {x.shape} (only the global "
-                               "spatial mean of (C, L) or (C, H, W))")
+            return _Value(*self.builder.reduce([a - 1 for a in axes], keepdims, True, x.pair, _node_name(node)))
         pooled = self._op_GlobalAveragePool(node, inputs, attrs)
         return pooled if keepdims else _Value(pooled.index, (x.shape[0],))
 
+    def _op_ReduceSum(self, node, inputs, attrs):
+        x, axes, keepdims = self._reduce_axes(node, inputs, attrs)
+        if axes is None:
+            return x
+        return _Value(*self.builder.reduce([a - 1 for a in axes], keepdims, False, x.pair, _node_name(node)))
+
     def _op_ReduceMax(self, node, inputs, attrs):
         x, axes, keepdims = self._reduce_axes(node, inputs, attrs)
+        if axes is None:
+            return x
         return _Value(*self.builder.amax([a - 1 for a in axes], keepdims, x.pair, _node_name(node)))
+
+    # -- sparse linear ops: one GatherLinear each (``_Builder.gather``), never a dense matrix -----------
+    def gather(self, x, move, node, fill=0.0, out_size=None):
+        return _Value(*self.builder.gather(x.pair, move, _node_name(node), fill=fill, out_size=out_size))
+
+    def _constants(self, node, *values):
+        if any(isinstance(v, (_Value, _HeadValue)) for v in values):
+            raise _unsupported(node, f"{node.op_type} with input-dependent indices, shapes or sizes")
+        return values
+
+    def _sample_axis(self, node, axis, x):
+        """An ONNX axis (counting the batch) as a per-sample axis; the batch axis is refused."""
+        rank = len(x.shape) + 1
+        if not -rank <= int(axis) < rank:
+            raise ModelFileError(f"ONNX graph: {node.op_type} node {_node_name(node)!r} has axis {axis} for rank "
+                                 f"{rank}")
+        if int(axis) % rank == 0:
+            raise _unsupported(node, f"{node.op_type} along the batch axis")
+        return int(axis) % rank - 1
+
+    def _op_Slice(self, node, inputs, attrs):
+        x = inputs[0]
+        if self.opset < 10:
+            starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
+        else:
+            starts, ends = inputs[1], inputs[2]
+            axes = inputs[3] if len(inputs) > 3 else None
+            steps = inputs[4] if len(inputs) > 4 else None
+        self._constants(node, starts, ends, axes, steps)
+        starts, ends = [int(v) for v in np.ravel(starts)], [int(v) for v in np.ravel(ends)]
+        rank = len(x.shape) + 1
+        axes = list(range(len(starts))) if axes is None else [int(a) % rank for a in np.ravel(axes)]
+        steps = [1] * len(starts) if steps is None else [int(v) for v in np.ravel(steps)]
+        picks = [range(n) for n in x.shape]
+        for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
+            if step == 0:
+                raise ModelFileError(f"ONNX graph: Slice node {_node_name(node)!r} has step 0")
+            dim = self.batch if axis == 0 else x.shape[axis - 1]
+            taken = _onnx_slice(start, end, step, dim)
+            if axis == 0:
+                if taken != range(dim):
+                    raise _unsupported(node, "Slice of the batch axis")
+                continue
+            if not len(taken):
+                raise _unsupported(node, f"Slice to an empty tensor (axis {axis}, {start}:{end}:{step})")
+            picks[axis - 1] = taken
+        return self.gather(x, lambda p: p[np.ix_(*[np.asarray(r, dtype=np.int64) for r in picks])], node)
+
+    def _op_Split(self, node, inputs, attrs):
+        x = inputs[0]
+        axis = self._sample_axis(node, attrs.get("axis", 0), x)
+        sizes = inputs[1] if len(inputs) > 1 and inputs[1] is not None else attrs.get("split")
+        self._constants(node, sizes)
+        n, dim = len(node.output), x.shape[axis]
+        if sizes is None or np.size(sizes) == 0:
+            part = -(-dim // attrs.get("num_outputs", n))  # equal parts, the last one smaller (opset 18)
+            sizes = [min(part, dim - i * part) for i in range(n)]
+        sizes = [int(v) for v in np.ravel(sizes)]
+        if sum(sizes) != dim or len(sizes) != n or min(sizes) <= 0:
+            raise ModelFileError(f"ONNX graph: Split node {_node_name(node)!r} splits a dim of {dim} into {sizes} "
+                                 f"for {n} outputs")
+        outputs, start = [], 0
+        for size in sizes:
+            taken = np.arange(start, start + size)
+            outputs.append(self.gather(x, lambda p, t=taken: np.take(p, t, axis=axis), node))
+            start += size
+        return outputs
+
+    def _op_Tile(self, node, inputs, attrs):
+        x, repeats = inputs
+        self._constants(node, repeats)
+        repeats = [int(r) for r in np.ravel(repeats)]
+        if len(repeats) != len(x.shape) + 1 or repeats[0] != 1 or min(repeats) < 1:
+            raise _unsupported(node, f"Tile by {repeats} of a value of per-sample shape {x.shape} (the batch repeat "
+                                     "must be 1, every repeat at least 1)")
+        return self.gather(x, lambda p: np.tile(p, repeats[1:]), node, out_size=math.prod(x.shape) * math.prod(repeats))
+
+    def _op_Expand(self, node, inputs, attrs):
+        x, shape = inputs
+        self._constants(node, shape)
+        target = [int(v) for v in np.ravel(shape)]
+        full = (self.batch, *x.shape)
+        if len(target) > len(full):
+            raise _unsupported(node, f"Expand of shape {full} to {target} (it would move the batch axis)")
+        target = [1] * (len(full) - len(target)) + target
+        if any(t not in (1, f) and f != 1 for t, f in zip(target, full, strict=True)) or target[0] not in (1, full[0]):
+            raise _unsupported(node, f"Expand of shape {full} to {target} (not a broadcast, or over the batch)")
+        out = tuple(max(t, f) for t, f in zip(target[1:], full[1:], strict=True))
+        check_memory(16 * math.prod(out), f"from_onnx: the Expand node {_node_name(node)!r} to {out}")
+        return _Value(*self.builder.broadcast(x.pair, out, _node_name(node)))
+
+    def _op_Gather(self, node, inputs, attrs):
+        x, indices = inputs
+        self._constants(node, indices)
+        axis = self._sample_axis(node, attrs.get("axis", 0), x)
+        indices = np.asarray(indices)
+        if not np.issubdtype(indices.dtype, np.integer):
+            raise ModelFileError(f"ONNX graph: Gather node {_node_name(node)!r} has {indices.dtype} indices")
+        dim = x.shape[axis]
+        if indices.size and (indices.min() < -dim or indices.max() >= dim):
+            raise ModelFileError(f"ONNX graph: Gather node {_node_name(node)!r} has indices outside [-{dim}, {dim})")
+        if indices.size == 0:
+            raise _unsupported(node, "Gather of no indices (an empty tensor)")
+        indices = np.where(indices < 0, indices + dim, indices).astype(np.int64)
+        return self.gather(x, lambda p: np.take(p, indices, axis=axis), node,
+                           out_size=math.prod(x.shape) // max(dim, 1) * indices.size)
+
+    def _op_Sum(self, node, inputs, attrs, mean=False):
+        """Sum (Mean) of n inputs: a chain of additions (broadcasting), constants as one shift."""
+        values = [v for v in inputs if isinstance(v, _Value)]
+        constants = [np.asarray(v, dtype=np.float64) for v in inputs if v is not None and not isinstance(v, _Value)]
+        out = values[0].pair
+        for other in values[1:]:
+            out = self.builder.add_values(out, other.pair, _node_name(node))
+        out = _Value(*out)
+        if constants:
+            out = self.affine(out, 1.0, sum(constants[1:], constants[0]), node)
+        return self.affine(out, 1.0 / len(inputs), 0.0, node) if mean and len(inputs) > 1 else out
+
+    def _op_Mean(self, node, inputs, attrs):
+        return self._op_Sum(node, inputs, attrs, mean=True)
+
+    def _op_Abs(self, node, inputs, attrs):
+        return _Value(*self.builder.abs(inputs[0].pair, _node_name(node)))
+
+    # -- smooth ops ----------------------------------------------------------------------------------
+    def _op_Selu(self, node, inputs, attrs):
+        params = {"alpha": float(attrs.get("alpha", 1.67326319217681884765625)),
+                  "gamma": float(attrs.get("gamma", 1.05070102214355468750))}
+        return self.add(Activation("selu", params), inputs[0], node)
+
+    def _op_Exp(self, node, inputs, attrs):
+        return self.add(Activation("exp"), inputs[0], node)
+
+    def _op_Sqrt(self, node, inputs, attrs):
+        return self.add(Activation("sqrt"), inputs[0], node)
+
+    def _op_Softsign(self, node, inputs, attrs):
+        return self.add(Activation("softsign"), inputs[0], node)
+
+    def _op_LRN(self, node, inputs, attrs):
+        x = inputs[0]
+        if int(attrs["size"]) % 2 == 0 or int(attrs["size"]) < 1:
+            raise _unsupported(node, f"LRN with size {attrs['size']} (odd sizes only: runtimes place an even "
+                                     "window differently)")
+        op = LocalResponseNorm(int(attrs["size"]), float(attrs.get("alpha", 1e-4)), float(attrs.get("beta", 0.75)),
+                               float(attrs.get("bias", 1.0)), x.shape)
+        return self.add(op, x, node)
+
+    def _op_InstanceNormalization(self, node, inputs, attrs):
+        x, scale, bias = inputs
+        self._constants(node, scale, bias)
+        if len(x.shape) < 2:
+            raise _unsupported(node, f"InstanceNormalization of a per-sample shape {x.shape} (needs (C, ...))")
+        normed = _Value(*self.builder.normalize(range(1, len(x.shape)), attrs.get("epsilon", 1e-5), x.pair,
+                                                _node_name(node)))
+        per_channel = (-1,) + (1,) * (len(x.shape) - 1)
+        return self.affine(normed, np.asarray(scale).reshape(per_channel), np.asarray(bias).reshape(per_channel),
+                           node)
+
+    def _op_LayerNormalization(self, node, inputs, attrs):
+        x, scale = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 and inputs[2] is not None else 0.0
+        self._constants(node, scale, bias)
+        if any(name for name in node.output[1:]) and any(self.uses.get(n) for n in node.output[1:]):
+            raise _unsupported(node, "LayerNormalization whose mean or inverse deviation outputs are used")
+        first = self._sample_axis(node, attrs.get("axis", -1), x)
+        normed = _Value(*self.builder.normalize(range(first, len(x.shape)), attrs.get("epsilon", 1e-5), x.pair,
+                                                _node_name(node)))
+        return self.affine(normed, scale, bias, node)
+
+    # -- a classifier head ---------------------------------------------------------------------------
+    def _op_Softmax(self, node, inputs, attrs):
+        if node.output[0] != self.graph.output[0].name:
+            raise _unsupported(node, f"ONNX op {node.op_type} before the output",
+                               hint="a final softmax is kept as the model's head; one inside the network is not "
+                                    "supported; ")
+        name = "softmax" if node.op_type == "Softmax" else "log_softmax"
+        x = inputs[0]
+        # before opset 13 the op flattens from ``axis`` (default 1) on: over every per-sample entry at axis 1
+        axis = attrs.get("axis", 1 if self.opset < 13 else -1)
+        dim = None if self.opset < 13 and int(axis) % (len(x.shape) + 1) == 1 else axis
+        try:
+            return self.builder.classifier_head(name, dim, x.pair, _node_name(node))
+        except UnsupportedLayerError as exc:
+            raise _unsupported(node, f"ONNX {node.op_type} ({exc})") from None
+
+    _op_LogSoftmax = _op_Softmax
 
     # -- reshapes: free in the IR, as long as the batch stays on axis 0 -----------------------------
     def _reshaped(self, node, x, full):
@@ -790,8 +1039,8 @@ class _Importer:
         return _Value(x.index, full[1:])
 
     def _op_Transpose(self, node, inputs, attrs):
-        """A permutation of per-sample axes (e.g. NHWC -> NCHW from TensorFlow exports): free when it only
-        moves axes of size 1, else a 0/1 Linear map on the flattened tensor."""
+        """A permutation of per-sample axes (e.g. NHWC -> NCHW from TensorFlow exports, a channel shuffle): free
+        when it only moves axes of size 1, else a GatherLinear selection (sparse, any size)."""
         x = inputs[0]
         perm = [int(p) for p in attrs.get("perm", range(len(x.shape), -1, -1))]
         if perm[0] != 0:
@@ -801,15 +1050,7 @@ class _Importer:
         moved = [a for a in axes if x.shape[a] != 1]
         if moved == sorted(moved):
             return _Value(x.index, out_shape)
-        n = math.prod(x.shape)
-        if n * n > _DENSE_LIMIT:
-            raise _unsupported(node, f"Transpose of a per-sample tensor of {n:,} entries (as a dense permutation "
-                               f"it would have {n * n:,} entries; the limit is {_DENSE_LIMIT:,})")
-        source = torch.arange(n).reshape(x.shape).permute(*axes).reshape(-1)
-        weight = torch.zeros(n, n, dtype=torch.float64)
-        weight[torch.arange(n), source] = 1.0
-        out = self.builder.linear(weight, torch.zeros(n, dtype=torch.float64), (x.index, (n,)), _node_name(node))
-        return _Value(out[0], out_shape)
+        return self.gather(x, lambda p: np.transpose(p, axes), node)  # a permutation: sparse, any size
 
     def _op_Flatten(self, node, inputs, attrs):
         x = inputs[0]
@@ -866,6 +1107,17 @@ def _merge_affine_chains(nodes):
             nodes[i] = Node(ChannelAffine(scale, shift, first.in_shape), parent.inputs, node.shape,
                             f"{parent.name}+{node.name}")
     return nodes
+
+
+def _onnx_slice(start, end, step, dim):
+    """The indices ONNX Slice takes along a dim of length ``dim`` (starts/ends clamped as the spec says)."""
+    start = start + dim if start < 0 else start
+    end = end + dim if end < 0 else end
+    if step > 0:
+        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+    else:
+        start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+    return range(start, end, step)
 
 
 def _node_name(node):

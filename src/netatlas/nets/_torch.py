@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
 from netatlas._errors import UnsupportedLayerError
+from netatlas._memory import check_memory
 from netatlas.nets._ir import (
     Activation,
     AdaptiveAvgPool,
@@ -17,11 +19,15 @@ from netatlas.nets._ir import (
     ChannelAffine,
     Concat,
     Conv,
+    GatherLinear,
+    Head,
     Input,
     Linear,
+    LocalResponseNorm,
     Max,
     Net,
     Node,
+    Normalize,
     Pad,
     _f64,
 )
@@ -30,10 +36,13 @@ __all__ = ["from_torch", "SUPPORTED_LAYERS"]
 
 SUPPORTED_LAYERS = (
     "Linear, Conv1d, Conv2d (zero padding), BatchNorm1d/BatchNorm2d (eval mode), ReLU, LeakyReLU, "
-    "Identity, Dropout (eval), Flatten/Unflatten/reshape, AvgPool2d, global mean pooling, MaxPool1d/2d, "
-    "AdaptiveMaxPool1d/2d, AdaptiveAvgPool1d/2d, max/amax over dims, ReLU6/Hardtanh/clamp, concatenation, "
-    "ZeroPad1d/2d and ConstantPad1d/2d with value 0, "
-    "residual additions, multiplication by a constant, Sigmoid, Tanh, GELU, Softplus, ELU, erf"
+    "Identity, Dropout (eval), Flatten/Unflatten/reshape, AvgPool2d, mean and sum over any dims, MaxPool1d/2d, "
+    "AdaptiveMaxPool1d/2d, AdaptiveAvgPool1d/2d, max/amax over dims, ReLU6/Hardtanh/clamp (also by tensors), "
+    "abs, maximum/minimum, concatenation, slicing/indexing by constants (x[:, :k], select, narrow, index_select), "
+    "split/chunk/unbind, permute/transpose/flip, expand/repeat, padding in every mode (ZeroPad, ConstantPad, "
+    "ReflectionPad, ReplicationPad, F.pad), residual additions (with broadcasting), addition and multiplication by "
+    "constants, Sigmoid, Tanh, GELU, Softplus, ELU, SELU, Softsign, exp, sqrt, erf, LayerNorm, InstanceNorm1d/2d, "
+    "LocalResponseNorm (odd size), and a final Softmax/LogSoftmax (kept as the head)"
 )
 
 _ACTIVATION_MODULES = {
@@ -44,14 +53,21 @@ _ACTIVATION_MODULES = {
     nn.GELU: lambda m: Activation("gelu" if m.approximate == "none" else "gelu_tanh"),
     nn.Softplus: lambda m: Activation("softplus", {"beta": float(m.beta), "threshold": float(m.threshold)}),
     nn.ELU: lambda m: Activation("elu", {"alpha": float(m.alpha)}),
+    nn.SELU: lambda m: Activation("selu"),
+    nn.Softsign: lambda m: Activation("softsign"),
 }
 _IDENTITY_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
 _RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
 _POOL_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d,
                  nn.AdaptiveAvgPool2d)
 _PAD_MODULES = (nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d)
+_MODE_PAD_MODULES = {nn.ReflectionPad1d: "reflect", nn.ReflectionPad2d: "reflect", nn.ReplicationPad1d: "edge",
+                     nn.ReplicationPad2d: "edge"}
+_HEAD_MODULES = {nn.Softmax: "softmax", nn.LogSoftmax: "log_softmax"}
+_NORM_MODULES = (nn.LayerNorm, nn.LocalResponseNorm, nn.InstanceNorm1d, nn.InstanceNorm2d)
 _LEAF_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.Hardtanh,
-                 *_POOL_MODULES, *_PAD_MODULES, *_ACTIVATION_MODULES, *_IDENTITY_MODULES, *_RESHAPE_MODULES)
+                 *_POOL_MODULES, *_PAD_MODULES, *_ACTIVATION_MODULES, *_IDENTITY_MODULES, *_RESHAPE_MODULES,
+                 *_MODE_PAD_MODULES, *_HEAD_MODULES, *_NORM_MODULES)
 
 
 def from_torch(module, input_shape=None) -> Net:
@@ -95,7 +111,7 @@ def from_torch(module, input_shape=None) -> Net:
     if isinstance(module, torch.export.ExportedProgram):
         if input_shape is None:
             input_shape = _shape_from_exported(module)
-        return _prune_and_fold(_from_exported(module, tuple(input_shape)))
+        return _prune_and_fold(*_from_exported(module, tuple(input_shape)))
     if not isinstance(module, nn.Module):
         raise TypeError(f"from_torch: expected a torch.nn.Module, ExportedProgram or Net, got "
                         f"{type(module).__name__}")
@@ -111,7 +127,8 @@ def from_torch(module, input_shape=None) -> Net:
             out = builder.walk(module, builder.input_value, prefix="")
         else:  # a single top-level layer is a one-layer net
             out = builder.layer(module, builder.input_value, "", None)
-        return _prune_and_fold(builder.finish(out))
+        nodes = builder.finish(out)
+        return _prune_and_fold(nodes, builder.head)
     was_training = module.training
     try:
         module.eval()
@@ -124,7 +141,7 @@ def from_torch(module, input_shape=None) -> Net:
                                     f"supports nn.Sequential and traceable modules of: {SUPPORTED_LAYERS}") from None
     finally:
         module.train(was_training)
-    return _prune_and_fold(_from_exported(exported, input_shape))
+    return _prune_and_fold(*_from_exported(exported, input_shape))
 
 
 def _infer_input_shape(module):
@@ -165,12 +182,35 @@ def _unsupported(kind, path, position=None):
     return UnsupportedLayerError(f"{kind} at {where} is not supported; supported: {SUPPORTED_LAYERS}")
 
 
+class _HeadValue:
+    """The output of a final softmax / log-softmax: valid only as the model's output (the Net's head)."""
+
+    def __init__(self, value, name):
+        self.value, self.name = value, name
+
+
 class _Builder:
     """Appends IR nodes. A value is (node index, per-sample shape): reshapes only change the shape."""
 
     def __init__(self, input_shape):
         self.nodes = [Node(Input(tuple(input_shape)), (), tuple(input_shape), "input")]
         self.input_value = (0, tuple(input_shape))
+        self.head = None
+
+    def classifier_head(self, name, dim, value, path):
+        """A softmax / log-softmax over the per-sample outputs: kept as the Net's head (it must be the
+        last op; ``finish`` checks). ``dim`` counts the batch (torch and ONNX opset >= 13)."""
+        shape = value[1]
+        if dim is not None and len(shape) != 1 and sum(1 for s in shape if s != 1) > 1:
+            raise UnsupportedLayerError(f"{name} at {path!r} over a per-sample tensor of shape {shape}; a head is a "
+                                        "softmax over flat outputs (flatten the logits first)")
+        if dim is not None and int(dim) % (len(shape) + 1) == 0:
+            raise UnsupportedLayerError(f"{name} at {path!r} over the batch dimension")
+        n = math.prod(shape)
+        if dim is not None and shape[int(dim) % (len(shape) + 1) - 1] != n and n > 1:
+            raise UnsupportedLayerError(f"{name} at {path!r} over dim {dim} of per-sample shape {shape}, not over "
+                                        "all the outputs")
+        return _HeadValue(value, name)
 
     def add(self, op, inputs, name):
         in_shape = inputs[0][1]
@@ -184,15 +224,150 @@ class _Builder:
         return (len(self.nodes) - 1, shape)
 
     def finish(self, out):
+        if isinstance(out, _HeadValue):
+            self.head = Head(out.name)
+            out = out.value
         index, _ = out
         if index == 0:
             raise ValueError("from_torch: the model is the identity; nothing to analyse")
         return self.nodes[: index + 1]
 
+    # -- sparse linear ops (one lowering for both importers) -------------------------------------
+    def gather(self, value, move, path, fill=0.0, out_size=None):
+        """Entries moved, copied or padded: ``move`` maps the per-sample array of positions with NumPy
+        (see ``GatherLinear.select``); free when it only reshapes. ``out_size``: the number of outputs
+        when ``move`` makes new entries (padding, tiles), checked against the memory budget first."""
+        index, shape = value
+        n_out = out_size if out_size is not None else math.prod(_meta_positions_shape(move, shape))
+        check_memory(16 * n_out, f"from_torch: the index of the gather at {path!r} ({n_out:,} entries)")
+        op = GatherLinear.select(shape, move, fill=fill)
+        if op.is_identity():
+            return (index, op.output_shape)
+        return self.add(op, [value], path)
+
+    def pad_any(self, pairs, mode, fill, value, path):
+        """Padding of every per-sample dim by ``pairs[d] = (before, after)`` in NumPy's ``mode``
+        (constant ``fill``: an affine shift; reflect, edge, wrap) as a GatherLinear selection; zero
+        constant padding stays the Pad op. Negative pads crop (constant mode only)."""
+        shape = value[1]
+        pairs = [(int(lo), int(hi)) for lo, hi in pairs]
+        if mode == "constant" and fill == 0.0:
+            return self.pad([v for lo_hi in reversed(pairs) for v in lo_hi], value, path)
+        if mode not in ("constant", "reflect", "edge", "wrap"):
+            raise UnsupportedLayerError(f"padding in mode {mode!r} at {path!r} (constant, reflect, edge/replicate and "
+                                        "wrap/circular are supported)")
+        if mode != "constant" and any(lo < 0 or hi < 0 for lo, hi in pairs):
+            raise UnsupportedLayerError(f"padding in mode {mode!r} with negative pads {pairs} at {path!r}")
+        if mode in ("reflect", "wrap") and any(max(lo, hi) > n - (mode == "reflect") for (lo, hi), n in
+                                               zip(pairs, shape, strict=True)):
+            raise UnsupportedLayerError(f"padding in mode {mode!r} by {pairs} of a per-sample shape {shape} at "
+                                        f"{path!r} (each pad must be smaller than its dim)")
+        out_shape = [n + lo + hi for (lo, hi), n in zip(pairs, shape, strict=True)]
+        if min(out_shape) <= 0:
+            raise UnsupportedLayerError(f"padding by {pairs} at {path!r} crops all of the per-sample shape {shape}")
+        grow = [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]
+        crop = tuple(slice(max(-lo, 0), max(-lo, 0) + m) for (lo, _), m in zip(pairs, out_shape, strict=True))
+
+        def move(p):
+            kw = {"constant_values": -1} if mode == "constant" else {}  # -1: a padded entry, worth ``fill``
+            return np.pad(p, grow, mode=mode, **kw)[crop]
+
+        size = math.prod(n + lo + hi for (lo, hi), n in zip(grow, shape, strict=True))
+        return self.gather(value, move, path, fill=float(fill), out_size=size)
+
+    def times_constant(self, value, constant, path):
+        """``value * constant``, the constant broadcast against the per-sample shape (elementwise weights)."""
+        c = np.asarray(constant, dtype=np.float64)
+        if c.size == 1:
+            return self.scaled(value, float(c.reshape(())), path)
+        c = _per_sample_array(c, value[1], path)
+        n = math.prod(value[1])
+        op = GatherLinear(torch.arange(n).reshape(n, 1), torch.tensor(c.reshape(n, 1).copy()), None, value[1],
+                          value[1])
+        return self.add(op, [value], path)
+
+    def reduce(self, dims, keepdims, mean, value, path):
+        """Sum (mean) over per-sample dims ``dims``; the global spatial mean stays the average pool."""
+        shape = value[1]
+        dims = sorted({int(d) % len(shape) for d in dims})
+        if not dims:
+            return value
+        if mean and len(shape) == 3 and dims == [1, 2]:
+            pooled = self.avg_pool(shape[1:], shape[1:], 0, False, True, value, path)
+            return pooled if keepdims else (pooled[0], (shape[0],))
+        check_memory(16 * math.prod(shape), f"from_torch: the index of the reduction at {path!r}")
+        op = GatherLinear.reduce(shape, dims, keepdims=keepdims, mean=mean)
+        return self.add(op, [value], path)
+
+    def broadcast(self, value, shape, path):
+        """``value`` expanded to the per-sample ``shape`` (NumPy broadcasting, same rank or fewer dims)."""
+        shape = tuple(int(s) for s in shape)
+        if value[1] == shape:
+            return value
+        src = value[1]
+        lead = len(shape) - len(src)
+        if lead < 0 or any(s not in (1, t) for s, t in zip(src, shape[lead:], strict=True)):
+            raise UnsupportedLayerError(f"broadcasting of a per-sample shape {src} to {shape} at {path!r} is not "
+                                        "possible")
+        return self.gather(value, lambda p: np.broadcast_to(p, shape), path)
+
+    def scaled(self, value, factor, path):
+        op = ChannelAffine(torch.tensor([float(factor)], dtype=torch.float64), torch.zeros(1, dtype=torch.float64),
+                           value[1])
+        return self.add(op, [value], path)
+
+    def plus_constant(self, value, constant, path):
+        """``value + constant``, the constant any array broadcast against the per-sample shape: one
+        shifted identity gather (a per-channel or scalar constant stays a ChannelAffine)."""
+        c = _per_sample_array(constant, value[1], path)
+        n = math.prod(value[1])
+        op = GatherLinear(torch.arange(n).reshape(n, 1), None, torch.tensor(c.reshape(-1).copy()), value[1], value[1])
+        return self.add(op, [value], path)
+
+    def add_values(self, a, b, path, sign=1.0):
+        """``a + sign * b`` of two values, broadcast to their common per-sample shape."""
+        shape = _broadcast_shapes(a[1], b[1], path)
+        a, b = self.broadcast(a, shape, path), self.broadcast(b, shape, path)
+        if sign != 1.0:
+            b = self.scaled(b, sign, path)
+        return self.add(Add(), [a, b], path)
+
+    def relu(self, value, path):
+        return self.add(Activation("relu"), [value], path)
+
+    def abs(self, value, path):
+        """|x| = relu(x) + relu(-x): two ReLUs with the same kink (no new region rule)."""
+        positive = self.relu(value, path)
+        negative = self.relu(self.scaled(value, -1.0, path), path)
+        return self.add(Add(), [positive, negative], path)
+
+    def maximum(self, a, b, path, lower=False):
+        """max(a, b) = a + relu(b - a); min(a, b) = a - relu(a - b). ``a`` or ``b`` may be a constant
+        array (NumPy), not both; ties are a ReLU's (a vanishing difference does not cut)."""
+        if not _is_value(a):
+            a, b = b, a
+        if not _is_value(b):  # max(x, c) = c + relu(x - c); min(x, c) = c - relu(c - x)
+            c = np.asarray(b, dtype=np.float64)
+            diff = self.plus_constant(a, -c, path) if not lower else \
+                self.plus_constant(self.scaled(a, -1.0, path), c, path)
+            r = self.relu(diff, path)
+            return self.plus_constant(r if not lower else self.scaled(r, -1.0, path), c, path)
+        shape = _broadcast_shapes(a[1], b[1], path)
+        a, b = self.broadcast(a, shape, path), self.broadcast(b, shape, path)
+        diff = self.add_values(b, a, path, -1.0) if not lower else self.add_values(a, b, path, -1.0)
+        r = self.relu(diff, path)
+        return self.add_values(a, r, path, -1.0 if lower else 1.0)
+
+    def normalize(self, axes, eps, value, path):
+        return self.add(Normalize(tuple(int(a) for a in axes), float(eps), value[1]), [value], path)
+
     # -- nn.Sequential walk ---------------------------------------------------------------------
     def walk(self, module, value, prefix):
         for position, (name, child) in enumerate(module.named_children()):
             path = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, _HeadValue):
+                raise _unsupported(f"{value.name} before {type(child).__name__} (a softmax is only supported as the "
+                                   "model's final head)", path, position)
             if isinstance(child, nn.Sequential):
                 value = self.walk(child, value, path)
             else:
@@ -227,11 +402,35 @@ class _Builder:
             return self.adaptive_max_pool(m.output_size, value, path)
         if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
             return self.adaptive_avg_pool(m.output_size, value, path)
-        if isinstance(m, _PAD_MODULES):
-            if float(m.value) != 0.0:
-                raise _unsupported(f"{type(m).__name__} with value {m.value} (only zero padding is linear)", path,
-                                   position)
-            return self.pad(m.padding, value, path)
+        if isinstance(m, _PAD_MODULES) or type(m) in _MODE_PAD_MODULES:
+            flat = [int(v) for v in m.padding]
+            pairs = [(0, 0)] * len(shape)
+            for i in range(min(len(flat) // 2, len(shape))):
+                pairs[len(shape) - 1 - i] = (flat[2 * i], flat[2 * i + 1])
+            mode = _MODE_PAD_MODULES.get(type(m), "constant")
+            return self.pad_any(pairs, mode, float(getattr(m, "value", 0.0)), value, path)
+        if type(m) in _HEAD_MODULES:
+            return self.classifier_head(_HEAD_MODULES[type(m)], m.dim, value, path)
+        if isinstance(m, nn.LocalResponseNorm):
+            if m.size % 2 == 0:
+                raise _unsupported("LocalResponseNorm with an even size", path, position)
+            return self.add(LocalResponseNorm(int(m.size), float(m.alpha), float(m.beta), float(m.k), shape), [value],
+                            path)
+        if isinstance(m, nn.LayerNorm):
+            n = len(m.normalized_shape)
+            out = self.normalize(range(len(shape) - n, len(shape)), m.eps, value, path)
+            if m.weight is not None:
+                out = self.times_constant(out, _f64(m.weight).numpy(), path)
+            if m.bias is not None:
+                out = self.plus_constant(out, _f64(m.bias).numpy(), path)
+            return out
+        if isinstance(m, (nn.InstanceNorm1d, nn.InstanceNorm2d)):
+            if m.track_running_stats:
+                raise _unsupported(f"{type(m).__name__} with track_running_stats=True", path, position)
+            out = self.normalize(range(1, len(shape)), m.eps, value, path)
+            if m.affine:
+                out = self.add(ChannelAffine(_f64(m.weight), _f64(m.bias), shape), [out], path)
+            return out
         if isinstance(m, nn.AvgPool2d):
             if m.divisor_override is not None:
                 raise _unsupported("AvgPool2d with divisor_override", path, position)
@@ -339,6 +538,34 @@ class _Builder:
         return self.add(Concat(dim, tuple(shapes)), list(values), path)
 
 
+def _per_sample_array(c, shape, path):
+    """A constant broadcast against (batch, *shape) as an array of the per-sample ``shape``."""
+    c = np.asarray(c, dtype=np.float64)
+    if c.ndim > len(shape):
+        if any(d != 1 for d in c.shape[: c.ndim - len(shape)]):
+            raise UnsupportedLayerError(f"a constant of shape {c.shape} at {path!r} differs between the samples of "
+                                        "a batch")
+        c = c.reshape(c.shape[c.ndim - len(shape):])
+    try:
+        return np.broadcast_to(c, shape)
+    except ValueError:
+        raise UnsupportedLayerError(f"a constant of shape {c.shape} at {path!r} does not broadcast to the per-sample "
+                                    f"shape {shape}") from None
+
+
+def _broadcast_shapes(a, b, path):
+    try:
+        return tuple(np.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        raise UnsupportedLayerError(f"an elementwise op of per-sample shapes {a} and {b} at {path!r} (they do not "
+                                    "broadcast)") from None
+
+
+def _meta_positions_shape(move, shape):
+    """The shape ``move`` gives an array of per-sample ``shape`` (a zero-stride view: no allocation)."""
+    return np.shape(move(np.broadcast_to(np.zeros((), dtype=np.int64), shape)))
+
+
 def _string_padding(padding, kernel, dilation, path):
     if padding == "valid":
         return (0,) * len(kernel)
@@ -412,7 +639,7 @@ def _from_exported(ep, input_shape):
             out = out[0] if isinstance(out, (tuple, list)) else out
             if isinstance(out, (tuple, list)) or len(node.args[0]) != 1:
                 raise UnsupportedLayerError("from_torch: models with several outputs are not supported")
-            return builder.finish(env[out.name])
+            return builder.finish(env[out.name]), builder.head
         if node.op != "call_function":
             raise _unsupported(f"graph node {node.op}", _module_path(node))
         args = [_lookup(env, a) for a in node.args]
@@ -462,7 +689,15 @@ def _export_op(builder, node, args):
             return source.value
         if isinstance(source, _ValueAndIndices):
             return source.value if index == 0 else source  # using the indices fails at the consumer
+        if isinstance(source, list):  # the parts of a split
+            return source[index]
         raise _unsupported("getitem", path)
+    if any(isinstance(a, _HeadValue) or (isinstance(a, list) and any(isinstance(b, _HeadValue) for b in a))
+           for a in args):
+        raise _unsupported(f"aten.{name} of a softmax's output (a softmax is only supported as the final head)", path)
+    out = _export_sparse_op(builder, name, args, kw, path)
+    if out is not None:
+        return out
     if name in _PASS_THROUGH:
         return args[0]
     if name == "dropout" or name == "feature_dropout":
@@ -566,6 +801,202 @@ def _export_op(builder, node, args):
     raise _unsupported(f"op aten.{name}", path)
 
 
+_EXPORT_SMOOTH = {"selu": "selu", "exp": "exp", "sqrt": "sqrt"}
+_CONSTANT_MAKERS = {"zeros": 0.0, "ones": 1.0}
+
+
+def _export_sparse_op(builder, name, args, kw, path):
+    """The linear ops that move or sum entries (one GatherLinear each, shared with the ONNX importer),
+    the piecewise-linear abs/maximum/minimum/clamp by tensors, a few smooth ops and a final softmax;
+    None for any other op."""
+    value = args[0] if args else None
+    if name in _CONSTANT_MAKERS or name == "full":  # constants made in the graph (clamp bounds, ...)
+        fill = _CONSTANT_MAKERS.get(name, args[1] if len(args) > 1 else kw.get("fill_value"))
+        return torch.full(tuple(args[0]), float(fill), dtype=torch.float64)
+    if not _is_value(value):
+        return None
+    shape = value[1]
+    rank = len(shape) + 1
+
+    def axis(d):
+        d = int(d) % rank
+        if d == 0:
+            raise _unsupported(f"aten.{name} along the batch dimension", path)
+        return d - 1
+
+    if name in ("slice", "narrow"):
+        if name == "slice":
+            d = int(args[1]) if len(args) > 1 else kw.get("dim", 0)
+            start = args[2] if len(args) > 2 else kw.get("start")
+            end = args[3] if len(args) > 3 else kw.get("end")
+            step = args[4] if len(args) > 4 else kw.get("step", 1)
+        else:
+            d, start, length = (int(v) for v in args[1:4])
+            end, step = start + length if start >= 0 else start + length or None, 1
+        if int(d) % rank == 0:
+            if range(2)[slice(start, end, step)] != range(2):  # export traces with a batch of 2
+                raise _unsupported(f"aten.{name} of the batch dimension", path)
+            return value
+        a = axis(d)
+        taken = np.arange(shape[a])[slice(start, end, step)]
+        if not taken.size:
+            raise _unsupported(f"aten.{name} to an empty tensor", path)
+        return builder.gather(value, lambda p: np.take(p, taken, axis=a), path)
+    if name == "select":
+        a = axis(args[1])
+        return builder.gather(value, lambda p: np.take(p, int(args[2]) % shape[a], axis=a), path)
+    if name == "index_select":
+        a, index = axis(args[1]), _int_constant(args[2], shape[axis(args[1])], name, path)
+        return builder.gather(value, lambda p: np.take(p, index, axis=a), path)
+    if name == "index":
+        return _export_index(builder, value, args[1], path)
+    if name in ("split", "split_with_sizes", "chunk", "unbind"):
+        d = args[2] if len(args) > 2 else kw.get("dim", 0)
+        if name == "unbind":
+            d = args[1] if len(args) > 1 else kw.get("dim", 0)
+        a = axis(d)
+        n = shape[a]
+        if name == "split" and isinstance(args[1], int):
+            sizes = [min(args[1], n - i) for i in range(0, n, args[1])]
+        elif name in ("split", "split_with_sizes"):
+            sizes = [int(v) for v in args[1]]
+        elif name == "chunk":
+            part = -(-n // int(args[1]))
+            sizes = [min(part, n - i) for i in range(0, n, part)]
+        else:
+            sizes = [1] * n
+        bounds = np.cumsum([0, *sizes])
+        parts = [builder.gather(value, lambda p, lo=lo, hi=hi: np.take(p, np.arange(lo, hi), axis=a), path)
+                 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        if name == "unbind":
+            parts = [(i, s[:a] + s[a + 1:]) for i, s in parts]
+        return parts
+    if name in ("permute", "transpose", "t", "flip", "numpy_T"):
+        if name == "permute":
+            dims = [int(v) % rank for v in args[1]]
+        elif name == "transpose":
+            dims = list(range(rank))
+            i, j = int(args[1]) % rank, int(args[2]) % rank
+            dims[i], dims[j] = dims[j], dims[i]
+        elif name == "flip":
+            flipped = [axis(v) for v in args[1]]
+            return builder.gather(value, lambda p: np.flip(p, flipped), path)
+        else:
+            dims = list(range(rank))[::-1] if rank <= 2 else None
+            if dims is None:
+                return None
+        if dims[0] != 0:
+            raise _unsupported(f"aten.{name} that moves the batch dimension", path)
+        return builder.gather(value, lambda p: np.transpose(p, [d - 1 for d in dims[1:]]), path)
+    if name in ("expand", "broadcast_to"):
+        sizes = [int(v) for v in args[1]]
+        if len(sizes) != rank:
+            raise _unsupported(f"aten.{name} to {sizes} (a change of rank would move the batch)", path)
+        target = tuple(n if t == -1 else t for t, n in zip(sizes[1:], shape, strict=True))
+        return builder.broadcast(value, target, path)
+    if name == "repeat":
+        reps = [int(v) for v in args[1]]
+        if len(reps) != rank or reps[0] != 1:
+            raise _unsupported(f"aten.repeat by {reps} (the batch repeat must be 1, the rank kept)", path)
+        return builder.gather(value, lambda p: np.tile(p, reps[1:]), path,
+                              out_size=math.prod(shape) * math.prod(reps))
+    if name in ("sum", "mean") and (len(args) > 1 or "dim" in kw or name == "sum"):
+        dims = args[1] if len(args) > 1 else kw.get("dim")
+        dims = list(range(1, rank)) if dims is None or (isinstance(dims, (list, tuple)) and not dims) else \
+            [dims] if isinstance(dims, int) else list(dims)
+        keepdim = args[2] if len(args) > 2 else kw.get("keepdim", False)
+        if kw.get("dtype") is not None:
+            raise _unsupported(f"aten.{name} with a dtype", path)
+        return builder.reduce([axis(d) for d in dims], keepdim, name == "mean", value, path)
+    if name == "abs":
+        return builder.abs(value, path)
+    if name in ("maximum", "minimum", "fmax", "fmin"):
+        other = args[1]
+        other = other if _is_value(other) else _float_array(other)
+        return builder.maximum(value, other, path, lower=name in ("minimum", "fmin"))
+    if name in ("clamp", "clamp_min", "clamp_max") and any(isinstance(v, torch.Tensor) or _is_value(v)
+                                                           for v in [*args[1:], *kw.values()]):
+        lo = args[1] if len(args) > 1 else kw.get("min")
+        hi = args[2] if len(args) > 2 else kw.get("max")
+        if name == "clamp_max":
+            lo, hi = None, args[1]
+        out = value
+        for bound, lower in ((lo, False), (hi, True)):
+            if bound is not None:
+                out = builder.maximum(out, bound if _is_value(bound) else _float_array(bound), path, lower=lower)
+        return out
+    if name in ("pad", "constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "replication_pad1d",
+                "replication_pad2d", "circular_pad1d", "circular_pad2d"):
+        flat = [int(v) for v in args[1]]
+        if name == "pad":
+            mode = args[2] if len(args) > 2 else kw.get("mode", "constant")
+            fill = args[3] if len(args) > 3 else kw.get("value", None)
+        elif name == "constant_pad_nd":
+            mode, fill = "constant", args[2] if len(args) > 2 else kw.get("value", 0.0)
+        else:
+            mode, fill = name.split("_")[0], 0.0
+        mode = {"replicate": "edge", "replication": "edge", "circular": "wrap", "reflection": "reflect"}.get(mode, mode)
+        if len(flat) % 2 or len(flat) // 2 > len(shape):
+            raise _unsupported(f"padding {tuple(flat)} of a per-sample tensor of shape {shape}", path)
+        pairs = [(0, 0)] * len(shape)
+        for i in range(len(flat) // 2):
+            pairs[len(shape) - 1 - i] = (flat[2 * i], flat[2 * i + 1])
+        return builder.pad_any(pairs, mode, float(fill or 0.0), value, path)
+    if name in ("softmax", "_softmax", "log_softmax", "_log_softmax"):
+        d = args[1] if len(args) > 1 else kw.get("dim")
+        return builder.classifier_head(name.lstrip("_"), d, value, path)
+    if name in _EXPORT_SMOOTH:
+        return builder.add(Activation(_EXPORT_SMOOTH[name]), [value], path)
+    if name == "layer_norm":
+        normalized, weight = list(args[1]), args[2] if len(args) > 2 else None
+        bias, eps = (args[3] if len(args) > 3 else None), float(args[4]) if len(args) > 4 else 1e-5
+        out = builder.normalize(range(len(shape) - len(normalized), len(shape)), eps, value, path)
+        if weight is not None:
+            out = builder.times_constant(out, _float_array(weight), path)
+        if bias is not None:
+            out = builder.plus_constant(out, _float_array(bias), path)
+        return out
+    if name in ("mul", "div") and isinstance(args[1], torch.Tensor):
+        c = _float_array(args[1])
+        return builder.times_constant(value, c if name == "mul" else 1.0 / c, path)
+    if name in ("add", "sub") and len(args) > 1 and _is_value(args[1]):
+        alpha = float(kw.get("alpha", args[2] if len(args) > 2 else 1.0))
+        return builder.add_values(value, args[1], path, -alpha if name == "sub" else alpha) \
+            if value[1] != args[1][1] else None
+    if name in ("add", "sub") and len(args) > 1 and isinstance(args[1], torch.Tensor):
+        alpha = float(kw.get("alpha", args[2] if len(args) > 2 else 1.0)) * (-1.0 if name == "sub" else 1.0)
+        return builder.plus_constant(value, alpha * _float_array(args[1]), path)
+    return None
+
+
+def _float_array(t):
+    a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+    return a.astype(np.float64)
+
+
+def _int_constant(t, dim, name, path):
+    index = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+    if _is_value(t) or not np.issubdtype(index.dtype, np.integer):
+        raise _unsupported(f"aten.{name} with input-dependent or non-integer indices", path)
+    if index.size and (index.min() < -dim or index.max() >= dim):
+        raise ValueError(f"from_torch: aten.{name} at {path}: indices outside [-{dim}, {dim})")
+    return np.where(index < 0, index + dim, index).astype(np.int64)
+
+
+def _export_index(builder, value, indices, path):
+    """``x[:, idx]``-style advanced indexing by constant integer tensors (one adjacent block of them)."""
+    shape = value[1]
+    indices = list(indices)
+    if not indices or indices[0] is not None:
+        raise _unsupported("aten.index of the batch dimension", path)
+    used = [i for i, t in enumerate(indices) if t is not None]
+    if used != list(range(used[0], used[-1] + 1)):
+        raise _unsupported("aten.index by non-adjacent index tensors", path)
+    key = tuple(slice(None) if t is None else _int_constant(t, shape[i - 1], "index", path)
+                for i, t in enumerate(indices) if i > 0)
+    return builder.gather(value, lambda p: p[key], path)
+
+
 class _BatchNormTuple:
     """The tuple _native_batch_norm_legit_no_training returns; only element 0 may be used."""
 
@@ -632,7 +1063,7 @@ def _export_add(builder, name, args, kw, path):
 
 
 # -- clean-up passes ----------------------------------------------------------------------------
-def _prune_and_fold(nodes) -> Net:
+def _prune_and_fold(nodes, head=None) -> Net:
     """Drop nodes the output does not use, then fold each ChannelAffine into a Linear/Conv whose only
     consumer it is (BatchNorm folding)."""
     nodes = list(nodes)
@@ -662,7 +1093,7 @@ def _prune_and_fold(nodes) -> Net:
                 continue
         remap[i] = len(kept)
         kept.append(Node(op, inputs, node.shape, node.name))
-    return Net(kept)
+    return Net(kept, head)
 
 
 def _fold(parent, affine):

@@ -27,6 +27,7 @@ from netatlas.nets import (
     ChannelAffine,
     Concat,
     Conv,
+    GatherLinear,
     Input,
     Linear,
     Max,
@@ -45,7 +46,12 @@ ROWWISE_MAX = "rowwise-max"
 
 
 def check_piecewise_linear(net, where: str) -> None:
-    """Raise UnsupportedLayerError naming the first activation that is not piecewise linear."""
+    """Raise UnsupportedLayerError naming the first activation that is not piecewise linear, or the
+    first smooth op (normalisation, LRN)."""
+    for text in net.smooth_ops():
+        raise UnsupportedLayerError(
+            f"{where}: {text} is smooth, not piecewise linear; exact regions need relu, leaky_relu, hardtanh or "
+            "identity activations, affine ops and max pooling (use netatlas.metric for smooth networks)")
     for position, i in enumerate(net.activations):
         op = net.nodes[i].op
         if not op.piecewise_linear:
@@ -117,12 +123,14 @@ def _linear_part(op, x: torch.Tensor) -> torch.Tensor:
         return (x.reshape(-1, *op.in_shape) * op.scale.reshape(view)).flatten(1)
     if isinstance(op, (AvgPool, AdaptiveAvgPool, Pad)):
         return op(x)  # average pooling and zero padding are linear
+    if isinstance(op, GatherLinear):
+        return op.linear_part(x)
     raise UnsupportedLayerError(f"regions: op {op.describe()} is not supported")
 
 
 def is_affine(op) -> bool:
     """True for the ops that are affine maps of their (single) input."""
-    return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool, Pad))
+    return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool, Pad, GatherLinear))
 
 
 def affine_matrix(ops, n_in: int, max_entries: int | None = None):
@@ -274,6 +282,9 @@ def magnitude_net(net) -> Net | None:
             op = dataclasses.replace(op, weight=op.weight.abs(), bias=op.bias.abs())
         elif isinstance(op, ChannelAffine):
             op = dataclasses.replace(op, scale=op.scale.abs(), shift=op.shift.abs())
+        elif isinstance(op, GatherLinear):
+            op = dataclasses.replace(op, weight=None if op.weight is None else op.weight.abs(),
+                                     shift=None if op.shift is None else op.shift.abs())
         elif not isinstance(op, (Input, Add, AvgPool, AdaptiveAvgPool, Pad, Concat, Activation, Max)):
             return None
         nodes.append(Node(op, node.inputs, node.shape, node.name))

@@ -92,8 +92,11 @@ def roundings(net) -> list[int]:
             out.append(1)  # the plane's centre point is rounded
             continue
         depth = max(out[i] for i in node.inputs)
-        if kind in ("max", "concat", "pad"):  # a selection, a copy, zeros: exact
-            out.append(depth)
+        if kind in ("max", "concat", "pad") or (kind == "gather_linear" and op.is_selection and op.shift is None):
+            out.append(depth)  # a selection, a copy, zeros: exact
+            continue
+        if kind == "gather_linear":  # k products and additions per output, and the shift
+            out.append(depth + int(op.index.shape[1]) + 1)
             continue
         if kind in ("linear", "conv"):
             fan_in = op.weight[0].numel()
