@@ -538,7 +538,8 @@ def test_final_softmax_is_kept_as_the_head():
     x = rng.standard_normal((5, 3)).astype(np.float32).astype(np.float64)
     assert net.head.name == "softmax" and isinstance(net.nodes[-1].op, Linear)
     np.testing.assert_allclose(net.head_output(x), run_ort(model, x), rtol=0, atol=8 * EPS32)
-    inside = [*nodes[:1], helper.make_node("Softmax", ["h"], ["p"], name="probs"), helper.make_node("Relu", ["p"], ["y"])]
+    inside = [*nodes[:1], helper.make_node("Softmax", ["h"], ["p"], name="probs"),
+              helper.make_node("Relu", ["p"], ["y"])]
     with pytest.raises(netatlas.UnsupportedLayerError, match=r"Softmax.*\(node 'probs'\).*final"):
         from_onnx(make_model(inside, ["N", 3], ["N", 4], [("W", rng.standard_normal((3, 4)))]))
 
