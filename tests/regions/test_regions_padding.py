@@ -37,9 +37,13 @@ def test_zero_pad_module_and_functional_pad_import_exactly():
         assert torch.allclose(net(x.reshape(7, -1)), model.double()(x), rtol=1e-12, atol=1e-12)
 
 
-def test_nonzero_constant_padding_is_refused():
-    with pytest.raises(Exception, match="only zero padding"):
-        from_torch(nn.Sequential(nn.ConstantPad2d(1, 0.5), nn.Flatten(), nn.Linear(16, 1)), (1, 2, 2))
+def test_nonzero_constant_padding_is_an_affine_shift():
+    """Refused before issue 28 ("only zero padding"); now a GatherLinear selection with the value as shift."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.ConstantPad2d(1, 0.5), nn.Flatten(), nn.Linear(16, 1)).eval()
+    net = from_torch(model, (1, 2, 2))
+    x = torch.randn(5, 1, 2, 2, dtype=torch.float64)
+    assert torch.allclose(net(x), model.double()(x), rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("pool", [None, "max"])

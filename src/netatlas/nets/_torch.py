@@ -910,6 +910,8 @@ def _export_sparse_op(builder, name, args, kw, path):
         return builder.reduce([axis(d) for d in dims], keepdim, name == "mean", value, path)
     if name == "abs":
         return builder.abs(value, path)
+    if name == "neg":
+        return builder.scaled(value, -1.0, path)
     if name in ("maximum", "minimum", "fmax", "fmin"):
         other = args[1]
         other = other if _is_value(other) else _float_array(other)
