@@ -472,7 +472,7 @@ class GatherLinear:
     >>> op.output_shape, op(torch.arange(6.0)[None]).tolist()
     ((3, 2), [[0.0, 3.0, 1.0, 4.0, 2.0, 5.0]])
     >>> GatherLinear.select((3,), lambda p: np.pad(p, 1, constant_values=-1), fill=7.0)(torch.ones(1, 3))
-    tensor([[7., 1., 1., 1., 7.]], dtype=torch.float64)
+    tensor([[7., 1., 1., 1., 7.]])
     >>> GatherLinear.reduce((2, 3), dims=[1], mean=True)(torch.arange(6.0, dtype=torch.float64)[None])
     tensor([[1., 4.]], dtype=torch.float64)
     """

@@ -137,6 +137,8 @@ def affine_matrix(ops, n_in: int, max_entries: int | None = None):
     """The chain of affine ``ops`` on n_in inputs as one dense map: (W (n_out, n_in), b (n_out,)), the
     linear part applied to the identity (exact, nothing is differenced); None when a matrix on the way
     would have more than ``max_entries`` entries."""
+    if max_entries is not None and n_in * n_in > max_entries:  # before the identity is allocated
+        return None
     with torch.no_grad():
         lin = torch.eye(n_in, dtype=torch.float64)
         off = torch.zeros(1, n_in, dtype=torch.float64)

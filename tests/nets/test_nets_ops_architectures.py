@@ -1,0 +1,57 @@
+"""The classic ImageNet architectures (narrow versions at (3, 224, 224), ``classic_architectures``) import
+from ONNX (``torch.onnx.export``) and from torch, and agree with onnxruntime and with torch in float64.
+Before issue 28 only DenseNet-121 exported without its head imported. Partitioning a window of a plane
+through three 224x224 inputs is timed in ``benchmarks/classic_architectures.py``."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from test_nets_onnx import run_ort
+
+from classic_architectures import ARCHITECTURES, SHAPE, build
+from netatlas.nets import from_onnx, from_torch
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def export(model):
+    buffer = io.BytesIO()
+    torch.onnx.export(model, (torch.zeros(1, *SHAPE),), buffer, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, dynamo=False, opset_version=17)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_classic_architecture_imports_and_agrees(name):
+    model = build(name)
+    data = export(model)
+    net = from_onnx(data)
+    assert net.head is not None and net.head.name == "softmax"
+    x = torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(0)).numpy()
+    # probabilities of 5 classes from O(1) logits: float32 round-off through ~10^3-term sums per layer,
+    # a dozen layers; 1e-4 is ~10^3 eps32, far below any structural mistake (a wrong permutation or
+    # padding changes the probabilities at the 1e-2 level for these random weights)
+    np.testing.assert_allclose(net.head_output(x.astype(np.float64)), run_ort(data, x), rtol=0, atol=1e-4)
+    assert net.piecewise_linear, net.lenses()["regions"]
+    traced = from_torch(model, SHAPE)
+    x64 = torch.as_tensor(x, dtype=torch.float64)
+    expected = model.double()(x64)
+    assert torch.allclose(traced.head_output(x64), expected, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(torch.as_tensor(net.head_output(x64.numpy())), expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_alexnet_with_local_response_normalisation():
+    """AlexNet's LRN imports (a smooth op: the regions lens refuses the net by name, the others take it)."""
+    from classic_architectures import AlexNet
+
+    torch.manual_seed(0)
+    model = AlexNet(lrn=True).eval()
+    data = export(model)
+    net = from_onnx(data)
+    x = torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(1)).numpy()
+    np.testing.assert_allclose(net.head_output(x.astype(np.float64)), run_ort(data, x), rtol=0, atol=1e-4)
+    assert net.lenses()["regions"].startswith("no: smooth ops ['LocalResponseNorm']")
