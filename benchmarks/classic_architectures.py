@@ -59,8 +59,9 @@ def main():
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         print(f"{name:<12} nodes {len(net.nodes):>4}  export {exported - start:5.1f} s  "
-              f"import {imported - exported:5.1f} s  |p - ort| {error:.1e}  regions {part.num_regions:>5} in {took:6.1f} s (peak {peak / 2**20:.0f} MiB "
-              "traced by Python)", flush=True)
+              f"import {imported - exported:5.1f} s  |p - ort| {error:.1e}  "
+              f"regions {part.num_regions:>5} in {took:6.1f} s (peak {peak / 2**20:.0f} MiB traced by Python)",
+              flush=True)
 
 
 if __name__ == "__main__":
