@@ -8,12 +8,17 @@ import io
 import numpy as np
 import pytest
 import torch
-from test_nets_onnx import run_ort
 
 from classic_architectures import ARCHITECTURES, SHAPE, build
 from netatlas.nets import from_onnx, from_torch
 
 EPS32 = float(np.finfo(np.float32).eps)
+
+
+def run_ort(data, x):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
 def export(model):
