@@ -50,12 +50,25 @@ def test_classic_architecture_imports_and_agrees(name):
 
 @pytest.mark.slow
 def test_alexnet_with_local_response_normalisation():
-    """AlexNet's LRN imports (a smooth op: the regions lens refuses the net by name, the others take it)."""
+    """AlexNet's LRN (an ONNX LRN node after the first ReLU: torch's TorchScript exporter writes
+    nn.LocalResponseNorm as a branch, which is refused by name) imports as a smooth op: the regions lens
+    refuses the net by name, the others take it."""
+    import onnx
+    from onnx import helper
+
     from classic_architectures import AlexNet
 
     torch.manual_seed(0)
-    model = AlexNet(lrn=True).eval()
-    data = export(model)
+    model = onnx.load_from_string(export(AlexNet(lrn=False).eval()))
+    nodes = list(model.graph.node)
+    first = next(i for i, n in enumerate(nodes) if n.op_type == "Relu")
+    relu_out = nodes[first].output[0]
+    lrn = helper.make_node("LRN", [relu_out], ["lrn_out"], size=5, alpha=1e-4, beta=0.75, bias=2.0)
+    for n in nodes[first + 1:]:
+        n.input[:] = ["lrn_out" if name == relu_out else name for name in n.input]
+    model.graph.ClearField("node")
+    model.graph.node.extend([*nodes[: first + 1], lrn, *nodes[first + 1:]])
+    data = model.SerializeToString()
     net = from_onnx(data)
     x = torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(1)).numpy()
     np.testing.assert_allclose(net.head_output(x.astype(np.float64)), run_ort(data, x), rtol=0, atol=1e-4)
