@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "nets"))
 from classic_architectures import ARCHITECTURES, SHAPE, build  # noqa: E402
-from netatlas import Plane  # noqa: E402
+from netatlas import Plane, RegionLimitError  # noqa: E402
 from netatlas.nets import from_onnx  # noqa: E402
 from netatlas.regions import partition  # noqa: E402
 
@@ -54,7 +54,12 @@ def main():
         plane = dataclasses.replace(plane, bounds=(-w, w, -w, w))
         tracemalloc.start()
         begun = time.perf_counter()
-        part = partition(net, plane, max_regions=args.max_regions)
+        try:
+            part = partition(net, plane, max_regions=args.max_regions)
+        except RegionLimitError as exc:  # refused before the run, with its estimate: a result too
+            print(f"{name:<12} {time.perf_counter() - begun:6.1f} s to refuse: {str(exc)[:160]}", flush=True)
+            tracemalloc.stop()
+            continue
         took = time.perf_counter() - begun
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
