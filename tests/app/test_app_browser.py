@@ -70,12 +70,16 @@ def test_train_and_see_regions_and_boundary_change(page):
     page.wait_for_function("window.playground.lastFrame && window.playground.lastFrame.meta.epoch >= 25")
     page.click("#play")  # pause
     page.wait_for_function("!window.playground.lastFrame.meta.playing")
-    count_after = page.inner_text("#region-count")
+    # the page's readout and the frame it shows, read in one evaluation: a frame arriving between two reads
+    # (the server may send one more after the pause) must not make them disagree
+    count_after, n_regions, epoch_shown, epoch = frame_value(
+        page, "[document.getElementById('region-count').textContent, f.layers.regions.n_regions, "
+              "document.getElementById('epoch').textContent, f.meta.epoch]")
     boundary_after = frame_value(page, BOUNDARY)
     assert boundary_after != boundary_before and boundary_after != "null"
     assert count_after != count_before or frame_value(page, "f.layers.regions.coords.length") > 0
-    assert int(count_after.replace(",", "")) == frame_value(page, "f.layers.regions.n_regions")
-    assert page.inner_text("#epoch") == str(frame_value(page, "f.meta.epoch"))
+    assert int(count_after.replace(",", "")) == n_regions
+    assert epoch_shown == str(epoch)
     shot(page, "trained")
     # scrub back to the first snapshot: the view shows epoch 0 again
     page.eval_on_selector("#scrub", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }")
