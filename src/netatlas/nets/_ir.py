@@ -735,12 +735,15 @@ class Activation:
     @property
     def max_derivative(self) -> float:
         """sup_z phi'(z): the steepest slope of the activation (1/4 for sigmoid, 1 for tanh, relu and identity,
-        2/sqrt(pi) for erf; the others: the maximum of :meth:`derivative` on a grid of step 5e-4 over [-60, 60]).
+        2/sqrt(pi) for erf, inf for exp and sqrt, whose slopes are unbounded; the others: the maximum of
+        :meth:`derivative` on a grid of step 5e-4 over [-60, 60]).
 
         >>> Activation("sigmoid").max_derivative, Activation("tanh").max_derivative
         (0.25, 1.0)
         """
-        closed_form = {"sigmoid": 0.25, "tanh": 1.0, "erf": 2 / math.sqrt(math.pi), "relu": 1.0, "identity": 1.0}
+        # exp and sqrt have no steepest slope (phi' grows without bound as z -> inf, resp. z -> 0+)
+        closed_form = {"sigmoid": 0.25, "tanh": 1.0, "erf": 2 / math.sqrt(math.pi), "relu": 1.0, "identity": 1.0,
+                       "exp": math.inf, "sqrt": math.inf}
         if self.name in closed_form:
             return closed_form[self.name]
         grid = torch.linspace(-60, 60, 240_001, dtype=torch.float64)
