@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import netatlas
+from netatlas.experiments.shisher2022 import train_softmax_network  # the networks of the paper's validation
 
 lowrank = netatlas.lowrank
 joint = lowrank.local_joint(24, 8, k=2, eps_fraction=0.05, seed=0)   # |X| = 24 inputs, |Y| = 8 labels
@@ -25,7 +26,7 @@ print(f"eps = {joint.eps:.4f} (eps_max = {joint.eps_max:.3f}); DTM singular valu
 # compare it with the theory's optimum:
 
 # %%
-trained = lowrank.train_softmax_network(joint.p_xy, 2, seed=0)
+trained = train_softmax_network(joint.p_xy, 2, seed=0)
 comparison = lowrank.compare_softmax_layer(joint.p_xy, trained.features, trained.weights, trained.bias)
 print(f"product error {comparison.product_error:.2e}; feature angles "
       f"{np.round(comparison.feature_angles, 2)} deg; excess loss ratio {comparison.excess_loss_ratio:.4f}")
@@ -39,7 +40,7 @@ fractions = np.geomspace(0.003, 0.3, 7)
 eps, errors = [], []
 for fraction in fractions:
     p = lowrank.local_joint(24, 8, k=2, eps_fraction=fraction, seed=0)
-    layer = lowrank.train_softmax_network(p.p_xy, 2, seed=0)
+    layer = train_softmax_network(p.p_xy, 2, seed=0)
     errors.append(lowrank.compare_softmax_layer(p.p_xy, layer.features, layer.weights, layer.bias).product_error)
     eps.append(p.eps)
 slope = lowrank.fit_slope(eps, errors)

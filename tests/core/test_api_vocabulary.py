@@ -94,3 +94,21 @@ def test_a_renamed_functions_own_warning_still_points_at_the_callers_line():
     with pytest.warns(UserWarning, match="m=1 < d=2") as caught:
         metric.volume_element(mlp([2, 4, 1], "sigmoid", seed=0), torch.zeros(2, 2))
     assert caught[0].filename == __file__
+
+
+LOWRANK_TO_SHISHER2022 = ("TrainedLayer", "exact_softmax_optimum", "hidden_network", "hidden_setup",
+                          "softmax_network", "train_hidden_networks", "train_mmse_networks", "train_softmax_network",
+                          "train_softmax_network_lbfgs", "train_softmax_networks")
+
+
+@pytest.mark.parametrize("name", LOWRANK_TO_SHISHER2022)
+def test_lowrank_training_helpers_moved_to_their_paper_and_the_old_names_warn(name):
+    import netatlas.experiments.shisher2022 as shisher
+    import netatlas.lowrank as lowrank
+    from netatlas.experiments.shisher2022 import _training
+
+    assert name in shisher.__all__ and getattr(shisher, name) is getattr(_training, name)
+    assert name not in lowrank.__all__ and name not in dir(lowrank)
+    with pytest.warns(DeprecationWarning, match=f"netatlas.lowrank.{name} is deprecated .*"
+                                                f"use netatlas.experiments.shisher2022.{name}$"):
+        assert getattr(lowrank, name) is getattr(shisher, name)

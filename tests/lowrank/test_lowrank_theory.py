@@ -282,3 +282,17 @@ def test_hidden_vanishing_gradient_is_rejected():
         lr.optimal_hidden_layer(j.p_xy, np.eye(6)[:, :3], np.ones((4, 2)), activation="relu", center=-1.0)
     with pytest.warns(UserWarning, match="kink"):
         lr.optimal_hidden_layer(j.p_xy, np.eye(6)[:, :3], np.ones((4, 2)), activation="relu", center=0.0)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "identity", "softplus", "relu"])
+def test_activation_value_is_the_activation_in_float64(name):
+    import torch
+
+    c = np.linspace(-40, 40, 801)
+    t = torch.as_tensor(c, dtype=torch.float64)
+    # softplus without a linear tail: log(1 + e^c) exactly, as the linearisation's bias needs
+    torch_phi = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda u: u, "relu": torch.relu,
+                 "softplus": lambda u: torch.logaddexp(torch.zeros_like(u), u)}[name]
+    np.testing.assert_allclose(lr.activation_value(name, c), torch_phi(t).numpy(), rtol=1e-14, atol=0)  # a few ulp
+    with pytest.raises(ValueError, match="activation_value: activation 'gelu'; choose one of"):
+        lr.activation_value("gelu", c)

@@ -11,7 +11,7 @@ import scipy.linalg
 
 from netatlas.lowrank._dtm import check_joint, check_k, dtm, h_score_population
 from netatlas.lowrank._generate import chi2_radius
-from netatlas.lowrank._loss import _y_values, mmse_excess_loss, softmax_excess_loss
+from netatlas.lowrank._loss import check_y_values, mmse_excess_loss, softmax_excess_loss
 from netatlas.lowrank._optimum import (
     _ACTIVATIONS,
     optimal_hidden_layer,
@@ -270,7 +270,7 @@ def compare_mmse_layer(p_xy, features, weights, bias=None, *, y_values=None) -> 
     0.0
     """
     p = check_joint(p_xy, caller="compare_mmse_layer")
-    values = _y_values(y_values, p.shape[1], "compare_mmse_layer")
+    values = check_y_values(y_values, p.shape[1], "compare_mmse_layer")
     f, w, b = _check_layer(p, features, weights, bias, values.shape[1], "compare_mmse_layer")
     k = f.shape[1]
     theory = optimal_mmse_layer(p, k, y_values=values)

@@ -24,6 +24,7 @@ import numpy as np
 __all__ = [
     "SVD",
     "check_joint",
+    "check_k",
     "dtm",
     "dtm_svd",
     "h_score",
@@ -86,7 +87,15 @@ def check_joint(p_xy, name: str = "p_xy", *, caller: str = "lowrank") -> np.ndar
 
 
 def check_k(k, n_max: int, *, caller: str = "lowrank") -> int:
-    """Validate a rank ``k`` in 1..n_max."""
+    """Validate a rank ``k`` in 1..n_max (an int; ``caller`` starts the error message).
+
+    >>> check_k(2, 3)
+    2
+    >>> check_k(4, 3, caller="low_rank")
+    Traceback (most recent call last):
+    ...
+    ValueError: low_rank: k = 4 is out of range; accepted 1 <= k <= 3 (min(|X|, |Y|) - 1, the rank of the DTM at most)
+    """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"{caller}: k must be an int, got {type(k).__name__}")
     if not 1 <= k <= n_max:

@@ -16,7 +16,7 @@ import torch
 
 from netatlas.lowrank._dtm import check_joint
 
-__all__ = ["mmse_excess_loss", "softmax_excess_derivatives", "softmax_excess_loss",
+__all__ = ["check_y_values", "mmse_excess_loss", "softmax_excess_derivatives", "softmax_excess_loss",
            "softmax_excess_loss_torch"]
 
 
@@ -103,7 +103,7 @@ def mmse_excess_loss(p_xy, predictions, y_values=None) -> float:
     0.0
     """
     p = check_joint(p_xy, caller="mmse_excess_loss")
-    values = _y_values(y_values, p.shape[1], "mmse_excess_loss")
+    values = check_y_values(y_values, p.shape[1], "mmse_excess_loss")
     a = np.asarray(predictions, dtype=np.float64)
     p_x = p.sum(1)
     mean = (p / p_x[:, None]) @ values
@@ -112,7 +112,16 @@ def mmse_excess_loss(p_xy, predictions, y_values=None) -> float:
     return float(p_x @ np.sum((mean - a) ** 2, axis=1))
 
 
-def _y_values(y_values, n_y, caller):
+def check_y_values(y_values, n_y: int, caller: str = "lowrank") -> np.ndarray:
+    """The values of Y as an array of shape (|Y|, d): ``None`` means one-hot (the identity), a vector
+    of shape (|Y|,) means d = 1; anything else must be (|Y|, d).
+
+    >>> check_y_values(None, 2)
+    array([[1., 0.],
+           [0., 1.]])
+    >>> check_y_values([0.5, 2.0], 2).shape
+    (2, 1)
+    """
     if y_values is None:
         return np.eye(n_y)
     v = np.asarray(y_values, dtype=np.float64)

@@ -33,9 +33,9 @@ import numpy as np
 import scipy.special
 
 from netatlas.lowrank._dtm import SVD, check_joint, check_k, dtm, truncated_svd
-from netatlas.lowrank._loss import _y_values
+from netatlas.lowrank._loss import check_y_values
 
-__all__ = ["HiddenLayerOptimum", "LayerOptimum", "activation_derivative", "mmse_matrix",
+__all__ = ["HiddenLayerOptimum", "LayerOptimum", "activation_derivative", "activation_value", "mmse_matrix",
            "optimal_hidden_layer", "optimal_mmse_layer", "optimal_softmax_layer", "pmi_matrix"]
 
 #: |phi'(c)| below this (relative to max |phi'|) counts as a vanishing gradient (J not invertible).
@@ -199,7 +199,7 @@ def optimal_softmax_layer(p_xy, k: int, *, target: str = "dtm") -> LayerOptimum:
 def mmse_matrix(p_xy, y_values=None) -> np.ndarray:
     """C with rows sqrt(P_X(x)) (E[Y|X=x] - E Y), shape (|X|, d)."""
     p = check_joint(p_xy, caller="mmse_matrix")
-    values = _y_values(y_values, p.shape[1], "mmse_matrix")
+    values = check_y_values(y_values, p.shape[1], "mmse_matrix")
     p_x = p.sum(1)
     mean = (p / p_x[:, None]) @ values
     return np.sqrt(p_x)[:, None] * (mean - p_x @ mean)
@@ -230,7 +230,7 @@ def optimal_mmse_layer(p_xy, k: int, *, y_values=None) -> LayerOptimum:
     True
     """
     p = check_joint(p_xy, caller="optimal_mmse_layer")
-    values = _y_values(y_values, p.shape[1], "optimal_mmse_layer")
+    values = check_y_values(y_values, p.shape[1], "optimal_mmse_layer")
     k = check_k(k, min(p.shape[0] - 1, values.shape[1]), caller="optimal_mmse_layer")
     p_x = p.sum(1)
     c = mmse_matrix(p, values)
@@ -250,6 +250,18 @@ _ACTIVATIONS = {
     "softplus": lambda c: np.logaddexp(0, c),
     "relu": lambda c: np.maximum(c, 0),
 }
+
+
+def activation_value(activation: str, center) -> np.ndarray:
+    """phi(c) for a named activation (sigmoid, tanh, identity, softplus, relu), elementwise, in float64
+    (softplus exactly log(1 + e^c), with no linear tail).
+
+    >>> activation_value("sigmoid", np.zeros(2))
+    array([0.5, 0.5])
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation_value: activation {activation!r}; choose one of {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[activation](np.asarray(center, dtype=np.float64))
 
 
 def activation_derivative(activation: str, center) -> np.ndarray:

@@ -23,6 +23,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from netatlas.experiments.shisher2022._training import (
+    hidden_setup,
+    train_hidden_networks,
+    train_mmse_networks,
+    train_softmax_network_lbfgs,
+    train_softmax_networks,
+)
 from netatlas.lowrank import (
     compare_hidden_layer,
     compare_mmse_layer,
@@ -30,15 +37,10 @@ from netatlas.lowrank import (
     dirichlet_joint,
     dtm,
     fit_slope,
-    hidden_setup,
     local_joint,
     optimal_softmax_layer,
     relative_error,
     sample_joint,
-    train_hidden_networks,
-    train_mmse_networks,
-    train_softmax_network_lbfgs,
-    train_softmax_networks,
 )
 
 __all__ = ["ValidationConfig", "ValidationResult", "validate"]

@@ -1,5 +1,5 @@
-"""Numerical fitting: closed-form Hessians against torch.func, the stable excess loss against the naive
-one, trained torch networks against the theory, and the Newton optimiser."""
+"""The networks of the Shisher et al. validation: closed-form Hessians against torch.func, trained torch
+networks against the theory, and the Newton optimiser on them."""
 
 import numpy as np
 import pytest
@@ -7,50 +7,17 @@ import torch
 from torch.func import grad, hessian
 
 import netatlas.lowrank as lr
-from netatlas.lowrank import _fit
-
-
-def test_stable_excess_loss_matches_naive_and_is_accurate_at_small_eps():
-    j = lr.local_joint(7, 4, k=2, eps_fraction=0.5, seed=0)
-    rng = np.random.default_rng(0)
-    logits = np.log(j.p_y) + 0.3 * rng.normal(size=(7, 4))
-    q = np.exp(logits - logits.max(1, keepdims=True))
-    q /= q.sum(1, keepdims=True)
-    cond = j.p_xy / j.p_xy.sum(1, keepdims=True)
-    naive = float(np.sum(j.p_xy * (np.log(cond) - np.log(q))))
-    assert lr.softmax_excess_loss(j.p_xy, logits) == pytest.approx(naive, rel=1e-10)
-    # tiny eps: the stable form keeps ~eps^2 accuracy where cross-entropy minus entropy cannot
-    j = lr.local_joint(7, 4, k=2, eps_fraction=1e-6, seed=0)
-    opt = lr.optimal_softmax_layer(j.p_xy, 2)
-    exact = lr.softmax_excess_loss(j.p_xy, opt.logits())
-    assert exact == pytest.approx(opt.excess_loss, rel=1e-4)
-    # adding a constant per row changes nothing
-    shifted = opt.logits() + np.arange(7)[:, None]
-    assert lr.softmax_excess_loss(j.p_xy, shifted) == pytest.approx(exact, rel=1e-9)
-
-
-def test_softmax_derivatives_against_autograd():
-    j = lr.local_joint(5, 4, k=2, eps_fraction=0.3, seed=1)
-    p = torch.from_numpy(j.p_xy)
-    h = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.2
-    g, blocks = lr.softmax_excess_derivatives(h, p)
-    g_ref = grad(lambda t: lr.softmax_excess_loss_torch(t, p))(h)
-    h_ref = hessian(lambda t: lr.softmax_excess_loss_torch(t, p))(h)
-    torch.testing.assert_close(g, g_ref)
-    for x in range(5):
-        torch.testing.assert_close(blocks[x], h_ref[x, :, x, :])
-    h_ref[torch.arange(5), :, torch.arange(5), :] = 0
-    assert float(h_ref.abs().max()) == 0  # block diagonal over x
+from netatlas.experiments.shisher2022 import _training as training
 
 
 @pytest.mark.parametrize("kind", ["softmax", "mmse"])
 def test_factorized_hessian_against_torch_func(kind):
     n_x, n_y, k = 5, 4, 2
     j = lr.local_joint(n_x, n_y, k=2, eps_fraction=0.4, seed=2)
-    model = _fit.softmax_network(n_x, n_y, k, seed=3, output_bias=np.log(j.p_y))
+    model = training.softmax_network(n_x, n_y, k, seed=3, output_bias=np.log(j.p_y))
     theta = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
     names = [n for n, _ in model.named_parameters()]
-    flat = _fit._Flat(model, names)
+    flat = training._Flat(model, names)
     eye = torch.eye(n_x, dtype=torch.float64)
     p = torch.from_numpy(j.p_xy)
     mean = p / p.sum(1, keepdim=True)
@@ -62,14 +29,14 @@ def test_factorized_hessian_against_torch_func(kind):
             return lr.softmax_excess_loss_torch(out - torch.log(p.sum(0)), p)
         return (p_x * ((out - mean) ** 2).sum(1)).sum()
 
-    out = _fit._outputs(theta[None], n_x, n_y, k)
+    out = training._outputs(theta[None], n_x, n_y, k)
     torch.testing.assert_close(out[0], model(eye))
     if kind == "softmax":
         g, hx = lr.softmax_excess_derivatives(out - torch.log(p.sum(0)), p[None])
     else:
         g = 2 * p_x[None, :, None] * (out - mean)
         hx = 2 * p_x[None, :, None, None] * torch.eye(n_y, dtype=torch.float64)
-    gradient, hess = _fit.factorized_derivatives(theta[None], n_x, n_y, k, g, hx)
+    gradient, hess = training.factorized_derivatives(theta[None], n_x, n_y, k, g, hx)
     torch.testing.assert_close(gradient[0], grad(loss)(theta))
     torch.testing.assert_close(hess[0], hessian(loss)(theta))
 
@@ -77,9 +44,9 @@ def test_factorized_hessian_against_torch_func(kind):
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "softplus", "relu"])
 def test_hidden_hessian_against_torch_func(activation):
     j = lr.local_joint(6, 4, k=2, eps_fraction=0.4, seed=2)
-    f1, v, d = _fit.hidden_setup(6, 4, m=3, k=2, activation=activation, center=0.3, p_y=j.p_y, seed=0)
-    model = _fit.hidden_network(3, 2, 4, activation=activation, seed=1)
-    flat = _fit._Flat(model, ["0.weight", "0.bias"])
+    f1, v, d = training.hidden_setup(6, 4, m=3, k=2, activation=activation, center=0.3, p_y=j.p_y, seed=0)
+    model = training.hidden_network(3, 2, 4, activation=activation, seed=1)
+    flat = training._Flat(model, ["0.weight", "0.bias"])
     theta = flat.flatten(model)
     p = torch.from_numpy(j.p_xy)
     f1_t, v_t, d_t = (torch.from_numpy(a) for a in (f1, v, d))
@@ -88,7 +55,7 @@ def test_hidden_hessian_against_torch_func(activation):
         logits = flat.call(t, f1_t, {"2.weight": v_t, "2.bias": d_t})
         return lr.softmax_excess_loss_torch(logits - torch.log(p.sum(0)), p)
 
-    gradient, hess = _fit.hidden_derivatives(theta[None], p[None], f1_t[None], v_t[None], d_t[None],
+    gradient, hess = training.hidden_derivatives(theta[None], p[None], f1_t[None], v_t[None], d_t[None],
                                              activation, torch.ones(1, dtype=torch.float64))
     torch.testing.assert_close(gradient[0], grad(loss)(theta))
     torch.testing.assert_close(hess[0], hessian(loss)(theta))
@@ -96,8 +63,8 @@ def test_hidden_hessian_against_torch_func(activation):
 
 def test_trained_networks_reach_the_exact_optimum_and_the_theory():
     joints = [lr.local_joint(10, 5, k=2, eps_fraction=f, seed=3) for f in (1e-3, 1e-2)]
-    fits = _fit.train_softmax_networks([j.p_xy for j in joints], 2, seeds=[0, 1])
-    exact = _fit.train_softmax_networks([j.p_xy for j in joints], 2, init="theory")
+    fits = training.train_softmax_networks([j.p_xy for j in joints], 2, seeds=[0, 1])
+    exact = training.train_softmax_networks([j.p_xy for j in joints], 2, init="theory")
     errors = []
     for j, fit, ex in zip(joints, fits, exact, strict=True):
         assert fit.converged and ex.converged
@@ -112,7 +79,7 @@ def test_trained_networks_reach_the_exact_optimum_and_the_theory():
 
 def test_mmse_network_is_exact_at_any_eps():
     p = lr.dirichlet_joint(8, 4, seed=0)  # far from local
-    fit, = _fit.train_mmse_networks([p], 2, seeds=[5])
+    fit, = training.train_mmse_networks([p], 2, seeds=[5])
     c = lr.compare_mmse_layer(p, fit.features, fit.weights, fit.bias)
     assert c.product_error < 1e-6
     assert c.excess_loss_ratio == pytest.approx(1.0, abs=1e-9)
@@ -122,8 +89,8 @@ def test_hidden_network_matches_formula_to_order_eps():
     errors = []
     for frac in (1e-3, 1e-2):
         j = lr.local_joint(12, 5, k=2, eps_fraction=frac, seed=4)
-        f1, v, d = _fit.hidden_setup(12, 5, m=4, k=2, activation="tanh", p_y=j.p_y, seed=0)
-        fit, = _fit.train_hidden_networks([j.p_xy], [f1], [v], [d], activation="tanh", seeds=[0])
+        f1, v, d = training.hidden_setup(12, 5, m=4, k=2, activation="tanh", p_y=j.p_y, seed=0)
+        fit, = training.train_hidden_networks([j.p_xy], [f1], [v], [d], activation="tanh", seeds=[0])
         c = lr.compare_hidden_layer(j.p_xy, f1, fit.weights, fit.bias, v, d, activation="tanh", center=0.0)
         errors.append(c.product_error)
     assert errors[0] < 1e-3
@@ -132,16 +99,16 @@ def test_hidden_network_matches_formula_to_order_eps():
 
 def test_newton_autodiff_and_closed_form_agree():
     j = lr.local_joint(6, 4, k=2, eps_fraction=0.1, seed=0)
-    f1, v, d = _fit.hidden_setup(6, 4, m=3, k=2, activation="sigmoid", p_y=j.p_y, seed=0)
-    a, = _fit.train_hidden_networks([j.p_xy], [f1], [v], [d], seeds=[0])
-    b, = _fit.train_hidden_networks([j.p_xy], [f1], [v], [d], seeds=[0], autodiff=True)
+    f1, v, d = training.hidden_setup(6, 4, m=3, k=2, activation="sigmoid", p_y=j.p_y, seed=0)
+    a, = training.train_hidden_networks([j.p_xy], [f1], [v], [d], seeds=[0])
+    b, = training.train_hidden_networks([j.p_xy], [f1], [v], [d], seeds=[0], autodiff=True)
     np.testing.assert_allclose(a.weights, b.weights, rtol=1e-6, atol=1e-9)
 
 
 def test_training_input_validation():
     with pytest.raises(ValueError, match="same shape"):
-        _fit.train_softmax_networks([np.full((2, 2), 0.25), np.full((3, 2), 1 / 6)], 1)
+        training.train_softmax_networks([np.full((2, 2), 0.25), np.full((3, 2), 1 / 6)], 1)
     with pytest.raises(ValueError, match="one seed per joint"):
-        _fit.train_softmax_networks([np.full((2, 2), 0.25)], 1, seeds=[0, 1])
+        training.train_softmax_networks([np.full((2, 2), 0.25)], 1, seeds=[0, 1])
     with pytest.raises(ValueError, match="init = 'zeros'"):
-        _fit.train_softmax_networks([np.full((2, 2), 0.25)], 1, init="zeros")
+        training.train_softmax_networks([np.full((2, 2), 0.25)], 1, init="zeros")

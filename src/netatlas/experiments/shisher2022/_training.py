@@ -1,12 +1,13 @@
-"""Fitting layers to joint distributions numerically: real torch networks trained full-batch on a
+"""The networks of the Shisher, Ornee & Sun (2022) validation: real torch networks trained full-batch on a
 population (or sampled) joint, many at once, and the exact population optimum (no expansion).
 
 Everything runs in float64: the excess loss is O(eps^2) and the product error must be resolved well
 below eps. Losses are divided by their scale (1/2 ||B~||_F^2 for the log-loss, ||C||_F^2 for MMSE) so that
 tolerances mean the same at every eps. The optimiser is the batched saddle-free Newton method of
-``_newton.py`` (NOTE [saddle-free Levenberg-Marquardt]): full batch, no weight decay, from PyTorch's
-default initialisation. First-order optimisers reach the same optimum but need thousands of steps at
-small eps (the loss's condition number grows like 1/eps).
+:func:`netatlas.lowrank.newton_minimize` (NOTE [saddle-free Levenberg-Marquardt]): full batch, no weight
+decay, from PyTorch's default initialisation. First-order optimisers reach the same optimum but need
+thousands of steps at small eps (the loss's condition number grows like 1/eps). The theory these networks
+are compared with (DTM, optima, comparisons) is in :mod:`netatlas.lowrank`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from netatlas.lowrank._dtm import check_joint, check_k, dtm
-from netatlas.lowrank._loss import _y_values, softmax_excess_derivatives, softmax_excess_loss_torch
-from netatlas.lowrank._newton import newton_minimize
-from netatlas.lowrank._optimum import _ACTIVATIONS, optimal_softmax_layer
+from netatlas.lowrank import (
+    activation_value,
+    check_joint,
+    check_k,
+    check_y_values,
+    dtm,
+    newton_minimize,
+    optimal_softmax_layer,
+    softmax_excess_derivatives,
+    softmax_excess_loss_torch,
+)
 
 __all__ = ["TrainedLayer", "exact_softmax_optimum", "hidden_network", "hidden_setup", "softmax_network",
            "train_hidden_networks", "train_mmse_networks", "train_softmax_network",
@@ -326,7 +334,7 @@ def train_mmse_networks(joints, k: int, *, y_values=None, seeds=None, max_iter: 
     """
     ps = _stack_joints(joints, "train_mmse_networks")
     n_x, n_y = ps[0].shape
-    values = _y_values(y_values, n_y, "train_mmse_networks")
+    values = check_y_values(y_values, n_y, "train_mmse_networks")
     d = values.shape[1]
     k = check_k(k, min(n_x - 1, d), caller="train_mmse_networks")
     seeds = _seeds(seeds, len(ps), "train_mmse_networks")
@@ -371,7 +379,7 @@ def hidden_setup(n_x: int, n_y: int, *, m: int = 8, k: int = 3, activation: str 
     f1 = rng.normal(size=(n_x, m))
     v = rng.normal(size=(n_y, k))
     c0 = np.full(k, float(center))
-    d = (np.log(p_y) if p_y is not None else np.zeros(n_y)) - v @ _ACTIVATIONS[activation](c0)
+    d = (np.log(p_y) if p_y is not None else np.zeros(n_y)) - v @ activation_value(activation, c0)
     return f1, v, d
 
 
