@@ -33,7 +33,7 @@ COMMANDS: dict[str, str | tuple[str, ...]] = {
     "metric": "netatlas.metric._cli",
     "splines": "netatlas.experiments.sahs2020._cli",
     "lowrank": ("netatlas.experiments.shisher2022._cli", "netatlas.lowrank._cli"),
-    "dynamics": ("netatlas.dynamics._cli", "netatlas.experiments.vandenberg2016._cli"),
+    "dynamics": ("netatlas.experiments.humayun2024._cli", "netatlas.experiments.vandenberg2016._cli"),
     "reproduce": "netatlas.experiments._cli",
     "serve": "netatlas.app._cli",
     "sweep": "netatlas.sweep_cli",

@@ -112,3 +112,18 @@ def test_lowrank_training_helpers_moved_to_their_paper_and_the_old_names_warn(na
     with pytest.warns(DeprecationWarning, match=f"netatlas.lowrank.{name} is deprecated .*"
                                                 f"use netatlas.experiments.shisher2022.{name}$"):
         assert getattr(lowrank, name) is getattr(shisher, name)
+
+
+@pytest.mark.parametrize("name", ["ComplexityStudy", "complexity_study", "phase_table", "run_complexity"])
+def test_the_complexity_study_moved_to_its_paper_and_the_old_names_warn(name):
+    import netatlas.dynamics as dynamics
+    import netatlas.experiments.humayun2024 as humayun
+    from netatlas.experiments.humayun2024 import _complexity
+
+    assert name in humayun.__all__ and getattr(humayun, name) is getattr(_complexity, name)
+    assert name not in dynamics.__all__ and name not in dir(dynamics)
+    with pytest.warns(DeprecationWarning, match=f"netatlas.dynamics.{name} is deprecated .*"
+                                                f"use netatlas.experiments.humayun2024.{name}$"):
+        assert getattr(dynamics, name) is getattr(humayun, name)
+    # the recorder is a lens tool and stays
+    assert {"ComplexityTracker", "ComplexityTrace"} <= set(dynamics.__all__)

@@ -26,7 +26,7 @@ API_PAGES = {"netatlas": "netatlas", "netatlas.nets": "nets", "netatlas.regions"
              "netatlas.experiments.vandenberg2016": "experiments", "netatlas.experiments.sahs2020": "experiments",
              "netatlas.experiments.zavatoneveth2023": "experiments",
              "netatlas.experiments.zavatoneveth2023.ssl": "experiments",
-             "netatlas.experiments.shisher2022": "experiments",
+             "netatlas.experiments.shisher2022": "experiments", "netatlas.experiments.humayun2024": "experiments",
              "netatlas.app": "app", "netatlas.data": "support", "netatlas.train": "support",
              "netatlas.report": "support", "netatlas.sweep": "support"}
 

@@ -8,8 +8,8 @@ scale vs sample density, and boundary-aware subsampling of the training data.
   :func:`unit_distances`, :func:`boundary_distance`;
 - gradient mass vs scale (C5): :func:`gradient_mass`, :func:`predicted_gradient_mass`,
   :func:`expected_gradient_mass`, :func:`projected_density`;
-- local complexity through training (Humayun et al. 2024): :class:`ComplexityTracker`,
-  :func:`complexity_study`, :func:`run_complexity`;
+- local complexity through training (Humayun et al. 2024): :class:`ComplexityTracker` (the study
+  behind ``netatlas dynamics complexity`` is in :mod:`netatlas.experiments.humayun2024`);
 - subsampling: :func:`score` (zone, boundary, confidence, el2n, grand, margin, forgetting, random) and
   :func:`subsample`;
 - weights scaled by c (zones narrow by 1/c): :func:`scale_model`.
@@ -23,8 +23,7 @@ from netatlas._lazy import attach as _attach
 # Names are imported from their module on first use (see netatlas._lazy).
 __getattr__, __dir__ = _attach(__name__, {
     "_boundary": ["BOUNDARY_METHODS", "boundary_distance", "logit_margin", "segment_distance"],
-    "_complexity": ["ComplexityStudy", "ComplexityTrace", "ComplexityTracker", "complexity_study", "phase_table",
-        "run_complexity"],
+    "_complexity": ["ComplexityTrace", "ComplexityTracker"],
     "_gradients": ["GradientNorms", "gradient_concentration", "per_sample_gradient_norms"],
     "_scores": ["METHODS", "correct", "forgetting_events", "score"],
     "_subsample": ["subsample"],
@@ -35,12 +34,15 @@ __getattr__, __dir__ = _attach(__name__, {
 }, deprecated={
     "torch_threads": ("netatlas._threads", "torch_threads", "torch.set_num_threads (a helper of the library, "
                       "not of the dynamics lens)"),
+    # the local-complexity study moved to its paper's package; a string, resolved on use: the lens
+    # never imports experiments
+    **{name: ("netatlas.experiments.humayun2024", name, f"netatlas.experiments.humayun2024.{name}")
+       for name in ("ComplexityStudy", "complexity_study", "phase_table", "run_complexity")},
 })
 
 __all__ = [
     "BELL_SHAPED",
     "BOUNDARY_METHODS",
-    "ComplexityStudy",
     "ComplexityTrace",
     "ComplexityTracker",
     "CorrectnessRecorder",
@@ -50,7 +52,6 @@ __all__ = [
     "METHODS",
     "UnitDistances",
     "boundary_distance",
-    "complexity_study",
     "correct",
     "expected_gradient_mass",
     "forgetting_events",
@@ -59,10 +60,8 @@ __all__ = [
     "hyperplane_distances",
     "logit_margin",
     "per_sample_gradient_norms",
-    "phase_table",
     "predicted_gradient_mass",
     "projected_density",
-    "run_complexity",
     "scale_model",
     "score",
     "segment_distance",

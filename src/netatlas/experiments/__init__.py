@@ -6,7 +6,8 @@ with the measurement; each package also holds the paper's studies and the comman
     [(c.id, c.holds) for c in result.claims]
 
 Modules: :mod:`~netatlas.experiments.vandenberg2016`, :mod:`~netatlas.experiments.sahs2020`,
-:mod:`~netatlas.experiments.zavatoneveth2023`, :mod:`~netatlas.experiments.shisher2022`.
+:mod:`~netatlas.experiments.zavatoneveth2023`, :mod:`~netatlas.experiments.shisher2022`; and
+:mod:`~netatlas.experiments.humayun2024`, a paper's study that ``reproduce`` does not cover yet (no claims).
 """
 
 from netatlas._lazy import attach as _attach

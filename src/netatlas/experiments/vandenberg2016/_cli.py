@@ -1,5 +1,5 @@
-"""``netatlas dynamics scale|zones|prune``: the van den Berg (2016) studies as commands (the root CLI adds them
-to the ``dynamics`` group of :mod:`netatlas.dynamics`)."""
+"""``netatlas dynamics scale|zones|prune``: the van den Berg (2016) studies as commands (the root CLI merges
+them with ``dynamics complexity`` of :mod:`netatlas.experiments.humayun2024` into one ``dynamics`` group)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``netatlas dynamics complexity``: the group of the dynamics lens (the van den Berg studies
-``scale|zones|prune`` are added from :mod:`netatlas.experiments.vandenberg2016`)."""
+"""``netatlas dynamics complexity``: the local-complexity study of Humayun et al. (2024) as a command (the
+root CLI merges it with the van den Berg studies ``scale|zones|prune`` into the ``dynamics`` group)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _say_steps_used(run, asked) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``dynamics`` command group to the root CLI."""
+    """Add the ``dynamics`` group with ``complexity`` (the root merges it with the van den Berg studies')."""
     group = typer.Typer(help="Training in regions (van den Berg 2016): gradient concentration, transition "
                         "zones, weight scale, training-data subsampling.", no_args_is_help=True)
 
@@ -58,9 +58,9 @@ def register(app: typer.Typer) -> None:
         """Exact and sampled local complexity (Humayun et al. 2024) at train, test and random points through
         training, with accuracy and loss on the same step axis, and the three-phase check.
 
-        Python: ``netatlas.dynamics.run_complexity(OUT, data="mnist_sample", steps="log:3000:16")``
+        Python: ``netatlas.experiments.humayun2024.run_complexity(OUT, data="mnist_sample", steps="log:3000:16")``
         """
-        from netatlas.dynamics._complexity import parse_steps, run_complexity
+        from netatlas.experiments.humayun2024._complexity import parse_steps, run_complexity
 
         options.at_least("--threads", threads, 1)
         options.at_least("--points", points, 1)
