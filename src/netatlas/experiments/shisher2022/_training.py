@@ -113,7 +113,15 @@ _TORCH_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "
 
 def hidden_network(m: int, k: int, n_y: int, *, activation: str = "sigmoid", seed: int = 0) -> nn.Sequential:
     """f1 (m features) -> Linear(m, k) -> activation -> Linear(k, |Y|), float64; only the first layer is
-    trained by :func:`train_hidden_networks` (the last is fixed)."""
+    trained by :func:`train_hidden_networks` (the last is fixed).
+
+    >>> hidden_network(4, 2, 3, activation="tanh")
+    Sequential(
+      (0): Linear(in_features=4, out_features=2, bias=True)
+      (1): Tanh()
+      (2): Linear(in_features=2, out_features=3, bias=True)
+    )
+    """
     if activation not in _TORCH_ACTIVATIONS:
         raise ValueError(f"hidden_network: activation {activation!r}; choose one of "
                          f"{sorted(_TORCH_ACTIVATIONS)}")
@@ -374,6 +382,14 @@ def hidden_setup(n_x: int, n_y: int, *, m: int = 8, k: int = 3, activation: str 
     Returns
     -------
     (features_below, upper_weights, upper_bias) : ndarrays of shapes (|X|, m), (|Y|, k), (|Y|,)
+
+    Examples
+    --------
+    >>> f1, v, d = hidden_setup(6, 4, m=3, k=2, p_y=np.full(4, 0.25))
+    >>> f1.shape, v.shape, d.shape
+    ((6, 3), (4, 2), (4,))
+    >>> bool(np.allclose(d + v @ np.full(2, 0.5), np.log(0.25)))  # sigmoid(0) = 1/2: the Bayes action at c0 = 0
+    True
     """
     rng = np.random.default_rng(int(seed) + 10_000)
     f1 = rng.normal(size=(n_x, m))
