@@ -7,6 +7,7 @@ layer's maps of many faces, the vanishing-unit bounds) also serve ``_complexity`
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -146,45 +147,64 @@ def _layer_names(net):
 
 def chain_partition(net, layers, plane, tol, limits=None, facts=None, finish=None) -> Partition:
     """The chain path on ``layers`` (``partition_chain(net)``); ``facts`` (``_prepared.prepared(net)``)
-    keeps what depends on the net alone between calls. ``finish(out, frame)``, when given, returns what
-    takes each batch of finished faces (xy, off, lab, packed patterns, output maps (F, 3, n_out), the
-    maps a reused buffer) instead of ``out.add``."""
+    keeps what depends on the net alone between calls, and the set-up for the latest plane
+    (``_ChainSetup``: repeated partitions of one slice start at the kernels). ``finish(out, frame)``, when
+    given, returns what takes each batch of finished faces (xy, off, lab, packed patterns, output maps
+    (F, 3, n_out), the maps a reused buffer) instead of ``out.add``."""
     if facts is None:
         from netatlas.regions._prepared import PreparedNet
 
         facts = PreparedNet(net)
-    center, xy, off, lab, x_c, d1, d2, diam = plane_frame(plane)
-    raw_frame = x_c, d1, d2
-    # every hidden unit in units of its magnitude, the inputs in units of theirs (NOTE [scale-free
-    # partitions] in _units)
-    frame = np.stack([d1, d2, x_c])
-    slopes = [max(map(abs, activation_slopes(act))) for *_, act in layers[:-1]]
-    raw, (layers, exps, (d1, d2, x_c)) = layers, facts.last(("normalised_chain",), frame.tobytes(),
-                                                            lambda: normalised_chain(layers, frame, slopes))
-    hidden = layers[:-1]
-    sizes = [W.shape[0] for W, _, _ in hidden]
-    base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    W0, b0, _ = layers[0]
-    M = np.empty((1, 3, W0.shape[0]))
-    M[0, 0], M[0, 1], M[0, 2] = W0 @ d1, W0 @ d2, W0 @ x_c + b0
+    token = b"".join(np.asarray(a, np.float64).tobytes() for a in (plane.origin, plane.d1, plane.d2, plane.bounds))
+    setup = facts.last(("chain_setup",), token, lambda: _ChainSetup(net, layers, plane, facts))
     out = RegionSink(limits)
-    if not hidden:
-        out.add(xy, off, lab, [], M)
+    if not setup.hidden:
+        out.add(setup.xy, setup.off, setup.lab, [], setup.M.copy())
     else:
+        work = dict(setup.work)  # the shared set-up, and this run's reused buffers
+        if finish is not None:  # the output layer keeps the net's scale: the frame before the inputs' scaling
+            work["finish"] = finish(out, (*setup.raw_frame, tol, setup.diam))
+        _chain_level(0, setup.layers, setup.base, setup.xy, setup.off, setup.lab, setup.M.copy(), [], out, tol,
+                     setup.diam, work)
+    return assemble_partition(out, plane, setup.center, setup.sizes, setup.names, tol, "chain")
+
+
+class _ChainSetup:
+    """What ``chain_partition`` needs of (net, plane) before the kernels run: the plane's frame, the
+    layers in units of their magnitudes (NOTE [scale-free partitions] in ``_units``), the first layer's
+    maps with vanishing units snapped, the bounds of NOTE [vanishing units] and each level's matrices.
+    Read only once built (each run copies what the kernels write)."""
+
+    def __init__(self, net, layers, plane, facts):
+        self.center, self.xy, self.off, self.lab, x_c, d1, d2, self.diam = plane_frame(plane)
+        self.raw_frame = x_c, d1, d2
+        # every hidden unit in units of its magnitude, the inputs in units of theirs (NOTE [scale-free
+        # partitions] in _units)
+        frame = np.stack([d1, d2, x_c])
+        slopes = [max(map(abs, activation_slopes(act))) for *_, act in layers[:-1]]
+        raw, (layers, exps, (d1, d2, x_c)) = layers, normalised_chain(layers, frame, slopes)
+        self.layers = layers
+        hidden = layers[:-1]
+        self.hidden = bool(hidden)
+        self.sizes = [W.shape[0] for W, _, _ in hidden]
+        self.base = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+        self.names = facts.cached(("layer_names",), _layer_names)
+        W0, b0, _ = layers[0]
+        M = np.empty((1, 3, W0.shape[0]))
+        M[0, 0], M[0, 1], M[0, 2] = W0 @ d1, W0 @ d2, W0 @ x_c + b0
+        self.M, self.work = M, {}
+        if not hidden:
+            return
         vanish = vanishing_bounds(net, layers, x_c, d1, d2, facts.roundings)
         snap_vanishing(M, vanish[0][0], vanish[0][2])  # first layer: mu is the exact magnitude
-        work = {"vanish": vanish,
-                "factors": scaled_factors(facts.cached(("layer_factors",), lambda net: layer_factors(net, raw)), exps)}
+        work = self.work
+        work["vanish"] = vanish
+        work["factors"] = scaled_factors(facts.cached(("layer_factors",), lambda net: layer_factors(net, raw)), exps)
         # per level: the next layer's sparse columns and W^T, the same for every call with these unit scalings
         work.update(facts.cached(("level_matrices", *(e.tobytes() for e in exps)),
                                  lambda net: _level_matrices(layers)))
         if facts.cached(("identity_output",), lambda net: _is_identity(*raw[-1][:2])):
             work["output_scale"] = np.diag(layers[-1][0]).copy()  # powers of two (NOTE [scale-free partitions])
-        if finish is not None:  # the output layer keeps the net's scale: the frame before the inputs' scaling
-            work["finish"] = finish(out, (*raw_frame, tol, diam))
-        _chain_level(0, layers, base, xy, off, lab, M, [], out, tol, diam, work)
-    return assemble_partition(out, plane, center, sizes, facts.cached(("layer_names",), _layer_names), tol,
-                              "chain")
 
 
 def _is_identity(W, b):
@@ -222,10 +242,10 @@ def vanishing_bounds(net, layers, x_c, d1, d2, K=None):
 
 def reused_buffer(work, key, shape):
     """A view of shape ``shape`` into a per-level buffer that is reused across chunks."""
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     buf = work.get(key)
     if buf is None or buf.size < size:
-        buf = work[key] = np.empty(max(size, CHUNK_FACES * int(np.prod(shape[1:]))))
+        buf = work[key] = np.empty(max(size, CHUNK_FACES * math.prod(shape[1:])))
     return buf[:size].reshape(shape)
 
 
@@ -244,13 +264,11 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     if level + 2 == len(layers) and "output_scale" in work:
         # the output is this activation's values (an identity output layer, ``partition_chain``): each
         # child's maps are its parent's gated by its pattern, times the layer's power-of-two unit scales
-        X = np.empty((len(cparent), 3, n))
-        K.gate_into(np.ascontiguousarray(M[cparent]), cbits, on, off_slope, X)
-        X *= work["output_scale"]
+        X = K.gate_children(M, cparent, cbits, on, off_slope, work["output_scale"])
         if "finish" in work:
             work["finish"](cxy, coff, clab, cpat, X)
         else:
-            out.add(cxy, coff, clab, cpat, X)
+            out.add(cxy, coff, clab, cpat, X, maps_owned=True)
         return
     first = np.searchsorted(cparent, np.arange(n_faces))
     ref = cbits[first]
@@ -263,7 +281,7 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     sparse = work["sparse", level]
     n_children = len(cparent)
     log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
-    chunk = int(np.clip(CHUNK_BYTES // (24 * Wn.shape[0]), 256, CHUNK_FACES))
+    chunk = min(max(CHUNK_BYTES // (24 * Wn.shape[0]), 256), CHUNK_FACES)
     for c0 in range(0, n_children, chunk):
         c1 = min(c0 + chunk, n_children)
         Mc = reused_buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
@@ -277,7 +295,7 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         if level + 1 == len(layers) - 1 and "finish" in work:  # e.g. a max over the outputs (``_chainmax``)
             work["finish"](sub_xy, sub_off, sub_lab, sub_pat, Mc)
         elif level + 1 == len(layers) - 1:
-            out.add(sub_xy, sub_off, sub_lab, sub_pat, Mc.copy())
+            out.add(sub_xy, sub_off, sub_lab, sub_pat, Mc.copy(), maps_owned=True)
         else:
             _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work)
 

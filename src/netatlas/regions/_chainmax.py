@@ -52,15 +52,18 @@ def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
     base = sum(counts)  # the Max outputs' edge labels follow all pattern columns, as on the graph path
 
     sink = []
+    if facts is None:
+        from netatlas.regions._prepared import PreparedNet
+
+        facts = PreparedNet(body)
 
     def finish(out, frame):
         sink.append(out)
         x_c, d1, d2, tol, diam = frame
-        vanish = _VanishingGraph(net, x_c, d1, d2)
+        # the bounds depend on (net, frame) alone: kept for the latest frame (``facts`` is the body's)
+        token = b"".join(a.tobytes() for a in (x_c, d1, d2))
+        vanish, mu, ratio = facts.last(("max_vanishing",), token, lambda: _max_vanishing(net, max_node, x_c, d1, d2))
         rows = np.arange(n_out)
-        # the candidates of ``max_ties`` (same bound and ratio), found without visiting every pair
-        mu = np.ascontiguousarray(vanish._bound(max_node - 1)[0]) if vanish.net is not None else None
-        ratio = CANDIDATE_SLACK * float(vanish.K[max_node - 1] + 1) * EPS
 
         def add(xy, off, lab, pat, M):
             maps, windows = M, index
@@ -81,6 +84,15 @@ def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
     choices = sink[0].states[len(counts)].array()
     return dataclasses.replace(part, choices=(choices,), max_units_per_layer=(n_out,),
                                max_layer_names=(net.nodes[max_node].name,))
+
+
+def _max_vanishing(net, max_node, x_c, d1, d2):
+    """(the ``_VanishingGraph`` of ``net`` on the frame, the magnitude bound mu (3, n) of the ``Max``'s input
+    or None, the tie ratio): the candidates of ``max_ties`` (same bound and ratio), found without visiting
+    every pair."""
+    vanish = _VanishingGraph(net, x_c, d1, d2)
+    mu = np.ascontiguousarray(vanish._bound(max_node - 1)[0]) if vanish.net is not None else None
+    return vanish, mu, CANDIDATE_SLACK * float(vanish.K[max_node - 1] + 1) * EPS
 
 
 @njit(cache=True)

@@ -21,7 +21,7 @@ from numba import njit
 from netatlas.regions._roundoff import vanishing_tolerance
 
 __all__ = ["split_faces", "child_maps", "gated_product", "gated_csr_product", "csr_product", "gate_into",
-           "polygon_areas", "build_locator", "locate_points", "clip_segments"]
+           "gate_children", "polygon_areas", "build_locator", "locate_points", "clip_segments"]
 
 
 @njit(cache=True)
@@ -581,6 +581,22 @@ def gate_into(M, bits, slope_on, slope_off, X):
     slopes = np.empty(M.shape[2])
     for f in range(M.shape[0]):
         _gate_face(M, f, bits, slope_on, slope_off, slopes, X[f])
+
+
+@njit(cache=True)
+def gate_children(M, parent, bits, slope_on, slope_off, scale):
+    """``X[c] = (s[c] * M[parent[c]]) * scale`` (C, 3, n): each child's gated copy of its parent's maps
+    times per-unit ``scale`` (n,), in one pass (no gathered copy of the parents' maps)."""
+    n = M.shape[2]
+    X = np.empty((parent.shape[0], 3, n))
+    slopes = np.empty(n)
+    for c in range(parent.shape[0]):
+        _slopes(bits[c], slope_on, slope_off, slopes)
+        p = parent[c]
+        for r in range(3):
+            for j in range(n):
+                X[c, r, j] = (M[p, r, j] * slopes[j]) * scale[j]
+    return X
 
 
 @njit(cache=True)

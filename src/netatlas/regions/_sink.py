@@ -28,8 +28,13 @@ class GrowingRows:
     def __init__(self):
         self.buf, self.n = None, 0
 
-    def append(self, a) -> None:
+    def append(self, a, owned: bool = False) -> None:
+        """Append the rows of ``a``; ``owned``: ``a`` is the caller's to give away (nothing else writes to
+        it later), so the first batch is kept as it is instead of copied."""
         a = np.asarray(a)
+        if owned and self.buf is None:
+            self.buf, self.n = a, len(a)
+            return
         need = self.n + len(a)
         if self.buf is None or need > len(self.buf):
             capacity = max(need, 2 * (0 if self.buf is None else len(self.buf)), 1024)
@@ -54,19 +59,23 @@ class RegionSink:
         self.xy, self.lab, self.counts, self.maps = GrowingRows(), GrowingRows(), GrowingRows(), GrowingRows()
         self.states: list[GrowingRows] = []
 
-    def add(self, xy, off, lab, states, maps) -> None:
+    def add(self, xy, off, lab, states, maps, maps_owned: bool = False) -> None:
         """Append finished faces (xy, off, lab as a split kernel returns them), their per-layer states and
-        output maps (F, 3, n_outputs); the limits, when set, see their count and total area."""
+        output maps (F, 3, n_outputs) (``maps_owned``: a fresh array the sink may keep, see
+        ``GrowingRows.append``); the limits, when set, see their count and total area."""
         if self.limits is not None:
             self.limits.add(len(off) - 1, float(K.polygon_areas(xy, off).sum()))
         self.xy.append(xy)
         self.lab.append(lab)
         self.counts.append(np.diff(off))
-        self.maps.append(maps)
+        self.maps.append(maps, maps_owned)
         while len(self.states) < len(states):
             self.states.append(GrowingRows())
         for rows, st in zip(self.states, states, strict=False):
             rows.append(st)
 
     def offsets(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.counts.array())]).astype(np.int64)
+        counts = self.counts.array()
+        out = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=out[1:])
+        return out

@@ -81,12 +81,14 @@ def in_size_units(plane, e: int):
     return scaled
 
 
-def from_size_units(part, plane, e: int):
-    """A partition computed on ``in_size_units(plane, e)`` in ``plane``'s own coordinates."""
-    maps = part.maps.copy()
-    maps[:, :2] = np.ldexp(maps[:, :2], -e)
+def from_size_units(part, plane, e: int, **changes):
+    """A partition computed on ``in_size_units(plane, e)`` in ``plane``'s own coordinates (and ``changes``
+    to its other fields). ``part``'s maps are scaled in place: it is the run's intermediate result, which
+    the caller drops (copying the maps, (F, 3, n_outputs), cost more than a small net's whole run)."""
+    maps = part.maps
+    np.ldexp(maps[:, :2], -e, out=maps[:, :2])
     return dataclasses.replace(part, plane=plane, center=np.ldexp(part.center, e), xy=np.ldexp(part.xy, e),
-                               maps=maps, _cache={})
+                               maps=maps, _cache={}, **changes)
 
 
 _NONE = -(1 << 20)

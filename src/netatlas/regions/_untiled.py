@@ -4,7 +4,6 @@ and limits (``_scale``) set, then the chain path (``_chain``) or the graph path 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from typing import Literal
 
@@ -66,15 +65,13 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
         raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
     budget = _scale.budget_bytes(memory_budget, "partition")  # "auto": NETATLAS_MEMORY_BUDGET or half the RAM
     # NOTE [scale-free partitions] in _units: the plane in units of its size, refused where the
-    # tolerance would merge details of the first layer
-    e = size_exponent(plane.bounds)
-    unit_plane = in_size_units(plane, e)
+    # tolerance would merge details of the first layer; a pure function of (net, plane, tolerance), so
+    # repeated partitions of one plane reuse it
     first = chain[0] if chain is not None else tail[1][0] if tail is not None else None
-    # a pure check of (net, plane, tolerance): passed once, not repeated for the same plane
-    token = b"".join(np.asarray(a, np.float64).tobytes() for a in
-                     (unit_plane.origin, unit_plane.d1, unit_plane.d2, unit_plane.bounds, (tolerance, e)))
-    facts.last(("first_layer_check",), token,
-               lambda: first_layer_check(net, unit_plane, float(tolerance), 2.0 ** e, first) or True)
+    token = b"".join([np.asarray(a, np.float64).tobytes() for a in (plane.origin, plane.d1, plane.d2, plane.bounds,
+                                                                    (tolerance,))]
+                     + [repr(plane.origin.shape).encode(), b"" if plane.anchors is None else plane.anchors.tobytes()])
+    e, unit_plane = facts.last(("unit_plane",), token, lambda: _unit_plane(net, plane, float(tolerance), first))
     # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
     # run still stops when the count passes the budget)
     on_chain = method != "graph" and (chain is not None or tail is not None)
@@ -94,5 +91,13 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
             part = chain_partition(net, chain, unit_plane, float(tolerance), limits, facts)
     finally:
         limits.close()
-    return dataclasses.replace(from_size_units(part, plane, e), net=net)
+    return from_size_units(part, plane, e, net=net)
+
+
+def _unit_plane(net, plane, tolerance, first):
+    """(e, the plane in units of 2^e near its size) after ``first_layer_check`` passed."""
+    e = size_exponent(plane.bounds)
+    unit_plane = in_size_units(plane, e)
+    first_layer_check(net, unit_plane, tolerance, 2.0 ** e, first)
+    return e, unit_plane
 
