@@ -83,12 +83,15 @@ def in_size_units(plane, e: int):
 
 def from_size_units(part, plane, e: int, **changes):
     """A partition computed on ``in_size_units(plane, e)`` in ``plane``'s own coordinates (and ``changes``
-    to its other fields). ``part``'s maps are scaled in place: it is the run's intermediate result, which
-    the caller drops (copying the maps, (F, 3, n_outputs), cost more than a small net's whole run)."""
-    maps = part.maps
-    np.ldexp(maps[:, :2], -e, out=maps[:, :2])
-    return dataclasses.replace(part, plane=plane, center=np.ldexp(part.center, e), xy=np.ldexp(part.xy, e),
-                               maps=maps, _cache={}, **changes)
+    to its other fields). ``part`` is changed in place and returned: it is the run's intermediate result,
+    which the caller drops (copying its maps, (F, 3, n_outputs), cost more than a small net's whole run)."""
+    np.ldexp(part.maps[:, :2], -e, out=part.maps[:, :2])
+    np.ldexp(part.xy, e, out=part.xy)
+    changes.update(plane=plane, center=np.ldexp(part.center, e))
+    for name, value in changes.items():
+        object.__setattr__(part, name, value)  # a frozen dataclass, not yet anyone else's
+    part._cache.clear()
+    return part
 
 
 _NONE = -(1 << 20)
