@@ -75,7 +75,8 @@ def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
                 maps[faces] = tied
             cxy, coff, clab, cparent, cchoice = split_faces_max(xy, off, lab, maps, windows, base, tol, diam)
             picked = index[rows, cchoice.astype(np.int64)]  # (C, n_out) the chosen input positions
-            values = np.take_along_axis(M[cparent], picked[:, None, :], axis=2)
+            # (C, 3, n_out): the chosen entries' maps, gathered alone (not every parent's whole map first)
+            values = M[cparent[:, None], :, picked].transpose(0, 2, 1)
             out.add(cxy, coff, clab, [p[cparent] for p in pat] + [cchoice], values)
 
         return add
