@@ -6,6 +6,11 @@ factors, the bytes per region) cost more than that. :func:`prepared` keeps them 
 ``Net`` object lives, keyed on its identity through a weak reference (a ``Net`` is not hashable by
 value and ``functools.lru_cache`` would keep it alive). A ``Net`` is treated as immutable, as every lens
 does: its ops' weights are not changed in place after it is built.
+
+What depends on the net and the plane (the plane in units of its size and its first-layer check, the
+chain's layers in their units with the first maps and the bounds of NOTE [vanishing units], a max head's
+tie bounds) is kept for the latest plane only (:meth:`PreparedNet.last`, keyed on the plane's numbers):
+repeated partitions of one slice start at the kernels, and other planes cost one entry each.
 """
 
 from __future__ import annotations
