@@ -45,7 +45,9 @@ def warm_kernels() -> float:
         # a max over a chain's outputs (a global max pool): the chain path's arg-max split and ties test
         global_max = nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Linear(6, 4), nn.Unflatten(1, (1, 4)),
                                    nn.AdaptiveMaxPool1d(1), nn.Flatten())
+        relu_last = nn.Sequential(nn.Linear(2, 6), nn.ReLU())  # an activation last: the gated output maps
     partition(global_max)
+    partition(relu_last)
     rng = np.random.default_rng(0)
     partition(max_cnn, Plane.through(*rng.normal(size=(3, 1, 3, 3)))).decision_boundary()
     partition(avg_cnn, Plane.through(*0.05 * rng.normal(size=(3, 1, 16, 16))))
