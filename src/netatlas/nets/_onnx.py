@@ -17,7 +17,7 @@ import torch
 from netatlas._errors import MemoryBudgetError, ModelFileError, NetatlasError, UnsupportedLayerError
 from netatlas._memory import check_memory
 from netatlas.nets._ir import Activation, Add, ChannelAffine, GatherLinear, LocalResponseNorm, Net, Node, _f64
-from netatlas.nets._torch import _Builder, _HeadValue, _prune_and_fold
+from netatlas.nets._lowering import Builder, HeadValue, prune_and_fold
 
 __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 
@@ -214,7 +214,7 @@ class _Importer:
         # every pass through the net holds at least one float64 sample of the input (the shape probes too)
         check_memory(8 * math.prod(shape), f"from_onnx: the input {self.input_name!r} of per-sample shape {shape} "
                                            f"({math.prod(shape):,} values per sample)")
-        self.builder = _Builder(shape)
+        self.builder = Builder(shape, SUPPORTED_ONNX_OPS)
         self.env[self.input_name] = _Value(0, shape)
         self.uses = {}
         for node in self.graph.node:
@@ -268,10 +268,10 @@ class _Importer:
         for node in self.graph.node:
             self._node(node)
         out = self.env.get(self.graph.output[0].name)
-        if not isinstance(out, (_Value, _HeadValue)):
+        if not isinstance(out, (_Value, HeadValue)):
             raise UnsupportedLayerError("from_onnx: the graph output does not depend on the input")
         nodes = self.builder.finish(out.pair if isinstance(out, _Value) else out)
-        return _prune_and_fold(_merge_affine_chains(nodes), self.builder.head)
+        return prune_and_fold(_merge_affine_chains(nodes), self.builder.head)
 
     # -- dispatch ---------------------------------------------------------------------------------
     def _node(self, node):
@@ -282,7 +282,7 @@ class _Importer:
                 raise ModelFileError(f"ONNX graph: node {node.name!r} reads {name!r}, which nothing produces")
         inputs = [self.env[name] if name else None for name in node.input]
         attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if any(isinstance(v, _HeadValue) for v in inputs):
+        if any(isinstance(v, HeadValue) for v in inputs):
             raise _unsupported(node, f"ONNX {node.op_type} of the output of a Softmax/LogSoftmax",
                                hint="a softmax is supported only as the model's final head; ")
         if node.op_type in _RANDOM_OPS:
@@ -842,12 +842,12 @@ class _Importer:
             return x
         return _Value(*self.builder.amax([a - 1 for a in axes], keepdims, x.pair, _node_name(node)))
 
-    # -- sparse linear ops: one GatherLinear each (``_Builder.gather``), never a dense matrix -----------
+    # -- sparse linear ops: one GatherLinear each (``Builder.gather``), never a dense matrix -----------
     def gather(self, x, move, node, fill=0.0, out_size=None):
         return _Value(*self.builder.gather(x.pair, move, _node_name(node), fill=fill, out_size=out_size))
 
     def _constants(self, node, *values):
-        if any(isinstance(v, (_Value, _HeadValue)) for v in values):
+        if any(isinstance(v, (_Value, HeadValue)) for v in values):
             raise _unsupported(node, f"{node.op_type} with input-dependent indices, shapes or sizes")
         return values
 
