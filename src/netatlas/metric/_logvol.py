@@ -34,7 +34,19 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from netatlas.nets import Activation, Add, AvgPool, ChannelAffine, Conv, Input, Linear, Net, Pad
+from netatlas.nets import (
+    Activation,
+    AdaptiveAvgPool,
+    Add,
+    AvgPool,
+    ChannelAffine,
+    Conv,
+    GatherLinear,
+    Input,
+    Linear,
+    Net,
+    Pad,
+)
 
 __all__ = [
     "LogVolume",
@@ -54,7 +66,7 @@ _GRADED = -0.5 * math.log(_EPS)  # ~ 18.0
 _PROBES = 4
 _MAX_PENDING = 4
 _FINAL_TOLERANCE = 1e-10  # accepted error estimate (nats) of the Cholesky fast path
-_LINEAR_OPS = (Linear, Conv, ChannelAffine, AvgPool, Pad)
+_LINEAR_OPS = (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool, Pad, GatherLinear)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -167,7 +179,9 @@ def _linear_part(op):
         return replace(op, bias=torch.zeros_like(op.bias))
     if isinstance(op, ChannelAffine):
         return replace(op, shift=torch.zeros_like(op.shift))
-    return op  # AvgPool and Pad are linear
+    if isinstance(op, GatherLinear):
+        return replace(op, shift=None)
+    return op  # average pooling and Pad are linear
 
 
 def _apply(op, V, identity=False):

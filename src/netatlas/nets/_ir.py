@@ -103,7 +103,8 @@ class Linear:
 
 @dataclass(frozen=True, eq=False)
 class Conv:
-    """A 1-D or 2-D convolution (zero padding), an affine map of the flattened input."""
+    """A 1-D, 2-D or 3-D convolution (zero padding), an affine map of the flattened input. A transposed
+    convolution lowers to one (on its input with zeros inserted, see ``nets._lowering``)."""
 
     weight: torch.Tensor  # (C_out, C_in/groups, *kernel)
     bias: torch.Tensor  # (C_out,)
@@ -111,13 +112,17 @@ class Conv:
     padding: tuple[int, ...]
     dilation: tuple[int, ...]
     groups: int
-    in_shape: tuple[int, ...]  # (C_in, L) or (C_in, H, W)
+    in_shape: tuple[int, ...]  # (C_in, L), (C_in, H, W) or (C_in, D, H, W)
     kind = "conv"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        conv = F.conv1d if self.weight.dim() == 3 else F.conv2d
-        y = conv(x.reshape(-1, *self.in_shape), self.weight, self.bias, self.stride, self.padding,
-                 self.dilation, self.groups)
+        return self.apply(x, self.bias)
+
+    def apply(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """The convolution of x (B, n_in) with the given bias (None: the linear part) -> (B, n_out)."""
+        conv = _CONV[self.weight.dim() - 2]
+        y = conv(x.reshape(-1, *self.in_shape), self.weight, bias, self.stride, self.padding, self.dilation,
+                 self.groups)
         return y.flatten(1)
 
     def out_shape(self, in_shape):
@@ -160,42 +165,44 @@ class ChannelAffine:
 
 @dataclass(frozen=True, eq=False)
 class AvgPool:
-    """2-D average pooling, an affine (linear) map."""
+    """1-D, 2-D or 3-D average pooling (torch semantics), an affine (linear) map; one kernel, stride and
+    padding value per spatial dim."""
 
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
     ceil_mode: bool
     count_include_pad: bool
-    in_shape: tuple[int, ...]
+    in_shape: tuple[int, ...]  # (C, L), (C, H, W) or (C, D, H, W)
     kind = "avgpool"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.avg_pool2d(x.reshape(-1, *self.in_shape), self.kernel, self.stride, self.padding,
-                         self.ceil_mode, self.count_include_pad)
+        pool = _AVG_POOL[len(self.kernel)]
+        y = pool(x.reshape(-1, *self.in_shape), self.kernel, self.stride, self.padding, self.ceil_mode,
+                 self.count_include_pad)
         return y.flatten(1)
 
     def out_shape(self, in_shape):
         probe = torch.zeros(1, *in_shape, dtype=torch.float64)
-        return tuple(F.avg_pool2d(probe, self.kernel, self.stride, self.padding, self.ceil_mode,
-                                  self.count_include_pad).shape[1:])
+        return tuple(_AVG_POOL[len(self.kernel)](probe, self.kernel, self.stride, self.padding, self.ceil_mode,
+                                                 self.count_include_pad).shape[1:])
 
     def describe(self) -> str:
-        return f"AvgPool2d(kernel {self.kernel}, stride {self.stride})"
+        return f"AvgPool{len(self.kernel)}d(kernel {self.kernel}, stride {self.stride})"
 
 
 @dataclass(frozen=True, eq=False)
 class AdaptiveAvgPool:
-    """1-D or 2-D adaptive average pooling to ``output_size`` (any size), a linear map.
+    """1-D, 2-D or 3-D adaptive average pooling to ``output_size`` (any size), a linear map.
 
     Window i along a dim of length L spans ``[floor(i L / o), ceil((i + 1) L / o))`` as in torch."""
 
-    output_size: tuple[int, ...]  # (o,) or (oh, ow)
-    in_shape: tuple[int, ...]  # (C, L) or (C, H, W)
+    output_size: tuple[int, ...]  # (o,), (oh, ow) or (od, oh, ow)
+    in_shape: tuple[int, ...]  # (C, L), (C, H, W) or (C, D, H, W)
     kind = "adaptive_avgpool"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        pool = F.adaptive_avg_pool1d if len(self.output_size) == 1 else F.adaptive_avg_pool2d
+        pool = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[len(self.output_size) - 1]
         return pool(x.reshape(-1, *self.in_shape), self.output_size).flatten(1)
 
     def out_shape(self, in_shape):
@@ -341,15 +348,15 @@ class Max:
 
     @classmethod
     def pool(cls, in_shape, kernel, stride=None, padding=0, dilation=1, ceil_mode=False) -> Max:
-        """Max pooling (torch MaxPool1d/MaxPool2d semantics) of a (C, L) or (C, H, W) input.
+        """Max pooling (torch MaxPool1d/2d/3d semantics) of a (C, L), (C, H, W) or (C, D, H, W) input.
 
         ``kernel``, ``stride`` (default: kernel), ``padding`` (implicit -inf, at most half the
         kernel; an int, one value per spatial dim, or one (before, after) pair per spatial dim, as
         ONNX's asymmetric pads), ``dilation``: an int or one value per spatial dim."""
         in_shape = tuple(int(s) for s in in_shape)
         n_sp = len(in_shape) - 1
-        if n_sp not in (1, 2):
-            raise ValueError(f"Max.pool: input must be (C, L) or (C, H, W) per sample; got {in_shape}")
+        if n_sp not in (1, 2, 3):
+            raise ValueError(f"Max.pool: input must be (C, L), (C, H, W) or (C, D, H, W) per sample; got {in_shape}")
         per_dim = lambda v, name: _per_dim(v, n_sp, name)
         kernel = per_dim(kernel, "kernel")
         stride = per_dim(stride if stride not in (None, [], ()) else kernel, "stride")
@@ -373,7 +380,7 @@ class Max:
 
     @classmethod
     def adaptive(cls, in_shape, output_size) -> Max:
-        """Adaptive max pooling (torch AdaptiveMaxPool1d/2d) of a (C, L) or (C, H, W) input."""
+        """Adaptive max pooling (torch AdaptiveMaxPool1d/2d/3d) of a (C, L), (C, H, W) or (C, D, H, W) input."""
         in_shape = tuple(int(s) for s in in_shape)
         n_sp = len(in_shape) - 1
         output_size = _per_dim(output_size, n_sp, "output_size")
@@ -408,6 +415,11 @@ class Max:
                     raise ValueError(f"Max.pool: a window lies entirely in the padding (input {in_shape})")
                 windows.append(flat)
         return cls.from_windows(windows, in_shape, out_shape)
+
+
+#: The torch function of each op by its number of spatial dims.
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
 def _per_dim(v, n, name):

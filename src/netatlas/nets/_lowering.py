@@ -252,14 +252,68 @@ class Builder:
         shift = -_f64(mean) * scale + (_f64(bias) if bias is not None else 0.0)
         return self.add(ChannelAffine(scale, shift, value[1]), [value], path)
 
-    def avg_pool(self, kernel, stride, padding, ceil_mode, count_include_pad, value, path):
-        pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-        stride = pair(stride) if stride else pair(kernel)
-        op = AvgPool(pair(kernel), stride, pair(padding), bool(ceil_mode), bool(count_include_pad), value[1])
-        if len(value[1]) != 3:
-            raise ValueError(f"from_torch: AvgPool2d at {path!r} needs (C, H, W) per sample, got {value[1]}")
+    def conv_transpose(self, weight, bias, stride, pads, output_padding, dilation, groups, value, path):
+        """A transposed convolution (torch ``conv_transpose{1,2,3}d`` / ONNX ConvTranspose), exactly, as a
+        convolution of the input with zeros inserted: one zero-filling GatherLinear selection (no
+        arithmetic), then a Conv with the flipped kernel; never a dense matrix.
+
+        ``weight`` (C_in, C_out / groups, *kernel); ``pads`` one (before, after) pair per spatial dim (the
+        entries cut from the full output; may be asymmetric); ``output_padding`` entries added after."""
+        # NOTE [transposed convolution as a convolution]: along each dim the full transposed convolution
+        # is out[s i + d t] += x[i] w[t] (length (n - 1) s + d (K - 1) + 1). With z the input spread to
+        # stride s (z[s i] = x[i], zeros between), padded by e = d (K - 1) on both sides, it is the
+        # convolution of z with the flipped kernel w[K - 1 - t] at dilation d. Cropping ``before`` and
+        # ``after`` entries (and adding ``output_padding`` zeros at the end) changes that padding to
+        # (e - before, e - after + output_padding); a negative padding crops z. The inserted zeros add
+        # exact zeros, so only the order of the float64 sums differs from torch's.
+        weight = _f64(weight)
+        n_sp = weight.dim() - 2
+        shape = value[1]
+        groups = int(groups)
+        if len(shape) != n_sp + 1 or shape[0] != weight.shape[0]:
+            raise ValueError(f"from_torch: ConvTranspose{n_sp}d at {path!r} expects ({weight.shape[0]}, "
+                             f"{', '.join('...' for _ in range(n_sp))}) per sample but receives {shape}; "
+                             "check input_shape")
+        if weight.shape[0] % groups:
+            raise ValueError(f"from_torch: ConvTranspose{n_sp}d at {path!r}: {weight.shape[0]} input channels do "
+                             f"not split into {groups} groups")
+        kernel = tuple(weight.shape[2:])
+        widths = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+        spread = [(e - lo, e - hi + extra) for e, (lo, hi), extra in zip(widths, pads, output_padding, strict=True)]
+        out = [(n - 1) * s + 1 + lo + hi - e for n, s, (lo, hi), e in zip(shape[1:], stride, spread, widths,
+                                                                           strict=True)]
+        if min(out) <= 0:
+            raise UnsupportedLayerError(f"ConvTranspose{n_sp}d at {path!r}: its pads {tuple(pads)} crop the whole "
+                                        f"output of per-sample input {shape}")
+        if any(s > 1 for s in stride) or any(lo != hi or lo < 0 for lo, hi in spread):
+            size = shape[0] * math.prod((n - 1) * s + 1 + lo + hi for n, s, (lo, hi) in
+                                        zip(shape[1:], stride, spread, strict=True))
+            value = self.gather(value, lambda p: _spread(p, stride, spread), path, out_size=size)
+            padding = (0,) * n_sp
+        else:  # stride 1 and symmetric: the Conv's own zero padding
+            padding = tuple(lo for lo, _ in spread)
+        c_in, c_out_group = weight.shape[0] // groups, weight.shape[1]
+        # (C_in, C_out/g, *K) -> (C_out, C_in/g, *K), group by group, each kernel flipped
+        w = weight.reshape(groups, c_in, c_out_group, *kernel).transpose(1, 2)
+        w = w.reshape(groups * c_out_group, c_in, *kernel).flip(list(range(2, 2 + n_sp))).contiguous()
+        b = _f64(bias) if bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+        op = Conv(w, b, (1,) * n_sp, padding, tuple(int(d) for d in dilation), groups, value[1])
         return self.add(op, [value], path)
 
+    def avg_pool(self, kernel, stride, padding, ceil_mode, count_include_pad, value, path):
+        n_sp = len(value[1]) - 1
+        per_dim = lambda v: (int(v),) * n_sp if isinstance(v, int) else \
+            tuple(int(u) for u in v) * (n_sp if len(tuple(v)) == 1 else 1)
+        if n_sp not in (1, 2, 3) or len(per_dim(kernel)) != n_sp:
+            raise ValueError(f"from_torch: average pooling at {path!r} with kernel {kernel} needs (C, L), (C, H, W) "
+                             f"or (C, D, H, W) per sample with one kernel size per spatial dim, got {value[1]}")
+        if n_sp == 3 and any(k > n for k, n in zip(per_dim(kernel), value[1][1:], strict=True)):
+            # torch's avg_pool3d (which evaluates the op) refuses windows wider than the unpadded input
+            raise UnsupportedLayerError(f"3-D average pooling at {path!r} with kernel {per_dim(kernel)} wider than "
+                                        f"its unpadded input {value[1][1:]}")
+        stride = per_dim(stride) if stride else per_dim(kernel)
+        op = AvgPool(per_dim(kernel), stride, per_dim(padding), bool(ceil_mode), bool(count_include_pad), value[1])
+        return self.add(op, [value], path)
 
     def max_pool(self, kernel, stride, padding, dilation, ceil_mode, value, path):
         try:
@@ -280,9 +334,9 @@ class Builder:
 
     def adaptive_avg_pool(self, output_size, value, path):
         shape = value[1]
-        if len(shape) not in (2, 3):
-            raise ValueError(f"from_torch: adaptive average pooling at {path!r} needs (C, L) or (C, H, W) per "
-                             f"sample, got {shape}")
+        if len(shape) not in (2, 3, 4):
+            raise ValueError(f"from_torch: adaptive average pooling at {path!r} needs (C, L), (C, H, W) or "
+                             f"(C, D, H, W) per sample, got {shape}")
         n_sp = len(shape) - 1
         size = (output_size,) * n_sp if isinstance(output_size, int) else tuple(output_size)
         size = tuple(n if o is None else int(o) for o, n in zip(size, shape[1:], strict=True))
@@ -345,6 +399,19 @@ def _broadcast_shapes(a, b, path):
 def _meta_positions_shape(move, shape):
     """The shape ``move`` gives an array of per-sample ``shape`` (a zero-stride view: no allocation)."""
     return np.shape(move(np.broadcast_to(np.zeros((), dtype=np.int64), shape)))
+
+
+def _spread(positions, stride, pads):
+    """``positions`` (C, *spatial) spread to ``stride`` along each spatial dim (-1, a zero, between), then
+    padded by ``pads[d] = (before, after)`` entries of -1 (negative: cropped)."""
+    lengths = [(n - 1) * s + 1 for n, s in zip(positions.shape[1:], stride, strict=True)]
+    grown = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    out = np.full((positions.shape[0], *(m + lo + hi for m, (lo, hi) in zip(lengths, grown, strict=True))), -1,
+                  dtype=positions.dtype)
+    out[(slice(None), *(slice(lo, lo + m, s) for (lo, _), m, s in zip(grown, lengths, stride, strict=True)))] = \
+        positions
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(pads, out.shape[1:], strict=True))
+    return out[(slice(None), *crop)]
 
 
 def _string_padding(padding, kernel, dilation, path):

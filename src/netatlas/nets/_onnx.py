@@ -23,13 +23,14 @@ __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 
 SUPPORTED_ONNX_OPS = (
     "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), Sum/Mean, "
-    "Conv (1-D/2-D, any padding), ConvTranspose (small, as a dense map), BatchNormalization (inference), "
+    "Conv (1-D/2-D/3-D, any padding), ConvTranspose (1-D/2-D/3-D, explicit pads), BatchNormalization (inference), "
     "Relu, LeakyRelu, PRelu (one slope, or one per channel), Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), "
     "Softplus, Elu, Selu, Exp, Sqrt, Softsign, HardSigmoid, Clip (scalar bounds), Abs, Max/Min (of values and "
     "constants), Neg, LRN (odd size), InstanceNormalization, LayerNormalization, "
-    "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D), GlobalMaxPool, ReduceMax, AveragePool (2-D; asymmetric "
-    "padding only with count_include_pad=1 and ceil_mode=0), Pad (constant, reflect, edge, wrap), "
-    "GlobalAveragePool, ReduceMean and ReduceSum (any axes but the batch), Concat (of values), Split, Slice, Tile, "
+    "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D/3-D), GlobalMaxPool, ReduceMax, AveragePool "
+    "(1-D/2-D/3-D; asymmetric padding only with count_include_pad=1 and ceil_mode=0), "
+    "Pad (constant, reflect, edge, wrap), GlobalAveragePool, ReduceMean and ReduceSum (any axes but the batch), "
+    "Concat (of values), Split, Slice, Tile, "
     "Expand, Gather (constant indices), Flatten, Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), a final "
     "Softmax/LogSoftmax (kept as the head), and ops on constants only (Shape, Gather, Unsqueeze, Concat, Slice, Cast, "
     "...)"
@@ -46,7 +47,6 @@ _ACTIVATIONS = {
     "Elu": lambda a: Activation("elu", {"alpha": float(a.get("alpha", 1.0))}),
 }
 _RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"}
-_DENSE_LIMIT = 1 << 24  # entries of a layer lowered to a dense matrix (ConvTranspose): 128 MB in float64
 # Control flow runs a subgraph a data-dependent number of times (a Loop with trip count 1e15 would be
 # folded for ever); netatlas's nets are straight-line graphs, so these are refused by name, unread.
 _CONTROL_FLOW = {"Loop", "If", "Scan", "SequenceMap"}
@@ -611,8 +611,8 @@ class _Importer:
             raise _unsupported(node, "Conv with input-dependent weights")
         w = np.asarray(w, dtype=np.float64)
         n = w.ndim - 2
-        if n not in (1, 2):
-            raise _unsupported(node, f"Conv{n}d (netatlas has 1-D and 2-D convolutions)")
+        if n not in (1, 2, 3):
+            raise _unsupported(node, f"Conv{n}d (netatlas has 1-D, 2-D and 3-D convolutions)")
         strides = tuple(attrs.get("strides", [1] * n))
         dilations = tuple(attrs.get("dilations", [1] * n))
         padding, x = self._symmetric(node, x, self._padding(node, attrs, x.shape[1:], w.shape[2:], strides,
@@ -664,44 +664,35 @@ class _Importer:
         return _Value(*pair)
 
     def _op_ConvTranspose(self, node, inputs, attrs):
-        """A transposed convolution is linear: it becomes a dense Linear on the flattened tensor (its columns
-        are the layer applied to the unit inputs), so only small layers are accepted."""
+        """A transposed convolution (1-D/2-D/3-D, any strides, pads, output_padding, dilations, groups): a
+        convolution of the input with zeros inserted (``Builder.conv_transpose``), exact and sparse."""
         x, w = inputs[0], inputs[1]
         b = inputs[2] if len(inputs) > 2 else None
         if not isinstance(x, _Value) or isinstance(w, _Value) or isinstance(b, _Value):
             raise _unsupported(node, "ConvTranspose with input-dependent weights")
         w = torch.tensor(np.asarray(w, dtype=np.float64))
         n = w.dim() - 2
-        if n not in (1, 2) or len(x.shape) != n + 1:
-            raise _unsupported(node, f"ConvTranspose{n}d on per-sample shape {x.shape} (1-D/2-D only)")
-        if attrs.get("output_shape") or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"", ""):
-            raise _unsupported(node, "ConvTranspose with output_shape or auto_pad (give pads explicitly)")
-        strides = tuple(attrs.get("strides", [1] * n))
-        dilations = tuple(attrs.get("dilations", [1] * n))
-        flat = list(attrs.get("pads", [0] * (2 * n)))
-        group = int(attrs.get("group", 1))
-        extra = tuple(attrs.get("output_padding", [0] * n))
-        conv_t = torch.nn.functional.conv_transpose1d if n == 1 else torch.nn.functional.conv_transpose2d
-        n_in = math.prod(x.shape)
-        # pads crop the full transposed convolution: computed unpadded, then cut (asymmetric pads too)
-        full = conv_t(torch.zeros(1, *x.shape, dtype=torch.float64), w, None, strides, 0, extra, group, dilations)
-        crop = (slice(None),) + tuple(slice(lo, size - hi) for lo, hi, size in
-                                      zip(flat[:n], flat[n:], full.shape[2:], strict=True))
-        out_shape = tuple(full[(slice(None),) + crop].shape[1:])
-        if min(out_shape) <= 0:
-            raise _unsupported(node, f"ConvTranspose whose pads {flat} crop its whole output")
-        if n_in * math.prod(out_shape) > _DENSE_LIMIT:
-            raise _unsupported(node, f"ConvTranspose from {x.shape} to {out_shape} (as a dense matrix it would have "
-                               f"{n_in * math.prod(out_shape):,} entries; the limit is {_DENSE_LIMIT:,})")
-        basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *x.shape)
-        columns = conv_t(basis, w, None, strides, 0, extra, group, dilations)[(slice(None),) + crop]
-        columns = columns.reshape(n_in, -1)
-        bias = torch.zeros(out_shape, dtype=torch.float64)
-        if b is not None:
-            bias += torch.tensor(np.asarray(b, dtype=np.float64)).reshape((-1,) + (1,) * n)
-        flat_x = (x.index, (n_in,))
-        out = self.builder.linear(columns.T.contiguous(), bias.reshape(-1), flat_x, _node_name(node))
-        return _Value(out[0], out_shape)
+        if n not in (1, 2, 3) or len(x.shape) != n + 1:
+            raise _unsupported(node, f"ConvTranspose{n}d on per-sample shape {x.shape} (1-D/2-D/3-D only)")
+        auto = attrs.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if attrs.get("output_shape") or auto not in ("NOTSET", "VALID", ""):
+            # runtimes have disagreed on where SAME_UPPER/SAME_LOWER put the odd pad of a transposed conv
+            raise _unsupported(node, f"ConvTranspose with {'output_shape' if attrs.get('output_shape') else auto} "
+                                     "(give pads and output_padding explicitly)")
+        flat = [0] * (2 * n) if auto == "VALID" else [int(v) for v in attrs.get("pads", [0] * (2 * n))]
+        if any(v < 0 for v in flat):
+            raise _unsupported(node, f"ConvTranspose with negative pads {flat}")
+        strides = tuple(int(v) for v in attrs.get("strides", [1] * n))
+        dilations = tuple(int(v) for v in attrs.get("dilations", [1] * n))
+        extra = tuple(int(v) for v in attrs.get("output_padding", [0] * n))
+        if any(v < 0 for v in (*strides, *dilations, *extra)) or 0 in strides or 0 in dilations:
+            raise _unsupported(node, f"ConvTranspose with strides {strides}, dilations {dilations}, output_padding "
+                                     f"{extra} (strides and dilations >= 1, output_padding >= 0)")
+        bias = torch.tensor(np.asarray(b, dtype=np.float64).reshape(-1)) if b is not None else None
+        pair = self.builder.conv_transpose(w, bias, strides, list(zip(flat[:n], flat[n:], strict=True)), extra,
+                                           dilations, int(attrs.get("group", 1)), x.pair, _node_name(node))
+        return _Value(*pair)
 
     def _op_Pad(self, node, inputs, attrs):
         x = inputs[0]
@@ -736,12 +727,14 @@ class _Importer:
     def _op_AveragePool(self, node, inputs, attrs):
         x = inputs[0]
         kernel = tuple(attrs["kernel_shape"])
-        if len(kernel) != 2 or len(x.shape) != 3:
-            raise _unsupported(node, f"AveragePool with kernel {kernel} on per-sample shape {x.shape} (2-D only)")
-        strides = tuple(attrs.get("strides", [1, 1]))
+        n = len(kernel)
+        if n not in (1, 2, 3) or len(x.shape) != n + 1:
+            raise _unsupported(node, f"AveragePool with kernel {kernel} on per-sample shape {x.shape} (1-D/2-D/3-D "
+                                     "only)")
+        strides = tuple(attrs.get("strides", [1] * n))
         if attrs.get("dilations") and any(d != 1 for d in attrs["dilations"]):
             raise _unsupported(node, "AveragePool with dilations")
-        pads = self._padding(node, attrs, x.shape[1:], kernel, strides, (1, 1))
+        pads = self._padding(node, attrs, x.shape[1:], kernel, strides, (1,) * n)
         count_include_pad = bool(attrs.get("count_include_pad", 0))
         if any(lo != hi for lo, hi in pads) and not count_include_pad:
             raise _unsupported(node, f"AveragePool with asymmetric padding {pads} and count_include_pad=0 (each "
@@ -759,8 +752,9 @@ class _Importer:
         if len(node.output) > 1 and node.output[1] and self.uses.get(node.output[1]):
             raise _unsupported(node, "MaxPool whose indices output is used")
         kernel = tuple(attrs["kernel_shape"])
-        if len(kernel) not in (1, 2) or len(x.shape) != len(kernel) + 1:
-            raise _unsupported(node, f"MaxPool with kernel {kernel} on per-sample shape {x.shape} (1-D/2-D only)")
+        if len(kernel) not in (1, 2, 3) or len(x.shape) != len(kernel) + 1:
+            raise _unsupported(node, f"MaxPool with kernel {kernel} on per-sample shape {x.shape} (1-D/2-D/3-D "
+                                     "only)")
         n = len(kernel)
         strides = tuple(attrs.get("strides", [1] * n))
         dilations = tuple(attrs.get("dilations", [1] * n))
@@ -771,8 +765,8 @@ class _Importer:
 
     def _op_GlobalMaxPool(self, node, inputs, attrs):
         x = inputs[0]
-        if len(x.shape) not in (2, 3):
-            raise _unsupported(node, f"GlobalMaxPool on per-sample shape {x.shape} (1-D/2-D only)")
+        if len(x.shape) not in (2, 3, 4):
+            raise _unsupported(node, f"GlobalMaxPool on per-sample shape {x.shape} (1-D/2-D/3-D only)")
         return _Value(*self.builder.adaptive_max_pool((1,) * (len(x.shape) - 1), x.pair, _node_name(node)))
 
     def _op_Clip(self, node, inputs, attrs):
@@ -799,9 +793,9 @@ class _Importer:
 
     def _op_GlobalAveragePool(self, node, inputs, attrs):
         x = inputs[0]
-        if len(x.shape) not in (2, 3):
-            raise _unsupported(node, f"GlobalAveragePool on per-sample shape {x.shape} (1-D/2-D only)")
-        if len(x.shape) == 3:  # the plain AvgPool every lens knows
+        if len(x.shape) not in (2, 3, 4):
+            raise _unsupported(node, f"GlobalAveragePool on per-sample shape {x.shape} (1-D/2-D/3-D only)")
+        if len(x.shape) >= 3:  # the plain AvgPool every lens knows
             pair = self.builder.avg_pool(x.shape[1:], x.shape[1:], 0, False, True, x.pair, _node_name(node))
         else:
             pair = self.builder.adaptive_avg_pool((1,), x.pair, _node_name(node))

@@ -23,9 +23,10 @@ from netatlas.nets._lowering import Builder, HeadValue, is_value, prune_and_fold
 __all__ = ["from_torch", "SUPPORTED_LAYERS"]
 
 SUPPORTED_LAYERS = (
-    "Linear, Conv1d, Conv2d (zero padding), BatchNorm1d/BatchNorm2d (eval mode), ReLU, LeakyReLU, "
-    "Identity, Dropout (eval), Flatten/Unflatten/reshape, AvgPool2d, mean and sum over any dims, MaxPool1d/2d, "
-    "AdaptiveMaxPool1d/2d, AdaptiveAvgPool1d/2d, max/amax over dims, ReLU6/Hardtanh/clamp (also by tensors), "
+    "Linear, Conv1d/2d/3d (zero padding), ConvTranspose1d/2d/3d (zero padding), BatchNorm1d/2d/3d (eval mode), "
+    "ReLU, LeakyReLU, Identity, Dropout (eval), Flatten/Unflatten/reshape, AvgPool1d/2d/3d, mean and sum over any "
+    "dims, MaxPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d, max/amax over dims, "
+    "ReLU6/Hardtanh/clamp (also by tensors), "
     "abs, maximum/minimum, concatenation, slicing/indexing by constants (x[:, :k], select, narrow, index_select), "
     "split/chunk/unbind, permute/transpose/flip, expand/repeat, padding in every mode (ZeroPad, ConstantPad, "
     "ReflectionPad, ReplicationPad, F.pad), residual additions (with broadcasting), addition and multiplication by "
@@ -46,14 +47,21 @@ _ACTIVATION_MODULES = {
 }
 _IDENTITY_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
 _RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
-_POOL_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d,
-                 nn.AdaptiveAvgPool2d)
+_CONV_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONV_TRANSPOSE_MODULES = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_BATCH_NORM_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_MAX_POOL_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+_ADAPTIVE_MAX_MODULES = (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+_ADAPTIVE_AVG_MODULES = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+_AVG_POOL_MODULES = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+_POOL_MODULES = (*_MAX_POOL_MODULES, *_ADAPTIVE_MAX_MODULES, *_ADAPTIVE_AVG_MODULES)
 _PAD_MODULES = (nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d)
 _MODE_PAD_MODULES = {nn.ReflectionPad1d: "reflect", nn.ReflectionPad2d: "reflect", nn.ReplicationPad1d: "edge",
                      nn.ReplicationPad2d: "edge"}
 _HEAD_MODULES = {nn.Softmax: "softmax", nn.LogSoftmax: "log_softmax"}
 _NORM_MODULES = (nn.LayerNorm, nn.LocalResponseNorm, nn.InstanceNorm1d, nn.InstanceNorm2d)
-_LEAF_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.Hardtanh,
+_LEAF_MODULES = (nn.Linear, *_CONV_MODULES, *_CONV_TRANSPOSE_MODULES, *_BATCH_NORM_MODULES, *_AVG_POOL_MODULES,
+                 nn.Hardtanh,
                  *_POOL_MODULES, *_PAD_MODULES, *_ACTIVATION_MODULES, *_IDENTITY_MODULES, *_RESHAPE_MODULES,
                  *_MODE_PAD_MODULES, *_HEAD_MODULES, *_NORM_MODULES)
 
@@ -136,7 +144,7 @@ def _infer_input_shape(module):
     for sub in module.modules():
         if isinstance(sub, nn.Linear):
             return (sub.in_features,)
-        if isinstance(sub, (nn.Conv1d, nn.Conv2d)):
+        if isinstance(sub, (*_CONV_MODULES, *_CONV_TRANSPOSE_MODULES)):
             raise ValueError(f"from_torch: pass input_shape for a model that starts with {type(sub).__name__}, "
                              f"e.g. input_shape=({sub.in_channels}, 28, 28)")
     raise ValueError("from_torch: cannot infer the input shape (no Linear layer); pass input_shape")
@@ -199,23 +207,26 @@ class _SequentialBuilder(Builder):
             return (value[0], _meta_shape(m, shape))
         if isinstance(m, nn.Linear):
             return self.linear(m.weight, m.bias, value, path)
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            if m.padding_mode != "zeros":
-                raise _unsupported(f"{type(m).__name__} with padding_mode={m.padding_mode!r}", path, position)
+        if isinstance(m, (*_CONV_MODULES, *_CONV_TRANSPOSE_MODULES)) and m.padding_mode != "zeros":
+            raise _unsupported(f"{type(m).__name__} with padding_mode={m.padding_mode!r}", path, position)
+        if isinstance(m, _CONV_MODULES):
             return self.conv(m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups, value, path)
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        if isinstance(m, _CONV_TRANSPOSE_MODULES):
+            return self.conv_transpose(m.weight, m.bias, m.stride, [(p, p) for p in m.padding], m.output_padding,
+                                       m.dilation, m.groups, value, path)
+        if isinstance(m, _BATCH_NORM_MODULES):
             return self.batch_norm(m.weight, m.bias, m.running_mean, m.running_var, m.eps, value, path)
         if isinstance(m, nn.Hardtanh):  # ReLU6 is a Hardtanh
             return self.add(Activation.hardtanh(m.min_val, m.max_val), [value], path)
-        if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
+        if isinstance(m, _MAX_POOL_MODULES):
             if m.return_indices:
                 raise _unsupported(f"{type(m).__name__} with return_indices=True", path, position)
             return self.max_pool(m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, value, path)
-        if isinstance(m, (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)):
+        if isinstance(m, _ADAPTIVE_MAX_MODULES):
             if m.return_indices:
                 raise _unsupported(f"{type(m).__name__} with return_indices=True", path, position)
             return self.adaptive_max_pool(m.output_size, value, path)
-        if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+        if isinstance(m, _ADAPTIVE_AVG_MODULES):
             return self.adaptive_avg_pool(m.output_size, value, path)
         if isinstance(m, _PAD_MODULES) or type(m) in _MODE_PAD_MODULES:
             flat = [int(v) for v in m.padding]
@@ -246,9 +257,9 @@ class _SequentialBuilder(Builder):
             if m.affine:
                 out = self.add(ChannelAffine(_f64(m.weight), _f64(m.bias), shape), [out], path)
             return out
-        if isinstance(m, nn.AvgPool2d):
-            if m.divisor_override is not None:
-                raise _unsupported("AvgPool2d with divisor_override", path, position)
+        if isinstance(m, _AVG_POOL_MODULES):
+            if getattr(m, "divisor_override", None) is not None:
+                raise _unsupported(f"{type(m).__name__} with divisor_override", path, position)
             return self.avg_pool(m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
                                  value, path)
         raise _unsupported(type(m).__name__, path, position)
@@ -391,7 +402,8 @@ def _export_op(builder, node, args):
         return (value[0], new_shape)
     if name == "linear":
         return builder.linear(args[1], args[2] if len(args) > 2 else None, args[0], path)
-    if name in ("conv1d", "conv2d", "convolution"):
+    if name in ("conv1d", "conv2d", "conv3d", "convolution", "conv_transpose1d", "conv_transpose2d",
+                "conv_transpose3d"):
         return _export_conv(builder, name, args, path)
     if name == "batch_norm" or name == "_native_batch_norm_legit_no_training":
         x, weight, bias, mean, var = args[:5]
@@ -400,21 +412,23 @@ def _export_op(builder, node, args):
                 raise ValueError(f"from_torch: BatchNorm at {path} is in training mode; call model.eval() first")
             return builder.batch_norm(weight, bias, mean, var, float(args[7]), x, path)
         return _BatchNormTuple(builder.batch_norm(weight, bias, mean, var, float(args[6]), x, path))
-    if name in ("avg_pool2d",):
+    if name in ("avg_pool1d", "avg_pool2d", "avg_pool3d"):
         kernel = args[1]
         stride = args[2] if len(args) > 2 and args[2] else kernel
         padding = args[3] if len(args) > 3 else 0
         ceil_mode = args[4] if len(args) > 4 else False
         count_include_pad = args[5] if len(args) > 5 else True
         if len(args) > 6 and args[6] is not None:
-            raise _unsupported("avg_pool2d with divisor_override", path)
+            raise _unsupported(f"{name} with divisor_override", path)
         return builder.avg_pool(kernel, stride, padding, ceil_mode, count_include_pad, args[0], path)
     if name == "mean":
         return _export_global_mean(builder, name, args, kw, path)
-    if name in ("adaptive_avg_pool2d", "adaptive_avg_pool1d", "_adaptive_avg_pool2d"):
+    if name in ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "_adaptive_avg_pool2d",
+                "_adaptive_avg_pool3d"):
         return builder.adaptive_avg_pool(list(args[1]), args[0], path)
-    if name in ("max_pool2d", "max_pool1d", "max_pool2d_with_indices", "max_pool1d_with_indices"):
-        n_sp = 2 if "2d" in name else 1
+    if name in ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+                "max_pool3d_with_indices"):
+        n_sp = int(name[len("max_pool")])
         kernel = args[1]
         stride = args[2] if len(args) > 2 and args[2] else kernel
         padding = args[3] if len(args) > 3 else 0
@@ -424,7 +438,7 @@ def _export_op(builder, node, args):
             raise _unsupported(f"aten.{name} on a per-sample tensor of shape {args[0][1]}", path)
         out = builder.max_pool(kernel, stride, padding, dilation, ceil_mode, args[0], path)
         return _ValueAndIndices(out) if "indices" in name else out
-    if name in ("adaptive_max_pool2d", "adaptive_max_pool1d"):
+    if name in ("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"):
         return _ValueAndIndices(builder.adaptive_max_pool(list(args[1]), args[0], path))
     if name == "amax" or (name == "max" and len(args) > 1):
         value = args[0]
@@ -690,12 +704,20 @@ def _export_conv(builder, name, args, path):
     # trailing arguments left at their defaults are not in the graph (conv2d(x, w) for bias=False, stride 1)
     x, weight = args[:2]
     bias = args[2] if len(args) > 2 else None
+    n = weight.dim() - 2
     if name == "convolution":
         stride, padding, dilation, transposed, output_padding, groups = args[3:9]
         if transposed:
-            raise _unsupported("transposed convolution", path)
+            return builder.conv_transpose(weight, bias, stride, [(p, p) for p in padding], output_padding, dilation,
+                                          groups, x, path)
+    elif name.startswith("conv_transpose"):  # (x, w, bias, stride, padding, output_padding, groups, dilation)
+        stride, padding, output_padding, groups, dilation = (
+            args[i] if len(args) > i else default for i, default in
+            ((3, [1] * n), (4, [0] * n), (5, [0] * n), (6, 1), (7, [1] * n)))
+        expand = lambda v: [int(v)] * n if isinstance(v, int) else [int(u) for u in v] * (n if len(v) == 1 else 1)
+        return builder.conv_transpose(weight, bias, expand(stride), [(p, p) for p in expand(padding)],
+                                      expand(output_padding), expand(dilation), groups, x, path)
     else:
-        n = weight.dim() - 2
         stride = args[3] if len(args) > 3 else [1] * n
         padding = args[4] if len(args) > 4 else [0] * n
         dilation = args[5] if len(args) > 5 else [1] * n

@@ -113,9 +113,7 @@ def _linear_part(op, x: torch.Tensor) -> torch.Tensor:
     if isinstance(op, Linear):
         return F.linear(x, op.weight)
     if isinstance(op, Conv):
-        conv = F.conv1d if op.weight.dim() == 3 else F.conv2d
-        y = conv(x.reshape(-1, *op.in_shape), op.weight, None, op.stride, op.padding, op.dilation, op.groups)
-        return y.flatten(1)
+        return op.apply(x, None)
     if isinstance(op, ChannelAffine):
         if op.scale.numel() == 1:
             return x * op.scale
