@@ -17,7 +17,9 @@ non-activation op is an affine map of its inputs. Evaluation is in float64.
 
 GatherLinear is the one sparse form of every op that moves or sums entries: slices, splits, tiles,
 expands, gathers by constant indices, transposes of any size, reflect/edge/constant padding (the
-constant as the shift c) and sums/means over any axes; nothing of it is ever a dense matrix.
+constant as the shift c) and sums/means over any axes; nothing of it is ever a dense matrix. A
+transposed convolution is a GatherLinear that spreads its input to the stride (zeros between) followed
+by a Conv (1-D, 2-D or 3-D, like the pools).
 A final softmax or log-softmax is kept as the Net's ``head`` (:class:`Head`): ``net(x)`` returns the
 logits, which every piecewise-linear lens analyses (the head is monotone per sample, so the arg-max,
 decision boundaries and linear regions are those of the logits); ``net.head_output(x)`` applies it.
