@@ -232,3 +232,34 @@ def test_mlp_is_seeded_privately():
     c = netatlas.nets.mlp([2, 5, 1], seed=5)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert not torch.equal(a[0].weight, c[0].weight)
+
+
+def test_importing_a_traced_module_leaves_every_submodule_in_its_own_mode():
+    # a model in training mode with a BatchNorm child the user froze in eval mode: importing it (through
+    # torch.export) and saving it as .pt2 must hand back exactly these modes, not train() them all
+    import tempfile
+    from pathlib import Path
+
+    import torch
+    from torch import nn
+
+    from netatlas.nets import from_torch
+    from netatlas.nets._files import save
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.bn, self.out = nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(torch.relu(self.bn(self.fc(x))))
+
+    model = Block()
+    model.bn.eval()
+    before = [m.training for m in model.modules()]
+    assert before == [True, True, False, True]
+    from_torch(model, input_shape=(2,))
+    assert [m.training for m in model.modules()] == before
+    with tempfile.TemporaryDirectory() as folder:
+        save(model, Path(folder) / "m.pt2", input_shape=(2,))
+    assert [m.training for m in model.modules()] == before

@@ -19,7 +19,7 @@ from netatlas._memory import check_memory, format_bytes, memory_budget
 from netatlas.nets._archive import checked_pt2
 from netatlas.nets._build import mlp
 from netatlas.nets._ir import Net
-from netatlas.nets._torch import from_torch
+from netatlas.nets._torch import eval_mode, from_torch
 from netatlas.report import atomic_write
 
 __all__ = ["load", "load_module", "save", "module_from_spec", "spec_parameters"]
@@ -263,14 +263,10 @@ def save(module: nn.Module, path, *, input_shape, spec: dict | None = None) -> N
     ``spec`` written to the ``.json`` file beside it. Files are written atomically (temp file + rename)."""
     path = Path(path)
     if path.suffix == ".pt2":
-        was_training = module.training
-        module.eval()
-        try:
+        with eval_mode(module):
             # a dynamic batch dimension: the saved program runs on any batch size, not only the example's 2
             program = torch.export.export(module, (torch.zeros(2, *input_shape),),
                                           dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
-        finally:
-            module.train(was_training)
         atomic_write(path, lambda tmp: torch.export.save(program, str(tmp)))
         return
     if spec is None:

@@ -3,6 +3,7 @@ through ``torch.export``. BatchNorm in eval mode is folded into the affine op be
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -66,6 +67,19 @@ _LEAF_MODULES = (nn.Linear, *_CONV_MODULES, *_CONV_TRANSPOSE_MODULES, *_BATCH_NO
                  *_MODE_PAD_MODULES, *_HEAD_MODULES, *_NORM_MODULES)
 
 
+
+@contextlib.contextmanager
+def eval_mode(module):
+    """Put ``module`` in eval mode for the block, then give every submodule back its own mode (``train(flag)``
+    is recursive: restoring only the top's flag would switch an eval-mode child, e.g. a BatchNorm, to training)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training
+
 def from_torch(module, input_shape=None) -> Net:
     """Import a torch model into the netatlas IR (a :class:`Net`, evaluated in float64).
 
@@ -125,18 +139,15 @@ def from_torch(module, input_shape=None) -> Net:
             out = builder.layer(module, builder.input_value, "", None)
         nodes = builder.finish(out)
         return prune_and_fold(nodes, builder.head)
-    was_training = module.training
     try:
-        module.eval()
-        exported = torch.export.export(module, (torch.zeros(2, *input_shape),))
+        with eval_mode(module):
+            exported = torch.export.export(module, (torch.zeros(2, *input_shape),))
     except UnsupportedLayerError:
         raise
     except Exception as exc:  # torch.export has many failure types; report them as one
         raise UnsupportedLayerError(f"from_torch: torch.export could not trace {type(module).__name__} "
                                     f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]}); netatlas "
                                     f"supports nn.Sequential and traceable modules of: {SUPPORTED_LAYERS}") from None
-    finally:
-        module.train(was_training)
     return prune_and_fold(*_from_exported(exported, input_shape))
 
 
