@@ -726,7 +726,16 @@ class Activation:
         raise AssertionError(f"unknown activation {self.name}")
 
     def derivative(self, z: torch.Tensor) -> torch.Tensor:
-        """phi'(z), elementwise (at a kink of a piecewise-linear activation: the right derivative)."""
+        """phi'(z), elementwise. At a kink a one-sided slope: relu and leaky_relu take the left one (torch's
+        autograd convention, 0 resp. the negative slope at 0); hardtanh takes the right one (1 at ``min_val``,
+        0 at ``max_val``).
+
+        >>> import torch
+        >>> Activation("relu").derivative(torch.tensor([-1.0, 0.0, 2.0])).tolist()
+        [0.0, 0.0, 1.0]
+        >>> Activation.hardtanh().derivative(torch.tensor([-1.0, 0.0, 1.0])).tolist()
+        [1.0, 1.0, 0.0]
+        """
         p = self.params
         match self.name:
             case "relu":
