@@ -439,6 +439,7 @@ def log_volume(net: Net, x: torch.Tensor) -> LogVolume:
     Examples
     --------
     >>> import torch, netatlas
+    >>> _ = torch.manual_seed(0)  # the weights are random: fix them so the example is reproducible
     >>> net = netatlas.nets.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid()))
     >>> log_volume(net, torch.full((1, 2), 1e3, dtype=torch.float64)).value.isfinite().item()
     True
