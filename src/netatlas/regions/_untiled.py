@@ -17,6 +17,7 @@ from netatlas.regions._chainmax import chain_max_partition, max_tail
 from netatlas.regions._graph import graph_partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._prepared import prepared
+from netatlas.regions._skipchain import skip_chain, skip_partition
 from netatlas.regions._units import first_layer_check, from_size_units, in_size_units, size_exponent
 from netatlas.slices import Plane
 
@@ -57,10 +58,12 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     chain = facts.cached(("partition_chain",), partition_chain)
     # a chain then a max over its outputs: the chain kernels, then the max's split (``_chainmax``)
     tail = facts.cached(("max_tail",), max_tail) if chain is None else None
-    if method == "chain" and chain is None and tail is None:
+    # residual blocks: a chain whose layers carry the skips (``_skipchain``, NOTE [carried skips])
+    skips = facts.cached(("skip_chain",), skip_chain) if chain is None and tail is None else None
+    if method == "chain" and chain is None and tail is None and skips is None:
         raise ValueError("partition: method='chain' needs a chain of affine layers (Linear/Conv/AvgPool/"
                          "BatchNorm), each group followed by one relu/leaky_relu/identity activation, the last "
-                         "one affine; use method='graph'")
+                         "one affine, with residual additions allowed; use method='graph'")
     if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
         raise ValueError(f"partition: max_regions must be a positive int or None; got {max_regions!r}")
     budget = _scale.budget_bytes(memory_budget, "partition")  # "auto": NETATLAS_MEMORY_BUDGET or half the RAM
@@ -68,13 +71,16 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     # tolerance would merge details of the first layer; a pure function of (net, plane, tolerance), so
     # repeated partitions of one plane reuse it
     first = chain[0] if chain is not None else tail[1][0] if tail is not None else None
+    if skips is not None:  # the first layer's activation units, not its carried values
+        W0, b0, act0 = skips[0][0]
+        first = (W0[:skips[1][0]], b0[:skips[1][0]], act0)
     token = b"".join([np.asarray(a, np.float64).tobytes() for a in (plane.origin, plane.d1, plane.d2, plane.bounds,
                                                                     (tolerance,))]
                      + [repr(plane.origin.shape).encode(), b"" if plane.anchors is None else plane.anchors.tobytes()])
     e, unit_plane = facts.last(("unit_plane",), token, lambda: _unit_plane(net, plane, float(tolerance), first))
     # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
     # run still stops when the count passes the budget)
-    on_chain = method != "graph" and (chain is not None or tail is not None)
+    on_chain = method != "graph" and (chain is not None or tail is not None or skips is not None)
     wanted = max_regions is not None or memory_budget != "auto" or not on_chain or progress
     limits = _scale.Limits(max_regions, budget, facts.bytes_per_region, unit_plane.area, False)
     estimate = _scale.estimate_regions(net, unit_plane) if wanted and limits.cap is not None or progress else None
@@ -85,6 +91,8 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     try:
         if method != "graph" and tail is not None:
             part = chain_max_partition(net, tail, unit_plane, float(tolerance), limits, prepared(tail[0]))
+        elif method != "graph" and skips is not None:
+            part = skip_partition(net, skips, unit_plane, float(tolerance), limits, facts)
         elif method == "graph" or chain is None:
             part = graph_partition(net, unit_plane, float(tolerance), limits)
         else:
