@@ -10,6 +10,7 @@ from torch import nn
 from netatlas import Plane
 from netatlas.nets import from_torch
 from netatlas.regions import partition
+from netatlas.regions._chain import GATHER_COST
 from netatlas.regions._skipchain import skip_chain
 
 
@@ -218,3 +219,32 @@ def test_tiny_and_huge_windows(size):
     a = partition(net)
     b = _check_against_graph(scaled, plane)
     assert a.num_regions == b.num_regions
+
+
+class ConvResidual(nn.Module):
+    """1x7x7 images: conv, relu, two blocks h + relu(conv(h)) (unrolled convs, sparse), pool, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(1, 2, 3, padding=1)
+        self.blocks = nn.ModuleList(nn.Conv2d(2, 2, 3, padding=1) for _ in range(2))
+        self.head = nn.Sequential(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(18, 3))
+
+    def forward(self, x):
+        h = self.first(x).relu()
+        for conv in self.blocks:
+            h = h + conv(h).relu()
+        return self.head(h)
+
+
+def test_a_conv_residual_net_matches_the_graph_path():
+    torch.manual_seed(0)
+    model = ConvResidual().eval()
+    net = from_torch(model, (1, 7, 7))
+    _, _, factors = skip_chain(net)
+    # the blocks' convs read the stream: sparse factors (CSR products in ``_skip_level``)
+    assert all(GATHER_COST * np.count_nonzero(W) < W.size for _, _, W, _ in factors[:2])
+    rng = np.random.default_rng(0)
+    plane = Plane.through(*rng.uniform(0, 1, size=(3, 1, 7, 7)))
+    _check_against_graph(net, plane)
+

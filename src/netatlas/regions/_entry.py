@@ -42,8 +42,9 @@ def partition(net, plane: Plane | Volume | None = None, *, levels=(), tolerance:
     method : {"auto", "chain", "graph"}
         "chain": the fast path for chains of affine layers and relu/leaky_relu/identity activations
         (plain MLPs, also ending in an activation; conv/avg-pool/batch-norm chains are unrolled to dense
-        layers first), and such a chain followed by a max over its outputs (a global max pool): rank-few
-        map updates, depth first, bounded memory; "graph": per-face gated forward passes (any
+        layers first), such a chain followed by a max over its outputs (a global max pool), and residual
+        nets of such layers (additions, projections on the skip; each face carries the skips' maps):
+        rank-few map updates, depth first, bounded memory; "graph": per-face gated forward passes (any
         supported graph: max pooling, hardtanh, residual additions, concatenation); "auto" picks
         chain when it applies.
     max_regions : int, optional

@@ -12,9 +12,10 @@ The affine map of node k+1 on a child follows from its parent's map of node k. F
 Linear layers (``Net.as_mlp``), ``M'_child = W diag(s_child) M_parent + b``; all children of a
 parent differ only in the bits of the units that cut it, so one GEMM per parent (under a reference
 pattern) plus rank-few corrections per child gives all of them. The chain is processed depth first
-in chunks, so memory stays bounded however many regions there are. Any other graph (convolutions,
-batch norm, residual additions, average pooling) gets its maps from a gated forward pass
-(``_affine.gated_maps``).
+in chunks, so memory stays bounded however many regions there are. Residual additions of such layers
+stay on the chain path, each face carrying the maps of the values that skip ahead (``_skipchain``,
+NOTE [carried skips]). Any other graph (max pooling, hardtanh, concatenation) gets its maps from a
+gated forward pass (``_affine.gated_maps``).
 
 # NOTE [tolerances]
 All arithmetic is float64. A vertex lies *on* a unit's zero line when its distance to the line is at

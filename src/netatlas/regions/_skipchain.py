@@ -11,11 +11,16 @@ of ``[a_k; C_k]``::
     [z_{k+1}; C_{k+1}] = W_k [a_k; C_k] + b_k        (W_k dense, n_{k+1} + m_{k+1} rows)
 
 and on a face, where ``a_k = s * z_k`` with the face's slopes s, every carried value keeps an affine
-map. The chain path runs on these layers unchanged (``_chain``) with one rule: the carried entries
-are units whose bit is always on, slope 1 (relu's and leaky_relu's slope for z > 0), never split,
-never snapped as vanishing (they are not pre-activations: the graph path does not snap them either),
-not part of the pattern. A child's carried maps then follow from its parent's by the same rank-few
-update as its pre-activations: only the cutting units' bits differ.
+map. So each face holds two sets of maps: its pre-activations Z (3, n), which split it, and its
+carried values C (3, m), which never split it, are never snapped as vanishing (they are not
+pre-activations: the graph path does not snap them either) and are not part of the pattern. A
+child's carried maps are ``W_C [s * Z_parent; C_parent] + b_C`` with its own slopes (a few terms per
+row: the stream plus an activation). Its pre-activations come either from that: when the next
+pre-activation is one affine op on a carried value (a block's Linear reading the stream, ``_factor``),
+``z = W t + b`` for a chunk of children is one BLAS product, the graph path's own sum; or, as in the
+plain chain, from the parent's maps under a reference pattern plus rank-few corrections for the
+cutting units' bits (``_kernels.child_maps`` on the gated part; the carried part is the same for
+every sibling).
 
 Per-unit normalisation (NOTE [scale-free partitions] in ``_units``) needs the skip's scale too: a
 unit kept in units of its magnitude, ``a / 2^E``, cannot be added to a stream kept in its own units.
@@ -36,10 +41,10 @@ import numpy as np
 import torch
 from numba import njit
 
-from netatlas.nets import Activation, Add, Input, Linear
+from netatlas.nets import Activation, Add, Input
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import _linear_part, activation_slopes, affine_matrix, csr_rows, is_affine
-from netatlas.regions._chain import CHUNK_BYTES, CHUNK_FACES, reused_buffer, vanishing_bounds
+from netatlas.regions._chain import CHUNK_BYTES, CHUNK_FACES, GATHER_COST, reused_buffer, vanishing_bounds
 from netatlas.regions._partition import Partition, assemble_partition, plane_frame
 from netatlas.regions._roundoff import snap_vanishing, vanishing_tolerance
 from netatlas.regions._sink import RegionSink
@@ -49,6 +54,9 @@ __all__ = ["skip_chain", "skip_partition"]
 
 #: Largest number of matrix entries (over all layers) a residual graph is unrolled to.
 SKIP_MAX_ENTRIES = 2 * 10**7
+#: Largest layer (entries of its dense matrix) for the chain path: per face it costs a dense product
+#: with that many entries, where the graph path's gated passes run the (sparse) convolutions.
+SKIP_MAX_LAYER = 2**22
 
 
 def skip_chain(net):
@@ -121,6 +129,8 @@ def skip_chain(net):
                 outs, act = [len(nodes) - 1], None
             P = torch.cat([env[j][0] for j in outs], dim=1)
             q = torch.cat([env[j][1] for j in outs], dim=1)
+        if P.numel() > SKIP_MAX_LAYER:
+            return None
         layers.append((np.ascontiguousarray(P.numpy().T), q[0].numpy().copy(), act))
         factors.append(factor)
     return layers, tuple(units), factors[1:]
@@ -131,7 +141,7 @@ def _factor(nodes, pre, start, outs):
     the carried part): ``z = W t + b``, cheaper per face than the composed matrix (a residual block's
     Linear reads the stream once, not the stream and the activation separately). Else None."""
     op = nodes[pre].op
-    if pre <= start or not isinstance(op, Linear):
+    if pre <= start or not is_affine(op):
         return None
     source = nodes[pre].inputs[0]
     offset = 0
@@ -189,18 +199,20 @@ def _levels(net, layers, units, factors, frame, n_roundings):
         level = {"WzaT": np.ascontiguousarray(W[:n_next, :n].T), "WzcT": np.ascontiguousarray(W[:n_next, n:].T),
                  "bz": b[:n_next].copy(), "carried": csr_rows(W[n_next:]), "bc": b[n_next:].copy(),
                  "mu": np.ascontiguousarray(vanish[k][0]), "candidate": np.ascontiguousarray(candidate[:, :n_next]),
-                 "n_roundings": float(K_next), "factor": None}
+                 "n_roundings": float(K_next), "factor": None, "no_candidates": -np.ones((3, n_next))}
         if factors[k] is not None:
             s0, s1, Wf, bf = factors[k]
             E = exps[k + 1]
             with np.errstate(over="ignore"):
                 Wf = np.ldexp(Wf, (E[n_next + s0:n_next + s1][None, :] - E[:n_next, None]).astype(np.int64))
                 bf = np.ldexp(bf, -E[:n_next])
-            if np.isfinite(Wf).all() and np.isfinite(bf).all():
-                level["factor"] = (s0, s1, np.ascontiguousarray(Wf.T), bf)
+            if np.isfinite(Wf).all() and np.isfinite(bf).all():  # a sparse W (a conv) as CSR rows
+                sparse = GATHER_COST * np.count_nonzero(Wf) < Wf.size
+                level["factor"] = (s0, s1, csr_rows(Wf) if sparse else np.ascontiguousarray(Wf.T), bf)
         levels.append(level)
     base = np.concatenate([[0], np.cumsum(units)]).astype(np.int64)  # edge labels: pattern columns
-    return {"layers": layers_n, "frame": frame_n, "vanish": vanish, "levels": levels, "base": base}
+    return {"layers": layers_n, "frame": frame_n, "vanish": vanish, "levels": levels, "base": base,
+            "dense": (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))}  # child_maps: W dense
 
 
 def _skip_level(k, xy, off, lab, Z, C, pat, out, tol, diam, work):
@@ -215,58 +227,58 @@ def _skip_level(k, xy, off, lab, Z, C, pat, out, tol, diam, work):
         cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, Z, work["base"][k], tol, diam)
     cpat = [p[cparent] for p in pat] + [cbits]
     level = work["levels"][k]
-    ref = cbits[np.searchsorted(cparent, np.arange(n_faces))]
-    G = _reference_maps(Z, C, ref, on, off_slope, level, work, k)
     WzaT, bz, (ptr, idx, val), bc = level["WzaT"], level["bz"], level["carried"], level["bc"]
     n_next, m_next = bz.shape[0], bc.shape[0]
     last = k + 1 == len(work["levels"])
-    no_candidates = work.setdefault(("none", n_next), -np.ones((3, n_next)))
+    factor = None if last else level["factor"]
+    if factor is None:  # rank-few updates from each parent's maps under a reference pattern
+        ref = cbits[np.searchsorted(cparent, np.arange(n_faces))]
+        G = _reference_maps(Z, C, ref, on, off_slope, level, work, k)
     n_children = len(cparent)
     chunk = int(np.clip(CHUNK_BYTES // (24 * (n_next + m_next)), 256, CHUNK_FACES))
-    empty = np.zeros(0, np.int64)
     for c0 in range(0, n_children, chunk):
         c1 = min(c0 + chunk, n_children)
-        Zc = reused_buffer(work, ("Z", k), (c1 - c0, 3, n_next))
-        groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]]).astype(np.int64)
-        # the pre-activations by rank-few updates from G; vanishing units after, with the carried term
-        K.child_maps(G, Z, WzaT, empty, empty, np.zeros(0), cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Zc,
-                     groups, bz, level["mu"], no_candidates, 0.0)
         v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
         sub_pat = [p[c0:c1] for p in cpat]
+        Zc = reused_buffer(work, ("Z", k), (c1 - c0, 3, n_next))
+        if not last:
+            Cc = reused_buffer(work, ("C", k), (c1 - c0, 3, m_next))
+            carried_maps(Z, C, cparent[c0:c1], cbits[c0:c1], on, off_slope, ptr, idx, val, bc, Cc)
+        if factor is not None:  # z = W t + b, t carried: one product for all the children (a BLAS call)
+            s0, s1, Wf, bf = factor
+            t = np.ascontiguousarray(Cc[:, :, s0:s1])
+            if isinstance(Wf, tuple):
+                Zc[:] = K.csr_product(t, *Wf, n_next)
+            else:
+                np.matmul(t.reshape(-1, s1 - s0), Wf, out=Zc.reshape(-1, n_next))
+            Zc[:, 2, :] += bf
+        else:
+            groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]])
+            K.child_maps(G, Z, WzaT, *work["dense"], cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Zc,
+                         groups.astype(np.int64), bz, level["mu"], level["no_candidates"], 0.0)
         if last:
             out.add(sub_xy, sub_off, sub_lab, sub_pat, Zc.copy())
             continue
+        # vanishing units (NOTE [vanishing units]), with the carried term
         snap_skip_units(Zc, Z, C, cparent, cbits, c0, WzaT, level["WzcT"], bz, level["mu"], level["candidate"],
                         on, off_slope, level["n_roundings"])
-        Cc = reused_buffer(work, ("C", k), (c1 - c0, 3, m_next))
-        carried_maps(Z, C, cparent[c0:c1], cbits[c0:c1], on, off_slope, ptr, idx, val, bc, Cc)
         _skip_level(k + 1, sub_xy, sub_off, sub_lab, Zc, Cc, sub_pat, out, tol, diam, work)
 
 
 def _reference_maps(Z, C, ref, on, off_slope, level, work, k):
-    """The next pre-activations' maps (F, 3, n') of every face under its reference pattern ``ref``:
-    through the factor when the level has one, else the composed matrix on the gated units and the
-    carried values (buffers reused per level: fresh memory costs a page fault every 4 KiB)."""
+    """The next pre-activations' maps (F, 3, n') of every face under its reference pattern ``ref``: the
+    composed matrix on the gated units and the carried values (buffers reused per level: fresh memory
+    costs a page fault every 4 KiB)."""
     n_faces = Z.shape[0]
-    n_next = len(level["bz"])
-    G = reused_buffer(work, ("G", k), (3 * n_faces, n_next))
-    if level["factor"] is not None:
-        s0, s1, WfT, bf = level["factor"]
-        ptr, idx, val = level["carried"]
-        T = reused_buffer(work, ("T", k), (n_faces, 3, len(level["bc"])))
-        carried_maps(Z, C, np.arange(n_faces), ref, on, off_slope, ptr, idx, val, level["bc"], T)
-        np.matmul(np.ascontiguousarray(T[:, :, s0:s1]).reshape(3 * n_faces, s1 - s0), WfT, out=G)
-        bias = bf
-    else:
-        X = reused_buffer(work, ("X", k), Z.shape)
-        K.gate_into(Z, ref, on, off_slope, X)
-        np.matmul(X.reshape(3 * n_faces, -1), level["WzaT"], out=G)
-        if C.shape[2]:
-            G += C.reshape(3 * n_faces, -1) @ level["WzcT"]
-        bias = level["bz"]
-    G = G.reshape(n_faces, 3, n_next)
-    G[:, 2, :] += bias
+    X = reused_buffer(work, ("X", k), Z.shape)
+    K.gate_into(Z, ref, on, off_slope, X)
+    G = reused_buffer(work, ("G", k), (3 * n_faces, len(level["bz"])))
+    np.matmul(X.reshape(3 * n_faces, -1), level["WzaT"], out=G)
+    if C.shape[2]:
+        G += C.reshape(3 * n_faces, -1) @ level["WzcT"]
+    G = G.reshape(n_faces, 3, -1)
+    G[:, 2, :] += level["bz"]
     return G
 
 

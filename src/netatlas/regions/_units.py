@@ -10,7 +10,9 @@ column takes the inverse factor). So the partition only sees:
   with h = 2^e near its half-width; the result is scaled back (``from_size_units``);
 - a chain's layers with every hidden unit's row divided by 2^E, E the exponent of its magnitude bound
   (the sum of the absolute values of its terms), the next layer's column multiplied by it
-  (``normalised_chain``); the output layer keeps its scale, so the output maps are the net's.
+  (``normalised_chain``); the output layer keeps its scale, so the output maps are the net's. A
+  residual net's carried values (a skip, the stream) are rows of the same layers and get exponents of
+  their own, so an addition adds two power-of-two multiples (NOTE [carried skips] in ``_skipchain``).
 
 Every factor is a power of two, so at ordinary scales each product, sum and comparison is the same
 as without them bit for bit (only exponents move): results are unchanged, while at 1e-300 or 1e300
