@@ -143,6 +143,9 @@ def test_plain_chains_and_other_graphs_are_not_skip_chains():
     assert skip_chain(from_torch(hard.eval(), (2,))) is None
     net = _net(0, *CASES["two-layer blocks, leaky"])
     assert skip_chain(net) is not None
+    assert partition(net, method="chain").method == "chain"
+    with pytest.raises(ValueError, match="method='chain' needs"):
+        partition(from_torch(hard.eval(), (2,)), method="chain")
 
 
 def test_a_trained_residual_net_matches_the_graph_path():
@@ -247,4 +250,16 @@ def test_a_conv_residual_net_matches_the_graph_path():
     rng = np.random.default_rng(0)
     plane = Plane.through(*rng.uniform(0, 1, size=(3, 1, 7, 7)))
     _check_against_graph(net, plane)
+
+
+def test_tiles_and_limits_on_a_residual_net():
+    from netatlas import RegionLimitError
+
+    net = _net(7, [10] * 3, ["relu", "relu"], 2)
+    whole = partition(net)
+    tiled = partition(net, tiles=2)
+    assert tiled.num_regions == whole.num_regions
+    np.testing.assert_allclose(np.sort(tiled.areas), np.sort(whole.areas), rtol=1e-9, atol=1e-12)
+    with pytest.raises(RegionLimitError):
+        partition(net, max_regions=whole.num_regions // 2)
 

@@ -76,8 +76,8 @@ def skip_chain(net):
         if isinstance(op, Activation):
             if op.name not in ("relu", "leaky_relu", "identity") or activation_slopes(op)[0] != 1.0:
                 return None
-        elif isinstance(op, Add):
-            if len(node.inputs) != 2:
+        elif isinstance(op, Add):  # (broadcasting additions are left to the graph path)
+            if len(node.inputs) != 2 or any(nodes[j].size != node.size for j in node.inputs):
                 return None
         elif not (is_affine(op) and len(node.inputs) == 1) or isinstance(op, Input):
             return None
