@@ -15,12 +15,12 @@ map. So each face holds two sets of maps: its pre-activations Z (3, n), which sp
 carried values C (3, m), which never split it, are never snapped as vanishing (they are not
 pre-activations: the graph path does not snap them either) and are not part of the pattern. A
 child's carried maps are ``W_C [s * Z_parent; C_parent] + b_C`` with its own slopes (a few terms per
-row: the stream plus an activation). Its pre-activations come either from that: when the next
-pre-activation is one affine op on a carried value (a block's Linear reading the stream, ``_factor``),
-``z = W t + b`` for a chunk of children is one BLAS product, the graph path's own sum; or, as in the
-plain chain, from the parent's maps under a reference pattern plus rank-few corrections for the
-cutting units' bits (``_kernels.child_maps`` on the gated part; the carried part is the same for
-every sibling).
+row: the stream plus an activation). Its pre-activations come from one of two places. When the next
+pre-activation is one affine op on a carried value t (a block's Linear reading the stream,
+``_factor``), ``z = W t + b`` for a chunk of children is one BLAS product, the graph path's own sum.
+Otherwise, as in the plain chain, from the parent's maps under a reference pattern plus rank-few
+corrections for the cutting units' bits (``_kernels.child_maps`` on the gated part; the carried part
+is the same for every sibling).
 
 Per-unit normalisation (NOTE [scale-free partitions] in ``_units``) needs the skip's scale too: a
 unit kept in units of its magnitude, ``a / 2^E``, cannot be added to a stream kept in its own units.
