@@ -100,3 +100,29 @@ def test_regions_analyse_the_logits_and_info_says_so(tmp_path, capsys):
         main(["info", str(path), "--json"])
     assert exc.value.code == 0
     assert json.loads(capsys.readouterr().out)["head"] == "softmax"
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".pt", ".safetensors"])
+def test_saved_files_keep_the_head_and_files_without_one_load_as_before(tmp_path, suffix):
+    torch.manual_seed(4)
+    body = [nn.Linear(2, 6), nn.ReLU(), nn.Linear(6, 3)]
+    layers = [{"type": "linear", "in": 2, "out": 6}, {"type": "relu"}, {"type": "linear", "in": 6, "out": 3}]
+    x = torch.randn(10, 2, dtype=torch.float64)
+    for head, spec_head in ((nn.LogSoftmax(dim=1), "log_softmax"), (nn.Softmax(dim=1), "softmax"), (None, None)):
+        model = nn.Sequential(*body, *([head] if head is not None else [])).eval()
+        path = tmp_path / f"m_{spec_head}{suffix}"
+        spec = {"layers": layers + ([{"type": spec_head}] if spec_head else [])}
+        netatlas.nets.save(model, path, input_shape=(2,), spec=None if suffix == ".pt2" else spec)
+        net = netatlas.nets.load(path)
+        assert (net.head is None) if head is None else (net.head.name == spec_head)
+        assert torch.allclose(net.head_output(x), model.double()(x), rtol=1e-6, atol=1e-7)  # float32 weights
+        model.float()
+
+
+def test_info_says_the_regions_analyse_the_logits(tmp_path, capsys):
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 3), nn.Softmax(dim=1)).eval()
+    netatlas.nets.save(model, tmp_path / "clf.pt2", input_shape=(2,))
+    with pytest.raises(SystemExit) as exc:
+        main(["info", str(tmp_path / "clf.pt2")])
+    assert exc.value.code == 0
+    assert "head: softmax (regions analyse the logits; arg-max unchanged)" in capsys.readouterr().out

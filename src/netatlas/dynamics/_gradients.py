@@ -71,6 +71,7 @@ def per_sample_gradient_norms(
     loss: Literal["cross_entropy", "bce", "mse"] = "cross_entropy",
     chunk_size: int | None = 1024,
     method: Literal["auto", "vmap", "closed_form"] = "auto",
+    head: Literal["auto", "softmax", "log_softmax"] | None = "auto",
 ) -> GradientNorms:
     """Norms of every sample's loss gradient with respect to the parameters, total and per layer.
 
@@ -90,6 +91,13 @@ def per_sample_gradient_norms(
         ``closed_form`` (for an ``nn.Sequential`` of Linear layers and elementwise activations whose
         parameters all train) uses one batched backward pass; ``vmap`` works for any model; ``auto``
         picks the closed form where it applies.
+    head : {"auto", "softmax", "log_softmax"} or None
+        What the model's output is: ``None`` logits; ``"softmax"`` / ``"log_softmax"`` a classifier head's
+        probabilities / log-probabilities, whose cross-entropy is ``-log p_y`` (not the cross-entropy of
+        the probabilities read as logits). ``"auto"``: an ``nn.Sequential`` ending in ``nn.Softmax`` or
+        ``nn.LogSoftmax`` over the classes has that head, any other model outputs logits. With
+        ``loss="cross_entropy"`` and a head that is a Sequential's last module, the gradients are taken
+        through the logits before it (``-log softmax(z)_y = cross_entropy(z, y)``, free of ``log 0``).
 
     Returns
     -------
@@ -133,6 +141,17 @@ def per_sample_gradient_norms(
         raise ValueError(f"per_sample_gradient_norms: x has {points.shape[0]} samples but y has {y.shape[0]}")
     if method not in ("auto", "vmap", "closed_form"):
         raise ValueError(f"per_sample_gradient_norms: method must be 'auto', 'vmap' or 'closed_form'; got {method!r}")
+    if head not in ("auto", "softmax", "log_softmax", None):
+        raise ValueError(f"per_sample_gradient_norms: head must be 'auto', 'softmax', 'log_softmax' or None; "
+                         f"got {head!r}")
+    loss_name = loss if isinstance(loss, str) else "callable"
+    trailing = _trailing_head(net)
+    head = trailing if head == "auto" else head
+    if head is not None and loss == "cross_entropy":
+        if trailing == head:  # differentiate through the logits before the head: exact, no log 0
+            net = net[:-1]
+        else:  # the model's output is the head's: cross-entropy is the negative log-likelihood of it
+            loss = _head_cross_entropy(head)
     closed_form_applies = _is_plain_mlp(net)
     if method == "closed_form" and not closed_form_applies:
         raise ValueError("per_sample_gradient_norms: method='closed_form' needs an nn.Sequential of Linear layers "
@@ -140,7 +159,7 @@ def per_sample_gradient_norms(
     if method != "vmap" and closed_form_applies and points.shape[0] > 0:
         names, squared = _closed_form_squared_norms(net, points, y, loss)
         return GradientNorms(squared.sum(1).sqrt().double().numpy(), squared.sqrt().double().numpy(),
-                             tuple(names), loss if isinstance(loss, str) else "callable")
+                             tuple(names), loss_name)
 
     def sample_loss(p, xi, yi):
         logits = torch.func.functional_call(net, (p, buffers), (xi[None],))
@@ -149,14 +168,35 @@ def per_sample_gradient_norms(
     grads = torch.func.vmap(torch.func.grad(sample_loss), in_dims=(None, 0, 0), chunk_size=chunk_size)
     names = list(dict.fromkeys(_layer_of(k) for k in params))
     if points.shape[0] == 0:
-        return GradientNorms(np.zeros(0), np.zeros((0, len(names))), tuple(names), str(loss))
+        return GradientNorms(np.zeros(0), np.zeros((0, len(names))), tuple(names), loss_name)
     g = grads(params, points, y)
     squared = torch.zeros(points.shape[0], len(names), dtype=dtype)
     for k, v in g.items():
         squared[:, names.index(_layer_of(k))] += v.reshape(v.shape[0], -1).pow(2).sum(1)
     per_layer = squared.sqrt().double().numpy()
     total = squared.sum(1).sqrt().double().numpy()
-    return GradientNorms(total, per_layer, tuple(names), loss if isinstance(loss, str) else "callable")
+    return GradientNorms(total, per_layer, tuple(names), loss_name)
+
+
+def _trailing_head(model) -> str | None:
+    """"softmax" / "log_softmax" when ``model`` is an nn.Sequential ending in that module over the
+    classes (dim 1 or -1), else None."""
+    if not isinstance(model, nn.Sequential) or len(model) < 2:
+        return None
+    last = model[-1]
+    if isinstance(last, (nn.Softmax, nn.LogSoftmax)) and last.dim in (1, -1):
+        return "softmax" if isinstance(last, nn.Softmax) else "log_softmax"
+    return None
+
+
+def _head_cross_entropy(head: str):
+    """Per-sample ``-log p_y`` of a head's output (probabilities or log-probabilities), as a loss callable."""
+
+    def loss(output, y):
+        logp = output.log() if head == "softmax" else output
+        return -logp.gather(1, y.long().reshape(-1, 1))[:, 0]
+
+    return loss
 
 
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.Softplus, nn.ELU, nn.Identity)

@@ -42,8 +42,11 @@ METHODS = ("zone", "boundary", "confidence", "el2n", "grand", "margin", "forgett
 
 
 def _probabilities(net: Net, x) -> np.ndarray:
-    """(n, n_classes) class probabilities; a single logit is read as a sigmoid (two classes)."""
+    """(n, n_classes) class probabilities: the model's own head (softmax / log-softmax) if it has one;
+    otherwise the outputs are logits, and a single logit is read as a sigmoid (two classes)."""
     logits = net(torch.as_tensor(_inputs(net, x)))
+    if net.head is not None:
+        return net.head.log_probabilities(logits).exp().numpy()
     if logits.shape[1] == 1:
         return torch.stack([torch.sigmoid(-logits[:, 0]), torch.sigmoid(logits[:, 0])], 1).numpy()
     return F.softmax(logits, 1).numpy()
@@ -121,7 +124,9 @@ def _one(method, model, x, y, *, loss, zone, boundary_method):
         if not isinstance(model, nn.Module):
             raise TypeError("score('grand', ...): needs a torch.nn.Module (parameters to differentiate), "
                             f"got {type(model).__name__}")
-        return per_sample_gradient_norms(model, torch.as_tensor(x), torch.as_tensor(y_np), loss=loss).total
+        head = "auto" if net.head is None else net.head.name  # the model's probabilities, not logits
+        return per_sample_gradient_norms(model, torch.as_tensor(x), torch.as_tensor(y_np), loss=loss,
+                                         head=head).total
     if method == "boundary":
         return -boundary_distance(net, x, method=boundary_method)
     # zone

@@ -164,7 +164,8 @@ def _run_user_model(command, model, spec, layer, data, split, n, seed, through, 
         run_dir.save_arrays("points", values=result.point_values, labels=result.point_labels,
                             **({"predicted": result.point_predicted, "entropy": result.point_entropy}
                                if result.point_predicted is not None else {}))
-    summary = {"command": command, "model": str(model), "input_shape": list(net.input_shape), **result.summary(),
+    summary = {"command": command, "model": str(model), "input_shape": list(net.input_shape),
+               "head": None if net.head is None else net.head.name, **result.summary(),
                "python": _PYTHON}
     run_dir.write_summary(summary)
     for name in ("points", "plane"):

@@ -39,7 +39,8 @@ class MetricMap:
         The quantity at the data points.
     point_labels, point_predicted, point_entropy : ndarray of shape (P,) or None
         The points' labels, the net's predicted class (argmax of its outputs) and predictive entropy
-        (nats, softmax of the outputs); the last two only for nets with >= 2 outputs.
+        (nats, of the model's softmax / log-softmax head if it has one, else the softmax of its outputs);
+        the last two only for nets with >= 2 outputs.
     us, vs : ndarray of shape (n, n) or None
         Plane coordinates of the grid (rows follow v).
     plane_values, plane_predicted, plane_entropy : ndarray of shape (n, n) or None
@@ -225,7 +226,8 @@ def _predictions(net: Net, x):
         return None, None
     with torch.no_grad():
         logits = net(x)
-    logp = torch.log_softmax(logits, 1)
+    # a net with a classifier head: its own probabilities; without one the outputs are read as logits
+    logp = net.head.log_probabilities(logits) if net.head is not None else torch.log_softmax(logits, 1)
     return logits.argmax(1).numpy(), (-(logp.exp() * logp).sum(1)).numpy()
 
 
@@ -303,6 +305,11 @@ def metric_map(net: Net, *, layer=None, points=None, labels=None, plane=None, gr
         description = f"output of the net (width {net.n_outputs})"
     result = {}
     notes = []
+    if net.head is not None and layer is None:
+        description = f"logits of the net (width {net.n_outputs}, before its {net.head.name} head)"
+    if net.head is not None:
+        notes.append(f"head: {net.head.describe()}; the predicted class and predictive entropy come from the "
+                     f"model's {net.head.name} head")
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
         if points is not None:

@@ -41,6 +41,9 @@ _SPEC_LAYERS = {
     "gelu": lambda d: nn.GELU(),
     "softplus": lambda d: nn.Softplus(),
     "elu": lambda d: nn.ELU(),
+    # a classifier head, last: kept as the Net's head (the lenses analyse the logits before it)
+    "softmax": lambda d: nn.Softmax(dim=1),
+    "log_softmax": lambda d: nn.LogSoftmax(dim=1),
 }
 
 
@@ -54,7 +57,8 @@ def module_from_spec(spec: dict) -> nn.Sequential:
                     {"type": "linear", "in": 32, "out": 1}], "input_shape": [2]}
 
     Layer types: linear, conv1d, conv2d, batchnorm1d, batchnorm2d, avgpool2d, flatten, dropout,
-    identity, relu, leaky_relu, sigmoid, tanh, gelu, softplus, elu. Parameter names follow the
+    identity, relu, leaky_relu, sigmoid, tanh, gelu, softplus, elu, and last a classifier head softmax or
+    log_softmax (over the classes; kept as the imported Net's ``head``). Parameter names follow the
     ``nn.Sequential`` indices, so ``module.state_dict()`` keys are "0.weight", "0.bias", ...
 
     Examples

@@ -646,8 +646,17 @@ class Head:
         fn = torch.softmax if self.name == "softmax" else torch.log_softmax
         return fn(logits, dim=-1)
 
+    def log_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, n_classes) log class probabilities the head defines: ``log_softmax(logits)`` for both
+        heads (the exact log of softmax's output, without its underflow to ``log 0``).
+
+        >>> Head("softmax").log_probabilities(torch.zeros(1, 2)).exp().tolist()
+        [[0.5, 0.5]]
+        """
+        return torch.log_softmax(logits, dim=-1)
+
     def describe(self) -> str:
-        return f"{self.name} over the outputs (the lenses analyse the logits before it)"
+        return f"{self.name} (regions analyse the logits; arg-max unchanged)"
 
 
 @dataclass(frozen=True, eq=False)

@@ -200,8 +200,11 @@ def register(app: typer.Typer) -> None:
             "decision_boundary_length": db.total_length,
             "plane": slice_.to_dict(),
             "python": _python_line(indices, zoom, around),
+            "head": None if net.head is None else net.head.name,
         }
         run.write_summary(summary)
+        if net.head is not None:
+            run.add_text("Note", f"head: {net.head.describe()}")
         run.save_json("partition", part.to_dict())
         run.add_table("Counts vs. bounds", [{"quantity": "regions in the slice (exact)", "value": part.num_regions}]
                       + [{"quantity": k, "value": v} for k, v in bound_values.items()],
