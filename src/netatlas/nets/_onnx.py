@@ -18,6 +18,7 @@ from netatlas._errors import MemoryBudgetError, ModelFileError, NetatlasError, U
 from netatlas._memory import check_memory
 from netatlas.nets._ir import Activation, Add, ChannelAffine, GatherLinear, LocalResponseNorm, Net, Node, _f64
 from netatlas.nets._lowering import Builder, HeadValue, prune_and_fold
+from netatlas.nets._onnx_patterns import fuse_torch_patterns
 
 __all__ = ["from_onnx", "SUPPORTED_ONNX_OPS"]
 
@@ -25,10 +26,11 @@ SUPPORTED_ONNX_OPS = (
     "Gemm (transA=0), MatMul (by a constant), Add/Sub/Mul/Div (by a constant, or Add/Sub of two values), Sum/Mean, "
     "Conv (1-D/2-D/3-D, any padding), ConvTranspose (1-D/2-D/3-D, explicit pads), BatchNormalization (inference), "
     "Relu, LeakyRelu, PRelu (one slope, or one per channel), Sigmoid, Tanh, Erf, Gelu (and its Erf decomposition), "
-    "Softplus, Elu, Selu, Exp, Sqrt, Softsign, HardSigmoid, Clip (scalar bounds), Abs, Max/Min (of values and "
-    "constants), Neg, LRN (odd size), InstanceNormalization, LayerNormalization, "
+    "Softplus, Elu, Selu, Exp, Sqrt, Softsign (and torch's x / (1 + |x|)), HardSigmoid, Shrink (bias = lambd), "
+    "Clip (scalar bounds), Abs, Max/Min (of values and constants), Neg, LRN (odd size; and torch's export of "
+    "LocalResponseNorm), InstanceNormalization, LayerNormalization, "
     "Identity, Dropout (inference), Cast, MaxPool (1-D/2-D/3-D), GlobalMaxPool, ReduceMax, AveragePool "
-    "(1-D/2-D/3-D; asymmetric padding only with count_include_pad=1 and ceil_mode=0), "
+    "(1-D/2-D/3-D; asymmetric padding only with ceil_mode=0), "
     "Pad (constant, reflect, edge, wrap), GlobalAveragePool, ReduceMean and ReduceSum (any axes but the batch), "
     "Concat (of values), Split, Slice, Tile, "
     "Expand, Gather (constant indices), Flatten, Reshape/Squeeze/Unsqueeze/Transpose (batch kept on axis 0), a final "
@@ -226,9 +228,12 @@ class _Importer:
             graphs = [a.name for a in node.attribute if a.type in (onnx.AttributeProto.GRAPH,
                                                                    onnx.AttributeProto.GRAPHS)]
             if node.op_type in _CONTROL_FLOW or graphs:
+                torch_if = ("torch.onnx.export(..., dynamo=False) writes an If where it cannot prove a squeezed "
+                            "dimension is 1 (nn.LocalResponseNorm, for one): export with dynamo=True; "
+                            if node.op_type == "If" else "")
                 raise _unsupported(node, f"ONNX control flow {node.op_type}",
                                    hint="netatlas imports straight-line graphs and never runs loops or branches "
-                                        "of a file; export the model with its control flow unrolled; ")
+                                        f"of a file; export the model with its control flow unrolled; {torch_if}")
 
     def _initializer(self, tensor):
         dtype = self.onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
@@ -265,13 +270,24 @@ class _Importer:
         return tuple(declared[1:])
 
     def run(self) -> Net:
-        for node in self.graph.node:
+        constants = dict(self.env)
+        for node in fuse_torch_patterns(self.graph.node, constants, self.uses):
             self._node(node)
         out = self.env.get(self.graph.output[0].name)
         if not isinstance(out, (_Value, HeadValue)):
             raise UnsupportedLayerError("from_onnx: the graph output does not depend on the input")
+        # a file that only reshapes or permutes its input (or only applies a head) is the identity map of
+        # its input: one explicit identity node gives the Net a layer (the IR drops reshapes)
+        if isinstance(out, _Value) and out.index == 0:
+            out = self._identity(out)
+        elif isinstance(out, HeadValue) and out.value[0] == 0:
+            out = HeadValue(self._identity(_Value(*out.value)).pair, out.name)
         nodes = self.builder.finish(out.pair if isinstance(out, _Value) else out)
         return prune_and_fold(_merge_affine_chains(nodes), self.builder.head)
+
+    def _identity(self, value):
+        op = ChannelAffine(torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64), value.shape)
+        return _Value(*self.builder.add(op, [value.pair], "identity"))
 
     # -- dispatch ---------------------------------------------------------------------------------
     def _node(self, node):
@@ -463,6 +479,18 @@ class _Importer:
         z = self.affine(inputs[0], float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5)), node)
         return _Value(*self.builder.hardtanh(0.0, 1.0, z.pair, _node_name(node)))
 
+    def _op_Shrink(self, node, inputs, attrs):
+        """Shrink with bias = lambd (torch's softshrink) is continuous: relu(x - l) - relu(-x - l)."""
+        bias, lambd = float(attrs.get("bias", 0.0)), float(attrs.get("lambd", 0.5))
+        if bias != lambd or lambd < 0:
+            raise _unsupported(node, f"Shrink with bias {bias:g} and lambd {lambd:g} (it jumps by lambd - bias at "
+                                     "+-lambd; only the continuous bias = lambd >= 0, a soft shrink, is piecewise "
+                                     "linear)")
+        x, path = inputs[0].pair, _node_name(node)
+        upper = self.builder.relu(self.builder.plus_constant(x, -lambd, path), path)
+        lower = self.builder.relu(self.builder.plus_constant(self.builder.scaled(x, -1.0, path), -lambd, path), path)
+        return _Value(*self.builder.add_values(upper, lower, path, sign=-1.0))
+
     def _op_Neg(self, node, inputs, attrs):
         return self.affine(inputs[0], -1.0, 0.0, node)
 
@@ -557,6 +585,8 @@ class _Importer:
 
     def _op_Div(self, node, inputs, attrs):
         a, b = inputs
+        if isinstance(a, _Value) and isinstance(b, _Value) and self._is_one_plus_abs(b, a):
+            return self.add(Activation("softsign"), a, node)  # x / (1 + |x|): torch's export of Softsign
         if not isinstance(a, _Value) or isinstance(b, _Value):
             raise _unsupported(node, "Div by an input-dependent value")
         return self.affine(a, 1.0 / np.asarray(b, dtype=np.float64), 0.0, node)
@@ -591,6 +621,18 @@ class _Importer:
                 gelu = self.add(Activation("gelu"), x, node)
                 return self.affine(gelu, 2.0 * shift, 0.0, node)
         raise _unsupported(node, "Mul of two input-dependent values (other than the Erf form of GELU)")
+
+    def _is_one_plus_abs(self, b, x):
+        """Is ``b`` = 1 + |x|, with |x| lowered as relu(x) + relu(-x) (``builder.abs``)?"""
+        base, scale, shift = self._scalar_affine_chain(b.index)
+        node = self.builder.nodes[base]
+        if b.shape != x.shape or (scale, shift) != (1.0, 1.0) or not isinstance(node.op, Add) \
+                or len(node.inputs) != 2:
+            return False
+        positive, negative = (self.builder.nodes[i] for i in node.inputs)
+        relu = lambda n: isinstance(n.op, Activation) and n.op.name == "relu"  # noqa: E731
+        return relu(positive) and relu(negative) and positive.inputs == (x.index,) \
+            and self._scalar_affine_chain(negative.inputs[0]) == (x.index, -1.0, 0.0)
 
     def _scalar_affine_chain(self, index):
         """Walk back through scalar ChannelAffine nodes: node ``index`` = scale * node(base) + shift."""
@@ -736,15 +778,20 @@ class _Importer:
             raise _unsupported(node, "AveragePool with dilations")
         pads = self._padding(node, attrs, x.shape[1:], kernel, strides, (1,) * n)
         count_include_pad = bool(attrs.get("count_include_pad", 0))
-        if any(lo != hi for lo, hi in pads) and not count_include_pad:
-            raise _unsupported(node, f"AveragePool with asymmetric padding {pads} and count_include_pad=0 (each "
-                                     "window's divisor would depend on its position)")
-        if any(lo != hi for lo, hi in pads) and attrs.get("ceil_mode", 0):
+        asymmetric = any(lo != hi for lo, hi in pads)
+        if asymmetric and attrs.get("ceil_mode", 0):
             raise _unsupported(node, f"AveragePool with asymmetric padding {pads} and ceil_mode=1 (a last window "
                                      "that starts in the padding is dropped or kept depending on the runtime)")
         padding, x = self._symmetric(node, x, pads)
         pair = self.builder.avg_pool(kernel, strides, padding, bool(attrs.get("ceil_mode", 0)),
-                                     count_include_pad, x.pair, _node_name(node))
+                                     count_include_pad or asymmetric, x.pair, _node_name(node))
+        if asymmetric and not count_include_pad:
+            # the explicit pad made every window's divisor prod(kernel); ONNX divides by the window's count of
+            # real entries: rescale each output position by prod(kernel) / count (a mask pooled the same way)
+            mask = torch.nn.functional.pad(torch.ones(1, 1, *inputs[0].shape[1:], dtype=torch.float64),
+                                           [v for lo_hi in reversed(pads) for v in lo_hi])
+            share = getattr(torch.nn.functional, f"avg_pool{n}d")(mask, kernel, strides)  # count / prod(kernel)
+            return self.affine(_Value(*pair), (1.0 / share).numpy(), 0.0, node)
         return _Value(*pair)
 
     def _op_MaxPool(self, node, inputs, attrs):
@@ -977,12 +1024,23 @@ class _Importer:
 
     def _op_LRN(self, node, inputs, attrs):
         x = inputs[0]
+        if "torch_before" in attrs:  # torch's LocalResponseNorm formula, fused (``_onnx_patterns``)
+            self._check_torch_lrn(node, x, attrs)
         if int(attrs["size"]) % 2 == 0 or int(attrs["size"]) < 1:
             raise _unsupported(node, f"LRN with size {attrs['size']} (odd sizes only: runtimes place an even "
                                      "window differently)")
         op = LocalResponseNorm(int(attrs["size"]), float(attrs.get("alpha", 1e-4)), float(attrs.get("beta", 0.75)),
                                float(attrs.get("bias", 1.0)), x.shape)
         return self.add(op, x, node)
+
+    def _check_torch_lrn(self, node, x, attrs):
+        size, before = int(attrs["size"]), int(attrs["torch_before"])
+        if attrs["torch_channels"] not in (0, x.shape[0]) or attrs["torch_rank"] not in (0, len(x.shape) + 2):
+            raise _unsupported(node, f"torch's LocalResponseNorm formula whose Reshape does not put the {x.shape[0]} "
+                                     f"channels of a per-sample shape {x.shape} on axis 2")
+        if before != (size - 1) // 2:
+            raise _unsupported(node, f"torch's LocalResponseNorm with the even size {size} (its window starts "
+                                     f"{before} channels before, ONNX LRN's {(size - 1) // 2}; odd sizes only)")
 
     def _op_InstanceNormalization(self, node, inputs, attrs):
         x, scale, bias = inputs
