@@ -791,6 +791,9 @@ class _Importer:
             mask = torch.nn.functional.pad(torch.ones(1, 1, *inputs[0].shape[1:], dtype=torch.float64),
                                            [v for lo_hi in reversed(pads) for v in lo_hi])
             share = getattr(torch.nn.functional, f"avg_pool{n}d")(mask, kernel, strides)  # count / prod(kernel)
+            if not bool((share > 0).all()):
+                raise _unsupported(node, f"AveragePool with padding {pads} wider than its kernel {kernel} (a window "
+                                         "of padding only has no entries to average)")
             return self.affine(_Value(*pair), (1.0 / share).numpy(), 0.0, node)
         return _Value(*pair)
 
