@@ -162,11 +162,20 @@ class VertexValues:
                 grown = np.empty((capacity, self._Z.shape[1]))
                 grown[:self.n] = getattr(self, name)[:self.n]
                 setattr(self, name, grown)
-        Z = self._Z
-        Z[self.n:need] = Z[lo] + t[:, None] * (Z[hi] - Z[lo])
-        Z[self.n:need, unit] = 0.0
-        self._limit[self.n:need] = np.maximum(self._limit[lo], self._limit[hi])
+        _interpolate_rows(self._Z, self._limit, self.n, lo, hi, t, unit)
         self.n = need
+
+
+@njit(cache=True)
+def _interpolate_rows(Z, limit, n, lo, hi, t, unit):
+    """Rows ``n, n + 1, ...`` of ``Z`` and ``limit`` for the vertices at ``t`` from ``lo`` to ``hi``
+    (in place): ``Z[lo] + t (Z[hi] - Z[lo])``, 0 in column ``unit``, the larger of the two limits."""
+    for i in range(len(lo)):
+        a, b = lo[i], hi[i]
+        for j in range(Z.shape[1]):
+            Z[n + i, j] = Z[a, j] + t[i] * (Z[b, j] - Z[a, j])
+            limit[n + i, j] = max(limit[a, j], limit[b, j])
+        Z[n + i, unit] = 0.0
 
 
 def cut(state: ComplexState, z: np.ndarray, limit: np.ndarray, label: int):
@@ -177,43 +186,158 @@ def cut(state: ComplexState, z: np.ndarray, limit: np.ndarray, label: int):
     each old split cell keeping its + part), ``side`` (C',) int8 the sign of the function on each
     new cell (0: zero on the whole cell), the vertex signs (V',) after the cut (the new vertices 0),
     and the new vertices as ``(lo, hi, t)``: each at ``t`` from vertex ``lo`` to vertex ``hi``.
-    New faces get ``label``."""
-    z = np.where(np.abs(z) <= limit, 0.0, z)
-    s = np.sign(z).astype(np.int8)
-    new, face_sign = _cut_edges_and_faces(state, z, s)
-    s = np.concatenate([s, np.zeros(len(state.points) - len(s), np.int8)])
-    parent, side = _split_cells(state, s, face_sign, label)
-    return parent, side, s, new
+    New faces get ``label``. Steps 2-4 of NOTE [edge subdivision in 3-D] run in one compiled kernel
+    (:func:`cut_kernel`)."""
+    (points, vertices, offsets, face_cells, face_labels, parent, side, signs, lo, hi, t,
+     bad_face, bad_cell) = cut_kernel(state.points, state.face_vertices, state.face_offsets, state.face_cells,
+                                      state.face_labels, state.n_cells, z, limit, label)
+    if bad_face >= 0:
+        raise AssertionError(f"edge subdivision: the signs round face {bad_face} change more than twice (a "
+                             "non-convex face)")
+    if bad_cell >= 0:
+        raise AssertionError(f"edge subdivision: the section of cell {bad_cell} is not one cycle")
+    state.points, state.face_vertices, state.face_offsets = points, vertices, offsets
+    state.face_cells, state.face_labels, state.n_cells = face_cells, face_labels, len(parent)
+    return parent, side, signs, (lo, hi, t)
 
 
-def _cut_edges_and_faces(state, z, s):
-    """Steps 2 and 3: a vertex on every edge whose ends have opposite signs (once per edge, inserted in
-    every face around it), then every face with vertices of both signs split along its chord (its +
-    part keeps its index, its - part is appended). Returns the new vertices ``(lo, hi, t)`` and each
-    face's sign (F',) int8 (0: every vertex on the plane)."""
-    entry, lo, hi = crossed_entries(state.face_vertices, state.face_offsets, s)
-    n_vertices = len(state.points)
-    new_id = np.full(len(state.face_vertices), -1, np.int64)
-    if len(entry):
-        keys, inverse = np.unique(lo * n_vertices + hi, return_inverse=True)
-        lo, hi = keys // n_vertices, keys % n_vertices
-        new_id[entry] = n_vertices + inverse
-        # z is affine along the edge: it vanishes at t = z_lo / (z_lo - z_hi) (z_lo, z_hi of opposite signs)
-        t = z[lo] / (z[lo] - z[hi])
-        state.points = np.concatenate([state.points, state.points[lo] + t[:, None] * (state.points[hi] -
-                                                                                       state.points[lo])])
-    else:
-        t = np.zeros(0)
-    signs = np.concatenate([s, np.zeros(len(state.points) - n_vertices, np.int8)])
-    vertices, offsets, face_sign, split, bad = insert_and_split(state.face_vertices, state.face_offsets, signs,
-                                                                new_id)
-    if bad >= 0:
-        raise AssertionError(f"edge subdivision: the signs round face {bad} change more than twice (a non-convex "
-                             "face)")
-    state.face_vertices, state.face_offsets = vertices, offsets
-    state.face_cells = np.concatenate([state.face_cells, state.face_cells[split]])
-    state.face_labels = np.concatenate([state.face_labels, state.face_labels[split]])
-    return (lo, hi, t), face_sign
+@njit(cache=True)
+def cut_kernel(points, vertices, offsets, face_cells, face_labels, n_cells, z, limit, label):
+    """:func:`cut` on the complex's arrays (the state is not changed): the new points, face cycles,
+    offsets, face cells and labels, then ``parent``, ``side``, the vertex signs, the new vertices
+    ``lo``, ``hi``, ``t``, and a face whose signs change more than twice or a split cell whose section
+    is not one cycle (-1 if none). New vertices are ordered by their edge (lo, hi); faces and cells
+    are numbered as in NOTE [edge subdivision in 3-D]: a split face's or cell's + part keeps its
+    index, its - part is appended, and each split cell's section face comes after all faces."""
+    n_vertices = len(points)
+    signs = np.zeros(n_vertices, np.int8)
+    zs = np.empty(n_vertices)
+    for v in range(n_vertices):
+        value = 0.0 if abs(z[v]) <= limit[v] else z[v]
+        zs[v] = value
+        signs[v] = 1 if value > 0 else (-1 if value < 0 else 0)
+    # step 2: one vertex per crossed edge, ordered by (lo, hi); z is affine along the edge, so it
+    # vanishes at t = z_lo / (z_lo - z_hi)
+    entry, entry_lo, entry_hi = crossed_entries(vertices, offsets, signs)
+    entry_keys = entry_lo * n_vertices + entry_hi
+    keys = np.unique(entry_keys)
+    lo, hi = keys // n_vertices, keys % n_vertices
+    new_id = np.full(len(vertices), -1, np.int64)
+    for i in range(len(entry)):
+        new_id[entry[i]] = n_vertices + np.searchsorted(keys, entry_keys[i])
+    t = np.empty(len(keys))
+    n_total = n_vertices + len(keys)
+    new_points = np.empty((n_total, 3))
+    new_points[:n_vertices] = points
+    for i in range(len(keys)):
+        t[i] = zs[lo[i]] / (zs[lo[i]] - zs[hi[i]])
+        for d in range(3):
+            new_points[n_vertices + i, d] = points[lo[i], d] + t[i] * (points[hi[i], d] - points[lo[i], d])
+    all_signs = np.zeros(n_total, np.int8)
+    all_signs[:n_vertices] = signs
+    # step 3: faces
+    cycles, cycle_offsets, face_sign, split_faces, bad_face = insert_and_split(vertices, offsets, all_signs, new_id)
+    if bad_face >= 0:
+        return (points, vertices, offsets, face_cells, face_labels, np.zeros(0, np.int64), np.zeros(0, np.int8),
+                all_signs, lo, hi, t, bad_face, -1)
+    n_faces = len(cycle_offsets) - 1
+    cells = np.empty((n_faces, 2), np.int64)
+    labels = np.empty(n_faces, np.int64)
+    cells[:len(face_cells)] = face_cells
+    labels[:len(face_labels)] = face_labels
+    for i in range(len(split_faces)):
+        cells[len(face_cells) + i] = face_cells[split_faces[i]]
+        labels[len(face_labels) + i] = face_labels[split_faces[i]]
+    # step 4: a cell has a + (-) vertex exactly when one of its faces has one
+    positive = np.zeros(n_cells, np.bool_)
+    negative = np.zeros(n_cells, np.bool_)
+    for f in range(n_faces):
+        for j in range(2):
+            c = cells[f, j]
+            if c >= 0:
+                positive[c] |= face_sign[f] > 0
+                negative[c] |= face_sign[f] < 0
+    minus_cell = np.full(n_cells, -1, np.int64)
+    n_split = 0
+    for c in range(n_cells):
+        if positive[c] and negative[c]:
+            minus_cell[c] = n_cells + n_split
+            n_split += 1
+    side = np.empty(n_cells + n_split, np.int8)
+    parent = np.empty(n_cells + n_split, np.int64)
+    split = np.empty(n_split, np.int64)
+    for c in range(n_cells):
+        parent[c] = c
+        side[c] = 1 if positive[c] else (-1 if negative[c] else 0)
+        if minus_cell[c] >= 0:
+            split[minus_cell[c] - n_cells] = c
+            parent[minus_cell[c]] = c
+            side[minus_cell[c]] = -1
+    if n_split == 0:
+        return (new_points, cycles, cycle_offsets, cells, labels, parent, side, all_signs, lo, hi, t, -1, -1)
+    sections, section_offsets, bad_cell = _sections(cycles, cycle_offsets, cells, all_signs, minus_cell, n_cells,
+                                                    n_split, n_total)
+    if bad_cell >= 0:
+        return (points, vertices, offsets, face_cells, face_labels, parent, side, all_signs, lo, hi, t, -1,
+                split[bad_cell])
+    # faces of a split cell go to its part on their side (a face of a split cell has a nonzero sign)
+    for f in range(n_faces):
+        if face_sign[f] < 0:
+            for j in range(2):
+                c = cells[f, j]
+                if c >= 0 and minus_cell[c] >= 0:
+                    cells[f, j] = minus_cell[c]
+    out_vertices = np.empty(len(cycles) + len(sections), np.int64)
+    out_vertices[:len(cycles)] = cycles
+    out_vertices[len(cycles):] = sections
+    out_offsets = np.empty(n_faces + n_split + 1, np.int64)
+    out_offsets[:n_faces + 1] = cycle_offsets
+    out_offsets[n_faces + 1:] = cycle_offsets[n_faces] + section_offsets[1:]
+    out_cells = np.empty((n_faces + n_split, 2), np.int64)
+    out_cells[:n_faces] = cells
+    out_labels = np.full(n_faces + n_split, label, np.int64)
+    out_labels[:n_faces] = labels
+    for i in range(n_split):
+        out_cells[n_faces + i, 0], out_cells[n_faces + i, 1] = split[i], n_cells + i
+    return (new_points, out_vertices, out_offsets, out_cells, out_labels, parent, side, all_signs, lo, hi, t, -1, -1)
+
+
+@njit(cache=True)
+def _sections(vertices, offsets, face_cells, signs, minus_cell, n_cells, n_split, n_vertices):
+    """The new face of each split cell (in the order of ``minus_cell``): its edges with both ends on the
+    plane, sorted by (lower, higher vertex), each once, chained into a cycle from the first. Flat
+    cycles, offsets (n_split + 1,), and the first split cell whose edges are not one cycle (-1)."""
+    is_split = minus_cell >= 0
+    edges = section_edges(vertices, offsets, face_cells, signs, is_split)
+    # group by split cell (counting sort, stable), then sort each group by its edges' (lo, hi) keys
+    counts = np.zeros(n_split + 1, np.int64)
+    for i in range(len(edges)):
+        counts[minus_cell[edges[i, 0]] - n_cells + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:-1].copy()
+    keys = np.empty(len(edges), np.int64)
+    for i in range(len(edges)):
+        r = minus_cell[edges[i, 0]] - n_cells
+        keys[fill[r]] = edges[i, 1] * n_vertices + edges[i, 2]
+        fill[r] += 1
+    # each edge of a cell lies on two of its faces: keep one
+    grouped = np.empty((len(edges), 2), np.int64)
+    group_starts = np.empty(n_split, np.int64)
+    group_ends = np.empty(n_split, np.int64)
+    k = 0
+    for r in range(n_split):
+        group = np.sort(keys[starts[r]:starts[r + 1]])
+        group_starts[r] = k
+        for i in range(len(group)):
+            if i == 0 or group[i] != group[i - 1]:
+                grouped[k, 0], grouped[k, 1] = group[i] // n_vertices, group[i] % n_vertices
+                k += 1
+        group_ends[r] = k
+    cycles, bad = chain_cycles(grouped[:k], group_starts, group_ends)
+    section_offsets = np.zeros(n_split + 1, np.int64)
+    for r in range(n_split):
+        section_offsets[r + 1] = section_offsets[r] + group_ends[r] - group_starts[r]
+    return cycles[:k], section_offsets, bad
 
 
 @njit(cache=True)
@@ -324,60 +448,6 @@ def insert_and_split(vertices, offsets, signs, new_id):
     for f in range(n_total):
         new_offsets[f + 1] = new_offsets[f] + lengths[f]
     return out[:pos + n_extra], new_offsets, face_sign[:n_total], split[:n_split], -1
-
-
-def _split_cells(state, s, face_sign, label):
-    """Step 4: cells with vertices of both signs split; the new faces between their parts."""
-    C = state.n_cells
-    # a cell has a + (-) vertex exactly when one of its faces has one
-    cells = state.face_cells.ravel()
-    inside = cells >= 0
-    n_positive = np.bincount(cells[inside], weights=np.repeat(face_sign > 0, 2)[inside], minlength=C)
-    n_negative = np.bincount(cells[inside], weights=np.repeat(face_sign < 0, 2)[inside], minlength=C)
-    side = np.where(n_positive > 0, 1, np.where(n_negative > 0, -1, 0)).astype(np.int8)
-    split = np.flatnonzero((n_positive > 0) & (n_negative > 0))
-    if len(split) == 0:
-        return np.arange(C), side
-    minus_cell = np.full(C, -1, np.int64)
-    minus_cell[split] = C + np.arange(len(split))
-    sections, section_off = _sections(state, s, split)
-    # faces of a split cell go to its part on their side (a face of a split cell has a nonzero sign)
-    cells = state.face_cells.copy()
-    for j in range(2):
-        c = cells[:, j]
-        moved = (c >= 0) & (face_sign < 0)
-        moved[moved] = minus_cell[c[moved]] >= 0
-        cells[moved, j] = minus_cell[c[moved]]
-    lengths = np.concatenate([np.diff(state.face_offsets), np.diff(section_off)])
-    state.face_vertices = np.concatenate([state.face_vertices, sections])
-    state.face_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    state.face_cells = np.concatenate([cells, np.stack([split, minus_cell[split]], 1)])
-    state.face_labels = np.concatenate([state.face_labels, np.full(len(split), label, np.int64)])
-    state.n_cells = C + len(split)
-    parent = np.concatenate([np.arange(C), split])
-    side = np.concatenate([np.where(minus_cell >= 0, 1, side), -np.ones(len(split), np.int8)]).astype(np.int8)
-    return parent, side
-
-
-def _sections(state, s, split):
-    """The new face of each split cell: its edges with both ends on the plane, chained into a cycle.
-    Flat cycles and offsets (len(split) + 1,)."""
-    is_split = np.zeros(state.n_cells, bool)
-    is_split[split] = True
-    edges = section_edges(state.face_vertices, state.face_offsets, state.face_cells, s, is_split)
-    order = np.lexsort((edges[:, 2], edges[:, 1], edges[:, 0]))
-    edges = edges[order]
-    # each edge of a cell lies on two of its faces: keep one
-    first = np.ones(len(edges), bool)
-    first[1:] = (edges[1:] != edges[:-1]).any(1)
-    edges = edges[first]
-    starts = np.searchsorted(edges[:, 0], split)
-    ends = np.searchsorted(edges[:, 0], split, side="right")
-    cycles, bad = chain_cycles(np.ascontiguousarray(edges[:, 1:]), starts, ends)
-    if bad >= 0:
-        raise AssertionError(f"edge subdivision: the section of cell {split[bad]} is not one cycle: edges "
-                             f"{edges[starts[bad]:ends[bad], 1:].tolist()}")
-    return cycles, np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
 
 
 @njit(cache=True)

@@ -1,0 +1,86 @@
+"""The 3-D edge subdivision's compiled cut (``_subdivide.cut_kernel``) against the NumPy path it
+replaced (``subdivide_reference``): the same complex bit for bit — vertices, face cycles and their
+order, face cells and labels, patterns, maps, level sides — on random, degenerate and trained-like
+nets, with levels; and the level-set mesh built by the kernel against the reference's."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from subdivide_reference import cut_reference, extend_reference
+
+import netatlas.regions._mesh as mesh_module
+import netatlas.regions._volume as volume_module
+from netatlas import Volume
+from netatlas.nets import mlp
+from netatlas.regions import partition
+from netatlas.regions._subdivide import VertexValues
+
+CUBE = Volume.cube(1.0)
+FIELDS = ("points", "face_vertices", "face_offsets", "face_cells", "face_labels", "patterns", "maps", "level_sides")
+
+
+def integer_mlp(seed, width, depth, scale, leaky):
+    """A float64 MLP with weights and biases in {-1, 0, 1} / scale: coincident and parallel planes, planes
+    through the box's corners, edges and faces, dead and duplicated units."""
+    rng = np.random.default_rng(seed)
+    sizes = [3] + [width] * depth + [1]
+    layers = []
+    for i in range(depth + 1):
+        lin = torch.nn.Linear(sizes[i], sizes[i + 1]).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.as_tensor(rng.integers(-1, 2, size=(sizes[i + 1], sizes[i])) / scale))
+            lin.bias.copy_(torch.as_tensor(rng.integers(-1, 2, size=sizes[i + 1]) / scale))
+        layers += [lin, torch.nn.LeakyReLU(0.1) if leaky else torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def both_paths(model, volume, levels, monkeypatch):
+    """The complex from the compiled cut and from the reference cut."""
+    fast = partition(model, volume, levels=levels)
+    with monkeypatch.context() as patch:
+        patch.setattr(volume_module, "cut", cut_reference)
+        patch.setattr(VertexValues, "extend", extend_reference)
+        slow = partition(model, volume, levels=levels)
+    return fast, slow
+
+
+def assert_same_complex(fast, slow):
+    for name in FIELDS:
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert np.array_equal(fast.volumes, slow.volumes)
+
+
+@pytest.mark.parametrize("widths, activation, levels", [
+    ([3, 16, 16, 16, 1], "relu", (0.0,)),
+    ([3, 24, 1], "relu", ()),
+    ([3, 10, 10, 2], "leaky_relu", (-0.1, 0.2)),
+])
+def test_random_nets_match_the_reference_bit_for_bit(widths, activation, levels, monkeypatch):
+    model = mlp(widths, activation, seed=3).double()
+    fast, slow = both_paths(model, Volume.box((-1.0, -0.5, -2.0), (1.5, 0.5, 0.0)), levels, monkeypatch)
+    assert fast.num_cells > 20
+    assert_same_complex(fast, slow)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), width=st.integers(1, 7), depth=st.integers(1, 3), scale=st.sampled_from([1, 3]),
+       leaky=st.booleans())
+def test_property_degenerate_nets_match_the_reference(seed, width, depth, scale, leaky):
+    model = integer_mlp(seed, width, depth, scale, leaky)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast, slow = both_paths(model, CUBE, (0.0,), monkeypatch)
+    assert_same_complex(fast, slow)
+
+
+@pytest.mark.parametrize("model", [mlp([3, 12, 12, 1], seed=4).double(), integer_mlp(7, 5, 2, 1, True)])
+def test_level_set_mesh_matches_the_reference(model, monkeypatch):
+    cx = partition(model, CUBE)
+    fast = cx.level_set(0.0)
+    monkeypatch.setattr(mesh_module, "cut", cut_reference)
+    slow = cx.level_set(0.0)
+    assert len(fast.triangles) > 10
+    assert np.array_equal(fast.vertices, slow.vertices) and np.array_equal(fast.triangles, slow.triangles)
+    assert np.array_equal(fast.cells, slow.cells)
