@@ -12,7 +12,8 @@ __all__ = ["warm_kernels"]
 
 def warm_kernels() -> float:
     """Run a tiny partition through every kernel (split, child maps, areas, locate, boundary, level set,
-    lines, max pooling, a global max, conv layers, local complexity); return the seconds it took.
+    lines, max pooling, a global max, conv layers, local complexity, the 3-D cut, locate and level-set
+    mesh); return the seconds it took.
 
     >>> warm_kernels() >= 0
     True
@@ -22,7 +23,7 @@ def warm_kernels() -> float:
 
     from netatlas.nets import mlp
     from netatlas.regions import along_line, local_complexity, partition
-    from netatlas.slices import Plane
+    from netatlas.slices import Plane, Volume
 
     start = time.perf_counter()
     for activation in ("relu", "leaky_relu"):
@@ -33,6 +34,9 @@ def warm_kernels() -> float:
         part.level_set(0.0, output=0)
         along_line(mlp([2, 6, 1], activation, seed=0), np.zeros(2), np.ones(2))
         local_complexity(mlp([2, 6, 6, 2], activation, seed=0), np.zeros((2, 2)), 0.5)
+        complex3d = partition(mlp([3, 6, 6, 1], activation, seed=0), Volume.cube(1.0), levels=(0.0,))
+        complex3d.locate(np.zeros((2, 3)))
+        complex3d.level_set(0.0)
     nn = torch.nn
     with torch.random.fork_rng():  # the global RNG is left alone
         torch.manual_seed(0)
