@@ -3,10 +3,11 @@
 the reference the kernel must reproduce bit for bit (test_regions_volume_kernels.py)."""
 
 import numpy as np
+from numba import njit
 
-from netatlas.regions._subdivide import ComplexState, chain_cycles, crossed_entries, insert_and_split, section_edges
+from netatlas.regions._subdivide import ComplexState
 
-__all__ = ["cut_reference", "extend_reference"]
+__all__ = ["ReferenceComplex", "cut_reference", "extend_reference"]
 
 
 def cut_reference(state: ComplexState, z, limit, label: int):
@@ -128,3 +129,200 @@ def extend_reference(self, new, unit: int) -> None:
     Z[self.n:need, unit] = 0.0
     self._limit[self.n:need] = np.maximum(self._limit[lo], self._limit[hi])
     self.n = need
+
+
+@njit
+def crossed_entries(vertices, offsets, signs):
+    """Face entries whose edge (to the next entry) has ends of opposite signs: their indices and the
+    edge's lower and higher vertex."""
+    count = 0
+    for f in range(len(offsets) - 1):
+        o, e = offsets[f], offsets[f + 1]
+        for t in range(o, e):
+            u = t + 1 if t + 1 < e else o
+            if signs[vertices[t]] * signs[vertices[u]] < 0:
+                count += 1
+    entry = np.empty(count, np.int64)
+    lo = np.empty(count, np.int64)
+    hi = np.empty(count, np.int64)
+    k = 0
+    for f in range(len(offsets) - 1):
+        o, e = offsets[f], offsets[f + 1]
+        for t in range(o, e):
+            u = t + 1 if t + 1 < e else o
+            a, b = vertices[t], vertices[u]
+            if signs[a] * signs[b] < 0:
+                entry[k], lo[k], hi[k] = t, min(a, b), max(a, b)
+                k += 1
+    return entry, lo, hi
+
+
+@njit
+def insert_and_split(vertices, offsets, signs, new_id):
+    """Face cycles with the new vertex ``new_id[t]`` (>= 0) inserted after entry t, and faces with + and -
+    vertices split (NOTE [edge subdivision in 3-D], step 3): the
+    + part in the face's place, the - parts after all faces. Returns the cycles, offsets, each face's
+    sign, the split faces, and a face whose signs change more than twice round it (-1 if none).
+
+    Going round a split face, the signs (zeros skipped) change twice; between the two changes lie runs of
+    zero vertices (one vertex each, unless round-off put a short edge on the plane). The chord joins the
+    first zero of the + -> - run to the last zero of the - -> + run; the - part keeps both runs whole."""
+    n_faces = len(offsets) - 1
+    n_new = 0
+    longest = 0
+    for t in range(len(new_id)):
+        n_new += new_id[t] >= 0
+    for f in range(n_faces):
+        longest = max(longest, offsets[f + 1] - offsets[f])
+    out = np.empty(len(vertices) + n_new + 2 * n_faces, np.int64)
+    lengths = np.empty(2 * n_faces, np.int64)
+    extra = np.empty(len(vertices) + n_new + 2 * n_faces, np.int64)
+    split = np.empty(n_faces, np.int64)
+    face_sign = np.empty(2 * n_faces, np.int8)
+    cycle = np.empty(2 * longest + 2, np.int64)
+    pos = n_extra = n_split = 0
+    for f in range(n_faces):
+        k = 0
+        has_positive = has_negative = False
+        for t in range(offsets[f], offsets[f + 1]):
+            cycle[k] = vertices[t]
+            k += 1
+            if new_id[t] >= 0:
+                cycle[k] = new_id[t]
+                k += 1
+            has_positive |= signs[vertices[t]] > 0
+            has_negative |= signs[vertices[t]] < 0
+        if not (has_positive and has_negative):
+            out[pos:pos + k] = cycle[:k]
+            pos += k
+            lengths[f] = k
+            face_sign[f] = 1 if has_positive else (-1 if has_negative else 0)
+            continue
+        # the two sign changes going round (zeros skipped): p after the + -> - change, q before - -> +
+        p = q = -1
+        changes = 0
+        last_sign, last_at = 0, -1
+        for i in range(k - 1, -1, -1):
+            if signs[cycle[i]] != 0:
+                last_sign, last_at = signs[cycle[i]], i - k
+                break
+        for i in range(k):
+            sg = signs[cycle[i]]
+            if sg == 0:
+                continue
+            if sg != last_sign:
+                changes += 1
+                if sg < 0:
+                    p = (last_at + 1) % k
+                else:
+                    q = (i - 1) % k
+            last_sign, last_at = sg, i
+        if changes != 2:
+            return out[:0], offsets[:1], face_sign[:0], split[:0], f
+        n = (p - q) % k + 1
+        for i in range(n):
+            out[pos + i] = cycle[(q + i) % k]
+        pos += n
+        lengths[f] = n
+        face_sign[f] = 1
+        n = (q - p) % k + 1
+        for i in range(n):
+            extra[n_extra + i] = cycle[(p + i) % k]
+        n_extra += n
+        lengths[n_faces + n_split] = n
+        face_sign[n_faces + n_split] = -1
+        split[n_split] = f
+        n_split += 1
+    out[pos:pos + n_extra] = extra[:n_extra]
+    n_total = n_faces + n_split
+    new_offsets = np.zeros(n_total + 1, np.int64)
+    for f in range(n_total):
+        new_offsets[f + 1] = new_offsets[f] + lengths[f]
+    return out[:pos + n_extra], new_offsets, face_sign[:n_total], split[:n_split], -1
+
+
+@njit
+def section_edges(vertices, offsets, face_cells, signs, is_split):
+    """(cell, lower vertex, higher vertex) (k, 3) of every face edge with both ends on the plane, for
+    each split cell of its face (so each such edge of a split cell twice: it lies on two of its faces)."""
+    count = 0
+    for f in range(len(offsets) - 1):
+        c0, c1 = face_cells[f, 0], face_cells[f, 1]
+        n_cells = (c0 >= 0 and is_split[c0]) + (c1 >= 0 and is_split[c1])
+        if n_cells == 0:
+            continue
+        o, e = offsets[f], offsets[f + 1]
+        for t in range(o, e):
+            u = t + 1 if t + 1 < e else o
+            if signs[vertices[t]] == 0 and signs[vertices[u]] == 0:
+                count += n_cells
+    out = np.empty((count, 3), np.int64)
+    k = 0
+    for f in range(len(offsets) - 1):
+        c0, c1 = face_cells[f, 0], face_cells[f, 1]
+        if not ((c0 >= 0 and is_split[c0]) or (c1 >= 0 and is_split[c1])):
+            continue
+        o, e = offsets[f], offsets[f + 1]
+        for t in range(o, e):
+            u = t + 1 if t + 1 < e else o
+            a, b = vertices[t], vertices[u]
+            if signs[a] == 0 and signs[b] == 0:
+                for c in (c0, c1):
+                    if c >= 0 and is_split[c]:
+                        out[k, 0], out[k, 1], out[k, 2] = c, min(a, b), max(a, b)
+                        k += 1
+    return out
+
+
+@njit
+def chain_cycles(edges, starts, ends):
+    """Undirected edges ``edges[starts[i]:ends[i]]`` forming one cycle each -> the cycles' vertices in
+    order (flat, one per edge); and the first i whose edges are not one cycle (-1 if none)."""
+    out = np.empty(len(edges), np.int64)
+    for i in range(len(starts)):
+        e0, e1 = starts[i], ends[i]
+        k = e1 - e0
+        if k < 3:
+            return out, i
+        used = np.zeros(k, np.bool_)
+        used[0] = True
+        start, current = edges[e0, 0], edges[e0, 1]
+        out[e0] = start
+        for t in range(1, k):
+            out[e0 + t] = current
+            found = False
+            for e in range(1, k):
+                if not used[e] and (edges[e0 + e, 0] == current or edges[e0 + e, 1] == current):
+                    used[e] = True
+                    current = edges[e0 + e, 1] if edges[e0 + e, 0] == current else edges[e0 + e, 0]
+                    found = True
+                    break
+            if not found:
+                return out, i
+        if current != start:
+            return out, i
+    return out, -1
+
+
+class ReferenceComplex:
+    """The interface of ``_subdivide.GrowingComplex`` over :func:`cut_reference`."""
+
+    def __init__(self, state, copy=True):
+        self.state = ComplexState(state.points, state.face_vertices, state.face_offsets, state.face_cells,
+                                  state.face_labels, state.n_cells)
+
+    @property
+    def n_cells(self):
+        return self.state.n_cells
+
+    def cut(self, z, limit, label):
+        n_cells = self.state.n_cells
+        parent, side, signs, new = cut_reference(self.state, z, limit, label)
+        return side, parent[n_cells:], signs, new
+
+    def nbytes(self):
+        return self.state.points.nbytes + self.state.face_vertices.nbytes + 4 * self.state.face_cells.nbytes
+
+    def store(self, state):
+        for name in ("points", "face_vertices", "face_offsets", "face_cells", "face_labels", "n_cells"):
+            setattr(state, name, getattr(self.state, name))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from subdivide_reference import cut_reference, extend_reference
+from subdivide_reference import ReferenceComplex, cut_reference, extend_reference
 
 import netatlas.regions._mesh as mesh_module
 import netatlas.regions._volume as volume_module
@@ -40,7 +40,7 @@ def both_paths(model, volume, levels, monkeypatch):
     """The complex from the compiled cut and from the reference cut."""
     fast = partition(model, volume, levels=levels)
     with monkeypatch.context() as patch:
-        patch.setattr(volume_module, "cut", cut_reference)
+        patch.setattr(volume_module, "GrowingComplex", ReferenceComplex)
         patch.setattr(VertexValues, "extend", extend_reference)
         slow = partition(model, volume, levels=levels)
     return fast, slow

@@ -36,9 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from netatlas.regions._cutkernel import compact, cut_faces
 from netatlas.regions._roundoff import EPS
 
-__all__ = ["ComplexState", "EVAL_ROUNDINGS", "box_state", "VertexValues", "cut", "home_cells", "vertex_values"]
+__all__ = ["ComplexState", "EVAL_ROUNDINGS", "GrowingComplex", "box_state", "VertexValues", "cut", "home_cells",
+           "vertex_values"]
 
 #: A vertex's value is zero when within this many eps of the magnitude of its evaluation's terms: the
 #: vertex itself carries the round-off of its interpolation (relative to |x|), the dot product 3 more.
@@ -145,6 +147,9 @@ class VertexValues:
     def Z(self) -> np.ndarray:
         return self._Z[:self.n]
 
+    def nbytes(self) -> int:
+        return self._Z.nbytes + self._limit.nbytes
+
     @property
     def limit(self) -> np.ndarray:
         return self._limit[:self.n]
@@ -186,328 +191,54 @@ def cut(state: ComplexState, z: np.ndarray, limit: np.ndarray, label: int):
     each old split cell keeping its + part), ``side`` (C',) int8 the sign of the function on each
     new cell (0: zero on the whole cell), the vertex signs (V',) after the cut (the new vertices 0),
     and the new vertices as ``(lo, hi, t)``: each at ``t`` from vertex ``lo`` to vertex ``hi``.
-    New faces get ``label``. Steps 2-4 of NOTE [edge subdivision in 3-D] run in one compiled kernel
-    (:func:`cut_kernel`)."""
-    (points, vertices, offsets, face_cells, face_labels, parent, side, signs, lo, hi, t,
-     bad_face, bad_cell) = cut_kernel(state.points, state.face_vertices, state.face_offsets, state.face_cells,
-                                      state.face_labels, state.n_cells, z, limit, label)
-    if bad_face >= 0:
-        raise AssertionError(f"edge subdivision: the signs round face {bad_face} change more than twice (a "
-                             "non-convex face)")
-    if bad_cell >= 0:
-        raise AssertionError(f"edge subdivision: the section of cell {bad_cell} is not one cycle")
-    state.points, state.face_vertices, state.face_offsets = points, vertices, offsets
-    state.face_cells, state.face_labels, state.n_cells = face_cells, face_labels, len(parent)
-    return parent, side, signs, (lo, hi, t)
+    New faces get ``label``."""
+    growing = GrowingComplex(state)
+    side, split, signs, new = growing.cut(z, limit, label)
+    growing.store(state)
+    return np.concatenate([np.arange(len(side) - len(split)), split]), side, signs, new
 
 
-@njit(cache=True)
-def cut_kernel(points, vertices, offsets, face_cells, face_labels, n_cells, z, limit, label):
-    """:func:`cut` on the complex's arrays (the state is not changed): the new points, face cycles,
-    offsets, face cells and labels, then ``parent``, ``side``, the vertex signs, the new vertices
-    ``lo``, ``hi``, ``t``, and a face whose signs change more than twice or a split cell whose section
-    is not one cycle (-1 if none). New vertices are ordered by their edge (lo, hi); faces and cells
-    are numbered as in NOTE [edge subdivision in 3-D]: a split face's or cell's + part keeps its
-    index, its - part is appended, and each split cell's section face comes after all faces."""
-    n_vertices = len(points)
-    signs = np.zeros(n_vertices, np.int8)
-    zs = np.empty(n_vertices)
-    for v in range(n_vertices):
-        value = 0.0 if abs(z[v]) <= limit[v] else z[v]
-        zs[v] = value
-        signs[v] = 1 if value > 0 else (-1 if value < 0 else 0)
-    # step 2: one vertex per crossed edge, ordered by (lo, hi); z is affine along the edge, so it
-    # vanishes at t = z_lo / (z_lo - z_hi)
-    entry, entry_lo, entry_hi = crossed_entries(vertices, offsets, signs)
-    entry_keys = entry_lo * n_vertices + entry_hi
-    keys = np.unique(entry_keys)
-    lo, hi = keys // n_vertices, keys % n_vertices
-    new_id = np.full(len(vertices), -1, np.int64)
-    for i in range(len(entry)):
-        new_id[entry[i]] = n_vertices + np.searchsorted(keys, entry_keys[i])
-    t = np.empty(len(keys))
-    n_total = n_vertices + len(keys)
-    new_points = np.empty((n_total, 3))
-    new_points[:n_vertices] = points
-    for i in range(len(keys)):
-        t[i] = zs[lo[i]] / (zs[lo[i]] - zs[hi[i]])
-        for d in range(3):
-            new_points[n_vertices + i, d] = points[lo[i], d] + t[i] * (points[hi[i], d] - points[lo[i], d])
-    all_signs = np.zeros(n_total, np.int8)
-    all_signs[:n_vertices] = signs
-    # step 3: faces
-    cycles, cycle_offsets, face_sign, split_faces, bad_face = insert_and_split(vertices, offsets, all_signs, new_id)
-    if bad_face >= 0:
-        return (points, vertices, offsets, face_cells, face_labels, np.zeros(0, np.int64), np.zeros(0, np.int8),
-                all_signs, lo, hi, t, bad_face, -1)
-    n_faces = len(cycle_offsets) - 1
-    cells = np.empty((n_faces, 2), np.int64)
-    labels = np.empty(n_faces, np.int64)
-    cells[:len(face_cells)] = face_cells
-    labels[:len(face_labels)] = face_labels
-    for i in range(len(split_faces)):
-        cells[len(face_cells) + i] = face_cells[split_faces[i]]
-        labels[len(face_labels) + i] = face_labels[split_faces[i]]
-    # step 4: a cell has a + (-) vertex exactly when one of its faces has one
-    positive = np.zeros(n_cells, np.bool_)
-    negative = np.zeros(n_cells, np.bool_)
-    for f in range(n_faces):
-        for j in range(2):
-            c = cells[f, j]
-            if c >= 0:
-                positive[c] |= face_sign[f] > 0
-                negative[c] |= face_sign[f] < 0
-    minus_cell = np.full(n_cells, -1, np.int64)
-    n_split = 0
-    for c in range(n_cells):
-        if positive[c] and negative[c]:
-            minus_cell[c] = n_cells + n_split
-            n_split += 1
-    side = np.empty(n_cells + n_split, np.int8)
-    parent = np.empty(n_cells + n_split, np.int64)
-    split = np.empty(n_split, np.int64)
-    for c in range(n_cells):
-        parent[c] = c
-        side[c] = 1 if positive[c] else (-1 if negative[c] else 0)
-        if minus_cell[c] >= 0:
-            split[minus_cell[c] - n_cells] = c
-            parent[minus_cell[c]] = c
-            side[minus_cell[c]] = -1
-    if n_split == 0:
-        return (new_points, cycles, cycle_offsets, cells, labels, parent, side, all_signs, lo, hi, t, -1, -1)
-    sections, section_offsets, bad_cell = _sections(cycles, cycle_offsets, cells, all_signs, minus_cell, n_cells,
-                                                    n_split, n_total)
-    if bad_cell >= 0:
-        return (points, vertices, offsets, face_cells, face_labels, parent, side, all_signs, lo, hi, t, -1,
-                split[bad_cell])
-    # faces of a split cell go to its part on their side (a face of a split cell has a nonzero sign)
-    for f in range(n_faces):
-        if face_sign[f] < 0:
-            for j in range(2):
-                c = cells[f, j]
-                if c >= 0 and minus_cell[c] >= 0:
-                    cells[f, j] = minus_cell[c]
-    out_vertices = np.empty(len(cycles) + len(sections), np.int64)
-    out_vertices[:len(cycles)] = cycles
-    out_vertices[len(cycles):] = sections
-    out_offsets = np.empty(n_faces + n_split + 1, np.int64)
-    out_offsets[:n_faces + 1] = cycle_offsets
-    out_offsets[n_faces + 1:] = cycle_offsets[n_faces] + section_offsets[1:]
-    out_cells = np.empty((n_faces + n_split, 2), np.int64)
-    out_cells[:n_faces] = cells
-    out_labels = np.full(n_faces + n_split, label, np.int64)
-    out_labels[:n_faces] = labels
-    for i in range(n_split):
-        out_cells[n_faces + i, 0], out_cells[n_faces + i, 1] = split[i], n_cells + i
-    return (new_points, out_vertices, out_offsets, out_cells, out_labels, parent, side, all_signs, lo, hi, t, -1, -1)
+class GrowingComplex:
+    """A :class:`ComplexState` in growable buffers (NOTE [growable complex] in ``_cutkernel``), cut after
+    cut without rebuilding its arrays."""
 
+    def __init__(self, state: ComplexState, copy: bool = True):
+        """From ``state``; ``copy=False`` takes its arrays over (cuts change them in place)."""
+        own = np.copy if copy else np.asarray
+        self.points, self.n_points = own(state.points), len(state.points)
+        self.pool, self.n_pool = own(state.face_vertices), len(state.face_vertices)
+        self.face_start = state.face_offsets[:-1].copy()
+        self.face_length = np.diff(state.face_offsets)
+        self.face_cells, self.face_labels = own(state.face_cells), own(state.face_labels)
+        self.n_faces, self.n_cells = len(state.face_cells), state.n_cells
 
-@njit(cache=True)
-def _sections(vertices, offsets, face_cells, signs, minus_cell, n_cells, n_split, n_vertices):
-    """The new face of each split cell (in the order of ``minus_cell``): its edges with both ends on the
-    plane, sorted by (lower, higher vertex), each once, chained into a cycle from the first. Flat
-    cycles, offsets (n_split + 1,), and the first split cell whose edges are not one cycle (-1)."""
-    is_split = minus_cell >= 0
-    edges = section_edges(vertices, offsets, face_cells, signs, is_split)
-    # group by split cell (counting sort, stable), then sort each group by its edges' (lo, hi) keys
-    counts = np.zeros(n_split + 1, np.int64)
-    for i in range(len(edges)):
-        counts[minus_cell[edges[i, 0]] - n_cells + 1] += 1
-    starts = np.cumsum(counts)
-    fill = starts[:-1].copy()
-    keys = np.empty(len(edges), np.int64)
-    for i in range(len(edges)):
-        r = minus_cell[edges[i, 0]] - n_cells
-        keys[fill[r]] = edges[i, 1] * n_vertices + edges[i, 2]
-        fill[r] += 1
-    # each edge of a cell lies on two of its faces: keep one
-    grouped = np.empty((len(edges), 2), np.int64)
-    group_starts = np.empty(n_split, np.int64)
-    group_ends = np.empty(n_split, np.int64)
-    k = 0
-    for r in range(n_split):
-        group = np.sort(keys[starts[r]:starts[r + 1]])
-        group_starts[r] = k
-        for i in range(len(group)):
-            if i == 0 or group[i] != group[i - 1]:
-                grouped[k, 0], grouped[k, 1] = group[i] // n_vertices, group[i] % n_vertices
-                k += 1
-        group_ends[r] = k
-    cycles, bad = chain_cycles(grouped[:k], group_starts, group_ends)
-    section_offsets = np.zeros(n_split + 1, np.int64)
-    for r in range(n_split):
-        section_offsets[r + 1] = section_offsets[r] + group_ends[r] - group_starts[r]
-    return cycles[:k], section_offsets, bad
+    def cut(self, z, limit, label: int):
+        """Cut by the zero set of ``z`` (see :func:`cut`): ``side`` (C',) int8, ``split`` (S,) the split
+        cells (the - part of ``split[i]`` is cell ``C + i``), the vertex signs (V',), ``(lo, hi, t)``."""
+        (self.points, self.n_points, self.pool, self.n_pool, self.face_start, self.face_length, self.face_cells,
+         self.face_labels, self.n_faces, self.n_cells, side, split, signs, lo, hi, t, bad_face,
+         bad_cell) = cut_faces(self.points, self.n_points, self.pool, self.n_pool, self.face_start, self.face_length,
+                               self.face_cells, self.face_labels, self.n_faces, self.n_cells,
+                               np.ascontiguousarray(z), np.ascontiguousarray(limit), label)
+        if bad_face >= 0:
+            raise AssertionError(f"edge subdivision: the signs round face {bad_face} change more than twice (a "
+                                 "non-convex face)")
+        if bad_cell >= 0:
+            raise AssertionError(f"edge subdivision: the section of cell {bad_cell} is not one cycle")
+        if self.n_pool > 3 * self.face_length[:self.n_faces].sum():  # mostly holes: rewrite it flat
+            self.pool, offsets = compact(self.pool, self.face_start, self.face_length, self.n_faces)
+            self.face_start, self.n_pool = offsets[:-1].copy(), len(self.pool)
+        return side, split, signs, (lo, hi, t)
 
+    def nbytes(self) -> int:
+        """Bytes held by the buffers."""
+        return sum(getattr(self, name).nbytes for name in ("points", "pool", "face_start", "face_length",
+                                                           "face_cells", "face_labels"))
 
-@njit(cache=True)
-def crossed_entries(vertices, offsets, signs):
-    """Face entries whose edge (to the next entry) has ends of opposite signs: their indices and the
-    edge's lower and higher vertex."""
-    count = 0
-    for f in range(len(offsets) - 1):
-        o, e = offsets[f], offsets[f + 1]
-        for t in range(o, e):
-            u = t + 1 if t + 1 < e else o
-            if signs[vertices[t]] * signs[vertices[u]] < 0:
-                count += 1
-    entry = np.empty(count, np.int64)
-    lo = np.empty(count, np.int64)
-    hi = np.empty(count, np.int64)
-    k = 0
-    for f in range(len(offsets) - 1):
-        o, e = offsets[f], offsets[f + 1]
-        for t in range(o, e):
-            u = t + 1 if t + 1 < e else o
-            a, b = vertices[t], vertices[u]
-            if signs[a] * signs[b] < 0:
-                entry[k], lo[k], hi[k] = t, min(a, b), max(a, b)
-                k += 1
-    return entry, lo, hi
-
-
-@njit(cache=True)
-def insert_and_split(vertices, offsets, signs, new_id):
-    """Face cycles with the new vertex ``new_id[t]`` (>= 0) inserted after entry t, and faces with + and -
-    vertices split (NOTE [edge subdivision in 3-D], step 3): the
-    + part in the face's place, the - parts after all faces. Returns the cycles, offsets, each face's
-    sign, the split faces, and a face whose signs change more than twice round it (-1 if none).
-
-    Going round a split face, the signs (zeros skipped) change twice; between the two changes lie runs of
-    zero vertices (one vertex each, unless round-off put a short edge on the plane). The chord joins the
-    first zero of the + -> - run to the last zero of the - -> + run; the - part keeps both runs whole."""
-    n_faces = len(offsets) - 1
-    n_new = 0
-    longest = 0
-    for t in range(len(new_id)):
-        n_new += new_id[t] >= 0
-    for f in range(n_faces):
-        longest = max(longest, offsets[f + 1] - offsets[f])
-    out = np.empty(len(vertices) + n_new + 2 * n_faces, np.int64)
-    lengths = np.empty(2 * n_faces, np.int64)
-    extra = np.empty(len(vertices) + n_new + 2 * n_faces, np.int64)
-    split = np.empty(n_faces, np.int64)
-    face_sign = np.empty(2 * n_faces, np.int8)
-    cycle = np.empty(2 * longest + 2, np.int64)
-    pos = n_extra = n_split = 0
-    for f in range(n_faces):
-        k = 0
-        has_positive = has_negative = False
-        for t in range(offsets[f], offsets[f + 1]):
-            cycle[k] = vertices[t]
-            k += 1
-            if new_id[t] >= 0:
-                cycle[k] = new_id[t]
-                k += 1
-            has_positive |= signs[vertices[t]] > 0
-            has_negative |= signs[vertices[t]] < 0
-        if not (has_positive and has_negative):
-            out[pos:pos + k] = cycle[:k]
-            pos += k
-            lengths[f] = k
-            face_sign[f] = 1 if has_positive else (-1 if has_negative else 0)
-            continue
-        # the two sign changes going round (zeros skipped): p after the + -> - change, q before - -> +
-        p = q = -1
-        changes = 0
-        last_sign, last_at = 0, -1
-        for i in range(k - 1, -1, -1):
-            if signs[cycle[i]] != 0:
-                last_sign, last_at = signs[cycle[i]], i - k
-                break
-        for i in range(k):
-            sg = signs[cycle[i]]
-            if sg == 0:
-                continue
-            if sg != last_sign:
-                changes += 1
-                if sg < 0:
-                    p = (last_at + 1) % k
-                else:
-                    q = (i - 1) % k
-            last_sign, last_at = sg, i
-        if changes != 2:
-            return out[:0], offsets[:1], face_sign[:0], split[:0], f
-        n = (p - q) % k + 1
-        for i in range(n):
-            out[pos + i] = cycle[(q + i) % k]
-        pos += n
-        lengths[f] = n
-        face_sign[f] = 1
-        n = (q - p) % k + 1
-        for i in range(n):
-            extra[n_extra + i] = cycle[(p + i) % k]
-        n_extra += n
-        lengths[n_faces + n_split] = n
-        face_sign[n_faces + n_split] = -1
-        split[n_split] = f
-        n_split += 1
-    out[pos:pos + n_extra] = extra[:n_extra]
-    n_total = n_faces + n_split
-    new_offsets = np.zeros(n_total + 1, np.int64)
-    for f in range(n_total):
-        new_offsets[f + 1] = new_offsets[f] + lengths[f]
-    return out[:pos + n_extra], new_offsets, face_sign[:n_total], split[:n_split], -1
-
-
-@njit(cache=True)
-def section_edges(vertices, offsets, face_cells, signs, is_split):
-    """(cell, lower vertex, higher vertex) (k, 3) of every face edge with both ends on the plane, for
-    each split cell of its face (so each such edge of a split cell twice: it lies on two of its faces)."""
-    count = 0
-    for f in range(len(offsets) - 1):
-        c0, c1 = face_cells[f, 0], face_cells[f, 1]
-        n_cells = (c0 >= 0 and is_split[c0]) + (c1 >= 0 and is_split[c1])
-        if n_cells == 0:
-            continue
-        o, e = offsets[f], offsets[f + 1]
-        for t in range(o, e):
-            u = t + 1 if t + 1 < e else o
-            if signs[vertices[t]] == 0 and signs[vertices[u]] == 0:
-                count += n_cells
-    out = np.empty((count, 3), np.int64)
-    k = 0
-    for f in range(len(offsets) - 1):
-        c0, c1 = face_cells[f, 0], face_cells[f, 1]
-        if not ((c0 >= 0 and is_split[c0]) or (c1 >= 0 and is_split[c1])):
-            continue
-        o, e = offsets[f], offsets[f + 1]
-        for t in range(o, e):
-            u = t + 1 if t + 1 < e else o
-            a, b = vertices[t], vertices[u]
-            if signs[a] == 0 and signs[b] == 0:
-                for c in (c0, c1):
-                    if c >= 0 and is_split[c]:
-                        out[k, 0], out[k, 1], out[k, 2] = c, min(a, b), max(a, b)
-                        k += 1
-    return out
-
-
-@njit(cache=True)
-def chain_cycles(edges, starts, ends):
-    """Undirected edges ``edges[starts[i]:ends[i]]`` forming one cycle each -> the cycles' vertices in
-    order (flat, one per edge); and the first i whose edges are not one cycle (-1 if none)."""
-    out = np.empty(len(edges), np.int64)
-    for i in range(len(starts)):
-        e0, e1 = starts[i], ends[i]
-        k = e1 - e0
-        if k < 3:
-            return out, i
-        used = np.zeros(k, np.bool_)
-        used[0] = True
-        start, current = edges[e0, 0], edges[e0, 1]
-        out[e0] = start
-        for t in range(1, k):
-            out[e0 + t] = current
-            found = False
-            for e in range(1, k):
-                if not used[e] and (edges[e0 + e, 0] == current or edges[e0 + e, 1] == current):
-                    used[e] = True
-                    current = edges[e0 + e, 1] if edges[e0 + e, 0] == current else edges[e0 + e, 0]
-                    found = True
-                    break
-            if not found:
-                return out, i
-        if current != start:
-            return out, i
-    return out, -1
+    def store(self, state: ComplexState) -> None:
+        """Write the complex into ``state`` in the flat (CSR) layout."""
+        state.face_vertices, state.face_offsets = compact(self.pool, self.face_start, self.face_length, self.n_faces)
+        state.points = self.points[:self.n_points].copy()
+        state.face_cells = self.face_cells[:self.n_faces].copy()
+        state.face_labels = self.face_labels[:self.n_faces].copy()
+        state.n_cells = self.n_cells

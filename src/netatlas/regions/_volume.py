@@ -27,7 +27,7 @@ from netatlas.regions._chain import chain_layers
 from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
-from netatlas.regions._subdivide import VertexValues, box_state, cut, vertex_values
+from netatlas.regions._subdivide import GrowingComplex, VertexValues, box_state, vertex_values
 from netatlas.slices import Volume
 
 __all__ = ["estimate_cells", "volume_partition"]
@@ -161,20 +161,29 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
     for k, (W, _, act) in enumerate(hidden):
         on_slope, off_slope = activation_slopes(act)
         n_k = W.shape[0]
-        # during the layer, cells keep their maps: ``origin`` (C,) is each cell's cell at the layer's start
-        origin = np.arange(state.n_cells)
-        bits = np.ones((state.n_cells, n_k), bool)
+        # during the layer, cells keep their maps: ``origin`` (C,) is each cell's cell at the layer's start;
+        # ``bits`` (n_k, C) the layer's on/off states (both in buffers that grow as cells split)
+        n_start = state.n_cells
+        origin = np.arange(n_start)
+        bits = np.ones((n_k, n_start), bool)
         if act.name != "identity":
             values = VertexValues(*vertex_values(state, M, tol * diameter))
+            growing = GrowingComplex(state, copy=False)
             for j in range(n_k):
-                parent, side, _, new = cut(state, values.Z[:, j], values.limit[:, j], column + j)
+                n_cells = growing.n_cells
+                side, split, _, new = growing.cut(values.Z[:, j], values.limit[:, j], column + j)
                 values.extend(new, j)
-                origin, bits = origin[parent], bits[parent]
-                bits[:, j] = side > 0
-                _check_size(state, M, patterns, bits, cap, per_cell)
+                origin, bits = _grown(origin, growing.n_cells, axis=0), _grown(bits, growing.n_cells, axis=1)
+                origin[n_cells:growing.n_cells] = origin[split]
+                bits[:j, n_cells:growing.n_cells] = bits[:j, split]
+                bits[j, :growing.n_cells] = side > 0
+                _check_size(growing, values, M, patterns, n_k, cap, per_cell)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix_str(f"{state.n_cells:,} cells", refresh=False)
+                    bar.set_postfix_str(f"{growing.n_cells:,} cells", refresh=False)
+            growing.store(state)
+            del values, growing
+        origin, bits = origin[:state.n_cells], bits[:, :state.n_cells].T
         patterns = np.concatenate([patterns[origin], bits], axis=1)
         M = M[origin]
         column += n_k
@@ -195,10 +204,13 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
         A = M[:, :, level_output:level_output + 1].copy()
         A[:, 3] -= value
         Z, limit = vertex_values(state, A[origin], tol * diameter)
-        parent, side, _, _ = cut(state, Z[:, 0], limit[:, 0], int(patterns.shape[1]) + i)
-        origin, level_sides = origin[parent], level_sides[parent]
+        growing = GrowingComplex(state, copy=False)
+        side, split, _, _ = growing.cut(Z[:, 0], limit[:, 0], int(patterns.shape[1]) + i)
+        growing.store(state)
+        origin = np.concatenate([origin, origin[split]])
+        level_sides = np.concatenate([level_sides, level_sides[split]])
         level_sides[:, i] = side
-        _check_size(state, M, patterns, level_sides, cap, per_cell)
+        _check_size(growing, None, M, patterns, len(levels), cap, per_cell)
         if bar is not None:
             bar.update(1)
     M, patterns = M[origin], patterns[origin]
@@ -216,12 +228,24 @@ def _snap(M, magnitude, n_roundings):
     M[np.broadcast_to(small[:, None, :], M.shape)] = 0.0
 
 
-def _check_size(state, M, patterns, bits, cap, per_cell):
-    if cap is not None and state.n_cells > cap:
+def _grown(array, n, axis):
+    """``array`` with room for ``n`` entries along ``axis`` (doubling), its entries kept."""
+    if array.shape[axis] >= n:
+        return array
+    shape = list(array.shape)
+    shape[axis] = max(n, 2 * shape[axis])
+    out = np.empty(shape, array.dtype)
+    out[(slice(None),) * axis + (slice(0, array.shape[axis]),)] = array
+    return out
+
+
+def _check_size(growing, values, M, patterns, n_bits, cap, per_cell):
+    n_cells = growing.n_cells
+    if cap is not None and n_cells > cap:
         raise _scale.RegionLimitError(
             f"partition: passed {cap:,} cells (max_regions or the memory budget at ~{per_cell:,} bytes per cell); "
             "use a smaller Volume (bounds), or raise max_regions / memory_budget")
-    # the next cut at most about doubles what the complex holds
-    held = (state.points.nbytes + state.face_vertices.nbytes + 3 * state.face_cells.nbytes
-            + state.n_cells * (M[0].nbytes + patterns.shape[1] + bits.shape[1]))
-    check_memory(2 * held, f"the 3-D complex at {state.n_cells:,} cells")
+    # the next cut at most about doubles the complex's buffers; the layer's end adds maps and patterns
+    held = 2 * growing.nbytes() + (0 if values is None else values.nbytes()) + M.nbytes
+    held += n_cells * (M[0].nbytes + patterns.shape[1] + n_bits + 16)
+    check_memory(held, f"the 3-D complex at {n_cells:,} cells")
