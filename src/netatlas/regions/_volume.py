@@ -185,17 +185,11 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
             del values, growing
         origin, bits = origin[:state.n_cells], bits[:, :state.n_cells].T
         patterns = np.concatenate([patterns[origin], bits], axis=1)
-        M = M[origin]
         column += n_k
         Wn, bn, _ = layers[k + 1]
-        slopes = np.where(bits, on_slope, off_slope)  # (C, n_k)
-        M = np.einsum("crn,mn->crm", M * slopes[:, None, :], Wn)
-        M[:, 3] += bn
-        # this cell's slopes times the previous layer's bound, plus |b|
-        magnitude = np.einsum("crn,mn->crm", np.abs(slopes)[:, None, :] * mu[None], np.abs(Wn))
-        magnitude[:, 3] += np.abs(bn)
-        if k + 1 < len(hidden):
-            _snap(M, magnitude, K[pre[k + 1]])
+        n_roundings = K[pre[k + 1]] if k + 1 < len(hidden) else None  # the output's maps are not snapped
+        M = _next_maps(M, origin, bits, (on_slope, off_slope), Wn, bn, mu, n_roundings)
+        del origin, bits
         mu = mu * max(abs(on_slope), abs(off_slope)) @ np.abs(Wn).T
         mu[3] += np.abs(bn)
     level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
@@ -224,8 +218,33 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
 
 def _snap(M, magnitude, n_roundings):
     """Units whose four rows are zero up to round-off on a cell set to exact zero there (in place)."""
-    small = (np.abs(M) <= n_roundings * EPS * magnitude).all(axis=1)
-    M[np.broadcast_to(small[:, None, :], M.shape)] = 0.0
+    small = (np.abs(M) <= n_roundings * EPS * magnitude).all(axis=1)  # (C, n)
+    cells, units = np.nonzero(small)
+    M[cells, :, units] = 0.0
+
+
+#: Cells whose next maps are computed at once (bounds the temporaries of ``_next_maps``).
+MAP_CHUNK = 32768
+
+
+def _next_maps(M, origin, bits, slopes, Wn, bn, mu, n_roundings):
+    """The next layer's maps (C, 4, m) ``W_{k+1} (s_c * M[origin[c]]) + b_{k+1}`` of every cell c with
+    on/off states ``bits`` (C, n_k), snapped (NOTE [vanishing units]) unless ``n_roundings`` is None;
+    chunk by chunk (each cell's result is the same as at once)."""
+    on_slope, off_slope = slopes
+    out = np.empty((len(origin), 4, Wn.shape[0]))
+    for c0 in range(0, len(origin), MAP_CHUNK):
+        chunk = slice(c0, c0 + MAP_CHUNK)
+        slope = np.where(bits[chunk], on_slope, off_slope)  # (c, n_k)
+        m = np.einsum("crn,mn->crm", M[origin[chunk]] * slope[:, None, :], Wn)
+        m[:, 3] += bn
+        if n_roundings is not None:
+            # this cell's slopes times the previous layer's bound, plus |b|
+            magnitude = np.einsum("crn,mn->crm", np.abs(slope)[:, None, :] * mu[None], np.abs(Wn))
+            magnitude[:, 3] += np.abs(bn)
+            _snap(m, magnitude, n_roundings)
+        out[chunk] = m
+    return out
 
 
 def _grown(array, n, axis):
