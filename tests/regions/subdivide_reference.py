@@ -7,7 +7,7 @@ from numba import njit
 
 from netatlas.regions._subdivide import ComplexState
 
-__all__ = ["ReferenceComplex", "cut_reference", "extend_reference"]
+__all__ = ["ReferenceComplex", "cut_reference"]
 
 
 def cut_reference(state: ComplexState, z, limit, label: int):
@@ -109,26 +109,6 @@ def _sections(state, s, split):
         raise AssertionError(f"edge subdivision: the section of cell {split[bad]} is not one cycle: edges "
                              f"{edges[starts[bad]:ends[bad], 1:].tolist()}")
     return cycles, np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
-
-
-def extend_reference(self, new, unit: int) -> None:
-    """Rows for the vertices a cut by ``unit`` made (``new`` = (lo, hi, t) from :func:`cut`): the
-    functions are affine along the cut edge, so their values interpolate; ``unit`` is 0 there."""
-    lo, hi, t = new
-    if len(lo) == 0:
-        return
-    need = self.n + len(lo)
-    if need > len(self._Z):
-        capacity = max(need, 2 * len(self._Z))
-        for name in ("_Z", "_limit"):
-            grown = np.empty((capacity, self._Z.shape[1]))
-            grown[:self.n] = getattr(self, name)[:self.n]
-            setattr(self, name, grown)
-    Z = self._Z
-    Z[self.n:need] = Z[lo] + t[:, None] * (Z[hi] - Z[lo])
-    Z[self.n:need, unit] = 0.0
-    self._limit[self.n:need] = np.maximum(self._limit[lo], self._limit[hi])
-    self.n = need
 
 
 @njit

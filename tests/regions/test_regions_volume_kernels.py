@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from subdivide_reference import ReferenceComplex, cut_reference, extend_reference
+from subdivide_reference import ReferenceComplex, cut_reference
 
 import netatlas.regions._mesh as mesh_module
 import netatlas.regions._volume as volume_module
@@ -41,7 +41,6 @@ def both_paths(model, volume, levels, monkeypatch):
     fast = partition(model, volume, levels=levels)
     with monkeypatch.context() as patch:
         patch.setattr(volume_module, "GrowingComplex", ReferenceComplex)
-        patch.setattr(VertexValues, "extend", extend_reference)
         slow = partition(model, volume, levels=levels)
     return fast, slow
 
@@ -84,3 +83,24 @@ def test_level_set_mesh_matches_the_reference(model, monkeypatch):
     assert len(fast.triangles) > 10
     assert np.array_equal(fast.vertices, slow.vertices) and np.array_equal(fast.triangles, slow.triangles)
     assert np.array_equal(fast.cells, slow.cells)
+
+
+def test_vertex_values_interpolate_along_the_cut_edges():
+    # three cuts' new vertices, each a point t along an edge of earlier vertices: values Z[lo] + t (Z[hi] -
+    # Z[lo]) of the units not cut yet (the cutting unit 0 there), limits the larger of the two ends'
+    rng = np.random.default_rng(0)
+    Z, limit = rng.normal(size=(5, 4)), rng.random((5, 4))
+    values = VertexValues(Z, limit)
+    for unit in range(3):
+        n = len(Z)
+        lo = rng.integers(0, n, size=4)
+        hi = rng.integers(0, n, size=4)
+        t = rng.random(4)
+        values.extend((lo, hi, t), unit)
+        new_Z = Z[lo] + t[:, None] * (Z[hi] - Z[lo])
+        new_Z[:, unit] = 0.0
+        Z, limit = np.concatenate([Z, new_Z]), np.concatenate([limit, np.maximum(limit[lo], limit[hi])])
+        for j in range(unit + 1, 4):
+            z, lim = values.row(j)
+            assert np.array_equal(z, Z[:, j]) and np.array_equal(lim, limit[:, j])
+    assert values.row(3)[0].shape == (len(Z),) and values.nbytes() < 2 * 4 * 8 * len(Z)  # cut units' rows dropped

@@ -8,7 +8,7 @@ changes is written again at the pool's end (its old slice becomes a hole), so it
 of all faces, cells and vertices, are exactly those of the flat (CSR) layout that ``compact`` returns:
 the + part of a split face or cell keeps its index, its - part is numbered after all faces (cells) in
 the order of the split ones, each split cell's section face after those, new vertices by their edge
-(lower, higher vertex). Buffers grow by doubling; ``compact`` drops the holes.
+(lower, higher vertex). Buffers grow by half; ``compact`` drops the holes.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ __all__ = ["chain_cycles", "compact", "cut_faces"]
 
 @njit(cache=True)
 def _grown(array, need):
-    """``array`` with room for at least ``need`` rows (doubling), its rows kept."""
+    """``array`` with room for at least ``need`` rows (growing by half), its rows kept."""
     if need <= len(array):
         return array
-    shape = (max(need, 2 * len(array)),) + array.shape[1:]
+    shape = (max(need, len(array) * 3 // 2),) + array.shape[1:]
     out = np.empty(shape, array.dtype)
     out[:len(array)] = array
     return out

@@ -137,50 +137,51 @@ def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple
 
 
 class VertexValues:
-    """A layer's values ``Z`` (V, n) and zero limits ``limit`` (V, n) at the vertices, in buffers that
-    grow (doubling) as cuts add vertices."""
+    """A layer's values and zero limits at the vertices, for the units not cut yet: ``row(j)`` gives
+    unit j's values (V,) and limits (V,). Held unit-major in buffers that grow by half as cuts add
+    vertices; a unit's rows are dropped once it has cut (at the next growth)."""
 
     def __init__(self, Z, limit):
-        self._Z, self._limit, self.n = Z, limit, len(Z)
+        """From ``Z``, ``limit`` (V, n)."""
+        self.n, self.first = len(Z), 0
+        self._Z, self._limit = np.ascontiguousarray(Z.T), np.ascontiguousarray(limit.T)
 
-    @property
-    def Z(self) -> np.ndarray:
-        return self._Z[:self.n]
+    def row(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unit j's values (V,) and limits (V,) (j at least every unit passed to :meth:`extend`)."""
+        return self._Z[j - self.first, :self.n], self._limit[j - self.first, :self.n]
 
     def nbytes(self) -> int:
         return self._Z.nbytes + self._limit.nbytes
 
-    @property
-    def limit(self) -> np.ndarray:
-        return self._limit[:self.n]
-
     def extend(self, new, unit: int) -> None:
         """Rows for the vertices a cut by ``unit`` made (``new`` = (lo, hi, t) from :func:`cut`): the
-        functions are affine along the cut edge, so their values interpolate; ``unit`` is 0 there."""
+        functions are affine along the cut edge, so their values interpolate; ``unit`` is 0 there, and
+        units up to ``unit`` are not needed any more."""
         lo, hi, t = new
-        if len(lo) == 0:
-            return
         need = self.n + len(lo)
-        if need > len(self._Z):
-            capacity = max(need, 2 * len(self._Z))
+        if need > self._Z.shape[1]:
+            capacity = max(need, self._Z.shape[1] * 3 // 2)
+            keep = unit - self.first  # rows of the units that have cut are dropped
             for name in ("_Z", "_limit"):
-                grown = np.empty((capacity, self._Z.shape[1]))
-                grown[:self.n] = getattr(self, name)[:self.n]
+                old = getattr(self, name)
+                grown = np.empty((len(old) - keep, capacity))
+                grown[:, :self.n] = old[keep:, :self.n]
                 setattr(self, name, grown)
-        _interpolate_rows(self._Z, self._limit, self.n, lo, hi, t, unit)
+            self.first = unit
+        _interpolate_columns(self._Z, self._limit, self.n, lo, hi, t, unit - self.first)
         self.n = need
 
 
 @njit(cache=True)
-def _interpolate_rows(Z, limit, n, lo, hi, t, unit):
-    """Rows ``n, n + 1, ...`` of ``Z`` and ``limit`` for the vertices at ``t`` from ``lo`` to ``hi``
-    (in place): ``Z[lo] + t (Z[hi] - Z[lo])``, 0 in column ``unit``, the larger of the two limits."""
-    for i in range(len(lo)):
-        a, b = lo[i], hi[i]
-        for j in range(Z.shape[1]):
-            Z[n + i, j] = Z[a, j] + t[i] * (Z[b, j] - Z[a, j])
-            limit[n + i, j] = max(limit[a, j], limit[b, j])
-        Z[n + i, unit] = 0.0
+def _interpolate_columns(Z, limit, n, lo, hi, t, unit):
+    """Entries ``n, n + 1, ...`` of each row of ``Z`` and ``limit`` (n_units, capacity) for the vertices
+    at ``t`` from ``lo`` to ``hi`` (in place): ``Z[:, lo] + t (Z[:, hi] - Z[:, lo])``, 0 in row
+    ``unit``, the larger of the two limits."""
+    for j in range(Z.shape[0]):
+        for i in range(len(lo)):
+            a, b = lo[i], hi[i]
+            Z[j, n + i] = 0.0 if j == unit else Z[j, a] + t[i] * (Z[j, b] - Z[j, a])
+            limit[j, n + i] = max(limit[j, a], limit[j, b])
 
 
 def cut(state: ComplexState, z: np.ndarray, limit: np.ndarray, label: int):
@@ -225,7 +226,7 @@ class GrowingComplex:
                                  "non-convex face)")
         if bad_cell >= 0:
             raise AssertionError(f"edge subdivision: the section of cell {bad_cell} is not one cycle")
-        if self.n_pool > 3 * self.face_length[:self.n_faces].sum():  # mostly holes: rewrite it flat
+        if self.n_pool > 2 * self.face_length[:self.n_faces].sum():  # half holes: rewrite it flat
             self.pool, offsets = compact(self.pool, self.face_start, self.face_length, self.n_faces)
             self.face_start, self.n_pool = offsets[:-1].copy(), len(self.pool)
         return side, split, signs, (lo, hi, t)

@@ -171,7 +171,7 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
             growing = GrowingComplex(state, copy=False)
             for j in range(n_k):
                 n_cells = growing.n_cells
-                side, split, _, new = growing.cut(values.Z[:, j], values.limit[:, j], column + j)
+                side, split, _, new = growing.cut(*values.row(j), column + j)
                 values.extend(new, j)
                 origin, bits = _grown(origin, growing.n_cells, axis=0), _grown(bits, growing.n_cells, axis=1)
                 origin[n_cells:growing.n_cells] = origin[split]
