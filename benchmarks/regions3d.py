@@ -8,7 +8,7 @@ netatlas in float64. Times are the process's CPU seconds (robust on a shared mac
 best of ``--repeats`` after a warm-up (numba compiled). Counts compared: vertices and edges of the whole
 complex (the peer keeps every vertex and edge, box included, as netatlas does).
 
-    python benchmarks/regions3d.py PEER_DIR [--models 3,3x16,relu,bunny ...] [--skip-peer]
+    python benchmarks/regions3d.py PEER_DIR [--models 3,3x16,relu,bunny ...] [--skip-peer] [--half-width H]
 
 Not collected by pytest; it asserts nothing about timings.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import resource
 import sys
 import time
 from pathlib import Path
@@ -44,13 +45,13 @@ def load_bunny(peer: Path, name: str) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers[:-1])
 
 
-def run_netatlas(model, repeats=1):
-    volume = netatlas.Volume.box((-0.5,) * 3, (0.5,) * 3)
+def run_netatlas(model, repeats=1, half_width=0.5, progress=False):
+    volume = netatlas.Volume.box((-half_width,) * 3, (half_width,) * 3)
     netatlas.regions.partition(netatlas.nets.mlp([3, 4, 1], seed=0), volume, levels=(0.0,))  # compile/warm up
     best, cx = float("inf"), None
     for _ in range(repeats):
         t0 = time.process_time()
-        cx = netatlas.regions.partition(model, volume, levels=(0.0,))
+        cx = netatlas.regions.partition(model, volume, levels=(0.0,), progress=progress or None)
         best = min(best, time.process_time() - t0)
     mesh = cx.level_set(0.0)
     return best, cx, mesh
@@ -88,15 +89,23 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["3,3x16,relu,bunny"])
     parser.add_argument("--skip-peer", action="store_true", help="only netatlas (the peer's deep net takes long)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--half-width", type=float, default=0.5,
+                        help="netatlas's box is [-h, h]^3 (default 0.5, the peer's; a smaller box for the deep net "
+                             "where the whole one exceeds this machine's memory); the peer always runs on 0.5")
+    parser.add_argument("--progress", action="store_true", help="netatlas's progress bar")
     args = parser.parse_args(argv)
+    if args.half_width != 0.5:
+        args.skip_peer = True
     torch.set_num_threads(1)
     for name in args.models:
         model = load_bunny(args.peer, name)
-        seconds, cx, mesh = run_netatlas(model, args.repeats)
-        print(f"{name}: netatlas {seconds:.3f} CPU s, {cx.num_cells:,} cells, {len(cx.vertices):,} vertices, "
+        seconds, cx, mesh = run_netatlas(model, args.repeats, args.half_width, args.progress)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+        print(f"{name}: netatlas {seconds:.3f} CPU s, peak memory {peak:.2f} GiB (the process), box half-width "
+              f"{args.half_width}, {cx.num_cells:,} cells, {len(cx.vertices):,} vertices, "
               f"{len(cx.edges):,} edges, Euler {cx.euler_characteristic()}, volume {cx.volumes.sum():.12f} "
-              f"(box 1), zero-level mesh {mesh.n_triangles:,} triangles, area {mesh.area:.6f}, "
-              f"watertight {mesh.is_watertight()}")
+              f"(box {(2 * args.half_width) ** 3:g}), zero-level mesh {mesh.n_triangles:,} triangles, "
+              f"area {mesh.area:.6f}, watertight {mesh.is_watertight()}")
         if args.skip_peer:
             continue
         peer_seconds, n_vertices, n_edges, warnings = run_peer(args.peer, name)
