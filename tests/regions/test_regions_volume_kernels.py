@@ -15,7 +15,7 @@ import netatlas.regions._volume as volume_module
 from netatlas import Volume
 from netatlas.nets import mlp
 from netatlas.regions import partition
-from netatlas.regions._subdivide import VertexValues
+from netatlas.regions._subdivide import ComplexState, VertexValues
 
 CUBE = Volume.cube(1.0)
 FIELDS = ("points", "face_vertices", "face_offsets", "face_cells", "face_labels", "patterns", "maps", "level_sides")
@@ -104,3 +104,28 @@ def test_vertex_values_interpolate_along_the_cut_edges():
             z, lim = values.row(j)
             assert np.array_equal(z, Z[:, j]) and np.array_equal(lim, limit[:, j])
     assert values.row(3)[0].shape == (len(Z),) and values.nbytes() < 2 * 4 * 8 * len(Z)  # cut units' rows dropped
+
+
+@pytest.mark.parametrize("n", [2, 5, 32])
+def test_vertex_values_match_numpy_bit_for_bit(n):
+    # the compiled evaluation against the NumPy expressions it replaced, on the vertices of a real complex
+    from netatlas.regions._subdivide import home_cells, vertex_values
+
+    cx = partition(mlp([3, 12, 12, 1], seed=1).double(), CUBE)
+    state = ComplexState(cx.points, cx.face_vertices, cx.face_offsets, cx.face_cells, cx.face_labels, cx.num_cells)
+    A = np.random.default_rng(n).normal(size=(cx.num_cells, 4, n))
+    A[::7, :, 0] = 0.0  # a unit vanishing on some cells: zero at all their vertices
+    Z, limit = vertex_values(state, A, 1e-9)
+    cells = cx.face_cells[np.repeat(np.arange(len(cx.face_cells)), np.diff(cx.face_offsets))]
+    home = np.empty(len(cx.points), np.int64)
+    home[cx.face_vertices] = np.where(cells[:, 0] >= 0, cells[:, 0], cells[:, 1])
+    assert np.array_equal(home_cells(state), home)
+    a, x = A[home], cx.points
+    expected = np.einsum("vd,vdn->vn", x, a[:, :3]) + a[:, 3]
+    magnitude = np.einsum("vd,vdn->vn", np.abs(x), np.abs(a[:, :3])) + np.abs(a[:, 3])
+    gradient = np.sqrt(np.einsum("vdn,vdn->vn", a[:, :3], a[:, :3]))
+    assert np.array_equal(limit, np.maximum(1e-9 * gradient, 8 * np.finfo(float).eps * magnitude))
+    on_vanished = np.zeros(len(x), bool)
+    on_vanished[cx._incidences()[np.isin(cx._incidences()[:, 0], np.arange(0, cx.num_cells, 7)), 1]] = True
+    assert np.all(Z[on_vanished, 0] == 0) and on_vanished.any()
+    assert np.array_equal(Z[~on_vanished], expected[~on_vanished]) and np.array_equal(Z[:, 1:], expected[:, 1:])

@@ -99,10 +99,18 @@ def box_state(half: np.ndarray) -> ComplexState:
 
 
 def home_cells(state: ComplexState) -> np.ndarray:
-    """One cell (V,) around each vertex (the one whose map gives the vertex its values)."""
-    cells = state.face_cells[state.face_index()]
-    home = np.empty(len(state.points), np.int64)
-    home[state.face_vertices] = np.where(cells[:, 0] >= 0, cells[:, 0], cells[:, 1])
+    """One cell (V,) around each vertex (the one whose map gives the vertex its values): a cell of the
+    last face listing the vertex."""
+    return _home_cells(state.face_vertices, state.face_offsets, state.face_cells, len(state.points))
+
+
+@njit(cache=True)
+def _home_cells(vertices, offsets, face_cells, n_vertices):
+    home = np.empty(n_vertices, np.int64)
+    for f in range(len(offsets) - 1):
+        cell = face_cells[f, 0] if face_cells[f, 0] >= 0 else face_cells[f, 1]
+        for t in range(offsets[f], offsets[f + 1]):
+            home[vertices[t]] = cell
     return home
 
 
@@ -115,17 +123,21 @@ def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple
     around the vertex, and the limits (V, n) below which a value counts as zero: ``tolerance`` (a
     distance) times the gradient's norm, or the round-off of the evaluation (NOTE [edge subdivision
     in 3-D], step 1). A function that is exactly zero on a cell (a vanishing unit) is zero at all of
-    the cell's vertices."""
-    home = home_cells(state)
+    the cell's vertices. For n > 1, both are transposed views of unit-major (n, V) arrays."""
     n_vertices, n = len(state.points), A.shape[2]
-    Z, limit = np.empty((n_vertices, n)), np.empty((n_vertices, n))
-    for v0 in range(0, n_vertices, VALUE_CHUNK):
-        a = A[home[v0:v0 + VALUE_CHUNK]]
-        x = state.points[v0:v0 + VALUE_CHUNK]
-        Z[v0:v0 + VALUE_CHUNK] = np.einsum("vd,vdn->vn", x, a[:, :3]) + a[:, 3]
-        magnitude = np.einsum("vd,vdn->vn", np.abs(x), np.abs(a[:, :3])) + np.abs(a[:, 3])
-        gradient = np.sqrt(np.einsum("vdn,vdn->vn", a[:, :3], a[:, :3]))
-        limit[v0:v0 + VALUE_CHUNK] = np.maximum(tolerance * gradient, EVAL_ROUNDINGS * EPS * magnitude)
+    home = home_cells(state)
+    if n > 1:
+        Z, limit = _evaluate(state.points, home, A, tolerance, EVAL_ROUNDINGS * EPS)
+        Z, limit = Z.T, limit.T
+    else:  # one function (a level): NumPy's einsum sums its three terms in another order; kept as it was
+        Z, limit = np.empty((n_vertices, n)), np.empty((n_vertices, n))
+        for v0 in range(0, n_vertices, VALUE_CHUNK):
+            a = A[home[v0:v0 + VALUE_CHUNK]]
+            x = state.points[v0:v0 + VALUE_CHUNK]
+            Z[v0:v0 + VALUE_CHUNK] = np.einsum("vd,vdn->vn", x, a[:, :3]) + a[:, 3]
+            magnitude = np.einsum("vd,vdn->vn", np.abs(x), np.abs(a[:, :3])) + np.abs(a[:, 3])
+            gradient = np.sqrt(np.einsum("vdn,vdn->vn", a[:, :3], a[:, :3]))
+            limit[v0:v0 + VALUE_CHUNK] = np.maximum(tolerance * gradient, EVAL_ROUNDINGS * EPS * magnitude)
     vanished = (A == 0).all(axis=1)  # (C, n)
     if vanished.any():
         cell, vertex = state.incidences()
@@ -133,6 +145,25 @@ def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple
         zero = np.zeros((n_vertices, n), bool)
         np.logical_or.at(zero, vertex[hit], vanished[cell[hit]])
         Z[zero] = 0.0
+    return Z, limit
+
+
+@njit(cache=True)
+def _evaluate(points, home, A, tolerance, roundoff):
+    """``z = x . a[:3] + a[3]`` (n, V) with ``a = A[home[v], :, j]``, and the limits ``max(tolerance
+    |a[:3]|, roundoff (|x| . |a[:3]| + |a[3]|))`` (n, V); sums left to right, as NumPy's einsum does
+    them for n > 1 (tests/regions/test_regions_volume_kernels.py)."""
+    n = A.shape[2]
+    Z = np.empty((n, len(points)))
+    limit = np.empty((n, len(points)))
+    for v in range(len(points)):
+        a = A[home[v]]
+        x0, x1, x2 = points[v, 0], points[v, 1], points[v, 2]
+        for j in range(n):
+            Z[j, v] = x0 * a[0, j] + x1 * a[1, j] + x2 * a[2, j] + a[3, j]
+            magnitude = abs(x0) * abs(a[0, j]) + abs(x1) * abs(a[1, j]) + abs(x2) * abs(a[2, j]) + abs(a[3, j])
+            gradient = np.sqrt(a[0, j] * a[0, j] + a[1, j] * a[1, j] + a[2, j] * a[2, j])
+            limit[j, v] = max(tolerance * gradient, roundoff * magnitude)
     return Z, limit
 
 

@@ -34,9 +34,13 @@ __all__ = ["estimate_cells", "volume_partition"]
 
 log = logging.getLogger(__name__)
 
-#: Bytes per cell held while a 3-D complex is built, besides its maps: ~14 faces of ~5 vertices
-#: (shared by two cells), ~8 vertices (shared by ~4), the cell's bookkeeping; a rough, generous figure.
-BYTES_PER_CELL = 600
+#: Bytes per cell held while a 3-D complex is built, besides what grows with the widest layer and the
+#: patterns: ~4 faces of ~3 vertex slots (in a pool up to half holes, growing by half), ~1 vertex and the
+#: cut's per-face scratch. Measured peaks (benchmarks/regions3d.py) include ~32 B per unit of the widest
+#: layer for its maps at the layer's start and ~24 B (values and limits, growing by half) per vertex.
+BYTES_PER_CELL = 400
+#: Bytes per cell and unit of the widest layer (see BYTES_PER_CELL).
+BYTES_PER_CELL_UNIT = 56
 
 
 def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
@@ -65,7 +69,7 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
                          f"got {level_output!r}")
     budget = _scale.budget_bytes(memory_budget, "partition")  # "auto": NETATLAS_MEMORY_BUDGET or half the RAM
     widest = max(W.shape[0] for W, _, _ in layers)
-    per_cell = BYTES_PER_CELL + 32 * widest + sum(W.shape[0] for W, _, _ in layers[:-1])
+    per_cell = BYTES_PER_CELL + BYTES_PER_CELL_UNIT * widest + sum(W.shape[0] for W, _, _ in layers[:-1])
     caps = [c for c in (max_regions, None if budget is None else budget // per_cell) if c is not None]
     cap = min(caps) if caps else None
     if cap is not None and (max_regions is not None or memory_budget != "auto" or progress):
