@@ -15,7 +15,7 @@ import netatlas.regions._volume as volume_module
 from netatlas import Volume
 from netatlas.nets import mlp
 from netatlas.regions import partition
-from netatlas.regions._subdivide import ComplexState, VertexValues
+from netatlas.regions._subdivide import ComplexState, UnitValues, home_cells, vertex_values
 
 CUBE = Volume.cube(1.0)
 FIELDS = ("points", "face_vertices", "face_offsets", "face_cells", "face_labels", "patterns", "maps", "level_sides")
@@ -85,47 +85,38 @@ def test_level_set_mesh_matches_the_reference(model, monkeypatch):
     assert np.array_equal(fast.cells, slow.cells)
 
 
-def test_vertex_values_interpolate_along_the_cut_edges():
-    # three cuts' new vertices, each a point t along an edge of earlier vertices: values Z[lo] + t (Z[hi] -
-    # Z[lo]) of the units not cut yet (the cutting unit 0 there), limits the larger of the two ends'
-    rng = np.random.default_rng(0)
-    Z, limit = rng.normal(size=(5, 4)), rng.random((5, 4))
-    values = VertexValues(Z, limit)
-    for unit in range(3):
-        n = len(Z)
-        lo = rng.integers(0, n, size=4)
-        hi = rng.integers(0, n, size=4)
-        t = rng.random(4)
+def real_state(seed=1):
+    """The state of a small real complex."""
+    cx = partition(mlp([3, 12, 12, 1], seed=seed).double(), CUBE)
+    return cx, ComplexState(cx.points, cx.face_vertices, cx.face_offsets, cx.face_cells, cx.face_labels,
+                            cx.num_cells)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 32])
+def test_unit_values_match_numpy_and_interpolation_bit_for_bit(n):
+    # each unit's values and limits, computed when it cuts, against NumPy's evaluation of all units at once
+    # (vertex_values, as before) and the interpolation of every unit at every cut (as before)
+    cx, state = real_state()
+    rng = np.random.default_rng(n)
+    A = rng.normal(size=(cx.num_cells, 4, n))
+    A[::7, :, 0] = 0.0  # a unit vanishing on some cells: zero at all their vertices
+    Z, limit = vertex_values(state, A, 1e-9)
+    assert np.all(Z[cx._incidences()[cx._incidences()[:, 0] % 7 == 0, 1], 0] == 0)
+    values = UnitValues(state, A, 1e-9)
+    for unit in range(n):
+        z, lim = values.row(unit)
+        assert np.array_equal(z, Z[:, unit]) and np.array_equal(lim, limit[:, unit])
+        lo, hi = rng.integers(0, len(Z), size=(2, 6))
+        t = rng.random(6)
         values.extend((lo, hi, t), unit)
         new_Z = Z[lo] + t[:, None] * (Z[hi] - Z[lo])
         new_Z[:, unit] = 0.0
         Z, limit = np.concatenate([Z, new_Z]), np.concatenate([limit, np.maximum(limit[lo], limit[hi])])
-        for j in range(unit + 1, 4):
-            z, lim = values.row(j)
-            assert np.array_equal(z, Z[:, j]) and np.array_equal(lim, limit[:, j])
-    assert values.row(3)[0].shape == (len(Z),) and values.nbytes() < 2 * 4 * 8 * len(Z)  # cut units' rows dropped
 
 
-@pytest.mark.parametrize("n", [2, 5, 32])
-def test_vertex_values_match_numpy_bit_for_bit(n):
-    # the compiled evaluation against the NumPy expressions it replaced, on the vertices of a real complex
-    from netatlas.regions._subdivide import home_cells, vertex_values
-
-    cx = partition(mlp([3, 12, 12, 1], seed=1).double(), CUBE)
-    state = ComplexState(cx.points, cx.face_vertices, cx.face_offsets, cx.face_cells, cx.face_labels, cx.num_cells)
-    A = np.random.default_rng(n).normal(size=(cx.num_cells, 4, n))
-    A[::7, :, 0] = 0.0  # a unit vanishing on some cells: zero at all their vertices
-    Z, limit = vertex_values(state, A, 1e-9)
+def test_home_cells_are_a_cell_of_the_last_face_listing_the_vertex():
+    cx, state = real_state(2)
     cells = cx.face_cells[np.repeat(np.arange(len(cx.face_cells)), np.diff(cx.face_offsets))]
     home = np.empty(len(cx.points), np.int64)
-    home[cx.face_vertices] = np.where(cells[:, 0] >= 0, cells[:, 0], cells[:, 1])
+    home[cx.face_vertices] = np.where(cells[:, 0] >= 0, cells[:, 0], cells[:, 1])  # the last write wins
     assert np.array_equal(home_cells(state), home)
-    a, x = A[home], cx.points
-    expected = np.einsum("vd,vdn->vn", x, a[:, :3]) + a[:, 3]
-    magnitude = np.einsum("vd,vdn->vn", np.abs(x), np.abs(a[:, :3])) + np.abs(a[:, 3])
-    gradient = np.sqrt(np.einsum("vdn,vdn->vn", a[:, :3], a[:, :3]))
-    assert np.array_equal(limit, np.maximum(1e-9 * gradient, 8 * np.finfo(float).eps * magnitude))
-    on_vanished = np.zeros(len(x), bool)
-    on_vanished[cx._incidences()[np.isin(cx._incidences()[:, 0], np.arange(0, cx.num_cells, 7)), 1]] = True
-    assert np.all(Z[on_vanished, 0] == 0) and on_vanished.any()
-    assert np.array_equal(Z[~on_vanished], expected[~on_vanished]) and np.array_equal(Z[:, 1:], expected[:, 1:])

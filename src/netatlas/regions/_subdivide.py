@@ -8,10 +8,10 @@ cell c an affine function ``z_c(x) = A[c, :3] . x + A[c, 3]`` that is continuous
 (a unit's pre-activation on the cells of the layers before it), and
 
 1. takes one value per *vertex*, so that every face and cell around a vertex sees the same sign.
-   At the start of a layer every unit is evaluated at every vertex with the map of one cell around
-   it (``vertex_values``; a unit exactly zero on a cell is zero at all its vertices); a vertex a cut
-   makes gets the layer's other units by interpolation along its edge (``VertexValues``: the edge
-   lies in one cell of the earlier layers, where they are affine). A value within ``tolerance`` of
+   A unit is evaluated at every vertex of the layer's start with the map of one cell around it
+   (``vertex_values``, ``UnitValues``; a unit exactly zero on a cell is zero at all its vertices); a
+   vertex an earlier cut of the layer made gets it by interpolation along its edge (the edge lies in
+   one cell of the earlier layers, where they are affine). A value within ``tolerance`` of
    the plane (``|z| <= tolerance * |grad z|``) or zero up to the round-off of its evaluation
    (``|z| <= EVAL_ROUNDINGS * eps * (|grad z| . |x| + |z_0|)``, which also holds with
    ``tolerance=0``; the larger limit of the two ends for an interpolated value) gives sign 0: the
@@ -39,7 +39,7 @@ from numba import njit
 from netatlas.regions._cutkernel import compact, cut_faces
 from netatlas.regions._roundoff import EPS
 
-__all__ = ["ComplexState", "EVAL_ROUNDINGS", "GrowingComplex", "box_state", "VertexValues", "cut", "home_cells",
+__all__ = ["ComplexState", "EVAL_ROUNDINGS", "GrowingComplex", "UnitValues", "box_state", "cut", "home_cells",
            "vertex_values"]
 
 #: A vertex's value is zero when within this many eps of the magnitude of its evaluation's terms: the
@@ -123,21 +123,17 @@ def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple
     around the vertex, and the limits (V, n) below which a value counts as zero: ``tolerance`` (a
     distance) times the gradient's norm, or the round-off of the evaluation (NOTE [edge subdivision
     in 3-D], step 1). A function that is exactly zero on a cell (a vanishing unit) is zero at all of
-    the cell's vertices. For n > 1, both are transposed views of unit-major (n, V) arrays."""
-    n_vertices, n = len(state.points), A.shape[2]
+    the cell's vertices."""
     home = home_cells(state)
-    if n > 1:
-        Z, limit = _evaluate(state.points, home, A, tolerance, EVAL_ROUNDINGS * EPS)
-        Z, limit = Z.T, limit.T
-    else:  # one function (a level): NumPy's einsum sums its three terms in another order; kept as it was
-        Z, limit = np.empty((n_vertices, n)), np.empty((n_vertices, n))
-        for v0 in range(0, n_vertices, VALUE_CHUNK):
-            a = A[home[v0:v0 + VALUE_CHUNK]]
-            x = state.points[v0:v0 + VALUE_CHUNK]
-            Z[v0:v0 + VALUE_CHUNK] = np.einsum("vd,vdn->vn", x, a[:, :3]) + a[:, 3]
-            magnitude = np.einsum("vd,vdn->vn", np.abs(x), np.abs(a[:, :3])) + np.abs(a[:, 3])
-            gradient = np.sqrt(np.einsum("vdn,vdn->vn", a[:, :3], a[:, :3]))
-            limit[v0:v0 + VALUE_CHUNK] = np.maximum(tolerance * gradient, EVAL_ROUNDINGS * EPS * magnitude)
+    n_vertices, n = len(state.points), A.shape[2]
+    Z, limit = np.empty((n_vertices, n)), np.empty((n_vertices, n))
+    for v0 in range(0, n_vertices, VALUE_CHUNK):
+        a = A[home[v0:v0 + VALUE_CHUNK]]
+        x = state.points[v0:v0 + VALUE_CHUNK]
+        Z[v0:v0 + VALUE_CHUNK] = np.einsum("vd,vdn->vn", x, a[:, :3]) + a[:, 3]
+        magnitude = np.einsum("vd,vdn->vn", np.abs(x), np.abs(a[:, :3])) + np.abs(a[:, 3])
+        gradient = np.sqrt(np.einsum("vdn,vdn->vn", a[:, :3], a[:, :3]))
+        limit[v0:v0 + VALUE_CHUNK] = np.maximum(tolerance * gradient, EVAL_ROUNDINGS * EPS * magnitude)
     vanished = (A == 0).all(axis=1)  # (C, n)
     if vanished.any():
         cell, vertex = state.incidences()
@@ -148,71 +144,77 @@ def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple
     return Z, limit
 
 
-@njit(cache=True)
-def _evaluate(points, home, A, tolerance, roundoff):
-    """``z = x . a[:3] + a[3]`` (n, V) with ``a = A[home[v], :, j]``, and the limits ``max(tolerance
-    |a[:3]|, roundoff (|x| . |a[:3]| + |a[3]|))`` (n, V); sums left to right, as NumPy's einsum does
-    them for n > 1 (tests/regions/test_regions_volume_kernels.py)."""
-    n = A.shape[2]
-    Z = np.empty((n, len(points)))
-    limit = np.empty((n, len(points)))
-    for v in range(len(points)):
-        a = A[home[v]]
-        x0, x1, x2 = points[v, 0], points[v, 1], points[v, 2]
-        for j in range(n):
-            Z[j, v] = x0 * a[0, j] + x1 * a[1, j] + x2 * a[2, j] + a[3, j]
-            magnitude = abs(x0) * abs(a[0, j]) + abs(x1) * abs(a[1, j]) + abs(x2) * abs(a[2, j]) + abs(a[3, j])
-            gradient = np.sqrt(a[0, j] * a[0, j] + a[1, j] * a[1, j] + a[2, j] * a[2, j])
-            limit[j, v] = max(tolerance * gradient, roundoff * magnitude)
-    return Z, limit
+class UnitValues:
+    """The values and zero limits (V,) of one unit of a layer at the vertices, computed when the unit
+    cuts (NOTE [edge subdivision in 3-D], step 1): at the vertices of the layer's start from the map
+    ``A`` (C, 4, n) of their home cell (as :func:`vertex_values`), at the vertices the layer's earlier
+    cuts made by interpolation along their edges, in the order they were made. The same numbers as
+    evaluating all units at the start and interpolating every unit at every cut, holding 24 bytes per
+    new vertex instead of 16 per vertex and unit."""
 
-
-class VertexValues:
-    """A layer's values and zero limits at the vertices, for the units not cut yet: ``row(j)`` gives
-    unit j's values (V,) and limits (V,). Held unit-major in buffers that grow by half as cuts add
-    vertices; a unit's rows are dropped once it has cut (at the next growth)."""
-
-    def __init__(self, Z, limit):
-        """From ``Z``, ``limit`` (V, n)."""
-        self.n, self.first = len(Z), 0
-        self._Z, self._limit = np.ascontiguousarray(Z.T), np.ascontiguousarray(limit.T)
+    def __init__(self, state: ComplexState, A: np.ndarray, tolerance: float):
+        self.points, self.home, self.A, self.tolerance = state.points, home_cells(state), A, tolerance
+        self.single = vertex_values(state, A, tolerance) if A.shape[2] == 1 else None  # NumPy's order for n = 1
+        # (vertex, unit) pairs zeroed on cells where the unit vanishes
+        vanished = (A == 0).all(axis=1)  # (C, n)
+        self.zero_vertex = self.zero_unit = np.zeros(0, np.int64)
+        if vanished.any() and self.single is None:
+            cell, vertex = state.incidences()
+            hit = vanished.any(1)[cell]
+            incidence, unit = np.nonzero(vanished[cell[hit]])
+            keys = np.unique(vertex[hit][incidence] * A.shape[2] + unit)
+            self.zero_vertex, self.zero_unit = keys // A.shape[2], keys % A.shape[2]
+        self.lo, self.hi, self.t, self.n_new = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), 0
 
     def row(self, j: int) -> tuple[np.ndarray, np.ndarray]:
-        """Unit j's values (V,) and limits (V,) (j at least every unit passed to :meth:`extend`)."""
-        return self._Z[j - self.first, :self.n], self._limit[j - self.first, :self.n]
+        """Unit j's values (V,) and limits (V,) at every vertex made so far (the cuts before j's)."""
+        if self.single is not None:
+            return self.single[0][:, 0], self.single[1][:, 0]
+        zero = self.zero_vertex[self.zero_unit == j]
+        return _unit_values(self.points, self.home, self.A, j, self.tolerance, EVAL_ROUNDINGS * EPS, zero, self.lo,
+                            self.hi, self.t, self.n_new)
 
     def nbytes(self) -> int:
-        return self._Z.nbytes + self._limit.nbytes
+        return self.home.nbytes + self.lo.nbytes + self.hi.nbytes + self.t.nbytes
 
     def extend(self, new, unit: int) -> None:
-        """Rows for the vertices a cut by ``unit`` made (``new`` = (lo, hi, t) from :func:`cut`): the
-        functions are affine along the cut edge, so their values interpolate; ``unit`` is 0 there, and
-        units up to ``unit`` are not needed any more."""
+        """Record the vertices a cut made (``new`` = (lo, hi, t) from :func:`cut`), growing by half."""
         lo, hi, t = new
-        need = self.n + len(lo)
-        if need > self._Z.shape[1]:
-            capacity = max(need, self._Z.shape[1] * 3 // 2)
-            keep = unit - self.first  # rows of the units that have cut are dropped
-            for name in ("_Z", "_limit"):
+        need = self.n_new + len(lo)
+        if need > len(self.lo):
+            capacity = max(need, len(self.lo) * 3 // 2)
+            for name in ("lo", "hi", "t"):
                 old = getattr(self, name)
-                grown = np.empty((len(old) - keep, capacity))
-                grown[:, :self.n] = old[keep:, :self.n]
+                grown = np.empty(capacity, old.dtype)
+                grown[:self.n_new] = old[:self.n_new]
                 setattr(self, name, grown)
-            self.first = unit
-        _interpolate_columns(self._Z, self._limit, self.n, lo, hi, t, unit - self.first)
-        self.n = need
+        self.lo[self.n_new:need], self.hi[self.n_new:need], self.t[self.n_new:need] = lo, hi, t
+        self.n_new = need
 
 
 @njit(cache=True)
-def _interpolate_columns(Z, limit, n, lo, hi, t, unit):
-    """Entries ``n, n + 1, ...`` of each row of ``Z`` and ``limit`` (n_units, capacity) for the vertices
-    at ``t`` from ``lo`` to ``hi`` (in place): ``Z[:, lo] + t (Z[:, hi] - Z[:, lo])``, 0 in row
-    ``unit``, the larger of the two limits."""
-    for j in range(Z.shape[0]):
-        for i in range(len(lo)):
-            a, b = lo[i], hi[i]
-            Z[j, n + i] = 0.0 if j == unit else Z[j, a] + t[i] * (Z[j, b] - Z[j, a])
-            limit[j, n + i] = max(limit[j, a], limit[j, b])
+def _unit_values(points, home, A, j, tolerance, roundoff, zero, lo, hi, t, n_new):
+    """Unit j's ``z = x . a[:3] + a[3]`` and limit ``max(tolerance |a[:3]|, roundoff (|x| . |a[:3]| +
+    |a[3]|))`` (``a = A[home[v], :, j]``; sums left to right, as NumPy's einsum does them for several
+    functions) at the ``len(home)`` first vertices, 0 at ``zero``; then, for the ``n_new`` vertices at
+    ``t`` from ``lo`` to ``hi``, ``z[lo] + t (z[hi] - z[lo])`` and the larger limit of the two."""
+    n_start = len(home)
+    z = np.empty(n_start + n_new)
+    limit = np.empty(n_start + n_new)
+    for v in range(n_start):
+        c = home[v]
+        a0, a1, a2, a3 = A[c, 0, j], A[c, 1, j], A[c, 2, j], A[c, 3, j]
+        x0, x1, x2 = points[v, 0], points[v, 1], points[v, 2]
+        z[v] = x0 * a0 + x1 * a1 + x2 * a2 + a3
+        magnitude = abs(x0) * abs(a0) + abs(x1) * abs(a1) + abs(x2) * abs(a2) + abs(a3)
+        limit[v] = max(tolerance * np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), roundoff * magnitude)
+    for v in zero:
+        z[v] = 0.0
+    for i in range(n_new):
+        a, b = lo[i], hi[i]
+        z[n_start + i] = z[a] + t[i] * (z[b] - z[a])
+        limit[n_start + i] = max(limit[a], limit[b])
+    return z, limit
 
 
 def cut(state: ComplexState, z: np.ndarray, limit: np.ndarray, label: int):

@@ -27,7 +27,7 @@ from netatlas.regions._chain import chain_layers
 from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
-from netatlas.regions._subdivide import GrowingComplex, VertexValues, box_state, vertex_values
+from netatlas.regions._subdivide import GrowingComplex, UnitValues, box_state, vertex_values
 from netatlas.slices import Volume
 
 __all__ = ["estimate_cells", "volume_partition"]
@@ -171,7 +171,7 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
         origin = np.arange(n_start)
         bits = np.ones((n_k, n_start), bool)
         if act.name != "identity":
-            values = VertexValues(*vertex_values(state, M, tol * diameter))
+            values = UnitValues(state, M, tol * diameter)
             growing = GrowingComplex(state, copy=False)
             for j in range(n_k):
                 n_cells = growing.n_cells
