@@ -159,10 +159,7 @@ class UnitValues:
         vanished = (A == 0).all(axis=1)  # (C, n)
         self.zero_vertex = self.zero_unit = np.zeros(0, np.int64)
         if vanished.any() and self.single is None:
-            cell, vertex = state.incidences()
-            hit = vanished.any(1)[cell]
-            incidence, unit = np.nonzero(vanished[cell[hit]])
-            keys = np.unique(vertex[hit][incidence] * A.shape[2] + unit)
+            keys = np.unique(_vanished_keys(state.face_vertices, state.face_offsets, state.face_cells, vanished))
             self.zero_vertex, self.zero_unit = keys // A.shape[2], keys % A.shape[2]
         self.lo, self.hi, self.t, self.n_new = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), 0
 
@@ -190,6 +187,35 @@ class UnitValues:
                 setattr(self, name, grown)
         self.lo[self.n_new:need], self.hi[self.n_new:need], self.t[self.n_new:need] = lo, hi, t
         self.n_new = need
+
+
+@njit(cache=True)
+def _vanished_keys(vertices, offsets, face_cells, vanished):
+    """``vertex * n + unit`` (with repeats) for every vertex of a cell on which the unit vanishes
+    (``vanished`` (C, n) bool)."""
+    count = _emit_vanished(vertices, offsets, face_cells, vanished, np.zeros(0, np.int64))
+    keys = np.empty(count, np.int64)
+    _emit_vanished(vertices, offsets, face_cells, vanished, keys)
+    return keys
+
+
+@njit(cache=True)
+def _emit_vanished(vertices, offsets, face_cells, vanished, keys):
+    """Count the keys of ``_vanished_keys`` (``keys`` empty) or write them; return the count."""
+    n = vanished.shape[1]
+    count = 0
+    for f in range(len(offsets) - 1):
+        for side in range(2):
+            c = face_cells[f, side]
+            if c < 0:
+                continue
+            for j in range(n):
+                if vanished[c, j]:
+                    for t in range(offsets[f], offsets[f + 1]):
+                        if len(keys):
+                            keys[count] = vertices[t] * n + j
+                        count += 1
+    return count
 
 
 @njit(cache=True)
