@@ -34,13 +34,14 @@ __all__ = ["estimate_cells", "volume_partition"]
 
 log = logging.getLogger(__name__)
 
-#: Bytes per cell held while a 3-D complex is built, besides what grows with the widest layer and the
-#: patterns: ~4 faces of ~3 vertex slots (in a pool up to half holes, growing by half), ~1 vertex and the
-#: cut's per-face scratch. Measured peaks (benchmarks/regions3d.py) include ~32 B per unit of the widest
-#: layer for its maps at the layer's start and ~24 B (values and limits, growing by half) per vertex.
-BYTES_PER_CELL = 400
-#: Bytes per cell and unit of the widest layer (see BYTES_PER_CELL).
-BYTES_PER_CELL_UNIT = 56
+#: Bytes per cell held while a 3-D complex is built, besides the maps (BYTES_PER_CELL_UNIT per unit of
+#: the widest layer, held for the cells of a layer's start) and the patterns (a byte per unit): ~4
+#: faces of ~3 vertex slots in a pool up to half holes, growing by half, ~1 vertex, the cut's per-face
+#: scratch and the layer's new vertices. Measured (benchmarks/regions3d.py, the 3-8x32-1 net on
+#: [-1/4, 1/4]^3): ~1.2 KB per cell in all, under the ~1.8 KB these figures give for that net.
+BYTES_PER_CELL = 500
+#: Bytes per cell and unit of the widest layer: its maps (4 float64 rows).
+BYTES_PER_CELL_UNIT = 32
 
 
 def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
