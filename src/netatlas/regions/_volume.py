@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 #: the widest layer, held for the cells of a layer's start) and the patterns (a byte per unit): ~4
 #: faces of ~3 vertex slots in a pool up to half holes, growing by half, ~1 vertex, the cut's per-face
 #: scratch and the layer's new vertices. Measured (benchmarks/regions3d.py, the 3-8x32-1 net on
-#: [-1/4, 1/4]^3): ~1.2 KB per cell in all, under the ~1.8 KB these figures give for that net.
+#: [-1/4, 1/4]^3, 4.36M cells): ~0.85 KB per cell while it is built, under the ~1.8 KB these figures
+#: give for that net.
 BYTES_PER_CELL = 500
 #: Bytes per cell and unit of the widest layer: its maps (4 float64 rows).
 BYTES_PER_CELL_UNIT = 32
