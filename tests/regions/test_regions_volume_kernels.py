@@ -120,3 +120,12 @@ def test_home_cells_are_a_cell_of_the_last_face_listing_the_vertex():
     home = np.empty(len(cx.points), np.int64)
     home[cx.face_vertices] = np.where(cells[:, 0] >= 0, cells[:, 0], cells[:, 1])  # the last write wins
     assert np.array_equal(home_cells(state), home)
+
+
+def test_edges_match_a_lexsort_of_every_face_edge():
+    cx = partition(integer_mlp(3, 7, 2, 3, True), CUBE, levels=(0.0,))
+    a = cx.face_vertices
+    nxt = np.arange(1, len(a) + 1)
+    nxt[cx.face_offsets[1:] - 1] = cx.face_offsets[:-1]
+    pairs = np.unique(np.sort(np.stack([a, a[nxt]], 1), axis=1), axis=0)  # sorted by (lower, higher)
+    assert len(pairs) > 50 and np.array_equal(cx.edges, pairs) and cx.edges.dtype == np.int64

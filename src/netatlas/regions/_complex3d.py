@@ -100,13 +100,10 @@ class Complex3D:
     @property
     def edges(self) -> np.ndarray:
         if "edges" not in self._cache:
-            a, b = self.face_vertices, self.face_vertices[self._next_entry()]
-            lo, hi = np.minimum(a, b), np.maximum(a, b)
-            order = np.lexsort((hi, lo))
-            lo, hi = lo[order], hi[order]
-            first = np.ones(len(lo), bool)
-            first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
-            self._cache["edges"] = np.stack([lo[first], hi[first]], 1)
+            from netatlas.regions._cutkernel import unique_edges
+
+            check_memory(3 * 8 * len(self.face_vertices), f"the edges of a complex of {self.num_cells:,} cells")
+            self._cache["edges"] = unique_edges(self.face_vertices, self.face_offsets, len(self.points))
         return self._cache["edges"]
 
     def _next_entry(self) -> np.ndarray:

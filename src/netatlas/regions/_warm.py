@@ -35,7 +35,7 @@ def warm_kernels() -> float:
         along_line(mlp([2, 6, 1], activation, seed=0), np.zeros(2), np.ones(2))
         local_complexity(mlp([2, 6, 6, 2], activation, seed=0), np.zeros((2, 2)), 0.5)
         complex3d = partition(mlp([3, 6, 6, 1], activation, seed=0), Volume.cube(1.0), levels=(0.0,))
-        complex3d.locate(np.zeros((2, 3)))
+        complex3d.locate(np.zeros((2, 3))), complex3d.euler_characteristic()
         complex3d.level_set(0.0)
     nn = torch.nn
     with torch.random.fork_rng():  # the global RNG is left alone
