@@ -14,6 +14,9 @@ from netatlas.slices import Volume
 
 __all__ = ["Complex3D"]
 
+#: Triangles per chunk of the volume sums (bounds their temporaries).
+_VOLUME_CHUNK = 1 << 16
+
 
 @dataclass(frozen=True, eq=False)
 class Complex3D:
@@ -183,9 +186,13 @@ class Complex3D:
             for j in range(2):
                 c = self.face_cells[face, j]
                 keep = c >= 0
-                p = self.points[tri[keep]] - g[c[keep]][:, None, :]
-                det = np.abs(np.einsum("ij,ij->i", p[:, 0], np.cross(p[:, 1], p[:, 2]))) / 6
-                vol += np.bincount(c[keep], weights=det, minlength=self.num_cells)
+                cells, corners = c[keep], tri[keep]
+                det = np.empty(len(cells))
+                for t0 in range(0, len(cells), _VOLUME_CHUNK):  # bounded temporaries, the same numbers
+                    chunk = slice(t0, t0 + _VOLUME_CHUNK)
+                    p = self.points[corners[chunk]] - g[cells[chunk]][:, None, :]
+                    det[chunk] = np.abs(np.einsum("ij,ij->i", p[:, 0], np.cross(p[:, 1], p[:, 2]))) / 6
+                vol += np.bincount(cells, weights=det, minlength=self.num_cells)
             self._cache["volumes"] = vol
         return self._cache["volumes"]
 
