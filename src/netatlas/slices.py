@@ -21,6 +21,12 @@ __all__ = ["Line", "Plane", "Volume"]
 
 # Directions whose Gram determinant is below this (relative) are treated as parallel.
 PARALLEL_TOLERANCE = 1e-12
+#: Sides of the regular polygon :meth:`Plane.disc` inscribes in its circle (its area is within
+#: (2 pi / n)^2 / 6 = 2.5e-5 of the disc's, its boundary within r (1 - cos(pi / n)) = 1.9e-5 r of the circle).
+DISC_SIDES = 512
+#: Consecutive outline vertices whose turn (cross product) is below this, relative to the squared size of
+#: the outline, are on one line: the middle one is dropped.
+COLLINEAR_TOLERANCE = 1e-12
 
 
 def _as_array(x, name) -> np.ndarray:
@@ -43,9 +49,15 @@ class Plane:
     origin, d1, d2 : array_like of shape input_shape
         Base point and the two directions (need not be orthonormal; they must not be parallel).
     bounds : (umin, umax, vmin, vmax)
-        The rectangle in plane coordinates; areas are measured in (u, v) units.
+        The rectangle in plane coordinates; areas are measured in (u, v) units. With an ``outline``,
+        its bounding box (any bounds given are replaced).
     anchors : ndarray of shape (k, 2), optional
         Plane coordinates of the inputs the plane was built through (see :meth:`through`).
+    outline : ndarray of shape (k, 2), optional
+        A convex window in plane coordinates instead of the rectangle (see :meth:`polygon`, :meth:`disc`):
+        stored counter-clockwise, repeated and collinear vertices dropped; None for the rectangle ``bounds``.
+    circle : (u, v, radius), optional
+        Set by :meth:`disc`: the circle whose inscribed regular polygon the ``outline`` is.
 
     Examples
     --------
@@ -61,6 +73,8 @@ class Plane:
     d2: np.ndarray
     bounds: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
     anchors: np.ndarray | None = None
+    outline: np.ndarray | None = None
+    circle: tuple[float, float, float] | None = None
 
     def __post_init__(self):
         origin = _as_array(self.origin, "Plane origin")
@@ -68,6 +82,13 @@ class Plane:
         if not (origin.shape == d1.shape == d2.shape):
             raise ValueError(f"Plane: origin, d1 and d2 must have the same shape; got {origin.shape}, "
                              f"{d1.shape}, {d2.shape}")
+        if self.outline is not None:
+            outline = _convex_outline(self.outline, "Plane outline")
+            object.__setattr__(self, "outline", outline)
+            lo, hi = outline.min(0), outline.max(0)
+            object.__setattr__(self, "bounds", (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])))
+        if self.circle is not None:
+            object.__setattr__(self, "circle", tuple(float(c) for c in self.circle))
         bounds = tuple(float(b) for b in self.bounds)
         require_finite(np.array(bounds), "Plane bounds")
         if len(bounds) != 4 or not (bounds[0] < bounds[1] and bounds[2] < bounds[3]):
@@ -103,6 +124,120 @@ class Plane:
             raise ValueError(f"Plane.window: need dim >= 2; got dim={dim}")
         e = np.eye(dim)
         return cls(np.zeros(dim), e[0], e[1], tuple(bounds))
+
+    @classmethod
+    def polygon(cls, vertices, *, dim: int = 2, plane: Plane | None = None) -> Plane:
+        """A convex polygonal window: the partition and its areas are those of the polygon, exactly.
+
+        Parameters
+        ----------
+        vertices : array_like of shape (k, 2)
+            The polygon's corners in plane coordinates (u, v), k >= 3, in either orientation (stored
+            counter-clockwise; repeated and collinear vertices are dropped). Must be convex.
+        dim : int
+            Without ``plane``: the window lies in the span of the first two axes of R^dim, (u, v) being
+            those two inputs (as :meth:`window`).
+        plane : Plane, optional
+            Any slice (e.g. :meth:`through` three inputs): its origin, directions and anchors are kept and
+            ``vertices`` are in its own coordinates (u, v).
+
+        Returns
+        -------
+        Plane
+            ``outline`` the polygon, ``bounds`` its bounding box, ``area`` its area.
+
+        Raises
+        ------
+        ValueError
+            If the vertices are not (k, 2) finite numbers, fewer than three distinct non-collinear points,
+            or not convex.
+
+        Examples
+        --------
+        >>> tri = Plane.polygon([[0, 0], [2, 0], [0, 1]])
+        >>> tri.bounds, tri.area
+        ((0.0, 2.0, 0.0, 1.0), 1.0)
+        >>> p = Plane.through([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+        >>> round(Plane.polygon(p.anchors, plane=p).area, 6)   # the triangle of the three inputs: sqrt(3) / 4
+        0.433013
+        >>> Plane.polygon([[0, 0], [1, 1], [2, 2]])
+        Traceback (most recent call last):
+        ...
+        ValueError: Plane.polygon: the vertices span no area (fewer than 3 corners that are not on one line); ...
+        """
+        outline = _convex_outline(vertices, "Plane.polygon")
+        return cls._with_outline(outline, None, dim, plane, "Plane.polygon")
+
+    @classmethod
+    def disc(cls, center=(0.0, 0.0), radius: float = 1.0, *, n_sides: int = DISC_SIDES, dim: int = 2,
+             plane: Plane | None = None) -> Plane:
+        """A disc window, as the regular polygon of ``n_sides`` sides inscribed in the circle.
+
+        The partition of a slice is exact on polygons, so the disc is represented by a polygon whose
+        corners lie on the circle at angles ``2 pi k / n_sides``: its area is
+        ``n/2 r^2 sin(2 pi / n)`` (``area``; the regions' areas sum to it), short of ``pi r^2`` by a relative
+        ``1 - sin(2 pi / n) / (2 pi / n) <= (2 pi / n)^2 / 6`` (2.5e-5 for the default 512 sides), and its
+        boundary is at most ``r (1 - cos(pi / n))`` inside the circle. Raise ``n_sides`` for a closer disc.
+
+        Parameters
+        ----------
+        center : array_like of shape (2,)
+            The centre in plane coordinates (u, v).
+        radius : float
+            The radius (> 0) in plane units.
+        n_sides : int
+            Sides of the inscribed polygon (>= 3).
+        dim, plane
+            As in :meth:`polygon`: the first two axes of R^dim, or any slice's own coordinates.
+
+        Returns
+        -------
+        Plane
+            ``outline`` the polygon (n_sides, 2), ``circle`` = (u, v, radius), ``bounds`` the polygon's box.
+
+        Examples
+        --------
+        >>> d = Plane.disc((0.0, 0.0), 1.0)
+        >>> d.outline.shape, d.circle
+        ((512, 2), (0.0, 0.0, 1.0))
+        >>> bool(abs(d.area - np.pi) < np.pi * (2 * np.pi / 512) ** 2 / 6)
+        True
+        >>> round(Plane.disc((1.0, 2.0), 1.0, n_sides=4).area, 12)   # the inscribed square
+        2.0
+        """
+        c = _as_array(center, "Plane.disc center").reshape(-1)
+        if c.shape != (2,):
+            raise ValueError(f"Plane.disc: center must be two plane coordinates (u, v); got shape {c.shape}")
+        if isinstance(radius, bool) or not isinstance(radius, (int, float, np.floating, np.integer)) or \
+                not 0 < radius < math.inf:
+            raise ValueError(f"Plane.disc: radius must be a finite number > 0; got {radius!r}")
+        if isinstance(n_sides, bool) or not isinstance(n_sides, (int, np.integer)) or not 3 <= n_sides <= 10**5:
+            raise ValueError(f"Plane.disc: n_sides must be an integer in [3, 100000]; got {n_sides!r}")
+        angle = 2 * np.pi * np.arange(n_sides) / n_sides
+        outline = c + float(radius) * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+        return cls._with_outline(outline, (float(c[0]), float(c[1]), float(radius)), dim, plane, "Plane.disc")
+
+    @classmethod
+    def _with_outline(cls, outline, circle, dim, plane, where) -> Plane:
+        if plane is None:
+            if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 2:
+                raise ValueError(f"{where}: need dim >= 2; got dim={dim!r}")
+            e = np.eye(int(dim))
+            return cls(np.zeros(int(dim)), e[0], e[1], outline=outline, circle=circle)
+        if not isinstance(plane, Plane):
+            raise TypeError(f"{where}: plane must be a netatlas.Plane (e.g. Plane.through(a, b, c)); got "
+                            f"{type(plane).__name__}")
+        return cls(plane.origin, plane.d1, plane.d2, anchors=plane.anchors, outline=outline, circle=circle)
+
+    def window_vertices(self) -> np.ndarray:
+        """The window's corners (k, 2), counter-clockwise: the ``outline``, or the rectangle's four ``corners()``.
+
+        >>> Plane.polygon([[0, 0], [0, 1], [1, 0]]).window_vertices()   # stored counter-clockwise
+        array([[0., 0.],
+               [1., 0.],
+               [0., 1.]])
+        """
+        return self.corners() if self.outline is None else self.outline.copy()
 
     @classmethod
     def through(cls, a, b, c, *, margin: float | None = None) -> Plane:
@@ -186,6 +321,13 @@ class Plane:
         umin, umax, vmin, vmax = self.bounds
         hu, hv = fraction * (umax - umin) / 2, fraction * (vmax - vmin) / 2
         cu, cv = float(centre[0]), float(centre[1])
+        if self.outline is not None:  # the same shape, scaled about its box's centre and moved to the new one
+            old = np.array([(umin + umax) / 2, (vmin + vmax) / 2])
+            outline = np.array([cu, cv]) + fraction * (self.outline - old)
+            circle = None if self.circle is None else (
+                cu + fraction * (self.circle[0] - old[0]), cv + fraction * (self.circle[1] - old[1]),
+                fraction * self.circle[2])
+            return Plane(self.origin, self.d1, self.d2, anchors=self.anchors, outline=outline, circle=circle)
         return Plane(self.origin, self.d1, self.d2, (cu - hu, cu + hu, cv - hv, cv + hv), anchors=self.anchors)
 
     def around_boundary(self, net, a="A", b="B") -> np.ndarray:
@@ -257,7 +399,10 @@ class Plane:
 
     @property
     def area(self) -> float:
+        """The window's area in (u, v) units: the rectangle's, or the ``outline`` polygon's."""
         umin, umax, vmin, vmax = self.bounds
+        if self.outline is not None:
+            return _polygon_area(self.outline - [(umin + umax) / 2, (vmin + vmax) / 2])
         return (umax - umin) * (vmax - vmin)
 
     @property
@@ -284,7 +429,8 @@ class Plane:
         return np.array([[umin, vmin], [umax, vmin], [umax, vmax], [umin, vmax]])
 
     def grid(self, n: int | tuple[int, int] = 200) -> tuple[np.ndarray, np.ndarray]:
-        """A regular grid of cell centres: ``(us, vs)``, each of shape (n_v, n_u) (meshgrid 'xy').
+        """A regular grid of cell centres: ``(us, vs)``, each of shape (n_v, n_u) (meshgrid 'xy'), over
+        ``bounds`` (with an ``outline``, its bounding box: some points lie outside the window).
 
         Use ``np.stack([us.ravel(), vs.ravel()], 1)`` for a (n_v * n_u, 2) array of points.
         """
@@ -298,8 +444,59 @@ class Plane:
         return np.meshgrid(u, v, indexing="xy")
 
     def to_dict(self) -> dict:
-        return {"input_shape": list(self.input_shape), "bounds": list(self.bounds),
-                "anchors": None if self.anchors is None else self.anchors.tolist()}
+        out = {"input_shape": list(self.input_shape), "bounds": list(self.bounds),
+               "anchors": None if self.anchors is None else self.anchors.tolist()}
+        if self.outline is not None:  # rectangles keep their dict as it was
+            out["outline"] = self.outline.tolist()
+            out["circle"] = None if self.circle is None else list(self.circle)
+            out["area"] = self.area
+        return out
+
+
+def _polygon_area(xy: np.ndarray) -> float:
+    """Shoelace area of a polygon (k, 2), positive when counter-clockwise."""
+    u, v = xy[:, 0], xy[:, 1]
+    return float((u * np.roll(v, -1) - np.roll(u, -1) * v).sum() / 2)
+
+
+def _convex_outline(vertices, where) -> np.ndarray:
+    """``vertices`` (k, 2) as a convex polygon, counter-clockwise, without repeated or collinear vertices;
+    ValueError naming what is wrong otherwise."""
+    xy = _as_array(vertices, f"{where} vertices")
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise ValueError(f"{where}: vertices must have shape (k, 2) in plane coordinates (u, v); got {xy.shape}")
+    xy = xy[np.any(xy != np.roll(xy, 1, axis=0), axis=1)] if len(xy) > 1 else xy  # repeated vertices
+    size = float(np.ptp(xy, axis=0).max()) if len(xy) else 0.0
+    if len(xy) >= 3 and _polygon_area(xy) < 0:
+        xy = xy[::-1]
+    while len(xy) >= 3:  # drop vertices on the line through their neighbours (exactly or nearly)
+        turn = _turns(xy)
+        flat = np.abs(turn) <= COLLINEAR_TOLERANCE * size * size
+        if not flat.any():
+            break
+        xy = xy[~flat] if flat.sum() < len(xy) else xy[:0]
+    if len(xy) < 3:
+        raise ValueError(f"{where}: the vertices span no area (fewer than 3 corners that are not on one line); "
+                         "give the corners of a convex polygon, e.g. [[0, 0], [1, 0], [0, 1]]")
+    if np.any(_turns(xy) < 0) or not _simple_turning(xy):
+        raise ValueError(f"{where}: the polygon is not convex; give the corners of a convex polygon in order "
+                         "(for any other shape, partition its convex hull or convex pieces)")
+    return np.ascontiguousarray(xy)
+
+
+def _turns(xy: np.ndarray) -> np.ndarray:
+    """Cross product of the edges into and out of each vertex (k,): > 0 for a left (convex) turn."""
+    e_in, e_out = xy - np.roll(xy, 1, axis=0), np.roll(xy, -1, axis=0) - xy
+    return e_in[:, 0] * e_out[:, 1] - e_in[:, 1] * e_out[:, 0]
+
+
+def _simple_turning(xy: np.ndarray) -> bool:
+    """True when the edges turn once around (total angle 2 pi): left turns alone may wind several times
+    (a pentagram's corners)."""
+    e = np.roll(xy, -1, axis=0) - xy
+    angle = np.arctan2(e[:, 1], e[:, 0])
+    step = np.mod(np.roll(angle, -1) - angle, 2 * np.pi)
+    return bool(abs(step.sum() - 2 * np.pi) < 1e-6)
 
 
 @dataclass(frozen=True, eq=False)

@@ -144,3 +144,56 @@ def test_around_boundary_says_when_there_is_no_change():
         plane.around_boundary(net, "A", "D")
     with pytest.raises(ValueError, match="needs a plane through three inputs"):
         Plane.square(1.0).around_boundary(net)
+
+
+# -- convex windows (issue 29, item 5) ---------------------------------------------------------------
+def test_polygon_window_is_stored_counter_clockwise_without_repeats_or_collinear_corners():
+    # clockwise, a repeated corner and a point in the middle of a side
+    p = Plane.polygon([[0, 0], [0, 2], [0, 2], [3, 2], [3, 1], [3, 0]])
+    assert p.outline.tolist() == [[3.0, 0.0], [3.0, 2.0], [0.0, 2.0], [0.0, 0.0]]
+    assert p.bounds == (0.0, 3.0, 0.0, 2.0) and p.area == 6.0
+    assert np.array_equal(p.window_vertices(), p.outline)
+    assert Plane.square(1.0).window_vertices().tolist() == Plane.square(1.0).corners().tolist()
+    assert p.to_dict()["outline"] == p.outline.tolist() and "outline" not in Plane.square(1.0).to_dict()
+
+
+@pytest.mark.parametrize("vertices, match", [
+    ([[0, 0], [2, 0], [1, 0.5], [1, 2]], "not convex"),  # a dent
+    ([[np.cos(a), np.sin(a)] for a in 4 * np.pi * np.arange(5) / 5], "not convex"),  # a pentagram: left turns only
+    ([[0, 0], [1, 1], [2, 2]], "span no area"),
+    ([[0, 0], [1, 0]], "span no area"),
+    ([0, 1, 2], r"must have shape \(k, 2\)"),
+    ([[0, 0], [1, np.nan], [0, 1]], r"entry \(1, 1\) is nan"),
+])
+def test_polygon_window_refuses_what_is_not_a_convex_polygon(vertices, match):
+    with pytest.raises(ValueError, match=match):
+        Plane.polygon(vertices)
+
+
+def test_disc_window_is_the_inscribed_regular_polygon():
+    d = Plane.disc((1.0, -2.0), 0.5, n_sides=7)
+    assert d.circle == (1.0, -2.0, 0.5)
+    np.testing.assert_allclose(np.hypot(*(d.outline - [1.0, -2.0]).T), 0.5, rtol=4 * np.finfo(float).eps)
+    assert d.area == pytest.approx(7 / 2 * 0.25 * np.sin(2 * np.pi / 7), rel=1e-14)
+    big = Plane.disc((0, 0), 1.0)
+    assert 0 < np.pi - big.area <= np.pi * (2 * np.pi / 512) ** 2 / 6  # the documented gap to pi r^2
+    for bad, match in [({"radius": 0.0}, "radius must be a finite number > 0"),
+                       ({"n_sides": 2}, r"n_sides must be an integer in \[3, 100000\]"),
+                       ({"center": (0, 0, 0)}, "center must be two plane coordinates")]:
+        with pytest.raises(ValueError, match=match):
+            Plane.disc(**{"center": (0, 0), "radius": 1.0, **bad})
+
+
+def test_windows_on_any_plane_and_their_zoom():
+    p = Plane.through(np.zeros((2, 2)), np.eye(2), np.ones((2, 2)))
+    tri = Plane.polygon(p.anchors, plane=p)
+    assert tri.anchors is p.anchors and np.array_equal(tri.d1, p.d1) and np.array_equal(tri.origin, p.origin)
+    assert tri.area == pytest.approx(np.sqrt(3) / 4, rel=1e-14)
+    corners = tri.to_input(tri.outline)  # the three inputs themselves, in some order
+    assert sorted(map(tuple, corners.reshape(3, -1).round(12).tolist())) == [(0, 0, 0, 0), (1, 0, 0, 1), (1, 1, 1, 1)]
+    assert Plane.disc((0, 0), 1.0, dim=5).input_shape == (5,)
+    with pytest.raises(TypeError, match="plane must be a netatlas.Plane"):
+        Plane.disc((0, 0), 1.0, plane="square")
+    z = Plane.disc((0.5, 0.0), 2.0, n_sides=16).zoom(0.25, around=(1.0, 1.0))
+    assert z.circle == pytest.approx((1.0, 1.0, 0.5)) and z.area == pytest.approx(
+        Plane.disc((0, 0), 2.0, n_sides=16).area / 16, rel=1e-12)

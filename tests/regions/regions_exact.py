@@ -28,7 +28,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["ExactRegion", "exact_regions", "exact_net", "min_clearance"]
+__all__ = ["ExactRegion", "exact_regions", "exact_net", "exact_topology", "min_clearance"]
 
 
 @dataclass(frozen=True)
@@ -90,13 +90,14 @@ def _affine_layer(W, b, maps, slopes):
     return out
 
 
-def exact_regions(weights, biases, bounds, negative_slope=0.0, plane=None) -> list[ExactRegion]:
+def exact_regions(weights, biases, bounds, negative_slope=0.0, plane=None, window=None) -> list[ExactRegion]:
     """Exact activation regions of ``x -> W_L phi(... phi(W_1 x + b_1) ...) + b_L`` on the rectangle
     ``bounds`` = (umin, umax, vmin, vmax) of the plane ``x = origin + u d1 + v d2`` (``plane`` =
     (origin, d1, d2), default the 2-D input space itself), phi = ReLU (``negative_slope`` 0) or
     LeakyReLU. ``weights[k]`` (n_k, n_{k-1}) and ``biases[k]`` (n_k,) are ints, Fractions or
-    floats (taken exactly); the last layer is affine. See the module docstring for the rule on
-    units that vanish on a whole face.
+    floats (taken exactly); the last layer is affine. ``window``: a convex polygon (k, 2),
+    counter-clockwise in plane coordinates, instead of the rectangle (``bounds`` then unused). See the
+    module docstring for the rule on units that vanish on a whole face.
 
     >>> regs = exact_regions([[[1, 0], [1, 0]], [[1, -1]]], [[0, 0], [0]], (-1, 1, -1, 1))
     >>> [(r.pattern, r.area) for r in regs]
@@ -105,8 +106,11 @@ def exact_regions(weights, biases, bounds, negative_slope=0.0, plane=None) -> li
     Ws = [_fractions(W) for W in weights]
     bs = [[Fraction(x) for x in np.asarray(b, dtype=object).tolist()] for b in biases]
     alpha = Fraction(negative_slope)
-    umin, umax, vmin, vmax = (Fraction(x) for x in bounds)
-    square = ((umin, vmin), (umax, vmin), (umax, vmax), (umin, vmax))
+    if window is None:
+        umin, umax, vmin, vmax = (Fraction(x) for x in bounds)
+        square = ((umin, vmin), (umax, vmin), (umax, vmax), (umin, vmax))
+    else:
+        square = tuple((Fraction(u), Fraction(v)) for u, v in window)
     inputs = _input_maps(plane)
     # faces: (polygon, maps of the current layer's input, pattern so far, slopes of those inputs)
     faces = [(square, inputs, (), [Fraction(1)] * len(inputs))]
@@ -194,3 +198,37 @@ def exact_net(weights, biases, negative_slope=0.0):
         if k < len(weights) - 1:
             layers.append(nn.LeakyReLU(negative_slope) if negative_slope else nn.ReLU())
     return from_torch(nn.Sequential(*layers))
+
+
+def exact_topology(regions):
+    """The planar graph of exact regions: (vertices, runs) with ``vertices`` the sorted distinct polygon
+    corners (tuples of Fractions) and ``runs`` {(i, j): pattern} the half-edges: the pieces of each region's
+    sides between consecutive vertices (a side is split at every vertex lying inside it, tested exactly),
+    i -> j counter-clockwise around the region whose pattern is given. An edge of the window is run one way,
+    an interior edge both ways.
+
+    >>> regs = exact_regions([[[1, 0]], [[1]]], [[0], [0]], (-1, 1, -1, 1))
+    >>> vertices, runs = exact_topology(regs)
+    >>> len(vertices), len({frozenset(r) for r in runs})   # the square cut at u = 0: 6 vertices, 7 edges
+    (6, 7)
+    """
+    vertices = sorted({p for r in regions for p in r.polygon})
+    number = {p: i for i, p in enumerate(vertices)}
+    runs = {}
+    for r in regions:
+        poly = r.polygon
+        for k in range(len(poly)):
+            p, q = poly[k], poly[(k + 1) % len(poly)]
+            inside = []
+            for w in vertices:  # exactly on the segment, strictly between p and q
+                cross = (q[0] - p[0]) * (w[1] - p[1]) - (q[1] - p[1]) * (w[0] - p[0])
+                if cross == 0 and w not in (p, q):
+                    t = ((w[0] - p[0]) * (q[0] - p[0]) + (w[1] - p[1]) * (q[1] - p[1])) / \
+                        ((q[0] - p[0]) ** 2 + (q[1] - p[1]) ** 2)
+                    if 0 < t < 1:
+                        inside.append((t, w))
+            chain = [p] + [w for _, w in sorted(inside)] + [q]
+            for a, b in zip(chain[:-1], chain[1:], strict=True):
+                assert (number[a], number[b]) not in runs, "exact_topology: two regions run one edge one way"
+                runs[(number[a], number[b])] = r.pattern
+    return vertices, runs

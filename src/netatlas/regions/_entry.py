@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import numpy as np
@@ -16,7 +17,7 @@ from netatlas.slices import Plane, Volume
 __all__ = ["partition"]
 
 
-def partition(net, plane: Plane | Volume | None = None, *, levels=(), tolerance: float = BOUNDARY_TOLERANCE,
+def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(), tolerance: float = BOUNDARY_TOLERANCE,
               method: Literal["auto", "chain", "graph"] = "auto", max_regions: int | None = None,
               memory_budget: int | str | None = "auto", progress: bool | None = None, tiles: int = 1,
               client=None, level_output: int = 0) -> Partition:
@@ -30,9 +31,16 @@ def partition(net, plane: Plane | Volume | None = None, *, levels=(), tolerance:
         input shape).
     plane : Plane or Volume, optional
         The slice; default ``Plane.square(1.0)`` for 2-D inputs. Its inputs must have the network's
-        input size. A :class:`~netatlas.Volume` gives the 3-D complex (:class:`Complex3D`, see
+        input size. Its window is a rectangle (``bounds``) or a convex polygon (``Plane.polygon``,
+        ``Plane.disc``: the regions are clipped to it exactly; tiles do not apply). A
+        :class:`~netatlas.Volume` gives the 3-D complex (:class:`Complex3D`, see
         ``netatlas.regions._volume``; chains of affine layers and relu/leaky_relu/identity
         activations; ``tiles``, ``client`` and ``method`` do not apply).
+    upto : str or int, optional
+        The partition after this layer (named as :meth:`netatlas.nets.Net.layer` takes it, or "output",
+        the default): only the activation and max nodes up to it (in ``net.nodes`` order) split the slice,
+        and each region's map (``output_linear``, ``layer_maps("output")``) is that layer's value. The
+        partition's ``net`` is the net cut after the layer (``regions._upto.net_upto``).
     levels : sequence of float
         Volume only: also split the cells by these level sets of output ``level_output`` (default 0),
         as the edge-subdivision paper does for ``levels=(0.0,)`` (the zero-level surface then consists
@@ -92,7 +100,16 @@ def partition(net, plane: Plane | Volume | None = None, *, levels=(), tolerance:
     (22, 4.0)
     >>> part.patterns.shape, part.output_linear.shape
     ((22, 16), (22, 3, 2))
+    >>> first = netatlas.regions.partition(net, upto="1")   # after the first ReLU (module "1")
+    >>> first.num_regions, first.patterns.shape, first.output_linear.shape
+    (8, (8, 8), (8, 8, 2))
     """
+    if upto is not None:
+        from netatlas.nets import as_net
+        from netatlas.regions._upto import net_upto
+
+        shape = plane.input_shape if isinstance(plane, (Plane, Volume)) else None
+        net = net_upto(as_net(net, input_shape=shape), upto)
     if isinstance(plane, Volume):
         from netatlas.regions._volume import volume_partition
 
@@ -109,6 +126,10 @@ def partition(net, plane: Plane | Volume | None = None, *, levels=(), tolerance:
     if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
         raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
     net, plane = checked_inputs(net, plane, tolerance, method)
-    return tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
+    if plane.outline is not None:
+        raise ValueError("partition: tiles and client need a rectangular window (Plane bounds); a polygon or disc "
+                         "window (Plane.polygon, Plane.disc) is partitioned in one run (tiles=1)")
+    part = tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
                            tolerance=float(tolerance), method=method, client=client, max_regions=max_regions,
                            memory_budget=memory_budget)
+    return dataclasses.replace(part, net=net)  # like an untiled partition: per-layer maps, edge layers

@@ -319,6 +319,138 @@ class Partition(PartitionDisplay):
             self._cache["neighbors"] = Neighbors(pairs.astype(np.int64), lab[i].astype(np.int64))
         return self._cache["neighbors"]
 
+    # -- topology: the planar graph of the regions (``_topology``, NOTE [T-junctions]) -------------
+    def _half_edges(self):
+        if "half_edges" not in self._cache:
+            from netatlas.regions._topology import half_edges
+
+            vertices, index = self._dedupe()
+            self._cache["half_edges"] = half_edges(vertices, index, self.offsets, self.labels,
+                                                   VERTEX_MERGE_TOLERANCE * self.diameter)
+        return self._cache["half_edges"]
+
+    @property
+    def edges(self) -> np.ndarray:
+        """Edges (E, 2) of the planar graph of the regions, as vertex indices into ``vertices``: the boundary
+        pieces between consecutive vertices (a face's side is split where a neighbour has a vertex on it).
+        ``edges[e, 0] -> edges[e, 1]`` runs counter-clockwise around the face ``edge_faces[e, 0]``.
+
+        >>> import netatlas
+        >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 1], seed=0))
+        >>> len(part.vertices) - len(part.edges) + part.num_regions   # V - E + F of a window
+        1
+        """
+        return self._half_edges().edges
+
+    @property
+    def edge_faces(self) -> np.ndarray:
+        """The two regions (E, 2) on either side of each edge: left and right of ``edges[e, 0] -> edges[e, 1]``;
+        -1 on the right of an edge of the window (the outside).
+
+        >>> import netatlas
+        >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 8, 1], seed=0))
+        >>> faces = part.edge_faces
+        >>> bool((faces[:, 0] >= 0).all()), int((faces[:, 1] == -1).sum()) == int((part.edge_layer == -1).sum())
+        (True, True)
+        """
+        return self._half_edges().edge_faces
+
+    @property
+    def edge_unit(self) -> np.ndarray:
+        """The unit (E,) whose zero line each edge lies on: its pattern column (then arg-max column, as
+        ``neighbors().unit``); for an edge of the window, -1 - the window's side (sides counter-clockwise from
+        0; the rectangle's -1 bottom, -2 right, -3 top, -4 left)."""
+        return self._half_edges().edge_unit
+
+    @property
+    def edge_layer(self) -> np.ndarray:
+        """The layer (E,) whose unit made each edge: the node index in ``net.nodes`` (what
+        :meth:`netatlas.nets.Net.layer` returns) of its activation or max node; -1 for the window's edges.
+        Across an edge the edge's own unit (``edge_unit``) changes; generically no unit of another layer does
+        (one that is zero all along the edge may: it vanishes on a whole region on one side, NOTE [vanishing
+        units] in ``_roundoff``, or its zero line is the edge's).
+
+        >>> import netatlas
+        >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 8, 8, 1], seed=0))
+        >>> sorted(set(netatlas.regions.partition(net).edge_layer.tolist()))   # window, ReLU nodes 2 and 4
+        [-1, 2, 4]
+        """
+        if "edge_layer" not in self._cache:
+            from netatlas.regions._topology import edge_nodes
+
+            if self.net is None:
+                raise ValueError("Partition.edge_layer: this partition does not hold its network")
+            self._cache["edge_layer"] = edge_nodes(self, self.edge_unit)
+        return self._cache["edge_layer"]
+
+    @property
+    def vertex_edges(self) -> list:
+        """Per vertex, the edges (indices into ``edges``) meeting it, counter-clockwise by direction (CSR
+        arrays: ``regions._topology.HalfEdges.vertex_offsets`` / ``vertex_edge_ids``)."""
+        graph = self._half_edges()
+        return np.split(graph.vertex_edge_ids, graph.vertex_offsets[1:-1])
+
+    @property
+    def face_edges(self) -> list:
+        """Per region, its edges (indices into ``edges``) counter-clockwise; they include the pieces of its
+        sides that a neighbour's vertices split (so there may be more edges than ``faces[i]`` has vertices)."""
+        graph = self._half_edges()
+        return np.split(graph.face_edge_ids, graph.face_offsets[1:-1])
+
+    def euler_characteristic(self) -> int:
+        """V - E + F of the planar graph (1 for any window: the regions tile a convex polygon)."""
+        return len(self.vertices) - len(self.edges) + self.num_regions
+
+    def vertex_activations(self, layer="output") -> np.ndarray:
+        """The value of a layer at every vertex: shape (V, n_units of that layer), rows as ``vertices``.
+
+        ``layer``: "output" or anything :meth:`netatlas.nets.Net.layer` takes (a module path, a node index, or
+        "#index"); an activation node gives post-activation values, the affine node before it the
+        pre-activations. Exact in float64: each vertex's value is the affine map of the layer on a region the
+        vertex belongs to (``layer_maps``), evaluated at the vertex (the layer is continuous, so every region
+        at the vertex gives the same value up to round-off). For a partition ``upto`` a layer, layers up to
+        that one.
+
+        >>> import netatlas, numpy as np
+        >>> net = netatlas.nets.from_torch(netatlas.nets.mlp([2, 8, 8, 1], seed=0))
+        >>> part = netatlas.regions.partition(net)
+        >>> z = part.vertex_activations("2")   # module "2": the second Linear, the pre-activations of ReLU 4
+        >>> z.shape == (len(part.vertices), 8)
+        True
+        >>> on = part.edge_layer == 4           # every edge of layer 4 lies on a zero of one of its units
+        >>> units = part.edge_unit[on] - 8
+        >>> bool(np.abs(z[part.edges[on, 0], units]).max() < 1e-12)
+        True
+        """
+        from netatlas.regions._topology import resolve_layer, vertex_values
+
+        node = resolve_layer(self, layer, "vertex_activations")
+        key = ("vertex_activations", node)
+        if key not in self._cache:
+            self._cache[key] = vertex_values(self, node)
+        return self._cache[key]
+
+    def edge_length(self, layer="output") -> np.ndarray:
+        """The length (E,) of each edge in a layer's feature space: ``|J (p_b - p_a)|``, J (n, 2) the linear
+        part of the layer's affine map on the edge (``layer_maps`` of ``edge_faces[e, 0]``; the edge lies in
+        the closure of that region, where the layer is affine), so the image of the edge is the segment between
+        the layer's values at its ends. ``layer`` as in :meth:`vertex_activations`.
+
+        >>> import netatlas, numpy as np
+        >>> part = netatlas.regions.partition(netatlas.nets.mlp([2, 8, 8, 1], seed=0))
+        >>> length = part.edge_length("1")     # in the first ReLU's feature space
+        >>> a = part.vertex_activations("1")
+        >>> bool(np.allclose(length, np.linalg.norm(a[part.edges[:, 1]] - a[part.edges[:, 0]], axis=1)))
+        True
+        """
+        from netatlas.regions._topology import edge_lengths, resolve_layer
+
+        node = resolve_layer(self, layer, "edge_length")
+        key = ("edge_length", node)
+        if key not in self._cache:
+            self._cache[key] = edge_lengths(self, node)
+        return self._cache[key]
+
     def decision_boundary(self):
         """Exact segments where the predicted class changes (arg-max of several outputs) or where
         the single output crosses 0; see :func:`netatlas.regions.decision_boundary`."""
@@ -443,12 +575,20 @@ def _points(points_uv, where) -> np.ndarray:
 
 
 def plane_frame(plane: Plane):
+    """The window as the one face the partition starts from: its centre (the bounds' centre), the face
+    (xy centred, counter-clockwise; offsets; edge labels -1, -2, ... one per side of the window: for the
+    rectangle -1 bottom, -2 right, -3 top, -4 left), the slice's frame (x_c, d1, d2) and its diameter."""
     umin, umax, vmin, vmax = plane.bounds
     center = np.array([(umin + umax) / 2, (vmin + vmax) / 2])
     hu, hv = (umax - umin) / 2, (vmax - vmin) / 2
-    xy = np.array([[-hu, -hv], [hu, -hv], [hu, hv], [-hu, hv]])
-    off = np.array([0, 4], np.int64)
-    lab = np.array([-1, -2, -3, -4], np.int64)
+    if getattr(plane, "outline", None) is not None:  # a convex window (Plane.polygon, Plane.disc)
+        xy = np.ascontiguousarray(plane.outline - center)
+        off = np.array([0, len(xy)], np.int64)
+        lab = -1 - np.arange(len(xy), dtype=np.int64)
+    else:
+        xy = np.array([[-hu, -hv], [hu, -hv], [hu, hv], [-hu, hv]])
+        off = np.array([0, 4], np.int64)
+        lab = np.array([-1, -2, -3, -4], np.int64)
     d1, d2 = plane.d1.ravel(), plane.d2.ravel()
     x_c = plane.origin.ravel() + center[0] * d1 + center[1] * d2
     diam = math.hypot(umax - umin, vmax - vmin)

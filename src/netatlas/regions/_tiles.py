@@ -469,6 +469,9 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
 
     from netatlas.nets import as_net
 
+    if getattr(plane, "outline", None) is not None:
+        raise ValueError("stream_partition: tiles need a rectangular window (Plane bounds); a polygon or disc "
+                         "window (Plane.polygon, Plane.disc) is partitioned in one run: regions.partition(net, plane)")
     net = as_net(net, input_shape=plane.input_shape)
     limits = whole_slice_limits(net, plane, tiles, max_regions, memory_budget, in_memory=False)
     tile_limits = {"max_regions": max_regions, "memory_budget": memory_budget}

@@ -77,6 +77,10 @@ def in_size_units(plane, e: int):
     object.__setattr__(scaled, "bounds", tuple(math.ldexp(b, -e) for b in plane.bounds))
     if plane.anchors is not None:
         object.__setattr__(scaled, "anchors", np.ldexp(plane.anchors, -e))
+    if getattr(plane, "outline", None) is not None:  # a convex window: its corners in the same units
+        object.__setattr__(scaled, "outline", np.ldexp(plane.outline, -e))
+        if plane.circle is not None:
+            object.__setattr__(scaled, "circle", tuple(math.ldexp(c, -e) for c in plane.circle))
     if not (np.isfinite(scaled.d1).all() and np.isfinite(scaled.d2).all()):
         raise PrecisionError(f"partition: the plane's directions times its size ({2.0 ** e:.3g}) exceed float64's "
                              "range; use a smaller window or shorter directions")
