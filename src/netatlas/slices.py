@@ -211,8 +211,8 @@ class Plane:
         if isinstance(radius, bool) or not isinstance(radius, (int, float, np.floating, np.integer)) or \
                 not 0 < radius < math.inf:
             raise ValueError(f"Plane.disc: radius must be a finite number > 0; got {radius!r}")
-        if isinstance(n_sides, bool) or not isinstance(n_sides, (int, np.integer)) or not 3 <= n_sides <= 10**5:
-            raise ValueError(f"Plane.disc: n_sides must be an integer in [3, 100000]; got {n_sides!r}")
+        if isinstance(n_sides, bool) or not isinstance(n_sides, (int, np.integer)) or not 3 <= n_sides <= 10**4:
+            raise ValueError(f"Plane.disc: n_sides must be an integer in [3, 10000]; got {n_sides!r}")
         angle = 2 * np.pi * np.arange(n_sides) / n_sides
         outline = c + float(radius) * np.stack([np.cos(angle), np.sin(angle)], axis=1)
         return cls._with_outline(outline, (float(c[0]), float(c[1]), float(radius)), dim, plane, "Plane.disc")

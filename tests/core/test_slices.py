@@ -178,7 +178,7 @@ def test_disc_window_is_the_inscribed_regular_polygon():
     big = Plane.disc((0, 0), 1.0)
     assert 0 < np.pi - big.area <= np.pi * (2 * np.pi / 512) ** 2 / 6  # the documented gap to pi r^2
     for bad, match in [({"radius": 0.0}, "radius must be a finite number > 0"),
-                       ({"n_sides": 2}, r"n_sides must be an integer in \[3, 100000\]"),
+                       ({"n_sides": 2}, r"n_sides must be an integer in \[3, 10000\]"),
                        ({"center": (0, 0, 0)}, "center must be two plane coordinates")]:
         with pytest.raises(ValueError, match=match):
             Plane.disc(**{"center": (0, 0), "radius": 1.0, **bad})

@@ -11,6 +11,7 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from regions_exact import exact_net, exact_regions, exact_topology, min_clearance
+from test_regions_chain_residual import _max_net
 from test_regions_degenerate import _plane, degenerate_nets, rational_planes
 from test_regions_max import _build, three_inputs
 
@@ -161,32 +162,48 @@ def test_property_graphs_of_degenerate_nets_are_the_exact_ones(net, method, plan
 
 
 # -- Euler and the units across edges on every kind of partition ----------------------------------
-def _partitions():
-    net = from_torch(mlp([2, 16, 16, 16, 3], seed=0))
-    yield "mlp", partition(net)
-    yield "mlp-graph", partition(net, method="graph")
-    yield "mlp-tiles", partition(net, Plane.square(1.3), tiles=3)
-    yield "mlp-disc", partition(net, Plane.disc((0.2, 0.1), 0.8, n_sides=100))
-    yield "mlp-polygon", partition(net, Plane.polygon([[0, -1], [1, 0], [0.2, 1], [-1, 0.3]]))
-    yield "mlp-upto", partition(net, upto="3")
-    leaky = from_torch(torch.nn.Sequential(torch.nn.Linear(2, 12), torch.nn.LeakyReLU(0.2), torch.nn.Linear(12, 12),
-                                           torch.nn.Hardtanh(), torch.nn.Linear(12, 2)).double())
-    yield "leaky-hardtanh", partition(leaky)
-    cnn = _build(1, "maxpool2")
-    plane = Plane.through(*[0.35 * a for a in three_inputs((1, 5, 5), 1)])
-    yield "maxpool", partition(cnn, plane)
-    yield "maxpool-disc", partition(cnn, Plane.disc((0, 0), 0.5, n_sides=64, plane=plane))
-    yield "resnet", partition(from_torch(zoo.resnet_tiny(width=2, seed=0), (1, 8, 8)),
-                              Plane.through(*three_inputs((1, 8, 8), 1)).zoom(0.3))
+def _mlp():
+    return from_torch(mlp([2, 16, 16, 16, 3], seed=0))
 
 
-@pytest.mark.parametrize("name_part", list(_partitions()), ids=lambda x: x[0])
-def test_every_partition_is_a_planar_graph(name_part):
-    name, part = name_part
+def _leaky_hardtanh():
+    return from_torch(torch.nn.Sequential(torch.nn.Linear(2, 12), torch.nn.LeakyReLU(0.2), torch.nn.Linear(12, 12),
+                                          torch.nn.Hardtanh(), torch.nn.Linear(12, 2)).double())
+
+
+def _cnn_plane():
+    return _build(1, "maxpool2"), Plane.through(*[0.35 * a for a in three_inputs((1, 5, 5), 1)])
+
+
+PARTITIONS = {
+    "mlp": lambda: partition(_mlp()),
+    "mlp-graph": lambda: partition(_mlp(), method="graph"),
+    "mlp-tiles": lambda: partition(_mlp(), Plane.square(1.3), tiles=3),
+    "mlp-disc": lambda: partition(_mlp(), Plane.disc((0.2, 0.1), 0.8, n_sides=100)),
+    "mlp-polygon": lambda: partition(_mlp(), Plane.polygon([[0, -1], [1, 0], [0.2, 1], [-1, 0.3]])),
+    "mlp-upto": lambda: partition(_mlp(), upto="3"),
+    "leaky-hardtanh": lambda: partition(_leaky_hardtanh()),
+    # a max over the chain's outputs (node 6), on the chain path
+    "chain-max": lambda: partition(_max_net(0, [2, 8, 8, 6], n_windows=2), Plane.square(4.0)),
+    "maxpool": lambda: partition(*_cnn_plane()),
+    "maxpool-disc": lambda: (lambda net, plane: partition(net, Plane.disc((0, 0), 0.5, n_sides=64, plane=plane)))(
+        *_cnn_plane()),
+    "resnet": lambda: partition(from_torch(zoo.resnet_tiny(width=2, seed=0), (1, 8, 8)),
+                                Plane.through(*three_inputs((1, 8, 8), 1)).zoom(0.3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARTITIONS))
+def test_every_partition_is_a_planar_graph(name):
+    part = PARTITIONS[name]()
     check_graph(part)
     changes = check_edge_units(part, part.plane)
     # generic nets: no other unit changes across an edge; a max pool after ReLUs ties where they are all 0
     assert changes == 0 or name == "resnet"
+    layers = set(part.edge_layer.tolist())
+    assert -1 in layers and layers - {-1} <= set(part.net.nonlinear)
+    if name == "chain-max":
+        assert part.method == "chain" and 6 in layers
 
 
 def test_tiled_graph_is_the_untiled_one():
@@ -275,7 +292,25 @@ def test_layers_after_an_upto_partition_are_refused():
     net = from_torch(mlp([2, 4, 4, 1], seed=0))
     part = partition(net, upto="1")
     assert part.vertex_activations("1").shape == (len(part.vertices), 4)
-    with pytest.raises(ValueError, match=r"Partition.edge_length: no layer named '3'.*made upto node 2"):
+    with pytest.raises(ValueError, match=r"Partition.edge_length: no layer named '3'.*made with upto= holds the"):
         part.edge_length("3")
     with pytest.raises(ValueError, match="Partition.vertex_activations: no layer named 'fc'"):
         part.vertex_activations("fc")
+
+
+def test_t_junctions_split_the_longer_side():
+    """Faces given with a T-junction (vertex 7 on face 0's side 4 -> 5, not one of its corners): the side is
+    two edges, one per face across it, and every count follows (NOTE [T-junctions])."""
+    from netatlas.regions._topology import half_edges
+
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [.5, 0], [.5, 1], [1, .5], [.5, .5]])
+    index = np.array([0, 4, 5, 3, 4, 1, 6, 7, 7, 6, 2, 5])
+    labels = np.array([-1, 0, -3, -4, -1, -2, 1, 0, 1, -2, -3, 0])
+    g = half_edges(uv, index, np.array([0, 4, 8, 12]), labels, 1e-9)
+    assert len(g.edges) == 10 and len(uv) - len(g.edges) + 3 == 1
+    assert np.diff(g.face_offsets).tolist() == [5, 4, 4]  # face 0 runs 0 -> 4 -> 7 -> 5 -> 3
+    runs = g.edges[g.face_edge_ids[:5]]
+    assert [set(r) for r in runs.tolist()] == [{0, 4}, {4, 7}, {7, 5}, {5, 3}, {3, 0}]
+    around = g.vertex_edge_ids[g.vertex_offsets[7]:g.vertex_offsets[8]]  # to 6 (east), 5 (north), 4 (south)
+    other = [int(e[0] if e[1] == 7 else e[1]) for e in g.edges[around]]
+    assert other == [4, 6, 5]  # counter-clockwise by angle from -pi: south, east, north

@@ -95,6 +95,12 @@ class Partition(PartitionDisplay):
         In region i the network's output is ``output_linear[i] @ [u, v] + output_offset[i]``.
     vertices : ndarray of shape (V, 2)
         Distinct vertices; ``faces[i]`` lists region i's vertex indices counter-clockwise.
+    edges, edge_faces, edge_unit, edge_layer : ndarray of shape (E, 2), (E, 2), (E,), (E,)
+        The planar graph of the regions (V - E + F = 1): each edge's two vertices, the regions on its left and
+        right (-1 outside the window), its unit and the node of that unit's layer (-1 for the window's sides);
+        ``vertex_edges`` and ``face_edges`` list the edges around each vertex and region. With
+        :meth:`vertex_activations` and :meth:`edge_length`, any layer's values at the vertices and the edges'
+        lengths in its feature space.
     units_per_layer : tuple of int
         Pattern columns of each activation node; ``layer_names`` their source names.
         ``max_units_per_layer`` / ``max_layer_names``: the same for the ``Max`` nodes (argmax columns).

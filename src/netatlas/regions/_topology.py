@@ -185,9 +185,8 @@ def resolve_layer(part, layer, where) -> int:
     try:
         return net.layer(layer)
     except ValueError as exc:
-        after = (f" (the partition was made upto node {len(net.nodes) - 1}, {net.nodes[-1].name!r}: later layers are "
-                 "not affine on its regions)")
-        raise ValueError(f"Partition.{where}: {exc}{after}") from None
+        raise ValueError(f"Partition.{where}: {exc} (a partition made with upto= holds the layers up to that one "
+                         "only: later ones are not affine on its regions)") from None
 
 
 def _by_face(part, node, faces, evaluate, out, where):
