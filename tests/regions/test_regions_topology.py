@@ -14,6 +14,8 @@ from regions_exact import exact_net, exact_regions, exact_topology, min_clearanc
 from test_regions_chain_residual import _max_net
 from test_regions_degenerate import _plane, degenerate_nets, rational_planes
 from test_regions_max import _build, three_inputs
+from test_regions_skipchain import CASES as SKIP_CASES
+from test_regions_skipchain import _net as _residual
 
 from netatlas import Plane
 from netatlas.nets import from_torch, mlp, zoo
@@ -185,6 +187,10 @@ PARTITIONS = {
     "leaky-hardtanh": lambda: partition(_leaky_hardtanh()),
     # a max over the chain's outputs (node 6), on the chain path
     "chain-max": lambda: partition(_max_net(0, [2, 8, 8, 6], n_windows=2), Plane.square(4.0)),
+    # residual MLPs (regioncam's 2-16-[res 16]x3-3; skips from the input): the skip-chain path
+    "residual": lambda: partition(_residual(0, *SKIP_CASES["regioncam 2-16-[res 16]x3-3"])),
+    "residual-input-skip": lambda: partition(_residual(1, *SKIP_CASES["skip from the input"]),
+                                             Plane.disc((0, 0), 1.0, n_sides=60)),
     "maxpool": lambda: partition(*_cnn_plane()),
     "maxpool-disc": lambda: (lambda net, plane: partition(net, Plane.disc((0, 0), 0.5, n_sides=64, plane=plane)))(
         *_cnn_plane()),
