@@ -130,3 +130,17 @@ def test_upto_names_are_checked():
         partition(net, upto="fc9")
     with pytest.raises(ValueError, match="partition: upto: no layer named 0"):
         partition(net, upto=0)  # the input is no layer
+
+
+def test_upto_on_a_volume():
+    """A 3-D complex after the second Linear: cut by the first layer's units only, the coarsening of the
+    whole complex; a cut ending in an activation is refused (the 3-D path takes chains ending affine)."""
+    from netatlas import Volume
+
+    net = from_torch(mlp([3, 6, 6, 1], seed=0))
+    first, whole = partition(net, Volume.cube(1.0), upto="2"), partition(net, Volume.cube(1.0))
+    assert first.patterns.shape[1] == 6 and first.num_cells < whole.num_cells
+    at = first.locate(whole.centroids())
+    assert np.array_equal(first.patterns[at], whole.patterns[:, :6])
+    with pytest.raises(ValueError, match="partition: a Volume takes upto= an affine layer"):
+        partition(net, Volume.cube(1.0), upto="1")
