@@ -48,7 +48,6 @@ import sys
 
 import numpy as np
 import torch
-from numba import njit
 
 from netatlas._errors import DegenerateSliceError
 from netatlas._memory import format_bytes
@@ -150,30 +149,6 @@ def _directions(directions, n, n_planes, d, k, seed, where):
     return D
 
 
-# -- geometry kernels -----------------------------------------------------------------------------
-@njit(cache=True)
-def polygon_origin_distance(xy, off):
-    """Distance (F,) from (0, 0) to each convex counter-clockwise polygon (0 when inside it)."""
-    F = off.shape[0] - 1
-    out = np.empty(F)
-    for f in range(F):
-        s, e = off[f], off[f + 1]
-        inside = True
-        best = np.inf
-        for i in range(s, e):
-            i2 = i + 1 if i + 1 < e else s
-            x0, y0 = xy[i, 0], xy[i, 1]
-            ex, ey = xy[i2, 0] - x0, xy[i2, 1] - y0
-            if ex * (-y0) - ey * (-x0) < 0.0:  # origin right of a counter-clockwise edge
-                inside = False
-            ll = ex * ex + ey * ey
-            t = 0.0 if ll == 0.0 else min(max(-(x0 * ex + y0 * ey) / ll, 0.0), 1.0)
-            px, py = x0 + t * ex, y0 + t * ey
-            best = min(best, np.sqrt(px * px + py * py))
-        out[f] = 0.0 if inside else best
-    return out
-
-
 # -- exact 2-D: batched chain ----------------------------------------------------------------------
 def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None, limits=None):
     """Faces of the squares [-r, r]^2 of m planes (P (m, d) centres, D (m, 2, d) directions).
@@ -232,7 +207,7 @@ def _chain_discs(net, layers, P, D, r, tol, want_bits=True, work=None, limits=No
 def _disc_counts(xy, off, owner, bits, m, r):
     """Regions meeting each disc (m,) and units crossing it per layer (m, n_layers); ``bits`` are
     packed patterns per layer (F, ceil(n_k / 8)) uint8."""
-    meets = polygon_origin_distance(xy, off) < r * (1 - DISC_TOLERANCE)
+    meets = K.polygon_origin_distance(xy, off) < r * (1 - DISC_TOLERANCE)
     owner_in = owner[meets]  # nondecreasing; every disc meets at least the region holding its centre
     regions = np.bincount(owner_in, minlength=m)
     starts = np.concatenate([[0], np.cumsum(regions)[:-1]])
@@ -270,17 +245,15 @@ def _exact_chunk(net, P, D, r, tol, want_crossing=True, limits=None):
             part = partition(net, plane, tolerance=tol)
         else:  # the graph path partition takes, with this call's limit (the estimate is done: no second one)
             try:
-                part = graph_partition(net, plane, tol, Limits(limits.cap, None, 1, plane.area, False))
+                part = graph_partition(net, plane, tol, Limits(limits.cap, None, 1, plane.area, False), within=r)
             except RegionLimitError:
                 raise RegionLimitError(f"{limits.where}: a disc's square (radius {r:g}) passed {limits.cap:,} regions "
                                        f"during its partition, above {limits.describe(limits.cap + 1)}; "
                                        f"{limits.advice}") from None
-        bits, start = [], 0
-        for n_k in part.units_per_layer:
-            bits.append(np.packbits(part.patterns[:, start:start + n_k], axis=1))
-            start += n_k
+        # the packed bits as the partition keeps them (no (regions, units) bool copy; a row's padding
+        # bits are zero, as np.packbits leaves them)
         reg, cross = _disc_counts(part.xy + part.center, part.offsets, np.zeros(part.num_regions, np.int64),
-                                  bits, 1, r)
+                                  list(part.pattern_bits), 1, r)
         regions[i], crossing[i, :cross.shape[1]] = reg[0], cross[0]
     return regions, crossing
 

@@ -25,6 +25,7 @@ from netatlas.regions._affine import (
 from netatlas.regions._graphmaps import _VanishingGraph
 from netatlas.regions._maxkernels import split_faces_max, tie_candidates
 from netatlas.regions._partition import Partition, assemble_partition, plane_frame
+from netatlas.regions._prepared import prepared
 from netatlas.regions._roundoff import CANDIDATE_RATIO
 from netatlas.regions._segments import REFRESH, gather_picked, plan_updates, segment, update_from_previous
 from netatlas.regions._sink import RegionSink
@@ -56,9 +57,13 @@ class _GraphRun:
     vanish: _VanishingGraph  # NOTE [vanishing units] in _roundoff
     segments: list  # per nonlinear node, the affine segment before it (``_segments``) or None
     chunk: int = GRAPH_CHUNK_FACES
+    within: float | None = None  # faces farther than this from the plane's centre are dropped
 
 
-def graph_partition(net, plane, tol, limits=None) -> Partition:
+def graph_partition(net, plane, tol, limits=None, within=None) -> Partition:
+    """The exact partition of ``plane`` by the graph path; ``within``: only the regions closer than this
+    to the plane's centre (local complexity's discs): a face farther away is dropped as soon as it is
+    split off, with everything it would have become (its children lie inside it)."""
     center, xy, off, lab, x_c, d1, d2, diam = plane_frame(plane)
     ops = [net.nodes[i].op for i in net.nonlinear]
     is_max = [isinstance(op, Max) for op in ops]
@@ -73,8 +78,11 @@ def graph_partition(net, plane, tol, limits=None) -> Partition:
         b_bits += nb
     out = RegionSink(limits)
     chunk = int(np.clip(GRAPH_CHUNK_BYTES // (24 * max(node.size for node in net.nodes)), 16, GRAPH_CHUNK_FACES))
+    # the segments' unrolled matrices depend on the net alone: built once per Net (repeated partitions,
+    # tiles and local complexity's discs reuse them)
+    segments = prepared(net).cached(("graph segments",), lambda net: [segment(net, k) for k in range(len(ops))])
     run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
-                    _VanishingGraph(net, x_c, d1, d2), [segment(net, k) for k in range(len(ops))], chunk)
+                    _VanishingGraph(net, x_c, d1, d2), segments, chunk, within)
     _graph_level(run, 0, xy, off, lab, [])
     states = [rows.array() for rows in out.states] + [None] * (len(ops) - len(out.states))
     act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
@@ -151,8 +159,8 @@ def _may_vanish(run, k, node, M):
         return tie_candidates(M, op.index.numpy(), mu, CANDIDATE_RATIO).any(axis=(0, 2))
     out = np.zeros(len(M), bool)
     for bp in op.breakpoints:
-        shift, margin = np.array([0.0, 0.0, bp])[None, :, None], np.array([0.0, 0.0, abs(bp)])[:, None]
-        out |= (np.abs(M - shift) <= CANDIDATE_RATIO * (mu + margin)[None]).all(axis=1).any(axis=1)
+        margin = np.array([0.0, 0.0, abs(bp)])[:, None]
+        out |= K.faces_with_small_units(M, float(bp), np.ascontiguousarray(CANDIDATE_RATIO * (mu + margin)))
     return out
 
 
@@ -211,4 +219,23 @@ def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
             cstate = cbits
         M = None
         log.debug("nonlinear node %d: %d faces -> %d", k, c1 - c0, len(cparent))
+        if run.within is not None:
+            cxy, coff, clab, cparent, cstate = _near_centre(run.within, cxy, coff, clab, cparent, cstate)
         _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate], values, cparent)
+
+
+#: Relative slack on ``within``: a child's clipped vertices may stand outside its parent by round-off,
+#: so a face is dropped only when it is clearly farther (the caller's own test on the final regions
+#: decides ties).
+WITHIN_SLACK = 1e-6
+
+
+def _near_centre(within, xy, off, lab, parent, state):
+    """The faces (xy, off, lab; per face ``parent`` and ``state`` rows) closer than ``within`` to (0, 0)."""
+    keep = K.polygon_origin_distance(xy, off) < within * (1 + WITHIN_SLACK)
+    if keep.all():
+        return xy, off, lab, parent, state
+    n_vertices = np.diff(off)
+    vertices = np.repeat(keep, n_vertices)
+    new_off = np.concatenate([[0], np.cumsum(n_vertices[keep])]).astype(off.dtype)
+    return xy[vertices], new_off, lab[vertices], parent[keep], state[keep]

@@ -21,7 +21,8 @@ from numba import njit
 from netatlas.regions._roundoff import vanishing_tolerance
 
 __all__ = ["split_faces", "child_maps", "gated_product", "gated_csr_product", "csr_product", "gate_into",
-           "gate_children", "polygon_areas", "build_locator", "locate_points", "clip_segments"]
+           "gate_children", "polygon_areas", "polygon_origin_distance", "faces_with_small_units", "largest_entries",
+           "build_locator", "locate_points", "clip_segments"]
 
 
 @njit(cache=True)
@@ -583,6 +584,39 @@ def gate_into(M, bits, slope_on, slope_off, X):
         _gate_face(M, f, bits, slope_on, slope_off, slopes, X[f])
 
 
+@njit(cache=True, nogil=True)
+def faces_with_small_units(M, constant, bound):
+    """(F,) bool: faces f of maps M (F, 3, n) with a unit j whose map minus ``constant`` (subtracted from
+    its constant term) is within ``bound`` (3, n) in all three rows (``|M[f, r, j] - c_r| <= bound[r, j]``);
+    one pass, no temporaries, the first row deciding most units."""
+    F, _, n = M.shape
+    out = np.zeros(F, np.bool_)
+    for f in range(F):
+        for j in range(n):
+            if abs(M[f, 0, j]) <= bound[0, j] and abs(M[f, 1, j]) <= bound[1, j] \
+                    and abs(M[f, 2, j] - constant) <= bound[2, j]:
+                out[f] = True
+                break
+    return out
+
+
+@njit(cache=True, nogil=True)
+def largest_entries(M):
+    """max |M[f, r, j]| over faces f and rows r, per unit j: (n,) from maps (F, 3, n) in one pass (no
+    temporary |M|), and whether every entry is finite."""
+    n = M.shape[2]
+    out = np.zeros(n)
+    for f in range(M.shape[0]):
+        for r in range(M.shape[1]):
+            for j in range(n):
+                x = abs(M[f, r, j])
+                out[j] = x if (x > out[j] or x != x) else out[j]  # a NaN stays (nothing is > NaN)
+    finite = True
+    for j in range(n):
+        finite = finite and out[j] < np.inf
+    return out, finite
+
+
 @njit(cache=True)
 def gate_children(M, parent, bits, slope_on, slope_off, scale):
     """``X[c] = (s[c] * M[parent[c]]) * scale`` (C, 3, n): each child's gated copy of its parent's maps
@@ -611,6 +645,29 @@ def polygon_areas(xy, off):
         for i in range(s + 1, e - 1):
             acc += (xy[i, 0] - x0) * (xy[i + 1, 1] - y0) - (xy[i + 1, 0] - x0) * (xy[i, 1] - y0)
         out[f] = 0.5 * acc
+    return out
+
+
+@njit(cache=True)
+def polygon_origin_distance(xy, off):
+    """Distance (F,) from (0, 0) to each convex counter-clockwise polygon (0 when inside it)."""
+    F = off.shape[0] - 1
+    out = np.empty(F)
+    for f in range(F):
+        s, e = off[f], off[f + 1]
+        inside = True
+        best = np.inf
+        for i in range(s, e):
+            i2 = i + 1 if i + 1 < e else s
+            x0, y0 = xy[i, 0], xy[i, 1]
+            ex, ey = xy[i2, 0] - x0, xy[i2, 1] - y0
+            if ex * (-y0) - ey * (-x0) < 0.0:  # origin right of a counter-clockwise edge
+                inside = False
+            ll = ex * ex + ey * ey
+            t = 0.0 if ll == 0.0 else min(max(-(x0 * ex + y0 * ey) / ll, 0.0), 1.0)
+            px, py = x0 + t * ex, y0 + t * ey
+            best = min(best, np.sqrt(px * px + py * py))
+        out[f] = 0.0 if inside else best
     return out
 
 

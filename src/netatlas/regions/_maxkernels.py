@@ -44,7 +44,9 @@ def tie_candidates(M, index, mu, ratio):
                         differ = False
                         for r in range(3):
                             d = abs(M[f, r, iq] - M[f, r, ip])
-                            close = close and d <= ratio * (mu[r, iq] + mu[r, ip])
+                            if not d <= ratio * (mu[r, iq] + mu[r, ip]):
+                                close = False
+                                break  # most pairs differ in their first row already
                             differ = differ or d > 0.0
                         out[pair, f, w] = close and differ
                     pair += 1

@@ -326,6 +326,13 @@ def first_layer_check(net, plane, tol, scale, first=None):
 SAFE_EXPONENT = 256
 
 
+def _largest_entries(maps):
+    """(largest |entry| per unit (n,), all finite) of maps (F, 3, n): one compiled pass, no |maps| copy."""
+    from netatlas.regions._kernels import largest_entries  # numba: loaded with the kernels, not with _units
+
+    return largest_entries(maps)
+
+
 def in_own_units(maps):
     """``maps`` (F, 3, n) with each unit divided by a power of two near its largest entry over the
     faces, when some unit is outside 2^+-SAFE_EXPONENT (else ``maps`` itself): the same zero lines,
@@ -337,8 +344,8 @@ def in_own_units(maps):
     """
     if maps.size == 0:
         return maps
-    big = np.abs(maps).max(axis=(0, 1))
-    if not np.isfinite(big).all():
+    big, finite = _largest_entries(maps)
+    if not finite:
         raise PrecisionError("partition: a layer's values exceed float64's range on this plane; netatlas cannot "
                              "count its regions exactly")
     E = np.where(big > 0, _exponent(big), 0)
@@ -362,8 +369,8 @@ def windows_in_own_units(M, index):
     if M.size == 0:
         return M, index
     present = index >= 0
-    big = np.abs(M).max(axis=(0, 1))
-    if not np.isfinite(big).all():
+    big, finite = _largest_entries(M)
+    if not finite:
         raise PrecisionError("partition: a layer's values exceed float64's range on this plane; netatlas cannot "
                              "count its regions exactly")
     window_big = np.where(present, big[np.where(present, index, 0)], 0.0).max(axis=1)
