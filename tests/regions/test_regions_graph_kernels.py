@@ -9,8 +9,8 @@ from torch import nn
 
 from netatlas import Plane
 from netatlas.nets import from_torch
-from netatlas.regions import exact_counts
 from netatlas.regions import _kernels as K
+from netatlas.regions import exact_counts
 from netatlas.regions._complexity import DISC_TOLERANCE, random_directions
 from netatlas.regions._graph import graph_partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
