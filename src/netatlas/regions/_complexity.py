@@ -27,7 +27,9 @@ counted there, though they do split regions (``local_complexity`` counts them).
 
 Plain MLPs (``Net.as_mlp``) are batched: the squares of a chunk of points are split together, face
 by face, so many tiny partitions cost one kernel call per layer. Other graphs (convolutions, ...)
-run :func:`netatlas.regions.partition` / :func:`~netatlas.regions.along_line` per point.
+run the graph path's partition / :func:`~netatlas.regions.along_line` per point; the partition drops a
+face as soon as it is split off farther than r from the point (every region it would hold misses the
+disc), so the square's corners are never refined.
 
 # NOTE [cost limits]
 Before its exact work each disc's square is estimated (``estimate_discs``: exact pieces along four
