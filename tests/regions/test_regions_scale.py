@@ -92,3 +92,49 @@ def test_region_limit_error_keeps_its_old_homes():
     assert netatlas.RegionLimitError is RegionLimitError is _scale.RegionLimitError
     assert issubclass(RegionLimitError, netatlas.NetatlasError)
 
+
+
+def test_sampled_estimate_is_exact_for_one_layer():
+    # NOTE [sampled estimate]: the first layer's kinks are lines on the whole slice, and an arrangement of
+    # m lines in general position crossing a convex window has 1 + m + I cells (I: pairs meeting inside)
+    net = from_torch(mlp([2, 24, 1], seed=3))
+    for size in (0.5, 1.0, 3.0):
+        plane = Plane.square(size)
+        assert estimate_regions(net, plane, method="samples") == partition(net, plane).num_regions
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sampled_estimate_is_the_right_order_of_magnitude(seed):
+    import torch
+    from torch import nn
+
+    net = from_torch(mlp([2, 32, 32, 1], seed=seed))
+    for plane in (Plane.square(1.0), Plane.square(0.3)):
+        assert 0.25 < estimate_regions(net, plane, method="samples") / partition(net, plane).num_regions < 4
+    torch.manual_seed(seed)  # max pooling: the arg-max's tie lines
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 8),
+                          nn.ReLU(), nn.Linear(8, 2)).eval()
+    cnn = from_torch(model, (1, 8, 8))
+    plane = Plane.through(*np.random.default_rng(seed).standard_normal((3, 1, 8, 8)))
+    for zoomed in (plane, plane.zoom(0.1)):
+        assert 0.25 < estimate_regions(cnn, zoomed, method="samples") / partition(cnn, zoomed).num_regions < 4
+
+
+def test_estimate_samples_on_wide_nets_only():
+    import torch
+    from torch import nn
+
+    from netatlas.regions import _scale
+
+    torch.manual_seed(0)
+    # a 1 x 256 x 256 input: SAMPLED_WIDTH units, where a line's pieces would each hold ~4.7 MB of maps
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256 * 256, 2)).eval()
+    wide = from_torch(model, (1, 256, 256))
+    assert max(node.size for node in wide.nodes) == _scale.SAMPLED_WIDTH
+    plane = Plane.through(*np.random.default_rng(0).standard_normal((3, 1, 256, 256)))
+    plane = plane.zoom(1e-3)
+    assert estimate_regions(wide, plane) == estimate_regions(wide, plane, method="samples")
+    net, square = from_torch(mlp([2, 32, 32, 1], seed=0)), Plane.square(1.0)
+    assert estimate_regions(net, square) == estimate_regions(net, square, method="lines")
+    with pytest.raises(ValueError, match="method must be 'auto', 'lines' or 'samples'"):
+        estimate_regions(net, square, method="grid")

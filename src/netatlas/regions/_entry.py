@@ -58,7 +58,8 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
         chain when it applies.
     max_regions : int, optional
         Stop with :class:`RegionLimitError` before the run when the estimated count (exact counts
-        along lines across the slice, see ``estimate_regions``) exceeds it, and during the run as
+        along lines across the slice, or on nets with a node of 65,536 units or more each
+        unit's map at a few sample points, see ``estimate_regions``) exceeds it, and during the run as
         soon as the count does.
     memory_budget : int, str or None
         Bytes (or e.g. "8GB") the finished regions may take, checked like ``max_regions``;

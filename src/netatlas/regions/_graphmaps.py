@@ -7,7 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from netatlas._errors import NetatlasError
-from netatlas.regions._affine import gate_from_state, gated_maps, magnitude_gate, magnitude_net, widest_gate
+from netatlas.regions._affine import (
+    carried_nodes,
+    gate_from_state,
+    gated_maps,
+    gated_values,
+    magnitude_gate,
+    magnitude_net,
+    widest_gate,
+)
 from netatlas.regions._maxkernels import tie_candidates
 from netatlas.regions._roundoff import EPS, roundings, snap_vanishing, vanishing_tolerance
 from netatlas.regions._units import in_own_units, windows_in_own_units
@@ -32,11 +40,15 @@ class _VanishingGraph:
         self.inputs = np.abs(x_c), np.abs(d1), np.abs(d2)
         self.widest = [widest_gate(op, net.nodes[i].size) for op, i in zip(self.ops, net.nonlinear, strict=True)]
         self._bounds: dict[int, np.ndarray] = {}
+        self._known: dict = {}  # the magnitude pass's values that later nodes read, where the next pass starts
 
     def _bound(self, node_index):
-        """mu (1, 3, n) >= S on every face."""
+        """mu (1, 3, n) >= S on every face. Asked node after node, the magnitude pass goes on from the
+        values the last one left (one pass through the net in all, not one from the input per node)."""
         if node_index not in self._bounds:
-            self._bounds[node_index] = gated_maps(self.net, node_index, *self.inputs, self.widest)
+            values = gated_values(self.net, [node_index], *self.inputs, self.widest.__getitem__, self._known)
+            self._bounds[node_index] = np.ascontiguousarray(values[node_index].numpy())
+            self._known = {j: values[j] for j in carried_nodes(self.net, node_index + 1) if j in values}
         return self._bounds[node_index]
 
     def max_ties(self, node_index, M, states, index):
