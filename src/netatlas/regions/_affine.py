@@ -131,6 +131,10 @@ def is_affine(op) -> bool:
     return isinstance(op, (Linear, Conv, ChannelAffine, AvgPool, AdaptiveAvgPool, Pad, GatherLinear))
 
 
+#: Rows of the identity :func:`affine_matrix` pushes through the ops at a time (bounds torch's workspace).
+AFFINE_BLOCK_ROWS = 256
+
+
 def affine_matrix(ops, n_in: int, max_entries: int | None = None):
     """The chain of affine ``ops`` on n_in inputs as one dense map: (W (n_out, n_in), b (n_out,)), the
     linear part applied to the identity (exact, nothing is differenced); None when a matrix on the way
@@ -138,15 +142,24 @@ def affine_matrix(ops, n_in: int, max_entries: int | None = None):
     if max_entries is not None and n_in * n_in > max_entries:  # before the identity is allocated
         return None
     with torch.no_grad():
-        lin = torch.eye(n_in, dtype=torch.float64)
         off = torch.zeros(1, n_in, dtype=torch.float64)
         for op in ops:
-            if max_entries is not None and lin.shape[0] * max(lin.shape[1], 1) > max_entries:
+            if max_entries is not None and n_in * max(off.shape[1], 1) > max_entries:
                 return None
-            lin, off = _linear_part(op, lin), op(off)
-        if max_entries is not None and lin.numel() > max_entries:
+            off = op(off)
+        if max_entries is not None and n_in * off.shape[1] > max_entries:
             return None
-    return np.ascontiguousarray(lin.numpy().T), off[0].numpy().copy()
+        # the identity's rows AFFINE_BLOCK_ROWS at a time: a conv's workspace (rows x patch x pixels) on
+        # all n_in rows at once took 1.8 GB for a 17M-entry map (AlexNet's second conv at 224 x 224)
+        blocks = []
+        for start in range(0, max(n_in, 1), AFFINE_BLOCK_ROWS):  # n_in = 0: one empty block, as eye(0)
+            rows = torch.arange(start, min(start + AFFINE_BLOCK_ROWS, n_in))
+            lin = torch.zeros(len(rows), n_in, dtype=torch.float64)
+            lin[torch.arange(len(rows)), rows] = 1.0
+            for op in ops:
+                lin = _linear_part(op, lin)
+            blocks.append(lin.numpy().T)
+    return np.ascontiguousarray(np.concatenate(blocks, axis=1)), off[0].numpy().copy()
 
 
 def csr_rows(A: np.ndarray):
