@@ -21,7 +21,10 @@ than float32 resolution (2**-23 x the window's diagonal), which regioncam cannot
 missing a triangle of area 3.5e-16 (sides ~3e-8) where three units' zero lines nearly meet; at each of
 its corners the third unit is ~1e-8 with magnitude ~1, below float32 round-off, and regioncam collapses
 it into one vertex. Exact rational arithmetic shows the region is real and netatlas' vertices are within
-1e-16 of the exact ones (``tests/regions/test_regions_residual_exact.py``).
+1e-16 of the exact ones (``tests/regions/test_regions_residual_exact.py``). On 2-512-512-512-10 (seed 0)
+netatlas finds 358,790 regions and regioncam 358,789; the 55 netatlas regions narrower than float32
+resolution (areas 3e-17 to 9e-13) all exist in exact arithmetic too (each pattern's half-planes clipped
+with dyadic integers).
 
 Wall time and CPU time (process time: the machine is shared) are both reported; regions/s and the ratio
 use wall time, the CPU ratio is given beside it.
@@ -308,11 +311,11 @@ def _count_note(r):
     if diff == 0:
         return None
     k, areas = r["regions_under_float32"], r["areas_under_float32"]
-    if diff == k:
-        return (f"  {r['widths']}: netatlas exact, regioncam misses {k}: region(s) narrower than float32 "
-                f"resolution (2**-23 x diagonal; areas {', '.join(f'{a:.2g}' for a in areas)}), see the "
-                f"module docstring")
-    return f"  {r['widths']}: counts differ by {diff:+,}; {k} netatlas region(s) narrower than float32 resolution"
+    if diff == k == 1:
+        return (f"  {r['widths']}: regioncam misses 1: a region narrower than float32 resolution (2**-23 x "
+                f"diagonal; area {areas[0]:.2g}), see the module docstring")
+    return (f"  {r['widths']}: counts differ by {diff:+,}; netatlas has {k:,} region(s) narrower than float32 "
+            f"resolution (2**-23 x diagonal), where regioncam's float32 lines can merge; see the module docstring")
 
 
 def _print_row(r):
@@ -369,9 +372,9 @@ def main(argv=None):
                 "command": " ".join(["python", "benchmarks/regions.py", *(argv or sys.argv[1:])])}
         with open(args.json, "w") as fh:
             json.dump({"meta": meta, "rows": rows}, fh, indent=2)
-    # a difference made of regions below regioncam's float32 resolution is regioncam's (see the docstring)
-    ok = all(r["regions_netatlas"] - r["regions_regioncam"] == r["regions_under_float32"] or r["count_rel_diff"] < 1e-3
-             for r in rows)
+    # a difference within the regions below regioncam's float32 resolution is regioncam's (see the docstring)
+    ok = all(0 <= r["regions_netatlas"] - r["regions_regioncam"] <= r["regions_under_float32"]
+             or r["count_rel_diff"] < 1e-3 for r in rows)
     if not ok:
         print("warning: region counts differ by more than 0.1%", file=sys.stderr)
     return 0 if np.isfinite([r["ratio"] for r in rows]).all() else 1
