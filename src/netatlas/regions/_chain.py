@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from netatlas.regions import _chainkernels as CK
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, affine_matrix, csr_rows, is_affine
 from netatlas.regions._partition import Partition, assemble_partition, plane_frame
@@ -30,6 +31,11 @@ CHUNK_FACES = 4096
 CHUNK_BYTES = 2 << 20
 #: Next layers at most this wide get their maps from a compiled loop instead of a BLAS call.
 SMALL_PRODUCT = 32
+
+
+#: Wide dense relu layers take ``_chainkernels`` (on units only, fused child-map passes); False takes the
+#: general kernels (``next_maps``'s BLAS product, ``_kernels.child_maps``), e.g. to compare the two.
+FUSED_KERNELS = True
 
 
 #: Largest dense matrix (entries) a conv/pool/batch-norm segment is unrolled to for the chain path.
@@ -273,12 +279,17 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     first = np.searchsorted(cparent, np.arange(n_faces))
     ref = cbits[first]
     Wn, bn, _ = layers[level + 1]
-    G = next_maps(M, ref, on, off_slope, Wn, bn, work, level, work["factors"][level + 1])
     if ("sparse", level) not in work:
         work["sparse", level] = sparse_columns(Wn)
         work["WT", level] = np.ascontiguousarray(Wn.T)
     WT = work["WT", level]
     sparse = work["sparse", level]
+    factors = work["factors"][level + 1]
+    fused = FUSED_KERNELS and factors is None and len(sparse[0]) == 0
+    if fused and off_slope == 0.0 and Wn.shape[0] > SMALL_PRODUCT:
+        G = CK.relu_next_maps(M, ref, on, WT, bn, reused_buffer(work, ("G", level), (n_faces, 3, Wn.shape[0])))
+    else:
+        G = next_maps(M, ref, on, off_slope, Wn, bn, work, level, factors)
     n_children = len(cparent)
     log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
     chunk = min(max(CHUNK_BYTES // (24 * Wn.shape[0]), 256), CHUNK_FACES)
@@ -287,8 +298,12 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         Mc = reused_buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]])
         _, candidate, n_roundings = work["vanish"][level + 1]
-        K.child_maps(G, M, WT, *sparse, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
-                     groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
+        if fused:
+            CK.fused_child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
+                                groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
+        else:
+            K.child_maps(G, M, WT, *sparse, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
+                         groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
         v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
         sub_pat = [p[c0:c1] for p in cpat]
