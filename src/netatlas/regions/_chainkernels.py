@@ -113,6 +113,12 @@ def fused_child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, c_
             for r in range(3):
                 for q in range(4, n_flip, 4):
                     _add_terms(dst[r], dst[r], WT, flips, coefs[:, r], q, n_flip, n_next)
+            n_small = 0  # branch-free count first (vectorised): candidates are rare
+            for i in range(n_next):
+                n_small += ((abs(dst[0, i]) <= candidate[0, i]) & (abs(dst[1, i]) <= candidate[1, i])
+                            & (abs(dst[2, i]) <= candidate[2, i]))
+            if n_small == 0:
+                continue
             for i in range(n_next):
                 if (abs(dst[0, i]) <= candidate[0, i] and abs(dst[1, i]) <= candidate[1, i]
                         and abs(dst[2, i]) <= candidate[2, i]

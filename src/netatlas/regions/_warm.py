@@ -50,6 +50,7 @@ def warm_kernels() -> float:
         global_max = nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Linear(6, 4), nn.Unflatten(1, (1, 4)),
                                    nn.AdaptiveMaxPool1d(1), nn.Flatten())
         relu_last = nn.Sequential(nn.Linear(2, 6), nn.ReLU())  # an activation last: the gated output maps
+    partition(mlp([2, 40, 40, 2], seed=0))  # wide relu layers: _chainkernels (on-units product, fused child maps)
     partition(global_max)
     partition(relu_last)
     rng = np.random.default_rng(0)

@@ -1,0 +1,141 @@
+"""The chain path's wide-relu kernels (``_chainkernels``) against the general ones they replace: the fused
+child maps bit for bit against ``_kernels.child_maps`` (the vanishing-unit rule included), the on-units
+product against a float64 product within its round-off bound, and whole partitions with and without them
+(``_chain.FUSED_KERNELS``) on random, trained and degenerate nets: same regions, patterns, labels, and
+vertices/maps/areas equal up to the round-off of one reordered sum per layer."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from netatlas import Plane
+from netatlas.nets import from_torch, mlp
+from netatlas.regions import _chain
+from netatlas.regions import _chainkernels as CK
+from netatlas.regions import _kernels as K
+from netatlas.regions import partition
+
+EPS = np.finfo(np.float64).eps
+
+
+def _bits(rng, F, n, p_on=0.5):
+    return np.packbits(rng.random((F, n)) < p_on, axis=1)
+
+
+@pytest.mark.parametrize("n_next", [10, 33, 256])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_relu_next_maps_within_roundoff_of_float64_product(n_next, seed):
+    rng = np.random.default_rng(seed)
+    F, n = 37, 131  # odd sizes: remainders of the four-column passes and of the packed bytes
+    M = rng.standard_normal((F, 3, n))
+    bits = _bits(rng, F, n)
+    W, b = rng.standard_normal((n_next, n)), rng.standard_normal(n_next)
+    out = CK.relu_next_maps(M, bits, 0.5, np.ascontiguousarray(W.T), b, np.empty((F, 3, n_next)))
+    s = 0.5 * np.unpackbits(bits, axis=1)[:, :n]
+    X = M * s[:, None, :]
+    ref = np.einsum("fri,ki->frk", X, W)
+    ref[:, 2] += b
+    # |computed - exact| <= gamma_(n+1) * sum |w s m| (+ |b|), Higham ch. 3; 2x slack for the reference's own
+    mag = np.einsum("fri,ki->frk", np.abs(X), np.abs(W))
+    mag[:, 2] += np.abs(b)
+    assert np.all(np.abs(out - ref) <= 2 * (n + 2) * EPS * mag)
+
+
+def _child_map_inputs(seed, n=70, n_next=45, n_parents=6):
+    """Parents' maps, reference maps G under a reference pattern, and children whose bits differ from it in
+    a few units (up to 9: several passes of four terms), some runs of siblings; a few units of G made
+    vanishing candidates (tiny, or exact zeros) to exercise the recomputation rule."""
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n_parents, 3, n))
+    W, b = rng.standard_normal((n_next, n)), rng.standard_normal(n_next)
+    WT = np.ascontiguousarray(W.T)
+    ref_bits = _bits(rng, n_parents, n)
+    on, off = 1.0, 0.1
+    G = K.gated_product(M, ref_bits, on, off, W, b)
+    parents, rows = [], []
+    for p in range(n_parents):
+        for _ in range(rng.integers(1, 6)):
+            row = np.unpackbits(ref_bits[p])[:n].copy()
+            flip = rng.choice(n, size=rng.integers(0, 10), replace=False)
+            row[flip] ^= 1
+            parents.append(p)
+            rows.append(np.packbits(row))
+    cparent, cbits = np.array(parents, np.int64), np.array(rows)
+    G[:, :, 3] *= 1e-20  # tiny: a candidate, recomputed
+    G[:, :, 5] = 0.0  # exact zeros stay unless a term is added
+    mu = np.abs(M).max(axis=0) * 2
+    candidate = np.full((3, n_next), 1e-8)
+    return G, M, WT, cparent, cbits, ref_bits, on, off, b, mu, candidate
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("c_start", [0, 3])
+def test_fused_child_maps_equal_child_maps_bit_for_bit(seed, c_start):
+    G, M, WT, cparent, cbits, ref_bits, on, off, b, mu, candidate = _child_map_inputs(seed)
+    C = len(cparent) - c_start
+    groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c_start:])) + 1, [C]]).astype(np.int64)
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    want = K.child_maps(G, M, WT, *empty, cparent, cbits, ref_bits, on, off, c_start, np.empty((C, 3, WT.shape[1])),
+                        groups, b, mu, candidate, 40)
+    got = CK.fused_child_maps(G, M, WT, cparent, cbits, ref_bits, on, off, c_start, np.empty((C, 3, WT.shape[1])),
+                              groups, b, mu, candidate, 40)
+    assert np.array_equal(got, want)
+
+
+def _trained(seed):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 2))
+    x = torch.rand(256, 2) * 2 - 1
+    y = ((x[:, 0] * 3).sin() > x[:, 1]).long()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(60):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model.eval()
+
+
+def _degenerate(seed):
+    """Wide layers with duplicated units, units with no slope, a zero unit and lines through one point."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 48), nn.ReLU(), nn.Linear(48, 48), nn.ReLU(), nn.Linear(48, 3))
+    with torch.no_grad():
+        for lin in (model[0], model[2]):
+            lin.weight[3], lin.bias[3] = lin.weight[1], lin.bias[1]
+            lin.weight[4] = 0.0
+            lin.weight[7], lin.bias[7] = 0.0, 0.0
+        model[0].bias[10:14] = 0.0
+        model[2].weight[20] = model[2].weight[21] - model[2].weight[21]  # exact zero row
+    return model.eval()
+
+
+NETS = {
+    "random-2-64-64-64-3": lambda s: mlp([2, 64, 64, 64, 3], seed=s),
+    "random-2-128-128-10": lambda s: mlp([2, 128, 128, 10], init="torch", seed=s),
+    "trained-2-40-40-2": _trained,
+    "degenerate-2-48-48-3": _degenerate,
+    "leaky-2-48-48-3": lambda s: mlp([2, 48, 48, 3], "leaky_relu", seed=s),  # fused child maps, BLAS product
+}
+
+
+@pytest.mark.parametrize("name", list(NETS))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_partitions_equal_with_and_without_chain_kernels(name, seed, monkeypatch):
+    net = from_torch(NETS[name](seed), (2,)) if name != "random-2-64-64-64-3" else NETS[name](seed)
+    plane = Plane.square(1.0)
+    monkeypatch.setattr(_chain, "FUSED_KERNELS", False)
+    old = partition(net, plane)
+    monkeypatch.setattr(_chain, "FUSED_KERNELS", True)
+    new = partition(net, plane)
+    assert new.method == old.method == "chain"
+    assert len(new.areas) == len(old.areas)
+    assert np.array_equal(new.offsets, old.offsets) and np.array_equal(new.labels, old.labels)
+    for a, b in zip(new.pattern_bits, old.pattern_bits, strict=True):
+        assert np.array_equal(a, b)
+    # one reordered sum of n <= 128 products per layer, a few layers: each map entry moves by a few hundred
+    # eps of its magnitude; vertices (well-conditioned crossings of the random lines) and areas alike
+    scale = np.abs(old.maps).max()
+    assert np.allclose(new.maps, old.maps, rtol=0, atol=1e-10 * scale)
+    assert np.allclose(new.xy, old.xy, rtol=0, atol=1e-9)
+    assert np.allclose(new.areas, old.areas, rtol=0, atol=1e-9 * plane.area)
