@@ -11,10 +11,9 @@ from torch import nn
 
 from netatlas import Plane
 from netatlas.nets import from_torch, mlp
-from netatlas.regions import _chain
+from netatlas.regions import _chain, partition
 from netatlas.regions import _chainkernels as CK
 from netatlas.regions import _kernels as K
-from netatlas.regions import partition
 
 EPS = np.finfo(np.float64).eps
 
