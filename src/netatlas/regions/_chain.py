@@ -36,6 +36,9 @@ SMALL_PRODUCT = 32
 #: Wide dense relu layers take ``_chainkernels`` (on units only, fused child-map passes); False takes the
 #: general kernels (``next_maps``'s BLAS product, ``_kernels.child_maps``), e.g. to compare the two.
 FUSED_KERNELS = True
+#: Largest W (entries) whose relu next maps skip the off units: W^T (8 bytes an entry) is read once per
+#: face, so it must stay in the L2 cache; past it BLAS's blocked product (all units) is faster.
+ON_UNITS_MAX_ENTRIES = 512 * 512
 
 
 #: Largest dense matrix (entries) a conv/pool/batch-norm segment is unrolled to for the chain path.
@@ -286,7 +289,7 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     sparse = work["sparse", level]
     factors = work["factors"][level + 1]
     fused = FUSED_KERNELS and factors is None and len(sparse[0]) == 0
-    if fused and off_slope == 0.0 and Wn.shape[0] > SMALL_PRODUCT:
+    if fused and off_slope == 0.0 and SMALL_PRODUCT < Wn.shape[0] and Wn.size <= ON_UNITS_MAX_ENTRIES:
         G = CK.relu_next_maps(M, ref, on, WT, bn, reused_buffer(work, ("G", level), (n_faces, 3, Wn.shape[0])))
     else:
         G = next_maps(M, ref, on, off_slope, Wn, bn, work, level, factors)
