@@ -1,5 +1,5 @@
 # Two commands for a fresh machine: `make demo` (the main job) and `make test` (lint + full test suite).
-.PHONY: setup demo test lint bench docs
+.PHONY: setup demo test lint bench bench-big docs
 
 setup:
 	bash scripts/setup.sh
@@ -16,6 +16,10 @@ test: setup lint
 bench: setup
 	.venv/bin/python benchmarks/regions.py
 	.venv/bin/python benchmarks/metric.py
+
+# ~10^7 regions in one tiled slice (tens of minutes; rerun to resume): count, wall/CPU time, peak memory
+bench-big: setup
+	/usr/bin/time -v .venv/bin/python benchmarks/big_slice.py --out runs/big_slice
 
 docs: setup
 	bash scripts/docs.sh
