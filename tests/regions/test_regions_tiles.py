@@ -137,3 +137,26 @@ def test_tiled_equals_untiled_max_pool_hardtanh():
     ib = np.array([key_b[k] for k in key_a])
     assert np.abs(a.areas[ia] - b.areas[ib]).max() <= 1e-11 * plane.area
     assert np.abs(a.output_offset[ia] - b.output_offset[ib]).max() <= 1e-11 * np.abs(a.maps).max()
+
+
+def test_streamed_picture_colours_are_the_untiled_regions_pattern_hashes(tmp_path):
+    # each pixel of the streamed picture: the FNV-1a hash of the packed pattern bits then the int16
+    # arg-max bytes (the merge key) of the untiled region at that pixel; a max-pool net so both parts count
+    from netatlas.regions._tiles import _pattern_hash, stream_partition, tile_planes
+
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(1, 2, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 5), nn.ReLU(),
+                          nn.Linear(5, 2))
+    net = from_torch(model, input_shape=(1, 5, 5))
+    plane = Plane.through(*np.random.default_rng(5).uniform(0, 1, size=(3, 1, 5, 5)))
+    whole = partition(net, plane)
+    key = np.concatenate([np.concatenate(whole.pattern_bits, axis=1),
+                          np.concatenate(whole.choices, axis=1).astype(np.int16).view(np.uint8)], axis=1)
+    assert whole.argmax.shape[1] > 0 and key.shape[1] > 0
+    px, tiles = 7, 2
+    picture = stream_partition(net, plane, tiles, tmp_path, tolerance=1e-10, picture=px * tiles)["picture"]
+    for i, j, tile in tile_planes(plane, tiles):
+        us, vs = tile.grid(px)
+        region = whole.locate(np.stack([us.ravel(), vs.ravel()], 1))
+        expected = _pattern_hash(key[region]).reshape(px, px)
+        assert np.array_equal(picture[j * px:(j + 1) * px, i * px:(i + 1) * px], expected)

@@ -102,15 +102,6 @@ def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, m
     return _subset(pieces, ~on_seam), _subset(pieces, on_seam), part
 
 
-def tile_job_pieces(part) -> dict:
-    """The bits and arg-maxes of every region of a partition (for colours)."""
-    bits = (np.concatenate(part.pattern_bits, axis=1) if part.pattern_bits
-            else np.zeros((part.num_regions, 0), np.uint8))
-    choices = (np.concatenate(part.choices, axis=1).astype(np.int16) if part.choices
-               else np.zeros((part.num_regions, 0), np.int16))
-    return {"bits": bits, "choices": choices}
-
-
 def _hull(points: np.ndarray, eps: float) -> np.ndarray:
     """Convex hull (counter-clockwise, from the lowest-then-leftmost point) without vertices within
     ``eps`` of the line through their neighbours (Andrew's monotone chain)."""
@@ -189,6 +180,8 @@ def merge_border(border: dict, diam: float) -> dict:
 
 def _key(p: dict) -> np.ndarray:
     """A region's identity (F, B) uint8: its pattern bits and its max-pool arg-maxes."""
+    if p["choices"].shape[1] == 0:  # no max pooling: the bits alone (no copy of a large tile's patterns)
+        return np.ascontiguousarray(p["bits"])
     return np.concatenate([p["bits"], np.ascontiguousarray(p["choices"]).view(np.uint8)], axis=1)
 
 
@@ -295,11 +288,13 @@ def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: 
 
 
 # -- streaming to disk ------------------------------------------------------------------------------
-def _pattern_hash(bits: np.ndarray) -> np.ndarray:
-    """64-bit FNV-1a hash of each packed pattern row (F, B) uint8: one colour per region, across tiles."""
-    h = np.full(len(bits), 14695981039346656037, np.uint64)
-    for col in range(bits.shape[1]):
-        h = (h ^ bits[:, col].astype(np.uint64)) * np.uint64(1099511628211)
+def _pattern_hash(*parts: np.ndarray) -> np.ndarray:
+    """64-bit FNV-1a hash of each packed pattern row (F, B) uint8: one colour per region, across tiles.
+    Several parts (F, B_k) hash as their concatenation along axis 1 (without making it)."""
+    h = np.full(len(parts[0]), 14695981039346656037, np.uint64)
+    for bits in parts:
+        for col in range(bits.shape[1]):
+            h = (h ^ bits[:, col].astype(np.uint64)) * np.uint64(1099511628211)
     return h
 
 
@@ -321,7 +316,8 @@ def _write_parquet(path, pieces: dict, center: np.ndarray) -> int:
     width = key.shape[1]
     table = pa.table({
         "area": areas, "centroid_u": cent[:, 0], "centroid_v": cent[:, 1], "n_vertices": counts.astype(np.int32),
-        "pattern": pa.array([r.tobytes() for r in key], type=pa.binary(width)),
+        # from the array's buffer: no Python bytes object per region (a tile's patterns can be GBs)
+        "pattern": pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(key), [None, pa.py_buffer(key)]),
         "polygon": pa.ListArray.from_arrays(pa.array(2 * off, type=pa.int64()), pa.array(xy.ravel())),
     })
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
@@ -364,8 +360,10 @@ def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float
     n_complete = _write_parquet(directory / f"{name}.parquet", complete, center)
     us, vs = part.plane.grid(pixels)
     region = part.locate(np.stack([us.ravel(), vs.ravel()], 1))
-    full = tile_job_pieces(part)
-    picture = _pattern_hash(_key(full))[region].reshape(pixels, pixels)
+    # hash of the bits then arg-maxes (as _key orders them), layer by layer: no concatenated copy
+    choices = [np.ascontiguousarray(c.astype(np.int16)).view(np.uint8) for c in part.choices]
+    parts = [*part.pattern_bits, *choices] or [np.zeros((part.num_regions, 0), np.uint8)]
+    picture = _pattern_hash(*parts)[region].reshape(pixels, pixels)
     out = {"xy": border["xy"], "off": border["off"], "lab": border["lab"], "bits": border["bits"],
            "choices": border["choices"], "maps": border["maps"], "picture": picture, "n_complete": np.int64(n_complete),
            "area_complete": np.float64(K.polygon_areas(complete["xy"], complete["off"]).sum()),
