@@ -55,12 +55,25 @@ def _center(bounds) -> np.ndarray:
 
 
 def _subset(p: dict, keep: np.ndarray) -> dict:
-    """The faces ``keep`` (bool (F,)) of a pieces dict."""
+    """The faces ``keep`` (bool (F,)) of a pieces dict; ``bits`` and ``choices`` may be lists of per-layer
+    arrays (F, B_k), joined along axis 1 after the selection (no copy of a whole tile's patterns)."""
     counts = np.diff(p["off"])
     vkeep = np.repeat(keep, counts)
     return {"xy": p["xy"][vkeep], "off": np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64),
-            "lab": p["lab"][vkeep], "bits": p["bits"][keep], "choices": p["choices"][keep],
-            "maps": p["maps"][keep]}
+            "lab": p["lab"][vkeep], "bits": _rows(p["bits"], keep, np.uint8),
+            "choices": _rows(p["choices"], keep, np.int16), "maps": p["maps"][keep]}
+
+
+def _rows(arrays, keep: np.ndarray, dtype) -> np.ndarray:
+    """Rows ``keep`` of an array, or of a list of per-layer arrays (F, B_k) joined along axis 1 (as ``dtype``)."""
+    if not isinstance(arrays, list):
+        return arrays[keep]
+    out = np.empty((int(keep.sum()), sum(a.shape[1] for a in arrays)), dtype)
+    col = 0
+    for a in arrays:  # one layer's selected rows at a time
+        out[:, col:col + a.shape[1]] = a[keep]
+        col += a.shape[1]
+    return out
 
 
 def _concat(parts: list) -> dict:
@@ -92,11 +105,8 @@ def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, m
     lab[np.isin(lab, seams)] = SEAM
     maps = part.maps.copy()
     maps[:, 2] -= maps[:, 0] * shift[0] + maps[:, 1] * shift[1]  # value at the window centre
-    bits = (np.concatenate(part.pattern_bits, axis=1) if part.pattern_bits
-            else np.zeros((part.num_regions, 0), np.uint8))
-    choices = (np.concatenate(part.choices, axis=1).astype(np.int16) if part.choices
-               else np.zeros((part.num_regions, 0), np.int16))
-    pieces = {"xy": part.xy + shift, "off": part.offsets, "lab": lab, "bits": bits, "choices": choices, "maps": maps}
+    pieces = {"xy": part.xy + shift, "off": part.offsets, "lab": lab, "bits": list(part.pattern_bits),
+              "choices": list(part.choices), "maps": maps}
     face = np.repeat(np.arange(part.num_regions), np.diff(part.offsets))
     on_seam = np.bincount(face[lab == SEAM], minlength=part.num_regions) > 0
     return _subset(pieces, ~on_seam), _subset(pieces, on_seam), part
