@@ -27,6 +27,8 @@ __all__ = [
     "at_least",
     "command_data",
     "data_option",
+    "disc_option",
+    "disc_value",
     "greedy_index_options",
     "indices",
     "layer_option",
@@ -39,12 +41,15 @@ __all__ = [
     "one_of",
     "out_option",
     "plane_option",
+    "polygon_option",
+    "polygon_value",
     "quick_conflicts",
     "seed_option",
     "split_option",
     "split_value",
     "square_size",
     "threads_option",
+    "upto_option",
     "through_indices",
     "through_option",
     "zoom_fraction",
@@ -187,6 +192,67 @@ def square_size(plane: str | None) -> float:
     return size
 
 
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: one or more numbers, separated by commas or spaces (a token ``--disc`` takes)
+_NUMBERS_TOKEN = re.compile(rf"\s*{_NUMBER}(?:(?:\s*,\s*|\s+){_NUMBER})*[,\s]*")
+#: one or more points U,V separated by spaces or semicolons (a token ``--polygon`` takes)
+_POINTS_TOKEN = re.compile(rf"\s*{_NUMBER}\s*,\s*{_NUMBER}(?:(?:\s*;\s*|\s+){_NUMBER}\s*,\s*{_NUMBER})*[;\s]*")
+
+
+def disc_value(values) -> tuple[tuple[float, float], float] | None:
+    """The centre (CX, CY) and radius R of ``--disc CX CY R`` (also ``--disc CX,CY,R``; None when not given):
+    three finite numbers, R > 0.
+
+    >>> disc_value(["0", "0.5", "2"]), disc_value(["0,0.5,2"])
+    (((0.0, 0.5), 2.0), ((0.0, 0.5), 2.0))
+    >>> disc_value(["0,0,-1"])
+    Traceback (most recent call last):
+    ...
+    netatlas._options.OptionValueError: --disc CX CY R needs a finite radius R > 0; got -1.0
+    """
+    if not values:
+        return None
+    numbers = []
+    for token in values:
+        if not _NUMBERS_TOKEN.fullmatch(str(token)):
+            raise OptionValueError(f"--disc takes three numbers CX CY R (centre and radius, e.g. --disc 0 0 1.5 or "
+                                   f"--disc 0,0,1.5); got {token!r}")
+        numbers += [float(t) for t in re.split(r"[,\s]+", str(token).strip()) if t]
+    if len(numbers) != 3 or not all(math.isfinite(x) for x in numbers):
+        raise OptionValueError(f"--disc takes three finite numbers CX CY R (centre and radius, e.g. --disc 0 0 1.5); "
+                               f"got {numbers}")
+    if not numbers[2] > 0:
+        raise OptionValueError(f"--disc CX CY R needs a finite radius R > 0; got {numbers[2]}")
+    return (numbers[0], numbers[1]), numbers[2]
+
+
+def polygon_value(values) -> list[tuple[float, float]] | None:
+    """The corners of ``--polygon U1,V1 U2,V2 U3,V3 ...`` (None when not given): at least three points U,V
+    of finite numbers (convexity is the library's check, ``Plane.polygon``).
+
+    >>> polygon_value(["0,0", "2,0 0,1"]), polygon_value(["0,0;2,0;0,1"])
+    ([(0.0, 0.0), (2.0, 0.0), (0.0, 1.0)], [(0.0, 0.0), (2.0, 0.0), (0.0, 1.0)])
+    >>> polygon_value(["0,0", "1"])
+    Traceback (most recent call last):
+    ...
+    netatlas._options.OptionValueError: --polygon takes corners U,V (e.g. --polygon 0,0 2,0 0,1); got '1'
+    """
+    if not values:
+        return None
+    points = []
+    for token in values:
+        if not _POINTS_TOKEN.fullmatch(str(token)):
+            raise OptionValueError(f"--polygon takes corners U,V (e.g. --polygon 0,0 2,0 0,1); got {token!r}")
+        for pair in re.split(r"[;\s]+", str(token).strip()):
+            if pair:
+                u, v = (float(t) for t in pair.split(","))
+                points.append((u, v))
+    if len(points) < 3 or not all(math.isfinite(c) for p in points for c in p):
+        raise OptionValueError(f"--polygon needs at least three corners U,V of finite numbers (e.g. --polygon 0,0 "
+                               f"2,0 0,1); got {points}")
+    return points
+
+
 def zoom_fraction(zoom: float | None) -> float | None:
     """``--zoom``: a fraction in (0, 1] of the plane's size (None: no zoom).
 
@@ -302,20 +368,22 @@ def command_data(data: str, *, where: str, split: str = "train", n: int | None =
 
 # -- --through takes the integers that follow it --------------------------------------------------------
 
-GREEDY_OPTIONS = ("through",)  # parameter names whose option takes the bare integers after it
+# parameter name -> the tokens its option also takes after it (--through 0 5 9, --disc 0 0 1, --polygon 0,0 1,0 0,1)
+GREEDY_OPTIONS = {"through": _INDEX_TOKEN, "disc": _NUMBERS_TOKEN, "polygon": _POINTS_TOKEN}
 
 
 def greedy_index_options(command) -> None:
     """Let each ``--through`` option of a click command (and its subcommands) also take the bare integer
-    tokens that follow it, so ``--through 0 5 9`` is ``--through 0 --through 5 --through 9``."""
+    tokens that follow it, so ``--through 0 5 9`` is ``--through 0 --through 5 --through 9`` (and ``--disc``
+    the numbers, ``--polygon`` the U,V points that follow it)."""
     for param in getattr(command, "params", ()):
         if param.name in GREEDY_OPTIONS and getattr(param, "multiple", False):
-            _make_greedy(param)
+            _make_greedy(param, GREEDY_OPTIONS[param.name])
     for sub in getattr(command, "commands", {}).values():
         greedy_index_options(sub)
 
 
-def _make_greedy(param) -> None:
+def _make_greedy(param, token) -> None:
     if getattr(param, "_netatlas_greedy", False):
         return
     add_to_parser = param.add_to_parser
@@ -332,7 +400,7 @@ def _make_greedy(param) -> None:
 
             def greedy_process(value, state, process=process):
                 process(value, state)
-                while state.rargs and _INDEX_TOKEN.fullmatch(state.rargs[0]):
+                while state.rargs and token.fullmatch(state.rargs[0]):
                     process(state.rargs.pop(0), state)
 
             option.process = greedy_process
@@ -359,6 +427,35 @@ def through_option():
     return typer.Option(None, "--through", metavar="A B C",
                         help="The plane through inputs A B C of --data (indices into the whole --split): "
                         "--through 0 5 9, or --through 0,5,9, or --through 0 --through 5 --through 9")
+
+
+def disc_option():
+    """``--disc CX CY R``: a disc window of the slice (``Plane.disc``)."""
+    import typer
+
+    return typer.Option(None, "--disc", metavar="CX CY R",
+                        help="A disc window instead of the square: centre (CX, CY) and radius R > 0 in the slice's "
+                        "coordinates (the first two input axes, or those of --through): --disc 0 0 1.5 or --disc "
+                        "0,0,1.5; Python: Plane.disc((CX, CY), R)")
+
+
+def polygon_option():
+    """``--polygon U1,V1 U2,V2 U3,V3 ...``: a convex polygon window of the slice (``Plane.polygon``)."""
+    import typer
+
+    return typer.Option(None, "--polygon", metavar="U,V ...",
+                        help="A convex polygon window instead of the square: its corners U,V in the slice's "
+                        "coordinates (the first two input axes, or those of --through): --polygon 0,0 2,0 0,1; "
+                        "Python: Plane.polygon([(U1, V1), ...])")
+
+
+def upto_option():
+    """``--upto LAYER``: the partition after a layer (``partition(net, plane, upto=LAYER)``)."""
+    import typer
+
+    return typer.Option(None, "--upto", metavar="LAYER",
+                        help="The partition after this layer: a node name from 'netatlas info MODEL' or '#index' "
+                        "(only the activations up to it split the slice); Python: partition(net, plane, upto=LAYER)")
 
 
 def split_option(default: str = "train"):

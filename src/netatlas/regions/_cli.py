@@ -78,14 +78,53 @@ def layer_widths(net) -> list[int]:
     return [net.nodes[i].size for i in net.activations if net.nodes[i].op.name != "identity"]
 
 
-def _python_line(through, zoom, around) -> str:
+def windowed(slice_, disc, polygon):
+    """``--disc`` / ``--polygon``: that window in the slice's own coordinates (``Plane.disc`` /
+    ``Plane.polygon`` with ``plane=slice_``; a non-convex polygon is refused there, in one line)."""
+    from netatlas._options import OptionValueError
+    from netatlas.slices import Plane
+
+    try:
+        if disc is not None:
+            return Plane.disc(disc[0], disc[1], plane=slice_)
+        if polygon is not None:
+            return Plane.polygon(polygon, plane=slice_)
+    except ValueError as exc:
+        raise OptionValueError(f"--{'disc' if disc is not None else 'polygon'}: {exc}") from None
+    return slice_
+
+
+def cut_at(net, upto):
+    """``--upto LAYER``: the net cut after that layer (what ``partition(net, plane, upto=LAYER)`` partitions)."""
+    from netatlas._options import OptionValueError
+    from netatlas.regions._upto import net_upto
+
+    if upto is None:
+        return net
+    try:
+        return net_upto(net, upto)
+    except ValueError as exc:
+        raise OptionValueError(str(exc).replace("partition: upto:", f"--upto {upto!r}:", 1)) from None
+
+
+def window_shape(slice_) -> str:
+    """"rectangle", "disc" or "polygon": the shape of a slice's window (recorded in summary.json)."""
+    return "rectangle" if slice_.outline is None else "disc" if slice_.circle is not None else "polygon"
+
+
+def _python_line(through, zoom, around, disc=None, polygon=None, upto=None) -> str:
     """The command's one-call Python equivalent (written to the report)."""
     plane = ("plane = netatlas.Plane.through(x[A], x[B], x[C])" if through else
              "plane = netatlas.Plane.square(SIZE, dim=net.n_inputs)")
     if zoom is not None:
         centre = "plane.around_boundary(net, 'A', 'B')" if around == "boundary" else repr(around)
         plane += f"; plane = plane.zoom({zoom}, around={centre})"
-    return f"net = netatlas.nets.load(MODEL); {plane}; netatlas.regions.partition(net, plane)"
+    if disc is not None:
+        plane += f"; plane = netatlas.Plane.disc({disc[0]!r}, {disc[1]!r}, plane=plane)"
+    if polygon is not None:
+        plane += f"; plane = netatlas.Plane.polygon({[list(p) for p in polygon]!r}, plane=plane)"
+    cut = "" if upto is None else f", upto={upto!r}"
+    return f"net = netatlas.nets.load(MODEL); {plane}; netatlas.regions.partition(net, plane{cut})"
 
 
 def register(app: typer.Typer) -> None:
@@ -112,6 +151,9 @@ def register(app: typer.Typer) -> None:
                                   "to Parquet (bounded memory; rerun with the same --out to resume)"),
         dask: str = typer.Option(None, "--dask", help="With --tiles: run the tiles on 'local' (a LocalCluster, 2 "
                                  "workers) or tcp://HOST:PORT"),
+        disc: list[str] = options.disc_option(),
+        polygon: list[str] = options.polygon_option(),
+        upto: str = options.upto_option(),
         picture: int = typer.Option(1024, help="With --tiles: pixels per side of the downsampled picture"),
         volume: str = typer.Option(None, "--volume", metavar="cube:SIZE", help="A 3-D slice instead: the cube "
                                    "[-SIZE, SIZE]^3 in the first three input axes (or --through A B C D): the exact "
@@ -126,6 +168,10 @@ def register(app: typer.Typer) -> None:
         ``plane = netatlas.Plane.through(x[A], x[B], x[C]).zoom(F, around="A")`` (or
         ``around=plane.around_boundary(net, "A", "B")``), then ``partition(net, plane)``
 
+        Other windows and layers: ``--disc CX CY R`` (``Plane.disc((CX, CY), R, plane=plane)``), ``--polygon
+        U1,V1 U2,V2 U3,V3 ...`` (a convex ``Plane.polygon``), in the first two input axes or in the plane of
+        --through; ``--upto LAYER``: the partition after that layer (``partition(net, plane, upto=LAYER)``).
+
         Local complexity around data points: ``netatlas regions complexity MODEL --data NAME|FILE --radius R``.
 
         3-D: ``--volume cube:SIZE`` or ``--through A B C D`` (``netatlas.Volume.cube(SIZE)`` /
@@ -133,6 +179,9 @@ def register(app: typer.Typer) -> None:
         the exact zero-level surface.ply.
         """
         if volume is not None or (through and len(options.indices("--through", through)) == 4):
+            if disc or polygon or upto is not None:
+                raise options.OptionValueError("regions: --disc, --polygon and --upto take a 2-D slice (--plane or "
+                                               "--through A B C), not --volume / --through A B C D")
             from netatlas.regions._volume_cli import volume_command
 
             volume_command(model=model, spec=spec, volume=volume, through=through, data=data, split=split,
@@ -162,17 +211,29 @@ def register(app: typer.Typer) -> None:
             square_size(plane)
         options.zoom_fraction(zoom)
         options.around_value(around)
-        net = load(model, spec)
+        disc_window, polygon_window = options.disc_value(disc), options.polygon_value(polygon)
+        if disc_window and polygon_window:
+            raise options.OptionValueError("regions: give one window, --disc CX CY R or --polygon U,V ..., not both")
+        if (disc_window or polygon_window) and (tiles > 1 or dask):
+            raise options.OptionValueError("regions: --tiles and --dask need a rectangular window; a --disc or "
+                                           "--polygon window is partitioned in one run (drop --tiles / --dask)")
+        if (disc_window or polygon_window) and (plane is not None or zoom is not None):
+            raise options.OptionValueError("regions: --disc / --polygon is the window itself: drop --plane and "
+                                           "--zoom (use --through A B C for the slice it lies in)")
+        full = load(model, spec)
+        net = cut_at(full, upto)
         slice_ = parse_plane(net, plane, indices, data, split)
         if zoom is not None:
             slice_ = zoomed(slice_, zoom, around, net)
+        slice_ = windowed(slice_, disc_window, polygon_window)
         run = RunDir.create(out, command="regions", config={
             "model": str(model), "spec": str(spec) if spec else None, "plane": plane, "through": indices,
             "data": data, "split": split, "zoom": zoom, "around": around, "max_regions": max_regions,
-            "memory_budget": memory_budget, "color_by": color_by, "level": level, "tiles": tiles, "dask": dask})
+            "memory_budget": memory_budget, "color_by": color_by, "level": level, "tiles": tiles, "dask": dask,
+            "disc": disc_window and [*disc_window[0], disc_window[1]], "polygon": polygon_window, "upto": upto})
         if tiles > 1 or dask:
             try:
-                _stream(run, net, slice_, max(tiles, 2), dask, picture, model, max_regions, budget)
+                _stream(run, net, slice_, max(tiles, 2), dask, picture, model, max_regions, budget, upto)
             except RegionLimitError as exc:  # name the command's options, not the library's arguments
                 raise RegionLimitError(options.limit_message(str(exc))) from None
             return
@@ -199,7 +260,10 @@ def register(app: typer.Typer) -> None:
             "decision_boundary_segments": len(db),
             "decision_boundary_length": db.total_length,
             "plane": slice_.to_dict(),
-            "python": _python_line(indices, zoom, around),
+            "window": window_shape(slice_),
+            "upto": upto,
+            "upto_node": len(net.nodes) - 1,
+            "python": _python_line(indices, zoom, around, disc_window, polygon_window, upto),
             "head": None if net.head is None else net.head.name,
         }
         run.write_summary(summary)
@@ -221,7 +285,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{part.num_regions:,} regions in {seconds:.2f} s; wrote {run.path}")
 
 
-def _stream(run, net, slice_, tiles, dask, picture, model, max_regions=None, memory_budget="auto") -> None:
+def _stream(run, net, slice_, tiles, dask, picture, model, max_regions=None, memory_budget="auto",
+            upto=None) -> None:
     """``regions --tiles``: tiles streamed to RUN/tiles/*.parquet, then counts and a downsampled picture."""
     import matplotlib
 
@@ -245,6 +310,7 @@ def _stream(run, net, slice_, tiles, dask, picture, model, max_regions=None, mem
     seconds = time.perf_counter() - t0
     image = result.pop("picture")
     summary = {**result, "seconds": seconds, "hidden_widths": layer_widths(net), "plane": slice_.to_dict(),
+               "window": window_shape(slice_), "upto": upto, "upto_node": len(net.nodes) - 1,
                "dask": dask, "tiles_dir": "tiles"}
     run.write_summary(summary)
     run.add_table("Counts", [{"quantity": k, "value": summary[k]} for k in

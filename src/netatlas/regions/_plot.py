@@ -152,6 +152,9 @@ def plot_partition(partition, ax=None, *, color_by: str = "pattern", output: int
             ax.add_collection(LineCollection(ls.segments, colors=plt.cm.coolwarm(k / max(len(level_sets) - 1, 1)),
                                              linewidths=1.1, linestyles="--", zorder=3,
                                              label=f"output {output} = {value:g}"))
+    if partition.plane.outline is not None:  # a disc or polygon window: its outline (a rectangle is the axes)
+        ring = np.vstack([partition.plane.outline, partition.plane.outline[:1]])
+        ax.plot(ring[:, 0], ring[:, 1], color="0.15", linewidth=1.0, zorder=3, label="window")
     if anchors and partition.plane.anchors is not None:
         a = partition.plane.anchors
         ax.scatter(a[:, 0], a[:, 1], s=40, c="white", edgecolors="black", zorder=4)
@@ -183,16 +186,19 @@ def _paint_pixels(partition, ax, color_by, output, cmap, n):
     umin, umax, vmin, vmax = partition.plane.bounds
     us, vs = partition.plane.grid(n)
     pts = np.stack([us.ravel(), vs.ravel()], 1)
-    y = partition.outputs(pts)
+    # a disc or polygon window: pixels of its bounding box outside it stay transparent
+    where = partition.locate(pts) if partition.plane.outline is not None else None
+    inside = slice(None) if where is None else where >= 0
+    y = partition.outputs(pts[inside], None if where is None else where[inside])
+    rgba = np.zeros((len(pts), 4))
     if color_by == "class":
         cls = (y[:, 0] > 0).astype(int) if partition.n_outputs == 1 else y.argmax(1)
-        rgba = mpl.colormaps[cmap or "tab10"](cls % 10)
-        rgba = 0.55 * rgba + 0.45
+        rgba[inside] = 0.55 * mpl.colormaps[cmap or "tab10"](cls % 10) + 0.45
     else:
         val = y[:, output]
-        lo, hi = np.percentile(val, [1, 99])
+        lo, hi = np.percentile(val, [1, 99]) if len(val) else (0.0, 1.0)
         hi = hi if hi > lo else lo + 1
-        rgba = mpl.colormaps[cmap or "viridis"](np.clip((val - lo) / (hi - lo), 0, 1))
+        rgba[inside] = mpl.colormaps[cmap or "viridis"](np.clip((val - lo) / (hi - lo), 0, 1))
     ax.imshow(rgba.reshape(*us.shape, 4), origin="lower", extent=(umin, umax, vmin, vmax),
               interpolation="nearest", zorder=0)
     if color_by != "class":
