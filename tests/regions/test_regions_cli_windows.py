@@ -139,3 +139,24 @@ def test_plot_draws_the_window_outline_and_paints_only_inside():
     plot_partition(partition(netatlas.nets.mlp([2, 8, 8, 3], seed=0)), ax, color_by="class")
     assert not [line for line in ax.lines if line.get_label() == "window"]
     plt.close(fig)
+
+
+def test_polygon_and_upto_on_a_plane_through_three_inputs(tmp_path):
+    """Any slice: the polygon's corners are in the plane of --through A B C (Plane.polygon(..., plane=))."""
+    from netatlas._options import command_data
+
+    model = tmp_path / "m3.pt2"
+    netatlas.nets.save(netatlas.nets.mlp([3, 10, 10, 2], seed=3), model, input_shape=(3,))
+    rng = np.random.default_rng(0)
+    data = tmp_path / "points.npz"
+    np.savez(data, x=rng.normal(size=(40, 3)).astype(np.float32), y=np.arange(40) % 2)
+    corners = [(-0.5, -0.5), (1.5, -0.2), (1.0, 1.4), (-0.3, 1.0)]
+    summary, written = run([model, "--data", data, "--through", "0", "1", "2", "--polygon",
+                            *[f"{u},{v}" for u, v in corners], "--upto", "#2"], tmp_path / "r")
+    _, x, _, _ = command_data(str(data), where="regions", split="train")
+    x = x.detach().numpy()
+    through = Plane.through(x[0], x[1], x[2])
+    direct = partition(netatlas.nets.load(model), Plane.polygon(corners, plane=through), upto="#2")
+    same_partition(summary, written, direct)
+    assert summary["window"] == "polygon" and summary["upto_node"] == 2
+    assert np.allclose(summary["plane"]["anchors"], through.anchors, rtol=0, atol=1e-12)
