@@ -29,6 +29,20 @@ DISC_SIDES = 512
 COLLINEAR_TOLERANCE = 1e-12
 
 
+
+def _slice_to_input(slice_, coords, name: str) -> np.ndarray:
+    """Plane or Volume coordinates (P, k) to inputs (P, *input_shape): origin + coords @ basis.T."""
+    coords = _as_array(coords, name).reshape(-1, slice_.basis.shape[1])
+    x = slice_.origin.ravel() + coords @ slice_.basis.T
+    return x.reshape(len(coords), *slice_.input_shape)
+
+
+def _input_to_slice(slice_, x) -> np.ndarray:
+    """Inputs (P, *input_shape) to Plane or Volume coordinates (P, k): least squares (exact on the slice)."""
+    x = _as_array(x, "x").reshape(-1, slice_.origin.size) - slice_.origin.ravel()
+    coords, *_ = np.linalg.lstsq(slice_.basis, x.T, rcond=None)
+    return coords.T
+
 def _as_array(x, name) -> np.ndarray:
     if hasattr(x, "detach"):  # a torch tensor (torch is not imported here: `import netatlas` stays light)
         x = x.detach().cpu().numpy()
@@ -412,16 +426,12 @@ class Plane:
 
     def to_input(self, uv) -> np.ndarray:
         """Map plane coordinates (P, 2) to inputs (P, *input_shape)."""
-        uv = _as_array(uv, "uv").reshape(-1, 2)
-        x = self.origin.ravel() + uv @ self.basis.T
-        return x.reshape(len(uv), *self.input_shape)
+        return _slice_to_input(self, uv, "uv")
 
     def to_plane(self, x) -> np.ndarray:
         """Map inputs (P, *input_shape) to plane coordinates (P, 2): the least-squares (u, v) whose
         image is nearest to x (exact for points on the plane)."""
-        x = _as_array(x, "x").reshape(-1, self.origin.size) - self.origin.ravel()
-        uv, *_ = np.linalg.lstsq(self.basis, x.T, rcond=None)
-        return uv.T
+        return _input_to_slice(self, x)
 
     def corners(self) -> np.ndarray:
         """The four corners, counter-clockwise, shape (4, 2)."""
@@ -698,16 +708,12 @@ class Volume:
 
     def to_input(self, uvw) -> np.ndarray:
         """Map volume coordinates (P, 3) to inputs (P, *input_shape)."""
-        uvw = _as_array(uvw, "uvw").reshape(-1, 3)
-        x = self.origin.ravel() + uvw @ self.basis.T
-        return x.reshape(len(uvw), *self.input_shape)
+        return _slice_to_input(self, uvw, "uvw")
 
     def to_volume(self, x) -> np.ndarray:
         """Map inputs (P, *input_shape) to volume coordinates (P, 3): the least-squares (u, v, w) whose
         image is nearest to x (exact for points in the slice)."""
-        x = _as_array(x, "x").reshape(-1, self.origin.size) - self.origin.ravel()
-        uvw, *_ = np.linalg.lstsq(self.basis, x.T, rcond=None)
-        return uvw.T
+        return _input_to_slice(self, x)
 
     def corners(self) -> np.ndarray:
         """The eight corners of the box, shape (8, 3), corner k at (bit 0, bit 1, bit 2 of k) -> (u, v, w)."""
