@@ -18,12 +18,19 @@ from numba import njit
 
 from netatlas.nets import Max, Net
 from netatlas.regions._chain import chain_partition, partition_chain
+from netatlas.regions._chainmaxkernels import split_faces_max_candidates
 from netatlas.regions._graph import _Unpacking
 from netatlas.regions._graphmaps import CANDIDATE_SLACK, _VanishingGraph
 from netatlas.regions._maxkernels import split_faces_max
 from netatlas.regions._roundoff import EPS
 
 __all__ = ["max_tail", "chain_max_partition"]
+
+#: Split each face by its few arg-max candidates (``_chainmaxkernels``, NOTE [max candidates]); False splits
+#: every face by every window entry (``_maxkernels.split_faces_max``), e.g. to compare the two.
+CANDIDATE_KERNEL = True
+#: ``split_faces_max_candidates``'s ``mu`` when no entry can vanish (no ties test).
+NO_BOUNDS = np.zeros((3, 0))
 
 
 def max_tail(net):
@@ -64,20 +71,51 @@ def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
         token = b"".join(a.tobytes() for a in (x_c, d1, d2))
         vanish, mu, ratio = facts.last(("max_vanishing",), token, lambda: _max_vanishing(net, max_node, x_c, d1, d2))
         rows = np.arange(n_out)
+        if mu is not None:  # (n_out, 3) >= every |a|, |b|, |c| of each window's entries on every face (2x: the
+            # round-off of mu and of the maps)
+            bounds = np.ascontiguousarray(2.0 * mu[:, np.where(index >= 0, index, 0)].max(axis=2).T)
 
         def add(xy, off, lab, pat, M):
-            maps, windows = M, index
-            faces = np.flatnonzero(faces_with_tie_candidates(M, index, mu, ratio)) if mu is not None else []
-            if len(faces):  # the graph path's ties rule on those faces, the others as they are
-                states = [_Unpacking(p[faces], n) for p, n in zip(pat, counts, strict=True)]
-                tied, windows = vanish.max_ties(max_node - 1, M[faces], states, index)
-                maps = np.ascontiguousarray(M[:, :, np.where(index >= 0, index, 0)].reshape(len(M), 3, -1))
-                maps[faces] = tied
-            cxy, coff, clab, cparent, cchoice = split_faces_max(xy, off, lab, maps, windows, base, tol, diam)
+            if CANDIDATE_KERNEL:
+                cxy, coff, clab, cparent, cchoice = _split_on_candidates(xy, off, lab, pat, M)
+            else:
+                cxy, coff, clab, cparent, cchoice = _split_all_entries(xy, off, lab, pat, M)
             picked = index[rows, cchoice.astype(np.int64)]  # (C, n_out) the chosen input positions
             # (C, 3, n_out): the chosen entries' maps, gathered alone (not every parent's whole map first)
             values = M[cparent[:, None], :, picked].transpose(0, 2, 1)
             out.add(cxy, coff, clab, [p[cparent] for p in pat] + [cchoice], values)
+
+        def tied_maps(M, pat, faces):
+            """The graph path's ties rule (``max_ties``) on those faces: (maps, windows) for ``split_faces_max``."""
+            states = [_Unpacking(p[faces], n) for p, n in zip(pat, counts, strict=True)]
+            return vanish.max_ties(max_node - 1, M[faces], states, index)
+
+        def _split_on_candidates(xy, off, lab, pat, M):
+            # each face's few candidates (NOTE [max candidates] in _chainmaxkernels); faces where one of them
+            # may tie with another entry up to round-off are split with the tied maps, by every entry
+            if mu is None:  # no magnitude bound: the entries' own largest sizes, no ties test
+                sizes = np.abs(M).max(axis=0)[:, np.where(index >= 0, index, 0)].max(axis=2).T
+                children = split_faces_max_candidates(xy, off, lab, M, index, np.ascontiguousarray(sizes), NO_BOUNDS,
+                                                      ratio, base, tol, diam)
+            else:
+                children = split_faces_max_candidates(xy, off, lab, M, index, bounds, mu, ratio, base, tol, diam)
+            tied = np.flatnonzero(children[-1])
+            if not len(tied):
+                return children[:-1]
+            sub_xy, sub_off, sub_lab = _faces(xy, off, lab, tied)
+            *rest, sub_parent, sub_choice = split_faces_max(sub_xy, sub_off, sub_lab, *tied_maps(M, pat, tied), base,
+                                                           tol, diam)
+            return _in_face_order([children[:-1], (*rest, tied[sub_parent], sub_choice)])
+
+        def _split_all_entries(xy, off, lab, pat, M):
+            # every face by every entry: the reference for the candidates' kernel (tests)
+            maps, windows = M, index
+            faces = np.flatnonzero(faces_with_tie_candidates(M, index, mu, ratio)) if mu is not None else []
+            if len(faces):  # the graph path's ties rule on those faces, the others as they are
+                tied, windows = tied_maps(M, pat, faces)
+                maps = np.ascontiguousarray(M[:, :, np.where(index >= 0, index, 0)].reshape(len(M), 3, -1))
+                maps[faces] = tied
+            return split_faces_max(xy, off, lab, maps, windows, base, tol, diam)
 
         return add
 
@@ -138,3 +176,29 @@ def faces_with_tie_candidates(M, index, mu, ratio):
             if out[f]:
                 break
     return out
+
+
+def _faces(xy, off, lab, faces):
+    """(xy, off, lab) of the faces ``faces`` (increasing) alone."""
+    counts = np.diff(off)[faces]
+    vertices = _ranges(off[faces], counts)
+    return xy[vertices], np.concatenate([[0], np.cumsum(counts)]), lab[vertices]
+
+
+def _in_face_order(parts):
+    """Children of disjoint sets of faces (each (xy, off, lab, parent, choice), parents increasing) as one
+    set, their parents increasing (each face's children in their order)."""
+    counts = np.concatenate([np.diff(p[1]) for p in parts])
+    starts = np.cumsum(counts) - counts  # each child's first vertex in the joined vertices
+    parent = np.concatenate([p[3] for p in parts])
+    order = np.argsort(parent, kind="stable")
+    vertices = _ranges(starts[order], counts[order])
+    xy, lab = np.concatenate([p[0] for p in parts]), np.concatenate([p[2] for p in parts])
+    return (xy[vertices], np.concatenate([[0], np.cumsum(counts[order])]), lab[vertices], parent[order],
+            np.concatenate([p[4] for p in parts])[order])
+
+
+def _ranges(starts, counts):
+    """The indices ``start, ..., start + count - 1`` of every (start, count), one after the other."""
+    ends = np.cumsum(counts)
+    return np.repeat(starts - ends + counts, counts) + np.arange(ends[-1] if len(ends) else 0)
