@@ -23,6 +23,7 @@ from netatlas.regions._graph import _Unpacking
 from netatlas.regions._graphmaps import CANDIDATE_SLACK, _VanishingGraph
 from netatlas.regions._maxkernels import split_faces_max
 from netatlas.regions._roundoff import EPS
+from netatlas.regions._units import SAFE_EXPONENT
 
 __all__ = ["max_tail", "chain_max_partition"]
 
@@ -95,10 +96,11 @@ def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
             # may tie with another entry up to round-off are split with the tied maps, by every entry
             if mu is None:  # no magnitude bound: the entries' own largest sizes, no ties test
                 sizes = np.abs(M).max(axis=0)[:, np.where(index >= 0, index, 0)].max(axis=2).T
-                children = split_faces_max_candidates(xy, off, lab, M, index, np.ascontiguousarray(sizes), NO_BOUNDS,
+                children = split_faces_max_candidates(xy, off, lab, *_in_window_units(M, index, sizes, NO_BOUNDS),
                                                       ratio, base, tol, diam)
             else:
-                children = split_faces_max_candidates(xy, off, lab, M, index, bounds, mu, ratio, base, tol, diam)
+                children = split_faces_max_candidates(xy, off, lab, *_in_window_units(M, index, bounds, mu), ratio,
+                                                      base, tol, diam)
             tied = np.flatnonzero(children[-1])
             if not len(tied):
                 return children[:-1]
@@ -176,6 +178,26 @@ def faces_with_tie_candidates(M, index, mu, ratio):
             if out[f]:
                 break
     return out
+
+
+def _in_window_units(M, index, bounds, mu):
+    """(maps, windows, bounds, mu) for ``split_faces_max_candidates``: as given when every window's bound
+    (``bounds`` (n_out, 3) >= its entries' |a|, |b|, |c|) is within 2^+-SAFE_EXPONENT, else each window's
+    entries (and their bounds) divided by one power of two near its bound, in a per-window copy of the maps
+    (as ``_units.windows_in_own_units`` for the graph path): the same decisions, and no square overflows."""
+    big = bounds.max(axis=1)
+    E = np.where(big > 0, np.frexp(big)[1], 0)
+    if (np.abs(E) <= SAFE_EXPONENT).all():
+        return M, index, bounds, mu
+    n_out, k = index.shape
+    present = index >= 0
+    idx = np.where(present, index, 0)
+    maps = np.ldexp(M[:, :, idx], -E[None, None, :, None]).reshape(len(M), 3, n_out * k)
+    windows = np.where(present, np.arange(n_out * k).reshape(n_out, k), -1)
+    if mu.shape[1]:
+        mu = np.ldexp(mu[:, idx], -E[None, :, None]).reshape(3, n_out * k)
+    return (np.ascontiguousarray(maps), windows, np.ascontiguousarray(np.ldexp(bounds, -E[:, None])),
+            np.ascontiguousarray(mu))
 
 
 def _faces(xy, off, lab, faces):
