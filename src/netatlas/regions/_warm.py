@@ -46,7 +46,8 @@ def warm_kernels() -> float:
         # average pooling then a conv and a wide linear layer: the chain path's sparse columns and factors
         avg_cnn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(2, 2, 3), nn.ReLU(),
                                 nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
-        # a max over a chain's outputs (a global max pool): the chain path's arg-max split and ties test
+        # a max over a chain's outputs (a global max pool): the chain path's arg-max split on candidates
+        # (``_chainmaxkernels``) with its ties test
         global_max = nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Linear(6, 4), nn.Unflatten(1, (1, 4)),
                                    nn.AdaptiveMaxPool1d(1), nn.Flatten())
         relu_last = nn.Sequential(nn.Linear(2, 6), nn.ReLU())  # an activation last: the gated output maps
