@@ -295,3 +295,19 @@ def test_an_entry_below_every_other_by_less_than_the_band_stays_a_candidate():
     assert want[4].tolist() == [[0]]
     for a, b in zip(want, got, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_without_magnitude_bounds_the_maps_own_sizes_bound_the_margin(monkeypatch):
+    """A net whose magnitude pass is unknown (``magnitude_net`` None: no ties test on either path) takes its
+    bounds from the maps themselves: still the same regions as the split by every entry."""
+
+    class NoMagnitudes(CM._VanishingGraph):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.net = None
+
+    monkeypatch.setattr(CM, "_VanishingGraph", NoMagnitudes)
+    net = _random_net(11, [2, 24, 24, 10], nn.MaxPool1d(5))
+    every, fast, faces = _both_paths(net, Plane.square(1.0), monkeypatch)
+    _assert_identical(every, fast)
+    assert faces["candidates"] > 0 and faces["all entries"] == 0

@@ -70,11 +70,9 @@ def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
         x_c, d1, d2, tol, diam = frame
         # the bounds depend on (net, frame) alone: kept for the latest frame (``facts`` is the body's)
         token = b"".join(a.tobytes() for a in (x_c, d1, d2))
-        vanish, mu, ratio = facts.last(("max_vanishing",), token, lambda: _max_vanishing(net, max_node, x_c, d1, d2))
+        vanish, mu, ratio, window_bounds = facts.last(("max_vanishing",), token,
+                                                      lambda: _max_vanishing(net, max_node, index, x_c, d1, d2))
         rows = np.arange(n_out)
-        if mu is not None:  # (n_out, 3) >= every |a|, |b|, |c| of each window's entries on every face (2x: the
-            # round-off of mu and of the maps)
-            bounds = np.ascontiguousarray(2.0 * mu[:, np.where(index >= 0, index, 0)].max(axis=2).T)
 
         def add(xy, off, lab, pat, M):
             if CANDIDATE_KERNEL:
@@ -96,11 +94,11 @@ def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
             # may tie with another entry up to round-off are split with the tied maps, by every entry
             if mu is None:  # no magnitude bound: the entries' own largest sizes, no ties test
                 sizes = np.abs(M).max(axis=0)[:, np.where(index >= 0, index, 0)].max(axis=2).T
-                children = split_faces_max_candidates(xy, off, lab, *_in_window_units(M, index, sizes, NO_BOUNDS),
-                                                      ratio, base, tol, diam)
+                bounds, E = _in_window_units(index, sizes, NO_BOUNDS)
             else:
-                children = split_faces_max_candidates(xy, off, lab, *_in_window_units(M, index, bounds, mu), ratio,
-                                                      base, tol, diam)
+                bounds, E = window_bounds
+            maps, windows = (M, index) if E is None else _windows_scaled(M, index, E)
+            children = split_faces_max_candidates(xy, off, lab, maps, windows, *bounds, ratio, base, tol, diam)
             tied = np.flatnonzero(children[-1])
             if not len(tied):
                 return children[:-1]
@@ -127,13 +125,19 @@ def chain_max_partition(net, tail, plane, tol, limits=None, facts=None):
                                max_layer_names=(net.nodes[max_node].name,))
 
 
-def _max_vanishing(net, max_node, x_c, d1, d2):
+def _max_vanishing(net, max_node, index, x_c, d1, d2):
     """(the ``_VanishingGraph`` of ``net`` on the frame, the magnitude bound mu (3, n) of the ``Max``'s input
-    or None, the tie ratio): the candidates of ``max_ties`` (same bound and ratio), found without visiting
-    every pair."""
+    or None, the tie ratio, and when mu is known ``_in_window_units``'s bounds from it): the candidates of
+    ``max_ties`` (same bound and ratio), found without visiting every pair."""
     vanish = _VanishingGraph(net, x_c, d1, d2)
-    mu = np.ascontiguousarray(vanish._bound(max_node - 1)[0]) if vanish.net is not None else None
-    return vanish, mu, CANDIDATE_SLACK * float(vanish.K[max_node - 1] + 1) * EPS
+    if vanish.net is None:
+        mu = window_bounds = None
+    else:
+        mu = np.ascontiguousarray(vanish._bound(max_node - 1)[0])
+        # every |a|, |b|, |c| of a window's entries on every face is at most twice its largest mu (2x: the
+        # round-off of mu and of the maps)
+        window_bounds = _in_window_units(index, 2.0 * mu[:, np.where(index >= 0, index, 0)].max(axis=2).T, mu)
+    return vanish, mu, CANDIDATE_SLACK * float(vanish.K[max_node - 1] + 1) * EPS, window_bounds
 
 
 @njit(cache=True)
@@ -180,24 +184,28 @@ def faces_with_tie_candidates(M, index, mu, ratio):
     return out
 
 
-def _in_window_units(M, index, bounds, mu):
-    """(maps, windows, bounds, mu) for ``split_faces_max_candidates``: as given when every window's bound
-    (``bounds`` (n_out, 3) >= its entries' |a|, |b|, |c|) is within 2^+-SAFE_EXPONENT, else each window's
-    entries (and their bounds) divided by one power of two near its bound, in a per-window copy of the maps
-    (as ``_units.windows_in_own_units`` for the graph path): the same decisions, and no square overflows."""
+def _in_window_units(index, bounds, mu):
+    """((bounds, mu) for ``split_faces_max_candidates``, the windows' exponents E (n_out,) or None). As given
+    (E None) when every window's bound (``bounds`` (n_out, 3) >= its entries' |a|, |b|, |c|) is within
+    2^+-SAFE_EXPONENT; else each window's entries are divided by 2^E, E its bound's exponent, in a per-window
+    copy of the maps (``_windows_scaled``), as ``_units.windows_in_own_units`` does for the graph path: the
+    same decisions (NOTE [scale-free partitions] in ``_units``), and no square overflows or underflows."""
     big = bounds.max(axis=1)
-    E = np.where(big > 0, np.frexp(big)[1], 0)
+    E = np.where(big > 0, np.frexp(big)[1], 0).astype(np.int64)
     if (np.abs(E) <= SAFE_EXPONENT).all():
-        return M, index, bounds, mu
+        return (np.ascontiguousarray(bounds), mu), None
+    if mu.shape[1]:
+        n_out, k = index.shape
+        mu = np.ldexp(mu[:, np.where(index >= 0, index, 0)], -E[None, :, None]).reshape(3, n_out * k)
+    return (np.ascontiguousarray(np.ldexp(bounds, -E[:, None])), np.ascontiguousarray(mu)), E
+
+
+def _windows_scaled(M, index, E):
+    """(maps (F, 3, n_out * k), windows (n_out, k)): window w's entries of M (F, 3, n_in) times 2^-E[w]."""
     n_out, k = index.shape
     present = index >= 0
-    idx = np.where(present, index, 0)
-    maps = np.ldexp(M[:, :, idx], -E[None, None, :, None]).reshape(len(M), 3, n_out * k)
-    windows = np.where(present, np.arange(n_out * k).reshape(n_out, k), -1)
-    if mu.shape[1]:
-        mu = np.ldexp(mu[:, idx], -E[None, :, None]).reshape(3, n_out * k)
-    return (np.ascontiguousarray(maps), windows, np.ascontiguousarray(np.ldexp(bounds, -E[:, None])),
-            np.ascontiguousarray(mu))
+    maps = np.ldexp(M[:, :, np.where(present, index, 0)], -E[None, None, :, None]).reshape(len(M), 3, n_out * k)
+    return np.ascontiguousarray(maps), np.where(present, np.arange(n_out * k).reshape(n_out, k), -1)
 
 
 def _faces(xy, off, lab, faces):
