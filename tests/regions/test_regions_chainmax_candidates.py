@@ -267,7 +267,7 @@ def test_few_candidates_per_face_on_a_wide_max():
 
     def spy(xy, off, lab, M, index, bounds, *rest):
         k = index.shape[1]
-        scratch = [np.empty(k) for _ in range(5)] + [np.empty(k, np.int64), np.empty(k, np.int64)]
+        scratch = [np.empty(k) for _ in range(5)] + [np.empty(k, np.int64) for _ in range(3)]
         for f in range(len(off) - 1):
             seen.append(_candidates(xy, off[f], off[f + 1] - off[f], M, f, index[0], True, bounds[0], rest[1],
                                     1e-10 * 2**0.5, k, *scratch))

@@ -25,10 +25,12 @@ it never decides another entry's fate there either:
 
 So the children, their arg-max positions (in the full row) and their edges are those of ``split_faces_max``
 bit for bit: the candidates keep their order in the row (the first of equal entries still wins) and are
-clipped against each other in the same order. The margin takes face-independent bounds of the entries' |a|, |b|,
-|c| (twice the magnitude bound mu of NOTE [vanishing units] in ``_roundoff``) and needs no squares (``|ga|
-+ |gb| >= sqrt(ga^2 + gb^2)``); it is about ``k * 1e-10`` of the entries' sizes: almost always one to three
-candidates of hundreds.
+clipped against each other in the same order. The margin takes face-independent bounds of the entries' |a|,
+|b|, |c| (twice the magnitude bound mu of NOTE [vanishing units] in ``_roundoff``; the caller puts each
+window in its own units at extreme scales) and needs no squares (``|ga| + |gb| >= sqrt(ga^2 + gb^2)``); it
+is about ``k * 1e-10`` of the entries' sizes: almost always one to three candidates of hundreds. ``lo, hi``
+over the vertices are found only for the entries near the top on the face's bounding box (one value per
+entry: a superset of the candidates, so the same candidates for a quarter of the work).
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ __all__ = ["split_faces_max_candidates"]
 
 
 @njit(cache=True)
-def _candidates(xy, s, nv, maps, f, row, contiguous, bound, tie_ratio, scale, depth, ga, gb, gc, lo, hi, cand_pos,
-                cand_row):
+def _candidates(xy, s, nv, maps, f, row, contiguous, bound, tie_ratio, scale, depth, ga, gb, gc, lo, hi, near,
+                cand_pos, cand_row):
     """The candidates of window ``row`` on face f (NOTE [max candidates]): their positions in the row
     (``cand_pos``, increasing) and input positions (``cand_row``); returns how many. ``bound`` (3,): the
-    largest |a|, |b|, |c| of the window's entries on any face; ``ga, gb, gc, lo, hi`` (k,): scratch."""
+    largest |a|, |b|, |c| of the window's entries on any face; ``ga, gb, gc, lo, hi, near`` (k,): scratch."""
     k = row.shape[0]
     if contiguous:  # a global max: a run of consecutive outputs, read in place
         r0 = row[0]
@@ -66,34 +68,65 @@ def _candidates(xy, s, nv, maps, f, row, contiguous, bound, tie_ratio, scale, de
                 cand_pos[n] = p  # (the present entries first, then the candidates among them)
                 n += 1
         a, b, c = ga[:n], gb[:n], gc[:n]
+    cu = 0.0
+    cv = 0.0
     u_max = 0.0
     v_max = 0.0
     for i in range(s, s + nv):
+        cu += xy[i, 0]
+        cv += xy[i, 1]
         u_max = max(u_max, abs(xy[i, 0]))
         v_max = max(v_max, abs(xy[i, 1]))
-    u0, v0 = xy[s, 0], xy[s, 1]
-    for j in range(n):  # (the loops over j are elementwise: the compiler vectorises them)
-        z = a[j] * u0 + b[j] * v0 + c[j]
-        lo[j] = z
-        hi[j] = z
-    for i in range(s + 1, s + nv):
-        u, v = xy[i, 0], xy[i, 1]
-        for j in range(n):
-            z = a[j] * u + b[j] * v + c[j]
-            lo[j] = min(lo[j], z)
-            hi[j] = max(hi[j], z)
-    floor = _largest(lo, n)
+    cu /= nv
+    cv /= nv
+    hu = 0.0
+    hv = 0.0
+    for i in range(s, s + nv):
+        hu = max(hu, abs(xy[i, 0] - cu))
+        hv = max(hv, abs(xy[i, 1] - cv))
     # t_max <= 2 scale (|a| + |b|)_max; delta: a few eps of |a u| + |b v| + |c| per rounding, the clipped
     # vertices' round-off growing with each nested clip of the face (at most ``depth``); an entry within
     # the ties test's reach of a candidate is a candidate too
     size = bound[0] * u_max + bound[1] * v_max + bound[2]
     t_max = 2.0 * scale * (bound[0] + bound[1])
     delta = (depth + 16) * 4.0 * EPS * size
-    threshold = floor - ((n + 2) * (t_max + delta) + 2.0 * tie_ratio * size)
+    margin = (n + 2) * (t_max + delta) + 2.0 * tie_ratio * size
+    # first the entries near the top on the face's bounding box (one value per entry, at the centroid, and
+    # |a| hu + |b| hv either side: lo, hi widened), with 32 eps of slack for their own round-off: a
+    # superset of the candidates, whose exact bounds (over the vertices) are then found and tested
+    for j in range(n):  # (the loops over j are elementwise: the compiler vectorises them)
+        z = a[j] * cu + b[j] * cv + c[j]
+        r = abs(a[j]) * hu + abs(b[j]) * hv
+        lo[j] = z - r
+        hi[j] = z + r
+    threshold = _largest(lo, n) - (margin + 32.0 * EPS * size)
     if not threshold > -np.inf:  # (a bound past float64's range: every entry is a candidate)
         threshold = -np.inf
-    m = 0
+    n_near = 0
     for j in range(n):
+        if hi[j] >= threshold:
+            near[n_near] = j
+            n_near += 1
+    floor = -np.inf
+    u0, v0 = xy[s, 0], xy[s, 1]
+    for q in range(n_near):
+        j = near[q]
+        z = a[j] * u0 + b[j] * v0 + c[j]
+        lo_j = z
+        hi_j = z
+        for i in range(s + 1, s + nv):
+            z = a[j] * xy[i, 0] + b[j] * xy[i, 1] + c[j]
+            lo_j = min(lo_j, z)
+            hi_j = max(hi_j, z)
+        lo[j] = lo_j
+        hi[j] = hi_j
+        floor = max(floor, lo_j)
+    threshold = floor - margin
+    if not threshold > -np.inf:
+        threshold = -np.inf
+    m = 0
+    for q in range(n_near):
+        j = near[q]
         if hi[j] >= threshold:
             p = j if contiguous else cand_pos[j]
             cand_pos[m] = p
@@ -176,6 +209,7 @@ def split_faces_max_candidates(xy, off, lab, maps, index, bounds, mu, ratio, uni
     cand_pos = np.empty((n_out, k), np.int64)
     cand_row = np.empty((n_out, k), np.int64)
     ga, gb, gc, lo, hi = np.empty(k), np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    near = np.empty(k, np.int64)
     zbuf = np.empty(64)
     # per-face piece pools (ping-pong: current pieces, next pieces) and clipping scratch
     pool_a = np.empty((256, 2))
@@ -200,7 +234,7 @@ def split_faces_max_candidates(xy, off, lab, maps, index, bounds, mu, ratio, uni
         a, b, c = maps[f, 0], maps[f, 1], maps[f, 2]
         for w in range(n_out):
             n_cand[w] = _candidates(xy, s, nv, maps, f, index[w], contiguous[w], bounds[w], tie_ratio, scale, depth,
-                                    ga, gb, gc, lo, hi, cand_pos[w], cand_row[w])
+                                    ga, gb, gc, lo, hi, near, cand_pos[w], cand_row[w])
             if test_ties and _has_tie_candidate(maps, f, cand_row[w], n_cand[w], mu, ratio):
                 tied[f] = True
                 break
