@@ -89,6 +89,21 @@ def test_random_nets_split_like_every_entry(seed, widths, pool, act, monkeypatch
     assert faces["candidates"] > 0 and faces["all entries"] == 0
 
 
+@pytest.mark.parametrize("act", ["relu", "leaky_relu"])
+def test_a_max_of_activations_splits_like_every_entry(act, monkeypatch):
+    """The max of a relu layer's outputs (regioncam's ``Linear, ReLU`` then its max pool): where several
+    units are off they are all exactly 0 there (exact ties: the first wins, no split)."""
+    torch.manual_seed(5)
+    layer = nn.ReLU if act == "relu" else (lambda: nn.LeakyReLU(0.1))
+    model = nn.Sequential(nn.Linear(2, 16), layer(), nn.Linear(16, 12), layer(), nn.Unflatten(1, (1, 12)),
+                          nn.AdaptiveMaxPool1d(1), nn.Flatten()).double()
+    with torch.no_grad():
+        model[2].bias -= 0.5  # many units off at once
+    every, fast, faces = _both_paths(from_torch(model, (2,)), Plane.square(1.0), monkeypatch)
+    _assert_identical(every, fast)
+    assert faces["candidates"] > 0
+
+
 def test_a_trained_net_splits_like_every_entry(monkeypatch):
     """A net trained to score two spirals' classes (its max is of outputs that cross each other often)."""
     torch.manual_seed(0)
