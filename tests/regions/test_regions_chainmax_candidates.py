@@ -326,3 +326,16 @@ def test_without_magnitude_bounds_the_maps_own_sizes_bound_the_margin(monkeypatc
     every, fast, faces = _both_paths(net, Plane.square(1.0), monkeypatch)
     _assert_identical(every, fast)
     assert faces["candidates"] > 0 and faces["all entries"] == 0
+
+
+def test_maps_that_are_not_numbers_take_every_entry():
+    """No candidate at all can only come from NaN maps: then every entry goes on, as in ``split_faces_max``."""
+    rng = np.random.default_rng(1)
+    xy, off, lab, M = _random_faces(rng, 6, 5, False)
+    M[2] = np.nan
+    index = np.array([[0, 2, 4], [1, 3, -1]])
+    bounds = np.ones((2, 3))
+    want = split_faces_max(xy, off, lab, M, index, 7, 1e-10, 2.0)
+    *got, tied = split_faces_max_candidates(xy, off, lab, M, index, bounds, np.zeros((3, 0)), 0.0, 7, 1e-10, 2.0)
+    for a, b in zip(want, got, strict=True):
+        assert np.array_equal(a, b)

@@ -132,6 +132,12 @@ def _candidates(xy, s, nv, maps, f, row, contiguous, bound, tie_ratio, scale, de
             cand_pos[m] = p
             cand_row[m] = row[p]
             m += 1
+    if m == 0:  # only with values that are not numbers: every entry, as ``split_faces_max`` takes them
+        for j in range(n):
+            p = j if contiguous else cand_pos[j]
+            cand_pos[m] = p
+            cand_row[m] = row[p]
+            m += 1
     return m
 
 
