@@ -2,8 +2,9 @@
 on the last layer, ``amax``) and any ``Max`` windows over the last layer's outputs.
 
 The chain's finished faces have affine output maps (F, 3, m); a ``Max`` over them splits each face by
-the arg-max's lines (``_maxkernels.split_faces_max``) and its value on each child is the chosen entry's
-map. That is the graph path's last step, on maps the chain kernels made: the same ties rule (entries
+the arg-max's lines and its value on each child is the chosen entry's map. That is the graph path's last
+step (``_maxkernels.split_faces_max``), on maps the chain kernels made, and on each face's few arg-max
+candidates (``_chainmaxkernels``, NOTE [max candidates]: the same children): the same ties rule (entries
 equal up to round-off tie exactly, the first wins: ``_graphmaps._VanishingGraph.max_ties``), the same
 edge labels (the ``Max`` outputs numbered after all pattern columns), the same ``Partition`` fields
 (``choices``, ``max_units_per_layer``, ``max_layer_names``).
