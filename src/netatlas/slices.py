@@ -480,11 +480,12 @@ def _convex_outline(vertices, where) -> np.ndarray:
     if len(xy) >= 3 and _polygon_area(xy) < 0:
         xy = xy[::-1]
     while len(xy) >= 3:  # drop vertices on the line through their neighbours (exactly or nearly)
-        turn = _turns(xy)
-        flat = np.abs(turn) <= COLLINEAR_TOLERANCE * size * size
-        if not flat.any():
+        turn = np.abs(_turns(xy))
+        flattest = int(np.argmin(turn))
+        if turn[flattest] > COLLINEAR_TOLERANCE * size * size:
             break
-        xy = xy[~flat] if flat.sum() < len(xy) else xy[:0]
+        # one at a time: of two corners a round-off apart both look flat, yet one of them is a corner
+        xy = np.delete(xy, flattest, axis=0)
     if len(xy) < 3:
         raise ValueError(f"{where}: the vertices span no area (fewer than 3 corners that are not on one line); "
                          "give the corners of a convex polygon, e.g. [[0, 0], [1, 0], [0, 1]]")

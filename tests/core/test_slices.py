@@ -157,6 +157,13 @@ def test_polygon_window_is_stored_counter_clockwise_without_repeats_or_collinear
     assert p.to_dict()["outline"] == p.outline.tolist() and "outline" not in Plane.square(1.0).to_dict()
 
 
+def test_two_corners_a_round_off_apart_keep_the_corner():
+    """Both look flat (each turn is ~1e-15 of the size squared); dropping one leaves a true corner, so the
+    square keeps its area (dropping both would cut the corner off: area 0.5)."""
+    p = Plane.polygon([[0, 0], [1, 0], [1, 1], [1 + 1e-15, 1], [0, 1]])
+    assert len(p.outline) == 4 and abs(p.area - 1.0) <= 1e-14
+
+
 @pytest.mark.parametrize("vertices, match", [
     ([[0, 0], [2, 0], [1, 0.5], [1, 2]], "not convex"),  # a dent
     ([[np.cos(a), np.sin(a)] for a in 4 * np.pi * np.arange(5) / 5], "not convex"),  # a pentagram: left turns only

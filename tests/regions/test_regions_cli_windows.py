@@ -103,7 +103,6 @@ def test_upto_with_tiles_equals_library(model, tmp_path):
     (["--disc", "0,0"], "--disc takes three finite numbers CX CY R"),
     (["--disc", "a,b,c"], "--disc takes three numbers CX CY R"),
     (["--upto", "fc9"], "--upto 'fc9': no layer named 'fc9'; layers: ['0', '1', '2', '3', '4']"),
-    (["--disc", "0,0,1", "--tiles", "2"], "--tiles and --dask need a rectangular window"),
     (["--polygon", "0,0", "1,0", "0,1", "--disc", "0,0,1"], "give one window"),
     (["--disc", "0,0,1", "--plane", "square:2"], "--disc / --polygon is the window itself"),
     (["--upto", "1", "--volume", "cube:1"], "--disc, --polygon and --upto take a 2-D slice"),

@@ -28,12 +28,13 @@ def _floats(arrays):
     return [np.array(a, dtype=object).astype(float) for a in arrays]
 
 
-def assert_matches_exact(Ws, bs, bounds, negative_slope=Fr(0), method="chain", plane=None):
+def assert_matches_exact(Ws, bs, bounds, negative_slope=Fr(0), method="chain", plane=None, tiles=1):
     """Same regions as the exact reference: count, patterns, areas and output maps (the float net
-    and plane hold the rationals rounded to float64, so areas and maps agree to 1e-9 of their scale)."""
+    and plane hold the rationals rounded to float64, so areas and maps agree to 1e-9 of their scale);
+    ``tiles`` > 1: computed tile by tile and merged."""
     exact = exact_regions(Ws, bs, bounds, negative_slope, plane)
     net = exact_net(_floats(Ws), _floats(bs), float(negative_slope))
-    part = partition(net, _plane(bounds, plane), method=method)
+    part = partition(net, _plane(bounds, plane), method=method, tiles=tiles)
     mine = {row.tobytes(): i for i, row in enumerate(part.patterns.astype(np.uint8))}
     theirs = {bytes(r.pattern): r for r in exact}
     assert part.num_regions == len(exact), (method, part.num_regions, len(exact))
@@ -166,6 +167,17 @@ def test_property_relu_nets_match_exact_reference(net, method, plane):
     Ws, bs, bounds = net
     assume(min_clearance(Ws, bs, bounds, 0, plane) > 1e-6)  # regions a float partition can resolve
     assert_matches_exact(Ws, bs, bounds, method=method, plane=plane)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@settings(max_examples=30, deadline=None)
+@given(net=degenerate_nets(), tiles=st.sampled_from([2, 3]))
+def test_property_tiled_partitions_match_exact_reference(net, method, tiles):
+    """Tiles merged along seams that the nets' lines cross, touch and run along (integer weights on a
+    rational box): the exact regions still."""
+    Ws, bs, bounds = net
+    assume(min_clearance(Ws, bs, bounds, 0) > 1e-6)
+    assert_matches_exact(Ws, bs, bounds, method=method, tiles=tiles)
 
 
 @pytest.mark.parametrize("method", METHODS)

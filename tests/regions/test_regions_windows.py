@@ -30,13 +30,14 @@ def _exact_area(poly):
     return sum(poly[i][0] * poly[(i + 1) % k][1] - poly[(i + 1) % k][0] * poly[i][1] for i in range(k)) / 2
 
 
-def assert_window_matches_exact(Ws, bs, window, method):
+def assert_window_matches_exact(Ws, bs, window, method, tiles=1):
     """Same regions as the exact reference on the polygon ``window`` (Fractions, counter-clockwise): count,
     patterns, areas and output maps (to 1e-9 of their scale: the float net and window hold the rationals
-    rounded to float64), and the areas sum to the polygon's (to the round-off of the shoelace sums)."""
+    rounded to float64), and the areas sum to the polygon's (to the round-off of the shoelace sums);
+    ``tiles`` > 1: computed as tiles x tiles tiles of the window's box and merged."""
     exact = exact_regions(Ws, bs, None, window=window)
     net = exact_net(_floats(Ws), _floats(bs))
-    part = partition(net, Plane.polygon(np.array(window, dtype=object).astype(float)), method=method)
+    part = partition(net, Plane.polygon(np.array(window, dtype=object).astype(float)), method=method, tiles=tiles)
     mine = {row.tobytes(): i for i, row in enumerate(part.patterns.astype(np.uint8))}
     theirs = {bytes(r.pattern): r for r in exact}
     assert part.num_regions == len(exact)
@@ -92,9 +93,19 @@ COORD = st.builds(Fr, st.integers(-10, 10), st.sampled_from([5, 10]))
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("tiles", [2, 3])
+@pytest.mark.parametrize("name", sorted(WINDOWS))
+def test_tiled_polygon_windows_match_the_exact_reference(name, tiles, method):
+    Ws, bs = GENERIC
+    part = assert_window_matches_exact(Ws, bs, WINDOWS[name], method, tiles=tiles)
+    assert part.method == f"tiled-{tiles}x{tiles}"
+
+
+@pytest.mark.parametrize("method", METHODS)
 @settings(max_examples=30, deadline=None)
-@given(net=degenerate_nets(), points=st.lists(st.tuples(COORD, COORD), min_size=3, max_size=8))
-def test_property_any_convex_window_matches_the_exact_reference(net, points, method):
+@given(net=degenerate_nets(), points=st.lists(st.tuples(COORD, COORD), min_size=3, max_size=8),
+       tiles=st.sampled_from([1, 2, 3]))
+def test_property_any_convex_window_matches_the_exact_reference(net, points, tiles, method):
     Ws, bs, _ = net
     window = _hull(points)
     assume(len(window) >= 3)
@@ -102,7 +113,7 @@ def test_property_any_convex_window_matches_the_exact_reference(net, points, met
     hi = (max(u for u, _ in window), max(v for _, v in window))
     assume(min(hi[0] - lo[0], hi[1] - lo[1]) >= Fr(1, 2))
     assume(min_clearance(Ws, bs, (lo[0], hi[0], lo[1], hi[1])) > 1e-6)  # resolvable in float64 (on the box)
-    assert_window_matches_exact(Ws, bs, window, method)
+    assert_window_matches_exact(Ws, bs, window, method, tiles=tiles)
 
 
 def test_disc_is_its_inscribed_polygon_exactly():
@@ -180,12 +191,43 @@ def test_windows_on_a_plane_through_three_images():
     assert centre[0] >= 0
 
 
-def test_tiles_need_a_rectangle(tmp_path):
-    net = from_torch(mlp([2, 4, 1], seed=0))
-    with pytest.raises(ValueError, match="partition: tiles and client need a rectangular window"):
-        partition(net, Plane.disc((0, 0), 1.0), tiles=2)
-    with pytest.raises(ValueError, match="stream_partition: tiles need a rectangular window"):
-        stream_partition(net, Plane.polygon([[0, 0], [1, 0], [0, 1]]), 2, tmp_path, tolerance=1e-10)
+@pytest.mark.parametrize("shape", ["disc", "polygon"])
+@pytest.mark.parametrize("tiles", [2, 3, 5])
+def test_tiled_windows_equal_untiled(shape, tiles):
+    """Tiles of a disc or polygon window's box, merged: the untiled regions (patterns, areas, maps), and each
+    region's window sides keep their labels (a tile's clipped sides map back to the window's or are seams)."""
+    net = from_torch(mlp([2, 12, 12, 2], seed=3))
+    window = (Plane.disc((0.1, -0.2), 1.3, n_sides=64) if shape == "disc"
+              else Plane.polygon([[-1, -1], [1.5, -0.5], [1.2, 1.0], [-0.8, 1.4]]))
+    a, b = partition(net, window), partition(net, window, tiles=tiles)
+    key_a = {row.tobytes(): i for i, row in enumerate(np.packbits(a.patterns, axis=1))}
+    key_b = {row.tobytes(): i for i, row in enumerate(np.packbits(b.patterns, axis=1))}
+    assert a.num_regions == b.num_regions and key_a.keys() == key_b.keys()
+    ia = np.array(list(key_a.values()))
+    ib = np.array([key_b[k] for k in key_a])
+    n_vertices = len(a.xy) + len(b.xy)
+    assert np.abs(a.areas[ia] - b.areas[ib]).max() <= n_vertices * 8 * EPS * a.diameter**2
+    scale = np.abs(a.maps).max()
+    assert np.abs(a.maps[ia] - b.maps[ib]).max() <= 1e-12 * scale * 10
+
+    def sides(part, i):
+        labels = part.labels[part.offsets[i]:part.offsets[i + 1]]
+        return sorted(set(labels[labels < 0].tolist()))
+
+    assert all(sides(a, i) == sides(b, j) for i, j in zip(ia, ib, strict=True))
+    assert b.labels.min() >= -len(window.outline)  # no seam label left
+
+
+def test_streamed_windows_count_like_the_untiled_partition(tmp_path):
+    net = from_torch(mlp([2, 12, 12, 2], seed=4))
+    window = Plane.disc((0.0, 0.0), 1.0, n_sides=32)
+    summary = stream_partition(net, window, 3, tmp_path, tolerance=1e-10, picture=30)
+    assert summary["num_regions"] == partition(net, window).num_regions
+    assert abs(summary["area"] - window.area) <= 1e-12 * window.area * summary["num_regions"]
+    us, vs = Plane.square(1.0).grid(30)
+    inside = np.hypot(us, vs) < np.cos(np.pi / 32) - 0.05  # well inside the 32-gon: a region's colour
+    outside = np.hypot(us, vs) > 1.05  # outside the circle: no region
+    assert np.all(summary["picture"][inside] != 0) and np.all(summary["picture"][outside] == 0)
 
 
 def test_rectangles_are_unchanged():

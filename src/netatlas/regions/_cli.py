@@ -214,9 +214,6 @@ def register(app: typer.Typer) -> None:
         disc_window, polygon_window = options.disc_value(disc), options.polygon_value(polygon)
         if disc_window and polygon_window:
             raise options.OptionValueError("regions: give one window, --disc CX CY R or --polygon U,V ..., not both")
-        if (disc_window or polygon_window) and (tiles > 1 or dask):
-            raise options.OptionValueError("regions: --tiles and --dask need a rectangular window; a --disc or "
-                                           "--polygon window is partitioned in one run (drop --tiles / --dask)")
         if (disc_window or polygon_window) and (plane is not None or zoom is not None):
             raise options.OptionValueError("regions: --disc / --polygon is the window itself: drop --plane and "
                                            "--zoom (use --through A B C for the slice it lies in)")
@@ -318,6 +315,8 @@ def _stream(run, net, slice_, tiles, dask, picture, model, max_regions=None, mem
                   caption="Regions cut by tile borders are merged (same activation pattern); each tile's complete "
                           "regions are in tiles/tile_J_I.parquet, the merged ones in tiles/merged.parquet.")
     rgb = np.stack([(image >> np.uint64(s)) & np.uint64(255) for s in (0, 8, 16)], -1).astype(np.uint8)
+    if slice_.outline is not None:  # pixels outside a disc or polygon window (hash 0) are transparent
+        rgb = np.concatenate([rgb, np.where(image != 0, 255, 0).astype(np.uint8)[..., None]], -1)
     umin, umax, vmin, vmax = slice_.bounds
     fig, ax = plt.subplots(figsize=(7, 7))
     ax.imshow(rgb, origin="lower", extent=(umin, umax, vmin, vmax), interpolation="nearest")

@@ -32,7 +32,7 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
     plane : Plane or Volume, optional
         The slice; default ``Plane.square(1.0)`` for 2-D inputs. Its inputs must have the network's
         input size. Its window is a rectangle (``bounds``) or a convex polygon (``Plane.polygon``,
-        ``Plane.disc``: the regions are clipped to it exactly; tiles do not apply). A
+        ``Plane.disc``: the regions are clipped to it exactly; tiles cover its bounding box). A
         :class:`~netatlas.Volume` gives the 3-D complex (:class:`Complex3D`, see
         ``netatlas.regions._volume``; chains of affine layers and relu/leaky_relu/identity
         activations; ``tiles``, ``client`` and ``method`` do not apply).
@@ -132,9 +132,6 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
     if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
         raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
     net, plane = checked_inputs(net, plane, tolerance, method)
-    if plane.outline is not None:
-        raise ValueError("partition: tiles and client need a rectangular window (Plane bounds); a polygon or disc "
-                         "window (Plane.polygon, Plane.disc) is partitioned in one run (tiles=1)")
     part = tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
                            tolerance=float(tolerance), method=method, client=client, max_regions=max_regions,
                            memory_budget=memory_budget)

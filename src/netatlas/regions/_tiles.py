@@ -11,6 +11,13 @@ with fixed arg-maxes is convex too). Only pieces with an edge on a seam
 are complete regions. Each tile is partitioned with the window's absolute boundary tolerance (its
 relative tolerance scaled by the window's diagonal over the tile's), so snapping matches the
 untiled run.
+
+A convex window (``Plane.polygon``, ``Plane.disc``) is tiled by its bounding box: each tile's window is
+the polygon clipped to the tile's rectangle (convex again), tiles outside it are empty, and each side of a
+clipped window is labelled as the window side it lies on or as a seam (a clipped side lies on an inner
+tile border, which no side of a convex window can lie on). The inner borders are moved (all by one
+fraction of a tile) where the window would leave a tile a piece far smaller than the tile (a corner of
+the polygon just across a border): such a piece's relative tolerance would be out of range.
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ __all__ = ["SEAM", "stream_partition", "tile_planes", "tiled_partition"]
 
 logger = logging.getLogger(__name__)
 
-#: Edge label of an inner tile border (slice sides are -1 bottom, -2 right, -3 top, -4 left).
-SEAM = -5
+#: Edge label of an inner tile border (slice sides are -1 bottom, -2 right, -3 top, -4 left; a convex
+#: window's k sides -1 ... -k): below every window side's label.
+SEAM = -(2**31)
 
 
 def tile_planes(plane: Plane, tiles: int) -> list[tuple[int, int, Plane]]:
@@ -87,22 +95,30 @@ def _concat(parts: list) -> dict:
 
 
 def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str, *,
-             max_regions: int | None = None, memory_budget="auto"):
+             max_regions: int | None = None, memory_budget="auto", lines=None):
     """Partition tile (i, j) of ``window``; return (complete, border, partition) where complete and
     border are pieces dicts (xy centred on the window's centre, off, lab with seams relabelled, bits:
-    packed patterns of all layers side by side, maps in the window's centred coordinates).
-    ``max_regions`` / ``memory_budget`` guard the tile's own run (``partition``'s limits)."""
+    packed patterns of all layers side by side, maps in the window's centred coordinates); partition is
+    None for a tile outside a convex window. ``max_regions`` / ``memory_budget`` guard the tile's own run
+    (``partition``'s limits); ``lines``: the tile borders (``tile_lines``, computed once per run)."""
     from netatlas._threads import one_blas_thread
     from netatlas.regions._untiled import untiled_partition
 
-    plane = tile_planes(window, tiles)[j * tiles + i][2]
+    plane, sides = tile_planes(window, tiles)[j * tiles + i][2], None
+    if window.outline is not None:
+        plane, sides = tile_window(window, tile_lines(window, tiles) if lines is None else lines, i, j)
+        if plane is None:  # the tile's rectangle misses the window
+            return _no_pieces(net), _no_pieces(net), None
     with one_blas_thread():  # parallelism comes from tiles on workers; BLAS threads only contend
         part = untiled_partition(net, plane, tolerance=tolerance * _diag(window.bounds) / _diag(plane.bounds),
                                  method=method, max_regions=max_regions, memory_budget=memory_budget)
     shift = part.center - _center(window.bounds)
     lab = part.labels.copy()
-    seams = [s for s, inner in ((-1, j > 0), (-2, i < tiles - 1), (-3, j < tiles - 1), (-4, i > 0)) if inner]
-    lab[np.isin(lab, seams)] = SEAM
+    if sides is None:
+        seams = [s for s, inner in ((-1, j > 0), (-2, i < tiles - 1), (-3, j < tiles - 1), (-4, i > 0)) if inner]
+        lab[np.isin(lab, seams)] = SEAM
+    else:  # the clipped window's side -1 - s is the window's side sides[s] or a seam
+        lab[lab < 0] = sides[-1 - lab[lab < 0]]
     maps = part.maps.copy()
     maps[:, 2] -= maps[:, 0] * shift[0] + maps[:, 1] * shift[1]  # value at the window centre
     pieces = {"xy": part.xy + shift, "off": part.offsets, "lab": lab, "bits": list(part.pattern_bits),
@@ -110,6 +126,112 @@ def tile_job(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, m
     face = np.repeat(np.arange(part.num_regions), np.diff(part.offsets))
     on_seam = np.bincount(face[lab == SEAM], minlength=part.num_regions) > 0
     return _subset(pieces, ~on_seam), _subset(pieces, on_seam), part
+
+
+def tile_lines(window: Plane, tiles: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tile borders (us, vs), each (tiles + 1,), of a convex window's bounding box: evenly spaced, or
+    all inner ones moved by one fraction of a tile where a tile would hold a piece of the window that is
+    not empty but smaller than 1e-3 of the tile's diagonal, or has corners too close to be a polygon.
+
+    >>> us, vs = tile_lines(Plane.polygon([[0, 0], [2, 0], [0, 2]]), 2)
+    >>> us.tolist(), vs.tolist()
+    ([0.0, 1.0, 2.0], [0.0, 1.0, 2.0])
+    """
+    umin, umax, vmin, vmax = window.bounds
+    # u and v borders moved by different fractions: a window side along the box's diagonal stays off the
+    # moved corners
+    for su, sv in ((0.0, 0.0), (0.0137, -0.0219), (-0.0311, 0.0173), (0.0423, 0.0547), (-0.0661, -0.0389),
+                   (0.0789, -0.0712), (-0.0857, 0.0931), (0.0991, 0.0253)):
+        us = umin + (np.arange(tiles + 1) + su) * (umax - umin) / tiles
+        vs = vmin + (np.arange(tiles + 1) + sv) * (vmax - vmin) / tiles
+        us[0], us[-1], vs[0], vs[-1] = umin, umax, vmin, vmax
+        if all(_piece_ok(window, (us, vs), i, j) for j in range(tiles) for i in range(tiles)):
+            return us, vs
+    raise ValueError(f"partition: the window leaves a sliver in a tile for every border tried; use another "
+                     f"number of tiles than {tiles}")
+
+
+def _piece_ok(window, lines, i, j) -> bool:
+    poly = _clipped(window, lines, i, j)
+    if len(poly) < 3:
+        return True  # empty
+    (u0, u1), (v0, v1) = lines[0][i:i + 2], lines[1][j:j + 2]
+    if math.hypot(*np.ptp(poly, axis=0)) < 1e-3 * math.hypot(u1 - u0, v1 - v0):
+        return False
+    try:
+        Plane(window.origin, window.d1, window.d2, anchors=window.anchors, outline=poly)
+    except ValueError:
+        return False
+    return True
+
+
+def _clipped(window, lines, i, j) -> np.ndarray:
+    """The window's outline clipped to tile (i, j)'s rectangle (k, 2); empty (0, 2) when nothing is left
+    or the rest has no area (the window touches the rectangle at a corner)."""
+    (u0, u1), (v0, v1) = lines[0][i:i + 2], lines[1][j:j + 2]
+    poly = window.outline
+    for axis, bound, sign in ((0, u0, 1), (0, u1, -1), (1, v0, 1), (1, v1, -1)):  # Sutherland-Hodgman
+        poly = _clip(poly, axis, bound, sign)
+        if len(poly) < 3:
+            return poly[:0]
+    x, y = poly[:, 0] - poly[0, 0], poly[:, 1] - poly[0, 1]
+    return poly if (x * np.roll(y, -1) - np.roll(x, -1) * y).sum() > 0 else poly[:0]
+
+
+def tile_window(window: Plane, lines, i: int, j: int):
+    """Tile (i, j) of a convex window, its bounding box cut by ``lines`` = (us, vs) (``tile_lines``): (the
+    window clipped to the tile's rectangle, as a Plane with that outline, or None where it holds no area;
+    the label of each of its sides (k,): the window side it lies on, -1 - t, or ``SEAM`` on an inner
+    tile border).
+
+    >>> w = Plane.polygon([[0, 0], [2, 0], [0, 2]])
+    >>> tile, sides = tile_window(w, tile_lines(w, 2), 0, 0)
+    >>> tile.outline.tolist(), sides.tolist() == [-1, SEAM, SEAM, -3]
+    ([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], True)
+    """
+    poly = _clipped(window, lines, i, j)
+    if len(poly) < 3:
+        return None, None
+    tile = Plane(window.origin, window.d1, window.d2, anchors=window.anchors, outline=poly)
+    outline, ends = tile.outline, np.roll(tile.outline, -1, axis=0)
+    mid = (outline + ends) / 2
+    seam = np.zeros(len(outline), bool)
+    tiles = len(lines[0]) - 1
+    # clipped sides' new corners lie exactly on the border, but a window corner within round-off of it may
+    # replace one (the clipped corner beside it dropped as collinear): both ends near the border
+    eps = 1e-9 * math.hypot(*np.ptp(outline, axis=0))
+    for axis, k in ((0, i), (0, i + 1), (1, j), (1, j + 1)):
+        if 0 < k < tiles:  # an inner border (no side of a convex window lies on one)
+            seam |= (np.abs(outline[:, axis] - lines[axis][k]) <= eps) & (np.abs(ends[:, axis] - lines[axis][k]) <= eps)
+    a, b = window.outline, np.roll(window.outline, -1, axis=0)
+    d = b - a
+    t = np.clip(((mid[:, None] - a[None]) * d[None]).sum(-1) / (d * d).sum(-1)[None], 0.0, 1.0)
+    dist = np.hypot(*(mid[:, None] - a[None] - t[..., None] * d[None]).transpose(2, 0, 1))
+    return tile, np.where(seam, SEAM, -1 - np.argmin(dist, axis=1)).astype(np.int64)
+
+
+def _clip(poly: np.ndarray, axis: int, bound: float, sign: int) -> np.ndarray:
+    """The convex polygon (k, 2) cut to sign * (x[axis] - bound) >= 0; new corners lie exactly on the line."""
+    if len(poly) == 0:
+        return poly
+    d = sign * (poly[:, axis] - bound)
+    out = []
+    for k in range(len(poly)):
+        nxt = (k + 1) % len(poly)
+        if d[k] >= 0:
+            out.append(poly[k])
+        if (d[k] > 0 > d[nxt]) or (d[k] < 0 < d[nxt]):
+            x = poly[k] + d[k] / (d[k] - d[nxt]) * (poly[nxt] - poly[k])
+            x[axis] = bound
+            out.append(x)
+    return np.array(out).reshape(-1, 2)
+
+
+def _no_pieces(net) -> dict:
+    """The pieces dict of a tile with no regions (outside a convex window)."""
+    return {"xy": np.zeros((0, 2)), "off": np.zeros(1, np.int64), "lab": np.zeros(0, np.int64),
+            "bits": np.zeros((0, 0), np.uint8), "choices": np.zeros((0, 0), np.int16),
+            "maps": np.zeros((0, 3, net.n_outputs))}
 
 
 def _hull(points: np.ndarray, eps: float) -> np.ndarray:
@@ -120,17 +242,28 @@ def _hull(points: np.ndarray, eps: float) -> np.ndarray:
     def chain(seq):
         out: list = []
         for p in seq:
+            # exact turns here (the differences of nearby floats are exact): a tolerance would let a point
+            # a round-off to the right of a near-vertical side pop the true corner before it
             while len(out) >= 2:
                 o, a = out[-2], out[-1]
-                cross = (a[0] - o[0]) * (p[1] - o[1]) - (a[1] - o[1]) * (p[0] - o[0])
-                if cross > eps * math.hypot(p[0] - o[0], p[1] - o[1]):
+                if (a[0] - o[0]) * (p[1] - o[1]) - (a[1] - o[1]) * (p[0] - o[0]) > 0:
                     break
                 out.pop()
             out.append(p)
         return out
 
     lower, upper = chain(pts), chain(pts[::-1])
-    return np.array(lower[:-1] + upper[:-1])
+    hull = np.array(lower[:-1] + upper[:-1])
+    while len(hull) > 3:  # then the near-collinear vertices, flattest first, one at a time
+        prev, nxt = np.roll(hull, 1, axis=0), np.roll(hull, -1, axis=0)
+        d = nxt - prev
+        dist = np.abs(d[:, 0] * (hull[:, 1] - prev[:, 1]) - d[:, 1] * (hull[:, 0] - prev[:, 0]))
+        dist /= np.maximum(np.hypot(d[:, 0], d[:, 1]), np.finfo(float).tiny)
+        flattest = int(np.argmin(dist))
+        if dist[flattest] > eps:
+            break
+        hull = np.delete(hull, flattest, axis=0)
+    return hull
 
 
 def _edge_labels(hull: np.ndarray, xy: np.ndarray, off: np.ndarray, lab: np.ndarray, eps: float) -> np.ndarray:
@@ -213,7 +346,7 @@ def _run_tiles(net, window, tiles, tolerance, method, client, limits: dict):
 
 def _tile_job_light(net, window, i, j, tiles, tolerance, method, **limits):
     complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method, **limits)
-    return complete, border, _meta(part)
+    return complete, border, None if part is None else _meta(part)
 
 
 def _meta(part) -> dict:
@@ -269,13 +402,15 @@ def tiled_partition(net, plane: Plane, tiles: int, *, tolerance: float, method: 
 
     net = as_net(net, input_shape=plane.input_shape)
     limits = whole_slice_limits(net, plane, tiles, max_regions, memory_budget, in_memory=True)
+    lines = None if plane.outline is None else tile_lines(plane, tiles)
     complete, border, meta = [], [], None
     for c, b, part in _run_tiles(net, plane, tiles, tolerance, method, client,
-                                 {"max_regions": max_regions, "memory_budget": memory_budget}):
+                                 {"max_regions": max_regions, "memory_budget": memory_budget, "lines": lines}):
         _guard(limits, len(c["off"]) - 1, plane.area / tiles**2, tiles)
         complete.append(c)
         border.append(b)
-        meta = part if isinstance(part, dict) else _meta(part)
+        if part is not None:  # None: a tile outside a convex window
+            meta = part if isinstance(part, dict) else _meta(part)
     merged = merge_border(_concat(border), _diag(plane.bounds))
     _guard(limits, len(merged["off"]) - 1, 0.0, tiles)  # the regions merged across tile borders count too
     allp = _concat(complete + [merged])
@@ -352,11 +487,12 @@ def _file_record(path) -> dict:
 
 
 def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float, method: str, directory,
-                pixels: int, *, max_regions: int | None = None, memory_budget="auto") -> dict:
+                pixels: int, *, max_regions: int | None = None, memory_budget="auto", lines=None) -> dict:
     """Partition tile (i, j), write its complete regions to ``tile_J_I.parquet``, its seam pieces, counts
     and a pixels x pixels picture block (pattern hashes) to ``tile_J_I.npz``, then the record
     ``tile_J_I.json`` of both files' sizes and checksums (see NOTE [finished tiles]). Returns the npz's
-    content."""
+    content. A convex window's tile (borders ``lines``) gives the picture's pixels in its rectangle instead:
+    ``picture`` (n,) and their flat indices ``pixel_index`` (n,) in the whole picture."""
     import json
     from pathlib import Path
 
@@ -364,20 +500,36 @@ def stream_tile(net, window: Plane, i: int, j: int, tiles: int, tolerance: float
 
     directory = Path(directory)
     name = _tile_name(i, j)
+    if window.outline is not None and lines is None:
+        lines = tile_lines(window, tiles)
     complete, border, part = tile_job(net, window, i, j, tiles, tolerance, method, max_regions=max_regions,
-                                      memory_budget=memory_budget)
+                                      memory_budget=memory_budget, lines=lines)
     center = _center(window.bounds)
     n_complete = _write_parquet(directory / f"{name}.parquet", complete, center)
-    us, vs = part.plane.grid(pixels)
-    region = part.locate(np.stack([us.ravel(), vs.ravel()], 1))
-    # hash of the bits then arg-maxes (as _key orders them), layer by layer: no concatenated copy
-    choices = [np.ascontiguousarray(c.astype(np.int16)).view(np.uint8) for c in part.choices]
-    parts = [*part.pattern_bits, *choices] or [np.zeros((part.num_regions, 0), np.uint8)]
-    picture = _pattern_hash(*parts)[region].reshape(pixels, pixels)
+    extra = {}
+    if window.outline is None:
+        us, vs = part.plane.grid(pixels)
+        points = np.stack([us.ravel(), vs.ravel()], 1)
+    else:  # the whole picture's pixels whose centres lie in this tile's rectangle (borders moved: not a block)
+        us, vs = window.grid(pixels * tiles)
+        (u0, u1), (v0, v1) = lines[0][i:i + 2], lines[1][j:j + 2]
+        mine = ((us >= u0) & ((us < u1) | (i == tiles - 1)) & (vs >= v0) & ((vs < v1) | (j == tiles - 1))).ravel()
+        extra["pixel_index"] = np.flatnonzero(mine)
+        points = np.stack([us.ravel()[mine], vs.ravel()[mine]], 1)
+    picture = np.zeros(len(points), np.uint64)  # 0: outside a convex window
+    if part is not None:
+        region = part.locate(points)
+        # hash of the bits then arg-maxes (as _key orders them), layer by layer: no concatenated copy
+        choices = [np.ascontiguousarray(c.astype(np.int16)).view(np.uint8) for c in part.choices]
+        parts = [*part.pattern_bits, *choices] or [np.zeros((part.num_regions, 0), np.uint8)]
+        inside = region >= 0
+        picture[inside] = _pattern_hash(*parts)[region[inside]]
+    if window.outline is None:
+        picture = picture.reshape(pixels, pixels)
     out = {"xy": border["xy"], "off": border["off"], "lab": border["lab"], "bits": border["bits"],
            "choices": border["choices"], "maps": border["maps"], "picture": picture, "n_complete": np.int64(n_complete),
            "area_complete": np.float64(K.polygon_areas(complete["xy"], complete["off"]).sum()),
-           "units_per_layer": np.array(part.units_per_layer, np.int64)}
+           "units_per_layer": np.array(() if part is None else part.units_per_layer, np.int64), **extra}
     atomic_write(directory / f"{name}.npz", lambda tmp: np.savez(tmp, **out))
     record = {"tile": [i, j], "files": {f"{name}{suffix}": _file_record(directory / f"{name}{suffix}")
                                         for suffix in (".parquet", ".npz")}}
@@ -477,15 +629,13 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
 
     from netatlas.nets import as_net
 
-    if getattr(plane, "outline", None) is not None:
-        raise ValueError("stream_partition: tiles need a rectangular window (Plane bounds); a polygon or disc "
-                         "window (Plane.polygon, Plane.disc) is partitioned in one run: regions.partition(net, plane)")
     net = as_net(net, input_shape=plane.input_shape)
     limits = whole_slice_limits(net, plane, tiles, max_regions, memory_budget, in_memory=False)
-    tile_limits = {"max_regions": max_regions, "memory_budget": memory_budget}
+    tile_limits = {"max_regions": max_regions, "memory_budget": memory_budget,
+                   "lines": None if plane.outline is None else tile_lines(plane, tiles)}
     directory = Path(directory)
     fingerprint = {"tiles": tiles, "bounds": list(plane.bounds), "tolerance": tolerance, "method": method,
-                   "picture": picture, "net": _net_digest(net), "plane": _plane_digest(plane)}
+                   "picture": picture, "net": _net_digest(net), "plane": _plane_digest(plane), "seam": SEAM}
     directory.mkdir(parents=True, exist_ok=True)
     _check_fingerprint(directory, fingerprint)
     _remove_temporaries(directory)
@@ -521,7 +671,10 @@ def stream_partition(net, plane: Plane, tiles: int, directory, *, tolerance: flo
     n_merged = _write_parquet(directory / "merged.parquet", merged, _center(plane.bounds))
     image = np.zeros((tiles * px, tiles * px), np.uint64)
     for (i, j), r in results.items():
-        image[j * px:(j + 1) * px, i * px:(i + 1) * px] = r["picture"]
+        if "pixel_index" in r:  # a convex window's tile: its pixels, wherever its moved borders put them
+            image.ravel()[r["pixel_index"]] = r["picture"]
+        else:
+            image[j * px:(j + 1) * px, i * px:(i + 1) * px] = r["picture"]
     n_complete = int(sum(int(r["n_complete"]) for r in results.values()))
     area = float(sum(float(r["area_complete"]) for r in results.values())
                  + K.polygon_areas(merged["xy"], merged["off"]).sum())
@@ -547,4 +700,5 @@ def _net_digest(net) -> str:
 def _plane_digest(plane) -> str:
     import hashlib
 
-    return hashlib.sha1(plane.origin.tobytes() + plane.d1.tobytes() + plane.d2.tobytes()).hexdigest()
+    outline = b"" if plane.outline is None else np.ascontiguousarray(plane.outline).tobytes()
+    return hashlib.sha1(plane.origin.tobytes() + plane.d1.tobytes() + plane.d2.tobytes() + outline).hexdigest()
