@@ -19,7 +19,7 @@ from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishin
 from netatlas.regions._sink import RegionSink
 from netatlas.regions._units import normalised_chain, scaled_factors
 
-__all__ = ["chain_layers", "chain_partition", "layer_factors", "next_maps", "partition_chain", "reused_buffer",
+__all__ = ["chain_layers", "chain_partition", "chain_setup", "layer_factors", "next_maps", "partition_chain", "reused_buffer",
            "sparse_columns", "unrolled_layers", "vanishing_bounds"]
 
 log = logging.getLogger(__name__)
@@ -164,8 +164,7 @@ def chain_partition(net, layers, plane, tol, limits=None, facts=None, finish=Non
         from netatlas.regions._prepared import PreparedNet
 
         facts = PreparedNet(net)
-    token = b"".join(np.asarray(a, np.float64).tobytes() for a in (plane.origin, plane.d1, plane.d2, plane.bounds))
-    setup = facts.last(("chain_setup",), token, lambda: _ChainSetup(net, layers, plane, facts))
+    setup = chain_setup(net, layers, plane, facts)
     out = RegionSink(limits)
     if not setup.hidden:
         out.add(setup.xy, setup.off, setup.lab, [], setup.M.copy())
@@ -176,6 +175,15 @@ def chain_partition(net, layers, plane, tol, limits=None, facts=None, finish=Non
         _chain_level(0, setup.layers, setup.base, setup.xy, setup.off, setup.lab, setup.M.copy(), [], out, tol,
                      setup.diam, work)
     return assemble_partition(out, plane, setup.center, setup.sizes, setup.names, tol, "chain")
+
+
+def chain_setup(net, layers, plane, facts):
+    """The ``_ChainSetup`` of (net, plane), kept in ``facts`` for the latest plane (its numbers: frame, bounds
+    and the window's outline)."""
+    outline = b"" if plane.outline is None else plane.outline.tobytes()
+    token = b"".join([np.asarray(a, np.float64).tobytes() for a in (plane.origin, plane.d1, plane.d2, plane.bounds)]
+                     + [outline])
+    return facts.last(("chain_setup",), token, lambda: _ChainSetup(net, layers, plane, facts))
 
 
 class _ChainSetup:

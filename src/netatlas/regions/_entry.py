@@ -9,7 +9,10 @@ from typing import Literal
 
 import numpy as np
 
+from netatlas.nets import Net
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
+from netatlas.regions._prepared import kept_facts
+from netatlas.regions._smallchain import kept_small_chain, plane_key, small_chain_partition
 from netatlas.regions._tiles import tiled_partition
 from netatlas.regions._untiled import checked_inputs, untiled_partition
 from netatlas.slices import Plane, Volume
@@ -106,6 +109,12 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
     >>> first.num_regions, first.patterns.shape, first.output_linear.shape
     (8, (8, 8), (8, 8, 2))
     """
+    if (upto is None and tiles == 1 and client is None and max_regions is None and not progress and method != "graph"
+            and type(plane) is Plane and type(tolerance) is float and isinstance(memory_budget, str)
+            and memory_budget == "auto" and type(levels) is tuple and not levels and level_output == 0):
+        part = repeated_small_partition(net, plane, tolerance)
+        if part is not None:
+            return part
     if upto is not None:
         from netatlas.nets import as_net
         from netatlas.regions._upto import net_upto
@@ -136,3 +145,12 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
                            tolerance=float(tolerance), method=method, client=client, max_regions=max_regions,
                            memory_budget=memory_budget)
     return dataclasses.replace(part, net=net)  # like an untiled partition: per-layer maps, edge layers
+
+
+def repeated_small_partition(net, plane: Plane, tolerance: float) -> Partition | None:
+    """A small MLP's partition of a plane it was partitioned on before, straight from the kept plan
+    (``_smallchain``: the arguments were checked then, and what they decide is kept with the plan), or None
+    when there is no such plan. What a default ``partition(net, plane)`` call does, in one compiled call."""
+    facts = kept_facts(net) if isinstance(net, Net) else None
+    plan = None if facts is None else kept_small_chain(facts, plane_key(plane, tolerance))
+    return None if plan is None else small_chain_partition(plan, net, plane)

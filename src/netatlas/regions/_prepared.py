@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 
-__all__ = ["PreparedNet", "prepared"]
+__all__ = ["PreparedNet", "kept_facts", "prepared"]
 
 
 class PreparedNet:
@@ -73,6 +73,12 @@ class PreparedNet:
         self._values[key] = (token, value)
         return value
 
+    def peek(self, key, token):
+        """What :meth:`last` keeps under ``key`` when it was computed for ``token``, else None (nothing is
+        computed)."""
+        hit = self._values.get(key)
+        return hit[1] if hit is not None and hit[0] == token else None
+
 
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -89,3 +95,8 @@ def prepared(net) -> PreparedNet:
     if entry is None:
         entry = _PREPARED[net] = PreparedNet(net)
     return entry
+
+
+def kept_facts(net) -> PreparedNet | None:
+    """The :class:`PreparedNet` of ``net`` if an earlier call made one, else None (nothing is made)."""
+    return _PREPARED.get(net)

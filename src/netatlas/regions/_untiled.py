@@ -12,12 +12,13 @@ import numpy as np
 from netatlas.nets import Net, as_net
 from netatlas.regions import _scale
 from netatlas.regions._affine import check_piecewise_linear
-from netatlas.regions._chain import chain_partition, partition_chain
+from netatlas.regions._chain import chain_partition, chain_setup, partition_chain
 from netatlas.regions._chainmax import chain_max_partition, max_tail
 from netatlas.regions._graph import graph_partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._prepared import prepared
 from netatlas.regions._skipchain import skip_chain, skip_partition
+from netatlas.regions._smallchain import plane_key, small_chain, small_chain_partition
 from netatlas.regions._units import first_layer_check, from_size_units, in_size_units, size_exponent
 from netatlas.slices import Plane
 
@@ -76,7 +77,8 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
         first = (W0[:skips[1][0]], b0[:skips[1][0]], act0)
     token = b"".join([np.asarray(a, np.float64).tobytes() for a in (plane.origin, plane.d1, plane.d2, plane.bounds,
                                                                     (tolerance,))]
-                     + [repr(plane.origin.shape).encode(), b"" if plane.anchors is None else plane.anchors.tobytes()])
+                     + [repr(plane.origin.shape).encode(), b"" if plane.anchors is None else plane.anchors.tobytes(),
+                        b"" if plane.outline is None else b"outline" + plane.outline.tobytes()])
     e, unit_plane = facts.last(("unit_plane",), token, lambda: _unit_plane(net, plane, float(tolerance), first))
     # the estimate costs a few line partitions: skip it for plain MLPs under the default budget (the
     # run still stops when the count passes the budget)
@@ -89,6 +91,12 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     if progress or (progress is None and estimate is not None and estimate > 20_000 and sys.stderr.isatty()):
         limits = _scale.Limits(max_regions, limits.budget, limits.per_region, unit_plane.area, True)
     try:
+        if method != "graph" and chain is not None and not wanted:  # a small MLP in one compiled call
+            plan = small_chain(facts, plane_key(plane, float(tolerance)),
+                               lambda: chain_setup(net, chain, unit_plane, facts), float(tolerance), e)
+            part = None if plan is None else small_chain_partition(plan, net, plane, limits)
+            if part is not None:
+                return part
         if method != "graph" and tail is not None:
             part = chain_max_partition(net, tail, unit_plane, float(tolerance), limits, prepared(tail[0]))
         elif method != "graph" and skips is not None:
