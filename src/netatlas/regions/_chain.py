@@ -19,8 +19,8 @@ from netatlas.regions._roundoff import CANDIDATE_RATIO, roundings, snap_vanishin
 from netatlas.regions._sink import RegionSink
 from netatlas.regions._units import normalised_chain, scaled_factors
 
-__all__ = ["chain_layers", "chain_partition", "chain_setup", "layer_factors", "next_maps", "partition_chain", "reused_buffer",
-           "sparse_columns", "unrolled_layers", "vanishing_bounds"]
+__all__ = ["chain_layers", "chain_partition", "chain_setup", "layer_factors", "next_maps", "partition_chain",
+           "reused_buffer", "sparse_columns", "unrolled_layers", "vanishing_bounds"]
 
 log = logging.getLogger(__name__)
 
