@@ -16,6 +16,7 @@ factors are not in this kernel (BLAS may round differently inside numba), and su
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from numba import njit
@@ -35,8 +36,8 @@ OVERFLOW = 1
 # level modes: how the next layer's maps are made
 _GATED_PRODUCT, _RELU_NEXT_MAPS, _OUTPUT_GATE = 0, 1, 2
 # columns of a plan's ``ints`` (n_levels, _N_INTS) and ``floats`` (n_levels, 3)
-(_MODE, _IDENTITY, _N, _N_NEXT, _BASE, _CHUNK, _FUSED, _WT, _W, _B, _MU, _CANDIDATE, _SCALE, _PTR, _IDX, _VAL,
- _NNZ, _N_INTS) = range(18)
+(_MODE, _N, _N_NEXT, _BASE, _CHUNK, _FUSED, _WT, _W, _B, _MU, _CANDIDATE, _SCALE, _PTR, _IDX, _VAL, _NNZ,
+ _N_INTS) = range(17)
 
 
 class SmallChain:
@@ -46,8 +47,8 @@ class SmallChain:
     ----------
     xy, off, lab, M : ndarray
         The window as one face (``plane_frame``) and the first layer's maps (1, 3, n_0).
-    ints : ndarray of shape (n_levels, 17) int64
-        Per hidden layer: mode, identity activation, widths, unit base, chunk, fused child maps, and the
+    ints : ndarray of shape (n_levels, 16) int64
+        Per hidden layer: mode, widths, unit base, chunk, fused child maps, and the
         offsets of its arrays in ``data``/``index``.
     floats : ndarray of shape (n_levels, 3)
         Per hidden layer: on and off slopes, the next layer's roundings K (NOTE [vanishing units]).
@@ -99,10 +100,12 @@ def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
 
     for level in range(len(layers) - 1):
         W, _, act = layers[level]
+        if act.name == "identity":  # no split (rare: from ONNX graphs): the chain path's own branch
+            return None
         on, off_slope = activation_slopes(act)
         n = W.shape[0]
         row = np.zeros(_N_INTS, np.int64)
-        row[_IDENTITY], row[_N], row[_BASE] = act.name == "identity", n, setup.base[level]
+        row[_N], row[_BASE] = n, setup.base[level]
         rounding = 0.0
         if level + 2 == len(layers) and "output_scale" in work:
             row[_MODE], row[_N_NEXT], row[_SCALE] = _OUTPUT_GATE, n, put(work["output_scale"], data)
@@ -132,16 +135,6 @@ def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
               np.concatenate(data) if data else np.zeros(0), np.concatenate(index) if index else np.zeros(0, np.int64))
     bytes_per_layer = tuple((s + 7) // 8 for s in setup.sizes)
     return SmallChain(setup, tol, exponent, levels, bytes_per_layer, bytes_per_region)
-
-
-@njit(cache=True)
-def _all_on(n_faces, n):
-    """``np.packbits(np.ones((n_faces, n), np.uint8), axis=1)``: an identity activation's pattern."""
-    n_bytes = (n + 7) // 8
-    bits = np.full((n_faces, n_bytes), np.uint8(255))
-    if n % 8:
-        bits[:, n_bytes - 1] = np.uint8((255 << (8 - n % 8)) & 255)
-    return bits
 
 
 @njit(cache=True)
@@ -180,18 +173,11 @@ def run_small_chain(xy, off, lab, M, ints, floats, data, index, tol, diam, expon
     passes is written to."""
     pattern = np.zeros((1, 0), np.uint8)
     maps = M
-    fresh = False  # whether xy, off, lab are the kernel's own (a split made them) or the plan's
     for level in range(ints.shape[0]):
         mode, n, n_next = ints[level, _MODE], ints[level, _N], ints[level, _N_NEXT]
         slope_on, slope_off = floats[level, 0], floats[level, 1]
         n_faces = off.shape[0] - 1
-        if ints[level, _IDENTITY]:
-            cxy, coff, clab = xy, off, lab
-            cparent = np.arange(n_faces)
-            cbits = _all_on(n_faces, n)
-        else:
-            cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, maps, ints[level, _BASE], tol, diam)
-            fresh = True
+        cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, maps, ints[level, _BASE], tol, diam)
         n_children = cparent.shape[0]
         pattern = cbits if level == 0 else _with_layer(pattern, cparent, cbits)
         if mode == _OUTPUT_GATE:
@@ -232,10 +218,8 @@ def run_small_chain(xy, off, lab, M, ints, floats, data, index, tol, diam, expon
                          groups[:n_groups + 1], b, mu, candidate, floats[level, 2])
         xy, off, lab, maps = cxy, coff, clab, child
     # from_size_units: xy times 2^e, the maps' two slopes times 2^-e (exact: powers of two)
-    if not fresh:
-        xy, off, lab = xy.copy(), off.copy(), lab.copy()
-    if maps is M:  # no hidden layer
-        maps = M.copy()
+    if ints.shape[0] == 0:  # no hidden layer: the plan's window and first maps, copied
+        xy, off, lab, maps = xy.copy(), off.copy(), lab.copy(), M.copy()
     if -1022 <= exponent <= 1022:  # 2^e and 2^-e are normal floats: a product by them is ldexp, rounding included
         up, down = math.ldexp(1.0, exponent), math.ldexp(1.0, -exponent)
         for i in range(xy.shape[0]):
@@ -257,8 +241,8 @@ def run_small_chain(xy, off, lab, M, ints, floats, data, index, tol, diam, expon
     return 0, xy, off, lab, blocks, maps
 
 
-#: Results up to this size skip the "auto" memory budget (half the memory available, read from the
-#: system on each call): a machine without this much free has failed before the partition returns.
+#: Results up to this size skip the "auto" memory budget when NETATLAS_MEMORY_BUDGET is unset (the budget is
+#: then half the physical memory, read from the system on each call: far more than this on any machine).
 SMALL_RESULT_BYTES = 1 << 20
 
 
@@ -289,7 +273,7 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
     """The :class:`~netatlas.regions.Partition` of ``plan`` on ``plane`` (the plane as the caller gave it), or
     None when a level outgrew one chunk (``plan.overflowed`` is set: take ``_chain.chain_partition``).
     ``limits`` (``_scale.Limits``) sees the count; without it, results over ``SMALL_RESULT_BYTES`` are checked
-    against the "auto" memory budget."""
+    against the "auto" memory budget, and every result when NETATLAS_MEMORY_BUDGET is set."""
     status, xy, off, lab, blocks, maps = run_small_chain(plan.xy, plan.off, plan.lab, plan.M, plan.ints, plan.floats,
                                                          plan.data, plan.index, plan.tol, plan.diam, plan.exponent,
                                                          plan.layer_bytes)
@@ -297,7 +281,8 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
         plan.overflowed = True
         return None
     n_regions = len(off) - 1
-    if limits is None and n_regions * plan.bytes_per_region > SMALL_RESULT_BYTES:
+    if limits is None and (n_regions * plan.bytes_per_region > SMALL_RESULT_BYTES
+                           or os.environ.get("NETATLAS_MEMORY_BUDGET")):
         limits = _scale.Limits(None, _scale.budget_bytes("auto", "partition"), plan.bytes_per_region, 1.0, False)
     if limits is not None:
         limits.add(n_regions, limits.total_area)
