@@ -173,10 +173,15 @@ def test_chain_kernels_switched_off_make_their_own_plan(monkeypatch):
 
 
 def test_memory_budget_still_applies_to_small_nets(monkeypatch):
+    """A budget that the first run of a plan exceeds stops every later run too (``SMALL_RESULT_BYTES``)."""
+    kernel, _ = _spies(monkeypatch)
     net = from_torch(mlp([2, 8, 3], seed=0), (2,))
-    partition(net, Plane.square(1.0))  # the plan is kept: the next calls take the fast path
     monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "100")
-    with pytest.raises(RegionLimitError, match="memory budget"):
-        partition(net, Plane.square(1.0))
+    for _ in range(2):
+        with pytest.raises(RegionLimitError, match="memory budget"):
+            partition(net, Plane.square(1.0))
+    assert kernel.calls == 2  # the small path ran and was stopped, both times
+    monkeypatch.delenv("NETATLAS_MEMORY_BUDGET")
+    assert partition(net, Plane.square(1.0)).num_regions > 0
     with pytest.raises(RegionLimitError, match="max_regions"):
         partition(net, Plane.square(1.0), max_regions=2)

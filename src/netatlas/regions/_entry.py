@@ -12,7 +12,7 @@ import numpy as np
 from netatlas.nets import Net
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._prepared import kept_facts
-from netatlas.regions._smallchain import kept_small_chain, plane_key, small_chain_partition
+from netatlas.regions._smallchain import kept_small_chain, small_chain_partition
 from netatlas.regions._tiles import tiled_partition
 from netatlas.regions._untiled import checked_inputs, untiled_partition
 from netatlas.slices import Plane, Volume
@@ -151,6 +151,7 @@ def repeated_small_partition(net, plane: Plane, tolerance: float) -> Partition |
     """A small MLP's partition of a plane it was partitioned on before, straight from the kept plan
     (``_smallchain``: the arguments were checked then, and what they decide is kept with the plan), or None
     when there is no such plan. What a default ``partition(net, plane)`` call does, in one compiled call."""
-    facts = kept_facts(net) if isinstance(net, Net) else None
-    plan = None if facts is None else kept_small_chain(facts, plane_key(plane, tolerance))
+    if not isinstance(net, Net) or (facts := kept_facts(net)) is None:
+        return None
+    plan = kept_small_chain(facts, plane, tolerance)
     return None if plan is None else small_chain_partition(plan, net, plane)

@@ -207,7 +207,7 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
     """
     n_faces = off.shape[0] - 1
     n = maps.shape[2]
-    cap_v = xy.shape[0] * 2 + 16
+    cap_v = xy.shape[0] * 2 + 64  # small nets' children mostly fit: no doubling (``_smallchain``'s 2-8-3)
     cap_c = n_faces * 2 + 16
     cxy = np.empty((cap_v, 2))
     clab = np.empty(cap_v, np.int64)

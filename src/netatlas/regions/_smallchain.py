@@ -16,7 +16,6 @@ factors are not in this kernel (BLAS may round differently inside numba), and su
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from numba import njit
@@ -32,6 +31,10 @@ __all__ = ["OVERFLOW", "SMALL_RESULT_BYTES", "SmallChain", "kept_small_chain", "
 
 #: ``run_small_chain``'s status when a level has more children than one chunk (see NOTE [small chain]).
 OVERFLOW = 1
+#: Repeated runs of a plan whose results take up to this size skip the "auto" memory budget once a run passed
+#: it (reading it costs a tenth of a 2-8-3 run: NETATLAS_MEMORY_BUDGET from the environment, or half the physical
+#: memory); a NETATLAS_MEMORY_BUDGET below this set later in the process applies to new plans only.
+SMALL_RESULT_BYTES = 1 << 20
 
 # level modes: how the next layer's maps are made
 _GATED_PRODUCT, _RELU_NEXT_MAPS, _OUTPUT_GATE = 0, 1, 2
@@ -45,38 +48,41 @@ class SmallChain:
 
     Attributes
     ----------
-    xy, off, lab, M : ndarray
-        The window as one face (``plane_frame``) and the first layer's maps (1, 3, n_0).
-    ints : ndarray of shape (n_levels, 16) int64
-        Per hidden layer: mode, widths, unit base, chunk, fused child maps, and the
-        offsets of its arrays in ``data``/``index``.
-    floats : ndarray of shape (n_levels, 3)
-        Per hidden layer: on and off slopes, the next layer's roundings K (NOTE [vanishing units]).
-    data, index : ndarray
-        The layers' matrices (W^T, W, b, magnitude bounds, candidate thresholds, output scales, sparse
-        values) and sparse indices, flat.
-    tol, diam, exponent : float, float, int
-        The boundary tolerance, the unit plane's diameter, and e (the plane in units of 2^e).
+    args : tuple
+        :func:`run_small_chain`'s arguments: ``ints`` (n_levels, 16) int64, per hidden layer its mode, widths,
+        unit base, chunk, fused child maps and the offsets of its arrays in ``data``/``index``; ``floats``
+        (n_levels, 3), per hidden layer the on and off slopes and the next layer's roundings K (NOTE
+        [vanishing units]); ``data`` (float64) and ``index`` (int64): a header (the tolerance and diameter, the
+        window as one face, the first layer's maps, the plane's exponent e, the pattern bytes per layer) and the
+        layers' matrices (W^T, W, b, magnitude bounds, candidate thresholds, output scales, sparse columns), flat.
+    tol : float
+        The boundary tolerance.
     center : ndarray of shape (2,)
         The window's centre in the plane's own coordinates.
     bytes_per_layer : tuple of int
-        Packed pattern bytes per activation layer (``layer_bytes``: the same as an array).
+        Packed pattern bytes per activation layer.
     bytes_per_region : int
         ``_scale.bytes_per_region`` of the net (for the memory budget).
     overflowed : bool
         Set when a run met a level of more than one chunk: this plane takes the general path.
+    within_budget : bool
+        Set when a run's results, at most ``SMALL_RESULT_BYTES``, passed the "auto" memory budget.
     """
 
     def __init__(self, setup, tol: float, exponent: int, levels, bytes_per_layer, bytes_per_region: int):
-        self.xy, self.off, self.lab, self.M = setup.xy, setup.off, setup.lab, setup.M
-        self.tol, self.diam, self.exponent = float(tol), float(setup.diam), int(exponent)
+        self.tol = float(tol)
         self.center = np.ldexp(setup.center, exponent)
         self.sizes, self.names = tuple(int(s) for s in setup.sizes), setup.names
         self.bytes_per_layer = bytes_per_layer
-        self.layer_bytes = np.array(bytes_per_layer, np.int64)
         self.bytes_per_region = bytes_per_region
-        self.ints, self.floats, self.data, self.index = levels
+        self.small_regions = SMALL_RESULT_BYTES // bytes_per_region  # results of at most this many regions are small
+        self.one_layer = len(bytes_per_layer) == 1
+        # the Partition's fields that are the same on every run
+        self.fields = {"units_per_layer": self.sizes, "layer_names": self.names, "tolerance": self.tol,
+                       "method": "chain", "choices": (), "max_units_per_layer": (), "max_layer_names": ()}
+        self.args = levels  # run_small_chain's arguments: ints, floats, data, index
         self.overflowed = False
+        self.within_budget = False  # a run's results (up to SMALL_RESULT_BYTES) passed the "auto" budget
 
 
 def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
@@ -97,6 +103,13 @@ def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
             return n_data - a.size
         n_index += a.size
         return n_index - a.size
+
+    # the header (see run_small_chain): the window as one face, the first maps, the pattern bytes per layer
+    bytes_per_layer = tuple((s + 7) // 8 for s in setup.sizes)
+    n_vertices, n_first = len(setup.xy), setup.M.shape[2]
+    put(np.array([tol, setup.diam]), data), put(setup.xy, data), put(setup.M, data)
+    put(np.array([exponent, n_vertices, n_first, len(bytes_per_layer)]), index)
+    put(setup.off, index), put(setup.lab, index), put(np.array(bytes_per_layer, np.int64), index)
 
     for level in range(len(layers) - 1):
         W, _, act = layers[level]
@@ -131,9 +144,8 @@ def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
         rows.append(row)
         floats.append((on, off_slope, rounding))
     ints = np.array(rows, np.int64).reshape(-1, _N_INTS)
-    levels = (ints, np.array(floats, np.float64).reshape(-1, 3),
-              np.concatenate(data) if data else np.zeros(0), np.concatenate(index) if index else np.zeros(0, np.int64))
-    bytes_per_layer = tuple((s + 7) // 8 for s in setup.sizes)
+    levels = (ints, np.array(floats, np.float64).reshape(-1, 3), np.concatenate(data).astype(np.float64),
+              np.concatenate(index).astype(np.int64))
     return SmallChain(setup, tol, exponent, levels, bytes_per_layer, bytes_per_region)
 
 
@@ -166,11 +178,18 @@ def _layer_blocks(pattern, bytes_per_layer):
 
 
 @njit(cache=True)
-def run_small_chain(xy, off, lab, M, ints, floats, data, index, tol, diam, exponent, bytes_per_layer):
-    """The chain path on one plan (NOTE [small chain]): (status, xy, offsets, labels, pattern blocks, maps)
-    in the plane's own coordinates (``from_size_units``'s power-of-two rescaling applied); status
-    ``OVERFLOW`` (and empty arrays) when a level has more children than one chunk. Nothing the caller
-    passes is written to."""
+def run_small_chain(ints, floats, data, index):
+    """The chain path on one plan (``SmallChain.args``, NOTE [small chain]): (status, xy, offsets, labels,
+    patterns, maps) in the plane's own coordinates (``from_size_units``'s power-of-two rescaling applied);
+    status ``OVERFLOW`` (and empty arrays) when a level has more children than one chunk. Nothing the caller
+    passes is written to. (Four arguments: each one costs the call ~50 ns, a tenth of a 2-8-3 net's run.)"""
+    tol, diam = data[0], data[1]
+    exponent, n_vertices, n_first, n_layers = index[0], index[1], index[2], index[3]
+    xy = data[2:2 + 2 * n_vertices].reshape((n_vertices, 2))
+    M = data[2 + 2 * n_vertices:2 + 2 * n_vertices + 3 * n_first].reshape((1, 3, n_first))
+    off = index[4:6]
+    lab = index[6:6 + n_vertices]
+    bytes_per_layer = index[6 + n_vertices:6 + n_vertices + n_layers]
     pattern = np.zeros((1, 0), np.uint8)
     maps = M
     for level in range(ints.shape[0]):
@@ -186,7 +205,7 @@ def run_small_chain(xy, off, lab, M, ints, floats, data, index, tol, diam, expon
             xy, off, lab = cxy, coff, clab
             break
         if n_children > ints[level, _CHUNK]:
-            return OVERFLOW, xy[:0], off[:0], lab[:0], np.zeros(0, np.uint8), maps[:0]
+            return OVERFLOW, xy[:0], off[:0], lab[:0], np.zeros((0, 0), np.uint8), maps[:0]
         ref = cbits[np.searchsorted(cparent, np.arange(n_faces))]
         WT = data[ints[level, _WT]:ints[level, _WT] + n * n_next].reshape((n, n_next))
         b = data[ints[level, _B]:ints[level, _B] + n_next]
@@ -237,13 +256,10 @@ def run_small_chain(xy, off, lab, M, ints, floats, data, index, tol, diam, expon
             for r in range(2):
                 for j in range(maps.shape[2]):
                     maps[f, r, j] = math.ldexp(maps[f, r, j], -exponent)
-    blocks = pattern.ravel() if bytes_per_layer.shape[0] == 1 else _layer_blocks(pattern, bytes_per_layer)
+    # one layer: its (C, bytes) patterns; more: the layers' blocks one after the other, as one row
+    blocks = pattern if bytes_per_layer.shape[0] == 1 else _layer_blocks(pattern, bytes_per_layer).reshape((1, -1))
     return 0, xy, off, lab, blocks, maps
 
-
-#: Results up to this size skip the "auto" memory budget when NETATLAS_MEMORY_BUDGET is unset (the budget is
-#: then half the physical memory, read from the system on each call: far more than this on any machine).
-SMALL_RESULT_BYTES = 1 << 20
 
 
 def plane_key(plane, tolerance) -> tuple:
@@ -263,9 +279,10 @@ def small_chain(facts, key, setup, tol: float, exponent: int) -> SmallChain | No
     return None if plan is None or plan.overflowed else plan
 
 
-def kept_small_chain(facts, key) -> SmallChain | None:
-    """The plan :func:`small_chain` made for ``key`` on an earlier call, without building one (None then)."""
-    plan = facts.peek(("small_chain", _chain.FUSED_KERNELS), key)
+def kept_small_chain(facts, plane, tolerance) -> SmallChain | None:
+    """The plan :func:`small_chain` made for ``plane_key(plane, tolerance)`` on an earlier call, without
+    building one (None then)."""
+    plan = facts.peek(("small_chain", _chain.FUSED_KERNELS), plane_key(plane, tolerance))
     return None if plan is None or plan.overflowed else plan
 
 
@@ -273,28 +290,26 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
     """The :class:`~netatlas.regions.Partition` of ``plan`` on ``plane`` (the plane as the caller gave it), or
     None when a level outgrew one chunk (``plan.overflowed`` is set: take ``_chain.chain_partition``).
     ``limits`` (``_scale.Limits``) sees the count; without it, results over ``SMALL_RESULT_BYTES`` are checked
-    against the "auto" memory budget, and every result when NETATLAS_MEMORY_BUDGET is set."""
-    status, xy, off, lab, blocks, maps = run_small_chain(plan.xy, plan.off, plan.lab, plan.M, plan.ints, plan.floats,
-                                                         plan.data, plan.index, plan.tol, plan.diam, plan.exponent,
-                                                         plan.layer_bytes)
+    against the "auto" memory budget, and so is every run until one passed it (see ``SMALL_RESULT_BYTES``)."""
+    status, xy, off, lab, blocks, maps = run_small_chain(*plan.args)
     if status == OVERFLOW:
         plan.overflowed = True
         return None
     n_regions = len(off) - 1
-    if limits is None and (n_regions * plan.bytes_per_region > SMALL_RESULT_BYTES
-                           or os.environ.get("NETATLAS_MEMORY_BUDGET")):
+    small = n_regions <= plan.small_regions
+    if limits is None and not (small and plan.within_budget):
         limits = _scale.Limits(None, _scale.budget_bytes("auto", "partition"), plan.bytes_per_region, 1.0, False)
     if limits is not None:
-        limits.add(n_regions, limits.total_area)
-    if len(plan.bytes_per_layer) == 1:
-        bits = (blocks.reshape(n_regions, -1),)
+        limits.add(n_regions, limits.total_area)  # raises RegionLimitError past the budget
+        plan.within_budget = small
+    if plan.one_layer:
+        bits = (blocks,)
     else:
         at = np.cumsum((0, *plan.bytes_per_layer)) * n_regions
-        bits = tuple(blocks[at[k]:at[k + 1]].reshape(n_regions, -1) for k in range(len(plan.bytes_per_layer)))
+        bits = tuple(blocks[0, at[k]:at[k + 1]].reshape(n_regions, -1) for k in range(len(plan.bytes_per_layer)))
     part = object.__new__(Partition)  # Partition(...) sets its 16 fields one object.__setattr__ at a time: that
     # took more than the kernel of a 2-8-3 net; the fields are set at once (test_regions_smallchain checks all)
-    object.__setattr__(part, "__dict__", {
-        "plane": plane, "center": plan.center.copy(), "xy": xy, "offsets": off, "labels": lab, "pattern_bits": bits,
-        "maps": maps, "units_per_layer": plan.sizes, "layer_names": plan.names, "tolerance": plan.tol,
-        "method": "chain", "choices": (), "max_units_per_layer": (), "max_layer_names": (), "net": net, "_cache": {}})
+    object.__setattr__(part, "__dict__", {**plan.fields, "plane": plane, "center": plan.center.copy(), "xy": xy,
+                                          "offsets": off, "labels": lab, "pattern_bits": bits, "maps": maps, "net": net,
+                                          "_cache": {}})
     return part
