@@ -13,7 +13,6 @@ from netatlas.nets import Net
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._prepared import kept_facts
 from netatlas.regions._smallchain import kept_small_chain, small_chain_partition
-from netatlas.regions._tiles import tiled_partition
 from netatlas.regions._untiled import checked_inputs, untiled_partition
 from netatlas.slices import Plane, Volume
 
@@ -141,6 +140,8 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
     if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
         raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
     net, plane = checked_inputs(net, plane, tolerance, method)
+    from netatlas.regions._tiles import tiled_partition  # imported when tiles are asked for (start-up)
+
     part = tiled_partition(net, plane, max(int(tiles), 2 if client is not None else 1),
                            tolerance=float(tolerance), method=method, client=client, max_regions=max_regions,
                            memory_budget=memory_budget)

@@ -13,11 +13,8 @@ from netatlas.nets import Net, as_net
 from netatlas.regions import _scale
 from netatlas.regions._affine import check_piecewise_linear
 from netatlas.regions._chain import chain_partition, chain_setup, partition_chain
-from netatlas.regions._chainmax import chain_max_partition, max_tail
-from netatlas.regions._graph import graph_partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE, Partition
 from netatlas.regions._prepared import prepared
-from netatlas.regions._skipchain import skip_chain, skip_partition
 from netatlas.regions._smallchain import plane_key, small_chain, small_chain_partition
 from netatlas.regions._units import first_layer_check, from_size_units, in_size_units, size_exponent
 from netatlas.slices import Plane
@@ -58,6 +55,9 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
     facts = prepared(net)
     chain = facts.cached(("partition_chain",), partition_chain)
     # a chain then a max over its outputs: the chain kernels, then the max's split (``_chainmax``)
+    if chain is None:  # the other paths' modules are imported when a net needs them (start-up of plain MLPs)
+        from netatlas.regions._chainmax import chain_max_partition, max_tail
+        from netatlas.regions._skipchain import skip_chain, skip_partition
     tail = facts.cached(("max_tail",), max_tail) if chain is None else None
     # residual blocks: a chain whose layers carry the skips (``_skipchain``, NOTE [carried skips])
     skips = facts.cached(("skip_chain",), skip_chain) if chain is None and tail is None else None
@@ -102,6 +102,8 @@ def untiled_partition(net, plane: Plane | None = None, *, tolerance: float = BOU
         elif method != "graph" and skips is not None:
             part = skip_partition(net, skips, unit_plane, float(tolerance), limits, facts)
         elif method == "graph" or chain is None:
+            from netatlas.regions._graph import graph_partition
+
             part = graph_partition(net, unit_plane, float(tolerance), limits)
         else:
             part = chain_partition(net, chain, unit_plane, float(tolerance), limits, facts)
