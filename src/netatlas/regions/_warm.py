@@ -11,9 +11,9 @@ __all__ = ["warm_kernels"]
 
 
 def warm_kernels() -> float:
-    """Run a tiny partition through every kernel (split, child maps, areas, locate, boundary, level set,
-    lines, max pooling, a global max, conv layers, local complexity, the 3-D cut, locate and level-set
-    mesh); return the seconds it took.
+    """Run a tiny partition through every kernel (the small-net kernel and the chain path's: split, child maps;
+    areas, locate, boundary, level set, lines, max pooling, a global max, conv layers, local complexity, the
+    3-D cut, locate and level-set mesh); return the seconds it took.
 
     >>> warm_kernels() >= 0
     True
@@ -27,7 +27,8 @@ def warm_kernels() -> float:
 
     start = time.perf_counter()
     for activation in ("relu", "leaky_relu"):
-        part = partition(mlp([2, 6, 6, 3], activation, seed=0))
+        part = partition(mlp([2, 6, 6, 3], activation, seed=0))  # small nets: one compiled call (_smallchain)
+        partition(mlp([2, 6, 6, 3], activation, seed=0), memory_budget=None)  # the chain path's own kernels
         part.areas, part.neighbors()
         part.locate(np.zeros((2, 2)))
         part.decision_boundary()
@@ -51,7 +52,8 @@ def warm_kernels() -> float:
         global_max = nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Linear(6, 4), nn.Unflatten(1, (1, 4)),
                                    nn.AdaptiveMaxPool1d(1), nn.Flatten())
         relu_last = nn.Sequential(nn.Linear(2, 6), nn.ReLU())  # an activation last: the gated output maps
-    partition(mlp([2, 40, 40, 2], seed=0))  # wide relu layers: _chainkernels (on-units product, fused child maps)
+    for budget in ("auto", None):  # wide relu layers (_chainkernels: on-units product, fused child maps), both paths
+        partition(mlp([2, 40, 40, 2], seed=0), memory_budget=budget)
     partition(global_max)
     partition(relu_last)
     rng = np.random.default_rng(0)
