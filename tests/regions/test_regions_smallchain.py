@@ -34,7 +34,7 @@ def _assert_identical(got, want):
             continue
         if isinstance(b, np.ndarray):
             assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), f.name
-        elif f.name == "pattern_bits":
+        elif f.name in ("pattern_bits", "choices"):
             assert len(a) == len(b), f.name
             for x, y in zip(a, b, strict=True):
                 assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), f.name
@@ -185,3 +185,20 @@ def test_memory_budget_still_applies_to_small_nets(monkeypatch):
     assert partition(net, Plane.square(1.0)).num_regions > 0
     with pytest.raises(RegionLimitError, match="max_regions"):
         partition(net, Plane.square(1.0), max_regions=2)
+
+
+@pytest.mark.parametrize("model", [mlp([2, 8, 8, 3], seed=0),  # the small path
+                                   mlp([2, 8, 48, 2], "leaky_relu", seed=0),  # the chain path (BLAS next maps)
+                                   nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Unflatten(1, (1, 6)),
+                                                 nn.MaxPool1d(2), nn.Flatten(), nn.Linear(3, 2))])  # the graph path
+def test_a_disc_after_a_square_of_the_same_bounding_box(model):
+    """The kept set-up is keyed on the window's outline too: a disc inscribed in a square (the same bounds,
+    origin and directions) right after the square gets its own regions, not the square's."""
+    square, disc = Plane.square(1.0), Plane.disc((0.0, 0.0), 1.0, n_sides=64)
+    assert square.bounds == disc.bounds
+    model = model.eval()
+    net = from_torch(model, (2,))
+    partition(net, square)
+    got, want = partition(net, disc), partition(from_torch(model, (2,)), disc)
+    assert got.areas.sum() == pytest.approx(disc.area, rel=1e-12)
+    _assert_identical(got, want)
