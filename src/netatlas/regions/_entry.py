@@ -37,7 +37,7 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
         ``Plane.disc``: the regions are clipped to it exactly; tiles cover its bounding box). A
         :class:`~netatlas.Volume` gives the 3-D complex (:class:`Complex3D`, see
         ``netatlas.regions._volume``; chains of affine layers and relu/leaky_relu/identity
-        activations; ``tiles``, ``client`` and ``method`` do not apply).
+        activations; ``client`` and ``method`` do not apply; ``tiles`` gives a :class:`TiledComplex3D`).
     upto : str or int, optional
         The partition after this layer (named as :meth:`netatlas.nets.Net.layer` takes it, or "output",
         the default): only the activation and max nodes up to it (in ``net.nodes`` order) split the slice,
@@ -75,13 +75,15 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
         the regions cut by tile borders: the same regions, areas, patterns and maps in another
         order (``netatlas.regions._tiles``). Bounds the working memory by the tile. ``max_regions`` and
         ``memory_budget`` then limit the total (the whole slice estimated first, then counted tile by tile)
-        and guard each tile's run.
+        and guard each tile's run. A Volume in ``tiles``^3 tiles gives a :class:`TiledComplex3D`: the whole
+        complex's counts, cell volumes and stitched level-set meshes, exactly, in about a tile's memory
+        (``netatlas.regions._tiles3d``).
     client : dask.distributed.Client, optional
         Run the tiles as Dask tasks (``tiles`` defaults to 2 x 2 then).
 
     Returns
     -------
-    Partition, or Complex3D for a Volume
+    Partition, or Complex3D for a Volume (TiledComplex3D with ``tiles``)
 
     Raises
     ------
@@ -127,8 +129,16 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
     if isinstance(plane, Volume):
         from netatlas.regions._volume import volume_partition
 
-        if tiles != 1 or client is not None or method not in ("auto", "chain"):
-            raise ValueError("partition: a Volume takes no tiles, client or method='graph'")
+        if client is not None or method not in ("auto", "chain"):
+            raise ValueError("partition: a Volume takes no client or method='graph'")
+        if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
+            raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
+        if tiles != 1:
+            from netatlas.regions._tiles3d import tiled_volume_partition
+
+            return tiled_volume_partition(net, plane, tiles, levels=levels, tolerance=tolerance,
+                                          max_regions=max_regions, memory_budget=memory_budget, progress=progress,
+                                          level_output=level_output)
         return volume_partition(net, plane, levels=levels, tolerance=tolerance, max_regions=max_regions,
                                 memory_budget=memory_budget, progress=progress, level_output=level_output)
     if len(levels) or level_output != 0:

@@ -30,7 +30,7 @@ from netatlas.regions._roundoff import EPS, roundings
 from netatlas.regions._subdivide import GrowingComplex, UnitValues, box_state, vertex_values
 from netatlas.slices import Volume
 
-__all__ = ["estimate_cells", "volume_partition"]
+__all__ = ["build_complex", "checked_volume_inputs", "estimate_cells", "volume_partition"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,24 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
                      tolerance: float = BOUNDARY_TOLERANCE, max_regions: int | None = None,
                      memory_budget="auto", progress: bool | None = None) -> Complex3D:
     """The exact 3-D complex (see :func:`netatlas.regions.partition` with a Volume)."""
+    net, layers, levels, cap, per_cell = checked_volume_inputs(net, volume, levels, level_output, tolerance,
+                                                               max_regions, memory_budget, progress)
+    n_steps = sum(W.shape[0] for W, _, act in layers[:-1] if act.name != "identity") + len(levels)
+    bar = _progress_bar(n_steps, progress)
+    try:
+        return _build(net, layers, volume, levels, level_output, float(tolerance), cap, per_cell, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def checked_volume_inputs(net, volume: Volume, levels, level_output, tolerance, max_regions, memory_budget,
+                          progress, n_tiles: int = 1):
+    """The arguments of a 3-D partition checked (one-line errors), the net as a chain: ``(net, layers,
+    levels, cap, per_cell)`` with ``cap`` the most cells the run may hold (max_regions or the memory
+    budget, None: no limit) and ``per_cell`` the bytes a cell takes. When a limit is set explicitly (or
+    a progress bar asked for), the count estimated first, per tile of ``n_tiles`` (its share of the
+    volume), refuses runs far above it."""
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1e-3):
         raise ValueError(f"partition: tolerance must be a float in [0, 1e-3); got {tolerance!r}")
     if max_regions is not None and not (isinstance(max_regions, (int, np.integer)) and max_regions > 0):
@@ -75,19 +93,14 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
     caps = [c for c in (max_regions, None if budget is None else budget // per_cell) if c is not None]
     cap = min(caps) if caps else None
     if cap is not None and (max_regions is not None or memory_budget != "auto" or progress):
-        estimate = estimate_cells(net, volume)
+        estimate = estimate_cells(net, volume) / n_tiles
         if estimate > cap:
+            where = "cells estimated" if n_tiles == 1 else f"cells per tile estimated ({n_tiles} tiles)"
             raise _scale.RegionLimitError(
-                f"partition: about {estimate:,.0f} cells estimated (exact counts along lines across the volume), "
+                f"partition: about {estimate:,.0f} {where} (exact counts along lines across the volume), "
                 f"above {cap:,} (max_regions, or the memory budget at ~{per_cell:,} bytes per cell); use a smaller "
-                "Volume (bounds), or raise max_regions / memory_budget")
-    n_steps = sum(W.shape[0] for W, _, act in layers[:-1] if act.name != "identity") + len(levels)
-    bar = _progress_bar(n_steps, progress)
-    try:
-        return _build(net, layers, volume, levels, level_output, float(tolerance), cap, per_cell, bar)
-    finally:
-        if bar is not None:
-            bar.close()
+                "Volume (bounds)" + (", more tiles" if n_tiles > 1 else "") + ", or raise max_regions / memory_budget")
+    return net, layers, levels, cap, per_cell
 
 
 def estimate_cells(net, volume: Volume) -> float:
@@ -149,8 +162,14 @@ def volume_frame(volume: Volume):
     return center, half, x_c, directions, float(2 * np.linalg.norm(half))
 
 
-def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -> Complex3D:
+def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar, recorder=None,
+           distance=None) -> Complex3D:
+    """The complex of ``volume``; ``recorder(column, signs, new)``, when given, sees every cut's vertex
+    signs and new vertices (``GrowingComplex.cut``), ``column`` the pattern column (``n_units + i`` for
+    ``levels[i]``); ``distance``: the boundary tolerance as a distance (default ``tol`` times the
+    volume's diagonal)."""
     center, half, x_c, directions, diameter = volume_frame(volume)
+    distance = tol * diameter if distance is None else float(distance)
     state = box_state(half)
     W0, b0, _ = layers[0]
     M = np.concatenate([directions @ W0.T, (W0 @ x_c + b0)[None]])[None]  # (1, 4, n_0)
@@ -173,11 +192,13 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
         origin = np.arange(n_start)
         bits = np.ones((n_k, n_start), bool)
         if act.name != "identity":
-            values = UnitValues(state, M, tol * diameter)
+            values = UnitValues(state, M, distance)
             growing = GrowingComplex(state, copy=False)
             for j in range(n_k):
                 n_cells = growing.n_cells
-                side, split, _, new = growing.cut(*values.row(j), column + j)
+                side, split, signs, new = growing.cut(*values.row(j), column + j)
+                if recorder is not None:
+                    recorder(column + j, signs, new)
                 values.extend(new, j)
                 origin, bits = _grown(origin, growing.n_cells, axis=0), _grown(bits, growing.n_cells, axis=1)
                 origin[n_cells:growing.n_cells] = origin[split]
@@ -203,9 +224,11 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
     for i, value in enumerate(levels):
         A = M[:, :, level_output:level_output + 1].copy()
         A[:, 3] -= value
-        Z, limit = vertex_values(state, A[origin], tol * diameter)
+        Z, limit = vertex_values(state, A[origin], distance)
         growing = GrowingComplex(state, copy=False)
-        side, split, _, _ = growing.cut(Z[:, 0], limit[:, 0], int(patterns.shape[1]) + i)
+        side, split, signs, new = growing.cut(Z[:, 0], limit[:, 0], int(patterns.shape[1]) + i)
+        if recorder is not None:
+            recorder(int(patterns.shape[1]) + i, signs, new)
         growing.store(state)
         origin = np.concatenate([origin, origin[split]])
         level_sides = np.concatenate([level_sides, level_sides[split]])
@@ -220,6 +243,9 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar) -
                      patterns=patterns, maps=M, levels=levels, level_output=int(level_output),
                      level_sides=level_sides, units_per_layer=tuple(sizes),
                      layer_names=tuple(net.nodes[i].name for i in net.activations), tolerance=tol, net=net)
+
+
+build_complex = _build  # the tiled 3-D path (_tiles3d) builds each tile with it
 
 
 def _snap(M, magnitude, n_roundings):
