@@ -45,16 +45,24 @@ def load_bunny(peer: Path, name: str) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers[:-1])
 
 
-def run_netatlas(model, repeats=1, half_width=0.5, progress=False):
+def run_netatlas(model, repeats=1, half_width=0.5, progress=False, tiles=1):
     volume = netatlas.Volume.box((-half_width,) * 3, (half_width,) * 3)
-    netatlas.regions.partition(netatlas.nets.mlp([3, 4, 1], seed=0), volume, levels=(0.0,))  # compile/warm up
+    # compile/warm up
+    netatlas.regions.partition(netatlas.nets.mlp([3, 4, 1], seed=0), volume, levels=(0.0,), tiles=min(tiles, 2))
     best, cx = float("inf"), None
     for _ in range(repeats):
         t0 = time.process_time()
-        cx = netatlas.regions.partition(model, volume, levels=(0.0,), progress=progress or None)
+        cx = netatlas.regions.partition(model, volume, levels=(0.0,), progress=progress or None, tiles=tiles)
         best = min(best, time.process_time() - t0)
     mesh = cx.level_set(0.0)
     return best, cx, mesh
+
+
+def counts(cx):
+    """(cells, vertices, edges) of a Complex3D or a TiledComplex3D."""
+    if isinstance(cx, netatlas.regions.TiledComplex3D):
+        return cx.num_cells, cx.n_vertices, cx.n_edges
+    return cx.num_cells, len(cx.vertices), len(cx.edges)
 
 
 def run_peer(peer: Path, name: str):
@@ -93,23 +101,27 @@ def main(argv=None):
                         help="netatlas's box is [-h, h]^3 (default 0.5, the peer's; a smaller box for the deep net "
                              "where the whole one exceeds this machine's memory); the peer always runs on 0.5")
     parser.add_argument("--progress", action="store_true", help="netatlas's progress bar")
+    parser.add_argument("--tiles", type=int, default=1,
+                        help="netatlas in tiles^3 tiles (partition(..., tiles=k)): the same counts in about a "
+                             "tile's memory, for the deep net on the whole box")
     args = parser.parse_args(argv)
     if args.half_width != 0.5:
         args.skip_peer = True
     torch.set_num_threads(1)
     for name in args.models:
         model = load_bunny(args.peer, name)
-        seconds, cx, mesh = run_netatlas(model, args.repeats, args.half_width, args.progress)
+        seconds, cx, mesh = run_netatlas(model, args.repeats, args.half_width, args.progress, args.tiles)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+        n_cells, n_vertices, n_edges = counts(cx)
         print(f"{name}: netatlas {seconds:.3f} CPU s, peak memory {peak:.2f} GiB (the process), box half-width "
-              f"{args.half_width}, {cx.num_cells:,} cells, {len(cx.vertices):,} vertices, "
-              f"{len(cx.edges):,} edges, Euler {cx.euler_characteristic()}, volume {cx.volumes.sum():.12f} "
+              f"{args.half_width}, tiles {args.tiles}^3, {n_cells:,} cells, {n_vertices:,} vertices, "
+              f"{n_edges:,} edges, Euler {cx.euler_characteristic()}, volume {cx.volumes.sum():.12f} "
               f"(box {(2 * args.half_width) ** 3:g}), zero-level mesh {mesh.n_triangles:,} triangles, "
               f"area {mesh.area:.6f}, watertight {mesh.is_watertight()}")
         if args.skip_peer:
             continue
         peer_seconds, n_vertices, n_edges, warnings = run_peer(args.peer, name)
-        same = n_vertices == len(cx.vertices) and n_edges == len(cx.edges)
+        same = (n_vertices, n_edges) == counts(cx)[1:]
         print(f"{name}: peer {peer_seconds:.3f} CPU s, {n_vertices:,} vertices, {n_edges:,} edges "
               f"({warnings} non-generic warnings); same counts: {same}; speed-up {peer_seconds / seconds:.1f}x")
 

@@ -52,9 +52,41 @@ def test_cli_volume_through_four_inputs(tmp_path):
     assert not (out / "surface.ply").exists()
 
 
+def test_cli_volume_tiles_give_the_untiled_counts_and_surface(tmp_path):
+    model = tmp_path / "sdf.pt2"
+    netatlas.nets.save(netatlas.nets.mlp([3, 12, 12, 1], seed=2), model, input_shape=(3,))
+    out = tmp_path / "run"
+    _main(["regions", str(model), "--volume", "cube:1.5", "--level", "0", "--tiles", "2", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    direct = partition(netatlas.nets.load(model), netatlas.Volume.cube(1.5), levels=(0.0,))
+    assert (summary["num_cells"], summary["n_vertices"], summary["n_edges"], summary["n_faces"]) == (
+        direct.num_cells, len(direct.vertices), len(direct.edges), len(direct.face_cells))
+    assert summary["euler_characteristic"] == 1 and summary["tiles"] == 2 and "tiles=2" in summary["python"]
+    surface = summary["surfaces"][0]
+    assert surface["watertight"] and np.isclose(surface["area"], direct.level_set(0.0).area, rtol=1e-12)
+    assert f"element face {surface['n_triangles']}" in (out / "surface.ply").read_text().splitlines()
+    for name in ("complex3d.png", "report.html", "view3d.html"):
+        assert (out / name).exists()
+
+
+def test_cli_volume_upto_an_affine_layer(tmp_path):
+    model = tmp_path / "m.pt2"
+    netatlas.nets.save(netatlas.nets.mlp([3, 8, 8, 1], seed=0), model, input_shape=(3,))
+    out = tmp_path / "run"
+    _main(["regions", str(model), "--volume", "cube:1", "--upto", "2", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    direct = partition(netatlas.nets.load(model), netatlas.Volume.cube(1.0), upto="2")
+    assert summary["num_cells"] == direct.num_cells and summary["n_units"] == 8 and summary["upto"] == "2"
+    assert "upto='2'" in summary["python"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--volume", "ball:1"], "--volume must be 'cube:SIZE'"),
-    (["--volume", "cube:1", "--zoom", "0.5"], "--zoom, --tiles and --dask apply to 2-D slices"),
+    (["--volume", "cube:1", "--zoom", "0.5"], "--zoom and --dask apply to 2-D slices"),
+    (["--volume", "cube:1", "--tiles", "0"], "--tiles"),
+    (["--volume", "cube:1", "--upto", "1"], "--upto '1' is an activation; a --volume takes an affine layer"),
+    (["--volume", "cube:1", "--upto", "nope"], "--upto 'nope'"),
+    (["--volume", "cube:1", "--disc", "0", "0", "1"], "--disc and --polygon take a 2-D slice"),
     (["--volume", "cube:1", "--level", "0", "--level", "0"], "--level values must be distinct"),
 ])
 def test_cli_volume_bad_options_are_one_line_errors(tmp_path, capsys, args, message):

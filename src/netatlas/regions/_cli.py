@@ -148,7 +148,9 @@ def register(app: typer.Typer) -> None:
         level: list[float] = typer.Option(None, help="Level sets of output 0 to draw (repeatable)"),
         out: Path = options.out_option(),
         tiles: int = typer.Option(1, help="Split the slice into TILES x TILES tiles and stream each tile's regions "
-                                  "to Parquet (bounded memory; rerun with the same --out to resume)"),
+                                  "to Parquet (bounded memory; rerun with the same --out to resume); with --volume "
+                                  "or --through A B C D: TILES^3 tiles, the whole complex's counts and surfaces "
+                                  "assembled exactly in about a tile's memory"),
         dask: str = typer.Option(None, "--dask", help="With --tiles: run the tiles on 'local' (a LocalCluster, 2 "
                                  "workers) or tcp://HOST:PORT"),
         disc: list[str] = options.disc_option(),
@@ -176,17 +178,19 @@ def register(app: typer.Typer) -> None:
 
         3-D: ``--volume cube:SIZE`` or ``--through A B C D`` (``netatlas.Volume.cube(SIZE)`` /
         ``Volume.through(...)``, then ``partition(net, volume, levels=(0.0,))``) with ``--level 0`` writes
-        the exact zero-level surface.ply.
+        the exact zero-level surface.ply; ``--tiles K`` builds it in K^3 tiles (``partition(net, volume,
+        levels=(0.0,), tiles=K)``: the same counts and surface in about a tile's memory); ``--upto LAYER`` (an
+        affine layer) the complex of the net cut after it.
         """
         if volume is not None or (through and len(options.indices("--through", through)) == 4):
-            if disc or polygon or upto is not None:
-                raise options.OptionValueError("regions: --disc, --polygon and --upto take a 2-D slice (--plane or "
+            if disc or polygon:
+                raise options.OptionValueError("regions: --disc and --polygon take a 2-D slice (--plane or "
                                                "--through A B C), not --volume / --through A B C D")
             from netatlas.regions._volume_cli import volume_command
 
             volume_command(model=model, spec=spec, volume=volume, through=through, data=data, split=split,
                            max_regions=max_regions, memory_budget=memory_budget, level=level, out=out, zoom=zoom,
-                           tiles=tiles, dask=dask)
+                           tiles=tiles, dask=dask, upto=upto)
             return
         import matplotlib
 

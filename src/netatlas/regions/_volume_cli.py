@@ -1,4 +1,4 @@
-"""``netatlas regions MODEL --volume cube:SIZE | --through A B C D [--level V ...]``: the exact 3-D complex
+"""``netatlas regions MODEL --volume cube:SIZE | --through A B C D [--level V ...] [--tiles K]``: the exact 3-D complex
 of a model on a 3-D slice, its level-set surfaces (``surface.ply``), a static picture and an offline
 interactive view (a small self-contained canvas viewer, nothing fetched: inline in report.html and as
 ``view3d.html``)."""
@@ -73,13 +73,14 @@ def parse_volume(net, volume: str | None, through: list[int] | None, data: str |
 
 
 def volume_command(*, model, spec, volume, through, data, split, max_regions, memory_budget, level, out, zoom,
-                   tiles, dask) -> None:
+                   tiles, dask, upto=None) -> None:
     """The ``regions`` command on a 3-D slice (the options checked first, then one partition)."""
     from netatlas import _options as options
 
-    if zoom is not None or tiles != 1 or dask:
-        raise options.OptionValueError("regions: --zoom, --tiles and --dask apply to 2-D slices, not --volume / "
+    if zoom is not None or dask:
+        raise options.OptionValueError("regions: --zoom and --dask apply to 2-D slices, not --volume / "
                                        "--through A B C D")
+    options.at_least("--tiles", tiles, 1)
     indices = options.through_indices(through, count=4) if through else None
     if indices and volume is not None:
         raise options.OptionValueError("regions: give --through A B C D or --volume cube:SIZE, not both")
@@ -98,18 +99,22 @@ def volume_command(*, model, spec, volume, through, data, split, max_regions, me
 
     from netatlas.nets import load
     from netatlas.regions import RegionLimitError, partition
+    from netatlas.regions._cli import cut_at
     from netatlas.report import RunDir
 
-    net = load(model, spec)
+    net = cut_at(load(model, spec), upto)  # what partition(net, volume, upto=LAYER) partitions
+    if upto is not None and net.nonlinear and net.nonlinear[-1] == len(net.nodes) - 1:
+        raise options.OptionValueError(f"--upto {upto!r} is an activation; a --volume takes an affine layer (the "
+                                       "3-D path needs a chain ending in one): the layer after it, or a 2-D slice")
     slice_ = parse_volume(net, volume, indices, data, split)
     run = RunDir.create(out, command="regions", config={
         "model": str(model), "spec": str(spec) if spec else None, "volume": volume, "through": indices,
         "data": data, "split": split, "max_regions": max_regions, "memory_budget": memory_budget,
-        "level": list(levels)})
+        "level": list(levels), "tiles": tiles, "upto": upto})
     typer.echo(f"partitioning {model} on the volume {slice_.bounds} ...")
     t0 = time.perf_counter()
     try:
-        cx = partition(net, slice_, levels=levels, max_regions=max_regions, memory_budget=budget)
+        cx = partition(net, slice_, levels=levels, max_regions=max_regions, memory_budget=budget, tiles=tiles)
     except RegionLimitError as exc:
         raise RegionLimitError(options.limit_message(str(exc)).replace("a smaller Volume (bounds)",
                                "a smaller --volume cube:SIZE")) from None
@@ -123,11 +128,11 @@ def volume_command(*, model, spec, volume, through, data, split, max_regions, me
         "num_cells": cx.num_cells, "n_vertices": counts["n_vertices"], "n_edges": counts["n_edges"],
         "n_faces": counts["n_faces"], "euler_characteristic": counts["euler_characteristic"],
         "seconds": seconds, "total_volume": counts["total_volume"], "slice_volume": slice_.volume,
-        "n_units": cx.n_units, "levels": list(levels),
+        "n_units": cx.n_units, "levels": list(levels), "tiles": tiles, "upto": upto,
         "surfaces": [{"file": "surface.ply" if i == 0 else f"surface_{i}.ply", **m.to_dict()}
                      for i, m in enumerate(meshes)],
         "volume": slice_.to_dict(),
-        "python": _python_line(indices, levels),
+        "python": _python_line(indices, levels, tiles, upto),
     }
     run.write_summary(summary)
     run.save_json("complex", counts)
@@ -158,11 +163,12 @@ def _inline_view(run, view: str) -> None:
     run._atomic_write("report.html", lambda tmp: tmp.write_text(page))
 
 
-def _python_line(through, levels) -> str:
+def _python_line(through, levels, tiles=1, upto=None) -> str:
     volume = ("volume = netatlas.Volume.through(x[A], x[B], x[C], x[D])" if through else
               "volume = netatlas.Volume.cube(SIZE, dim=net.n_inputs)")
+    tiled = (f", tiles={tiles}" if tiles != 1 else "") + (f", upto={upto!r}" if upto is not None else "")
     return (f"net = netatlas.nets.load(MODEL); {volume}; cx = netatlas.regions.partition(net, volume, "
-            f"levels={tuple(levels)!r}); cx.level_set(LEVEL).to_ply('surface.ply')")
+            f"levels={tuple(levels)!r}{tiled}); cx.level_set(LEVEL).to_ply('surface.ply')")
 
 
 def _picture(cx, mesh):
@@ -180,7 +186,7 @@ def _picture(cx, mesh):
         shade = 0.35 + 0.65 * np.abs(normal @ np.array([0.4, 0.3, 0.87]))
         colors = plt.cm.viridis(0.25 + 0.5 * shade)
         ax.add_collection3d(Poly3DCollection(tri, facecolors=colors, edgecolors="none"))
-    else:
+    elif hasattr(cx, "edges"):  # a tiled complex (TiledComplex3D) holds no edges: the box alone
         edges = cx.vertices[cx.edges[:MAX_DRAWN_EDGES]]
         ax.add_collection3d(Line3DCollection(edges, colors="0.2", linewidths=0.3, alpha=0.5))
     lo, hi = cx.volume.lower, cx.volume.upper
@@ -214,9 +220,11 @@ def viewer_html(cx, mesh=None, *, title: str = "netatlas 3-D view") -> str:
     if mesh is not None and mesh.n_triangles:
         vertices, triangles = mesh.vertices, mesh.triangles[:MAX_DRAWN_TRIANGLES]
         lines = np.zeros((0, 2), np.int64)
-    else:
+    elif hasattr(cx, "edges"):
         vertices, triangles = cx.vertices, np.zeros((0, 3), np.int64)
         lines = cx.edges[:MAX_DRAWN_EDGES]
+    else:  # a tiled complex holds no edges: the box alone
+        vertices, triangles, lines = np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 2), np.int64)
     data = {"v": np.round((vertices - center) / scale, 6).ravel().tolist(), "t": triangles.ravel().tolist(),
             "l": lines.ravel().tolist(), "box": ((hi - lo) / 2 / scale).tolist()}
     return _VIEWER.replace("__TITLE__", html.escape(title)).replace("__DATA__", json.dumps(data))

@@ -13,7 +13,7 @@ __all__ = ["warm_kernels"]
 def warm_kernels() -> float:
     """Run a tiny partition through every kernel (the small-net kernel and the chain path's: split, child maps;
     areas, locate, boundary, level set, lines, max pooling, a global max, conv layers, local complexity, the
-    3-D cut, locate and level-set mesh); return the seconds it took.
+    3-D cut, locate and level-set mesh, 3-D tiles); return the seconds it took.
 
     >>> warm_kernels() >= 0
     True
@@ -38,6 +38,7 @@ def warm_kernels() -> float:
         complex3d = partition(mlp([3, 6, 6, 1], activation, seed=0), Volume.cube(1.0), levels=(0.0,))
         complex3d.locate(np.zeros((2, 3))), complex3d.euler_characteristic()
         complex3d.level_set(0.0)
+        partition(mlp([3, 6, 6, 1], activation, seed=0), Volume.cube(1.0), levels=(0.0,), tiles=2)  # _tiles3d
     nn = torch.nn
     with torch.random.fork_rng():  # the global RNG is left alone
         torch.manual_seed(0)
