@@ -118,6 +118,11 @@ def main(argv=None):
               f"{n_edges:,} edges, Euler {cx.euler_characteristic()}, volume {cx.volumes.sum():.12f} "
               f"(box {(2 * args.half_width) ** 3:g}), zero-level mesh {mesh.n_triangles:,} triangles, "
               f"area {mesh.area:.6f}, watertight {mesh.is_watertight()}")
+        if args.tiles > 1:
+            V, E, F, C = cx.tiled_counts
+            print(f"{name}: tiles {args.tiles}^3: at most {cx.tile_cells.max():,} cells in a tile; the complex cut by "
+                  f"the tile planes has {C:,} cells, Euler {V - E + F - C}; {len(cx.volumes):,} cell volumes, the "
+                  f"smallest {cx.volumes.min():.3g}")
         if args.skip_peer:
             continue
         peer_seconds, n_vertices, n_edges, warnings = run_peer(args.peer, name)

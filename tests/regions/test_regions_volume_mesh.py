@@ -147,3 +147,45 @@ def test_level_set_of_a_flat_region_is_its_boundary():
     mesh = cx.level_set(0.0)
     assert mesh.area == pytest.approx(4.0, rel=1e-12) and mesh.is_watertight()
     np.testing.assert_array_equal(mesh.vertices[:, 0], 0.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_level_set_of_a_complex_cut_by_it_needs_no_cut(seed, monkeypatch):
+    # built with levels=(value,), the complex is cut by the level already: the mesh comes from its faces
+    # without cutting a copy, and equals the mesh of a cut (forced here)
+    import netatlas.regions._mesh as mesh_module
+
+    model = mlp([3, 16, 16, 1], seed=seed).double()
+    value = float(np.median(output_at(model, np.random.default_rng(seed).uniform(-1, 1, (500, 3)))))
+    cx = partition(model, CUBE, levels=(value,))
+    cuts = []
+    real_cut = mesh_module.cut
+    monkeypatch.setattr(mesh_module, "cut", lambda *a: cuts.append(1) or real_cut(*a))
+    fast = cx.level_set(value)
+    assert not cuts and fast.n_triangles > 0
+    monkeypatch.setattr(mesh_module, "_cells_on_one_side", lambda state, signs: None)
+    slow = cx.level_set(value)
+    assert cuts
+    np.testing.assert_array_equal(fast.triangles, slow.triangles)
+    np.testing.assert_array_equal(fast.vertices, slow.vertices)
+    np.testing.assert_array_equal(fast.cells, slow.cells)
+    # a level the complex was not cut by still cuts (a copy): the plane through a cycle of a cell's edges too
+    other = cx.level_set(value + 0.01)
+    assert other.is_watertight() and other.n_triangles > 0
+
+
+def test_a_cell_with_both_signs_and_no_face_with_both_is_cut():
+    # an octahedron cell whose equator (a cycle of its edges) is on the level: every face has vertices of one
+    # sign and zeros, the cell both signs, so the level still cuts it
+    from netatlas.regions._mesh import _cells_on_one_side
+    from netatlas.regions._subdivide import ComplexState
+
+    points = np.array([[1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
+    ring = [(0, 1), (1, 2), (2, 3), (3, 0)]
+    faces = [(a, b, 4) for a, b in ring] + [(b, a, 5) for a, b in ring]
+    state = ComplexState(points, np.array(faces).ravel(), np.arange(0, 25, 3), np.tile([0, -1], (8, 1)),
+                         -np.ones(8, np.int64), 1)
+    signs = np.array([0, 0, 0, 0, 1, -1], np.int8)
+    assert _cells_on_one_side(state, signs) is None
+    assert _cells_on_one_side(state, np.array([0, 0, 0, 0, 1, 0], np.int8)).tolist() == [1]
+    assert _cells_on_one_side(state, np.zeros(6, np.int8)).tolist() == [0]

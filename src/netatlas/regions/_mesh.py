@@ -2,9 +2,10 @@
 
 On each cell the output is affine, so ``{output == value}`` meets it in a convex polygon (or a face of
 the complex, or nothing). The polygons come from one more edge subdivision of the complex by the
-level (``_subdivide.cut``, labels and snapping as for a unit): the new faces between the parts of the
-cells it crosses, plus the faces already on the level (all of them when the complex was built with
-``levels=(value,)``); where the output equals the level on whole cells, the boundary of that solid
+level (``_subdivide.cut``, labels and snapping as for a unit, on a copy of the complex): the new faces
+between the parts of the cells it crosses, plus the faces already on the level (all of them when the
+complex was built with ``levels=(value,)``: then no face has vertices on both sides, and nothing is
+cut or copied); where the output equals the level on whole cells, the boundary of that solid
 inside the box. Polygons of neighbouring cells share their edges and vertices, so the mesh is
 watertight up to the box's sides; each polygon is fan-triangulated and oriented so that its normal
 points to where the output grows.
@@ -133,6 +134,25 @@ def _write(path, text) -> None:
     os.replace(tmp, path)
 
 
+def _cells_on_one_side(state: ComplexState, signs: np.ndarray) -> np.ndarray | None:
+    """Each cell's sign (C,) int8 (0: zero on the whole cell) when no cell has vertices of both signs
+    (the complex is cut by the level already: a cut would change nothing); else None. (A cell can have
+    both with no face having both: a plane through a cycle of its edges.)"""
+    off, fv = state.face_offsets, state.face_vertices
+    top = np.maximum.reduceat(signs[fv], off[:-1])
+    bottom = np.minimum.reduceat(signs[fv], off[:-1])
+    cell_top = np.zeros(state.n_cells, np.int8)
+    cell_bottom = np.zeros(state.n_cells, np.int8)
+    for j in range(2):
+        cells = state.face_cells[:, j]
+        inside = cells >= 0
+        np.maximum.at(cell_top, cells[inside], top[inside])
+        np.minimum.at(cell_bottom, cells[inside], bottom[inside])
+    if np.any((cell_top > 0) & (cell_bottom < 0)):
+        return None
+    return cell_top + cell_bottom  # +1, -1, or 0 where every vertex is on the level
+
+
 def level_set(complex3d, value: float = 0.0, *, output: int = 0) -> Mesh:
     """The exact level set ``{x : output_k(x) == value}`` of the network on a 3-D complex, triangulated.
 
@@ -174,7 +194,13 @@ def level_set(complex3d, value: float = 0.0, *, output: int = 0) -> Mesh:
     A = complex3d.maps[:, :, output:output + 1].copy()
     A[:, 3] -= value
     Z, limit = vertex_values(state, A, complex3d.tolerance * complex3d.diameter)
-    parent, side, signs, _ = cut(state, Z[:, 0], limit[:, 0], _LEVEL_LABEL)
+    signs = np.where(np.abs(Z[:, 0]) <= limit[:, 0], 0, np.sign(Z[:, 0])).astype(np.int8)  # as the cut takes them
+    uncut = _cells_on_one_side(state, signs)
+    if uncut is None:  # the level crosses some face: cut a copy of the complex by it
+        parent, side, signs, _ = cut(state, Z[:, 0], limit[:, 0], _LEVEL_LABEL)
+    else:  # built with levels=(value,): already cut by it, the polygons are its faces (no copy)
+        parent, side = np.arange(complex3d.num_cells), uncut
+    del Z, limit
     A = A[:, :, 0]
     off, fv = state.face_offsets, state.face_vertices
     on_level = np.maximum.reduceat(np.abs(signs[fv]), off[:-1]) == 0

@@ -444,7 +444,7 @@ def _assemble(parts, volume, tiles, levels, level_output, tile_cells, n_units) -
 def _stitch(pieces, row_start, keys, strata, border, carrier_of, cell_index, volume, value, level_output) -> Mesh:
     """One mesh from the tiles' level-set polygons: vertices on inner planes merged by (sign vector,
     stratum), a polygon on an inner plane that two tiles give kept from the first."""
-    vertices, seam_points, seam_rows, triangles, cells, tile_of = [], [], [], [], [], []
+    vertices, seam_points, seam_rows, triangles, cells, face_rows = [], [], [], [], [], []
     n_plain = n_seam = 0
     for t, piece in enumerate(pieces):
         seam = piece["seam_vertex"]
@@ -460,7 +460,7 @@ def _stitch(pieces, row_start, keys, strata, border, carrier_of, cell_index, vol
         cut = c < 0  # a cell the tile planes cut: its carrier's index
         c[cut] = cell_index[carrier_of[row_start[t] - 1 - c[cut]]]
         cells.append(c)
-        tile_of.append(np.where(piece["face_rows"] >= 0, row_start[t] + piece["face_rows"], -1))
+        face_rows.append(np.where(piece["face_rows"] >= 0, row_start[t] + piece["face_rows"], -1))
     rows = np.concatenate(seam_rows)
     _, first, slot_of = np.unique(_named(keys[rows], strata[rows]), return_index=True, return_inverse=True)
     points = np.concatenate(vertices + [np.concatenate(seam_points)[first]])
@@ -469,7 +469,7 @@ def _stitch(pieces, row_start, keys, strata, border, carrier_of, cell_index, vol
     tri[seam] = n_plain + slot_of.ravel()[-1 - tri[seam]]
     cell = np.concatenate(cells)
     # a polygon on an inner plane (its row a border face) may come from both tiles: keep the first copy
-    face_row = np.concatenate(tile_of)
+    face_row = np.concatenate(face_rows)
     tile = np.repeat(np.arange(len(pieces)), [len(p["triangles"]) for p in pieces])
     keep = np.ones(len(tri), bool)
     shared = np.flatnonzero(face_row >= 0)
