@@ -99,10 +99,15 @@ def volume_command(*, model, spec, volume, through, data, split, max_regions, me
 
     from netatlas.nets import load
     from netatlas.regions import RegionLimitError, partition
-    from netatlas.regions._cli import cut_at
+    from netatlas.regions._upto import net_upto
     from netatlas.report import RunDir
 
-    net = cut_at(load(model, spec), upto)  # what partition(net, volume, upto=LAYER) partitions
+    net = load(model, spec)
+    if upto is not None:  # the net cut after that layer: what partition(net, volume, upto=LAYER) partitions
+        try:
+            net = net_upto(net, upto)
+        except ValueError as exc:
+            raise options.OptionValueError(str(exc).replace("partition: upto:", f"--upto {upto!r}:", 1)) from None
     if upto is not None and net.nonlinear and net.nonlinear[-1] == len(net.nodes) - 1:
         raise options.OptionValueError(f"--upto {upto!r} is an activation; a --volume takes an affine layer (the "
                                        "3-D path needs a chain ending in one): the layer after it, or a 2-D slice")
