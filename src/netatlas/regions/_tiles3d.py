@@ -386,6 +386,8 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
                                recorder=signs, distance=distance)
             part = _tile(cx, signs.packed(), index, tiles, levels, level_output, n_complete_cells)
             del cx, signs
+            log.debug("tile %s: %d cells, %d faces touching inner tile planes kept", index, part["n_cells"],
+                      len(part["dims"]))
             tile_cells[index] = part["n_cells"]
             n_complete_cells += len(part["volumes"])
             if max_regions is not None and n_complete_cells > max_regions:
