@@ -188,6 +188,9 @@ def test_vertex_signs_follow_the_cuts():
     assert bits[:, 0].tolist() == [0b11, 0b00, 0b01] and bits[:, 1].tolist() == [0b00, 0b10, 0b00]
     with pytest.raises(AssertionError, match="do not follow"):
         recorder(2, np.zeros(5, np.int8), (np.array([0]), np.array([1]), np.array([0.5])))
+    recorder.check(3, [0, 1])
+    with pytest.raises(AssertionError, match=r"expected columns \[2\]"):  # a cut the build did not report
+        recorder.check(3, [0, 1, 2])
 
 
 # -- limits and errors --------------------------------------------------------------------------------

@@ -164,6 +164,7 @@ class VertexSigns:
         self.n_bytes = (n_columns + 7) // 8
         self.bits = np.zeros((max(n_vertices, 8), 2 * self.n_bytes), np.uint8)  # [positive | negative]
         self.n_vertices = n_vertices
+        self.columns: set[int] = set()
 
     def __call__(self, column: int, signs: np.ndarray, new) -> None:
         lo, hi, _ = new
@@ -178,6 +179,16 @@ class VertexSigns:
         self.bits[:n, byte] |= (signs > 0).view(np.uint8) << bit
         self.bits[:n, self.n_bytes + byte] |= (signs < 0).view(np.uint8) << bit
         self.n_vertices = n
+        self.columns.add(column)
+
+    def check(self, n_vertices: int, columns) -> None:
+        """Assert that every cut of ``columns`` was recorded and every one of the ``n_vertices`` has its signs
+        (a build that cuts without reporting to its recorder would give wrong tiled counts, not an error)."""
+        missing = set(columns) - self.columns
+        assert not missing and n_vertices == self.n_vertices, (
+            f"VertexSigns: the 3-D build reported {len(self.columns)} cuts and {self.n_vertices} vertices, expected "
+            f"columns {sorted(missing)[:5]}... and {n_vertices} vertices: its cut must call recorder(column, signs, "
+            "new) (see _volume._build)")
 
     def packed(self) -> np.ndarray:
         """(V, 2 * n_bytes) uint8: positive bits, then negative bits."""
@@ -373,6 +384,12 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
                                                                max_regions, memory_budget, progress, tiles**3)
     distance = float(tolerance) * float(np.linalg.norm(volume.upper - volume.lower))
     n_columns = sum(W.shape[0] for W, _, _ in layers[:-1]) + len(levels)
+    cut_columns, column = [], 0  # the columns the build cuts by: units of nonlinear layers, then the levels
+    for W, _, act in layers[:-1]:
+        if act.name != "identity":
+            cut_columns += range(column, column + W.shape[0])
+        column += W.shape[0]
+    cut_columns += range(column, n_columns)
     bar = _progress_bar(tiles**3, progress)
     if bar is not None:
         bar.set_description("tiles")
@@ -384,6 +401,7 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
             signs = VertexSigns(n_columns)
             cx = build_complex(net, layers, tile, levels, level_output, float(tolerance), cap, per_cell, None,
                                recorder=signs, distance=distance)
+            signs.check(len(cx.points), cut_columns)
             part = _tile(cx, signs.packed(), index, tiles, levels, level_output, n_complete_cells)
             del cx, signs
             log.debug("tile %s: %d cells, %d faces touching inner tile planes kept", index, part["n_cells"],
