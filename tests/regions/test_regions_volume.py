@@ -357,8 +357,8 @@ def test_errors_name_what_is_wrong():
         partition(mlp([2, 4, 1], seed=0), netatlas.Plane.square(1.0), levels=(0.0,))
     with pytest.raises(ValueError, match="levels must be distinct finite numbers"):
         partition(mlp([3, 4, 1], seed=0), CUBE, levels=(0.0, 0.0))
-    with pytest.raises(ValueError, match="no tiles"):
-        partition(mlp([3, 4, 1], seed=0), CUBE, tiles=2)
+    with pytest.raises(ValueError, match="no client or method='graph'"):  # tiles apply (test_regions_tiles3d)
+        partition(mlp([3, 4, 1], seed=0), CUBE, method="graph")
     with pytest.raises(ValueError, match="level_output must be an output index"):
         partition(mlp([3, 4, 1], seed=0), CUBE, levels=(0.0,), level_output=1)
     cx = partition(mlp([3, 4, 1], seed=0), CUBE)
