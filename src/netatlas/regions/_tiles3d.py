@@ -20,7 +20,9 @@ dimension among the tile faces that carry it. The vertex signs are those the til
 (``GrowingComplex.cut``; a vertex a cut makes is 0 for its unit and has its edge's signs for the
 earlier ones), so the tiles agree wherever the untiled run's signs are not decided by round-off,
 and nothing is matched by distance. Each tile snaps with the volume's absolute boundary tolerance
-(its relative tolerance times the volume's diagonal), as the untiled run does.
+(its relative tolerance times the volume's diagonal), as the untiled run does. The build reports every
+cut to a ``VertexSigns`` recorder (``_volume._build(..., recorder=)``: the vertices' signs and the new
+vertices' edges); a build that cut without reporting fails ``VertexSigns.check``.
 
 Only a face with a vertex on an inner tile plane can carry pieces in other tiles (a convex face
 that leaves the tile crosses its boundary, at one of its own faces); the others are whole faces,
