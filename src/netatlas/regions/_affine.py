@@ -220,12 +220,13 @@ def carried_rows(values, rows):
     return {j: v if v.shape[0] == 1 else v[index] for j, v in values.items()}
 
 
-def gated_values(net, targets, x_c, d1, d2, gate, known=None) -> dict:
+def gated_values(net, targets, x_c, d1, d2, gate, known=None, d3=None) -> dict:
     """The values (batch, 3, size) torch tensors of the nodes ``targets`` and of every node the pass
     went through, batch F (or 1 where no gate has entered yet). ``gate(k)`` is the gate of the k-th
     node of ``net.nonlinear`` (as in :func:`gated_maps`); it is asked only for the nodes the pass
     goes through. ``known``: node -> values already computed for these faces, where the pass starts
-    (a child face shares its parent's values before the node that split it)."""
+    (a child face shares its parent's values before the node that split it). ``d3``: a third direction
+    (a 3-D slice): the values then have 4 rows, d/du, d/dv, d/dw and the value at the reference point."""
     values = dict(known or {})
     need, stack = set(), list(targets)
     while stack:
@@ -239,7 +240,8 @@ def gated_values(net, targets, x_c, d1, d2, gate, known=None) -> dict:
             node = net.nodes[i]
             op = node.op
             if isinstance(op, Input):
-                values[i] = torch.from_numpy(np.stack([d1, d2, x_c]))[None]  # (1, 3, n_inputs)
+                rows = [d1, d2, x_c] if d3 is None else [d1, d2, d3, x_c]
+                values[i] = torch.from_numpy(np.stack(rows))[None]  # (1, 3 or 4, n_inputs)
                 continue
             if isinstance(op, Add):
                 values[i] = values[node.inputs[0]] + values[node.inputs[1]]
@@ -247,8 +249,9 @@ def gated_values(net, targets, x_c, d1, d2, gate, known=None) -> dict:
             if isinstance(op, Concat):
                 parts = [values[j] for j in node.inputs]
                 batch = max(p.shape[0] for p in parts)
-                flat = [p.expand(batch, -1, -1).reshape(batch * 3, -1) for p in parts]
-                values[i] = op(*flat).reshape(batch, 3, -1)
+                rows = parts[0].shape[1]
+                flat = [p.expand(batch, -1, -1).reshape(batch * rows, -1) for p in parts]
+                values[i] = op(*flat).reshape(batch, rows, -1)
                 continue
             x = values[node.inputs[0]]
             if isinstance(op, Activation):
@@ -256,23 +259,23 @@ def gated_values(net, targets, x_c, d1, d2, gate, known=None) -> dict:
                 slope, const = g if isinstance(g, tuple) else (g, None)
                 y = x * torch.from_numpy(np.asarray(slope, dtype=np.float64))[:, None, :]  # (F, 3, size)
                 if const is not None:
-                    y[:, 2] += torch.from_numpy(np.asarray(const, dtype=np.float64))
+                    y[:, -1] += torch.from_numpy(np.asarray(const, dtype=np.float64))
                 values[i] = y
                 continue
             if isinstance(op, Max):
                 g = gate(act_position[i])
                 if isinstance(g, str):  # ROWWISE_MAX
-                    batch, _, size = x.shape
-                    values[i] = op(x.reshape(batch * 3, size)).reshape(batch, 3, -1)
+                    batch, rows, size = x.shape
+                    values[i] = op(x.reshape(batch * rows, size)).reshape(batch, rows, -1)
                     continue
                 picked = torch.from_numpy(np.asarray(g, dtype=np.int64))  # (F, n_out)
                 batch = max(x.shape[0], picked.shape[0])
-                values[i] = torch.gather(x.expand(batch, -1, -1), 2, picked[:, None, :].expand(batch, 3, -1))
+                values[i] = torch.gather(x.expand(batch, -1, -1), 2, picked[:, None, :].expand(batch, x.shape[1], -1))
                 continue
-            batch, _, size = x.shape
-            lin = _linear_part(op, x.reshape(batch * 3, size)).reshape(batch, 3, -1)
-            offset = op(x[:, 2])  # includes the bias
-            values[i] = torch.cat([lin[:, :2], offset[:, None]], dim=1)
+            batch, rows, size = x.shape
+            lin = _linear_part(op, x.reshape(batch * rows, size)).reshape(batch, rows, -1)
+            offset = op(x[:, -1])  # includes the bias
+            values[i] = torch.cat([lin[:, :-1], offset[:, None]], dim=1)
     return values
 
 

@@ -38,8 +38,9 @@ class Complex3D:
     faces : list of F int arrays
         Each face's vertex indices in cyclic order (a convex polygon); ``face_cells`` (F, 2) its two
         cells (-1: the outside of the box), ``face_labels`` (F,) the pattern column (unit) whose zero
-        set it lies on, ``n_units + i`` for ``levels[i]``, or -1..-6 for the box's sides (u = min,
-        u = max, v = min, ...).
+        set it lies on, ``n_units + j`` for the j-th max output (windows of the ``Max`` nodes in
+        order), ``n_units + n_max_outputs + i`` for ``levels[i]``, or -1..-6 for the box's sides (u =
+        min, u = max, v = min, ...).
     num_cells : int
         C, the number of cells.
     volumes : ndarray of shape (C,)
@@ -49,6 +50,10 @@ class Complex3D:
     level_sides : ndarray of shape (C, n_levels) int8
         For each of ``levels``: +1 where output ``level_output`` is above it on the cell, -1 below, 0
         where it equals it on the whole cell.
+    choices : tuple of ndarrays of shape (C, n_out_k) int
+        For each ``Max`` node (max pooling, a max over outputs), in order: the position within its
+        window (a row of the node's ``index``) of each output's arg-max on the cell; () without them.
+        ``max_units_per_layer`` and ``max_layer_names`` give their sizes and node names.
     maps : ndarray of shape (C, 4, n_outputs)
         Output maps in centred coordinates: rows d/du, d/dv, d/dw and the value at the box's centre
         (see :meth:`output_maps` for maps in volume coordinates).
@@ -72,6 +77,9 @@ class Complex3D:
     layer_names: tuple
     tolerance: float
     net: object = None
+    choices: tuple = ()
+    max_units_per_layer: tuple = ()
+    max_layer_names: tuple = ()
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- counts -----------------------------------------------------------------------------------
@@ -315,6 +323,7 @@ class Complex3D:
             "n_faces": int(len(self.face_cells)),
             "euler_characteristic": self.euler_characteristic(),
             "n_units": self.n_units,
+            "n_max_outputs": int(sum(self.max_units_per_layer)),
             "units_per_layer": list(self.units_per_layer),
             "layer_names": list(self.layer_names),
             "n_outputs": self.n_outputs,

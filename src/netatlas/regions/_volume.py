@@ -28,6 +28,7 @@ from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
 from netatlas.regions._subdivide import GrowingComplex, UnitValues, box_state, vertex_values
+from netatlas.regions._volume_graph import graph_steps, graph_supported, graph_volume
 from netatlas.slices import Volume
 
 __all__ = ["build_complex", "checked_volume_inputs", "estimate_cells", "volume_partition"]
@@ -51,9 +52,21 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
     """The exact 3-D complex (see :func:`netatlas.regions.partition` with a Volume)."""
     net, layers, levels, cap, per_cell = checked_volume_inputs(net, volume, levels, level_output, tolerance,
                                                                max_regions, memory_budget, progress)
-    n_steps = sum(W.shape[0] for W, _, act in layers[:-1] if act.name != "identity") + len(levels)
+    if layers is None:  # a graph that is not a chain: ``_volume_graph``
+        n_steps = graph_steps(net) + len(levels)
+    else:
+        n_steps = sum(W.shape[0] for W, _, act in layers[:-1] if act.name != "identity") + len(levels)
     bar = _progress_bar(n_steps, progress)
     try:
+        if layers is None:
+            widest, n_bits = max(node.size for node in net.nodes), graph_steps(net)
+
+            def check_size(growing, n_new_bits):
+                _check_size(growing, None, np.zeros((1, 4, widest)), np.zeros((0, n_bits), bool), n_new_bits, cap,
+                            per_cell)
+
+            return graph_volume(net, volume, levels, level_output, float(tolerance), cap, per_cell, bar,
+                                volume_frame(volume), check_size)
         return _build(net, layers, volume, levels, level_output, float(tolerance), cap, per_cell, bar)
     finally:
         if bar is not None:
@@ -79,17 +92,23 @@ def checked_volume_inputs(net, volume: Volume, levels, level_output, tolerance, 
                          f"network's shape {net.input_shape}")
     check_piecewise_linear(net, "partition")
     layers = chain_layers(net)
-    if layers is None:
+    if layers is None and not graph_supported(net):  # other graphs: ``_volume_graph``
         names = sorted({net.nodes[i].op.describe() for i in range(1, len(net.nodes))})
-        raise ValueError("partition: 3-D complexes take chains of affine layers (Linear, or Conv/AvgPool/"
-                         "BatchNorm unrolled), each followed by one relu/leaky_relu/identity activation; this "
-                         f"net has other ops ({', '.join(names)}); partition it on a 2-D Plane instead")
+        raise ValueError("partition: 3-D complexes take graphs of affine ops (Linear, Conv, AvgPool, BatchNorm), "
+                         "additions, concatenations, max pooling and relu/leaky_relu/identity/hardtanh activations; "
+                         f"this net has other ops ({', '.join(names)}); partition it on a 2-D Plane instead")
+    if layers is None and n_tiles > 1:
+        raise ValueError("partition: tiles of a Volume take chains of affine layers and relu/leaky_relu/identity "
+                         "activations; partition this graph (residual, max pooling, hardtanh) with tiles=1")
     if not (isinstance(level_output, (int, np.integer)) and 0 <= level_output < net.n_outputs):
         raise ValueError(f"partition: level_output must be an output index in [0, {net.n_outputs}); "
                          f"got {level_output!r}")
     budget = _scale.budget_bytes(memory_budget, "partition")  # "auto": NETATLAS_MEMORY_BUDGET or half the RAM
-    widest = max(W.shape[0] for W, _, _ in layers)
-    per_cell = BYTES_PER_CELL + BYTES_PER_CELL_UNIT * widest + sum(W.shape[0] for W, _, _ in layers[:-1])
+    if layers is None:
+        widest, n_bits = max(node.size for node in net.nodes), graph_steps(net)
+    else:
+        widest, n_bits = max(W.shape[0] for W, _, _ in layers), sum(W.shape[0] for W, _, _ in layers[:-1])
+    per_cell = BYTES_PER_CELL + BYTES_PER_CELL_UNIT * widest + n_bits
     caps = [c for c in (max_regions, None if budget is None else budget // per_cell) if c is not None]
     cap = min(caps) if caps else None
     if cap is not None and (max_regions is not None or memory_budget != "auto" or progress):
