@@ -368,7 +368,8 @@ def test_errors_name_what_is_wrong():
         cx.cell_faces(cx.num_cells)
 
 
-def test_graph_nets_are_refused_by_name():
+def test_graph_nets_take_the_graph_path_and_smooth_nets_are_refused_by_name():
+    # residual graphs were refused here before the 3-D graph path (tests/regions/test_regions_volume_graph.py)
     class Residual(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -377,8 +378,15 @@ def test_graph_nets_are_refused_by_name():
         def forward(self, x):
             return self.b(torch.relu(self.a(x)) + x)
 
-    with pytest.raises(ValueError, match="3-D complexes take chains"):
-        partition(Residual(), CUBE)
+    model = Residual().double()
+    cx = partition(model, CUBE)
+    assert_complex_invariants(cx, 8.0)
+    points = np.random.default_rng(0).uniform(-1, 1, (500, 3))
+    with torch.no_grad():
+        out = model(torch.as_tensor(points)).numpy()
+    np.testing.assert_allclose(cx.outputs(points), out, rtol=0, atol=1e-12 * (1 + np.abs(out).max()))
+    with pytest.raises(netatlas.UnsupportedLayerError, match="'tanh' .* is not piecewise linear"):
+        partition(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1)), CUBE)
 
 
 def test_volume_through_on_a_wider_net_matches_forward():
