@@ -311,3 +311,14 @@ def test_cli_volume_takes_a_max_pool_model(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     direct = partition(netatlas.nets.load(model), CUBE, levels=(0.0,))
     assert summary["num_cells"] == direct.num_cells and summary["euler_characteristic"] == 1
+
+
+def test_max_regions_and_progress_on_the_graph_path(capsys):
+    from netatlas.regions import RegionLimitError
+
+    torch.manual_seed(0)
+    model = max_pool_net().double()
+    with pytest.raises(RegionLimitError, match="cells"):
+        partition(model, CUBE, max_regions=5)
+    cx = partition(model, CUBE, progress=True)
+    assert "cells" in capsys.readouterr().err and cx.num_cells > 5
