@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numba import njit
 
 from netatlas.nets import Activation, Add, Concat, Input, Max
 from netatlas.regions._affine import (
@@ -291,43 +292,46 @@ def merge_cells(state: ComplexState, group: np.ndarray) -> None:
     """Merge the cells of ``state`` (in place) into the groups ``group`` (C,) (0..G-1; each group's
     union a convex polyhedron): faces between cells of one group are dropped, the faces a merged cell
     shares with one neighbour (or with one side of the box) become one polygon, and vertices on no face
-    or on exactly two edges (inside a straight edge) are dropped. Cell g of the result is group g."""
+    or on exactly two edges (inside a straight edge) are dropped. Cell g of the result is group g. Only
+    the faces of merged cells and their vertices are looked at again."""
     n_groups = int(group.max()) + 1
-    fc = np.where(state.face_cells >= 0, group[np.maximum(state.face_cells, 0)], -1)
-    offsets, cycles, labels = state.face_offsets, state.face_vertices, state.face_labels
-    faces = np.flatnonzero(fc[:, 0] != fc[:, 1])
+    merged = np.bincount(group, minlength=n_groups)[group] > 1  # (C,) cells whose group has several
+    cells, offsets, cycles, labels = state.face_cells, state.face_offsets, state.face_vertices, state.face_labels
+    touched = ((cells >= 0) & merged[np.maximum(cells, 0)]).any(axis=1)
+    fc = np.where(cells >= 0, group[np.maximum(cells, 0)], -1)
+    faces = np.flatnonzero(touched & (fc[:, 0] != fc[:, 1]))
+    untouched = np.flatnonzero(~touched)
     pair = np.sort(fc[faces], axis=1) + 1  # the outside is 0
     # one face per (cell pair, box side): a convex cell meets a convex neighbour (or a side) in one face
     side = np.where(pair[:, 0] == 0, -labels[faces], 0)  # 1..6 on the box's sides
     key = (pair[:, 0] * (n_groups + 1) + pair[:, 1]) * 8 + side
-    _, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
-    single = faces[first[counts == 1]]
-    new_cycles = [_gathered(cycles, offsets, single)]
-    new_cells, new_labels = [fc[single]], [labels[single]]
-    multi = np.flatnonzero(counts > 1)
-    if len(multi):
-        members = np.argsort(inverse.ravel(), kind="stable")
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        lengths = [np.zeros(0, np.int64)]
-        for g in multi:
-            group_faces = faces[members[starts[g]:starts[g + 1]]]
-            cycle = _union_cycle([cycles[offsets[f]:offsets[f + 1]] for f in group_faces])
-            new_cycles.append(cycle)
-            lengths.append(np.array([len(cycle)]))
-        representative = faces[first[multi]]
-        new_cells.append(fc[representative])
-        new_labels.append(labels[representative])
-    lengths = np.concatenate([np.diff(offsets)[single]] + (lengths[1:] if len(multi) else []))
-    flat = np.concatenate(new_cycles)
-    # vertices inside a straight edge (two distinct neighbours) or on no face are dropped
-    nxt = np.arange(1, len(flat) + 1)
-    ends = np.cumsum(lengths)
-    nxt[ends - 1] = ends - lengths
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.concatenate([[True], key[order][1:] != key[order][:-1]]))
+    counts = np.diff(np.concatenate([starts, [len(order)]]))
+    single = np.sort(np.concatenate([untouched, faces[order[starts[counts == 1]]]]))
+    multi = counts > 1
+    members = faces[order[np.repeat(multi, counts)]]  # the faces to unite, group after group
+    group_offsets = np.concatenate([[0], np.cumsum(counts[multi])])
+    united, united_lengths, bad = _union_cycles(_gathered(cycles, offsets, members),
+                                                np.concatenate([[0], np.cumsum(np.diff(offsets)[members])]),
+                                                group_offsets)
+    assert bad < 0, "merge_cells: the faces to unite do not bound one polygon"
+    representative = faces[order[starts[multi]]]
+    lengths = np.concatenate([np.diff(offsets)[single], united_lengths])
+    flat = np.concatenate([_gathered(cycles, offsets, single), united])
+    # vertices of the faces looked at that are left inside a straight edge (two distinct neighbours) or on no
+    # face are dropped (every edge at such a vertex lies on a face that contains it)
     n_points = len(state.points)
-    lo, hi = np.minimum(flat, flat[nxt]), np.maximum(flat, flat[nxt])
+    candidate = np.zeros(n_points, bool)
+    candidate[_gathered(cycles, offsets, np.flatnonzero(touched))] = True
+    ends = np.cumsum(lengths)
+    nxt = np.arange(1, len(flat) + 1)
+    nxt[ends - 1] = ends - lengths
+    near = candidate[flat] | candidate[flat[nxt]]
+    lo, hi = np.minimum(flat, flat[nxt])[near], np.maximum(flat, flat[nxt])[near]
     edges = np.unique(lo * n_points + hi)
     degree = np.bincount(np.concatenate([edges // n_points, edges % n_points]), minlength=n_points)
-    alive = degree >= 3
+    alive = ~candidate | (degree >= 3)
     keep_entry = alive[flat]
     face_of = np.repeat(np.arange(len(lengths)), lengths)
     lengths = np.bincount(face_of[keep_entry], minlength=len(lengths))
@@ -336,9 +340,9 @@ def merge_cells(state: ComplexState, group: np.ndarray) -> None:
     state.points = state.points[alive]
     state.face_vertices = renumber[flat[keep_entry]].astype(np.int64)
     state.face_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    cells = np.concatenate(new_cells).astype(np.int64)
-    state.face_cells = np.where(cells[:, :1] < 0, cells[:, ::-1], cells)  # the outside second
-    state.face_labels = np.concatenate(new_labels).astype(np.int64)
+    new_cells = np.concatenate([fc[single], fc[representative]]).astype(np.int64)
+    state.face_cells = np.where(new_cells[:, :1] < 0, new_cells[:, ::-1], new_cells)  # the outside second
+    state.face_labels = np.concatenate([labels[single], labels[representative]]).astype(np.int64)
     state.n_cells = n_groups
 
 
@@ -349,28 +353,56 @@ def _gathered(cycles, offsets, faces) -> np.ndarray:
     return cycles[starts + np.arange(lengths.sum())]
 
 
-def _union_cycle(cycles) -> np.ndarray:
-    """The boundary cycle of coplanar convex polygons (vertex cycles) that tile a convex polygon: the
-    edges that only one of them has, chained."""
-    count: dict = {}
-    for c in cycles:
-        for a, b in zip(c.tolist(), np.roll(c, -1).tolist(), strict=True):
-            e = (a, b) if a < b else (b, a)
-            count[e] = count.get(e, 0) + 1
-    neighbours: dict = {}
-    for (a, b), n in count.items():
-        if n == 1:
-            neighbours.setdefault(a, []).append(b)
-            neighbours.setdefault(b, []).append(a)
-    assert all(len(v) == 2 for v in neighbours.values()), "merge_cells: the merged face's boundary is not a cycle"
-    start = next(iter(neighbours))
-    out, previous, current = [start], -1, start
-    while True:
-        a, b = neighbours[current]
-        following = b if a == previous else a
-        if following == start:
-            break
-        out.append(following)
-        previous, current = current, following
-    assert len(out) == len(neighbours), "merge_cells: the merged face's boundary is more than one cycle"
-    return np.array(out, np.int64)
+@njit(cache=True)
+def _union_cycles(flat, face_offsets, group_offsets):
+    """For each group of faces (``group_offsets`` into the faces, ``face_offsets`` into their cycles ``flat``):
+    the boundary cycle of the coplanar convex polygons that tile one convex polygon, the edges that only one
+    of them has, chained. Returns the cycles (concatenated), their lengths and a group whose boundary is not
+    one cycle (-1 if none)."""
+    n_groups = len(group_offsets) - 1
+    out = np.empty(len(flat), np.int64)
+    lengths = np.zeros(n_groups, np.int64)
+    n_out = 0
+    for g in range(n_groups):
+        e0, e1 = face_offsets[group_offsets[g]], face_offsets[group_offsets[g + 1]]
+        m = e1 - e0
+        lo = np.empty(m, np.int64)
+        hi = np.empty(m, np.int64)
+        for f in range(group_offsets[g], group_offsets[g + 1]):
+            s, e = face_offsets[f], face_offsets[f + 1]
+            for t in range(s, e):
+                a, b = flat[t], flat[t + 1] if t + 1 < e else flat[s]
+                lo[t - e0], hi[t - e0] = min(a, b), max(a, b)
+        free = np.zeros(m, np.bool_)
+        n_free = 0
+        for i in range(m):
+            count = 0
+            for j in range(m):
+                count += lo[j] == lo[i] and hi[j] == hi[i]
+            if count == 1:
+                free[i] = True
+                n_free += 1
+        if n_free < 3:
+            return out[:n_out], lengths, g
+        first = np.argmax(free)
+        free[first] = False
+        start, current = lo[first], hi[first]
+        out[n_out] = start
+        n = 1
+        while current != start:
+            out[n_out + n] = current
+            n += 1
+            found = -1
+            for j in range(m):
+                if free[j] and (lo[j] == current or hi[j] == current):
+                    found = j
+                    break
+            if found < 0 or n > n_free:
+                return out[:n_out], lengths, g
+            free[found] = False
+            current = hi[found] if lo[found] == current else lo[found]
+        if n != n_free:
+            return out[:n_out], lengths, g
+        lengths[g] = n
+        n_out += n
+    return out[:n_out], lengths, -1
