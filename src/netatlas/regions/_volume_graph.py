@@ -51,8 +51,10 @@ from netatlas.regions._affine import (
     magnitude_gate,
     magnitude_net,
     state_columns,
+    widest_gate,
 )
 from netatlas.regions._complex3d import Complex3D
+from netatlas.regions._graphmaps import CANDIDATE_SLACK
 from netatlas.regions._roundoff import roundings, snap_vanishing, vanishing_tolerance
 from netatlas.regions._subdivide import ComplexState, GrowingComplex, UnitValues, box_state, vertex_values
 
@@ -127,6 +129,17 @@ class _Passes:
             out[c0:c1] = values  # a batch of one (no gate on the way) broadcasts
         return out
 
+    def bound(self, node) -> np.ndarray:
+        """mu (4, size) >= the magnitudes of ``node``'s maps on every cell: the magnitude pass with each
+        nonlinear node's widest gate (``_affine.widest_gate``)."""
+        widest = [widest_gate(op, size) for op, size in zip(self.ops, self.sizes, strict=True)]
+        return gated_values(self.magnitude, [node], *self.abs_frame[:3], widest.__getitem__,
+                            d3=self.abs_frame[3])[node].numpy()[0]
+
+    def magnitudes(self, node, states, cells) -> np.ndarray:
+        """The magnitudes (len(cells), 4, size) of ``node``'s maps on ``cells`` only."""
+        return self.maps(node, [s[cells] for s in states], len(cells), magnitude=True)
+
 
 def graph_volume(net, volume, levels, level_output, tol, cap, per_cell, bar, frame, check_size) -> Complex3D:
     """The exact 3-D complex of a graph ``net`` (NOTE [graph cells in 3-D]); arguments as ``_volume._build``
@@ -145,9 +158,7 @@ def graph_volume(net, volume, levels, level_output, tol, cap, per_cell, bar, fra
         op, pre = net.nodes[i].op, net.nodes[i].inputs[0]
         n_cells = state.n_cells
         if isinstance(op, Max):
-            M = passes.maps(pre, states, n_cells)
-            W = _tied_windows(M, passes.maps(pre, states, n_cells, magnitude=True), op.index.numpy(), K[pre])
-            del M
+            W = _tied_windows(passes, pre, states, n_cells, op.index.numpy(), K[pre])
             origin, choice = _split_max(state, W, op.index.numpy(), window_label, band, bar, check_size)
             window_label += op.index.shape[0]
             states = [s[origin] for s in states] + [choice]
@@ -158,13 +169,23 @@ def graph_volume(net, volume, levels, level_output, tol, cap, per_cell, bar, fra
             column += n_cols
             continue
         M = passes.maps(pre, states, n_cells)
-        S = passes.maps(pre, states, n_cells, magnitude=True)
+        mu = passes.bound(pre)
         parts = []
         for bp in op.breakpoints:  # z - b for each breakpoint b: one more rounding where b != 0
             part = M - np.array([0.0, 0.0, 0.0, bp])[None, :, None] if bp else M.copy()
-            snap_vanishing(part, S + np.array([0.0, 0.0, 0.0, abs(bp)])[None, :, None], K[pre] + (bp != 0))
+            shift = np.array([0.0, 0.0, 0.0, abs(bp)])[:, None]
+            # only a unit within K eps S <= K eps mu can vanish (2x for the round-off of mu and S): the
+            # magnitudes S of those cells' maps by a gated pass
+            reach = CANDIDATE_SLACK * vanishing_tolerance(mu + shift, float(K[pre] + (bp != 0)))
+            candidate = (np.abs(part) <= reach).all(axis=1) & (part != 0).any(axis=1)
+            cells = np.flatnonzero(candidate.any(axis=1))
+            if len(cells):
+                sub = part[cells]
+                snap_vanishing(sub, passes.magnitudes(pre, states, cells) + shift, K[pre] + (bp != 0),
+                               candidate[cells])
+                part[cells] = sub
             parts.append(part)
-        del M, S
+        del M
         origin, bits = _cut_units(state, np.concatenate(parts, axis=2), column, band, bar, check_size)
         column += n_cols
         states = [s[origin] for s in states] + [bits]
@@ -223,25 +244,36 @@ def _cut_units(state: ComplexState, M, column, band, bar, check_size):
     return origin, bits
 
 
-def _tied_windows(M, S, index, n_roundings):
-    """Each window's entries (C, 4, n_out, k) from the maps M (C, 4, n_in), with an entry that agrees with
-    an earlier one of its row on a cell up to round-off (the difference within K + 1 roundings of the
-    magnitudes S_p + S_q, in every row) replaced there by an exact copy of it: they tie exactly and the
-    earlier wins (as ``_graphmaps._VanishingGraph.max_ties`` does for faces)."""
+def _tied_windows(passes, pre, states, n_cells, index, n_roundings):
+    """Each window's entries (C, 4, n_out, k) from the maps of the Max node's input ``pre``, with an entry
+    that agrees with an earlier one of its row on a cell up to round-off (the difference within K + 1
+    roundings of the magnitudes S_p + S_q, in every row) replaced there by an exact copy of it: they tie
+    exactly and the earlier wins (as ``_graphmaps._VanishingGraph.max_ties`` does for faces). The
+    magnitudes S are computed on the cells where some pair is within that of the bound mu only."""
     present = index >= 0
     idx = np.where(present, index, 0)
-    W, Sw = M[:, :, idx], S[:, :, idx]
+    W = passes.maps(pre, states, n_cells)[:, :, idx]
+    mu = passes.bound(pre)[:, idx]  # (4, n_out, k)
     k = index.shape[1]
-    done = np.zeros((len(M), index.shape[0], k), bool)
-    for q in range(1, k):
-        for p in range(q):
-            if not (present[:, p] & present[:, q]).any():
-                continue
-            close = (np.abs(W[..., q] - W[..., p]) <= vanishing_tolerance(Sw[..., q] + Sw[..., p],
-                                                                          float(n_roundings + 1))).all(axis=1)
-            tie = close & ~done[..., q] & (present[:, p] & present[:, q])[None]
-            W[..., q] = np.where(tie[:, None, :], W[..., p], W[..., q])
-            done[..., q] |= tie
+    tolerance = float(n_roundings + 1)
+    pairs = [(p, q) for q in range(1, k) for p in range(q) if (present[:, p] & present[:, q]).any()]
+    near = {}
+    for p, q in pairs:
+        reach = CANDIDATE_SLACK * vanishing_tolerance(mu[..., q] + mu[..., p], tolerance)
+        close = (np.abs(W[..., q] - W[..., p]) <= reach).all(axis=1) & (W[..., q] != W[..., p]).any(axis=1)
+        near[p, q] = close & (present[:, p] & present[:, q])[None]
+    cells = np.flatnonzero(np.any([c.any(axis=1) for c in near.values()], axis=0)) if near else []
+    if not len(cells):
+        return W
+    S = passes.magnitudes(pre, states, cells)[:, :, idx]
+    Wc = W[cells]
+    done = np.zeros((len(cells), index.shape[0], k), bool)
+    for p, q in pairs:  # entry p is final before any q > p
+        tie = near[p, q][cells] & ~done[..., q]
+        tie &= (np.abs(Wc[..., q] - Wc[..., p]) <= vanishing_tolerance(S[..., q] + S[..., p], tolerance)).all(axis=1)
+        Wc[..., q] = np.where(tie[:, None, :], Wc[..., p], Wc[..., q])
+        done[..., q] |= tie
+    W[cells] = Wc
     return W
 
 
