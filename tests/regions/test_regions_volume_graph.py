@@ -17,7 +17,6 @@ from torch import nn
 
 import netatlas
 from netatlas import Plane, UnsupportedLayerError, Volume
-from netatlas.nets import as_net
 from netatlas.regions import partition
 from netatlas.regions._volume_graph import merge_cells
 
@@ -86,7 +85,7 @@ def stable(net, vol, points, scale, delta=1e-6):
 
 def check_graph_complex(model, vol, cx, n_points=3000, grid=14, seed=0, min_clear=0.5):
     """The invariants, maps against the forward pass, states at centroids and grid points, one cell per state."""
-    net = as_net(model, input_shape=vol.input_shape)
+    net = cx.net  # the net the partition read (a float32 module traced, weights exact in float64)
     assert_complex_invariants(cx, vol.volume)
     rng = np.random.default_rng(seed)
     lo, hi = vol.lower, vol.upper
@@ -322,3 +321,28 @@ def test_max_regions_and_progress_on_the_graph_path(capsys):
         partition(model, CUBE, max_regions=5)
     cx = partition(model, CUBE, progress=True)
     assert "cells" in capsys.readouterr().err and cx.num_cells > 5
+
+
+class ResidualCNN(nn.Module):
+    """conv -> relu -> x + relu(conv(x)) -> overlapping max pool (3x3, stride 1) -> linear: a residual stream
+    and windows that share entries."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.block = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3, padding=1)
+        self.pool, self.head = nn.MaxPool2d(3, stride=1), nn.Linear(2 * 2 * 2, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        h = h + torch.relu(self.block(h))
+        return self.head(self.pool(h).flatten(1))
+
+
+def test_residual_cnn_with_overlapping_windows_on_a_slice():
+    torch.manual_seed(4)
+    model = ResidualCNN()  # traced in float32 (weights exact in float64), checked in float64
+    vol = Volume.through(*np.random.default_rng(2).normal(size=(4, 1, 6, 6)))
+    cx = partition(model, vol)
+    model = model.double()
+    assert cx.choices[0].shape[1] == 8 and cx.num_cells > 50
+    check_graph_complex(model, vol, cx, n_points=2000, grid=10)
