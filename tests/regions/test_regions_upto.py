@@ -134,7 +134,8 @@ def test_upto_names_are_checked():
 
 def test_upto_on_a_volume():
     """A 3-D complex after the second Linear: cut by the first layer's units only, the coarsening of the
-    whole complex; a cut ending in an activation is refused (the 3-D path takes chains ending affine)."""
+    whole complex; a cut ending in an activation (the 3-D graph path) has the same cells, its maps the
+    activation's outputs."""
     from netatlas import Volume
 
     net = from_torch(mlp([3, 6, 6, 1], seed=0))
@@ -142,5 +143,8 @@ def test_upto_on_a_volume():
     assert first.patterns.shape[1] == 6 and first.num_cells < whole.num_cells
     at = first.locate(whole.centroids())
     assert np.array_equal(first.patterns[at], whole.patterns[:, :6])
-    with pytest.raises(ValueError, match="partition: a Volume takes upto= an affine layer"):
-        partition(net, Volume.cube(1.0), upto="1")
+    after_relu = partition(net, Volume.cube(1.0), upto="1")
+    assert after_relu.num_cells == first.num_cells and after_relu.n_outputs == 6
+    points = np.random.default_rng(0).uniform(-1, 1, (300, 3))
+    hidden = np.maximum(points @ net.nodes[1].op.weight.numpy().T + net.nodes[1].op.bias.numpy(), 0.0)
+    np.testing.assert_allclose(after_relu.outputs(points), hidden, rtol=0, atol=1e-13 * (1 + hidden.max()))

@@ -36,14 +36,14 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
         input size. Its window is a rectangle (``bounds``) or a convex polygon (``Plane.polygon``,
         ``Plane.disc``: the regions are clipped to it exactly; tiles cover its bounding box). A
         :class:`~netatlas.Volume` gives the 3-D complex (:class:`Complex3D`, see
-        ``netatlas.regions._volume``; chains of affine layers and relu/leaky_relu/identity
-        activations; ``client`` and ``method`` do not apply; ``tiles`` gives a :class:`TiledComplex3D`).
+        ``netatlas.regions._volume``; chains layer by layer, other piecewise-linear graphs (residual,
+        max pooling, hardtanh) by ``netatlas.regions._volume_graph``; ``client`` and ``method`` do not
+        apply; ``tiles`` gives a :class:`TiledComplex3D`, for chains).
     upto : str or int, optional
         The partition after this layer (named as :meth:`netatlas.nets.Net.layer` takes it, or "output",
         the default): only the activation and max nodes up to it (in ``net.nodes`` order) split the slice,
         and each region's map (``output_linear``, ``layer_maps("output")``) is that layer's value. The
-        partition's ``net`` is the net cut after the layer (``regions._upto.net_upto``). A Volume takes an
-        affine layer here.
+        partition's ``net`` is the net cut after the layer (``regions._upto.net_upto``).
     levels : sequence of float
         Volume only: also split the cells by these level sets of output ``level_output`` (default 0),
         as the edge-subdivision paper does for ``levels=(0.0,)`` (the zero-level surface then consists
@@ -122,10 +122,6 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
 
         shape = plane.input_shape if isinstance(plane, (Plane, Volume)) else None
         net = net_upto(as_net(net, input_shape=shape), upto)
-        if isinstance(plane, Volume) and net.nonlinear and net.nonlinear[-1] == len(net.nodes) - 1:
-            raise ValueError(f"partition: a Volume takes upto= an affine layer (the 3-D path needs a chain ending "
-                             f"in one); {upto!r} is node {len(net.nodes) - 1}, an activation: use a Plane, or the "
-                             "layer after it")
     if isinstance(plane, Volume):
         from netatlas.regions._volume import volume_partition
 
