@@ -65,8 +65,8 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
                 _check_size(growing, None, np.zeros((1, 4, widest)), np.zeros((0, n_bits), bool), n_new_bits, cap,
                             per_cell)
 
-            return graph_volume(net, volume, levels, level_output, float(tolerance), cap, per_cell, bar,
-                                volume_frame(volume), check_size)
+            return graph_volume(net, volume, levels, level_output, float(tolerance), bar, volume_frame(volume),
+                                check_size)
         return _build(net, layers, volume, levels, level_output, float(tolerance), cap, per_cell, bar)
     finally:
         if bar is not None:

@@ -141,9 +141,10 @@ class _Passes:
         return self.maps(node, [s[cells] for s in states], len(cells), magnitude=True)
 
 
-def graph_volume(net, volume, levels, level_output, tol, cap, per_cell, bar, frame, check_size) -> Complex3D:
+def graph_volume(net, volume, levels, level_output, tol, bar, frame, check_size) -> Complex3D:
     """The exact 3-D complex of a graph ``net`` (NOTE [graph cells in 3-D]); arguments as ``_volume._build``
-    takes them, ``frame`` = ``_volume.volume_frame(volume)`` and ``check_size(growing, n_bits)`` its limits."""
+    takes them, ``frame`` = ``_volume.volume_frame(volume)`` and ``check_size(growing, n_new_bits)`` the
+    limits (max_regions, the memory budget), called after every cut."""
     center, half, x_c, directions, diameter = frame
     state = box_state(half)
     passes = _Passes(net, (x_c, *directions))
