@@ -346,3 +346,8 @@ def test_residual_cnn_with_overlapping_windows_on_a_slice():
     model = model.double()
     assert cx.choices[0].shape[1] == 8 and cx.num_cells > 50
     check_graph_complex(model, vol, cx, n_points=2000, grid=10)
+
+
+def test_tiles_of_a_graph_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="tiles of a Volume take chains .* with tiles=1"):
+        partition(max_pool_net().double(), CUBE, tiles=2)
