@@ -106,7 +106,6 @@ def test_upto_with_tiles_equals_library(model, tmp_path):
     (["--polygon", "0,0", "1,0", "0,1", "--disc", "0,0,1"], "give one window"),
     (["--disc", "0,0,1", "--plane", "square:2"], "--disc / --polygon is the window itself"),
     (["--disc", "0,0,1", "--volume", "cube:1"], "--disc and --polygon take a 2-D slice"),
-    (["--upto", "1", "--volume", "cube:1"], "--upto '1' is an activation; a --volume takes an affine layer"),
 ])
 def test_bad_window_or_layer_is_one_line_usage_error(model, tmp_path, capsys, args, message):
     from netatlas.cli import main

@@ -78,13 +78,19 @@ def test_cli_volume_upto_an_affine_layer(tmp_path):
     direct = partition(netatlas.nets.load(model), netatlas.Volume.cube(1.0), upto="2")
     assert summary["num_cells"] == direct.num_cells and summary["n_units"] == 8 and summary["upto"] == "2"
     assert "upto='2'" in summary["python"]
+    # after an activation (the 3-D graph path takes nets ending in one): the same cells as after the Linear
+    # that follows it
+    first = tmp_path / "first"
+    _main(["regions", str(model), "--volume", "cube:1", "--upto", "1", "--out", str(first)])
+    after_relu = json.loads((first / "summary.json").read_text())
+    assert after_relu["num_cells"] == partition(netatlas.nets.load(model), netatlas.Volume.cube(1.0),
+                                                upto="1").num_cells == summary["num_cells"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--volume", "ball:1"], "--volume must be 'cube:SIZE'"),
     (["--volume", "cube:1", "--zoom", "0.5"], "--zoom and --dask apply to 2-D slices"),
     (["--volume", "cube:1", "--tiles", "0"], "--tiles"),
-    (["--volume", "cube:1", "--upto", "1"], "--upto '1' is an activation; a --volume takes an affine layer"),
     (["--volume", "cube:1", "--upto", "nope"], "--upto 'nope'"),
     (["--volume", "cube:1", "--disc", "0", "0", "1"], "--disc and --polygon take a 2-D slice"),
     (["--volume", "cube:1", "--level", "0", "--level", "0"], "--level values must be distinct"),

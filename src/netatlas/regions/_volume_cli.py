@@ -108,9 +108,6 @@ def volume_command(*, model, spec, volume, through, data, split, max_regions, me
             net = net_upto(net, upto)
         except ValueError as exc:
             raise options.OptionValueError(str(exc).replace("partition: upto:", f"--upto {upto!r}:", 1)) from None
-    if upto is not None and net.nonlinear and net.nonlinear[-1] == len(net.nodes) - 1:
-        raise options.OptionValueError(f"--upto {upto!r} is an activation; a --volume takes an affine layer (the "
-                                       "3-D path needs a chain ending in one): the layer after it, or a 2-D slice")
     slice_ = parse_volume(net, volume, indices, data, split)
     run = RunDir.create(out, command="regions", config={
         "model": str(model), "spec": str(spec) if spec else None, "volume": volume, "through": indices,
