@@ -179,8 +179,8 @@ def register(app: typer.Typer) -> None:
         3-D: ``--volume cube:SIZE`` or ``--through A B C D`` (``netatlas.Volume.cube(SIZE)`` /
         ``Volume.through(...)``, then ``partition(net, volume, levels=(0.0,))``) with ``--level 0`` writes
         the exact zero-level surface.ply; ``--tiles K`` builds it in K^3 tiles (``partition(net, volume,
-        levels=(0.0,), tiles=K)``: the same counts and surface in about a tile's memory); ``--upto LAYER`` (an
-        affine layer) the complex of the net cut after it.
+        levels=(0.0,), tiles=K)``: the same counts and surface in about a tile's memory; chains only); ``--upto
+        LAYER`` the complex of the net cut after it.
         """
         if volume is not None or (through and len(options.indices("--through", through)) == 4):
             if disc or polygon:
