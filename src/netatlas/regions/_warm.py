@@ -60,6 +60,9 @@ def warm_kernels() -> float:
     rng = np.random.default_rng(0)
     partition(max_cnn, Plane.through(*rng.normal(size=(3, 1, 3, 3)))).decision_boundary()
     partition(avg_cnn, Plane.through(*0.05 * rng.normal(size=(3, 1, 16, 16))))
+    # a max over outputs on a Volume: the 3-D graph path's tournament and merge (``_volume_graph``)
+    global_max_3d = nn.Sequential(nn.Linear(3, 3), nn.Unflatten(1, (1, 3)), nn.AdaptiveMaxPool1d(1), nn.Flatten())
+    partition(global_max_3d, Volume.cube(1.0))
     return time.perf_counter() - start
 
 
