@@ -41,6 +41,25 @@ def test_relu_next_maps_within_roundoff_of_float64_product(n_next, seed):
     assert np.all(np.abs(out - ref) <= 2 * (n + 2) * EPS * mag)
 
 
+@pytest.mark.parametrize("n_next", [1, 3, 10, 32])
+@pytest.mark.parametrize("slopes", [(1.0, 0.0), (0.5, 0.01)])
+def test_narrow_next_maps_within_roundoff_of_float64_product(n_next, slopes):
+    rng = np.random.default_rng(n_next)
+    F, n = 23, 131
+    M = rng.standard_normal((F, 3, n))
+    bits = _bits(rng, F, n)
+    W, b = rng.standard_normal((n_next, n)), rng.standard_normal(n_next)
+    out = CK.narrow_next_maps(M, bits, *slopes, W, b)
+    s = np.where(np.unpackbits(bits, axis=1)[:, :n] == 1, *slopes)
+    X = M * s[:, None, :]
+    ref = np.einsum("fri,ki->frk", X, W)
+    ref[:, 2] += b
+    mag = np.einsum("fri,ki->frk", np.abs(X), np.abs(W))  # Higham ch. 3, as above
+    mag[:, 2] += np.abs(b)
+    assert np.all(np.abs(out - ref) <= 2 * (n + 2) * EPS * mag)
+    assert np.all(np.abs(out - K.gated_product(M, bits, *slopes, W, b)) <= 4 * (n + 2) * EPS * mag)
+
+
 def _child_map_inputs(seed, n=70, n_next=45, n_parents=6):
     """Parents' maps, reference maps G under a reference pattern, and children whose bits differ from it in
     a few units (up to 9: several passes of four terms), some runs of siblings; a few units of G made
@@ -65,20 +84,33 @@ def _child_map_inputs(seed, n=70, n_next=45, n_parents=6):
     G[:, :, 5] = 0.0  # exact zeros stay unless a term is added
     mu = np.abs(M).max(axis=0) * 2
     candidate = np.full((3, n_next), 1e-8)
-    return G, M, WT, cparent, cbits, ref_bits, on, off, b, mu, candidate
+    return G, M, WT, cparent, cbits, ref_bits, on, off, b, mu, candidate, _cut_lists(cparent, cbits, ref_bits, n, rng)
+
+
+def _cut_lists(cparent, cbits, ref_bits, n, rng):
+    """Per parent the units whose bit differs between one of its children and its reference (CSR, each list in
+    increasing order, as ``split_faces`` gives the units that cut a face), plus a few units that differ in none
+    (a unit can cut a face and leave all its children's bits equal to the reference's)."""
+    lists = []
+    for p in range(len(ref_bits)):
+        differ = np.bitwise_or.reduce(cbits[cparent == p] ^ ref_bits[p], axis=0)
+        units = set(np.flatnonzero(np.unpackbits(differ))) | set(rng.choice(n, size=2).tolist())
+        lists.append(sorted(units))
+    cut_off = np.concatenate([[0], np.cumsum([len(u) for u in lists])]).astype(np.int64)
+    return cut_off, np.array([j for u in lists for j in u], np.int64)
 
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("c_start", [0, 3])
 def test_fused_child_maps_equal_child_maps_bit_for_bit(seed, c_start):
-    G, M, WT, cparent, cbits, ref_bits, on, off, b, mu, candidate = _child_map_inputs(seed)
+    G, M, WT, cparent, cbits, ref_bits, on, off, b, mu, candidate, cuts = _child_map_inputs(seed)
     C = len(cparent) - c_start
     groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c_start:])) + 1, [C]]).astype(np.int64)
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     want = K.child_maps(G, M, WT, *empty, cparent, cbits, ref_bits, on, off, c_start, np.empty((C, 3, WT.shape[1])),
                         groups, b, mu, candidate, 40)
     got = CK.fused_child_maps(G, M, WT, cparent, cbits, ref_bits, on, off, c_start, np.empty((C, 3, WT.shape[1])),
-                              groups, b, mu, candidate, 40)
+                              groups, b, mu, candidate, 40, *cuts)
     assert np.array_equal(got, want)
 
 

@@ -266,7 +266,10 @@ def reused_buffer(work, key, shape):
     return buf[:size].reshape(shape)
 
 
-def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work):
+def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work, siblings=None):
+    """Split the faces (maps M of layer ``level``) and go on with their children, a chunk at a time, to the
+    output. ``siblings``: (maps (1, 3, m), relu slope) of the one face of the layer before whose children
+    these faces all are (NOTE [sibling next maps]), or None."""
     W, b, act = layers[level]
     on, off_slope = activation_slopes(act)
     n_faces = len(off) - 1
@@ -275,8 +278,9 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         cxy, coff, clab = xy, off, lab
         cparent = np.arange(n_faces)
         cbits = np.packbits(np.ones((n_faces, n), np.uint8), axis=1)
+        cut_off, cut_units = np.zeros(n_faces + 1, np.int64), np.zeros(0, np.int64)  # nothing cuts
     else:
-        cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, M, base[level], tol, diam)
+        cxy, coff, clab, cparent, cbits, cut_off, cut_units = K.split_faces(xy, off, lab, M, base[level], tol, diam)
     cpat = [p[cparent] for p in pat] + [cbits]
     if level + 2 == len(layers) and "output_scale" in work:
         # the output is this activation's values (an identity output layer, ``partition_chain``): each
@@ -297,13 +301,20 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     sparse = work["sparse", level]
     factors = work["factors"][level + 1]
     fused = FUSED_KERNELS and factors is None and len(sparse[0]) == 0
-    if fused and off_slope == 0.0 and SMALL_PRODUCT < Wn.shape[0] and Wn.size <= ON_UNITS_MAX_ENTRIES:
+    relu_product = fused and off_slope == 0.0 and SMALL_PRODUCT < Wn.shape[0] and Wn.size <= ON_UNITS_MAX_ENTRIES
+    if relu_product and siblings is not None and 3 * n_faces >= SIBLING_FACES_PER_UNIT * siblings[0].shape[2]:
+        G = _sibling_next_maps(M, ref, on, W, b, WT, bn, pat[-1], *siblings,
+                               reused_buffer(work, ("G", level), (n_faces, 3, Wn.shape[0])))
+    elif relu_product:
         G = CK.relu_next_maps(M, ref, on, WT, bn, reused_buffer(work, ("G", level), (n_faces, 3, Wn.shape[0])))
     else:
         G = next_maps(M, ref, on, off_slope, Wn, bn, work, level, factors)
     n_children = len(cparent)
     log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
-    chunk = min(max(CHUNK_BYTES // (24 * Wn.shape[0]), 256), CHUNK_FACES)
+    # one face with many children (the slice, cut by the first layer): chunks of its children take the sibling
+    # path (NOTE [sibling next maps]), its set-up shared by more faces in larger chunks
+    one_parent = fused and off_slope == 0.0 and n_faces == 1
+    chunk = min(max((SIBLING_CHUNK_BYTES if one_parent else CHUNK_BYTES) // (24 * Wn.shape[0]), 256), CHUNK_FACES)
     for c0 in range(0, n_children, chunk):
         c1 = min(c0 + chunk, n_children)
         Mc = reused_buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
@@ -311,7 +322,8 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         _, candidate, n_roundings = work["vanish"][level + 1]
         if fused:
             CK.fused_child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
-                                groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
+                                groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings, cut_off,
+                                cut_units)
         else:
             K.child_maps(G, M, WT, *sparse, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
                          groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
@@ -323,7 +335,39 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         elif level + 1 == len(layers) - 1:
             out.add(sub_xy, sub_off, sub_lab, sub_pat, Mc.copy(), maps_owned=True)
         else:
-            _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work)
+            siblings = (M[cparent[c0]:cparent[c0] + 1], on) if fused and off_slope == 0.0 \
+                and cparent[c0] == cparent[c1 - 1] else None
+            _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work,
+                         siblings)
+
+
+# NOTE [sibling next maps]
+# The next maps of F faces that are children of one face P (maps M_P of layer l - 1, 3 x m), under the reference
+# patterns s_f of layer l: G_f = W' diag(s_f) M_f + b', with M_f = W diag(t_f) M_P + b (t_f: the face's bits of
+# layer l - 1). A product per face costs 3 n' |s_f| multiply-adds. Under one pattern s* for all of them (the
+# majority of the s_f), G*_f = A diag(t_f) M_P + W' diag(s*) b + b' with A = W' diag(s*) W (n' x m, one product
+# for the F faces), so G*_f = G*_(f-1) + sum of +-A[:, j] M_P[j] over the few units j whose bits t differ between
+# the neighbours, and G_f = G*_f + sum of +-W'[:, k] M_f[k] over the units k where s_f differs from s*: rank-1
+# terms of 3 n' each, about (2.5 + 12) per face on 2-256-256-256 against 128 columns of the product. Equal to the
+# product up to round-off (a different sum; G* is chained along the chunk's faces, as the children's maps are).
+# A face's map of a vanishing unit (NOTE [vanishing units]) is an exact zero in M_f but its round-off-small
+# value in G*: a difference of the same round-off. The children's maps snap their own vanishing units from M_f.
+#: The sibling path pays when the chunk has at least this many faces per unit of the layer before (per 3 faces:
+#: A costs m products of the face's length, a face's product 3).
+SIBLING_FACES_PER_UNIT = 2
+#: Bytes of one chunk of the maps of the slice's children on the sibling path (A is set up once per chunk).
+SIBLING_CHUNK_BYTES = 8 << 20
+
+
+def _sibling_next_maps(M, ref, slope, W, b, WT, bn, parent_bits, M_parent, parent_slope, out):
+    """``relu_next_maps`` of sibling faces by ``_chainkernels.sibling_next_maps`` (NOTE [sibling next maps])."""
+    star = 2 * np.unpackbits(ref, axis=1, count=W.shape[0]).sum(axis=0) >= len(ref)  # the majority pattern
+    units = np.flatnonzero(star)
+    AT = (slope * W[units].T) @ WT[units]  # (W' diag(s*) W)^T, (m, n')
+    constant = bn + (slope * b[units]) @ WT[units]
+    G_star = CK.relu_next_maps(M_parent, parent_bits[:1], parent_slope, AT, constant, np.empty((1, 3, WT.shape[1])))
+    return CK.sibling_next_maps(M, ref, slope, WT, np.packbits(star), G_star[0], np.ascontiguousarray(AT), M_parent,
+                                parent_bits, parent_slope, out)
 
 
 #: Largest fraction of nonzero weights for which child maps are updated by sparse columns.
@@ -352,7 +396,8 @@ def next_maps(M, bits, on, off, W, b, work=None, level=0, factors=None):
         G[:, 2, :] += b
         return G
     if W.shape[0] <= SMALL_PRODUCT:
-        return K.gated_product(M, bits, on, off, np.ascontiguousarray(W), b)
+        product = CK.narrow_next_maps if FUSED_KERNELS else K.gated_product
+        return product(M, bits, on, off, np.ascontiguousarray(W), b)
     work = {} if work is None else work
     X = reused_buffer(work, ("X", level), (n_faces, 3, n))
     K.gate_into(M, bits, on, off, X)
