@@ -226,11 +226,9 @@ def fused_child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, c_
                 elif bit(row, j) != bit(other, j):
                     n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
             dst = out[k]
-            for r in range(3):
-                _add_terms(src[r], dst[r], WT, flips, coefs[:, r], 0, n_flip, n_next)
-            for r in range(3):
-                for q in range(4, n_flip, 4):
-                    _add_terms(dst[r], dst[r], WT, flips, coefs[:, r], q, n_flip, n_next)
+            _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next)
+            for q in range(4, n_flip, 4):
+                _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next)
             n_small = 0  # branch-free count first (vectorised): candidates are rare
             for i in range(n_next):
                 n_small += ((abs(dst[0, i]) <= candidate[0, i]) & (abs(dst[1, i]) <= candidate[1, i])
@@ -267,30 +265,48 @@ def _flip(M, p, j, on, delta, flips, coefs, n_flip):
 
 @njit(cache=True, inline="always")
 def _add_terms(src, dst, WT, flips, coefs, q, n_flip, n_next):
-    """``dst = src + sum of coefs[q'] WT[flips[q']]`` for up to four terms from q on, added one after
-    the other (the order of ``child_maps``'s separate passes, so the same roundings)."""
+    """``dst = src + sum of coefs[q', r] WT[flips[q']]`` (3, n') for up to four terms from q on, added one
+    after the other (the order of ``child_maps``'s separate passes, so the same roundings); the three rows
+    in one pass, so that each of W's entries is loaded once."""
     m = min(n_flip - q, 4)
+    s0, s1, s2 = src[0], src[1], src[2]
+    d0, d1, d2 = dst[0], dst[1], dst[2]
     if m == 0:
         for i in range(n_next):
-            dst[i] = src[i]
+            d0[i] = s0[i]
+            d1[i] = s1[i]
+            d2[i] = s2[i]
     elif m == 1:
         wa = WT[flips[q]]
-        ca = coefs[q]
+        a0, a1, a2 = coefs[q, 0], coefs[q, 1], coefs[q, 2]
         for i in range(n_next):
-            dst[i] = src[i] + ca * wa[i]
+            d0[i] = s0[i] + a0 * wa[i]
+            d1[i] = s1[i] + a1 * wa[i]
+            d2[i] = s2[i] + a2 * wa[i]
     elif m == 2:
         wa, wb = WT[flips[q]], WT[flips[q + 1]]
-        ca, cb = coefs[q], coefs[q + 1]
+        a0, a1, a2 = coefs[q, 0], coefs[q, 1], coefs[q, 2]
+        b0, b1, b2 = coefs[q + 1, 0], coefs[q + 1, 1], coefs[q + 1, 2]
         for i in range(n_next):
-            dst[i] = (src[i] + ca * wa[i]) + cb * wb[i]
+            d0[i] = (s0[i] + a0 * wa[i]) + b0 * wb[i]
+            d1[i] = (s1[i] + a1 * wa[i]) + b1 * wb[i]
+            d2[i] = (s2[i] + a2 * wa[i]) + b2 * wb[i]
     elif m == 3:
         wa, wb, wc = WT[flips[q]], WT[flips[q + 1]], WT[flips[q + 2]]
-        ca, cb, cc = coefs[q], coefs[q + 1], coefs[q + 2]
+        a0, a1, a2 = coefs[q, 0], coefs[q, 1], coefs[q, 2]
+        b0, b1, b2 = coefs[q + 1, 0], coefs[q + 1, 1], coefs[q + 1, 2]
+        c0, c1, c2 = coefs[q + 2, 0], coefs[q + 2, 1], coefs[q + 2, 2]
         for i in range(n_next):
-            dst[i] = ((src[i] + ca * wa[i]) + cb * wb[i]) + cc * wc[i]
+            d0[i] = ((s0[i] + a0 * wa[i]) + b0 * wb[i]) + c0 * wc[i]
+            d1[i] = ((s1[i] + a1 * wa[i]) + b1 * wb[i]) + c1 * wc[i]
+            d2[i] = ((s2[i] + a2 * wa[i]) + b2 * wb[i]) + c2 * wc[i]
     else:
         wa, wb, wc, wd = WT[flips[q]], WT[flips[q + 1]], WT[flips[q + 2]], WT[flips[q + 3]]
-        ca, cb, cc, cd = coefs[q], coefs[q + 1], coefs[q + 2], coefs[q + 3]
+        a0, a1, a2 = coefs[q, 0], coefs[q, 1], coefs[q, 2]
+        b0, b1, b2 = coefs[q + 1, 0], coefs[q + 1, 1], coefs[q + 1, 2]
+        c0, c1, c2 = coefs[q + 2, 0], coefs[q + 2, 1], coefs[q + 2, 2]
+        e0, e1, e2 = coefs[q + 3, 0], coefs[q + 3, 1], coefs[q + 3, 2]
         for i in range(n_next):
-            dst[i] = (((src[i] + ca * wa[i]) + cb * wb[i]) + cc * wc[i]) + cd * wd[i]
-
+            d0[i] = (((s0[i] + a0 * wa[i]) + b0 * wb[i]) + c0 * wc[i]) + e0 * wd[i]
+            d1[i] = (((s1[i] + a1 * wa[i]) + b1 * wb[i]) + c1 * wc[i]) + e1 * wd[i]
+            d2[i] = (((s2[i] + a2 * wa[i]) + b2 * wb[i]) + c2 * wc[i]) + e2 * wd[i]
