@@ -60,6 +60,38 @@ def test_narrow_next_maps_within_roundoff_of_float64_product(n_next, slopes):
     assert np.all(np.abs(out - K.gated_product(M, bits, *slopes, W, b)) <= 4 * (n + 2) * EPS * mag)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_sibling_next_maps_within_roundoff_of_direct_products(seed):
+    """Faces that are children of one face (bits of the layer before differing in a few units from one face to
+    the next, as a split's children do) get the next maps of the direct product (``relu_next_maps``) up to the
+    round-off of the two sums: the chain of F faces, the product A = W' diag(s*) W (m terms), the corrections."""
+    rng = np.random.default_rng(seed)
+    F, m, n, n_next = 60, 37, 45, 50  # 3F >= 2m: the size at which the partition takes the sibling path
+    M_parent = rng.standard_normal((1, 3, m))
+    W, b = rng.standard_normal((n, m)), rng.standard_normal(n)
+    Wn, bn = rng.standard_normal((n_next, n)), rng.standard_normal(n_next)
+    t = np.empty((F, m), bool)
+    t[0] = rng.random(m) < 0.5
+    for f in range(1, F):  # a walk through the parent's children: a few bits flip between neighbours
+        t[f] = t[f - 1]
+        t[f, rng.choice(m, size=rng.integers(0, 4), replace=False)] ^= True
+    parent_bits = np.packbits(t, axis=1)
+    M = np.einsum("nm,fm,rm->frn", W, t * 1.0, M_parent[0])  # M_f = W diag(t_f) M_P + b, directly
+    M[:, 2] += b
+    ref = _bits(rng, F, n)
+    WT = np.ascontiguousarray(Wn.T)
+    got = _chain._sibling_next_maps(M, ref, 1.0, W, b, WT, bn, parent_bits, M_parent, 1.0, np.empty((F, 3, n_next)))
+    want = CK.relu_next_maps(M, ref, 1.0, WT, bn, np.empty((F, 3, n_next)))
+    # magnitude of every term either sum adds: |W'| (|W| |M_P| + |b|) + |b'| over all units (patterns bounded by 1)
+    mag = np.abs(M_parent[0]) @ np.abs(W).T @ np.abs(Wn).T
+    mag[2] += np.abs(b) @ np.abs(Wn).T + np.abs(bn)
+    # roundings along the longest path: the products (n + m + 2), the chain (F steps of up to 4 terms each), the
+    # corrections (up to n); gamma_K <= 1.01 K u (Higham ch. 3), 2x slack for the direct sum's own
+    K_roundings = n + m + 2 + 4 * F + n
+    assert np.all(np.abs(got - want) <= 2 * K_roundings * EPS * mag)
+    assert not np.array_equal(got, want)  # a different sum: the test would see a wrong term
+
+
 def _child_map_inputs(seed, n=70, n_next=45, n_parents=6):
     """Parents' maps, reference maps G under a reference pattern, and children whose bits differ from it in
     a few units (up to 9: several passes of four terms), some runs of siblings; a few units of G made
@@ -158,7 +190,12 @@ def test_partitions_equal_with_and_without_chain_kernels(name, seed, monkeypatch
     monkeypatch.setattr(_chain, "FUSED_KERNELS", False)
     old = partition(net, plane)
     monkeypatch.setattr(_chain, "FUSED_KERNELS", True)
+    sibling_calls = []
+    sibling = _chain._sibling_next_maps
+    monkeypatch.setattr(_chain, "_sibling_next_maps", lambda *a: sibling_calls.append(1) or sibling(*a))
     new = partition(net, plane)
+    if name == "random-2-64-64-64-3":  # a wide relu layer after the second, many first-layer faces: sibling path
+        assert sibling_calls
     assert new.method == old.method == "chain"
     assert len(new.areas) == len(old.areas)
     assert np.array_equal(new.offsets, old.offsets) and np.array_equal(new.labels, old.labels)
