@@ -1,19 +1,25 @@
 """Compiled (numba) kernels of the chain path's wide dense layers: a relu layer's next maps over its on
-units only, and children's maps by rank-few updates fused into one pass over each child's maps.
+units only or, for the slice's children, by rank-1 terms from their neighbours'; the output layer's maps
+four rows at a time; children's maps by rank-few updates fused into one pass over each child's maps.
 
-Both compute what ``_kernels.gated_product``/BLAS and ``_kernels.child_maps`` compute (the latter bit for
-bit: the same products and sums in the same order per entry), in fewer passes over memory:
+They compute what ``_kernels.gated_product``/BLAS and ``_kernels.child_maps`` compute (the latter bit for
+bit: the same products and sums in the same order per entry), in fewer passes over memory or fewer
+multiply-adds:
 
 - ``relu_next_maps``: ``W (s * M[f]) + b`` with s = 0 on a relu's off units, so only the on units' columns
   of W are read (about half of them); four columns per pass over the face's (3, n') accumulators, so
   each accumulator is loaded and stored once per four multiply-adds (the pass is bound by arithmetic, not
   by the L1 stores). The sum is in a different order than BLAS's: equal up to round-off.
+- ``sibling_next_maps``: the same maps for faces that are all children of one face (NOTE [sibling next
+  maps] in ``_chain``): each face's from its predecessor's by a few rank-1 terms through one product
+  W' diag(s*) W, then a few more for its own pattern; equal to the product up to round-off.
 - ``narrow_next_maps``: the same product for a narrow next layer (the output layer, n' <= 32), four of W's
   rows at a time against the face's three gated rows: twelve dot products share each load (a compiled
   loop of one dot product at a time is bound by its loads, two per multiply-add).
 - ``fused_child_maps``: a child's maps are its source's (the parent's reference maps or its previous
-  sibling's) plus one rank-1 term per flipped unit; the copy and up to four terms are one pass (the
-  terms added in the flipped units' order, as ``child_maps`` does), then the vanishing-unit test.
+  sibling's) plus one rank-1 term per flipped unit; the copy and up to four terms are one pass over the
+  three rows (the terms added in the flipped units' order, as ``child_maps`` does), then the
+  vanishing-unit test; the flipped units are looked for among the units that cut the parent only.
 """
 
 from __future__ import annotations
