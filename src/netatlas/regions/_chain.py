@@ -356,7 +356,7 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
 #: A costs m products of the face's length, a face's product 3).
 SIBLING_FACES_PER_UNIT = 2
 #: Bytes of one chunk of the maps of the slice's children on the sibling path (A is set up once per chunk).
-SIBLING_CHUNK_BYTES = 8 << 20
+SIBLING_CHUNK_BYTES = 16 << 20
 
 
 def _sibling_next_maps(M, ref, slope, W, b, WT, bn, parent_bits, M_parent, parent_slope, out):
