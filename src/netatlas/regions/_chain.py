@@ -311,10 +311,10 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         G = next_maps(M, ref, on, off_slope, Wn, bn, work, level, factors)
     n_children = len(cparent)
     log.debug("layer %d: %d faces -> %d", level, n_faces, n_children)
-    # one face with many children (the slice, cut by the first layer): chunks of its children take the sibling
-    # path (NOTE [sibling next maps]), its set-up shared by more faces in larger chunks
-    one_parent = fused and off_slope == 0.0 and n_faces == 1
-    chunk = min(max((SIBLING_CHUNK_BYTES if one_parent else CHUNK_BYTES) // (24 * Wn.shape[0]), 256), CHUNK_FACES)
+    # one face with many children (the slice, cut by the first layer) whose next layer is a wide relu: chunks of
+    # its children take the sibling path (NOTE [sibling next maps]), its set-up shared by more faces in larger chunks
+    siblings_next = fused and off_slope == 0.0 and n_faces == 1 and _wide_relu_next(layers, level + 1, work)
+    chunk = min(max((SIBLING_CHUNK_BYTES if siblings_next else CHUNK_BYTES) // (24 * Wn.shape[0]), 256), CHUNK_FACES)
     for c0 in range(0, n_children, chunk):
         c1 = min(c0 + chunk, n_children)
         Mc = reused_buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
@@ -333,7 +333,7 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         if level + 1 == len(layers) - 1 and "finish" in work:  # e.g. a max over the outputs (``_chainmax``)
             work["finish"](sub_xy, sub_off, sub_lab, sub_pat, Mc)
         elif level + 1 == len(layers) - 1:
-            out.add(sub_xy, sub_off, sub_lab, sub_pat, Mc.copy(), maps_owned=True)
+            out.add(sub_xy, sub_off, sub_lab, sub_pat, Mc)  # copied into the sink's block (Mc is reused)
         else:
             siblings = (M[cparent[c0]:cparent[c0] + 1], on) if fused and off_slope == 0.0 \
                 and cparent[c0] == cparent[c1 - 1] else None
@@ -357,6 +357,16 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
 SIBLING_FACES_PER_UNIT = 2
 #: Bytes of one chunk of the maps of the slice's children on the sibling path (A is set up once per chunk).
 SIBLING_CHUNK_BYTES = 16 << 20
+
+
+def _wide_relu_next(layers, level, work):
+    """Whether level ``level``'s next maps are a relu's on-units product (``relu_next_maps``, or the sibling path)."""
+    if level + 1 >= len(layers) or work["factors"][level + 1] is not None:
+        return False
+    _, off_slope = activation_slopes(layers[level][2])
+    Wn = layers[level + 1][0]
+    return layers[level][2].name != "identity" and off_slope == 0.0 and SMALL_PRODUCT < Wn.shape[0] \
+        and Wn.size <= ON_UNITS_MAX_ENTRIES
 
 
 def _sibling_next_maps(M, ref, slope, W, b, WT, bn, parent_bits, M_parent, parent_slope, out):
