@@ -1,7 +1,8 @@
 """The chain path of the exact partition (NOTE [the algorithm] in ``_partition``): a chain of affine
 layers, each followed by one relu/leaky_relu/identity activation (conv/avg-pool/batch-norm chains
 unrolled to dense layers), split depth first in chunks, each child's maps from its parent's by one GEMM
-under a reference pattern plus rank-few corrections. The helpers here (the chain's layers, the next
+under a reference pattern plus rank-few corrections (the slice's children's by rank-1 terms from their
+neighbours', NOTE [sibling next maps]). The helpers here (the chain's layers, the next
 layer's maps of many faces, the vanishing-unit bounds) also serve ``_complexity``'s discs."""
 
 from __future__ import annotations
