@@ -350,12 +350,14 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
 # for the F faces), so G*_f = G*_(f-1) + sum of +-A[:, j] M_P[j] over the few units j whose bits t differ between
 # the neighbours, and G_f = G*_f + sum of +-W'[:, k] M_f[k] over the units k where s_f differs from s*: rank-1
 # terms of 3 n' each, about (2.5 + 12) per face on 2-256-256-256 against 128 columns of the product. Equal to the
-# product up to round-off (a different sum; G* is chained along the chunk's faces, as the children's maps are).
+# product up to round-off (a different sum; G* is chained along at most SIBLING_RESTART faces, then computed anew).
 # A face's map of a vanishing unit (NOTE [vanishing units]) is an exact zero in M_f but its round-off-small
 # value in G*: a difference of the same round-off. The children's maps snap their own vanishing units from M_f.
 #: The sibling path pays when the chunk has at least this many faces per unit of the layer before (per 3 faces:
 #: A costs m products of the face's length, a face's product 3).
 SIBLING_FACES_PER_UNIT = 2
+#: Every this many faces the chain of G* restarts from the product (bounds its round-off; costs a product per 256).
+SIBLING_RESTART = 256
 #: Bytes of one chunk of the maps of the slice's children on the sibling path (A is set up once per chunk).
 SIBLING_CHUNK_BYTES = 16 << 20
 
@@ -376,9 +378,8 @@ def _sibling_next_maps(M, ref, slope, W, b, WT, bn, parent_bits, M_parent, paren
     units = np.flatnonzero(star)
     AT = (slope * W[units].T) @ WT[units]  # (W' diag(s*) W)^T, (m, n')
     constant = bn + (slope * b[units]) @ WT[units]
-    G_star = CK.relu_next_maps(M_parent, parent_bits[:1], parent_slope, AT, constant, np.empty((1, 3, WT.shape[1])))
-    return CK.sibling_next_maps(M, ref, slope, WT, np.packbits(star), G_star[0], np.ascontiguousarray(AT), M_parent,
-                                parent_bits, parent_slope, out)
+    return CK.sibling_next_maps(M, ref, slope, WT, np.packbits(star), np.ascontiguousarray(AT), constant, M_parent,
+                                parent_bits, parent_slope, SIBLING_RESTART, out)
 
 
 #: Largest fraction of nonzero weights for which child maps are updated by sparse columns.

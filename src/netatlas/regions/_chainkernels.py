@@ -37,24 +37,29 @@ def relu_next_maps(M, bits, slope_on, WT, b, out):
     """``out[f] = W (s[f] * M[f]) + b`` (F, 3, n'), s[f, j] = ``slope_on`` where bit j of ``bits[f]`` (packed
     rows, like ``split_faces``'s) is set, else 0 (a relu); ``WT`` is W transposed, (n, n'). Off units are
     skipped (their terms are exact zeros). (fastmath lets the sums run in SIMD order, like BLAS.)"""
-    F, _, n = M.shape
-    n_next = WT.shape[1]
+    n = M.shape[2]
     idx = np.empty(n + 1, np.int64)
     xs = np.empty((3, n + 1))
-    for f in range(F):
-        k = 0  # the on units of face f and their gated maps, compacted without a branch (the bits are random)
-        for j in range(n):
-            idx[k] = j
-            xs[0, k] = slope_on * M[f, 0, j]
-            xs[1, k] = slope_on * M[f, 1, j]
-            xs[2, k] = slope_on * M[f, 2, j]
-            k += bit(bits[f], j)
-        for i in range(n_next):
-            out[f, 0, i] = 0.0
-            out[f, 1, i] = 0.0
-            out[f, 2, i] = b[i]
-        _accumulate(out[f], WT, idx, xs, k, n_next)
+    for f in range(M.shape[0]):
+        _on_units_product(M[f], bits[f], slope_on, WT, b, idx, xs, out[f])
     return out
+
+
+@njit(cache=True, inline="always")
+def _on_units_product(Mf, row, slope_on, WT, b, idx, xs, dst):
+    """``dst (3, n') = W (s * Mf) + b`` for one face, s from the packed ``row`` (a relu: off units skipped)."""
+    k = 0  # the on units and their gated maps, compacted without a branch (the bits are random)
+    for j in range(Mf.shape[1]):
+        idx[k] = j
+        xs[0, k] = slope_on * Mf[0, j]
+        xs[1, k] = slope_on * Mf[1, j]
+        xs[2, k] = slope_on * Mf[2, j]
+        k += bit(row, j)
+    for i in range(WT.shape[1]):
+        dst[0, i] = 0.0
+        dst[1, i] = 0.0
+        dst[2, i] = b[i]
+    _accumulate(dst, WT, idx, xs, k, WT.shape[1])
 
 
 @njit(cache=True, fastmath=True)
@@ -110,23 +115,27 @@ def narrow_next_maps(M, bits, slope_on, slope_off, W, b):
 
 
 @njit(cache=True, fastmath=True)
-def sibling_next_maps(M, ref_bits, slope_on, WT, star, G_star, AT, M_parent, parent_bits, parent_slope, out):
+def sibling_next_maps(M, ref_bits, slope_on, WT, star, AT, constant, M_parent, parent_bits, parent_slope, restart,
+                      out):
     """``relu_next_maps`` for faces that are siblings (children of one face, maps ``M_parent`` (1, 3, m) of the
     layer before, their bits of that layer ``parent_bits`` (F, ceil(m / 8))), by rank-1 terms instead of a
-    product per face (NOTE [sibling next maps] in ``_chain``): ``G_star`` (3, n') is W' diag(s*) M[0] + b'
-    under the pattern ``star`` (packed), whose product with the layer before is ``AT`` (m, n'); each
-    sibling's is its predecessor's plus ``+-parent_slope * M_parent[j] AT[j]`` per unit j of the layer before
-    whose bit differs, and its next maps under its own ``ref_bits[f]`` are that plus ``+-slope_on * M[f, :, k]
-    WT[k]`` per unit k whose bit differs from the pattern's (both relus: a slope or 0). (fastmath: the terms
-    are summed four at a time, in SIMD order.)"""
+    product per face (NOTE [sibling next maps] in ``_chain``). Under the pattern ``star`` (packed), whose product
+    with the layer before is ``AT`` (m, n'), a face's maps are ``G* = A (t * M_parent) + constant`` (3, n'):
+    computed so for every ``restart``-th face (the round-off of a chain stays that of ``restart`` steps), else its
+    predecessor's plus ``+-parent_slope * M_parent[j] AT[j]`` per unit j of the layer before whose bit differs.
+    Its next maps under its own ``ref_bits[f]`` are that plus ``+-slope_on * M[f, :, k] WT[k]`` per unit k whose
+    bit differs from the pattern's (both relus: a slope or 0). (fastmath: the terms are summed four at a time,
+    in SIMD order.)"""
     F, _, n = M.shape
     n_next = WT.shape[1]
     m = M_parent.shape[2]
-    idx = np.empty(max(n, m), np.int64)
-    xs = np.empty((3, max(n, m)))
-    G = G_star.copy()
+    idx = np.empty(max(n, m) + 1, np.int64)
+    xs = np.empty((3, max(n, m) + 1))
+    G = np.empty((3, n_next))
     for f in range(F):
-        if f > 0:  # the chain: the units of the layer before whose bits differ from the previous sibling's
+        if f % restart == 0:
+            _on_units_product(M_parent[0], parent_bits[f], parent_slope, AT, constant, idx, xs, G)
+        else:  # the chain: the units of the layer before whose bits differ from the previous sibling's
             k = _differing_terms(parent_bits[f], parent_bits[f - 1], M_parent, 0, parent_slope, idx, xs)
             _accumulate(G, AT, idx, xs, k, n_next)
         k = _differing_terms(ref_bits[f], star, M, f, slope_on, idx, xs)  # the units whose bit differs from s*'s
