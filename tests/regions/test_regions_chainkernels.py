@@ -60,8 +60,9 @@ def test_narrow_next_maps_within_roundoff_of_float64_product(n_next, slopes):
     assert np.all(np.abs(out - K.gated_product(M, bits, *slopes, W, b)) <= 4 * (n + 2) * EPS * mag)
 
 
+@pytest.mark.parametrize("restart", [256, 7])  # the chain restarted every 7th face too
 @pytest.mark.parametrize("seed", range(4))
-def test_sibling_next_maps_within_roundoff_of_direct_products(seed):
+def test_sibling_next_maps_within_roundoff_of_direct_products(seed, restart, monkeypatch):
     """Faces that are children of one face (bits of the layer before differing in a few units from one face to
     the next, as a split's children do) get the next maps of the direct product (``relu_next_maps``) up to the
     round-off of the two sums: the chain of F faces, the product A = W' diag(s*) W (m terms), the corrections."""
@@ -80,6 +81,7 @@ def test_sibling_next_maps_within_roundoff_of_direct_products(seed):
     M[:, 2] += b
     ref = _bits(rng, F, n)
     WT = np.ascontiguousarray(Wn.T)
+    monkeypatch.setattr(_chain, "SIBLING_RESTART", restart)
     got = _chain._sibling_next_maps(M, ref, 1.0, W, b, WT, bn, parent_bits, M_parent, 1.0, np.empty((F, 3, n_next)))
     want = CK.relu_next_maps(M, ref, 1.0, WT, bn, np.empty((F, 3, n_next)))
     # magnitude of every term either sum adds: |W'| (|W| |M_P| + |b|) + |b'| over all units (patterns bounded by 1)
