@@ -37,7 +37,7 @@ OVERFLOW = 1
 SMALL_RESULT_BYTES = 1 << 20
 
 # level modes: how the next layer's maps are made
-_GATED_PRODUCT, _RELU_NEXT_MAPS, _OUTPUT_GATE = 0, 1, 2
+_GATED_PRODUCT, _RELU_NEXT_MAPS, _OUTPUT_GATE, _NARROW_PRODUCT = 0, 1, 2, 3
 # columns of a plan's ``ints`` (n_levels, _N_INTS) and ``floats`` (n_levels, 3)
 (_MODE, _N, _N_NEXT, _BASE, _CHUNK, _FUSED, _WT, _W, _B, _MU, _CANDIDATE, _SCALE, _PTR, _IDX, _VAL, _NNZ,
  _N_INTS) = range(17)
@@ -130,9 +130,11 @@ def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
             ptr, idx, val = work["sparse", level]
             fused = fused_kernels and len(ptr) == 0
             if fused and off_slope == 0.0 and SMALL_PRODUCT < n_next and Wn.size <= ON_UNITS_MAX_ENTRIES:
+                if level == 1 and activation_slopes(layers[0][2])[1] == 0.0:
+                    return None  # the slice's children: _chain_level may take the sibling path (not in this kernel)
                 row[_MODE] = _RELU_NEXT_MAPS
             elif n_next <= SMALL_PRODUCT:
-                row[_MODE] = _GATED_PRODUCT
+                row[_MODE] = _NARROW_PRODUCT if fused_kernels else _GATED_PRODUCT  # as _chain.next_maps
             else:
                 return None
             _, candidate, rounding = work["vanish"][level + 1]
@@ -196,7 +198,8 @@ def run_small_chain(ints, floats, data, index):
         mode, n, n_next = ints[level, _MODE], ints[level, _N], ints[level, _N_NEXT]
         slope_on, slope_off = floats[level, 0], floats[level, 1]
         n_faces = off.shape[0] - 1
-        cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(xy, off, lab, maps, ints[level, _BASE], tol, diam)
+        cxy, coff, clab, cparent, cbits, cut_off, cut_units = K.split_faces(xy, off, lab, maps, ints[level, _BASE],
+                                                                            tol, diam)
         n_children = cparent.shape[0]
         pattern = cbits if level == 0 else _with_layer(pattern, cparent, cbits)
         if mode == _OUTPUT_GATE:
@@ -211,6 +214,9 @@ def run_small_chain(ints, floats, data, index):
         b = data[ints[level, _B]:ints[level, _B] + n_next]
         if mode == _RELU_NEXT_MAPS:
             G = CK.relu_next_maps(maps, ref, slope_on, WT, b, np.empty((n_faces, 3, n_next)))
+        elif mode == _NARROW_PRODUCT:
+            W = data[ints[level, _W]:ints[level, _W] + n * n_next].reshape((n_next, n))
+            G = CK.narrow_next_maps(maps, ref, slope_on, slope_off, W, b)
         else:
             W = data[ints[level, _W]:ints[level, _W] + n * n_next].reshape((n_next, n))
             G = K.gated_product(maps, ref, slope_on, slope_off, W, b)
@@ -227,7 +233,7 @@ def run_small_chain(ints, floats, data, index):
         child = np.empty((n_children, 3, n_next))
         if ints[level, _FUSED]:
             CK.fused_child_maps(G, maps, WT, cparent, cbits, ref, slope_on, slope_off, 0, child, groups[:n_groups + 1],
-                                b, mu, candidate, floats[level, 2])
+                                b, mu, candidate, floats[level, 2], cut_off, cut_units)
         else:
             nnz = ints[level, _NNZ]
             ptr = index[ints[level, _PTR]:ints[level, _PTR] + (n + 1 if nnz else 0)]
