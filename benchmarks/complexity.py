@@ -4,6 +4,16 @@
     python benchmarks/complexity.py --part lc       # exact vs sampled LC on 1,000 MNIST-sample points
     python benchmarks/complexity.py --part tiles --widths 512,512,512 --tiles 4
     python benchmarks/complexity.py --json out.json
+    python benchmarks/complexity.py --part lenet --base /tmp/lc_orig/src --repeats 3
+
+Part "lenet": exact local complexity of a trained LeNet-5 (``nets.zoo.train_lenet5_mnist(seed=0)``, trained
+once and cached in ``--model-cache``) around the first ``--points`` MNIST-sample test images, radius
+``--radius``, one seeded random plane each, ``max_regions=None``, ``memory_budget=None`` (no pre-run
+estimate: the work of the code before limits existed; ``--estimate`` keeps the default memory budget, whose
+estimate runs first). With ``--base SRC`` (another checkout's ``src``, e.g. ``git worktree add --detach
+/tmp/lc_orig 3c05cce``, the code when issue 27 was filed) each repeat times the base and this tree in
+alternation, each in a fresh process (kernels compiled and warmed outside the timing), one thread; best
+of ``--repeats`` CPU and wall seconds, the counts of both and whether they are equal.
 
 Part "lc": a 784-256-256-10 MLP (seeded init, then ``--train-steps`` Adam steps on the MNIST sample),
 1,000 MNIST-sample points, one random plane each; exact LC (regions meeting the disc,
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -62,6 +73,75 @@ def bench_lc(radii, train_steps, seed=0):
                      "sampled_points_per_s": len(pts) / ts, "exact_s": te, "sampled_s": ts, "exact_cpu_s": ce,
                      "sampled_cpu_s": cs, "ratio_wall": te / ts, "ratio_cpu": ce / max(cs, 1e-9)})
         print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _lenet_model(cache):
+    """The trained LeNet-5's state dict, trained once into ``cache``."""
+    import os
+
+    import torch
+
+    if not os.path.exists(cache):
+        from netatlas.nets import zoo
+
+        torch.set_num_threads(1)
+        model, _ = zoo.train_lenet5_mnist(seed=0)
+        torch.save(model.state_dict(), cache)
+    return cache
+
+
+def _lenet_child(cache, n_points, radius, estimate):
+    """Time one local_complexity call (in a fresh process, with whichever netatlas is on the path)."""
+    import inspect
+
+    import torch
+
+    import netatlas
+    from netatlas.nets import zoo
+    from netatlas.regions import local_complexity
+
+    torch.set_num_threads(1)
+    model = zoo.lenet5(seed=0)
+    model.load_state_dict(torch.load(cache))
+    net = netatlas.nets.from_torch(model.eval(), input_shape=(1, 28, 28))
+    pts = netatlas.data.mnist_sample(seed=0).x_test[:n_points].double().numpy()
+    kw = {}
+    if "max_regions" in inspect.signature(local_complexity).parameters:  # limits exist since 2026-12-07
+        kw = {"max_regions": None} if estimate else {"max_regions": None, "memory_budget": None}
+    local_complexity(net, pts[:1], radius / 50, **kw)  # compile and load the kernels outside the timing
+    t0, c0 = time.perf_counter(), time.process_time()
+    counts = local_complexity(net, pts, radius, seed=0, **kw)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"counts": counts.ravel().tolist(), "wall_s": wall, "cpu_s": cpu, "src": netatlas.__file__,
+                      "peak_mb": _peak_mb()}), flush=True)
+
+
+def bench_lenet(base, n_points, radius, repeats, cache, estimate):
+    import os
+
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+    trees = {"this": os.path.abspath(here)}
+    if base:
+        trees = {"base": os.path.abspath(base), **trees}
+    runs: dict = {name: [] for name in trees}
+    for _ in range(repeats):
+        for name, src in trees.items():  # alternating: both see the same load
+            env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+            cmd = [sys.executable, os.path.abspath(__file__), "--lenet-child",
+                   json.dumps([cache, n_points, radius, estimate])]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+            runs[name].append(json.loads(out.strip().splitlines()[-1]))
+            print(name, out.strip().splitlines()[-1], flush=True)
+    rows = {name: {"counts": r[0]["counts"], "best_cpu_s": min(x["cpu_s"] for x in r),
+                   "best_wall_s": min(x["wall_s"] for x in r), "src": src}
+            for (name, r), src in zip(runs.items(), trees.values(), strict=True)}
+    if base:
+        rows["speedup_cpu"] = rows["base"]["best_cpu_s"] / rows["this"]["best_cpu_s"]
+        rows["speedup_wall"] = rows["base"]["best_wall_s"] / rows["this"]["best_wall_s"]
+        rows["counts_equal"] = rows["base"]["counts"] == rows["this"]["counts"]
+    rows["load_average"] = os.getloadavg()
+    print(json.dumps(rows), flush=True)
     return rows
 
 
@@ -117,17 +197,35 @@ def bench_tiles(widths, tiles, size):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("lc", "tiles", "both"), default="both")
+    parser.add_argument("--part", choices=("lc", "tiles", "both", "lenet"), default="both")
     parser.add_argument("--radii", default="0.1,0.5", help="comma-separated radii for part lc")
     parser.add_argument("--train-steps", type=int, default=0, help="Adam steps before measuring LC")
     parser.add_argument("--widths", default="256,256,256", help="hidden widths for part tiles (the issue: 512x3)")
     parser.add_argument("--tiles", type=int, default=4)
     parser.add_argument("--size", type=float, default=3.0, help="half-width of the square window")
+    parser.add_argument("--base", default=None, help="part lenet: another checkout's src to time in alternation")
+    parser.add_argument("--points", type=int, default=3, help="part lenet: MNIST-sample test images")
+    parser.add_argument("--radius", type=float, default=0.05, help="part lenet: disc radius")
+    parser.add_argument("--repeats", type=int, default=3, help="part lenet: best of this many runs")
+    parser.add_argument("--estimate", action="store_true", help="part lenet: default memory budget (estimate first)")
+    parser.add_argument("--model-cache", default=os.path.join(tempfile.gettempdir(), "netatlas_bench_lenet5_seed0.pt"),
+                        help="part lenet: the trained LeNet-5's state dict (trained when missing)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--lenet-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _tiles_child(*json.loads(args.child))
+        return
+    if args.lenet_child:
+        _lenet_child(*json.loads(args.lenet_child))
+        return
+    if args.part == "lenet":
+        result = {"lenet": bench_lenet(args.base, args.points, args.radius, args.repeats,
+                                       _lenet_model(args.model_cache), args.estimate)}
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=2)
         return
     result = {}
     if args.part in ("lc", "both"):
