@@ -5,6 +5,7 @@ and ``along_line``, so neither imports the other."""
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from netatlas._errors import NetatlasError
 from netatlas.regions._affine import (
@@ -20,7 +21,7 @@ from netatlas.regions._maxkernels import tie_candidates
 from netatlas.regions._roundoff import EPS, roundings, snap_vanishing, vanishing_tolerance
 from netatlas.regions._units import in_own_units, windows_in_own_units
 
-__all__ = ["_VanishingGraph", "_maps_chunked"]
+__all__ = ["_VanishingGraph", "_maps_chunked", "small_units"]
 
 #: Candidates for the vanishing rule are the units within CANDIDATE_SLACK times the largest tolerance
 #: it can grant (K eps mu, as S <= mu): 2 covers the round-off of mu and S themselves.
@@ -89,32 +90,58 @@ class _VanishingGraph:
         """The maps (F, 3, n * len(breakpoints)) of ``z - b`` for every breakpoint b (in order), each
         unit with ``z - b`` vanishing up to round-off set to exact zero: such a unit equals b on the
         whole face, so both sides of the kink agree and it does not cut the face (bit 0); each unit
-        in its own units where its size is extreme (``_units.in_own_units``)."""
-        parts = [M - np.array([0.0, 0.0, bp])[None, :, None] if bp else M.copy() for bp in breakpoints]
-        self._snap(node_index, parts, states, breakpoints)
-        return in_own_units(np.ascontiguousarray(np.concatenate(parts, 2))) if parts else np.zeros((*M.shape[:2], 0))
+        in its own units where its size is extreme (``_units.in_own_units``). May be ``M`` itself (a
+        single breakpoint 0 and nothing to snap): read it, do not write it."""
+        if not breakpoints:
+            return np.zeros((*M.shape[:2], 0))
+        parts = [M - np.array([0.0, 0.0, bp])[None, :, None] if bp else M for bp in breakpoints]
+        parts = self._snap(node_index, parts, states, breakpoints)
+        return in_own_units(parts[0] if len(parts) == 1 else np.ascontiguousarray(np.concatenate(parts, 2)))
 
     def _snap(self, node_index, parts, states, breakpoints):
-        if self.net is None or not parts:
-            return
+        """``parts`` with their vanishing units snapped; a part that needs it is copied first (a part may
+        be the caller's maps)."""
+        if self.net is None:
+            return parts
         mu = self._bound(node_index)
         candidates = []
         for part, bp in zip(parts, breakpoints, strict=True):
-            size = np.abs(part)
             mu_b = mu + np.array([0.0, 0.0, abs(bp)])[None, :, None]
             # only a unit within K eps S <= K eps mu can be snapped (2x for the round-off of mu and S)
             reach = CANDIDATE_SLACK * vanishing_tolerance(mu_b, float(self.K[node_index] + (bp != 0)))
-            candidates.append((size <= reach).all(axis=1) & (size > 0).any(axis=1))  # exact 0 stays
+            candidates.append(small_units(part, np.ascontiguousarray(reach[0])))  # exact 0 stays
         faces = np.flatnonzero(np.any([c.any(axis=1) for c in candidates], axis=0))
         if not len(faces):
-            return
+            return parts
         S = _maps_chunked(self.net, node_index, *self.inputs, [st[faces] for st in states], self.ops, len(faces),
                           magnitude=True)
+        out = []
         for part, bp, candidate in zip(parts, breakpoints, candidates, strict=True):
+            part = part.copy()
             sub = part[faces]
             S_b = S + np.array([0.0, 0.0, abs(bp)])[None, :, None]  # z - b: one more term, one more rounding
             snap_vanishing(sub, S_b, self.K[node_index] + (bp != 0), candidate[faces])
             part[faces] = sub
+            out.append(part)
+        return out
+
+
+@njit(cache=True, nogil=True)
+def small_units(maps, reach):
+    """(F, n) bool: units whose three rows of ``maps`` (F, 3, n) are within ``reach`` (3, n) in absolute
+    value and not all exactly zero (``(|maps| <= reach).all(rows) & (|maps| > 0).any(rows)``, one pass)."""
+    F, R, n = maps.shape
+    out = np.zeros((F, n), np.bool_)
+    for f in range(F):
+        for j in range(n):
+            small = True
+            nonzero = False
+            for r in range(R):
+                x = abs(maps[f, r, j])
+                small = small and x <= reach[r, j]
+                nonzero = nonzero or x > 0.0
+            out[f, j] = small and nonzero
+    return out
 
 
 def _maps_chunked(net, node_index, x_c, d1, d2, states, ops, n_faces, chunk=2048, magnitude=False):
