@@ -28,6 +28,7 @@ from netatlas.regions._affine import (
     gates_from_states,
 )
 from netatlas.regions._graphmaps import _VanishingGraph
+from netatlas.regions._maxkernels import line_first_max, line_max_crossings
 from netatlas.regions._scale import RegionLimitError, budget_bytes
 from netatlas.slices import Line
 
@@ -221,41 +222,16 @@ def _refine(edges, t_new, tolerance):
     return t_all, parent, mids
 
 
-def _split_max(edges, a, c, index, tolerance, chunk=64):
-    """Refine the pieces where a window's arg-max changes; returns (edges, parent, choices).
-    Pieces are handled ``chunk`` at a time (the pairwise crossings take P n_out k^2 numbers)."""
-    present = index >= 0
-    idx = np.where(present, index, 0)
-    both = present[None, :, :, None] & present[None, :, None, :]
-    t_parts = []
-    for s in range(0, len(edges) - 1, chunk):
-        A, C = a[s:s + chunk][:, idx], c[s:s + chunk][:, idx]  # (p, n_out, k)
-        dA = A[:, :, :, None] - A[:, :, None, :]
-        dC = C[:, :, :, None] - C[:, :, None, :]
-        e = min(s + chunk, len(edges) - 1)
-        lo, hi = edges[s:e, None, None, None], edges[s + 1:e + 1, None, None, None]
-        da, db = dA * lo + dC, dA * hi + dC
-        tol = tolerance * np.abs(dA)
-        cross = both & (((da > tol) & (db < -tol)) | ((da < -tol) & (db > tol)))
-        t_parts.append(-dC[cross] / dA[cross])
-    t_all, parent, mids = _refine(edges, np.concatenate(t_parts) if t_parts else np.zeros(0), tolerance)
-    choice = np.concatenate([
-        _first_max(a[parent[s:s + chunk]][:, idx] * mids[s:s + chunk, None, None] + c[parent[s:s + chunk]][:, idx],
-                   a[parent[s:s + chunk]][:, idx], present, tolerance)
-        for s in range(0, len(parent), chunk)])
+def _split_max(edges, a, c, index, tolerance):
+    """Refine the pieces where a window's arg-max changes; returns (edges, parent, choices)
+    (compiled kernels: ``_maxkernels.line_max_crossings`` and ``line_first_max``)."""
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    a, c = np.ascontiguousarray(a), np.ascontiguousarray(c)
+    t_all, parent, mids = _refine(edges, line_max_crossings(edges, a, c, index, tolerance), tolerance)
+    choice = line_first_max(a, c, np.ascontiguousarray(parent, dtype=np.int64), mids, index, tolerance)
     # keep only the old edges and the new ones where the arg-max changes
     old = np.isin(t_all[1:-1], edges[1:-1])
     keep = old | np.any(choice[1:] != choice[:-1], axis=1)
     t_kept = np.concatenate([[0.0], t_all[1:-1][keep], [1.0]])
     first = np.concatenate([[0], np.flatnonzero(keep) + 1])
     return t_kept, parent[first], choice[first].astype(np.int16)
-
-
-def _first_max(z, slope, present, tolerance):
-    """Position of the first entry within round-off (or ``tolerance`` times the slope difference)
-    of each window's max; z, slope (P, n_out, k)."""
-    z = np.where(present[None], z, -np.inf)
-    best = z.max(axis=2, keepdims=True)
-    at_best = np.take_along_axis(slope, z.argmax(axis=2)[..., None], axis=2)
-    band = tolerance * np.abs(slope - at_best) + 8 * np.finfo(float).eps * (np.abs(best) + np.abs(z))
-    return np.argmax((z >= best - band) & present[None], axis=2)

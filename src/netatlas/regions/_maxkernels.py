@@ -20,7 +20,7 @@ from numba import njit
 
 from netatlas.regions._kernels import _clip_piece, _disc, _emit_child, _grow1, _grow2  # shared with ReLU kernels
 
-__all__ = ["split_faces_max", "tie_candidates"]
+__all__ = ["line_max_crossings", "line_first_max", "split_faces_max", "tie_candidates"]
 
 
 @njit(cache=True)
@@ -114,6 +114,36 @@ def _winners(pxy, s, n, cu, cv, R, a, b, c, row, scale, alive):
     return n_alive
 
 
+@njit(cache=True, inline="always")
+def _sole_winner(cu, cv, R, a, b, c, index, w, scale):
+    """The entry of window w that ``_winners``'s cheap pass leaves alone (the centre's best beats every
+    other on the whole enclosing disc), or -1: the same arithmetic, so the same answer when it answers."""
+    k = index.shape[1]
+    best = -1
+    zbest = -np.inf
+    for p in range(k):
+        ip = index[w, p]
+        if ip < 0:
+            continue
+        z = a[ip] * cu + b[ip] * cv + c[ip]
+        if z > zbest:
+            zbest = z
+            best = p
+    if best < 0:
+        return -1
+    i = index[w, best]
+    for p in range(k):
+        j = index[w, p]
+        if j < 0 or p == best:
+            continue
+        ga = a[i] - a[j]
+        gb = b[i] - b[j]
+        d = ga * cu + gb * cv + c[i] - c[j]
+        if not d > (R + scale) * np.sqrt(ga * ga + gb * gb):
+            return -1
+    return best
+
+
 @njit(cache=True)
 def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
     """Split every face f by the arg-max of every window of ``index`` (n_out, k) applied to the
@@ -159,6 +189,10 @@ def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
         n_cut = 0
         cu, cv, R = _disc(xy, s, nv)
         for w in range(n_out):
+            best = _sole_winner(cu, cv, R, a, b, c, index, w, scale)
+            if best >= 0:  # most windows: _winners's cheap pass alone, without its bookkeeping
+                face_choice[w] = best
+                continue
             n_alive = _winners(xy, s, nv, cu, cv, R, a, b, c, index[w], scale, alive)
             if n_alive == 1:
                 for p in range(k):
@@ -262,3 +296,84 @@ def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
             n_children += 1
     return (cxy[:n_vert].copy(), coff[: n_children + 1].copy(), clab[:n_vert].copy(),
             cparent[:n_children].copy(), cchoice[:n_children].copy())
+
+
+# -- along a line (``_lines.along_line``): pieces [t_i, t_i+1] of [0, 1], each entry z = a t + c ----------------
+@njit(cache=True)
+def line_max_crossings(edges, a, c, index, tolerance):
+    """Where two entries of a window cross inside a piece: the t (unordered, each crossing once per
+    ordered pair) with ``z_i - z_j`` beyond ``tolerance |a_i - a_j|`` of zero, of opposite signs, at
+    the piece's two ends. ``edges`` (P + 1,), ``a``, ``c`` (P, n_in), ``index`` (n_out, k) padded with -1.
+    Bit for bit the NumPy form it replaced (kept in tests/regions/test_regions_line_max.py)."""
+    P = edges.shape[0] - 1
+    n_out, k = index.shape
+    out = np.empty(64)
+    n = 0
+    for p in range(P):
+        lo, hi = edges[p], edges[p + 1]
+        for w in range(n_out):
+            for i in range(k):
+                ii = index[w, i]
+                if ii < 0:
+                    continue
+                for j in range(k):
+                    jj = index[w, j]
+                    if jj < 0:
+                        continue
+                    dA = a[p, ii] - a[p, jj]
+                    dC = c[p, ii] - c[p, jj]
+                    da = dA * lo + dC
+                    db = dA * hi + dC
+                    tol = tolerance * abs(dA)
+                    if (da > tol and db < -tol) or (da < -tol and db > tol):
+                        if n == out.shape[0]:
+                            grown = np.empty(2 * n)
+                            grown[:n] = out
+                            out = grown
+                        out[n] = -dC / dA
+                        n += 1
+    return out[:n].copy()
+
+
+@njit(cache=True)
+def line_first_max(a, c, parent, mids, index, tolerance):
+    """(Q, n_out) int64: per piece q (maps of piece ``parent[q]`` evaluated at ``mids[q]``), the
+    position of the first entry within round-off (or ``tolerance`` times the slope difference) of each
+    window's max (absent entries: z = -inf, slope of position 0); bit for bit the NumPy form it replaced
+    (kept in tests/regions/test_regions_line_max.py)."""
+    Q = parent.shape[0]
+    n_out, k = index.shape
+    eps8 = 8 * np.finfo(np.float64).eps
+    out = np.zeros((Q, n_out), np.int64)
+    z = np.empty(k)
+    slope = np.empty(k)
+    for q in range(Q):
+        p = parent[q]
+        m = mids[q]
+        for w in range(n_out):
+            best = -np.inf
+            arg = 0
+            nan = False
+            for i in range(k):
+                ii = index[w, i]
+                jj = ii if ii >= 0 else 0
+                slope[i] = a[p, jj]
+                z[i] = a[p, jj] * m + c[p, jj] if ii >= 0 else -np.inf
+                if nan:
+                    continue
+                if z[i] != z[i]:  # NumPy's max and argmax stop at the first NaN
+                    nan = True
+                    best = z[i]
+                    arg = i
+                elif z[i] > best:
+                    best = z[i]
+                    arg = i
+            at_best = slope[arg]
+            for i in range(k):
+                if index[w, i] < 0:
+                    continue
+                band = tolerance * abs(slope[i] - at_best) + eps8 * (abs(best) + abs(z[i]))
+                if z[i] >= best - band:
+                    out[q, w] = i
+                    break
+    return out
