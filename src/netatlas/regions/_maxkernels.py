@@ -1,4 +1,5 @@
-"""Compiled (numba) kernel splitting convex faces by the arg-max of max windows (a ``Max`` node).
+"""Compiled (numba) kernels of ``Max`` nodes: convex faces split by the arg-max of max windows, and the
+arg-max crossings and first maxima along a line (``along_line``).
 
 Conventions are those of ``_kernels`` (face-local vertices, edge labels, (F, 3, n) affine maps,
 ``tol * diam`` bands). A ``Max`` node has windows ``index`` (n_out, k), rows of input positions in
