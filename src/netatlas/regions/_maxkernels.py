@@ -117,8 +117,10 @@ def _winners(pxy, s, n, cu, cv, R, a, b, c, row, scale, alive):
 
 @njit(cache=True, inline="always")
 def _sole_winner(cu, cv, R, a, b, c, index, w, scale):
-    """The entry of window w that ``_winners``'s cheap pass leaves alone (the centre's best beats every
-    other on the whole enclosing disc), or -1: the same arithmetic, so the same answer when it answers."""
+    """The entry of window w that ``_winners`` leaves alone when its cheap pass settles the window (the
+    centre's best beats every other on the whole enclosing disc, or is the same function as it: the best
+    is the first such copy, which the exact pass lets beat the others), or -1: the same arithmetic, so
+    the same answer when it answers."""
     k = index.shape[1]
     best = -1
     zbest = -np.inf
@@ -137,6 +139,8 @@ def _sole_winner(cu, cv, R, a, b, c, index, w, scale):
         j = index[w, p]
         if j < 0 or p == best:
             continue
+        if a[j] == a[i] and b[j] == b[i] and c[j] == c[i]:
+            continue  # the same function (units off on the face: zero maps): the exact pass gives it to the best
         ga = a[i] - a[j]
         gb = b[i] - b[j]
         d = ga * cu + gb * cv + c[i] - c[j]
