@@ -228,7 +228,13 @@ def split_faces_max(xy, off, lab, maps, index, unit_base, tol, diam):
             for pi in range(n_pieces):
                 s0, n0 = ps_a[pi], pn_a[pi]
                 pu, pv, pR = _disc(pool_a, s0, n0)
-                n_alive = _winners(pool_a, s0, n0, pu, pv, pR, a, b, c, row, scale, alive)
+                best = _sole_winner(pu, pv, pR, a, b, c, index, w, scale)
+                if best >= 0:
+                    for i in range(k):
+                        alive[i] = 1 if i == best else 0
+                    n_alive = 1
+                else:
+                    n_alive = _winners(pool_a, s0, n0, pu, pv, pR, a, b, c, row, scale, alive)
                 for i in range(k):
                     if alive[i] == 0:
                         continue
