@@ -60,9 +60,9 @@ def warm_kernels() -> float:
     partition(relu_last)
     rng = np.random.default_rng(0)
     partition(max_cnn, Plane.through(*rng.normal(size=(3, 1, 3, 3)))).decision_boundary()
+    partition(avg_cnn, Plane.through(*0.05 * rng.normal(size=(3, 1, 16, 16))))
     along_line(max_cnn, np.zeros((1, 3, 3)), rng.normal(size=(1, 3, 3)))  # the arg-max kernels along a line
     local_complexity(max_cnn, rng.normal(size=(2, 1, 3, 3)), 0.5)  # graph discs: estimate chords, pruned split
-    partition(avg_cnn, Plane.through(*0.05 * rng.normal(size=(3, 1, 16, 16))))
     # a max over outputs on a Volume: the 3-D graph path's tournament and merge (``_volume_graph``)
     global_max_3d = nn.Sequential(nn.Linear(3, 3), nn.Unflatten(1, (1, 3)), nn.AdaptiveMaxPool1d(1), nn.Flatten())
     partition(global_max_3d, Volume.cube(1.0))
