@@ -12,12 +12,12 @@ tile's partition and the seam pieces at a time. The run folder is resumable: int
 command recomputes only the tiles not finished. Prints the count, wall and CPU time of this process and
 its peak resident memory (``ru_maxrss``; ``/usr/bin/time -v`` gives the same as "Maximum resident set size").
 
-Measured 2026-12-07 with the defaults, on the shared 2-core machine (nice 5, 1-min load 1.2-14.8), interrupted
-once and resumed: 11,341,705 regions (11,287,406 complete in tiles, 54,299 merged across borders; areas sum to
-the slice's to 2.7e-13), 36.6 min wall and 1,013 s CPU over both runs, 1.4 GB of Parquet. Peak RSS 2.82 GB
-(2,818,640 KiB) in the resumed run, whose densest tile had 539k regions; 4.48 GB (4,377,268 KiB, densest tile
-573k regions) in the first run, before the tile code stopped copying a tile's patterns (Python bytes per
-region for Parquet, concatenated keys for the picture).
+Measured 2026-12-07 with the defaults, in one uninterrupted run (code of c4f08a5; nice 19 on the shared 2-core
+machine, 1-min load 1.7-15, so it got 19% of a core on average): 11,341,705 regions (11,287,406 complete in tiles,
+54,299 merged across borders; areas sum to the slice's to 2.7e-13), 1,009 CPU-s (960 user + 52 system), 86.7 min
+wall, peak RSS 2.86 GB (2,795,332 KiB, ``/usr/bin/time -v``), 1.4 GB of Parquet. An earlier run, interrupted and
+resumed, counted the same regions; its first part, before the tile code stopped copying a tile's patterns
+(Python bytes per region for Parquet, concatenated keys for the picture), peaked at 4.48 GB.
 """
 
 from __future__ import annotations
