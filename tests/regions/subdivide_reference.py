@@ -5,9 +5,9 @@ the reference the kernel must reproduce bit for bit (test_regions_volume_kernels
 import numpy as np
 from numba import njit
 
-from netatlas.regions._subdivide import ComplexState
+from netatlas.regions._subdivide import ComplexState, UnitValues
 
-__all__ = ["ReferenceComplex", "cut_reference"]
+__all__ = ["ReferenceComplex", "cut_layer_reference", "cut_reference"]
 
 
 def cut_reference(state: ComplexState, z, limit, label: int):
@@ -306,3 +306,22 @@ class ReferenceComplex:
     def store(self, state):
         for name in ("points", "face_vertices", "face_offsets", "face_cells", "face_labels", "n_cells"):
             setattr(state, name, getattr(self.state, name))
+
+
+def cut_layer_reference(state, M, tolerance, column, cap=None, after=None):
+    """``_layercut.cut_layer`` as it was: one whole-complex cut (:class:`ReferenceComplex`) per unit, each
+    unit's values computed when it cuts (:class:`UnitValues`)."""
+    n_start, n_k = state.n_cells, M.shape[2]
+    origin, sides = np.arange(n_start), np.ones((n_k, n_start), np.int8)
+    values = UnitValues(state, M, tolerance)
+    growing = ReferenceComplex(state)
+    for j in range(n_k):
+        side, split, _, new = growing.cut(*values.row(j), column + j)
+        values.extend(new, j)
+        origin = np.concatenate([origin, origin[split]])
+        sides = np.concatenate([sides, sides[:, split]], axis=1)
+        sides[j, :growing.n_cells] = side
+        if cap is not None and growing.n_cells > cap:
+            break
+    growing.store(state)
+    return origin, sides.T.copy()

@@ -1,15 +1,17 @@
-"""The 3-D edge subdivision's compiled cut (``_subdivide.cut_kernel``) against the NumPy path it
-replaced (``subdivide_reference``): the same complex bit for bit — vertices, face cycles and their
-order, face cells and labels, patterns, maps, level sides — on random, degenerate and trained-like
-nets, with levels; and the level-set mesh built by the kernel against the reference's."""
+"""The 3-D edge subdivision's compiled layer cut (``_layercut.cut_layer``, hidden layers and levels)
+against the unit-by-unit NumPy path (``subdivide_reference.cut_layer_reference``): the same complex
+bit for bit — vertices, face cycles and their order, face cells and labels, patterns, maps, level
+sides — on random, degenerate and trained-like nets, with levels; and the level-set mesh built by the
+compiled cut against the reference's."""
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from subdivide_reference import ReferenceComplex, cut_reference
+from subdivide_reference import cut_layer_reference, cut_reference
 
+import netatlas.regions._layercut as layercut_module
 import netatlas.regions._mesh as mesh_module
 import netatlas.regions._volume as volume_module
 from netatlas import Volume
@@ -40,7 +42,7 @@ def both_paths(model, volume, levels, monkeypatch):
     """The complex from the compiled cut and from the reference cut."""
     fast = partition(model, volume, levels=levels)
     with monkeypatch.context() as patch:
-        patch.setattr(volume_module, "GrowingComplex", ReferenceComplex)
+        patch.setattr(volume_module, "cut_layer", cut_layer_reference)
         slow = partition(model, volume, levels=levels)
     return fast, slow
 
@@ -71,6 +73,18 @@ def test_property_degenerate_nets_match_the_reference(seed, width, depth, scale,
     model = integer_mlp(seed, width, depth, scale, leaky)
     with pytest.MonkeyPatch.context() as monkeypatch:
         fast, slow = both_paths(model, CUBE, (0.0,), monkeypatch)
+    assert_same_complex(fast, slow)
+
+
+@pytest.mark.parametrize("model", [mlp([3, 12, 12, 2], "leaky_relu", seed=5).double(), integer_mlp(11, 6, 3, 3, False)])
+def test_unit_by_unit_steps_and_lazy_start_values_match_the_reference(model, monkeypatch):
+    # the paths large complexes take: the layer cut one unit per call (limits and progress between), and
+    # each unit's start values computed when its cut meets them instead of kept for the layer
+    with monkeypatch.context() as patch:
+        patch.setattr(layercut_module, "STEPWISE_WORK", 0)
+        patch.setattr(layercut_module, "START_VALUE_BYTES", 1)
+        fast, slow = both_paths(model, CUBE, (0.0, 0.1), monkeypatch)
+    assert fast.num_cells > 20
     assert_same_complex(fast, slow)
 
 

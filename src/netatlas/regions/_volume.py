@@ -25,9 +25,10 @@ from netatlas.regions import _scale
 from netatlas.regions._affine import activation_slopes, check_piecewise_linear
 from netatlas.regions._chain import chain_layers
 from netatlas.regions._complex3d import Complex3D
+from netatlas.regions._layercut import cut_layer
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
-from netatlas.regions._subdivide import GrowingComplex, UnitValues, box_state, vertex_values
+from netatlas.regions._subdivide import box_state
 from netatlas.regions._volume_graph import graph_steps, graph_supported, graph_volume
 from netatlas.slices import Volume
 
@@ -184,7 +185,7 @@ def volume_frame(volume: Volume):
 def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar, recorder=None,
            distance=None) -> Complex3D:
     """The complex of ``volume``; ``recorder(column, signs, new)``, when given, sees every cut's vertex
-    signs and new vertices (``GrowingComplex.cut``), ``column`` the pattern column (``n_units + i`` for
+    signs and new vertices (``_layercut.cut_layer``), ``column`` the pattern column (``n_units + i`` for
     ``levels[i]``); ``distance``: the boundary tolerance as a distance (default ``tol`` times the
     volume's diagonal)."""
     center, half, x_c, directions, diameter = volume_frame(volume)
@@ -205,31 +206,15 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar, r
     for k, (W, _, act) in enumerate(hidden):
         on_slope, off_slope = activation_slopes(act)
         n_k = W.shape[0]
-        # during the layer, cells keep their maps: ``origin`` (C,) is each cell's cell at the layer's start;
-        # ``bits`` (n_k, C) the layer's on/off states (both in buffers that grow as cells split)
-        n_start = state.n_cells
-        origin = np.arange(n_start)
-        bits = np.ones((n_k, n_start), bool)
+        # during the layer, cells keep their maps: ``origin`` (C,) is each cell's cell at the layer's start,
+        # ``bits`` (C, n_k) the layer's on/off states
         if act.name != "identity":
-            values = UnitValues(state, M, distance)
-            growing = GrowingComplex(state, copy=False)
-            for j in range(n_k):
-                n_cells = growing.n_cells
-                side, split, signs, new = growing.cut(*values.row(j), column + j)
-                if recorder is not None:
-                    recorder(column + j, signs, new)
-                values.extend(new, j)
-                origin, bits = _grown(origin, growing.n_cells, axis=0), _grown(bits, growing.n_cells, axis=1)
-                origin[n_cells:growing.n_cells] = origin[split]
-                bits[:j, n_cells:growing.n_cells] = bits[:j, split]
-                bits[j, :growing.n_cells] = side > 0
-                _check_size(growing, values, M, patterns, n_k, cap, per_cell)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(f"{growing.n_cells:,} cells", refresh=False)
-            growing.store(state)
-            del values, growing
-        origin, bits = origin[:state.n_cells], bits[:, :state.n_cells].T
+            after = _step_checker(M, patterns, n_k, cap, per_cell, bar)
+            origin, sides = cut_layer(state, M, distance, column, cap, after, recorder)
+            bits = sides > 0
+            del sides
+        else:
+            origin, bits = np.arange(state.n_cells), np.ones((state.n_cells, n_k), bool)
         patterns = np.concatenate([patterns[origin], bits], axis=1)
         column += n_k
         Wn, bn, _ = layers[k + 1]
@@ -241,20 +226,12 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar, r
     level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
     origin = np.arange(state.n_cells)
     for i, value in enumerate(levels):
-        A = M[:, :, level_output:level_output + 1].copy()
+        A = M[origin, :, level_output:level_output + 1]  # a copy
         A[:, 3] -= value
-        Z, limit = vertex_values(state, A[origin], distance)
-        growing = GrowingComplex(state, copy=False)
-        side, split, signs, new = growing.cut(Z[:, 0], limit[:, 0], int(patterns.shape[1]) + i)
-        if recorder is not None:
-            recorder(int(patterns.shape[1]) + i, signs, new)
-        growing.store(state)
-        origin = np.concatenate([origin, origin[split]])
-        level_sides = np.concatenate([level_sides, level_sides[split]])
-        level_sides[:, i] = side
-        _check_size(growing, None, M, patterns, len(levels), cap, per_cell)
-        if bar is not None:
-            bar.update(1)
+        after = _step_checker(M, patterns, len(levels), cap, per_cell, bar)
+        parent, sides = cut_layer(state, A, distance, int(patterns.shape[1]) + i, cap, after, recorder)
+        origin, level_sides = origin[parent], level_sides[parent]
+        level_sides[:, i] = sides[:, 0]
     M, patterns = M[origin], patterns[origin]
     log.debug("3-D complex: %d cells, %d vertices", state.n_cells, len(state.points))
     return Complex3D(volume=volume, center=center, points=state.points, face_vertices=state.face_vertices,
@@ -269,7 +246,10 @@ build_complex = _build  # the tiled 3-D path (_tiles3d) builds each tile with it
 
 def _snap(M, magnitude, n_roundings):
     """Units whose four rows are zero up to round-off on a cell set to exact zero there (in place)."""
-    small = (np.abs(M) <= n_roundings * EPS * magnitude).all(axis=1)  # (C, n)
+    threshold = n_roundings * EPS
+    small = np.abs(M[:, 0]) <= threshold * magnitude[:, 0]  # (C, n)
+    for r in range(1, 4):
+        small &= np.abs(M[:, r]) <= threshold * magnitude[:, r]
     cells, units = np.nonzero(small)
     M[cells, :, units] = 0.0
 
@@ -281,41 +261,68 @@ MAP_CHUNK = 32768
 def _next_maps(M, origin, bits, slopes, Wn, bn, mu, n_roundings):
     """The next layer's maps (C, 4, m) ``W_{k+1} (s_c * M[origin[c]]) + b_{k+1}`` of every cell c with
     on/off states ``bits`` (C, n_k), snapped (NOTE [vanishing units]) unless ``n_roundings`` is None;
-    chunk by chunk (each cell's result is the same as at once)."""
+    chunk by chunk (each cell's result is the same as at once), one GEMM per chunk."""
     on_slope, off_slope = slopes
-    out = np.empty((len(origin), 4, Wn.shape[0]))
+    n_k, m_next = Wn.shape[1], Wn.shape[0]
+    out = np.empty((len(origin), 4, m_next))
+    if n_roundings is not None:
+        # the magnitude of row r: S_r = sum_n |s_cn| mu_rn |W_mn| = |s_c| @ B_r, B_r = mu_r[:, None] * |W|^T;
+        # S_r <= bound_r (every slope at its largest), so only units under n_roundings eps bound_r in all
+        # four rows can vanish: S is computed on their cells alone
+        B = mu[:, :, None] * np.abs(Wn).T[None]  # (4, n_k, m)
+        bound = (mu * max(abs(on_slope), abs(off_slope))) @ np.abs(Wn).T
+        bound[3] += np.abs(bn)
+        threshold = n_roundings * EPS * bound * (1 + 1e-6)  # (4, m), above S's round-off
     for c0 in range(0, len(origin), MAP_CHUNK):
         chunk = slice(c0, c0 + MAP_CHUNK)
-        slope = np.where(bits[chunk], on_slope, off_slope)  # (c, n_k)
-        m = np.einsum("crn,mn->crm", M[origin[chunk]] * slope[:, None, :], Wn)
+        X = M[origin[chunk]]  # (c, 4, n_k), a copy
+        if (on_slope, off_slope) == (1.0, 0.0):
+            X *= bits[chunk][:, None, :]
+            slope = bits[chunk]
+        else:
+            slope = np.where(bits[chunk], on_slope, off_slope)  # (c, n_k)
+            X *= slope[:, None, :]
+        m = (X.reshape(-1, n_k) @ Wn.T).reshape(len(X), 4, m_next)
         m[:, 3] += bn
         if n_roundings is not None:
-            # this cell's slopes times the previous layer's bound, plus |b|
-            magnitude = np.einsum("crn,mn->crm", np.abs(slope)[:, None, :] * mu[None], np.abs(Wn))
-            magnitude[:, 3] += np.abs(bn)
-            _snap(m, magnitude, n_roundings)
+            maybe = (np.abs(m) <= threshold).all(axis=1).any(axis=1)  # (c,)
+            if maybe.any():
+                abs_slope = np.abs(slope[maybe], dtype=np.float64)
+                magnitude = np.stack([abs_slope @ B[r] for r in range(4)], axis=1)  # (k, 4, m)
+                magnitude[:, 3] += np.abs(bn)
+                near = m[maybe]
+                _snap(near, magnitude, n_roundings)
+                m[maybe] = near
         out[chunk] = m
     return out
 
 
-def _grown(array, n, axis):
-    """``array`` with room for ``n`` entries along ``axis`` (doubling), its entries kept."""
-    if array.shape[axis] >= n:
-        return array
-    shape = list(array.shape)
-    shape[axis] = max(n, 2 * shape[axis])
-    out = np.empty(shape, array.dtype)
-    out[(slice(None),) * axis + (slice(0, array.shape[axis]),)] = array
-    return out
+def _step_checker(M, patterns, n_bits, cap, per_cell, bar):
+    """What ``cut_layer`` calls after each step: the limits, then the progress bar."""
+    def after(layer, n_done):
+        # the next cut at most about doubles the complex's buffers, not the layer's scratch
+        _check_held(layer.n_cells, layer.nbytes() + layer.complex_nbytes(), M, patterns, n_bits, cap, per_cell)
+        if bar is not None:
+            bar.update(n_done)
+            bar.set_postfix_str(f"{layer.n_cells:,} cells", refresh=False)
+
+    return after
 
 
 def _check_size(growing, values, M, patterns, n_bits, cap, per_cell):
-    n_cells = growing.n_cells
+    """The limits after a cut of ``growing`` (a ``GrowingComplex``; ``values`` its ``UnitValues`` or None):
+    the next cut at most about doubles its buffers."""
+    nbytes = 2 * growing.nbytes() + (0 if values is None else values.nbytes())
+    _check_held(growing.n_cells, nbytes, M, patterns, n_bits, cap, per_cell)
+
+
+def _check_held(n_cells, nbytes, M, patterns, n_bits, cap, per_cell):
+    """The limits at ``n_cells`` cells with ``nbytes`` held by the cut (room for the next one included)."""
     if cap is not None and n_cells > cap:
         raise _scale.RegionLimitError(
             f"partition: passed {cap:,} cells (max_regions or the memory budget at ~{per_cell:,} bytes per cell); "
             "use a smaller Volume (bounds), or raise max_regions / memory_budget")
-    # the next cut at most about doubles the complex's buffers; the layer's end adds maps and patterns
-    held = 2 * growing.nbytes() + (0 if values is None else values.nbytes()) + M.nbytes
+    # ``nbytes``: the cut's buffers, with room for the next cut; the layer's end adds maps and patterns
+    held = nbytes + M.nbytes
     held += n_cells * (M[0].nbytes + patterns.shape[1] + n_bits + 16)
     check_memory(held, f"the 3-D complex at {n_cells:,} cells")
