@@ -308,7 +308,7 @@ class ReferenceComplex:
             setattr(state, name, getattr(self.state, name))
 
 
-def cut_layer_reference(state, M, tolerance, column, cap=None, after=None):
+def cut_layer_reference(state, M, tolerance, column, cap=None, after=None, recorder=None):
     """``_layercut.cut_layer`` as it was: one whole-complex cut (:class:`ReferenceComplex`) per unit, each
     unit's values computed when it cuts (:class:`UnitValues`)."""
     n_start, n_k = state.n_cells, M.shape[2]
@@ -316,7 +316,9 @@ def cut_layer_reference(state, M, tolerance, column, cap=None, after=None):
     values = UnitValues(state, M, tolerance)
     growing = ReferenceComplex(state)
     for j in range(n_k):
-        side, split, _, new = growing.cut(*values.row(j), column + j)
+        side, split, signs, new = growing.cut(*values.row(j), column + j)
+        if recorder is not None:
+            recorder(column + j, signs, new)
         values.extend(new, j)
         origin = np.concatenate([origin, origin[split]])
         sides = np.concatenate([sides, sides[:, split]], axis=1)

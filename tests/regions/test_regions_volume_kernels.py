@@ -143,3 +143,22 @@ def test_edges_match_a_lexsort_of_every_face_edge():
     nxt[cx.face_offsets[1:] - 1] = cx.face_offsets[:-1]
     pairs = np.unique(np.sort(np.stack([a, a[nxt]], 1), axis=1), axis=0)  # sorted by (lower, higher)
     assert len(pairs) > 50 and np.array_equal(cx.edges, pairs) and cx.edges.dtype == np.int64
+
+
+@pytest.mark.parametrize("model", [mlp([3, 8, 8, 1], seed=6).double(), integer_mlp(5, 5, 2, 1, False)])
+def test_recorded_vertex_signs_match_the_reference(model, monkeypatch):
+    # the tiles' recorder sees, after every unit's cut, the same vertex signs and new vertices
+    from netatlas.regions._tiles3d import VertexSigns
+    from netatlas.regions._volume import build_complex, checked_volume_inputs
+
+    net, layers, levels, cap, per_cell = checked_volume_inputs(model, CUBE, (0.0,), 0, 1e-10, None, None, None)
+    n_columns = sum(W.shape[0] for W, _, _ in layers[:-1]) + len(levels)
+    packed = []
+    for reference in (False, True):
+        with monkeypatch.context() as patch:
+            if reference:
+                patch.setattr(volume_module, "cut_layer", cut_layer_reference)
+            recorder = VertexSigns(n_columns)
+            build_complex(net, layers, CUBE, levels, 0, 1e-10, cap, per_cell, None, recorder=recorder)
+            packed.append(recorder.packed())
+    assert packed[0].shape[0] > 20 and np.array_equal(packed[0], packed[1])
