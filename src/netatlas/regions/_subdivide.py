@@ -9,7 +9,7 @@ cell c an affine function ``z_c(x) = A[c, :3] . x + A[c, 3]`` that is continuous
 
 1. takes one value per *vertex*, so that every face and cell around a vertex sees the same sign.
    A unit is evaluated at every vertex of the layer's start with the map of one cell around it
-   (``vertex_values``, ``_layercut``; a unit exactly zero on a cell is zero at all its vertices); a
+   (``vertex_values``, ``UnitValues``, ``_layercut``; a unit exactly zero on a cell is zero at all its vertices); a
    vertex an earlier cut of the layer made gets it by interpolation along its edge (the edge lies in
    one cell of the earlier layers, where they are affine). A value within ``tolerance`` of
    the plane (``|z| <= tolerance * |grad z|``) or zero up to the round-off of its evaluation
