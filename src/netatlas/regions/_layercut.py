@@ -31,7 +31,7 @@ __all__ = ["LayerCut", "start_signs", "start_values"]
 
 #: Bytes of start values (16 per vertex and unit) computed at once; kept for the cuts when one block
 #: holds the whole layer, else each unit's start values are computed when its cut meets them.
-START_VALUE_BYTES = 1 << 26
+START_VALUE_BYTES = 1 << 30
 
 #: A start vertex is beyond a unit's plane, for every chain of interpolations of the layer, by this many
 #: eps (times the number of units, plus this) of the largest magnitude of the unit's values on its cell.
