@@ -25,12 +25,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from netatlas._memory import memory_budget
 from netatlas.regions._cutkernel import _section_keys, _sign_changes, chain_cycles, compact
 
 __all__ = ["LayerCut", "start_signs", "start_values"]
 
-#: Bytes of start values (16 per vertex and unit) computed at once; kept for the cuts when one block
-#: holds the whole layer, else each unit's start values are computed when its cut meets them.
+#: Bytes of start values (16 per vertex and unit) computed at once (at most a quarter of the memory budget,
+#: NETATLAS_MEMORY_BUDGET); kept for the cuts when one block holds the whole layer, else each unit's start
+#: values are computed when its cut meets them.
 START_VALUE_BYTES = 1 << 30
 
 #: A start vertex is beyond a unit's plane, for every chain of interpolations of the layer, by this many
@@ -491,7 +493,7 @@ class LayerCut:
         C, V, F = state.n_cells, len(state.points), len(state.face_cells)
         # each start cell's sign per unit, a block of units at a time (bounded scratch); the start values
         # kept, unit by unit (n, V), when one block holds them all
-        block = max(1, int(START_VALUE_BYTES // max(16 * V, 1)))
+        block = max(1, int(min(START_VALUE_BYTES, memory_budget() // 4) // max(16 * V, 1)))
         self.signs = np.empty((C, n), np.int8)
         self.pre_z = self.pre_l = np.zeros((1, 0))
         for j0 in range(0, n, block):
