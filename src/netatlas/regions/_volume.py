@@ -261,38 +261,19 @@ MAP_CHUNK = 32768
 def _next_maps(M, origin, bits, slopes, Wn, bn, mu, n_roundings):
     """The next layer's maps (C, 4, m) ``W_{k+1} (s_c * M[origin[c]]) + b_{k+1}`` of every cell c with
     on/off states ``bits`` (C, n_k), snapped (NOTE [vanishing units]) unless ``n_roundings`` is None;
-    chunk by chunk (each cell's result is the same as at once), one GEMM per chunk."""
+    chunk by chunk (each cell's result is the same as at once)."""
     on_slope, off_slope = slopes
-    n_k, m_next = Wn.shape[1], Wn.shape[0]
-    out = np.empty((len(origin), 4, m_next))
-    if n_roundings is not None:
-        # the magnitude of row r: S_r = sum_n |s_cn| mu_rn |W_mn| = |s_c| @ B_r, B_r = mu_r[:, None] * |W|^T;
-        # S_r <= bound_r (every slope at its largest), so only units under n_roundings eps bound_r in all
-        # four rows can vanish: S is computed on their cells alone
-        B = mu[:, :, None] * np.abs(Wn).T[None]  # (4, n_k, m)
-        bound = (mu * max(abs(on_slope), abs(off_slope))) @ np.abs(Wn).T
-        bound[3] += np.abs(bn)
-        threshold = n_roundings * EPS * bound * (1 + 1e-6)  # (4, m), above S's round-off
+    out = np.empty((len(origin), 4, Wn.shape[0]))
     for c0 in range(0, len(origin), MAP_CHUNK):
         chunk = slice(c0, c0 + MAP_CHUNK)
-        X = M[origin[chunk]]  # (c, 4, n_k), a copy
-        if (on_slope, off_slope) == (1.0, 0.0):
-            X *= bits[chunk][:, None, :]
-            slope = bits[chunk]
-        else:
-            slope = np.where(bits[chunk], on_slope, off_slope)  # (c, n_k)
-            X *= slope[:, None, :]
-        m = (X.reshape(-1, n_k) @ Wn.T).reshape(len(X), 4, m_next)
+        slope = np.where(bits[chunk], on_slope, off_slope)  # (c, n_k)
+        m = np.einsum("crn,mn->crm", M[origin[chunk]] * slope[:, None, :], Wn)
         m[:, 3] += bn
         if n_roundings is not None:
-            maybe = (np.abs(m) <= threshold).all(axis=1).any(axis=1)  # (c,)
-            if maybe.any():
-                abs_slope = np.abs(slope[maybe], dtype=np.float64)
-                magnitude = np.stack([abs_slope @ B[r] for r in range(4)], axis=1)  # (k, 4, m)
-                magnitude[:, 3] += np.abs(bn)
-                near = m[maybe]
-                _snap(near, magnitude, n_roundings)
-                m[maybe] = near
+            # this cell's slopes times the previous layer's bound, plus |b|
+            magnitude = np.einsum("crn,mn->crm", np.abs(slope)[:, None, :] * mu[None], np.abs(Wn))
+            magnitude[:, 3] += np.abs(bn)
+            _snap(m, magnitude, n_roundings)
         out[chunk] = m
     return out
 
