@@ -5,16 +5,7 @@ other usage error (an unparsable value or an unknown option)."""
 import pytest
 
 import netatlas
-from netatlas.cli import main
-
-
-def _run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr().err
+from cli_runner import run_cli as _run
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +41,12 @@ CASES = {
 def test_bad_options_fail_at_once_in_one_line(tmp_path, capsys, model, case):
     argv, message = CASES[case]
     out = tmp_path / "run"
-    code, err = _run([a.format(model=model) for a in argv] + ["--out", str(out)], capsys)
+    code, _, err = _run([a.format(model=model) for a in argv] + ["--out", str(out)], capsys)
     assert code == 2 and err.startswith("ValueError: ") and message in err, err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()  # nothing was started
 
 
 def test_dynamics_threads_are_checked_before_training(tmp_path, capsys):
-    code, err = _run(["dynamics", "scale", "--quick", "--threads", "0", "--out", str(tmp_path / "run")], capsys)
+    code, _, err = _run(["dynamics", "scale", "--quick", "--threads", "0", "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "threads must be an integer >= 1" in err and len(err.strip().splitlines()) == 1

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import netatlas
+from cli_runner import run_cli as _run
 from netatlas import Plane
-from netatlas.cli import main
 
 
 @pytest.mark.parametrize("bounds", [(-math.inf, 1, -1, 1), (-1, 1, -1, math.nan), (-1, math.inf, -1, 1)])
@@ -72,21 +72,12 @@ def test_non_finite_weights_do_not_partition():
 
 
 # -- specs are sized before anything is allocated -------------------------------------------------
-def _run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr().err
-
-
 def test_spec_with_non_object_layers_is_one_line(tmp_path, capsys):
     torch.save({}, tmp_path / "m.pt")
     (tmp_path / "m.json").write_text(json.dumps({"layers": [1, 2]}))
     with pytest.raises(netatlas.ModelFileError, match=r"m.pt: bad architecture spec: model spec layer 0: expected an"):
         netatlas.nets.load(tmp_path / "m.pt")
-    code, err = _run(["info", str(tmp_path / "m.pt")], capsys)
+    code, _, err = _run(["info", str(tmp_path / "m.pt")], capsys)
     assert code == 1 and err.startswith("ModelFileError: ") and len(err.strip().splitlines()) == 1
 
 
@@ -113,7 +104,7 @@ def test_huge_spec_is_refused_with_the_estimate_before_allocating(tmp_path, caps
     with pytest.raises(netatlas.MemoryBudgetError, match=rf"{params:,} parameters.*needs about 111.8 GiB, over "
                                                           r"the memory budget of 8.0 GiB"):
         netatlas.nets.load(tmp_path / "m.pt")
-    code, err = _run(["info", str(tmp_path / "m.pt")], capsys)
+    code, _, err = _run(["info", str(tmp_path / "m.pt")], capsys)
     assert code == 1 and err.startswith("MemoryBudgetError: ") and len(err.strip().splitlines()) == 1
 
 
@@ -143,7 +134,7 @@ def test_partition_outputs_are_sized_before_allocating(monkeypatch):
 def test_regions_on_a_very_wide_output_is_one_line(tmp_path, capsys, monkeypatch):
     netatlas.nets.save(torch.nn.Linear(2, 100_000), tmp_path / "wide.pt2", input_shape=(2,))
     monkeypatch.setenv("NETATLAS_MEMORY_BUDGET", "1GiB")
-    code, err = _run(["regions", str(tmp_path / "wide.pt2"), "--out", str(tmp_path / "run")], capsys)
+    code, _, err = _run(["regions", str(tmp_path / "wide.pt2"), "--out", str(tmp_path / "run")], capsys)
     assert code == 1 and err.startswith("MemoryBudgetError: Partition.outputs at ")
     assert len(err.strip().splitlines()) == 1
 

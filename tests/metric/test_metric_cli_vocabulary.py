@@ -11,19 +11,9 @@ import pytest
 import torch
 
 import netatlas
-from netatlas.cli import main
+from cli_runner import run_cli as _run
 from netatlas.metric import metric_map
 from netatlas.slices import Plane
-
-
-def _run(argv, capsys):
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import netatlas
-from netatlas.cli import main
+from cli_runner import run_cli as _run
 from netatlas.nets import load, load_module
 
 
@@ -220,21 +220,12 @@ def test_duplicate_members_are_refused(base, tmp_path):
     assert not marker.exists()
 
 
-def _run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize("case", ["sample_inputs", "pickled_weight", "legacy_weights", "symbolic_expression"])
 @pytest.mark.parametrize("command", ["info", "regions"])
 def test_cli_refuses_the_archive_in_one_line(base, tmp_path, capsys, case, command):
     path, marker, member = _craft(base, tmp_path, case)
     argv = ["info", str(path)] if command == "info" else ["regions", str(path), "--out", str(tmp_path / "run")]
-    code, err = _run(argv, capsys)
+    code, _, err = _run(argv, capsys)
     assert code == 1 and not marker.exists()
     assert err.startswith("ModelFileError: ") and f"refusing member {member!r}" in err
     assert len(err.strip().splitlines()) == 1
@@ -249,7 +240,7 @@ def test_state_dict_pickles_are_never_fully_unpickled(tmp_path, capsys, suffix):
     with pytest.raises(netatlas.ModelFileError, match="cannot read weights"):
         load(path, spec=spec)
     path.with_suffix(".json").write_text(json.dumps(spec))
-    code, err = _run(["info", str(path)], capsys)
+    code, _, err = _run(["info", str(path)], capsys)
     assert code == 1 and err.startswith("ModelFileError: ") and not marker.exists()
 
 

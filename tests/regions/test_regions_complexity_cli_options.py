@@ -10,18 +10,8 @@ import numpy as np
 import pytest
 
 import netatlas
-from netatlas.cli import main
+from cli_runner import run_cli as _run
 from netatlas.nets import mlp
-
-
-def _run(argv, capsys):
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,9 @@ import tracemalloc
 
 import pytest
 
+from cli_runner import run_cli as _run
 from netatlas import MemoryBudgetError
-from netatlas.cli import main
 from netatlas.sweep import grid, run, status
-
-
-def _run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _peak_bytes(call):

@@ -12,18 +12,8 @@ import time
 
 import pytest
 
-from netatlas.cli import main
+from cli_runner import run_cli as _run
 from netatlas.sweep import config_key, grid, run
-
-
-def _run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
