@@ -4,6 +4,7 @@ the plane is scaled with the first layer; nested windows hold nested counts; one
 with an exact rational count of its line arrangement; and what float64 cannot resolve is refused."""
 
 import math
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -262,3 +263,13 @@ def test_a_window_too_wide_for_the_tolerance_is_refused_in_one_line():
                                                  r"tolerance$"):
             partition(net, Plane.square(s))
     assert partition(net, Plane.square(1e10), tolerance=1e-14).num_regions == 572  # as the message says
+
+
+def test_outputs_beyond_float64_are_refused_with_one_error_and_no_warning():
+    """Maps that overflow once in units of the plane's size: a PrecisionError naming the layer, not a
+    RuntimeWarning from the rescaling first (warnings are errors here)."""
+    net = chain([(np.array([[1e300, 0.0], [0.0, 1.0]]), np.zeros(2)), (np.array([[1e300, 1.0]]), np.zeros(1))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PrecisionError, match="layer 1's outputs exceed float64's range"):
+            partition(net, Plane.square(1.0))

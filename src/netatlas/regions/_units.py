@@ -138,8 +138,9 @@ def normalised_chain(layers, frame, slopes):
             terms = _exponent(np.abs(W)) + shift[None, :] + _exponent(mag)[None, :]
             E = np.maximum(terms.max(axis=1, initial=_NONE), _exponent(np.abs(b)))
             E = np.where(E <= _NONE // 2, 0, E).astype(np.int64)
-        Wn = np.ldexp(W, (shift[None, :] - E[:, None]).astype(np.int64))
-        bn = np.ldexp(b, -E)
+        with np.errstate(over="ignore", under="ignore"):  # _check_range refuses what left float64's range
+            Wn = np.ldexp(W, (shift[None, :] - E[:, None]).astype(np.int64))
+            bn = np.ldexp(b, -E)
         _check_range(W, Wn, b, bn, k, last, shift)
         out.append((Wn, bn, act))
         exps.append(E)
