@@ -28,6 +28,7 @@ from netatlas.regions._partition import Partition, assemble_partition, plane_fra
 from netatlas.regions._prepared import prepared
 from netatlas.regions._roundoff import CANDIDATE_RATIO
 from netatlas.regions._segments import REFRESH, gather_picked, plan_updates, segment, update_from_previous
+from netatlas.regions._settled import settled_states
 from netatlas.regions._sink import RegionSink
 
 __all__ = ["GRAPH_CHUNK_BYTES", "GRAPH_CHUNK_FACES", "graph_partition"]
@@ -58,12 +59,16 @@ class _GraphRun:
     segments: list  # per nonlinear node, the affine segment before it (``_segments``) or None
     chunk: int = GRAPH_CHUNK_FACES
     within: float | None = None  # faces farther than this from the plane's centre are dropped
+    settled: list | None = None  # per nonlinear node, a ``_settled.Settled`` or None (``within`` runs only)
 
 
 def graph_partition(net, plane, tol, limits=None, within=None) -> Partition:
     """The exact partition of ``plane`` by the graph path; ``within``: only the regions closer than this
     to the plane's centre (local complexity's discs): a face farther away is dropped as soon as it is
-    split off, with everything it would have become (its children lie inside it)."""
+    split off, with everything it would have become (its children lie inside it). A ``within`` run also
+    splits each node by its units that are not settled on the window only (NOTE [settled nodes] in
+    ``_settled``: the others cut nothing and have one state on every face), stops splitting once every
+    node left is settled, and computes no output maps (the Partition's ``maps`` have 0 columns)."""
     center, xy, off, lab, x_c, d1, d2, diam = plane_frame(plane)
     ops = [net.nodes[i].op for i in net.nonlinear]
     is_max = [isinstance(op, Max) for op in ops]
@@ -81,8 +86,11 @@ def graph_partition(net, plane, tol, limits=None, within=None) -> Partition:
     # the segments' unrolled matrices depend on the net alone: built once per Net (repeated partitions,
     # tiles and local complexity's discs reuse them)
     segments = prepared(net).cached(("graph segments",), lambda net: [segment(net, k) for k in range(len(ops))])
+    settled = None
+    if within is not None:
+        settled = settled_states(net, x_c, d1, d2, tuple(np.abs(xy).max(0)), tol, diam)
     run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
-                    _VanishingGraph(net, x_c, d1, d2), segments, chunk, within)
+                    _VanishingGraph(net, x_c, d1, d2), segments, chunk, within, settled)
     _graph_level(run, 0, xy, off, lab, [])
     states = [rows.array() for rows in out.states] + [None] * (len(ops) - len(out.states))
     act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
@@ -173,6 +181,11 @@ def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
     n_faces = len(off) - 1
     carried = carried or {}
     parent = np.arange(n_faces) if parent is None else parent
+    if run.settled is not None and all(st is not None and not len(st.free) for st in run.settled[k:]):
+        # nothing left cuts a face (a ``within`` run): the faces are final, each node's state the settled one
+        rest = [np.repeat(st.state, n_faces, axis=0) for st in run.settled[k:]]
+        run.out.add(xy, off, lab, states + rest, np.zeros((n_faces, 3, 0)))
+        return
     if k == len(run.ops):
         last = len(net.nodes) - 1
         for c0 in range(0, n_faces, run.chunk):
@@ -204,24 +217,52 @@ def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
                                   carried_rows(carried, parent[c0:c1]))
             M = np.ascontiguousarray(values[pre].expand(c1 - c0, -1, -1).numpy())
             values = {j: values[j] for j in keep}
-        if run.is_max[k]:
-            maps, windows = run.vanish.max_ties(pre, M, unpacked, op.index.numpy())  # equal entries tie exactly
+        settled = run.settled[k] if run.settled is not None else None
+        free = None if settled is None else settled.free  # the columns that may cut (None: all)
+        if settled is not None and not len(free):  # nothing cuts here: the faces as they are, the settled state
+            cxy, coff, clab, cparent = sub_xy, sub_off, sub_lab, np.arange(c1 - c0)
+            cstate = np.repeat(settled.state, c1 - c0, axis=0)
+        elif run.is_max[k]:
+            index = op.index.numpy() if free is None else op.index.numpy()[free]
+            maps, windows = run.vanish.max_ties(pre, M, unpacked, index)  # equal entries tie exactly
             cxy, coff, clab, cparent, cstate = split_faces_max(sub_xy, sub_off, sub_lab, maps, windows,
                                                                run.base[k], run.tol, run.diam)
             del maps
+            if free is not None:
+                cstate, clab = _with_settled(settled, cstate, clab, run.base[k], packed=False)
         else:
-            shifted = run.vanish.shifted(pre, M, unpacked, op.breakpoints)
+            shifted = run.vanish.shifted(pre, M, unpacked, op.breakpoints, free)
             del M
             cxy, coff, clab, cparent, cbits, _, _ = K.split_faces(sub_xy, sub_off, sub_lab,
                                                                 np.ascontiguousarray(shifted), run.base[k],
                                                                 run.tol, run.diam)
             del shifted
             cstate = cbits
+            if free is not None:
+                cstate, clab = _with_settled(settled, cstate, clab, run.base[k], packed=True)
         M = None
         log.debug("nonlinear node %d: %d faces -> %d", k, c1 - c0, len(cparent))
         if run.within is not None:
             cxy, coff, clab, cparent, cstate = _near_centre(run.within, cxy, coff, clab, cparent, cstate)
         _graph_level(run, k + 1, cxy, coff, clab, [st[cparent] for st in sub_states] + [cstate], values, cparent)
+
+
+def _with_settled(settled, sub_state, lab, base, packed):
+    """The children's full states and edge labels after a split by the free columns ``settled.free``
+    only: ``sub_state`` (C, free columns; pattern bits packed when ``packed``) goes into the settled
+    state's free columns; labels ``base + j`` (the j-th free column's edges) become ``base + free[j]``."""
+    free = settled.free
+    if packed:
+        full = np.repeat(np.unpackbits(settled.state, axis=1, count=settled.state.shape[1] * 8), len(sub_state), 0)
+        full[:, free] = np.unpackbits(sub_state, axis=1, count=len(free))
+        state = np.packbits(full, axis=1)
+    else:
+        state = np.repeat(settled.state, len(sub_state), axis=0)
+        state[:, free] = sub_state
+    new = (lab >= base) & (lab < base + len(free))
+    lab = lab.copy()
+    lab[new] = base + free[lab[new] - base]
+    return state, lab
 
 
 #: Relative slack on ``within``: a child's clipped vertices may stand outside its parent by round-off,

@@ -86,24 +86,29 @@ class _VanishingGraph:
         windows = np.where(present, np.arange(n_out * k).reshape(n_out, k), -1)
         return windows_in_own_units(np.ascontiguousarray(W.reshape(len(W), 3, n_out * k)), windows)
 
-    def shifted(self, node_index, M, states, breakpoints):
+    def shifted(self, node_index, M, states, breakpoints, columns=None):
         """The maps (F, 3, n * len(breakpoints)) of ``z - b`` for every breakpoint b (in order), each
         unit with ``z - b`` vanishing up to round-off set to exact zero: such a unit equals b on the
         whole face, so both sides of the kink agree and it does not cut the face (bit 0); each unit
         in its own units where its size is extreme (``_units.in_own_units``). May be ``M`` itself (a
-        single breakpoint 0 and nothing to snap): read it, do not write it."""
+        single breakpoint 0 and nothing to snap): read it, do not write it. ``columns``: only these
+        units of M (n of them)."""
         if not breakpoints:
             return np.zeros((*M.shape[:2], 0))
+        if columns is not None:
+            M = np.ascontiguousarray(M[:, :, columns])
         parts = [M - np.array([0.0, 0.0, bp])[None, :, None] if bp else M for bp in breakpoints]
-        parts = self._snap(node_index, parts, states, breakpoints)
+        parts = self._snap(node_index, parts, states, breakpoints, columns)
         return in_own_units(parts[0] if len(parts) == 1 else np.ascontiguousarray(np.concatenate(parts, 2)))
 
-    def _snap(self, node_index, parts, states, breakpoints):
+    def _snap(self, node_index, parts, states, breakpoints, columns=None):
         """``parts`` with their vanishing units snapped; a part that needs it is copied first (a part may
-        be the caller's maps)."""
+        be the caller's maps); ``columns``: the node's units the parts hold (None: all)."""
         if self.net is None:
             return parts
         mu = self._bound(node_index)
+        if columns is not None:
+            mu = np.ascontiguousarray(mu[:, :, columns])
         candidates = []
         for part, bp in zip(parts, breakpoints, strict=True):
             mu_b = mu + np.array([0.0, 0.0, abs(bp)])[None, :, None]
@@ -115,6 +120,8 @@ class _VanishingGraph:
             return parts
         S = _maps_chunked(self.net, node_index, *self.inputs, [st[faces] for st in states], self.ops, len(faces),
                           magnitude=True)
+        if columns is not None:
+            S = np.ascontiguousarray(S[:, :, columns])
         out = []
         for part, bp, candidate in zip(parts, breakpoints, candidates, strict=True):
             part = part.copy()

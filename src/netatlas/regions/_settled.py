@@ -1,0 +1,159 @@
+"""Which nonlinear nodes cannot cut anything in a small window: bounds of every unit over the window.
+
+# NOTE [settled nodes]
+Local complexity partitions small squares ``[-r, r]^2`` around data points; in a LeNet-5 at r = 0.05
+the last max pool and the dense layers after it cut none of the faces the first layers made (measured:
+10,855 faces in, 10,855 out, on three MNIST discs), yet each face's maps through them cost half of the
+run. A node is *settled* on the window when every unit (activation: each breakpoint; ``Max``: each
+window) has one state on the whole window, provably: then the exact partition neither cuts a face
+there nor snaps anything, and every face's state is the one at the window's centre.
+
+The proof is a symbolic interval pass (the "symbolic intervals" of Wang et al., ReluVal, 2018) over
+the two plane coordinates: every node's value is ``a u + b v + c + e`` with an affine part exact in
+(u, v) and an interval ``e in [lo, hi]`` (n,) for what the relaxations of unsettled units add. An
+affine op maps the affine part exactly and the interval by centre and radius (``|W|`` times the
+radius); a settled unit keeps its input's form (times its slope), an unsettled one becomes the
+interval of its output over its input's range; a settled ``Max`` window passes its winner's form.
+Over the square, ``|a u + b v| <= r (|a| + |b|)``.
+
+Round-off: the bounds are computed in float64 without directed rounding, and the partition decides
+with tolerances of its own (``tol * diam * |grad|`` for a cut, ``K eps S`` for the snapping rule of
+``_roundoff``). A unit counts as settled only when its range clears the breakpoint (or a window's
+winner clears the others) by ``SETTLED_MARGIN`` times the magnitude bound ``mu`` of the unit's terms
+(``_roundoff``: ``mu >= S``, the sum of the absolute values of everything that went into it, which
+bounds every rounding error of both computations and both tolerances by orders of magnitude).
+
+A ``Max`` window whose present entries are all exact zeros (units settled off: their maps are zero bit
+for bit on every face) ties exactly everywhere and settles on its first entry, as the partition's tie
+rule picks it (``Max``: the first maximal entry wins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from netatlas.nets import Max
+from netatlas.nets._ir import Activation, Add, Input
+from netatlas.regions._affine import _linear_part, activation_slopes, gated_values, is_affine, magnitude_net, \
+    widest_gate
+
+__all__ = ["SETTLED_MARGIN", "Settled", "settled_states"]
+
+#: A unit is settled when its range over the window clears its breakpoint by this times its magnitude
+#: bound (NOTE [settled nodes]): far above round-off (~1e-16 per rounding).
+SETTLED_MARGIN = 1e-7
+
+
+@dataclass(frozen=True)
+class Settled:
+    """One nonlinear node on a window: ``state`` (1, columns) as the partition stores it (packed pattern
+    bits uint8, or ``Max`` arg-max positions int16), right for every settled column on every face (0 in
+    the others), and ``free`` (sorted int64) the columns (units, or ``Max`` windows) that are not settled."""
+
+    state: np.ndarray
+    free: np.ndarray
+
+
+def settled_states(net, x_c, d1, d2, half_widths, tol, diam) -> list:
+    """Per nonlinear node of ``net`` (``net.nonlinear`` order), a :class:`Settled` for the window
+    ``x_c + u d1 + v d2, |u| <= half_widths[0], |v| <= half_widths[1]`` (NOTE [settled nodes]), or None
+    for every node from the first one whose bounds this does not know (hardtanh, negative slopes, ops
+    other than affine ones, ``Add``, relu / leaky relu / identity and ``Max``). ``tol`` and ``diam`` are
+    the partition's: a cut within ``tol * diam * |grad|`` of a breakpoint is no cut, so the margin
+    also clears that."""
+    hu, hv = half_widths
+    mags = magnitude_net(net)
+    out: list = [None] * len(net.nonlinear)
+    if mags is None:
+        return out
+    position = {node: k for k, node in enumerate(net.nonlinear)}
+    # mu: each node's magnitude bound on any face (widest gates), the scale of the margin
+    gates = [widest_gate(net.nodes[i].op, net.nodes[i].size) for i in net.nonlinear]
+    mu_all = gated_values(mags, list(range(len(net.nodes))), np.abs(x_c), np.abs(d1), np.abs(d2), gates.__getitem__)
+    zeros = torch.zeros(len(x_c), dtype=torch.float64)
+    forms: dict[int, tuple] = {}  # node -> (affine part (3, n): rows a, b, c; lo (n,); hi (n,))
+    with torch.no_grad():
+        for i, node in enumerate(net.nodes):
+            op = node.op
+            if isinstance(op, Input):
+                forms[i] = (torch.from_numpy(np.stack([d1, d2, x_c])), zeros, zeros)
+                continue
+            if any(j not in forms for j in node.inputs):
+                return out
+            if is_affine(op):  # exact on the affine part, centre and radius on the interval
+                A, lo, hi = forms[node.inputs[0]]
+                mid = _linear_part(op, ((lo + hi) / 2)[None])[0]
+                rad = _linear_part(mags.nodes[i].op, ((hi - lo) / 2)[None])[0]
+                forms[i] = (torch.cat([_linear_part(op, A[:2]), op(A[2:])]), mid - rad, mid + rad)
+                continue
+            if isinstance(op, Add):
+                (A, lo, hi), (B, lo2, hi2) = forms[node.inputs[0]], forms[node.inputs[1]]
+                forms[i] = (A + B, lo + lo2, hi + hi2)
+                continue
+            if i not in position:
+                return out
+            A, lo, hi = forms[node.inputs[0]]
+            mu = mu_all[node.inputs[0]][0]
+            margin = SETTLED_MARGIN * (mu[2] + hu * mu[0] + hv * mu[1]) + 2 * tol * diam * (mu[0] + mu[1])
+            reach = hu * A[0].abs() + hv * A[1].abs()
+            zlo, zhi = A[2] - reach + lo, A[2] + reach + hi
+            if isinstance(op, Max):
+                forms[i], out[position[i]] = _settle_max(op, A, lo, hi, zlo, zhi, margin)
+                continue
+            if not isinstance(op, Activation) or op.name not in ("relu", "leaky_relu", "identity"):
+                return out
+            if op.name == "identity":  # one column per unit, always on (as the partition stores it)
+                forms[i] = (A, lo, hi)
+                out[position[i]] = Settled(np.packbits(np.ones((1, node.size), np.uint8), axis=1),
+                                           np.zeros(0, np.int64))
+                continue
+            on, off = activation_slopes(op)
+            if off < 0 or off > 1:
+                return out
+            forms[i], out[position[i]] = _settle_activation(A, lo, hi, zlo, zhi, margin, on, off)
+    return out
+
+
+def _settle_activation(A, lo, hi, zlo, zhi, margin, on, off):
+    """The form of ``y = max(z, s z)`` (0 <= s <= 1) and its :class:`Settled`: a unit is on where
+    ``zlo > margin``, off where ``zhi < -margin``. An unsettled one keeps ``lam z`` (lam the slope of the
+    chord over [zl, zh] = [min(zlo, 0), max(zhi, 0)]) plus the range of ``y - lam z`` there, spanned by its
+    values at zl, 0 and zh (it is piecewise linear with its kink at 0)."""
+    is_on, is_off = zlo > margin, zhi < -margin
+    free = ~(is_on | is_off)
+    zl, zh = zlo.clamp(max=0), zhi.clamp(min=0)
+    lam = torch.where(zh > zl, (zh - off * zl) / torch.where(zh > zl, zh - zl, 1.0), on)
+    slope = torch.where(free, lam, torch.where(is_on, on, off).to(torch.float64))
+    at_low, at_high = (off - lam) * zl, (1 - lam) * zh
+    lo2 = lo * slope + torch.where(free, torch.minimum(at_low, at_high).clamp(max=0), 0.0)
+    hi2 = hi * slope + torch.where(free, torch.maximum(at_low, at_high).clamp(min=0), 0.0)
+    state = np.packbits(is_on.numpy()[None].astype(np.uint8), axis=1)
+    return (A * slope, lo2, hi2), Settled(state, np.flatnonzero(free.numpy()))
+
+
+def _settle_max(op, A, lo, hi, zlo, zhi, margin):
+    """The form of a ``Max``'s output and its :class:`Settled`: a window settles on the entry with the
+    largest lower bound when that clears every other entry's upper bound by the margin, or on its first
+    entry when all its entries are exact zeros (they tie on every face). An unsettled window keeps that
+    best entry's form plus ``[0, max upper bound - its lower bound]``."""
+    index = op.index
+    present = index >= 0
+    idx = torch.where(present, index, 0)
+    rows = torch.arange(index.shape[0])
+    wlo = torch.where(present, zlo[idx], -torch.inf)
+    whi = torch.where(present, zhi[idx], -torch.inf)
+    best = wlo.argmax(1)
+    others = whi.clone()
+    others[rows, best] = -torch.inf
+    clear = wlo[rows, best] > others.amax(1) + 2 * margin[idx].amax(1)
+    zero = (A[:, idx] == 0).all(0) & (lo[idx] == 0) & (hi[idx] == 0)
+    all_zero = (zero | ~present).all(1)
+    settled = clear | all_zero
+    choice = torch.where(clear, best, 0)
+    picked = idx[rows, torch.where(settled, choice, best)]
+    gap = torch.where(settled, 0.0, (whi.amax(1) - wlo[rows, best]).clamp(min=0))
+    form = (A[:, picked], lo[picked], hi[picked] + gap)
+    return form, Settled(choice.numpy()[None].astype(np.int16), np.flatnonzero((~settled).numpy()))
