@@ -37,8 +37,14 @@ import torch
 
 from netatlas.nets import Max
 from netatlas.nets._ir import Activation, Add, Input
-from netatlas.regions._affine import _linear_part, activation_slopes, gated_values, is_affine, magnitude_net, \
-    widest_gate
+from netatlas.regions._affine import (
+    _linear_part,
+    activation_slopes,
+    gated_values,
+    is_affine,
+    magnitude_net,
+    widest_gate,
+)
 
 __all__ = ["SETTLED_MARGIN", "Settled", "settled_states"]
 
