@@ -22,13 +22,21 @@ from netatlas.regions._affine import (
     gates_from_states,
     state_columns,
 )
-from netatlas.regions._graphmaps import _VanishingGraph
+from netatlas.regions._graphmaps import _VanishingGraph, faces_with_small_columns
 from netatlas.regions._maxkernels import split_faces_max, tie_candidates
 from netatlas.regions._partition import Partition, assemble_partition, plane_frame
 from netatlas.regions._prepared import prepared
 from netatlas.regions._roundoff import CANDIDATE_RATIO
-from netatlas.regions._segments import REFRESH, gather_picked, plan_updates, segment, update_from_previous
-from netatlas.regions._settled import settled_states
+from netatlas.regions._segments import (
+    REFRESH,
+    gather_picked,
+    plan_updates,
+    restricted,
+    segment,
+    update_from_previous,
+    update_rows_from_previous,
+)
+from netatlas.regions._settled import needed_columns, settled_states
 from netatlas.regions._sink import RegionSink
 
 __all__ = ["GRAPH_CHUNK_BYTES", "GRAPH_CHUNK_FACES", "graph_partition"]
@@ -60,6 +68,9 @@ class _GraphRun:
     chunk: int = GRAPH_CHUNK_FACES
     within: float | None = None  # faces farther than this from the plane's centre are dropped
     settled: list | None = None  # per nonlinear node, a ``_settled.Settled`` or None (``within`` runs only)
+    needed: list | None = None  # per nonlinear node, the input columns the run reads (``_settled.needed_columns``)
+    narrowed: dict = dataclasses.field(default_factory=dict)  # k -> the segment's A for the needed columns
+    buffers: dict = dataclasses.field(default_factory=dict)  # k -> level k's maps buffer (``_zeroed``)
 
 
 def graph_partition(net, plane, tol, limits=None, within=None) -> Partition:
@@ -86,11 +97,12 @@ def graph_partition(net, plane, tol, limits=None, within=None) -> Partition:
     # the segments' unrolled matrices depend on the net alone: built once per Net (repeated partitions,
     # tiles and local complexity's discs reuse them)
     segments = prepared(net).cached(("graph segments",), lambda net: [segment(net, k) for k in range(len(ops))])
-    settled = None
+    settled = needed = None
     if within is not None:
         settled = settled_states(net, x_c, d1, d2, tuple(np.abs(xy).max(0)), tol, diam)
+        needed = needed_columns(net, settled)
     run = _GraphRun(net, ops, is_max, bit_cols, base, (x_c, d1, d2), tol, diam, out,
-                    _VanishingGraph(net, x_c, d1, d2), segments, chunk, within, settled)
+                    _VanishingGraph(net, x_c, d1, d2), segments, chunk, within, settled, needed)
     _graph_level(run, 0, xy, off, lab, [])
     states = [rows.array() for rows in out.states] + [None] * (len(ops) - len(out.states))
     act_nodes = [i for i, m in zip(net.nonlinear, is_max, strict=True) if not m]
@@ -147,18 +159,39 @@ def _segment_maps(run, k, unpacked, carried, rows):
             seg.target].numpy()
 
     full = plan_updates(g, seg.max_changes, REFRESH)
-    M = np.empty((n_faces, 3, seg.n_out))
-    M[full] = direct(full)
-    update_from_previous(g, full, seg.ptr, seg.idx, seg.val, M)
-    again = _may_vanish(run, k, seg.target, M)
+    columns = run.needed[k] if run.needed is not None else None
+    if columns is None:
+        M = np.empty((n_faces, 3, seg.n_out))
+        M[full] = direct(full)
+        update_from_previous(g, full, seg.ptr, seg.idx, seg.val, M)
+    else:  # only the columns the run reads are updated (the others stay 0 on updated faces)
+        if k not in run.narrowed:
+            run.narrowed[k] = restricted(seg, columns)
+        M = _zeroed(run, k, (n_faces, 3, seg.n_out))
+        M[full] = direct(full)
+        update_rows_from_previous(g, full, *run.narrowed[k], columns, M)
+    again = _may_vanish(run, k, seg.target, M, columns)
     if again.any():  # the snapping rule bounds the round-off of a direct product, not of updates
         M[again] = direct(again)
     return M, {seg.target: torch.from_numpy(M), **{j: values[j] for j in seg.extra}}
 
 
-def _may_vanish(run, k, node, M):
+def _zeroed(run, k, shape):
+    """Zeros of ``shape`` in level k's buffer, kept across its chunks (one chunk per level is alive at a
+    time, depth first): no fresh pages to fault in for every chunk's maps."""
+    size = int(np.prod(shape))
+    buffer = run.buffers.get(k)
+    if buffer is None or buffer.size < size:
+        buffer = run.buffers[k] = np.empty(size)
+    out = buffer[:size].reshape(shape)
+    out.fill(0.0)
+    return out
+
+
+def _may_vanish(run, k, node, M, columns=None):
     """(F,) bool: faces where a unit (or a pair of max-window entries) of M may vanish: the
-    candidates of NOTE [vanishing units] in ``_roundoff``."""
+    candidates of NOTE [vanishing units] in ``_roundoff``; ``columns``: of these units only (an
+    activation's; the others settled, never candidates: NOTE [settled nodes] in ``_settled``)."""
     if run.vanish.net is None:
         return np.zeros(len(M), bool)
     mu = np.ascontiguousarray(run.vanish._bound(node)[0])  # (3, n)
@@ -168,7 +201,9 @@ def _may_vanish(run, k, node, M):
     out = np.zeros(len(M), bool)
     for bp in op.breakpoints:
         margin = np.array([0.0, 0.0, abs(bp)])[:, None]
-        out |= K.faces_with_small_units(M, float(bp), np.ascontiguousarray(CANDIDATE_RATIO * (mu + margin)))
+        reach = np.ascontiguousarray(CANDIDATE_RATIO * (mu + margin))
+        out |= K.faces_with_small_units(M, float(bp), reach) if columns is None else \
+            faces_with_small_columns(M, float(bp), reach, columns)
     return out
 
 

@@ -21,7 +21,7 @@ from netatlas.regions._maxkernels import tie_candidates
 from netatlas.regions._roundoff import EPS, roundings, snap_vanishing, vanishing_tolerance
 from netatlas.regions._units import in_own_units, windows_in_own_units
 
-__all__ = ["_VanishingGraph", "_maps_chunked", "small_units"]
+__all__ = ["_VanishingGraph", "_maps_chunked", "faces_with_small_columns", "small_units"]
 
 #: Candidates for the vanishing rule are the units within CANDIDATE_SLACK times the largest tolerance
 #: it can grant (K eps mu, as S <= mu): 2 covers the round-off of mu and S themselves.
@@ -170,3 +170,18 @@ def _maps_chunked(net, node_index, x_c, d1, d2, states, ops, n_faces, chunk=2048
     if not parts:
         raise NetatlasError("partition: the slice has no faces")
     return np.concatenate(parts)
+
+
+@njit(cache=True, nogil=True)
+def faces_with_small_columns(M, constant, bound, columns):
+    """``_kernels.faces_with_small_units`` on the units ``columns`` of M (F, 3, n) only (``bound`` (3, n)):
+    (F,) bool, faces with such a unit within ``bound`` of (0, 0, constant) in all three rows."""
+    F = M.shape[0]
+    out = np.zeros(F, np.bool_)
+    for f in range(F):
+        for j in columns:
+            if abs(M[f, 0, j]) <= bound[0, j] and abs(M[f, 1, j]) <= bound[1, j] \
+                    and abs(M[f, 2, j] - constant) <= bound[2, j]:
+                out[f] = True
+                break
+    return out

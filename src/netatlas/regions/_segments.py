@@ -23,7 +23,8 @@ from numba import njit
 
 from netatlas.regions._affine import affine_matrix, carried_nodes, csr_rows, is_affine
 
-__all__ = ["Segment", "segment", "plan_updates", "update_from_previous", "gather_picked"]
+__all__ = ["Segment", "gather_picked", "plan_updates", "restricted", "segment", "update_from_previous",
+           "update_rows_from_previous"]
 
 #: A face is computed directly at least every this many faces (bounds the updates' round-off).
 REFRESH = 64
@@ -141,3 +142,40 @@ def gather_picked(values, rows, picked):
             for o in range(m):
                 out[f, r, o] = values[p, r, picked[f, o]]
     return out
+
+
+def restricted(seg: Segment, rows: np.ndarray):
+    """A's columns (``seg.ptr``, ``seg.idx``, ``seg.val``) with only the entries of output ``rows``, in
+    the same order: updates by them add to those outputs the same terms in the same order."""
+    keep = np.zeros(seg.n_out, bool)
+    keep[rows] = True
+    kept = keep[seg.idx]
+    column = np.repeat(np.arange(len(seg.ptr) - 1), np.diff(seg.ptr))[kept]
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(column, minlength=len(seg.ptr) - 1))]).astype(np.int64)
+    return ptr, np.ascontiguousarray(seg.idx[kept]), np.ascontiguousarray(seg.val[kept])
+
+
+@njit(cache=True)
+def update_rows_from_previous(g, full, ptr, idx, val, rows, out):
+    """``update_from_previous`` for the outputs ``rows`` only (``ptr, idx, val`` from ``restricted``):
+    ``out[c, :, rows]`` for every face not ``full``, bit for bit as the full update leaves them; the
+    other outputs of those faces are left as they are."""
+    C, _, n = g.shape
+    for c in range(C):
+        if full[c]:
+            continue
+        for r in range(3):
+            for i in rows:
+                out[c, r, i] = out[c - 1, r, i]
+        for j in range(n):
+            d0 = g[c, 0, j] - g[c - 1, 0, j]
+            d1 = g[c, 1, j] - g[c - 1, 1, j]
+            d2 = g[c, 2, j] - g[c - 1, 2, j]
+            if d0 == 0.0 and d1 == 0.0 and d2 == 0.0:
+                continue
+            for e in range(ptr[j], ptr[j + 1]):
+                i = idx[e]
+                w = val[e]
+                out[c, 0, i] += w * d0
+                out[c, 1, i] += w * d1
+                out[c, 2, i] += w * d2

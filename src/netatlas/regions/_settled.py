@@ -46,7 +46,7 @@ from netatlas.regions._affine import (
     widest_gate,
 )
 
-__all__ = ["SETTLED_MARGIN", "Settled", "settled_states"]
+__all__ = ["SETTLED_MARGIN", "Settled", "needed_columns", "settled_states"]
 
 #: A unit is settled when its range over the window clears its breakpoint by this times its magnitude
 #: bound (NOTE [settled nodes]): far above round-off (~1e-16 per rounding).
@@ -163,3 +163,49 @@ def _settle_max(op, A, lo, hi, zlo, zhi, margin):
     gap = torch.where(settled, 0.0, (whi.amax(1) - wlo[rows, best]).clamp(min=0))
     form = (A[:, picked], lo[picked], hi[picked] + gap)
     return form, Settled(choice.numpy()[None].astype(np.int16), np.flatnonzero((~settled).numpy()))
+
+
+def needed_columns(net, settled) -> list:
+    """Per nonlinear node, the columns (sorted int64) of its input's per-face maps that a ``within`` run
+    reads (NOTE [settled nodes]), or None for all of them: the columns its own free units cut by, and
+    those later nodes read through it, back from the output (whose maps such a run does not compute).
+    Only activation nodes with a :class:`Settled` are narrowed: a settled unit's column is left out when
+    its output is exactly zero (off, slope 0) or nothing later reads it; every free unit's column stays,
+    so a column left out is settled (its maps are never a vanishing candidate: ``_graph._may_vanish``
+    need not look at it). An affine op reads all of its input's columns when any of its own is read."""
+    position = {node: k for k, node in enumerate(net.nonlinear)}
+    need = [np.zeros(node.size, bool) for node in net.nodes]
+    for i in range(len(net.nodes) - 1, 0, -1):
+        node, wanted = net.nodes[i], need[i]
+        k = position.get(i)
+        s = settled[k] if k is not None else None
+        if k is not None and s is None:  # it splits by every unit: all its input
+            demand = np.ones(net.nodes[node.inputs[0]].size, bool)
+        elif isinstance(node.op, Max):
+            demand = np.zeros(net.nodes[node.inputs[0]].size, bool)
+            index = node.op.index.numpy()
+            windows = np.setdiff1d(np.flatnonzero(wanted), s.free)
+            demand[index[windows, s.state[0, windows].astype(np.int64)]] = True
+            entries = index[s.free]
+            demand[entries[entries >= 0]] = True
+        elif isinstance(node.op, Activation):
+            demand = wanted.copy()
+            if node.op.name != "identity" and activation_slopes(node.op)[1] == 0.0:
+                on = np.unpackbits(s.state[0], count=node.size).astype(bool)
+                demand &= on  # a settled-off unit's output is exactly zero
+            demand[s.free] = True
+        elif isinstance(node.op, Add):
+            demand = wanted
+        else:  # affine ops, concatenation: all or nothing
+            demand = np.full(net.nodes[node.inputs[0]].size if len(node.inputs) == 1 else 0, wanted.any())
+        for j in node.inputs:
+            if len(node.inputs) > 1 and not isinstance(node.op, Add):
+                need[j] |= wanted.any()
+            else:
+                need[j] |= demand
+    out: list = [None] * len(net.nonlinear)
+    for k, i in enumerate(net.nonlinear):
+        op, pre = net.nodes[i].op, net.nodes[i].inputs[0]
+        if settled[k] is not None and isinstance(op, Activation) and not need[pre].all():
+            out[k] = np.flatnonzero(need[pre])
+    return out
