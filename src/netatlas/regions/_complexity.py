@@ -29,7 +29,8 @@ Plain MLPs (``Net.as_mlp``) are batched: the squares of a chunk of points are sp
 by face, so many tiny partitions cost one kernel call per layer. Other graphs (convolutions, ...)
 run the graph path's partition / :func:`~netatlas.regions.along_line` per point; the partition drops a
 face as soon as it is split off farther than r from the point (every region it would hold misses the
-disc), so the square's corners are never refined.
+disc), so the square's corners are never refined, and it splits each node only by the units that are
+not provably of one state on the whole square (NOTE [settled nodes] in ``_settled``).
 
 # NOTE [cost limits]
 A disc's square may hold more regions than ``max_regions`` (default ``MAX_REGIONS``) or than its working
@@ -87,8 +88,8 @@ CHUNK = 64
 TASK = 4096
 #: Vertices forwarded per batch by the sampled estimator.
 SAMPLED_CHUNK = 8192
-#: Default ``max_regions``: the most regions one disc's square may hold (a LeNet-5 at r = 0.05 around
-#: MNIST digits has 10^4-10^5, minutes each; raise it knowingly).
+#: Default ``max_regions``: the most regions one disc's square may hold (a trained LeNet-5 at r = 0.05
+#: around MNIST digits: 3-4 thousand regions per disc, a fraction of a second each; raise it knowingly).
 MAX_REGIONS = 10_000
 #: A progress bar shows on a terminal when the estimated regions of all discs pass this (as ``partition``).
 PROGRESS_REGIONS = 20_000

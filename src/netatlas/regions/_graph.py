@@ -15,9 +15,9 @@ import torch
 from netatlas.nets import Max, Net
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import (
+    activation_slopes,
     carried_nodes,
     carried_rows,
-    gate_from_state,
     gated_values,
     gates_from_states,
     state_columns,
@@ -29,7 +29,7 @@ from netatlas.regions._prepared import prepared
 from netatlas.regions._roundoff import CANDIDATE_RATIO
 from netatlas.regions._segments import (
     REFRESH,
-    gather_picked,
+    gather_chosen,
     plan_updates,
     restricted,
     segment,
@@ -68,7 +68,7 @@ class _GraphRun:
     chunk: int = GRAPH_CHUNK_FACES
     within: float | None = None  # faces farther than this from the plane's centre are dropped
     settled: list | None = None  # per nonlinear node, a ``_settled.Settled`` or None (``within`` runs only)
-    needed: list | None = None  # per nonlinear node, the input columns the run reads (``_settled.needed_columns``)
+    needed: list | None = None  # per node, (size,) bool: the columns the run reads (``_settled.needed_columns``)
     narrowed: dict = dataclasses.field(default_factory=dict)  # k -> the segment's A for the needed columns
     buffers: dict = dataclasses.field(default_factory=dict)  # k -> level k's maps buffer (``_zeroed``)
 
@@ -145,9 +145,8 @@ def _segment_maps(run, k, unpacked, carried, rows):
     below = carried.get(source.inputs[0]) if isinstance(source.op, Max) and not seg.extra else None
     if below is not None and below.shape[0] > 1:
         # a max pool's output straight from the parents' values: no copy of its (wider) input per face
-        picked = gate_from_state(source.op, unpacked[k - 1][:], source.size)  # (F, n_out) input positions
-        g = gather_picked(below.numpy(), np.ascontiguousarray(rows, dtype=np.int64),
-                          np.ascontiguousarray(picked, dtype=np.int64))
+        g = gather_chosen(below.numpy(), np.ascontiguousarray(rows, dtype=np.int64), source.op.index.numpy(),
+                          np.ascontiguousarray(unpacked[k - 1][:], dtype=np.int16))
         values = {}
     else:
         values = gated_values(net, [seg.source, *seg.extra], x_c, d1, d2, gates_from_states(net, unpacked),
@@ -159,7 +158,7 @@ def _segment_maps(run, k, unpacked, carried, rows):
             seg.target].numpy()
 
     full = plan_updates(g, seg.max_changes, REFRESH)
-    columns = run.needed[k] if run.needed is not None else None
+    columns = _narrowed_columns(run, k)
     if columns is None:
         M = np.empty((n_faces, 3, seg.n_out))
         M[full] = direct(full)
@@ -174,6 +173,40 @@ def _segment_maps(run, k, unpacked, carried, rows):
     if again.any():  # the snapping rule bounds the round-off of a direct product, not of updates
         M[again] = direct(again)
     return M, {seg.target: torch.from_numpy(M), **{j: values[j] for j in seg.extra}}
+
+
+def _narrowed_columns(run, k):
+    """The columns of nonlinear node k's input a ``within`` run computes (sorted int64), or None for
+    all: only an activation with a ``Settled`` is narrowed (its left-out columns are settled units)."""
+    if run.needed is None or run.settled[k] is None or run.is_max[k]:
+        return None
+    need = run.needed[run.net.nodes[run.net.nonlinear[k]].inputs[0]]
+    return None if need.all() else np.flatnonzero(need)
+
+
+def _activation_columns(run, k, unpacked, carried, rows):
+    """Nonlinear node k's input maps (F, 3, n) when that input is an activation's output on values the
+    faces carry (a max pool after a relu), in the columns a ``within`` run reads only (the others 0,
+    read by nothing: ``_settled.needed_columns``), as ``gated_values`` would compute them (slope times
+    value, one rounding); None where that does not apply. ``rows`` (F,) the faces' parents."""
+    net = run.net
+    node = net.nodes[net.nonlinear[k]]
+    pre = node.inputs[0]
+    act = net.nodes[pre]
+    if run.needed is None or pre not in net.nonlinear or set(carried_nodes(net, net.nonlinear[k])) - {pre}:
+        return None
+    ka = net.nonlinear.index(pre)
+    if run.settled[ka] is None or act.op.name not in ("relu", "leaky_relu") or act.inputs[0] not in carried:
+        return None
+    columns = np.flatnonzero(run.needed[pre])
+    on, off = activation_slopes(act.op)
+    bits = np.unpackbits(unpacked[ka].packed, axis=1, count=act.size)[:, columns]
+    slope = np.where(bits.astype(bool), on, off)
+    values = carried[act.inputs[0]].numpy()
+    rows = rows if values.shape[0] > 1 else np.zeros(len(rows), np.int64)
+    M = _zeroed(run, ("activation", k), (len(rows), 3, act.size))
+    M[:, :, columns] = values[np.ix_(rows, np.arange(3), columns)] * slope[:, None, :]
+    return M
 
 
 def _zeroed(run, k, shape):
@@ -247,6 +280,8 @@ def _graph_level(run, k, xy, off, lab, states, carried=None, parent=None):
         unpacked = _unpacked(run, sub_states)
         if run.segments[k] is not None:  # sparse updates through the affine ops before this node
             M, values = _segment_maps(run, k, unpacked, carried, parent[c0:c1])
+        elif (M := _activation_columns(run, k, unpacked, carried, parent[c0:c1])) is not None:
+            values = {pre: torch.from_numpy(M)}
         else:
             values = gated_values(net, [pre, *keep], x_c, d1, d2, gates_from_states(net, unpacked),
                                   carried_rows(carried, parent[c0:c1]))

@@ -23,7 +23,7 @@ from numba import njit
 
 from netatlas.regions._affine import affine_matrix, carried_nodes, csr_rows, is_affine
 
-__all__ = ["Segment", "gather_picked", "plan_updates", "restricted", "segment", "update_from_previous",
+__all__ = ["Segment", "gather_chosen", "gather_picked", "plan_updates", "restricted", "segment", "update_from_previous",
            "update_rows_from_previous"]
 
 #: A face is computed directly at least every this many faces (bounds the updates' round-off).
@@ -179,3 +179,18 @@ def update_rows_from_previous(g, full, ptr, idx, val, rows, out):
                 out[c, 0, i] += w * d0
                 out[c, 1, i] += w * d1
                 out[c, 2, i] += w * d2
+
+
+@njit(cache=True)
+def gather_chosen(values, rows, index, choice):
+    """``gather_picked`` with the picks as a ``Max`` state: ``out[f, r, o] = values[rows[f], r, index[o,
+    choice[f, o]]]`` (``index`` (n_out, k) the windows, ``choice`` (F, n_out) positions in them), without
+    the (F, n_out) array of input positions."""
+    F, m = choice.shape
+    out = np.empty((F, 3, m))
+    for f in range(F):
+        p = rows[f]
+        for r in range(3):
+            for o in range(m):
+                out[f, r, o] = values[p, r, index[o, choice[f, o]]]
+    return out
