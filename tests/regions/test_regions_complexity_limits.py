@@ -100,7 +100,8 @@ def test_graph_path_refuses_with_the_estimate_and_agrees_under_the_limit():
     D = random_directions(3, 1, 36, seed=2)
     free = local_complexity(net, pts, 1.0, directions=D, max_regions=None, memory_budget=None).ravel()
     assert free.max() > 8
-    limited = local_complexity(net, pts, 1.0, directions=D, max_regions=int(4 * free.max()))
+    # a limit the largest disc just fits refuses nothing (the chord estimate first put it at 87 regions)
+    limited = local_complexity(net, pts, 1.0, directions=D, max_regions=int(free.max()))
     assert np.array_equal(free, limited.ravel())
     # graph discs are not estimated before their partitions (a chord estimate cost more than the exact work
     # on a LeNet-5, NOTE [cost limits]); each partition is watched, and stops with its regions so far

@@ -13,7 +13,7 @@ from netatlas.regions import _graph
 from netatlas.regions._complexity import random_directions
 from netatlas.regions._graph import graph_partition
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
-from netatlas.regions._settled import settled_states
+from netatlas.regions._settled import needed_columns, settled_states
 
 
 def _disc(net, point, directions, r):
@@ -70,14 +70,22 @@ def test_disc_partition_is_the_same_with_settled_nodes(case, monkeypatch):
     make, points, r = CASES[case]
     net, P = make(), points()
     D = random_directions(len(P), 1, P.shape[1], seed=3)[:, 0]
-    n_free = 0
+    n_free = n_narrowed = 0
     for p, d in zip(P, D, strict=True):
         plane = _disc(net, p, d, r)
         fast = graph_partition(net, plane, BOUNDARY_TOLERANCE, within=r)
         _same(fast, _unsettled(monkeypatch, net, plane, r))
-        n_free += sum(len(s.free) for s in settled_states(net, p, d[0], d[1], (r, r), BOUNDARY_TOLERANCE, 1.0) if s)
+        settled = settled_states(net, p, d[0], d[1], (r, r), BOUNDARY_TOLERANCE, 2 * np.sqrt(2) * r)
+        n_free += sum(len(s.free) for s in settled if s)
+        need = needed_columns(net, settled)
+        n_narrowed += sum(not need[net.nodes[i].inputs[0]].all() for i in net.nonlinear)
+        for s, i in zip(settled, net.nonlinear, strict=True):  # every column a free unit cuts by is computed
+            if s is not None and not isinstance(net.nodes[i].op, netatlas.nets.Max):
+                assert need[net.nodes[i].inputs[0]][s.free].all()
         assert fast.maps.shape[2] == 0  # a disc's partition computes no output maps
     assert n_free > 0  # some units were left to the partition: the restricted splits ran
+    if case != "resnet":  # some maps were computed in part of their columns
+        assert n_narrowed > 0
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -22,7 +22,7 @@ from netatlas.regions._affine import (
     gates_from_states,
     state_columns,
 )
-from netatlas.regions._graphmaps import _VanishingGraph, faces_with_small_columns
+from netatlas.regions._graphmaps import _VanishingGraph, faces_with_small_columns, gated_columns
 from netatlas.regions._maxkernels import split_faces_max, tie_candidates
 from netatlas.regions._partition import Partition, assemble_partition, plane_frame
 from netatlas.regions._prepared import prepared
@@ -163,10 +163,10 @@ def _segment_maps(run, k, unpacked, carried, rows):
         M = np.empty((n_faces, 3, seg.n_out))
         M[full] = direct(full)
         update_from_previous(g, full, seg.ptr, seg.idx, seg.val, M)
-    else:  # only the columns the run reads are updated (the others stay 0 on updated faces)
+    else:  # only the columns the run reads are updated (the others are stale on updated faces)
         if k not in run.narrowed:
             run.narrowed[k] = restricted(seg, columns)
-        M = _zeroed(run, k, (n_faces, 3, seg.n_out))
+        M = _buffer(run, k, (n_faces, 3, seg.n_out))
         M[full] = direct(full)
         update_rows_from_previous(g, full, *run.narrowed[k], columns, M)
     again = _may_vanish(run, k, seg.target, M, columns)
@@ -186,7 +186,7 @@ def _narrowed_columns(run, k):
 
 def _activation_columns(run, k, unpacked, carried, rows):
     """Nonlinear node k's input maps (F, 3, n) when that input is an activation's output on values the
-    faces carry (a max pool after a relu), in the columns a ``within`` run reads only (the others 0,
+    faces carry (a max pool after a relu), in the columns a ``within`` run reads only (the others stale,
     read by nothing: ``_settled.needed_columns``), as ``gated_values`` would compute them (slope times
     value, one rounding); None where that does not apply. ``rows`` (F,) the faces' parents."""
     net = run.net
@@ -198,27 +198,24 @@ def _activation_columns(run, k, unpacked, carried, rows):
     ka = net.nonlinear.index(pre)
     if run.settled[ka] is None or act.op.name not in ("relu", "leaky_relu") or act.inputs[0] not in carried:
         return None
-    columns = np.flatnonzero(run.needed[pre])
     on, off = activation_slopes(act.op)
-    bits = np.unpackbits(unpacked[ka].packed, axis=1, count=act.size)[:, columns]
-    slope = np.where(bits.astype(bool), on, off)
     values = carried[act.inputs[0]].numpy()
     rows = rows if values.shape[0] > 1 else np.zeros(len(rows), np.int64)
-    M = _zeroed(run, ("activation", k), (len(rows), 3, act.size))
-    M[:, :, columns] = values[np.ix_(rows, np.arange(3), columns)] * slope[:, None, :]
+    M = _buffer(run, ("activation", k), (len(rows), 3, act.size))
+    gated_columns(np.ascontiguousarray(values), np.ascontiguousarray(rows, dtype=np.int64),
+                  np.ascontiguousarray(unpacked[ka].packed), np.flatnonzero(run.needed[pre]), on, off, M)
     return M
 
 
-def _zeroed(run, k, shape):
-    """Zeros of ``shape`` in level k's buffer, kept across its chunks (one chunk per level is alive at a
-    time, depth first): no fresh pages to fault in for every chunk's maps."""
+def _buffer(run, k, shape):
+    """An array of ``shape`` in level k's buffer, kept across its chunks (one chunk per level is alive at
+    a time, depth first): no fresh pages to fault in for every chunk's maps. Zeros when new, else what
+    the last chunk left (finite: the columns a run does not compute hold stale values nothing reads)."""
     size = int(np.prod(shape))
     buffer = run.buffers.get(k)
     if buffer is None or buffer.size < size:
-        buffer = run.buffers[k] = np.empty(size)
-    out = buffer[:size].reshape(shape)
-    out.fill(0.0)
-    return out
+        buffer = run.buffers[k] = np.zeros(size)
+    return buffer[:size].reshape(shape)
 
 
 def _may_vanish(run, k, node, M, columns=None):

@@ -21,7 +21,7 @@ from netatlas.regions._maxkernels import tie_candidates
 from netatlas.regions._roundoff import EPS, roundings, snap_vanishing, vanishing_tolerance
 from netatlas.regions._units import in_own_units, windows_in_own_units
 
-__all__ = ["_VanishingGraph", "_maps_chunked", "faces_with_small_columns", "small_units"]
+__all__ = ["_VanishingGraph", "_maps_chunked", "faces_with_small_columns", "gated_columns", "small_units"]
 
 #: Candidates for the vanishing rule are the units within CANDIDATE_SLACK times the largest tolerance
 #: it can grant (K eps mu, as S <= mu): 2 covers the round-off of mu and S themselves.
@@ -185,3 +185,18 @@ def faces_with_small_columns(M, constant, bound, columns):
                 out[f] = True
                 break
     return out
+
+
+@njit(cache=True, nogil=True)
+def gated_columns(values, rows, packed, columns, on, off, out):
+    """An activation's output maps in ``columns`` only: ``out[f, :, j] = values[rows[f], :, j] * slope``
+    with slope ``on`` where bit j of ``packed[f]`` (packed pattern bits, as ``np.packbits``) is set, else
+    ``off`` (one multiplication, as the gated pass does it); the other columns of ``out`` (F, 3, n) are
+    left as they are."""
+    F = out.shape[0]
+    for f in range(F):
+        p = rows[f]
+        for j in columns:
+            s = on if (packed[f, j >> 3] >> (7 - (j & 7))) & 1 else off
+            for r in range(3):
+                out[f, r, j] = values[p, r, j] * s

@@ -195,9 +195,10 @@ def needed_columns(net, settled) -> list:
     (NOTE [settled nodes]): those its nonlinear consumers cut by (an activation's free units, all entries
     of a ``Max``'s free windows, everything of a node without a :class:`Settled`), and those later nodes
     read through them, back from the output (whose maps such a run does not compute). A settled unit's
-    column is left out when its output is exactly zero (off, slope 0) or nothing later reads it, so a
-    column left out of an activation's input is settled (never a vanishing candidate: ``_graph._may_vanish``
-    need not look at it). An affine op reads all of its input's columns when any of its own is read."""
+    column is left out when nothing later reads it, so a column left out of an activation's input is
+    settled (never a vanishing candidate: ``_graph._may_vanish`` need not look at it). An affine op reads
+    all of its input's columns when any of its own is read. The run leaves the other columns stale:
+    finite values nothing reads."""
     position = {node: k for k, node in enumerate(net.nonlinear)}
     need = [np.zeros(node.size, bool) for node in net.nodes]
     for i in range(len(net.nodes) - 1, 0, -1):
@@ -214,10 +215,9 @@ def needed_columns(net, settled) -> list:
             entries = index[s.free]
             demand[entries[entries >= 0]] = True
         elif isinstance(node.op, Activation):
+            # a settled-off unit's output is zero, but its sign of zero is its input's (slope 0 times it):
+            # the input column is read whenever the output is
             demand = wanted.copy()
-            if node.op.name != "identity" and activation_slopes(node.op)[1] == 0.0:
-                on = np.unpackbits(s.state[0], count=node.size).astype(bool)
-                demand &= on  # a settled-off unit's output is exactly zero
             demand[s.free] = True
         elif isinstance(node.op, Add):
             demand = wanted
