@@ -19,7 +19,9 @@ the counts of both and whether they are equal.
 Measured 2026-12-07 (2 cores shared, load 8-14: CPU seconds, best of 2, 3 discs of 3,903, 3,328 and 3,624
 regions): the code when issue 27 was filed (3c05cce, no estimate; other counts, 3,373 / 9,038 / 7,401, before
 the exact tie rule) 6.9 s; e1f8910 (before the disc pruning) 2.39 s, with its estimate 5.13 s; c4f08a5 1.44 s,
-with its estimate 4.14 s; this branch 1.16-1.18 s, with the estimate 2.66-2.84 s.
+with its estimate 4.14 s; fee5112 1.16-1.24 s, with the estimate 2.66-3.0 s. Branch lenetlc (load 2.5-5, alternated
+with 3c05cce in the same runs): 0.515 s vs 6.10 s (11.8x), with the memory-budget watch (``--estimate``) 0.604 s
+vs 6.12 s (10.1x), with no options (``--defaults``) 0.590 s vs 6.45 s (10.9x); the same counts as fee5112.
 
 Part "lc": a 784-256-256-10 MLP (seeded init, then ``--train-steps`` Adam steps on the MNIST sample),
 1,000 MNIST-sample points, one random plane each; exact LC (regions meeting the disc,
