@@ -14,10 +14,6 @@ from netatlas.slices import Volume
 
 __all__ = ["Complex3D"]
 
-#: Triangles per chunk of the volume sums (bounds their temporaries).
-_VOLUME_CHUNK = 1 << 16
-
-
 @dataclass(frozen=True, eq=False)
 class Complex3D:
     """The exact linear regions (cells) of a network on a 3-D slice, as a polyhedral complex (see
@@ -149,16 +145,12 @@ class Complex3D:
     def _incidences(self):
         """Distinct (cell, vertex) pairs, sorted by cell."""
         if "incidences" not in self._cache:
-            face = self._face_index()
-            cells = np.concatenate([self.face_cells[face, 0], self.face_cells[face, 1]])
-            verts = np.concatenate([self.face_vertices, self.face_vertices])
-            keep = cells >= 0
-            cells, verts = cells[keep], verts[keep]
-            order = np.lexsort((verts, cells))
-            cells, verts = cells[order], verts[order]
-            first = np.ones(len(cells), bool)
-            first[1:] = (cells[1:] != cells[:-1]) | (verts[1:] != verts[:-1])
-            self._cache["incidences"] = np.stack([cells[first], verts[first]], 1)
+            from netatlas.regions._cutkernel import cell_vertices
+
+            # every face entry twice (its two cells), then as pairs
+            check_memory(6 * 8 * len(self.face_vertices), f"the cells' vertices of {self.num_cells:,} cells")
+            self._cache["incidences"] = cell_vertices(self.face_vertices, self.face_offsets, self.face_cells,
+                                                      self.num_cells)
         return self._cache["incidences"]
 
     def centroids(self) -> np.ndarray:
@@ -174,34 +166,14 @@ class Complex3D:
             self._cache["centroids"] = sums / counts[:, None]
         return self._cache["centroids"]
 
-    def _triangles(self):
-        """Fan triangles of every face: (face (n,), three vertex indices (n, 3))."""
-        off = self.face_offsets
-        lengths = np.diff(off)
-        n_tri = lengths - 2
-        face = np.repeat(np.arange(len(lengths)), n_tri)
-        k = np.arange(n_tri.sum()) - np.repeat(np.cumsum(n_tri) - n_tri, n_tri) + 1
-        fv = self.face_vertices
-        return face, np.stack([fv[off[face]], fv[off[face] + k], fv[off[face] + k + 1]], 1)
-
     @property
     def volumes(self) -> np.ndarray:
         if "volumes" not in self._cache:
-            # a convex cell is the union of the cones from its centroid g over its faces' fan triangles
-            face, tri = self._triangles()
-            g = self._centroids()
-            vol = np.zeros(self.num_cells)
-            for j in range(2):
-                c = self.face_cells[face, j]
-                keep = c >= 0
-                cells, corners = c[keep], tri[keep]
-                det = np.empty(len(cells))
-                for t0 in range(0, len(cells), _VOLUME_CHUNK):  # bounded temporaries, the same numbers
-                    chunk = slice(t0, t0 + _VOLUME_CHUNK)
-                    p = self.points[corners[chunk]] - g[cells[chunk]][:, None, :]
-                    det[chunk] = np.abs(np.einsum("ij,ij->i", p[:, 0], np.cross(p[:, 1], p[:, 2]))) / 6
-                vol += np.bincount(cells, weights=det, minlength=self.num_cells)
-            self._cache["volumes"] = vol
+            from netatlas.regions._cutkernel import cell_volumes
+
+            # a convex cell is the union of the cones from its centroid over its faces' fan triangles
+            self._cache["volumes"] = cell_volumes(self.points, self.face_vertices, self.face_offsets,
+                                                  self.face_cells, self._centroids(), self.num_cells)
         return self._cache["volumes"]
 
     def euler_characteristic(self) -> int:

@@ -323,7 +323,7 @@ def compact(pool, face_start, face_length, n_faces):
 @njit(cache=True)
 def unique_edges(vertices, offsets, n_vertices):
     """The distinct edges (E, 2) of the face cycles (CSR), lower vertex first, sorted by (lower,
-    higher): a counting sort by the lower vertex, then each vertex's few higher ends sorted (about 3
+    higher): a counting sort by the lower vertex, then each vertex's few higher ends sorted in place (about 3
     entries per cycle entry of scratch, where a lexsort of all entries needs about 10)."""
     counts = np.zeros(n_vertices + 1, np.int64)
     for f in range(len(offsets) - 1):
@@ -343,14 +343,94 @@ def unique_edges(vertices, offsets, n_vertices):
             fill[lo] += 1
     lower = np.empty(len(higher), np.int64)
     k = 0
-    for v in range(n_vertices):  # sort each bucket, keep its distinct ends at the front (k <= starts[v])
-        bucket = np.sort(higher[starts[v]:starts[v + 1]])
-        for i in range(len(bucket)):
-            if i == 0 or bucket[i] != bucket[i - 1]:
-                higher[k] = bucket[i]
+    for v in range(n_vertices):  # sort each bucket in place, keep its distinct ends at the front (k <= starts[v])
+        a, b = starts[v], starts[v + 1]
+        for i in range(a + 1, b):  # insertion sort: a vertex has a dozen entries
+            end = higher[i]
+            h = i - 1
+            while h >= a and higher[h] > end:
+                higher[h + 1] = higher[h]
+                h -= 1
+            higher[h + 1] = end
+        for i in range(a, b):
+            if i == a or higher[i] != higher[i - 1]:
+                higher[k] = higher[i]
                 lower[k] = v
                 k += 1
     edges = np.empty((k, 2), np.int64)
     edges[:, 0] = lower[:k]
     edges[:, 1] = higher[:k]
     return edges
+
+
+@njit(cache=True)
+def cell_vertices(vertices, offsets, face_cells, n_cells):
+    """The distinct (cell, vertex) pairs (P, 2) of the complex's faces (CSR cycles, ``face_cells`` (F, 2),
+    -1 the outside), sorted by cell then vertex: each cell's entries gathered from its faces, sorted in
+    place (a cell has a few dozen) and kept once."""
+    n_faces = len(offsets) - 1
+    starts = np.zeros(n_cells + 1, np.int64)  # each cell's face entries, counted
+    for f in range(n_faces):
+        for side in range(2):
+            c = face_cells[f, side]
+            if c >= 0:
+                starts[c + 1] += offsets[f + 1] - offsets[f]
+    for c in range(n_cells):
+        starts[c + 1] += starts[c]
+    fill = starts[:-1].copy()
+    entries = np.empty(starts[n_cells], np.int64)
+    for f in range(n_faces):
+        for side in range(2):
+            c = face_cells[f, side]
+            if c >= 0:
+                for t in range(offsets[f], offsets[f + 1]):
+                    entries[fill[c]] = vertices[t]
+                    fill[c] += 1
+    pairs = np.empty((len(entries), 2), np.int64)
+    k = 0
+    for c in range(n_cells):
+        a, b = starts[c], starts[c + 1]
+        for i in range(a + 1, b):  # insertion sort
+            v = entries[i]
+            h = i - 1
+            while h >= a and entries[h] > v:
+                entries[h + 1] = entries[h]
+                h -= 1
+            entries[h + 1] = v
+        for i in range(a, b):
+            if i == a or entries[i] != entries[i - 1]:
+                pairs[k, 0], pairs[k, 1] = c, entries[i]
+                k += 1
+    return pairs[:k].copy()
+
+
+@njit(cache=True)
+def cell_volumes(points, vertices, offsets, face_cells, centroids, n_cells):
+    """Each cell's volume (C,): the cones from its centroid over its faces' fan triangles
+    ``|p0 . (p1 x p2)| / 6`` (corners less the centroid), summed per cell in face order, first over the
+    faces where the cell is ``face_cells[:, 0]``, then over those where it is ``face_cells[:, 1]``: the
+    order of the NumPy sums this replaces (bincounts of ``np.einsum`` dot products), the same numbers
+    where einsum sums three products as (first + third) + second."""
+    sums = np.zeros((2, n_cells))
+    for side in range(2):
+        for f in range(len(offsets) - 1):
+            c = face_cells[f, side]
+            if c < 0:
+                continue
+            o = offsets[f]
+            g0, g1, g2 = centroids[c, 0], centroids[c, 1], centroids[c, 2]
+            v0 = vertices[o]
+            a0, a1, a2 = points[v0, 0] - g0, points[v0, 1] - g1, points[v0, 2] - g2
+            for k in range(1, offsets[f + 1] - o - 1):
+                v1, v2 = vertices[o + k], vertices[o + k + 1]
+                b0, b1, b2 = points[v1, 0] - g0, points[v1, 1] - g1, points[v1, 2] - g2
+                d0, d1, d2 = points[v2, 0] - g0, points[v2, 1] - g1, points[v2, 2] - g2
+                x0 = b1 * d2 - b2 * d1
+                x1 = b2 * d0 - b0 * d2
+                x2 = b0 * d1 - b1 * d0
+                det = (a0 * x0 + a2 * x2) + a1 * x1  # NumPy's einsum order for three terms (x86-64)
+                sums[side, c] += abs(det) / 6
+    volumes = np.zeros(n_cells)
+    volumes += sums[0]
+    volumes += sums[1]
+    return volumes
