@@ -18,6 +18,7 @@ import logging
 import math
 
 import numpy as np
+from numba import njit
 
 from netatlas._memory import check_memory
 from netatlas.nets import as_net
@@ -261,20 +262,54 @@ MAP_CHUNK = 32768
 def _next_maps(M, origin, bits, slopes, Wn, bn, mu, n_roundings):
     """The next layer's maps (C, 4, m) ``W_{k+1} (s_c * M[origin[c]]) + b_{k+1}`` of every cell c with
     on/off states ``bits`` (C, n_k), snapped (NOTE [vanishing units]) unless ``n_roundings`` is None;
-    chunk by chunk (each cell's result is the same as at once)."""
+    chunk by chunk (each cell's result is the same as at once).
+
+    A unit can snap on a cell only where its four rows are within the threshold times the cell's
+    magnitudes, which are at most the layer's bound with every slope at its largest (sums of the same
+    nonnegative terms, each no larger; ``bound`` takes a margin for einsum's summation order); so the
+    cells' own magnitudes are computed only on the cells where some unit passes that test, with the same
+    einsum (a cell's numbers do not depend on the cells beside it), and snap as before."""
     on_slope, off_slope = slopes
     out = np.empty((len(origin), 4, Wn.shape[0]))
+    if n_roundings is not None:
+        threshold = n_roundings * EPS
+        largest = np.full((1, 1, Wn.shape[1]), max(abs(on_slope), abs(off_slope)))
+        bound = np.einsum("crn,mn->crm", largest * mu[None], np.abs(Wn))[0]
+        bound[3] += np.abs(bn)
+        bound *= threshold * (1 + 4 * (Wn.shape[1] + 2) * EPS)
     for c0 in range(0, len(origin), MAP_CHUNK):
         chunk = slice(c0, c0 + MAP_CHUNK)
-        slope = np.where(bits[chunk], on_slope, off_slope)  # (c, n_k)
-        m = np.einsum("crn,mn->crm", M[origin[chunk]] * slope[:, None, :], Wn)
+        m = np.einsum("crn,mn->crm", _sloped(M, origin[chunk], bits[chunk], float(on_slope), float(off_slope)), Wn)
         m[:, 3] += bn
         if n_roundings is not None:
-            # this cell's slopes times the previous layer's bound, plus |b|
-            magnitude = np.einsum("crn,mn->crm", np.abs(slope)[:, None, :] * mu[None], np.abs(Wn))
-            magnitude[:, 3] += np.abs(bn)
-            _snap(m, magnitude, n_roundings)
+            maybe = np.abs(m[:, 0]) <= bound[0]  # (c, m): may snap
+            for r in range(1, 4):
+                maybe &= np.abs(m[:, r]) <= bound[r]
+            cells = np.flatnonzero(maybe.any(1))
+            if len(cells):
+                # this cell's slopes times the previous layer's bound, plus |b|
+                slope = np.abs(np.where(bits[chunk][cells], on_slope, off_slope))  # (k, n_k)
+                magnitude = np.einsum("crn,mn->crm", slope[:, None, :] * mu[None], np.abs(Wn))
+                magnitude[:, 3] += np.abs(bn)
+                part = m[cells]
+                _snap(part, magnitude, n_roundings)
+                m[cells] = part
         out[chunk] = m
+    return out
+
+
+@njit(cache=True)
+def _sloped(M, origin, bits, on_slope, off_slope):
+    """``M[origin] * slope[:, None, :]`` (c, 4, n) with ``slope = where(bits, on_slope, off_slope)``: one
+    product per entry, the numbers of the NumPy broadcast in one pass (NumPy's inner loops of n entries
+    cost more than the products)."""
+    out = np.empty((len(origin), 4, M.shape[2]))
+    for c in range(len(origin)):
+        o = origin[c]
+        for k in range(M.shape[2]):
+            s = on_slope if bits[c, k] else off_slope
+            for r in range(4):
+                out[c, r, k] = M[o, r, k] * s
     return out
 
 
