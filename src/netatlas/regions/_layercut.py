@@ -109,38 +109,19 @@ def start_signs(Z, L, vertices, offsets, face_cells, n_cells, n_units):
 
 
 @njit(cache=True)
-def _numbered(keys, n_vertices):
-    """``np.unique(keys)`` (keys ``lo * n_vertices + hi``) and, for each entry, the index of its key there:
-    the entries bucketed by ``lo`` (a counting sort), each bucket's few entries sorted in place."""
-    starts = np.zeros(n_vertices + 1, np.int64)
-    for key in keys:
-        starts[key // n_vertices + 1] += 1
-    for v in range(n_vertices):
-        starts[v + 1] += starts[v]
-    fill = starts[:-1].copy()
-    order = np.empty(len(keys), np.int64)
-    for i in range(len(keys)):
-        lo = keys[i] // n_vertices
-        order[fill[lo]] = i
-        fill[lo] += 1
+def _numbered(keys):
+    """``np.unique(keys)`` and, for each entry, the index of its key there: the entries sorted (a cut's
+    few thousand; equal keys in any order, which changes nothing)."""
+    order = np.argsort(keys)
     distinct = np.empty(len(keys), np.int64)
     index = np.empty(len(keys), np.int64)
     n = 0
-    for lo in range(n_vertices):
-        a, b = starts[lo], starts[lo + 1]
-        for i in range(a + 1, b):  # insertion sort by key
-            entry = order[i]
-            h = i - 1
-            while h >= a and keys[order[h]] > keys[entry]:
-                order[h + 1] = order[h]
-                h -= 1
-            order[h + 1] = entry
-        for i in range(a, b):
-            key = keys[order[i]]
-            if i == a or key != distinct[n - 1]:
-                distinct[n] = key
-                n += 1
-            index[order[i]] = n - 1
+    for i in range(len(keys)):
+        key = keys[order[i]]
+        if i == 0 or key != distinct[n - 1]:
+            distinct[n] = key
+            n += 1
+        index[order[i]] = n - 1
     return distinct[:n], index
 
 
@@ -335,7 +316,7 @@ def _cut_units(j0, j1, column, cap, counts, points, pool, face_start, face_lengt
                     entry_keys[k] = min(a, b) * n_points + max(a, b)
                     k += 1
         # the distinct keys, sorted (np.unique's), and each crossed entry's new vertex, in the order met
-        keys, entry_new = _numbered(entry_keys, n_points)
+        keys, entry_new = _numbered(entry_keys)
         n_vertices = n_points
         n_points = n_vertices + len(keys)
         points = _grown(points, n_points, 0.0)
@@ -512,7 +493,8 @@ class LayerCut:
         face_origin = np.where(state.face_cells >= 0, state.face_cells, C)
         total = int(state.face_offsets[-1])
         self.counts = np.array([V, total, total, F, C, 0, -1, -1], np.int64)
-        self.buffers = (state.points.copy(), state.face_vertices.copy(), state.face_offsets[:-1].copy(),
+        # the kernel writes vertices and face cycles only past their ends (a grown copy), faces' cells in place
+        self.buffers = (state.points, state.face_vertices, state.face_offsets[:-1].copy(),
                         np.diff(state.face_offsets), state.face_cells.copy(), state.face_labels.copy(),
                         np.arange(C, dtype=np.int64), self.signs.copy(), face_origin,
                         np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(V), np.zeros(V),
@@ -590,12 +572,13 @@ def cut_layer(state, M, tolerance: float, column: int, cap: int | None = None, a
     from netatlas.regions._subdivide import EVAL_ROUNDINGS, _vanished_keys, home_cells, vertex_values
 
     n = M.shape[2]
-    pre = vertex_values(state, M, tolerance) if n == 1 else None  # NumPy's sums for one unit, as UnitValues
+    home = home_cells(state)
+    pre = vertex_values(state, M, tolerance, home) if n == 1 else None  # NumPy's sums for one unit, as UnitValues
     vanished = (M == 0).all(axis=1)  # (C, n)
     keys = np.zeros(0, np.int64)
     if vanished.any() and pre is None:
         keys = np.unique(_vanished_keys(state.face_vertices, state.face_offsets, state.face_cells, vanished))
-    layer = LayerCut(state, M, tolerance, column, EVAL_ROUNDINGS * EPS, home_cells(state), keys // n, keys % n,
+    layer = LayerCut(state, M, tolerance, column, EVAL_ROUNDINGS * EPS, home, keys // n, keys % n,
                      pre=pre, cap=cap)
     step = max(n, 1) if state.n_cells * n < STEPWISE_WORK and recorder is None else 1
     for j0 in range(0, n, step):

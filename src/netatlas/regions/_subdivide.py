@@ -118,13 +118,13 @@ def _home_cells(vertices, offsets, face_cells, n_vertices):
 VALUE_CHUNK = 8192
 
 
-def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+def vertex_values(state: ComplexState, A: np.ndarray, tolerance: float, home=None) -> tuple[np.ndarray, np.ndarray]:
     """Values (V, n) of the cells' affine functions ``A`` (C, 4, n) at the vertices, each from one cell
     around the vertex, and the limits (V, n) below which a value counts as zero: ``tolerance`` (a
     distance) times the gradient's norm, or the round-off of the evaluation (NOTE [edge subdivision
     in 3-D], step 1). A function that is exactly zero on a cell (a vanishing unit) is zero at all of
-    the cell's vertices."""
-    home = home_cells(state)
+    the cell's vertices. ``home``: ``home_cells(state)`` when the caller has it."""
+    home = home_cells(state) if home is None else home
     n_vertices, n = len(state.points), A.shape[2]
     Z, limit = np.empty((n_vertices, n)), np.empty((n_vertices, n))
     for v0 in range(0, n_vertices, VALUE_CHUNK):
