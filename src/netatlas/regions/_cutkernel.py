@@ -283,13 +283,18 @@ def chain_cycles(edges, starts, ends):
     """Undirected edges ``edges[starts[i]:ends[i]]`` forming one cycle each -> the cycles' vertices in
     order (flat, one per edge); and the first i whose edges are not one cycle (-1 if none)."""
     out = np.empty(len(edges), np.int64)
+    longest = 0
+    for i in range(len(starts)):
+        longest = max(longest, ends[i] - starts[i])
+    used = np.empty(longest, np.bool_)
     for i in range(len(starts)):
         e0, e1 = starts[i], ends[i]
         k = e1 - e0
         if k < 3:
             return out, i
-        used = np.zeros(k, np.bool_)
         used[0] = True
+        for e in range(1, k):
+            used[e] = False
         start, current = edges[e0, 0], edges[e0, 1]
         out[e0] = start
         for t in range(1, k):

@@ -376,10 +376,10 @@ def _cut_units(j0, j1, column, cap, counts, points, pool, face_start, face_lengt
             live += n_minus
             face_start[g], face_length[g] = n_pool, n_minus
             n_pool += n_minus
-            face_cells[g] = face_cells[f]
+            face_cells[g, 0], face_cells[g, 1] = face_cells[f, 0], face_cells[f, 1]
             face_labels[g] = face_labels[f]
             fsign[g] = -1
-            face_origin[g] = face_origin[f]
+            face_origin[g, 0], face_origin[g, 1] = face_origin[f, 0], face_origin[f, 1]
         n_faces = total
         # the split cells, in index order
         n_split = 0
