@@ -78,7 +78,8 @@ def start_signs(Z, L, vertices, offsets, face_cells, n_cells, n_units):
     limit = np.zeros((n_cells, n))
     face_low, face_high, face_size, face_limit = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     for f in range(len(offsets) - 1):  # each face's range once, then into its two cells
-        face_low[:], face_high[:], face_size[:], face_limit[:] = np.inf, -np.inf, 0.0, 0.0
+        for j in range(n):
+            face_low[j], face_high[j], face_size[j], face_limit[j] = np.inf, -np.inf, 0.0, 0.0
         for t in range(offsets[f], offsets[f + 1]):
             v = vertices[t]
             for j in range(n):

@@ -303,13 +303,16 @@ def _sloped(M, origin, bits, on_slope, off_slope):
     """``M[origin] * slope[:, None, :]`` (c, 4, n) with ``slope = where(bits, on_slope, off_slope)``: one
     product per entry, the numbers of the NumPy broadcast in one pass (NumPy's inner loops of n entries
     cost more than the products)."""
-    out = np.empty((len(origin), 4, M.shape[2]))
+    n = M.shape[2]
+    out = np.empty((len(origin), 4, n))
+    slope = np.empty(n)
     for c in range(len(origin)):
         o = origin[c]
-        for k in range(M.shape[2]):
-            s = on_slope if bits[c, k] else off_slope
-            for r in range(4):
-                out[c, r, k] = M[o, r, k] * s
+        for k in range(n):
+            slope[k] = on_slope if bits[c, k] else off_slope
+        for r in range(4):
+            for k in range(n):
+                out[c, r, k] = M[o, r, k] * slope[k]
     return out
 
 
