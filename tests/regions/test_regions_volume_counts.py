@@ -110,3 +110,50 @@ def test_cell_figures_match_the_numpy_reference(model, levels):
        leaky=st.booleans())
 def test_property_degenerate_nets_cell_figures_match(seed, width, depth, scale, leaky):
     assert_figures_match(partition(integer_mlp(seed, width, depth, scale, leaky), CUBE, levels=(0.0,)))
+
+
+def cells_on_one_side_reference(state, signs):
+    """The NumPy code ``_mesh._cells_on_one_side`` replaced (reduceat per face, ufunc.at per cell)."""
+    off, fv = state.face_offsets, state.face_vertices
+    top = np.maximum.reduceat(signs[fv], off[:-1])
+    bottom = np.minimum.reduceat(signs[fv], off[:-1])
+    cell_top = np.zeros(state.n_cells, np.int8)
+    cell_bottom = np.zeros(state.n_cells, np.int8)
+    for j in range(2):
+        cells = state.face_cells[:, j]
+        inside = cells >= 0
+        np.maximum.at(cell_top, cells[inside], top[inside])
+        np.minimum.at(cell_bottom, cells[inside], bottom[inside])
+    if np.any((cell_top > 0) & (cell_bottom < 0)):
+        return None
+    return cell_top + cell_bottom
+
+
+@pytest.mark.parametrize("model, levels, value", [
+    (trained_sdf(1), (0.0,), 0.0),
+    (trained_sdf(2), (), 0.0),
+    (mlp([3, 10, 10, 1], seed=3).double(), (0.1,), 0.1),
+    (integer_mlp(5, 6, 2, 1, False), (0.0,), 0.0),
+    (integer_mlp(6, 5, 2, 3, True), (), 0.0),
+])
+def test_mesh_steps_match_the_numpy_reference(model, levels, value):
+    from netatlas.regions._mesh import _cells_on_one_side
+    from netatlas.regions._subdivide import ComplexState, vertex_values
+
+    cx = partition(model, CUBE, levels=levels)
+    state = ComplexState(cx.points, cx.face_vertices, cx.face_offsets, cx.face_cells, cx.face_labels, cx.num_cells)
+    A = cx.maps[:, :, :1].copy()
+    A[:, 3] -= value
+    Z, limit = vertex_values(state, A, cx.tolerance * cx.diameter)
+    signs = np.where(np.abs(Z[:, 0]) <= limit[:, 0], 0, np.sign(Z[:, 0])).astype(np.int8)
+    got, want = _cells_on_one_side(state, signs), cells_on_one_side_reference(state, signs)
+    assert (got is None) == (want is None) and (got is None or np.array_equal(got, want))
+    if value in levels:  # built with the level: already cut by it
+        assert got is not None
+    mesh = cx.level_set(value)
+    t = mesh.triangles
+    pairs = np.sort(np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]]), axis=1)
+    edges, counts = np.unique(pairs, axis=0, return_counts=True)
+    got_edges, got_counts = mesh._edge_counts()
+    assert np.array_equal(got_edges, edges) and np.array_equal(got_counts, counts)
+    assert mesh.is_watertight()

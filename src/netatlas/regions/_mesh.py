@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from netatlas.regions._subdivide import ComplexState, cut, vertex_values
 from netatlas.slices import Volume
@@ -83,7 +84,10 @@ class Mesh:
         t = self.triangles
         pairs = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
         pairs.sort(axis=1)
-        return np.unique(pairs, axis=0, return_counts=True)
+        # (lower, higher) as one key: the order of np.unique(pairs, axis=0), sorting plain integers
+        n = max(len(self.vertices), 1)
+        keys, counts = np.unique(pairs[:, 0].astype(np.int64) * n + pairs[:, 1], return_counts=True)
+        return np.stack([keys // n, keys % n], 1).astype(pairs.dtype), counts
 
     def is_watertight(self, tolerance: float = 1e-9) -> bool:
         """True when every edge is shared by exactly two triangles, except edges on one of the box's
@@ -134,20 +138,41 @@ def _write(path, text) -> None:
     os.replace(tmp, path)
 
 
+@njit(cache=True)
+def _face_sign_range(signs, vertices, offsets):
+    """The largest and smallest vertex sign (F,) int8 of each face (CSR cycles)."""
+    n_faces = len(offsets) - 1
+    top = np.zeros(n_faces, np.int8)
+    bottom = np.zeros(n_faces, np.int8)
+    for f in range(n_faces):
+        hi, lo = -1, 1
+        for t in range(offsets[f], offsets[f + 1]):
+            hi = max(hi, signs[vertices[t]])
+            lo = min(lo, signs[vertices[t]])
+        top[f], bottom[f] = hi, lo
+    return top, bottom
+
+
+@njit(cache=True)
+def _cell_sign_range(top, bottom, face_cells, n_cells):
+    """The largest and smallest vertex sign (C,) int8 of each cell from its faces' (0 for a cell with none)."""
+    cell_top = np.zeros(n_cells, np.int8)
+    cell_bottom = np.zeros(n_cells, np.int8)
+    for f in range(len(top)):
+        for side in range(2):
+            c = face_cells[f, side]
+            if c >= 0:
+                cell_top[c] = max(cell_top[c], top[f])
+                cell_bottom[c] = min(cell_bottom[c], bottom[f])
+    return cell_top, cell_bottom
+
+
 def _cells_on_one_side(state: ComplexState, signs: np.ndarray) -> np.ndarray | None:
     """Each cell's sign (C,) int8 (0: zero on the whole cell) when no cell has vertices of both signs
     (the complex is cut by the level already: a cut would change nothing); else None. (A cell can have
     both with no face having both: a plane through a cycle of its edges.)"""
-    off, fv = state.face_offsets, state.face_vertices
-    top = np.maximum.reduceat(signs[fv], off[:-1])
-    bottom = np.minimum.reduceat(signs[fv], off[:-1])
-    cell_top = np.zeros(state.n_cells, np.int8)
-    cell_bottom = np.zeros(state.n_cells, np.int8)
-    for j in range(2):
-        cells = state.face_cells[:, j]
-        inside = cells >= 0
-        np.maximum.at(cell_top, cells[inside], top[inside])
-        np.minimum.at(cell_bottom, cells[inside], bottom[inside])
+    top, bottom = _face_sign_range(signs, state.face_vertices, state.face_offsets)
+    cell_top, cell_bottom = _cell_sign_range(top, bottom, state.face_cells, state.n_cells)
     if np.any((cell_top > 0) & (cell_bottom < 0)):
         return None
     return cell_top + cell_bottom  # +1, -1, or 0 where every vertex is on the level
@@ -203,7 +228,8 @@ def level_set(complex3d, value: float = 0.0, *, output: int = 0) -> Mesh:
     del Z, limit
     A = A[:, :, 0]
     off, fv = state.face_offsets, state.face_vertices
-    on_level = np.maximum.reduceat(np.abs(signs[fv]), off[:-1]) == 0
+    top, bottom = _face_sign_range(signs, fv, off)
+    on_level = (top == 0) & (bottom == 0)
     # where the output equals the level on whole cells, the level set is a solid: keep only the faces
     # between such a cell and one where the output differs from the level (its boundary inside the box)
     flat = np.concatenate([side == 0, [True]])[state.face_cells]  # the outside (-1) counts as flat

@@ -279,7 +279,8 @@ def _next_maps(M, origin, bits, slopes, Wn, bn, mu, n_roundings):
         bound *= threshold * (1 + 4 * (Wn.shape[1] + 2) * EPS)
     for c0 in range(0, len(origin), MAP_CHUNK):
         chunk = slice(c0, c0 + MAP_CHUNK)
-        m = np.einsum("crn,mn->crm", _sloped(M, origin[chunk], bits[chunk], float(on_slope), float(off_slope)), Wn)
+        m = out[chunk]  # written in place (a view)
+        np.einsum("crn,mn->crm", _sloped(M, origin[chunk], bits[chunk], float(on_slope), float(off_slope)), Wn, out=m)
         m[:, 3] += bn
         if n_roundings is not None:
             maybe = np.abs(m[:, 0]) <= bound[0]  # (c, m): may snap
@@ -294,7 +295,6 @@ def _next_maps(M, origin, bits, slopes, Wn, bn, mu, n_roundings):
                 part = m[cells]
                 _snap(part, magnitude, n_roundings)
                 m[cells] = part
-        out[chunk] = m
     return out
 
 
