@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from test_regions_volume_counts import trained_sdf
 from test_regions_volume_kernels import FIELDS, integer_mlp
 
+import netatlas.regions._layercut as layercut_module
 import netatlas.regions._volume as volume_module
 from netatlas import Volume
 from netatlas.nets import mlp
@@ -38,8 +39,11 @@ def next_maps_reference(M, origin, bits, slopes, Wn, bn, mu, n_roundings):
 REFERENCES = {"_next_maps": next_maps_reference}
 
 
-def assert_same_as_reference(model, levels, monkeypatch, volume=CUBE):
-    fast = partition(model, volume, levels=levels)
+def assert_same_as_reference(model, levels, monkeypatch, volume=CUBE, signs_by_cell=False):
+    with monkeypatch.context() as patch:
+        if signs_by_cell:  # every layer's start signs cell by cell
+            patch.setattr(layercut_module, "SIGNS_BY_FACE_BYTES", 0)
+        fast = partition(model, volume, levels=levels)
     with monkeypatch.context() as patch:
         for name, reference in REFERENCES.items():
             patch.setattr(volume_module, name, reference)
@@ -59,6 +63,21 @@ def assert_same_as_reference(model, levels, monkeypatch, volume=CUBE):
 ])
 def test_nets_match_the_previous_path_bit_for_bit(model, levels, monkeypatch):
     assert assert_same_as_reference(model, levels, monkeypatch).num_cells > 10
+    assert_same_as_reference(model, levels, monkeypatch, signs_by_cell=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_start_signs_by_cell_equal_by_face(seed):
+    # on a real complex, values with ties, exact zeros and values at the margin: the same signs
+    cx = partition(integer_mlp(seed, 6, 2, 3, False), CUBE, levels=(0.0,))
+    rng = np.random.default_rng(seed)
+    V, n = len(cx.points), 5
+    # planes' values on a half-integer grid: exact zeros and ties; limits at and below those values
+    Z = np.round((cx.points @ rng.normal(size=(3, n)) + rng.normal(size=n) * 0.3) * 2) / 2
+    L = rng.choice([0.0, 1e-16, 0.5], size=(V, n))
+    args = (Z, L, cx.face_vertices, cx.face_offsets, cx.face_cells, cx.num_cells, 4)
+    by_face, by_cell = layercut_module._signs_by_face(*args), layercut_module._signs_by_cell(*args)
+    assert np.array_equal(by_face, by_cell) and np.any(by_face != 0) and np.any(by_face == 0)
 
 
 def snapped_entries(model):
@@ -112,4 +131,5 @@ def test_snapping_nets_match_the_previous_path(seed, monkeypatch):
        leaky=st.booleans())
 def test_property_degenerate_nets_match_the_previous_path(seed, width, depth, scale, leaky):
     with pytest.MonkeyPatch.context() as monkeypatch:
-        assert_same_as_reference(integer_mlp(seed, width, depth, scale, leaky), (0.0,), monkeypatch)
+        assert_same_as_reference(integer_mlp(seed, width, depth, scale, leaky), (0.0,), monkeypatch,
+                                 signs_by_cell=bool(seed % 2))

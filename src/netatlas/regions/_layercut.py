@@ -67,10 +67,24 @@ def start_values(points, home, M, j0, j1, tolerance, roundoff, zero_off, zero_ve
     return Z, L
 
 
-@njit(cache=True)
+#: Float scratch (bytes) above which start signs are taken cell by cell rather than face by face.
+SIGNS_BY_FACE_BYTES = 1 << 25
+
+
 def start_signs(Z, L, vertices, offsets, face_cells, n_cells, n_units):
     """Per cell and unit (C, n) int8: +1 (-1) where every vertex of the cell is beyond the unit's plane on
-    the + (-) side for every chain of the layer's interpolations (NOTE [layer cut]), else 0."""
+    the + (-) side for every chain of the layer's interpolations (NOTE [layer cut]), else 0. Face by face
+    (faces read once) while its scratch, four floats per cell and unit, is small; else cell by cell (faces
+    read twice, scratch of n): the same signs (extremes do not depend on the order they are met in)."""
+    if 32 * n_cells * Z.shape[1] <= SIGNS_BY_FACE_BYTES:
+        return _signs_by_face(Z, L, vertices, offsets, face_cells, n_cells, n_units)
+    return _signs_by_cell(Z, L, vertices, offsets, face_cells, n_cells, n_units)
+
+
+@njit(cache=True)
+def _signs_by_face(Z, L, vertices, offsets, face_cells, n_cells, n_units):
+    """``start_signs`` face by face (each face's extremes once, then into its two cells): (C, n) float
+    scratch four times over."""
     n = Z.shape[1]
     low = np.full((n_cells, n), np.inf)
     high = np.full((n_cells, n), -np.inf)
@@ -105,6 +119,52 @@ def start_signs(Z, L, vertices, offsets, face_cells, n_cells, n_units):
             if low[c, j] > margin:
                 signs[c, j] = 1
             elif high[c, j] < -margin:
+                signs[c, j] = -1
+    return signs
+
+
+@njit(cache=True)
+def _signs_by_cell(Z, L, vertices, offsets, face_cells, n_cells, n_units):
+    """``start_signs`` cell by cell over its faces' vertices (each face read twice), with scratch of n
+    entries; the largest magnitude is that of the lowest or highest value."""
+    n = Z.shape[1]
+    n_faces = len(offsets) - 1
+    starts = np.zeros(n_cells + 1, np.int64)  # each cell's faces (CSR)
+    for f in range(n_faces):
+        for side in range(2):
+            if face_cells[f, side] >= 0:
+                starts[face_cells[f, side] + 1] += 1
+    for c in range(n_cells):
+        starts[c + 1] += starts[c]
+    fill = starts[:-1].copy()
+    cell_faces = np.empty(starts[n_cells], np.int64)
+    for f in range(n_faces):
+        for side in range(2):
+            c = face_cells[f, side]
+            if c >= 0:
+                cell_faces[fill[c]] = f
+                fill[c] += 1
+    low, high, limit = np.empty(n), np.empty(n), np.empty(n)
+    eps = np.finfo(np.float64).eps
+    signs = np.zeros((n_cells, n), np.int8)
+    for c in range(n_cells):
+        for j in range(n):
+            low[j], high[j], limit[j] = np.inf, -np.inf, 0.0
+        for k in range(starts[c], starts[c + 1]):
+            f = cell_faces[k]
+            for t in range(offsets[f], offsets[f + 1]):
+                v = vertices[t]
+                for j in range(n):
+                    z = Z[v, j]
+                    low[j] = min(low[j], z)
+                    high[j] = max(high[j], z)
+                    limit[j] = max(limit[j], L[v, j])
+        for j in range(n):
+            size = max(abs(low[j]), abs(high[j]))
+            margin = limit[j] + (CHAIN_ROUNDINGS * n_units + CHAIN_ROUNDINGS) * eps * size
+            if low[j] > margin:
+                signs[c, j] = 1
+            elif high[j] < -margin:
                 signs[c, j] = -1
     return signs
 
@@ -175,7 +235,8 @@ def _grown(array, need, fill):
 def _value(v, j, points, home, M, pre_z, pre_l, tolerance, roundoff, n_start, lo, hi, t, val, lim, sign, stamp,
            stack):
     """Make ``val[v]``, ``lim[v]``, ``sign[v]`` unit j's value, limit and sign (0 within the limit) at vertex
-    v (``stamp[v] == j``): a start vertex's from its home map (or ``pre_z``, ``pre_l`` when given), a new
+    v (``stamp[v] == j``): a start vertex's from its home map (or ``pre_z[v, j]``, ``pre_l[v, j]`` when given:
+    (V, n), else (0, 0)), a new
     vertex's by interpolation along its edge, its ends first (a chain at most as long as the layer's cuts
     so far)."""
     if stamp[v] == j:
@@ -188,8 +249,8 @@ def _value(v, j, points, home, M, pre_z, pre_l, tolerance, roundoff, n_start, lo
             depth -= 1
             continue
         if u < n_start:
-            if len(pre_z):
-                val[u], lim[u] = pre_z[u], pre_l[u]
+            if pre_z.shape[0]:
+                val[u], lim[u] = pre_z[u, j], pre_l[u, j]
             else:
                 val[u], lim[u] = _evaluate(points, home, M, u, j, tolerance, roundoff)
             sign[u] = 0 if abs(val[u]) <= lim[u] else (1 if val[u] > 0 else -1)
@@ -215,11 +276,10 @@ def _value(v, j, points, home, M, pre_z, pre_l, tolerance, roundoff, n_start, lo
 def _all_signs(j, n_points, points, home, M, pre_z, pre_l, tolerance, roundoff, lo, hi, t, val, lim, sign, stamp):
     """Unit j's sign (0 within its limit) at every vertex after its cut (its new vertices 0)."""
     stack = np.empty(j + 3, np.int64)
-    row = j if pre_z.shape[1] else 0
     out = np.empty(n_points, np.int8)
     for v in range(n_points):
         if stamp[v] != j:
-            _value(v, j, points, home, M, pre_z[row], pre_l[row], tolerance, roundoff, len(home), lo, hi, t, val, lim,
+            _value(v, j, points, home, M, pre_z, pre_l, tolerance, roundoff, len(home), lo, hi, t, val, lim,
                    sign, stamp, stack)
         out[v] = sign[v]
     return out
@@ -244,11 +304,9 @@ def _cut_units(j0, j1, column, cap, counts, points, pool, face_start, face_lengt
     touched = np.empty(64, np.int64)
     counts[6] = -1
     for j in range(j0, j1):
-        row = j if pre_z.shape[1] else 0
-        pz, pl = pre_z[row], pre_l[row]  # (V,) unit j's start values, or (0,) when not kept
         for i in range(zero_off[j], zero_off[j + 1]):  # a unit vanishing on a cell is zero at its vertices
             v = zero_vertex[i]
-            _value(v, j, points, home, M, pz, pl, tolerance, roundoff, n_start, lo_rec, hi_rec, t_rec, val, lim,
+            _value(v, j, points, home, M, pre_z, pre_l, tolerance, roundoff, n_start, lo_rec, hi_rec, t_rec, val, lim,
                    vsign, vstamp, stack)
             val[v], vsign[v] = 0.0, 0
         # the faces of the descendants of the origins j may cross: signs, mixed faces, faces with an edge on
@@ -272,7 +330,7 @@ def _cut_units(j0, j1, column, cap, counts, points, pool, face_start, face_lengt
             for i in range(-1, n):
                 v = pool[o + (i if i >= 0 else n - 1)]
                 if vstamp[v] != j:
-                    _value(v, j, points, home, M, pz, pl, tolerance, roundoff, n_start, lo_rec, hi_rec, t_rec,
+                    _value(v, j, points, home, M, pre_z, pre_l, tolerance, roundoff, n_start, lo_rec, hi_rec, t_rec,
                            val, lim, vsign, vstamp, stack)
                 sign = vsign[v]
                 if i >= 0:
@@ -474,20 +532,20 @@ class LayerCut:
         self.zero_off = np.concatenate([[0], np.cumsum(np.bincount(zero_unit, minlength=n))]).astype(np.int64)
         C, V, F = state.n_cells, len(state.points), len(state.face_cells)
         # each start cell's sign per unit, a block of units at a time (bounded scratch); the start values
-        # kept, unit by unit (n, V), when one block holds them all
+        # kept (V, n) when one block holds them all
         block = max(1, int(min(START_VALUE_BYTES, memory_budget() // 4) // max(16 * V, 1)))
         self.signs = np.empty((C, n), np.int8)
-        self.pre_z = self.pre_l = np.zeros((1, 0))
+        self.pre_z = self.pre_l = np.zeros((0, 0))  # (V, n) when kept
         for j0 in range(0, n, block):
             j1 = min(n, j0 + block)
             if pre is not None:
                 Z, L = pre[0][:, j0:j1], pre[1][:, j0:j1]
             else:
                 Z, L = start_values(state.points, home, M, j0, j1, tolerance, roundoff, self.zero_off, self.zero_vertex)
-            self.signs[:, j0:j1] = start_signs(np.ascontiguousarray(Z), np.ascontiguousarray(L), state.face_vertices,
-                                               state.face_offsets, state.face_cells, C, n)
+            Z, L = np.ascontiguousarray(Z), np.ascontiguousarray(L)
+            self.signs[:, j0:j1] = start_signs(Z, L, state.face_vertices, state.face_offsets, state.face_cells, C, n)
             if j1 - j0 == n:
-                self.pre_z, self.pre_l = np.ascontiguousarray(Z.T), np.ascontiguousarray(L.T)
+                self.pre_z, self.pre_l = Z, L
         # (n, C + 1): the start cells each unit may cross; the last column stands for the outside
         self.crossing = np.zeros((n, C + 1), np.bool_)
         self.crossing[:, :C] = self.signs.T == 0
