@@ -170,19 +170,38 @@ def _signs_by_cell(Z, L, vertices, offsets, face_cells, n_cells, n_units):
 
 
 @njit(cache=True)
-def _numbered(keys):
-    """``np.unique(keys)`` and, for each entry, the index of its key there: the entries sorted (a cut's
-    few thousand; equal keys in any order, which changes nothing)."""
-    order = np.argsort(keys)
+def _numbered(keys, n_vertices):
+    """``np.unique(keys)`` (keys ``lo * n_vertices + hi``) and, for each entry, the index of its key there:
+    the entries bucketed by ``lo`` (a counting sort), each bucket's few entries sorted in place."""
+    starts = np.zeros(n_vertices + 1, np.int64)
+    for key in keys:
+        starts[key // n_vertices + 1] += 1
+    for v in range(n_vertices):
+        starts[v + 1] += starts[v]
+    fill = starts[:-1].copy()
+    order = np.empty(len(keys), np.int64)
+    for i in range(len(keys)):
+        lo = keys[i] // n_vertices
+        order[fill[lo]] = i
+        fill[lo] += 1
     distinct = np.empty(len(keys), np.int64)
     index = np.empty(len(keys), np.int64)
     n = 0
-    for i in range(len(keys)):
-        key = keys[order[i]]
-        if i == 0 or key != distinct[n - 1]:
-            distinct[n] = key
-            n += 1
-        index[order[i]] = n - 1
+    for lo in range(n_vertices):
+        a, b = starts[lo], starts[lo + 1]
+        for i in range(a + 1, b):  # insertion sort by key
+            entry = order[i]
+            h = i - 1
+            while h >= a and keys[order[h]] > keys[entry]:
+                order[h + 1] = order[h]
+                h -= 1
+            order[h + 1] = entry
+        for i in range(a, b):
+            key = keys[order[i]]
+            if i == a or key != distinct[n - 1]:
+                distinct[n] = key
+                n += 1
+            index[order[i]] = n - 1
     return distinct[:n], index
 
 
@@ -375,7 +394,7 @@ def _cut_units(j0, j1, column, cap, counts, points, pool, face_start, face_lengt
                     entry_keys[k] = min(a, b) * n_points + max(a, b)
                     k += 1
         # the distinct keys, sorted (np.unique's), and each crossed entry's new vertex, in the order met
-        keys, entry_new = _numbered(entry_keys)
+        keys, entry_new = _numbered(entry_keys, n_points)
         n_vertices = n_points
         n_points = n_vertices + len(keys)
         points = _grown(points, n_points, 0.0)
