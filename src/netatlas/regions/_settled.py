@@ -42,8 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from netatlas.nets import Max
-from netatlas.nets._ir import Activation, Add, Input
+from netatlas.nets import Activation, Add, Input, Max
 from netatlas.regions._affine import (
     _linear_part,
     activation_slopes,
