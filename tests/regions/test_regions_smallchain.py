@@ -54,12 +54,26 @@ class _Counter:
         return self.fn(*args, **kwargs)
 
 
+class _Counters:
+    """The calls of several real functions together."""
+
+    def __init__(self, *counters):
+        self.counters = counters
+
+    @property
+    def calls(self):
+        return sum(c.calls for c in self.counters)
+
+
 def _spies(monkeypatch):
-    kernel = _Counter(_smallchain.run_small_chain)
+    """Counters of the small path's kernel calls (a plan's first run, or a rerun into arrays of known shapes)
+    and of the chain path's runs."""
+    run, rerun = _Counter(_smallchain.run_small_chain), _Counter(_smallchain.rerun_small_chain)
     chain = _Counter(_untiled.chain_partition)
-    monkeypatch.setattr(_smallchain, "run_small_chain", kernel)
+    monkeypatch.setattr(_smallchain, "run_small_chain", run)
+    monkeypatch.setattr(_smallchain, "rerun_small_chain", rerun)
     monkeypatch.setattr(_untiled, "chain_partition", chain)
-    return kernel, chain
+    return _Counters(run, rerun), chain
 
 
 def _trained(seed, widths=(2, 12, 12, 2)):

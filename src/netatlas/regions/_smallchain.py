@@ -11,11 +11,21 @@ then runs ``_chain.chain_partition`` and remembers, in the plan, not to try agai
 (:class:`SmallChain`) packs what ``_chain._ChainSetup`` holds for one (net, plane) into a few flat arrays
 (one kernel signature for every depth); levels whose next maps ``_chain`` would take from BLAS or from sparse
 factors are not in this kernel (BLAS may round differently inside numba), and such nets keep the general path.
+
+NOTE [maps pool]: fresh memory costs a page fault per 4 KiB page on its first write, and glibc hands large freed
+blocks back to the system, so every call of a net with large output maps paid them again (a 2-100 relu net's
+4.5 MB of maps: ~1,100 faults, ~2 ms, twice the kernel's run). A net keeps the output maps of its latest runs
+(``POOL_BUFFERS`` arrays of ``POOL_MIN_BYTES`` to ``POOL_MAX_BYTES``, any plane) and the kernel writes the next
+run's maps into one that nothing else holds any more: the pool's reference is the only one left
+(``sys.getrefcount``; the Partition, any view of its maps and any other holder of the array or of a view count).
+A result that is still held is never written to; one that was dropped lends its memory to the next run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 
 import numpy as np
 from numba import njit
@@ -26,15 +36,26 @@ from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes
 from netatlas.regions._partition import Partition
 
-__all__ = ["OVERFLOW", "SMALL_RESULT_BYTES", "SmallChain", "kept_small_chain", "plane_key",
-           "run_small_chain", "small_chain", "small_chain_partition", "small_chain_plan"]
+__all__ = ["OVERFLOW", "POOL_BUFFERS", "POOL_MAX_BYTES", "POOL_MIN_BYTES", "RESIZED", "SMALL_RESULT_BYTES",
+           "SmallChain", "kept_small_chain", "plane_key", "rerun_small_chain", "run_small_chain", "small_chain",
+           "small_chain_partition", "small_chain_plan"]
 
 #: ``run_small_chain``'s status when a level has more children than one chunk (see NOTE [small chain]).
 OVERFLOW = 1
+#: ``rerun_small_chain``'s status when the result's shapes are not those of the plan's previous run.
+RESIZED = 2
 #: Repeated runs of a plan whose results take up to this size skip the "auto" memory budget once a run passed
 #: it (reading it costs a tenth of a 2-8-3 run: NETATLAS_MEMORY_BUDGET from the environment, or half the physical
 #: memory); a NETATLAS_MEMORY_BUDGET below this set later in the process applies to new plans only.
 SMALL_RESULT_BYTES = 1 << 20
+#: Output maps of at least this size are written into a pooled array a dropped result held (NOTE [maps pool]);
+#: smaller ones come from malloc, which reuses freed small blocks without page faults.
+POOL_MIN_BYTES = 1 << 18
+#: Output maps over this size are not kept for reuse (the pool holds memory as long as the net lives).
+POOL_MAX_BYTES = 1 << 25
+#: Arrays a net's pool keeps: a caller holding the previous result while the next one is made leaves one free.
+POOL_BUFFERS = 2
+_NO_BUFFER = np.empty(0)  # run_small_chain's ``out`` when the maps are small or no pooled array is free
 
 # level modes: how the next layer's maps are made
 _GATED_PRODUCT, _RELU_NEXT_MAPS, _OUTPUT_GATE, _NARROW_PRODUCT = 0, 1, 2, 3
@@ -67,9 +88,17 @@ class SmallChain:
         Set when a run met a level of more than one chunk: this plane takes the general path.
     within_budget : bool
         Set when a run's results, at most ``SMALL_RESULT_BYTES``, passed the "auto" memory budget.
+    maps_size : int
+        Entries of the latest run's output maps (0 before the first run).
+    shapes : tuple or None
+        The shapes of the latest run's (xy, offsets, labels, patterns, maps) when its maps are smaller than
+        ``POOL_MIN_BYTES`` (the next run then fills arrays of these shapes, :func:`rerun_small_chain`), else None.
+    pool : list of ndarray
+        The net's pooled output maps (NOTE [maps pool]), shared by the plans of one net.
     """
 
-    def __init__(self, setup, tol: float, exponent: int, levels, bytes_per_layer, bytes_per_region: int):
+    def __init__(self, setup, tol: float, exponent: int, levels, bytes_per_layer, bytes_per_region: int,
+                 pool: list | None = None):
         self.tol = float(tol)
         self.center = np.ldexp(setup.center, exponent)
         self.sizes, self.names = tuple(int(s) for s in setup.sizes), setup.names
@@ -77,18 +106,24 @@ class SmallChain:
         self.bytes_per_region = bytes_per_region
         self.small_regions = SMALL_RESULT_BYTES // bytes_per_region  # results of at most this many regions are small
         self.one_layer = len(bytes_per_layer) == 1
-        # the Partition's fields that are the same on every run
-        self.fields = {"units_per_layer": self.sizes, "layer_names": self.names, "tolerance": self.tol,
-                       "method": "chain", "choices": (), "max_units_per_layer": (), "max_layer_names": ()}
+        # every field of a Partition in order, those that are the same on every run filled in: a copy of a dict
+        # of the final size is filled faster than a dict is built (a tenth of a 2-8-3 net's run)
+        self.fields = dict.fromkeys(f.name for f in dataclasses.fields(Partition))
+        self.fields.update(units_per_layer=self.sizes, layer_names=self.names, tolerance=self.tol, method="chain",
+                           choices=(), max_units_per_layer=(), max_layer_names=())
         self.args = levels  # run_small_chain's arguments: ints, floats, data, index
         self.overflowed = False
         self.within_budget = False  # a run's results (up to SMALL_RESULT_BYTES) passed the "auto" budget
+        self.maps_size = 0
+        self.shapes = None
+        self.pool = [] if pool is None else pool
 
 
 def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
-                     bytes_per_region: int) -> SmallChain | None:
+                     bytes_per_region: int, pool: list | None = None) -> SmallChain | None:
     """The :class:`SmallChain` of ``setup`` (a ``_chain._ChainSetup``), or None when a level's next maps
-    would come from BLAS or sparse factors (``_chain._chain_level``'s choices, made here once)."""
+    would come from BLAS or sparse factors (``_chain._chain_level``'s choices, made here once); ``pool``: the
+    net's pooled maps (NOTE [maps pool])."""
     from netatlas.regions._chain import CHUNK_BYTES, CHUNK_FACES, ON_UNITS_MAX_ENTRIES, SMALL_PRODUCT
     layers, work = setup.layers, setup.work
     data, index, rows, floats = [], [], [], []
@@ -148,7 +183,7 @@ def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
     ints = np.array(rows, np.int64).reshape(-1, _N_INTS)
     levels = (ints, np.array(floats, np.float64).reshape(-1, 3), np.concatenate(data).astype(np.float64),
               np.concatenate(index).astype(np.int64))
-    return SmallChain(setup, tol, exponent, levels, bytes_per_layer, bytes_per_region)
+    return SmallChain(setup, tol, exponent, levels, bytes_per_layer, bytes_per_region, pool)
 
 
 @njit(cache=True)
@@ -180,11 +215,41 @@ def _layer_blocks(pattern, bytes_per_layer):
 
 
 @njit(cache=True)
-def run_small_chain(ints, floats, data, index):
+def _room(out, n_faces, n):
+    """(n_faces, 3, n) maps in the front of the free buffer ``out`` when it holds them, else fresh ones."""
+    if out.shape[0] >= n_faces * 3 * n:
+        return out[:n_faces * 3 * n].reshape((n_faces, 3, n))
+    return np.empty((n_faces, 3, n))
+
+
+@njit(cache=True)
+def _gate_into(M, parent, bits, slope_on, slope_off, scale, X):
+    """``_kernels.gate_children`` (the same products in the same order) into ``X`` (C, 3, n)."""
+    n = M.shape[2]
+    slopes = np.empty(n)
+    for c in range(parent.shape[0]):
+        K._slopes(bits[c], slope_on, slope_off, slopes)
+        p = parent[c]
+        for r in range(3):
+            for j in range(n):
+                X[c, r, j] = (M[p, r, j] * slopes[j]) * scale[j]
+    return X
+
+
+@njit(cache=True)
+def run_small_chain(ints, floats, data, index, out):
+    """The chain path on one plan (``SmallChain.args``, NOTE [small chain]): see :func:`_run`."""
+    return _run(ints, floats, data, index, out)
+
+
+@njit(cache=True)
+def _run(ints, floats, data, index, out):
     """The chain path on one plan (``SmallChain.args``, NOTE [small chain]): (status, xy, offsets, labels,
     patterns, maps) in the plane's own coordinates (``from_size_units``'s power-of-two rescaling applied);
-    status ``OVERFLOW`` (and empty arrays) when a level has more children than one chunk. Nothing the caller
-    passes is written to. (Four arguments: each one costs the call ~50 ns, a tenth of a 2-8-3 net's run.)"""
+    status ``OVERFLOW`` (and empty arrays) when a level has more children than one chunk. The output maps are
+    written to the front of ``out`` (float64, flat; a buffer no result holds, see NOTE [maps pool]) when it
+    holds them, else to fresh memory; nothing else the caller passes is written to. (Few arguments: each one
+    costs the call ~50 ns, a tenth of a 2-8-3 net's run.)"""
     tol, diam = data[0], data[1]
     exponent, n_vertices, n_first, n_layers = index[0], index[1], index[2], index[3]
     xy = data[2:2 + 2 * n_vertices].reshape((n_vertices, 2))
@@ -204,7 +269,7 @@ def run_small_chain(ints, floats, data, index):
         pattern = cbits if level == 0 else _with_layer(pattern, cparent, cbits)
         if mode == _OUTPUT_GATE:
             scale = data[ints[level, _SCALE]:ints[level, _SCALE] + n]
-            maps = K.gate_children(maps, cparent, cbits, slope_on, slope_off, scale)
+            maps = _gate_into(maps, cparent, cbits, slope_on, slope_off, scale, _room(out, n_children, n))
             xy, off, lab = cxy, coff, clab
             break
         if n_children > ints[level, _CHUNK]:
@@ -230,7 +295,7 @@ def run_small_chain(ints, floats, data, index):
         groups[n_groups] = n_children
         mu = data[ints[level, _MU]:ints[level, _MU] + 3 * n].reshape((3, n))
         candidate = data[ints[level, _CANDIDATE]:ints[level, _CANDIDATE] + 3 * n_next].reshape((3, n_next))
-        child = np.empty((n_children, 3, n_next))
+        child = _room(out, n_children, n_next) if level == ints.shape[0] - 1 else np.empty((n_children, 3, n_next))
         if ints[level, _FUSED]:
             CK.fused_child_maps(G, maps, WT, cparent, cbits, ref, slope_on, slope_off, 0, child, groups[:n_groups + 1],
                                 b, mu, candidate, floats[level, 2], cut_off, cut_units)
@@ -244,7 +309,8 @@ def run_small_chain(ints, floats, data, index):
         xy, off, lab, maps = cxy, coff, clab, child
     # from_size_units: xy times 2^e, the maps' two slopes times 2^-e (exact: powers of two)
     if ints.shape[0] == 0:  # no hidden layer: the plan's window and first maps, copied
-        xy, off, lab, maps = xy.copy(), off.copy(), lab.copy(), M.copy()
+        xy, off, lab, maps = xy.copy(), off.copy(), lab.copy(), _room(out, 1, n_first)
+        maps[:] = M
     if -1022 <= exponent <= 1022:  # 2^e and 2^-e are normal floats: a product by them is ldexp, rounding included
         up, down = math.ldexp(1.0, exponent), math.ldexp(1.0, -exponent)
         for i in range(xy.shape[0]):
@@ -267,6 +333,25 @@ def run_small_chain(ints, floats, data, index):
     return 0, xy, off, lab, blocks, maps
 
 
+@njit(cache=True)
+def rerun_small_chain(ints, floats, data, index, xy, off, lab, blocks, maps):
+    """:func:`_run` into the arrays ``xy, off, lab, blocks, maps`` of the shapes the plan's previous
+    run returned (a run is a function of the plan: the same shapes again); the status, ``RESIZED`` when the
+    shapes differ (then nothing of use is written). Made by the caller, these arrays cost the call less than
+    five made here (numba hands each array it made to Python at ~0.4 us, ten times an allocation)."""
+    status, cxy, coff, clab, cblocks, cmaps = _run(ints, floats, data, index, maps.reshape(-1))
+    if status != 0:
+        return status
+    if (cxy.shape != xy.shape or coff.shape != off.shape or clab.shape != lab.shape or cblocks.shape != blocks.shape
+            or cmaps.shape != maps.shape):
+        return RESIZED
+    xy[:] = cxy  # (the maps were written into ``maps`` itself: it holds them exactly)
+    off[:] = coff
+    lab[:] = clab
+    blocks[:] = cblocks
+    return 0
+
+
 
 def plane_key(plane, tolerance) -> tuple:
     """What a partition depends on of the plane and the tolerance, as a hashable tuple (the plan's key):
@@ -280,8 +365,8 @@ def small_chain(facts, key, setup, tol: float, exponent: int) -> SmallChain | No
     """The plan of the latest plane (``key``: :func:`plane_key`) from ``setup()`` (the chain set-up), kept in
     ``facts`` (``_prepared.PreparedNet``); None when the net or the plane takes the general chain path."""
     fused = _chain.FUSED_KERNELS
-    plan = facts.last(("small_chain", fused), key, lambda: small_chain_plan(setup(), tol, exponent, fused,
-                                                                                   facts.bytes_per_region))
+    plan = facts.last(("small_chain", fused), key, lambda: small_chain_plan(
+        setup(), tol, exponent, fused, facts.bytes_per_region, facts.cached(("maps_pool",), lambda net: [])))
     return None if plan is None or plan.overflowed else plan
 
 
@@ -297,7 +382,24 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
     None when a level outgrew one chunk (``plan.overflowed`` is set: take ``_chain.chain_partition``).
     ``limits`` (``_scale.Limits``) sees the count; without it, results over ``SMALL_RESULT_BYTES`` are checked
     against the "auto" memory budget, and so is every run until one passed it (see ``SMALL_RESULT_BYTES``)."""
-    status, xy, off, lab, blocks, maps = run_small_chain(*plan.args)
+    shapes = plan.shapes
+    if shapes is not None:  # small maps, shapes known: arrays made here, filled by the kernel
+        xy, off, lab = np.empty(shapes[0]), np.empty(shapes[1], np.int64), np.empty(shapes[2], np.int64)
+        blocks, maps = np.empty(shapes[3], np.uint8), np.empty(shapes[4])
+        status = rerun_small_chain(*plan.args, xy, off, lab, blocks, maps)
+        if status == RESIZED:
+            plan.shapes = shapes = None
+    if shapes is None:
+        size, pool = plan.maps_size, plan.pool  # size 0: the plan's first run (any free array may fit)
+        buffer = _free_maps(pool, size) if pool and (size == 0 or POOL_MIN_BYTES <= 8 * size <= POOL_MAX_BYTES) \
+            else None
+        status, xy, off, lab, blocks, maps = run_small_chain(*plan.args, _NO_BUFFER if buffer is None else buffer)
+        if status == 0:
+            plan.maps_size = maps.size
+            if maps.nbytes < POOL_MIN_BYTES:
+                plan.shapes = (xy.shape, off.shape, lab.shape, blocks.shape, maps.shape)
+            elif (buffer is None or buffer.size < maps.size) and maps.nbytes <= POOL_MAX_BYTES:
+                _keep_maps(pool, maps)  # fresh memory: lent to a later run once this result is dropped
     if status == OVERFLOW:
         plan.overflowed = True
         return None
@@ -315,7 +417,28 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
         bits = tuple(blocks[0, at[k]:at[k + 1]].reshape(n_regions, -1) for k in range(len(plan.bytes_per_layer)))
     part = object.__new__(Partition)  # Partition(...) sets its 16 fields one object.__setattr__ at a time: that
     # took more than the kernel of a 2-8-3 net; the fields are set at once (test_regions_smallchain checks all)
-    object.__setattr__(part, "__dict__", {**plan.fields, "plane": plane, "center": plan.center.copy(), "xy": xy,
-                                          "offsets": off, "labels": lab, "pattern_bits": bits, "maps": maps, "net": net,
-                                          "_cache": {}})
+    fields = plan.fields.copy()
+    fields["plane"], fields["center"], fields["xy"], fields["offsets"] = plane, plan.center.copy(), xy, off
+    fields["labels"], fields["pattern_bits"], fields["maps"], fields["net"] = lab, bits, maps, net
+    fields["_cache"] = {}
+    object.__setattr__(part, "__dict__", fields)
     return part
+
+
+def _free_maps(pool: list, size: int):
+    """A flat view of a pooled maps array of at least ``size`` entries that only the pool holds, or None."""
+    for maps in pool:
+        # three references: the pool's, the loop's and getrefcount's argument (NOTE [maps pool])
+        if maps.size >= size and sys.getrefcount(maps) == 3:
+            return maps.reshape(-1)
+    return None
+
+
+def _keep_maps(pool: list, maps) -> None:
+    """Pool the fresh output ``maps``: in a free place, else a new one while there are fewer than POOL_BUFFERS."""
+    for k in range(len(pool)):
+        if sys.getrefcount(pool[k]) == 2:  # the pool's and getrefcount's argument: free, replaced
+            pool[k] = maps
+            return
+    if len(pool) < POOL_BUFFERS:
+        pool.append(maps)

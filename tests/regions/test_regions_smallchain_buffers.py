@@ -1,0 +1,122 @@
+"""The small path's memory between calls (``_smallchain``, NOTE [maps pool]): a repeated call fills arrays of the
+shapes its plan's previous run returned (``rerun_small_chain``), and nets with large output maps write them into a
+pooled array that no result holds any more. Every result equals a fresh net's first call bit for bit, and no call
+changes a result returned earlier, whatever is still held (the Partition, a view of its maps, nothing)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from netatlas import Plane
+from netatlas.nets import from_torch, mlp
+from netatlas.regions import _prepared, _smallchain, partition
+
+FIELDS = ("xy", "offsets", "labels", "maps", "center")
+SQUARE, SKEW = Plane.square(1.0), Plane(np.array([0.3, -0.2]), np.array([1.0, 0.5]), np.array([0.0, 2.0]),
+                                        (-3.0, 1.0, 0.0, 2.0))
+
+
+def _relu_output(seed):
+    """2-100 relu: no output layer, so the maps are the 100 units' (over 1,000 regions: a few MB, pooled)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 100), nn.ReLU()).eval()
+
+
+def _arrays(part):
+    out = {f: getattr(part, f).copy() for f in FIELDS}
+    out.update({f"bits{k}": b.copy() for k, b in enumerate(part.pattern_bits)})
+    return out
+
+
+def _assert_same(got, want, what=""):
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key].dtype == want[key].dtype and got[key].shape == want[key].shape, f"{what} {key}"
+        assert np.array_equal(got[key], want[key]), f"{what}: {key} differs"
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def _plan(net, plane):
+    return _smallchain.kept_small_chain(_prepared.kept_facts(net), plane, 1e-10)
+
+
+def test_large_maps_are_pooled_and_a_dropped_result_lends_its_memory():
+    model = _relu_output(0)
+    want = _arrays(partition(from_torch(model, (2,)), SQUARE))
+    assert want["maps"].nbytes >= _smallchain.POOL_MIN_BYTES  # the case this test is about
+    net = from_torch(model, (2,))
+    first = partition(net, SQUARE)
+    second = partition(net, SQUARE)  # the first is held: fresh memory
+    assert not np.shares_memory(first.maps, second.maps)
+    _assert_same(_arrays(first), want, "first")
+    _assert_same(_arrays(second), want, "second")
+    address = _address(first.maps)
+    del first  # nothing holds the first result's maps now
+    third = partition(net, SQUARE)
+    assert _address(third.maps) == address  # written into the dropped result's array
+    _assert_same(_arrays(third), want, "third")
+    _assert_same(_arrays(second), want, "second, after the third")
+
+
+@pytest.mark.parametrize("hold", ["view", "maps", "partition copy"])
+def test_a_held_view_or_array_keeps_its_memory_from_later_calls(hold):
+    model = _relu_output(1)
+    net = from_torch(model, (2,))
+    first = partition(net, SQUARE)
+    want = _arrays(first)
+    kept = {"view": lambda p: p.maps[:, 0], "maps": lambda p: p.maps,
+            "partition copy": dataclasses.replace}[hold](first)
+    before = np.array(kept.maps if hold == "partition copy" else kept)
+    del first
+    results = [partition(net, SQUARE) for _ in range(2 * _smallchain.POOL_BUFFERS + 1)]
+    held = kept.maps if hold == "partition copy" else kept
+    assert np.array_equal(held, before)
+    for part in results:
+        assert not np.shares_memory(part.maps, held)
+        _assert_same(_arrays(part), want, hold)
+
+
+def test_two_nets_and_two_planes_interleaved_equal_fresh_calls():
+    """Pooled (large maps) and refilled (small maps) nets, on alternating planes; every result kept and checked
+    again at the end, so that no later call has changed an earlier result."""
+    models = {"wide": _relu_output(2), "small": mlp([2, 8, 8, 3], seed=2).eval()}
+    fresh = {(m, k): _arrays(partition(from_torch(models[m], (2,)), plane))
+             for m in models for k, plane in enumerate((SQUARE, SKEW))}
+    nets = {m: from_torch(model, (2,)) for m, model in models.items()}
+    kept = []
+    for step, (m, k) in enumerate([("wide", 0), ("small", 0), ("wide", 1), ("small", 1), ("wide", 0), ("wide", 0),
+                                   ("small", 0), ("small", 0), ("wide", 1), ("small", 1), ("wide", 0)]):
+        part = partition(nets[m], (SQUARE, SKEW)[k])
+        _assert_same(_arrays(part), fresh[m, k], f"step {step}")
+        if step % 2 == 0:
+            kept.append((m, k, part))  # every other result kept, the rest dropped at once
+    for m, k, part in kept:
+        _assert_same(_arrays(part), fresh[m, k], f"{m} plane {k}, kept")
+
+
+def test_a_repeated_call_fills_arrays_of_the_previous_shapes_and_survives_other_shapes(monkeypatch):
+    model = mlp([2, 8, 3], seed=0).eval()
+    want = _arrays(partition(from_torch(model, (2,)), SQUARE))
+    net = from_torch(model, (2,))
+    partition(net, SQUARE)
+    plan = _plan(net, SQUARE)
+    assert plan.shapes == (want["xy"].shape, want["offsets"].shape, want["labels"].shape, want["bits0"].shape,
+                           want["maps"].shape)
+    calls = []
+    rerun = _smallchain.rerun_small_chain
+    monkeypatch.setattr(_smallchain, "rerun_small_chain", lambda *args: calls.append(1) or rerun(*args))
+    _assert_same(_arrays(partition(net, SQUARE)), want, "refilled")
+    assert calls == [1]
+    # shapes that are not the run's (as if the plan's result had changed): the kernel says so, the plan runs again
+    plan.shapes = ((1, 2), (2,), (1,), (1, 1), (1, 3, 3))
+    assert rerun(*plan.args, *(np.empty(s, d) for s, d in zip(plan.shapes, (float, np.int64, np.int64, np.uint8,
+                                                                               float), strict=True))) \
+        == _smallchain.RESIZED
+    _assert_same(_arrays(partition(net, SQUARE)), want, "after other shapes")
+    assert plan.shapes[4] == want["maps"].shape
