@@ -54,6 +54,16 @@ class _Counter:
         return self.fn(*args, **kwargs)
 
 
+class _Runs(_Counter):
+    """Counts the calls of ``rerun_small_chain`` that gave a partition or met an overflow (not a first run's
+    call for the shapes, which returns ``RESIZED``, NOTE [refill])."""
+
+    def __call__(self, *args):
+        result = self.fn(*args)
+        self.calls += result[0] != _smallchain.RESIZED
+        return result
+
+
 class _Counters:
     """The calls of several real functions together."""
 
@@ -66,9 +76,9 @@ class _Counters:
 
 
 def _spies(monkeypatch):
-    """Counters of the small path's kernel calls (a plan's first run, or a rerun into arrays of known shapes)
-    and of the chain path's runs."""
-    run, rerun = _Counter(_smallchain.run_small_chain), _Counter(_smallchain.rerun_small_chain)
+    """Counters of the small path's kernel runs (``run_small_chain``, or ``rerun_small_chain`` into arrays of
+    known shapes) and of the chain path's runs."""
+    run, rerun = _Counter(_smallchain.run_small_chain), _Runs(_smallchain.rerun_small_chain)
     chain = _Counter(_untiled.chain_partition)
     monkeypatch.setattr(_smallchain, "run_small_chain", run)
     monkeypatch.setattr(_smallchain, "rerun_small_chain", rerun)

@@ -12,7 +12,7 @@ from torch import nn
 
 from netatlas import Plane
 from netatlas.nets import from_torch, mlp
-from netatlas.regions import _prepared, _smallchain, partition
+from netatlas.regions import _prepared, _smallchain, _untiled, partition
 
 FIELDS = ("xy", "offsets", "labels", "maps", "center")
 SQUARE, SKEW = Plane.square(1.0), Plane(np.array([0.3, -0.2]), np.array([1.0, 0.5]), np.array([0.0, 2.0]),
@@ -110,13 +110,32 @@ def test_a_repeated_call_fills_arrays_of_the_previous_shapes_and_survives_other_
                            want["maps"].shape)
     calls = []
     rerun = _smallchain.rerun_small_chain
-    monkeypatch.setattr(_smallchain, "rerun_small_chain", lambda *args: calls.append(1) or rerun(*args))
+    monkeypatch.setattr(_smallchain, "rerun_small_chain", lambda *args: calls.append(args[4].shape) or rerun(*args))
     _assert_same(_arrays(partition(net, SQUARE)), want, "refilled")
-    assert calls == [1]
+    assert calls == [want["xy"].shape]
     # shapes that are not the run's (as if the plan's result had changed): the kernel says so, the plan runs again
     plan.shapes = ((1, 2), (2,), (1,), (1, 1), (1, 3, 3))
-    assert rerun(*plan.args, *(np.empty(s, d) for s, d in zip(plan.shapes, (float, np.int64, np.int64, np.uint8,
-                                                                               float), strict=True))) \
-        == _smallchain.RESIZED
+    status = rerun(*plan.args, *(np.empty(s, d) for s, d in zip(plan.shapes, (float, np.int64, np.int64, np.uint8,
+                                                                               float), strict=True)))[0]
+    assert status == _smallchain.RESIZED
     _assert_same(_arrays(partition(net, SQUARE)), want, "after other shapes")
     assert plan.shapes[4] == want["maps"].shape
+
+
+@pytest.mark.parametrize(("model", "bounded"), [(mlp([2, 8, 3], seed=0), True), (mlp([2, 3], seed=0), True),
+                                                (nn.Sequential(nn.Linear(2, 100), nn.ReLU()), False)])
+def test_a_first_run_takes_the_refill_kernel_when_its_maps_are_small_for_sure(model, bounded, monkeypatch):
+    """NOTE [refill]: a bounded plan's first call asks the refill kernel for the shapes, then fills arrays of
+    them; a plan whose last layer gates the output (no bound on its children) runs the allocating kernel."""
+    calls = []
+    for name in ("run_small_chain", "rerun_small_chain"):
+        kernel = getattr(_smallchain, name)
+        monkeypatch.setattr(_smallchain, name, lambda *args, k=kernel, n=name: calls.append(n) or k(*args))
+    model = model.eval()
+    part = partition(from_torch(model, (2,)), SQUARE)
+    assert calls == (["rerun_small_chain"] * 2 if bounded else ["run_small_chain"])
+    monkeypatch.undo()
+    with monkeypatch.context() as m:  # the chain path's partition
+        m.setattr(_untiled, "small_chain", lambda *args: None)
+        want = partition(from_torch(model, (2,)), SQUARE)
+    _assert_same(_arrays(part), _arrays(want), "first run")

@@ -12,6 +12,13 @@ then runs ``_chain.chain_partition`` and remembers, in the plan, not to try agai
 (one kernel signature for every depth); levels whose next maps ``_chain`` would take from BLAS or from sparse
 factors are not in this kernel (BLAS may round differently inside numba), and such nets keep the general path.
 
+NOTE [refill]: a repeated call knows the shapes of its result (its plan's previous run: a run is a function of the
+plan), so it makes the five arrays itself and the kernel fills them (:func:`rerun_small_chain`): numba hands an
+array it made to Python at ~0.4 us, against 0.1 us for ``np.empty``. The plan's first run takes the same kernel
+twice when the result is small for sure (``SmallChain.bounded``): once for the shapes and once into the arrays;
+machine code that has not run since the plan was built costs the next call more than that second run (a 2-8-3
+net's second call: ~16 us after another kernel's first run, ~12 us after this kernel's).
+
 NOTE [maps pool]: fresh memory costs a page fault per 4 KiB page on its first write, and glibc hands large freed
 blocks back to the system, so every call of a net with large output maps paid them again (a 2-100 relu net's
 4.5 MB of maps: ~1,100 faults, ~2 ms, twice the kernel's run). A net keeps the output maps of its latest runs
@@ -49,13 +56,16 @@ RESIZED = 2
 #: memory); a NETATLAS_MEMORY_BUDGET below this set later in the process applies to new plans only.
 SMALL_RESULT_BYTES = 1 << 20
 #: Output maps of at least this size are written into a pooled array a dropped result held (NOTE [maps pool]);
-#: smaller ones come from malloc, which reuses freed small blocks without page faults.
-POOL_MIN_BYTES = 1 << 18
+#: smaller ones into arrays of the known shapes made for each call (NOTE [refill]).
+POOL_MIN_BYTES = 1 << 20
 #: Output maps over this size are not kept for reuse (the pool holds memory as long as the net lives).
 POOL_MAX_BYTES = 1 << 25
 #: Arrays a net's pool keeps: a caller holding the previous result while the next one is made leaves one free.
 POOL_BUFFERS = 2
 _NO_BUFFER = np.empty(0)  # run_small_chain's ``out`` when the maps are small or no pooled array is free
+_INT64, _UINT8 = np.dtype(np.int64), np.dtype(np.uint8)
+# rerun_small_chain's arrays when the shapes are not known yet (a plan's first run)
+_NO_ARRAYS = (np.empty((0, 2)), np.empty(0, _INT64), np.empty(0, _INT64), np.empty((0, 0), _UINT8), np.empty((0, 3, 0)))
 
 # level modes: how the next layer's maps are made
 _GATED_PRODUCT, _RELU_NEXT_MAPS, _OUTPUT_GATE, _NARROW_PRODUCT = 0, 1, 2, 3
@@ -93,6 +103,9 @@ class SmallChain:
     shapes : tuple or None
         The shapes of the latest run's (xy, offsets, labels, patterns, maps) when its maps are smaller than
         ``POOL_MIN_BYTES`` (the next run then fills arrays of these shapes, :func:`rerun_small_chain`), else None.
+    bounded : bool
+        Whether every run's maps are smaller than ``POOL_MIN_BYTES`` (the last level's children fit one chunk):
+        the first run then takes :func:`rerun_small_chain` too (NOTE [refill]).
     pool : list of ndarray
         The net's pooled output maps (NOTE [maps pool]), shared by the plans of one net.
     """
@@ -116,6 +129,9 @@ class SmallChain:
         self.within_budget = False  # a run's results (up to SMALL_RESULT_BYTES) passed the "auto" budget
         self.maps_size = 0
         self.shapes = None
+        ints = levels[0]  # the last level's children fit its chunk unless it gates the output (no check there)
+        self.bounded = len(ints) == 0 or (ints[-1, _MODE] != _OUTPUT_GATE
+                                          and 24 * int(ints[-1, _CHUNK] * ints[-1, _N_NEXT]) < POOL_MIN_BYTES)
         self.pool = [] if pool is None else pool
 
 
@@ -335,21 +351,23 @@ def _run(ints, floats, data, index, out):
 
 @njit(cache=True)
 def rerun_small_chain(ints, floats, data, index, xy, off, lab, blocks, maps):
-    """:func:`_run` into the arrays ``xy, off, lab, blocks, maps`` of the shapes the plan's previous
-    run returned (a run is a function of the plan: the same shapes again); the status, ``RESIZED`` when the
-    shapes differ (then nothing of use is written). Made by the caller, these arrays cost the call less than
-    five made here (numba hands each array it made to Python at ~0.4 us, ten times an allocation)."""
+    """:func:`_run` into the arrays ``xy, off, lab, blocks, maps`` of the shapes the plan's run returns (a run
+    is a function of the plan: the same shapes every time); (status, n_vertices, n_regions, the patterns' two
+    sizes, n_outputs): the status ``RESIZED`` when the shapes differ (then nothing of use is written; the
+    numbers give the shapes). Made by the caller, these arrays cost the call less than five made here (numba
+    hands each array it made to Python at ~0.4 us, ten times an allocation)."""
     status, cxy, coff, clab, cblocks, cmaps = _run(ints, floats, data, index, maps.reshape(-1))
+    sizes = (cxy.shape[0], coff.shape[0] - 1, cblocks.shape[0], cblocks.shape[1], cmaps.shape[2])
     if status != 0:
-        return status
+        return (status, *sizes)
     if (cxy.shape != xy.shape or coff.shape != off.shape or clab.shape != lab.shape or cblocks.shape != blocks.shape
             or cmaps.shape != maps.shape):
-        return RESIZED
+        return (RESIZED, *sizes)
     xy[:] = cxy  # (the maps were written into ``maps`` itself: it holds them exactly)
     off[:] = coff
     lab[:] = clab
     blocks[:] = cblocks
-    return 0
+    return (0, *sizes)
 
 
 
@@ -383,10 +401,18 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
     ``limits`` (``_scale.Limits``) sees the count; without it, results over ``SMALL_RESULT_BYTES`` are checked
     against the "auto" memory budget, and so is every run until one passed it (see ``SMALL_RESULT_BYTES``)."""
     shapes = plan.shapes
+    if shapes is None and plan.bounded:  # a first run whose maps are small for sure: the kernel gives the shapes
+        # (and runs again below: the code the next runs take runs now, not cold in the second call, NOTE [refill])
+        status, *sizes = rerun_small_chain(*plan.args, *_NO_ARRAYS)
+        if status == OVERFLOW:
+            plan.overflowed = True
+            return None
+        shapes = plan.shapes = _shapes(*sizes)
     if shapes is not None:  # small maps, shapes known: arrays made here, filled by the kernel
-        xy, off, lab = np.empty(shapes[0]), np.empty(shapes[1], np.int64), np.empty(shapes[2], np.int64)
-        blocks, maps = np.empty(shapes[3], np.uint8), np.empty(shapes[4])
-        status = rerun_small_chain(*plan.args, xy, off, lab, blocks, maps)
+        empty = np.empty
+        xy, off, lab = empty(shapes[0]), empty(shapes[1], _INT64), empty(shapes[2], _INT64)
+        blocks, maps = empty(shapes[3], _UINT8), empty(shapes[4])
+        status = rerun_small_chain(*plan.args, xy, off, lab, blocks, maps)[0]
         if status == RESIZED:
             plan.shapes = shapes = None
     if shapes is None:
@@ -423,6 +449,11 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
     fields["_cache"] = {}
     object.__setattr__(part, "__dict__", fields)
     return part
+
+
+def _shapes(n_vertices, n_regions, block_rows, block_columns, n_outputs) -> tuple:
+    """The shapes of a run's (xy, offsets, labels, patterns, maps) from :func:`rerun_small_chain`'s numbers."""
+    return ((n_vertices, 2), (n_regions + 1,), (n_vertices,), (block_rows, block_columns), (n_regions, 3, n_outputs))
 
 
 def _free_maps(pool: list, size: int):
