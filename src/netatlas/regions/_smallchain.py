@@ -21,11 +21,12 @@ net's second call: ~16 us after another kernel's first run, ~12 us after this ke
 
 NOTE [maps pool]: fresh memory costs a page fault per 4 KiB page on its first write, and glibc hands large freed
 blocks back to the system, so every call of a net with large output maps paid them again (a 2-100 relu net's
-4.5 MB of maps: ~1,100 faults, ~2 ms, twice the kernel's run). A net keeps the output maps of its latest runs
-(``POOL_BUFFERS`` arrays of ``POOL_MIN_BYTES`` to ``POOL_MAX_BYTES``, any plane) and the kernel writes the next
-run's maps into one that nothing else holds any more: the pool's reference is the only one left
-(``sys.getrefcount``; the Partition, any view of its maps and any other holder of the array or of a view count).
-A result that is still held is never written to; one that was dropped lends its memory to the next run.
+4.5 MB of maps: ~1,100 faults, ~2 ms, twice the kernel's run). A net keeps output maps of earlier runs
+(``POOL_BUFFERS`` arrays of ``POOL_MIN_BYTES`` to ``POOL_MAX_BYTES``, any plane; fresh maps take a free slot)
+and the kernel writes the next run's maps into one that nothing else holds any more: the pool's reference is
+the only one left (``sys.getrefcount``; the Partition, any view of its maps and any other holder of the array or
+of a view count). A result that is still held is never written to; one that was dropped lends its memory to the
+next run.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ SMALL_RESULT_BYTES = 1 << 20
 POOL_MIN_BYTES = 1 << 20
 #: Output maps over this size are not kept for reuse (the pool holds memory as long as the net lives).
 POOL_MAX_BYTES = 1 << 25
-#: Arrays a net's pool keeps: a caller holding the previous result while the next one is made leaves one free.
-POOL_BUFFERS = 2
+#: Arrays a net's pool keeps. One: a second would keep more memory from the rest of the process while the net
+#: lives (measured: regioncam run after netatlas in one process took 5.0 ms instead of 2.6 ms on 2-100 relu).
+POOL_BUFFERS = 1
 _NO_BUFFER = np.empty(0)  # run_small_chain's ``out`` when the maps are small or no pooled array is free
 _INT64, _UINT8 = np.dtype(np.int64), np.dtype(np.uint8)
 # rerun_small_chain's arrays when the shapes are not known yet (a plan's first run)
