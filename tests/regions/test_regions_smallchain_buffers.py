@@ -4,6 +4,7 @@ pooled array that no result holds any more. Every result equals a fresh net's fi
 changes a result returned earlier, whatever is still held (the Partition, a view of its maps, nothing)."""
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -139,3 +140,23 @@ def test_a_first_run_takes_the_refill_kernel_when_its_maps_are_small_for_sure(mo
         m.setattr(_untiled, "small_chain", lambda *args: None)
         want = partition(from_torch(model, (2,)), SQUARE)
     _assert_same(_arrays(part), _arrays(want), "first run")
+
+
+def test_threads_partitioning_one_pooled_net_never_share_an_array():
+    """Calls from several threads on one net (as Dask's threaded tiles make): every result equal to the fresh one,
+    no two results that are held at the same time in one array (the pool's check and take are one step)."""
+    model = _relu_output(3)
+    want = _arrays(partition(from_torch(model, (2,)), SQUARE))
+    net = from_torch(model, (2,))
+
+    def run(k):
+        kept = [partition(net, SQUARE) for _ in range(3)]  # held together
+        for part in kept[1:]:
+            assert not np.shares_memory(part.maps, kept[0].maps)
+        return kept[-1] if k % 2 else None  # every other thread's last result outlives the threads
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [r for r in pool.map(run, range(8)) if r is not None]
+    for i, part in enumerate(results):
+        _assert_same(_arrays(part), want, f"thread result {i}")
+        assert not any(np.shares_memory(part.maps, other.maps) for other in results[i + 1:])

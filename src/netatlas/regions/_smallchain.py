@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import threading
 
 import numpy as np
 from numba import njit
@@ -44,7 +45,7 @@ from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes
 from netatlas.regions._partition import Partition
 
-__all__ = ["OVERFLOW", "POOL_BUFFERS", "POOL_MAX_BYTES", "POOL_MIN_BYTES", "RESIZED", "SMALL_RESULT_BYTES",
+__all__ = ["OVERFLOW", "POOL_BUFFERS", "POOL_MAX_BYTES", "POOL_MIN_BYTES", "RESIZED", "SMALL_RESULT_BYTES", "MapsPool",
            "SmallChain", "kept_small_chain", "plane_key", "rerun_small_chain", "run_small_chain", "small_chain",
            "small_chain_partition", "small_chain_plan"]
 
@@ -108,12 +109,12 @@ class SmallChain:
     bounded : bool
         Whether every run's maps are smaller than ``POOL_MIN_BYTES`` (the last level's children fit one chunk):
         the first run then takes :func:`rerun_small_chain` too (NOTE [refill]).
-    pool : list of ndarray
+    pool : MapsPool
         The net's pooled output maps (NOTE [maps pool]), shared by the plans of one net.
     """
 
     def __init__(self, setup, tol: float, exponent: int, levels, bytes_per_layer, bytes_per_region: int,
-                 pool: list | None = None):
+                 pool: MapsPool | None = None):
         self.tol = float(tol)
         self.center = np.ldexp(setup.center, exponent)
         self.sizes, self.names = tuple(int(s) for s in setup.sizes), setup.names
@@ -134,11 +135,11 @@ class SmallChain:
         ints = levels[0]  # the last level's children fit its chunk unless it gates the output (no check there)
         self.bounded = len(ints) == 0 or (ints[-1, _MODE] != _OUTPUT_GATE
                                           and 24 * int(ints[-1, _CHUNK] * ints[-1, _N_NEXT]) < POOL_MIN_BYTES)
-        self.pool = [] if pool is None else pool
+        self.pool = MapsPool() if pool is None else pool
 
 
 def small_chain_plan(setup, tol: float, exponent: int, fused_kernels: bool,
-                     bytes_per_region: int, pool: list | None = None) -> SmallChain | None:
+                     bytes_per_region: int, pool: MapsPool | None = None) -> SmallChain | None:
     """The :class:`SmallChain` of ``setup`` (a ``_chain._ChainSetup``), or None when a level's next maps
     would come from BLAS or sparse factors (``_chain._chain_level``'s choices, made here once); ``pool``: the
     net's pooled maps (NOTE [maps pool])."""
@@ -386,7 +387,7 @@ def small_chain(facts, key, setup, tol: float, exponent: int) -> SmallChain | No
     ``facts`` (``_prepared.PreparedNet``); None when the net or the plane takes the general chain path."""
     fused = _chain.FUSED_KERNELS
     plan = facts.last(("small_chain", fused), key, lambda: small_chain_plan(
-        setup(), tol, exponent, fused, facts.bytes_per_region, facts.cached(("maps_pool",), lambda net: [])))
+        setup(), tol, exponent, fused, facts.bytes_per_region, facts.cached(("maps_pool",), lambda net: MapsPool())))
     return None if plan is None or plan.overflowed else plan
 
 
@@ -419,15 +420,14 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
             plan.shapes = shapes = None
     if shapes is None:
         size, pool = plan.maps_size, plan.pool  # size 0: the plan's first run (any free array may fit)
-        buffer = _free_maps(pool, size) if pool and (size == 0 or POOL_MIN_BYTES <= 8 * size <= POOL_MAX_BYTES) \
-            else None
+        buffer = pool.take(size) if pool and (size == 0 or POOL_MIN_BYTES <= 8 * size <= POOL_MAX_BYTES) else None
         status, xy, off, lab, blocks, maps = run_small_chain(*plan.args, _NO_BUFFER if buffer is None else buffer)
         if status == 0:
             plan.maps_size = maps.size
             if maps.nbytes < POOL_MIN_BYTES:
                 plan.shapes = (xy.shape, off.shape, lab.shape, blocks.shape, maps.shape)
             elif (buffer is None or buffer.size < maps.size) and maps.nbytes <= POOL_MAX_BYTES:
-                _keep_maps(pool, maps)  # fresh memory: lent to a later run once this result is dropped
+                pool.keep(maps)  # fresh memory: lent to a later run once this result is dropped
     if status == OVERFLOW:
         plan.overflowed = True
         return None
@@ -458,20 +458,35 @@ def _shapes(n_vertices, n_regions, block_rows, block_columns, n_outputs) -> tupl
     return ((n_vertices, 2), (n_regions + 1,), (n_vertices,), (block_rows, block_columns), (n_regions, 3, n_outputs))
 
 
-def _free_maps(pool: list, size: int):
-    """A flat view of a pooled maps array of at least ``size`` entries that only the pool holds, or None."""
-    for maps in pool:
-        # three references: the pool's, the loop's and getrefcount's argument (NOTE [maps pool])
-        if maps.size >= size and sys.getrefcount(maps) == 3:
-            return maps.reshape(-1)
-    return None
+class MapsPool:
+    """A net's pooled output maps (NOTE [maps pool]): at most ``POOL_BUFFERS`` arrays, taken and kept under a lock
+    (two threads partitioning one net must not both find one array free)."""
 
+    def __init__(self):
+        self.arrays: list = []
+        self._lock = threading.Lock()
 
-def _keep_maps(pool: list, maps) -> None:
-    """Pool the fresh output ``maps``: in a free place, else a new one while there are fewer than POOL_BUFFERS."""
-    for k in range(len(pool)):
-        if sys.getrefcount(pool[k]) == 2:  # the pool's and getrefcount's argument: free, replaced
-            pool[k] = maps
-            return
-    if len(pool) < POOL_BUFFERS:
-        pool.append(maps)
+    def __bool__(self) -> bool:
+        return bool(self.arrays)
+
+    def take(self, size: int):
+        """A flat view of a pooled array of at least ``size`` entries that only the pool holds, or None; the view
+        holds the array, so it is no longer free."""
+        with self._lock:
+            for k in range(len(self.arrays)):
+                maps = self.arrays[k]
+                # three references: the pool's, ``maps`` and getrefcount's argument
+                if maps.size >= size and sys.getrefcount(maps) == 3:
+                    return maps.reshape(-1)
+        return None
+
+    def keep(self, maps) -> None:
+        """Pool fresh output ``maps``: in the place of a free array, else in a new place while there are fewer
+        than ``POOL_BUFFERS``."""
+        with self._lock:
+            for k in range(len(self.arrays)):
+                if sys.getrefcount(self.arrays[k]) == 2:  # the pool's and getrefcount's argument: free
+                    self.arrays[k] = maps
+                    return
+            if len(self.arrays) < POOL_BUFFERS:
+                self.arrays.append(maps)
