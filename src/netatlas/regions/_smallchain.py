@@ -132,6 +132,7 @@ class SmallChain:
         self.within_budget = False  # a run's results (up to SMALL_RESULT_BYTES) passed the "auto" budget
         self.maps_size = 0
         self.shapes = None
+        self.cuts = (-1, ())  # see _cuts
         ints = levels[0]  # the last level's children fit its chunk unless it gates the output (no check there)
         self.bounded = len(ints) == 0 or (ints[-1, _MODE] != _OUTPUT_GATE
                                           and 24 * int(ints[-1, _CHUNK] * ints[-1, _N_NEXT]) < POOL_MIN_BYTES)
@@ -440,9 +441,9 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
         plan.within_budget = small
     if plan.one_layer:
         bits = (blocks,)
-    else:
-        at = np.cumsum((0, *plan.bytes_per_layer)) * n_regions
-        bits = tuple(blocks[0, at[k]:at[k + 1]].reshape(n_regions, -1) for k in range(len(plan.bytes_per_layer)))
+    else:  # the layers' blocks one after the other in one row
+        cuts = plan.cuts if plan.cuts[0] == n_regions else _cuts(plan, n_regions)
+        bits = tuple([blocks[0, a:b].reshape(n_regions, n) for a, b, n in cuts[1]])
     part = object.__new__(Partition)  # Partition(...) sets its 16 fields one object.__setattr__ at a time: that
     # took more than the kernel of a 2-8-3 net; the fields are set at once (test_regions_smallchain checks all)
     fields = plan.fields.copy()
@@ -451,6 +452,15 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
     fields["_cache"] = {}
     object.__setattr__(part, "__dict__", fields)
     return part
+
+
+def _cuts(plan: SmallChain, n_regions: int) -> tuple:
+    """(n_regions, per layer (start, stop, bytes)): where each layer's patterns lie in a run's one row of blocks,
+    kept with the plan (a repeated run has the same count)."""
+    at = n_regions * np.cumsum((0, *plan.bytes_per_layer))
+    plan.cuts = (n_regions, tuple((int(a), int(b), n) for a, b, n in zip(at[:-1], at[1:], plan.bytes_per_layer,
+                                                                         strict=True)))
+    return plan.cuts
 
 
 def _shapes(n_vertices, n_regions, block_rows, block_columns, n_outputs) -> tuple:
