@@ -104,16 +104,17 @@ def test_two_nets_and_two_planes_interleaved_equal_fresh_calls():
 def test_a_repeated_call_fills_arrays_of_the_previous_shapes_and_survives_other_shapes(monkeypatch):
     model = mlp([2, 8, 3], seed=0).eval()
     want = _arrays(partition(from_torch(model, (2,)), SQUARE))
-    net = from_torch(model, (2,))
-    partition(net, SQUARE)
-    plan = _plan(net, SQUARE)
-    assert plan.shapes == (want["xy"].shape, want["offsets"].shape, want["labels"].shape, want["bits0"].shape,
-                           want["maps"].shape)
     calls = []
     rerun = _smallchain.rerun_small_chain
     monkeypatch.setattr(_smallchain, "rerun_small_chain", lambda *args: calls.append(args[4].shape) or rerun(*args))
+    net = from_torch(model, (2,))
+    _assert_same(_arrays(partition(net, SQUARE)), want, "first")
+    plan = _plan(net, SQUARE)
+    assert plan.shapes == (want["xy"].shape, want["offsets"].shape, want["labels"].shape, want["bits0"].shape,
+                           want["maps"].shape)
     _assert_same(_arrays(partition(net, SQUARE)), want, "refilled")
-    assert calls == [want["xy"].shape]
+    # the first run: the shapes (empty arrays), then into arrays of them; the repeated call: into arrays of them
+    assert calls == [(0, 2), want["xy"].shape, want["xy"].shape]
     # shapes that are not the run's (as if the plan's result had changed): the kernel says so, the plan runs again
     plan.shapes = ((1, 2), (2,), (1,), (1, 1), (1, 3, 3))
     status = rerun(*plan.args, *(np.empty(s, d) for s, d in zip(plan.shapes, (float, np.int64, np.int64, np.uint8,
