@@ -63,6 +63,14 @@ def test_large_maps_are_pooled_and_a_dropped_result_lends_its_memory():
     assert _address(third.maps) == address  # written into the dropped result's array
     _assert_same(_arrays(third), want, "third")
     _assert_same(_arrays(second), want, "second, after the third")
+    # a view of maps that were written into the pooled array holds it too (numba's result keeps its buffer)
+    column = third.maps[:, 1]
+    del third
+    fourth = partition(net, SQUARE)
+    assert not np.shares_memory(fourth.maps, column)
+    assert np.array_equal(column, want["maps"][:, 1])
+    del column, fourth
+    assert _address(partition(net, SQUARE).maps) == address  # free again once the view and the result are gone
 
 
 @pytest.mark.parametrize("hold", ["view", "maps", "partition copy"])
