@@ -348,6 +348,9 @@ def test_residual_cnn_with_overlapping_windows_on_a_slice():
     check_graph_complex(model, vol, cx, n_points=2000, grid=10)
 
 
-def test_tiles_of_a_graph_are_refused_in_one_line():
-    with pytest.raises(ValueError, match="tiles of a Volume take chains .* with tiles=1"):
-        partition(max_pool_net().double(), CUBE, tiles=2)
+def test_tiles_of_a_graph_give_the_whole_complex():
+    # graphs in tiles (tests/regions/test_regions_tiles3d_graph.py has the full comparisons)
+    torch.manual_seed(0)
+    model = max_pool_net().double()
+    tiled = partition(model, CUBE, tiles=2)
+    assert tiled.num_cells == partition(model, CUBE).num_cells and tiled.euler_characteristic() == 1

@@ -31,6 +31,22 @@ each axis, the grid plane the face lies on or the slab it crosses) and counted o
 cells of one sign vector sum their pieces' volumes; the tiled complex's own faces are the distinct
 (sign vector, stratum) pairs. Level-set polygons are stitched at the vertices with one (sign
 vector, stratum); a polygon lying on an inner tile plane that both tiles give is kept once.
+
+# NOTE [graph tiles in 3-D]
+Graphs (``_volume_graph``: residual additions, max pooling, hardtanh) are tiled the same way. An
+activation's unit (and breakpoint) is a column as in a chain: its input is continuous and affine on
+every cell before it. A window of a ``Max`` node gives one column per entry q: its sign is 0 where
+z_q is the window's max, - where it is below. On a cell of the complex after the window, which lies in
+one cell before it (where every entry is affine) and has one winner p, ``z_q - z_p`` is affine and
+<= 0: zero on a face's relative interior exactly when zero at all its vertices, so the OR of the
+vertices is again the face's sign; and the points of one (earlier signs, arg-max set) are convex
+(``z_q = z_s`` for q, s in the set, ``z_r < z_s`` for the others, all affine there). The tournament
+(NOTE [graph cells in 3-D]) cuts by ``z_q - R_{q-1}``, ``R_{q-1} = max_{p<q} z_p`` (continuous on the
+complex), and records those running signs s_q (also for an entry that beats no winner and cuts
+nothing); a new vertex takes its edge's, as for units (its edge lies in one cell of the running
+tournament). After the window ``VertexSigns.settle_window`` turns them into the window's: z_q is the
+max at a vertex iff ``s_q >= 0`` (z_q >= R_{q-1}, so R_q = z_q) and ``s_r <= 0`` for every r > q (R
+grows no more); then the merge's dropped vertices leave the recorder too (``VertexSigns.keep``).
 """
 
 from __future__ import annotations
@@ -183,6 +199,35 @@ class VertexSigns:
         self.n_vertices = n
         self.columns.add(column)
 
+    def keep(self, alive: np.ndarray) -> None:
+        """Drop the vertices not ``alive`` (V,) bool, the others renumbered in order (a merge of cells)."""
+        assert len(alive) == self.n_vertices, "VertexSigns: a merge's vertices are not the recorded ones"
+        kept = self.bits[:self.n_vertices][alive]
+        self.bits[:len(kept)] = kept
+        self.n_vertices = len(kept)
+
+    def settle_window(self, columns: np.ndarray, present: np.ndarray) -> None:
+        """A window's columns (k,) of running tournament signs (s_q of ``z_q - max_{p<q} z_p``; the first
+        entry's never cut) made its arg-max signs: 0 where entry q is the window's max at the vertex, -
+        elsewhere; ``present`` (k,) bool, absent entries never the max (NOTE [graph tiles in 3-D])."""
+        n = self.n_vertices
+        running = np.empty((n, len(columns)), np.int8)
+        for q, column in enumerate(columns):
+            byte, bit = divmod(int(column), 8)
+            positive = (self.bits[:n, byte] >> bit) & 1
+            negative = (self.bits[:n, self.n_bytes + byte] >> bit) & 1
+            running[:, q] = np.where(present[q], positive.astype(np.int8) - negative.astype(np.int8), -1)
+        # no later entry rises above the running max: s_r <= 0 for every r > q
+        later = np.ones((n, len(columns)), bool)
+        later[:, :-1] = np.logical_and.accumulate((running <= 0)[:, :0:-1], axis=1)[:, ::-1]
+        is_max = (running >= 0) & later & present
+        for q, column in enumerate(columns):
+            byte, bit = divmod(int(column), 8)
+            self.bits[:n, byte] &= np.uint8(~(1 << bit) & 0xFF)
+            self.bits[:n, self.n_bytes + byte] &= np.uint8(~(1 << bit) & 0xFF)
+            self.bits[:n, self.n_bytes + byte] |= (~is_max[:, q]).view(np.uint8) << bit
+            self.columns.add(int(column))
+
     def check(self, n_vertices: int, columns) -> None:
         """Assert that every cut of ``columns`` was recorded and every one of the ``n_vertices`` has its signs
         (a build that cuts without reporting to its recorder would give wrong tiled counts, not an error)."""
@@ -269,16 +314,16 @@ def _bit(rows: np.ndarray, n_bytes: int, column: int) -> np.ndarray:
     return (((rows[:, byte] | rows[:, n_bytes + byte]) >> bit) & 1).astype(bool)
 
 
-def _tile(cx, bits: np.ndarray, index, tiles: int, levels, level_output: int, first_cell: int) -> dict:
+def _tile(cx, bits: np.ndarray, index, tiles: int, level_columns, level_output: int, first_cell: int) -> dict:
     """What a tile gives the whole (NOTE [tiles in 3-D]): the counts of its faces that touch no inner
     tile plane (whole faces of the complex), the (sign vector, dimension, stratum, volume) of the others,
-    dimension by dimension, and its level-set polygons."""
+    dimension by dimension, and its level-set polygons (``level_columns``: the levels' sign columns)."""
     n_bytes = bits.shape[1] // 2
     inner = 0  # the tile's sides that are inner tile planes
     for a in range(3):
         inner |= (index[a] > 0) << a
         inner |= (index[a] < tiles - 1) << (3 + a)
-    columns = [cx.n_units + i for i in range(len(levels))]
+    columns = list(level_columns)
     complete, keys, dims, strata, border, touches, rows_of, nonzero = [], [], [], [], [], [], [], []
     n_kept = 0
     for d, rows in enumerate(face_signs(cx, bits)):
@@ -311,7 +356,7 @@ def _tile(cx, bits: np.ndarray, index, tiles: int, levels, level_output: int, fi
     # cell ids: whole cells numbered from first_cell, cut ones as -1 - their row among the kept
     cell_id = np.where(cell_touch, -1 - rows_of[3], first_cell + np.cumsum(~cell_touch) - 1)
     meshes = [_tile_mesh(cx, nonzero[2][i], nonzero[3][i], touches[0], rows_of[0], rows_of[2], cell_id,
-                         level_output) for i in range(len(levels))]
+                         level_output) for i in range(len(columns))]
     return {"complete": np.array(complete), "volumes": volumes[~cell_touch], "keys": np.concatenate(keys),
             "dims": np.concatenate(dims), "strata": np.concatenate(strata), "border": np.concatenate(border),
             "kept_volumes": kept_volumes, "meshes": meshes, "n_cells": cx.num_cells}
@@ -385,13 +430,23 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
     net, layers, levels, cap, per_cell = checked_volume_inputs(net, volume, levels, level_output, tolerance,
                                                                max_regions, memory_budget, progress, tiles**3)
     distance = float(tolerance) * float(np.linalg.norm(volume.upper - volume.lower))
-    n_columns = sum(W.shape[0] for W, _, _ in layers[:-1]) + len(levels)
-    cut_columns, column = [], 0  # the columns the build cuts by: units of nonlinear layers, then the levels
-    for W, _, act in layers[:-1]:
-        if act.name != "identity":
-            cut_columns += range(column, column + W.shape[0])
-        column += W.shape[0]
-    cut_columns += range(column, n_columns)
+    if layers is None:  # a graph (NOTE [graph tiles in 3-D])
+        build, n_units, n_columns, cut_columns = _graph_builder(net, levels, level_output, float(tolerance), cap,
+                                                                per_cell, distance)
+    else:
+        n_units = n_columns = sum(W.shape[0] for W, _, _ in layers[:-1])
+        cut_columns, column = [], 0  # the columns the build cuts by: units of nonlinear layers, then the levels
+        for W, _, act in layers[:-1]:
+            if act.name != "identity":
+                cut_columns += range(column, column + W.shape[0])
+            column += W.shape[0]
+
+        def build(tile, signs):
+            return build_complex(net, layers, tile, levels, level_output, float(tolerance), cap, per_cell, None,
+                                 recorder=signs, distance=distance)
+    level_columns = list(range(n_columns, n_columns + len(levels)))
+    n_columns += len(levels)
+    cut_columns += level_columns
     bar = _progress_bar(tiles**3, progress)
     if bar is not None:
         bar.set_description("tiles")
@@ -401,10 +456,9 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
     try:
         for index, tile in tile_volumes(volume, tiles):
             signs = VertexSigns(n_columns)
-            cx = build_complex(net, layers, tile, levels, level_output, float(tolerance), cap, per_cell, None,
-                               recorder=signs, distance=distance)
+            cx = build(tile, signs)
             signs.check(len(cx.points), cut_columns)
-            part = _tile(cx, signs.packed(), index, tiles, levels, level_output, n_complete_cells)
+            part = _tile(cx, signs.packed(), index, tiles, level_columns, level_output, n_complete_cells)
             del cx, signs
             log.debug("tile %s: %d cells, %d faces touching inner tile planes kept", index, part["n_cells"],
                       len(part["dims"]))
@@ -421,11 +475,31 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
     finally:
         if bar is not None:
             bar.close()
-    result = _assemble(parts, volume, tiles, levels, level_output, tile_cells, n_columns - len(levels))
+    result = _assemble(parts, volume, tiles, levels, level_output, tile_cells, n_units)
     if max_regions is not None and result.num_cells > max_regions:
         raise _scale.RegionLimitError(f"partition: {result.num_cells:,} cells, above max_regions={max_regions:,}; "
                                       "use a smaller Volume (bounds), or raise max_regions")
     return result
+
+
+def _graph_builder(net, levels, level_output, tolerance, cap, per_cell, distance):
+    """``(build(tile, signs), n_units, n_columns, cut_columns)`` for a graph net: each tile's complex by
+    ``_volume_graph.graph_volume`` with its limits, its cuts reported to ``signs`` in the columns of
+    ``graph_columns`` (levels not counted)."""
+    from netatlas.regions._volume import _check_size, volume_frame
+    from netatlas.regions._volume_graph import graph_columns, graph_steps, graph_volume
+
+    n_units, n_entries, cut_columns = graph_columns(net)
+    widest, n_bits = max(node.size for node in net.nodes), graph_steps(net)
+
+    def check_size(growing, n_new_bits):
+        _check_size(growing, None, np.zeros((1, 4, widest)), np.zeros((0, n_bits), bool), n_new_bits, cap, per_cell)
+
+    def build(tile, signs):
+        return graph_volume(net, tile, levels, level_output, tolerance, None, volume_frame(tile), check_size,
+                            recorder=signs, distance=distance)
+
+    return build, n_units, n_units + n_entries, list(cut_columns)
 
 
 def _assemble(parts, volume, tiles, levels, level_output, tile_cells, n_units) -> TiledComplex3D:

@@ -99,9 +99,6 @@ def checked_volume_inputs(net, volume: Volume, levels, level_output, tolerance, 
         raise ValueError("partition: 3-D complexes take graphs of affine ops (Linear, Conv, AvgPool, BatchNorm), "
                          "additions, concatenations, max pooling and relu/leaky_relu/identity/hardtanh activations; "
                          f"this net has other ops ({', '.join(names)}); partition it on a 2-D Plane instead")
-    if layers is None and n_tiles > 1:
-        raise ValueError("partition: tiles of a Volume take chains of affine layers and relu/leaky_relu/identity "
-                         "activations; partition this graph (residual, max pooling, hardtanh) with tiles=1")
     if not (isinstance(level_output, (int, np.integer)) and 0 <= level_output < net.n_outputs):
         raise ValueError(f"partition: level_output must be an output index in [0, {net.n_outputs}); "
                          f"got {level_output!r}")

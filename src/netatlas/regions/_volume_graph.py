@@ -58,7 +58,7 @@ from netatlas.regions._graphmaps import CANDIDATE_SLACK
 from netatlas.regions._roundoff import roundings, snap_vanishing, vanishing_tolerance
 from netatlas.regions._subdivide import ComplexState, GrowingComplex, UnitValues, box_state, vertex_values
 
-__all__ = ["graph_supported", "graph_steps", "graph_volume", "merge_cells"]
+__all__ = ["graph_columns", "graph_supported", "graph_steps", "graph_volume", "merge_cells"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,28 @@ def graph_steps(net) -> int:
         elif op.name != "identity":
             steps += _columns(net, i)
     return steps
+
+
+def graph_columns(net) -> tuple[int, int, list[int]]:
+    """The columns a ``recorder`` of :func:`graph_volume` sees (a ``_tiles3d.VertexSigns``): ``(n_units,
+    n_entries, cut)`` with columns ``0..n_units`` the activations' units and breakpoints (as the pattern
+    columns), then one per entry of every window (``n_units + offset + w k + q`` for entry q of window w of
+    a ``Max`` node whose ``index`` is (n_out, k), ``offset`` the entries of the Max nodes before it), then the
+    levels; ``cut`` the unit and entry columns that a build cuts by (not identity units, not a window's
+    first or absent entries)."""
+    n_units = sum(_columns(net, i) for i in net.nonlinear if not isinstance(net.nodes[i].op, Max))
+    cut, column, entry = [], 0, n_units
+    for i in net.nonlinear:
+        op = net.nodes[i].op
+        if isinstance(op, Max):
+            index = op.index.numpy()
+            cut += [entry + c for c in np.flatnonzero(index >= 0) if c % index.shape[1]]
+            entry += index.size
+        else:
+            if op.name != "identity":
+                cut += range(column, column + _columns(net, i))
+            column += _columns(net, i)
+    return n_units, entry - n_units, cut
 
 
 class _Passes:
@@ -141,18 +163,23 @@ class _Passes:
         return self.maps(node, [s[cells] for s in states], len(cells), magnitude=True)
 
 
-def graph_volume(net, volume, levels, level_output, tol, bar, frame, check_size) -> Complex3D:
+def graph_volume(net, volume, levels, level_output, tol, bar, frame, check_size, recorder=None,
+                 distance=None) -> Complex3D:
     """The exact 3-D complex of a graph ``net`` (NOTE [graph cells in 3-D]); arguments as ``_volume._build``
     takes them, ``frame`` = ``_volume.volume_frame(volume)`` and ``check_size(growing, n_new_bits)`` the
-    limits (max_regions, the memory budget), called after every cut."""
+    limits (max_regions, the memory budget), called after every cut. ``recorder`` (a
+    ``_tiles3d.VertexSigns``), when given, sees every cut's vertex signs in the columns of
+    :func:`graph_columns` (NOTE [graph tiles in 3-D]); ``distance``: the boundary tolerance as a distance
+    (default ``tol`` times the volume's diagonal)."""
     center, half, x_c, directions, diameter = frame
     state = box_state(half)
     passes = _Passes(net, (x_c, *directions))
     K = roundings(net)
-    band = tol * diameter
+    band = tol * diameter if distance is None else float(distance)
     act_nodes = [i for i in net.nonlinear if not isinstance(net.nodes[i].op, Max)]
     max_nodes = [i for i in net.nonlinear if isinstance(net.nodes[i].op, Max)]
     n_units = sum(_columns(net, i) for i in act_nodes)
+    entry_column = n_units  # the recorder's column of the next window's first entry (graph_columns)
     column, window_label = 0, n_units
     states: list[np.ndarray] = []
     for i in net.nonlinear:
@@ -160,8 +187,10 @@ def graph_volume(net, volume, levels, level_output, tol, bar, frame, check_size)
         n_cells = state.n_cells
         if isinstance(op, Max):
             W = _tied_windows(passes, pre, states, n_cells, op.index.numpy(), K[pre])
-            origin, choice = _split_max(state, W, op.index.numpy(), window_label, band, bar, check_size)
+            origin, choice = _split_max(state, W, op.index.numpy(), window_label, band, bar, check_size, recorder,
+                                        entry_column)
             window_label += op.index.shape[0]
+            entry_column += op.index.numpy().size
             states = [s[origin] for s in states] + [choice]
             continue
         n_cols = _columns(net, i)
@@ -187,19 +216,22 @@ def graph_volume(net, volume, levels, level_output, tol, bar, frame, check_size)
                 part[cells] = sub
             parts.append(part)
         del M
-        origin, bits = _cut_units(state, np.concatenate(parts, axis=2), column, band, bar, check_size)
+        origin, bits = _cut_units(state, np.concatenate(parts, axis=2), column, band, bar, check_size, recorder)
         column += n_cols
         states = [s[origin] for s in states] + [bits]
-    M = passes.maps(len(net.nodes) - 1, states, state.n_cells)  # the output's maps: not snapped
+    out = len(net.nodes) - 1
+    M = passes.maps(out, states, state.n_cells)  # the output's maps: not snapped
+    level_maps = [_level_map(passes, M, states, out, level_output, value, K[out]) for value in levels]
     level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
     origin = np.arange(state.n_cells)
-    for i, value in enumerate(levels):
-        A = M[origin, :, level_output:level_output + 1].copy()
-        A[:, 3] -= value
+    for i, level_map in enumerate(level_maps):
+        A = level_map[origin]
         Z, limit = vertex_values(state, A, band)
         growing = GrowingComplex(state, copy=False)
-        side, split, _, _ = growing.cut(Z[:, 0], limit[:, 0], window_label + i)
+        side, split, signs, new = growing.cut(Z[:, 0], limit[:, 0], window_label + i)
         growing.store(state)
+        if recorder is not None:
+            recorder(entry_column + i, signs, new)
         origin = np.concatenate([origin, origin[split]])
         level_sides = np.concatenate([level_sides, level_sides[split]])
         level_sides[:, i] = side
@@ -222,7 +254,28 @@ def graph_volume(net, volume, levels, level_output, tol, bar, frame, check_size)
                      max_layer_names=tuple(net.nodes[i].name for i in max_nodes))
 
 
-def _cut_units(state: ComplexState, M, column, band, bar, check_size):
+def _level_map(passes, M, states, node, output, value, n_roundings):
+    """The level function ``output - value`` (C, 4, 1) on every cell from the output's maps M (C, 4, n_out),
+    set to exact zero on the cells where it is zero up to the round-off of its gated pass and the
+    subtraction (NOTE [vanishing units]): the output equals the level on the whole cell (level side 0),
+    whatever the box's centre (so tiles agree with the whole box: NOTE [graph tiles in 3-D])."""
+    A = M[:, :, output:output + 1].copy()
+    A[:, 3] -= value
+    shift = np.array([0.0, 0.0, 0.0, abs(value)])[:, None]
+    n_roundings = float(n_roundings + (value != 0))
+    mu = passes.bound(node)[:, output:output + 1]
+    reach = CANDIDATE_SLACK * vanishing_tolerance(mu + shift, n_roundings)
+    candidate = (np.abs(A) <= reach).all(axis=1) & (A != 0).any(axis=1)  # (C, 1)
+    cells = np.flatnonzero(candidate[:, 0])
+    if len(cells):
+        sub = A[cells]
+        magnitude = passes.magnitudes(node, states, cells)[:, :, output:output + 1] + shift
+        snap_vanishing(sub, magnitude, n_roundings, candidate[cells])
+        A[cells] = sub
+    return A
+
+
+def _cut_units(state: ComplexState, M, column, band, bar, check_size, recorder=None):
     """Cut ``state`` (in place) by each unit of the maps M (C, 4, n) in turn, as ``_volume._build`` cuts a
     layer (the children keep their parent's maps). Returns ``origin`` (C',) each new cell's cell at the
     start and ``bits`` (C', n) its units' on states."""
@@ -232,8 +285,10 @@ def _cut_units(state: ComplexState, M, column, band, bar, check_size):
     values = UnitValues(state, M, band)
     growing = GrowingComplex(state, copy=False)
     for j in range(n):
-        side, split, _, new = growing.cut(*values.row(j), column + j)
+        side, split, signs, new = growing.cut(*values.row(j), column + j)
         values.extend(new, j)
+        if recorder is not None:
+            recorder(column + j, signs, new)
         origin = np.concatenate([origin, origin[split]])
         bits = np.concatenate([bits, bits[split]])
         bits[:, j] = side > 0
@@ -278,10 +333,11 @@ def _tied_windows(passes, pre, states, n_cells, index, n_roundings):
     return W
 
 
-def _split_max(state: ComplexState, W, index, first_label, band, bar, check_size):
+def _split_max(state: ComplexState, W, index, first_label, band, bar, check_size, recorder=None, first_column=0):
     """Split every cell of ``state`` (in place) by each window's arg-max (NOTE [graph cells in 3-D]): the
     tournament, then the merge of each window's pieces. ``W`` (C, 4, n_out, k) the windows' entries on
-    the cells at the start. Returns ``origin`` (C',) each cell's cell at the start and ``choice``
+    the cells at the start; ``recorder`` sees entry q of window w as column ``first_column + w k + q``
+    (NOTE [graph tiles in 3-D]). Returns ``origin`` (C',) each cell's cell at the start and ``choice``
     (C', n_out) int16 the position in its row of each window's arg-max."""
     n_out, k = index.shape
     origin = np.arange(state.n_cells)
@@ -298,17 +354,25 @@ def _split_max(state: ComplexState, W, index, first_label, band, bar, check_size
             Z, limit = vertex_values(state, A[:, :, None], band)
             if bar is not None:
                 bar.update(1)
-            if not (Z[:, 0] > limit[:, 0]).any():
-                continue  # q beats no winner anywhere: nothing to cut
+            if not (Z[:, 0] > limit[:, 0]).any():  # q beats no winner anywhere: nothing to cut
+                if recorder is not None:  # its signs still say where it ties the winner
+                    no_new = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+                    recorder(first_column + w * k + q, np.where(np.abs(Z[:, 0]) <= limit[:, 0], 0, -1).astype(np.int8),
+                             no_new)
+                continue
             growing = GrowingComplex(state, copy=False)
-            side, split, _, _ = growing.cut(Z[:, 0], limit[:, 0], first_label + w)
+            side, split, signs, new = growing.cut(Z[:, 0], limit[:, 0], first_label + w)
             growing.store(state)
+            if recorder is not None:
+                recorder(first_column + w * k + q, signs, new)
             parent = np.concatenate([np.arange(len(side) - len(split)), split])
             origin, start, winner, choice = origin[parent], start[parent], winner[parent], choice[parent]
             winner[side > 0] = q
             changed = True
             check_size(growing, 1)
         choice[:, w] = winner
+        if recorder is not None:
+            recorder.settle_window(first_column + w * k + np.arange(k), index[w] >= 0)
         if changed:
             keys = start * k + winner
             _, group = np.unique(keys, return_inverse=True)
@@ -316,17 +380,20 @@ def _split_max(state: ComplexState, W, index, first_label, band, bar, check_size
             if group.max() + 1 < state.n_cells:
                 first = np.full(group.max() + 1, len(group))
                 np.minimum.at(first, group, np.arange(len(group)))
-                merge_cells(state, group)
+                alive = merge_cells(state, group)
                 origin, choice = origin[first], choice[first]
+                if recorder is not None:
+                    recorder.keep(alive)
     return origin, choice
 
 
-def merge_cells(state: ComplexState, group: np.ndarray) -> None:
+def merge_cells(state: ComplexState, group: np.ndarray) -> np.ndarray:
     """Merge the cells of ``state`` (in place) into the groups ``group`` (C,) (0..G-1; each group's
     union a convex polyhedron): faces between cells of one group are dropped, the faces a merged cell
     shares with one neighbour (or with one side of the box) become one polygon, and vertices on no face
     or on exactly two edges (inside a straight edge) are dropped. Cell g of the result is group g. Only
-    the faces of merged cells and their vertices are looked at again."""
+    the faces of merged cells and their vertices are looked at again. Returns the vertices kept (V,) bool
+    (the others dropped, the kept ones renumbered in order)."""
     n_groups = int(group.max()) + 1
     merged = np.bincount(group, minlength=n_groups)[group] > 1  # (C,) cells whose group has several
     cells, offsets, cycles, labels = state.face_cells, state.face_offsets, state.face_vertices, state.face_labels
@@ -377,6 +444,7 @@ def merge_cells(state: ComplexState, group: np.ndarray) -> None:
     state.face_cells = np.where(new_cells[:, :1] < 0, new_cells[:, ::-1], new_cells)  # the outside second
     state.face_labels = np.concatenate([labels[single], labels[representative]]).astype(np.int64)
     state.n_cells = n_groups
+    return alive
 
 
 def _gathered(cycles, offsets, faces) -> np.ndarray:
