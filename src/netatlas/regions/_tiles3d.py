@@ -422,6 +422,7 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
     >>> tiled.euler_characteristic(), round(float(tiled.volumes.sum()), 9), tiled.level_set(0.0).is_watertight()
     (1, 8.0, True)
     """
+    from netatlas.regions._skipvolume import skip_volume, skip_volume_chain
     from netatlas.regions._volume import _progress_bar, build_complex, checked_volume_inputs
 
     if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
@@ -430,7 +431,19 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
     net, layers, levels, cap, per_cell = checked_volume_inputs(net, volume, levels, level_output, tolerance,
                                                                max_regions, memory_budget, progress, tiles**3)
     distance = float(tolerance) * float(np.linalg.norm(volume.upper - volume.lower))
-    if layers is None:  # a graph (NOTE [graph tiles in 3-D])
+    skips = skip_volume_chain(net) if layers is None else None
+    if skips is not None:  # a residual MLP: the chain path with carried skips (``_skipvolume``)
+        n_units = n_columns = sum(skips[1])
+        cut_columns, column = [], 0
+        for n, (_, _, act) in zip(skips[1], skips[0][:-1], strict=True):
+            if act.name != "identity":
+                cut_columns += range(column, column + n)
+            column += n
+
+        def build(tile, signs):
+            return skip_volume(net, skips, tile, levels, level_output, float(tolerance), cap, per_cell, None,
+                               recorder=signs, distance=distance)
+    elif layers is None:  # a graph (NOTE [graph tiles in 3-D])
         build, n_units, n_columns, cut_columns = _graph_builder(net, levels, level_output, float(tolerance), cap,
                                                                 per_cell, distance)
     else:

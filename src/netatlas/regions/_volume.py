@@ -29,6 +29,7 @@ from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._layercut import cut_layer
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
+from netatlas.regions._skipvolume import skip_steps, skip_volume, skip_volume_chain
 from netatlas.regions._subdivide import box_state
 from netatlas.regions._volume_graph import graph_steps, graph_supported, graph_volume
 from netatlas.slices import Volume
@@ -54,12 +55,17 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
     """The exact 3-D complex (see :func:`netatlas.regions.partition` with a Volume)."""
     net, layers, levels, cap, per_cell = checked_volume_inputs(net, volume, levels, level_output, tolerance,
                                                                max_regions, memory_budget, progress)
-    if layers is None:  # a graph that is not a chain: ``_volume_graph``
+    skips = skip_volume_chain(net) if layers is None else None  # a residual MLP: ``_skipvolume``
+    if skips is not None:
+        n_steps = skip_steps(skips) + len(levels)
+    elif layers is None:  # a graph that is not a chain: ``_volume_graph``
         n_steps = graph_steps(net) + len(levels)
     else:
         n_steps = sum(W.shape[0] for W, _, act in layers[:-1] if act.name != "identity") + len(levels)
     bar = _progress_bar(n_steps, progress)
     try:
+        if skips is not None:
+            return skip_volume(net, skips, volume, levels, level_output, float(tolerance), cap, per_cell, bar)
         if layers is None:
             widest, n_bits = max(node.size for node in net.nodes), graph_steps(net)
 
@@ -103,7 +109,10 @@ def checked_volume_inputs(net, volume: Volume, levels, level_output, tolerance, 
         raise ValueError(f"partition: level_output must be an output index in [0, {net.n_outputs}); "
                          f"got {level_output!r}")
     budget = _scale.budget_bytes(memory_budget, "partition")  # "auto": NETATLAS_MEMORY_BUDGET or half the RAM
-    if layers is None:
+    skips = skip_volume_chain(net) if layers is None else None
+    if skips is not None:  # each cell holds the maps of a layer's pre-activations and carried values
+        widest, n_bits = max(W.shape[0] for W, _, _ in skips[0]), sum(skips[1])
+    elif layers is None:
         widest, n_bits = max(node.size for node in net.nodes), graph_steps(net)
     else:
         widest, n_bits = max(W.shape[0] for W, _, _ in layers), sum(W.shape[0] for W, _, _ in layers[:-1])
