@@ -64,7 +64,7 @@ def test_a_plain_chain_through_the_skip_path_is_the_chain_path():
     layers = chain_layers(net)
     chain = build_complex(net, layers, CUBE, (), 0, 1e-10, cap, per_cell, None)
     skip = skip_volume(net, (layers, tuple(W.shape[0] for W, _, _ in layers[:-1]), None), CUBE, (), 0, 1e-10, cap,
-                       per_cell, None)
+                       volume_frame(CUBE), lambda *args: None)
     for name in ("face_vertices", "face_offsets", "face_cells", "face_labels", "patterns"):
         np.testing.assert_array_equal(getattr(skip, name), getattr(chain, name))
     np.testing.assert_allclose(skip.points, chain.points, rtol=0, atol=16 * EPS)

@@ -30,7 +30,7 @@ import numpy as np
 from netatlas.regions._affine import activation_slopes
 from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._layercut import cut_layer
-from netatlas.regions._roundoff import roundings
+from netatlas.regions._roundoff import roundings, snap_vanishing
 from netatlas.regions._subdivide import box_state
 
 __all__ = ["skip_volume", "skip_volume_chain"]
@@ -56,14 +56,14 @@ def skip_steps(skips) -> int:
     return sum(n for n, (_, _, act) in zip(units, layers[:-1], strict=True) if act.name != "identity")
 
 
-def skip_volume(net, skips, volume, levels, level_output, tol, cap, per_cell, bar, recorder=None,
+def skip_volume(net, skips, volume, levels, level_output, tol, cap, frame, checker, recorder=None,
                 distance=None) -> Complex3D:
     """The exact 3-D complex of a residual MLP (NOTE [carried skips in 3-D]); ``skips`` from
-    :func:`skip_volume_chain`, the other arguments as ``_volume.build_complex`` takes them."""
-    from netatlas.regions._volume import _snap, _step_checker, volume_frame
-
+    :func:`skip_volume_chain`, ``frame`` = ``_volume.volume_frame(volume)``, ``checker(M, patterns,
+    n_bits)`` what ``_layercut.cut_layer`` calls after each step (the limits, the progress bar:
+    ``_volume._step_checker``); the other arguments as ``_volume.build_complex`` takes them."""
     layers, units, _ = skips
-    center, half, x_c, directions, diameter = volume_frame(volume)
+    center, half, x_c, directions, diameter = frame
     distance = tol * diameter if distance is None else float(distance)
     state = box_state(half)
     K = roundings(net)
@@ -73,7 +73,7 @@ def skip_volume(net, skips, volume, levels, level_output, tol, cap, per_cell, ba
     # mu (4, n + m): bound on the magnitudes of a layer's maps on every cell (NOTE [vanishing units])
     mu = np.abs(np.concatenate([directions, x_c[None]])) @ np.abs(W0).T
     mu[3] += np.abs(b0)
-    _snap(M[:, :, :units[0]], mu[None, :, :units[0]], K[pre[0]])  # a view: snapped in place
+    snap_vanishing(M[:, :, :units[0]], mu[None, :, :units[0]], K[pre[0]])  # a view: snapped in place
     patterns = np.zeros((1, 0), bool)
     column = 0
     output_magnitude = None
@@ -82,7 +82,7 @@ def skip_volume(net, skips, volume, levels, level_output, tol, cap, per_cell, ba
         n_k = units[k]
         if act.name != "identity":
             Z = np.ascontiguousarray(M[:, :, :n_k])
-            after = _step_checker(M, patterns, n_k, cap, per_cell, bar)
+            after = checker(M, patterns, n_k)
             origin, sides = cut_layer(state, Z, distance, column, cap, after, recorder)
             del Z
             bits = sides > 0
@@ -106,7 +106,7 @@ def skip_volume(net, skips, volume, levels, level_output, tol, cap, per_cell, ba
     origin = np.arange(state.n_cells)
     for i, value in enumerate(levels):
         A = _level_map(M, output_magnitude, level_output, value, K[pre[-1]])[origin]
-        after = _step_checker(M, patterns, len(levels), cap, per_cell, bar)
+        after = checker(M, patterns, len(levels))
         parent, sides = cut_layer(state, A, distance, int(patterns.shape[1]) + i, cap, after, recorder)
         origin, level_sides = origin[parent], level_sides[parent]
         level_sides[:, i] = sides[:, 0]
@@ -145,10 +145,7 @@ def _next_skip_maps(M, origin, bits, slopes, Wn, bn, mu, n_next, n_roundings, ma
             magnitude = np.einsum("crn,mn->crm", bound, absW)
             magnitude[:, 3] += np.abs(bn[rows])
             if n_roundings is not None:
-                from netatlas.regions._volume import _snap
-
-                part = m[:, :, :n_next]  # a view: snapped in place
-                _snap(part, magnitude, n_roundings)
+                snap_vanishing(m[:, :, :n_next], magnitude, n_roundings)  # a view: snapped in place
             else:
                 output_magnitude[chunk] = magnitude[:, :, 0]
         out[chunk] = m
@@ -158,11 +155,9 @@ def _next_skip_maps(M, origin, bits, slopes, Wn, bn, mu, n_next, n_roundings, ma
 def _level_map(M, magnitude, output, value, n_roundings):
     """The level function ``output - value`` (C, 4, 1) on every cell, set to exact zero where each row is
     zero up to the round-off of the output's map (``magnitude`` (C, 4)) and the subtraction."""
-    from netatlas.regions._volume import _snap
-
     A = M[:, :, output:output + 1].copy()
     A[:, 3] -= value
     bound = magnitude[:, :, None].copy()
     bound[:, 3] += abs(value)
-    _snap(A, bound, n_roundings + (value != 0))
+    snap_vanishing(A, bound, n_roundings + (value != 0))
     return A

@@ -423,7 +423,13 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
     (1, 8.0, True)
     """
     from netatlas.regions._skipvolume import skip_volume, skip_volume_chain
-    from netatlas.regions._volume import _progress_bar, build_complex, checked_volume_inputs
+    from netatlas.regions._volume import (
+        _progress_bar,
+        _step_checker,
+        build_complex,
+        checked_volume_inputs,
+        volume_frame,
+    )
 
     if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
         raise ValueError(f"partition: tiles must be an integer >= 1; got {tiles!r}")
@@ -441,7 +447,8 @@ def tiled_volume_partition(net, volume: Volume, tiles: int, *, levels=(), level_
             column += n
 
         def build(tile, signs):
-            return skip_volume(net, skips, tile, levels, level_output, float(tolerance), cap, per_cell, None,
+            return skip_volume(net, skips, tile, levels, level_output, float(tolerance), cap, volume_frame(tile),
+                               lambda M, patterns, n_bits: _step_checker(M, patterns, n_bits, cap, per_cell, None),
                                recorder=signs, distance=distance)
     elif layers is None:  # a graph (NOTE [graph tiles in 3-D])
         build, n_units, n_columns, cut_columns = _graph_builder(net, levels, level_output, float(tolerance), cap,

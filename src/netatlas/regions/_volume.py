@@ -65,7 +65,8 @@ def volume_partition(net, volume: Volume, *, levels=(), level_output: int = 0,
     bar = _progress_bar(n_steps, progress)
     try:
         if skips is not None:
-            return skip_volume(net, skips, volume, levels, level_output, float(tolerance), cap, per_cell, bar)
+            return skip_volume(net, skips, volume, levels, level_output, float(tolerance), cap, volume_frame(volume),
+                               lambda M, patterns, n_bits: _step_checker(M, patterns, n_bits, cap, per_cell, bar))
         if layers is None:
             widest, n_bits = max(node.size for node in net.nodes), graph_steps(net)
 
