@@ -43,7 +43,7 @@ def assert_same_as_graph_path(model, volume, levels=()):
     the two computations (the skip path's composed products are rounded once more)."""
     net = checked_volume_inputs(model, volume, levels, 0, 1e-10, None, None, None)[0]
     assert skip_volume_chain(net) is not None
-    skip, graph = partition(model, volume, levels=levels), graph_path(model, volume, levels)
+    skip, graph = partition(net, volume, levels=levels), graph_path(net, volume, levels)
     assert (len(skip.vertices), len(skip.edges), len(skip.face_cells), skip.num_cells) == (
         len(graph.vertices), len(graph.edges), len(graph.face_cells), graph.num_cells)
     a, b = cells_by_state(skip), cells_by_state(graph)
@@ -205,3 +205,25 @@ def test_max_regions_memory_budget_and_progress_on_the_skip_path(capsys, monkeyp
     assert "cells" in capsys.readouterr().err and cx.num_cells == n
     tiled = partition(model, CUBE, tiles=2, levels=(0.0,))
     assert tiled.num_cells == partition(model, CUBE, levels=(0.0,)).num_cells
+
+
+class ResidualConv(nn.Module):
+    """conv -> relu -> x + relu(conv(x)) -> linear: a residual CNN without pooling (its convolutions unrolled)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.block, self.head = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3, padding=1), nn.Linear(2 * 4 * 4, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        h = h + torch.relu(self.block(h))
+        return self.head(h.flatten(1))
+
+
+def test_residual_cnn_on_a_slice_through_four_images():
+    torch.manual_seed(4)
+    model = ResidualConv()  # traced in float32 (weights exact in float64), checked in float64
+    volume = Volume.through(*(0.2 * np.random.default_rng(2).normal(size=(4, 1, 6, 6))))
+    skip, _ = assert_same_as_graph_path(model, volume, (0.0,))
+    assert skip.num_cells > 50
+    check_graph_complex(model.double(), volume, skip, n_points=1000, grid=8)

@@ -36,9 +36,9 @@ def partition(net, plane: Plane | Volume | None = None, *, upto=None, levels=(),
         input size. Its window is a rectangle (``bounds``) or a convex polygon (``Plane.polygon``,
         ``Plane.disc``: the regions are clipped to it exactly; tiles cover its bounding box). A
         :class:`~netatlas.Volume` gives the 3-D complex (:class:`Complex3D`, see
-        ``netatlas.regions._volume``; chains layer by layer, other piecewise-linear graphs (residual,
-        max pooling, hardtanh) by ``netatlas.regions._volume_graph``; ``client`` and ``method`` do not
-        apply; ``tiles`` gives a :class:`TiledComplex3D`, for chains).
+        ``netatlas.regions._volume``; chains and residual MLPs layer by layer (``_skipvolume``), other
+        piecewise-linear graphs (max pooling, hardtanh) by ``netatlas.regions._volume_graph``; ``client``
+        and ``method`` do not apply; ``tiles`` gives a :class:`TiledComplex3D`, for graphs too).
     upto : str or int, optional
         The partition after this layer (named as :meth:`netatlas.nets.Net.layer` takes it, or "output",
         the default): only the activation and max nodes up to it (in ``net.nodes`` order) split the slice,
