@@ -113,6 +113,17 @@ def test_unit_vanishing_on_whole_tiles():
     assert_same_complex(model, CUBE, 2, (0.0,))
 
 
+def test_output_flat_at_the_level_in_tiles_off_centre():
+    # an integer net whose output is 0 on whole cells: at the tiles' centres (+-2/3) its computed map there is
+    # round-off (-2e-16), snapped to an exact zero level function as at the cube's centre (level side 0)
+    rng = np.random.default_rng(154)
+    sizes = [3, 4, 4, 1]
+    Ws = [rng.integers(-1, 2, size=(sizes[i + 1], sizes[i])).astype(float) for i in range(3)]
+    bs = [rng.integers(-1, 2, size=sizes[i + 1]).astype(float) for i in range(3)]
+    whole, _ = assert_same_complex(torch_mlp(Ws, bs, 0.0), CUBE, 3, (0.0,))
+    assert (whole.level_sides[:, 0] == 0).sum() == 2
+
+
 # -- random and trained-like nets -------------------------------------------------------------------
 @pytest.mark.parametrize("seed, widths, tiles", [(0, [3, 10, 10, 10, 1], 2), (1, [3, 10, 10, 10, 1], 3),
                                                  (2, [3, 16, 16, 1], 4), (3, [3, 8, 8, 8, 8, 1], 3)])

@@ -33,7 +33,7 @@ from netatlas.regions._layercut import cut_layer
 from netatlas.regions._roundoff import roundings, snap_vanishing
 from netatlas.regions._subdivide import box_state
 
-__all__ = ["skip_volume", "skip_volume_chain"]
+__all__ = ["level_map", "skip_volume", "skip_volume_chain"]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def skip_volume(net, skips, volume, levels, level_output, tol, cap, frame, check
     level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
     origin = np.arange(state.n_cells)
     for i, value in enumerate(levels):
-        A = _level_map(M, output_magnitude, level_output, value, K[pre[-1]])[origin]
+        A = level_map(M, output_magnitude, level_output, value, K[pre[-1]])[origin]
         after = checker(M, patterns, len(levels))
         parent, sides = cut_layer(state, A, distance, int(patterns.shape[1]) + i, cap, after, recorder)
         origin, level_sides = origin[parent], level_sides[parent]
@@ -152,9 +152,12 @@ def _next_skip_maps(M, origin, bits, slopes, Wn, bn, mu, n_next, n_roundings, ma
     return out, output_magnitude
 
 
-def _level_map(M, magnitude, output, value, n_roundings):
-    """The level function ``output - value`` (C, 4, 1) on every cell, set to exact zero where each row is
-    zero up to the round-off of the output's map (``magnitude`` (C, 4)) and the subtraction."""
+def level_map(M, magnitude, output, value, n_roundings):
+    """The level function ``output - value`` (C, 4, 1) on every cell from the output's maps M (C, 4, n_out),
+    set to exact zero where each row is zero up to the round-off of the output's map (``magnitude`` (C, 4))
+    and the subtraction (NOTE [vanishing units]): level side 0 on a cell where the output is the level,
+    whatever the box's centre (so tiles agree with the whole box). Both chain paths (``_volume._build``
+    too) cut the levels by it."""
     A = M[:, :, output:output + 1].copy()
     A[:, 3] -= value
     bound = magnitude[:, :, None].copy()

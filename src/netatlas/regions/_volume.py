@@ -29,7 +29,7 @@ from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._layercut import cut_layer
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
-from netatlas.regions._skipvolume import skip_steps, skip_volume, skip_volume_chain
+from netatlas.regions._skipvolume import level_map, skip_steps, skip_volume, skip_volume_chain
 from netatlas.regions._subdivide import box_state
 from netatlas.regions._volume_graph import graph_steps, graph_supported, graph_volume
 from netatlas.slices import Volume
@@ -229,13 +229,14 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar, r
         n_roundings = K[pre[k + 1]] if k + 1 < len(hidden) else None  # the output's maps are not snapped
         M = _next_maps(M, origin, bits, (on_slope, off_slope), Wn, bn, mu, n_roundings)
         del origin, bits
+        mu_hidden = mu  # the last hidden layer's bound: the output's magnitudes on the cells (levels)
         mu = mu * max(abs(on_slope), abs(off_slope)) @ np.abs(Wn).T
         mu[3] += np.abs(bn)
     level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
     origin = np.arange(state.n_cells)
+    magnitude = _output_magnitude(layers, patterns, mu if not hidden else mu_hidden, level_output) if levels else None
     for i, value in enumerate(levels):
-        A = M[origin, :, level_output:level_output + 1]  # a copy
-        A[:, 3] -= value
+        A = level_map(M, magnitude, level_output, value, K[pre[-1]])[origin]
         after = _step_checker(M, patterns, len(levels), cap, per_cell, bar)
         parent, sides = cut_layer(state, A, distance, int(patterns.shape[1]) + i, cap, after, recorder)
         origin, level_sides = origin[parent], level_sides[parent]
@@ -250,6 +251,20 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar, r
 
 
 build_complex = _build  # the tiled 3-D path (_tiles3d) builds each tile with it
+
+
+def _output_magnitude(layers, patterns, mu, output):
+    """Magnitudes (C, 4) of output ``output``'s maps on the cells (NOTE [vanishing units]): the last hidden
+    layer's slopes on each cell (its pattern columns) times that layer's bound ``mu`` (4, n), through
+    ``|W_out|``, plus ``|b_out|``; for a net without hidden layers ``mu`` is the output's own (4, n_out)."""
+    W, b, _ = layers[-1]
+    if len(layers) == 1:
+        return np.broadcast_to(mu[:, output], (len(patterns), 4))
+    on_slope, off_slope = activation_slopes(layers[-2][2])
+    slope = np.abs(np.where(patterns[:, patterns.shape[1] - W.shape[1]:], on_slope, off_slope))  # (C, n)
+    magnitude = (slope * np.abs(W[output])) @ mu.T
+    magnitude[:, 3] += abs(b[output])
+    return magnitude
 
 
 def _snap(M, magnitude, n_roundings):
