@@ -261,8 +261,11 @@ def _output_magnitude(layers, patterns, mu, output):
     if len(layers) == 1:
         return np.broadcast_to(mu[:, output], (len(patterns), 4))
     on_slope, off_slope = activation_slopes(layers[-2][2])
-    slope = np.abs(np.where(patterns[:, patterns.shape[1] - W.shape[1]:], on_slope, off_slope))  # (C, n)
-    magnitude = (slope * np.abs(W[output])) @ mu.T
+    bits = patterns[:, patterns.shape[1] - W.shape[1]:]  # (C, n): the last hidden layer's states
+    magnitude = np.empty((len(patterns), 4))
+    for c0 in range(0, len(patterns), MAP_CHUNK):  # bounded temporaries, as ``_next_maps``
+        slope = np.abs(np.where(bits[c0:c0 + MAP_CHUNK], on_slope, off_slope))
+        magnitude[c0:c0 + MAP_CHUNK] = (slope * np.abs(W[output])) @ mu.T
     magnitude[:, 3] += abs(b[output])
     return magnitude
 
