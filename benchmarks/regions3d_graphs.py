@@ -3,7 +3,10 @@
 8x8 images; cells, Euler characteristic, the volume sum and the time of one partition (the process's CPU
 seconds, robust on a shared machine, and wall seconds) after a warm-up run (numba compiled).
 
-    python benchmarks/regions3d_graphs.py [--seed 0]
+    python benchmarks/regions3d_graphs.py [--seed 0] [--tiles K]
+
+``--tiles K`` builds each complex in K^3 tiles (``partition(..., tiles=K)``: the whole complex's counts in about
+a tile's memory; the largest tile's cells are printed too).
 
 Not collected by pytest; it asserts nothing about timings.
 """
@@ -39,6 +42,7 @@ class Residual(nn.Module):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tiles", type=int, default=1)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     residual = Residual().double()
@@ -49,11 +53,13 @@ def main() -> None:
              ("CNN conv(1->2, 3x3)-relu-maxpool(2)-fc8-relu-fc3, Volume.through four 8x8 images",
               as_net(cnn, input_shape=(1, 8, 8)), netatlas.Volume.through(*images))]
     for name, net, volume in cases:
-        netatlas.regions.partition(net, volume)  # warm-up: numba's kernels compiled or loaded
+        netatlas.regions.partition(net, volume, tiles=args.tiles)  # warm-up: numba's kernels compiled or loaded
         cpu, wall = time.process_time(), time.perf_counter()
-        cx = netatlas.regions.partition(net, volume)
+        cx = netatlas.regions.partition(net, volume, tiles=args.tiles)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(f"{name}: {cx.num_cells:,} cells, {len(cx.vertices):,} vertices, Euler characteristic "
+        n_vertices = len(cx.vertices) if args.tiles == 1 else cx.n_vertices
+        largest = "" if args.tiles == 1 else f" (largest tile {int(cx.tile_cells.max()):,} cells)"
+        print(f"{name}: {cx.num_cells:,} cells{largest}, {n_vertices:,} vertices, Euler characteristic "
               f"{cx.euler_characteristic()}, volumes sum {cx.volumes.sum():.12g} of {volume.volume:g}; "
               f"{cpu:.2f} CPU-s ({wall:.2f} s wall)")
 
