@@ -316,11 +316,19 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
     # its children take the sibling path (NOTE [sibling next maps]), its set-up shared by more faces in larger chunks
     siblings_next = fused and off_slope == 0.0 and n_faces == 1 and _wide_relu_next(layers, level + 1, work)
     chunk = min(max((SIBLING_CHUNK_BYTES if siblings_next else CHUNK_BYTES) // (24 * Wn.shape[0]), 256), CHUNK_FACES)
+    last = fused and LAST_LEVEL_KERNEL and _fused_last_level(layers, level + 1, work)
     for c0 in range(0, n_children, chunk):
         c1 = min(c0 + chunk, n_children)
+        _, candidate, n_roundings = work["vanish"][level + 1]
+        v0, v1 = coff[c0], coff[c1]
+        if last:  # the children are the last hidden level's faces: to the output in one call (NOTE [last hidden level])
+            maps_args = (G, M, WT, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, bn, work["vanish"][level][0],
+                         candidate, n_roundings, cut_off, cut_units)
+            _last_level(level + 1, layers, base, cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1],
+                        [p[c0:c1] for p in cpat], maps_args, out, tol, diam, work)
+            continue
         Mc = reused_buffer(work, level, (c1 - c0, 3, Wn.shape[0]))
         groups = np.concatenate([[0], np.flatnonzero(np.diff(cparent[c0:c1])) + 1, [c1 - c0]])
-        _, candidate, n_roundings = work["vanish"][level + 1]
         if fused:
             CK.fused_child_maps(G, M, WT, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
                                 groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings, cut_off,
@@ -328,7 +336,6 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
         else:
             K.child_maps(G, M, WT, *sparse, cparent[:c1], cbits[:c1], ref, on, off_slope, c0, Mc,
                          groups.astype(np.int64), bn, work["vanish"][level][0], candidate, n_roundings)
-        v0, v1 = coff[c0], coff[c1]
         sub_xy, sub_off, sub_lab = cxy[v0:v1], coff[c0:c1 + 1] - v0, clab[v0:v1]
         sub_pat = [p[c0:c1] for p in cpat]
         if level + 1 == len(layers) - 1 and "finish" in work:  # e.g. a max over the outputs (``_chainmax``)
@@ -340,6 +347,49 @@ def _chain_level(level, layers, base, xy, off, lab, M, pat, out, tol, diam, work
                 and cparent[c0] == cparent[c1 - 1] else None
             _chain_level(level + 1, layers, base, sub_xy, sub_off, sub_lab, Mc, sub_pat, out, tol, diam, work,
                          siblings)
+
+
+#: The last hidden level's faces take ``_chainlast.last_level`` where it applies (``_fused_last_level``); False
+#: takes the separate kernels (``_chain_level`` on each chunk), e.g. to compare the two.
+LAST_LEVEL_KERNEL = True
+#: Faces of the last hidden level per batch of ``last_level`` (their maps stay in the L2 cache between its passes).
+LAST_LEVEL_BATCH = 32
+
+
+def _fused_last_level(layers, level, work):
+    """Whether level ``level``'s faces take ``last_level``: the last hidden level, not an identity activation, with
+    a narrow dense output layer whose maps ``_chain_level`` would make with ``narrow_next_maps`` and
+    ``fused_child_maps``, its regions going to the sink (no ``finish``, no identity output layer)."""
+    if level + 2 != len(layers) or "finish" in work or "output_scale" in work or not FUSED_KERNELS:
+        return False
+    act = layers[level][2]
+    W_out = layers[level + 1][0]
+    if ("sparse", level) not in work:
+        work["sparse", level] = sparse_columns(W_out)
+        work["WT", level] = np.ascontiguousarray(W_out.T)
+    return act.name != "identity" and W_out.shape[0] <= SMALL_PRODUCT and work["factors"][level + 1] is None \
+        and len(work["sparse", level][0]) == 0
+
+
+def _last_level(level, layers, base, xy, off, lab, pat, maps_args, out, tol, diam, work):
+    """``_chain_level(level, ...)`` on the faces whose maps ``fused_child_maps(*maps_args)`` makes, in one call of
+    ``last_level`` (NOTE [last hidden level] in ``_chainlast``): the same regions, patterns and maps, added to
+    ``out`` in the same batches."""
+    from netatlas.regions._chainlast import last_level
+
+    on, off_slope = activation_slopes(layers[level][2])
+    W_out, b_out, _ = layers[level + 1]
+    _, candidate_out, n_roundings_out = work["vanish"][level + 1]
+    out_chunk = min(max(CHUNK_BYTES // (24 * W_out.shape[0]), 256), CHUNK_FACES)
+    rxy, roff, rlab, rparent, rbits, rmaps = last_level(
+        xy, off, lab, *maps_args, base[level], tol, diam, on, off_slope, np.ascontiguousarray(W_out), b_out,
+        work["WT", level], work["vanish"][level][0], candidate_out, n_roundings_out, out_chunk, LAST_LEVEL_BATCH)
+    log.debug("layer %d: %d faces -> %d", level, len(off) - 1, len(rparent))
+    rpat = [p[rparent] for p in pat] + [rbits]
+    for r0 in range(0, len(rparent), out_chunk):  # the batches of ``_chain_level``'s chunks
+        r1 = min(r0 + out_chunk, len(rparent))
+        v0, v1 = roff[r0], roff[r1]
+        out.add(rxy[v0:v1], roff[r0:r1 + 1] - v0, rlab[v0:v1], [p[r0:r1] for p in rpat], rmaps[r0:r1])
 
 
 # NOTE [sibling next maps]

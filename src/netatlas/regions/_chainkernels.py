@@ -73,12 +73,17 @@ def narrow_next_maps(M, bits, slope_on, slope_off, W, b):
     x0 = np.empty(n)
     x1 = np.empty(n)
     x2 = np.empty(n)
+    table = slope_table(slope_on, slope_off)
+    slopes = np.empty(8 * bits.shape[1])
     for f in range(F):
-        for j in range(n):  # the gated rows, a select per unit (no branch: the bits are random)
-            s = slope_on if bit(bits[f], j) else slope_off
-            x0[j] = s * M[f, 0, j]
-            x1[j] = s * M[f, 1, j]
-            x2[j] = s * M[f, 2, j]
+        for byte in range(bits.shape[1]):  # the gated rows: each byte's eight slopes from the table (no branch)
+            x = bits[f, byte]
+            for t in range(8):
+                slopes[8 * byte + t] = table[x, t]
+        for j in range(n):
+            x0[j] = slopes[j] * M[f, 0, j]
+            x1[j] = slopes[j] * M[f, 1, j]
+            x2[j] = slopes[j] * M[f, 2, j]
         i = 0
         while i + 4 <= n_next:
             wa, wb, wc, wd = W[i], W[i + 1], W[i + 2], W[i + 3]
@@ -112,6 +117,16 @@ def narrow_next_maps(M, bits, slope_on, slope_off, W, b):
             out[f, 0, i], out[f, 1, i], out[f, 2, i] = a0, a1, a2 + b[i]
             i += 1
     return out
+
+
+@njit(cache=True)
+def slope_table(slope_on, slope_off):
+    """(256, 8): row x holds the slopes of the eight units of a packed byte x (its first unit in the top bit)."""
+    table = np.empty((256, 8))
+    for x in range(256):
+        for t in range(8):
+            table[x, t] = slope_on if (x >> (7 - t)) & 1 else slope_off
+    return table
 
 
 @njit(cache=True, fastmath=True)
@@ -204,58 +219,71 @@ def fused_child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, c_
     only those of the units that cut the parent (``split_faces``'s CSR ``cut_off``, ``cut_units``, in
     increasing order): siblings and their reference share every other bit, so these are all the
     differing ones, in the order of the packed rows' scan."""
-    n_next = WT.shape[1]
-    n = M.shape[2]
-    delta = slope_on - slope_off
-    flips = np.empty(n, np.int64)
-    coefs = np.empty((n, 3))
-    all_units = -1 - np.arange(cbits.shape[1])  # byte b of the packed rows as -1 - b
+    scratch = child_map_scratch(M.shape[2], cbits.shape[1])
     for g in range(group_starts.shape[0] - 1):
         for k in range(group_starts[g], group_starts[g + 1]):
             ch = c_start + k
-            p = cparent[ch]
-            row = cbits[ch]
-            # the units to compare: the parent's cutting units, or every unit (a scan of the packed bytes)
-            # when they are more than the bytes (a face cut by many lines, e.g. the first layer's)
-            cuts = cut_units[cut_off[p]:cut_off[p + 1]]
-            if cuts.shape[0] > row.shape[0]:
-                cuts = all_units
-            d_ref = _cut_bits_differ(row, ref_bits[p], cuts)
-            d_prev = 1 << 60
-            if k > group_starts[g] and cparent[ch - 1] == p:
-                d_prev = _cut_bits_differ(row, cbits[ch - 1], cuts)
-            use_prev = d_prev < d_ref
-            src = out[k - 1] if use_prev else G[p]
-            other = cbits[ch - 1] if use_prev else ref_bits[p]
-            n_flip = 0
-            for q in range(cuts.shape[0]):
-                j = cuts[q]
-                if j < 0:  # all units: a byte at a time, skipping equal bytes
-                    byte = -1 - j
-                    x = row[byte] ^ other[byte]
-                    if x == 0:
-                        continue
-                    for t in range(8):
-                        if (x >> (7 - t)) & 1:
-                            n_flip = _flip(M, p, 8 * byte + t, (row[byte] >> (7 - t)) & 1, delta, flips, coefs, n_flip)
-                elif bit(row, j) != bit(other, j):
-                    n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
-            dst = out[k]
-            _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next)
-            for q in range(4, n_flip, 4):
-                _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next)
-            n_small = 0  # branch-free count first (vectorised): candidates are rare
-            for i in range(n_next):
-                n_small += ((abs(dst[0, i]) <= candidate[0, i]) & (abs(dst[1, i]) <= candidate[1, i])
-                            & (abs(dst[2, i]) <= candidate[2, i]))
-            if n_small == 0:
-                continue
-            for i in range(n_next):
-                if (abs(dst[0, i]) <= candidate[0, i] and abs(dst[1, i]) <= candidate[1, i]
-                        and abs(dst[2, i]) <= candidate[2, i]
-                        and (dst[0, i] != 0.0 or dst[1, i] != 0.0 or dst[2, i] != 0.0)):  # exact zeros stay
-                    _recompute_unit(M[p], WT, b, mu, row, slope_on, slope_off, n_roundings, dst, i)
+            may_chain = k > group_starts[g] and cparent[ch - 1] == cparent[ch]
+            child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, out[max(k - 1, 0)], may_chain,
+                      out[k], b, mu, candidate, n_roundings, cut_off, cut_units, scratch)
     return out
+
+
+@njit(cache=True)
+def child_map_scratch(n, n_bytes):
+    """``child_map``'s scratch for parents of n units (packed rows of ``n_bytes``)."""
+    return np.empty(n, np.int64), np.empty((n, 3)), -1 - np.arange(n_bytes)  # byte b of the packed rows as -1 - b
+
+
+@njit(cache=True, inline="always")
+def child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, prev, may_chain, dst, b, mu, candidate,
+              n_roundings, cut_off, cut_units, scratch):
+    """Child ``ch``'s maps into ``dst`` (3, n') as ``fused_child_maps`` makes them: from ``prev`` (the previous
+    sibling's maps, when ``may_chain``) or its parent's reference maps, whichever differs in fewer bits."""
+    flips, coefs, all_units = scratch
+    n_next = WT.shape[1]
+    delta = slope_on - slope_off
+    p = cparent[ch]
+    row = cbits[ch]
+    # the units to compare: the parent's cutting units, or every unit (a scan of the packed bytes)
+    # when they are more than the bytes (a face cut by many lines, e.g. the first layer's)
+    cuts = cut_units[cut_off[p]:cut_off[p + 1]]
+    if cuts.shape[0] > row.shape[0]:
+        cuts = all_units
+    d_ref = _cut_bits_differ(row, ref_bits[p], cuts)
+    d_prev = 1 << 60
+    if may_chain:
+        d_prev = _cut_bits_differ(row, cbits[ch - 1], cuts)
+    use_prev = d_prev < d_ref
+    src = prev if use_prev else G[p]
+    other = cbits[ch - 1] if use_prev else ref_bits[p]
+    n_flip = 0
+    for q in range(cuts.shape[0]):
+        j = cuts[q]
+        if j < 0:  # all units: a byte at a time, skipping equal bytes
+            byte = -1 - j
+            x = row[byte] ^ other[byte]
+            if x == 0:
+                continue
+            for t in range(8):
+                if (x >> (7 - t)) & 1:
+                    n_flip = _flip(M, p, 8 * byte + t, (row[byte] >> (7 - t)) & 1, delta, flips, coefs, n_flip)
+        elif bit(row, j) != bit(other, j):
+            n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
+    _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next)
+    for q in range(4, n_flip, 4):
+        _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next)
+    n_small = 0  # branch-free count first (vectorised): candidates are rare
+    for i in range(n_next):
+        n_small += ((abs(dst[0, i]) <= candidate[0, i]) & (abs(dst[1, i]) <= candidate[1, i])
+                    & (abs(dst[2, i]) <= candidate[2, i]))
+    if n_small == 0:
+        return
+    for i in range(n_next):
+        if (abs(dst[0, i]) <= candidate[0, i] and abs(dst[1, i]) <= candidate[1, i]
+                and abs(dst[2, i]) <= candidate[2, i]
+                and (dst[0, i] != 0.0 or dst[1, i] != 0.0 or dst[2, i] != 0.0)):  # exact zeros stay
+            _recompute_unit(M[p], WT, b, mu, row, slope_on, slope_off, n_roundings, dst, i)
 
 
 @njit(cache=True, inline="always")

@@ -56,15 +56,6 @@ def _set_bit(row, j, value):
 
 
 @njit(cache=True)
-def _pack_into(bits, row):
-    for i in range(row.shape[0]):
-        row[i] = 0
-    for j in range(bits.shape[0]):
-        if bits[j]:
-            row[j >> 3] |= np.uint8(128 >> (j & 7))
-
-
-@njit(cache=True)
 def _slopes(row, slope_on, slope_off, out):
     """The slope of each of the ``out.shape[0]`` units from its packed bit in ``row``."""
     n = out.shape[0]
@@ -163,13 +154,21 @@ def _gate_face(M, f, bits, slope_on, slope_off, slopes, out):
             out[r, j] = M[f, r, j] * slopes[j]
 
 
+#: Multiplied by eight 0/1 bytes (a little-endian uint64), its top byte is the eight bits packed like
+#: ``np.packbits`` (first byte in the most significant bit): each byte's bit lands at its own place, no carries.
+_PACK_MAGIC = np.uint64(0x8040201008040201)
+
+
 @njit(cache=True)
-def _scan_face(xy, s, e, a, b, c, scale, zmax, zmin, tols, face_bits, cut_flag):
-    """Which of the n functions cut the face, and the on/off bit of the others.
+def _scan_face(xy, s, e, a, b, c, scale, tols, on_flags, cut_flags, crow, cuts):
+    """Which of the n functions cut the face (their indices in ``cuts``, increasing; returns how many), and
+    the on/off bit of the others, packed into ``crow`` (0 for those that cut).
 
     A disc of radius r around the vertex mean contains the face; z_j cannot reach the tolerance band
     inside it when |z_j(centre)| > (r + scale) |grad z_j|, so only the few remaining candidates are
-    evaluated at every vertex. The loop over all units is branch-free and vectorises."""
+    evaluated at every vertex. The loop over all units is branch-free and vectorises; its 0/1 flags are
+    packed eight at a time by one multiplication (``on_flags``, ``cut_flags``: scratch of 8 ceil(n / 8)
+    bytes, the tail zero), and the candidates found a word at a time (they are rare)."""
     n = a.shape[0]
     cu, cv, r = _disc(xy, s, e - s)
     R = r + scale
@@ -177,21 +176,32 @@ def _scan_face(xy, s, e, a, b, c, scale, zmax, zmin, tols, face_bits, cut_flag):
     for j in range(n):
         z = a[j] * cu + b[j] * cv + c[j]
         g2 = a[j] * a[j] + b[j] * b[j]
-        face_bits[j] = z > 0.0
-        cut_flag[j] = z * z <= R2 * g2
-    for j in range(n):
-        if not cut_flag[j]:
+        on_flags[j] = z > 0.0
+        cut_flags[j] = z * z <= R2 * g2
+    on_words = on_flags.view(np.uint64)
+    cut_words = cut_flags.view(np.uint64)
+    n_cut = 0
+    for w in range(on_words.shape[0]):
+        crow[w] = np.uint8((on_words[w] * _PACK_MAGIC) >> np.uint64(56))
+        if cut_words[w] == 0:
             continue
-        t = scale * np.sqrt(a[j] * a[j] + b[j] * b[j])
-        tols[j] = t
-        hi = -np.inf
-        lo = np.inf
-        for i in range(s, e):
-            z = a[j] * xy[i, 0] + b[j] * xy[i, 1] + c[j]
-            hi = max(hi, z)
-            lo = min(lo, z)
-        face_bits[j] = 1 if hi > t else 0
-        cut_flag[j] = 1 if (hi > t and lo < -t) else 0
+        for j in range(8 * w, min(8 * w + 8, n)):
+            if not cut_flags[j]:
+                continue
+            t = scale * np.sqrt(a[j] * a[j] + b[j] * b[j])
+            tols[j] = t
+            hi = -np.inf
+            lo = np.inf
+            for i in range(s, e):
+                z = a[j] * xy[i, 0] + b[j] * xy[i, 1] + c[j]
+                hi = max(hi, z)
+                lo = min(lo, z)
+            cut = hi > t and lo < -t
+            _set_bit(crow, j, hi > t and not cut)
+            if cut:
+                cuts[n_cut] = j
+                n_cut += 1
+    return n_cut
 
 
 @njit(cache=True, nogil=True)
@@ -222,11 +232,10 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
     n_children = 0
     n_vert_out = 0
     coff[0] = 0
-    face_bits = np.empty(n, np.uint8)
     tols = np.empty(n)
-    zmax_buf = np.empty(n)
-    zmin_buf = np.empty(n)
-    cut_flag = np.empty(n, np.uint8)
+    on_flags = np.zeros(8 * n_bytes, np.uint8)
+    cut_flags = np.zeros(8 * n_bytes, np.uint8)
+    face_cuts = np.empty(n, np.int64)
     # scratch for the pieces of one face: their vertices, a stack in the vertex pool pxy/plab
     pxy = np.empty((64, 2))
     plab = np.empty(64, np.int64)
@@ -257,23 +266,17 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
         b = maps[f, 1]
         c = maps[f, 2]
         cut_start = n_cut_total
-        _scan_face(xy, s, e, a, b, c, tol * diam, zmax_buf, zmin_buf, tols, face_bits, cut_flag)
-        n_new = 0
-        for j in range(n):
-            n_new += cut_flag[j]
-        if n_cut_total + n_new > cut_units.shape[0]:
-            cut_units = _grow1(cut_units, n_cut_total + n_new)
-        for j in range(n):
-            if cut_flag[j]:
-                cut_units[n_cut_total] = j
-                n_cut_total += 1
-                face_bits[j] = 0
-        n_cut = n_cut_total - cut_start
+        n_cut = _scan_face(xy, s, e, a, b, c, tol * diam, tols, on_flags, cut_flags, crow, face_cuts)
+        if n_cut_total + n_cut > cut_units.shape[0]:
+            cut_units = _grow1(cut_units, n_cut_total + n_cut)
+        for q in range(n_cut):
+            cut_units[n_cut_total + q] = face_cuts[q]
+        n_cut_total += n_cut
         cut_off[f + 1] = n_cut_total
         if n_cut == 0:
             cxy, clab, coff, cparent, cbits, n_vert_out = _emit_child(xy, lab, s, k, f, cxy, clab, coff, cparent,
                                                                       cbits, n_vert_out, n_children)
-            _pack_into(face_bits, cbits[n_children])
+            cbits[n_children] = crow
             n_children += 1
             continue
         # depth-first splitting: every piece keeps the list of cutting functions that may still cut
@@ -300,7 +303,6 @@ def split_faces(xy, off, lab, maps, unit_base, tol, diam):
             plab[i] = lab[s + i]
         for q in range(n_cut):  # every one of them cuts the face itself
             lpool[q] = q
-        _pack_into(face_bits, crow)
         n_pool = k
         st_start[0] = 0
         st_len[0] = k
