@@ -381,15 +381,32 @@ def _last_level(level, layers, base, xy, off, lab, pat, maps_args, out, tol, dia
     W_out, b_out, _ = layers[level + 1]
     _, candidate_out, n_roundings_out = work["vanish"][level + 1]
     out_chunk = min(max(CHUNK_BYTES // (24 * W_out.shape[0]), 256), CHUNK_FACES)
-    rxy, roff, rlab, rparent, rbits, rmaps = last_level(
+    n_faces, n_bytes, n_out = len(off) - 1, (layers[level][0].shape[0] + 7) // 8, W_out.shape[0]
+    # written straight into the sink's arrays, room for the usual count made first (the kernel grows them past it)
+    rows = (out.xy, out.lab, out.counts, out.state_rows(len(pat)), out.maps)
+    n_vert, n_regions = out.xy.n, out.counts.n
+    bufs = [r.reserve(size, shape, dtype) for r, size, shape, dtype in zip(
+        rows, (12 * n_faces, 12 * n_faces, 3 * n_faces, 3 * n_faces, 3 * n_faces),
+        ((2,), (), (), (n_bytes,), (3, n_out)), (np.float64, np.int64, np.int64, np.uint8, np.float64), strict=True)]
+    *bufs, rparent, n_vert_new, n_regions_new = last_level(
         xy, off, lab, *maps_args, base[level], tol, diam, on, off_slope, np.ascontiguousarray(W_out), b_out,
-        work["WT", level], work["vanish"][level][0], candidate_out, n_roundings_out, out_chunk, LAST_LEVEL_BATCH)
-    log.debug("layer %d: %d faces -> %d", level, len(off) - 1, len(rparent))
-    rpat = [p[rparent] for p in pat] + [rbits]
-    for r0 in range(0, len(rparent), out_chunk):  # the batches of ``_chain_level``'s chunks
-        r1 = min(r0 + out_chunk, len(rparent))
-        v0, v1 = roff[r0], roff[r1]
-        out.add(rxy[v0:v1], roff[r0:r1 + 1] - v0, rlab[v0:v1], [p[r0:r1] for p in rpat], rmaps[r0:r1])
+        work["WT", level], work["vanish"][level][0], candidate_out, n_roundings_out, out_chunk, LAST_LEVEL_BATCH, *bufs,
+        n_vert, n_regions)
+    for rows_k, buf, n in zip(rows, bufs, (n_vert_new, n_vert_new, n_regions_new, n_regions_new, n_regions_new),
+                              strict=True):
+        rows_k.adopt(buf, n)
+    log.debug("layer %d: %d faces -> %d", level, n_faces, len(rparent))
+    for k, p in enumerate(pat):  # the layers before: each region's rows are its face's
+        state = out.state_rows(k)
+        buf = state.reserve(len(rparent), p.shape[1:], p.dtype)
+        np.take(p, rparent, axis=0, out=buf[state.n:state.n + len(rparent)])
+        state.adopt(buf, state.n + len(rparent))
+    if out.limits is not None:  # the count and area of each batch of ``_chain_level``'s chunks
+        offsets = np.zeros(len(rparent) + 1, np.int64)
+        np.cumsum(out.counts.array()[n_regions:], out=offsets[1:])
+        for r0 in range(0, len(rparent), out_chunk):
+            r1 = min(r0 + out_chunk, len(rparent))
+            out.count(out.xy.array()[n_vert + offsets[r0]:n_vert + offsets[r1]], offsets[r0:r1 + 1] - offsets[r0])
 
 
 # NOTE [sibling next maps]

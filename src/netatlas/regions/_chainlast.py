@@ -36,29 +36,24 @@ def _grow3(a, need):
 @njit(cache=True)
 def last_level(xy, off, lab, G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, c_start, b, mu, candidate,
                n_roundings, cut_off, cut_units, unit_base, tol, diam, out_on, out_off, W_out, b_out, WT_out, mu_out,
-               candidate_out, n_roundings_out, out_chunk, batch):
+               candidate_out, n_roundings_out, out_chunk, batch, rxy, rlab, rcounts, rbits, rmaps, n_vert, n_regions):
     """The regions inside the chunk's faces (polygons ``xy``/``off``/``lab``: the children ``c_start ..`` of the
     layer before, whose maps ``fused_child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off,
     c_start, ..., b, mu, candidate, n_roundings, cut_off, cut_units)`` makes) split by the last hidden layer
     (``split_faces(..., unit_base, tol, diam)``; its slopes ``out_on``/``out_off``), with their output maps
     (``narrow_next_maps`` with ``W_out`` (n_out, n), ``b_out``, then ``fused_child_maps`` with ``WT_out`` and
-    the output layer's vanishing bounds). Returns (xy, off, lab, parent (the chunk's face of each region), bits
-    of the last hidden layer (R, ceil(n / 8)), output maps (R, 3, n_out))."""
+    the output layer's vanishing bounds). They are written after the first ``n_vert`` vertices and ``n_regions``
+    regions of the sink's arrays (``_sink.GrowingRows.reserve``): vertices ``rxy``/``rlab``, vertex counts
+    ``rcounts``, bits of the last hidden layer ``rbits`` (R, ceil(n / 8)), output maps ``rmaps`` (R, 3, n_out),
+    each grown (doubling) when full. Returns those arrays, the chunk's face of each new region, and the new
+    numbers of vertices and regions."""
     n_faces = off.shape[0] - 1
     n = WT.shape[1]
-    n_out = W_out.shape[0]
     maps = np.empty((batch + 1, 3, n))  # row 0: the maps of the face before the batch (its chain goes on)
     scratch = child_map_scratch(M.shape[2], cbits.shape[1])
     scratch_out = child_map_scratch(n, (n + 7) // 8)
-    cap = 3 * n_faces + 16
-    rxy = np.empty((5 * cap, 2))
-    rlab = np.empty(5 * cap, np.int64)
-    roff = np.zeros(cap + 1, np.int64)
-    rparent = np.empty(cap, np.int64)
-    rbits = np.empty((cap, (n + 7) // 8), np.uint8)
-    rmaps = np.empty((cap, 3, n_out))
-    n_regions = 0
-    n_vert = 0
+    rparent = np.empty(3 * n_faces + 16, np.int64)
+    first_region = n_regions
     for f0 in range(0, n_faces, batch):
         f1 = min(f0 + batch, n_faces)
         nb = f1 - f0
@@ -79,25 +74,24 @@ def last_level(xy, off, lab, G, M, WT, cparent, cbits, ref_bits, slope_on, slope
         for f in range(nb):
             ref_out[f] = cb[first[f]]
         G_out = narrow_next_maps(face_maps, ref_out, out_on, out_off, W_out, b_out)
-        rparent = _grow1(rparent, n_regions + nc)
-        roff = _grow1(roff, n_regions + nc + 1)
+        rparent = _grow1(rparent, n_regions - first_region + nc)
+        rcounts = _grow1(rcounts, n_regions + nc)
         rbits = _grow2(rbits, n_regions + nc)
         rmaps = _grow3(rmaps, n_regions + nc)
         rxy = _grow2(rxy, n_vert + cxy.shape[0])
         rlab = _grow1(rlab, n_vert + cxy.shape[0])
         for c in range(nc):
             r = n_regions + c
-            may_chain = c > 0 and cpar[c - 1] == cpar[c] and r % out_chunk != 0
+            may_chain = c > 0 and cpar[c - 1] == cpar[c] and (r - first_region) % out_chunk != 0
             child_map(G_out, face_maps, WT_out, cpar, cb, ref_out, out_on, out_off, c, rmaps[max(r - 1, 0)],
                       may_chain, rmaps[r], b_out, mu_out, candidate_out, n_roundings_out, c_cut_off, c_cut_units,
                       scratch_out)
-            rparent[r] = f0 + cpar[c]
+            rparent[r - first_region] = f0 + cpar[c]
             rbits[r] = cb[c]
-            roff[r + 1] = n_vert + coff[c + 1]
+            rcounts[r] = coff[c + 1] - coff[c]
         rxy[n_vert:n_vert + cxy.shape[0]] = cxy
         rlab[n_vert:n_vert + cxy.shape[0]] = clab
         n_regions += nc
         n_vert += cxy.shape[0]
         maps[0] = maps[nb]
-    return (rxy[:n_vert], roff[:n_regions + 1], rlab[:n_vert], rparent[:n_regions], rbits[:n_regions],
-            rmaps[:n_regions])
+    return rxy, rlab, rcounts, rbits, rmaps, rparent[:n_regions - first_region], n_vert, n_regions

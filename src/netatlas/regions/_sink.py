@@ -49,6 +49,28 @@ class GrowingRows:
         """The rows so far (a view: no copy)."""
         return self.buf[:self.n]
 
+    def reserve(self, n_more: int, row_shape, dtype) -> np.ndarray:
+        """The whole buffer, with room for at least ``n_more`` rows (of ``row_shape``, ``dtype``) after the ones so
+        far (doubling when full), for a compiled kernel to write rows into; ``adopt`` takes it back.
+
+        >>> rows = GrowingRows()
+        >>> buf = rows.reserve(3, (2,), np.float64); buf[:3] = 1.0; rows.adopt(buf, 3)
+        >>> rows.array().shape
+        (3, 2)
+        """
+        need = self.n + n_more
+        if self.buf is None or need > len(self.buf):
+            capacity = max(need, 2 * (0 if self.buf is None else len(self.buf)), 1024)
+            grown = np.empty((capacity, *row_shape), dtype)
+            if self.buf is not None:
+                grown[:self.n] = self.buf[:self.n]
+            self.buf = grown
+        return self.buf
+
+    def adopt(self, buf: np.ndarray, n: int) -> None:
+        """The buffer ``reserve`` gave (or the larger copy a kernel grew it into) and its row count now."""
+        self.buf, self.n = buf, n
+
 
 class RegionSink:
     """The finished regions of a partition: polygons (xy, edge labels, vertex counts), per-layer states
@@ -63,8 +85,7 @@ class RegionSink:
         """Append finished faces (xy, off, lab as a split kernel returns them), their per-layer states and
         output maps (F, 3, n_outputs) (``maps_owned``: a fresh array the sink may keep, see
         ``GrowingRows.append``); the limits, when set, see their count and total area."""
-        if self.limits is not None:
-            self.limits.add(len(off) - 1, float(K.polygon_areas(xy, off).sum()))
+        self.count(xy, off)
         self.xy.append(xy)
         self.lab.append(lab)
         self.counts.append(np.diff(off))
@@ -73,6 +94,17 @@ class RegionSink:
             self.states.append(GrowingRows())
         for rows, st in zip(self.states, states, strict=False):
             rows.append(st)
+
+    def count(self, xy, off) -> None:
+        """Let the limits, when set, see a batch of finished faces (their count and total area)."""
+        if self.limits is not None:
+            self.limits.add(len(off) - 1, float(K.polygon_areas(xy, off).sum()))
+
+    def state_rows(self, k: int) -> GrowingRows:
+        """The rows of layer k's states (created empty when none was added yet)."""
+        while len(self.states) <= k:
+            self.states.append(GrowingRows())
+        return self.states[k]
 
     def offsets(self) -> np.ndarray:
         counts = self.counts.array()
