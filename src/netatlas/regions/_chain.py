@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from netatlas.regions import _chainkernels as CK
+from netatlas.regions import _chainlast
 from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes, affine_matrix, csr_rows, is_affine
 from netatlas.regions._partition import Partition, assemble_partition, plane_frame
@@ -375,8 +376,6 @@ def _last_level(level, layers, base, xy, off, lab, pat, maps_args, out, tol, dia
     """``_chain_level(level, ...)`` on the faces whose maps ``fused_child_maps(*maps_args)`` makes, in one call of
     ``last_level`` (NOTE [last hidden level] in ``_chainlast``): the same regions, patterns and maps, added to
     ``out`` in the same batches."""
-    from netatlas.regions._chainlast import last_level
-
     on, off_slope = activation_slopes(layers[level][2])
     W_out, b_out, _ = layers[level + 1]
     _, candidate_out, n_roundings_out = work["vanish"][level + 1]
@@ -388,7 +387,7 @@ def _last_level(level, layers, base, xy, off, lab, pat, maps_args, out, tol, dia
     bufs = [r.reserve(size, shape, dtype) for r, size, shape, dtype in zip(
         rows, (12 * n_faces, 12 * n_faces, 3 * n_faces, 3 * n_faces, 3 * n_faces),
         ((2,), (), (), (n_bytes,), (3, n_out)), (np.float64, np.int64, np.int64, np.uint8, np.float64), strict=True)]
-    *bufs, rparent, n_vert_new, n_regions_new = last_level(
+    *bufs, rparent, n_vert_new, n_regions_new = _chainlast.last_level(
         xy, off, lab, *maps_args, base[level], tol, diam, on, off_slope, np.ascontiguousarray(W_out), b_out,
         work["WT", level], work["vanish"][level][0], candidate_out, n_roundings_out, out_chunk, LAST_LEVEL_BATCH, *bufs,
         n_vert, n_regions)

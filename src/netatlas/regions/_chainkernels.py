@@ -270,13 +270,10 @@ def child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, prev,
                     n_flip = _flip(M, p, 8 * byte + t, (row[byte] >> (7 - t)) & 1, delta, flips, coefs, n_flip)
         elif bit(row, j) != bit(other, j):
             n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
-    _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next)
+    # the vanishing-unit candidates counted in the same passes, branch-free (vectorised): they are rare
+    n_small = _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next, candidate)
     for q in range(4, n_flip, 4):
-        _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next)
-    n_small = 0  # branch-free count first (vectorised): candidates are rare
-    for i in range(n_next):
-        n_small += ((abs(dst[0, i]) <= candidate[0, i]) & (abs(dst[1, i]) <= candidate[1, i])
-                    & (abs(dst[2, i]) <= candidate[2, i]))
+        n_small = _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next, candidate)
     if n_small == 0:
         return
     for i in range(n_next):
@@ -307,42 +304,57 @@ def _flip(M, p, j, on, delta, flips, coefs, n_flip):
 
 
 @njit(cache=True, inline="always")
-def _add_terms(src, dst, WT, flips, coefs, q, n_flip, n_next):
+def _small(x0, x1, x2, k0, k1, k2, i):
+    """1 when unit i's three map entries are within its candidate bounds (a vanishing-unit candidate), else 0."""
+    return (abs(x0) <= k0[i]) & (abs(x1) <= k1[i]) & (abs(x2) <= k2[i])
+
+
+@njit(cache=True, inline="always")
+def _add_terms(src, dst, WT, flips, coefs, q, n_flip, n_next, candidate):
     """``dst = src + sum of coefs[q', r] WT[flips[q']]`` (3, n') for up to four terms from q on, added one
     after the other (the order of ``child_maps``'s separate passes, so the same roundings); the three rows
-    in one pass, so that each of W's entries is loaded once."""
+    in one pass, so that each of W's entries is loaded once. Returns how many units of ``dst`` are within
+    ``candidate`` (3, n') in all three rows."""
     m = min(n_flip - q, 4)
     s0, s1, s2 = src[0], src[1], src[2]
     d0, d1, d2 = dst[0], dst[1], dst[2]
+    k0, k1, k2 = candidate[0], candidate[1], candidate[2]
+    n_small = 0
     if m == 0:
         for i in range(n_next):
-            d0[i] = s0[i]
-            d1[i] = s1[i]
-            d2[i] = s2[i]
+            x0, x1, x2 = s0[i], s1[i], s2[i]
+            d0[i], d1[i], d2[i] = x0, x1, x2
+            n_small += _small(x0, x1, x2, k0, k1, k2, i)
     elif m == 1:
         wa = WT[flips[q]]
         a0, a1, a2 = coefs[q, 0], coefs[q, 1], coefs[q, 2]
         for i in range(n_next):
-            d0[i] = s0[i] + a0 * wa[i]
-            d1[i] = s1[i] + a1 * wa[i]
-            d2[i] = s2[i] + a2 * wa[i]
+            x0 = s0[i] + a0 * wa[i]
+            x1 = s1[i] + a1 * wa[i]
+            x2 = s2[i] + a2 * wa[i]
+            d0[i], d1[i], d2[i] = x0, x1, x2
+            n_small += _small(x0, x1, x2, k0, k1, k2, i)
     elif m == 2:
         wa, wb = WT[flips[q]], WT[flips[q + 1]]
         a0, a1, a2 = coefs[q, 0], coefs[q, 1], coefs[q, 2]
         b0, b1, b2 = coefs[q + 1, 0], coefs[q + 1, 1], coefs[q + 1, 2]
         for i in range(n_next):
-            d0[i] = (s0[i] + a0 * wa[i]) + b0 * wb[i]
-            d1[i] = (s1[i] + a1 * wa[i]) + b1 * wb[i]
-            d2[i] = (s2[i] + a2 * wa[i]) + b2 * wb[i]
+            x0 = (s0[i] + a0 * wa[i]) + b0 * wb[i]
+            x1 = (s1[i] + a1 * wa[i]) + b1 * wb[i]
+            x2 = (s2[i] + a2 * wa[i]) + b2 * wb[i]
+            d0[i], d1[i], d2[i] = x0, x1, x2
+            n_small += _small(x0, x1, x2, k0, k1, k2, i)
     elif m == 3:
         wa, wb, wc = WT[flips[q]], WT[flips[q + 1]], WT[flips[q + 2]]
         a0, a1, a2 = coefs[q, 0], coefs[q, 1], coefs[q, 2]
         b0, b1, b2 = coefs[q + 1, 0], coefs[q + 1, 1], coefs[q + 1, 2]
         c0, c1, c2 = coefs[q + 2, 0], coefs[q + 2, 1], coefs[q + 2, 2]
         for i in range(n_next):
-            d0[i] = ((s0[i] + a0 * wa[i]) + b0 * wb[i]) + c0 * wc[i]
-            d1[i] = ((s1[i] + a1 * wa[i]) + b1 * wb[i]) + c1 * wc[i]
-            d2[i] = ((s2[i] + a2 * wa[i]) + b2 * wb[i]) + c2 * wc[i]
+            x0 = ((s0[i] + a0 * wa[i]) + b0 * wb[i]) + c0 * wc[i]
+            x1 = ((s1[i] + a1 * wa[i]) + b1 * wb[i]) + c1 * wc[i]
+            x2 = ((s2[i] + a2 * wa[i]) + b2 * wb[i]) + c2 * wc[i]
+            d0[i], d1[i], d2[i] = x0, x1, x2
+            n_small += _small(x0, x1, x2, k0, k1, k2, i)
     else:
         wa, wb, wc, wd = WT[flips[q]], WT[flips[q + 1]], WT[flips[q + 2]], WT[flips[q + 3]]
         a0, a1, a2 = coefs[q, 0], coefs[q, 1], coefs[q, 2]
@@ -350,6 +362,9 @@ def _add_terms(src, dst, WT, flips, coefs, q, n_flip, n_next):
         c0, c1, c2 = coefs[q + 2, 0], coefs[q + 2, 1], coefs[q + 2, 2]
         e0, e1, e2 = coefs[q + 3, 0], coefs[q + 3, 1], coefs[q + 3, 2]
         for i in range(n_next):
-            d0[i] = (((s0[i] + a0 * wa[i]) + b0 * wb[i]) + c0 * wc[i]) + e0 * wd[i]
-            d1[i] = (((s1[i] + a1 * wa[i]) + b1 * wb[i]) + c1 * wc[i]) + e1 * wd[i]
-            d2[i] = (((s2[i] + a2 * wa[i]) + b2 * wb[i]) + c2 * wc[i]) + e2 * wd[i]
+            x0 = (((s0[i] + a0 * wa[i]) + b0 * wb[i]) + c0 * wc[i]) + e0 * wd[i]
+            x1 = (((s1[i] + a1 * wa[i]) + b1 * wb[i]) + c1 * wc[i]) + e1 * wd[i]
+            x2 = (((s2[i] + a2 * wa[i]) + b2 * wb[i]) + c2 * wc[i]) + e2 * wd[i]
+            d0[i], d1[i], d2[i] = x0, x1, x2
+            n_small += _small(x0, x1, x2, k0, k1, k2, i)
+    return n_small
