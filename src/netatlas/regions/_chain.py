@@ -374,8 +374,8 @@ def _fused_last_level(layers, level, work):
 
 def _last_level(level, layers, base, xy, off, lab, pat, maps_args, out, tol, diam, work):
     """``_chain_level(level, ...)`` on the faces whose maps ``fused_child_maps(*maps_args)`` makes, in one call of
-    ``last_level`` (NOTE [last hidden level] in ``_chainlast``): the same regions, patterns and maps, added to
-    ``out`` in the same batches."""
+    ``last_level`` (NOTE [last hidden level] in ``_chainlast``): the same regions, patterns and maps, written into
+    ``out``'s arrays; its limits see the same batches (a RegionLimitError comes after the chunk, not before)."""
     on, off_slope = activation_slopes(layers[level][2])
     W_out, b_out, _ = layers[level + 1]
     _, candidate_out, n_roundings_out = work["vanish"][level + 1]
