@@ -219,13 +219,49 @@ def fused_child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, c_
     only those of the units that cut the parent (``split_faces``'s CSR ``cut_off``, ``cut_units``, in
     increasing order): siblings and their reference share every other bit, so these are all the
     differing ones, in the order of the packed rows' scan."""
-    scratch = child_map_scratch(M.shape[2], cbits.shape[1])
+    n_next = WT.shape[1]
+    delta = slope_on - slope_off
+    flips, coefs, all_units = child_map_scratch(M.shape[2], cbits.shape[1])
     for g in range(group_starts.shape[0] - 1):
         for k in range(group_starts[g], group_starts[g + 1]):
+            # ``child_map``'s steps written out: a call per child costs small nets a third more here
             ch = c_start + k
-            may_chain = k > group_starts[g] and cparent[ch - 1] == cparent[ch]
-            child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, out[max(k - 1, 0)], may_chain,
-                      out[k], b, mu, candidate, n_roundings, cut_off, cut_units, scratch)
+            p = cparent[ch]
+            row = cbits[ch]
+            cuts = cut_units[cut_off[p]:cut_off[p + 1]]
+            if cuts.shape[0] > row.shape[0]:
+                cuts = all_units
+            d_ref = _cut_bits_differ(row, ref_bits[p], cuts)
+            d_prev = 1 << 60
+            if k > group_starts[g] and cparent[ch - 1] == p:
+                d_prev = _cut_bits_differ(row, cbits[ch - 1], cuts)
+            use_prev = d_prev < d_ref
+            src = out[k - 1] if use_prev else G[p]
+            other = cbits[ch - 1] if use_prev else ref_bits[p]
+            n_flip = 0
+            for q in range(cuts.shape[0]):
+                j = cuts[q]
+                if j < 0:
+                    byte = -1 - j
+                    x = row[byte] ^ other[byte]
+                    if x == 0:
+                        continue
+                    for t in range(8):
+                        if (x >> (7 - t)) & 1:
+                            n_flip = _flip(M, p, 8 * byte + t, (row[byte] >> (7 - t)) & 1, delta, flips, coefs, n_flip)
+                elif bit(row, j) != bit(other, j):
+                    n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
+            dst = out[k]
+            n_small = _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next, candidate)
+            for q in range(4, n_flip, 4):
+                n_small = _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next, candidate)
+            if n_small == 0:
+                continue
+            for i in range(n_next):
+                if (abs(dst[0, i]) <= candidate[0, i] and abs(dst[1, i]) <= candidate[1, i]
+                        and abs(dst[2, i]) <= candidate[2, i]
+                        and (dst[0, i] != 0.0 or dst[1, i] != 0.0 or dst[2, i] != 0.0)):  # exact zeros stay
+                    _recompute_unit(M[p], WT, b, mu, row, slope_on, slope_off, n_roundings, dst, i)
     return out
 
 
@@ -236,10 +272,10 @@ def child_map_scratch(n, n_bytes):
 
 
 @njit(cache=True, inline="always")
-def child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, prev, may_chain, dst, b, mu, candidate,
+def child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, out, k, may_chain, b, mu, candidate,
               n_roundings, cut_off, cut_units, scratch):
-    """Child ``ch``'s maps into ``dst`` (3, n') as ``fused_child_maps`` makes them: from ``prev`` (the previous
-    sibling's maps, when ``may_chain``) or its parent's reference maps, whichever differs in fewer bits."""
+    """Child ``ch``'s maps into ``out[k]`` (3, n') as ``fused_child_maps`` makes them: from ``out[k - 1]`` (the
+    previous sibling's maps, when ``may_chain``) or its parent's reference maps, whichever differs in fewer bits."""
     flips, coefs, all_units = scratch
     n_next = WT.shape[1]
     delta = slope_on - slope_off
@@ -255,7 +291,7 @@ def child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, prev,
     if may_chain:
         d_prev = _cut_bits_differ(row, cbits[ch - 1], cuts)
     use_prev = d_prev < d_ref
-    src = prev if use_prev else G[p]
+    src = out[k - 1] if use_prev else G[p]
     other = cbits[ch - 1] if use_prev else ref_bits[p]
     n_flip = 0
     for q in range(cuts.shape[0]):
@@ -270,6 +306,7 @@ def child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, prev,
                     n_flip = _flip(M, p, 8 * byte + t, (row[byte] >> (7 - t)) & 1, delta, flips, coefs, n_flip)
         elif bit(row, j) != bit(other, j):
             n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
+    dst = out[k]
     # the vanishing-unit candidates counted in the same passes, branch-free (vectorised): they are rare
     n_small = _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next, candidate)
     for q in range(4, n_flip, 4):

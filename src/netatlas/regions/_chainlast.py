@@ -60,8 +60,8 @@ def last_level(xy, off, lab, G, M, WT, cparent, cbits, ref_bits, slope_on, slope
         for k in range(f0, f1):
             ch = c_start + k
             may_chain = k > 0 and cparent[ch - 1] == cparent[ch]
-            child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, maps[k - f0], may_chain,
-                      maps[k - f0 + 1], b, mu, candidate, n_roundings, cut_off, cut_units, scratch)
+            child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, maps, k - f0 + 1, may_chain, b,
+                      mu, candidate, n_roundings, cut_off, cut_units, scratch)
         face_maps = maps[1:nb + 1]
         v0, v1 = off[f0], off[f1]
         cxy, coff, clab, cpar, cb, c_cut_off, c_cut_units = split_faces(xy[v0:v1], off[f0:f1 + 1] - v0, lab[v0:v1],
@@ -83,9 +83,8 @@ def last_level(xy, off, lab, G, M, WT, cparent, cbits, ref_bits, slope_on, slope
         for c in range(nc):
             r = n_regions + c
             may_chain = c > 0 and cpar[c - 1] == cpar[c] and (r - first_region) % out_chunk != 0
-            child_map(G_out, face_maps, WT_out, cpar, cb, ref_out, out_on, out_off, c, rmaps[max(r - 1, 0)],
-                      may_chain, rmaps[r], b_out, mu_out, candidate_out, n_roundings_out, c_cut_off, c_cut_units,
-                      scratch_out)
+            child_map(G_out, face_maps, WT_out, cpar, cb, ref_out, out_on, out_off, c, rmaps, r, may_chain, b_out,
+                      mu_out, candidate_out, n_roundings_out, c_cut_off, c_cut_units, scratch_out)
             rparent[r - first_region] = f0 + cpar[c]
             rbits[r] = cb[c]
             rcounts[r] = coff[c + 1] - coff[c]
