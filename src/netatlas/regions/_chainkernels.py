@@ -219,105 +219,71 @@ def fused_child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, c_
     only those of the units that cut the parent (``split_faces``'s CSR ``cut_off``, ``cut_units``, in
     increasing order): siblings and their reference share every other bit, so these are all the
     differing ones, in the order of the packed rows' scan."""
-    n_next = WT.shape[1]
-    delta = slope_on - slope_off
-    flips, coefs, all_units = child_map_scratch(M.shape[2], cbits.shape[1])
-    for g in range(group_starts.shape[0] - 1):
-        for k in range(group_starts[g], group_starts[g + 1]):
-            # ``child_map``'s steps written out: a call per child costs small nets a third more here
-            ch = c_start + k
-            p = cparent[ch]
-            row = cbits[ch]
-            cuts = cut_units[cut_off[p]:cut_off[p + 1]]
-            if cuts.shape[0] > row.shape[0]:
-                cuts = all_units
-            d_ref = _cut_bits_differ(row, ref_bits[p], cuts)
-            d_prev = 1 << 60
-            if k > group_starts[g] and cparent[ch - 1] == p:
-                d_prev = _cut_bits_differ(row, cbits[ch - 1], cuts)
-            use_prev = d_prev < d_ref
-            src = out[k - 1] if use_prev else G[p]
-            other = cbits[ch - 1] if use_prev else ref_bits[p]
-            n_flip = 0
-            for q in range(cuts.shape[0]):
-                j = cuts[q]
-                if j < 0:
-                    byte = -1 - j
-                    x = row[byte] ^ other[byte]
-                    if x == 0:
-                        continue
-                    for t in range(8):
-                        if (x >> (7 - t)) & 1:
-                            n_flip = _flip(M, p, 8 * byte + t, (row[byte] >> (7 - t)) & 1, delta, flips, coefs, n_flip)
-                elif bit(row, j) != bit(other, j):
-                    n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
-            dst = out[k]
-            n_small = _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next, candidate)
-            for q in range(4, n_flip, 4):
-                n_small = _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next, candidate)
-            if n_small == 0:
-                continue
-            for i in range(n_next):
-                if (abs(dst[0, i]) <= candidate[0, i] and abs(dst[1, i]) <= candidate[1, i]
-                        and abs(dst[2, i]) <= candidate[2, i]
-                        and (dst[0, i] != 0.0 or dst[1, i] != 0.0 or dst[2, i] != 0.0)):  # exact zeros stay
-                    _recompute_unit(M[p], WT, b, mu, row, slope_on, slope_off, n_roundings, dst, i)
+    child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, c_start, group_starts[-1], out, 0, False,
+               1 << 62, 1, b, mu, candidate, n_roundings, cut_off, cut_units,
+               child_map_scratch(M.shape[2], cbits.shape[1]))
     return out
 
 
 @njit(cache=True)
 def child_map_scratch(n, n_bytes):
-    """``child_map``'s scratch for parents of n units (packed rows of ``n_bytes``)."""
+    """``child_maps``'s scratch for parents of n units (packed rows of ``n_bytes``)."""
     return np.empty(n, np.int64), np.empty((n, 3)), -1 - np.arange(n_bytes)  # byte b of the packed rows as -1 - b
 
 
-@njit(cache=True, inline="always")
-def child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, out, k, may_chain, b, mu, candidate,
-              n_roundings, cut_off, cut_units, scratch):
-    """Child ``ch``'s maps into ``out[k]`` (3, n') as ``fused_child_maps`` makes them: from ``out[k - 1]`` (the
-    previous sibling's maps, when ``may_chain``) or its parent's reference maps, whichever differs in fewer bits."""
+@njit(cache=True)
+def child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch_first, n_children, out, k_first,
+               chain_first, period, phase, b, mu, candidate, n_roundings, cut_off, cut_units, scratch):
+    """Children ``ch_first ..`` (``n_children`` of them)'s maps into ``out[k_first ..]`` (3, n' each) as
+    ``fused_child_maps`` makes them: each from the previous sibling's maps ``out[k - 1]`` or its parent's
+    reference maps, whichever differs in fewer bits; the previous sibling's only where the child before is one
+    (``chain_first``: also for the first child) and ``(phase + i) % period`` is not 0 for the i-th child (where
+    ``_chain_level``'s chunks would start)."""
     flips, coefs, all_units = scratch
     n_next = WT.shape[1]
     delta = slope_on - slope_off
-    p = cparent[ch]
-    row = cbits[ch]
-    # the units to compare: the parent's cutting units, or every unit (a scan of the packed bytes)
-    # when they are more than the bytes (a face cut by many lines, e.g. the first layer's)
-    cuts = cut_units[cut_off[p]:cut_off[p + 1]]
-    if cuts.shape[0] > row.shape[0]:
-        cuts = all_units
-    d_ref = _cut_bits_differ(row, ref_bits[p], cuts)
-    d_prev = 1 << 60
-    if may_chain:
-        d_prev = _cut_bits_differ(row, cbits[ch - 1], cuts)
-    use_prev = d_prev < d_ref
-    src = out[k - 1] if use_prev else G[p]
-    other = cbits[ch - 1] if use_prev else ref_bits[p]
-    n_flip = 0
-    for q in range(cuts.shape[0]):
-        j = cuts[q]
-        if j < 0:  # all units: a byte at a time, skipping equal bytes
-            byte = -1 - j
-            x = row[byte] ^ other[byte]
-            if x == 0:
-                continue
-            for t in range(8):
-                if (x >> (7 - t)) & 1:
-                    n_flip = _flip(M, p, 8 * byte + t, (row[byte] >> (7 - t)) & 1, delta, flips, coefs, n_flip)
-        elif bit(row, j) != bit(other, j):
-            n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
-    dst = out[k]
-    # the vanishing-unit candidates counted in the same passes, branch-free (vectorised): they are rare
-    n_small = _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next, candidate)
-    for q in range(4, n_flip, 4):
-        n_small = _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next, candidate)
-    if n_small == 0:
-        return
-    for i in range(n_next):
-        if (abs(dst[0, i]) <= candidate[0, i] and abs(dst[1, i]) <= candidate[1, i]
-                and abs(dst[2, i]) <= candidate[2, i]
-                and (dst[0, i] != 0.0 or dst[1, i] != 0.0 or dst[2, i] != 0.0)):  # exact zeros stay
-            _recompute_unit(M[p], WT, b, mu, row, slope_on, slope_off, n_roundings, dst, i)
+    for i in range(n_children):
+        ch = ch_first + i
+        k = k_first + i
+        p = cparent[ch]
+        row = cbits[ch]
+        # the units to compare: the parent's cutting units, or every unit (a scan of the packed bytes)
+        # when they are more than the bytes (a face cut by many lines, e.g. the first layer's)
+        cuts = cut_units[cut_off[p]:cut_off[p + 1]]
+        if cuts.shape[0] > row.shape[0]:
+            cuts = all_units
+        d_ref = _cut_bits_differ(row, ref_bits[p], cuts)
+        d_prev = 1 << 60
+        if (i > 0 or chain_first) and cparent[ch - 1] == p and (phase + i) % period != 0:
+            d_prev = _cut_bits_differ(row, cbits[ch - 1], cuts)
+        use_prev = d_prev < d_ref
+        src = out[k - 1] if use_prev else G[p]
+        other = cbits[ch - 1] if use_prev else ref_bits[p]
+        n_flip = 0
+        for q in range(cuts.shape[0]):
+            j = cuts[q]
+            if j < 0:  # all units: a byte at a time, skipping equal bytes
+                byte = -1 - j
+                x = row[byte] ^ other[byte]
+                if x == 0:
+                    continue
+                for t in range(8):
+                    if (x >> (7 - t)) & 1:
+                        n_flip = _flip(M, p, 8 * byte + t, (row[byte] >> (7 - t)) & 1, delta, flips, coefs, n_flip)
+            elif bit(row, j) != bit(other, j):
+                n_flip = _flip(M, p, j, bit(row, j), delta, flips, coefs, n_flip)
+        dst = out[k]
+        # the vanishing-unit candidates counted in the same passes, branch-free (vectorised): they are rare
+        n_small = _add_terms(src, dst, WT, flips, coefs, 0, n_flip, n_next, candidate)
+        for q in range(4, n_flip, 4):
+            n_small = _add_terms(dst, dst, WT, flips, coefs, q, n_flip, n_next, candidate)
+        if n_small == 0:
+            continue
+        for u in range(n_next):
+            if (abs(dst[0, u]) <= candidate[0, u] and abs(dst[1, u]) <= candidate[1, u]
+                    and abs(dst[2, u]) <= candidate[2, u]
+                    and (dst[0, u] != 0.0 or dst[1, u] != 0.0 or dst[2, u] != 0.0)):  # exact zeros stay
+                _recompute_unit(M[p], WT, b, mu, row, slope_on, slope_off, n_roundings, dst, u)
 
 
 @njit(cache=True, inline="always")

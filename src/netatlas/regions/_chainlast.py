@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from netatlas.regions._chainkernels import child_map, child_map_scratch, narrow_next_maps
+from netatlas.regions._chainkernels import child_map_scratch, child_maps, narrow_next_maps
 from netatlas.regions._kernels import _grow1, _grow2, split_faces
 
 __all__ = ["last_level"]
@@ -19,7 +19,7 @@ __all__ = ["last_level"]
 # product, by the children's rank-1 output maps. Made a batch of faces at a time (``batch``, so that they stay
 # in the L2 cache between these passes) inside one compiled call, the chunk's faces cost no pass through
 # memory and no Python per chunk of the last level. Each step is the kernel the separate path calls
-# (``fused_child_maps``'s ``child_map``, ``split_faces``, ``narrow_next_maps``) on the same inputs: a face's maps
+# (``fused_child_maps``'s ``child_maps``, ``split_faces``, ``narrow_next_maps``) on the same inputs: a face's maps
 # chain from its previous sibling's across batches as across the chunk (``prev``), and the output maps of the
 # children break their chains where ``_chain_level``'s chunks of ``out_chunk`` children would.
 
@@ -57,11 +57,8 @@ def last_level(xy, off, lab, G, M, WT, cparent, cbits, ref_bits, slope_on, slope
     for f0 in range(0, n_faces, batch):
         f1 = min(f0 + batch, n_faces)
         nb = f1 - f0
-        for k in range(f0, f1):
-            ch = c_start + k
-            may_chain = k > 0 and cparent[ch - 1] == cparent[ch]
-            child_map(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, ch, maps, k - f0 + 1, may_chain, b,
-                      mu, candidate, n_roundings, cut_off, cut_units, scratch)
+        child_maps(G, M, WT, cparent, cbits, ref_bits, slope_on, slope_off, c_start + f0, nb, maps, 1, f0 > 0,
+                   1 << 62, 1, b, mu, candidate, n_roundings, cut_off, cut_units, scratch)
         face_maps = maps[1:nb + 1]
         v0, v1 = off[f0], off[f1]
         cxy, coff, clab, cpar, cb, c_cut_off, c_cut_units = split_faces(xy[v0:v1], off[f0:f1 + 1] - v0, lab[v0:v1],
@@ -80,11 +77,11 @@ def last_level(xy, off, lab, G, M, WT, cparent, cbits, ref_bits, slope_on, slope
         rmaps = _grow3(rmaps, n_regions + nc)
         rxy = _grow2(rxy, n_vert + cxy.shape[0])
         rlab = _grow1(rlab, n_vert + cxy.shape[0])
+        child_maps(G_out, face_maps, WT_out, cpar, cb, ref_out, out_on, out_off, 0, nc, rmaps, n_regions, False,
+                   out_chunk, n_regions - first_region, b_out, mu_out, candidate_out, n_roundings_out, c_cut_off,
+                   c_cut_units, scratch_out)
         for c in range(nc):
             r = n_regions + c
-            may_chain = c > 0 and cpar[c - 1] == cpar[c] and (r - first_region) % out_chunk != 0
-            child_map(G_out, face_maps, WT_out, cpar, cb, ref_out, out_on, out_off, c, rmaps, r, may_chain, b_out,
-                      mu_out, candidate_out, n_roundings_out, c_cut_off, c_cut_units, scratch_out)
             rparent[r - first_region] = f0 + cpar[c]
             rbits[r] = cb[c]
             rcounts[r] = coff[c + 1] - coff[c]
