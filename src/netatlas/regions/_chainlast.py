@@ -20,8 +20,9 @@ __all__ = ["last_level"]
 # in the L2 cache between these passes) inside one compiled call, the chunk's faces cost no pass through
 # memory and no Python per chunk of the last level. Each step is the kernel the separate path calls
 # (``fused_child_maps``'s ``child_maps``, ``split_faces``, ``narrow_next_maps``) on the same inputs: a face's maps
-# chain from its previous sibling's across batches as across the chunk (``prev``), and the output maps of the
-# children break their chains where ``_chain_level``'s chunks of ``out_chunk`` children would.
+# chain from its previous sibling's across batches as across the chunk (row 0 of a batch's maps is the face
+# before it), and the output maps of the regions break their chains where ``_chain_level``'s chunks of
+# ``out_chunk`` regions would.
 
 
 @njit(cache=True)
