@@ -76,10 +76,11 @@ def narrow_next_maps(M, bits, slope_on, slope_off, W, b):
     table = slope_table(slope_on, slope_off)
     slopes = np.empty(8 * bits.shape[1])
     for f in range(F):
-        for byte in range(bits.shape[1]):  # the gated rows: each byte's eight slopes from the table (no branch)
+        for byte in range(bits.shape[1]):  # the gated rows: each half byte's four slopes from the table (no branch)
             x = bits[f, byte]
-            for t in range(8):
-                slopes[8 * byte + t] = table[x, t]
+            for t in range(4):
+                slopes[8 * byte + t] = table[x >> 4, t]
+                slopes[8 * byte + 4 + t] = table[x & 15, t]
         for j in range(n):
             x0[j] = slopes[j] * M[f, 0, j]
             x1[j] = slopes[j] * M[f, 1, j]
@@ -121,11 +122,12 @@ def narrow_next_maps(M, bits, slope_on, slope_off, W, b):
 
 @njit(cache=True)
 def slope_table(slope_on, slope_off):
-    """(256, 8): row x holds the slopes of the eight units of a packed byte x (its first unit in the top bit)."""
-    table = np.empty((256, 8))
-    for x in range(256):
-        for t in range(8):
-            table[x, t] = slope_on if (x >> (7 - t)) & 1 else slope_off
+    """(16, 4): row x holds the slopes of the four units of a half byte x of packed bits (its first unit in the
+    top bit)."""
+    table = np.empty((16, 4))
+    for x in range(16):
+        for t in range(4):
+            table[x, t] = slope_on if (x >> (3 - t)) & 1 else slope_off
     return table
 
 
