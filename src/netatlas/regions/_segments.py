@@ -105,10 +105,28 @@ def plan_updates(g, max_changes, refresh):
 
 
 @njit(cache=True)
+def _add_changes(g, c, ptr, idx, val, out):
+    """``out[c] += A (g[c] - g[c - 1])`` by the columns j of A (``ptr, idx, val``) whose entry of g changed,
+    in column order: the one sum both updates below share, so they add the same terms in the same order."""
+    for j in range(g.shape[2]):
+        d0 = g[c, 0, j] - g[c - 1, 0, j]
+        d1 = g[c, 1, j] - g[c - 1, 1, j]
+        d2 = g[c, 2, j] - g[c - 1, 2, j]
+        if d0 == 0.0 and d1 == 0.0 and d2 == 0.0:
+            continue
+        for e in range(ptr[j], ptr[j + 1]):
+            i = idx[e]
+            w = val[e]
+            out[c, 0, i] += w * d0
+            out[c, 1, i] += w * d1
+            out[c, 2, i] += w * d2
+
+
+@njit(cache=True)
 def update_from_previous(g, full, ptr, idx, val, out):
     """Fill ``out[c]`` (C, 3, n_out) for every face not ``full`` (whose rows are already filled)
     from the previous face's by the columns of the entries of g that changed."""
-    C, _, n = g.shape
+    C = g.shape[0]
     n_out = out.shape[2]
     for c in range(C):
         if full[c]:
@@ -116,18 +134,7 @@ def update_from_previous(g, full, ptr, idx, val, out):
         for r in range(3):
             for i in range(n_out):
                 out[c, r, i] = out[c - 1, r, i]
-        for j in range(n):
-            d0 = g[c, 0, j] - g[c - 1, 0, j]
-            d1 = g[c, 1, j] - g[c - 1, 1, j]
-            d2 = g[c, 2, j] - g[c - 1, 2, j]
-            if d0 == 0.0 and d1 == 0.0 and d2 == 0.0:
-                continue
-            for e in range(ptr[j], ptr[j + 1]):
-                i = idx[e]
-                w = val[e]
-                out[c, 0, i] += w * d0
-                out[c, 1, i] += w * d1
-                out[c, 2, i] += w * d2
+        _add_changes(g, c, ptr, idx, val, out)
 
 
 @njit(cache=True)
@@ -160,25 +167,14 @@ def update_rows_from_previous(g, full, ptr, idx, val, rows, out):
     """``update_from_previous`` for the outputs ``rows`` only (``ptr, idx, val`` from ``restricted``):
     ``out[c, :, rows]`` for every face not ``full``, bit for bit as the full update leaves them; the
     other outputs of those faces are left as they are."""
-    C, _, n = g.shape
+    C = g.shape[0]
     for c in range(C):
         if full[c]:
             continue
         for r in range(3):
             for i in rows:
                 out[c, r, i] = out[c - 1, r, i]
-        for j in range(n):
-            d0 = g[c, 0, j] - g[c - 1, 0, j]
-            d1 = g[c, 1, j] - g[c - 1, 1, j]
-            d2 = g[c, 2, j] - g[c - 1, 2, j]
-            if d0 == 0.0 and d1 == 0.0 and d2 == 0.0:
-                continue
-            for e in range(ptr[j], ptr[j + 1]):
-                i = idx[e]
-                w = val[e]
-                out[c, 0, i] += w * d0
-                out[c, 1, i] += w * d1
-                out[c, 2, i] += w * d2
+        _add_changes(g, c, ptr, idx, val, out)
 
 
 @njit(cache=True)
