@@ -102,15 +102,8 @@ def skip_volume(net, skips, volume, levels, level_output, tol, cap, frame, check
         mu[:, :n_k] *= max(abs(on_slope), abs(off_slope))
         mu = mu @ np.abs(Wn).T
         mu[3] += np.abs(bn)
-    level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
-    origin = np.arange(state.n_cells)
-    for i, value in enumerate(levels):
-        A = level_map(M, output_magnitude, level_output, value, K[pre[-1]])[origin]
-        after = checker(M, patterns, len(levels))
-        parent, sides = cut_layer(state, A, distance, int(patterns.shape[1]) + i, cap, after, recorder)
-        origin, level_sides = origin[parent], level_sides[parent]
-        level_sides[:, i] = sides[:, 0]
-    M, patterns = M[origin], patterns[origin]
+    M, patterns, level_sides = cut_levels(state, M, patterns, levels, output_magnitude, level_output, K[pre[-1]],
+                                          distance, checker, cap, recorder)
     log.debug("3-D complex of a residual MLP: %d cells, %d vertices", state.n_cells, len(state.points))
     return Complex3D(volume=volume, center=center, points=state.points, face_vertices=state.face_vertices,
                      face_offsets=state.face_offsets, face_cells=state.face_cells, face_labels=state.face_labels,
@@ -152,12 +145,28 @@ def _next_skip_maps(M, origin, bits, slopes, Wn, bn, mu, n_next, n_roundings, ma
     return out, output_magnitude
 
 
+def cut_levels(state, M, patterns, levels, magnitude, output, n_roundings, distance, checker, cap, recorder):
+    """Cut the complex ``state`` by each level set of ``output`` (``level_map``) in turn, as one more layer
+    of one unit each; returns the cells' maps M, patterns and level sides (C, len(levels)) int8, in the cut
+    complex's cell order. ``checker(M, patterns, n_bits)`` gives what ``cut_layer`` calls after each step.
+    Both chain paths (``_volume._build`` too) end with it."""
+    level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
+    origin = np.arange(state.n_cells)
+    for i, value in enumerate(levels):
+        A = level_map(M, magnitude, output, value, n_roundings)[origin]
+        after = checker(M, patterns, len(levels))
+        parent, sides = cut_layer(state, A, distance, int(patterns.shape[1]) + i, cap, after, recorder)
+        origin, level_sides = origin[parent], level_sides[parent]
+        level_sides[:, i] = sides[:, 0]
+    return M[origin], patterns[origin], level_sides
+
+
 def level_map(M, magnitude, output, value, n_roundings):
     """The level function ``output - value`` (C, 4, 1) on every cell from the output's maps M (C, 4, n_out),
     set to exact zero where each row is zero up to the round-off of the output's map (``magnitude`` (C, 4))
     and the subtraction (NOTE [vanishing units]): level side 0 on a cell where the output is the level,
     whatever the box's centre (so tiles agree with the whole box). Both chain paths (``_volume._build``
-    too) cut the levels by it."""
+    too) cut the levels by it (``cut_levels``)."""
     A = M[:, :, output:output + 1].copy()
     A[:, 3] -= value
     bound = magnitude[:, :, None].copy()

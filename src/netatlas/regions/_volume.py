@@ -29,7 +29,7 @@ from netatlas.regions._complex3d import Complex3D
 from netatlas.regions._layercut import cut_layer
 from netatlas.regions._partition import BOUNDARY_TOLERANCE
 from netatlas.regions._roundoff import EPS, roundings
-from netatlas.regions._skipvolume import level_map, skip_steps, skip_volume, skip_volume_chain
+from netatlas.regions._skipvolume import cut_levels, skip_steps, skip_volume, skip_volume_chain
 from netatlas.regions._subdivide import box_state
 from netatlas.regions._volume_graph import graph_steps, graph_supported, graph_volume
 from netatlas.slices import Volume
@@ -232,16 +232,10 @@ def _build(net, layers, volume, levels, level_output, tol, cap, per_cell, bar, r
         mu_hidden = mu  # the last hidden layer's bound: the output's magnitudes on the cells (levels)
         mu = mu * max(abs(on_slope), abs(off_slope)) @ np.abs(Wn).T
         mu[3] += np.abs(bn)
-    level_sides = np.zeros((state.n_cells, len(levels)), np.int8)
-    origin = np.arange(state.n_cells)
     magnitude = _output_magnitude(layers, patterns, mu if not hidden else mu_hidden, level_output) if levels else None
-    for i, value in enumerate(levels):
-        A = level_map(M, magnitude, level_output, value, K[pre[-1]])[origin]
-        after = _step_checker(M, patterns, len(levels), cap, per_cell, bar)
-        parent, sides = cut_layer(state, A, distance, int(patterns.shape[1]) + i, cap, after, recorder)
-        origin, level_sides = origin[parent], level_sides[parent]
-        level_sides[:, i] = sides[:, 0]
-    M, patterns = M[origin], patterns[origin]
+    M, patterns, level_sides = cut_levels(state, M, patterns, levels, magnitude, level_output, K[pre[-1]], distance,
+                                          lambda M, patterns, n: _step_checker(M, patterns, n, cap, per_cell, bar),
+                                          cap, recorder)
     log.debug("3-D complex: %d cells, %d vertices", state.n_cells, len(state.points))
     return Complex3D(volume=volume, center=center, points=state.points, face_vertices=state.face_vertices,
                      face_offsets=state.face_offsets, face_cells=state.face_cells, face_labels=state.face_labels,
