@@ -29,10 +29,11 @@ of a view count). A result that is still held is never written to; one that was 
 next run.
 
 NOTE [spare arrays]: the same for the five small arrays of a refilled run (NOTE [refill]): a plan keeps its latest
-result's arrays, and the next run writes into them when nothing else holds any of them (``sys.getrefcount``, as in
-NOTE [maps pool]), else into five new ones. A loop that drops each result then makes no arrays at all (five
-``np.empty``: ~0.45 us of a 2-8-3 net's ~8 us call); a result that is still held, or any array or view of it, is
-never written to.
+results' arrays (``SPARE_SETS`` sets), and a run writes into a set when nothing else holds any of its arrays
+(``sys.getrefcount``, as in NOTE [maps pool]), else into five new ones. A loop that drops each result, or holds only
+the latest, then makes no arrays at all (five ``np.empty``: ~0.45 us of a 2-8-3 net's ~8 us call); a result that is
+still held, or any array or view of it, is never written to. The sets are taken out of the plan in one step
+(``dict.pop`` under the GIL), so two threads never both find one free.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ from netatlas.regions import _kernels as K
 from netatlas.regions._affine import activation_slopes
 from netatlas.regions._partition import Partition
 
-__all__ = ["OVERFLOW", "POOL_BUFFERS", "POOL_MAX_BYTES", "POOL_MIN_BYTES", "RESIZED", "SMALL_RESULT_BYTES", "MapsPool",
-           "SmallChain", "kept_small_chain", "plane_key", "rerun_small_chain", "run_small_chain", "small_chain",
-           "small_chain_partition", "small_chain_plan"]
+__all__ = ["OVERFLOW", "POOL_BUFFERS", "POOL_MAX_BYTES", "POOL_MIN_BYTES", "RESIZED", "SMALL_RESULT_BYTES",
+           "SPARE_MAX_BYTES", "SPARE_SETS", "MapsPool", "SmallChain", "kept_small_chain", "plane_key",
+           "rerun_small_chain", "run_small_chain", "small_chain", "small_chain_partition", "small_chain_plan"]
 
 #: ``run_small_chain``'s status when a level has more children than one chunk (see NOTE [small chain]).
 OVERFLOW = 1
@@ -68,6 +69,12 @@ SMALL_RESULT_BYTES = 1 << 20
 POOL_MIN_BYTES = 1 << 20
 #: Output maps over this size are not kept for reuse (the pool holds memory as long as the net lives).
 POOL_MAX_BYTES = 1 << 25
+#: Sets of a plan's five arrays kept for later runs (NOTE [spare arrays]): three, so that a loop holding its
+#: latest result (``part = partition(net, plane)``) and one more (the best so far) still finds one free.
+SPARE_SETS = 3
+#: Output maps up to this size are kept with their arrays for later runs (above it, making them costs little
+#: next to the run).
+SPARE_MAX_BYTES = 1 << 16
 #: Arrays a net's pool keeps. One: a second would keep more memory from the rest of the process while the net
 #: lives (measured: regioncam run after netatlas in one process took 5.0 ms instead of 2.6 ms on 2-100 relu).
 POOL_BUFFERS = 1
@@ -118,10 +125,10 @@ class SmallChain:
         the first run then takes :func:`rerun_small_chain` too (NOTE [refill]).
     pool : MapsPool
         The net's pooled output maps (NOTE [maps pool]), shared by the plans of one net.
-    spare : tuple or None
-        The latest refilled run's ``shapes`` and (xy, offsets, labels, patterns, maps), written again by the next run
-        when ``shapes`` is still the plan's and nothing else holds them (NOTE [spare arrays]); absent while a run has
-        taken them.
+    spares : tuple
+        Up to ``SPARE_SETS`` refilled runs' ``shapes`` and (xy, offsets, labels, patterns, maps), newest first,
+        written again by a later run when ``shapes`` is still the plan's and nothing else holds them (NOTE [spare
+        arrays]); absent while a run has taken them.
     """
 
     def __init__(self, setup, tol: float, exponent: int, levels, bytes_per_layer, bytes_per_region: int,
@@ -145,7 +152,7 @@ class SmallChain:
         self.shapes = None
         self.cuts = (-1, ())  # see _cuts
         self.refill = None  # see _refill_kernel
-        self.spare = None
+        self.spares = ()
         ints = levels[0]  # the last level's children fit its chunk unless it gates the output (no check there)
         self.bounded = len(ints) == 0 or (ints[-1, _MODE] != _OUTPUT_GATE
                                           and 24 * int(ints[-1, _CHUNK] * ints[-1, _N_NEXT]) < POOL_MIN_BYTES)
@@ -439,23 +446,25 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
             return None
         shapes = plan.shapes = _shapes(*sizes)
     if shapes is not None:  # small maps, shapes known: arrays made here (or a dropped result's), filled by the kernel
-        # the previous result's arrays when nothing else holds any of them (NOTE [spare arrays]); taken out of the
-        # plan in one step (dict.pop holds the GIL), so two threads never both find them free
-        spare = plan.__dict__.pop("spare", None)
-        if spare is not None and spare[0] is shapes and _refcount(spare[1]) == _refcount(spare[2]) == \
-                _refcount(spare[3]) == _refcount(spare[4]) == _refcount(spare[5]) == 2:  # tuple + argument
-            _, xy, off, lab, blocks, maps = spare
+        # an earlier result's arrays when nothing else holds any of them (NOTE [spare arrays]), taken in one step
+        spares = plan.__dict__.pop("spares", ())
+        for spare in spares:
+            if spare[0] is shapes and _refcount(spare[1]) == _refcount(spare[2]) == _refcount(spare[3]) == \
+                    _refcount(spare[4]) == _refcount(spare[5]) == 2:  # the set's reference and the argument's
+                _, xy, off, lab, blocks, maps = spare
+                break
         else:
             empty = np.empty
             xy, off, lab = empty(shapes[0]), empty(shapes[1], _INT64), empty(shapes[2], _INT64)
             blocks, maps = empty(shapes[3], _UINT8), empty(shapes[4])
-            spare = (shapes, xy, off, lab, blocks, maps)
+            if maps.nbytes <= SPARE_MAX_BYTES:  # newest first, the oldest set let go
+                spares = ((shapes, xy, off, lab, blocks, maps), *spares[:SPARE_SETS - 1])
         status = (plan.refill or _refill_kernel(plan, xy, off, lab, blocks, maps))(*plan.args, xy, off, lab, blocks,
                                                                                 maps)[0]
         if status == RESIZED:
             plan.shapes = shapes = None
         else:
-            plan.spare = spare
+            plan.spares = spares
     if shapes is None:
         size, pool = plan.maps_size, plan.pool  # size 0: the plan's first run (any free array may fit)
         buffer = pool.take(size) if pool and (size == 0 or POOL_MIN_BYTES <= 8 * size <= POOL_MAX_BYTES) else None
