@@ -1,5 +1,5 @@
 """A small net's repeated call writes into an earlier result's arrays when nothing holds them (``_smallchain``,
-NOTE [spare arrays]). Every result equals a fresh net's first call bit for bit, whatever was held, dropped or
+NOTE [spare arrays]). Every result equals the chain path's on a fresh net bit for bit, whatever was held, dropped or
 interleaved (other nets, other planes, threads), and an array a caller still holds, or a view of it, is never
 written to (a caller's own writes into it survive later calls)."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from netatlas import Plane
 from netatlas.nets import from_torch, mlp
-from netatlas.regions import _prepared, _smallchain, partition
+from netatlas.regions import _prepared, _smallchain, _untiled, partition
 
 SQUARE, SKEW = Plane.square(1.0), Plane(np.array([0.3, -0.2]), np.array([1.0, 0.5]), np.array([0.0, 2.0]),
                                         (-3.0, 1.0, 0.0, 2.0))
@@ -39,8 +39,11 @@ def _pieces(part):
 
 
 def _fresh(name, plane):
-    """The partition of a net that never ran (its arrays made for it alone)."""
-    return _arrays(partition(from_torch(MODELS[name], (2,)), plane))
+    """The chain path's partition of a fresh net (the small path switched off for the call: its arrays made for it
+    alone, by other kernels)."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_untiled, "small_chain", lambda *args: None)
+        return _arrays(partition(from_torch(MODELS[name], (2,)), plane))
 
 
 def _address(a):

@@ -151,7 +151,8 @@ class SmallChain:
         self.maps_size = 0
         self.shapes = None
         self.cuts = (-1, ())  # see _cuts
-        self.refill = None  # see _refill_kernel
+        self.refill = None  # see _rerun
+        self.packed = _packed(*levels)  # see _refill_packed
         self.spares = ()
         ints = levels[0]  # the last level's children fit its chunk unless it gates the output (no check there)
         self.bounded = len(ints) == 0 or (ints[-1, _MODE] != _OUTPUT_GATE
@@ -407,6 +408,27 @@ def rerun_small_chain(ints, floats, data, index, xy, off, lab, blocks, maps):
     return (0, *sizes)
 
 
+@njit(cache=True)
+def _refill_packed(packed, xy, off, lab, blocks, maps):
+    """``rerun_small_chain`` on the plan's four arrays packed into one (``_packed``): each array the call hands over
+    costs it ~50 ns (numba makes a reference record for each), a twentieth of a 2-8-3 net's call."""
+    head = packed[:3].view(np.int64)
+    n_levels, n_data, n_index = head[0], head[1], head[2]
+    at = 3 + n_levels * _N_INTS
+    ints = packed[3:at].view(np.int64).reshape((n_levels, _N_INTS))
+    floats = packed[at:at + 3 * n_levels].reshape((n_levels, 3))
+    at += 3 * n_levels
+    data = packed[at:at + n_data]
+    index = packed[at + n_data:at + n_data + n_index].view(np.int64)
+    return rerun_small_chain(ints, floats, data, index, xy, off, lab, blocks, maps)
+
+
+def _packed(ints, floats, data, index):
+    """A plan's four arrays in one float64 array for :func:`_refill_packed` (the integers' bytes as they are)."""
+    head = np.array([len(ints), data.size, index.size], np.int64)
+    return np.concatenate([head.view(np.float64), np.ascontiguousarray(ints, np.int64).ravel().view(np.float64),
+                           np.ascontiguousarray(floats, np.float64).ravel(), data, index.view(np.float64)])
+
 
 def plane_key(plane, tolerance) -> tuple:
     """What a partition depends on of the plane and the tolerance, as a hashable tuple (the plan's key):
@@ -440,7 +462,7 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
     shapes = plan.shapes
     if shapes is None and plan.bounded:  # a first run whose maps are small for sure: the kernel gives the shapes
         # (and runs again below: the code the next runs take runs now, not cold in the second call, NOTE [refill])
-        status, *sizes = rerun_small_chain(*plan.args, *_NO_ARRAYS)
+        status, *sizes = _rerun(plan, *_NO_ARRAYS)
         if status == OVERFLOW:
             plan.overflowed = True
             return None
@@ -459,8 +481,11 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
             blocks, maps = empty(shapes[3], _UINT8), empty(shapes[4])
             if maps.nbytes <= SPARE_MAX_BYTES:  # newest first, the oldest set let go
                 spares = ((shapes, xy, off, lab, blocks, maps), *spares[:SPARE_SETS - 1])
-        status = (plan.refill or _refill_kernel(plan, xy, off, lab, blocks, maps))(*plan.args, xy, off, lab, blocks,
-                                                                                maps)[0]
+        refill = plan.refill  # _refill_packed's compiled entry point once it ran (see _rerun)
+        if refill is not None:
+            status = refill(plan.packed, xy, off, lab, blocks, maps)[0]
+        else:
+            status = _rerun(plan, xy, off, lab, blocks, maps)[0]
         if status == RESIZED:
             plan.shapes = shapes = None
         else:
@@ -500,20 +525,21 @@ def small_chain_partition(plan: SmallChain, net, plane, limits=None):
     return part
 
 
-def _refill_kernel(plan: SmallChain, *arrays):
-    """``rerun_small_chain`` for ``plan.args`` and ``arrays``, kept with the plan: its compiled entry point for the
-    arguments' types once they are compiled (numba's type dispatch of nine arrays skipped: ~0.2 us of a 2-8-3
-    net's ~8 us call), else the function itself."""
-    kernel = rerun_small_chain
-    overloads = getattr(kernel, "overloads", None)  # (None when a test replaced it)
-    if overloads is not None:
+def _rerun(plan: SmallChain, *arrays) -> tuple:
+    """``rerun_small_chain(*plan.args, *arrays)``; when that is the compiled kernel (not a test's stand-in), run as
+    :func:`_refill_packed`, whose compiled entry point is then kept with the plan for the next runs (``plan.refill``:
+    numba's type dispatch skipped, ~0.2 us of a 2-8-3 net's ~8 us call; the first run takes it twice, so that a new
+    process loads one compiled function, not two)."""
+    if getattr(rerun_small_chain, "overloads", None) is None:  # a test replaced it
+        return rerun_small_chain(*plan.args, *arrays)
+    result = _refill_packed(plan.packed, *arrays)
+    if plan.refill is None:
         from numba import typeof
 
-        compiled = overloads.get(tuple(typeof(a) for a in (*plan.args, *arrays)))
+        compiled = _refill_packed.overloads.get(tuple(typeof(a) for a in (plan.packed, *arrays)))
         if compiled is not None:
             plan.refill = compiled.entry_point
-            return plan.refill
-    return kernel
+    return result
 
 
 def _cuts(plan: SmallChain, n_regions: int) -> tuple:
