@@ -17,7 +17,8 @@ plan), so it makes the five arrays itself and the kernel fills them (:func:`reru
 array it made to Python at ~0.4 us, against 0.1 us for ``np.empty``. The plan's first run takes the same kernel
 twice when the result is small for sure (``SmallChain.bounded``): once for the shapes and once into the arrays;
 machine code that has not run since the plan was built costs the next call more than that second run (a 2-8-3
-net's second call: ~16 us after another kernel's first run, ~12 us after this kernel's).
+net's second call: ~16 us after another kernel's first run, ~12 us after this kernel's). Both take the plan's four
+arrays packed into one (:func:`_refill_packed`: each array crossing into numba costs the call ~50 ns).
 
 NOTE [maps pool]: fresh memory costs a page fault per 4 KiB page on its first write, and glibc hands large freed
 blocks back to the system, so every call of a net with large output maps paid them again (a 2-100 relu net's
