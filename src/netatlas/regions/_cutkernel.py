@@ -229,6 +229,19 @@ def _sign_changes(cycle, k, signs):
 
 
 @njit(cache=True)
+def sort_run(values, a, b):
+    """Sort ``values[a:b]`` in place by insertion: the runs sorted here (a cell's edges or vertices, a vertex's
+    edge ends) hold a few dozen entries at most, where this beats a sort call and its copy."""
+    for i in range(a + 1, b):
+        value = values[i]
+        h = i - 1
+        while h >= a and values[h] > value:
+            values[h + 1] = values[h]
+            h -= 1
+        values[h + 1] = value
+
+
+@njit(cache=True)
 def _sections(pool, face_start, face_length, face_cells, candidates, signs, rank, n_split, n_vertices):
     """The new face of each split cell (``rank`` its place): its edges with both ends on the plane (from
     the ``candidates`` faces), sorted by (lower, higher vertex), each once, chained into a cycle from the
@@ -246,11 +259,12 @@ def _sections(pool, face_start, face_length, face_cells, candidates, signs, rank
     group_ends = np.empty(n_split, np.int64)
     k = 0
     for r in range(n_split):
-        group = np.sort(keys[starts[r]:starts[r + 1]])
+        a, b = starts[r], starts[r + 1]
+        sort_run(keys, a, b)  # a cell has a handful of edges, each listed twice
         group_starts[r] = k
-        for i in range(len(group)):
-            if i == 0 or group[i] != group[i - 1]:
-                edges[k, 0], edges[k, 1] = group[i] // n_vertices, group[i] % n_vertices
+        for i in range(a, b):
+            if i == a or keys[i] != keys[i - 1]:
+                edges[k, 0], edges[k, 1] = keys[i] // n_vertices, keys[i] % n_vertices
                 k += 1
         group_ends[r] = k
     cycles, bad = chain_cycles(edges[:k], group_starts, group_ends)
@@ -350,13 +364,7 @@ def unique_edges(vertices, offsets, n_vertices):
     k = 0
     for v in range(n_vertices):  # sort each bucket in place, keep its distinct ends at the front (k <= starts[v])
         a, b = starts[v], starts[v + 1]
-        for i in range(a + 1, b):  # insertion sort: a vertex has a dozen entries
-            end = higher[i]
-            h = i - 1
-            while h >= a and higher[h] > end:
-                higher[h + 1] = higher[h]
-                h -= 1
-            higher[h + 1] = end
+        sort_run(higher, a, b)  # a vertex has a dozen entries
         for i in range(a, b):
             if i == a or higher[i] != higher[i - 1]:
                 higher[k] = higher[i]
@@ -369,39 +377,50 @@ def unique_edges(vertices, offsets, n_vertices):
 
 
 @njit(cache=True)
+def cell_faces(face_cells, n_cells):
+    """Each cell's faces (CSR): ``starts`` (n_cells + 1,) and ``faces``, cell c's at ``faces[starts[c]:starts[c +
+    1]]`` in face order, from ``face_cells`` (F, 2) (-1 the outside)."""
+    starts = np.zeros(n_cells + 1, np.int64)
+    for f in range(len(face_cells)):
+        for side in range(2):
+            if face_cells[f, side] >= 0:
+                starts[face_cells[f, side] + 1] += 1
+    for c in range(n_cells):
+        starts[c + 1] += starts[c]
+    fill = starts[:-1].copy()
+    faces = np.empty(starts[n_cells], np.int64)
+    for f in range(len(face_cells)):
+        for side in range(2):
+            c = face_cells[f, side]
+            if c >= 0:
+                faces[fill[c]] = f
+                fill[c] += 1
+    return starts, faces
+
+
+@njit(cache=True)
 def cell_vertices(vertices, offsets, face_cells, n_cells):
     """The distinct (cell, vertex) pairs (P, 2) of the complex's faces (CSR cycles, ``face_cells`` (F, 2),
     -1 the outside), sorted by cell then vertex: each cell's entries gathered from its faces, sorted in
     place (a cell has a few dozen) and kept once."""
-    n_faces = len(offsets) - 1
-    starts = np.zeros(n_cells + 1, np.int64)  # each cell's face entries, counted
-    for f in range(n_faces):
-        for side in range(2):
-            c = face_cells[f, side]
-            if c >= 0:
-                starts[c + 1] += offsets[f + 1] - offsets[f]
+    face_starts, faces = cell_faces(face_cells, n_cells)
+    starts = np.zeros(n_cells + 1, np.int64)  # each cell's face entries
     for c in range(n_cells):
-        starts[c + 1] += starts[c]
-    fill = starts[:-1].copy()
+        starts[c + 1] = starts[c]
+        for f in faces[face_starts[c]:face_starts[c + 1]]:
+            starts[c + 1] += offsets[f + 1] - offsets[f]
     entries = np.empty(starts[n_cells], np.int64)
-    for f in range(n_faces):
-        for side in range(2):
-            c = face_cells[f, side]
-            if c >= 0:
-                for t in range(offsets[f], offsets[f + 1]):
-                    entries[fill[c]] = vertices[t]
-                    fill[c] += 1
+    for c in range(n_cells):
+        k = starts[c]
+        for f in faces[face_starts[c]:face_starts[c + 1]]:
+            for t in range(offsets[f], offsets[f + 1]):
+                entries[k] = vertices[t]
+                k += 1
     pairs = np.empty((len(entries), 2), np.int64)
     k = 0
     for c in range(n_cells):
         a, b = starts[c], starts[c + 1]
-        for i in range(a + 1, b):  # insertion sort
-            v = entries[i]
-            h = i - 1
-            while h >= a and entries[h] > v:
-                entries[h + 1] = entries[h]
-                h -= 1
-            entries[h + 1] = v
+        sort_run(entries, a, b)
         for i in range(a, b):
             if i == a or entries[i] != entries[i - 1]:
                 pairs[k, 0], pairs[k, 1] = c, entries[i]

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from netatlas._memory import memory_budget
-from netatlas.regions._cutkernel import _section_keys, _sign_changes, chain_cycles, compact
+from netatlas.regions._cutkernel import _sections, _sign_changes, cell_faces, compact
 
 __all__ = ["LayerCut", "start_signs", "start_values"]
 
@@ -111,15 +111,10 @@ def _signs_by_face(Z, L, vertices, offsets, face_cells, n_cells, n_units):
                 high[c, j] = max(high[c, j], face_high[j])
                 size[c, j] = max(size[c, j], face_size[j])
                 limit[c, j] = max(limit[c, j], face_limit[j])
-    eps = np.finfo(np.float64).eps
     signs = np.zeros((n_cells, n), np.int8)
     for c in range(n_cells):
         for j in range(n):
-            margin = limit[c, j] + (CHAIN_ROUNDINGS * n_units + CHAIN_ROUNDINGS) * eps * size[c, j]
-            if low[c, j] > margin:
-                signs[c, j] = 1
-            elif high[c, j] < -margin:
-                signs[c, j] = -1
+            signs[c, j] = _start_sign(low[c, j], high[c, j], size[c, j], limit[c, j], n_units)
     return signs
 
 
@@ -128,30 +123,14 @@ def _signs_by_cell(Z, L, vertices, offsets, face_cells, n_cells, n_units):
     """``start_signs`` cell by cell over its faces' vertices (each face read twice), with scratch of n
     entries; the largest magnitude is that of the lowest or highest value."""
     n = Z.shape[1]
-    n_faces = len(offsets) - 1
-    starts = np.zeros(n_cells + 1, np.int64)  # each cell's faces (CSR)
-    for f in range(n_faces):
-        for side in range(2):
-            if face_cells[f, side] >= 0:
-                starts[face_cells[f, side] + 1] += 1
-    for c in range(n_cells):
-        starts[c + 1] += starts[c]
-    fill = starts[:-1].copy()
-    cell_faces = np.empty(starts[n_cells], np.int64)
-    for f in range(n_faces):
-        for side in range(2):
-            c = face_cells[f, side]
-            if c >= 0:
-                cell_faces[fill[c]] = f
-                fill[c] += 1
+    starts, faces = cell_faces(face_cells, n_cells)
     low, high, limit = np.empty(n), np.empty(n), np.empty(n)
-    eps = np.finfo(np.float64).eps
     signs = np.zeros((n_cells, n), np.int8)
     for c in range(n_cells):
         for j in range(n):
             low[j], high[j], limit[j] = np.inf, -np.inf, 0.0
         for k in range(starts[c], starts[c + 1]):
-            f = cell_faces[k]
+            f = faces[k]
             for t in range(offsets[f], offsets[f + 1]):
                 v = vertices[t]
                 for j in range(n):
@@ -160,13 +139,20 @@ def _signs_by_cell(Z, L, vertices, offsets, face_cells, n_cells, n_units):
                     high[j] = max(high[j], z)
                     limit[j] = max(limit[j], L[v, j])
         for j in range(n):
-            size = max(abs(low[j]), abs(high[j]))
-            margin = limit[j] + (CHAIN_ROUNDINGS * n_units + CHAIN_ROUNDINGS) * eps * size
-            if low[j] > margin:
-                signs[c, j] = 1
-            elif high[j] < -margin:
-                signs[c, j] = -1
+            signs[c, j] = _start_sign(low[j], high[j], max(abs(low[j]), abs(high[j])), limit[j], n_units)
     return signs
+
+
+@njit(cache=True)
+def _start_sign(low, high, size, limit, n_units):
+    """A unit's sign on a whole cell from its lowest and highest value there, the largest magnitude and the
+    vertices' limits: 1 or -1 when clear of zero by the limit and the round-off of n_units' layer, else 0."""
+    margin = limit + (CHAIN_ROUNDINGS * n_units + CHAIN_ROUNDINGS) * np.finfo(np.float64).eps * size
+    if low > margin:
+        return 1
+    if high < -margin:
+        return -1
+    return 0
 
 
 @njit(cache=True)
@@ -203,39 +189,6 @@ def _numbered(keys, n_vertices):
                 n += 1
             index[order[i]] = n - 1
     return distinct[:n], index
-
-
-@njit(cache=True)
-def _sections(pool, face_start, face_length, face_cells, candidates, signs, rank, n_split, n_vertices):
-    """``_cutkernel._sections`` (each split cell's section: its edges on the plane, sorted by (lower,
-    higher vertex), each once, chained from the first) with each cell's few edges sorted in place."""
-    counts = np.zeros(n_split + 1, np.int64)
-    _section_keys(pool, face_start, face_length, face_cells, candidates, signs, rank, n_vertices, counts, counts[:0])
-    starts = np.cumsum(counts)
-    keys = np.empty(starts[-1], np.int64)
-    _section_keys(pool, face_start, face_length, face_cells, candidates, signs, rank, n_vertices, starts[:-1].copy(),
-                  keys)
-    edges = np.empty((len(keys), 2), np.int64)
-    group_starts = np.empty(n_split, np.int64)
-    group_ends = np.empty(n_split, np.int64)
-    k = 0
-    for r in range(n_split):
-        a, b = starts[r], starts[r + 1]
-        for i in range(a + 1, b):  # insertion sort: a cell has a handful of edges, each listed twice
-            key = keys[i]
-            h = i - 1
-            while h >= a and keys[h] > key:
-                keys[h + 1] = keys[h]
-                h -= 1
-            keys[h + 1] = key
-        group_starts[r] = k
-        for i in range(a, b):
-            if i == a or keys[i] != keys[i - 1]:
-                edges[k, 0], edges[k, 1] = keys[i] // n_vertices, keys[i] % n_vertices
-                k += 1
-        group_ends[r] = k
-    cycles, bad = chain_cycles(edges[:k], group_starts, group_ends)
-    return cycles[:k], group_ends - group_starts, bad
 
 
 @njit(cache=True)
