@@ -21,8 +21,8 @@ from numba import njit
 from netatlas.regions._roundoff import vanishing_tolerance
 
 __all__ = ["split_faces", "child_maps", "gated_product", "gated_csr_product", "csr_product", "gate_into",
-           "gate_children", "polygon_areas", "polygon_origin_distance", "faces_with_small_units", "largest_entries",
-           "build_locator", "locate_points", "clip_segments"]
+           "gate_children", "gate_children_into", "polygon_areas", "polygon_origin_distance",
+           "faces_with_small_units", "largest_entries", "build_locator", "locate_points", "clip_segments"]
 
 
 @njit(cache=True)
@@ -623,8 +623,13 @@ def largest_entries(M):
 def gate_children(M, parent, bits, slope_on, slope_off, scale):
     """``X[c] = (s[c] * M[parent[c]]) * scale`` (C, 3, n): each child's gated copy of its parent's maps
     times per-unit ``scale`` (n,), in one pass (no gathered copy of the parents' maps)."""
+    return gate_children_into(M, parent, bits, slope_on, slope_off, scale, np.empty((parent.shape[0], 3, M.shape[2])))
+
+
+@njit(cache=True)
+def gate_children_into(M, parent, bits, slope_on, slope_off, scale, X):
+    """``gate_children`` written into ``X`` (C, 3, n), which it returns (the small-net path's pooled maps)."""
     n = M.shape[2]
-    X = np.empty((parent.shape[0], 3, n))
     slopes = np.empty(n)
     for c in range(parent.shape[0]):
         _slopes(bits[c], slope_on, slope_off, slopes)

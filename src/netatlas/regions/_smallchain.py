@@ -278,20 +278,6 @@ def _room(out, n_faces, n):
 
 
 @njit(cache=True)
-def _gate_into(M, parent, bits, slope_on, slope_off, scale, X):
-    """``_kernels.gate_children`` (the same products in the same order) into ``X`` (C, 3, n)."""
-    n = M.shape[2]
-    slopes = np.empty(n)
-    for c in range(parent.shape[0]):
-        K._slopes(bits[c], slope_on, slope_off, slopes)
-        p = parent[c]
-        for r in range(3):
-            for j in range(n):
-                X[c, r, j] = (M[p, r, j] * slopes[j]) * scale[j]
-    return X
-
-
-@njit(cache=True)
 def run_small_chain(ints, floats, data, index, out):
     """The chain path on one plan (``SmallChain.args``, NOTE [small chain]): see :func:`_run`."""
     return _run(ints, floats, data, index, out)
@@ -324,7 +310,7 @@ def _run(ints, floats, data, index, out):
         pattern = cbits if level == 0 else _with_layer(pattern, cparent, cbits)
         if mode == _OUTPUT_GATE:
             scale = data[ints[level, _SCALE]:ints[level, _SCALE] + n]
-            maps = _gate_into(maps, cparent, cbits, slope_on, slope_off, scale, _room(out, n_children, n))
+            maps = K.gate_children_into(maps, cparent, cbits, slope_on, slope_off, scale, _room(out, n_children, n))
             xy, off, lab = cxy, coff, clab
             break
         if n_children > ints[level, _CHUNK]:
