@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from chain_nets import degenerate_chain, trained_chain
 from netatlas import Plane
 from netatlas.nets import from_torch, mlp
 from netatlas.regions import _chain, partition
@@ -148,32 +149,6 @@ def test_fused_child_maps_equal_child_maps_bit_for_bit(seed, c_start):
     assert np.array_equal(got, want)
 
 
-def _trained(seed):
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(2, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 2))
-    x = torch.rand(256, 2) * 2 - 1
-    y = ((x[:, 0] * 3).sin() > x[:, 1]).long()
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    return model.eval()
-
-
-def _degenerate(seed):
-    """Wide layers with duplicated units, units with no slope, a zero unit and lines through one point."""
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(2, 48), nn.ReLU(), nn.Linear(48, 48), nn.ReLU(), nn.Linear(48, 3))
-    with torch.no_grad():
-        for lin in (model[0], model[2]):
-            lin.weight[3], lin.bias[3] = lin.weight[1], lin.bias[1]
-            lin.weight[4] = 0.0
-            lin.weight[7], lin.bias[7] = 0.0, 0.0
-        model[0].bias[10:14] = 0.0
-        model[2].weight[20] = model[2].weight[21] - model[2].weight[21]  # exact zero row
-    return model.eval()
-
 
 def _integer(seed):
     """Small integer weights and biases on three wide layers: many lines through one point, parallel and equal
@@ -191,8 +166,8 @@ def _integer(seed):
 NETS = {
     "random-2-64-64-64-3": lambda s: mlp([2, 64, 64, 64, 3], seed=s),
     "random-2-128-128-10": lambda s: mlp([2, 128, 128, 10], init="torch", seed=s),
-    "trained-2-40-40-2": _trained,
-    "degenerate-2-48-48-3": _degenerate,
+    "trained-2-40-40-2": trained_chain,
+    "degenerate-2-48-48-3": degenerate_chain,
     "integer-2-40-40-40-3": _integer,
     "leaky-2-48-48-3": lambda s: mlp([2, 48, 48, 3], "leaky_relu", seed=s),  # fused child maps, BLAS product
 }

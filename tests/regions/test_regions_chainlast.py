@@ -9,37 +9,11 @@ import pytest
 import torch
 from torch import nn
 
+from chain_nets import degenerate_chain, trained_chain
 from netatlas import Plane
 from netatlas.nets import from_torch
 from netatlas.regions import _chain, _chainlast, _untiled, partition
 from netatlas.regions import _kernels as K
-
-
-def _trained(seed):
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(2, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 2))
-    x = torch.rand(256, 2) * 2 - 1
-    y = ((x[:, 0] * 3).sin() > x[:, 1]).long()
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    return model.eval()
-
-
-def _degenerate(seed):
-    """Duplicated units, units with no slope, an exact zero row and lines through one point."""
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(2, 48), nn.ReLU(), nn.Linear(48, 48), nn.ReLU(), nn.Linear(48, 3))
-    with torch.no_grad():
-        for lin in (model[0], model[2]):
-            lin.weight[3], lin.bias[3] = lin.weight[1], lin.bias[1]
-            lin.weight[4] = 0.0
-            lin.weight[7], lin.bias[7] = 0.0, 0.0
-        model[0].bias[10:14] = 0.0
-        model[2].weight[20] = 0.0
-    return model.eval()
 
 
 def _integer(seed):
@@ -67,8 +41,8 @@ def _random(widths, act=nn.ReLU):
 NETS = {
     "random-2-64-64-64-10": _random([2, 64, 64, 64, 10]),
     "random-2-96-96-10": _random([2, 96, 96, 10]),
-    "trained-2-40-40-2": _trained,
-    "degenerate-2-48-48-3": _degenerate,
+    "trained-2-40-40-2": trained_chain,
+    "degenerate-2-48-48-3": degenerate_chain,
     "integer-2-40-40-40-3": _integer,
     "leaky-2-48-48-3": _random([2, 48, 48, 3], lambda: nn.LeakyReLU(0.1)),
 }

@@ -8,16 +8,10 @@ import pytest
 from netatlas import Plane
 from netatlas.nets import from_torch, mlp
 from netatlas.regions import _prepared, _smallchain, _untiled, partition
+from partition_arrays import arrays
 
 SQUARE, SKEW = Plane.square(1.0), Plane(np.array([0.3, -0.2]), np.array([1.0, 0.5]), np.array([0.0, 2.0]),
                                         (-3.0, 1.0, 0.0, 2.0))
-FIELDS = ("xy", "offsets", "labels", "maps", "center")
-
-
-def _arrays(part):
-    out = {f: getattr(part, f).copy() for f in FIELDS}
-    out.update({f"bits{k}": b.copy() for k, b in enumerate(part.pattern_bits)})
-    return out
 
 
 @pytest.mark.parametrize("widths", [[2, 3], [2, 8, 3], [2, 6, 6, 3]])
@@ -26,10 +20,10 @@ def test_the_packed_kernel_gives_the_fresh_result(widths, plane):
     model = mlp(widths, seed=4).eval()
     with pytest.MonkeyPatch.context() as m:  # the chain path's partition (other kernels)
         m.setattr(_untiled, "small_chain", lambda *args: None)
-        want = _arrays(partition(from_torch(model, (2,)), plane))
+        want = arrays(partition(from_torch(model, (2,)), plane))
     net = from_torch(model, (2,))
     for _ in range(4):
-        got = _arrays(partition(net, plane))
+        got = arrays(partition(net, plane))
         assert got.keys() == want.keys()
         for key in want:
             assert got[key].dtype == want[key].dtype and np.array_equal(got[key], want[key]), key

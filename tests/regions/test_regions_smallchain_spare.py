@@ -12,24 +12,11 @@ import pytest
 from netatlas import Plane
 from netatlas.nets import from_torch, mlp
 from netatlas.regions import _prepared, _smallchain, _untiled, partition
+from partition_arrays import arrays, assert_same, data_address
 
 SQUARE, SKEW = Plane.square(1.0), Plane(np.array([0.3, -0.2]), np.array([1.0, 0.5]), np.array([0.0, 2.0]),
                                         (-3.0, 1.0, 0.0, 2.0))
 MODELS = {"2-8-3": mlp([2, 8, 3], seed=0).eval(), "2-6-6-3": mlp([2, 6, 6, 3], seed=1).eval()}
-FIELDS = ("xy", "offsets", "labels", "maps", "center")
-
-
-def _arrays(part):
-    out = {f: getattr(part, f).copy() for f in FIELDS}
-    out.update({f"bits{k}": b.copy() for k, b in enumerate(part.pattern_bits)})
-    return out
-
-
-def _assert_same(got, want, what=""):
-    assert got.keys() == want.keys()
-    for key in want:
-        assert got[key].dtype == want[key].dtype and got[key].shape == want[key].shape, f"{what} {key}"
-        assert np.array_equal(got[key], want[key]), f"{what}: {key} differs"
 
 
 def _pieces(part):
@@ -43,11 +30,7 @@ def _fresh(name, plane):
     alone, by other kernels)."""
     with pytest.MonkeyPatch.context() as m:
         m.setattr(_untiled, "small_chain", lambda *args: None)
-        return _arrays(partition(from_torch(MODELS[name], (2,)), plane))
-
-
-def _address(a):
-    return a.__array_interface__["data"][0]
+        return arrays(partition(from_torch(MODELS[name], (2,)), plane))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -55,10 +38,10 @@ def test_a_dropped_result_lends_its_arrays_to_the_next_call(name):
     net = from_torch(MODELS[name], (2,))
     want = _fresh(name, SQUARE)
     partition(net, SQUARE)  # the first run (the plan's shapes)
-    addresses = {key: _address(a) for key, a in _pieces(partition(net, SQUARE)).items()}  # dropped at once
+    addresses = {key: data_address(a) for key, a in _pieces(partition(net, SQUARE)).items()}  # dropped at once
     part = partition(net, SQUARE)
-    assert {key: _address(a) for key, a in _pieces(part).items()} == addresses  # the dropped result's memory
-    _assert_same(_arrays(part), want, "into a dropped result's arrays")
+    assert {key: data_address(a) for key, a in _pieces(part).items()} == addresses  # the dropped result's memory
+    assert_same(arrays(part), want, "into a dropped result's arrays")
     plan = _smallchain.kept_small_chain(_prepared.kept_facts(net), SQUARE, 1e-10)
     assert plan is not None and plan.spares[0][0] is plan.shapes
 
@@ -72,9 +55,9 @@ def test_a_loop_holding_its_latest_result_and_one_more_makes_no_arrays():
     addresses = []
     for _ in range(12):
         part = partition(net, SQUARE)
-        _assert_same(_arrays(part), want, "in the loop")
+        assert_same(arrays(part), want, "in the loop")
         assert not np.shares_memory(part.xy, best.xy)
-        addresses.append(_address(part.xy))
+        addresses.append(data_address(part.xy))
     assert len(set(addresses[-6:])) == 2 and addresses[-1] != addresses[-2]  # two sets, taken in turn
     plan = _smallchain.kept_small_chain(_prepared.kept_facts(net), SQUARE, 1e-10)
     assert len(plan.spares) <= _smallchain.SPARE_SETS
@@ -92,7 +75,7 @@ def test_an_array_still_held_is_never_written_to(name):
         held[...] = 7  # the caller's own values
         for _ in range(3):
             part = partition(net, SQUARE)
-            _assert_same(_arrays(part), want, f"{key} held")
+            assert_same(arrays(part), want, f"{key} held")
             assert not any(np.shares_memory(held, a) for a in _pieces(part).values()), key
         assert (held == 7).all(), f"{key} was written to"
 
@@ -104,11 +87,11 @@ def test_interleaved_nets_and_planes_give_fresh_results():
     for step in range(12):
         name, k = sorted(MODELS)[step % 2], (step // 2) % 2
         part = partition(nets[name], (SQUARE, SKEW)[k])
-        _assert_same(_arrays(part), want[name, k], f"step {step}")
+        assert_same(arrays(part), want[name, k], f"step {step}")
         if step % 3 == 0:
             kept.append((name, k, part))  # held while later calls run
     for name, k, part in kept:
-        _assert_same(_arrays(part), want[name, k], f"{name} plane {k}, kept")
+        assert_same(arrays(part), want[name, k], f"{name} plane {k}, kept")
 
 
 def test_threads_calling_one_small_net_never_share_an_array():
@@ -135,6 +118,6 @@ def test_threads_calling_one_small_net_never_share_an_array():
     finally:
         sys.setswitchinterval(interval)
     for i, part in enumerate(results):
-        _assert_same(_arrays(part), want, f"thread result {i}")
+        assert_same(arrays(part), want, f"thread result {i}")
         for other in results[i + 1:]:
             assert not any(np.shares_memory(a, b) for a in _pieces(part).values() for b in _pieces(other).values())
