@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_regions_tiles3d import assert_same_complex, median_output
-from test_regions_volume_graph import GlobalMax, Residual, ResidualCNN, max_pool_net
+from test_regions_volume_graph import GlobalMax, Residual, ResidualCNN, integer_graph, max_pool_net
 from torch import nn
 
 from netatlas import Volume
@@ -130,19 +130,7 @@ def test_cnn_and_residual_cnn_on_slices_through_four_images():
 def test_property_degenerate_integer_graphs(seed, width, duplicate, residual, tiles):
     # weights and biases in {-1, 0, 1}: ties between window entries, duplicated channels, dead units, planes
     # through the box's corners and the tiles' planes (u = 0 for 2 tiles)
-    rng = np.random.default_rng(seed)
-    if residual:
-        model = Residual(width=width, n_blocks=2, two_layer=bool(seed % 2)).double()
-    else:
-        model = nn.Sequential(nn.Linear(3, 2 * width), nn.ReLU(), nn.Unflatten(1, (2, width)), nn.MaxPool1d(2, 1),
-                              nn.Flatten(), nn.Linear(2 * (width - 1), 3), GlobalMax()).double()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.as_tensor(rng.integers(-1, 2, size=p.shape), dtype=torch.float64))
-        if duplicate:
-            first = next(m for m in model.modules() if isinstance(m, nn.Linear))
-            first.weight[1::2] = first.weight[0::2][:len(first.weight[1::2])]
-            first.bias[1::2] = first.bias[0::2][:len(first.bias[1::2])]
+    model = integer_graph(seed, width, duplicate, residual)
     assert_same_complex(model, CUBE, tiles, (0.0,), mesh_cells=False)
 
 

@@ -91,13 +91,17 @@ def assert_figures_match(cx):
     assert np.array_equal(unique_edges(cx.face_vertices, cx.face_offsets, len(cx.points)), edges)
 
 
-@pytest.mark.parametrize("model, levels", [
+#: Random, leaky with two levels, trained and integer (degenerate) nets on 3 inputs, with their levels.
+NETS = [
     (mlp([3, 16, 16, 16, 1], seed=1).double(), (0.0,)),
     (mlp([3, 10, 10, 2], "leaky_relu", seed=2).double(), (-0.1, 0.2)),
     (trained_sdf(), (0.0,)),
     (integer_mlp(4, 6, 3, 3, False), (0.0,)),
     (integer_mlp(9, 7, 2, 1, True), ()),
-])
+]
+
+
+@pytest.mark.parametrize("model, levels", NETS)
 def test_cell_figures_match_the_numpy_reference(model, levels):
     cx = partition(model, CUBE, levels=levels)
     assert cx.num_cells > 10

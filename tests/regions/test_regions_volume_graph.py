@@ -272,11 +272,9 @@ def test_merge_cells_of_a_box_cut_twice():
 
 
 # -- degenerate nets --------------------------------------------------------------------------------
-@settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**31), width=st.integers(2, 4), duplicate=st.booleans(), residual=st.booleans())
-def test_property_degenerate_integer_graphs(seed, width, duplicate, residual):
-    # weights and biases in {-1, 0, 1}: ties between window entries, duplicated channels, dead units,
-    # planes through the box's corners and edges
+def integer_graph(seed, width, duplicate, residual):
+    """A residual MLP (2 blocks) or a max-pool net ending in a global max, on 3 inputs, with weights and biases
+    in {-1, 0, 1} (``duplicate``: the first layer's odd units copy the even ones)."""
     rng = np.random.default_rng(seed)
     if residual:
         model = Residual(width=width, n_blocks=2, two_layer=bool(seed % 2)).double()
@@ -290,6 +288,15 @@ def test_property_degenerate_integer_graphs(seed, width, duplicate, residual):
             first = next(m for m in model.modules() if isinstance(m, nn.Linear))
             first.weight[1::2] = first.weight[0::2][:len(first.weight[1::2])]
             first.bias[1::2] = first.bias[0::2][:len(first.bias[1::2])]
+    return model
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31), width=st.integers(2, 4), duplicate=st.booleans(), residual=st.booleans())
+def test_property_degenerate_integer_graphs(seed, width, duplicate, residual):
+    # weights and biases in {-1, 0, 1}: ties between window entries, duplicated channels, dead units,
+    # planes through the box's corners and edges
+    model = integer_graph(seed, width, duplicate, residual)
     cx = partition(model, CUBE)
     check_graph_complex(model, CUBE, cx, n_points=500, grid=8, seed=seed % 1000, min_clear=0.0)
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_regions_volume_counts import trained_sdf
+from test_regions_tiles3d import torch_mlp
+from test_regions_volume_counts import NETS
 from test_regions_volume_kernels import FIELDS, integer_mlp
 
 import netatlas.regions._layercut as layercut_module
 import netatlas.regions._volume as volume_module
 from netatlas import Volume
-from netatlas.nets import mlp
 from netatlas.regions import partition
 from netatlas.regions._volume import MAP_CHUNK, _snap
 
@@ -54,13 +54,7 @@ def assert_same_as_reference(model, levels, monkeypatch, volume=CUBE, signs_by_c
     return fast
 
 
-@pytest.mark.parametrize("model, levels", [
-    (mlp([3, 16, 16, 16, 1], seed=1).double(), (0.0,)),
-    (mlp([3, 10, 10, 2], "leaky_relu", seed=2).double(), (-0.1, 0.2)),
-    (trained_sdf(), (0.0,)),
-    (integer_mlp(4, 6, 3, 3, False), (0.0,)),
-    (integer_mlp(9, 7, 2, 1, True), ()),
-])
+@pytest.mark.parametrize("model, levels", NETS)
 def test_nets_match_the_previous_path_bit_for_bit(model, levels, monkeypatch):
     assert assert_same_as_reference(model, levels, monkeypatch).num_cells > 10
     assert_same_as_reference(model, levels, monkeypatch, signs_by_cell=True)
@@ -101,22 +95,13 @@ def cancelling_mlp(extra_seed):
     """A 3-4-3-3-1 ReLU net whose second layer's first unit is ``0.1 a + 0.2 b - 0.3 c`` (no bias) of three copies
     of the first layer's unit ``x + 0.1``: zero up to round-off where they are on (snapped there, NOTE
     [vanishing units]); its other units random."""
-    import torch
-
     rng = np.random.default_rng(extra_seed)
     W1 = np.array([[1.0, 0, 0], [1.0, 0, 0], [1.0, 0, 0], rng.normal(size=3)])
     W2 = np.concatenate([[[0.1, 0.2, -0.3, 0.0]], rng.normal(size=(2, 4))])
     Ws = [W1, W2, rng.normal(size=(3, 3)), rng.normal(size=(1, 3))]
     bs = [np.array([0.1, 0.1, 0.1, 0.0]), np.array([0.0, *rng.normal(size=2) * 0.1]), rng.normal(size=3) * 0.1,
           np.zeros(1)]
-    layers = []
-    for W, b in zip(Ws, bs, strict=True):
-        lin = torch.nn.Linear(W.shape[1], W.shape[0]).double()
-        with torch.no_grad():
-            lin.weight.copy_(torch.as_tensor(W))
-            lin.bias.copy_(torch.as_tensor(b))
-        layers += [lin, torch.nn.ReLU()]
-    return torch.nn.Sequential(*layers[:-1])
+    return torch_mlp(Ws, bs, 0.0)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
